@@ -1,0 +1,3 @@
+//! kubeboot: a Kubernetes API server and control-plane bootstrapper.
+
+pub mod storage;

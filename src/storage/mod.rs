@@ -1,0 +1,1 @@
+//! Storage contract: opaque values under string keys, one global revision.
