@@ -1,3 +1,17 @@
 //! kubeboot: a Kubernetes API server and control-plane bootstrapper.
+//!
+//! The start-up flow follows upstream kube-apiserver: [`options`] (flags → complete → validate),
+//! [`pki`] (bootstrap credentials), [`app`] (server chain → prepare → run).
 
+pub mod aggregator;
+pub mod apiextensions;
+pub mod app;
+pub mod auth;
+pub mod controlplane;
+pub mod endpoints;
+pub mod filters;
+pub mod options;
+pub mod pki;
+pub mod server;
 pub mod storage;
+pub mod version;

@@ -1,0 +1,115 @@
+//! The start-up flow of cmd/kube-apiserver/app: options → server chain → prepare → run.
+
+use crate::aggregator::new_aggregator;
+use crate::apiextensions::new_apiextensions_server;
+use crate::auth::{AuthError, Authenticator, Authorizer};
+use crate::controlplane::new_kube_api_server;
+use crate::filters::FilterConfig;
+use crate::options::{CompletedOptions, tls};
+use crate::pki::{self, PkiError};
+use crate::server::serving::{self, TlsError};
+use crate::server::{EmptyDelegate, GenericApiServer, PreparedApiServer, RunConfig, ServerError};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Errors of starting or running the server.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// A file the server needs is missing.
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    /// An authenticator could not be configured.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// The TLS configuration is unusable.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The listener could not be bound.
+    #[error("--bind-address/--secure-port: failed to listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The server stopped with an error.
+    #[error(transparent)]
+    Server(#[from] ServerError),
+}
+
+/// Builds the chain aggregator → kube API server → apiextensions → 404, as upstream's CreateServerChain.
+pub fn create_server_chain(_o: &CompletedOptions) -> GenericApiServer {
+    let not_found = Arc::new(EmptyDelegate);
+    let apiextensions = Arc::new(new_apiextensions_server(not_found));
+    let kube_api_server = Arc::new(new_kube_api_server(apiextensions));
+    new_aggregator(kube_api_server)
+}
+
+/// A server whose listener is bound and whose chain is prepared: `run` serves it.
+pub struct Started {
+    /// The prepared chain.
+    pub server: PreparedApiServer,
+    /// The bound listener.
+    pub listener: TcpListener,
+    /// The TLS configuration.
+    pub tls: Arc<rustls::ServerConfig>,
+}
+
+impl Started {
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.listener.local_addr().ok()
+    }
+
+    /// Serves until the shutdown sequence ends.
+    pub async fn run(self) -> Result<(), AppError> {
+        Ok(self.server.run(self.listener, self.tls).await?)
+    }
+}
+
+/// Loads credentials, binds the listener and prepares the chain; fails before serving anything.
+pub async fn prepare(o: &CompletedOptions, handle_os_signals: bool) -> Result<Started, AppError> {
+    pki::require(o)?;
+    let authenticator = Arc::new(Authenticator::new(o)?);
+    let versions = tls::protocol_versions(o.flags.tls_min_version.as_deref()).unwrap_or_default();
+    let suites = tls::cipher_suites(&o.flags.tls_cipher_suites).unwrap_or_default();
+    let tls = serving::tls_config(
+        &o.tls_cert_file,
+        &o.tls_private_key_file,
+        &versions,
+        suites,
+        authenticator.client_cert_verifier(),
+    )?;
+    let addr = SocketAddr::new(o.bind_address, o.secure_port);
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| AppError::Bind { addr, source })?;
+
+    let authorizer = Arc::new(Authorizer::new(&o.flags.authorization_mode));
+    let f = &o.flags;
+    let server = create_server_chain(o).prepare_run(
+        |signals, in_flight| FilterConfig {
+            authenticator,
+            authorizer,
+            max_requests_inflight: f.max_requests_inflight.max(0) as usize,
+            max_mutating_requests_inflight: f.max_mutating_requests_inflight.max(0) as usize,
+            request_timeout: o.request_timeout,
+            not_accepting_new_requests: signals.not_accepting_new_requests.clone(),
+            send_retry_after: f.shutdown_send_retry_after,
+            in_flight,
+        },
+        RunConfig {
+            shutdown_delay: o.shutdown_delay,
+            send_retry_after: f.shutdown_send_retry_after,
+            request_timeout: o.request_timeout,
+            handle_os_signals,
+        },
+    );
+    Ok(Started {
+        server,
+        listener,
+        tls,
+    })
+}

@@ -1,0 +1,212 @@
+//! Authentication (who is asking) and authorization (may they), as upstream's union of authenticators.
+
+pub mod authorizer;
+mod requestheader;
+mod token_file;
+mod x509;
+
+pub use authorizer::{Authorizer, Decision};
+
+use crate::options::CompletedOptions;
+use requestheader::RequestHeaderAuthenticator;
+use rustls::pki_types::CertificateDer;
+use rustls::server::danger::ClientCertVerifier;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use token_file::TokenFile;
+use x509::CaVerifier;
+
+/// The anonymous user name.
+pub const ANONYMOUS_USER: &str = "system:anonymous";
+/// The group of anonymous requests.
+pub const UNAUTHENTICATED_GROUP: &str = "system:unauthenticated";
+/// The group every authenticated user is in.
+pub const AUTHENTICATED_GROUP: &str = "system:authenticated";
+
+/// An authenticated identity, as upstream's `user.Info`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserInfo {
+    /// User name.
+    pub name: String,
+    /// UID, may be empty.
+    pub uid: String,
+    /// Groups.
+    pub groups: Vec<String>,
+    /// Extra attributes.
+    pub extra: BTreeMap<String, Vec<String>>,
+}
+
+impl UserInfo {
+    /// The anonymous identity.
+    pub fn anonymous() -> Self {
+        Self {
+            name: ANONYMOUS_USER.into(),
+            groups: vec![UNAUTHENTICATED_GROUP.into()],
+            ..Default::default()
+        }
+    }
+
+    /// Whether this is the anonymous identity.
+    pub fn is_anonymous(&self) -> bool {
+        self.name == ANONYMOUS_USER
+    }
+}
+
+/// What the TLS layer knows about a connection, attached to each of its requests.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    /// The peer's address.
+    pub remote_addr: SocketAddr,
+    /// The client certificate chain, leaf first; empty when none was presented.
+    pub peer_certificates: Vec<CertificateDer<'static>>,
+}
+
+/// Errors of the auth module.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// A CA bundle or token file could not be read.
+    #[error("--{flag} {}: {source}", path.display())]
+    Read {
+        /// The flag naming the file.
+        flag: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A CA bundle held no usable certificate.
+    #[error("--{flag} {}: {reason}", path.display())]
+    BadCa {
+        /// The flag naming the file.
+        flag: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A token file line was malformed.
+    #[error("--token-auth-file {}: line {line}: {reason}", path.display())]
+    BadTokenFile {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The request's credentials were presented but are not valid.
+    #[error("{0}")]
+    Rejected(String),
+}
+
+fn read_file(flag: &'static str, path: &Path) -> Result<Vec<u8>, AuthError> {
+    std::fs::read(path).map_err(|source| AuthError::Read {
+        flag,
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The union of configured authenticators, tried in upstream's order, then anonymous.
+pub struct Authenticator {
+    requestheader: Option<RequestHeaderAuthenticator>,
+    x509: CaVerifier,
+    tokens: Option<TokenFile>,
+    anonymous: bool,
+    tls_verifier: Arc<dyn ClientCertVerifier>,
+}
+
+impl Authenticator {
+    /// Loads the CA bundles and token file the options name.
+    pub fn new(o: &CompletedOptions) -> Result<Self, AuthError> {
+        let x509 = CaVerifier::load("client-ca-file", &o.client_ca_file)?;
+        let requestheader = match &o.requestheader {
+            Some(rh) => Some(RequestHeaderAuthenticator::new(rh)?),
+            None => None,
+        };
+        let tokens = match &o.flags.token_auth_file {
+            Some(path) => Some(TokenFile::load(path)?),
+            None => None,
+        };
+        let mut roots = vec![&x509];
+        if let Some(rh) = &requestheader {
+            roots.push(rh.ca());
+        }
+        let tls_verifier = x509::union_verifier(&roots)?;
+        Ok(Self {
+            requestheader,
+            x509,
+            tokens,
+            anonymous: o.flags.anonymous_auth,
+            tls_verifier,
+        })
+    }
+
+    /// The verifier the TLS listener uses: certificates are requested, not required, and must chain
+    /// to one of the configured CAs when presented.
+    pub fn client_cert_verifier(&self) -> Arc<dyn ClientCertVerifier> {
+        self.tls_verifier.clone()
+    }
+
+    /// Authenticates a request; `Err` means 401.
+    pub fn authenticate(
+        &self,
+        conn: &ConnInfo,
+        headers: &http::HeaderMap,
+    ) -> Result<UserInfo, AuthError> {
+        let mut user = self.authenticate_credentials(conn, headers)?;
+        if let Some(user) = user.as_mut()
+            && !user.groups.iter().any(|g| g == AUTHENTICATED_GROUP)
+        {
+            user.groups.push(AUTHENTICATED_GROUP.into());
+        }
+        match user {
+            Some(user) => Ok(user),
+            None if self.anonymous => Ok(UserInfo::anonymous()),
+            None => Err(AuthError::Rejected("no credentials".into())),
+        }
+    }
+
+    fn authenticate_credentials(
+        &self,
+        conn: &ConnInfo,
+        headers: &http::HeaderMap,
+    ) -> Result<Option<UserInfo>, AuthError> {
+        let mut errors = Vec::new();
+        if let Some((leaf, intermediates)) = conn.peer_certificates.split_first() {
+            if let Some(rh) = &self.requestheader {
+                match rh.authenticate(leaf, intermediates, headers) {
+                    Ok(Some(user)) => return Ok(Some(user)),
+                    Ok(None) => {}
+                    Err(e) => errors.push(e),
+                }
+            }
+            match self.x509.user(leaf, intermediates) {
+                Ok(user) => return Ok(Some(user)),
+                Err(e) => errors.push(e),
+            }
+        }
+        if let Some(tokens) = &self.tokens
+            && let Some(token) = bearer_token(headers)
+        {
+            match tokens.get(token) {
+                Some(user) => return Ok(Some(user.clone())),
+                None => errors.push("invalid bearer token".to_string()),
+            }
+        }
+        if errors.is_empty() {
+            Ok(None)
+        } else {
+            Err(AuthError::Rejected(errors.join(", ")))
+        }
+    }
+}
+
+fn bearer_token(headers: &http::HeaderMap) -> Option<&str> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
+}

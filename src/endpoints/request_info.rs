@@ -1,0 +1,227 @@
+//! `RequestInfo`: what a request path means (resource, verb, namespace…), parsed as upstream's RequestInfoFactory.
+
+use http::Method;
+
+/// The parsed meaning of a request, used by authorization, in-flight limits and the REST layer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestInfo {
+    /// Whether the path addresses an API resource (as opposed to /healthz, /version, discovery…).
+    pub is_resource_request: bool,
+    /// The URL path.
+    pub path: String,
+    /// Kubernetes verb: get, list, watch, create, update, patch, delete, deletecollection, proxy;
+    /// the lower-cased HTTP method for non-resource requests.
+    pub verb: String,
+    /// "api" or "apis".
+    pub api_prefix: String,
+    /// API group ("" for core).
+    pub api_group: String,
+    /// API version.
+    pub api_version: String,
+    /// Namespace, empty for cluster-scoped requests.
+    pub namespace: String,
+    /// Resource, e.g. pods.
+    pub resource: String,
+    /// Subresource, e.g. status.
+    pub subresource: String,
+    /// Object name, empty for collections.
+    pub name: String,
+    /// The path segments after the namespace.
+    pub parts: Vec<String>,
+}
+
+const NAMESPACE_SUBRESOURCES: &[&str] = &["status", "finalize"];
+
+impl RequestInfo {
+    /// Parses a request's method, path and query.
+    pub fn parse(method: &Method, path: &str, query: Option<&str>) -> Self {
+        let mut info = RequestInfo {
+            path: path.to_string(),
+            verb: method.as_str().to_lowercase(),
+            ..Default::default()
+        };
+        let segments: Vec<&str> = path
+            .trim_matches('/')
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .collect();
+        let Some((&prefix, rest)) = segments.split_first() else {
+            return info;
+        };
+        if prefix != "api" && prefix != "apis" {
+            return info;
+        }
+        // /api/v1 has no group; /apis/<group>/<version> has one; shorter paths are discovery.
+        let min = if prefix == "api" { 3 } else { 4 };
+        if segments.len() < min {
+            return info;
+        }
+        info.is_resource_request = true;
+        info.api_prefix = prefix.to_string();
+        let mut current: Vec<&str> = rest.to_vec();
+        if prefix == "apis" {
+            info.api_group = current.remove(0).to_string();
+        }
+        info.api_version = current.remove(0).to_string();
+
+        let mut special = false;
+        if matches!(current.first(), Some(&"watch") | Some(&"proxy")) {
+            info.verb = current.remove(0).to_string();
+            special = true;
+            if current.is_empty() {
+                return RequestInfo {
+                    is_resource_request: false,
+                    ..info
+                };
+            }
+        }
+        if !special {
+            info.verb = match *method {
+                Method::POST => "create",
+                Method::GET | Method::HEAD => "get",
+                Method::PUT => "update",
+                Method::PATCH => "patch",
+                Method::DELETE => "delete",
+                _ => "",
+            }
+            .to_string();
+        }
+
+        if current.first() == Some(&"namespaces") && current.len() > 1 {
+            info.namespace = current[1].to_string();
+            if current.len() > 2 && !NAMESPACE_SUBRESOURCES.contains(&current[2]) {
+                current.drain(..2);
+            }
+        }
+        info.parts = current.iter().map(|s| s.to_string()).collect();
+        if info.parts.len() >= 3 && info.verb != "proxy" {
+            info.subresource = info.parts[2].clone();
+        }
+        if info.parts.len() >= 2 {
+            info.name = info.parts[1].clone();
+        }
+        if let Some(resource) = info.parts.first() {
+            info.resource = resource.clone();
+        }
+
+        if info.name.is_empty() && info.verb == "get" {
+            let mut watch = false;
+            for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+                match &*k {
+                    "watch" => watch = matches!(&*v, "true" | "1"),
+                    "fieldSelector" => {
+                        if let Some(name) =
+                            v.split(',').find_map(|t| t.strip_prefix("metadata.name="))
+                        {
+                            info.name = name.to_string();
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            info.verb = if watch { "watch" } else { "list" }.to_string();
+        }
+        if info.name.is_empty() && info.verb == "delete" {
+            info.verb = "deletecollection".into();
+        }
+        info
+    }
+
+    /// Whether this request may stay open indefinitely (watches, proxies, exec…), as upstream's LongRunningFunc.
+    pub fn is_long_running(&self) -> bool {
+        matches!(self.verb.as_str(), "watch" | "proxy")
+            || matches!(
+                self.subresource.as_str(),
+                "attach" | "exec" | "proxy" | "log" | "portforward"
+            )
+    }
+
+    /// Whether the verb writes.
+    pub fn is_mutating(&self) -> bool {
+        if self.is_resource_request {
+            matches!(
+                self.verb.as_str(),
+                "create" | "update" | "patch" | "delete" | "deletecollection"
+            )
+        } else {
+            matches!(self.verb.as_str(), "post" | "put" | "patch" | "delete")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(method: Method, path: &str, query: Option<&str>) -> RequestInfo {
+        RequestInfo::parse(&method, path, query)
+    }
+
+    #[test]
+    fn namespaced_get_has_resource_namespace_and_name() {
+        let i = parse(Method::GET, "/api/v1/namespaces/default/pods/foo", None);
+        assert!(i.is_resource_request);
+        assert_eq!(
+            (
+                i.verb.as_str(),
+                i.namespace.as_str(),
+                i.resource.as_str(),
+                i.name.as_str()
+            ),
+            ("get", "default", "pods", "foo")
+        );
+    }
+
+    #[test]
+    fn collection_get_is_list_or_watch() {
+        assert_eq!(
+            parse(Method::GET, "/apis/apps/v1/deployments", None).verb,
+            "list"
+        );
+        let w = parse(
+            Method::GET,
+            "/apis/apps/v1/namespaces/a/deployments",
+            Some("watch=true"),
+        );
+        assert_eq!((w.verb.as_str(), w.api_group.as_str()), ("watch", "apps"));
+    }
+
+    #[test]
+    fn status_subresource_and_namespace_subresources() {
+        let i = parse(Method::PUT, "/api/v1/namespaces/ns/pods/p/status", None);
+        assert_eq!(
+            (i.verb.as_str(), i.subresource.as_str()),
+            ("update", "status")
+        );
+        let n = parse(Method::PUT, "/api/v1/namespaces/ns/finalize", None);
+        assert_eq!(
+            (n.resource.as_str(), n.name.as_str(), n.subresource.as_str()),
+            ("namespaces", "ns", "finalize")
+        );
+    }
+
+    #[test]
+    fn delete_without_name_is_deletecollection() {
+        assert_eq!(
+            parse(Method::DELETE, "/api/v1/namespaces/a/configmaps", None).verb,
+            "deletecollection"
+        );
+    }
+
+    #[test]
+    fn discovery_and_health_are_non_resource() {
+        for p in [
+            "/api",
+            "/api/v1",
+            "/apis",
+            "/apis/apps",
+            "/apis/apps/v1",
+            "/healthz",
+            "/",
+        ] {
+            let i = parse(Method::GET, p, None);
+            assert!(!i.is_resource_request, "{p}");
+            assert_eq!(i.verb, "get");
+        }
+    }
+}

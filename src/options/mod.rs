@@ -1,0 +1,252 @@
+//! Command-line options with kube-apiserver's flag names: `ServerRunOptions` → `complete()` → `validate()`.
+
+mod complete;
+pub mod duration;
+pub mod tls;
+pub mod upstream_flags;
+mod validation;
+
+pub use complete::{
+    CompletedOptions, Mode, NodePortRange, PkiPaths, RequestHeaderConfig, StorageBackend,
+    StorageConfig,
+};
+pub use validation::{FlagError, FlagErrors};
+
+use clap::Args;
+use std::path::PathBuf;
+use std::time::Duration;
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    duration::parse(s)
+}
+
+/// Every flag of `kubeboot serve | init | up | kube-apiserver`, with upstream names and defaults.
+///
+/// Values that upstream checks in `Validate()` (IPs, CIDRs, ranges, files) are kept as strings
+/// here so that `validate()` can report every bad flag at once instead of stopping at the first.
+#[derive(Args, Debug, Clone)]
+pub struct ServerRunOptions {
+    /// IP address on which to advertise the apiserver to members of the cluster.
+    #[arg(long = "advertise-address", value_name = "IP")]
+    pub advertise_address: Option<String>,
+
+    /// IP address on which to listen for the --secure-port port [default: 0.0.0.0; 127.0.0.1 for `up`].
+    #[arg(long = "bind-address", value_name = "IP")]
+    pub bind_address: Option<String>,
+
+    /// Port on which to serve HTTPS with authentication and authorization.
+    #[arg(
+        long = "secure-port",
+        default_value_t = 6443,
+        allow_negative_numbers = true
+    )]
+    pub secure_port: i64,
+
+    /// Directory where the TLS certs are located [default: <data-dir>/pki].
+    #[arg(long = "cert-dir", value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
+
+    /// File containing the default x509 certificate for HTTPS (CA cert, if any, concatenated after it).
+    #[arg(long = "tls-cert-file", value_name = "FILE")]
+    pub tls_cert_file: Option<PathBuf>,
+
+    /// File containing the default x509 private key matching --tls-cert-file.
+    #[arg(long = "tls-private-key-file", value_name = "FILE")]
+    pub tls_private_key_file: Option<PathBuf>,
+
+    /// Minimum TLS version supported: VersionTLS12 or VersionTLS13.
+    #[arg(long = "tls-min-version", value_name = "VERSION")]
+    pub tls_min_version: Option<String>,
+
+    /// Comma-separated list of cipher suites for the server (IANA names).
+    #[arg(
+        long = "tls-cipher-suites",
+        value_delimiter = ',',
+        value_name = "SUITES"
+    )]
+    pub tls_cipher_suites: Vec<String>,
+
+    /// Extra Subject Alternative Names for the API server serving certificate (IPs or DNS names).
+    #[arg(
+        long = "cert-extra-sans",
+        alias = "apiserver-cert-extra-sans",
+        value_delimiter = ','
+    )]
+    pub cert_extra_sans: Vec<String>,
+
+    /// Client certificates signed by this CA authenticate with the certificate's CommonName.
+    #[arg(long = "client-ca-file", value_name = "FILE")]
+    pub client_ca_file: Option<PathBuf>,
+
+    /// CIDR range (or two, comma-separated, for dual-stack) from which to assign service cluster IPs.
+    #[arg(long = "service-cluster-ip-range", default_value = "10.0.0.0/24")]
+    pub service_cluster_ip_range: String,
+
+    /// Port range reserved for services with NodePort visibility, e.g. '30000-32767' or '30000+2768'.
+    #[arg(long = "service-node-port-range", default_value = "30000-32767")]
+    pub service_node_port_range: String,
+
+    /// Identifier of the service account token issuer (repeatable; the first one signs).
+    #[arg(long = "service-account-issuer", value_name = "URL")]
+    pub service_account_issuer: Vec<String>,
+
+    /// PEM-encoded keys used to verify ServiceAccount tokens (repeatable).
+    #[arg(long = "service-account-key-file", value_name = "FILE")]
+    pub service_account_key_file: Vec<PathBuf>,
+
+    /// Path to the file that contains the current private key of the service account token issuer.
+    #[arg(long = "service-account-signing-key-file", value_name = "FILE")]
+    pub service_account_signing_key_file: Option<PathBuf>,
+
+    /// The maximum validity duration of a token created by the service account token issuer.
+    #[arg(long = "service-account-max-token-expiration", value_parser = parse_duration, default_value = "0s")]
+    pub service_account_max_token_expiration: Duration,
+
+    /// Root CA bundle to verify client certificates on incoming requests before trusting usernames in headers.
+    #[arg(long = "requestheader-client-ca-file", value_name = "FILE")]
+    pub requestheader_client_ca_file: Option<PathBuf>,
+
+    /// Client certificate common names allowed to provide usernames in headers (empty: any).
+    #[arg(long = "requestheader-allowed-names", value_delimiter = ',')]
+    pub requestheader_allowed_names: Vec<String>,
+
+    /// Request header names to inspect for usernames (X-Remote-User is common).
+    #[arg(long = "requestheader-username-headers", value_delimiter = ',')]
+    pub requestheader_username_headers: Vec<String>,
+
+    /// Request header names to inspect for UIDs.
+    #[arg(long = "requestheader-uid-headers", value_delimiter = ',')]
+    pub requestheader_uid_headers: Vec<String>,
+
+    /// Request header names to inspect for groups (X-Remote-Group is suggested).
+    #[arg(long = "requestheader-group-headers", value_delimiter = ',')]
+    pub requestheader_group_headers: Vec<String>,
+
+    /// Request header prefixes to inspect for extra user information (X-Remote-Extra- is suggested).
+    #[arg(long = "requestheader-extra-headers-prefix", value_delimiter = ',')]
+    pub requestheader_extra_headers_prefix: Vec<String>,
+
+    /// Client certificate used to prove the identity of the aggregator or kube-apiserver when it proxies.
+    #[arg(long = "proxy-client-cert-file", value_name = "FILE")]
+    pub proxy_client_cert_file: Option<PathBuf>,
+
+    /// Private key for the client certificate used by the aggregator when it proxies.
+    #[arg(long = "proxy-client-key-file", value_name = "FILE")]
+    pub proxy_client_key_file: Option<PathBuf>,
+
+    /// Turns on aggregator routing requests to endpoint IPs rather than cluster IP.
+    #[arg(long = "enable-aggregator-routing", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = clap::ArgAction::Set)]
+    pub enable_aggregator_routing: bool,
+
+    /// Storage backend: embedded (default) or etcd (etcd3 is accepted as upstream's name).
+    #[arg(long = "storage-backend", value_name = "BACKEND")]
+    pub storage_backend: Option<String>,
+
+    /// List of etcd servers to connect with (scheme://ip:port), comma separated.
+    #[arg(long = "etcd-servers", value_delimiter = ',')]
+    pub etcd_servers: Vec<String>,
+
+    /// The prefix to prepend to all resource paths in etcd.
+    #[arg(long = "etcd-prefix", default_value = "/registry")]
+    pub etcd_prefix: String,
+
+    /// SSL Certificate Authority file used to secure etcd communication.
+    #[arg(long = "etcd-cafile", value_name = "FILE")]
+    pub etcd_cafile: Option<PathBuf>,
+
+    /// SSL certification file used to secure etcd communication.
+    #[arg(long = "etcd-certfile", value_name = "FILE")]
+    pub etcd_certfile: Option<PathBuf>,
+
+    /// SSL key file used to secure etcd communication.
+    #[arg(long = "etcd-keyfile", value_name = "FILE")]
+    pub etcd_keyfile: Option<PathBuf>,
+
+    /// Time to delay the termination: /readyz reports failure while requests are still served.
+    #[arg(long = "shutdown-delay-duration", value_parser = parse_duration, default_value = "0s")]
+    pub shutdown_delay_duration: Duration,
+
+    /// After the delay, answer new requests with 429 and Retry-After until in-flight requests drain.
+    #[arg(long = "shutdown-send-retry-after", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = clap::ArgAction::Set)]
+    pub shutdown_send_retry_after: bool,
+
+    /// The maximum number of non-mutating requests in flight at a given time (0: no limit).
+    #[arg(
+        long = "max-requests-inflight",
+        default_value_t = 400,
+        allow_negative_numbers = true
+    )]
+    pub max_requests_inflight: i64,
+
+    /// The maximum number of mutating requests in flight at a given time (0: no limit).
+    #[arg(
+        long = "max-mutating-requests-inflight",
+        default_value_t = 200,
+        allow_negative_numbers = true
+    )]
+    pub max_mutating_requests_inflight: i64,
+
+    /// The duration a handler must keep a request open before timing it out.
+    #[arg(long = "request-timeout", value_parser = parse_duration, default_value = "1m0s")]
+    pub request_timeout: Duration,
+
+    /// Minimum number of seconds a handler must keep a long-running request (watch) open.
+    #[arg(
+        long = "min-request-timeout",
+        default_value_t = 1800,
+        allow_negative_numbers = true
+    )]
+    pub min_request_timeout: i64,
+
+    /// Ordered list of plug-ins to do authorization on the secure port.
+    #[arg(
+        long = "authorization-mode",
+        value_delimiter = ',',
+        default_value = "Node,RBAC"
+    )]
+    pub authorization_mode: Vec<String>,
+
+    /// Enables anonymous requests to the secure port (user system:anonymous).
+    #[arg(long = "anonymous-auth", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = true, action = clap::ArgAction::Set)]
+    pub anonymous_auth: bool,
+
+    /// File of static bearer tokens (CSV: token,user,uid,"group1,group2").
+    #[arg(long = "token-auth-file", value_name = "FILE")]
+    pub token_auth_file: Option<PathBuf>,
+
+    /// Admission plugins to enable in addition to the default ones.
+    #[arg(long = "enable-admission-plugins", value_delimiter = ',')]
+    pub enable_admission_plugins: Vec<String>,
+
+    /// Admission plugins to disable although they are on by default.
+    #[arg(long = "disable-admission-plugins", value_delimiter = ',')]
+    pub disable_admission_plugins: Vec<String>,
+
+    /// Comma-separated key=value pairs enabling or disabling group/versions (e.g. batch/v1=false, api/all=true).
+    #[arg(long = "runtime-config", value_delimiter = ',')]
+    pub runtime_config: Vec<String>,
+
+    /// If set, all requests coming to the apiserver are logged to this file ('-' is stdout).
+    #[arg(long = "audit-log-path", value_name = "PATH")]
+    pub audit_log_path: Option<String>,
+
+    /// Path to the file that defines the audit policy configuration.
+    #[arg(long = "audit-policy-file", value_name = "FILE")]
+    pub audit_policy_file: Option<PathBuf>,
+
+    /// Enable profiling via web interface host:port/debug/pprof/ (accepted; kubeboot serves no pprof).
+    #[arg(long = "profiling", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = true, action = clap::ArgAction::Set)]
+    pub profiling: bool,
+
+    /// Number for the log level verbosity.
+    #[arg(short = 'v', long = "v", default_value_t = 0, value_name = "LEVEL")]
+    pub verbosity: u8,
+
+    /// kubeboot: directory holding the embedded store and, by default, the PKI and admin.kubeconfig.
+    #[arg(long = "data-dir", default_value = ".kubeboot", value_name = "DIR")]
+    pub data_dir: PathBuf,
+
+    /// The hostname to use when generating externalized URLs for this master.
+    #[arg(long = "external-hostname")]
+    pub external_hostname: Option<String>,
+}
