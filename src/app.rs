@@ -71,6 +71,15 @@ impl Started {
 
 /// Loads credentials, binds the listener and prepares the chain; fails before serving anything.
 pub async fn prepare(o: &CompletedOptions, handle_os_signals: bool) -> Result<Started, AppError> {
+    prepare_chain(o, create_server_chain(o), handle_os_signals).await
+}
+
+/// As [`prepare`], for a chain the caller built (and may have added paths to).
+pub async fn prepare_chain(
+    o: &CompletedOptions,
+    chain: GenericApiServer,
+    handle_os_signals: bool,
+) -> Result<Started, AppError> {
     pki::require(o)?;
     let authenticator = Arc::new(Authenticator::new(o)?);
     let versions = tls::protocol_versions(o.flags.tls_min_version.as_deref()).unwrap_or_default();
@@ -89,7 +98,7 @@ pub async fn prepare(o: &CompletedOptions, handle_os_signals: bool) -> Result<St
 
     let authorizer = Arc::new(Authorizer::new(&o.flags.authorization_mode));
     let f = &o.flags;
-    let server = create_server_chain(o).prepare_run(
+    let server = chain.prepare_run(
         |signals, in_flight| FilterConfig {
             authenticator,
             authorizer,
