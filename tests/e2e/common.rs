@@ -17,7 +17,11 @@ pub const KUBEBOOT: &str = env!("CARGO_BIN_EXE_kubeboot");
 
 /// A loopback port nobody listens on right now.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Installs the ring provider once for the test process.
@@ -50,7 +54,10 @@ impl TestServer {
         let stderr = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
         let child = Command::new(KUBEBOOT)
             .args(subcommand)
-            .arg(format!("--data-dir={}", dir.path().join(".kubeboot").display()))
+            .arg(format!(
+                "--data-dir={}",
+                dir.path().join(".kubeboot").display()
+            ))
             .arg(format!("--secure-port={port}"))
             .arg("--bind-address=127.0.0.1")
             .args(extra)
@@ -98,7 +105,11 @@ impl TestServer {
     pub fn admin(&self) -> Https {
         let text = std::fs::read_to_string(self.kubeconfig()).unwrap();
         let (ca, cert, key) = Kubeconfig::from_yaml(&text).unwrap().credentials().unwrap();
-        Https::new(self.addr(), ca.as_bytes(), Some((cert.as_bytes(), key.as_bytes())))
+        Https::new(
+            self.addr(),
+            ca.as_bytes(),
+            Some((cert.as_bytes(), key.as_bytes())),
+        )
     }
 
     /// Waits until /readyz answers 200, failing with the server's log after `timeout`.
@@ -106,14 +117,25 @@ impl TestServer {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("kubeboot exited with {status} before becoming ready:\n{}", self.stderr());
+                panic!(
+                    "kubeboot exited with {status} before becoming ready:\n{}",
+                    self.stderr()
+                );
             }
-            if self.data_dir().join("pki/ca.crt").exists() {
-                if let Ok((200, _)) = self.anonymous().get("/readyz").await.map(|r| (r.status, ())) {
-                    return;
-                }
+            if self.data_dir().join("pki/ca.crt").exists()
+                && let Ok((200, _)) = self
+                    .anonymous()
+                    .get("/readyz")
+                    .await
+                    .map(|r| (r.status, ()))
+            {
+                return;
             }
-            assert!(Instant::now() < deadline, "kubeboot not ready after 60s:\n{}", self.stderr());
+            assert!(
+                Instant::now() < deadline,
+                "kubeboot not ready after 60s:\n{}",
+                self.stderr()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -131,14 +153,22 @@ impl TestServer {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "kubeboot still running after {timeout:?}:\n{}", self.stderr());
+            assert!(
+                Instant::now() < deadline,
+                "kubeboot still running after {timeout:?}:\n{}",
+                self.stderr()
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
     /// Runs kubectl `bin` against this server with the admin kubeconfig.
     pub fn kubectl(&self, bin: &Path, args: &[&str]) -> Output {
-        Command::new(bin).arg(format!("--kubeconfig={}", self.kubeconfig().display())).args(args).output().unwrap()
+        Command::new(bin)
+            .arg(format!("--kubeconfig={}", self.kubeconfig().display()))
+            .args(args)
+            .output()
+            .unwrap()
     }
 }
 
@@ -151,7 +181,12 @@ impl Drop for TestServer {
 
 /// Runs `kubeboot <args>` to completion in `dir`.
 pub fn run_kubeboot(dir: &Path, args: &[&str]) -> Output {
-    Command::new(KUBEBOOT).args(args).current_dir(dir).stdin(Stdio::null()).output().unwrap()
+    Command::new(KUBEBOOT)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
 }
 
 /// A response, fully read.
@@ -190,11 +225,18 @@ impl Https {
         let config = match client {
             None => builder.with_no_client_auth(),
             Some((cert, key)) => {
-                let chain = CertificateDer::pem_slice_iter(cert).collect::<Result<Vec<_>, _>>().unwrap();
-                builder.with_client_auth_cert(chain, PrivateKeyDer::from_pem_slice(key).unwrap()).unwrap()
+                let chain = CertificateDer::pem_slice_iter(cert)
+                    .collect::<Result<Vec<_>, _>>()
+                    .unwrap();
+                builder
+                    .with_client_auth_cert(chain, PrivateKeyDer::from_pem_slice(key).unwrap())
+                    .unwrap()
             }
         };
-        Self { addr, config: Arc::new(config) }
+        Self {
+            addr,
+            config: Arc::new(config),
+        }
     }
 
     /// Opens a keep-alive connection.
@@ -219,15 +261,30 @@ impl Https {
         path: &str,
         headers: &[(&str, &str)],
     ) -> std::io::Result<Reply> {
-        let mut req = http::Request::builder().method(method).uri(path).header("host", "127.0.0.1");
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "127.0.0.1");
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        let resp = sender.send_request(req.body(Full::new(Bytes::new())).unwrap()).await.map_err(std::io::Error::other)?;
+        let resp = sender
+            .send_request(req.body(Full::new(Bytes::new())).unwrap())
+            .await
+            .map_err(std::io::Error::other)?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let body = resp.into_body().collect().await.map_err(std::io::Error::other)?.to_bytes();
-        Ok(Reply { status, headers, body: String::from_utf8_lossy(&body).into_owned() })
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(std::io::Error::other)?
+            .to_bytes();
+        Ok(Reply {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        })
     }
 
     /// GET on a new connection.
@@ -236,7 +293,12 @@ impl Https {
     }
 
     /// A request on a new connection.
-    pub async fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> std::io::Result<Reply> {
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> std::io::Result<Reply> {
         let mut sender = self.connect().await?;
         Self::send(&mut sender, method, path, headers).await
     }
@@ -245,7 +307,8 @@ impl Https {
 /// The versioned kubectl binaries of the `kubectl` Debian package, plus v1.35 from the npm layer
 /// that scripts/test installs. A missing binary fails the test: these are required, not optional.
 pub fn kubectls() -> Vec<(&'static str, PathBuf)> {
-    let debian = std::env::var("KUBECTL_DIR").unwrap_or_else(|_| "/usr/lib/google-cloud-sdk/bin".into());
+    let debian =
+        std::env::var("KUBECTL_DIR").unwrap_or_else(|_| "/usr/lib/google-cloud-sdk/bin".into());
     let tools = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools");
     let list = vec![
         ("1.27", Path::new(&debian).join("kubectl.1.27")),
@@ -253,7 +316,11 @@ pub fn kubectls() -> Vec<(&'static str, PathBuf)> {
         ("1.35", tools.join("layer-v35/kubectl/kubectl")),
     ];
     for (version, path) in &list {
-        assert!(path.exists(), "kubectl {version} not found at {} — run scripts/test, which installs it", path.display());
+        assert!(
+            path.exists(),
+            "kubectl {version} not found at {} — run scripts/test, which installs it",
+            path.display()
+        );
     }
     list
 }

@@ -10,20 +10,48 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 async fn up_serves_health_to_kubectl_127_132_and_135() {
     let mut server = TestServer::up(&[]);
     server.wait_ready().await;
-    assert!(server.stdout().contains(&format!("export KUBECONFIG={}", server.kubeconfig().display())), "{}", server.stdout());
+    assert!(
+        server.stdout().contains(&format!(
+            "export KUBECONFIG={}",
+            server.kubeconfig().display()
+        )),
+        "{}",
+        server.stdout()
+    );
     for (version, kubectl) in kubectls() {
         let out = server.kubectl(&kubectl, &["get", "--raw", "/readyz?verbose"]);
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "kubectl {version}: {}", String::from_utf8_lossy(&out.stderr));
-        for line in ["[+]ping ok", "[+]log ok", "[+]shutdown ok", "readyz check passed"] {
-            assert!(text.contains(line), "kubectl {version}: {line:?} missing in\n{text}");
+        assert!(
+            out.status.success(),
+            "kubectl {version}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for line in [
+            "[+]ping ok",
+            "[+]log ok",
+            "[+]shutdown ok",
+            "readyz check passed",
+        ] {
+            assert!(
+                text.contains(line),
+                "kubectl {version}: {line:?} missing in\n{text}"
+            );
         }
         let out = server.kubectl(&kubectl, &["get", "--raw", "/livez"]);
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "ok", "kubectl {version}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "ok",
+            "kubectl {version}"
+        );
         let out = server.kubectl(&kubectl, &["version", "-o", "json"]);
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(v["serverVersion"]["minor"], "33", "kubectl {version}: {v}");
-        assert!(v["serverVersion"]["gitVersion"].as_str().unwrap().starts_with("v1.33.0+kubeboot"));
+        assert!(
+            v["serverVersion"]["gitVersion"]
+                .as_str()
+                .unwrap()
+                .starts_with("v1.33.0+kubeboot")
+        );
     }
 }
 
@@ -36,10 +64,19 @@ async fn health_endpoints_support_verbose_exclude_and_single_checks() {
     assert_eq!(r.status, 200);
     assert!(r.body.contains("[+]log excluded: ok\n"), "{}", r.body);
     let r = anon.get("/readyz?exclude=nosuch&verbose").await.unwrap();
-    assert!(r.body.contains("warn: some health checks cannot be excluded: no matches for \"nosuch\""), "{}", r.body);
+    assert!(
+        r.body
+            .contains("warn: some health checks cannot be excluded: no matches for \"nosuch\""),
+        "{}",
+        r.body
+    );
     assert_eq!(anon.get("/healthz").await.unwrap().body, "ok");
     let r = anon.get("/livez?verbose").await.unwrap();
-    assert!(r.body.ends_with("livez check passed\n") && !r.body.contains("shutdown"), "{}", r.body);
+    assert!(
+        r.body.ends_with("livez check passed\n") && !r.body.contains("shutdown"),
+        "{}",
+        r.body
+    );
     // Single checks are not public-info paths: anonymous gets 403, the admin gets the check.
     assert_eq!(anon.get("/readyz/ping").await.unwrap().status, 403);
     let admin = server.admin();
@@ -62,10 +99,20 @@ async fn requests_pass_the_chain_and_end_in_a_not_found_status() {
     );
     // /version is owned by the kube API server link, behind the aggregator.
     let v = admin.get("/version").await.unwrap().json();
-    assert_eq!((v["major"].as_str(), v["minor"].as_str()), (Some("1"), Some("33")));
+    assert_eq!(
+        (v["major"].as_str(), v["minor"].as_str()),
+        (Some("1"), Some("33"))
+    );
     // Anonymous users reach /version but nothing outside the public-info paths.
-    assert_eq!(server.anonymous().get("/version").await.unwrap().status, 200);
-    let r = server.anonymous().get("/api/v1/namespaces/default/pods").await.unwrap();
+    assert_eq!(
+        server.anonymous().get("/version").await.unwrap().status,
+        200
+    );
+    let r = server
+        .anonymous()
+        .get("/api/v1/namespaces/default/pods")
+        .await
+        .unwrap();
     assert_eq!(r.status, 403);
     let s = r.json();
     assert_eq!(s["reason"], "Forbidden");
@@ -81,10 +128,14 @@ async fn serving_certificate_has_kubeadms_sans_and_usages() {
     let mut server = TestServer::up(&["--cert-extra-sans=api.example.test,192.0.2.7"]);
     server.wait_ready().await;
     let pem = std::fs::read_to_string(server.data_dir().join("pki/apiserver.crt")).unwrap();
-    let der = kubeboot::pki::certs::first_cert_der(&pem, std::path::Path::new("apiserver.crt")).unwrap();
+    let der =
+        kubeboot::pki::certs::first_cert_der(&pem, std::path::Path::new("apiserver.crt")).unwrap();
     let (_, cert) = X509Certificate::from_der(&der).unwrap();
     let (dns, ips) = kubeboot::pki::certs::subject_alt_names(&cert);
-    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_lowercase();
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_lowercase();
     for name in [
         hostname.as_str(),
         "kubernetes",
@@ -94,12 +145,24 @@ async fn serving_certificate_has_kubeadms_sans_and_usages() {
         "localhost",
         "api.example.test",
     ] {
-        assert!(dns.iter().any(|d| d == name), "DNS SAN {name} missing: {dns:?}");
+        assert!(
+            dns.iter().any(|d| d == name),
+            "DNS SAN {name} missing: {dns:?}"
+        );
     }
     for ip in ["127.0.0.1", "10.0.0.1", "192.0.2.7"] {
-        assert!(ips.contains(&ip.parse::<IpAddr>().unwrap()), "IP SAN {ip} missing: {ips:?}");
+        assert!(
+            ips.contains(&ip.parse::<IpAddr>().unwrap()),
+            "IP SAN {ip} missing: {ips:?}"
+        );
     }
-    let cn = cert.subject().iter_common_name().next().unwrap().as_str().unwrap();
+    let cn = cert
+        .subject()
+        .iter_common_name()
+        .next()
+        .unwrap()
+        .as_str()
+        .unwrap();
     assert_eq!(cn, "kube-apiserver");
     assert!(!cert.is_ca());
     let eku = cert.extended_key_usage().unwrap().unwrap().value;
@@ -108,7 +171,10 @@ async fn serving_certificate_has_kubeadms_sans_and_usages() {
     assert!(ku.digital_signature() && ku.key_encipherment() && !ku.key_cert_sign());
     let not_after = cert.validity().not_after.to_datetime();
     let days = (not_after - time::OffsetDateTime::now_utc()).whole_days();
-    assert!((363..=365).contains(&days), "serving cert valid for {days} days");
+    assert!(
+        (363..=365).contains(&days),
+        "serving cert valid for {days} days"
+    );
 
     let (ca_pem, client_pem, _) = kubeboot::pki::kubeconfig::Kubeconfig::from_yaml(
         &std::fs::read_to_string(server.kubeconfig()).unwrap(),
@@ -119,14 +185,51 @@ async fn serving_certificate_has_kubeadms_sans_and_usages() {
     let ca_der = kubeboot::pki::certs::first_cert_der(&ca_pem, std::path::Path::new("ca")).unwrap();
     let (_, ca) = X509Certificate::from_der(&ca_der).unwrap();
     assert!(ca.is_ca());
-    assert_eq!(ca.subject().iter_common_name().next().unwrap().as_str().unwrap(), "kubernetes");
-    let client_der = kubeboot::pki::certs::first_cert_der(&client_pem, std::path::Path::new("admin")).unwrap();
+    assert_eq!(
+        ca.subject()
+            .iter_common_name()
+            .next()
+            .unwrap()
+            .as_str()
+            .unwrap(),
+        "kubernetes"
+    );
+    let client_der =
+        kubeboot::pki::certs::first_cert_der(&client_pem, std::path::Path::new("admin")).unwrap();
     let (_, client) = X509Certificate::from_der(&client_der).unwrap();
-    assert_eq!(client.subject().iter_organization().next().unwrap().as_str().unwrap(), "system:masters");
-    assert_eq!(client.subject().iter_common_name().next().unwrap().as_str().unwrap(), "kubernetes-admin");
-    for key in ["pki/ca.key", "pki/apiserver.key", "pki/sa.key", "pki/front-proxy-ca.key", "admin.kubeconfig"] {
+    assert_eq!(
+        client
+            .subject()
+            .iter_organization()
+            .next()
+            .unwrap()
+            .as_str()
+            .unwrap(),
+        "system:masters"
+    );
+    assert_eq!(
+        client
+            .subject()
+            .iter_common_name()
+            .next()
+            .unwrap()
+            .as_str()
+            .unwrap(),
+        "kubernetes-admin"
+    );
+    for key in [
+        "pki/ca.key",
+        "pki/apiserver.key",
+        "pki/sa.key",
+        "pki/front-proxy-ca.key",
+        "admin.kubeconfig",
+    ] {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(server.data_dir().join(key)).unwrap().permissions().mode() & 0o777;
+        let mode = std::fs::metadata(server.data_dir().join(key))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600, "{key} has mode {mode:o}");
     }
 }
@@ -138,7 +241,13 @@ async fn sigterm_turns_readyz_red_keeps_serving_for_the_delay_then_exits_zero() 
     let admin = server.admin();
     // A keep-alive connection opened before the signal keeps being served during the delay.
     let mut conn = admin.connect().await.unwrap();
-    assert_eq!(Https::send(&mut conn, "GET", "/version", &[]).await.unwrap().status, 200);
+    assert_eq!(
+        Https::send(&mut conn, "GET", "/version", &[])
+            .await
+            .unwrap()
+            .status,
+        200
+    );
 
     let signaled = Instant::now();
     server.signal(libc::SIGTERM);
@@ -148,20 +257,44 @@ async fn sigterm_turns_readyz_red_keeps_serving_for_the_delay_then_exits_zero() 
         if r.status == 500 {
             break r;
         }
-        assert!(signaled.elapsed() < Duration::from_secs(2), "/readyz still {} after SIGTERM", r.status);
+        assert!(
+            signaled.elapsed() < Duration::from_secs(2),
+            "/readyz still {} after SIGTERM",
+            r.status
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    assert!(red.body.contains("[-]shutdown failed: reason withheld\n"), "{}", red.body);
+    assert!(
+        red.body.contains("[-]shutdown failed: reason withheld\n"),
+        "{}",
+        red.body
+    );
     assert!(red.body.ends_with("readyz check failed\n"), "{}", red.body);
     assert_eq!(anon.get("/livez").await.unwrap().status, 200);
     assert_eq!(anon.get("/healthz").await.unwrap().status, 200);
-    assert_eq!(Https::send(&mut conn, "GET", "/version", &[]).await.unwrap().status, 200);
+    assert_eq!(
+        Https::send(&mut conn, "GET", "/version", &[])
+            .await
+            .unwrap()
+            .status,
+        200
+    );
     assert_eq!(admin.get("/version").await.unwrap().status, 200);
 
     let status = server.wait_exit(Duration::from_secs(30)).await;
-    assert!(status.success(), "exit status {status}\n{}", server.stderr());
-    assert!(signaled.elapsed() >= Duration::from_secs(3), "exited before the shutdown delay");
-    assert!(admin.get("/version").await.is_err(), "still accepting connections after exit");
+    assert!(
+        status.success(),
+        "exit status {status}\n{}",
+        server.stderr()
+    );
+    assert!(
+        signaled.elapsed() >= Duration::from_secs(3),
+        "exited before the shutdown delay"
+    );
+    assert!(
+        admin.get("/version").await.is_err(),
+        "still accepting connections after exit"
+    );
 }
 
 #[tokio::test]
@@ -190,10 +323,18 @@ async fn a_tls_1_1_client_hello_is_refused_with_a_protocol_version_alert() {
     hello.extend_from_slice(&[0x00, 0x06, 0xc0, 0x2b, 0xc0, 0x2f, 0x00, 0x2f]); // cipher suites (two AEAD)
     hello.extend_from_slice(&[0x01, 0x00]); // compression: null
     // signature_algorithms, so the server gets as far as comparing versions.
-    hello.extend_from_slice(&[0x00, 0x0a, 0x00, 0x0d, 0x00, 0x06, 0x00, 0x04, 0x04, 0x03, 0x04, 0x01]);
+    hello.extend_from_slice(&[
+        0x00, 0x0a, 0x00, 0x0d, 0x00, 0x06, 0x00, 0x04, 0x04, 0x03, 0x04, 0x01,
+    ]);
     let mut handshake = vec![0x01, 0x00, (hello.len() >> 8) as u8, hello.len() as u8];
     handshake.extend_from_slice(&hello);
-    let mut record = vec![0x16, 0x03, 0x02, (handshake.len() >> 8) as u8, handshake.len() as u8];
+    let mut record = vec![
+        0x16,
+        0x03,
+        0x02,
+        (handshake.len() >> 8) as u8,
+        handshake.len() as u8,
+    ];
     record.extend_from_slice(&handshake);
 
     let mut tcp = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
@@ -202,7 +343,11 @@ async fn a_tls_1_1_client_hello_is_refused_with_a_protocol_version_alert() {
     let _ = tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut reply)).await;
     assert!(reply.len() >= 7, "expected an alert record, got {reply:?}");
     assert_eq!(reply[0], 0x15, "not an alert record: {reply:?}");
-    assert_eq!((reply[5], reply[6]), (2, 70), "expected fatal protocol_version alert: {reply:?}");
+    assert_eq!(
+        (reply[5], reply[6]),
+        (2, 70),
+        "expected fatal protocol_version alert: {reply:?}"
+    );
 }
 
 #[tokio::test]
@@ -219,10 +364,20 @@ async fn a_client_certificate_from_another_ca_is_rejected() {
     };
     let intruder = new_leaf(&spec, &other_ca).unwrap();
     let ca = std::fs::read(server.data_dir().join("pki/ca.crt")).unwrap();
-    let client = Https::new(server.addr(), &ca, Some((intruder.cert_pem.as_bytes(), intruder.key_pem.as_bytes())));
-    assert!(client.get("/version").await.is_err(), "a foreign client certificate was accepted");
+    let client = Https::new(
+        server.addr(),
+        &ca,
+        Some((intruder.cert_pem.as_bytes(), intruder.key_pem.as_bytes())),
+    );
+    assert!(
+        client.get("/version").await.is_err(),
+        "a foreign client certificate was accepted"
+    );
     // The same request with the real admin certificate goes through.
-    assert_eq!(server.admin().get("/no/such/path").await.unwrap().status, 404);
+    assert_eq!(
+        server.admin().get("/no/such/path").await.unwrap().status,
+        404
+    );
 }
 
 #[tokio::test]
@@ -235,12 +390,11 @@ async fn anonymous_auth_false_answers_401_and_token_file_users_authenticate() {
     let deadline = Instant::now() + Duration::from_secs(60);
     // /readyz is not public without anonymous auth: wait with the admin certificate.
     loop {
-        if server.kubeconfig().exists() {
-            if let Ok(r) = server.admin().get("/readyz").await {
-                if r.status == 200 {
-                    break;
-                }
-            }
+        if server.kubeconfig().exists()
+            && let Ok(r) = server.admin().get("/readyz").await
+            && r.status == 200
+        {
+            break;
         }
         assert!(Instant::now() < deadline, "{}", server.stderr());
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -249,9 +403,19 @@ async fn anonymous_auth_false_answers_401_and_token_file_users_authenticate() {
     let r = anon.get("/readyz").await.unwrap();
     assert_eq!(r.status, 401);
     assert_eq!(r.json()["reason"], "Unauthorized");
-    let r = anon.request("GET", "/no/such/path", &[("authorization", "Bearer s3cret")]).await.unwrap();
+    let r = anon
+        .request(
+            "GET",
+            "/no/such/path",
+            &[("authorization", "Bearer s3cret")],
+        )
+        .await
+        .unwrap();
     assert_eq!(r.status, 404, "{}", r.body);
-    let r = anon.request("GET", "/version", &[("authorization", "Bearer wrong")]).await.unwrap();
+    let r = anon
+        .request("GET", "/version", &[("authorization", "Bearer wrong")])
+        .await
+        .unwrap();
     assert_eq!(r.status, 401);
 }
 
@@ -271,7 +435,11 @@ fn init_twice_keeps_every_file_and_force_replaces_them() {
     ];
     let read_all = || files.map(|f| std::fs::read(dir.path().join(".kubeboot").join(f)).unwrap());
     let first = run_kubeboot(dir.path(), &["init"]);
-    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     assert!(String::from_utf8_lossy(&first.stdout).contains("wrote"));
     let before = read_all();
 
@@ -284,7 +452,12 @@ fn init_twice_keeps_every_file_and_force_replaces_them() {
 
     let forced = run_kubeboot(dir.path(), &["init", "--force"]);
     assert!(forced.status.success());
-    assert_eq!(String::from_utf8_lossy(&forced.stdout).matches("wrote").count(), 6);
+    assert_eq!(
+        String::from_utf8_lossy(&forced.stdout)
+            .matches("wrote")
+            .count(),
+        6
+    );
     let after = read_all();
     for (i, f) in files.iter().enumerate() {
         assert_ne!(after[i], before[i], "{f} was not replaced by --force");
@@ -293,8 +466,17 @@ fn init_twice_keeps_every_file_and_force_replaces_them() {
     // A serving certificate missing a SAN the flags now ask for is regenerated, the CA is kept.
     let out = run_kubeboot(dir.path(), &["init", "--cert-extra-sans=new.example.test"]);
     let table = String::from_utf8_lossy(&out.stdout);
-    assert!(table.contains("apiserver.crt") && table.contains("subject alternative name new.example.test is missing"), "{table}");
-    assert!(table.lines().any(|l| l.contains("pki/ca.crt") && l.ends_with("kept")), "{table}");
+    assert!(
+        table.contains("apiserver.crt")
+            && table.contains("subject alternative name new.example.test is missing"),
+        "{table}"
+    );
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains("pki/ca.crt") && l.ends_with("kept")),
+        "{table}"
+    );
 }
 
 #[test]
@@ -303,7 +485,10 @@ fn serve_without_pki_names_the_missing_file_and_suggests_init() {
     let out = run_kubeboot(dir.path(), &["serve", "--secure-port=1"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("apiserver.crt") && err.contains("kubeboot init"), "{err}");
+    assert!(
+        err.contains("apiserver.crt") && err.contains("kubeboot init"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -314,18 +499,45 @@ fn bad_flags_exit_non_zero_with_a_message_naming_each_flag() {
     let key_flag = format!("--service-account-signing-key-file={}", key.display());
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["--secure-port=70000"], "--secure-port"),
-        (vec!["--service-cluster-ip-range=10.0.0.0/33"], "service-cluster-ip-range"),
+        (
+            vec!["--service-cluster-ip-range=10.0.0.0/33"],
+            "service-cluster-ip-range",
+        ),
         (vec!["--advertise-address=1.2.3"], "--advertise-address"),
         (vec!["--bind-address=nope"], "--bind-address"),
-        (vec!["--service-node-port-range=9-x"], "--service-node-port-range"),
-        (vec!["--tls-cert-file=/nonexistent.crt", "--tls-private-key-file=/nonexistent.key"], "--tls-cert-file"),
-        (vec!["--client-ca-file=/nonexistent/ca.crt"], "--client-ca-file"),
+        (
+            vec!["--service-node-port-range=9-x"],
+            "--service-node-port-range",
+        ),
+        (
+            vec![
+                "--tls-cert-file=/nonexistent.crt",
+                "--tls-private-key-file=/nonexistent.key",
+            ],
+            "--tls-cert-file",
+        ),
+        (
+            vec!["--client-ca-file=/nonexistent/ca.crt"],
+            "--client-ca-file",
+        ),
         (vec![key_flag.as_str()], "--service-account-issuer"),
-        (vec!["--service-account-max-token-expiration=30m"], "--service-account-max-token-expiration"),
-        (vec!["--authorization-mode=Node,Magic"], "--authorization-mode"),
-        (vec!["--enable-admission-plugins=NamespaceLifecycle,Bogus"], "--enable-admission-plugins"),
+        (
+            vec!["--service-account-max-token-expiration=30m"],
+            "--service-account-max-token-expiration",
+        ),
+        (
+            vec!["--authorization-mode=Node,Magic"],
+            "--authorization-mode",
+        ),
+        (
+            vec!["--enable-admission-plugins=NamespaceLifecycle,Bogus"],
+            "--enable-admission-plugins",
+        ),
         (vec!["--tls-min-version=VersionTLS11"], "--tls-min-version"),
-        (vec!["--tls-cipher-suites=TLS_RSA_WITH_RC4_128_SHA"], "--tls-cipher-suites"),
+        (
+            vec!["--tls-cipher-suites=TLS_RSA_WITH_RC4_128_SHA"],
+            "--tls-cipher-suites",
+        ),
         (vec!["--runtime-config=nonsense=maybe"], "--runtime-config"),
         (vec!["--storage-backend=sqlite"], "--storage-backend"),
         (vec!["--request-timeout=5"], "--request-timeout"),
@@ -337,23 +549,48 @@ fn bad_flags_exit_non_zero_with_a_message_naming_each_flag() {
         let out = run_kubeboot(dir.path(), &argv);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{args:?} was accepted");
-        assert!(err.contains(flag), "{args:?}: error does not name {flag}:\n{err}");
-        assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "{args:?}: {err}");
+        assert!(
+            err.contains(flag),
+            "{args:?}: error does not name {flag}:\n{err}"
+        );
+        assert!(
+            !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+            "{args:?}: {err}"
+        );
     }
     // Every error is reported at once.
-    let out = run_kubeboot(dir.path(), &["init", "--secure-port=0", "--authorization-mode=Magic", "--service-cluster-ip-range=bad"]);
+    let out = run_kubeboot(
+        dir.path(),
+        &[
+            "init",
+            "--secure-port=0",
+            "--authorization-mode=Magic",
+            "--service-cluster-ip-range=bad",
+        ],
+    );
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    for flag in ["--secure-port", "--authorization-mode", "service-cluster-ip-range"] {
+    for flag in [
+        "--secure-port",
+        "--authorization-mode",
+        "service-cluster-ip-range",
+    ] {
         assert!(err.contains(flag), "{flag} missing from\n{err}");
     }
-    assert!(!dir.path().join(".kubeboot/pki/ca.crt").exists(), "init wrote files despite invalid flags");
+    assert!(
+        !dir.path().join(".kubeboot/pki/ca.crt").exists(),
+        "init wrote files despite invalid flags"
+    );
 }
 
 #[tokio::test]
 async fn kube_apiserver_mode_accepts_kubeadms_flags_and_warns_once_per_unimplemented_flag() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(run_kubeboot(dir.path(), &["init", "--data-dir=.kubeboot"]).status.success());
+    assert!(
+        run_kubeboot(dir.path(), &["init", "--data-dir=.kubeboot"])
+            .status
+            .success()
+    );
     let pki = dir.path().join(".kubeboot/pki");
     let p = |f: &str| pki.join(f).display().to_string();
     // The flags kubeadm v1.33 writes into kube-apiserver.yaml (etcd flags aside: no etcd here).
@@ -393,7 +630,11 @@ async fn kube_apiserver_mode_accepts_kubeadms_flags_and_warns_once_per_unimpleme
     let port_flag = format!("--secure-port={port}");
     let child = std::process::Command::new(&link)
         .args(&args)
-        .args([port_flag.as_str(), "--bind-address=127.0.0.1", "--data-dir=.kubeboot"])
+        .args([
+            port_flag.as_str(),
+            "--bind-address=127.0.0.1",
+            "--data-dir=.kubeboot",
+        ])
         .current_dir(dir.path())
         .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap())
         .stdout(std::process::Stdio::null())
@@ -402,14 +643,39 @@ async fn kube_apiserver_mode_accepts_kubeadms_flags_and_warns_once_per_unimpleme
     let mut server = TestServer { child, dir, port };
     server.wait_ready().await;
     let log = server.stderr();
-    for flag in ["--allow-privileged", "--enable-bootstrap-token-auth", "--kubelet-client-certificate", "--kubelet-client-key", "--kubelet-preferred-address-types", "--feature-gates"] {
-        assert_eq!(log.matches(&format!("flag {flag} is accepted")).count(), 1, "{flag}:\n{log}");
+    for flag in [
+        "--allow-privileged",
+        "--enable-bootstrap-token-auth",
+        "--kubelet-client-certificate",
+        "--kubelet-client-key",
+        "--kubelet-preferred-address-types",
+        "--feature-gates",
+    ] {
+        assert_eq!(
+            log.matches(&format!("flag {flag} is accepted")).count(),
+            1,
+            "{flag}:\n{log}"
+        );
     }
-    assert!(!log.contains("--requestheader-allowed-names is accepted"), "{log}");
+    assert!(
+        !log.contains("--requestheader-allowed-names is accepted"),
+        "{log}"
+    );
     // The front-proxy client certificate authenticates through the request-header authenticator.
     let fp = |f: &str| std::fs::read(server.data_dir().join("pki").join(f)).unwrap();
-    let proxy = Https::new(server.addr(), &fp("ca.crt"), Some((&fp("front-proxy-client.crt"), &fp("front-proxy-client.key"))));
-    let r = proxy.request("GET", "/no/such/path", &[("x-remote-user", "bob"), ("x-remote-group", "devs")]).await.unwrap();
+    let proxy = Https::new(
+        server.addr(),
+        &fp("ca.crt"),
+        Some((&fp("front-proxy-client.crt"), &fp("front-proxy-client.key"))),
+    );
+    let r = proxy
+        .request(
+            "GET",
+            "/no/such/path",
+            &[("x-remote-user", "bob"), ("x-remote-group", "devs")],
+        )
+        .await
+        .unwrap();
     assert_eq!(r.status, 404, "{}", r.body);
     // Without the user header the proxy certificate is not a user certificate: 401.
     assert_eq!(proxy.get("/version").await.unwrap().status, 401);
@@ -432,12 +698,29 @@ fn version_and_certs_check_expiration() {
         assert!(out.status.success());
         assert!(text.contains("v1.33.0"), "{text}");
     }
-    assert!(String::from_utf8_lossy(&run_kubeboot(dir.path(), &["version"]).stdout).contains("git commit: "));
+    assert!(
+        String::from_utf8_lossy(&run_kubeboot(dir.path(), &["version"]).stdout)
+            .contains("git commit: ")
+    );
     assert!(run_kubeboot(dir.path(), &["init"]).status.success());
     let out = run_kubeboot(dir.path(), &["certs", "check-expiration"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    for (name, days) in [("admin.kubeconfig", "364d"), ("apiserver.crt", "364d"), ("front-proxy-client.crt", "364d"), ("ca.crt", "3649d"), ("front-proxy-ca.crt", "3649d")] {
-        assert!(text.lines().any(|l| l.starts_with(name) && l.trim_end().ends_with(days)), "{name} {days}:\n{text}");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (name, days) in [
+        ("admin.kubeconfig", "364d"),
+        ("apiserver.crt", "364d"),
+        ("front-proxy-client.crt", "364d"),
+        ("ca.crt", "3649d"),
+        ("front-proxy-ca.crt", "3649d"),
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(name) && l.trim_end().ends_with(days)),
+            "{name} {days}:\n{text}"
+        );
     }
 }

@@ -56,17 +56,29 @@ async fn start(extra: &[&str]) -> Fixture {
             }
         }),
     );
-    let started = kubeboot::app::prepare_chain(&options, chain, false).await.unwrap();
+    let started = kubeboot::app::prepare_chain(&options, chain, false)
+        .await
+        .unwrap();
     let signals = started.server.signals().clone();
     let run = tokio::spawn(started.run());
     let kubeconfig = std::fs::read_to_string(&options.pki.admin_kubeconfig).unwrap();
-    let (ca, cert, key) = kubeboot::pki::kubeconfig::Kubeconfig::from_yaml(&kubeconfig).unwrap().credentials().unwrap();
+    let (ca, cert, key) = kubeboot::pki::kubeconfig::Kubeconfig::from_yaml(&kubeconfig)
+        .unwrap()
+        .credentials()
+        .unwrap();
     let admin = Https::new(
         std::net::SocketAddr::new(options.bind_address, options.secure_port),
         ca.as_bytes(),
         Some((cert.as_bytes(), key.as_bytes())),
     );
-    Fixture { _dir: dir, admin, entered, release, run, signals }
+    Fixture {
+        _dir: dir,
+        admin,
+        entered,
+        release,
+        run,
+        signals,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -81,10 +93,16 @@ async fn a_request_in_flight_at_shutdown_completes_after_the_listener_closes() {
     // The listener closes while the held request is still in flight.
     let deadline = Instant::now() + Duration::from_secs(10);
     while f.admin.get("/version").await.is_ok() {
-        assert!(Instant::now() < deadline, "listener still accepting after the shutdown delay");
+        assert!(
+            Instant::now() < deadline,
+            "listener still accepting after the shutdown delay"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(!f.run.is_finished(), "server exited with a request in flight");
+    assert!(
+        !f.run.is_finished(),
+        "server exited with a request in flight"
+    );
 
     f.release.notify_one();
     let reply = in_flight.await.unwrap().unwrap();
@@ -95,7 +113,12 @@ async fn a_request_in_flight_at_shutdown_completes_after_the_listener_closes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_send_retry_after_new_requests_get_429_until_in_flight_requests_drain() {
-    let mut f = start(&["--shutdown-delay-duration=0s", "--shutdown-send-retry-after", "--request-timeout=60s"]).await;
+    let mut f = start(&[
+        "--shutdown-delay-duration=0s",
+        "--shutdown-send-retry-after",
+        "--request-timeout=60s",
+    ])
+    .await;
     let admin = f.admin.clone();
     let in_flight = tokio::spawn(async move { admin.get("/held").await });
     f.entered.recv().await.unwrap();
@@ -108,7 +131,10 @@ async fn with_send_retry_after_new_requests_get_429_until_in_flight_requests_dra
     assert_eq!(r.headers.get("connection").unwrap(), "close");
     let status = r.json();
     assert_eq!(status["reason"], "TooManyRequests");
-    assert_eq!(status["message"], "The apiserver is shutting down, please try again later.");
+    assert_eq!(
+        status["message"],
+        "The apiserver is shutting down, please try again later."
+    );
     // Health probes are exempt, so a load balancer still sees /readyz red rather than 429.
     let r = f.admin.get("/readyz").await.unwrap();
     assert_eq!(r.status, 500);
@@ -117,7 +143,10 @@ async fn with_send_retry_after_new_requests_get_429_until_in_flight_requests_dra
     f.release.notify_one();
     assert_eq!(in_flight.await.unwrap().unwrap().status, 200);
     f.run.await.unwrap().unwrap();
-    assert!(f.admin.get("/version").await.is_err(), "listener open after the drain");
+    assert!(
+        f.admin.get("/version").await.is_err(),
+        "listener open after the drain"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,5 +156,8 @@ async fn requests_outliving_request_timeout_get_a_504_timeout_status() {
     assert_eq!(r.status, 504);
     let status = r.json();
     assert_eq!(status["reason"], "Timeout");
-    assert_eq!(status["message"], "Timeout: request did not complete within the allotted timeout");
+    assert_eq!(
+        status["message"],
+        "Timeout: request did not complete within the allotted timeout"
+    );
 }
