@@ -188,9 +188,7 @@ impl Storage for EmbeddedStorage {
             let txn = s.db.begin_read().map_err(internal)?;
             let current = txn.open_table(CURRENT).map_err(internal)?;
             let found = current.get(key.as_str()).map_err(internal)?;
-            found
-                .map(|v| decode_current(&key, v.value()))
-                .transpose()
+            found.map(|v| decode_current(&key, v.value())).transpose()
         })
         .await
     }
@@ -264,10 +262,13 @@ impl Storage for EmbeddedStorage {
             state.rx = Some(subscribe(&self.shared, prefix)?);
             state.cursor = self.shared.revision.load(Ordering::Acquire);
         }
-        Ok(Box::pin(futures::stream::unfold(state, |mut st| async move {
-            let item = st.next().await?;
-            Some((item, st))
-        })))
+        Ok(Box::pin(futures::stream::unfold(
+            state,
+            |mut st| async move {
+                let item = st.next().await?;
+                Some((item, st))
+            },
+        )))
     }
 
     async fn compact(&self, revision: i64) -> Result<()> {
@@ -288,7 +289,12 @@ fn internal(e: impl Into<redb::Error>) -> StorageError {
 }
 
 fn corrupt(key: &str, what: &str) -> StorageError {
-    StorageError::new(ErrorCode::Internal, key, 0, format!("corrupt record: {what}"))
+    StorageError::new(
+        ErrorCode::Internal,
+        key,
+        0,
+        format!("corrupt record: {what}"),
+    )
 }
 
 fn rev(r: u64) -> i64 {
@@ -302,7 +308,12 @@ fn init_tables(db: &Database) -> Result<(i64, i64)> {
     let out = {
         txn.open_table(LOG).map_err(internal)?;
         txn.open_table(CURRENT).map_err(internal)?;
-        let meta = txn.open_table(META).map_err(internal)?;
+        let mut meta = txn.open_table(META).map_err(internal)?;
+        if meta.get(META_REVISION).map_err(internal)?.is_none() {
+            // Like etcd, an empty store is at revision 1, so "watch from the current revision"
+            // is never confused with `0`, which means "from now".
+            meta.insert(META_REVISION, 1).map_err(internal)?;
+        }
         let get = |k| -> Result<i64> {
             Ok(meta
                 .get(k)
@@ -512,8 +523,11 @@ fn apply(
             if let Some(old) = &existing {
                 return Ok(Err(StorageError::already_exists(key, old.mod_revision)));
             }
-            log.insert(r as u64, encode_log(EventKind::Added, key, r, 0, value).as_slice())
-                .map_err(internal)?;
+            log.insert(
+                r as u64,
+                encode_log(EventKind::Added, key, r, 0, value).as_slice(),
+            )
+            .map_err(internal)?;
             current
                 .insert(key, encode_current(r, r, value).as_slice())
                 .map_err(internal)?;
@@ -548,7 +562,10 @@ fn apply(
             );
             log.insert(r as u64, rec.as_slice()).map_err(internal)?;
             current
-                .insert(key, encode_current(old.create_revision, r, value).as_slice())
+                .insert(
+                    key,
+                    encode_current(old.create_revision, r, value).as_slice(),
+                )
                 .map_err(internal)?;
             let kv = KeyValue {
                 key: key.to_owned(),
@@ -906,12 +923,11 @@ fn read_history_blocking(
     let log = txn.open_table(LOG).map_err(internal)?;
     let mut events = Vec::new();
     let mut cursor = after;
-    let mut examined = 0;
-    for entry in log.range((after.max(0) as u64 + 1)..).map_err(internal)? {
+    let range = log.range((after.max(0) as u64 + 1)..).map_err(internal)?;
+    for (examined, entry) in range.enumerate() {
         if examined == chunk {
             return Ok((events, cursor, false));
         }
-        examined += 1;
         let (r, v) = entry.map_err(internal)?;
         cursor = rev(r.value());
         let rec = decode_log(v.value())?;

@@ -95,7 +95,12 @@ impl StorageError {
 
     /// `AlreadyExists` for `key`, which has been modified at `revision`.
     pub fn already_exists(key: &str, revision: i64) -> Self {
-        Self::new(ErrorCode::AlreadyExists, key, revision, "key already exists")
+        Self::new(
+            ErrorCode::AlreadyExists,
+            key,
+            revision,
+            "key already exists",
+        )
     }
 
     /// `Conflict`: the precondition expected `expected` but the key is at `actual`.
@@ -335,7 +340,8 @@ impl ContinueToken {
 
     /// Decodes `token` for a list of `prefix` into (revision, next key).
     pub(crate) fn decode(prefix: &str, token: &str) -> Result<(i64, String)> {
-        let bad = |why: &str| StorageError::invalid(prefix, format!("invalid continue token: {why}"));
+        let bad =
+            |why: &str| StorageError::invalid(prefix, format!("invalid continue token: {why}"));
         let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(token)
             .map_err(|_| bad("not base64"))?;
@@ -351,6 +357,7 @@ impl ContinueToken {
 }
 
 /// Where a list page starts and at which revision, resolving continue token vs revision.
+#[derive(Debug)]
 pub(crate) struct ListStart {
     /// Revision to read at; `None` means current.
     pub revision: Option<i64>,
@@ -424,7 +431,10 @@ mod tests {
             kb.namespace_prefix("", "pods", Some("a")),
             "/registry/pods/a/"
         );
-        assert_eq!(KeyBuilder::new("custom").resource_prefix("", "pods"), "/custom/pods/");
+        assert_eq!(
+            KeyBuilder::new("custom").resource_prefix("", "pods"),
+            "/custom/pods/"
+        );
     }
 
     #[test]
@@ -447,6 +457,10 @@ mod tests {
             limit: 1,
             continue_token: Some(t),
         };
-        assert!(ListStart::resolve("/p/", &opts).unwrap_err().is(ErrorCode::InvalidArgument));
+        assert!(
+            ListStart::resolve("/p/", &opts)
+                .unwrap_err()
+                .is(ErrorCode::InvalidArgument)
+        );
     }
 }
