@@ -11,6 +11,8 @@
 //! ends in `/`, which is what [`KeyBuilder`] returns.
 
 pub mod embedded;
+#[cfg(feature = "etcd")]
+pub mod etcd;
 
 use std::fmt;
 use std::sync::Arc;
