@@ -341,9 +341,9 @@ impl Storage for EtcdStorage {
             .get("\0", Some(GetOptions::new().with_count_only()))
             .await
             .map_err(|e| map_err("", e))?;
-        resp.header()
-            .map(|h| h.revision())
-            .ok_or_else(|| StorageError::new(ErrorCode::Internal, "", 0, "etcd reply without header"))
+        resp.header().map(|h| h.revision()).ok_or_else(|| {
+            StorageError::new(ErrorCode::Internal, "", 0, "etcd reply without header")
+        })
     }
 
     async fn watch(&self, prefix: &str, from_revision: i64) -> Result<WatchStream> {
@@ -385,10 +385,13 @@ impl Storage for EtcdStorage {
             pending,
             done: false,
         };
-        Ok(Box::pin(futures::stream::unfold(state, |mut st| async move {
-            let item = st.next().await?;
-            Some((item, st))
-        })))
+        Ok(Box::pin(futures::stream::unfold(
+            state,
+            |mut st| async move {
+                let item = st.next().await?;
+                Some((item, st))
+            },
+        )))
     }
 
     async fn compact(&self, revision: i64) -> Result<()> {
@@ -411,7 +414,11 @@ impl Storage for EtcdStorage {
 /// The error a canceled watch response carries, if it is one.
 fn canceled(prefix: &str, from: i64, resp: &WatchResponse) -> Option<StorageError> {
     if resp.compact_revision() > 0 {
-        return Some(StorageError::compacted(prefix, from, resp.compact_revision()));
+        return Some(StorageError::compacted(
+            prefix,
+            from,
+            resp.compact_revision(),
+        ));
     }
     if resp.canceled() {
         return Some(StorageError::new(

@@ -240,3 +240,112 @@ mod embedded {
         }
     }
 }
+
+/// A throw-away etcd on loopback ports with a temporary data dir, killed on drop.
+#[cfg(feature = "etcd")]
+struct EtcdServer {
+    child: std::process::Child,
+    endpoint: String,
+    dir: tempfile::TempDir,
+}
+
+#[cfg(feature = "etcd")]
+impl EtcdServer {
+    /// Starts `etcd` (or `$ETCD_BIN`); retries with new ports if a port was taken meanwhile.
+    async fn start() -> Self {
+        let mut last_log = String::new();
+        for _ in 0..3 {
+            match Self::try_start().await {
+                Ok(server) => return server,
+                Err(log) => last_log = log,
+            }
+        }
+        panic!("etcd did not start:\n{last_log}");
+    }
+
+    async fn try_start() -> Result<Self, String> {
+        let free_port = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .expect("free loopback port")
+        };
+        let (client_port, peer_port) = (free_port(), free_port());
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = std::fs::File::create(dir.path().join("etcd.log")).expect("log file");
+        let client = format!("http://127.0.0.1:{client_port}");
+        let peer = format!("http://127.0.0.1:{peer_port}");
+        let bin = std::env::var("ETCD_BIN").unwrap_or_else(|_| "etcd".into());
+        let child = std::process::Command::new(bin)
+            .arg("--name=test")
+            .arg(format!("--data-dir={}", dir.path().join("data").display()))
+            .arg(format!("--listen-client-urls={client}"))
+            .arg(format!("--advertise-client-urls={client}"))
+            .arg(format!("--listen-peer-urls={peer}"))
+            .arg(format!("--initial-advertise-peer-urls={peer}"))
+            .arg(format!("--initial-cluster=test={peer}"))
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn etcd (apt-get install etcd-server)");
+        let mut server = Self {
+            child,
+            endpoint: client,
+            dir,
+        };
+        // Poll until it answers or exits; the deadline only guards against a hang.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = server.child.try_wait() {
+                return Err(server.log());
+            }
+            if let Ok(store) = server.connect().await
+                && store.current_revision().await.is_ok()
+            {
+                return Ok(server);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        Err(server.log())
+    }
+
+    async fn connect(
+        &self,
+    ) -> Result<kubeboot::storage::etcd::EtcdStorage, kubeboot::storage::StorageError> {
+        kubeboot::storage::etcd::EtcdStorage::connect(kubeboot::storage::etcd::EtcdOptions {
+            endpoints: vec![self.endpoint.clone()],
+            connect_timeout: Some(std::time::Duration::from_secs(2)),
+            ..Default::default()
+        })
+        .await
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("etcd.log")).unwrap_or_default()
+    }
+}
+
+#[cfg(feature = "etcd")]
+impl Drop for EtcdServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A fresh etcd per case, so compaction in one case cannot break another's history.
+#[cfg(feature = "etcd")]
+async fn etcd_fixture() -> Fixture {
+    let server = EtcdServer::start().await;
+    let store = server.connect().await.expect("connect to etcd");
+    Fixture {
+        store: Arc::new(store),
+        prefix: "/registry/".into(),
+        _guard: Box::new(server),
+    }
+}
+
+#[cfg(feature = "etcd")]
+mod etcd_conformance {
+    conformance_tests!(super::etcd_fixture);
+}
