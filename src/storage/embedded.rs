@@ -663,6 +663,15 @@ fn compact_blocking(shared: &Shared, revision: i64) -> Result<KeyValue> {
     Ok(empty_kv(revision))
 }
 
+fn future_revision(prefix: &str, requested: i64, now: i64) -> StorageError {
+    StorageError::new(
+        ErrorCode::Unavailable,
+        prefix,
+        now,
+        format!("revision {requested} is in the future (current {now})"),
+    )
+}
+
 fn empty_kv(revision: i64) -> KeyValue {
     KeyValue {
         key: String::new(),
@@ -688,16 +697,14 @@ fn list_blocking(s: &Shared, prefix: &str, options: &ListOptions) -> Result<List
     let now = meta_get(META_REVISION)?;
     let compacted = meta_get(META_COMPACTED)?;
     let at = start.revision.unwrap_or(now);
+    if now < start.min_revision {
+        return Err(future_revision(prefix, start.min_revision, now));
+    }
     if at < compacted {
         return Err(StorageError::compacted(prefix, at, compacted));
     }
     if at > now {
-        return Err(StorageError::new(
-            ErrorCode::Unavailable,
-            prefix,
-            now,
-            format!("revision {at} is in the future (current {now})"),
-        ));
+        return Err(future_revision(prefix, at, now));
     }
     let log = txn.open_table(LOG).map_err(internal)?;
     let current = txn.open_table(CURRENT).map_err(internal)?;

@@ -237,6 +237,17 @@ impl Storage for EtcdStorage {
             Some(r) => r,
             None => resp.header().map(|h| h.revision()).unwrap_or(0),
         };
+        if revision < start.min_revision {
+            return Err(StorageError::new(
+                ErrorCode::Unavailable,
+                prefix,
+                revision,
+                format!(
+                    "revision {} is in the future (current {revision})",
+                    start.min_revision
+                ),
+            ));
+        }
         let items = resp.kvs().iter().map(to_kv).collect::<Result<Vec<_>>>()?;
         let (continue_token, remaining) = match (resp.more(), items.last()) {
             (true, Some(last)) => {

@@ -10,6 +10,7 @@
 //! `/registry/pods/ab/x`. Callers isolate a namespace or resource by passing a prefix that
 //! ends in `/`, which is what [`KeyBuilder`] returns.
 
+pub mod cacher;
 pub mod embedded;
 #[cfg(feature = "etcd")]
 pub mod etcd;
@@ -164,11 +165,24 @@ pub struct KeyValue {
     pub mod_revision: i64,
 }
 
+/// How [`ListOptions::revision`] is matched, as `metav1.ListOptions.resourceVersionMatch`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum RevisionMatch {
+    /// Read exactly at `revision` (a consistent read of the latest state when unset).
+    #[default]
+    Exact,
+    /// Any state at least as new as `revision` (any state at all when unset, like
+    /// resourceVersion "0"); lets the watch cache answer without asking the backend.
+    NotOlderThan,
+}
+
 /// Options of a [`Storage::list`] call.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListOptions {
     /// Read at this revision; `None` (or `Some(0)`) reads at the current revision.
     pub revision: Option<i64>,
+    /// Whether `revision` is exact or a lower bound.
+    pub revision_match: RevisionMatch,
     /// Maximum number of items; 0 or less means no limit (as `metav1.ListOptions.limit`).
     pub limit: i64,
     /// Token from a previous page; it fixes the revision, so `revision` must then be unset
@@ -363,6 +377,8 @@ impl ContinueToken {
 pub(crate) struct ListStart {
     /// Revision to read at; `None` means current.
     pub revision: Option<i64>,
+    /// When reading the current state: the oldest revision it may have (`NotOlderThan`).
+    pub min_revision: i64,
     /// First key (inclusive) to return.
     pub start_key: String,
 }
@@ -372,8 +388,14 @@ impl ListStart {
     pub(crate) fn resolve(prefix: &str, options: &ListOptions) -> Result<Self> {
         let requested = options.revision.filter(|r| *r > 0);
         match &options.continue_token {
+            None if options.revision_match == RevisionMatch::NotOlderThan => Ok(Self {
+                revision: None,
+                min_revision: requested.unwrap_or(0),
+                start_key: prefix.to_owned(),
+            }),
             None => Ok(Self {
                 revision: requested,
+                min_revision: 0,
                 start_key: prefix.to_owned(),
             }),
             Some(token) => {
@@ -386,6 +408,7 @@ impl ListStart {
                 }
                 Ok(Self {
                     revision: Some(rv),
+                    min_revision: 0,
                     start_key,
                 })
             }
@@ -458,6 +481,7 @@ mod tests {
             revision: Some(8),
             limit: 1,
             continue_token: Some(t),
+            ..Default::default()
         };
         assert!(
             ListStart::resolve("/p/", &opts)

@@ -10,7 +10,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::StreamExt;
 use kubeboot::storage::{
-    ErrorCode, EventKind, KeyValue, ListOptions, Storage, StorageError, WatchEvent, WatchStream,
+    ErrorCode, EventKind, KeyValue, ListOptions, RevisionMatch, Storage, StorageError, WatchEvent,
+    WatchStream,
 };
 
 /// A store under test plus whatever keeps it alive (temp dir, server process).
@@ -36,6 +37,7 @@ macro_rules! conformance_tests {
             watch_from_now_and_from_the_future_wait_for_new_events,
             concurrent_writers_and_watchers_agree_with_a_fresh_list,
             compaction_makes_older_watches_and_lists_fail,
+            not_older_than_lists_see_at_least_the_requested_revision,
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
@@ -515,4 +517,66 @@ pub async fn compaction_makes_older_watches_and_lists_fail(fx: Fixture) {
     s.compact(r_old).await.unwrap();
     let (now, _) = list_all(s, &fx.prefix, None).await;
     assert_eq!(now.len(), 1);
+}
+
+/// `NotOlderThan` reads (resourceVersion "0" or a lower bound) include every write up to
+/// the bound, and their pages continue at the revision they were read at.
+pub async fn not_older_than_lists_see_at_least_the_requested_revision(fx: Fixture) {
+    let s = &*fx.store;
+    let k = |n: &str| format!("{}ns/{n}", fx.prefix);
+    let not_older_than = |revision: Option<i64>, limit: i64| ListOptions {
+        revision,
+        revision_match: RevisionMatch::NotOlderThan,
+        limit,
+        continue_token: None,
+    };
+    let r1 = s.create(&k("a"), b("a1")).await.unwrap();
+    let page = s
+        .list(&fx.prefix, not_older_than(Some(r1), 0))
+        .await
+        .unwrap();
+    assert!(page.revision >= r1);
+    assert_eq!(page.items.len(), 1);
+    let r2 = s
+        .guaranteed_update(&k("a"), None, b("a2"))
+        .await
+        .unwrap()
+        .mod_revision;
+    s.create(&k("b"), b("b1")).await.unwrap();
+    let r3 = s.create(&k("c"), b("c1")).await.unwrap();
+    let page = s
+        .list(&fx.prefix, not_older_than(Some(r2), 0))
+        .await
+        .unwrap();
+    assert!(page.revision >= r2);
+    assert_eq!(page.items[0].value, b("a2"));
+
+    // Paginate from a lower-bound read; later writes must not leak into later pages.
+    let first = s
+        .list(&fx.prefix, not_older_than(Some(r3), 2))
+        .await
+        .unwrap();
+    assert!(first.revision >= r3);
+    assert_eq!(first.items.len(), 2);
+    s.create(&k("bb"), b("late")).await.unwrap();
+    let rest = s
+        .list(
+            &fx.prefix,
+            ListOptions {
+                continue_token: first.continue_token.clone(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(rest.revision, first.revision);
+    let keys: Vec<_> = first
+        .items
+        .iter()
+        .chain(&rest.items)
+        .map(|kv| kv.key.clone())
+        .collect();
+    assert_eq!(keys, vec![k("a"), k("b"), k("c")]);
+    let any = s.list(&fx.prefix, not_older_than(None, 0)).await.unwrap();
+    assert!(any.revision > 0);
 }

@@ -7,6 +7,7 @@ mod conformance;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use kubeboot::storage::cacher::{Cacher, CacherOptions};
 use kubeboot::storage::embedded::{EmbeddedOptions, EmbeddedStorage};
 use kubeboot::storage::{ErrorCode, ListOptions, Storage};
 
@@ -26,6 +27,20 @@ async fn embedded_fixture() -> Fixture {
 
 mod embedded_conformance {
     conformance_tests!(super::embedded_fixture);
+}
+
+/// The watch cache in front of a fresh embedded store.
+async fn cached_embedded_fixture() -> Fixture {
+    let fx = embedded_fixture().await;
+    Fixture {
+        store: Arc::new(Cacher::new(fx.store, &fx.prefix, CacherOptions::default())),
+        prefix: fx.prefix,
+        _guard: fx._guard,
+    }
+}
+
+mod cached_embedded_conformance {
+    conformance_tests!(super::cached_embedded_fixture);
 }
 
 mod embedded {
@@ -348,4 +363,20 @@ async fn etcd_fixture() -> Fixture {
 #[cfg(feature = "etcd")]
 mod etcd_conformance {
     conformance_tests!(super::etcd_fixture);
+}
+
+/// The watch cache in front of a fresh etcd.
+#[cfg(feature = "etcd")]
+async fn cached_etcd_fixture() -> Fixture {
+    let fx = etcd_fixture().await;
+    Fixture {
+        store: Arc::new(Cacher::new(fx.store, &fx.prefix, CacherOptions::default())),
+        prefix: fx.prefix,
+        _guard: fx._guard,
+    }
+}
+
+#[cfg(feature = "etcd")]
+mod cached_etcd_conformance {
+    conformance_tests!(super::cached_etcd_fixture);
 }
