@@ -52,7 +52,7 @@ macro_rules! conformance_tests {
 
 /// Upper bound for any single wait, so a bug fails the test instead of hanging CI; it is a
 /// hang guard, never a performance assertion.
-const HANG_GUARD: Duration = Duration::from_secs(60);
+pub const HANG_GUARD: Duration = Duration::from_secs(60);
 
 fn b(s: &str) -> Bytes {
     Bytes::copy_from_slice(s.as_bytes())

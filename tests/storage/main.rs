@@ -380,3 +380,179 @@ async fn cached_etcd_fixture() -> Fixture {
 mod cached_etcd_conformance {
     conformance_tests!(super::cached_etcd_fixture);
 }
+
+mod cacher {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+    use kubeboot::storage::{
+        KeyValue, ListResult, Result, RevisionMatch, WatchStream, run_compactor,
+    };
+
+    use super::*;
+
+    /// A real store that counts the watches opened on it.
+    struct CountingWatches {
+        inner: Arc<dyn Storage>,
+        watches: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl Storage for CountingWatches {
+        async fn create(&self, key: &str, value: Bytes) -> Result<i64> {
+            self.inner.create(key, value).await
+        }
+        async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
+            self.inner.get(key).await
+        }
+        async fn list(&self, prefix: &str, options: ListOptions) -> Result<ListResult> {
+            self.inner.list(prefix, options).await
+        }
+        async fn guaranteed_update(
+            &self,
+            key: &str,
+            expected: Option<i64>,
+            value: Bytes,
+        ) -> Result<KeyValue> {
+            self.inner.guaranteed_update(key, expected, value).await
+        }
+        async fn delete(&self, key: &str, expected: Option<i64>) -> Result<KeyValue> {
+            self.inner.delete(key, expected).await
+        }
+        async fn count(&self, prefix: &str) -> Result<i64> {
+            self.inner.count(prefix).await
+        }
+        async fn current_revision(&self) -> Result<i64> {
+            self.inner.current_revision().await
+        }
+        async fn watch(&self, prefix: &str, from: i64) -> Result<WatchStream> {
+            self.watches.fetch_add(1, Ordering::SeqCst);
+            self.inner.watch(prefix, from).await
+        }
+        async fn compact(&self, revision: i64) -> Result<()> {
+            self.inner.compact(revision).await
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_watchers_share_one_backend_watch() {
+        let fx = embedded_fixture().await;
+        let backend = Arc::new(CountingWatches {
+            inner: fx.store.clone(),
+            watches: AtomicUsize::new(0),
+        });
+        let cache = Cacher::new(backend.clone(), "/registry/", CacherOptions::default());
+        let mut watchers = Vec::new();
+        for _ in 0..20 {
+            watchers.push(cache.watch("/registry/pods/", 0).await.unwrap());
+        }
+        let r = cache
+            .create("/registry/pods/ns/p", Bytes::new())
+            .await
+            .unwrap();
+        for w in &mut watchers {
+            assert_eq!(next_event(w).await.unwrap().revision, r);
+        }
+        assert_eq!(backend.watches.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cache_converges_even_if_its_backend_watch_lags() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = EmbeddedOptions {
+            watch_buffer: 1,
+            ..Default::default()
+        };
+        let backend: Arc<dyn Storage> =
+            Arc::new(EmbeddedStorage::open(dir.path().join("db.redb"), options).unwrap());
+        let cache = Arc::new(Cacher::new(
+            backend.clone(),
+            "/r/",
+            CacherOptions::default(),
+        ));
+        let mut tasks = Vec::new();
+        for t in 0..4 {
+            let cache = cache.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut last = 0;
+                for i in 0..50 {
+                    last = cache
+                        .create(&format!("/r/t{t}/k{i}"), Bytes::new())
+                        .await
+                        .unwrap();
+                }
+                last
+            }));
+        }
+        let mut last = 0;
+        for t in tasks {
+            last = last.max(t.await.unwrap());
+        }
+        // Whether or not the cache had to re-list, it ends up with exactly the backend state.
+        let cached = tokio::time::timeout(conformance::HANG_GUARD, async {
+            loop {
+                match cache
+                    .list(
+                        "/r/",
+                        ListOptions {
+                            revision: Some(last),
+                            revision_match: RevisionMatch::NotOlderThan,
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                {
+                    Ok(l) => break l,
+                    // Still re-listing after a lag: a retry is what a client would do.
+                    Err(e) if e.code == ErrorCode::Unavailable => continue,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        })
+        .await
+        .expect("cache converges within the hang guard");
+        let direct = backend.list("/r/", ListOptions::default()).await.unwrap();
+        assert_eq!(cached.items.len(), 200);
+        assert_eq!(cached.items, direct.items);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_background_compactor_keeps_the_last_revisions() {
+        let fx = embedded_fixture().await;
+        let first = fx.store.create("/c/a", Bytes::new()).await.unwrap();
+        for _ in 0..5 {
+            fx.store
+                .guaranteed_update("/c/a", None, Bytes::new())
+                .await
+                .unwrap();
+        }
+        let compactor = tokio::spawn(run_compactor(
+            fx.store.clone(),
+            std::time::Duration::from_millis(10),
+            2,
+        ));
+        // Poll for the outcome; no assertion on how long it takes.
+        tokio::time::timeout(conformance::HANG_GUARD, async {
+            loop {
+                let past = ListOptions {
+                    revision: Some(first),
+                    ..Default::default()
+                };
+                match fx.store.list("/c/", past).await {
+                    Err(e) if e.code == ErrorCode::Compacted => break,
+                    Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        })
+        .await
+        .expect("compaction within the hang guard");
+        compactor.abort();
+        let current = fx.store.current_revision().await.unwrap();
+        let keep = ListOptions {
+            revision: Some(current - 2),
+            ..Default::default()
+        };
+        assert_eq!(fx.store.list("/c/", keep).await.unwrap().items.len(), 1);
+    }
+}
