@@ -108,6 +108,10 @@ fn map_err(key: &str, e: etcd_client::Error) -> StorageError {
         etcd_client::Error::GRpcStatus(s) if s.message().contains("future revision") => {
             ErrorCode::Unavailable
         }
+        // tonic reports connection and TLS handshake failures as Unknown "transport error".
+        etcd_client::Error::GRpcStatus(s) if s.message() == "transport error" => {
+            ErrorCode::Unavailable
+        }
         etcd_client::Error::GRpcStatus(s) => match i32::from(s.code()) {
             grpc_code::CANCELLED | grpc_code::DEADLINE_EXCEEDED | grpc_code::UNAVAILABLE => {
                 ErrorCode::Unavailable

@@ -262,15 +262,23 @@ struct EtcdServer {
     child: std::process::Child,
     endpoint: String,
     dir: tempfile::TempDir,
+    /// Client-side TLS settings when the server requires mutual TLS.
+    tls: Option<kubeboot::storage::etcd::EtcdOptions>,
 }
 
 #[cfg(feature = "etcd")]
 impl EtcdServer {
-    /// Starts `etcd` (or `$ETCD_BIN`); retries with new ports if a port was taken meanwhile.
+    /// Starts a plain-HTTP etcd.
     async fn start() -> Self {
+        Self::start_with(false).await
+    }
+
+    /// Starts `etcd` (or `$ETCD_BIN`), with mutual TLS if `tls`; retries with new ports if a
+    /// port was taken meanwhile.
+    async fn start_with(tls: bool) -> Self {
         let mut last_log = String::new();
         for _ in 0..3 {
-            match Self::try_start().await {
+            match Self::try_start(tls).await {
                 Ok(server) => return server,
                 Err(log) => last_log = log,
             }
@@ -278,7 +286,7 @@ impl EtcdServer {
         panic!("etcd did not start:\n{last_log}");
     }
 
-    async fn try_start() -> Result<Self, String> {
+    async fn try_start(tls: bool) -> Result<Self, String> {
         let free_port = || {
             std::net::TcpListener::bind("127.0.0.1:0")
                 .and_then(|l| l.local_addr())
@@ -288,11 +296,12 @@ impl EtcdServer {
         let (client_port, peer_port) = (free_port(), free_port());
         let dir = tempfile::tempdir().expect("temp dir");
         let log = std::fs::File::create(dir.path().join("etcd.log")).expect("log file");
-        let client = format!("http://127.0.0.1:{client_port}");
+        let scheme = if tls { "https" } else { "http" };
+        let client = format!("{scheme}://127.0.0.1:{client_port}");
         let peer = format!("http://127.0.0.1:{peer_port}");
         let bin = std::env::var("ETCD_BIN").unwrap_or_else(|_| "etcd".into());
-        let child = std::process::Command::new(bin)
-            .arg("--name=test")
+        let mut cmd = std::process::Command::new(bin);
+        cmd.arg("--name=test")
             .arg(format!("--data-dir={}", dir.path().join("data").display()))
             .arg(format!("--listen-client-urls={client}"))
             .arg(format!("--advertise-client-urls={client}"))
@@ -300,13 +309,30 @@ impl EtcdServer {
             .arg(format!("--initial-advertise-peer-urls={peer}"))
             .arg(format!("--initial-cluster=test={peer}"))
             .stdout(log.try_clone().expect("log file"))
-            .stderr(log)
+            .stderr(log);
+        let client_tls = if tls {
+            let files = write_test_pki(dir.path());
+            cmd.arg(format!("--cert-file={}", files.server_cert.display()))
+                .arg(format!("--key-file={}", files.server_key.display()))
+                .arg(format!("--trusted-ca-file={}", files.ca.display()))
+                .arg("--client-cert-auth");
+            Some(kubeboot::storage::etcd::EtcdOptions {
+                ca_file: Some(files.ca),
+                cert_file: Some(files.client_cert),
+                key_file: Some(files.client_key),
+                ..Default::default()
+            })
+        } else {
+            None
+        };
+        let child = cmd
             .spawn()
             .expect("spawn etcd (apt-get install etcd-server)");
         let mut server = Self {
             child,
             endpoint: client,
             dir,
+            tls: client_tls,
         };
         // Poll until it answers or exits; the deadline only guards against a hang.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -327,10 +353,11 @@ impl EtcdServer {
     async fn connect(
         &self,
     ) -> Result<kubeboot::storage::etcd::EtcdStorage, kubeboot::storage::StorageError> {
+        let base = self.tls.clone().unwrap_or_default();
         kubeboot::storage::etcd::EtcdStorage::connect(kubeboot::storage::etcd::EtcdOptions {
             endpoints: vec![self.endpoint.clone()],
             connect_timeout: Some(std::time::Duration::from_secs(2)),
-            ..Default::default()
+            ..base
         })
         .await
     }
@@ -346,6 +373,84 @@ impl Drop for EtcdServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// PEM files of a test CA, an etcd serving certificate for 127.0.0.1 and a client certificate.
+#[cfg(feature = "etcd")]
+struct TestPki {
+    ca: std::path::PathBuf,
+    server_cert: std::path::PathBuf,
+    server_key: std::path::PathBuf,
+    client_cert: std::path::PathBuf,
+    client_key: std::path::PathBuf,
+}
+
+#[cfg(feature = "etcd")]
+fn write_test_pki(dir: &std::path::Path) -> TestPki {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa,
+        KeyPair,
+    };
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let leaf = |sans: Vec<String>, usages: Vec<ExtendedKeyUsagePurpose>| {
+        let mut params = CertificateParams::new(sans).unwrap();
+        params.extended_key_usages = usages;
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &ca).unwrap();
+        (cert.pem(), key.serialize_pem())
+    };
+    let (server_cert, server_key) = leaf(
+        vec!["127.0.0.1".into(), "localhost".into()],
+        vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ],
+    );
+    let (client_cert, client_key) = leaf(
+        vec!["kube-apiserver".into()],
+        vec![ExtendedKeyUsagePurpose::ClientAuth],
+    );
+    let write = |name: &str, pem: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, pem).unwrap();
+        path
+    };
+    TestPki {
+        ca: write("ca.crt", &ca.pem()),
+        server_cert: write("server.crt", &server_cert),
+        server_key: write("server.key", &server_key),
+        client_cert: write("client.crt", &client_cert),
+        client_key: write("client.key", &client_key),
+    }
+}
+
+/// The etcd backend speaks mutual TLS with the CA, certificate and key files it is given.
+#[cfg(feature = "etcd")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_backend_connects_with_mutual_tls() {
+    let server = EtcdServer::start_with(true).await;
+    let store = server.connect().await.expect("TLS connect");
+    let r = store
+        .create("/tls/x", Bytes::from_static(b"v"))
+        .await
+        .unwrap();
+    assert_eq!(store.get("/tls/x").await.unwrap().unwrap().mod_revision, r);
+    // Without a client certificate the server refuses the client.
+    let anonymous =
+        kubeboot::storage::etcd::EtcdStorage::connect(kubeboot::storage::etcd::EtcdOptions {
+            endpoints: vec![server.endpoint.clone()],
+            ca_file: server.tls.as_ref().and_then(|t| t.ca_file.clone()),
+            connect_timeout: Some(std::time::Duration::from_secs(2)),
+            ..Default::default()
+        })
+        .await;
+    let refused = match anonymous {
+        Err(e) => e,
+        Ok(s) => s.get("/tls/x").await.expect_err("no client certificate"),
+    };
+    assert_eq!(refused.code, ErrorCode::Unavailable, "{refused}");
 }
 
 /// A fresh etcd per case, so compaction in one case cannot break another's history.
