@@ -481,6 +481,11 @@ fn commit_batch(
         return;
     }
     shared.revision.store(next, Ordering::Release);
+    tracing::trace!(
+        batch = writes.len(),
+        revision = next,
+        "storage batch committed"
+    );
     for outcome in outcomes.iter().flatten() {
         // No receivers is fine: nobody is watching.
         let _ = events.send(Arc::new(outcome.1.clone()));
