@@ -8,7 +8,7 @@ use crate::endpoints::request_info::RequestInfo;
 use crate::endpoints::status::ApiError;
 use crate::endpoints::{Handler, Request, call, handler_fn, text};
 use crate::server::lifecycle::Signal;
-use futures_util::FutureExt;
+use futures::FutureExt;
 use http::StatusCode;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;

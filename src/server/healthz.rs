@@ -1,7 +1,7 @@
 //! /healthz, /livez and /readyz: named checks, `?verbose`, `?exclude=`, and `/<endpoint>/<check>`.
 
 use crate::endpoints::{Request, Response, text};
-use futures_util::future::BoxFuture;
+use futures::future::BoxFuture;
 use http::StatusCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -13,7 +13,7 @@ pub use run::{PreparedApiServer, RunConfig, ServerError};
 
 use crate::endpoints::status::ApiError;
 use crate::endpoints::{Handler, call, handler_fn};
-use futures_util::future::BoxFuture;
+use futures::future::BoxFuture;
 use healthz::Check;
 use lifecycle::LifecycleSignals;
 use std::sync::Arc;

@@ -1,0 +1,441 @@
+//! Watch cache in front of any backend, as upstream's Cacher: one backend watch per prefix.
+//!
+//! A background task lists the prefix, then follows one backend watch, keeping the current
+//! objects in memory plus a ring of recent events. Watches under the prefix are served from
+//! the ring and a broadcast, so N watchers cost one backend watch. `NotOlderThan` lists are
+//! served from memory once the cache has reached the requested revision; consistent lists
+//! are served from memory when the cache is already at the backend's current revision and go
+//! to the backend otherwise; exact-revision lists, continue pages, gets, counts and all writes
+//! go to the backend. Watches older than the ring also go to the backend.
+//!
+//! When the backend watch fails the cache re-lists; its watchers are then ended with
+//! `Unavailable` (upstream terminates them too) and re-watch from their last revision.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
+
+use super::{
+    ContinueToken, ErrorCode, EventKind, KeyValue, ListOptions, ListResult, ListStart, Result,
+    RevisionMatch, Storage, StorageError, WatchEvent, WatchStream,
+};
+
+/// Tuning of a [`Cacher`].
+#[derive(Debug, Clone)]
+pub struct CacherOptions {
+    /// Recent events kept for watches that start in the past.
+    pub event_ring: usize,
+    /// Events buffered per live watcher before it is dropped with `WatchLagged`.
+    pub watch_buffer: usize,
+    /// How long a read waits for the cache to reach a requested revision (upstream: 3s)
+    /// before failing with `Unavailable` ("too large resource version").
+    pub wait_timeout: Duration,
+}
+
+impl Default for CacherOptions {
+    fn default() -> Self {
+        Self {
+            event_ring: 10_000,
+            watch_buffer: 10_000,
+            wait_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+/// A [`Storage`] that serves watches and lists of one prefix from memory.
+pub struct Cacher {
+    backend: Arc<dyn Storage>,
+    prefix: String,
+    options: CacherOptions,
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+}
+
+struct Shared {
+    inner: RwLock<Inner>,
+    /// Cache revision, 0 until the first list; readers wait on it.
+    revision: watch::Sender<i64>,
+}
+
+/// The cached state; ring pushes and broadcasts happen under the write lock and
+/// subscriptions under the read lock, so a new watcher sees each event exactly once.
+struct Inner {
+    store: BTreeMap<String, KeyValue>,
+    /// Every event under the prefix up to this revision is applied.
+    revision: i64,
+    ring: VecDeque<Arc<WatchEvent>>,
+    /// All events after this revision are in `ring`.
+    ring_floor: i64,
+    compacted: i64,
+    events: broadcast::Sender<Arc<WatchEvent>>,
+    ready: bool,
+}
+
+impl Cacher {
+    /// Starts caching `prefix` (ending in `/`) of `backend`; must be called in a tokio runtime.
+    pub fn new(backend: Arc<dyn Storage>, prefix: &str, options: CacherOptions) -> Self {
+        let (events, _) = broadcast::channel(options.watch_buffer.max(1));
+        let shared = Arc::new(Shared {
+            inner: RwLock::new(Inner {
+                store: BTreeMap::new(),
+                revision: 0,
+                ring: VecDeque::new(),
+                ring_floor: 0,
+                compacted: 0,
+                events,
+                ready: false,
+            }),
+            revision: watch::Sender::new(0),
+        });
+        let task = tokio::spawn(run(
+            backend.clone(),
+            prefix.to_owned(),
+            options.clone(),
+            shared.clone(),
+        ));
+        Self {
+            backend,
+            prefix: prefix.to_owned(),
+            options,
+            shared,
+            task,
+        }
+    }
+
+    fn covers(&self, prefix: &str) -> bool {
+        prefix.starts_with(self.prefix.as_str())
+    }
+
+    /// Waits until the cache is ready and at `revision` or newer; backends start at revision 1,
+    /// so the channel's initial 0 means "not listed yet".
+    async fn wait_for(&self, revision: i64) -> Result<()> {
+        let mut rx = self.shared.revision.subscribe();
+        let target = revision.max(1);
+        let waited = tokio::time::timeout(self.options.wait_timeout, async {
+            rx.wait_for(|r| *r >= target).await.map(|_| ())
+        })
+        .await;
+        match waited {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(StorageError::new(
+                ErrorCode::Unavailable,
+                &self.prefix,
+                0,
+                "watch cache stopped",
+            )),
+            Err(_) => Err(StorageError::new(
+                ErrorCode::Unavailable,
+                &self.prefix,
+                *self.shared.revision.borrow(),
+                format!(
+                    "too large resource version: watch cache has not reached revision {revision}"
+                ),
+            )),
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        // A poisoned lock means a panic mid-update; the data is still structurally valid.
+        self.shared.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn list_from_cache(&self, prefix: &str, limit: i64) -> ListResult {
+        let inner = self.read();
+        let limit = if limit > 0 {
+            limit as usize
+        } else {
+            usize::MAX
+        };
+        let mut range = inner
+            .store
+            .range::<str, _>((
+                std::ops::Bound::Included(prefix),
+                std::ops::Bound::Unbounded,
+            ))
+            .take_while(|(k, _)| k.starts_with(prefix));
+        let items: Vec<KeyValue> = range
+            .by_ref()
+            .take(limit)
+            .map(|(_, kv)| kv.clone())
+            .collect();
+        let mut continue_token = None;
+        let mut remaining = None;
+        if let Some((next, _)) = range.next() {
+            continue_token = Some(ContinueToken::encode(prefix, inner.revision, next));
+            remaining = Some(1 + range.count() as i64);
+        }
+        ListResult {
+            items,
+            revision: inner.revision,
+            continue_token,
+            remaining,
+        }
+    }
+}
+
+impl Drop for Cacher {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[async_trait]
+impl Storage for Cacher {
+    async fn create(&self, key: &str, value: Bytes) -> Result<i64> {
+        self.backend.create(key, value).await
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
+        self.backend.get(key).await
+    }
+
+    async fn list(&self, prefix: &str, options: ListOptions) -> Result<ListResult> {
+        if !self.covers(prefix) || options.continue_token.is_some() {
+            return self.backend.list(prefix, options).await;
+        }
+        let start = ListStart::resolve(prefix, &options)?;
+        if options.revision_match == RevisionMatch::NotOlderThan {
+            self.wait_for(start.min_revision).await?;
+            return Ok(self.list_from_cache(prefix, options.limit));
+        }
+        if start.revision.is_some() {
+            return self.backend.list(prefix, options).await;
+        }
+        // Consistent read: from memory only if the cache already holds the latest state.
+        let current = self.backend.current_revision().await?;
+        let caught_up = {
+            let inner = self.read();
+            inner.ready && inner.revision >= current
+        };
+        if caught_up {
+            Ok(self.list_from_cache(prefix, options.limit))
+        } else {
+            self.backend.list(prefix, options).await
+        }
+    }
+
+    async fn guaranteed_update(
+        &self,
+        key: &str,
+        expected: Option<i64>,
+        value: Bytes,
+    ) -> Result<KeyValue> {
+        self.backend.guaranteed_update(key, expected, value).await
+    }
+
+    async fn delete(&self, key: &str, expected: Option<i64>) -> Result<KeyValue> {
+        self.backend.delete(key, expected).await
+    }
+
+    async fn count(&self, prefix: &str) -> Result<i64> {
+        self.backend.count(prefix).await
+    }
+
+    async fn current_revision(&self) -> Result<i64> {
+        self.backend.current_revision().await
+    }
+
+    async fn watch(&self, prefix: &str, from_revision: i64) -> Result<WatchStream> {
+        if !self.covers(prefix) {
+            return self.backend.watch(prefix, from_revision).await;
+        }
+        // "From now" is the backend's now: the cache may still be behind it.
+        let from = if from_revision > 0 {
+            from_revision
+        } else {
+            self.backend.current_revision().await?
+        };
+        self.wait_for(0).await?;
+        let from_cache = {
+            let inner = self.read();
+            if from < inner.compacted {
+                return Err(StorageError::compacted(prefix, from, inner.compacted));
+            }
+            (from >= inner.ring_floor).then(|| {
+                let backlog: VecDeque<Arc<WatchEvent>> = inner
+                    .ring
+                    .iter()
+                    .filter(|ev| ev.revision > from && ev.key.starts_with(prefix))
+                    .cloned()
+                    .collect();
+                (backlog, inner.events.subscribe())
+            })
+        };
+        // Older than the ring: only the backend still has those events.
+        let Some((backlog, rx)) = from_cache else {
+            return self.backend.watch(prefix, from).await;
+        };
+        let state = CacheWatch {
+            prefix: prefix.to_owned(),
+            cursor: from,
+            backlog,
+            rx,
+            done: false,
+        };
+        Ok(Box::pin(futures::stream::unfold(
+            state,
+            |mut st| async move {
+                let item = st.next().await?;
+                Some((item, st))
+            },
+        )))
+    }
+
+    async fn compact(&self, revision: i64) -> Result<()> {
+        self.backend.compact(revision).await?;
+        let mut inner = self.shared.inner.write().unwrap_or_else(|e| e.into_inner());
+        if revision > inner.compacted {
+            inner.compacted = revision;
+            while inner.ring.front().is_some_and(|ev| ev.revision <= revision) {
+                inner.ring.pop_front();
+            }
+            inner.ring_floor = inner.ring_floor.max(revision);
+        }
+        Ok(())
+    }
+}
+
+/// One cache watcher: the ring backlog, then the live broadcast.
+struct CacheWatch {
+    prefix: String,
+    /// Events at or below this revision were sent (or predate the watch).
+    cursor: i64,
+    backlog: VecDeque<Arc<WatchEvent>>,
+    rx: broadcast::Receiver<Arc<WatchEvent>>,
+    done: bool,
+}
+
+impl CacheWatch {
+    async fn next(&mut self) -> Option<Result<WatchEvent>> {
+        if let Some(ev) = self.backlog.pop_front() {
+            self.cursor = ev.revision;
+            return Some(Ok(WatchEvent::clone(&ev)));
+        }
+        while !self.done {
+            match self.rx.recv().await {
+                Ok(ev) if ev.revision > self.cursor && ev.key.starts_with(self.prefix.as_str()) => {
+                    self.cursor = ev.revision;
+                    return Some(Ok(WatchEvent::clone(&ev)));
+                }
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    self.done = true;
+                    return Some(Err(StorageError::new(
+                        ErrorCode::WatchLagged,
+                        self.prefix.clone(),
+                        self.cursor,
+                        format!(
+                            "watcher fell {missed} events behind the watch cache and was dropped"
+                        ),
+                    )));
+                }
+                Err(broadcast::error::RecvError::Closed) => {
+                    self.done = true;
+                    return Some(Err(StorageError::new(
+                        ErrorCode::Unavailable,
+                        self.prefix.clone(),
+                        self.cursor,
+                        "watch cache re-listed or stopped; watch again from the last revision",
+                    )));
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Keeps the cache in sync forever: list, watch, and on any failure start over.
+async fn run(
+    backend: Arc<dyn Storage>,
+    prefix: String,
+    options: CacherOptions,
+    shared: Arc<Shared>,
+) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let err = match sync(&*backend, &prefix, &options, &shared).await {
+            Ok(()) => StorageError::new(ErrorCode::Unavailable, &prefix, 0, "backend watch ended"),
+            Err(e) => e,
+        };
+        tracing::warn!(prefix, error = %err, "watch cache lost its backend watch; re-listing");
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// One list-and-watch cycle; returns when the backend watch ends.
+async fn sync(
+    backend: &dyn Storage,
+    prefix: &str,
+    options: &CacherOptions,
+    shared: &Shared,
+) -> Result<()> {
+    let list = backend.list(prefix, ListOptions::default()).await?;
+    let mut stream = backend.watch(prefix, list.revision).await?;
+    {
+        let mut inner = shared.inner.write().unwrap_or_else(|e| e.into_inner());
+        inner.store = list
+            .items
+            .into_iter()
+            .map(|kv| (kv.key.clone(), kv))
+            .collect();
+        inner.revision = list.revision;
+        inner.ring.clear();
+        inner.ring_floor = list.revision;
+        // A fresh channel: watchers of the previous cycle see it close and re-watch, since
+        // events between the failure and this list may be missing from what they saw.
+        let (events, _) = broadcast::channel(options.watch_buffer.max(1));
+        inner.events = events;
+        inner.ready = true;
+    }
+    shared.revision.send_replace(list.revision);
+    while let Some(item) = stream.next().await {
+        let ev = item?;
+        let revision = ev.revision;
+        {
+            let mut inner = shared.inner.write().unwrap_or_else(|e| e.into_inner());
+            apply(&mut inner, options.event_ring, ev);
+        }
+        shared.revision.send_replace(revision);
+    }
+    Ok(())
+}
+
+fn apply(inner: &mut Inner, ring_size: usize, ev: WatchEvent) {
+    match ev.kind {
+        EventKind::Added | EventKind::Modified => {
+            let create_revision = match (ev.kind, inner.store.get(&ev.key)) {
+                (EventKind::Modified, Some(old)) => old.create_revision,
+                _ => ev.revision,
+            };
+            inner.store.insert(
+                ev.key.clone(),
+                KeyValue {
+                    key: ev.key.clone(),
+                    value: ev.value.clone(),
+                    create_revision,
+                    mod_revision: ev.revision,
+                },
+            );
+        }
+        EventKind::Deleted => {
+            inner.store.remove(&ev.key);
+        }
+    }
+    inner.revision = ev.revision;
+    let ev = Arc::new(ev);
+    inner.ring.push_back(ev.clone());
+    while inner.ring.len() > ring_size.max(1) {
+        if let Some(old) = inner.ring.pop_front() {
+            inner.ring_floor = old.revision;
+        }
+    }
+    // No receivers is fine.
+    let _ = inner.events.send(ev);
+}

@@ -1,0 +1,539 @@
+//! etcd v3 storage backend (`--etcd-servers`), as upstream's `storage/etcd3` store.
+//!
+//! Creates, updates and deletes are transactions comparing the key's mod revision (and its
+//! existence) so they are atomic on the server; a failed comparison reads the key in the
+//! same transaction to tell NotFound from Conflict. Watches ask for previous values and
+//! report a compacted start revision as `Compacted`. Compaction is etcd's own.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use etcd_client::{
+    Certificate, Client, CompactionOptions, Compare, CompareOp, ConnectOptions, DeleteOptions,
+    EventType, GetOptions, Identity, PutOptions, TlsOptions, Txn, TxnOp, TxnOpResponse,
+    TxnResponse, WatchOptions, WatchResponse,
+};
+use futures::StreamExt;
+
+use super::{
+    ContinueToken, ErrorCode, EventKind, KeyValue, ListOptions, ListResult, ListStart, Result,
+    Storage, StorageError, WatchEvent, WatchStream,
+};
+
+/// How to reach etcd (`--etcd-servers`, `--etcd-cafile`, `--etcd-certfile`, `--etcd-keyfile`).
+#[derive(Debug, Clone, Default)]
+pub struct EtcdOptions {
+    /// Client URLs, e.g. `https://10.0.0.1:2379`; requests are balanced across them.
+    pub endpoints: Vec<String>,
+    /// CA bundle that signed the servers' certificates.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate for mutual TLS (needs `key_file`).
+    pub cert_file: Option<PathBuf>,
+    /// Key of `cert_file`.
+    pub key_file: Option<PathBuf>,
+    /// Timeout of the initial connection; `None` keeps the client's default.
+    pub connect_timeout: Option<Duration>,
+}
+
+/// The etcd-backed [`Storage`].
+pub struct EtcdStorage {
+    client: Client,
+}
+
+impl EtcdStorage {
+    /// Connects to `options.endpoints`, with TLS when any of the TLS files is given.
+    pub async fn connect(options: EtcdOptions) -> Result<Self> {
+        if options.endpoints.is_empty() {
+            return Err(StorageError::invalid("", "no etcd endpoints given"));
+        }
+        let mut connect = ConnectOptions::new();
+        if let Some(t) = options.connect_timeout {
+            connect = connect.with_connect_timeout(t);
+        }
+        if let Some(tls) = tls_options(&options)? {
+            connect = connect.with_tls(tls);
+        }
+        let client = Client::connect(&options.endpoints, Some(connect))
+            .await
+            .map_err(|e| map_err("", e))?;
+        Ok(Self { client })
+    }
+
+    async fn txn(&self, key: &str, txn: Txn) -> Result<TxnResponse> {
+        self.client
+            .kv_client()
+            .txn(txn)
+            .await
+            .map_err(|e| map_err(key, e))
+    }
+}
+
+fn tls_options(options: &EtcdOptions) -> Result<Option<TlsOptions>> {
+    let read = |p: &PathBuf| {
+        std::fs::read(p).map_err(|e| {
+            let mut err = StorageError::with_source(ErrorCode::InvalidArgument, "", e);
+            err.message = format!("reading {}: {}", p.display(), err.message);
+            err
+        })
+    };
+    let mut tls = None::<TlsOptions>;
+    if let Some(ca) = &options.ca_file {
+        tls = Some(TlsOptions::new().ca_certificate(Certificate::from_pem(read(ca)?)));
+    }
+    match (&options.cert_file, &options.key_file) {
+        (Some(cert), Some(key)) => {
+            let identity = Identity::from_pem(read(cert)?, read(key)?);
+            tls = Some(tls.unwrap_or_default().identity(identity));
+        }
+        (None, None) => {}
+        _ => {
+            return Err(StorageError::invalid(
+                "",
+                "etcd client certificate and key must be given together",
+            ));
+        }
+    }
+    Ok(tls)
+}
+
+/// Maps an etcd client error, recognising etcd's compaction and future-revision errors.
+fn map_err(key: &str, e: etcd_client::Error) -> StorageError {
+    let code = match &e {
+        etcd_client::Error::GRpcStatus(s) if s.message().contains("has been compacted") => {
+            ErrorCode::Compacted
+        }
+        etcd_client::Error::GRpcStatus(s) if s.message().contains("future revision") => {
+            ErrorCode::Unavailable
+        }
+        // tonic reports connection and TLS handshake failures as Unknown "transport error".
+        etcd_client::Error::GRpcStatus(s) if s.message() == "transport error" => {
+            ErrorCode::Unavailable
+        }
+        etcd_client::Error::GRpcStatus(s) => match i32::from(s.code()) {
+            grpc_code::CANCELLED | grpc_code::DEADLINE_EXCEEDED | grpc_code::UNAVAILABLE => {
+                ErrorCode::Unavailable
+            }
+            grpc_code::INVALID_ARGUMENT | grpc_code::OUT_OF_RANGE => ErrorCode::InvalidArgument,
+            _ => ErrorCode::Internal,
+        },
+        etcd_client::Error::TransportError(_) | etcd_client::Error::IoError(_) => {
+            ErrorCode::Unavailable
+        }
+        etcd_client::Error::InvalidArgs(_) | etcd_client::Error::InvalidUri(_) => {
+            ErrorCode::InvalidArgument
+        }
+        _ => ErrorCode::Internal,
+    };
+    StorageError::with_source(code, key, e)
+}
+
+/// gRPC status codes (fixed by the gRPC spec), so tonic need not be a direct dependency.
+mod grpc_code {
+    pub const CANCELLED: i32 = 1;
+    pub const INVALID_ARGUMENT: i32 = 3;
+    pub const DEADLINE_EXCEEDED: i32 = 4;
+    pub const OUT_OF_RANGE: i32 = 11;
+    pub const UNAVAILABLE: i32 = 14;
+}
+
+/// First key after every key starting with `prefix` (etcd's `GetPrefixRangeEnd`).
+fn prefix_end(prefix: &str) -> Vec<u8> {
+    let mut end = prefix.as_bytes().to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    // Every byte was 0xff (or the prefix is empty): the range is open-ended.
+    vec![0]
+}
+
+fn to_kv(kv: &etcd_client::KeyValue) -> Result<KeyValue> {
+    let key = std::str::from_utf8(kv.key())
+        .map_err(|_| StorageError::new(ErrorCode::Internal, "", 0, "non-UTF-8 key in etcd"))?;
+    Ok(KeyValue {
+        key: key.to_owned(),
+        value: Bytes::copy_from_slice(kv.value()),
+        create_revision: kv.create_revision(),
+        mod_revision: kv.mod_revision(),
+    })
+}
+
+fn header_revision(key: &str, resp: &TxnResponse) -> Result<i64> {
+    resp.header()
+        .map(|h| h.revision())
+        .ok_or_else(|| StorageError::new(ErrorCode::Internal, key, 0, "etcd reply without header"))
+}
+
+/// The key as read by the `or_else` branch of a failed transaction.
+fn failed_read(resp: &TxnResponse) -> Result<Option<KeyValue>> {
+    for op in resp.op_responses() {
+        if let TxnOpResponse::Get(get) = op {
+            return get.kvs().first().map(to_kv).transpose();
+        }
+    }
+    Ok(None)
+}
+
+/// Comparisons guarding an update or delete: the key exists and, if asked, is at `expected`.
+fn preconditions(key: &str, expected: Option<i64>) -> Vec<Compare> {
+    let mut cmp = vec![Compare::version(key, CompareOp::Greater, 0)];
+    if let Some(rev) = expected {
+        cmp.push(Compare::mod_revision(key, CompareOp::Equal, rev));
+    }
+    cmp
+}
+
+/// Turns a failed guarded transaction into NotFound or Conflict.
+fn precondition_error(key: &str, expected: Option<i64>, resp: &TxnResponse) -> StorageError {
+    match failed_read(resp) {
+        Err(e) => e,
+        Ok(None) => StorageError::not_found(key),
+        Ok(Some(kv)) => StorageError::conflict(key, expected.unwrap_or(0), kv.mod_revision),
+    }
+}
+
+#[async_trait]
+impl Storage for EtcdStorage {
+    async fn create(&self, key: &str, value: Bytes) -> Result<i64> {
+        let txn = Txn::new()
+            .when([Compare::mod_revision(key, CompareOp::Equal, 0)])
+            .and_then([TxnOp::put(key, value.to_vec(), None)])
+            .or_else([TxnOp::get(key, None)]);
+        let resp = self.txn(key, txn).await?;
+        if !resp.succeeded() {
+            let rev = failed_read(&resp)?.map(|kv| kv.mod_revision).unwrap_or(0);
+            return Err(StorageError::already_exists(key, rev));
+        }
+        header_revision(key, &resp)
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
+        let resp = self
+            .client
+            .kv_client()
+            .get(key, None)
+            .await
+            .map_err(|e| map_err(key, e))?;
+        resp.kvs().first().map(to_kv).transpose()
+    }
+
+    async fn list(&self, prefix: &str, options: ListOptions) -> Result<ListResult> {
+        let start = ListStart::resolve(prefix, &options)?;
+        let mut get = GetOptions::new().with_range(prefix_end(prefix));
+        if options.limit > 0 {
+            get = get.with_limit(options.limit);
+        }
+        if let Some(rev) = start.revision {
+            get = get.with_revision(rev);
+        }
+        let resp = self
+            .client
+            .kv_client()
+            .get(start.start_key.as_str(), Some(get))
+            .await
+            .map_err(|e| map_err(prefix, e))?;
+        let revision = match start.revision {
+            Some(r) => r,
+            None => resp.header().map(|h| h.revision()).unwrap_or(0),
+        };
+        if revision < start.min_revision {
+            return Err(StorageError::new(
+                ErrorCode::Unavailable,
+                prefix,
+                revision,
+                format!(
+                    "revision {} is in the future (current {revision})",
+                    start.min_revision
+                ),
+            ));
+        }
+        let items = resp.kvs().iter().map(to_kv).collect::<Result<Vec<_>>>()?;
+        let (continue_token, remaining) = match (resp.more(), items.last()) {
+            (true, Some(last)) => {
+                // The smallest key after `last`, so the next page starts right after it.
+                let next = format!("{}\0", last.key);
+                (
+                    Some(ContinueToken::encode(prefix, revision, &next)),
+                    Some(resp.count() - items.len() as i64),
+                )
+            }
+            _ => (None, None),
+        };
+        Ok(ListResult {
+            items,
+            revision,
+            continue_token,
+            remaining,
+        })
+    }
+
+    async fn guaranteed_update(
+        &self,
+        key: &str,
+        expected_mod_revision: Option<i64>,
+        value: Bytes,
+    ) -> Result<KeyValue> {
+        let txn = Txn::new()
+            .when(preconditions(key, expected_mod_revision))
+            .and_then([TxnOp::put(
+                key,
+                value.to_vec(),
+                Some(PutOptions::new().with_prev_key()),
+            )])
+            .or_else([TxnOp::get(key, None)]);
+        let resp = self.txn(key, txn).await?;
+        if !resp.succeeded() {
+            return Err(precondition_error(key, expected_mod_revision, &resp));
+        }
+        let revision = header_revision(key, &resp)?;
+        let create_revision = resp
+            .op_responses()
+            .into_iter()
+            .find_map(|op| match op {
+                TxnOpResponse::Put(put) => put.prev_key().map(|kv| kv.create_revision()),
+                _ => None,
+            })
+            .unwrap_or(revision);
+        Ok(KeyValue {
+            key: key.to_owned(),
+            value,
+            create_revision,
+            mod_revision: revision,
+        })
+    }
+
+    async fn delete(&self, key: &str, expected_mod_revision: Option<i64>) -> Result<KeyValue> {
+        let txn = Txn::new()
+            .when(preconditions(key, expected_mod_revision))
+            .and_then([TxnOp::delete(
+                key,
+                Some(DeleteOptions::new().with_prev_key()),
+            )])
+            .or_else([TxnOp::get(key, None)]);
+        let resp = self.txn(key, txn).await?;
+        if !resp.succeeded() {
+            return Err(precondition_error(key, expected_mod_revision, &resp));
+        }
+        let revision = header_revision(key, &resp)?;
+        let prev = resp
+            .op_responses()
+            .into_iter()
+            .find_map(|op| match op {
+                TxnOpResponse::Delete(d) => d.prev_kvs().first().map(to_kv),
+                _ => None,
+            })
+            .transpose()?
+            .ok_or_else(|| StorageError::not_found(key))?;
+        Ok(KeyValue {
+            mod_revision: revision,
+            ..prev
+        })
+    }
+
+    async fn count(&self, prefix: &str) -> Result<i64> {
+        let opts = GetOptions::new()
+            .with_range(prefix_end(prefix))
+            .with_count_only();
+        let resp = self
+            .client
+            .kv_client()
+            .get(prefix, Some(opts))
+            .await
+            .map_err(|e| map_err(prefix, e))?;
+        Ok(resp.count())
+    }
+
+    async fn current_revision(&self) -> Result<i64> {
+        // Any read returns the store's revision in its header; a count of one key is cheapest.
+        let resp = self
+            .client
+            .kv_client()
+            .get("\0", Some(GetOptions::new().with_count_only()))
+            .await
+            .map_err(|e| map_err("", e))?;
+        resp.header().map(|h| h.revision()).ok_or_else(|| {
+            StorageError::new(ErrorCode::Internal, "", 0, "etcd reply without header")
+        })
+    }
+
+    async fn watch(&self, prefix: &str, from_revision: i64) -> Result<WatchStream> {
+        let mut opts = WatchOptions::new()
+            .with_range(prefix_end(prefix))
+            .with_prev_key();
+        if from_revision > 0 {
+            opts = opts.with_start_revision(from_revision + 1);
+        }
+        let mut stream = self
+            .client
+            .watch_client()
+            .watch(prefix, Some(opts))
+            .await
+            .map_err(|e| map_err(prefix, e))?;
+        // Wait until the server has registered the watch, so "from now" really starts before
+        // any write the caller makes after this returns.
+        let mut pending = VecDeque::new();
+        loop {
+            let resp = stream
+                .message()
+                .await
+                .map_err(|e| map_err(prefix, e))?
+                .ok_or_else(|| {
+                    StorageError::new(ErrorCode::Unavailable, prefix, 0, "watch closed by etcd")
+                })?;
+            if let Some(err) = canceled(prefix, from_revision, &resp) {
+                return Err(err);
+            }
+            pending.extend(convert_events(prefix, &resp));
+            if resp.created() {
+                break;
+            }
+        }
+        let state = EtcdWatch {
+            stream,
+            prefix: prefix.to_owned(),
+            from_revision,
+            pending,
+            done: false,
+        };
+        Ok(Box::pin(futures::stream::unfold(
+            state,
+            |mut st| async move {
+                let item = st.next().await?;
+                Some((item, st))
+            },
+        )))
+    }
+
+    async fn compact(&self, revision: i64) -> Result<()> {
+        let res = self
+            .client
+            .kv_client()
+            .compact(revision, Some(CompactionOptions::new().with_physical()))
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            // Compacting at or below the compacted revision is a no-op by contract.
+            Err(e) => match map_err("", e) {
+                e if e.code == ErrorCode::Compacted => Ok(()),
+                e => Err(e),
+            },
+        }
+    }
+}
+
+/// The error a canceled watch response carries, if it is one.
+fn canceled(prefix: &str, from: i64, resp: &WatchResponse) -> Option<StorageError> {
+    if resp.compact_revision() > 0 {
+        return Some(StorageError::compacted(
+            prefix,
+            from,
+            resp.compact_revision(),
+        ));
+    }
+    if resp.canceled() {
+        return Some(StorageError::new(
+            ErrorCode::Unavailable,
+            prefix,
+            from,
+            format!("watch canceled by etcd: {}", resp.cancel_reason()),
+        ));
+    }
+    None
+}
+
+fn convert_events(prefix: &str, resp: &WatchResponse) -> Vec<Result<WatchEvent>> {
+    resp.events()
+        .iter()
+        .map(|ev| {
+            let kv = ev.kv().ok_or_else(|| {
+                StorageError::new(ErrorCode::Internal, prefix, 0, "watch event without kv")
+            })?;
+            let cur = to_kv(kv)?;
+            let prev = ev.prev_kv().map(|p| Bytes::copy_from_slice(p.value()));
+            Ok(match ev.event_type() {
+                EventType::Put => WatchEvent {
+                    // As upstream: a put whose create and mod revisions match created the key.
+                    kind: if kv.create_revision() == kv.mod_revision() {
+                        EventKind::Added
+                    } else {
+                        EventKind::Modified
+                    },
+                    key: cur.key,
+                    value: cur.value,
+                    prev_value: prev,
+                    revision: kv.mod_revision(),
+                },
+                EventType::Delete => WatchEvent {
+                    kind: EventKind::Deleted,
+                    key: cur.key,
+                    value: prev.clone().unwrap_or_default(),
+                    prev_value: prev,
+                    revision: kv.mod_revision(),
+                },
+            })
+        })
+        .collect()
+}
+
+/// One etcd watch turned into a stream of events that ends after its first error.
+struct EtcdWatch {
+    stream: etcd_client::WatchStream,
+    prefix: String,
+    from_revision: i64,
+    pending: VecDeque<Result<WatchEvent>>,
+    done: bool,
+}
+
+impl EtcdWatch {
+    async fn next(&mut self) -> Option<Result<WatchEvent>> {
+        loop {
+            if let Some(item) = self.pending.pop_front() {
+                if item.is_err() {
+                    self.done = true;
+                    self.pending.clear();
+                }
+                return Some(item);
+            }
+            if self.done {
+                return None;
+            }
+            let resp = match self.stream.next().await {
+                Some(Ok(resp)) => resp,
+                Some(Err(e)) => {
+                    self.done = true;
+                    return Some(Err(map_err(&self.prefix, e)));
+                }
+                None => {
+                    self.done = true;
+                    return Some(Err(StorageError::new(
+                        ErrorCode::Unavailable,
+                        self.prefix.clone(),
+                        0,
+                        "watch closed by etcd",
+                    )));
+                }
+            };
+            if let Some(err) = canceled(&self.prefix, self.from_revision, &resp) {
+                self.done = true;
+                return Some(Err(err));
+            }
+            self.pending.extend(convert_events(&self.prefix, &resp));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_end;
+
+    #[test]
+    fn prefix_end_increments_the_last_byte_that_can_be() {
+        assert_eq!(prefix_end("/registry/pods/"), b"/registry/pods0".to_vec());
+        assert_eq!(prefix_end(""), vec![0]);
+    }
+}

@@ -1,0 +1,663 @@
+//! Storage integration tests: the conformance suite per backend plus backend-specific cases,
+//! in one test binary to keep link time down.
+
+#[macro_use]
+mod conformance;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use kubeboot::storage::cacher::{Cacher, CacherOptions};
+use kubeboot::storage::embedded::{EmbeddedOptions, EmbeddedStorage};
+use kubeboot::storage::{ErrorCode, ListOptions, Storage};
+
+use conformance::{Fixture, next_event};
+
+/// A fresh embedded store in its own temporary directory.
+async fn embedded_fixture() -> Fixture {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = EmbeddedStorage::open(dir.path().join("kubeboot.redb"), EmbeddedOptions::default())
+        .expect("open embedded store");
+    Fixture {
+        store: Arc::new(store),
+        prefix: "/registry/".into(),
+        _guard: Box::new(dir),
+    }
+}
+
+mod embedded_conformance {
+    conformance_tests!(super::embedded_fixture);
+}
+
+/// The watch cache in front of a fresh embedded store.
+async fn cached_embedded_fixture() -> Fixture {
+    let fx = embedded_fixture().await;
+    Fixture {
+        store: Arc::new(Cacher::new(fx.store, &fx.prefix, CacherOptions::default())),
+        prefix: fx.prefix,
+        _guard: fx._guard,
+    }
+}
+
+mod cached_embedded_conformance {
+    conformance_tests!(super::cached_embedded_fixture);
+}
+
+mod embedded {
+    use super::*;
+
+    const CHILD_ENV: &str = "KUBEBOOT_STORAGE_CRASH_CHILD";
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reopening_keeps_data_revisions_and_compaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.redb");
+        let (rev, compacted) = {
+            let s = EmbeddedStorage::open(&path, EmbeddedOptions::default()).unwrap();
+            s.create("/r/a", Bytes::from_static(b"1")).await.unwrap();
+            let c = s.create("/r/b", Bytes::from_static(b"2")).await.unwrap();
+            s.delete("/r/a", None).await.unwrap();
+            s.compact(c).await.unwrap();
+            (s.current_revision().await.unwrap(), c)
+        };
+        let s = EmbeddedStorage::open(&path, EmbeddedOptions::default()).unwrap();
+        assert_eq!(s.current_revision().await.unwrap(), rev);
+        assert!(s.get("/r/a").await.unwrap().is_none());
+        assert_eq!(
+            s.get("/r/b").await.unwrap().unwrap().mod_revision,
+            compacted
+        );
+        let e = s
+            .watch("/r/", compacted - 1)
+            .await
+            .err()
+            .expect("compacted");
+        assert_eq!(e.code, ErrorCode::Compacted);
+        // New writes continue the revision sequence.
+        assert_eq!(s.create("/r/c", Bytes::new()).await.unwrap(), rev + 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_watcher_lagging_past_the_buffer_is_dropped_with_watch_lagged() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = EmbeddedOptions {
+            watch_buffer: 4,
+            ..Default::default()
+        };
+        let s = EmbeddedStorage::open(dir.path().join("db.redb"), options).unwrap();
+        let mut w = s.watch("/lag/", 0).await.unwrap();
+        // Catch the watcher up to live mode before the burst.
+        let r = s.create("/lag/first", Bytes::new()).await.unwrap();
+        assert_eq!(next_event(&mut w).await.unwrap().revision, r);
+        for i in 0..20 {
+            s.create(&format!("/lag/k{i}"), Bytes::new()).await.unwrap();
+        }
+        let err = loop {
+            match next_event(&mut w).await {
+                Ok(_) => continue,
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(err.code, ErrorCode::WatchLagged, "{err}");
+        assert!(
+            futures::StreamExt::next(&mut w).await.is_none(),
+            "stream ends"
+        );
+        // Writers were never blocked, and a re-watch from the last seen revision catches up.
+        let mut again = s.watch("/lag/", r).await.unwrap();
+        for _ in 0..20 {
+            next_event(&mut again).await.unwrap();
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn closing_the_store_ends_live_watches_with_unavailable() {
+        let dir = tempfile::tempdir().unwrap();
+        let s =
+            EmbeddedStorage::open(dir.path().join("db.redb"), EmbeddedOptions::default()).unwrap();
+        let mut w = s.watch("/c/", 0).await.unwrap();
+        s.create("/c/x", Bytes::new()).await.unwrap();
+        next_event(&mut w).await.unwrap();
+        drop(s);
+        let e = next_event(&mut w).await.unwrap_err();
+        assert_eq!(e.code, ErrorCode::Unavailable);
+    }
+
+    /// Child half of the crash test: writes under load forever, printing each acknowledged
+    /// write. Does nothing unless started by the parent with the env var set.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn crash_child() {
+        let Ok(path) = std::env::var(CHILD_ENV) else {
+            return;
+        };
+        let s = Arc::new(EmbeddedStorage::open(path, EmbeddedOptions::default()).unwrap());
+        let mut tasks = Vec::new();
+        for t in 0..8 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                for i in 0.. {
+                    let key = format!("/crash/t{t}/k{i}");
+                    let rev = s.create(&key, Bytes::from(key.clone())).await.unwrap();
+                    println!("ACK {rev} {key}");
+                    if i % 3 == 0 {
+                        let kv = s
+                            .guaranteed_update(&key, Some(rev), Bytes::from(format!("{key}+")))
+                            .await
+                            .unwrap();
+                        println!("UPD {} {key}", kv.mod_revision);
+                    }
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    }
+
+    /// A child writing under load is SIGKILLed; every write it acknowledged survives reopening.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn acknowledged_writes_survive_sigkill() {
+        use std::io::BufRead;
+        use std::process::{Command, Stdio};
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("crash.redb");
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "embedded::crash_child",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_ENV, &path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn child test process");
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut acked = std::collections::BTreeMap::new();
+        let mut killed = false;
+        let mut line = String::new();
+        while {
+            line.clear();
+            stdout.read_line(&mut line).unwrap() > 0
+        } {
+            // A line cut short by the kill was never fully acknowledged to us: skip it.
+            if line.ends_with('\n') {
+                record_ack(&line, &mut acked);
+            }
+            if !killed && acked.len() >= 400 {
+                child.kill().expect("SIGKILL child");
+                killed = true;
+            }
+        }
+        child.wait().unwrap();
+        assert!(
+            killed,
+            "child exited before writing enough: {} acks",
+            acked.len()
+        );
+
+        let s = EmbeddedStorage::open(&path, EmbeddedOptions::default()).expect("reopen");
+        let current = s.current_revision().await.unwrap();
+        for (key, (rev, updated)) in &acked {
+            let kv = s
+                .get(key)
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("lost {key}"));
+            assert!(
+                kv.mod_revision >= *rev,
+                "{key} at {} < acked {rev}",
+                kv.mod_revision
+            );
+            assert!(current >= kv.mod_revision);
+            if *updated {
+                assert_eq!(kv.value, Bytes::from(format!("{key}+")));
+            }
+        }
+        // The file is consistent: lists, counts and the event log agree.
+        let all = s.list("/crash/", ListOptions::default()).await.unwrap();
+        assert_eq!(all.items.len() as i64, s.count("/crash/").await.unwrap());
+        assert!(all.items.len() >= acked.len());
+        let mut w = s.watch("/crash/", 1).await.unwrap();
+        let mut replayed = std::collections::BTreeMap::new();
+        // Replaying the log from the start rebuilds exactly the current state.
+        while replayed.values().map(|(_, r)| *r).max().unwrap_or(0) < current {
+            let ev = next_event(&mut w).await.unwrap();
+            replayed.insert(ev.key.clone(), (ev.value, ev.revision));
+        }
+        let from_log: Vec<_> = replayed.into_iter().map(|(k, (v, _))| (k, v)).collect();
+        let listed: Vec<_> = all.items.into_iter().map(|kv| (kv.key, kv.value)).collect();
+        assert_eq!(from_log, listed);
+        // And the store still accepts writes after recovery.
+        assert_eq!(
+            s.create("/after/crash", Bytes::new()).await.unwrap(),
+            current + 1
+        );
+    }
+
+    /// Parses `ACK rev key` / `UPD rev key` into key → (latest acked revision, updated).
+    fn record_ack(line: &str, acked: &mut std::collections::BTreeMap<String, (i64, bool)>) {
+        let mut parts = line.split_whitespace();
+        let (Some(tag), Some(rev), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
+            return;
+        };
+        let Ok(rev) = rev.parse::<i64>() else { return };
+        match tag {
+            "ACK" => {
+                acked.insert(key.to_owned(), (rev, false));
+            }
+            "UPD" => {
+                acked.insert(key.to_owned(), (rev, true));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A throw-away etcd on loopback ports with a temporary data dir, killed on drop.
+#[cfg(feature = "etcd")]
+struct EtcdServer {
+    child: std::process::Child,
+    endpoint: String,
+    dir: tempfile::TempDir,
+    /// Client-side TLS settings when the server requires mutual TLS.
+    tls: Option<kubeboot::storage::etcd::EtcdOptions>,
+}
+
+#[cfg(feature = "etcd")]
+impl EtcdServer {
+    /// Starts a plain-HTTP etcd.
+    async fn start() -> Self {
+        Self::start_with(false).await
+    }
+
+    /// Starts `etcd` (or `$ETCD_BIN`), with mutual TLS if `tls`; retries with new ports if a
+    /// port was taken meanwhile.
+    async fn start_with(tls: bool) -> Self {
+        let mut last_log = String::new();
+        for _ in 0..3 {
+            match Self::try_start(tls).await {
+                Ok(server) => return server,
+                Err(log) => last_log = log,
+            }
+        }
+        panic!("etcd did not start:\n{last_log}");
+    }
+
+    async fn try_start(tls: bool) -> Result<Self, String> {
+        let free_port = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .expect("free loopback port")
+        };
+        let (client_port, peer_port) = (free_port(), free_port());
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = std::fs::File::create(dir.path().join("etcd.log")).expect("log file");
+        let scheme = if tls { "https" } else { "http" };
+        let client = format!("{scheme}://127.0.0.1:{client_port}");
+        let peer = format!("http://127.0.0.1:{peer_port}");
+        let bin = std::env::var("ETCD_BIN").unwrap_or_else(|_| "etcd".into());
+        let mut cmd = std::process::Command::new(bin);
+        cmd.arg("--name=test")
+            .arg(format!("--data-dir={}", dir.path().join("data").display()))
+            .arg(format!("--listen-client-urls={client}"))
+            .arg(format!("--advertise-client-urls={client}"))
+            .arg(format!("--listen-peer-urls={peer}"))
+            .arg(format!("--initial-advertise-peer-urls={peer}"))
+            .arg(format!("--initial-cluster=test={peer}"))
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log);
+        let client_tls = if tls {
+            let files = write_test_pki(dir.path());
+            cmd.arg(format!("--cert-file={}", files.server_cert.display()))
+                .arg(format!("--key-file={}", files.server_key.display()))
+                .arg(format!("--trusted-ca-file={}", files.ca.display()))
+                .arg("--client-cert-auth");
+            Some(kubeboot::storage::etcd::EtcdOptions {
+                ca_file: Some(files.ca),
+                cert_file: Some(files.client_cert),
+                key_file: Some(files.client_key),
+                ..Default::default()
+            })
+        } else {
+            None
+        };
+        let child = cmd
+            .spawn()
+            .expect("spawn etcd (apt-get install etcd-server)");
+        let mut server = Self {
+            child,
+            endpoint: client,
+            dir,
+            tls: client_tls,
+        };
+        // Poll until it answers or exits; the deadline only guards against a hang.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = server.child.try_wait() {
+                return Err(server.log());
+            }
+            if let Ok(store) = server.connect().await
+                && store.current_revision().await.is_ok()
+            {
+                return Ok(server);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        Err(server.log())
+    }
+
+    async fn connect(
+        &self,
+    ) -> Result<kubeboot::storage::etcd::EtcdStorage, kubeboot::storage::StorageError> {
+        let base = self.tls.clone().unwrap_or_default();
+        kubeboot::storage::etcd::EtcdStorage::connect(kubeboot::storage::etcd::EtcdOptions {
+            endpoints: vec![self.endpoint.clone()],
+            connect_timeout: Some(std::time::Duration::from_secs(2)),
+            ..base
+        })
+        .await
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("etcd.log")).unwrap_or_default()
+    }
+}
+
+#[cfg(feature = "etcd")]
+impl Drop for EtcdServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// PEM files of a test CA, an etcd serving certificate for 127.0.0.1 and a client certificate.
+#[cfg(feature = "etcd")]
+struct TestPki {
+    ca: std::path::PathBuf,
+    server_cert: std::path::PathBuf,
+    server_key: std::path::PathBuf,
+    client_cert: std::path::PathBuf,
+    client_key: std::path::PathBuf,
+}
+
+#[cfg(feature = "etcd")]
+fn write_test_pki(dir: &std::path::Path) -> TestPki {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa,
+        KeyPair,
+    };
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let leaf = |sans: Vec<String>, usages: Vec<ExtendedKeyUsagePurpose>| {
+        let mut params = CertificateParams::new(sans).unwrap();
+        params.extended_key_usages = usages;
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &ca).unwrap();
+        (cert.pem(), key.serialize_pem())
+    };
+    let (server_cert, server_key) = leaf(
+        vec!["127.0.0.1".into(), "localhost".into()],
+        vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ],
+    );
+    let (client_cert, client_key) = leaf(
+        vec!["kube-apiserver".into()],
+        vec![ExtendedKeyUsagePurpose::ClientAuth],
+    );
+    let write = |name: &str, pem: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, pem).unwrap();
+        path
+    };
+    TestPki {
+        ca: write("ca.crt", &ca.pem()),
+        server_cert: write("server.crt", &server_cert),
+        server_key: write("server.key", &server_key),
+        client_cert: write("client.crt", &client_cert),
+        client_key: write("client.key", &client_key),
+    }
+}
+
+/// The etcd backend speaks mutual TLS with the CA, certificate and key files it is given.
+#[cfg(feature = "etcd")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_backend_connects_with_mutual_tls() {
+    let server = EtcdServer::start_with(true).await;
+    let store = server.connect().await.expect("TLS connect");
+    let r = store
+        .create("/tls/x", Bytes::from_static(b"v"))
+        .await
+        .unwrap();
+    assert_eq!(store.get("/tls/x").await.unwrap().unwrap().mod_revision, r);
+    // Without a client certificate the server refuses the client.
+    let anonymous =
+        kubeboot::storage::etcd::EtcdStorage::connect(kubeboot::storage::etcd::EtcdOptions {
+            endpoints: vec![server.endpoint.clone()],
+            ca_file: server.tls.as_ref().and_then(|t| t.ca_file.clone()),
+            connect_timeout: Some(std::time::Duration::from_secs(2)),
+            ..Default::default()
+        })
+        .await;
+    let refused = match anonymous {
+        Err(e) => e,
+        Ok(s) => s.get("/tls/x").await.expect_err("no client certificate"),
+    };
+    assert_eq!(refused.code, ErrorCode::Unavailable, "{refused}");
+}
+
+/// A fresh etcd per case, so compaction in one case cannot break another's history.
+#[cfg(feature = "etcd")]
+async fn etcd_fixture() -> Fixture {
+    let server = EtcdServer::start().await;
+    let store = server.connect().await.expect("connect to etcd");
+    Fixture {
+        store: Arc::new(store),
+        prefix: "/registry/".into(),
+        _guard: Box::new(server),
+    }
+}
+
+#[cfg(feature = "etcd")]
+mod etcd_conformance {
+    conformance_tests!(super::etcd_fixture);
+}
+
+/// The watch cache in front of a fresh etcd.
+#[cfg(feature = "etcd")]
+async fn cached_etcd_fixture() -> Fixture {
+    let fx = etcd_fixture().await;
+    Fixture {
+        store: Arc::new(Cacher::new(fx.store, &fx.prefix, CacherOptions::default())),
+        prefix: fx.prefix,
+        _guard: fx._guard,
+    }
+}
+
+#[cfg(feature = "etcd")]
+mod cached_etcd_conformance {
+    conformance_tests!(super::cached_etcd_fixture);
+}
+
+mod cacher {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+    use kubeboot::storage::{
+        KeyValue, ListResult, Result, RevisionMatch, WatchStream, run_compactor,
+    };
+
+    use super::*;
+
+    /// A real store that counts the watches opened on it.
+    struct CountingWatches {
+        inner: Arc<dyn Storage>,
+        watches: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl Storage for CountingWatches {
+        async fn create(&self, key: &str, value: Bytes) -> Result<i64> {
+            self.inner.create(key, value).await
+        }
+        async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
+            self.inner.get(key).await
+        }
+        async fn list(&self, prefix: &str, options: ListOptions) -> Result<ListResult> {
+            self.inner.list(prefix, options).await
+        }
+        async fn guaranteed_update(
+            &self,
+            key: &str,
+            expected: Option<i64>,
+            value: Bytes,
+        ) -> Result<KeyValue> {
+            self.inner.guaranteed_update(key, expected, value).await
+        }
+        async fn delete(&self, key: &str, expected: Option<i64>) -> Result<KeyValue> {
+            self.inner.delete(key, expected).await
+        }
+        async fn count(&self, prefix: &str) -> Result<i64> {
+            self.inner.count(prefix).await
+        }
+        async fn current_revision(&self) -> Result<i64> {
+            self.inner.current_revision().await
+        }
+        async fn watch(&self, prefix: &str, from: i64) -> Result<WatchStream> {
+            self.watches.fetch_add(1, Ordering::SeqCst);
+            self.inner.watch(prefix, from).await
+        }
+        async fn compact(&self, revision: i64) -> Result<()> {
+            self.inner.compact(revision).await
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_watchers_share_one_backend_watch() {
+        let fx = embedded_fixture().await;
+        let backend = Arc::new(CountingWatches {
+            inner: fx.store.clone(),
+            watches: AtomicUsize::new(0),
+        });
+        let cache = Cacher::new(backend.clone(), "/registry/", CacherOptions::default());
+        let mut watchers = Vec::new();
+        for _ in 0..20 {
+            watchers.push(cache.watch("/registry/pods/", 0).await.unwrap());
+        }
+        let r = cache
+            .create("/registry/pods/ns/p", Bytes::new())
+            .await
+            .unwrap();
+        for w in &mut watchers {
+            assert_eq!(next_event(w).await.unwrap().revision, r);
+        }
+        assert_eq!(backend.watches.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cache_converges_even_if_its_backend_watch_lags() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = EmbeddedOptions {
+            watch_buffer: 1,
+            ..Default::default()
+        };
+        let backend: Arc<dyn Storage> =
+            Arc::new(EmbeddedStorage::open(dir.path().join("db.redb"), options).unwrap());
+        let cache = Arc::new(Cacher::new(
+            backend.clone(),
+            "/r/",
+            CacherOptions::default(),
+        ));
+        let mut tasks = Vec::new();
+        for t in 0..4 {
+            let cache = cache.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut last = 0;
+                for i in 0..50 {
+                    last = cache
+                        .create(&format!("/r/t{t}/k{i}"), Bytes::new())
+                        .await
+                        .unwrap();
+                }
+                last
+            }));
+        }
+        let mut last = 0;
+        for t in tasks {
+            last = last.max(t.await.unwrap());
+        }
+        // Whether or not the cache had to re-list, it ends up with exactly the backend state.
+        let cached = tokio::time::timeout(conformance::HANG_GUARD, async {
+            loop {
+                match cache
+                    .list(
+                        "/r/",
+                        ListOptions {
+                            revision: Some(last),
+                            revision_match: RevisionMatch::NotOlderThan,
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                {
+                    Ok(l) => break l,
+                    // Still re-listing after a lag: a retry is what a client would do.
+                    Err(e) if e.code == ErrorCode::Unavailable => continue,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        })
+        .await
+        .expect("cache converges within the hang guard");
+        let direct = backend.list("/r/", ListOptions::default()).await.unwrap();
+        assert_eq!(cached.items.len(), 200);
+        assert_eq!(cached.items, direct.items);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_background_compactor_keeps_the_last_revisions() {
+        let fx = embedded_fixture().await;
+        let first = fx.store.create("/c/a", Bytes::new()).await.unwrap();
+        for _ in 0..5 {
+            fx.store
+                .guaranteed_update("/c/a", None, Bytes::new())
+                .await
+                .unwrap();
+        }
+        let compactor = tokio::spawn(run_compactor(
+            fx.store.clone(),
+            std::time::Duration::from_millis(10),
+            2,
+        ));
+        // Poll for the outcome; no assertion on how long it takes.
+        tokio::time::timeout(conformance::HANG_GUARD, async {
+            loop {
+                let past = ListOptions {
+                    revision: Some(first),
+                    ..Default::default()
+                };
+                match fx.store.list("/c/", past).await {
+                    Err(e) if e.code == ErrorCode::Compacted => break,
+                    Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        })
+        .await
+        .expect("compaction within the hang guard");
+        compactor.abort();
+        let current = fx.store.current_revision().await.unwrap();
+        let keep = ListOptions {
+            revision: Some(current - 2),
+            ..Default::default()
+        };
+        assert_eq!(fx.store.list("/c/", keep).await.unwrap().items.len(), 1);
+    }
+}
