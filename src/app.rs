@@ -4,11 +4,13 @@ use crate::aggregator::new_aggregator;
 use crate::apiextensions::new_apiextensions_server;
 use crate::auth::{AuthError, Authenticator, Authorizer};
 use crate::controlplane::new_kube_api_server;
+use crate::controlplane::storage_factory::StorageFactory;
 use crate::filters::FilterConfig;
 use crate::options::{CompletedOptions, tls};
 use crate::pki::{self, PkiError};
 use crate::server::serving::{self, TlsError};
 use crate::server::{EmptyDelegate, GenericApiServer, PreparedApiServer, RunConfig, ServerError};
+use crate::storage::StorageError;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -34,17 +36,21 @@ pub enum AppError {
         #[source]
         source: std::io::Error,
     },
+    /// The storage backend could not be opened.
+    #[error("opening storage: {0}")]
+    Storage(#[from] StorageError),
     /// The server stopped with an error.
     #[error(transparent)]
     Server(#[from] ServerError),
 }
 
 /// Builds the chain aggregator → kube API server → apiextensions → 404, as upstream's CreateServerChain.
-pub fn create_server_chain(_o: &CompletedOptions) -> GenericApiServer {
+pub async fn create_server_chain(o: &CompletedOptions) -> Result<GenericApiServer, AppError> {
+    let storage = Arc::new(StorageFactory::open(&o.storage).await?);
     let not_found = Arc::new(EmptyDelegate);
     let apiextensions = Arc::new(new_apiextensions_server(not_found));
-    let kube_api_server = Arc::new(new_kube_api_server(apiextensions));
-    new_aggregator(kube_api_server)
+    let kube_api_server = Arc::new(new_kube_api_server(storage, apiextensions));
+    Ok(new_aggregator(kube_api_server))
 }
 
 /// A server whose listener is bound and whose chain is prepared: `run` serves it.
@@ -71,16 +77,16 @@ impl Started {
 
 /// Loads credentials, binds the listener and prepares the chain; fails before serving anything.
 pub async fn prepare(o: &CompletedOptions, handle_os_signals: bool) -> Result<Started, AppError> {
-    prepare_chain(o, create_server_chain(o), handle_os_signals).await
+    pki::require(o)?;
+    prepare_chain(o, create_server_chain(o).await?, handle_os_signals).await
 }
 
-/// As [`prepare`], for a chain the caller built (and may have added paths to).
+/// As [`prepare`], for a chain the caller built (and may have added paths to) after checking the PKI.
 pub async fn prepare_chain(
     o: &CompletedOptions,
     chain: GenericApiServer,
     handle_os_signals: bool,
 ) -> Result<Started, AppError> {
-    pki::require(o)?;
     let authenticator = Arc::new(Authenticator::new(o)?);
     let versions = tls::protocol_versions(o.flags.tls_min_version.as_deref()).unwrap_or_default();
     let suites = tls::cipher_suites(&o.flags.tls_cipher_suites).unwrap_or_default();

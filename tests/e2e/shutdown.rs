@@ -42,7 +42,7 @@ async fn start(extra: &[&str]) -> Fixture {
 
     let (entered_tx, entered) = mpsc::unbounded_channel();
     let release = Arc::new(Notify::new());
-    let mut chain = kubeboot::app::create_server_chain(&options);
+    let mut chain = kubeboot::app::create_server_chain(&options).await.unwrap();
     let held_release = release.clone();
     chain.handle(
         "/held",

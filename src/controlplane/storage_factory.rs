@@ -1,0 +1,145 @@
+//! Opens the configured storage backend and hands each resource its (cached) storage.
+
+use crate::options::{StorageBackend, StorageConfig};
+use crate::server::healthz::HealthCheck;
+use crate::storage::cacher::{Cacher, CacherOptions};
+use crate::storage::embedded::{EmbeddedOptions, EmbeddedStorage};
+use crate::storage::{KeyBuilder, Storage, StorageError};
+use futures::future::BoxFuture;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How often the background compactor runs, as upstream's --etcd-compaction-interval default.
+pub const COMPACTION_INTERVAL: Duration = Duration::from_secs(5 * 60);
+/// Revisions kept behind the current one at each compaction, so watches a little behind can resume.
+pub const COMPACTION_KEEP: i64 = 10_000;
+
+/// The backend plus one watch cache per resource prefix.
+pub struct StorageFactory {
+    backend: Arc<dyn Storage>,
+    keys: KeyBuilder,
+    check_name: &'static str,
+    cachers: Mutex<HashMap<String, Arc<Cacher>>>,
+}
+
+impl StorageFactory {
+    /// Opens the backend the options name.
+    pub async fn open(config: &StorageConfig) -> Result<Self, StorageError> {
+        let (backend, check_name): (Arc<dyn Storage>, _) = match &config.backend {
+            StorageBackend::Embedded { path } => {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        StorageError::with_source(
+                            crate::storage::ErrorCode::Internal,
+                            dir.display().to_string(),
+                            e,
+                        )
+                    })?;
+                }
+                let path = path.clone();
+                let store = tokio::task::spawn_blocking(move || {
+                    EmbeddedStorage::open(path, EmbeddedOptions::default())
+                })
+                .await
+                .map_err(|e| {
+                    StorageError::with_source(crate::storage::ErrorCode::Internal, "", e)
+                })??;
+                (Arc::new(store), "storage")
+            }
+            #[cfg(feature = "etcd")]
+            StorageBackend::Etcd {
+                servers,
+                cafile,
+                certfile,
+                keyfile,
+            } => {
+                let options = crate::storage::etcd::EtcdOptions {
+                    endpoints: servers.clone(),
+                    ca_file: cafile.clone(),
+                    cert_file: certfile.clone(),
+                    key_file: keyfile.clone(),
+                    connect_timeout: Some(Duration::from_secs(10)),
+                };
+                (
+                    Arc::new(crate::storage::etcd::EtcdStorage::connect(options).await?),
+                    "etcd",
+                )
+            }
+            #[cfg(not(feature = "etcd"))]
+            StorageBackend::Etcd { .. } => {
+                return Err(StorageError::new(
+                    crate::storage::ErrorCode::Unavailable,
+                    "",
+                    0,
+                    "this kubeboot was built without the `etcd` feature",
+                ));
+            }
+        };
+        Ok(Self {
+            backend,
+            keys: KeyBuilder::new(&config.prefix),
+            check_name,
+            cachers: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The key layout.
+    pub fn keys(&self) -> &KeyBuilder {
+        &self.keys
+    }
+
+    /// The backend without a cache.
+    pub fn backend(&self) -> Arc<dyn Storage> {
+        self.backend.clone()
+    }
+
+    /// Storage for one resource: a watch cache over its key prefix, created on first use.
+    pub fn for_resource(&self, group: &str, resource: &str) -> Arc<dyn Storage> {
+        let prefix = self.keys.resource_prefix(group, resource);
+        let mut cachers = self.cachers.lock().expect("cacher map poisoned");
+        cachers
+            .entry(prefix.clone())
+            .or_insert_with(|| {
+                Arc::new(Cacher::new(
+                    self.backend.clone(),
+                    &prefix,
+                    CacherOptions::default(),
+                ))
+            })
+            .clone()
+    }
+
+    /// The `etcd` (or `storage`, embedded) health check: a read through the backend.
+    pub fn health_check(&self) -> Arc<dyn HealthCheck> {
+        Arc::new(StorageHealth {
+            name: self.check_name,
+            backend: self.backend.clone(),
+            probe_key: self.keys.key("", "health", None, "probe"),
+        })
+    }
+}
+
+struct StorageHealth {
+    name: &'static str,
+    backend: Arc<dyn Storage>,
+    probe_key: String,
+}
+
+impl HealthCheck for StorageHealth {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn check(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            match tokio::time::timeout(Duration::from_secs(2), self.backend.get(&self.probe_key))
+                .await
+            {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err("storage did not answer within 2s".into()),
+            }
+        })
+    }
+}
