@@ -12,6 +12,7 @@ pub mod endpoints;
 pub mod filters;
 pub mod options;
 pub mod pki;
+pub mod registry;
 pub mod server;
 pub mod storage;
 pub mod version;

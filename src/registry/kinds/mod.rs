@@ -1,0 +1,177 @@
+//! The built-in kinds kubeboot serves: one entry per resource (scope, names, subresources) and,
+//! in the files beside this one, the rules that make a kind more than its schema.
+
+use super::strategy::{ALL_VERBS, NoRules, Rules, ScalePaths, Strategy, SubresourceInfo, Typed};
+use super::validation::NameRule;
+use super::ResourceInfo;
+use k8s_openapi::api::{
+    admissionregistration::v1 as admreg, apps::v1 as apps, autoscaling::v2 as autoscaling, batch::v1 as batch,
+    certificates::v1 as certificates, coordination::v1 as coordination, core::v1 as core, discovery::v1 as discovery,
+    events::v1 as events, networking::v1 as networking, node::v1 as node, policy::v1 as policy, rbac::v1 as rbac,
+    scheduling::v1 as scheduling, storage::v1 as storage,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+
+/// Whether a k8s-openapi scope type is namespaced.
+trait Scope {
+    const NAMESPACED: bool;
+}
+impl Scope for k8s_openapi::NamespaceResourceScope {
+    const NAMESPACED: bool = true;
+}
+impl Scope for k8s_openapi::ClusterResourceScope {
+    const NAMESPACED: bool = false;
+}
+
+/// A subresource of a kind.
+#[derive(Clone, Copy)]
+enum Sub {
+    Status,
+    Scale(ScalePaths),
+    Approval,
+    Finalize,
+}
+
+const REPLICAS: ScalePaths = ScalePaths { spec_replicas: "/spec/replicas", status_replicas: "/status/replicas", selector: "/spec/selector" };
+const SUB_VERBS: &[&str] = &["get", "patch", "update"];
+const ALL: &[&str] = &["all"];
+const API_EXTENSIONS: &[&str] = &["api-extensions"];
+
+/// Builds the strategy of k8s-openapi type `T` with its discovery facts.
+fn kind<T, R>(rules: R, short_names: &'static [&'static str], categories: &'static [&'static str], subs: &[Sub]) -> Arc<dyn Strategy>
+where
+    T: k8s_openapi::Resource + DeserializeOwned + Serialize + Send + Sync + 'static,
+    T::Scope: Scope,
+    R: Rules<T>,
+{
+    let mut scale = None;
+    let subresources = subs
+        .iter()
+        .map(|s| match s {
+            Sub::Status => SubresourceInfo { name: "status", group: T::GROUP, version: T::VERSION, kind: T::KIND, verbs: SUB_VERBS },
+            Sub::Scale(paths) => {
+                scale = Some(*paths);
+                SubresourceInfo { name: "scale", group: "autoscaling", version: "v1", kind: "Scale", verbs: SUB_VERBS }
+            }
+            Sub::Approval => SubresourceInfo { name: "approval", group: T::GROUP, version: T::VERSION, kind: T::KIND, verbs: SUB_VERBS },
+            Sub::Finalize => SubresourceInfo { name: "finalize", group: T::GROUP, version: T::VERSION, kind: T::KIND, verbs: &["update"] },
+        })
+        .collect();
+    let resource = T::URL_PATH_SEGMENT;
+    let name_rule = match (T::GROUP, resource) {
+        ("", "namespaces") => NameRule::Dns1123Label,
+        ("", "services") => NameRule::Dns1035Label,
+        ("rbac.authorization.k8s.io", _) => NameRule::PathSegment,
+        _ => NameRule::Dns1123Subdomain,
+    };
+    let verbs: &'static [&'static str] = match (T::GROUP, resource) {
+        ("", "namespaces") => &["create", "delete", "get", "list", "patch", "update", "watch"],
+        _ => ALL_VERBS,
+    };
+    let info = ResourceInfo {
+        group: T::GROUP,
+        version: T::VERSION,
+        kind: T::KIND,
+        resource,
+        singular: T::KIND.to_lowercase(),
+        namespaced: <T::Scope as Scope>::NAMESPACED,
+        short_names,
+        categories,
+        verbs,
+        subresources,
+        name_rule,
+        scale,
+    };
+    Arc::new(Typed::<T, R>::new(info, rules))
+}
+
+/// Every built-in kind, grouped by group/version in upstream's discovery order.
+pub fn builtin() -> Vec<Arc<dyn Strategy>> {
+    use Sub::*;
+    let rc_scale = ScalePaths { selector: "/spec/selector", ..REPLICAS };
+    vec![
+        // core/v1
+        kind::<core::ConfigMap, _>(NoRules, &["cm"], &[], &[]),
+        kind::<core::Endpoints, _>(NoRules, &["ep"], &[], &[]),
+        kind::<core::Event, _>(NoRules, &["ev"], &[], &[]),
+        kind::<core::LimitRange, _>(NoRules, &["limits"], &[], &[]),
+        kind::<core::Namespace, _>(NoRules, &["ns"], &[], &[Status, Finalize]),
+        kind::<core::Node, _>(NoRules, &["no"], &[], &[Status]),
+        kind::<core::PersistentVolumeClaim, _>(NoRules, &["pvc"], &[], &[Status]),
+        kind::<core::PersistentVolume, _>(NoRules, &["pv"], &[], &[Status]),
+        kind::<core::Pod, _>(NoRules, &["po"], ALL, &[Status]),
+        kind::<core::PodTemplate, _>(NoRules, &[], &[], &[]),
+        kind::<core::ReplicationController, _>(NoRules, &["rc"], ALL, &[Status, Scale(rc_scale)]),
+        kind::<core::ResourceQuota, _>(NoRules, &["quota"], &[], &[Status]),
+        kind::<core::Secret, _>(NoRules, &[], &[], &[]),
+        kind::<core::ServiceAccount, _>(NoRules, &["sa"], &[], &[]),
+        kind::<core::Service, _>(NoRules, &["svc"], ALL, &[Status]),
+        // admissionregistration.k8s.io/v1
+        kind::<admreg::MutatingWebhookConfiguration, _>(NoRules, &[], API_EXTENSIONS, &[]),
+        kind::<admreg::ValidatingAdmissionPolicy, _>(NoRules, &[], API_EXTENSIONS, &[Status]),
+        kind::<admreg::ValidatingAdmissionPolicyBinding, _>(NoRules, &[], API_EXTENSIONS, &[]),
+        kind::<admreg::ValidatingWebhookConfiguration, _>(NoRules, &[], API_EXTENSIONS, &[]),
+        // apps/v1
+        kind::<apps::ControllerRevision, _>(NoRules, &[], &[], &[]),
+        kind::<apps::DaemonSet, _>(NoRules, &["ds"], ALL, &[Status]),
+        kind::<apps::Deployment, _>(NoRules, &["deploy"], ALL, &[Status, Scale(REPLICAS)]),
+        kind::<apps::ReplicaSet, _>(NoRules, &["rs"], ALL, &[Status, Scale(REPLICAS)]),
+        kind::<apps::StatefulSet, _>(NoRules, &["sts"], ALL, &[Status, Scale(REPLICAS)]),
+        // autoscaling/v2
+        kind::<autoscaling::HorizontalPodAutoscaler, _>(NoRules, &["hpa"], ALL, &[Status]),
+        // batch/v1
+        kind::<batch::CronJob, _>(NoRules, &["cj"], ALL, &[Status]),
+        kind::<batch::Job, _>(NoRules, &[], ALL, &[Status]),
+        // certificates.k8s.io/v1
+        kind::<certificates::CertificateSigningRequest, _>(NoRules, &["csr"], &[], &[Status, Approval]),
+        // coordination.k8s.io/v1
+        kind::<coordination::Lease, _>(NoRules, &[], &[], &[]),
+        // discovery.k8s.io/v1
+        kind::<discovery::EndpointSlice, _>(NoRules, &[], &[], &[]),
+        // events.k8s.io/v1
+        kind::<events::Event, _>(NoRules, &["ev"], &[], &[]),
+        // networking.k8s.io/v1
+        kind::<networking::IngressClass, _>(NoRules, &[], &[], &[]),
+        kind::<networking::Ingress, _>(NoRules, &["ing"], &[], &[Status]),
+        kind::<networking::IPAddress, _>(NoRules, &["ip"], &[], &[]),
+        kind::<networking::NetworkPolicy, _>(NoRules, &["netpol"], &[], &[]),
+        kind::<networking::ServiceCIDR, _>(NoRules, &[], &[], &[Status]),
+        // node.k8s.io/v1
+        kind::<node::RuntimeClass, _>(NoRules, &[], &[], &[]),
+        // policy/v1
+        kind::<policy::PodDisruptionBudget, _>(NoRules, &["pdb"], &[], &[Status]),
+        // rbac.authorization.k8s.io/v1
+        kind::<rbac::ClusterRoleBinding, _>(NoRules, &[], &[], &[]),
+        kind::<rbac::ClusterRole, _>(NoRules, &[], &[], &[]),
+        kind::<rbac::RoleBinding, _>(NoRules, &[], &[], &[]),
+        kind::<rbac::Role, _>(NoRules, &[], &[], &[]),
+        // scheduling.k8s.io/v1
+        kind::<scheduling::PriorityClass, _>(NoRules, &["pc"], &[], &[]),
+        // storage.k8s.io/v1
+        kind::<storage::CSIDriver, _>(NoRules, &[], &[], &[]),
+        kind::<storage::CSINode, _>(NoRules, &[], &[], &[]),
+        kind::<storage::CSIStorageCapacity, _>(NoRules, &[], &[], &[]),
+        kind::<storage::StorageClass, _>(NoRules, &["sc"], &[], &[]),
+        kind::<storage::VolumeAttachment, _>(NoRules, &[], &[], &[Status]),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_a_unique_group_resource() {
+        let kinds = builtin();
+        let mut seen = std::collections::HashSet::new();
+        for k in &kinds {
+            let i = k.info();
+            assert!(seen.insert((i.group, i.resource)), "{} twice", i.resource);
+        }
+        let deploy = kinds.iter().find(|k| k.info().resource == "deployments").unwrap();
+        assert!(deploy.info().namespaced && deploy.info().scale.is_some());
+        assert!(!kinds.iter().find(|k| k.info().resource == "namespaces").unwrap().info().namespaced);
+    }
+}

@@ -1,0 +1,14 @@
+//! The registry: objects and their rules, never HTTP. One generic [`store::Store`] driven by a
+//! per-kind [`strategy::Strategy`].
+
+pub mod errors;
+pub mod kinds;
+pub mod selectors;
+pub mod store;
+pub mod strategy;
+pub mod table;
+pub mod validation;
+
+pub use errors::{ErrorList, FieldError, RegistryError};
+pub use store::Store;
+pub use strategy::{ResourceInfo, Rules, Strategy, Typed};

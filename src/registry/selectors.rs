@@ -1,0 +1,219 @@
+//! Label and field selectors in their string form (`?labelSelector=` / `?fieldSelector=`).
+
+use std::collections::BTreeMap;
+
+/// One label requirement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Op {
+    Exists,
+    DoesNotExist,
+    Equals(String),
+    NotEquals(String),
+    In(Vec<String>),
+    NotIn(Vec<String>),
+    Gt(i64),
+    Lt(i64),
+}
+
+/// A parsed label selector; empty matches everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LabelSelector(Vec<(String, Op)>);
+
+/// Splits on commas that are not inside parentheses.
+fn split_top_level(s: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut depth, mut start) = (0i32, 0usize);
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&s[start..]);
+    parts
+}
+
+fn valid_label_key(k: &str) -> bool {
+    !k.is_empty() && super::validation::qualified_name(k).is_empty()
+}
+
+fn valid_label_value(v: &str) -> bool {
+    v.is_empty() || super::validation::labels(Some(&serde_json::json!({"k": v})), "").is_empty()
+}
+
+impl LabelSelector {
+    /// Parses the string form; errors are worded for a 400.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let mut reqs = Vec::new();
+        if s.trim().is_empty() {
+            return Ok(Self(reqs));
+        }
+        for part in split_top_level(s) {
+            let part = part.trim();
+            if part.is_empty() {
+                return Err(format!("unable to parse requirement: found '', expected: identifier in {s:?}"));
+            }
+            let req = if let Some(key) = part.strip_prefix('!') {
+                (key.trim().to_string(), Op::DoesNotExist)
+            } else if let Some((key, rest)) = split_set_op(part, " notin ") {
+                (key, Op::NotIn(parse_set(&rest)?))
+            } else if let Some((key, rest)) = split_set_op(part, " in ") {
+                (key, Op::In(parse_set(&rest)?))
+            } else if let Some((k, v)) = part.split_once("!=") {
+                (k.trim().to_string(), Op::NotEquals(v.trim().to_string()))
+            } else if let Some((k, v)) = part.split_once("==") {
+                (k.trim().to_string(), Op::Equals(v.trim().to_string()))
+            } else if let Some((k, v)) = part.split_once('=') {
+                (k.trim().to_string(), Op::Equals(v.trim().to_string()))
+            } else if let Some((k, v)) = part.split_once('>') {
+                (k.trim().to_string(), Op::Gt(v.trim().parse().map_err(|_| format!("for 'Gt', 'Lt' operators, the value must be an integer: {part:?}"))?))
+            } else if let Some((k, v)) = part.split_once('<') {
+                (k.trim().to_string(), Op::Lt(v.trim().parse().map_err(|_| format!("for 'Gt', 'Lt' operators, the value must be an integer: {part:?}"))?))
+            } else {
+                (part.to_string(), Op::Exists)
+            };
+            if !valid_label_key(&req.0) {
+                return Err(format!("unable to parse requirement: invalid label key {:?}", req.0));
+            }
+            let values: Vec<&String> = match &req.1 {
+                Op::Equals(v) | Op::NotEquals(v) => vec![v],
+                Op::In(vs) | Op::NotIn(vs) => vs.iter().collect(),
+                _ => vec![],
+            };
+            if let Some(bad) = values.into_iter().find(|v| !valid_label_value(v)) {
+                return Err(format!("unable to parse requirement: invalid label value: {bad:?}"));
+            }
+            reqs.push(req);
+        }
+        Ok(Self(reqs))
+    }
+
+    /// Whether an object's labels satisfy every requirement.
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.0.iter().all(|(key, op)| {
+            let v = labels.get(key);
+            match op {
+                Op::Exists => v.is_some(),
+                Op::DoesNotExist => v.is_none(),
+                Op::Equals(want) => v == Some(want),
+                Op::NotEquals(want) => v != Some(want),
+                Op::In(set) => v.is_some_and(|v| set.contains(v)),
+                Op::NotIn(set) => v.is_none_or(|v| !set.contains(v)),
+                Op::Gt(n) => v.and_then(|v| v.parse::<i64>().ok()).is_some_and(|x| x > *n),
+                Op::Lt(n) => v.and_then(|v| v.parse::<i64>().ok()).is_some_and(|x| x < *n),
+            }
+        })
+    }
+
+    /// Whether the selector has no requirement.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+fn split_set_op(part: &str, op: &str) -> Option<(String, String)> {
+    let (k, rest) = part.split_once(op)?;
+    Some((k.trim().to_string(), rest.trim().to_string()))
+}
+
+fn parse_set(s: &str) -> Result<Vec<String>, String> {
+    let inner = s
+        .strip_prefix('(')
+        .and_then(|r| r.strip_suffix(')'))
+        .ok_or_else(|| format!("unable to parse requirement: found '{s}', expected: '('"))?;
+    Ok(inner.split(',').map(|v| v.trim().to_string()).collect())
+}
+
+/// A parsed field selector: `field=value`, `field==value`, `field!=value`, comma-separated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldSelector(Vec<(String, bool, String)>);
+
+impl FieldSelector {
+    /// Parses the string form.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let mut reqs = Vec::new();
+        if s.trim().is_empty() {
+            return Ok(Self(reqs));
+        }
+        for part in s.split(',') {
+            let (field, equal, value) = if let Some((f, v)) = part.split_once("!=") {
+                (f, false, v)
+            } else if let Some((f, v)) = part.split_once("==") {
+                (f, true, v)
+            } else if let Some((f, v)) = part.split_once('=') {
+                (f, true, v)
+            } else {
+                return Err(format!("invalid selector: '{part}'; can't understand '{part}'"));
+            };
+            reqs.push((field.trim().to_string(), equal, value.trim().to_string()));
+        }
+        Ok(Self(reqs))
+    }
+
+    /// The fields it names.
+    pub fn fields(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(f, _, _)| f.as_str())
+    }
+
+    /// Whether `lookup` (field → value; `None` for unsupported) satisfies every requirement.
+    pub fn matches(&self, lookup: impl Fn(&str) -> Option<String>) -> bool {
+        self.0.iter().all(|(field, equal, want)| {
+            let got = lookup(field).unwrap_or_default();
+            (got == *want) == *equal
+        })
+    }
+
+    /// The value required by `field=value`, if the selector pins it (e.g. metadata.name).
+    pub fn required_value(&self, field: &str) -> Option<&str> {
+        self.0.iter().find(|(f, eq, _)| f == field && *eq).map(|(_, _, v)| v.as_str())
+    }
+
+    /// Whether the selector has no requirement.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn label_selectors_support_every_operator() {
+        let l = labels(&[("app", "web"), ("tier", "front"), ("n", "5")]);
+        for (sel, want) in [
+            ("app=web", true),
+            ("app==web", true),
+            ("app!=web", false),
+            ("app in (web,db)", true),
+            ("app notin (web,db)", false),
+            ("tier,app", true),
+            ("!tier", false),
+            ("!missing", true),
+            ("app=web,tier in (back)", false),
+            ("n>3", true),
+            ("n<3", false),
+        ] {
+            assert_eq!(LabelSelector::parse(sel).unwrap().matches(&l), want, "{sel}");
+        }
+        assert!(LabelSelector::parse("app in web").is_err());
+        assert!(LabelSelector::parse("bad key!=x").is_err());
+    }
+
+    #[test]
+    fn field_selectors_compare_values() {
+        let f = FieldSelector::parse("metadata.name=a,status.phase!=Running").unwrap();
+        assert!(f.matches(|k| Some(if k == "metadata.name" { "a" } else { "Pending" }.to_string())));
+        assert_eq!(f.required_value("metadata.name"), Some("a"));
+        assert!(FieldSelector::parse("nonsense").is_err());
+    }
+}

@@ -1,0 +1,907 @@
+//! The generic store (upstream's `registry/generic/registry.Store`): metadata rules, optimistic
+//! concurrency, finalizers, dry-run, selectors, pagination and watch, for any [`Strategy`].
+
+use super::errors::{ErrorList, FieldError, RegistryError};
+use super::selectors::{FieldSelector, LabelSelector};
+use super::strategy::{ResourceInfo, Strategy};
+use super::validation;
+use crate::storage::{self, ErrorCode, EventKind, KeyBuilder, KeyValue, RevisionMatch, Storage, StorageError};
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::{Stream, StreamExt};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// `Result` with [`RegistryError`].
+pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
+
+/// `?fieldValidation=`: what to do with unknown fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FieldValidation {
+    /// Drop them silently.
+    Ignore,
+    /// Drop them and warn (upstream's default).
+    #[default]
+    Warn,
+    /// Reject the request with 400.
+    Strict,
+}
+
+/// Options shared by create, update and patch.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WriteOptions {
+    /// `?dryRun=All`: do everything but write.
+    pub dry_run: bool,
+    /// `?fieldValidation=`.
+    pub field_validation: FieldValidation,
+}
+
+/// A result plus the warnings to send in `Warning` headers.
+#[derive(Debug)]
+pub struct Outcome<T> {
+    /// The result.
+    pub value: T,
+    /// Warnings, e.g. unknown fields under fieldValidation=Warn.
+    pub warnings: Vec<String>,
+}
+
+/// Which part of an object an update may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateTarget {
+    /// The main resource: everything but status.
+    Main,
+    /// The status subresource: status only.
+    Status,
+}
+
+/// List parameters after parsing the query.
+#[derive(Debug, Clone, Default)]
+pub struct ListParams {
+    /// `labelSelector`.
+    pub labels: LabelSelector,
+    /// `fieldSelector`.
+    pub fields: FieldSelector,
+    /// `limit` (0: unlimited).
+    pub limit: i64,
+    /// `continue`.
+    pub continue_token: Option<String>,
+    /// `resourceVersion` ("" unset, "0" any, else a revision).
+    pub resource_version: Option<String>,
+    /// `resourceVersionMatch`.
+    pub resource_version_match: Option<String>,
+}
+
+/// One page of a list.
+#[derive(Debug)]
+pub struct ListPage {
+    /// Objects, with resourceVersion set.
+    pub items: Vec<Value>,
+    /// The revision the list was read at.
+    pub resource_version: String,
+    /// Token for the next page.
+    pub continue_token: Option<String>,
+    /// Items remaining after this page, when known and no selector filtered them.
+    pub remaining: Option<i64>,
+}
+
+/// Watch parameters after parsing the query.
+#[derive(Debug, Clone, Default)]
+pub struct WatchParams {
+    /// Selectors and resourceVersion (limit/continue are ignored for watches, as upstream).
+    pub list: ListParams,
+    /// `allowWatchBookmarks`.
+    pub bookmarks: bool,
+    /// `sendInitialEvents`.
+    pub send_initial_events: Option<bool>,
+}
+
+/// One event of a watch stream, ready to encode as `{"type":…,"object":…}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// ADDED, MODIFIED, DELETED, BOOKMARK or ERROR.
+    pub kind: &'static str,
+    /// The object (a Status for ERROR).
+    pub object: Value,
+}
+
+/// Delete parameters (the DeleteOptions body and query).
+#[derive(Debug, Clone, Default)]
+pub struct DeleteParams {
+    /// `preconditions.uid`.
+    pub precondition_uid: Option<String>,
+    /// `preconditions.resourceVersion`.
+    pub precondition_resource_version: Option<String>,
+    /// `propagationPolicy`: Orphan, Background or Foreground.
+    pub propagation_policy: Option<String>,
+    /// `gracePeriodSeconds`.
+    pub grace_period_seconds: Option<i64>,
+    /// `dryRun=All`.
+    pub dry_run: bool,
+}
+
+/// What a delete did.
+#[derive(Debug)]
+pub enum Deleted {
+    /// Removed from storage; the object as it was.
+    Gone(Value),
+    /// Finalizers keep it: the object now carries a deletionTimestamp.
+    Pending(Value),
+}
+
+/// The finalizer upstream adds for `propagationPolicy=Orphan`.
+pub const FINALIZER_ORPHAN: &str = "orphan";
+/// The finalizer upstream adds for `propagationPolicy=Foreground`.
+pub const FINALIZER_FOREGROUND: &str = "foregroundDeletion";
+/// The annotation of the bookmark that ends a watch's initial events.
+pub const INITIAL_EVENTS_END: &str = "k8s.io/initial-events-end";
+/// How often a watch with bookmarks enabled gets one, as upstream's ~1 minute.
+const BOOKMARK_INTERVAL: Duration = Duration::from_secs(60);
+/// How many times a create with generateName retries a name collision (upstream: 7).
+const GENERATE_NAME_RETRIES: usize = 7;
+/// How many times a read-modify-write retries a conflict before giving up.
+const UPDATE_RETRIES: usize = 16;
+
+/// The generic store of one resource.
+pub struct Store {
+    strategy: Arc<dyn Strategy>,
+    storage: Arc<dyn Storage>,
+    keys: KeyBuilder,
+}
+
+/// The current time as upstream renders `metav1.Time`.
+pub fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        now.year(),
+        now.month() as u8,
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    )
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; N];
+    ring::rand::SystemRandom::new().fill(&mut b).expect("system random generator");
+    b
+}
+
+/// A random UUID (version 4), as upstream assigns `metadata.uid`.
+pub fn new_uid() -> String {
+    let mut b = random_bytes::<16>();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+/// A 5-character suffix from upstream's alphabet (no vowels, no look-alikes).
+fn name_suffix() -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    random_bytes::<5>().iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
+}
+
+fn meta(obj: &Value) -> &Value {
+    obj.get("metadata").unwrap_or(&Value::Null)
+}
+
+fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
+    meta(obj).get(field).and_then(Value::as_str).filter(|s| !s.is_empty())
+}
+
+fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
+    if !obj.is_object() {
+        *obj = json!({});
+    }
+    let o = obj.as_object_mut().expect("object");
+    let m = o.entry("metadata").or_insert_with(|| json!({}));
+    if !m.is_object() {
+        *m = json!({});
+    }
+    m.as_object_mut().expect("object")
+}
+
+/// The labels of an object as a map.
+pub fn labels_of(obj: &Value) -> BTreeMap<String, String> {
+    meta(obj)
+        .get("labels")
+        .and_then(Value::as_object)
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect())
+        .unwrap_or_default()
+}
+
+fn finalizers(obj: &Value) -> Vec<String> {
+    meta(obj)
+        .get("finalizers")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|f| f.as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
+}
+
+/// Everything but metadata and status: a change here bumps metadata.generation.
+fn spec_part(obj: &Value) -> Value {
+    let mut o = obj.clone();
+    if let Some(m) = o.as_object_mut() {
+        for k in ["metadata", "status", "apiVersion", "kind"] {
+            m.remove(k);
+        }
+    }
+    o
+}
+
+fn parse_rv(s: &str) -> Result<i64> {
+    s.parse::<i64>().ok().filter(|r| *r >= 0).ok_or_else(|| RegistryError::BadRequest(format!("invalid resource version: {s:?}")))
+}
+
+impl Store {
+    /// A store for `strategy`'s kind on `storage`.
+    pub fn new(strategy: Arc<dyn Strategy>, storage: Arc<dyn Storage>, keys: KeyBuilder) -> Self {
+        Self { strategy, storage, keys }
+    }
+
+    /// The kind's facts.
+    pub fn info(&self) -> &ResourceInfo {
+        self.strategy.info()
+    }
+
+    /// The kind's strategy.
+    pub fn strategy(&self) -> &Arc<dyn Strategy> {
+        &self.strategy
+    }
+
+    fn key(&self, ns: Option<&str>, name: &str) -> String {
+        let info = self.info();
+        self.keys.key(info.group, info.resource, if info.namespaced { ns } else { None }, name)
+    }
+
+    fn prefix(&self, ns: Option<&str>) -> String {
+        let info = self.info();
+        self.keys.namespace_prefix(info.group, info.resource, if info.namespaced { ns } else { None })
+    }
+
+    fn not_found(&self, name: &str) -> RegistryError {
+        RegistryError::NotFound { resource: self.info().group_resource(), name: name.into() }
+    }
+
+    fn storage_err(&self, e: StorageError, name: &str) -> RegistryError {
+        RegistryError::from_storage(e, &self.info().group_resource(), name)
+    }
+
+    fn invalid(&self, name: &str, errors: ErrorList) -> RegistryError {
+        let info = self.info();
+        RegistryError::Invalid {
+            group: info.group.into(),
+            qualified_kind: info.qualified_kind(),
+            kind: info.kind.into(),
+            name: name.into(),
+            errors,
+        }
+    }
+
+    /// Decodes a stored value and stamps its resourceVersion.
+    fn decode_stored(&self, value: &[u8], revision: i64) -> Result<Value> {
+        let mut obj: Value = serde_json::from_slice(value).map_err(|e| RegistryError::Internal(format!("stored object is not JSON: {e}")))?;
+        meta_mut(&mut obj).insert("resourceVersion".into(), Value::String(revision.to_string()));
+        Ok(obj)
+    }
+
+    fn from_kv(&self, kv: &KeyValue) -> Result<Value> {
+        self.decode_stored(&kv.value, kv.mod_revision)
+    }
+
+    fn encode(obj: &Value) -> Bytes {
+        let mut o = obj.clone();
+        // The revision is the storage's, never part of the stored bytes.
+        meta_mut(&mut o).remove("resourceVersion");
+        Bytes::from(serde_json::to_vec(&o).expect("JSON values serialize"))
+    }
+
+    /// Schema check, unknown-field policy, defaults; returns the normalized object and warnings.
+    fn admit_body(&self, body: Value, opts: WriteOptions) -> Result<(Value, Vec<String>)> {
+        let info = self.info();
+        if let Some(kind) = body.get("kind").and_then(Value::as_str)
+            && kind != info.kind
+        {
+            return Err(RegistryError::BadRequest(format!(
+                "the kind in the request body ({kind}) does not match the expected kind {}",
+                info.kind
+            )));
+        }
+        if let Some(av) = body.get("apiVersion").and_then(Value::as_str)
+            && av != info.api_version()
+        {
+            return Err(RegistryError::BadRequest(format!(
+                "the API version in the data ({av}) does not match the expected API version ({})",
+                info.api_version()
+            )));
+        }
+        let decoded = self.strategy.decode(body).map_err(RegistryError::BadRequest)?;
+        let mut warnings = Vec::new();
+        if !decoded.unknown_fields.is_empty() {
+            match opts.field_validation {
+                FieldValidation::Ignore => {}
+                FieldValidation::Warn => warnings.extend(decoded.unknown_fields.iter().map(|f| format!("unknown field {f:?}"))),
+                FieldValidation::Strict => {
+                    let list: Vec<String> = decoded.unknown_fields.iter().map(|f| format!("unknown field {f:?}")).collect();
+                    return Err(RegistryError::BadRequest(format!(
+                        "{kind} in version {version:?} cannot be handled as a {kind}: strict decoding error: {}",
+                        list.join(", "),
+                        kind = info.kind,
+                        version = info.version
+                    )));
+                }
+            }
+        }
+        Ok((decoded.object, warnings))
+    }
+
+    fn validate_meta(&self, obj: &Value) -> ErrorList {
+        let info = self.info();
+        validation::object_meta(meta(obj), info.namespaced, info.name_rule)
+    }
+
+    /// Reads one object.
+    pub async fn get(&self, ns: Option<&str>, name: &str) -> Result<Value> {
+        match self.storage.get(&self.key(ns, name)).await.map_err(|e| self.storage_err(e, name))? {
+            Some(kv) => self.from_kv(&kv),
+            None => Err(self.not_found(name)),
+        }
+    }
+
+    fn field_lookup<'a>(&'a self, obj: &'a Value) -> impl Fn(&str) -> Option<String> + 'a {
+        move |field| match field {
+            "metadata.name" => Some(meta_str(obj, "name").unwrap_or("").to_string()),
+            "metadata.namespace" => Some(meta_str(obj, "namespace").unwrap_or("").to_string()),
+            other => self.strategy.field(obj, other),
+        }
+    }
+
+    /// Rejects field selectors naming fields this kind does not support (400, as upstream).
+    pub fn check_field_selector(&self, fields: &FieldSelector) -> Result<()> {
+        for f in fields.fields() {
+            if f == "metadata.name" || f == "metadata.namespace" {
+                continue;
+            }
+            // A field is supported when the strategy answers for it on an empty object.
+            if self.strategy.field(&json!({"metadata": {}}), f).is_none() {
+                return Err(RegistryError::BadRequest(format!("field label not supported: {f}")));
+            }
+        }
+        Ok(())
+    }
+
+    fn matches(&self, obj: &Value, params: &ListParams) -> bool {
+        params.labels.matches(&labels_of(obj)) && params.fields.matches(self.field_lookup(obj))
+    }
+
+    fn storage_list_options(&self, params: &ListParams) -> Result<storage::ListOptions> {
+        let rv = params.resource_version.as_deref().unwrap_or("");
+        let (revision, revision_match) = match (rv, params.resource_version_match.as_deref()) {
+            ("", None | Some("")) => (None, RevisionMatch::Exact),
+            ("", Some(m)) => {
+                return Err(RegistryError::BadRequest(format!(
+                    "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided (got {m:?})"
+                )));
+            }
+            ("0", None | Some("") | Some("NotOlderThan")) => (None, RevisionMatch::NotOlderThan),
+            (rv, None | Some("")) => (Some(parse_rv(rv)?), RevisionMatch::NotOlderThan),
+            (rv, Some("NotOlderThan")) => (Some(parse_rv(rv)?), RevisionMatch::NotOlderThan),
+            (rv, Some("Exact")) => (Some(parse_rv(rv)?), RevisionMatch::Exact),
+            (_, Some(m)) => {
+                return Err(RegistryError::BadRequest(format!(
+                    "resourceVersionMatch: Unsupported value: {m:?}: supported values: \"Exact\", \"NotOlderThan\""
+                )));
+            }
+        };
+        if params.continue_token.is_some() && !rv.is_empty() {
+            return Err(RegistryError::BadRequest(
+                "specifying resource version is not allowed when using continue".into(),
+            ));
+        }
+        Ok(storage::ListOptions { revision, revision_match, limit: 0, continue_token: params.continue_token.clone() })
+    }
+
+    /// Lists objects in `ns` (all namespaces when `None`) with selectors and pagination.
+    pub async fn list(&self, ns: Option<&str>, params: &ListParams) -> Result<ListPage> {
+        self.check_field_selector(&params.fields)?;
+        // A metadata.name=… selector pins one key; list the namespace and filter like upstream.
+        let prefix = self.prefix(ns);
+        let mut opts = self.storage_list_options(params)?;
+        let filtering = !params.labels.is_empty() || !params.fields.is_empty();
+        let limit = params.limit.max(0);
+        let mut items = Vec::new();
+        loop {
+            opts.limit = if limit > 0 { (limit - items.len() as i64).max(1) } else { 0 };
+            let page = self.storage.list(&prefix, opts.clone()).await.map_err(|e| match e.code {
+                ErrorCode::Compacted if params.continue_token.is_some() => RegistryError::Expired(
+                    "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.".into(),
+                ),
+                ErrorCode::InvalidArgument if params.continue_token.is_some() => {
+                    RegistryError::BadRequest(format!("continue key is not valid: {}", e.message))
+                }
+                _ => self.storage_err(e, ""),
+            })?;
+            for kv in &page.items {
+                let obj = self.from_kv(kv)?;
+                if self.matches(&obj, params) {
+                    items.push(obj);
+                }
+            }
+            let full = limit > 0 && items.len() as i64 >= limit;
+            match page.continue_token {
+                Some(token) if full || limit == 0 => {
+                    let remaining = if filtering { None } else { page.remaining };
+                    return Ok(ListPage { items, resource_version: page.revision.to_string(), continue_token: Some(token), remaining });
+                }
+                Some(token) => {
+                    // Selectors filtered part of the page: keep reading at the same revision.
+                    opts.continue_token = Some(token);
+                    opts.revision = None;
+                    opts.revision_match = RevisionMatch::Exact;
+                }
+                None => {
+                    return Ok(ListPage { items, resource_version: page.revision.to_string(), continue_token: None, remaining: None });
+                }
+            }
+        }
+    }
+
+    /// Creates an object; `ns` is the request's namespace.
+    pub async fn create(&self, ns: Option<&str>, body: Value, opts: WriteOptions) -> Result<Outcome<Value>> {
+        let info = self.info().clone();
+        let (mut obj, warnings) = self.admit_body(body, opts)?;
+        {
+            let m = meta_mut(&mut obj);
+            match (info.namespaced, ns, m.get("namespace").and_then(Value::as_str).filter(|s| !s.is_empty())) {
+                (true, Some(req), Some(body_ns)) if req != body_ns => {
+                    return Err(RegistryError::BadRequest(
+                        "the namespace of the provided object does not match the namespace sent on the request".into(),
+                    ));
+                }
+                (true, Some(req), _) => {
+                    m.insert("namespace".into(), Value::String(req.into()));
+                }
+                (false, _, _) => {
+                    m.remove("namespace");
+                }
+                _ => {}
+            }
+            for k in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
+                m.remove(k);
+            }
+            m.insert("uid".into(), Value::String(new_uid()));
+            m.insert("creationTimestamp".into(), Value::String(now_rfc3339()));
+            if info.tracks_generation() {
+                m.insert("generation".into(), json!(1));
+            } else {
+                m.remove("generation");
+            }
+        }
+        if info.has_status() {
+            if let Some(o) = obj.as_object_mut() {
+                o.remove("status");
+            }
+        }
+        self.strategy.prepare_for_create(&mut obj);
+        self.strategy.default(&mut obj);
+        let generate = meta_str(&obj, "name").is_none() && meta_str(&obj, "generateName").is_some();
+        for attempt in 0..=GENERATE_NAME_RETRIES {
+            if generate {
+                let base = meta_str(&obj, "generateName").unwrap_or("").to_string();
+                meta_mut(&mut obj).insert("name".into(), Value::String(format!("{base}{}", name_suffix())));
+            }
+            let name = meta_str(&obj, "name").unwrap_or("").to_string();
+            if attempt == 0 {
+                let mut errs = self.validate_meta(&obj);
+                errs.extend(self.strategy.validate(&obj));
+                if !errs.is_empty() {
+                    return Err(self.invalid(&name, errs));
+                }
+            }
+            if opts.dry_run {
+                return Ok(Outcome { value: obj, warnings });
+            }
+            match self.storage.create(&self.key(ns, &name), Self::encode(&obj)).await {
+                Ok(rev) => {
+                    meta_mut(&mut obj).insert("resourceVersion".into(), Value::String(rev.to_string()));
+                    return Ok(Outcome { value: obj, warnings });
+                }
+                Err(e) if e.code == ErrorCode::AlreadyExists && generate && attempt < GENERATE_NAME_RETRIES => continue,
+                Err(e) => return Err(self.storage_err(e, &name)),
+            }
+        }
+        unreachable!("the loop returns on its last attempt")
+    }
+
+    /// Replaces an object (PUT), on the main resource or its status.
+    pub async fn update(
+        &self,
+        ns: Option<&str>,
+        name: &str,
+        body: Value,
+        target: UpdateTarget,
+        opts: WriteOptions,
+    ) -> Result<Outcome<Value>> {
+        let (mut obj, warnings) = self.admit_body(body, opts)?;
+        match meta_str(&obj, "name") {
+            Some(n) if n != name => {
+                return Err(RegistryError::BadRequest(format!(
+                    "the name of the object ({n}) does not match the name on the URL ({name})"
+                )));
+            }
+            None => {
+                meta_mut(&mut obj).insert("name".into(), Value::String(name.into()));
+            }
+            _ => {}
+        }
+        if let (true, Some(req)) = (self.info().namespaced, ns) {
+            match meta_str(&obj, "namespace") {
+                Some(n) if n != req => {
+                    return Err(RegistryError::BadRequest(
+                        "the namespace of the provided object does not match the namespace sent on the request".into(),
+                    ));
+                }
+                _ => {
+                    meta_mut(&mut obj).insert("namespace".into(), Value::String(req.into()));
+                }
+            }
+        }
+        let precondition = match meta_str(&obj, "resourceVersion") {
+            Some(rv) => Some(parse_rv(rv)?),
+            None if target == UpdateTarget::Main && !self.strategy.allow_unconditional_update() => {
+                return Err(self.invalid(name, vec![FieldError::invalid("metadata.resourceVersion", "", "must be specified for an update")]));
+            }
+            None => None,
+        };
+        let kv = self.storage.get(&self.key(ns, name)).await.map_err(|e| self.storage_err(e, name))?.ok_or_else(|| self.not_found(name))?;
+        if let Some(rv) = precondition
+            && rv != kv.mod_revision
+        {
+            return Err(self.storage_err(StorageError::conflict("", rv, kv.mod_revision), name));
+        }
+        let old = self.from_kv(&kv)?;
+        let new = self.prepare_update(obj, &old, target)?;
+        let value = self.write_update(ns, name, new, &old, kv.mod_revision, opts).await?;
+        Ok(Outcome { value, warnings })
+    }
+
+    /// Read-modify-write with retries on conflict (patches, scale, controllers).
+    ///
+    /// `mutate` gets the current object and returns the desired one; it runs again after a
+    /// conflict, as upstream's GuaranteedUpdate does for patches without a resourceVersion.
+    pub async fn update_with<F>(&self, ns: Option<&str>, name: &str, target: UpdateTarget, opts: WriteOptions, mutate: F) -> Result<Outcome<Value>>
+    where
+        F: Fn(&Value) -> Result<Value>,
+    {
+        for _ in 0..UPDATE_RETRIES {
+            let kv = self.storage.get(&self.key(ns, name)).await.map_err(|e| self.storage_err(e, name))?.ok_or_else(|| self.not_found(name))?;
+            let old = self.from_kv(&kv)?;
+            let desired = mutate(&old)?;
+            if let Some(rv) = meta_str(&desired, "resourceVersion")
+                && parse_rv(rv)? != kv.mod_revision
+            {
+                return Err(self.storage_err(StorageError::conflict("", 0, kv.mod_revision), name));
+            }
+            let (mut obj, warnings) = self.admit_body(desired, opts)?;
+            {
+                let m = meta_mut(&mut obj);
+                m.insert("name".into(), Value::String(name.into()));
+                if let (true, Some(ns)) = (self.info().namespaced, ns) {
+                    m.insert("namespace".into(), Value::String(ns.into()));
+                }
+            }
+            let new = self.prepare_update(obj, &old, target)?;
+            match self.write_update(ns, name, new, &old, kv.mod_revision, opts).await {
+                Err(RegistryError::Conflict { .. }) => continue,
+                other => return other.map(|value| Outcome { value, warnings }),
+            }
+        }
+        Err(self.storage_err(StorageError::conflict("", 0, 0), name))
+    }
+
+    /// Applies the metadata rules of an update and validates it.
+    fn prepare_update(&self, mut new: Value, old: &Value, target: UpdateTarget) -> Result<Value> {
+        let info = self.info().clone();
+        let name = meta_str(old, "name").unwrap_or("").to_string();
+        if target == UpdateTarget::Status {
+            // Only status changes through the status subresource.
+            let status = new.get("status").cloned();
+            let mut merged = old.clone();
+            if let Some(o) = merged.as_object_mut() {
+                match status {
+                    Some(s) => {
+                        o.insert("status".into(), s);
+                    }
+                    None => {
+                        o.remove("status");
+                    }
+                }
+            }
+            new = merged;
+        } else {
+            if info.has_status() {
+                if let (Some(o), Some(s)) = (new.as_object_mut(), old.get("status")) {
+                    o.insert("status".into(), s.clone());
+                } else if let Some(o) = new.as_object_mut() {
+                    o.remove("status");
+                }
+            }
+            self.strategy.prepare_for_update(&mut new, old);
+        }
+        {
+            let old_meta = meta(old).clone();
+            let m = meta_mut(&mut new);
+            // Fields only the server sets are carried over from the stored object.
+            for k in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"] {
+                match old_meta.get(k) {
+                    Some(v) => {
+                        m.insert(k.into(), v.clone());
+                    }
+                    None => {
+                        m.remove(k);
+                    }
+                }
+            }
+        }
+        if info.tracks_generation() && spec_part(&new) != spec_part(old) {
+            let generation = meta(old).get("generation").and_then(Value::as_i64).unwrap_or(0) + 1;
+            meta_mut(&mut new).insert("generation".into(), json!(generation));
+        }
+        self.strategy.default(&mut new);
+        let mut errs = self.validate_meta(&new);
+        if meta(old).get("deletionTimestamp").is_some() {
+            // A terminating object may lose finalizers but gain none.
+            let old_f = finalizers(old);
+            for f in finalizers(&new) {
+                if !old_f.contains(&f) {
+                    errs.push(FieldError::forbidden("metadata.finalizers", format!("no new finalizers can be added if the object is being deleted, found new finalizers []string{{{f:?}}}")));
+                }
+            }
+        }
+        errs.extend(self.strategy.validate_update(&new, old));
+        if !errs.is_empty() {
+            return Err(self.invalid(&name, errs));
+        }
+        Ok(new)
+    }
+
+    /// Writes an update with CAS on `mod_revision`; a no-op update writes nothing, and an
+    /// update that removes the last finalizer of a terminating object deletes it.
+    async fn write_update(&self, ns: Option<&str>, name: &str, mut new: Value, old: &Value, mod_revision: i64, opts: WriteOptions) -> Result<Value> {
+        meta_mut(&mut new).insert("resourceVersion".into(), Value::String(mod_revision.to_string()));
+        if new == *old || opts.dry_run {
+            return Ok(new);
+        }
+        let key = self.key(ns, name);
+        if meta(&new).get("deletionTimestamp").is_some() && finalizers(&new).is_empty() {
+            let kv = self.storage.delete(&key, Some(mod_revision)).await.map_err(|e| self.storage_err(e, name))?;
+            meta_mut(&mut new).insert("resourceVersion".into(), Value::String(kv.mod_revision.to_string()));
+            return Ok(new);
+        }
+        let kv = self
+            .storage
+            .guaranteed_update(&key, Some(mod_revision), Self::encode(&new))
+            .await
+            .map_err(|e| self.storage_err(e, name))?;
+        meta_mut(&mut new).insert("resourceVersion".into(), Value::String(kv.mod_revision.to_string()));
+        Ok(new)
+    }
+
+    /// Deletes an object, or marks it for deletion while finalizers remain.
+    pub async fn delete(&self, ns: Option<&str>, name: &str, params: &DeleteParams) -> Result<Deleted> {
+        let key = self.key(ns, name);
+        for _ in 0..UPDATE_RETRIES {
+            let kv = self.storage.get(&key).await.map_err(|e| self.storage_err(e, name))?.ok_or_else(|| self.not_found(name))?;
+            let obj = self.from_kv(&kv)?;
+            if let Some(uid) = &params.precondition_uid {
+                let actual = meta_str(&obj, "uid").unwrap_or("");
+                if uid != actual {
+                    return Err(RegistryError::Conflict {
+                        resource: self.info().group_resource(),
+                        name: name.into(),
+                        message: format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"),
+                    });
+                }
+            }
+            if let Some(rv) = &params.precondition_resource_version
+                && parse_rv(rv)? != kv.mod_revision
+            {
+                return Err(RegistryError::Conflict {
+                    resource: self.info().group_resource(),
+                    name: name.into(),
+                    message: format!("Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}", kv.mod_revision),
+                });
+            }
+            let mut fins = finalizers(&obj);
+            match params.propagation_policy.as_deref() {
+                Some("Orphan") if !fins.iter().any(|f| f == FINALIZER_ORPHAN) => fins.push(FINALIZER_ORPHAN.into()),
+                Some("Foreground") if !fins.iter().any(|f| f == FINALIZER_FOREGROUND) => fins.push(FINALIZER_FOREGROUND.into()),
+                _ => {}
+            }
+            if fins.is_empty() {
+                if params.dry_run {
+                    return Ok(Deleted::Gone(obj));
+                }
+                match self.storage.delete(&key, Some(kv.mod_revision)).await {
+                    Ok(_) => return Ok(Deleted::Gone(obj)),
+                    Err(e) if e.code == ErrorCode::Conflict => continue,
+                    Err(e) => return Err(self.storage_err(e, name)),
+                }
+            }
+            let mut pending = obj.clone();
+            {
+                let m = meta_mut(&mut pending);
+                m.insert("finalizers".into(), json!(fins));
+                if !m.contains_key("deletionTimestamp") {
+                    m.insert("deletionTimestamp".into(), Value::String(now_rfc3339()));
+                    m.insert("deletionGracePeriodSeconds".into(), json!(params.grace_period_seconds.unwrap_or(0)));
+                }
+                m.remove("resourceVersion");
+            }
+            if params.dry_run || pending == obj {
+                return Ok(Deleted::Pending(obj));
+            }
+            match self.storage.guaranteed_update(&key, Some(kv.mod_revision), Self::encode(&pending)).await {
+                Ok(kv) => {
+                    meta_mut(&mut pending).insert("resourceVersion".into(), Value::String(kv.mod_revision.to_string()));
+                    return Ok(Deleted::Pending(pending));
+                }
+                Err(e) if e.code == ErrorCode::Conflict => continue,
+                Err(e) => return Err(self.storage_err(e, name)),
+            }
+        }
+        Err(self.storage_err(StorageError::conflict("", 0, 0), name))
+    }
+
+    /// Deletes every object a list selects; returns what was deleted or marked.
+    pub async fn delete_collection(&self, ns: Option<&str>, list: &ListParams, params: &DeleteParams) -> Result<Vec<Value>> {
+        let page = self.list(ns, &ListParams { limit: 0, continue_token: None, ..list.clone() }).await?;
+        let mut out = Vec::with_capacity(page.items.len());
+        for obj in page.items {
+            let name = meta_str(&obj, "name").unwrap_or("").to_string();
+            let obj_ns = meta_str(&obj, "namespace").map(str::to_string);
+            match self.delete(obj_ns.as_deref().or(ns), &name, params).await {
+                Ok(Deleted::Gone(o) | Deleted::Pending(o)) => out.push(o),
+                // Deleted by someone else meanwhile: that is what we wanted.
+                Err(RegistryError::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    fn bookmark(&self, revision: i64, initial_events_end: bool) -> Event {
+        let info = self.info();
+        let mut metadata = json!({"resourceVersion": revision.to_string()});
+        if initial_events_end {
+            metadata["annotations"] = json!({INITIAL_EVENTS_END: "true"});
+        }
+        Event { kind: "BOOKMARK", object: json!({"kind": info.kind, "apiVersion": info.api_version(), "metadata": metadata}) }
+    }
+
+    /// Watches objects in `ns`: optional initial ADDED events, then changes in revision order.
+    pub async fn watch(self: &Arc<Self>, ns: Option<&str>, params: WatchParams) -> Result<BoxStream<'static, Event>> {
+        self.check_field_selector(&params.list.fields)?;
+        let rv = params.list.resource_version.clone().unwrap_or_default();
+        let send_initial = params.send_initial_events.unwrap_or(rv.is_empty() || rv == "0");
+        if params.send_initial_events == Some(true) && params.list.resource_version_match.as_deref() != Some("NotOlderThan") {
+            return Err(RegistryError::BadRequest(
+                "resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan".into(),
+            ));
+        }
+        let mut initial = Vec::new();
+        let start = if send_initial {
+            let list_params = ListParams { limit: 0, continue_token: None, resource_version_match: None, ..params.list.clone() };
+            let page = self.list(ns, &list_params).await?;
+            initial = page.items.into_iter().map(|object| Event { kind: "ADDED", object }).collect();
+            page.resource_version.parse::<i64>().unwrap_or(0)
+        } else {
+            parse_rv(&rv)?
+        };
+        if params.send_initial_events == Some(true) && params.bookmarks {
+            initial.push(self.bookmark(start, true));
+        }
+        let from = if start == 0 { self.storage.current_revision().await.map_err(|e| self.storage_err(e, ""))? } else { start };
+        let events = self.storage.watch(&self.prefix(ns), from).await.map_err(|e| self.storage_err(e, ""))?;
+        let store = self.clone();
+        let list = params.list.clone();
+        let changes = events.filter_map(move |ev| {
+            let store = store.clone();
+            let list = list.clone();
+            async move { store.translate(ev, &list) }
+        });
+        let changes: BoxStream<'static, Event> = if params.bookmarks {
+            with_bookmarks(changes, self.clone(), from).boxed()
+        } else {
+            changes.boxed()
+        };
+        Ok(futures::stream::iter(initial).chain(changes).boxed())
+    }
+
+    /// One storage event as the client should see it after selectors, or an ERROR for expiry.
+    fn translate(&self, ev: storage::Result<storage::WatchEvent>, list: &ListParams) -> Option<Event> {
+        let ev = match ev {
+            Ok(ev) => ev,
+            Err(e) if e.code == ErrorCode::Compacted => {
+                let status = json!({
+                    "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                    "message": format!("too old resource version: {}", e.message), "reason": "Expired", "code": 410
+                });
+                return Some(Event { kind: "ERROR", object: status });
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "watch ended");
+                return None;
+            }
+        };
+        let obj = self.decode_stored(&ev.value, ev.revision).ok()?;
+        let prev = ev.prev_value.as_ref().and_then(|p| self.decode_stored(p, ev.revision).ok());
+        let now = self.matches(&obj, list);
+        let before = prev.as_ref().is_some_and(|p| self.matches(p, list));
+        let kind = match ev.kind {
+            EventKind::Added if now => "ADDED",
+            EventKind::Modified if now && before => "MODIFIED",
+            EventKind::Modified if now => "ADDED",
+            EventKind::Modified if before => "DELETED",
+            EventKind::Deleted if now || before => "DELETED",
+            _ => return None,
+        };
+        Some(Event { kind, object: obj })
+    }
+}
+
+/// Interleaves a BOOKMARK at the last delivered revision every [`BOOKMARK_INTERVAL`].
+fn with_bookmarks(changes: impl Stream<Item = Event> + Send + 'static, store: Arc<Store>, start: i64) -> impl Stream<Item = Event> + Send {
+    let ticker = tokio_stream_interval(BOOKMARK_INTERVAL);
+    futures::stream::unfold((changes.boxed(), ticker, start), move |(mut changes, mut ticker, last)| {
+        let store = store.clone();
+        async move {
+            tokio::select! {
+                ev = changes.next() => {
+                    let ev = ev?;
+                    let rv = ev.object.pointer("/metadata/resourceVersion").and_then(Value::as_str).and_then(|s| s.parse().ok()).unwrap_or(last);
+                    Some((ev, (changes, ticker, rv)))
+                }
+                _ = ticker.tick() => Some((store.bookmark(last, false), (changes, ticker, last))),
+            }
+        }
+    })
+}
+
+fn tokio_stream_interval(period: Duration) -> tokio::time::Interval {
+    let mut i = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    i
+}
+
+impl ResourceInfo {
+    /// Whether metadata.generation counts spec changes (kinds with a spec/status split).
+    pub fn tracks_generation(&self) -> bool {
+        self.has_status() && !matches!(self.kind, "Namespace" | "Node" | "PersistentVolume" | "PersistentVolumeClaim" | "Pod" | "Service" | "ResourceQuota" | "CertificateSigningRequest")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uids_are_version_4() {
+        let u = new_uid();
+        assert_eq!(u.len(), 36);
+        assert_eq!(&u[14..15], "4");
+        assert_ne!(u, new_uid());
+    }
+
+    #[test]
+    fn generated_suffixes_use_upstreams_alphabet() {
+        let s = name_suffix();
+        assert_eq!(s.len(), 5);
+        assert!(s.chars().all(|c| "bcdfghjklmnpqrstvwxz2456789".contains(c)));
+    }
+}

@@ -1,0 +1,299 @@
+//! `Strategy`: what makes one kind different (schema, defaults, validation, columns, fields),
+//! and `Typed`, the adapter that implements it for a k8s-openapi type plus a few typed rules.
+
+use super::errors::ErrorList;
+use super::table::{Column, age_cell, name_cell};
+use super::validation::NameRule;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::marker::PhantomData;
+
+/// A subresource a kind serves, for discovery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubresourceInfo {
+    /// Name, e.g. "status" or "scale".
+    pub name: &'static str,
+    /// Group of the object the subresource speaks ("autoscaling" for scale).
+    pub group: &'static str,
+    /// Version of that object.
+    pub version: &'static str,
+    /// Kind of that object ("Scale" for scale, the parent's kind for status).
+    pub kind: &'static str,
+    /// Verbs.
+    pub verbs: &'static [&'static str],
+}
+
+/// Where the scale subresource reads and writes replicas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScalePaths {
+    /// JSON pointer to the desired replicas, e.g. `/spec/replicas`.
+    pub spec_replicas: &'static str,
+    /// JSON pointer to the observed replicas.
+    pub status_replicas: &'static str,
+    /// JSON pointer to the label selector (a LabelSelector object or a map).
+    pub selector: &'static str,
+}
+
+/// Verbs of an ordinary resource.
+pub const ALL_VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+
+/// Static facts about a kind: names, scope, discovery data.
+#[derive(Debug, Clone)]
+pub struct ResourceInfo {
+    /// API group, "" for core.
+    pub group: &'static str,
+    /// Version.
+    pub version: &'static str,
+    /// Kind.
+    pub kind: &'static str,
+    /// Plural resource name.
+    pub resource: &'static str,
+    /// Singular resource name.
+    pub singular: String,
+    /// Whether objects live in namespaces.
+    pub namespaced: bool,
+    /// `kubectl` short names.
+    pub short_names: &'static [&'static str],
+    /// Categories, e.g. "all".
+    pub categories: &'static [&'static str],
+    /// Verbs of the main resource.
+    pub verbs: &'static [&'static str],
+    /// Subresources served.
+    pub subresources: Vec<SubresourceInfo>,
+    /// Name validation.
+    pub name_rule: NameRule,
+    /// Scale subresource paths, when it has one.
+    pub scale: Option<ScalePaths>,
+}
+
+impl ResourceInfo {
+    /// `apiVersion` of objects of this kind.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() { self.version.to_string() } else { format!("{}/{}", self.group, self.version) }
+    }
+    /// The list kind, e.g. ConfigMapList.
+    pub fn list_kind(&self) -> String {
+        format!("{}List", self.kind)
+    }
+    /// `Deployment.apps` or `ConfigMap`, as upstream qualifies kinds in messages.
+    pub fn qualified_kind(&self) -> String {
+        if self.group.is_empty() { self.kind.to_string() } else { format!("{}.{}", self.kind, self.group) }
+    }
+    /// The group/resource, for errors.
+    pub fn group_resource(&self) -> super::errors::GroupResource {
+        super::errors::GroupResource { group: self.group.into(), resource: self.resource.into() }
+    }
+    /// Whether the status subresource exists (spec/status split).
+    pub fn has_status(&self) -> bool {
+        self.subresources.iter().any(|s| s.name == "status")
+    }
+}
+
+/// The result of decoding a request body against a kind's schema.
+#[derive(Debug)]
+pub struct Decoded {
+    /// The object as the schema keeps it (unknown fields dropped).
+    pub object: Value,
+    /// Paths of fields the schema does not know, e.g. `spec.foo`.
+    pub unknown_fields: Vec<String>,
+}
+
+/// What one kind does differently; everything else is the generic store's.
+pub trait Strategy: Send + Sync {
+    /// Static facts.
+    fn info(&self) -> &ResourceInfo;
+    /// Checks the body against the kind's schema; `Err` is a 400 message.
+    fn decode(&self, obj: Value) -> Result<Decoded, String>;
+    /// Resets fields clients may not set on create (e.g. status), before defaulting.
+    fn prepare_for_create(&self, _obj: &mut Value) {}
+    /// Carries over fields a main-resource update may not change.
+    fn prepare_for_update(&self, _new: &mut Value, _old: &Value) {}
+    /// Fills defaults.
+    fn default(&self, _obj: &mut Value) {}
+    /// Kind-specific validation of a new object.
+    fn validate(&self, _obj: &Value) -> ErrorList {
+        Vec::new()
+    }
+    /// Kind-specific validation of an update.
+    fn validate_update(&self, new: &Value, _old: &Value) -> ErrorList {
+        self.validate(new)
+    }
+    /// Whether an update without resourceVersion is allowed (upstream: most kinds).
+    fn allow_unconditional_update(&self) -> bool {
+        true
+    }
+    /// Table columns (Name first).
+    fn columns(&self) -> Vec<Column> {
+        vec![Column::NAME, Column::AGE]
+    }
+    /// Table cells, one per column.
+    fn cells(&self, obj: &Value) -> Vec<Value> {
+        vec![name_cell(obj), age_cell(obj)]
+    }
+    /// The value of a selectable field beyond metadata.name/namespace; `None` means unsupported.
+    fn field(&self, _obj: &Value, _field: &str) -> Option<String> {
+        None
+    }
+}
+
+/// Typed hooks for one k8s-openapi type; every method has a do-nothing default.
+pub trait Rules<T>: Send + Sync + 'static {
+    /// See [`Strategy::prepare_for_create`].
+    fn prepare_for_create(&self, _obj: &mut T) {}
+    /// See [`Strategy::prepare_for_update`].
+    fn prepare_for_update(&self, _new: &mut T, _old: &T) {}
+    /// See [`Strategy::default`].
+    fn default(&self, _obj: &mut T) {}
+    /// See [`Strategy::validate`].
+    fn validate(&self, _obj: &T) -> ErrorList {
+        Vec::new()
+    }
+    /// See [`Strategy::validate_update`].
+    fn validate_update(&self, new: &T, _old: &T) -> ErrorList {
+        self.validate(new)
+    }
+    /// See [`Strategy::allow_unconditional_update`].
+    fn allow_unconditional_update(&self) -> bool {
+        true
+    }
+    /// Columns between Name and the kind's own end; `None` keeps Name and Age.
+    fn columns(&self) -> Option<Vec<Column>> {
+        None
+    }
+    /// Cells for [`Rules::columns`], one per column.
+    fn cells(&self, _obj: &T, _raw: &Value) -> Vec<Value> {
+        Vec::new()
+    }
+    /// See [`Strategy::field`].
+    fn field(&self, _obj: &T, _field: &str) -> Option<String> {
+        None
+    }
+}
+
+/// A kind with no rules beyond its schema.
+pub struct NoRules;
+
+impl<T> Rules<T> for NoRules {}
+
+/// A [`Strategy`] for k8s-openapi type `T` with rules `R`.
+pub struct Typed<T, R> {
+    info: ResourceInfo,
+    rules: R,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T, R> Typed<T, R> {
+    /// A strategy with these facts and rules.
+    pub fn new(info: ResourceInfo, rules: R) -> Self {
+        Self { info, rules, _type: PhantomData }
+    }
+}
+
+fn to_typed<T: DeserializeOwned>(v: &Value) -> Option<T> {
+    T::deserialize(v).ok()
+}
+
+fn to_value<T: Serialize>(t: &T) -> Value {
+    serde_json::to_value(t).expect("k8s-openapi types always serialize")
+}
+
+/// Applies a typed mutation to a JSON object, keeping it unchanged when it does not decode.
+fn with_typed<T: DeserializeOwned + Serialize>(obj: &mut Value, f: impl FnOnce(&mut T)) {
+    if let Some(mut t) = to_typed::<T>(obj) {
+        f(&mut t);
+        *obj = to_value(&t);
+    }
+}
+
+/// Paths of fields present in `input` but dropped by the schema (`normalized`).
+pub fn unknown_fields(input: &Value, normalized: &Value, path: &str, out: &mut Vec<String>) {
+    match (input, normalized) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in a {
+                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                match b.get(k) {
+                    Some(nv) => unknown_fields(v, nv, &p, out),
+                    None if !v.is_null() => out.push(p),
+                    None => {}
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            for (i, (v, nv)) in a.iter().zip(b).enumerate() {
+                unknown_fields(v, nv, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+impl<T, R> Strategy for Typed<T, R>
+where
+    T: DeserializeOwned + Serialize + Send + Sync + 'static,
+    R: Rules<T>,
+{
+    fn info(&self) -> &ResourceInfo {
+        &self.info
+    }
+
+    fn decode(&self, obj: Value) -> Result<Decoded, String> {
+        let typed: T = serde_path_to_error::deserialize(&obj).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner().to_string();
+            let where_ = if path == "." { String::new() } else { format!("{path}: ") };
+            format!("{kind} in version {version:?} cannot be handled as a {kind}: {where_}{inner}", kind = self.info.kind, version = self.info.version)
+        })?;
+        let normalized = to_value(&typed);
+        let mut unknown = Vec::new();
+        unknown_fields(&obj, &normalized, "", &mut unknown);
+        Ok(Decoded { object: normalized, unknown_fields: unknown })
+    }
+
+    fn prepare_for_create(&self, obj: &mut Value) {
+        with_typed::<T>(obj, |t| self.rules.prepare_for_create(t));
+    }
+
+    fn prepare_for_update(&self, new: &mut Value, old: &Value) {
+        if let Some(old) = to_typed::<T>(old) {
+            with_typed::<T>(new, |t| self.rules.prepare_for_update(t, &old));
+        }
+    }
+
+    fn default(&self, obj: &mut Value) {
+        with_typed::<T>(obj, |t| self.rules.default(t));
+    }
+
+    fn validate(&self, obj: &Value) -> ErrorList {
+        to_typed::<T>(obj).map(|t| self.rules.validate(&t)).unwrap_or_default()
+    }
+
+    fn validate_update(&self, new: &Value, old: &Value) -> ErrorList {
+        match (to_typed::<T>(new), to_typed::<T>(old)) {
+            (Some(n), Some(o)) => self.rules.validate_update(&n, &o),
+            _ => Vec::new(),
+        }
+    }
+
+    fn allow_unconditional_update(&self) -> bool {
+        self.rules.allow_unconditional_update()
+    }
+
+    fn columns(&self) -> Vec<Column> {
+        self.rules.columns().unwrap_or_else(|| vec![Column::NAME, Column::AGE])
+    }
+
+    fn cells(&self, obj: &Value) -> Vec<Value> {
+        if self.rules.columns().is_none() {
+            return vec![name_cell(obj), age_cell(obj)];
+        }
+        match to_typed::<T>(obj) {
+            Some(t) => self.rules.cells(&t, obj),
+            None => vec![name_cell(obj)],
+        }
+    }
+
+    fn field(&self, obj: &Value, field: &str) -> Option<String> {
+        to_typed::<T>(obj).and_then(|t| self.rules.field(&t, field))
+    }
+}
