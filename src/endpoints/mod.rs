@@ -1,5 +1,6 @@
 //! HTTP-facing pieces shared by every server of the chain: body and handler types, request info, Status errors.
 
+pub mod patch;
 pub mod request_info;
 pub mod status;
 

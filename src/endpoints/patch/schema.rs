@@ -1,0 +1,379 @@
+//! The field → type graph of the built-in API types, which tells the strategic merge engine
+//! where it is inside an object and which patch strategy each field has.
+//!
+//! The graph is derived at first use from k8s-openapi's `schemars` impls: they carry the
+//! OpenAPI definition names (`io.k8s.api.core.v1.PodSpec`) and every `$ref`, which is all the
+//! engine needs, and cost one dependency (schemars without its derive macros) instead of a
+//! build script that would have to find and parse k8s-openapi's generated source.
+
+use super::metadata;
+use k8s_openapi::schemars::{JsonSchema, SchemaGenerator};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+/// The shape of a value in the graph.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Shape {
+    /// A string, number, boolean, or a type the graph knows nothing about.
+    Scalar,
+    /// An object of a named definition.
+    Object(String),
+    /// A list of values of the inner shape.
+    List(Box<Shape>),
+    /// A map with arbitrary keys and values of the inner shape.
+    Map(Box<Shape>),
+}
+
+/// The patch metadata of one field, parsed from `x-kubernetes-patch-strategy`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct FieldMeta<'a> {
+    /// `patchStrategy` contains `merge`.
+    pub merge: bool,
+    /// `patchStrategy` contains `replace`.
+    pub replace: bool,
+    /// `patchMergeKey`, for lists of objects merged by key.
+    pub merge_key: Option<&'a str>,
+}
+
+impl<'a> FieldMeta<'a> {
+    /// Parses an upstream strategy string such as `merge,retainKeys`.
+    pub(crate) fn parse(strategy: &str, merge_key: Option<&'a str>) -> Self {
+        // retainKeys only matters to patch generation; applying reads `$retainKeys` from the patch.
+        let mut meta = FieldMeta {
+            merge_key,
+            ..Default::default()
+        };
+        for part in strategy.split(',') {
+            match part.trim() {
+                "merge" => meta.merge = true,
+                "replace" => meta.replace = true,
+                _ => {}
+            }
+        }
+        meta
+    }
+}
+
+#[derive(Debug)]
+struct Field {
+    shape: Shape,
+    strategy: Option<String>,
+    merge_key: Option<String>,
+}
+
+/// A set of definitions with their fields' shapes and patch metadata.
+#[derive(Debug, Default)]
+pub struct Graph {
+    definitions: HashMap<String, HashMap<String, Field>>,
+    kinds: HashMap<(String, String, String), String>,
+}
+
+impl Graph {
+    /// Builds a graph from JSON-schema definitions (`properties` with `$ref`, `items`,
+    /// `additionalProperties`) and a lookup of the patch metadata of `(definition, field)`.
+    pub fn from_definitions(
+        definitions: &Map<String, Value>,
+        meta: impl Fn(&str, &str) -> Option<(String, Option<String>)>,
+    ) -> Self {
+        let mut graph = Graph::default();
+        for (name, schema) in definitions {
+            let mut fields = HashMap::new();
+            if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
+                for (field, property) in properties {
+                    let (strategy, merge_key) = match meta(name, field) {
+                        Some((s, k)) => (Some(s), k),
+                        None => (None, None),
+                    };
+                    let shape = shape_of(property);
+                    fields.insert(
+                        field.clone(),
+                        Field {
+                            shape,
+                            strategy,
+                            merge_key,
+                        },
+                    );
+                }
+            }
+            graph.definitions.insert(name.clone(), fields);
+        }
+        graph
+    }
+
+    /// The root of `definition` in this graph, if the graph has it.
+    pub fn root(&'static self, definition: &str) -> Option<SchemaRef> {
+        let (name, _) = self.definitions.get_key_value(definition)?;
+        Some(SchemaRef {
+            graph: self,
+            definition: name,
+        })
+    }
+}
+
+fn shape_of(schema: &Value) -> Shape {
+    if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
+        // References look like `#/$defs/io.k8s.api.core.v1.PodSpec`; names contain no '/'.
+        let name = reference.rsplit('/').next().unwrap_or(reference);
+        return Shape::Object(name.to_string());
+    }
+    if let Some(first) = schema
+        .get("allOf")
+        .and_then(Value::as_array)
+        .and_then(|all| all.first())
+    {
+        return shape_of(first);
+    }
+    match schema.get("type").and_then(Value::as_str) {
+        Some("array") => Shape::List(Box::new(
+            schema.get("items").map(shape_of).unwrap_or(Shape::Scalar),
+        )),
+        Some("object") => match schema.get("additionalProperties") {
+            Some(inner @ Value::Object(_)) => Shape::Map(Box::new(shape_of(inner))),
+            _ => Shape::Scalar,
+        },
+        _ => Shape::Scalar,
+    }
+}
+
+/// A handle on a type of the graph: the root of a kind, passed to `apply_patch`.
+#[derive(Debug, Clone, Copy)]
+pub struct SchemaRef {
+    graph: &'static Graph,
+    definition: &'static str,
+}
+
+impl SchemaRef {
+    /// The OpenAPI definition name of this type, e.g. `io.k8s.api.core.v1.Pod`.
+    pub fn definition(&self) -> &'static str {
+        self.definition
+    }
+
+    pub(crate) fn ty(&self) -> Ty {
+        Ty {
+            graph: self.graph,
+            shape: TyShape::Definition(self.definition),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum TyShape {
+    Definition(&'static str),
+    Shape(&'static Shape),
+}
+
+/// A position in the graph while walking an object: the type of the value at hand.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ty {
+    graph: &'static Graph,
+    shape: TyShape,
+}
+
+impl Ty {
+    fn resolved(&self) -> Option<&'static Shape> {
+        match self.shape {
+            TyShape::Shape(shape) => Some(shape),
+            TyShape::Definition(_) => None,
+        }
+    }
+
+    fn at(&self, shape: &'static Shape) -> Ty {
+        Ty {
+            graph: self.graph,
+            shape: TyShape::Shape(shape),
+        }
+    }
+
+    /// The type of `field` of this object and its patch metadata; `None` when unknown, which
+    /// makes the engine fall back to merging maps and replacing lists, as for any untyped value.
+    pub(crate) fn field(&self, field: &str) -> (Option<Ty>, FieldMeta<'static>) {
+        let definition = match (self.shape, self.resolved()) {
+            (TyShape::Definition(name), _) => name,
+            (_, Some(Shape::Object(name))) => name.as_str(),
+            // Values of a map[string]T all have type T, as upstream's LookupPatchMetadata says.
+            (_, Some(Shape::Map(inner))) => return (Some(self.at(inner)), FieldMeta::default()),
+            _ => return (None, FieldMeta::default()),
+        };
+        let Some(found) = self
+            .graph
+            .definitions
+            .get(definition)
+            .and_then(|fields| fields.get(field))
+        else {
+            return (None, FieldMeta::default());
+        };
+        let meta = match &found.strategy {
+            Some(strategy) => FieldMeta::parse(strategy, found.merge_key.as_deref()),
+            None => FieldMeta::default(),
+        };
+        (Some(self.at(&found.shape)), meta)
+    }
+
+    /// The type of the elements of this list.
+    pub(crate) fn element(&self) -> Option<Ty> {
+        match self.resolved() {
+            Some(Shape::List(inner)) => Some(self.at(inner)),
+            _ => None,
+        }
+    }
+}
+
+/// Registers every listed resource type as a root of the generator and records its GVK.
+macro_rules! roots {
+    ($generator:ident, $kinds:ident, [$($ty:path),* $(,)?]) => {
+        $(
+            $generator.subschema_for::<$ty>();
+            $kinds.push((
+                <$ty as k8s_openapi::Resource>::GROUP,
+                <$ty as k8s_openapi::Resource>::VERSION,
+                <$ty as k8s_openapi::Resource>::KIND,
+                <$ty as JsonSchema>::schema_name().into_owned(),
+            ));
+        )*
+    };
+}
+
+fn builtin_graph() -> &'static Graph {
+    static GRAPH: OnceLock<Graph> = OnceLock::new();
+    GRAPH.get_or_init(|| {
+        use k8s_openapi::api::*;
+        use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions_v1;
+        use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1 as apiregistration_v1;
+        let mut generator = SchemaGenerator::default();
+        let mut kinds = Vec::new();
+        roots!(
+            generator,
+            kinds,
+            [
+                core::v1::Binding,
+                core::v1::ComponentStatus,
+                core::v1::ConfigMap,
+                core::v1::Endpoints,
+                core::v1::Event,
+                core::v1::LimitRange,
+                core::v1::Namespace,
+                core::v1::Node,
+                core::v1::PersistentVolume,
+                core::v1::PersistentVolumeClaim,
+                core::v1::Pod,
+                core::v1::PodTemplate,
+                core::v1::ReplicationController,
+                core::v1::ResourceQuota,
+                core::v1::Secret,
+                core::v1::Service,
+                core::v1::ServiceAccount,
+                apps::v1::ControllerRevision,
+                apps::v1::DaemonSet,
+                apps::v1::Deployment,
+                apps::v1::ReplicaSet,
+                apps::v1::StatefulSet,
+                batch::v1::CronJob,
+                batch::v1::Job,
+                autoscaling::v1::HorizontalPodAutoscaler,
+                autoscaling::v1::Scale,
+                autoscaling::v2::HorizontalPodAutoscaler,
+                networking::v1::Ingress,
+                networking::v1::IngressClass,
+                networking::v1::IPAddress,
+                networking::v1::NetworkPolicy,
+                networking::v1::ServiceCIDR,
+                rbac::v1::ClusterRole,
+                rbac::v1::ClusterRoleBinding,
+                rbac::v1::Role,
+                rbac::v1::RoleBinding,
+                policy::v1::Eviction,
+                policy::v1::PodDisruptionBudget,
+                coordination::v1::Lease,
+                discovery::v1::EndpointSlice,
+                events::v1::Event,
+                storage::v1::CSIDriver,
+                storage::v1::CSINode,
+                storage::v1::CSIStorageCapacity,
+                storage::v1::StorageClass,
+                storage::v1::VolumeAttachment,
+                scheduling::v1::PriorityClass,
+                node::v1::RuntimeClass,
+                certificates::v1::CertificateSigningRequest,
+                admissionregistration::v1::MutatingWebhookConfiguration,
+                admissionregistration::v1::ValidatingWebhookConfiguration,
+                admissionregistration::v1::ValidatingAdmissionPolicy,
+                admissionregistration::v1::ValidatingAdmissionPolicyBinding,
+                flowcontrol::v1::FlowSchema,
+                flowcontrol::v1::PriorityLevelConfiguration,
+                apiextensions_v1::CustomResourceDefinition,
+                apiregistration_v1::APIService,
+            ]
+        );
+        let mut graph = Graph::from_definitions(generator.definitions(), |d, f| {
+            metadata::patch_meta(d, f).map(|(s, k)| (s.to_string(), k.map(str::to_string)))
+        });
+        for (group, version, kind, definition) in kinds {
+            graph.kinds.insert(
+                (group.to_string(), version.to_string(), kind.to_string()),
+                definition,
+            );
+        }
+        graph
+    })
+}
+
+/// The schema of a built-in kind (`""`, `"v1"`, `"Pod"`), or `None` for kinds it does not know
+/// (custom resources among them).
+pub fn schema_for_kind(group: &str, version: &str, kind: &str) -> Option<SchemaRef> {
+    let graph = builtin_graph();
+    let definition =
+        graph
+            .kinds
+            .get(&(group.to_string(), version.to_string(), kind.to_string()))?;
+    graph.root(definition)
+}
+
+/// The schema of a built-in type by its OpenAPI definition name, for callers that have one.
+pub fn schema_for_definition(definition: &str) -> Option<SchemaRef> {
+    builtin_graph().root(definition)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pod_spec_containers_are_merged_by_name_and_their_env_by_name() {
+        let pod = schema_for_kind("", "v1", "Pod").expect("Pod is built in");
+        assert_eq!(pod.definition(), "io.k8s.api.core.v1.Pod");
+        let (spec, _) = pod.ty().field("spec");
+        let (containers, meta) = spec.unwrap().field("containers");
+        assert!(meta.merge);
+        assert_eq!(meta.merge_key, Some("name"));
+        let (_, env) = containers.unwrap().element().unwrap().field("env");
+        assert_eq!(env.merge_key, Some("name"));
+    }
+
+    #[test]
+    fn deployment_template_reaches_the_pod_spec_through_nested_references() {
+        let deployment = schema_for_kind("apps", "v1", "Deployment").unwrap();
+        let (spec, _) = deployment.ty().field("spec");
+        let (template, _) = spec.unwrap().field("template");
+        let (pod_spec, _) = template.unwrap().field("spec");
+        let (_, volumes) = pod_spec.unwrap().field("volumes");
+        assert!(volumes.merge);
+        assert_eq!(volumes.merge_key, Some("name"));
+    }
+
+    #[test]
+    fn map_valued_fields_give_their_value_type_to_every_key() {
+        let pod = schema_for_kind("", "v1", "Pod").unwrap();
+        let (metadata, _) = pod.ty().field("metadata");
+        let (labels, _) = metadata.unwrap().field("labels");
+        let (value, meta) = labels.unwrap().field("anything");
+        assert!(value.is_some());
+        assert_eq!(meta, FieldMeta::default());
+    }
+
+    #[test]
+    fn unknown_kinds_and_custom_resources_have_no_schema() {
+        assert!(schema_for_kind("example.com", "v1", "Widget").is_none());
+        assert!(schema_for_kind("", "v1", "Widget").is_none());
+    }
+}
