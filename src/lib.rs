@@ -3,6 +3,7 @@
 //! The start-up flow follows upstream kube-apiserver: [`options`] (flags → complete → validate),
 //! [`pki`] (bootstrap credentials), [`app`] (server chain → prepare → run).
 
+pub mod admission;
 pub mod aggregator;
 pub mod apiextensions;
 pub mod app;

@@ -1,33 +1,97 @@
-//! The kube API server link of the chain: the built-in API groups and /version.
+//! The kube API server link of the chain: the built-in API groups, discovery, /version and
+//! the bootstrap data (system namespaces).
 
 pub mod storage_factory;
 
-use crate::endpoints::{handler_fn, json};
+use crate::admission::NamespaceLifecycle;
+use crate::endpoints::discovery::Discovery;
+use crate::endpoints::request_info::RequestInfo;
+use crate::endpoints::rest::ResourceHandler;
+use crate::endpoints::{call, handler_fn, json};
+use crate::registry::store::{FieldValidation, WriteOptions};
+use crate::registry::{RegistryError, Store};
 use crate::server::{DelegationTarget, GenericApiServer};
 use std::sync::Arc;
+use std::time::Duration;
 use storage_factory::{COMPACTION_INTERVAL, COMPACTION_KEEP, StorageFactory};
 
+/// Namespaces that exist from the start, as upstream's system namespaces controller makes them.
+pub const SYSTEM_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
+
+/// Settings of the kube API server link.
+pub struct Config {
+    /// host:port advertised in /api.
+    pub server_address: String,
+    /// --min-request-timeout.
+    pub min_request_timeout: Duration,
+}
+
 /// Builds the kube API server link in front of `delegate` (the apiextensions server).
-pub fn new_kube_api_server(
-    storage: Arc<StorageFactory>,
-    delegate: Arc<dyn DelegationTarget>,
-) -> GenericApiServer {
+pub fn new_kube_api_server(config: Config, storage: Arc<StorageFactory>, delegate: Arc<dyn DelegationTarget>) -> GenericApiServer {
+    let stores: Vec<Arc<Store>> = crate::registry::kinds::builtin()
+        .into_iter()
+        .map(|strategy| {
+            let info = strategy.info();
+            let backend = storage.for_resource(info.group, info.resource);
+            Arc::new(Store::new(strategy, backend, storage.keys().clone()))
+        })
+        .collect();
+    let namespaces = stores.iter().find(|s| s.info().group.is_empty() && s.info().resource == "namespaces").expect("namespaces are built in").clone();
+    let discovery = Arc::new(Discovery::new(stores.iter().map(|s| s.info().clone()).collect(), config.server_address));
+    let resources = Arc::new(ResourceHandler::new(stores, vec![Arc::new(NamespaceLifecycle::new(namespaces.clone()))], config.min_request_timeout));
+
     let mut server = GenericApiServer::new("kube-apiserver", delegate);
     server.add_health_check(storage.health_check());
     let backend = storage.backend();
     server.add_post_start_hook(
         "start-storage-compactor",
         Arc::new(move |_ctx| {
-            tokio::spawn(crate::storage::run_compactor(
-                backend.clone(),
-                COMPACTION_INTERVAL,
-                COMPACTION_KEEP,
-            ));
+            tokio::spawn(crate::storage::run_compactor(backend.clone(), COMPACTION_INTERVAL, COMPACTION_KEEP));
             Box::pin(async { Ok(()) })
         }),
     );
+    server.add_post_start_hook(
+        "start-system-namespaces-controller",
+        Arc::new(move |_ctx| {
+            let namespaces = namespaces.clone();
+            Box::pin(async move { ensure_system_namespaces(&namespaces).await })
+        }),
+    );
+
     let version = handler_fn(|_req| async { json(http::StatusCode::OK, &crate::version::info()) });
     server.handle("/version", version.clone());
     server.handle("/version/", version);
+
+    let next = server.delegate_handler();
+    let api = handler_fn(move |req| {
+        let (resources, discovery, next) = (resources.clone(), discovery.clone(), next.clone());
+        async move {
+            if let Some(resp) = discovery.serve(&req) {
+                return resp;
+            }
+            let info = req.extensions().get::<RequestInfo>().cloned().unwrap_or_default();
+            if info.is_resource_request && (info.api_group.is_empty() || discovery.serves_group(&info.api_group)) {
+                if let Some(resp) = resources.serve(req, info).await {
+                    return resp;
+                }
+                return crate::endpoints::status::ApiError::not_found_path().into_response();
+            }
+            call(&next, req).await
+        }
+    });
+    server.handle_prefix("/api", api.clone());
+    server.handle_prefix("/apis", api);
     server
+}
+
+/// Creates the system namespaces that do not exist yet.
+async fn ensure_system_namespaces(namespaces: &Store) -> Result<(), String> {
+    for name in SYSTEM_NAMESPACES {
+        let ns = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+        match namespaces.create(None, ns, WriteOptions { dry_run: false, field_validation: FieldValidation::Strict }).await {
+            Ok(_) | Err(RegistryError::AlreadyExists { .. }) => {}
+            Err(e) => return Err(format!("creating namespace {name}: {e}")),
+        }
+    }
+    Ok(())
 }

@@ -1,17 +1,19 @@
 //! HTTP-facing pieces shared by every server of the chain: body and handler types, request info, Status errors.
 
 pub mod patch;
+pub mod discovery;
 pub mod request_info;
+pub mod rest;
 pub mod status;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, combinators::BoxBody};
+use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
 use std::convert::Infallible;
 
 /// Error type carried by bodies.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// A request or response body: hyper's, a buffered one, or a stream.
-pub type Body = BoxBody<Bytes, BoxError>;
+pub type Body = UnsyncBoxBody<Bytes, BoxError>;
 /// A request as handlers see it.
 pub type Request = http::Request<Body>;
 /// A response as handlers produce it.
@@ -21,9 +23,7 @@ pub type Handler = tower::util::BoxCloneSyncService<Request, Response, Infallibl
 
 /// A body holding `bytes`.
 pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into())
-        .map_err(|never| match never {})
-        .boxed()
+    Full::new(bytes.into()).map_err(|never| match never {}).boxed_unsync()
 }
 
 /// Builds a [`Handler`] from an async function.

@@ -11,7 +11,7 @@ use crate::registry::table::Column;
 use bytes::Bytes;
 use futures::StreamExt;
 use http::{HeaderValue, Method, StatusCode, header};
-use http_body_util::{BodyExt, Limited, StreamBody};
+use http_body_util::{BodyExt, StreamBody};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -149,14 +149,18 @@ impl Query {
 
 async fn read_body(req: Request) -> Result<(Bytes, String), ApiError> {
     let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-    let body = Limited::new(req.into_body(), MAX_BODY_BYTES).collect().await.map_err(|e| {
-        if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
-            ApiError::too_large(MAX_BODY_BYTES)
-        } else {
-            ApiError::bad_request(format!("reading the request body: {e}"))
+    let mut body = req.into_body();
+    let mut buf = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > MAX_BODY_BYTES {
+                return Err(ApiError::too_large(MAX_BODY_BYTES));
+            }
+            buf.extend_from_slice(&data);
         }
-    })?;
-    Ok((body.to_bytes(), content_type))
+    }
+    Ok((buf.freeze(), content_type))
 }
 
 /// Decodes a JSON or YAML object body.
@@ -216,11 +220,13 @@ impl ResourceHandler {
     }
 
     /// Serves a resource request; `None` if no store owns it.
-    pub async fn serve(&self, req: Request, info: &RequestInfo) -> Option<Response> {
-        let store = self.store(&info.api_group, &info.api_version, &info.resource)?.clone();
-        Some(match self.dispatch(req, info, store).await {
-            Ok(resp) => resp,
-            Err(e) => e.into_response(),
+    pub fn serve(self: Arc<Self>, req: Request, info: RequestInfo) -> futures::future::BoxFuture<'static, Option<Response>> {
+        Box::pin(async move {
+            let store = self.store(&info.api_group, &info.api_version, &info.resource)?.clone();
+            Some(match self.dispatch(req, &info, store).await {
+                Ok(resp) => resp,
+                Err(e) => e.into_response(),
+            })
         })
     }
 
@@ -378,7 +384,7 @@ impl ResourceHandler {
             Output::Table => "application/json;as=Table;v=v1;g=meta.k8s.io",
             _ => "application/json",
         };
-        let body: Body = BodyExt::boxed(StreamBody::new(lines));
+        let body: Body = BodyExt::boxed_unsync(StreamBody::new(lines));
         Ok(http::Response::builder()
             .status(StatusCode::OK)
             .header(header::CONTENT_TYPE, content_type)

@@ -1,6 +1,6 @@
 //! /healthz, /livez and /readyz: named checks, `?verbose`, `?exclude=`, and `/<endpoint>/<check>`.
 
-use crate::endpoints::{Request, Response, text};
+use crate::endpoints::{Response, text};
 use futures::future::BoxFuture;
 use http::StatusCode;
 use std::sync::Arc;
@@ -140,11 +140,10 @@ impl HealthEndpoint {
     }
 
     /// Serves `/<name>` and `/<name>/<check>`; `None` if the path is not this endpoint's.
-    pub async fn serve(&self, req: &Request) -> Option<Response> {
-        let path = req.uri().path();
+    pub async fn serve(&self, path: &str, query: Option<&str>) -> Option<Response> {
         let rest = path.strip_prefix('/')?.strip_prefix(self.name)?;
         if rest.is_empty() || rest == "/" {
-            return Some(self.serve_all(req.uri().query()).await);
+            return Some(self.serve_all(query).await);
         }
         let check_name = rest.strip_prefix('/')?;
         let check = self.checks.iter().find(|c| c.name() == check_name)?;

@@ -134,6 +134,11 @@ impl GenericApiServer {
         });
     }
 
+    /// The handler of the rest of the chain, for paths this link shares with later links.
+    pub fn delegate_handler(&self) -> Handler {
+        self.delegate.unprotected_handler()
+    }
+
     /// Adds a health check to /healthz, /livez and /readyz.
     pub fn add_health_check(&mut self, check: Check) {
         self.health_checks.push(check);

@@ -88,8 +88,9 @@ impl GenericApiServer {
                 &path,
                 handler_fn(move |req| {
                     let endpoint = endpoint.clone();
+                    let (path, query) = (req.uri().path().to_string(), req.uri().query().map(str::to_string));
                     async move {
-                        match endpoint.serve(&req).await {
+                        match endpoint.serve(&path, query.as_deref()).await {
                             Some(resp) => resp,
                             None => {
                                 crate::endpoints::status::ApiError::not_found_path().into_response()

@@ -124,7 +124,7 @@ pub async fn serve(
                     let handler = handler.clone();
                     let conn_info = conn_info.clone();
                     async move {
-                        let mut req = req.map(|b| b.map_err(Into::into).boxed());
+                        let mut req = req.map(|b| b.map_err(Into::into).boxed_unsync());
                         req.extensions_mut().insert(conn_info);
                         Ok::<_, std::convert::Infallible>(call(&handler, req).await)
                     }

@@ -1,0 +1,44 @@
+//! NamespaceLifecycle: namespaced objects may be created only in a namespace that exists and
+//! is not terminating, as upstream's plugin of the same name.
+
+use crate::endpoints::rest::Admission;
+use crate::endpoints::status::ApiError;
+use crate::registry::errors::GroupResource;
+use crate::registry::{RegistryError, Store};
+use futures::future::BoxFuture;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// The plugin; it reads namespaces through their store.
+pub struct NamespaceLifecycle {
+    namespaces: Arc<Store>,
+}
+
+impl NamespaceLifecycle {
+    /// A plugin reading `namespaces`.
+    pub fn new(namespaces: Arc<Store>) -> Self {
+        Self { namespaces }
+    }
+}
+
+impl Admission for NamespaceLifecycle {
+    fn admit_create<'a>(&'a self, store: &'a Store, namespace: Option<&'a str>) -> BoxFuture<'a, Result<(), ApiError>> {
+        Box::pin(async move {
+            let info = store.info();
+            let Some(ns) = namespace.filter(|_| info.namespaced) else { return Ok(()) };
+            let namespace = self.namespaces.get(None, ns).await?;
+            let terminating = namespace.pointer("/metadata/deletionTimestamp").is_some()
+                || namespace.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating");
+            if terminating {
+                return Err(RegistryError::Forbidden {
+                    resource: GroupResource { group: info.group.into(), resource: info.resource.into() },
+                    name: String::new(),
+                    message: format!("unable to create new content in namespace {ns} because it is being terminated"),
+                    cause: Some(("NamespaceTerminating".into(), format!("namespace {ns} is being terminated"), "metadata.namespace".into())),
+                }
+                .into());
+            }
+            Ok(())
+        })
+    }
+}
