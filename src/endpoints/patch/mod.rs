@@ -173,13 +173,20 @@ impl PatchError {
 
 impl From<PatchError> for ApiError {
     fn from(err: PatchError) -> Self {
-        if err.status_code() == StatusCode::INTERNAL_SERVER_ERROR {
-            return ApiError::internal(&err);
-        }
+        let message = match err.status_code() {
+            StatusCode::INTERNAL_SERVER_ERROR => return ApiError::internal(&err),
+            // Upstream answers 422 with NewGenericServerResponse, which drops the library's
+            // message for this fixed one; clients match on it.
+            StatusCode::UNPROCESSABLE_ENTITY => {
+                "the server rejected our request due to an error in our request".to_string()
+            }
+            StatusCode::PAYLOAD_TOO_LARGE => format!("Request entity too large: {err}"),
+            _ => err.to_string(),
+        };
         ApiError {
             code: err.status_code(),
             reason: err.reason(),
-            message: err.to_string(),
+            message,
             details: Some(Default::default()),
             retry_after: None,
         }
@@ -361,6 +368,11 @@ mod tests {
         assert!(matches!(err, PatchError::JsonPatchFailed(_)));
         assert_eq!(err.status_code(), StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(err.reason(), "Invalid");
+        let api: ApiError = err.into();
+        assert_eq!(
+            api.message,
+            "the server rejected our request due to an error in our request"
+        );
     }
 
     #[test]

@@ -554,3 +554,550 @@ fn missing_merge_key(item: &Value, merge_key: &str) -> PatchError {
 fn wrong_type(expected: &str, got: &Value) -> PatchError {
     PatchError::WrongType(format!("expected a {expected}, but received a {got}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::schema::{Graph, SchemaRef};
+    use super::super::{PatchType, apply_patch, schema_for_kind};
+    use super::*;
+    use http::StatusCode;
+    use serde_json::json;
+    use std::sync::OnceLock;
+
+    /// Upstream's test type `MergeItem` (patch_test.go), as a one-definition graph.
+    fn merge_item() -> SchemaRef {
+        static GRAPH: OnceLock<&'static Graph> = OnceLock::new();
+        let graph = GRAPH.get_or_init(|| {
+            let item = json!({"$ref": "#/$defs/mergeItem"});
+            let ints = json!({"type": "array", "items": {"type": "integer"}});
+            let strings = json!({"type": "object", "additionalProperties": {"type": "string"}});
+            let defs = json!({
+                "mergeItem": {"properties": {
+                    "name": {"type": "string"}, "value": {"type": "string"}, "other": {"type": "string"},
+                    "mergingList": {"type": "array", "items": item},
+                    "nonMergingList": {"type": "array", "items": item},
+                    "mergingIntList": ints, "nonMergingIntList": ints,
+                    "mergeItemPtr": item, "simpleMap": strings,
+                    "replacingItem": {"type": "object"},
+                    "retainKeysMap": {"$ref": "#/$defs/retainKeysMergeItem"},
+                    "retainKeysMergingList": {"type": "array", "items": item},
+                }},
+                "retainKeysMergeItem": {"properties": {
+                    "name": {"type": "string"}, "value": {"type": "string"}, "other": {"type": "string"},
+                    "simpleMap": strings, "mergingIntList": ints,
+                    "mergingList": {"type": "array", "items": item},
+                    "nonMergingList": {"type": "array", "items": item},
+                }},
+            });
+            let meta = |_: &str, field: &str| {
+                let (s, k) = match field {
+                    "mergingList" | "mergeItemPtr" => ("merge", Some("name")),
+                    "mergingIntList" => ("merge", None),
+                    "replacingItem" => ("replace", None),
+                    "retainKeysMap" => ("retainKeys", None),
+                    "retainKeysMergingList" => ("merge,retainKeys", Some("name")),
+                    _ => return None,
+                };
+                Some((s.to_string(), k.map(str::to_string)))
+            };
+            Box::leak(Box::new(Graph::from_definitions(
+                defs.as_object().unwrap(),
+                meta,
+            )))
+        });
+        graph.root("mergeItem").unwrap()
+    }
+
+    fn smp(schema: &SchemaRef, original: Value, patch: Value) -> Result<Value> {
+        apply_patch(
+            PatchType::StrategicMerge,
+            &original,
+            patch.to_string().as_bytes(),
+            Some(schema),
+        )
+    }
+
+    fn item(original: Value, patch: Value) -> Value {
+        smp(&merge_item(), original, patch).unwrap()
+    }
+
+    fn pod(original: Value, patch: Value) -> Value {
+        smp(&schema_for_kind("", "v1", "Pod").unwrap(), original, patch).unwrap()
+    }
+
+    // Cases from upstream's customStrategicMergePatchTestCaseData.
+
+    #[test]
+    fn merging_a_primitive_merge_list_keeps_each_scalar_once() {
+        let out = item(
+            json!({"mergingIntList": [1, 2]}),
+            json!({"mergingIntList": [2, 3]}),
+        );
+        assert_eq!(out, json!({"mergingIntList": [1, 2, 3]}));
+    }
+
+    #[test]
+    fn patch_delete_directive_on_a_nested_map_empties_it() {
+        let out = item(
+            json!({"simpleMap": {"key1": 1, "key2": 1}}),
+            json!({"simpleMap": {"$patch": "delete"}}),
+        );
+        assert_eq!(out, json!({"simpleMap": {}}));
+    }
+
+    #[test]
+    fn patch_replace_as_the_only_list_item_empties_a_merging_list() {
+        let out = item(
+            json!({"mergingList": [{"name": 1}, {"name": 2}]}),
+            json!({"mergingList": [{"$patch": "replace"}]}),
+        );
+        assert_eq!(out, json!({"mergingList": []}));
+    }
+
+    #[test]
+    fn patch_replace_on_the_root_map_keeps_only_the_patch_keys() {
+        let out = item(
+            json!({"name": 1, "value": 1}),
+            json!({"other": "a", "$patch": "replace"}),
+        );
+        assert_eq!(out, json!({"other": "a"}));
+        assert_eq!(
+            item(json!({"name": 1}), json!({"$patch": "replace"})),
+            json!({})
+        );
+    }
+
+    #[test]
+    fn patch_delete_items_remove_every_duplicate_with_that_key() {
+        let out = item(
+            json!({"mergingList": [{"name": 1}, {"name": 1}, {"name": 2, "value": "a"}, {"name": 3}, {"name": 3}]}),
+            json!({"mergingList": [{"name": 1, "$patch": "delete"}, {"name": 3, "$patch": "delete"}]}),
+        );
+        assert_eq!(out, json!({"mergingList": [{"name": 2, "value": "a"}]}));
+    }
+
+    #[test]
+    fn a_retain_keys_map_merges_normally_without_the_directive() {
+        let out = item(
+            json!({"retainKeysMap": {"name": "foo", "value": "a"}}),
+            json!({"retainKeysMap": {"value": null, "other": "b"}}),
+        );
+        assert_eq!(out, json!({"retainKeysMap": {"name": "foo", "other": "b"}}));
+    }
+
+    #[test]
+    fn a_merging_list_takes_the_order_of_the_patch() {
+        let out = item(
+            json!({"mergingList": [{"name": 1}, {"name": 2, "value": "b"}, {"name": 3}]}),
+            json!({"mergingList": [{"name": 3, "value": "c"}, {"name": 1, "value": "a"}, {"name": 2, "other": "x"}]}),
+        );
+        assert_eq!(
+            out,
+            json!({"mergingList": [{"name": 3, "value": "c"}, {"name": 1, "value": "a"}, {"name": 2, "value": "b", "other": "x"}]})
+        );
+    }
+
+    #[test]
+    fn server_only_items_keep_their_place_relative_to_patched_items() {
+        let out = item(
+            json!({"mergingList": [{"name": 1}, {"name": 2, "value": "b"}, {"name": 3}]}),
+            json!({"mergingList": [{"name": 3, "value": "c"}, {"name": 1, "value": "a"}]}),
+        );
+        assert_eq!(
+            out,
+            json!({"mergingList": [{"name": 2, "value": "b"}, {"name": 3, "value": "c"}, {"name": 1, "value": "a"}]})
+        );
+        let out = item(
+            json!({"mergingIntList": [1, 2, 3]}),
+            json!({"mergingIntList": [3, 1]}),
+        );
+        assert_eq!(out, json!({"mergingIntList": [2, 3, 1]}));
+    }
+
+    #[test]
+    fn set_element_order_may_name_items_the_list_does_not_have() {
+        let out = item(
+            json!({"mergingList": [{"name": 1}, {"name": 3}]}),
+            json!({"$setElementOrder/mergingList": [{"name": 3}, {"name": 2}, {"name": 1}],
+                   "mergingList": [{"name": 3, "value": 3}, {"name": 1, "value": 1}]}),
+        );
+        assert_eq!(
+            out,
+            json!({"mergingList": [{"name": 3, "value": 3}, {"name": 1, "value": 1}]})
+        );
+        let out = item(
+            json!({"mergingIntList": [1, 3]}),
+            json!({"$setElementOrder/mergingIntList": [3, 2, 1]}),
+        );
+        assert_eq!(out, json!({"mergingIntList": [3, 1]}));
+    }
+
+    #[test]
+    fn a_patch_list_out_of_set_element_order_is_rejected() {
+        let err = smp(
+            &merge_item(),
+            json!({"mergingList": [{"name": 1}, {"name": 3}, {"name": 2}]}),
+            json!({"$setElementOrder/mergingList": [{"name": 1}, {"name": 2}, {"name": 3}],
+                   "mergingList": [{"name": 3, "value": 3}, {"name": 1, "value": 1}]}),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("doesn't match"), "{err}");
+        let err = smp(
+            &merge_item(),
+            json!({"mergingIntList": [1, 3, 2]}),
+            json!({"$setElementOrder/mergingIntList": [1, 2, 3], "mergingIntList": [3, 1]}),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("doesn't match"), "{err}");
+    }
+
+    #[test]
+    fn a_patch_item_without_its_merge_key_is_an_internal_error_as_upstream() {
+        let err = smp(
+            &merge_item(),
+            json!({"mergingList": [{"name": 1, "value": "a"}]}),
+            json!({"mergingList": [{"value": "b"}]}),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("does not contain declared merge key"),
+            "{err}"
+        );
+        assert_eq!(err.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    // Cases from upstream's strategicMergePatchRawTestCases.
+
+    #[test]
+    fn delete_from_primitive_list_removes_every_copy_and_keeps_server_items() {
+        let patch = json!({"$setElementOrder/mergingIntList": [1, 2],
+                           "$deleteFromPrimitiveList/mergingIntList": [3]});
+        assert_eq!(
+            item(json!({"mergingIntList": [1, 2, 3, 3, 4]}), patch),
+            json!({"mergingIntList": [1, 2, 4]})
+        );
+        let patch = json!({"$setElementOrder/mergingIntList": [1, 2, 4],
+                           "$deleteFromPrimitiveList/mergingIntList": [3], "mergingIntList": [4]});
+        assert_eq!(
+            item(json!({"mergingIntList": [1, 2, 3]}), patch),
+            json!({"mergingIntList": [1, 2, 4]})
+        );
+    }
+
+    #[test]
+    fn set_element_order_places_new_and_existing_items_of_a_merging_list() {
+        let out = item(
+            json!({"mergingList": [{"name": 1, "other": "a"}, {"name": 2, "value": 2, "other": "b"}]}),
+            json!({"$setElementOrder/mergingList": [{"name": 4}, {"name": 1}, {"name": 2}, {"name": 3}],
+                   "mergingList": [{"name": 4, "value": 4}, {"name": 3, "value": 3}]}),
+        );
+        assert_eq!(
+            out,
+            json!({"mergingList": [{"name": 4, "value": 4}, {"name": 1, "other": "a"},
+                                   {"name": 2, "value": 2, "other": "b"}, {"name": 3, "value": 3}]})
+        );
+    }
+
+    #[test]
+    fn null_values_delete_fields_and_are_not_stored_when_absent() {
+        let out = item(
+            json!({"name": 2, "other": "a"}),
+            json!({"name": 1, "value": 1, "other": null}),
+        );
+        assert_eq!(out, json!({"name": 1, "value": 1}));
+        let out = item(json!({}), json!({"simpleMap": {"key": null, "kept": "v"}}));
+        assert_eq!(out, json!({"simpleMap": {"kept": "v"}}));
+    }
+
+    #[test]
+    fn retain_keys_clears_fields_missing_from_the_list_and_rejects_patch_fields_outside_it() {
+        let out = item(
+            json!({"retainKeysMap": {"name": "foo", "value": "a", "other": "b"}}),
+            json!({"retainKeysMap": {"$retainKeys": ["name", "simpleMap"], "simpleMap": {"k": "v"}}}),
+        );
+        assert_eq!(
+            out,
+            json!({"retainKeysMap": {"name": "foo", "simpleMap": {"k": "v"}}})
+        );
+        let err = smp(
+            &merge_item(),
+            json!({"retainKeysMap": {"name": "foo"}}),
+            json!({"retainKeysMap": {"$retainKeys": ["name"], "value": "x"}}),
+        )
+        .unwrap_err();
+        assert!(matches!(err, PatchError::BadRetainKeysFormat));
+        assert_eq!(err.status_code(), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn a_replace_strategy_field_is_replaced_rather_than_merged() {
+        let out = item(
+            json!({"replacingItem": {"a": 1, "b": 2}}),
+            json!({"replacingItem": {"c": 3}}),
+        );
+        assert_eq!(out, json!({"replacingItem": {"c": 3}}));
+    }
+
+    #[test]
+    fn lists_of_lists_in_a_merging_list_are_a_422() {
+        let err = smp(
+            &merge_item(),
+            json!({"mergingIntList": [[1]]}),
+            json!({"mergingIntList": [[2]]}),
+        )
+        .unwrap_err();
+        assert_eq!(err.status_code(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+
+    #[test]
+    fn unknown_and_list_merge_directives_are_rejected() {
+        let err = smp(
+            &merge_item(),
+            json!({}),
+            json!({"simpleMap": {"$patch": "frob"}}),
+        );
+        assert!(matches!(err, Err(PatchError::UnknownDirective { .. })));
+        let err = smp(
+            &merge_item(),
+            json!({"mergingList": [{"name": 1}]}),
+            json!({"mergingList": [{"name": 1, "$patch": "merge"}]}),
+        );
+        assert!(matches!(err, Err(PatchError::MergeDirectiveInList)));
+        let err = smp(
+            &merge_item(),
+            json!({"mergingIntList": [1]}),
+            json!({"$deleteFromPrimitiveList": [1]}),
+        );
+        assert!(matches!(err, Err(PatchError::BadPrimitiveListFormat)));
+    }
+
+    // Kubernetes types.
+
+    fn nginx_pod() -> Value {
+        json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "web", "labels": {"app": "web", "tier": "front"},
+                         "finalizers": ["a.example.com/x", "b.example.com/y"]},
+            "spec": {"containers": [
+                {"name": "nginx", "image": "nginx:1.25", "args": ["-g", "daemon off;"],
+                 "ports": [{"containerPort": 80, "protocol": "TCP"}],
+                 "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]},
+                {"name": "sidecar", "image": "busybox"}
+            ]}
+        })
+    }
+
+    #[test]
+    fn containers_are_merged_by_name_keeping_unpatched_fields_and_containers() {
+        let out = pod(
+            nginx_pod(),
+            json!({"spec": {"containers": [{"name": "nginx", "image": "nginx:1.27"}]}}),
+        );
+        let containers = &out["spec"]["containers"];
+        assert_eq!(containers.as_array().unwrap().len(), 2);
+        assert_eq!(containers[0]["name"], "nginx");
+        assert_eq!(containers[0]["image"], "nginx:1.27");
+        assert_eq!(containers[0]["args"], json!(["-g", "daemon off;"]));
+        assert_eq!(containers[1]["name"], "sidecar");
+    }
+
+    // Upstream's mergeSortedSlice puts patch items that the live list lacks before the
+    // server-only items, so a new container comes first.
+    #[test]
+    fn a_new_container_goes_before_server_only_ones_and_a_patch_delete_item_removes_one() {
+        let out = pod(
+            nginx_pod(),
+            json!({"spec": {"containers": [{"name": "debug", "image": "alpine"},
+                                           {"name": "sidecar", "$patch": "delete"}]}}),
+        );
+        let names: Vec<&str> = out["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["debug", "nginx"]);
+    }
+
+    #[test]
+    fn ports_merge_by_container_port_and_env_merges_by_name() {
+        let out = pod(
+            nginx_pod(),
+            json!({"spec": {"containers": [{"name": "nginx",
+                "ports": [{"containerPort": 80, "name": "http"}, {"containerPort": 443}],
+                "env": [{"name": "B", "value": "two"}, {"name": "C", "value": "3"}]}]}}),
+        );
+        let nginx = &out["spec"]["containers"][0];
+        assert_eq!(
+            nginx["ports"],
+            json!([{"containerPort": 80, "protocol": "TCP", "name": "http"}, {"containerPort": 443}])
+        );
+        assert_eq!(
+            nginx["env"],
+            json!([{"name": "A", "value": "1"}, {"name": "B", "value": "two"}, {"name": "C", "value": "3"}])
+        );
+    }
+
+    #[test]
+    fn a_list_without_merge_strategy_such_as_args_is_replaced_whole() {
+        let out = pod(
+            nginx_pod(),
+            json!({"spec": {"containers": [{"name": "nginx", "args": ["-T"]}]}}),
+        );
+        assert_eq!(out["spec"]["containers"][0]["args"], json!(["-T"]));
+    }
+
+    #[test]
+    fn null_deletes_a_label_and_other_labels_stay() {
+        let out = pod(
+            nginx_pod(),
+            json!({"metadata": {"labels": {"tier": null, "new": "x"}}}),
+        );
+        assert_eq!(out["metadata"]["labels"], json!({"app": "web", "new": "x"}));
+    }
+
+    #[test]
+    fn patch_replace_on_a_map_replaces_the_labels() {
+        let out = pod(
+            nginx_pod(),
+            json!({"metadata": {"labels": {"$patch": "replace", "only": "this"}}}),
+        );
+        assert_eq!(out["metadata"]["labels"], json!({"only": "this"}));
+    }
+
+    #[test]
+    fn finalizers_merge_as_a_set_and_delete_from_primitive_list_removes_one() {
+        let out = pod(
+            nginx_pod(),
+            json!({"metadata": {"finalizers": ["b.example.com/y", "c.example.com/z"]}}),
+        );
+        assert_eq!(
+            out["metadata"]["finalizers"],
+            json!(["a.example.com/x", "b.example.com/y", "c.example.com/z"])
+        );
+        let out = pod(
+            nginx_pod(),
+            json!({"metadata": {"$deleteFromPrimitiveList/finalizers": ["a.example.com/x"]}}),
+        );
+        assert_eq!(out["metadata"]["finalizers"], json!(["b.example.com/y"]));
+        let out = pod(
+            json!({"metadata": {"name": "web"}}),
+            json!({"metadata": {"$deleteFromPrimitiveList/finalizers": ["a.example.com/x"]}}),
+        );
+        assert_eq!(out["metadata"], json!({"name": "web"}));
+    }
+
+    #[test]
+    fn set_element_order_reorders_containers() {
+        let out = pod(
+            nginx_pod(),
+            json!({"spec": {"$setElementOrder/containers": [{"name": "sidecar"}, {"name": "nginx"}]}}),
+        );
+        let names: Vec<&str> = out["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["sidecar", "nginx"]);
+        assert_eq!(out["spec"]["containers"][1]["image"], "nginx:1.25");
+    }
+
+    #[test]
+    fn retain_keys_switches_a_deployment_from_rolling_update_to_recreate() {
+        let deployment = schema_for_kind("apps", "v1", "Deployment").unwrap();
+        let original = json!({"spec": {"replicas": 2, "strategy": {"type": "RollingUpdate",
+            "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}}});
+        let out = smp(
+            &deployment,
+            original,
+            json!({"spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate"}}}),
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            json!({"spec": {"replicas": 2, "strategy": {"type": "Recreate"}}})
+        );
+    }
+
+    #[test]
+    fn retain_keys_inside_a_volume_item_swaps_its_source() {
+        let out = pod(
+            json!({"spec": {"volumes": [{"name": "data", "emptyDir": {}}, {"name": "cfg", "configMap": {"name": "c"}}]}}),
+            json!({"spec": {"volumes": [{"name": "data", "$retainKeys": ["name", "hostPath"],
+                                          "hostPath": {"path": "/srv"}}]}}),
+        );
+        assert_eq!(
+            out["spec"]["volumes"],
+            json!([{"name": "data", "hostPath": {"path": "/srv"}}, {"name": "cfg", "configMap": {"name": "c"}}])
+        );
+    }
+
+    #[test]
+    fn an_unknown_field_under_a_typed_object_is_merged_as_a_plain_map() {
+        let out = pod(
+            json!({"spec": {"futureField": {"a": 1, "list": [1, 2]}}}),
+            json!({"spec": {"futureField": {"b": 2, "list": [3]}}}),
+        );
+        assert_eq!(
+            out["spec"]["futureField"],
+            json!({"a": 1, "b": 2, "list": [3]})
+        );
+    }
+
+    #[test]
+    fn conditions_merge_by_type_and_owner_references_by_uid() {
+        let out = pod(
+            json!({"metadata": {"ownerReferences": [{"uid": "1", "name": "rs"}]},
+                   "status": {"conditions": [{"type": "Ready", "status": "False"},
+                                             {"type": "Initialized", "status": "True"}]}}),
+            json!({"metadata": {"ownerReferences": [{"uid": "2", "name": "other"}]},
+                   "status": {"conditions": [{"type": "Ready", "status": "True"}]}}),
+        );
+        assert_eq!(
+            out["status"]["conditions"],
+            json!([{"type": "Ready", "status": "True"}, {"type": "Initialized", "status": "True"}])
+        );
+        assert_eq!(
+            out["metadata"]["ownerReferences"],
+            json!([{"uid": "2", "name": "other"}, {"uid": "1", "name": "rs"}])
+        );
+    }
+
+    #[test]
+    fn service_ports_merge_by_port() {
+        let service = schema_for_kind("", "v1", "Service").unwrap();
+        let out = smp(
+            &service,
+            json!({"spec": {"ports": [{"port": 80, "targetPort": 8080}, {"port": 443}]}}),
+            json!({"spec": {"ports": [{"port": 80, "targetPort": 9090}]}}),
+        )
+        .unwrap();
+        assert_eq!(
+            out["spec"]["ports"],
+            json!([{"port": 80, "targetPort": 9090}, {"port": 443}])
+        );
+    }
+
+    #[test]
+    fn a_strategic_patch_that_is_not_an_object_is_a_400() {
+        let pod_schema = schema_for_kind("", "v1", "Pod").unwrap();
+        let err = apply_patch(
+            PatchType::StrategicMerge,
+            &json!({}),
+            b"[]",
+            Some(&pod_schema),
+        )
+        .unwrap_err();
+        assert_eq!(err.status_code(), StatusCode::BAD_REQUEST);
+        let err = apply_patch(
+            PatchType::StrategicMerge,
+            &json!({}),
+            b"{",
+            Some(&pod_schema),
+        )
+        .unwrap_err();
+        assert_eq!(err.status_code(), StatusCode::BAD_REQUEST);
+    }
+}
