@@ -51,7 +51,9 @@ pub async fn create_server_chain(o: &CompletedOptions) -> Result<GenericApiServe
     let apiextensions = Arc::new(new_apiextensions_server(not_found));
     let config = crate::controlplane::Config {
         server_address: std::net::SocketAddr::new(o.advertise_address, o.secure_port).to_string(),
-        min_request_timeout: std::time::Duration::from_secs(o.flags.min_request_timeout.max(0) as u64),
+        min_request_timeout: std::time::Duration::from_secs(
+            o.flags.min_request_timeout.max(0) as u64
+        ),
     };
     let kube_api_server = Arc::new(new_kube_api_server(config, storage, apiextensions));
     Ok(new_aggregator(kube_api_server))

@@ -22,13 +22,20 @@ impl NamespaceLifecycle {
 }
 
 impl Admission for NamespaceLifecycle {
-    fn admit_create<'a>(&'a self, store: &'a Store, namespace: Option<&'a str>) -> BoxFuture<'a, Result<(), ApiError>> {
+    fn admit_create<'a>(
+        &'a self,
+        store: &'a Store,
+        namespace: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), ApiError>> {
         Box::pin(async move {
             let info = store.info();
-            let Some(ns) = namespace.filter(|_| info.namespaced) else { return Ok(()) };
+            let Some(ns) = namespace.filter(|_| info.namespaced) else {
+                return Ok(());
+            };
             let namespace = self.namespaces.get(None, ns).await?;
             let terminating = namespace.pointer("/metadata/deletionTimestamp").is_some()
-                || namespace.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating");
+                || namespace.pointer("/status/phase").and_then(Value::as_str)
+                    == Some("Terminating");
             if terminating {
                 return Err(RegistryError::Forbidden {
                     resource: GroupResource { group: info.group.into(), resource: info.resource.into() },

@@ -16,7 +16,8 @@ use std::time::Duration;
 use storage_factory::{COMPACTION_INTERVAL, COMPACTION_KEEP, StorageFactory};
 
 /// Namespaces that exist from the start, as upstream's system namespaces controller makes them.
-pub const SYSTEM_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
+pub const SYSTEM_NAMESPACES: &[&str] =
+    &["default", "kube-system", "kube-public", "kube-node-lease"];
 
 /// Settings of the kube API server link.
 pub struct Config {
@@ -27,7 +28,11 @@ pub struct Config {
 }
 
 /// Builds the kube API server link in front of `delegate` (the apiextensions server).
-pub fn new_kube_api_server(config: Config, storage: Arc<StorageFactory>, delegate: Arc<dyn DelegationTarget>) -> GenericApiServer {
+pub fn new_kube_api_server(
+    config: Config,
+    storage: Arc<StorageFactory>,
+    delegate: Arc<dyn DelegationTarget>,
+) -> GenericApiServer {
     let stores: Vec<Arc<Store>> = crate::registry::kinds::builtin()
         .into_iter()
         .map(|strategy| {
@@ -36,9 +41,20 @@ pub fn new_kube_api_server(config: Config, storage: Arc<StorageFactory>, delegat
             Arc::new(Store::new(strategy, backend, storage.keys().clone()))
         })
         .collect();
-    let namespaces = stores.iter().find(|s| s.info().group.is_empty() && s.info().resource == "namespaces").expect("namespaces are built in").clone();
-    let discovery = Arc::new(Discovery::new(stores.iter().map(|s| s.info().clone()).collect(), config.server_address));
-    let resources = Arc::new(ResourceHandler::new(stores, vec![Arc::new(NamespaceLifecycle::new(namespaces.clone()))], config.min_request_timeout));
+    let namespaces = stores
+        .iter()
+        .find(|s| s.info().group.is_empty() && s.info().resource == "namespaces")
+        .expect("namespaces are built in")
+        .clone();
+    let discovery = Arc::new(Discovery::new(
+        stores.iter().map(|s| s.info().clone()).collect(),
+        config.server_address,
+    ));
+    let resources = Arc::new(ResourceHandler::new(
+        stores,
+        vec![Arc::new(NamespaceLifecycle::new(namespaces.clone()))],
+        config.min_request_timeout,
+    ));
 
     let mut server = GenericApiServer::new("kube-apiserver", delegate);
     server.add_health_check(storage.health_check());
@@ -46,7 +62,11 @@ pub fn new_kube_api_server(config: Config, storage: Arc<StorageFactory>, delegat
     server.add_post_start_hook(
         "start-storage-compactor",
         Arc::new(move |_ctx| {
-            tokio::spawn(crate::storage::run_compactor(backend.clone(), COMPACTION_INTERVAL, COMPACTION_KEEP));
+            tokio::spawn(crate::storage::run_compactor(
+                backend.clone(),
+                COMPACTION_INTERVAL,
+                COMPACTION_KEEP,
+            ));
             Box::pin(async { Ok(()) })
         }),
     );
@@ -69,8 +89,14 @@ pub fn new_kube_api_server(config: Config, storage: Arc<StorageFactory>, delegat
             if let Some(resp) = discovery.serve(&req) {
                 return resp;
             }
-            let info = req.extensions().get::<RequestInfo>().cloned().unwrap_or_default();
-            if info.is_resource_request && (info.api_group.is_empty() || discovery.serves_group(&info.api_group)) {
+            let info = req
+                .extensions()
+                .get::<RequestInfo>()
+                .cloned()
+                .unwrap_or_default();
+            if info.is_resource_request
+                && (info.api_group.is_empty() || discovery.serves_group(&info.api_group))
+            {
                 if let Some(resp) = resources.serve(req, info).await {
                     return resp;
                 }
@@ -88,7 +114,17 @@ pub fn new_kube_api_server(config: Config, storage: Arc<StorageFactory>, delegat
 async fn ensure_system_namespaces(namespaces: &Store) -> Result<(), String> {
     for name in SYSTEM_NAMESPACES {
         let ns = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
-        match namespaces.create(None, ns, WriteOptions { dry_run: false, field_validation: FieldValidation::Strict }).await {
+        match namespaces
+            .create(
+                None,
+                ns,
+                WriteOptions {
+                    dry_run: false,
+                    field_validation: FieldValidation::Strict,
+                },
+            )
+            .await
+        {
             Ok(_) | Err(RegistryError::AlreadyExists { .. }) => {}
             Err(e) => return Err(format!("creating namespace {name}: {e}")),
         }

@@ -35,7 +35,11 @@ pub struct Discovery {
 
 /// Which aggregated format the client accepts, best first.
 fn aggregated_version(req: &Request) -> Option<&'static str> {
-    let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     for part in accept.split(',') {
         let p = part.replace(' ', "");
         if p.contains("as=APIGroupDiscoveryList") && p.contains("g=apidiscovery.k8s.io") {
@@ -59,14 +63,21 @@ fn respond(value: &Value, content_type: &str) -> Response {
 }
 
 fn group_version(group: &str, version: &str) -> String {
-    if group.is_empty() { version.to_string() } else { format!("{group}/{version}") }
+    if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    }
 }
 
 impl Discovery {
     /// Discovery for `resources`; `server_address` (host:port) is advertised in /api.
     pub fn new(mut resources: Vec<ResourceInfo>, server_address: String) -> Self {
         resources.sort_by(|a, b| a.resource.cmp(b.resource));
-        Self { resources, server_address }
+        Self {
+            resources,
+            server_address,
+        }
     }
 
     /// The groups served, in upstream's order, each with its versions.
@@ -79,19 +90,31 @@ impl Discovery {
                 None => groups.push((r.group, vec![r.version])),
             }
         }
-        groups.sort_by_key(|(g, _)| GROUP_ORDER.iter().position(|o| o == g).unwrap_or(usize::MAX));
+        groups.sort_by_key(|(g, _)| {
+            GROUP_ORDER
+                .iter()
+                .position(|o| o == g)
+                .unwrap_or(usize::MAX)
+        });
         groups
     }
 
     fn group_json(&self, group: &str, versions: &[&str]) -> Value {
-        let vs: Vec<Value> = versions.iter().map(|v| json!({"groupVersion": group_version(group, v), "version": v})).collect();
+        let vs: Vec<Value> = versions
+            .iter()
+            .map(|v| json!({"groupVersion": group_version(group, v), "version": v}))
+            .collect();
         json!({"name": group, "versions": vs, "preferredVersion": vs[0]})
     }
 
     /// The APIResourceList of one group/version; `None` if nothing is served there.
     fn resource_list(&self, group: &str, version: &str) -> Option<Value> {
         let mut resources = Vec::new();
-        for r in self.resources.iter().filter(|r| r.group == group && r.version == version) {
+        for r in self
+            .resources
+            .iter()
+            .filter(|r| r.group == group && r.version == version)
+        {
             let mut entry = json!({
                 "name": r.resource, "singularName": r.singular, "namespaced": r.namespaced,
                 "kind": r.kind, "verbs": r.verbs,
@@ -160,13 +183,20 @@ impl Discovery {
                 json!({"version": v, "resources": resources, "freshness": "Current"})
             })
             .collect();
-        let metadata = if group.is_empty() { json!({"creationTimestamp": null}) } else { json!({"name": group, "creationTimestamp": null}) };
+        let metadata = if group.is_empty() {
+            json!({"creationTimestamp": null})
+        } else {
+            json!({"name": group, "creationTimestamp": null})
+        };
         json!({"metadata": metadata, "versions": versions})
     }
 
     fn aggregated(&self, items: Vec<Value>, version: &str) -> Response {
         let list = json!({"kind": "APIGroupDiscoveryList", "apiVersion": format!("apidiscovery.k8s.io/{version}"), "metadata": {}, "items": items});
-        respond(&list, &format!("application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList"))
+        respond(
+            &list,
+            &format!("application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList"),
+        )
     }
 
     /// Serves a discovery path; `None` when the path is not discovery for these resources.
@@ -185,10 +215,23 @@ impl Discovery {
                 ),
             }),
             ["apis"] => Some(match aggregated_version(req) {
-                Some(v) => self.aggregated(self.groups().iter().map(|(g, vs)| self.aggregated_group(g, vs)).collect(), v),
+                Some(v) => self.aggregated(
+                    self.groups()
+                        .iter()
+                        .map(|(g, vs)| self.aggregated_group(g, vs))
+                        .collect(),
+                    v,
+                ),
                 None => {
-                    let groups: Vec<Value> = self.groups().iter().map(|(g, vs)| self.group_json(g, vs)).collect();
-                    respond(&json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}), "application/json")
+                    let groups: Vec<Value> = self
+                        .groups()
+                        .iter()
+                        .map(|(g, vs)| self.group_json(g, vs))
+                        .collect();
+                    respond(
+                        &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}),
+                        "application/json",
+                    )
                 }
             }),
             ["apis", group] => {
@@ -199,8 +242,12 @@ impl Discovery {
                 doc["apiVersion"] = json!("v1");
                 Some(respond(&doc, "application/json"))
             }
-            ["api", version] => self.resource_list("", version).map(|d| respond(&d, "application/json")),
-            ["apis", group, version] => self.resource_list(group, version).map(|d| respond(&d, "application/json")),
+            ["api", version] => self
+                .resource_list("", version)
+                .map(|d| respond(&d, "application/json")),
+            ["apis", group, version] => self
+                .resource_list(group, version)
+                .map(|d| respond(&d, "application/json")),
             _ => None,
         }
     }

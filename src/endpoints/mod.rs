@@ -1,7 +1,7 @@
 //! HTTP-facing pieces shared by every server of the chain: body and handler types, request info, Status errors.
 
-pub mod patch;
 pub mod discovery;
+pub mod patch;
 pub mod request_info;
 pub mod rest;
 pub mod status;
@@ -23,7 +23,9 @@ pub type Handler = tower::util::BoxCloneSyncService<Request, Response, Infallibl
 
 /// A body holding `bytes`.
 pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into()).map_err(|never| match never {}).boxed_unsync()
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
 }
 
 /// Builds a [`Handler`] from an async function.

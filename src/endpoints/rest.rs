@@ -3,10 +3,11 @@
 use super::request_info::RequestInfo;
 use super::status::ApiError;
 use super::{Body, Request, Response, full};
-use crate::registry::store::{
-    DeleteParams, Deleted, Event, FieldValidation, ListParams, Store, UpdateTarget, WatchParams, WriteOptions,
-};
 use crate::registry::selectors::{FieldSelector, LabelSelector};
+use crate::registry::store::{
+    DeleteParams, Deleted, Event, FieldValidation, ListParams, Store, UpdateTarget, WatchParams,
+    WriteOptions,
+};
 use crate::registry::table::Column;
 use bytes::Bytes;
 use futures::StreamExt;
@@ -23,7 +24,11 @@ pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 /// Admission for writes: called with the request's namespace before a create.
 pub trait Admission: Send + Sync {
     /// `Err` rejects the create.
-    fn admit_create<'a>(&'a self, store: &'a Store, namespace: Option<&'a str>) -> futures::future::BoxFuture<'a, Result<(), ApiError>>;
+    fn admit_create<'a>(
+        &'a self,
+        store: &'a Store,
+        namespace: Option<&'a str>,
+    ) -> futures::future::BoxFuture<'a, Result<(), ApiError>>;
 }
 
 /// All resources of the built-in groups, by (group, version, resource).
@@ -43,7 +48,11 @@ enum Output {
 }
 
 fn negotiate(req: &Request) -> Result<Output, ApiError> {
-    let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     if accept.trim().is_empty() {
         return Ok(Output::Json);
     }
@@ -53,10 +62,16 @@ fn negotiate(req: &Request) -> Result<Output, ApiError> {
         let params: HashMap<&str, &str> = params.filter_map(|p| p.split_once('=')).collect();
         let json_like = matches!(media, "application/json" | "*/*" | "application/*");
         match params.get("as").copied() {
-            Some("Table") if json_like && params.get("g") == Some(&"meta.k8s.io") && matches!(params.get("v").copied(), Some("v1" | "v1beta1")) => {
+            Some("Table")
+                if json_like
+                    && params.get("g") == Some(&"meta.k8s.io")
+                    && matches!(params.get("v").copied(), Some("v1" | "v1beta1")) =>
+            {
                 return Ok(Output::Table);
             }
-            Some("PartialObjectMetadata" | "PartialObjectMetadataList") if json_like && params.get("g") == Some(&"meta.k8s.io") => {
+            Some("PartialObjectMetadata" | "PartialObjectMetadataList")
+                if json_like && params.get("g") == Some(&"meta.k8s.io") =>
+            {
                 return Ok(Output::PartialMetadata);
             }
             Some(_) => continue,
@@ -68,17 +83,38 @@ fn negotiate(req: &Request) -> Result<Output, ApiError> {
             _ => {}
         }
     }
-    Err(ApiError::not_acceptable(&["application/json", "application/yaml"]))
+    Err(ApiError::not_acceptable(&[
+        "application/json",
+        "application/yaml",
+    ]))
 }
 
 fn encode(value: &Value, output: Output, status: StatusCode, warnings: &[String]) -> Response {
     let (body, content_type) = match output {
-        Output::Yaml => (serde_saphyr::to_string(value).unwrap_or_default().into_bytes(), "application/yaml"),
-        Output::Table => (serde_json::to_vec(value).unwrap_or_default(), "application/json;as=Table;v=v1;g=meta.k8s.io"),
-        Output::PartialMetadata => (serde_json::to_vec(value).unwrap_or_default(), "application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io"),
-        Output::Json => (serde_json::to_vec(value).unwrap_or_default(), "application/json"),
+        Output::Yaml => (
+            serde_saphyr::to_string(value)
+                .unwrap_or_default()
+                .into_bytes(),
+            "application/yaml",
+        ),
+        Output::Table => (
+            serde_json::to_vec(value).unwrap_or_default(),
+            "application/json;as=Table;v=v1;g=meta.k8s.io",
+        ),
+        Output::PartialMetadata => (
+            serde_json::to_vec(value).unwrap_or_default(),
+            "application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io",
+        ),
+        Output::Json => (
+            serde_json::to_vec(value).unwrap_or_default(),
+            "application/json",
+        ),
     };
-    let mut resp = http::Response::builder().status(status).header(header::CONTENT_TYPE, content_type).body(full(body)).expect("valid response");
+    let mut resp = http::Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, content_type)
+        .body(full(body))
+        .expect("valid response");
     add_warnings(&mut resp, warnings);
     resp
 }
@@ -101,7 +137,11 @@ struct Query(HashMap<String, String>);
 
 impl Query {
     fn parse(req: &Request) -> Self {
-        Self(form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()).into_owned().collect())
+        Self(
+            form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+                .into_owned()
+                .collect(),
+        )
     }
     fn get(&self, k: &str) -> Option<&str> {
         self.0.get(k).map(String::as_str)
@@ -113,7 +153,9 @@ impl Query {
         match self.get("dryRun") {
             None | Some("") => Ok(false),
             Some("All") => Ok(true),
-            Some(other) => Err(ApiError::bad_request(format!("Invalid dry run value: {other:?}: supported values: \"All\""))),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "Invalid dry run value: {other:?}: supported values: \"All\""
+            ))),
         }
     }
     fn write_options(&self) -> Result<WriteOptions, ApiError> {
@@ -127,32 +169,51 @@ impl Query {
                 )));
             }
         };
-        Ok(WriteOptions { dry_run: self.dry_run()?, field_validation })
+        Ok(WriteOptions {
+            dry_run: self.dry_run()?,
+            field_validation,
+        })
     }
     fn list_params(&self) -> Result<ListParams, ApiError> {
-        let labels = LabelSelector::parse(self.get("labelSelector").unwrap_or("")).map_err(ApiError::bad_request)?;
-        let fields = FieldSelector::parse(self.get("fieldSelector").unwrap_or("")).map_err(ApiError::bad_request)?;
+        let labels = LabelSelector::parse(self.get("labelSelector").unwrap_or(""))
+            .map_err(ApiError::bad_request)?;
+        let fields = FieldSelector::parse(self.get("fieldSelector").unwrap_or(""))
+            .map_err(ApiError::bad_request)?;
         let limit = match self.get("limit") {
             None | Some("") => 0,
-            Some(l) => l.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid limit: {l:?}")))?,
+            Some(l) => l
+                .parse::<i64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid limit: {l:?}")))?,
         };
         Ok(ListParams {
             labels,
             fields,
             limit,
-            continue_token: self.get("continue").filter(|s| !s.is_empty()).map(str::to_string),
+            continue_token: self
+                .get("continue")
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
             resource_version: self.get("resourceVersion").map(str::to_string),
-            resource_version_match: self.get("resourceVersionMatch").filter(|s| !s.is_empty()).map(str::to_string),
+            resource_version_match: self
+                .get("resourceVersionMatch")
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
         })
     }
 }
 
 async fn read_body(req: Request) -> Result<(Bytes, String), ApiError> {
-    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     let mut body = req.into_body();
     let mut buf = bytes::BytesMut::new();
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
+        let frame =
+            frame.map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
         if let Ok(data) = frame.into_data() {
             if buf.len() + data.len() > MAX_BODY_BYTES {
                 return Err(ApiError::too_large(MAX_BODY_BYTES));
@@ -167,29 +228,51 @@ async fn read_body(req: Request) -> Result<(Bytes, String), ApiError> {
 fn decode_object(bytes: &[u8], content_type: &str) -> Result<Value, ApiError> {
     let media = content_type.split(';').next().unwrap_or("").trim();
     let value: Value = match media {
-        "" | "application/json" => serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}")))?,
+        "" | "application/json" => serde_json::from_slice(bytes).map_err(|e| {
+            ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
+        })?,
         "application/yaml" | "application/x-yaml" | "text/yaml" => {
-            let text = std::str::from_utf8(bytes).map_err(|e| ApiError::bad_request(e.to_string()))?;
-            serde_saphyr::from_str(text).map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))?
+            let text =
+                std::str::from_utf8(bytes).map_err(|e| ApiError::bad_request(e.to_string()))?;
+            serde_saphyr::from_str(text)
+                .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))?
         }
         _ => {
-            return Err(ApiError::unsupported_media_type(media, &["application/json", "application/yaml", "application/vnd.kubernetes.protobuf"]));
+            return Err(ApiError::unsupported_media_type(
+                media,
+                &[
+                    "application/json",
+                    "application/yaml",
+                    "application/vnd.kubernetes.protobuf",
+                ],
+            ));
         }
     };
     if !value.is_object() {
-        return Err(ApiError::bad_request("the request body must be a JSON object"));
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON object",
+        ));
     }
     Ok(value)
 }
 
 /// Applies a patch body to `original`.
-fn apply_patch(original: &Value, bytes: &[u8], content_type: &str, info: &crate::registry::ResourceInfo) -> Result<Value, ApiError> {
+fn apply_patch(
+    original: &Value,
+    bytes: &[u8],
+    content_type: &str,
+    info: &crate::registry::ResourceInfo,
+) -> Result<Value, ApiError> {
     use super::patch::{PatchType, apply_patch};
     let media = content_type.split(';').next().unwrap_or("").trim();
     let kind = PatchType::from_content_type(media).ok_or_else(|| {
         ApiError::unsupported_media_type(
             media,
-            &["application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json"],
+            &[
+                "application/json-patch+json",
+                "application/merge-patch+json",
+                "application/strategic-merge-patch+json",
+            ],
         )
     })?;
     let schema = super::patch::schema_for_kind(info.group, info.version, info.kind);
@@ -198,20 +281,36 @@ fn apply_patch(original: &Value, bytes: &[u8], content_type: &str, info: &crate:
 
 impl ResourceHandler {
     /// A handler serving `stores`, with admission plugins run on creates.
-    pub fn new(stores: Vec<Arc<Store>>, admission: Vec<Arc<dyn Admission>>, min_request_timeout: Duration) -> Self {
+    pub fn new(
+        stores: Vec<Arc<Store>>,
+        admission: Vec<Arc<dyn Admission>>,
+        min_request_timeout: Duration,
+    ) -> Self {
         let stores = stores
             .into_iter()
             .map(|s| {
                 let i = s.info();
-                ((i.group.to_string(), i.version.to_string(), i.resource.to_string()), s)
+                (
+                    (
+                        i.group.to_string(),
+                        i.version.to_string(),
+                        i.resource.to_string(),
+                    ),
+                    s,
+                )
             })
             .collect();
-        Self { stores, admission, min_request_timeout }
+        Self {
+            stores,
+            admission,
+            min_request_timeout,
+        }
     }
 
     /// The store of one resource.
     pub fn store(&self, group: &str, version: &str, resource: &str) -> Option<&Arc<Store>> {
-        self.stores.get(&(group.to_string(), version.to_string(), resource.to_string()))
+        self.stores
+            .get(&(group.to_string(), version.to_string(), resource.to_string()))
     }
 
     /// Every store.
@@ -220,9 +319,15 @@ impl ResourceHandler {
     }
 
     /// Serves a resource request; `None` if no store owns it.
-    pub fn serve(self: Arc<Self>, req: Request, info: RequestInfo) -> futures::future::BoxFuture<'static, Option<Response>> {
+    pub fn serve(
+        self: Arc<Self>,
+        req: Request,
+        info: RequestInfo,
+    ) -> futures::future::BoxFuture<'static, Option<Response>> {
         Box::pin(async move {
-            let store = self.store(&info.api_group, &info.api_version, &info.resource)?.clone();
+            let store = self
+                .store(&info.api_group, &info.api_version, &info.resource)?
+                .clone();
             Some(match self.dispatch(req, &info, store).await {
                 Ok(resp) => resp,
                 Err(e) => e.into_response(),
@@ -230,15 +335,26 @@ impl ResourceHandler {
         })
     }
 
-    async fn dispatch(&self, req: Request, info: &RequestInfo, store: Arc<Store>) -> Result<Response, ApiError> {
+    async fn dispatch(
+        &self,
+        req: Request,
+        info: &RequestInfo,
+        store: Arc<Store>,
+    ) -> Result<Response, ApiError> {
         let ri = store.info().clone();
         let ns = (!info.namespace.is_empty()).then_some(info.namespace.as_str());
         // A namespaced resource is reachable without a namespace only for cluster-wide list/watch;
         // a cluster-scoped one never under a namespace.
-        if (ri.namespaced && ns.is_none() && !matches!(info.verb.as_str(), "list" | "watch")) || (!ri.namespaced && ns.is_some() && ri.resource != "namespaces") {
+        if (ri.namespaced && ns.is_none() && !matches!(info.verb.as_str(), "list" | "watch"))
+            || (!ri.namespaced && ns.is_some() && ri.resource != "namespaces")
+        {
             return Err(ApiError::not_found_path());
         }
-        let ns = if ri.resource == "namespaces" { None } else { ns };
+        let ns = if ri.resource == "namespaces" {
+            None
+        } else {
+            ns
+        };
         let output = negotiate(&req)?;
         let query = Query::parse(&req);
         let name = info.name.as_str();
@@ -247,9 +363,26 @@ impl ResourceHandler {
             return Err(ApiError::not_found_path());
         }
         match (info.verb.as_str(), sub) {
-            ("get", "") => Ok(self.render_one(&store, store.get(ns, name).await?, output, StatusCode::OK, &[])),
-            ("get", "status") => Ok(self.render_one(&store, store.get(ns, name).await?, output, StatusCode::OK, &[])),
-            ("get", "scale") => Ok(encode(&scale_of(&store, &store.get(ns, name).await?), Output::Json, StatusCode::OK, &[])),
+            ("get", "") => Ok(self.render_one(
+                &store,
+                store.get(ns, name).await?,
+                output,
+                StatusCode::OK,
+                &[],
+            )),
+            ("get", "status") => Ok(self.render_one(
+                &store,
+                store.get(ns, name).await?,
+                output,
+                StatusCode::OK,
+                &[],
+            )),
+            ("get", "scale") => Ok(encode(
+                &scale_of(&store, &store.get(ns, name).await?),
+                Output::Json,
+                StatusCode::OK,
+                &[],
+            )),
             ("list", "") => self.list(&store, ns, &query, output).await,
             ("watch", "") => self.watch(&store, ns, &query, output).await,
             ("create", "") => {
@@ -260,13 +393,23 @@ impl ResourceHandler {
                 let (bytes, ct) = read_body(req).await?;
                 let body = decode_object(&bytes, &ct)?;
                 let out = store.create(ns, body, opts).await?;
-                Ok(self.render_one(&store, out.value, output, StatusCode::CREATED, &out.warnings))
+                Ok(self.render_one(
+                    &store,
+                    out.value,
+                    output,
+                    StatusCode::CREATED,
+                    &out.warnings,
+                ))
             }
             ("update", "" | "status" | "finalize" | "approval") => {
                 let opts = query.write_options()?;
                 let (bytes, ct) = read_body(req).await?;
                 let body = decode_object(&bytes, &ct)?;
-                let target = if sub.is_empty() { UpdateTarget::Main } else { UpdateTarget::Status };
+                let target = if sub.is_empty() {
+                    UpdateTarget::Main
+                } else {
+                    UpdateTarget::Status
+                };
                 let out = store.update(ns, name, body, target, opts).await?;
                 Ok(self.render_one(&store, out.value, output, StatusCode::OK, &out.warnings))
             }
@@ -280,9 +423,15 @@ impl ResourceHandler {
             ("patch", "" | "status" | "approval") => {
                 let opts = query.write_options()?;
                 let (bytes, ct) = read_body(req).await?;
-                let target = if sub.is_empty() { UpdateTarget::Main } else { UpdateTarget::Status };
+                let target = if sub.is_empty() {
+                    UpdateTarget::Main
+                } else {
+                    UpdateTarget::Status
+                };
                 let out = store
-                    .update_with(ns, name, target, opts, |current| apply_patch(current, &bytes, &ct, &ri).map_err(api_to_registry))
+                    .update_with(ns, name, target, opts, |current| {
+                        apply_patch(current, &bytes, &ct, &ri).map_err(api_to_registry)
+                    })
                     .await?;
                 Ok(self.render_one(&store, out.value, output, StatusCode::OK, &out.warnings))
             }
@@ -290,14 +439,23 @@ impl ResourceHandler {
                 let opts = query.write_options()?;
                 let (bytes, ct) = read_body(req).await?;
                 let scale_info = scale_resource_info();
-                let out = update_scale(&store, ns, name, move |current| apply_patch(current, &bytes, &ct, &scale_info), opts).await?;
+                let out = update_scale(
+                    &store,
+                    ns,
+                    name,
+                    move |current| apply_patch(current, &bytes, &ct, &scale_info),
+                    opts,
+                )
+                .await?;
                 Ok(encode(&out, Output::Json, StatusCode::OK, &[]))
             }
             ("delete", "") => {
                 let (bytes, ct) = read_body(req).await?;
                 let params = delete_params(&bytes, &ct, &query)?;
                 match store.delete(ns, name, &params).await? {
-                    Deleted::Pending(obj) => Ok(self.render_one(&store, obj, output, StatusCode::OK, &[])),
+                    Deleted::Pending(obj) => {
+                        Ok(self.render_one(&store, obj, output, StatusCode::OK, &[]))
+                    }
                     Deleted::Gone(obj) if ri.resource == "pods" || ri.resource == "namespaces" => {
                         Ok(self.render_one(&store, obj, output, StatusCode::OK, &[]))
                     }
@@ -313,7 +471,9 @@ impl ResourceHandler {
             ("deletecollection", "") if ri.verbs.contains(&"deletecollection") => {
                 let (bytes, ct) = read_body(req).await?;
                 let params = delete_params(&bytes, &ct, &query)?;
-                let items = store.delete_collection(ns, &query.list_params()?, &params).await?;
+                let items = store
+                    .delete_collection(ns, &query.list_params()?, &params)
+                    .await?;
                 let list = json!({"kind": ri.list_kind(), "apiVersion": ri.api_version(), "metadata": {}, "items": items});
                 Ok(encode(&list, Output::Json, StatusCode::OK, &[]))
             }
@@ -321,15 +481,40 @@ impl ResourceHandler {
         }
     }
 
-    fn render_one(&self, store: &Store, obj: Value, output: Output, status: StatusCode, warnings: &[String]) -> Response {
+    fn render_one(
+        &self,
+        store: &Store,
+        obj: Value,
+        output: Output,
+        status: StatusCode,
+        warnings: &[String],
+    ) -> Response {
         match output {
-            Output::Table => encode(&table(store, std::slice::from_ref(&obj), None, obj.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("")), output, status, warnings),
+            Output::Table => encode(
+                &table(
+                    store,
+                    std::slice::from_ref(&obj),
+                    None,
+                    obj.pointer("/metadata/resourceVersion")
+                        .and_then(Value::as_str)
+                        .unwrap_or(""),
+                ),
+                output,
+                status,
+                warnings,
+            ),
             Output::PartialMetadata => encode(&partial_metadata(&obj), output, status, warnings),
             _ => encode(&obj, output, status, warnings),
         }
     }
 
-    async fn list(&self, store: &Store, ns: Option<&str>, query: &Query, output: Output) -> Result<Response, ApiError> {
+    async fn list(
+        &self,
+        store: &Store,
+        ns: Option<&str>,
+        query: &Query,
+        output: Output,
+    ) -> Result<Response, ApiError> {
         let params = query.list_params()?;
         let page = store.list(ns, &params).await?;
         let ri = store.info();
@@ -342,7 +527,12 @@ impl ResourceHandler {
         }
         let value = match output {
             Output::Table => {
-                let mut t = table(store, &page.items, query.get("includeObject"), &page.resource_version);
+                let mut t = table(
+                    store,
+                    &page.items,
+                    query.get("includeObject"),
+                    &page.resource_version,
+                );
                 t["metadata"] = metadata;
                 t
             }
@@ -350,21 +540,34 @@ impl ResourceHandler {
                 "kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": metadata,
                 "items": page.items.iter().map(partial_metadata).collect::<Vec<_>>()
             }),
-            _ => json!({"kind": ri.list_kind(), "apiVersion": ri.api_version(), "metadata": metadata, "items": page.items}),
+            _ => {
+                json!({"kind": ri.list_kind(), "apiVersion": ri.api_version(), "metadata": metadata, "items": page.items})
+            }
         };
         Ok(encode(&value, output, StatusCode::OK, &[]))
     }
 
-    async fn watch(&self, store: &Arc<Store>, ns: Option<&str>, query: &Query, output: Output) -> Result<Response, ApiError> {
+    async fn watch(
+        &self,
+        store: &Arc<Store>,
+        ns: Option<&str>,
+        query: &Query,
+        output: Output,
+    ) -> Result<Response, ApiError> {
         let params = WatchParams {
             list: query.list_params()?,
             bookmarks: query.flag("allowWatchBookmarks"),
             send_initial_events: query.get("sendInitialEvents").map(|v| v == "true"),
         };
         let timeout = match query.get("timeoutSeconds") {
-            Some(t) => Duration::from_secs(t.parse().map_err(|_| ApiError::bad_request(format!("invalid timeoutSeconds: {t:?}")))?),
+            Some(t) => Duration::from_secs(
+                t.parse()
+                    .map_err(|_| ApiError::bad_request(format!("invalid timeoutSeconds: {t:?}")))?,
+            ),
             // Upstream spreads watch lifetimes over [min, 2·min) so clients do not reconnect in waves.
-            None => self.min_request_timeout.mul_f64(1.0 + (crate::registry::store::new_uid().as_bytes()[0] as f64 / 256.0)),
+            None => self
+                .min_request_timeout
+                .mul_f64(1.0 + (crate::registry::store::new_uid().as_bytes()[0] as f64 / 256.0)),
         };
         let events = store.watch(ns, params).await?;
         let store = store.clone();
@@ -372,11 +575,17 @@ impl ResourceHandler {
         let deadline = tokio::time::sleep(timeout);
         let lines = events.take_until(deadline).map(move |ev: Event| {
             let object = match output {
-                Output::Table if ev.kind != "ERROR" && ev.kind != "BOOKMARK" => table(&store, std::slice::from_ref(&ev.object), include.as_deref(), ""),
+                Output::Table if ev.kind != "ERROR" && ev.kind != "BOOKMARK" => table(
+                    &store,
+                    std::slice::from_ref(&ev.object),
+                    include.as_deref(),
+                    "",
+                ),
                 Output::PartialMetadata if ev.kind != "ERROR" => partial_metadata(&ev.object),
                 _ => ev.object,
             };
-            let mut line = serde_json::to_vec(&json!({"type": ev.kind, "object": object})).unwrap_or_default();
+            let mut line =
+                serde_json::to_vec(&json!({"type": ev.kind, "object": object})).unwrap_or_default();
             line.push(b'\n');
             Ok::<_, super::BoxError>(hyper::body::Frame::data(Bytes::from(line)))
         });
@@ -399,24 +608,53 @@ fn api_to_registry(e: ApiError) -> crate::registry::RegistryError {
     use crate::registry::RegistryError;
     match e.code {
         StatusCode::UNPROCESSABLE_ENTITY => RegistryError::BadRequest(e.message),
-        StatusCode::CONFLICT => RegistryError::Conflict { resource: Default::default(), name: String::new(), message: e.message },
+        StatusCode::CONFLICT => RegistryError::Conflict {
+            resource: Default::default(),
+            name: String::new(),
+            message: e.message,
+        },
         _ => RegistryError::BadRequest(e.message),
     }
 }
 
 impl Default for crate::registry::errors::GroupResource {
     fn default() -> Self {
-        Self { group: String::new(), resource: String::new() }
+        Self {
+            group: String::new(),
+            resource: String::new(),
+        }
     }
 }
 
-fn delete_params(bytes: &[u8], content_type: &str, query: &Query) -> Result<DeleteParams, ApiError> {
-    let body = if bytes.iter().all(u8::is_ascii_whitespace) { json!({}) } else { decode_object(bytes, content_type)? };
-    let str_at = |ptr: &str| body.pointer(ptr).and_then(Value::as_str).map(str::to_string);
-    let dry_run = query.dry_run()? || body.get("dryRun").and_then(Value::as_array).is_some_and(|a| a.iter().any(|v| v == "All"));
-    let propagation_policy = query.get("propagationPolicy").map(str::to_string).or_else(|| str_at("/propagationPolicy")).or_else(|| {
-        body.get("orphanDependents").and_then(Value::as_bool).map(|o| if o { "Orphan" } else { "Background" }.to_string())
-    });
+fn delete_params(
+    bytes: &[u8],
+    content_type: &str,
+    query: &Query,
+) -> Result<DeleteParams, ApiError> {
+    let body = if bytes.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        decode_object(bytes, content_type)?
+    };
+    let str_at = |ptr: &str| {
+        body.pointer(ptr)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let dry_run = query.dry_run()?
+        || body
+            .get("dryRun")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|v| v == "All"));
+    let propagation_policy = query
+        .get("propagationPolicy")
+        .map(str::to_string)
+        .or_else(|| str_at("/propagationPolicy"))
+        .or_else(|| {
+            body.get("orphanDependents")
+                .and_then(Value::as_bool)
+                .map(|o| if o { "Orphan" } else { "Background" }.to_string())
+        });
     if let Some(p) = &propagation_policy
         && !matches!(p.as_str(), "Orphan" | "Background" | "Foreground")
     {
@@ -424,7 +662,10 @@ fn delete_params(bytes: &[u8], content_type: &str, query: &Query) -> Result<Dele
             "propagationPolicy: Unsupported value: {p:?}: supported values: \"Foreground\", \"Background\", \"Orphan\""
         )));
     }
-    let grace = query.get("gracePeriodSeconds").and_then(|g| g.parse().ok()).or_else(|| body.get("gracePeriodSeconds").and_then(Value::as_i64));
+    let grace = query
+        .get("gracePeriodSeconds")
+        .and_then(|g| g.parse().ok())
+        .or_else(|| body.get("gracePeriodSeconds").and_then(Value::as_i64));
     Ok(DeleteParams {
         precondition_uid: str_at("/preconditions/uid"),
         precondition_resource_version: str_at("/preconditions/resourceVersion"),
@@ -438,18 +679,33 @@ fn delete_params(bytes: &[u8], content_type: &str, query: &Query) -> Result<Dele
 fn scale_of(store: &Store, obj: &Value) -> Value {
     let paths = store.info().scale.expect("scale subresource has paths");
     let selector = match obj.pointer(paths.selector) {
-        Some(Value::Object(sel)) if sel.contains_key("matchLabels") || sel.contains_key("matchExpressions") => label_selector_string(&Value::Object(sel.clone())),
-        Some(Value::Object(map)) => map.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(","),
+        Some(Value::Object(sel))
+            if sel.contains_key("matchLabels") || sel.contains_key("matchExpressions") =>
+        {
+            label_selector_string(&Value::Object(sel.clone()))
+        }
+        Some(Value::Object(map)) => map
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+            .collect::<Vec<_>>()
+            .join(","),
         _ => String::new(),
     };
     let meta = obj.get("metadata").cloned().unwrap_or(json!({}));
     let mut metadata = json!({});
-    for k in ["name", "namespace", "uid", "resourceVersion", "creationTimestamp"] {
+    for k in [
+        "name",
+        "namespace",
+        "uid",
+        "resourceVersion",
+        "creationTimestamp",
+    ] {
         if let Some(v) = meta.get(k) {
             metadata[k] = v.clone();
         }
     }
-    let mut status = json!({"replicas": obj.pointer(paths.status_replicas).cloned().unwrap_or(json!(0))});
+    let mut status =
+        json!({"replicas": obj.pointer(paths.status_replicas).cloned().unwrap_or(json!(0))});
     if !selector.is_empty() {
         status["selector"] = json!(selector);
     }
@@ -464,18 +720,27 @@ fn scale_of(store: &Store, obj: &Value) -> Value {
 fn label_selector_string(sel: &Value) -> String {
     let mut parts = Vec::new();
     if let Some(Value::Object(m)) = sel.get("matchLabels") {
-        parts.extend(m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))));
+        parts.extend(
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))),
+        );
     }
     if let Some(Value::Array(exprs)) = sel.get("matchExpressions") {
         for e in exprs {
             let key = e.get("key").and_then(Value::as_str).unwrap_or("");
-            let values: Vec<&str> = e.get("values").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-            parts.push(match e.get("operator").and_then(Value::as_str).unwrap_or("") {
-                "In" => format!("{key} in ({})", values.join(",")),
-                "NotIn" => format!("{key} notin ({})", values.join(",")),
-                "Exists" => key.to_string(),
-                _ => format!("!{key}"),
-            });
+            let values: Vec<&str> = e
+                .get("values")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            parts.push(
+                match e.get("operator").and_then(Value::as_str).unwrap_or("") {
+                    "In" => format!("{key} in ({})", values.join(",")),
+                    "NotIn" => format!("{key} notin ({})", values.join(",")),
+                    "Exists" => key.to_string(),
+                    _ => format!("!{key}"),
+                },
+            );
         }
     }
     parts.join(",")
@@ -543,7 +808,12 @@ async fn update_scale(
 }
 
 /// A `meta.k8s.io/v1` Table of `objects`.
-fn table(store: &Store, objects: &[Value], include_object: Option<&str>, resource_version: &str) -> Value {
+fn table(
+    store: &Store,
+    objects: &[Value],
+    include_object: Option<&str>,
+    resource_version: &str,
+) -> Value {
     let strategy = store.strategy();
     let columns: Vec<Column> = strategy.columns();
     let rows: Vec<Value> = objects
@@ -562,5 +832,8 @@ fn table(store: &Store, objects: &[Value], include_object: Option<&str>, resourc
 
 /// Whether `req` is a request this handler could own, by method.
 pub fn is_api_method(m: &Method) -> bool {
-    matches!(*m, Method::GET | Method::HEAD | Method::POST | Method::PUT | Method::PATCH | Method::DELETE)
+    matches!(
+        *m,
+        Method::GET | Method::HEAD | Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    )
 }

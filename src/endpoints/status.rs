@@ -160,46 +160,104 @@ mod registry_errors {
         fn from(e: RegistryError) -> Self {
             let message = e.to_string();
             let (code, reason, details) = match &e {
-                RegistryError::NotFound { resource, name } => (StatusCode::NOT_FOUND, "NotFound", details(&resource.group, &resource.resource, name)),
-                RegistryError::AlreadyExists { resource, name } => {
-                    (StatusCode::CONFLICT, "AlreadyExists", details(&resource.group, &resource.resource, name))
-                }
-                RegistryError::Conflict { resource, name, .. } => (StatusCode::CONFLICT, "Conflict", details(&resource.group, &resource.resource, name)),
-                RegistryError::Invalid { group, kind, name, errors, .. } => {
+                RegistryError::NotFound { resource, name } => (
+                    StatusCode::NOT_FOUND,
+                    "NotFound",
+                    details(&resource.group, &resource.resource, name),
+                ),
+                RegistryError::AlreadyExists { resource, name } => (
+                    StatusCode::CONFLICT,
+                    "AlreadyExists",
+                    details(&resource.group, &resource.resource, name),
+                ),
+                RegistryError::Conflict { resource, name, .. } => (
+                    StatusCode::CONFLICT,
+                    "Conflict",
+                    details(&resource.group, &resource.resource, name),
+                ),
+                RegistryError::Invalid {
+                    group,
+                    kind,
+                    name,
+                    errors,
+                    ..
+                } => {
                     let mut d = details(group, kind, name).unwrap_or_default();
                     d.causes = Some(
                         errors
                             .iter()
-                            .map(|fe| StatusCause { reason: Some(fe.reason().into()), message: Some(fe.body()), field: Some(fe.field.clone()) })
+                            .map(|fe| StatusCause {
+                                reason: Some(fe.reason().into()),
+                                message: Some(fe.body()),
+                                field: Some(fe.field.clone()),
+                            })
                             .collect(),
                     );
                     (StatusCode::UNPROCESSABLE_ENTITY, "Invalid", Some(d))
                 }
                 RegistryError::BadRequest(_) => (StatusCode::BAD_REQUEST, "BadRequest", None),
-                RegistryError::Forbidden { resource, name, cause, .. } => {
-                    let mut d = details(&resource.group, &resource.resource, name).unwrap_or_default();
+                RegistryError::Forbidden {
+                    resource,
+                    name,
+                    cause,
+                    ..
+                } => {
+                    let mut d =
+                        details(&resource.group, &resource.resource, name).unwrap_or_default();
                     if let Some((reason, message, field)) = cause {
-                        d.causes = Some(vec![StatusCause { reason: Some(reason.clone()), message: Some(message.clone()), field: Some(field.clone()) }]);
+                        d.causes = Some(vec![StatusCause {
+                            reason: Some(reason.clone()),
+                            message: Some(message.clone()),
+                            field: Some(field.clone()),
+                        }]);
                     }
                     (StatusCode::FORBIDDEN, "Forbidden", Some(d))
                 }
                 RegistryError::Expired(_) => (StatusCode::GONE, "Expired", None),
                 RegistryError::TooLargeResourceVersion { .. } => {
                     let d = StatusDetails {
-                        causes: Some(vec![StatusCause { reason: Some("ResourceVersionTooLarge".into()), message: Some("Too large resource version".into()), field: None }]),
+                        causes: Some(vec![StatusCause {
+                            reason: Some("ResourceVersionTooLarge".into()),
+                            message: Some("Too large resource version".into()),
+                            field: None,
+                        }]),
                         retry_after_seconds: Some(1),
                         ..Default::default()
                     };
                     (StatusCode::GATEWAY_TIMEOUT, "Timeout", Some(d))
                 }
-                RegistryError::MethodNotSupported(_) => (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", Some(StatusDetails::default())),
-                RegistryError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", None),
+                RegistryError::MethodNotSupported(_) => (
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "MethodNotAllowed",
+                    Some(StatusDetails::default()),
+                ),
+                RegistryError::Unavailable(_) => {
+                    (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", None)
+                }
                 RegistryError::Internal(m) => {
-                    let d = StatusDetails { causes: Some(vec![StatusCause { message: Some(m.clone()), ..Default::default() }]), ..Default::default() };
-                    return ApiError { code: StatusCode::INTERNAL_SERVER_ERROR, reason: "InternalError", message: format!("Internal error occurred: {m}"), details: Some(d), retry_after: None };
+                    let d = StatusDetails {
+                        causes: Some(vec![StatusCause {
+                            message: Some(m.clone()),
+                            ..Default::default()
+                        }]),
+                        ..Default::default()
+                    };
+                    return ApiError {
+                        code: StatusCode::INTERNAL_SERVER_ERROR,
+                        reason: "InternalError",
+                        message: format!("Internal error occurred: {m}"),
+                        details: Some(d),
+                        retry_after: None,
+                    };
                 }
             };
-            ApiError { code, reason, message, details, retry_after: None }
+            ApiError {
+                code,
+                reason,
+                message,
+                details,
+                retry_after: None,
+            }
         }
     }
 }
@@ -207,13 +265,27 @@ mod registry_errors {
 impl ApiError {
     /// 400 with a message.
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self { details: None, ..Self::new(StatusCode::BAD_REQUEST, "BadRequest", message) }
+        Self {
+            details: None,
+            ..Self::new(StatusCode::BAD_REQUEST, "BadRequest", message)
+        }
     }
 
     /// 405 for a verb the resource does not support.
     pub fn method_not_allowed(group: &str, resource: &str) -> Self {
-        let details = StatusDetails { group: (!group.is_empty()).then(|| group.into()), kind: Some(resource.into()), ..Default::default() };
-        Self { details: Some(details), ..Self::new(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "the server does not allow this method on the requested resource") }
+        let details = StatusDetails {
+            group: (!group.is_empty()).then(|| group.into()),
+            kind: Some(resource.into()),
+            ..Default::default()
+        };
+        Self {
+            details: Some(details),
+            ..Self::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource",
+            )
+        }
     }
 
     /// 415 for a body in a format the endpoint does not take.
@@ -224,7 +296,10 @@ impl ApiError {
             ..Self::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "UnsupportedMediaType",
-                format!("the body of the request was in an unknown format - accepted media types include: {}", accepted.join(", ")),
+                format!(
+                    "the body of the request was in an unknown format - accepted media types include: {}",
+                    accepted.join(", ")
+                ),
             )
         }
     }
@@ -233,12 +308,23 @@ impl ApiError {
     pub fn not_acceptable(offered: &[&str]) -> Self {
         Self {
             details: Some(StatusDetails::default()),
-            ..Self::new(StatusCode::NOT_ACCEPTABLE, "NotAcceptable", format!("only the following media types are accepted: {}", offered.join(", ")))
+            ..Self::new(
+                StatusCode::NOT_ACCEPTABLE,
+                "NotAcceptable",
+                format!(
+                    "only the following media types are accepted: {}",
+                    offered.join(", ")
+                ),
+            )
         }
     }
 
     /// 413 for a body over the size limit.
     pub fn too_large(limit: usize) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge", format!("Request entity too large: limit is {limit}"))
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestEntityTooLarge",
+            format!("Request entity too large: limit is {limit}"),
+        )
     }
 }

@@ -40,21 +40,44 @@ pub struct FieldError {
 pub type ErrorList = Vec<FieldError>;
 
 impl FieldError {
-    fn new(kind: FieldErrorKind, field: impl Into<String>, value: Option<Value>, detail: impl Into<String>) -> Self {
-        Self { kind, field: field.into(), value, detail: detail.into() }
+    fn new(
+        kind: FieldErrorKind,
+        field: impl Into<String>,
+        value: Option<Value>,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            kind,
+            field: field.into(),
+            value,
+            detail: detail.into(),
+        }
     }
     /// A missing required field.
     pub fn required(field: impl Into<String>, detail: impl Into<String>) -> Self {
         Self::new(FieldErrorKind::Required, field, None, detail)
     }
     /// An invalid value.
-    pub fn invalid(field: impl Into<String>, value: impl Into<Value>, detail: impl Into<String>) -> Self {
+    pub fn invalid(
+        field: impl Into<String>,
+        value: impl Into<Value>,
+        detail: impl Into<String>,
+    ) -> Self {
         Self::new(FieldErrorKind::Invalid, field, Some(value.into()), detail)
     }
     /// A value outside an enumeration.
-    pub fn not_supported(field: impl Into<String>, value: impl Into<Value>, allowed: &[&str]) -> Self {
+    pub fn not_supported(
+        field: impl Into<String>,
+        value: impl Into<Value>,
+        allowed: &[&str],
+    ) -> Self {
         let allowed = allowed.iter().map(|s| s.to_string()).collect();
-        Self::new(FieldErrorKind::NotSupported(allowed), field, Some(value.into()), "")
+        Self::new(
+            FieldErrorKind::NotSupported(allowed),
+            field,
+            Some(value.into()),
+            "",
+        )
     }
     /// A forbidden field or change.
     pub fn forbidden(field: impl Into<String>, detail: impl Into<String>) -> Self {
@@ -96,7 +119,10 @@ impl FieldError {
             FieldErrorKind::Invalid => format!("Invalid value: {value}"),
             FieldErrorKind::NotSupported(allowed) => {
                 let quoted: Vec<String> = allowed.iter().map(|a| format!("{a:?}")).collect();
-                format!("Unsupported value: {value}: supported values: {}", quoted.join(", "))
+                format!(
+                    "Unsupported value: {value}: supported values: {}",
+                    quoted.join(", ")
+                )
             }
             FieldErrorKind::Forbidden => "Forbidden".to_string(),
             FieldErrorKind::TooLong(max) => format!("Too long: may not be more than {max} bytes"),
@@ -133,7 +159,11 @@ pub fn aggregate(errors: &[FieldError]) -> String {
             seen.push(s);
         }
     }
-    if seen.len() == 1 { seen.remove(0) } else { format!("[{}]", seen.join(", ")) }
+    if seen.len() == 1 {
+        seen.remove(0)
+    } else {
+        format!("[{}]", seen.join(", "))
+    }
 }
 
 /// A resource's identity for error messages: `configmaps` or `deployments.apps`.
@@ -147,7 +177,11 @@ pub struct GroupResource {
 
 impl fmt::Display for GroupResource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.group.is_empty() { write!(f, "{}", self.resource) } else { write!(f, "{}.{}", self.resource, self.group) }
+        if self.group.is_empty() {
+            write!(f, "{}", self.resource)
+        } else {
+            write!(f, "{}.{}", self.resource, self.group)
+        }
     }
 }
 
@@ -257,8 +291,15 @@ mod tests {
 
     #[test]
     fn field_errors_render_as_upstream() {
-        assert_eq!(FieldError::required("metadata.name", "name or generateName is required").to_string(), "metadata.name: Required value: name or generateName is required");
-        assert_eq!(FieldError::invalid("spec.replicas", -1, "must be greater than or equal to 0").to_string(), "spec.replicas: Invalid value: -1: must be greater than or equal to 0");
+        assert_eq!(
+            FieldError::required("metadata.name", "name or generateName is required").to_string(),
+            "metadata.name: Required value: name or generateName is required"
+        );
+        assert_eq!(
+            FieldError::invalid("spec.replicas", -1, "must be greater than or equal to 0")
+                .to_string(),
+            "spec.replicas: Invalid value: -1: must be greater than or equal to 0"
+        );
         assert_eq!(
             FieldError::not_supported("spec.type", "Bogus", &["ClusterIP", "NodePort"]).to_string(),
             r#"spec.type: Unsupported value: "Bogus": supported values: "ClusterIP", "NodePort""#

@@ -56,7 +56,9 @@ impl LabelSelector {
         for part in split_top_level(s) {
             let part = part.trim();
             if part.is_empty() {
-                return Err(format!("unable to parse requirement: found '', expected: identifier in {s:?}"));
+                return Err(format!(
+                    "unable to parse requirement: found '', expected: identifier in {s:?}"
+                ));
             }
             let req = if let Some(key) = part.strip_prefix('!') {
                 (key.trim().to_string(), Op::DoesNotExist)
@@ -71,14 +73,27 @@ impl LabelSelector {
             } else if let Some((k, v)) = part.split_once('=') {
                 (k.trim().to_string(), Op::Equals(v.trim().to_string()))
             } else if let Some((k, v)) = part.split_once('>') {
-                (k.trim().to_string(), Op::Gt(v.trim().parse().map_err(|_| format!("for 'Gt', 'Lt' operators, the value must be an integer: {part:?}"))?))
+                (
+                    k.trim().to_string(),
+                    Op::Gt(v.trim().parse().map_err(|_| {
+                        format!("for 'Gt', 'Lt' operators, the value must be an integer: {part:?}")
+                    })?),
+                )
             } else if let Some((k, v)) = part.split_once('<') {
-                (k.trim().to_string(), Op::Lt(v.trim().parse().map_err(|_| format!("for 'Gt', 'Lt' operators, the value must be an integer: {part:?}"))?))
+                (
+                    k.trim().to_string(),
+                    Op::Lt(v.trim().parse().map_err(|_| {
+                        format!("for 'Gt', 'Lt' operators, the value must be an integer: {part:?}")
+                    })?),
+                )
             } else {
                 (part.to_string(), Op::Exists)
             };
             if !valid_label_key(&req.0) {
-                return Err(format!("unable to parse requirement: invalid label key {:?}", req.0));
+                return Err(format!(
+                    "unable to parse requirement: invalid label key {:?}",
+                    req.0
+                ));
             }
             let values: Vec<&String> = match &req.1 {
                 Op::Equals(v) | Op::NotEquals(v) => vec![v],
@@ -86,7 +101,9 @@ impl LabelSelector {
                 _ => vec![],
             };
             if let Some(bad) = values.into_iter().find(|v| !valid_label_value(v)) {
-                return Err(format!("unable to parse requirement: invalid label value: {bad:?}"));
+                return Err(format!(
+                    "unable to parse requirement: invalid label value: {bad:?}"
+                ));
             }
             reqs.push(req);
         }
@@ -104,8 +121,12 @@ impl LabelSelector {
                 Op::NotEquals(want) => v != Some(want),
                 Op::In(set) => v.is_some_and(|v| set.contains(v)),
                 Op::NotIn(set) => v.is_none_or(|v| !set.contains(v)),
-                Op::Gt(n) => v.and_then(|v| v.parse::<i64>().ok()).is_some_and(|x| x > *n),
-                Op::Lt(n) => v.and_then(|v| v.parse::<i64>().ok()).is_some_and(|x| x < *n),
+                Op::Gt(n) => v
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .is_some_and(|x| x > *n),
+                Op::Lt(n) => v
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .is_some_and(|x| x < *n),
             }
         })
     }
@@ -148,7 +169,9 @@ impl FieldSelector {
             } else if let Some((f, v)) = part.split_once('=') {
                 (f, true, v)
             } else {
-                return Err(format!("invalid selector: '{part}'; can't understand '{part}'"));
+                return Err(format!(
+                    "invalid selector: '{part}'; can't understand '{part}'"
+                ));
             };
             reqs.push((field.trim().to_string(), equal, value.trim().to_string()));
         }
@@ -170,7 +193,10 @@ impl FieldSelector {
 
     /// The value required by `field=value`, if the selector pins it (e.g. metadata.name).
     pub fn required_value(&self, field: &str) -> Option<&str> {
-        self.0.iter().find(|(f, eq, _)| f == field && *eq).map(|(_, _, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(f, eq, _)| f == field && *eq)
+            .map(|(_, _, v)| v.as_str())
     }
 
     /// Whether the selector has no requirement.
@@ -184,7 +210,10 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -203,7 +232,11 @@ mod tests {
             ("n>3", true),
             ("n<3", false),
         ] {
-            assert_eq!(LabelSelector::parse(sel).unwrap().matches(&l), want, "{sel}");
+            assert_eq!(
+                LabelSelector::parse(sel).unwrap().matches(&l),
+                want,
+                "{sel}"
+            );
         }
         assert!(LabelSelector::parse("app in web").is_err());
         assert!(LabelSelector::parse("bad key!=x").is_err());
@@ -212,7 +245,9 @@ mod tests {
     #[test]
     fn field_selectors_compare_values() {
         let f = FieldSelector::parse("metadata.name=a,status.phase!=Running").unwrap();
-        assert!(f.matches(|k| Some(if k == "metadata.name" { "a" } else { "Pending" }.to_string())));
+        assert!(
+            f.matches(|k| Some(if k == "metadata.name" { "a" } else { "Pending" }.to_string()))
+        );
         assert_eq!(f.required_value("metadata.name"), Some("a"));
         assert!(FieldSelector::parse("nonsense").is_err());
     }

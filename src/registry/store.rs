@@ -5,7 +5,9 @@ use super::errors::{ErrorList, FieldError, RegistryError};
 use super::selectors::{FieldSelector, LabelSelector};
 use super::strategy::{ResourceInfo, Strategy};
 use super::validation;
-use crate::storage::{self, ErrorCode, EventKind, KeyBuilder, KeyValue, RevisionMatch, Storage, StorageError};
+use crate::storage::{
+    self, ErrorCode, EventKind, KeyBuilder, KeyValue, RevisionMatch, Storage, StorageError,
+};
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
@@ -167,7 +169,9 @@ pub fn now_rfc3339() -> String {
 fn random_bytes<const N: usize>() -> [u8; N] {
     use ring::rand::SecureRandom;
     let mut b = [0u8; N];
-    ring::rand::SystemRandom::new().fill(&mut b).expect("system random generator");
+    ring::rand::SystemRandom::new()
+        .fill(&mut b)
+        .expect("system random generator");
     b
 }
 
@@ -177,13 +181,23 @@ pub fn new_uid() -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// A 5-character suffix from upstream's alphabet (no vowels, no look-alikes).
 fn name_suffix() -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    random_bytes::<5>().iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
+    random_bytes::<5>()
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
 }
 
 fn meta(obj: &Value) -> &Value {
@@ -191,7 +205,10 @@ fn meta(obj: &Value) -> &Value {
 }
 
 fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
-    meta(obj).get(field).and_then(Value::as_str).filter(|s| !s.is_empty())
+    meta(obj)
+        .get(field)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
 }
 
 fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
@@ -211,7 +228,11 @@ pub fn labels_of(obj: &Value) -> BTreeMap<String, String> {
     meta(obj)
         .get("labels")
         .and_then(Value::as_object)
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -219,7 +240,11 @@ fn finalizers(obj: &Value) -> Vec<String> {
     meta(obj)
         .get("finalizers")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|f| f.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|f| f.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -235,13 +260,20 @@ fn spec_part(obj: &Value) -> Value {
 }
 
 fn parse_rv(s: &str) -> Result<i64> {
-    s.parse::<i64>().ok().filter(|r| *r >= 0).ok_or_else(|| RegistryError::BadRequest(format!("invalid resource version: {s:?}")))
+    s.parse::<i64>()
+        .ok()
+        .filter(|r| *r >= 0)
+        .ok_or_else(|| RegistryError::BadRequest(format!("invalid resource version: {s:?}")))
 }
 
 impl Store {
     /// A store for `strategy`'s kind on `storage`.
     pub fn new(strategy: Arc<dyn Strategy>, storage: Arc<dyn Storage>, keys: KeyBuilder) -> Self {
-        Self { strategy, storage, keys }
+        Self {
+            strategy,
+            storage,
+            keys,
+        }
     }
 
     /// The kind's facts.
@@ -256,16 +288,28 @@ impl Store {
 
     fn key(&self, ns: Option<&str>, name: &str) -> String {
         let info = self.info();
-        self.keys.key(info.group, info.resource, if info.namespaced { ns } else { None }, name)
+        self.keys.key(
+            info.group,
+            info.resource,
+            if info.namespaced { ns } else { None },
+            name,
+        )
     }
 
     fn prefix(&self, ns: Option<&str>) -> String {
         let info = self.info();
-        self.keys.namespace_prefix(info.group, info.resource, if info.namespaced { ns } else { None })
+        self.keys.namespace_prefix(
+            info.group,
+            info.resource,
+            if info.namespaced { ns } else { None },
+        )
     }
 
     fn not_found(&self, name: &str) -> RegistryError {
-        RegistryError::NotFound { resource: self.info().group_resource(), name: name.into() }
+        RegistryError::NotFound {
+            resource: self.info().group_resource(),
+            name: name.into(),
+        }
     }
 
     fn storage_err(&self, e: StorageError, name: &str) -> RegistryError {
@@ -285,8 +329,12 @@ impl Store {
 
     /// Decodes a stored value and stamps its resourceVersion.
     fn decode_stored(&self, value: &[u8], revision: i64) -> Result<Value> {
-        let mut obj: Value = serde_json::from_slice(value).map_err(|e| RegistryError::Internal(format!("stored object is not JSON: {e}")))?;
-        meta_mut(&mut obj).insert("resourceVersion".into(), Value::String(revision.to_string()));
+        let mut obj: Value = serde_json::from_slice(value)
+            .map_err(|e| RegistryError::Internal(format!("stored object is not JSON: {e}")))?;
+        meta_mut(&mut obj).insert(
+            "resourceVersion".into(),
+            Value::String(revision.to_string()),
+        );
         Ok(obj)
     }
 
@@ -320,14 +368,26 @@ impl Store {
                 info.api_version()
             )));
         }
-        let decoded = self.strategy.decode(body).map_err(RegistryError::BadRequest)?;
+        let decoded = self
+            .strategy
+            .decode(body)
+            .map_err(RegistryError::BadRequest)?;
         let mut warnings = Vec::new();
         if !decoded.unknown_fields.is_empty() {
             match opts.field_validation {
                 FieldValidation::Ignore => {}
-                FieldValidation::Warn => warnings.extend(decoded.unknown_fields.iter().map(|f| format!("unknown field {f:?}"))),
+                FieldValidation::Warn => warnings.extend(
+                    decoded
+                        .unknown_fields
+                        .iter()
+                        .map(|f| format!("unknown field {f:?}")),
+                ),
                 FieldValidation::Strict => {
-                    let list: Vec<String> = decoded.unknown_fields.iter().map(|f| format!("unknown field {f:?}")).collect();
+                    let list: Vec<String> = decoded
+                        .unknown_fields
+                        .iter()
+                        .map(|f| format!("unknown field {f:?}"))
+                        .collect();
                     return Err(RegistryError::BadRequest(format!(
                         "{kind} in version {version:?} cannot be handled as a {kind}: strict decoding error: {}",
                         list.join(", "),
@@ -347,7 +407,12 @@ impl Store {
 
     /// Reads one object.
     pub async fn get(&self, ns: Option<&str>, name: &str) -> Result<Value> {
-        match self.storage.get(&self.key(ns, name)).await.map_err(|e| self.storage_err(e, name))? {
+        match self
+            .storage
+            .get(&self.key(ns, name))
+            .await
+            .map_err(|e| self.storage_err(e, name))?
+        {
             Some(kv) => self.from_kv(&kv),
             None => Err(self.not_found(name)),
         }
@@ -369,7 +434,9 @@ impl Store {
             }
             // A field is supported when the strategy answers for it on an empty object.
             if self.strategy.field(&json!({"metadata": {}}), f).is_none() {
-                return Err(RegistryError::BadRequest(format!("field label not supported: {f}")));
+                return Err(RegistryError::BadRequest(format!(
+                    "field label not supported: {f}"
+                )));
             }
         }
         Ok(())
@@ -403,7 +470,12 @@ impl Store {
                 "specifying resource version is not allowed when using continue".into(),
             ));
         }
-        Ok(storage::ListOptions { revision, revision_match, limit: 0, continue_token: params.continue_token.clone() })
+        Ok(storage::ListOptions {
+            revision,
+            revision_match,
+            limit: 0,
+            continue_token: params.continue_token.clone(),
+        })
     }
 
     /// Lists objects in `ns` (all namespaces when `None`) with selectors and pagination.
@@ -416,7 +488,11 @@ impl Store {
         let limit = params.limit.max(0);
         let mut items = Vec::new();
         loop {
-            opts.limit = if limit > 0 { (limit - items.len() as i64).max(1) } else { 0 };
+            opts.limit = if limit > 0 {
+                (limit - items.len() as i64).max(1)
+            } else {
+                0
+            };
             let page = self.storage.list(&prefix, opts.clone()).await.map_err(|e| match e.code {
                 ErrorCode::Compacted if params.continue_token.is_some() => RegistryError::Expired(
                     "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.".into(),
@@ -436,7 +512,12 @@ impl Store {
             match page.continue_token {
                 Some(token) if full || limit == 0 => {
                     let remaining = if filtering { None } else { page.remaining };
-                    return Ok(ListPage { items, resource_version: page.revision.to_string(), continue_token: Some(token), remaining });
+                    return Ok(ListPage {
+                        items,
+                        resource_version: page.revision.to_string(),
+                        continue_token: Some(token),
+                        remaining,
+                    });
                 }
                 Some(token) => {
                     // Selectors filtered part of the page: keep reading at the same revision.
@@ -445,19 +526,35 @@ impl Store {
                     opts.revision_match = RevisionMatch::Exact;
                 }
                 None => {
-                    return Ok(ListPage { items, resource_version: page.revision.to_string(), continue_token: None, remaining: None });
+                    return Ok(ListPage {
+                        items,
+                        resource_version: page.revision.to_string(),
+                        continue_token: None,
+                        remaining: None,
+                    });
                 }
             }
         }
     }
 
     /// Creates an object; `ns` is the request's namespace.
-    pub async fn create(&self, ns: Option<&str>, body: Value, opts: WriteOptions) -> Result<Outcome<Value>> {
+    pub async fn create(
+        &self,
+        ns: Option<&str>,
+        body: Value,
+        opts: WriteOptions,
+    ) -> Result<Outcome<Value>> {
         let info = self.info().clone();
         let (mut obj, warnings) = self.admit_body(body, opts)?;
         {
             let m = meta_mut(&mut obj);
-            match (info.namespaced, ns, m.get("namespace").and_then(Value::as_str).filter(|s| !s.is_empty())) {
+            match (
+                info.namespaced,
+                ns,
+                m.get("namespace")
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty()),
+            ) {
                 (true, Some(req), Some(body_ns)) if req != body_ns => {
                     return Err(RegistryError::BadRequest(
                         "the namespace of the provided object does not match the namespace sent on the request".into(),
@@ -471,7 +568,12 @@ impl Store {
                 }
                 _ => {}
             }
-            for k in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
+            for k in [
+                "resourceVersion",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "selfLink",
+            ] {
                 m.remove(k);
             }
             m.insert("uid".into(), Value::String(new_uid()));
@@ -493,7 +595,10 @@ impl Store {
         for attempt in 0..=GENERATE_NAME_RETRIES {
             if generate {
                 let base = meta_str(&obj, "generateName").unwrap_or("").to_string();
-                meta_mut(&mut obj).insert("name".into(), Value::String(format!("{base}{}", name_suffix())));
+                meta_mut(&mut obj).insert(
+                    "name".into(),
+                    Value::String(format!("{base}{}", name_suffix())),
+                );
             }
             let name = meta_str(&obj, "name").unwrap_or("").to_string();
             if attempt == 0 {
@@ -504,14 +609,31 @@ impl Store {
                 }
             }
             if opts.dry_run {
-                return Ok(Outcome { value: obj, warnings });
+                return Ok(Outcome {
+                    value: obj,
+                    warnings,
+                });
             }
-            match self.storage.create(&self.key(ns, &name), Self::encode(&obj)).await {
+            match self
+                .storage
+                .create(&self.key(ns, &name), Self::encode(&obj))
+                .await
+            {
                 Ok(rev) => {
-                    meta_mut(&mut obj).insert("resourceVersion".into(), Value::String(rev.to_string()));
-                    return Ok(Outcome { value: obj, warnings });
+                    meta_mut(&mut obj)
+                        .insert("resourceVersion".into(), Value::String(rev.to_string()));
+                    return Ok(Outcome {
+                        value: obj,
+                        warnings,
+                    });
                 }
-                Err(e) if e.code == ErrorCode::AlreadyExists && generate && attempt < GENERATE_NAME_RETRIES => continue,
+                Err(e)
+                    if e.code == ErrorCode::AlreadyExists
+                        && generate
+                        && attempt < GENERATE_NAME_RETRIES =>
+                {
+                    continue;
+                }
                 Err(e) => return Err(self.storage_err(e, &name)),
             }
         }
@@ -554,11 +676,23 @@ impl Store {
         let precondition = match meta_str(&obj, "resourceVersion") {
             Some(rv) => Some(parse_rv(rv)?),
             None if target == UpdateTarget::Main && !self.strategy.allow_unconditional_update() => {
-                return Err(self.invalid(name, vec![FieldError::invalid("metadata.resourceVersion", "", "must be specified for an update")]));
+                return Err(self.invalid(
+                    name,
+                    vec![FieldError::invalid(
+                        "metadata.resourceVersion",
+                        "",
+                        "must be specified for an update",
+                    )],
+                ));
             }
             None => None,
         };
-        let kv = self.storage.get(&self.key(ns, name)).await.map_err(|e| self.storage_err(e, name))?.ok_or_else(|| self.not_found(name))?;
+        let kv = self
+            .storage
+            .get(&self.key(ns, name))
+            .await
+            .map_err(|e| self.storage_err(e, name))?
+            .ok_or_else(|| self.not_found(name))?;
         if let Some(rv) = precondition
             && rv != kv.mod_revision
         {
@@ -566,7 +700,9 @@ impl Store {
         }
         let old = self.from_kv(&kv)?;
         let new = self.prepare_update(obj, &old, target)?;
-        let value = self.write_update(ns, name, new, &old, kv.mod_revision, opts).await?;
+        let value = self
+            .write_update(ns, name, new, &old, kv.mod_revision, opts)
+            .await?;
         Ok(Outcome { value, warnings })
     }
 
@@ -574,12 +710,24 @@ impl Store {
     ///
     /// `mutate` gets the current object and returns the desired one; it runs again after a
     /// conflict, as upstream's GuaranteedUpdate does for patches without a resourceVersion.
-    pub async fn update_with<F>(&self, ns: Option<&str>, name: &str, target: UpdateTarget, opts: WriteOptions, mutate: F) -> Result<Outcome<Value>>
+    pub async fn update_with<F>(
+        &self,
+        ns: Option<&str>,
+        name: &str,
+        target: UpdateTarget,
+        opts: WriteOptions,
+        mutate: F,
+    ) -> Result<Outcome<Value>>
     where
         F: Fn(&Value) -> Result<Value>,
     {
         for _ in 0..UPDATE_RETRIES {
-            let kv = self.storage.get(&self.key(ns, name)).await.map_err(|e| self.storage_err(e, name))?.ok_or_else(|| self.not_found(name))?;
+            let kv = self
+                .storage
+                .get(&self.key(ns, name))
+                .await
+                .map_err(|e| self.storage_err(e, name))?
+                .ok_or_else(|| self.not_found(name))?;
             let old = self.from_kv(&kv)?;
             let desired = mutate(&old)?;
             if let Some(rv) = meta_str(&desired, "resourceVersion")
@@ -596,7 +744,10 @@ impl Store {
                 }
             }
             let new = self.prepare_update(obj, &old, target)?;
-            match self.write_update(ns, name, new, &old, kv.mod_revision, opts).await {
+            match self
+                .write_update(ns, name, new, &old, kv.mod_revision, opts)
+                .await
+            {
                 Err(RegistryError::Conflict { .. }) => continue,
                 other => return other.map(|value| Outcome { value, warnings }),
             }
@@ -637,7 +788,13 @@ impl Store {
             let old_meta = meta(old).clone();
             let m = meta_mut(&mut new);
             // Fields only the server sets are carried over from the stored object.
-            for k in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"] {
+            for k in [
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "generation",
+            ] {
                 match old_meta.get(k) {
                     Some(v) => {
                         m.insert(k.into(), v.clone());
@@ -649,7 +806,11 @@ impl Store {
             }
         }
         if info.tracks_generation() && spec_part(&new) != spec_part(old) {
-            let generation = meta(old).get("generation").and_then(Value::as_i64).unwrap_or(0) + 1;
+            let generation = meta(old)
+                .get("generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+                + 1;
             meta_mut(&mut new).insert("generation".into(), json!(generation));
         }
         self.strategy.default(&mut new);
@@ -672,15 +833,33 @@ impl Store {
 
     /// Writes an update with CAS on `mod_revision`; a no-op update writes nothing, and an
     /// update that removes the last finalizer of a terminating object deletes it.
-    async fn write_update(&self, ns: Option<&str>, name: &str, mut new: Value, old: &Value, mod_revision: i64, opts: WriteOptions) -> Result<Value> {
-        meta_mut(&mut new).insert("resourceVersion".into(), Value::String(mod_revision.to_string()));
+    async fn write_update(
+        &self,
+        ns: Option<&str>,
+        name: &str,
+        mut new: Value,
+        old: &Value,
+        mod_revision: i64,
+        opts: WriteOptions,
+    ) -> Result<Value> {
+        meta_mut(&mut new).insert(
+            "resourceVersion".into(),
+            Value::String(mod_revision.to_string()),
+        );
         if new == *old || opts.dry_run {
             return Ok(new);
         }
         let key = self.key(ns, name);
         if meta(&new).get("deletionTimestamp").is_some() && finalizers(&new).is_empty() {
-            let kv = self.storage.delete(&key, Some(mod_revision)).await.map_err(|e| self.storage_err(e, name))?;
-            meta_mut(&mut new).insert("resourceVersion".into(), Value::String(kv.mod_revision.to_string()));
+            let kv = self
+                .storage
+                .delete(&key, Some(mod_revision))
+                .await
+                .map_err(|e| self.storage_err(e, name))?;
+            meta_mut(&mut new).insert(
+                "resourceVersion".into(),
+                Value::String(kv.mod_revision.to_string()),
+            );
             return Ok(new);
         }
         let kv = self
@@ -688,15 +867,28 @@ impl Store {
             .guaranteed_update(&key, Some(mod_revision), Self::encode(&new))
             .await
             .map_err(|e| self.storage_err(e, name))?;
-        meta_mut(&mut new).insert("resourceVersion".into(), Value::String(kv.mod_revision.to_string()));
+        meta_mut(&mut new).insert(
+            "resourceVersion".into(),
+            Value::String(kv.mod_revision.to_string()),
+        );
         Ok(new)
     }
 
     /// Deletes an object, or marks it for deletion while finalizers remain.
-    pub async fn delete(&self, ns: Option<&str>, name: &str, params: &DeleteParams) -> Result<Deleted> {
+    pub async fn delete(
+        &self,
+        ns: Option<&str>,
+        name: &str,
+        params: &DeleteParams,
+    ) -> Result<Deleted> {
         let key = self.key(ns, name);
         for _ in 0..UPDATE_RETRIES {
-            let kv = self.storage.get(&key).await.map_err(|e| self.storage_err(e, name))?.ok_or_else(|| self.not_found(name))?;
+            let kv = self
+                .storage
+                .get(&key)
+                .await
+                .map_err(|e| self.storage_err(e, name))?
+                .ok_or_else(|| self.not_found(name))?;
             let obj = self.from_kv(&kv)?;
             if let Some(uid) = &params.precondition_uid {
                 let actual = meta_str(&obj, "uid").unwrap_or("");
@@ -704,7 +896,9 @@ impl Store {
                     return Err(RegistryError::Conflict {
                         resource: self.info().group_resource(),
                         name: name.into(),
-                        message: format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"),
+                        message: format!(
+                            "Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"
+                        ),
                     });
                 }
             }
@@ -714,13 +908,20 @@ impl Store {
                 return Err(RegistryError::Conflict {
                     resource: self.info().group_resource(),
                     name: name.into(),
-                    message: format!("Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}", kv.mod_revision),
+                    message: format!(
+                        "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                        kv.mod_revision
+                    ),
                 });
             }
             let mut fins = finalizers(&obj);
             match params.propagation_policy.as_deref() {
-                Some("Orphan") if !fins.iter().any(|f| f == FINALIZER_ORPHAN) => fins.push(FINALIZER_ORPHAN.into()),
-                Some("Foreground") if !fins.iter().any(|f| f == FINALIZER_FOREGROUND) => fins.push(FINALIZER_FOREGROUND.into()),
+                Some("Orphan") if !fins.iter().any(|f| f == FINALIZER_ORPHAN) => {
+                    fins.push(FINALIZER_ORPHAN.into())
+                }
+                Some("Foreground") if !fins.iter().any(|f| f == FINALIZER_FOREGROUND) => {
+                    fins.push(FINALIZER_FOREGROUND.into())
+                }
                 _ => {}
             }
             if fins.is_empty() {
@@ -739,16 +940,26 @@ impl Store {
                 m.insert("finalizers".into(), json!(fins));
                 if !m.contains_key("deletionTimestamp") {
                     m.insert("deletionTimestamp".into(), Value::String(now_rfc3339()));
-                    m.insert("deletionGracePeriodSeconds".into(), json!(params.grace_period_seconds.unwrap_or(0)));
+                    m.insert(
+                        "deletionGracePeriodSeconds".into(),
+                        json!(params.grace_period_seconds.unwrap_or(0)),
+                    );
                 }
                 m.remove("resourceVersion");
             }
             if params.dry_run || pending == obj {
                 return Ok(Deleted::Pending(obj));
             }
-            match self.storage.guaranteed_update(&key, Some(kv.mod_revision), Self::encode(&pending)).await {
+            match self
+                .storage
+                .guaranteed_update(&key, Some(kv.mod_revision), Self::encode(&pending))
+                .await
+            {
                 Ok(kv) => {
-                    meta_mut(&mut pending).insert("resourceVersion".into(), Value::String(kv.mod_revision.to_string()));
+                    meta_mut(&mut pending).insert(
+                        "resourceVersion".into(),
+                        Value::String(kv.mod_revision.to_string()),
+                    );
                     return Ok(Deleted::Pending(pending));
                 }
                 Err(e) if e.code == ErrorCode::Conflict => continue,
@@ -759,8 +970,22 @@ impl Store {
     }
 
     /// Deletes every object a list selects; returns what was deleted or marked.
-    pub async fn delete_collection(&self, ns: Option<&str>, list: &ListParams, params: &DeleteParams) -> Result<Vec<Value>> {
-        let page = self.list(ns, &ListParams { limit: 0, continue_token: None, ..list.clone() }).await?;
+    pub async fn delete_collection(
+        &self,
+        ns: Option<&str>,
+        list: &ListParams,
+        params: &DeleteParams,
+    ) -> Result<Vec<Value>> {
+        let page = self
+            .list(
+                ns,
+                &ListParams {
+                    limit: 0,
+                    continue_token: None,
+                    ..list.clone()
+                },
+            )
+            .await?;
         let mut out = Vec::with_capacity(page.items.len());
         for obj in page.items {
             let name = meta_str(&obj, "name").unwrap_or("").to_string();
@@ -781,24 +1006,47 @@ impl Store {
         if initial_events_end {
             metadata["annotations"] = json!({INITIAL_EVENTS_END: "true"});
         }
-        Event { kind: "BOOKMARK", object: json!({"kind": info.kind, "apiVersion": info.api_version(), "metadata": metadata}) }
+        Event {
+            kind: "BOOKMARK",
+            object: json!({"kind": info.kind, "apiVersion": info.api_version(), "metadata": metadata}),
+        }
     }
 
     /// Watches objects in `ns`: optional initial ADDED events, then changes in revision order.
-    pub async fn watch(self: &Arc<Self>, ns: Option<&str>, params: WatchParams) -> Result<BoxStream<'static, Event>> {
+    pub async fn watch(
+        self: &Arc<Self>,
+        ns: Option<&str>,
+        params: WatchParams,
+    ) -> Result<BoxStream<'static, Event>> {
         self.check_field_selector(&params.list.fields)?;
         let rv = params.list.resource_version.clone().unwrap_or_default();
-        let send_initial = params.send_initial_events.unwrap_or(rv.is_empty() || rv == "0");
-        if params.send_initial_events == Some(true) && params.list.resource_version_match.as_deref() != Some("NotOlderThan") {
+        let send_initial = params
+            .send_initial_events
+            .unwrap_or(rv.is_empty() || rv == "0");
+        if params.send_initial_events == Some(true)
+            && params.list.resource_version_match.as_deref() != Some("NotOlderThan")
+        {
             return Err(RegistryError::BadRequest(
                 "resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan".into(),
             ));
         }
         let mut initial = Vec::new();
         let start = if send_initial {
-            let list_params = ListParams { limit: 0, continue_token: None, resource_version_match: None, ..params.list.clone() };
+            let list_params = ListParams {
+                limit: 0,
+                continue_token: None,
+                resource_version_match: None,
+                ..params.list.clone()
+            };
             let page = self.list(ns, &list_params).await?;
-            initial = page.items.into_iter().map(|object| Event { kind: "ADDED", object }).collect();
+            initial = page
+                .items
+                .into_iter()
+                .map(|object| Event {
+                    kind: "ADDED",
+                    object,
+                })
+                .collect();
             page.resource_version.parse::<i64>().unwrap_or(0)
         } else {
             parse_rv(&rv)?
@@ -806,8 +1054,19 @@ impl Store {
         if params.send_initial_events == Some(true) && params.bookmarks {
             initial.push(self.bookmark(start, true));
         }
-        let from = if start == 0 { self.storage.current_revision().await.map_err(|e| self.storage_err(e, ""))? } else { start };
-        let events = self.storage.watch(&self.prefix(ns), from).await.map_err(|e| self.storage_err(e, ""))?;
+        let from = if start == 0 {
+            self.storage
+                .current_revision()
+                .await
+                .map_err(|e| self.storage_err(e, ""))?
+        } else {
+            start
+        };
+        let events = self
+            .storage
+            .watch(&self.prefix(ns), from)
+            .await
+            .map_err(|e| self.storage_err(e, ""))?;
         let store = self.clone();
         let list = params.list.clone();
         let changes = events.filter_map(move |ev| {
@@ -824,7 +1083,11 @@ impl Store {
     }
 
     /// One storage event as the client should see it after selectors, or an ERROR for expiry.
-    fn translate(&self, ev: storage::Result<storage::WatchEvent>, list: &ListParams) -> Option<Event> {
+    fn translate(
+        &self,
+        ev: storage::Result<storage::WatchEvent>,
+        list: &ListParams,
+    ) -> Option<Event> {
         let ev = match ev {
             Ok(ev) => ev,
             Err(e) if e.code == ErrorCode::Compacted => {
@@ -832,7 +1095,10 @@ impl Store {
                     "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                     "message": format!("too old resource version: {}", e.message), "reason": "Expired", "code": 410
                 });
-                return Some(Event { kind: "ERROR", object: status });
+                return Some(Event {
+                    kind: "ERROR",
+                    object: status,
+                });
             }
             Err(e) => {
                 tracing::debug!(error = %e, "watch ended");
@@ -840,7 +1106,10 @@ impl Store {
             }
         };
         let obj = self.decode_stored(&ev.value, ev.revision).ok()?;
-        let prev = ev.prev_value.as_ref().and_then(|p| self.decode_stored(p, ev.revision).ok());
+        let prev = ev
+            .prev_value
+            .as_ref()
+            .and_then(|p| self.decode_stored(p, ev.revision).ok());
         let now = self.matches(&obj, list);
         let before = prev.as_ref().is_some_and(|p| self.matches(p, list));
         let kind = match ev.kind {
@@ -856,21 +1125,28 @@ impl Store {
 }
 
 /// Interleaves a BOOKMARK at the last delivered revision every [`BOOKMARK_INTERVAL`].
-fn with_bookmarks(changes: impl Stream<Item = Event> + Send + 'static, store: Arc<Store>, start: i64) -> impl Stream<Item = Event> + Send {
+fn with_bookmarks(
+    changes: impl Stream<Item = Event> + Send + 'static,
+    store: Arc<Store>,
+    start: i64,
+) -> impl Stream<Item = Event> + Send {
     let ticker = tokio_stream_interval(BOOKMARK_INTERVAL);
-    futures::stream::unfold((changes.boxed(), ticker, start), move |(mut changes, mut ticker, last)| {
-        let store = store.clone();
-        async move {
-            tokio::select! {
-                ev = changes.next() => {
-                    let ev = ev?;
-                    let rv = ev.object.pointer("/metadata/resourceVersion").and_then(Value::as_str).and_then(|s| s.parse().ok()).unwrap_or(last);
-                    Some((ev, (changes, ticker, rv)))
+    futures::stream::unfold(
+        (changes.boxed(), ticker, start),
+        move |(mut changes, mut ticker, last)| {
+            let store = store.clone();
+            async move {
+                tokio::select! {
+                    ev = changes.next() => {
+                        let ev = ev?;
+                        let rv = ev.object.pointer("/metadata/resourceVersion").and_then(Value::as_str).and_then(|s| s.parse().ok()).unwrap_or(last);
+                        Some((ev, (changes, ticker, rv)))
+                    }
+                    _ = ticker.tick() => Some((store.bookmark(last, false), (changes, ticker, last))),
                 }
-                _ = ticker.tick() => Some((store.bookmark(last, false), (changes, ticker, last))),
             }
-        }
-    })
+        },
+    )
 }
 
 fn tokio_stream_interval(period: Duration) -> tokio::time::Interval {
@@ -882,7 +1158,18 @@ fn tokio_stream_interval(period: Duration) -> tokio::time::Interval {
 impl ResourceInfo {
     /// Whether metadata.generation counts spec changes (kinds with a spec/status split).
     pub fn tracks_generation(&self) -> bool {
-        self.has_status() && !matches!(self.kind, "Namespace" | "Node" | "PersistentVolume" | "PersistentVolumeClaim" | "Pod" | "Service" | "ResourceQuota" | "CertificateSigningRequest")
+        self.has_status()
+            && !matches!(
+                self.kind,
+                "Namespace"
+                    | "Node"
+                    | "PersistentVolume"
+                    | "PersistentVolumeClaim"
+                    | "Pod"
+                    | "Service"
+                    | "ResourceQuota"
+                    | "CertificateSigningRequest"
+            )
     }
 }
 

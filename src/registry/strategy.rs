@@ -36,7 +36,16 @@ pub struct ScalePaths {
 }
 
 /// Verbs of an ordinary resource.
-pub const ALL_VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+pub const ALL_VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
 
 /// Static facts about a kind: names, scope, discovery data.
 #[derive(Debug, Clone)]
@@ -70,7 +79,11 @@ pub struct ResourceInfo {
 impl ResourceInfo {
     /// `apiVersion` of objects of this kind.
     pub fn api_version(&self) -> String {
-        if self.group.is_empty() { self.version.to_string() } else { format!("{}/{}", self.group, self.version) }
+        if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
     }
     /// The list kind, e.g. ConfigMapList.
     pub fn list_kind(&self) -> String {
@@ -78,11 +91,18 @@ impl ResourceInfo {
     }
     /// `Deployment.apps` or `ConfigMap`, as upstream qualifies kinds in messages.
     pub fn qualified_kind(&self) -> String {
-        if self.group.is_empty() { self.kind.to_string() } else { format!("{}.{}", self.kind, self.group) }
+        if self.group.is_empty() {
+            self.kind.to_string()
+        } else {
+            format!("{}.{}", self.kind, self.group)
+        }
     }
     /// The group/resource, for errors.
     pub fn group_resource(&self) -> super::errors::GroupResource {
-        super::errors::GroupResource { group: self.group.into(), resource: self.resource.into() }
+        super::errors::GroupResource {
+            group: self.group.into(),
+            resource: self.resource.into(),
+        }
     }
     /// Whether the status subresource exists (spec/status split).
     pub fn has_status(&self) -> bool {
@@ -186,7 +206,11 @@ pub struct Typed<T, R> {
 impl<T, R> Typed<T, R> {
     /// A strategy with these facts and rules.
     pub fn new(info: ResourceInfo, rules: R) -> Self {
-        Self { info, rules, _type: PhantomData }
+        Self {
+            info,
+            rules,
+            _type: PhantomData,
+        }
     }
 }
 
@@ -211,7 +235,11 @@ pub fn unknown_fields(input: &Value, normalized: &Value, path: &str, out: &mut V
     match (input, normalized) {
         (Value::Object(a), Value::Object(b)) => {
             for (k, v) in a {
-                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
                 match b.get(k) {
                     Some(nv) => unknown_fields(v, nv, &p, out),
                     None if !v.is_null() => out.push(p),
@@ -241,13 +269,24 @@ where
         let typed: T = serde_path_to_error::deserialize(&obj).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner().to_string();
-            let where_ = if path == "." { String::new() } else { format!("{path}: ") };
-            format!("{kind} in version {version:?} cannot be handled as a {kind}: {where_}{inner}", kind = self.info.kind, version = self.info.version)
+            let where_ = if path == "." {
+                String::new()
+            } else {
+                format!("{path}: ")
+            };
+            format!(
+                "{kind} in version {version:?} cannot be handled as a {kind}: {where_}{inner}",
+                kind = self.info.kind,
+                version = self.info.version
+            )
         })?;
         let normalized = to_value(&typed);
         let mut unknown = Vec::new();
         unknown_fields(&obj, &normalized, "", &mut unknown);
-        Ok(Decoded { object: normalized, unknown_fields: unknown })
+        Ok(Decoded {
+            object: normalized,
+            unknown_fields: unknown,
+        })
     }
 
     fn prepare_for_create(&self, obj: &mut Value) {
@@ -265,7 +304,9 @@ where
     }
 
     fn validate(&self, obj: &Value) -> ErrorList {
-        to_typed::<T>(obj).map(|t| self.rules.validate(&t)).unwrap_or_default()
+        to_typed::<T>(obj)
+            .map(|t| self.rules.validate(&t))
+            .unwrap_or_default()
     }
 
     fn validate_update(&self, new: &Value, old: &Value) -> ErrorList {
@@ -280,7 +321,9 @@ where
     }
 
     fn columns(&self) -> Vec<Column> {
-        self.rules.columns().unwrap_or_else(|| vec![Column::NAME, Column::AGE])
+        self.rules
+            .columns()
+            .unwrap_or_else(|| vec![Column::NAME, Column::AGE])
     }
 
     fn cells(&self, obj: &Value) -> Vec<Value> {

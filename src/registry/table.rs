@@ -39,21 +39,41 @@ impl Column {
 
     /// A string column shown by default.
     pub const fn text(name: &'static str, description: &'static str) -> Self {
-        Column { name, type_: "string", format: "", description, priority: 0 }
+        Column {
+            name,
+            type_: "string",
+            format: "",
+            description,
+            priority: 0,
+        }
     }
     /// A string column shown only with `-o wide`.
     pub const fn wide(name: &'static str, description: &'static str) -> Self {
-        Column { name, type_: "string", format: "", description, priority: 1 }
+        Column {
+            name,
+            type_: "string",
+            format: "",
+            description,
+            priority: 1,
+        }
     }
     /// An integer column shown by default.
     pub const fn integer(name: &'static str, description: &'static str) -> Self {
-        Column { name, type_: "integer", format: "", description, priority: 0 }
+        Column {
+            name,
+            type_: "integer",
+            format: "",
+            description,
+            priority: 0,
+        }
     }
 }
 
 /// How long ago `timestamp` (RFC 3339) was, in upstream's `duration.HumanDuration` form.
 pub fn age(timestamp: Option<&str>) -> String {
-    let Some(ts) = timestamp.and_then(|t| time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()) else {
+    let Some(ts) = timestamp.and_then(|t| {
+        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+    }) else {
         return "<unknown>".into();
     };
     human_duration((time::OffsetDateTime::now_utc() - ts).whole_seconds())
@@ -73,7 +93,11 @@ pub fn human_duration(seconds: i64) -> String {
     let minutes = seconds / 60;
     if minutes < 10 {
         let s = seconds % 60;
-        return if s == 0 { format!("{minutes}m") } else { format!("{minutes}m{s}s") };
+        return if s == 0 {
+            format!("{minutes}m")
+        } else {
+            format!("{minutes}m{s}s")
+        };
     }
     if minutes < 180 {
         return format!("{minutes}m");
@@ -81,33 +105,49 @@ pub fn human_duration(seconds: i64) -> String {
     let hours = seconds / 3600;
     if hours < 8 {
         let m = minutes % 60;
-        return if m == 0 { format!("{hours}h") } else { format!("{hours}h{m}m") };
+        return if m == 0 {
+            format!("{hours}h")
+        } else {
+            format!("{hours}h{m}m")
+        };
     }
     if hours < 48 {
         return format!("{hours}h");
     }
     if hours < 24 * 8 {
         let h = hours % 24;
-        return if h == 0 { format!("{}d", hours / 24) } else { format!("{}d{h}h", hours / 24) };
+        return if h == 0 {
+            format!("{}d", hours / 24)
+        } else {
+            format!("{}d{h}h", hours / 24)
+        };
     }
     if hours < 24 * 365 * 2 {
         return format!("{}d", hours / 24);
     }
     if hours < 24 * 365 * 8 {
         let dy = (hours / 24) % 365;
-        return if dy == 0 { format!("{}y", hours / 24 / 365) } else { format!("{}y{dy}d", hours / 24 / 365) };
+        return if dy == 0 {
+            format!("{}y", hours / 24 / 365)
+        } else {
+            format!("{}y{dy}d", hours / 24 / 365)
+        };
     }
     format!("{}y", hours / 24 / 365)
 }
 
 /// The name of an object, for the Name cell.
 pub fn name_cell(obj: &Value) -> Value {
-    obj.pointer("/metadata/name").cloned().unwrap_or(Value::String(String::new()))
+    obj.pointer("/metadata/name")
+        .cloned()
+        .unwrap_or(Value::String(String::new()))
 }
 
 /// The age of an object, for the Age cell.
 pub fn age_cell(obj: &Value) -> Value {
-    Value::String(age(obj.pointer("/metadata/creationTimestamp").and_then(Value::as_str)))
+    Value::String(age(obj
+        .pointer("/metadata/creationTimestamp")
+        .and_then(Value::as_str)))
 }
 
 #[cfg(test)]
@@ -116,7 +156,18 @@ mod tests {
 
     #[test]
     fn human_durations_match_upstream() {
-        for (secs, want) in [(5, "5s"), (119, "119s"), (150, "2m30s"), (600, "10m"), (3 * 3600 + 60, "3h1m"), (30 * 3600, "30h"), (3 * 86400, "3d"), (3 * 86400 + 3600, "3d1h"), (400 * 86400, "400d"), (3 * 365 * 86400, "3y")] {
+        for (secs, want) in [
+            (5, "5s"),
+            (119, "119s"),
+            (150, "2m30s"),
+            (600, "10m"),
+            (3 * 3600 + 60, "3h1m"),
+            (30 * 3600, "30h"),
+            (3 * 86400, "3d"),
+            (3 * 86400 + 3600, "3d1h"),
+            (400 * 86400, "400d"),
+            (3 * 365 * 86400, "3y"),
+        ] {
             assert_eq!(human_duration(secs), want, "{secs}");
         }
     }

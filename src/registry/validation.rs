@@ -42,7 +42,10 @@ pub fn dns1123_label(s: &str) -> Vec<String> {
     if s.len() > 63 {
         out.push("must be no more than 63 characters".to_string());
     }
-    if !(s.chars().all(|c| is_alnum_lower(c) || c == '-') && s.starts_with(is_alnum_lower) && s.ends_with(is_alnum_lower)) {
+    if !(s.chars().all(|c| is_alnum_lower(c) || c == '-')
+        && s.starts_with(is_alnum_lower)
+        && s.ends_with(is_alnum_lower))
+    {
         out.push(DNS1123_LABEL_MSG.to_string());
     }
     out
@@ -55,7 +58,12 @@ pub fn dns1123_subdomain(s: &str) -> Vec<String> {
         out.push("must be no more than 253 characters".to_string());
     }
     let ok = !s.is_empty()
-        && s.split('.').all(|part| !part.is_empty() && part.chars().all(|c| is_alnum_lower(c) || c == '-') && part.starts_with(is_alnum_lower) && part.ends_with(is_alnum_lower));
+        && s.split('.').all(|part| {
+            !part.is_empty()
+                && part.chars().all(|c| is_alnum_lower(c) || c == '-')
+                && part.starts_with(is_alnum_lower)
+                && part.ends_with(is_alnum_lower)
+        });
     if !ok {
         out.push(DNS1123_SUBDOMAIN_MSG.to_string());
     }
@@ -126,7 +134,11 @@ pub fn qualified_name(key: &str) -> Vec<String> {
         if prefix.is_empty() {
             out.push("prefix part must be non-empty".into());
         } else {
-            out.extend(dns1123_subdomain(prefix).into_iter().map(|m| format!("prefix part {m}")));
+            out.extend(
+                dns1123_subdomain(prefix)
+                    .into_iter()
+                    .map(|m| format!("prefix part {m}")),
+            );
         }
     }
     if name.is_empty() {
@@ -142,14 +154,20 @@ pub fn qualified_name(key: &str) -> Vec<String> {
 /// Validates a label map at `field`.
 pub fn labels(map: Option<&Value>, field: &str) -> ErrorList {
     let mut errs = Vec::new();
-    let Some(Value::Object(map)) = map else { return errs };
+    let Some(Value::Object(map)) = map else {
+        return errs;
+    };
     for (k, v) in map {
         for msg in qualified_name(k) {
             errs.push(FieldError::invalid(field, k.as_str(), msg));
         }
         let value = v.as_str().unwrap_or("");
         if value.len() > 63 {
-            errs.push(FieldError::invalid(format!("{field}"), value, "must be no more than 63 characters"));
+            errs.push(FieldError::invalid(
+                format!("{field}"),
+                value,
+                "must be no more than 63 characters",
+            ));
         } else if !value.is_empty() && !is_qualified_name_part(value) {
             errs.push(FieldError::invalid(field, value, LABEL_VALUE_MSG));
         }
@@ -160,7 +178,9 @@ pub fn labels(map: Option<&Value>, field: &str) -> ErrorList {
 /// Validates an annotation map at `field`.
 pub fn annotations(map: Option<&Value>, field: &str) -> ErrorList {
     let mut errs = Vec::new();
-    let Some(Value::Object(map)) = map else { return errs };
+    let Some(Value::Object(map)) = map else {
+        return errs;
+    };
     let mut total = 0;
     for (k, v) in map {
         for msg in qualified_name(&k.to_lowercase()) {
@@ -178,10 +198,16 @@ pub fn annotations(map: Option<&Value>, field: &str) -> ErrorList {
 pub fn object_meta(meta: &Value, namespaced: bool, rule: NameRule) -> ErrorList {
     let mut errs = Vec::new();
     let name = meta.get("name").and_then(Value::as_str).unwrap_or("");
-    let generate_name = meta.get("generateName").and_then(Value::as_str).unwrap_or("");
+    let generate_name = meta
+        .get("generateName")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if name.is_empty() {
         if generate_name.is_empty() {
-            errs.push(FieldError::required("metadata.name", "name or generateName is required"));
+            errs.push(FieldError::required(
+                "metadata.name",
+                "name or generateName is required",
+            ));
         }
     } else {
         for msg in rule.check(name) {
@@ -198,7 +224,10 @@ pub fn object_meta(meta: &Value, namespaced: bool, rule: NameRule) -> ErrorList 
             }
         }
     } else if !namespace.is_empty() {
-        errs.push(FieldError::forbidden("metadata.namespace", "not allowed on this type"));
+        errs.push(FieldError::forbidden(
+            "metadata.namespace",
+            "not allowed on this type",
+        ));
     }
     errs.extend(labels(meta.get("labels"), "metadata.labels"));
     errs.extend(annotations(meta.get("annotations"), "metadata.annotations"));
@@ -206,7 +235,11 @@ pub fn object_meta(meta: &Value, namespaced: bool, rule: NameRule) -> ErrorList 
         for (i, f) in finalizers.iter().enumerate() {
             let f = f.as_str().unwrap_or("");
             for msg in qualified_name(f) {
-                errs.push(FieldError::invalid(format!("metadata.finalizers[{i}]"), f, msg));
+                errs.push(FieldError::invalid(
+                    format!("metadata.finalizers[{i}]"),
+                    f,
+                    msg,
+                ));
             }
         }
     }
@@ -216,7 +249,11 @@ pub fn object_meta(meta: &Value, namespaced: bool, rule: NameRule) -> ErrorList 
 /// Checks a field that must not change on update.
 pub fn immutable(new: Option<&Value>, old: Option<&Value>, field: &str) -> ErrorList {
     if new != old {
-        vec![FieldError::invalid(field, new.cloned().unwrap_or(Value::Null), "field is immutable")]
+        vec![FieldError::invalid(
+            field,
+            new.cloned().unwrap_or(Value::Null),
+            "field is immutable",
+        )]
     } else {
         Vec::new()
     }
@@ -244,8 +281,15 @@ mod tests {
 
     #[test]
     fn metadata_errors_name_each_field() {
-        let errs = object_meta(&json!({"name": "Bad_Name", "labels": {"ok": "yes", "bad key!": "v"}}), true, NameRule::Dns1123Subdomain);
+        let errs = object_meta(
+            &json!({"name": "Bad_Name", "labels": {"ok": "yes", "bad key!": "v"}}),
+            true,
+            NameRule::Dns1123Subdomain,
+        );
         let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, vec!["metadata.name", "metadata.namespace", "metadata.labels"]);
+        assert_eq!(
+            fields,
+            vec!["metadata.name", "metadata.namespace", "metadata.labels"]
+        );
     }
 }

@@ -88,7 +88,10 @@ impl GenericApiServer {
                 &path,
                 handler_fn(move |req| {
                     let endpoint = endpoint.clone();
-                    let (path, query) = (req.uri().path().to_string(), req.uri().query().map(str::to_string));
+                    let (path, query) = (
+                        req.uri().path().to_string(),
+                        req.uri().query().map(str::to_string),
+                    );
                     async move {
                         match endpoint.serve(&path, query.as_deref()).await {
                             Some(resp) => resp,

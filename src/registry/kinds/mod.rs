@@ -1,13 +1,14 @@
 //! The built-in kinds kubeboot serves: one entry per resource (scope, names, subresources) and,
 //! in the files beside this one, the rules that make a kind more than its schema.
 
+use super::ResourceInfo;
 use super::strategy::{ALL_VERBS, NoRules, Rules, ScalePaths, Strategy, SubresourceInfo, Typed};
 use super::validation::NameRule;
-use super::ResourceInfo;
 use k8s_openapi::api::{
-    admissionregistration::v1 as admreg, apps::v1 as apps, autoscaling::v2 as autoscaling, batch::v1 as batch,
-    certificates::v1 as certificates, coordination::v1 as coordination, core::v1 as core, discovery::v1 as discovery,
-    events::v1 as events, networking::v1 as networking, node::v1 as node, policy::v1 as policy, rbac::v1 as rbac,
+    admissionregistration::v1 as admreg, apps::v1 as apps, autoscaling::v2 as autoscaling,
+    batch::v1 as batch, certificates::v1 as certificates, coordination::v1 as coordination,
+    core::v1 as core, discovery::v1 as discovery, events::v1 as events,
+    networking::v1 as networking, node::v1 as node, policy::v1 as policy, rbac::v1 as rbac,
     scheduling::v1 as scheduling, storage::v1 as storage,
 };
 use serde::Serialize;
@@ -34,13 +35,22 @@ enum Sub {
     Finalize,
 }
 
-const REPLICAS: ScalePaths = ScalePaths { spec_replicas: "/spec/replicas", status_replicas: "/status/replicas", selector: "/spec/selector" };
+const REPLICAS: ScalePaths = ScalePaths {
+    spec_replicas: "/spec/replicas",
+    status_replicas: "/status/replicas",
+    selector: "/spec/selector",
+};
 const SUB_VERBS: &[&str] = &["get", "patch", "update"];
 const ALL: &[&str] = &["all"];
 const API_EXTENSIONS: &[&str] = &["api-extensions"];
 
 /// Builds the strategy of k8s-openapi type `T` with its discovery facts.
-fn kind<T, R>(rules: R, short_names: &'static [&'static str], categories: &'static [&'static str], subs: &[Sub]) -> Arc<dyn Strategy>
+fn kind<T, R>(
+    rules: R,
+    short_names: &'static [&'static str],
+    categories: &'static [&'static str],
+    subs: &[Sub],
+) -> Arc<dyn Strategy>
 where
     T: k8s_openapi::Resource + DeserializeOwned + Serialize + Send + Sync + 'static,
     T::Scope: Scope,
@@ -50,13 +60,37 @@ where
     let subresources = subs
         .iter()
         .map(|s| match s {
-            Sub::Status => SubresourceInfo { name: "status", group: T::GROUP, version: T::VERSION, kind: T::KIND, verbs: SUB_VERBS },
+            Sub::Status => SubresourceInfo {
+                name: "status",
+                group: T::GROUP,
+                version: T::VERSION,
+                kind: T::KIND,
+                verbs: SUB_VERBS,
+            },
             Sub::Scale(paths) => {
                 scale = Some(*paths);
-                SubresourceInfo { name: "scale", group: "autoscaling", version: "v1", kind: "Scale", verbs: SUB_VERBS }
+                SubresourceInfo {
+                    name: "scale",
+                    group: "autoscaling",
+                    version: "v1",
+                    kind: "Scale",
+                    verbs: SUB_VERBS,
+                }
             }
-            Sub::Approval => SubresourceInfo { name: "approval", group: T::GROUP, version: T::VERSION, kind: T::KIND, verbs: SUB_VERBS },
-            Sub::Finalize => SubresourceInfo { name: "finalize", group: T::GROUP, version: T::VERSION, kind: T::KIND, verbs: &["update"] },
+            Sub::Approval => SubresourceInfo {
+                name: "approval",
+                group: T::GROUP,
+                version: T::VERSION,
+                kind: T::KIND,
+                verbs: SUB_VERBS,
+            },
+            Sub::Finalize => SubresourceInfo {
+                name: "finalize",
+                group: T::GROUP,
+                version: T::VERSION,
+                kind: T::KIND,
+                verbs: &["update"],
+            },
         })
         .collect();
     let resource = T::URL_PATH_SEGMENT;
@@ -67,7 +101,9 @@ where
         _ => NameRule::Dns1123Subdomain,
     };
     let verbs: &'static [&'static str] = match (T::GROUP, resource) {
-        ("", "namespaces") => &["create", "delete", "get", "list", "patch", "update", "watch"],
+        ("", "namespaces") => &[
+            "create", "delete", "get", "list", "patch", "update", "watch",
+        ],
         _ => ALL_VERBS,
     };
     let info = ResourceInfo {
@@ -90,7 +126,10 @@ where
 /// Every built-in kind, grouped by group/version in upstream's discovery order.
 pub fn builtin() -> Vec<Arc<dyn Strategy>> {
     use Sub::*;
-    let rc_scale = ScalePaths { selector: "/spec/selector", ..REPLICAS };
+    let rc_scale = ScalePaths {
+        selector: "/spec/selector",
+        ..REPLICAS
+    };
     vec![
         // core/v1
         kind::<core::ConfigMap, _>(NoRules, &["cm"], &[], &[]),
@@ -125,7 +164,12 @@ pub fn builtin() -> Vec<Arc<dyn Strategy>> {
         kind::<batch::CronJob, _>(NoRules, &["cj"], ALL, &[Status]),
         kind::<batch::Job, _>(NoRules, &[], ALL, &[Status]),
         // certificates.k8s.io/v1
-        kind::<certificates::CertificateSigningRequest, _>(NoRules, &["csr"], &[], &[Status, Approval]),
+        kind::<certificates::CertificateSigningRequest, _>(
+            NoRules,
+            &["csr"],
+            &[],
+            &[Status, Approval],
+        ),
         // coordination.k8s.io/v1
         kind::<coordination::Lease, _>(NoRules, &[], &[], &[]),
         // discovery.k8s.io/v1
@@ -170,8 +214,18 @@ mod tests {
             let i = k.info();
             assert!(seen.insert((i.group, i.resource)), "{} twice", i.resource);
         }
-        let deploy = kinds.iter().find(|k| k.info().resource == "deployments").unwrap();
+        let deploy = kinds
+            .iter()
+            .find(|k| k.info().resource == "deployments")
+            .unwrap();
         assert!(deploy.info().namespaced && deploy.info().scale.is_some());
-        assert!(!kinds.iter().find(|k| k.info().resource == "namespaces").unwrap().info().namespaced);
+        assert!(
+            !kinds
+                .iter()
+                .find(|k| k.info().resource == "namespaces")
+                .unwrap()
+                .info()
+                .namespaced
+        );
     }
 }
