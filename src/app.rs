@@ -54,6 +54,7 @@ pub async fn create_server_chain(o: &CompletedOptions) -> Result<GenericApiServe
         min_request_timeout: std::time::Duration::from_secs(
             o.flags.min_request_timeout.max(0) as u64
         ),
+        builtin_controllers: o.flags.builtin_controllers,
     };
     let kube_api_server = Arc::new(new_kube_api_server(config, storage, apiextensions));
     Ok(new_aggregator(kube_api_server))

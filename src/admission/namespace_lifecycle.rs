@@ -21,7 +21,27 @@ impl NamespaceLifecycle {
     }
 }
 
+/// Namespaces upstream never lets anyone delete.
+const IMMORTAL_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public"];
+
 impl Admission for NamespaceLifecycle {
+    fn admit_delete(&self, store: &Store, name: &str) -> Result<(), ApiError> {
+        let info = store.info();
+        if info.group.is_empty()
+            && info.resource == "namespaces"
+            && IMMORTAL_NAMESPACES.contains(&name)
+        {
+            return Err(RegistryError::Forbidden {
+                resource: info.group_resource(),
+                name: name.into(),
+                message: "this namespace may not be deleted".into(),
+                cause: None,
+            }
+            .into());
+        }
+        Ok(())
+    }
+
     fn admit_create<'a>(
         &'a self,
         store: &'a Store,
@@ -41,7 +61,7 @@ impl Admission for NamespaceLifecycle {
                     resource: GroupResource { group: info.group.into(), resource: info.resource.into() },
                     name: String::new(),
                     message: format!("unable to create new content in namespace {ns} because it is being terminated"),
-                    cause: Some(("NamespaceTerminating".into(), format!("namespace {ns} is being terminated"), "metadata.namespace".into())),
+                    cause: Some(Box::new(("NamespaceTerminating".into(), format!("namespace {ns} is being terminated"), "metadata.namespace".into()))),
                 }
                 .into());
             }

@@ -1,6 +1,7 @@
 //! The kube API server link of the chain: the built-in API groups, discovery, /version and
 //! the bootstrap data (system namespaces).
 
+pub mod namespace_controller;
 pub mod storage_factory;
 
 use crate::admission::NamespaceLifecycle;
@@ -25,6 +26,8 @@ pub struct Config {
     pub server_address: String,
     /// --min-request-timeout.
     pub min_request_timeout: Duration,
+    /// Whether to run the built-in controllers (namespace deletion).
+    pub builtin_controllers: bool,
 }
 
 /// Builds the kube API server link in front of `delegate` (the apiextensions server).
@@ -50,12 +53,14 @@ pub fn new_kube_api_server(
         stores.iter().map(|s| s.info().clone()).collect(),
         config.server_address,
     ));
+    let controller_stores = stores.clone();
     let resources = Arc::new(ResourceHandler::new(
         stores,
         vec![Arc::new(NamespaceLifecycle::new(namespaces.clone()))],
         config.min_request_timeout,
     ));
 
+    let namespaces_for_controller = namespaces.clone();
     let mut server = GenericApiServer::new("kube-apiserver", delegate);
     server.add_health_check(storage.health_check());
     let backend = storage.backend();
@@ -77,6 +82,20 @@ pub fn new_kube_api_server(
             Box::pin(async move { ensure_system_namespaces(&namespaces).await })
         }),
     );
+
+    if config.builtin_controllers {
+        let namespaces = namespaces_for_controller;
+        server.add_post_start_hook(
+            "start-kubeboot-namespace-controller",
+            Arc::new(move |_ctx| {
+                tokio::spawn(namespace_controller::run(
+                    namespaces.clone(),
+                    controller_stores.clone(),
+                ));
+                Box::pin(async { Ok(()) })
+            }),
+        );
+    }
 
     let version = handler_fn(|_req| async { json(http::StatusCode::OK, &crate::version::info()) });
     server.handle("/version", version.clone());

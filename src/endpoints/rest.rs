@@ -29,6 +29,10 @@ pub trait Admission: Send + Sync {
         store: &'a Store,
         namespace: Option<&'a str>,
     ) -> futures::future::BoxFuture<'a, Result<(), ApiError>>;
+    /// `Err` rejects the delete of object `name`.
+    fn admit_delete(&self, _store: &Store, _name: &str) -> Result<(), ApiError> {
+        Ok(())
+    }
 }
 
 /// All resources of the built-in groups, by (group, version, resource).
@@ -405,11 +409,8 @@ impl ResourceHandler {
                 let opts = query.write_options()?;
                 let (bytes, ct) = read_body(req).await?;
                 let body = decode_object(&bytes, &ct)?;
-                let target = if sub.is_empty() {
-                    UpdateTarget::Main
-                } else {
-                    UpdateTarget::Status
-                };
+                let target = UpdateTarget::for_subresource(sub)
+                    .ok_or_else(|| ApiError::method_not_allowed(ri.group, ri.resource))?;
                 let out = store.update(ns, name, body, target, opts).await?;
                 Ok(self.render_one(&store, out.value, output, StatusCode::OK, &out.warnings))
             }
@@ -423,11 +424,8 @@ impl ResourceHandler {
             ("patch", "" | "status" | "approval") => {
                 let opts = query.write_options()?;
                 let (bytes, ct) = read_body(req).await?;
-                let target = if sub.is_empty() {
-                    UpdateTarget::Main
-                } else {
-                    UpdateTarget::Status
-                };
+                let target = UpdateTarget::for_subresource(sub)
+                    .ok_or_else(|| ApiError::method_not_allowed(ri.group, ri.resource))?;
                 let out = store
                     .update_with(ns, name, target, opts, |current| {
                         apply_patch(current, &bytes, &ct, &ri).map_err(api_to_registry)
@@ -450,6 +448,9 @@ impl ResourceHandler {
                 Ok(encode(&out, Output::Json, StatusCode::OK, &[]))
             }
             ("delete", "") => {
+                for plugin in &self.admission {
+                    plugin.admit_delete(&store, name)?;
+                }
                 let (bytes, ct) = read_body(req).await?;
                 let params = delete_params(&bytes, &ct, &query)?;
                 match store.delete(ns, name, &params).await? {
@@ -614,15 +615,6 @@ fn api_to_registry(e: ApiError) -> crate::registry::RegistryError {
             message: e.message,
         },
         _ => RegistryError::BadRequest(e.message),
-    }
-}
-
-impl Default for crate::registry::errors::GroupResource {
-    fn default() -> Self {
-        Self {
-            group: String::new(),
-            resource: String::new(),
-        }
     }
 }
 

@@ -15,7 +15,7 @@ pub struct ApiError {
     /// Human-readable message, worded as upstream.
     pub message: String,
     /// Details; `None` omits the field as upstream does for Unauthorized.
-    pub details: Option<StatusDetails>,
+    pub details: Option<Box<StatusDetails>>,
     /// Seconds to put in a Retry-After header.
     pub retry_after: Option<u32>,
 }
@@ -26,7 +26,7 @@ impl ApiError {
             code,
             reason,
             message: message.into(),
-            details: Some(StatusDetails::default()),
+            details: Some(Box::new(StatusDetails::default())),
             retry_after: None,
         }
     }
@@ -56,7 +56,7 @@ impl ApiError {
             ..Default::default()
         };
         Self {
-            details: Some(details),
+            details: Some(Box::new(details)),
             ..Self::new(StatusCode::FORBIDDEN, "Forbidden", message)
         }
     }
@@ -68,7 +68,7 @@ impl ApiError {
             ..Default::default()
         };
         Self {
-            details: Some(details),
+            details: Some(Box::new(details)),
             retry_after: Some(retry_after),
             ..Self::new(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", message)
         }
@@ -96,7 +96,7 @@ impl ApiError {
     pub fn status(&self) -> Status {
         Status {
             code: Some(self.code.as_u16() as i32),
-            details: self.details.clone(),
+            details: self.details.as_deref().cloned(),
             message: Some(self.message.clone()),
             metadata: ListMeta::default(),
             reason: Some(self.reason.to_string()),
@@ -204,7 +204,7 @@ mod registry_errors {
                 } => {
                     let mut d =
                         details(&resource.group, &resource.resource, name).unwrap_or_default();
-                    if let Some((reason, message, field)) = cause {
+                    if let Some((reason, message, field)) = cause.as_deref() {
                         d.causes = Some(vec![StatusCause {
                             reason: Some(reason.clone()),
                             message: Some(message.clone()),
@@ -246,7 +246,7 @@ mod registry_errors {
                         code: StatusCode::INTERNAL_SERVER_ERROR,
                         reason: "InternalError",
                         message: format!("Internal error occurred: {m}"),
-                        details: Some(d),
+                        details: Some(Box::new(d)),
                         retry_after: None,
                     };
                 }
@@ -255,7 +255,7 @@ mod registry_errors {
                 code,
                 reason,
                 message,
-                details,
+                details: details.map(Box::new),
                 retry_after: None,
             }
         }
@@ -279,7 +279,7 @@ impl ApiError {
             ..Default::default()
         };
         Self {
-            details: Some(details),
+            details: Some(Box::new(details)),
             ..Self::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "MethodNotAllowed",
@@ -292,7 +292,7 @@ impl ApiError {
     pub fn unsupported_media_type(content_type: &str, accepted: &[&str]) -> Self {
         let _ = content_type;
         Self {
-            details: Some(StatusDetails::default()),
+            details: Some(Box::new(StatusDetails::default())),
             ..Self::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "UnsupportedMediaType",
@@ -307,7 +307,7 @@ impl ApiError {
     /// 406 when no acceptable response format is offered.
     pub fn not_acceptable(offered: &[&str]) -> Self {
         Self {
-            details: Some(StatusDetails::default()),
+            details: Some(Box::new(StatusDetails::default())),
             ..Self::new(
                 StatusCode::NOT_ACCEPTABLE,
                 "NotAcceptable",

@@ -167,7 +167,7 @@ pub fn aggregate(errors: &[FieldError]) -> String {
 }
 
 /// A resource's identity for error messages: `configmaps` or `deployments.apps`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GroupResource {
     /// API group, "" for core.
     pub group: String,
@@ -241,7 +241,7 @@ pub enum RegistryError {
         /// Why.
         message: String,
         /// A cause for details, e.g. ("NamespaceTerminating", message, "metadata.namespace").
-        cause: Option<(String, String, String)>,
+        cause: Option<Box<(String, String, String)>>,
     },
     /// A continue token or resourceVersion too old to serve (410 Expired).
     #[error("{0}")]

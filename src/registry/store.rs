@@ -54,8 +54,47 @@ pub struct Outcome<T> {
 pub enum UpdateTarget {
     /// The main resource: everything but status.
     Main,
-    /// The status subresource: status only.
-    Status,
+    /// A subresource that owns only these JSON pointers (e.g. `/status`, `/spec/finalizers`).
+    Subresource(&'static [&'static str]),
+}
+
+impl UpdateTarget {
+    /// The target of an update through subresource `name`; `None` for a subresource that is not written this way.
+    pub fn for_subresource(name: &str) -> Option<Self> {
+        match name {
+            "" => Some(Self::Main),
+            "status" => Some(Self::Subresource(&["/status"])),
+            // The namespace finalize subresource changes spec.finalizers only.
+            "finalize" => Some(Self::Subresource(&["/spec/finalizers"])),
+            // CSR approval changes the Approved/Denied conditions only.
+            "approval" => Some(Self::Subresource(&["/status/conditions"])),
+            _ => None,
+        }
+    }
+}
+
+/// Copies the value at JSON pointer `ptr` from `from` into `into`, removing it when absent.
+fn copy_pointer(into: &mut Value, from: &Value, ptr: &str) {
+    let (parent, leaf) = ptr.rsplit_once('/').unwrap_or(("", ptr));
+    let value = from.pointer(ptr).cloned();
+    let mut target = into;
+    for seg in parent.split('/').filter(|s| !s.is_empty()) {
+        if !target.is_object() {
+            *target = json!({});
+        }
+        let obj = target.as_object_mut().expect("object");
+        target = obj.entry(seg).or_insert_with(|| json!({}));
+    }
+    if let Some(obj) = target.as_object_mut() {
+        match value {
+            Some(v) => {
+                obj.insert(leaf.to_string(), v);
+            }
+            None => {
+                obj.remove(leaf);
+            }
+        }
+    }
 }
 
 /// List parameters after parsing the query.
@@ -338,7 +377,7 @@ impl Store {
         Ok(obj)
     }
 
-    fn from_kv(&self, kv: &KeyValue) -> Result<Value> {
+    fn decode_kv(&self, kv: &KeyValue) -> Result<Value> {
         self.decode_stored(&kv.value, kv.mod_revision)
     }
 
@@ -413,7 +452,7 @@ impl Store {
             .await
             .map_err(|e| self.storage_err(e, name))?
         {
-            Some(kv) => self.from_kv(&kv),
+            Some(kv) => self.decode_kv(&kv),
             None => Err(self.not_found(name)),
         }
     }
@@ -503,7 +542,7 @@ impl Store {
                 _ => self.storage_err(e, ""),
             })?;
             for kv in &page.items {
-                let obj = self.from_kv(kv)?;
+                let obj = self.decode_kv(kv)?;
                 if self.matches(&obj, params) {
                     items.push(obj);
                 }
@@ -584,10 +623,10 @@ impl Store {
                 m.remove("generation");
             }
         }
-        if info.has_status() {
-            if let Some(o) = obj.as_object_mut() {
-                o.remove("status");
-            }
+        if info.has_status()
+            && let Some(o) = obj.as_object_mut()
+        {
+            o.remove("status");
         }
         self.strategy.prepare_for_create(&mut obj);
         self.strategy.default(&mut obj);
@@ -698,7 +737,7 @@ impl Store {
         {
             return Err(self.storage_err(StorageError::conflict("", rv, kv.mod_revision), name));
         }
-        let old = self.from_kv(&kv)?;
+        let old = self.decode_kv(&kv)?;
         let new = self.prepare_update(obj, &old, target)?;
         let value = self
             .write_update(ns, name, new, &old, kv.mod_revision, opts)
@@ -728,7 +767,7 @@ impl Store {
                 .await
                 .map_err(|e| self.storage_err(e, name))?
                 .ok_or_else(|| self.not_found(name))?;
-            let old = self.from_kv(&kv)?;
+            let old = self.decode_kv(&kv)?;
             let desired = mutate(&old)?;
             if let Some(rv) = meta_str(&desired, "resourceVersion")
                 && parse_rv(rv)? != kv.mod_revision
@@ -759,19 +798,11 @@ impl Store {
     fn prepare_update(&self, mut new: Value, old: &Value, target: UpdateTarget) -> Result<Value> {
         let info = self.info().clone();
         let name = meta_str(old, "name").unwrap_or("").to_string();
-        if target == UpdateTarget::Status {
-            // Only status changes through the status subresource.
-            let status = new.get("status").cloned();
+        if let UpdateTarget::Subresource(owned) = target {
+            // A subresource changes only the fields it owns; everything else stays as stored.
             let mut merged = old.clone();
-            if let Some(o) = merged.as_object_mut() {
-                match status {
-                    Some(s) => {
-                        o.insert("status".into(), s);
-                    }
-                    None => {
-                        o.remove("status");
-                    }
-                }
+            for ptr in owned {
+                copy_pointer(&mut merged, &new, ptr);
             }
             new = merged;
         } else {
@@ -850,7 +881,10 @@ impl Store {
             return Ok(new);
         }
         let key = self.key(ns, name);
-        if meta(&new).get("deletionTimestamp").is_some() && finalizers(&new).is_empty() {
+        if meta(&new).get("deletionTimestamp").is_some()
+            && finalizers(&new).is_empty()
+            && !self.strategy.blocks_deletion(&new)
+        {
             let kv = self
                 .storage
                 .delete(&key, Some(mod_revision))
@@ -889,7 +923,7 @@ impl Store {
                 .await
                 .map_err(|e| self.storage_err(e, name))?
                 .ok_or_else(|| self.not_found(name))?;
-            let obj = self.from_kv(&kv)?;
+            let obj = self.decode_kv(&kv)?;
             if let Some(uid) = &params.precondition_uid {
                 let actual = meta_str(&obj, "uid").unwrap_or("");
                 if uid != actual {
@@ -924,7 +958,7 @@ impl Store {
                 }
                 _ => {}
             }
-            if fins.is_empty() {
+            if fins.is_empty() && !self.strategy.blocks_deletion(&obj) {
                 if params.dry_run {
                     return Ok(Deleted::Gone(obj));
                 }
@@ -937,7 +971,11 @@ impl Store {
             let mut pending = obj.clone();
             {
                 let m = meta_mut(&mut pending);
-                m.insert("finalizers".into(), json!(fins));
+                if fins.is_empty() {
+                    m.remove("finalizers");
+                } else {
+                    m.insert("finalizers".into(), json!(fins));
+                }
                 if !m.contains_key("deletionTimestamp") {
                     m.insert("deletionTimestamp".into(), Value::String(now_rfc3339()));
                     m.insert(

@@ -143,6 +143,13 @@ pub trait Strategy: Send + Sync {
     fn allow_unconditional_update(&self) -> bool {
         true
     }
+    /// Whether something beyond metadata.finalizers keeps the object from being deleted
+    /// (namespaces: `spec.finalizers`).
+    fn blocks_deletion(&self, _obj: &Value) -> bool {
+        false
+    }
+    /// Marks an object whose deletion is pending (namespaces: phase Terminating).
+    fn prepare_for_delete(&self, _obj: &mut Value) {}
     /// Table columns (Name first).
     fn columns(&self) -> Vec<Column> {
         vec![Column::NAME, Column::AGE]

@@ -164,7 +164,7 @@ pub fn labels(map: Option<&Value>, field: &str) -> ErrorList {
         let value = v.as_str().unwrap_or("");
         if value.len() > 63 {
             errs.push(FieldError::invalid(
-                format!("{field}"),
+                field,
                 value,
                 "must be no more than 63 characters",
             ));

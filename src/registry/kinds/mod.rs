@@ -2,6 +2,8 @@
 //! in the files beside this one, the rules that make a kind more than its schema.
 
 use super::ResourceInfo;
+pub mod namespace_deletion;
+
 use super::strategy::{ALL_VERBS, NoRules, Rules, ScalePaths, Strategy, SubresourceInfo, Typed};
 use super::validation::NameRule;
 use k8s_openapi::api::{
@@ -11,6 +13,7 @@ use k8s_openapi::api::{
     networking::v1 as networking, node::v1 as node, policy::v1 as policy, rbac::v1 as rbac,
     scheduling::v1 as scheduling, storage::v1 as storage,
 };
+pub use namespace_deletion::NamespaceDeletion;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
@@ -136,7 +139,12 @@ pub fn builtin() -> Vec<Arc<dyn Strategy>> {
         kind::<core::Endpoints, _>(NoRules, &["ep"], &[], &[]),
         kind::<core::Event, _>(NoRules, &["ev"], &[], &[]),
         kind::<core::LimitRange, _>(NoRules, &["limits"], &[], &[]),
-        kind::<core::Namespace, _>(NoRules, &["ns"], &[], &[Status, Finalize]),
+        Arc::new(NamespaceDeletion(kind::<core::Namespace, _>(
+            NoRules,
+            &["ns"],
+            &[],
+            &[Status, Finalize],
+        ))),
         kind::<core::Node, _>(NoRules, &["no"], &[], &[Status]),
         kind::<core::PersistentVolumeClaim, _>(NoRules, &["pvc"], &[], &[Status]),
         kind::<core::PersistentVolume, _>(NoRules, &["pv"], &[], &[Status]),
