@@ -55,6 +55,13 @@ pub async fn create_server_chain(o: &CompletedOptions) -> Result<GenericApiServe
             o.flags.min_request_timeout.max(0) as u64
         ),
         builtin_controllers: o.flags.builtin_controllers,
+        service_ranges: o.service_cluster_ip_ranges.clone(),
+        node_ports: (o.node_port_range.base, o.node_port_range.size),
+        kubernetes_service: crate::controlplane::bootstrap::KubernetesService {
+            cluster_ip: o.api_server_service_ip,
+            advertise: o.advertise_address,
+            port: o.secure_port,
+        },
     };
     let kube_api_server = Arc::new(new_kube_api_server(config, storage, apiextensions));
     Ok(new_aggregator(kube_api_server))

@@ -1,6 +1,7 @@
 //! The kube API server link of the chain: the built-in API groups, discovery, /version and
 //! the bootstrap data (system namespaces).
 
+pub mod bootstrap;
 pub mod namespace_controller;
 pub mod storage_factory;
 
@@ -9,6 +10,7 @@ use crate::endpoints::discovery::Discovery;
 use crate::endpoints::request_info::RequestInfo;
 use crate::endpoints::rest::ResourceHandler;
 use crate::endpoints::{call, handler_fn, json};
+use crate::registry::service_alloc::ServiceAllocator;
 use crate::registry::store::{FieldValidation, WriteOptions};
 use crate::registry::{RegistryError, Store};
 use crate::server::{DelegationTarget, GenericApiServer};
@@ -28,6 +30,12 @@ pub struct Config {
     pub min_request_timeout: Duration,
     /// Whether to run the built-in controllers (namespace deletion).
     pub builtin_controllers: bool,
+    /// Service cluster IP ranges, primary first.
+    pub service_ranges: Vec<ipnet::IpNet>,
+    /// First node port and number of node ports.
+    pub node_ports: (u16, u32),
+    /// The `kubernetes` Service and where it points.
+    pub kubernetes_service: bootstrap::KubernetesService,
 }
 
 /// Builds the kube API server link in front of `delegate` (the apiextensions server).
@@ -36,7 +44,7 @@ pub fn new_kube_api_server(
     storage: Arc<StorageFactory>,
     delegate: Arc<dyn DelegationTarget>,
 ) -> GenericApiServer {
-    let stores: Vec<Arc<Store>> = crate::registry::kinds::builtin()
+    let mut stores: Vec<Arc<Store>> = crate::registry::kinds::builtin()
         .into_iter()
         .map(|strategy| {
             let info = strategy.info();
@@ -44,11 +52,35 @@ pub fn new_kube_api_server(
             Arc::new(Store::new(strategy, backend, storage.keys().clone()))
         })
         .collect();
-    let namespaces = stores
-        .iter()
-        .find(|s| s.info().group.is_empty() && s.info().resource == "namespaces")
-        .expect("namespaces are built in")
-        .clone();
+    let find = |stores: &[Arc<Store>], group: &str, resource: &str| {
+        stores
+            .iter()
+            .position(|s| s.info().group == group && s.info().resource == resource)
+            .expect("built-in resource")
+    };
+    // Services allocate cluster IPs (IPAddress objects) and node ports beside each write.
+    let services_at = find(&stores, "", "services");
+    let allocator = ServiceAllocator::new(
+        config.service_ranges.clone(),
+        config.node_ports.0,
+        config.node_ports.1,
+        stores[find(&stores, "networking.k8s.io", "ipaddresses")].clone(),
+        storage.backend(),
+        storage.keys().key("", "ranges", None, "servicenodeports/"),
+    );
+    let services_strategy = stores[services_at].strategy().clone();
+    stores[services_at] = Arc::new(
+        Store::new(
+            services_strategy,
+            storage.for_resource("", "services"),
+            storage.keys().clone(),
+        )
+        .with_hooks(Arc::new(allocator)),
+    );
+    let namespaces = stores[find(&stores, "", "namespaces")].clone();
+    let services = stores[services_at].clone();
+    let endpoints = stores[find(&stores, "", "endpoints")].clone();
+    let slices = stores[find(&stores, "discovery.k8s.io", "endpointslices")].clone();
     let discovery = Arc::new(Discovery::new(
         stores.iter().map(|s| s.info().clone()).collect(),
         config.server_address,
@@ -61,6 +93,7 @@ pub fn new_kube_api_server(
     ));
 
     let namespaces_for_controller = namespaces.clone();
+    let bootstrap_namespaces = namespaces.clone();
     let mut server = GenericApiServer::new("kube-apiserver", delegate);
     server.add_health_check(storage.health_check());
     let backend = storage.backend();
@@ -96,6 +129,33 @@ pub fn new_kube_api_server(
             }),
         );
     }
+
+    let kubernetes = config.kubernetes_service.clone();
+    let bootstrap_endpoints = endpoints.clone();
+    server.add_post_start_hook(
+        "bootstrap-controller",
+        Arc::new(move |_ctx| {
+            let (kubernetes, namespaces, services, endpoints, slices) = (
+                kubernetes.clone(),
+                bootstrap_namespaces.clone(),
+                services.clone(),
+                bootstrap_endpoints.clone(),
+                slices.clone(),
+            );
+            Box::pin(async move {
+                ensure_system_namespaces(&namespaces).await?;
+                kubernetes.reconcile(&services, &endpoints, &slices).await
+            })
+        }),
+    );
+    let kubernetes = config.kubernetes_service.clone();
+    server.add_pre_shutdown_hook(
+        "withdraw-apiserver-endpoint",
+        Arc::new(move |_ctx| {
+            let (kubernetes, endpoints) = (kubernetes.clone(), endpoints.clone());
+            Box::pin(async move { kubernetes.withdraw(&endpoints).await })
+        }),
+    );
 
     let version = handler_fn(|_req| async { json(http::StatusCode::OK, &crate::version::info()) });
     server.handle("/version", version.clone());

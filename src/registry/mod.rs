@@ -4,6 +4,7 @@
 pub mod errors;
 pub mod kinds;
 pub mod selectors;
+pub mod service_alloc;
 pub mod store;
 pub mod strategy;
 pub mod table;

@@ -184,11 +184,22 @@ const GENERATE_NAME_RETRIES: usize = 7;
 /// How many times a read-modify-write retries a conflict before giving up.
 const UPDATE_RETRIES: usize = 16;
 
+/// Allocations that live beside an object (service cluster IPs, node ports), made before it
+/// is written and released when it goes, as upstream's service REST storage does.
+#[async_trait::async_trait]
+pub trait StoreHooks: Send + Sync {
+    /// Allocates what `new` needs and `old` (on update) does not hold yet; may fill fields of `new`.
+    async fn allocate(&self, new: &mut Value, old: Option<&Value>, dry_run: bool) -> Result<()>;
+    /// Releases what `obj` holds and `keep` does not (all of it when `keep` is `None`).
+    async fn release(&self, obj: &Value, keep: Option<&Value>);
+}
+
 /// The generic store of one resource.
 pub struct Store {
     strategy: Arc<dyn Strategy>,
     storage: Arc<dyn Storage>,
     keys: KeyBuilder,
+    hooks: Option<Arc<dyn StoreHooks>>,
 }
 
 /// The current time as upstream renders `metav1.Time`.
@@ -312,6 +323,26 @@ impl Store {
             strategy,
             storage,
             keys,
+            hooks: None,
+        }
+    }
+
+    /// The same store with allocation hooks.
+    pub fn with_hooks(mut self, hooks: Arc<dyn StoreHooks>) -> Self {
+        self.hooks = Some(hooks);
+        self
+    }
+
+    async fn allocate(&self, new: &mut Value, old: Option<&Value>, dry_run: bool) -> Result<()> {
+        match &self.hooks {
+            Some(h) => h.allocate(new, old, dry_run).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn release(&self, obj: &Value, keep: Option<&Value>, dry_run: bool) {
+        if let (Some(h), false) = (&self.hooks, dry_run) {
+            h.release(obj, keep).await;
         }
     }
 
@@ -641,9 +672,11 @@ impl Store {
             }
             let name = meta_str(&obj, "name").unwrap_or("").to_string();
             if attempt == 0 {
+                self.allocate(&mut obj, None, opts.dry_run).await?;
                 let mut errs = self.validate_meta(&obj);
                 errs.extend(self.strategy.validate(&obj));
                 if !errs.is_empty() {
+                    self.release(&obj, None, opts.dry_run).await;
                     return Err(self.invalid(&name, errs));
                 }
             }
@@ -673,7 +706,10 @@ impl Store {
                 {
                     continue;
                 }
-                Err(e) => return Err(self.storage_err(e, &name)),
+                Err(e) => {
+                    self.release(&obj, None, opts.dry_run).await;
+                    return Err(self.storage_err(e, &name));
+                }
             }
         }
         unreachable!("the loop returns on its last attempt")
@@ -738,11 +774,39 @@ impl Store {
             return Err(self.storage_err(StorageError::conflict("", rv, kv.mod_revision), name));
         }
         let old = self.decode_kv(&kv)?;
-        let new = self.prepare_update(obj, &old, target)?;
         let value = self
-            .write_update(ns, name, new, &old, kv.mod_revision, opts)
+            .checked_update(ns, name, obj, &old, kv.mod_revision, target, opts)
             .await?;
         Ok(Outcome { value, warnings })
+    }
+
+    /// Allocation, metadata rules, validation and the CAS write of one update attempt.
+    #[allow(clippy::too_many_arguments)]
+    async fn checked_update(
+        &self,
+        ns: Option<&str>,
+        name: &str,
+        mut obj: Value,
+        old: &Value,
+        mod_revision: i64,
+        target: UpdateTarget,
+        opts: WriteOptions,
+    ) -> Result<Value> {
+        if target == UpdateTarget::Main {
+            self.allocate(&mut obj, Some(old), opts.dry_run).await?;
+        }
+        let result = match self.prepare_update(obj.clone(), old, target) {
+            Ok(new) => {
+                self.write_update(ns, name, new, old, mod_revision, opts)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        match &result {
+            Ok(new) => self.release(old, Some(new), opts.dry_run).await,
+            Err(_) => self.release(&obj, Some(old), opts.dry_run).await,
+        }
+        result
     }
 
     /// Read-modify-write with retries on conflict (patches, scale, controllers).
@@ -782,9 +846,8 @@ impl Store {
                     m.insert("namespace".into(), Value::String(ns.into()));
                 }
             }
-            let new = self.prepare_update(obj, &old, target)?;
             match self
-                .write_update(ns, name, new, &old, kv.mod_revision, opts)
+                .checked_update(ns, name, obj, &old, kv.mod_revision, target, opts)
                 .await
             {
                 Err(RegistryError::Conflict { .. }) => continue,
@@ -890,6 +953,8 @@ impl Store {
                 .delete(&key, Some(mod_revision))
                 .await
                 .map_err(|e| self.storage_err(e, name))?;
+            // The last finalizer is gone: the object is deleted, so are its allocations.
+            self.release(&new, None, false).await;
             meta_mut(&mut new).insert(
                 "resourceVersion".into(),
                 Value::String(kv.mod_revision.to_string()),
@@ -963,7 +1028,10 @@ impl Store {
                     return Ok(Deleted::Gone(obj));
                 }
                 match self.storage.delete(&key, Some(kv.mod_revision)).await {
-                    Ok(_) => return Ok(Deleted::Gone(obj)),
+                    Ok(_) => {
+                        self.release(&obj, None, false).await;
+                        return Ok(Deleted::Gone(obj));
+                    }
                     Err(e) if e.code == ErrorCode::Conflict => continue,
                     Err(e) => return Err(self.storage_err(e, name)),
                 }
