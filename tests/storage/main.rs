@@ -462,6 +462,28 @@ async fn etcd_backend_connects_with_mutual_tls() {
     assert_eq!(refused.code, ErrorCode::Unavailable, "{refused}");
 }
 
+/// A list reply over tonic's default 4 MiB limit comes back whole, as with upstream's client.
+#[cfg(feature = "etcd")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_lists_replies_larger_than_4_mib() {
+    let server = EtcdServer::start().await;
+    let store = server.connect().await.expect("connect to etcd");
+    // etcd takes requests up to 1.5 MiB by default, so six 1-MiB values make a 6-MiB reply.
+    let value = Bytes::from(vec![b'v'; 1024 * 1024]);
+    for i in 0..6 {
+        store
+            .create(&format!("/big/{i}"), value.clone())
+            .await
+            .unwrap();
+    }
+    let list = store.list("/big/", ListOptions::default()).await.unwrap();
+    assert_eq!(list.items.len(), 6);
+    let mut w = store.watch("/big/", 1).await.unwrap();
+    for _ in 0..6 {
+        assert_eq!(next_event(&mut w).await.unwrap().value.len(), value.len());
+    }
+}
+
 /// A fresh etcd per case, so compaction in one case cannot break another's history.
 #[cfg(feature = "etcd")]
 async fn etcd_fixture() -> Fixture {
