@@ -479,9 +479,9 @@ fn main() {
             Err(why) => println!("{why}"),
         }
         println!(
-            "Durable writes on both (fsync per commit; redb groups concurrent writers); etcd \
-             on loopback without TLS; watch latency is from just before the write call to \
-             each watcher receiving the event. Total run: {:.0} s.",
+            "Durable writes (fsync per commit; redb groups concurrent writers; etcd runs on \
+             loopback without TLS); watch latency is from just before the write call to each \
+             watcher receiving the event. Total run: {:.0} s.",
             started.elapsed().as_secs_f64()
         );
     });
