@@ -10,6 +10,13 @@
 //!
 //! When the backend watch fails the cache re-lists; its watchers are then ended with
 //! `Unavailable` (upstream terminates them too) and re-watch from their last revision.
+//! Watches and lists that arrive during a re-list wait for it instead of joining the
+//! cycle that just ended.
+//!
+//! A compaction through the cache first waits for the cache to reach the compacted revision:
+//! a backend watch still replaying older history (etcd syncs a watch that starts in the past
+//! in the background) would otherwise be cancelled by the compaction and force a re-list that
+//! ends every watcher, even those watching from revisions the compaction kept.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, RwLock};
@@ -34,7 +41,8 @@ pub struct CacherOptions {
     /// Events buffered per live watcher before it is dropped with `WatchLagged`.
     pub watch_buffer: usize,
     /// How long a read waits for the cache to reach a requested revision (upstream: 3s)
-    /// before failing with `Unavailable` ("too large resource version").
+    /// before failing with `Unavailable` ("too large resource version"); also how long a
+    /// compaction waits for the cache to reach the compacted revision before going ahead.
     pub wait_timeout: Duration,
 }
 
@@ -113,7 +121,7 @@ impl Cacher {
     }
 
     /// Waits until the cache is ready and at `revision` or newer; backends start at revision 1,
-    /// so the channel's initial 0 means "not listed yet".
+    /// so the channel's 0 means "not listed yet" (or "re-listing").
     async fn wait_for(&self, revision: i64) -> Result<()> {
         let mut rx = self.shared.revision.subscribe();
         let target = revision.max(1);
@@ -128,6 +136,12 @@ impl Cacher {
                 &self.prefix,
                 0,
                 "watch cache stopped",
+            )),
+            Err(_) if *self.shared.revision.borrow() == 0 => Err(StorageError::new(
+                ErrorCode::Unavailable,
+                &self.prefix,
+                0,
+                "watch cache is not ready: listing its backend",
             )),
             Err(_) => Err(StorageError::new(
                 ErrorCode::Unavailable,
@@ -251,21 +265,31 @@ impl Storage for Cacher {
         } else {
             self.backend.current_revision().await?
         };
-        self.wait_for(0).await?;
-        let from_cache = {
-            let inner = self.read();
-            if from < inner.compacted {
-                return Err(StorageError::compacted(prefix, from, inner.compacted));
+        let from_cache = loop {
+            self.wait_for(0).await?;
+            let joined = {
+                let inner = self.read();
+                if from < inner.compacted {
+                    return Err(StorageError::compacted(prefix, from, inner.compacted));
+                }
+                // The backend watch failed between the wait and the lock: joining this cycle
+                // would only end in `Unavailable`, so wait for the re-list instead.
+                inner.ready.then(|| {
+                    (from >= inner.ring_floor).then(|| {
+                        let backlog: VecDeque<Arc<WatchEvent>> = inner
+                            .ring
+                            .iter()
+                            .filter(|ev| ev.revision > from && ev.key.starts_with(prefix))
+                            .cloned()
+                            .collect();
+                        (backlog, inner.events.subscribe())
+                    })
+                })
+            };
+            match joined {
+                Some(from_cache) => break from_cache,
+                None => tokio::task::yield_now().await,
             }
-            (from >= inner.ring_floor).then(|| {
-                let backlog: VecDeque<Arc<WatchEvent>> = inner
-                    .ring
-                    .iter()
-                    .filter(|ev| ev.revision > from && ev.key.starts_with(prefix))
-                    .cloned()
-                    .collect();
-                (backlog, inner.events.subscribe())
-            })
         };
         // Older than the ring: only the backend still has those events.
         let Some((backlog, rx)) = from_cache else {
@@ -288,6 +312,14 @@ impl Storage for Cacher {
     }
 
     async fn compact(&self, revision: i64) -> Result<()> {
+        // Only a compaction that covers the cache's own watch position may make it re-list,
+        // so let the cache get past `revision` first. If it does not within the bound (the
+        // last write up to `revision` may lie outside the prefix, so no event would move it)
+        // compact anyway: compaction must not stall behind a slow or idle cache.
+        if let Err(e) = self.wait_for(revision).await {
+            tracing::debug!(prefix = %self.prefix, revision, error = %e,
+                "compacting before the watch cache reached the compacted revision");
+        }
         self.backend.compact(revision).await?;
         let mut inner = self.shared.inner.write().unwrap_or_else(|e| e.into_inner());
         if revision > inner.compacted {
@@ -364,6 +396,15 @@ async fn run(
             Err(e) => e,
         };
         tracing::warn!(prefix, error = %err, "watch cache lost its backend watch; re-listing");
+        {
+            let mut inner = shared.inner.write().unwrap_or_else(|e| e.into_inner());
+            inner.ready = false;
+            // End this cycle's watchers now rather than after the back-off: they have missed
+            // events, and nobody may subscribe to the ended cycle meanwhile.
+            let (events, _) = broadcast::channel(options.watch_buffer.max(1));
+            inner.events = events;
+        }
+        shared.revision.send_replace(0);
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }

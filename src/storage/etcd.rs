@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use etcd_client::{
     Certificate, Client, CompactionOptions, Compare, CompareOp, ConnectOptions, DeleteOptions,
-    EventType, GetOptions, Identity, PutOptions, TlsOptions, Txn, TxnOp, TxnOpResponse,
-    TxnResponse, WatchOptions, WatchResponse,
+    EventType, GetOptions, Identity, KvClient, PutOptions, TlsOptions, Txn, TxnOp, TxnOpResponse,
+    TxnResponse, WatchClient, WatchOptions, WatchResponse,
 };
 use futures::StreamExt;
 
@@ -37,6 +37,9 @@ pub struct EtcdOptions {
     /// Timeout of the initial connection; `None` keeps the client's default.
     pub connect_timeout: Option<Duration>,
 }
+
+/// Largest etcd reply accepted, as upstream's `MaxCallRecvMsgSize` (`math.MaxInt32`).
+const MAX_REPLY_BYTES: usize = i32::MAX as usize;
 
 /// The etcd-backed [`Storage`].
 pub struct EtcdStorage {
@@ -62,12 +65,25 @@ impl EtcdStorage {
         Ok(Self { client })
     }
 
-    async fn txn(&self, key: &str, txn: Txn) -> Result<TxnResponse> {
+    /// A KV client that accepts replies of any size etcd sends: tonic stops at 4 MiB by
+    /// default, less than an unpaginated list of a few thousand objects (upstream's client
+    /// raises the limit to `MaxInt32` for the same reason).
+    fn kv(&self) -> KvClient {
         self.client
             .kv_client()
-            .txn(txn)
-            .await
-            .map_err(|e| map_err(key, e))
+            .max_decoding_message_size(MAX_REPLY_BYTES)
+    }
+
+    /// A watch client with the same reply limit: one watch reply can batch many events,
+    /// each with its previous value.
+    fn watcher(&self) -> WatchClient {
+        self.client
+            .watch_client()
+            .max_decoding_message_size(MAX_REPLY_BYTES)
+    }
+
+    async fn txn(&self, key: &str, txn: Txn) -> Result<TxnResponse> {
+        self.kv().txn(txn).await.map_err(|e| map_err(key, e))
     }
 }
 
@@ -214,8 +230,7 @@ impl Storage for EtcdStorage {
 
     async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
         let resp = self
-            .client
-            .kv_client()
+            .kv()
             .get(key, None)
             .await
             .map_err(|e| map_err(key, e))?;
@@ -232,8 +247,7 @@ impl Storage for EtcdStorage {
             get = get.with_revision(rev);
         }
         let resp = self
-            .client
-            .kv_client()
+            .kv()
             .get(start.start_key.as_str(), Some(get))
             .await
             .map_err(|e| map_err(prefix, e))?;
@@ -340,8 +354,7 @@ impl Storage for EtcdStorage {
             .with_range(prefix_end(prefix))
             .with_count_only();
         let resp = self
-            .client
-            .kv_client()
+            .kv()
             .get(prefix, Some(opts))
             .await
             .map_err(|e| map_err(prefix, e))?;
@@ -351,8 +364,7 @@ impl Storage for EtcdStorage {
     async fn current_revision(&self) -> Result<i64> {
         // Any read returns the store's revision in its header; a count of one key is cheapest.
         let resp = self
-            .client
-            .kv_client()
+            .kv()
             .get("\0", Some(GetOptions::new().with_count_only()))
             .await
             .map_err(|e| map_err("", e))?;
@@ -369,8 +381,7 @@ impl Storage for EtcdStorage {
             opts = opts.with_start_revision(from_revision + 1);
         }
         let mut stream = self
-            .client
-            .watch_client()
+            .watcher()
             .watch(prefix, Some(opts))
             .await
             .map_err(|e| map_err(prefix, e))?;
@@ -411,8 +422,7 @@ impl Storage for EtcdStorage {
 
     async fn compact(&self, revision: i64) -> Result<()> {
         let res = self
-            .client
-            .kv_client()
+            .kv()
             .compact(revision, Some(CompactionOptions::new().with_physical()))
             .await;
         match res {

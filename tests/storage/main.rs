@@ -29,11 +29,20 @@ mod embedded_conformance {
     conformance_tests!(super::embedded_fixture);
 }
 
+/// Cacher options for tests: waits for the cache are bounded by the hang guard instead of
+/// upstream's 3 s, so a loaded machine makes a case slower, never red.
+fn cacher_options() -> CacherOptions {
+    CacherOptions {
+        wait_timeout: conformance::HANG_GUARD,
+        ..Default::default()
+    }
+}
+
 /// The watch cache in front of a fresh embedded store.
 async fn cached_embedded_fixture() -> Fixture {
     let fx = embedded_fixture().await;
     Fixture {
-        store: Arc::new(Cacher::new(fx.store, &fx.prefix, CacherOptions::default())),
+        store: Arc::new(Cacher::new(fx.store, &fx.prefix, cacher_options())),
         prefix: fx.prefix,
         _guard: fx._guard,
     }
@@ -453,6 +462,28 @@ async fn etcd_backend_connects_with_mutual_tls() {
     assert_eq!(refused.code, ErrorCode::Unavailable, "{refused}");
 }
 
+/// A list reply over tonic's default 4 MiB limit comes back whole, as with upstream's client.
+#[cfg(feature = "etcd")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_lists_replies_larger_than_4_mib() {
+    let server = EtcdServer::start().await;
+    let store = server.connect().await.expect("connect to etcd");
+    // etcd takes requests up to 1.5 MiB by default, so six 1-MiB values make a 6-MiB reply.
+    let value = Bytes::from(vec![b'v'; 1024 * 1024]);
+    for i in 0..6 {
+        store
+            .create(&format!("/big/{i}"), value.clone())
+            .await
+            .unwrap();
+    }
+    let list = store.list("/big/", ListOptions::default()).await.unwrap();
+    assert_eq!(list.items.len(), 6);
+    let mut w = store.watch("/big/", 1).await.unwrap();
+    for _ in 0..6 {
+        assert_eq!(next_event(&mut w).await.unwrap().value.len(), value.len());
+    }
+}
+
 /// A fresh etcd per case, so compaction in one case cannot break another's history.
 #[cfg(feature = "etcd")]
 async fn etcd_fixture() -> Fixture {
@@ -475,7 +506,7 @@ mod etcd_conformance {
 async fn cached_etcd_fixture() -> Fixture {
     let fx = etcd_fixture().await;
     Fixture {
-        store: Arc::new(Cacher::new(fx.store, &fx.prefix, CacherOptions::default())),
+        store: Arc::new(Cacher::new(fx.store, &fx.prefix, cacher_options())),
         prefix: fx.prefix,
         _guard: fx._guard,
     }
@@ -488,6 +519,9 @@ mod cached_etcd_conformance {
 
 mod cacher {
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use futures::StreamExt;
 
     use async_trait::async_trait;
     use kubeboot::storage::{
@@ -496,10 +530,22 @@ mod cacher {
 
     use super::*;
 
-    /// A real store that counts the watches opened on it.
+    /// A real store that counts the watches opened on it and can hold back the start of each
+    /// watch, as etcd does for a watch starting in the past (it syncs those in the background).
     struct CountingWatches {
         inner: Arc<dyn Storage>,
         watches: AtomicUsize,
+        first_poll_delay: Duration,
+    }
+
+    impl CountingWatches {
+        fn new(inner: Arc<dyn Storage>) -> Self {
+            Self {
+                inner,
+                watches: AtomicUsize::new(0),
+                first_poll_delay: Duration::ZERO,
+            }
+        }
     }
 
     #[async_trait]
@@ -532,7 +578,15 @@ mod cacher {
         }
         async fn watch(&self, prefix: &str, from: i64) -> Result<WatchStream> {
             self.watches.fetch_add(1, Ordering::SeqCst);
-            self.inner.watch(prefix, from).await
+            let stream = self.inner.watch(prefix, from).await?;
+            let delay = self.first_poll_delay;
+            Ok(Box::pin(
+                futures::stream::once(async move {
+                    tokio::time::sleep(delay).await;
+                    stream
+                })
+                .flatten(),
+            ))
         }
         async fn compact(&self, revision: i64) -> Result<()> {
             self.inner.compact(revision).await
@@ -542,11 +596,8 @@ mod cacher {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn many_watchers_share_one_backend_watch() {
         let fx = embedded_fixture().await;
-        let backend = Arc::new(CountingWatches {
-            inner: fx.store.clone(),
-            watches: AtomicUsize::new(0),
-        });
-        let cache = Cacher::new(backend.clone(), "/registry/", CacherOptions::default());
+        let backend = Arc::new(CountingWatches::new(fx.store.clone()));
+        let cache = Cacher::new(backend.clone(), "/registry/", cacher_options());
         let mut watchers = Vec::new();
         for _ in 0..20 {
             watchers.push(cache.watch("/registry/pods/", 0).await.unwrap());
@@ -561,6 +612,77 @@ mod cacher {
         assert_eq!(backend.watches.load(Ordering::SeqCst), 1);
     }
 
+    /// Lists the cache at "any revision" so it has done its first list.
+    async fn wait_until_listed(cache: &Cacher, prefix: &str) {
+        let any = ListOptions {
+            revision_match: RevisionMatch::NotOlderThan,
+            ..Default::default()
+        };
+        cache.list(prefix, any).await.expect("cache lists");
+    }
+
+    /// The flake behind issue 3's cached-etcd compaction failure, made deterministic: the
+    /// cache's backend watch starts in the past and is replayed late; a compaction through
+    /// the cache must wait for it rather than cancel it, so the cache keeps its one backend
+    /// watch and a watch from the compacted revision gets every later event.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn compacting_through_a_lagging_cache_does_not_force_a_re_list() {
+        let fx = embedded_fixture().await;
+        let backend = Arc::new(CountingWatches {
+            // Longer than the writes below take, so without the wait the compaction lands
+            // while the cache's backend watch is still replaying from its list revision.
+            first_poll_delay: Duration::from_millis(500),
+            ..CountingWatches::new(fx.store.clone())
+        });
+        let cache = Cacher::new(backend.clone(), "/registry/", cacher_options());
+        wait_until_listed(&cache, "/registry/").await;
+        let mut revs = Vec::new();
+        for i in 0..6 {
+            revs.push(
+                cache
+                    .create(&format!("/registry/k{i}"), Bytes::new())
+                    .await
+                    .unwrap(),
+            );
+        }
+        let compact_at = revs[3];
+        cache.compact(compact_at).await.unwrap();
+        let mut w = cache.watch("/registry/", compact_at).await.unwrap();
+        for want in &revs[4..] {
+            assert_eq!(next_event(&mut w).await.unwrap().revision, *want);
+        }
+        conformance::assert_watch_compacted(&cache, "/registry/", revs[2]).await;
+        let r = cache.create("/registry/late", Bytes::new()).await.unwrap();
+        assert_eq!(next_event(&mut w).await.unwrap().revision, r);
+        assert_eq!(backend.watches.load(Ordering::SeqCst), 1, "no re-list");
+    }
+
+    /// As upstream: a compaction that does not cover the cache's own watch position, even
+    /// one made behind the cache's back, leaves the cache and its watchers alone.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_compaction_the_cache_has_passed_leaves_its_watchers_alone() {
+        let fx = embedded_fixture().await;
+        let backend = Arc::new(CountingWatches::new(fx.store.clone()));
+        let cache = Cacher::new(backend.clone(), "/registry/", cacher_options());
+        wait_until_listed(&cache, "/registry/").await;
+        let mut w = cache.watch("/registry/", 0).await.unwrap();
+        let r1 = cache.create("/registry/a", Bytes::new()).await.unwrap();
+        let r2 = cache.create("/registry/b", Bytes::new()).await.unwrap();
+        assert_eq!(next_event(&mut w).await.unwrap().revision, r1);
+        assert_eq!(next_event(&mut w).await.unwrap().revision, r2);
+        // The cache has applied r2, so compacting the backend directly at r2 is behind it.
+        let at_r2 = ListOptions {
+            revision: Some(r2),
+            revision_match: RevisionMatch::NotOlderThan,
+            ..Default::default()
+        };
+        cache.list("/registry/", at_r2).await.unwrap();
+        fx.store.compact(r2).await.unwrap();
+        let r3 = cache.create("/registry/c", Bytes::new()).await.unwrap();
+        assert_eq!(next_event(&mut w).await.unwrap().revision, r3);
+        assert_eq!(backend.watches.load(Ordering::SeqCst), 1, "no re-list");
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn cache_converges_even_if_its_backend_watch_lags() {
         let dir = tempfile::tempdir().unwrap();
@@ -570,11 +692,7 @@ mod cacher {
         };
         let backend: Arc<dyn Storage> =
             Arc::new(EmbeddedStorage::open(dir.path().join("db.redb"), options).unwrap());
-        let cache = Arc::new(Cacher::new(
-            backend.clone(),
-            "/r/",
-            CacherOptions::default(),
-        ));
+        let cache = Arc::new(Cacher::new(backend.clone(), "/r/", cacher_options()));
         let mut tasks = Vec::new();
         for t in 0..4 {
             let cache = cache.clone();
