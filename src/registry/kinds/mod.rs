@@ -1,6 +1,12 @@
 //! The built-in kinds kubeboot serves: one entry per resource (scope, names, subresources) and,
 //! in the files beside this one, the rules that make a kind more than its schema.
 
+mod apps_v1;
+mod batch_v1;
+mod networking_v1;
+mod rbac_v1;
+mod workload;
+
 use super::ResourceInfo;
 use super::strategy::{ALL_VERBS, NoRules, Rules, ScalePaths, Strategy, SubresourceInfo, Typed};
 use super::validation::NameRule;
@@ -153,16 +159,31 @@ pub fn builtin() -> Vec<Arc<dyn Strategy>> {
         kind::<admreg::ValidatingAdmissionPolicyBinding, _>(NoRules, &[], API_EXTENSIONS, &[]),
         kind::<admreg::ValidatingWebhookConfiguration, _>(NoRules, &[], API_EXTENSIONS, &[]),
         // apps/v1
-        kind::<apps::ControllerRevision, _>(NoRules, &[], &[], &[]),
-        kind::<apps::DaemonSet, _>(NoRules, &["ds"], ALL, &[Status]),
-        kind::<apps::Deployment, _>(NoRules, &["deploy"], ALL, &[Status, Scale(REPLICAS)]),
-        kind::<apps::ReplicaSet, _>(NoRules, &["rs"], ALL, &[Status, Scale(REPLICAS)]),
-        kind::<apps::StatefulSet, _>(NoRules, &["sts"], ALL, &[Status, Scale(REPLICAS)]),
+        kind::<apps::ControllerRevision, _>(apps_v1::ControllerRevisionRules, &[], &[], &[]),
+        kind::<apps::DaemonSet, _>(apps_v1::DaemonSetRules, &["ds"], ALL, &[Status]),
+        kind::<apps::Deployment, _>(
+            apps_v1::DeploymentRules,
+            &["deploy"],
+            ALL,
+            &[Status, Scale(REPLICAS)],
+        ),
+        kind::<apps::ReplicaSet, _>(
+            apps_v1::ReplicaSetRules,
+            &["rs"],
+            ALL,
+            &[Status, Scale(REPLICAS)],
+        ),
+        kind::<apps::StatefulSet, _>(
+            apps_v1::StatefulSetRules,
+            &["sts"],
+            ALL,
+            &[Status, Scale(REPLICAS)],
+        ),
         // autoscaling/v2
         kind::<autoscaling::HorizontalPodAutoscaler, _>(NoRules, &["hpa"], ALL, &[Status]),
         // batch/v1
-        kind::<batch::CronJob, _>(NoRules, &["cj"], ALL, &[Status]),
-        kind::<batch::Job, _>(NoRules, &[], ALL, &[Status]),
+        kind::<batch::CronJob, _>(batch_v1::CronJobRules, &["cj"], ALL, &[Status]),
+        kind::<batch::Job, _>(batch_v1::JobRules, &[], ALL, &[Status]),
         // certificates.k8s.io/v1
         kind::<certificates::CertificateSigningRequest, _>(
             NoRules,
@@ -177,20 +198,25 @@ pub fn builtin() -> Vec<Arc<dyn Strategy>> {
         // events.k8s.io/v1
         kind::<events::Event, _>(NoRules, &["ev"], &[], &[]),
         // networking.k8s.io/v1
-        kind::<networking::IngressClass, _>(NoRules, &[], &[], &[]),
-        kind::<networking::Ingress, _>(NoRules, &["ing"], &[], &[Status]),
-        kind::<networking::IPAddress, _>(NoRules, &["ip"], &[], &[]),
-        kind::<networking::NetworkPolicy, _>(NoRules, &["netpol"], &[], &[]),
-        kind::<networking::ServiceCIDR, _>(NoRules, &[], &[], &[Status]),
+        kind::<networking::IngressClass, _>(networking_v1::IngressClassRules, &[], &[], &[]),
+        kind::<networking::Ingress, _>(networking_v1::IngressRules, &["ing"], &[], &[Status]),
+        kind::<networking::IPAddress, _>(networking_v1::IPAddressRules, &["ip"], &[], &[]),
+        kind::<networking::NetworkPolicy, _>(
+            networking_v1::NetworkPolicyRules,
+            &["netpol"],
+            &[],
+            &[],
+        ),
+        kind::<networking::ServiceCIDR, _>(networking_v1::ServiceCIDRRules, &[], &[], &[Status]),
         // node.k8s.io/v1
         kind::<node::RuntimeClass, _>(NoRules, &[], &[], &[]),
         // policy/v1
         kind::<policy::PodDisruptionBudget, _>(NoRules, &["pdb"], &[], &[Status]),
         // rbac.authorization.k8s.io/v1
-        kind::<rbac::ClusterRoleBinding, _>(NoRules, &[], &[], &[]),
-        kind::<rbac::ClusterRole, _>(NoRules, &[], &[], &[]),
-        kind::<rbac::RoleBinding, _>(NoRules, &[], &[], &[]),
-        kind::<rbac::Role, _>(NoRules, &[], &[], &[]),
+        kind::<rbac::ClusterRoleBinding, _>(rbac_v1::ClusterRoleBindingRules, &[], &[], &[]),
+        kind::<rbac::ClusterRole, _>(rbac_v1::ClusterRoleRules, &[], &[], &[]),
+        kind::<rbac::RoleBinding, _>(rbac_v1::RoleBindingRules, &[], &[], &[]),
+        kind::<rbac::Role, _>(rbac_v1::RoleRules, &[], &[], &[]),
         // scheduling.k8s.io/v1
         kind::<scheduling::PriorityClass, _>(NoRules, &["pc"], &[], &[]),
         // storage.k8s.io/v1
