@@ -119,14 +119,14 @@ fn validate_hook(h: Hook<'_>, i: usize, names: &mut HashSet<String>, errs: &mut 
             "the timeout value must be between 1 and 30 seconds",
         ));
     }
-    if let Some(p) = h.failure_policy.as_deref() {
-        if !matches!(p, "Ignore" | "Fail") {
-            errs.push(FieldError::not_supported(
-                format!("{path}.failurePolicy"),
-                p,
-                &["Fail", "Ignore"],
-            ));
-        }
+    if let Some(p) = h.failure_policy.as_deref()
+        && !matches!(p, "Ignore" | "Fail")
+    {
+        errs.push(FieldError::not_supported(
+            format!("{path}.failurePolicy"),
+            p,
+            &["Fail", "Ignore"],
+        ));
     }
 }
 

@@ -284,10 +284,10 @@ impl Rules<StatefulSet> for StatefulSetRules {
             us.rolling_update
                 .get_or_insert_with(RollingUpdateStatefulSetStrategy::default);
         }
-        if us.type_.as_deref() == Some("RollingUpdate") {
-            if let Some(ru) = us.rolling_update.as_mut() {
-                ru.partition.get_or_insert(0);
-            }
+        if us.type_.as_deref() == Some("RollingUpdate")
+            && let Some(ru) = us.rolling_update.as_mut()
+        {
+            ru.partition.get_or_insert(0);
         }
         let retention = spec
             .persistent_volume_claim_retention_policy

@@ -195,34 +195,34 @@ impl Rules<Job> for JobRules {
         let mut errs = Vec::new();
         let default_spec = JobSpec::default();
         let spec = job.spec.as_ref().unwrap_or(&default_spec);
-        if spec.manual_selector != Some(true) {
-            if let Some(selector) = &spec.selector {
-                let uid = job.metadata.uid.as_deref().unwrap_or("");
-                let name = job.metadata.name.as_deref().unwrap_or("");
-                if uid.is_empty() {
-                    errs.push(FieldError::required("metadata.uid", ""));
-                }
-                let labels = template_labels(&spec.template);
-                has_label(&labels, LEGACY_CONTROLLER_UID, uid, &mut errs);
-                has_label(&labels, LEGACY_JOB_NAME, name, &mut errs);
-                has_label(&labels, CONTROLLER_UID, uid, &mut errs);
-                has_label(&labels, JOB_NAME, name, &mut errs);
-                let expected: BTreeMap<String, String> = [
-                    (CONTROLLER_UID, uid),
-                    (JOB_NAME, name),
-                    (LEGACY_CONTROLLER_UID, uid),
-                    (LEGACY_JOB_NAME, name),
-                ]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-                if !selector_matches(selector, &expected) {
-                    errs.push(FieldError::invalid(
-                        "spec.selector",
-                        to_json(selector),
-                        "`selector` not auto-generated",
-                    ));
-                }
+        if spec.manual_selector != Some(true)
+            && let Some(selector) = &spec.selector
+        {
+            let uid = job.metadata.uid.as_deref().unwrap_or("");
+            let name = job.metadata.name.as_deref().unwrap_or("");
+            if uid.is_empty() {
+                errs.push(FieldError::required("metadata.uid", ""));
+            }
+            let labels = template_labels(&spec.template);
+            has_label(&labels, LEGACY_CONTROLLER_UID, uid, &mut errs);
+            has_label(&labels, LEGACY_JOB_NAME, name, &mut errs);
+            has_label(&labels, CONTROLLER_UID, uid, &mut errs);
+            has_label(&labels, JOB_NAME, name, &mut errs);
+            let expected: BTreeMap<String, String> = [
+                (CONTROLLER_UID, uid),
+                (JOB_NAME, name),
+                (LEGACY_CONTROLLER_UID, uid),
+                (LEGACY_JOB_NAME, name),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+            if !selector_matches(selector, &expected) {
+                errs.push(FieldError::invalid(
+                    "spec.selector",
+                    to_json(selector),
+                    "`selector` not auto-generated",
+                ));
             }
         }
         validate_job_spec(spec, "spec", &mut errs);
@@ -431,14 +431,14 @@ impl CronJobRules {
                 &["nil", "false"],
             ));
         }
-        if let Some(tz) = &spec.time_zone {
-            if tz.is_empty() || tz.contains(' ') || tz.starts_with('/') || tz.contains("..") {
-                errs.push(FieldError::invalid(
-                    "spec.timeZone",
-                    tz.as_str(),
-                    "unknown time zone",
-                ));
-            }
+        if let Some(tz) = &spec.time_zone
+            && (tz.is_empty() || tz.contains(' ') || tz.starts_with('/') || tz.contains(".."))
+        {
+            errs.push(FieldError::invalid(
+                "spec.timeZone",
+                tz.as_str(),
+                "unknown time zone",
+            ));
         }
         nonnegative(
             errs,

@@ -49,14 +49,14 @@ impl Rules<PodDisruptionBudget> for PodDisruptionBudgetRules {
         if let Some(sel) = &spec.selector {
             errs.extend(label_selector(sel, "spec.selector"));
         }
-        if let Some(p) = spec.unhealthy_pod_eviction_policy.as_deref() {
-            if !matches!(p, "IfHealthyBudget" | "AlwaysAllow") {
-                errs.push(FieldError::not_supported(
-                    "spec.unhealthyPodEvictionPolicy",
-                    p,
-                    &["AlwaysAllow", "IfHealthyBudget"],
-                ));
-            }
+        if let Some(p) = spec.unhealthy_pod_eviction_policy.as_deref()
+            && !matches!(p, "IfHealthyBudget" | "AlwaysAllow")
+        {
+            errs.push(FieldError::not_supported(
+                "spec.unhealthyPodEvictionPolicy",
+                p,
+                &["AlwaysAllow", "IfHealthyBudget"],
+            ));
         }
         errs
     }
@@ -267,14 +267,14 @@ impl Rules<PriorityClass> for PriorityClassRules {
                 ),
             ));
         }
-        if let Some(p) = pc.preemption_policy.as_deref() {
-            if !matches!(p, "PreemptLowerPriority" | "Never") {
-                errs.push(FieldError::not_supported(
-                    "preemptionPolicy",
-                    p,
-                    &["Never", "PreemptLowerPriority"],
-                ));
-            }
+        if let Some(p) = pc.preemption_policy.as_deref()
+            && !matches!(p, "PreemptLowerPriority" | "Never")
+        {
+            errs.push(FieldError::not_supported(
+                "preemptionPolicy",
+                p,
+                &["Never", "PreemptLowerPriority"],
+            ));
         }
         errs
     }
@@ -475,10 +475,10 @@ impl Rules<Event> for EventRules {
         if ev.event_time.is_none() {
             errs.push(FieldError::required("eventTime", ""));
         }
-        if let Some(t) = ev.type_.as_deref() {
-            if !matches!(t, "Normal" | "Warning") {
-                errs.push(FieldError::not_supported("type", t, &["Normal", "Warning"]));
-            }
+        if let Some(t) = ev.type_.as_deref()
+            && !matches!(t, "Normal" | "Warning")
+        {
+            errs.push(FieldError::not_supported("type", t, &["Normal", "Warning"]));
         }
         if ev.reporting_controller.as_deref().is_none_or(str::is_empty) {
             errs.push(FieldError::required("reportingController", ""));

@@ -241,17 +241,16 @@ pub struct ClusterRoleRules;
 impl Rules<ClusterRole> for ClusterRoleRules {
     fn validate(&self, r: &ClusterRole) -> ErrorList {
         let mut errs = validate_rules(r.rules.as_ref(), false);
-        if let Some(agg) = &r.aggregation_rule {
-            if agg
+        if let Some(agg) = &r.aggregation_rule
+            && agg
                 .cluster_role_selectors
                 .as_ref()
                 .is_none_or(Vec::is_empty)
-            {
-                errs.push(FieldError::required(
-                    "aggregationRule.clusterRoleSelectors",
-                    "at least one clusterRoleSelector required if aggregationRule is non-nil",
-                ));
-            }
+        {
+            errs.push(FieldError::required(
+                "aggregationRule.clusterRoleSelectors",
+                "at least one clusterRoleSelector required if aggregationRule is non-nil",
+            ));
         }
         errs
     }

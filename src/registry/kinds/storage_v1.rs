@@ -42,23 +42,23 @@ impl Rules<StorageClass> for StorageClassRules {
                 errs.push(FieldError::invalid("provisioner", p, msg));
             }
         }
-        if let Some(r) = sc.reclaim_policy.as_deref() {
-            if !matches!(r, "Delete" | "Retain") {
-                errs.push(FieldError::not_supported(
-                    "reclaimPolicy",
-                    r,
-                    &["Delete", "Retain"],
-                ));
-            }
+        if let Some(r) = sc.reclaim_policy.as_deref()
+            && !matches!(r, "Delete" | "Retain")
+        {
+            errs.push(FieldError::not_supported(
+                "reclaimPolicy",
+                r,
+                &["Delete", "Retain"],
+            ));
         }
-        if let Some(m) = sc.volume_binding_mode.as_deref() {
-            if !matches!(m, "Immediate" | "WaitForFirstConsumer") {
-                errs.push(FieldError::not_supported(
-                    "volumeBindingMode",
-                    m,
-                    &["Immediate", "WaitForFirstConsumer"],
-                ));
-            }
+        if let Some(m) = sc.volume_binding_mode.as_deref()
+            && !matches!(m, "Immediate" | "WaitForFirstConsumer")
+        {
+            errs.push(FieldError::not_supported(
+                "volumeBindingMode",
+                m,
+                &["Immediate", "WaitForFirstConsumer"],
+            ));
         }
         errs
     }

@@ -262,26 +262,26 @@ pub fn validate_template(t: &PodTemplateSpec, field: &str) -> ErrorList {
             &mut names,
         ));
     }
-    if let Some(p) = spec.restart_policy.as_deref() {
-        if !matches!(p, "Always" | "OnFailure" | "Never") {
-            errs.push(FieldError::not_supported(
-                format!("{spec_path}.restartPolicy"),
-                p,
-                &["Always", "OnFailure", "Never"],
-            ));
-        }
+    if let Some(p) = spec.restart_policy.as_deref()
+        && !matches!(p, "Always" | "OnFailure" | "Never")
+    {
+        errs.push(FieldError::not_supported(
+            format!("{spec_path}.restartPolicy"),
+            p,
+            &["Always", "OnFailure", "Never"],
+        ));
     }
-    if let Some(p) = spec.dns_policy.as_deref() {
-        if !matches!(
+    if let Some(p) = spec.dns_policy.as_deref()
+        && !matches!(
             p,
             "ClusterFirstWithHostNet" | "ClusterFirst" | "Default" | "None"
-        ) {
-            errs.push(FieldError::not_supported(
-                format!("{spec_path}.dnsPolicy"),
-                p,
-                &["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"],
-            ));
-        }
+        )
+    {
+        errs.push(FieldError::not_supported(
+            format!("{spec_path}.dnsPolicy"),
+            p,
+            &["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"],
+        ));
     }
     nonnegative(
         &mut errs,
@@ -325,23 +325,23 @@ fn validate_containers(cs: &[Container], field: &str, names: &mut HashSet<String
         if c.image.as_deref().is_none_or(str::is_empty) {
             errs.push(FieldError::required(format!("{path}.image"), ""));
         }
-        if let Some(p) = c.image_pull_policy.as_deref() {
-            if !matches!(p, "Always" | "IfNotPresent" | "Never") {
-                errs.push(FieldError::not_supported(
-                    format!("{path}.imagePullPolicy"),
-                    p,
-                    &["Always", "IfNotPresent", "Never"],
-                ));
-            }
+        if let Some(p) = c.image_pull_policy.as_deref()
+            && !matches!(p, "Always" | "IfNotPresent" | "Never")
+        {
+            errs.push(FieldError::not_supported(
+                format!("{path}.imagePullPolicy"),
+                p,
+                &["Always", "IfNotPresent", "Never"],
+            ));
         }
-        if let Some(p) = c.termination_message_policy.as_deref() {
-            if !matches!(p, "File" | "FallbackToLogsOnError") {
-                errs.push(FieldError::not_supported(
-                    format!("{path}.terminationMessagePolicy"),
-                    p,
-                    &["File", "FallbackToLogsOnError"],
-                ));
-            }
+        if let Some(p) = c.termination_message_policy.as_deref()
+            && !matches!(p, "File" | "FallbackToLogsOnError")
+        {
+            errs.push(FieldError::not_supported(
+                format!("{path}.terminationMessagePolicy"),
+                p,
+                &["File", "FallbackToLogsOnError"],
+            ));
         }
         for (j, port) in c.ports.iter().flatten().enumerate() {
             let pp = format!("{path}.ports[{j}]");
@@ -352,14 +352,14 @@ fn validate_containers(cs: &[Container], field: &str, names: &mut HashSet<String
                     "must be between 1 and 65535, inclusive",
                 ));
             }
-            if let Some(p) = port.protocol.as_deref() {
-                if !matches!(p, "TCP" | "UDP" | "SCTP") {
-                    errs.push(FieldError::not_supported(
-                        format!("{pp}.protocol"),
-                        p,
-                        &["SCTP", "TCP", "UDP"],
-                    ));
-                }
+            if let Some(p) = port.protocol.as_deref()
+                && !matches!(p, "TCP" | "UDP" | "SCTP")
+            {
+                errs.push(FieldError::not_supported(
+                    format!("{pp}.protocol"),
+                    p,
+                    &["SCTP", "TCP", "UDP"],
+                ));
             }
         }
     }
