@@ -1,6 +1,16 @@
 //! The built-in kinds kubeboot serves: one entry per resource (scope, names, subresources) and,
 //! in the files beside this one, the rules that make a kind more than its schema.
 
+mod admission_v1;
+mod apps_v1;
+mod autoscaling_v2;
+mod batch_v1;
+mod cluster_v1;
+mod networking_v1;
+mod rbac_v1;
+mod storage_v1;
+mod workload;
+
 use super::ResourceInfo;
 pub mod namespace_deletion;
 
@@ -156,57 +166,112 @@ pub fn builtin() -> Vec<Arc<dyn Strategy>> {
         kind::<core::ServiceAccount, _>(NoRules, &["sa"], &[], &[]),
         kind::<core::Service, _>(NoRules, &["svc"], ALL, &[Status]),
         // admissionregistration.k8s.io/v1
-        kind::<admreg::MutatingWebhookConfiguration, _>(NoRules, &[], API_EXTENSIONS, &[]),
-        kind::<admreg::ValidatingAdmissionPolicy, _>(NoRules, &[], API_EXTENSIONS, &[Status]),
-        kind::<admreg::ValidatingAdmissionPolicyBinding, _>(NoRules, &[], API_EXTENSIONS, &[]),
-        kind::<admreg::ValidatingWebhookConfiguration, _>(NoRules, &[], API_EXTENSIONS, &[]),
+        kind::<admreg::MutatingWebhookConfiguration, _>(
+            admission_v1::MutatingWebhookConfigurationRules,
+            &[],
+            API_EXTENSIONS,
+            &[],
+        ),
+        kind::<admreg::ValidatingAdmissionPolicy, _>(
+            admission_v1::ValidatingAdmissionPolicyRules,
+            &[],
+            API_EXTENSIONS,
+            &[Status],
+        ),
+        kind::<admreg::ValidatingAdmissionPolicyBinding, _>(
+            admission_v1::ValidatingAdmissionPolicyBindingRules,
+            &[],
+            API_EXTENSIONS,
+            &[],
+        ),
+        kind::<admreg::ValidatingWebhookConfiguration, _>(
+            admission_v1::ValidatingWebhookConfigurationRules,
+            &[],
+            API_EXTENSIONS,
+            &[],
+        ),
         // apps/v1
-        kind::<apps::ControllerRevision, _>(NoRules, &[], &[], &[]),
-        kind::<apps::DaemonSet, _>(NoRules, &["ds"], ALL, &[Status]),
-        kind::<apps::Deployment, _>(NoRules, &["deploy"], ALL, &[Status, Scale(REPLICAS)]),
-        kind::<apps::ReplicaSet, _>(NoRules, &["rs"], ALL, &[Status, Scale(REPLICAS)]),
-        kind::<apps::StatefulSet, _>(NoRules, &["sts"], ALL, &[Status, Scale(REPLICAS)]),
+        kind::<apps::ControllerRevision, _>(apps_v1::ControllerRevisionRules, &[], &[], &[]),
+        kind::<apps::DaemonSet, _>(apps_v1::DaemonSetRules, &["ds"], ALL, &[Status]),
+        kind::<apps::Deployment, _>(
+            apps_v1::DeploymentRules,
+            &["deploy"],
+            ALL,
+            &[Status, Scale(REPLICAS)],
+        ),
+        kind::<apps::ReplicaSet, _>(
+            apps_v1::ReplicaSetRules,
+            &["rs"],
+            ALL,
+            &[Status, Scale(REPLICAS)],
+        ),
+        kind::<apps::StatefulSet, _>(
+            apps_v1::StatefulSetRules,
+            &["sts"],
+            ALL,
+            &[Status, Scale(REPLICAS)],
+        ),
         // autoscaling/v2
-        kind::<autoscaling::HorizontalPodAutoscaler, _>(NoRules, &["hpa"], ALL, &[Status]),
+        kind::<autoscaling::HorizontalPodAutoscaler, _>(
+            autoscaling_v2::HorizontalPodAutoscalerRules,
+            &["hpa"],
+            ALL,
+            &[Status],
+        ),
         // batch/v1
-        kind::<batch::CronJob, _>(NoRules, &["cj"], ALL, &[Status]),
-        kind::<batch::Job, _>(NoRules, &[], ALL, &[Status]),
+        kind::<batch::CronJob, _>(batch_v1::CronJobRules, &["cj"], ALL, &[Status]),
+        kind::<batch::Job, _>(batch_v1::JobRules, &[], ALL, &[Status]),
         // certificates.k8s.io/v1
         kind::<certificates::CertificateSigningRequest, _>(
-            NoRules,
+            cluster_v1::CertificateSigningRequestRules,
             &["csr"],
             &[],
             &[Status, Approval],
         ),
         // coordination.k8s.io/v1
-        kind::<coordination::Lease, _>(NoRules, &[], &[], &[]),
+        kind::<coordination::Lease, _>(cluster_v1::LeaseRules, &[], &[], &[]),
         // discovery.k8s.io/v1
-        kind::<discovery::EndpointSlice, _>(NoRules, &[], &[], &[]),
+        kind::<discovery::EndpointSlice, _>(cluster_v1::EndpointSliceRules, &[], &[], &[]),
         // events.k8s.io/v1
-        kind::<events::Event, _>(NoRules, &["ev"], &[], &[]),
+        kind::<events::Event, _>(cluster_v1::EventRules, &["ev"], &[], &[]),
         // networking.k8s.io/v1
-        kind::<networking::IngressClass, _>(NoRules, &[], &[], &[]),
-        kind::<networking::Ingress, _>(NoRules, &["ing"], &[], &[Status]),
-        kind::<networking::IPAddress, _>(NoRules, &["ip"], &[], &[]),
-        kind::<networking::NetworkPolicy, _>(NoRules, &["netpol"], &[], &[]),
-        kind::<networking::ServiceCIDR, _>(NoRules, &[], &[], &[Status]),
+        kind::<networking::IngressClass, _>(networking_v1::IngressClassRules, &[], &[], &[]),
+        kind::<networking::Ingress, _>(networking_v1::IngressRules, &["ing"], &[], &[Status]),
+        kind::<networking::IPAddress, _>(networking_v1::IPAddressRules, &["ip"], &[], &[]),
+        kind::<networking::NetworkPolicy, _>(
+            networking_v1::NetworkPolicyRules,
+            &["netpol"],
+            &[],
+            &[],
+        ),
+        kind::<networking::ServiceCIDR, _>(networking_v1::ServiceCIDRRules, &[], &[], &[Status]),
         // node.k8s.io/v1
-        kind::<node::RuntimeClass, _>(NoRules, &[], &[], &[]),
+        kind::<node::RuntimeClass, _>(cluster_v1::RuntimeClassRules, &[], &[], &[]),
         // policy/v1
-        kind::<policy::PodDisruptionBudget, _>(NoRules, &["pdb"], &[], &[Status]),
+        kind::<policy::PodDisruptionBudget, _>(
+            cluster_v1::PodDisruptionBudgetRules,
+            &["pdb"],
+            &[],
+            &[Status],
+        ),
         // rbac.authorization.k8s.io/v1
-        kind::<rbac::ClusterRoleBinding, _>(NoRules, &[], &[], &[]),
-        kind::<rbac::ClusterRole, _>(NoRules, &[], &[], &[]),
-        kind::<rbac::RoleBinding, _>(NoRules, &[], &[], &[]),
-        kind::<rbac::Role, _>(NoRules, &[], &[], &[]),
+        kind::<rbac::ClusterRoleBinding, _>(rbac_v1::ClusterRoleBindingRules, &[], &[], &[]),
+        kind::<rbac::ClusterRole, _>(rbac_v1::ClusterRoleRules, &[], &[], &[]),
+        kind::<rbac::RoleBinding, _>(rbac_v1::RoleBindingRules, &[], &[], &[]),
+        kind::<rbac::Role, _>(rbac_v1::RoleRules, &[], &[], &[]),
         // scheduling.k8s.io/v1
-        kind::<scheduling::PriorityClass, _>(NoRules, &["pc"], &[], &[]),
+        kind::<scheduling::PriorityClass, _>(cluster_v1::PriorityClassRules, &["pc"], &[], &[]),
         // storage.k8s.io/v1
-        kind::<storage::CSIDriver, _>(NoRules, &[], &[], &[]),
-        kind::<storage::CSINode, _>(NoRules, &[], &[], &[]),
-        kind::<storage::CSIStorageCapacity, _>(NoRules, &[], &[], &[]),
-        kind::<storage::StorageClass, _>(NoRules, &["sc"], &[], &[]),
-        kind::<storage::VolumeAttachment, _>(NoRules, &[], &[], &[Status]),
+        kind::<storage::CSIDriver, _>(storage_v1::CSIDriverRules, &[], &[], &[]),
+        kind::<storage::CSINode, _>(storage_v1::CSINodeRules, &[], &[], &[]),
+        kind::<storage::CSIStorageCapacity, _>(storage_v1::CSIStorageCapacityRules, &[], &[], &[]),
+        kind::<storage::StorageClass, _>(storage_v1::StorageClassRules, &["sc"], &[], &[]),
+        kind::<storage::VolumeAttachment, _>(
+            storage_v1::VolumeAttachmentRules,
+            &[],
+            &[],
+            &[Status],
+        ),
     ]
 }
 

@@ -1,0 +1,538 @@
+//! Helpers the workload kinds share: label selectors, pod template defaults and checks, int-or-percent
+//! values, and the cells upstream's printers build from them.
+
+use crate::registry::errors::{ErrorList, FieldError};
+use crate::registry::table::Column;
+use crate::registry::validation;
+use k8s_openapi::api::core::v1::{Container, PodSpec, PodTemplateSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashSet};
+
+/// Upstream's `validation.IsValidPercent` message.
+const PERCENT_MSG: &str = "a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')";
+/// Upstream's `ValidateNonnegativeField` message.
+pub const NONNEGATIVE: &str = "must be greater than or equal to 0";
+
+/// The Containers column of workload tables (`-o wide`).
+pub const CONTAINERS: Column =
+    Column::wide("Containers", "Names of each container in the template.");
+/// The Images column of workload tables (`-o wide`).
+pub const IMAGES: Column = Column::wide(
+    "Images",
+    "Images referenced by each container in the template.",
+);
+
+/// Pushes `must be greater than or equal to 0` when `v` is negative.
+pub fn nonnegative(errs: &mut ErrorList, v: Option<i64>, field: &str) {
+    if let Some(v) = v.filter(|v| *v < 0) {
+        errs.push(FieldError::invalid(field, v, NONNEGATIVE));
+    }
+}
+
+/// Whether a selector has neither matchLabels nor matchExpressions.
+pub fn selector_is_empty(sel: &LabelSelector) -> bool {
+    sel.match_labels.as_ref().is_none_or(BTreeMap::is_empty)
+        && sel.match_expressions.as_ref().is_none_or(Vec::is_empty)
+}
+
+/// Upstream's `ValidateLabelSelector`: label keys and values, operators and their values.
+pub fn label_selector(sel: &LabelSelector, field: &str) -> ErrorList {
+    let mut errs = Vec::new();
+    for (i, req) in sel.match_expressions.iter().flatten().enumerate() {
+        let path = format!("{field}.matchExpressions[{i}]");
+        let n_values = req.values.as_ref().map_or(0, Vec::len);
+        match req.operator.as_str() {
+            "In" | "NotIn" if n_values == 0 => errs.push(FieldError::required(
+                format!("{path}.values"),
+                "must be specified when `operator` is 'In' or 'NotIn'",
+            )),
+            "Exists" | "DoesNotExist" if n_values > 0 => errs.push(FieldError::forbidden(
+                format!("{path}.values"),
+                "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+            )),
+            "In" | "NotIn" | "Exists" | "DoesNotExist" => {}
+            op => errs.push(FieldError::invalid(
+                format!("{path}.operator"),
+                op,
+                "not a valid selector operator",
+            )),
+        }
+        for msg in validation::qualified_name(&req.key) {
+            errs.push(FieldError::invalid(
+                format!("{path}.key"),
+                req.key.as_str(),
+                msg,
+            ));
+        }
+    }
+    if let Some(labels) = &sel.match_labels {
+        let map = serde_json::to_value(labels).unwrap_or(Value::Null);
+        errs.extend(validation::labels(
+            Some(&map),
+            &format!("{field}.matchLabels"),
+        ));
+    }
+    errs
+}
+
+/// Whether `labels` satisfy `sel`; an empty selector matches everything.
+pub fn selector_matches(sel: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
+    let label_ok = sel
+        .match_labels
+        .iter()
+        .flatten()
+        .all(|(k, v)| labels.get(k) == Some(v));
+    label_ok
+        && sel.match_expressions.iter().flatten().all(|req| {
+            let values = req.values.as_deref().unwrap_or_default();
+            let got = labels.get(&req.key);
+            match req.operator.as_str() {
+                "In" => got.is_some_and(|v| values.contains(v)),
+                "NotIn" => got.is_none_or(|v| !values.contains(v)),
+                "Exists" => got.is_some(),
+                "DoesNotExist" => got.is_none(),
+                _ => false,
+            }
+        })
+}
+
+/// Upstream's `labels.Selector.String()` of a LabelSelector: requirements sorted by key.
+pub fn selector_string(sel: &LabelSelector) -> String {
+    let mut reqs: Vec<(String, String)> = Vec::new();
+    for (k, v) in sel.match_labels.iter().flatten() {
+        reqs.push((k.clone(), format!("{k}={v}")));
+    }
+    for req in sel.match_expressions.iter().flatten() {
+        let mut values = req.values.clone().unwrap_or_default();
+        values.sort();
+        values.dedup();
+        let k = &req.key;
+        let s = match req.operator.as_str() {
+            "In" => format!("{k} in ({})", values.join(",")),
+            "NotIn" => format!("{k} notin ({})", values.join(",")),
+            "Exists" => k.clone(),
+            "DoesNotExist" => format!("!{k}"),
+            _ => continue,
+        };
+        reqs.push((k.clone(), s));
+    }
+    reqs.sort_by(|a, b| a.0.cmp(&b.0));
+    reqs.into_iter()
+        .map(|(_, s)| s)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Upstream's `metav1.FormatLabelSelector`: the selector string, `<none>` when it selects nothing.
+pub fn format_selector(sel: Option<&LabelSelector>) -> String {
+    match sel.map(selector_string) {
+        Some(s) if !s.is_empty() => s,
+        _ => "<none>".into(),
+    }
+}
+
+/// Upstream's `labels.FormatLabels`: `k=v` sorted by key, `<none>` when empty.
+pub fn format_labels(labels: Option<&BTreeMap<String, String>>) -> String {
+    let s = labels
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    if s.is_empty() { "<none>".into() } else { s }
+}
+
+/// The labels of a pod template (empty when unset).
+pub fn template_labels(t: &PodTemplateSpec) -> BTreeMap<String, String> {
+    t.metadata
+        .as_ref()
+        .and_then(|m| m.labels.clone())
+        .unwrap_or_default()
+}
+
+/// Upstream's `layoutContainerCells`: container names and images, comma-separated.
+pub fn container_cells(t: Option<&PodTemplateSpec>) -> (Value, Value) {
+    let containers = t
+        .and_then(|t| t.spec.as_ref())
+        .map(|s| s.containers.as_slice())
+        .unwrap_or_default();
+    let names: Vec<&str> = containers.iter().map(|c| c.name.as_str()).collect();
+    let images: Vec<&str> = containers
+        .iter()
+        .map(|c| c.image.as_deref().unwrap_or(""))
+        .collect();
+    (names.join(",").into(), images.join(",").into())
+}
+
+/// The pod defaults kubeboot applies inside workload templates.
+///
+/// A deliberately small subset of upstream's `SetDefaults_PodSpec`/`SetDefaults_Container`, kept
+/// here until the core kinds' pod defaulting can be shared.
+pub fn default_template(t: &mut PodTemplateSpec) {
+    let spec = t.spec.get_or_insert_with(PodSpec::default);
+    spec.restart_policy.get_or_insert_with(|| "Always".into());
+    spec.dns_policy.get_or_insert_with(|| "ClusterFirst".into());
+    spec.scheduler_name
+        .get_or_insert_with(|| "default-scheduler".into());
+    spec.termination_grace_period_seconds.get_or_insert(30);
+    spec.security_context.get_or_insert_with(Default::default);
+    for c in spec
+        .containers
+        .iter_mut()
+        .chain(spec.init_containers.iter_mut().flatten())
+    {
+        default_container(c);
+    }
+}
+
+fn default_container(c: &mut Container) {
+    if c.image_pull_policy.is_none() {
+        let policy = if image_tag(c.image.as_deref().unwrap_or("")) == "latest" {
+            "Always"
+        } else {
+            "IfNotPresent"
+        };
+        c.image_pull_policy = Some(policy.into());
+    }
+    c.termination_message_path
+        .get_or_insert_with(|| "/dev/termination-log".into());
+    c.termination_message_policy
+        .get_or_insert_with(|| "File".into());
+    c.resources.get_or_insert_with(Default::default);
+    for p in c.ports.iter_mut().flatten() {
+        p.protocol.get_or_insert_with(|| "TCP".into());
+    }
+}
+
+/// The tag of an image reference as upstream's `parsers.ParseImageName` sees it: `latest` when neither
+/// a tag nor a digest is given, empty for a digest alone.
+fn image_tag(image: &str) -> &str {
+    let (name, digest) = match image.split_once('@') {
+        Some((n, _)) => (n, true),
+        None => (image, false),
+    };
+    let last = name.rsplit('/').next().unwrap_or(name);
+    match last.split_once(':') {
+        Some((_, tag)) => tag,
+        None if digest => "",
+        None => "latest",
+    }
+}
+
+/// The pod template checks users meet most (a subset of upstream's `ValidatePodTemplateSpec`).
+pub fn validate_template(t: &PodTemplateSpec, field: &str) -> ErrorList {
+    let mut errs = Vec::new();
+    if let Some(meta) = &t.metadata {
+        let labels = meta
+            .labels
+            .as_ref()
+            .and_then(|l| serde_json::to_value(l).ok());
+        errs.extend(validation::labels(
+            labels.as_ref(),
+            &format!("{field}.labels"),
+        ));
+        let annotations = meta
+            .annotations
+            .as_ref()
+            .and_then(|a| serde_json::to_value(a).ok());
+        errs.extend(validation::annotations(
+            annotations.as_ref(),
+            &format!("{field}.annotations"),
+        ));
+    }
+    let empty = PodSpec::default();
+    let spec = t.spec.as_ref().unwrap_or(&empty);
+    let spec_path = format!("{field}.spec");
+    let mut names = HashSet::new();
+    if let Some(init) = &spec.init_containers {
+        errs.extend(validate_containers(
+            init,
+            &format!("{spec_path}.initContainers"),
+            &mut names,
+        ));
+    }
+    if spec.containers.is_empty() {
+        errs.push(FieldError::required(format!("{spec_path}.containers"), ""));
+    } else {
+        errs.extend(validate_containers(
+            &spec.containers,
+            &format!("{spec_path}.containers"),
+            &mut names,
+        ));
+    }
+    if let Some(p) = spec.restart_policy.as_deref()
+        && !matches!(p, "Always" | "OnFailure" | "Never")
+    {
+        errs.push(FieldError::not_supported(
+            format!("{spec_path}.restartPolicy"),
+            p,
+            &["Always", "OnFailure", "Never"],
+        ));
+    }
+    if let Some(p) = spec.dns_policy.as_deref()
+        && !matches!(
+            p,
+            "ClusterFirstWithHostNet" | "ClusterFirst" | "Default" | "None"
+        )
+    {
+        errs.push(FieldError::not_supported(
+            format!("{spec_path}.dnsPolicy"),
+            p,
+            &["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"],
+        ));
+    }
+    nonnegative(
+        &mut errs,
+        spec.termination_grace_period_seconds,
+        &format!("{spec_path}.terminationGracePeriodSeconds"),
+    );
+    if spec
+        .ephemeral_containers
+        .as_ref()
+        .is_some_and(|e| !e.is_empty())
+    {
+        errs.push(FieldError::forbidden(
+            format!("{spec_path}.ephemeralContainers"),
+            "ephemeral containers not allowed in pod template",
+        ));
+    }
+    errs
+}
+
+fn validate_containers(cs: &[Container], field: &str, names: &mut HashSet<String>) -> ErrorList {
+    let mut errs = Vec::new();
+    for (i, c) in cs.iter().enumerate() {
+        let path = format!("{field}[{i}]");
+        if c.name.is_empty() {
+            errs.push(FieldError::required(format!("{path}.name"), ""));
+        } else {
+            for msg in validation::dns1123_label(&c.name) {
+                errs.push(FieldError::invalid(
+                    format!("{path}.name"),
+                    c.name.as_str(),
+                    msg,
+                ));
+            }
+            if !names.insert(c.name.clone()) {
+                errs.push(FieldError::duplicate(
+                    format!("{path}.name"),
+                    c.name.as_str(),
+                ));
+            }
+        }
+        if c.image.as_deref().is_none_or(str::is_empty) {
+            errs.push(FieldError::required(format!("{path}.image"), ""));
+        }
+        if let Some(p) = c.image_pull_policy.as_deref()
+            && !matches!(p, "Always" | "IfNotPresent" | "Never")
+        {
+            errs.push(FieldError::not_supported(
+                format!("{path}.imagePullPolicy"),
+                p,
+                &["Always", "IfNotPresent", "Never"],
+            ));
+        }
+        if let Some(p) = c.termination_message_policy.as_deref()
+            && !matches!(p, "File" | "FallbackToLogsOnError")
+        {
+            errs.push(FieldError::not_supported(
+                format!("{path}.terminationMessagePolicy"),
+                p,
+                &["File", "FallbackToLogsOnError"],
+            ));
+        }
+        for (j, port) in c.ports.iter().flatten().enumerate() {
+            let pp = format!("{path}.ports[{j}]");
+            if !(1..=65535).contains(&port.container_port) {
+                errs.push(FieldError::invalid(
+                    format!("{pp}.containerPort"),
+                    port.container_port,
+                    "must be between 1 and 65535, inclusive",
+                ));
+            }
+            if let Some(p) = port.protocol.as_deref()
+                && !matches!(p, "TCP" | "UDP" | "SCTP")
+            {
+                errs.push(FieldError::not_supported(
+                    format!("{pp}.protocol"),
+                    p,
+                    &["SCTP", "TCP", "UDP"],
+                ));
+            }
+        }
+    }
+    errs
+}
+
+/// The selector/template checks shared by Deployments, ReplicaSets and DaemonSets: selector present
+/// and valid, matching the template labels, and a valid always-restarting template.
+pub fn selector_and_template(
+    kind: &str,
+    sel: &LabelSelector,
+    template: Option<&PodTemplateSpec>,
+    errs: &mut ErrorList,
+) {
+    // k8s-openapi decodes a missing selector as an empty one, so both read as "missing" here.
+    let empty = selector_is_empty(sel);
+    if empty {
+        errs.push(FieldError::required("spec.selector", ""));
+    } else {
+        errs.extend(label_selector(sel, "spec.selector"));
+    }
+    let default_template = PodTemplateSpec::default();
+    let t = template.unwrap_or(&default_template);
+    let labels = template_labels(t);
+    if empty || !selector_matches(sel, &labels) {
+        errs.push(FieldError::invalid(
+            "spec.template.metadata.labels",
+            serde_json::to_value(&labels).unwrap_or(Value::Null),
+            "`selector` does not match template `labels`",
+        ));
+    }
+    errs.extend(validate_template(t, "spec.template"));
+    let spec = t.spec.as_ref();
+    let restart = spec.and_then(|s| s.restart_policy.as_deref()).unwrap_or("");
+    if restart != "Always" {
+        errs.push(FieldError::not_supported(
+            "spec.template.spec.restartPolicy",
+            restart,
+            &["Always"],
+        ));
+    }
+    if spec.is_some_and(|s| s.active_deadline_seconds.is_some()) {
+        errs.push(FieldError::forbidden(
+            "spec.template.spec.activeDeadlineSeconds",
+            format!("activeDeadlineSeconds in {kind} is not Supported"),
+        ));
+    }
+}
+
+/// The value of an int-or-percent: the percentage or the integer, and whether it is a percentage.
+pub fn int_or_percent(v: &IntOrString) -> (i64, bool) {
+    match v {
+        IntOrString::Int(i) => (i64::from(*i), false),
+        IntOrString::String(s) => match s.strip_suffix('%').map(str::parse::<i64>) {
+            Some(Ok(p)) if !s.starts_with('-') && !s.starts_with('+') => (p, true),
+            _ => (s.parse().unwrap_or(0), false),
+        },
+    }
+}
+
+fn is_valid_percent(s: &str) -> bool {
+    s.strip_suffix('%')
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The JSON form of an int-or-string, for error values.
+pub fn intstr_value(v: &IntOrString) -> Value {
+    match v {
+        IntOrString::Int(i) => Value::from(*i),
+        IntOrString::String(s) => Value::from(s.as_str()),
+    }
+}
+
+/// Upstream's `intstr.String()`: the integer or the string as is.
+pub fn intstr_string(v: &IntOrString) -> String {
+    match v {
+        IntOrString::Int(i) => i.to_string(),
+        IntOrString::String(s) => s.clone(),
+    }
+}
+
+/// Upstream's `ValidatePositiveIntOrPercent`.
+pub fn positive_int_or_percent(v: &IntOrString, field: &str) -> ErrorList {
+    match v {
+        IntOrString::String(s) if !is_valid_percent(s) => {
+            vec![FieldError::invalid(field, s.as_str(), PERCENT_MSG)]
+        }
+        IntOrString::Int(i) if *i < 0 => vec![FieldError::invalid(field, *i, NONNEGATIVE)],
+        _ => Vec::new(),
+    }
+}
+
+/// Upstream's `IsNotMoreThan100Percent`.
+pub fn not_more_than_100_percent(v: &IntOrString, field: &str) -> ErrorList {
+    match v {
+        IntOrString::String(s) if is_valid_percent(s) && int_or_percent(v).0 > 100 => {
+            vec![FieldError::invalid(
+                field,
+                s.as_str(),
+                "must not be greater than 100%",
+            )]
+        }
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
+
+    fn sel(labels: &[(&str, &str)], exprs: Vec<LabelSelectorRequirement>) -> LabelSelector {
+        LabelSelector {
+            match_labels: Some(
+                labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+            match_expressions: Some(exprs),
+        }
+    }
+
+    #[test]
+    fn selectors_print_sorted_by_key_like_upstream() {
+        let s = sel(
+            &[("tier", "web")],
+            vec![LabelSelectorRequirement {
+                key: "app".into(),
+                operator: "In".into(),
+                values: Some(vec!["b".into(), "a".into()]),
+            }],
+        );
+        assert_eq!(selector_string(&s), "app in (a,b),tier=web");
+        assert_eq!(format_selector(Some(&LabelSelector::default())), "<none>");
+    }
+
+    #[test]
+    fn selectors_match_labels_and_expressions() {
+        let s = sel(
+            &[("app", "x")],
+            vec![LabelSelectorRequirement {
+                key: "env".into(),
+                operator: "DoesNotExist".into(),
+                values: None,
+            }],
+        );
+        let mut labels = BTreeMap::from([("app".to_string(), "x".to_string())]);
+        assert!(selector_matches(&s, &labels));
+        labels.insert("env".into(), "prod".into());
+        assert!(!selector_matches(&s, &labels));
+    }
+
+    #[test]
+    fn image_tags_decide_the_pull_policy() {
+        assert_eq!(image_tag("nginx"), "latest");
+        assert_eq!(image_tag("nginx:1.27"), "1.27");
+        assert_eq!(image_tag("localhost:5000/nginx"), "latest");
+        assert_eq!(image_tag("nginx@sha256:abc"), "");
+    }
+
+    #[test]
+    fn percent_values_are_checked_like_upstream() {
+        let bad = IntOrString::String("25".into());
+        assert_eq!(
+            positive_int_or_percent(&bad, "f")[0].to_string(),
+            format!("f: Invalid value: \"25\": {PERCENT_MSG}")
+        );
+        let big = IntOrString::String("150%".into());
+        assert_eq!(not_more_than_100_percent(&big, "f").len(), 1);
+        assert_eq!(
+            int_or_percent(&IntOrString::String("25%".into())),
+            (25, true)
+        );
+    }
+}
