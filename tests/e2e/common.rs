@@ -261,6 +261,17 @@ impl Https {
         path: &str,
         headers: &[(&str, &str)],
     ) -> std::io::Result<Reply> {
+        Self::send_body(sender, method, path, headers, Bytes::new()).await
+    }
+
+    /// Sends one request with a body on `sender`.
+    pub async fn send_body(
+        sender: &mut SendRequest<Full<Bytes>>,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> std::io::Result<Reply> {
         let mut req = http::Request::builder()
             .method(method)
             .uri(path)
@@ -269,7 +280,7 @@ impl Https {
             req = req.header(*k, *v);
         }
         let resp = sender
-            .send_request(req.body(Full::new(Bytes::new())).unwrap())
+            .send_request(req.body(Full::new(body)).unwrap())
             .await
             .map_err(std::io::Error::other)?;
         let status = resp.status().as_u16();

@@ -1,6 +1,6 @@
 //! The built-in API over REST and watch: kubectl, raw HTTPS and kube-rs against a started server.
 
-use crate::common::{Https, TestServer, kubectls};
+use crate::common::{TestServer, kubectls};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::Output;
@@ -190,7 +190,7 @@ async fn kubectl_get_watch_observes_added_modified_and_deleted() {
     let (_, kubectl) = kubectls().into_iter().find(|(v, _)| *v == "1.32").unwrap();
     let mut watch = std::process::Command::new(&kubectl)
         .arg(format!("--kubeconfig={}", server.kubeconfig().display()))
-        .args(["get", "cm", "watched", "-w", "--output-watch-events", "-o", "custom-columns=EVENT:.type,NAME:.object.metadata.name,V:.object.data.v", "--request-timeout=30s"])
+        .args(["get", "cm", "--field-selector=metadata.name=watched", "-w", "--output-watch-events", "-o", "custom-columns=EVENT:.type,NAME:.object.metadata.name,V:.object.data.v", "--request-timeout=30s"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

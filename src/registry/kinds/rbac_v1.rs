@@ -152,11 +152,10 @@ fn default_binding(role_ref: &mut RoleRef, subjects: Option<&mut Vec<Subject>>) 
         role_ref.api_group = GROUP.into();
     }
     for s in subjects.into_iter().flatten() {
-        if s.api_group.is_none() {
-            s.api_group = Some(match s.kind.as_str() {
-                "User" | "Group" => GROUP.into(),
-                _ => String::new(),
-            });
+        // ServiceAccount subjects default to the empty group, which Go's omitempty never
+        // writes out; leaving it unset keeps the JSON identical to upstream's.
+        if s.api_group.is_none() && matches!(s.kind.as_str(), "User" | "Group") {
+            s.api_group = Some(GROUP.into());
         }
     }
 }
