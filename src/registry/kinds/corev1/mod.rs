@@ -111,6 +111,13 @@ fn since(t: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>) -> St
     }
 }
 
+/// Seconds since the Unix epoch, now.
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 #[cfg(test)]
 mod tests {
     use crate::registry::ResourceInfo;
@@ -146,11 +153,4 @@ mod tests {
         assert_eq!(super::config_key("..a"), vec!["must not start with '..'"]);
         assert_eq!(super::config_key("a b").len(), 1);
     }
-}
-
-/// Seconds since the Unix epoch, now.
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
