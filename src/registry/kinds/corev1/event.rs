@@ -2,8 +2,10 @@
 //! MESSAGE, then the wide ones) and upstream's event field selectors.
 
 use super::{docs, s, since};
+use crate::registry::errors::{ErrorList, FieldError};
 use crate::registry::strategy::Rules;
 use crate::registry::table::{Column, human_duration};
+use crate::registry::validation::{dns1123_subdomain, qualified_name};
 use k8s_openapi::api::core::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use serde_json::{Value, json};
@@ -22,7 +24,75 @@ fn first_non_empty<'a>(a: &'a str, b: &'a str) -> &'a str {
     if a.is_empty() { b } else { a }
 }
 
+/// Upstream's `legacyValidateEvent` as the v1 API applies it on create and update.
+fn validate_event(ev: &Event) -> ErrorList {
+    let mut errs = Vec::new();
+    let ns = ev.metadata.namespace.as_deref().unwrap_or("");
+    let involved_ns = s(&ev.involved_object.namespace);
+    let mismatch = || {
+        FieldError::invalid(
+            "involvedObject.namespace",
+            involved_ns,
+            "does not match event.namespace",
+        )
+    };
+    let too_long = |field: &str, value: &str, max: usize, errs: &mut ErrorList| {
+        if value.len() > max {
+            errs.push(FieldError::invalid(
+                field,
+                "",
+                format!("can have at most {max} characters"),
+            ));
+        }
+    };
+    if ev.event_time.is_none() {
+        // Old-style events: the event lives in its object's namespace (or default).
+        if involved_ns.is_empty() {
+            if !ns.is_empty() && ns != "default" {
+                errs.push(mismatch());
+            }
+        } else if ns != involved_ns {
+            errs.push(mismatch());
+        }
+    } else {
+        if involved_ns.is_empty() && ns != "default" && ns != "kube-system" {
+            errs.push(mismatch());
+        }
+        let controller = s(&ev.reporting_component);
+        if controller.is_empty() {
+            errs.push(FieldError::required("reportingComponent", ""));
+        }
+        for m in qualified_name(controller) {
+            errs.push(FieldError::invalid("reportingComponent", controller, m));
+        }
+        let instance = s(&ev.reporting_instance);
+        if instance.is_empty() {
+            errs.push(FieldError::required("reportingInstance", ""));
+        }
+        too_long("reportingInstance", instance, 128, &mut errs);
+        let action = s(&ev.action);
+        if action.is_empty() {
+            errs.push(FieldError::required("action", ""));
+        }
+        too_long("action", action, 128, &mut errs);
+        let reason = s(&ev.reason);
+        if reason.is_empty() {
+            errs.push(FieldError::required("reason", ""));
+        }
+        too_long("reason", reason, 128, &mut errs);
+        too_long("message", s(&ev.message), 1024, &mut errs);
+    }
+    for m in dns1123_subdomain(ns) {
+        errs.push(FieldError::invalid("namespace", ns, m));
+    }
+    errs
+}
+
 impl Rules<Event> for EventRules {
+    fn validate(&self, ev: &Event) -> ErrorList {
+        validate_event(ev)
+    }
+
     fn columns(&self) -> Option<Vec<Column>> {
         Some(vec![
             Column::text("Last Seen", docs::EV_LAST),
@@ -113,6 +183,27 @@ impl Rules<Event> for EventRules {
 mod tests {
     use super::*;
     use crate::registry::strategy::{Strategy, Typed};
+
+    #[test]
+    fn events_must_live_in_their_objects_namespace() {
+        let s = Typed::new(super::super::tests::info("Event", "events"), EventRules);
+        let ok = json!({"metadata": {"name": "e", "namespace": "d"}, "involvedObject": {"kind": "Pod", "namespace": "d"}});
+        assert!(s.validate(&ok).is_empty());
+        let bad = json!({"metadata": {"name": "e", "namespace": "d"}, "involvedObject": {"kind": "Pod", "namespace": "x"}});
+        assert_eq!(
+            s.validate(&bad)[0].to_string(),
+            r#"involvedObject.namespace: Invalid value: "x": does not match event.namespace"#
+        );
+        let new_style = json!({"metadata": {"name": "e", "namespace": "d"}, "eventTime": "2024-01-01T00:00:00.000000Z",
+            "involvedObject": {"namespace": "d"}});
+        let msgs: Vec<String> = s
+            .validate(&new_style)
+            .iter()
+            .map(|e| e.to_string())
+            .collect();
+        assert_eq!(msgs[0], "reportingComponent: Required value");
+        assert!(msgs.contains(&"action: Required value".to_string()));
+    }
 
     #[test]
     fn event_cells_name_the_object_and_source_and_fields_select_on_it() {

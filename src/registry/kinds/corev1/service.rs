@@ -309,6 +309,50 @@ fn external_ip(spec: &ServiceSpec, svc: &Service) -> String {
     }
 }
 
+/// Upstream's `dropTypeDependentFields`: a type change drops the values the new type cannot
+/// use, unless the update itself set them.
+fn drop_type_dependent_fields(n: &mut ServiceSpec, o: &ServiceSpec) {
+    if !needs_cluster_ip(n) {
+        if n.cluster_ip == o.cluster_ip && n.cluster_ips == o.cluster_ips {
+            n.cluster_ip = None;
+            n.cluster_ips = None;
+        }
+        if n.ip_families == o.ip_families {
+            n.ip_families = None;
+        }
+        if n.ip_family_policy == o.ip_family_policy {
+            n.ip_family_policy = None;
+        }
+    }
+    let node_ports = |spec: &ServiceSpec| -> Vec<i32> {
+        spec.ports
+            .iter()
+            .flatten()
+            .map(|p| p.node_port.unwrap_or(0))
+            .collect()
+    };
+    if !needs_node_port(n) && node_ports(n) == node_ports(o) {
+        for p in n.ports.iter_mut().flatten() {
+            p.node_port = None;
+        }
+    }
+    let needs_hc = s(&n.type_) == "LoadBalancer" && s(&n.external_traffic_policy) == "Local";
+    if !needs_hc && n.health_check_node_port == o.health_check_node_port {
+        n.health_check_node_port = None;
+    }
+    if s(&n.type_) != "LoadBalancer" {
+        n.allocate_load_balancer_node_ports = None;
+        if n.load_balancer_class == o.load_balancer_class {
+            n.load_balancer_class = None;
+        }
+    }
+    let externally_accessible = matches!(s(&n.type_), "LoadBalancer" | "NodePort")
+        || (s(&n.type_) == "ClusterIP" && n.external_ips.as_ref().is_some_and(|e| !e.is_empty()));
+    if !externally_accessible && n.external_traffic_policy == o.external_traffic_policy {
+        n.external_traffic_policy = None;
+    }
+}
+
 impl Rules<Service> for ServiceRules {
     fn prepare_for_update(&self, new: &mut Service, old: &Service) {
         let (Some(n), Some(o)) = (new.spec.as_mut(), old.spec.as_ref()) else {
@@ -336,6 +380,12 @@ impl Rules<Service> for ServiceRules {
                     p.node_port = op.node_port;
                 }
             }
+        }
+        drop_type_dependent_fields(n, o);
+        if s(&n.type_) != "LoadBalancer"
+            && let Some(st) = &mut new.status
+        {
+            st.load_balancer = None;
         }
     }
 
@@ -563,8 +613,13 @@ mod tests {
         s.prepare_for_update(&mut omitted, &old);
         assert_eq!(omitted["spec"]["clusterIP"], "10.0.0.10");
         assert!(s.validate_update(&omitted, &old).is_empty());
-        let mut ext = json!({"metadata": {"name": "web"}, "spec": {"type": "ExternalName", "externalName": "example.com."}});
+        let mut ext = old.clone();
+        ext["spec"]["type"] = json!("ExternalName");
+        ext["spec"]["externalName"] = json!("example.com.");
+        s.prepare_for_update(&mut ext, &old);
         s.default(&mut ext);
+        assert!(ext["spec"].get("clusterIP").is_none());
+        assert!(ext["spec"].get("ipFamilyPolicy").is_none());
         assert!(
             s.validate_update(&ext, &old).is_empty(),
             "{:?}",
