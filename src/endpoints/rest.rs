@@ -389,7 +389,9 @@ impl ResourceHandler {
             )),
             ("list", "") => self.list(&store, ns, &query, output).await,
             ("watch", "") => self.watch(&store, ns, &query, output).await,
-            ("create", "") if !name.is_empty() => Err(ApiError::method_not_allowed(ri.group, ri.resource)),
+            ("create", "") if !name.is_empty() => {
+                Err(ApiError::method_not_allowed(ri.group, ri.resource))
+            }
             ("create", "") => {
                 for plugin in &self.admission {
                     plugin.admit_create(&store, ns).await?;

@@ -305,13 +305,28 @@ impl Https {
 
     /// A request with a JSON body on a new connection.
     pub async fn json(&self, method: &str, path: &str, body: &serde_json::Value) -> Reply {
-        self.with_body(method, path, "application/json", body.to_string()).await
+        self.with_body(method, path, "application/json", body.to_string())
+            .await
     }
 
     /// A request with a body of `content_type` on a new connection.
-    pub async fn with_body(&self, method: &str, path: &str, content_type: &str, body: impl Into<Bytes>) -> Reply {
+    pub async fn with_body(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: impl Into<Bytes>,
+    ) -> Reply {
         let mut sender = self.connect().await.unwrap();
-        Self::send_body(&mut sender, method, path, &[("content-type", content_type)], body.into()).await.unwrap()
+        Self::send_body(
+            &mut sender,
+            method,
+            path,
+            &[("content-type", content_type)],
+            body.into(),
+        )
+        .await
+        .unwrap()
     }
 
     /// A request on a new connection.

@@ -8,7 +8,11 @@ use std::time::{Duration, Instant};
 
 fn ok(out: &Output, what: &str) -> String {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{what} failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     stdout
 }
 
@@ -116,59 +120,251 @@ fn kubectl_workflow(server: &TestServer, kubectl: &Path, version: &str, ns: &str
     let file = manifest.to_str().unwrap();
     let what = |s: &str| format!("kubectl {version}: {s}");
 
-    let first = ok(&k(&["apply", "--validate=false", "-f", file]), &what("apply"));
-    assert_eq!(first.matches(" created").count(), 12, "{}\n{first}", what("apply"));
-    let again = ok(&k(&["apply", "--validate=false", "-f", file]), &what("re-apply"));
-    assert_eq!(again.matches(" unchanged").count(), 12, "{}\n{again}", what("re-apply"));
-    std::fs::write(&manifest, MANIFEST.replace("NS", ns).replace("mode: blue", "mode: green")).unwrap();
-    let changed = ok(&k(&["apply", "--validate=false", "-f", file]), &what("apply change"));
-    assert!(changed.contains("configmap/settings configured"), "{changed}");
+    let first = ok(
+        &k(&["apply", "--validate=false", "-f", file]),
+        &what("apply"),
+    );
+    assert_eq!(
+        first.matches(" created").count(),
+        12,
+        "{}\n{first}",
+        what("apply")
+    );
+    let again = ok(
+        &k(&["apply", "--validate=false", "-f", file]),
+        &what("re-apply"),
+    );
+    assert_eq!(
+        again.matches(" unchanged").count(),
+        12,
+        "{}\n{again}",
+        what("re-apply")
+    );
+    std::fs::write(
+        &manifest,
+        MANIFEST
+            .replace("NS", ns)
+            .replace("mode: blue", "mode: green"),
+    )
+    .unwrap();
+    let changed = ok(
+        &k(&["apply", "--validate=false", "-f", file]),
+        &what("apply change"),
+    );
+    assert!(
+        changed.contains("configmap/settings configured"),
+        "{changed}"
+    );
     assert_eq!(changed.matches(" unchanged").count(), 11, "{changed}");
 
-    let cm: Value = serde_json::from_str(&ok(&k(&["get", "cm", "settings", "-n", ns, "-o", "json"]), &what("get -o json"))).unwrap();
+    let cm: Value = serde_json::from_str(&ok(
+        &k(&["get", "cm", "settings", "-n", ns, "-o", "json"]),
+        &what("get -o json"),
+    ))
+    .unwrap();
     assert_eq!(cm["data"]["mode"], "green");
-    assert!(cm["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"].is_string());
-    let yaml = ok(&k(&["get", "deploy", "web", "-n", ns, "-o", "yaml"]), &what("get -o yaml"));
-    assert!(yaml.contains("kind: Deployment") && yaml.contains("image: nginx:1.25"), "{yaml}");
-    assert_eq!(ok(&k(&["get", "cm", "-n", ns, "-l", "tier=config", "-o", "name"]), &what("-l")), "configmap/settings\n");
-    let names = ok(&k(&["get", "deploy,sts,svc,job,cronjob,ingress", "-n", ns, "-o", "name"]), &what("get -o name"));
-    for n in ["deployment.apps/web", "statefulset.apps/db", "service/web", "job.batch/once", "cronjob.batch/nightly", "ingress.networking.k8s.io/web"] {
+    assert!(
+        cm["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+            .is_string()
+    );
+    let yaml = ok(
+        &k(&["get", "deploy", "web", "-n", ns, "-o", "yaml"]),
+        &what("get -o yaml"),
+    );
+    assert!(
+        yaml.contains("kind: Deployment") && yaml.contains("image: nginx:1.25"),
+        "{yaml}"
+    );
+    assert_eq!(
+        ok(
+            &k(&["get", "cm", "-n", ns, "-l", "tier=config", "-o", "name"]),
+            &what("-l")
+        ),
+        "configmap/settings\n"
+    );
+    let names = ok(
+        &k(&[
+            "get",
+            "deploy,sts,svc,job,cronjob,ingress",
+            "-n",
+            ns,
+            "-o",
+            "name",
+        ]),
+        &what("get -o name"),
+    );
+    for n in [
+        "deployment.apps/web",
+        "statefulset.apps/db",
+        "service/web",
+        "job.batch/once",
+        "cronjob.batch/nightly",
+        "ingress.networking.k8s.io/web",
+    ] {
         assert!(names.contains(n), "{n} missing:\n{names}");
     }
-    let jp = ok(&k(&["get", "deploy", "web", "-n", ns, "-o", "jsonpath={.spec.replicas}"]), &what("jsonpath"));
+    let jp = ok(
+        &k(&[
+            "get",
+            "deploy",
+            "web",
+            "-n",
+            ns,
+            "-o",
+            "jsonpath={.spec.replicas}",
+        ]),
+        &what("jsonpath"),
+    );
     assert_eq!(jp, "2");
-    let all = ok(&k(&["get", "cm", "-A", "--field-selector", &format!("metadata.namespace={ns}"), "-o", "name"]), &what("-A --field-selector"));
+    let all = ok(
+        &k(&[
+            "get",
+            "cm",
+            "-A",
+            "--field-selector",
+            &format!("metadata.namespace={ns}"),
+            "-o",
+            "name",
+        ]),
+        &what("-A --field-selector"),
+    );
     assert!(all.contains("configmap/settings"), "{all}");
-    let wide = ok(&k(&["get", "deploy", "-n", ns, "-o", "wide"]), &what("-o wide"));
+    let wide = ok(
+        &k(&["get", "deploy", "-n", ns, "-o", "wide"]),
+        &what("-o wide"),
+    );
     assert!(wide.starts_with("NAME"), "{wide}");
-    let described = ok(&k(&["describe", "cm", "settings", "-n", ns]), &what("describe"));
-    assert!(described.contains("Name:") && described.contains("settings"), "{described}");
+    let described = ok(
+        &k(&["describe", "cm", "settings", "-n", ns]),
+        &what("describe"),
+    );
+    assert!(
+        described.contains("Name:") && described.contains("settings"),
+        "{described}"
+    );
 
-    ok(&k(&["label", "cm", "settings", "-n", ns, "team=a"]), &what("label"));
-    ok(&k(&["annotate", "cm", "settings", "-n", ns, "note=hi"]), &what("annotate"));
-    let cm: Value = serde_json::from_str(&ok(&k(&["get", "cm", "settings", "-n", ns, "-o", "json"]), &what("get"))).unwrap();
-    assert_eq!((cm["metadata"]["labels"]["team"].as_str(), cm["metadata"]["annotations"]["note"].as_str()), (Some("a"), Some("hi")));
+    ok(
+        &k(&["label", "cm", "settings", "-n", ns, "team=a"]),
+        &what("label"),
+    );
+    ok(
+        &k(&["annotate", "cm", "settings", "-n", ns, "note=hi"]),
+        &what("annotate"),
+    );
+    let cm: Value = serde_json::from_str(&ok(
+        &k(&["get", "cm", "settings", "-n", ns, "-o", "json"]),
+        &what("get"),
+    ))
+    .unwrap();
+    assert_eq!(
+        (
+            cm["metadata"]["labels"]["team"].as_str(),
+            cm["metadata"]["annotations"]["note"].as_str()
+        ),
+        (Some("a"), Some("hi"))
+    );
 
-    ok(&k(&["patch", "cm", "settings", "-n", ns, "--type=merge", "-p", r#"{"data":{"b":"2"}}"#]), &what("merge patch"));
-    ok(&k(&["patch", "cm", "settings", "-n", ns, "--type=json", "-p", r#"[{"op":"add","path":"/data/c","value":"3"}]"#]), &what("json patch"));
-    ok(&k(&["patch", "deploy", "web", "-n", ns, "-p", r#"{"spec":{"template":{"spec":{"containers":[{"name":"sidecar","image":"busybox"}]}}}}"#]), &what("strategic patch"));
-    let containers = ok(&k(&["get", "deploy", "web", "-n", ns, "-o", "jsonpath={.spec.template.spec.containers[*].name}"]), &what("get containers"));
-    assert_eq!(containers, "sidecar nginx", "strategic merge keeps nginx and adds sidecar by name");
-    let data = ok(&k(&["get", "cm", "settings", "-n", ns, "-o", "jsonpath={.data}"]), &what("get data"));
-    assert_eq!(serde_json::from_str::<Value>(&data).unwrap(), json!({"mode": "green", "b": "2", "c": "3"}));
+    ok(
+        &k(&[
+            "patch",
+            "cm",
+            "settings",
+            "-n",
+            ns,
+            "--type=merge",
+            "-p",
+            r#"{"data":{"b":"2"}}"#,
+        ]),
+        &what("merge patch"),
+    );
+    ok(
+        &k(&[
+            "patch",
+            "cm",
+            "settings",
+            "-n",
+            ns,
+            "--type=json",
+            "-p",
+            r#"[{"op":"add","path":"/data/c","value":"3"}]"#,
+        ]),
+        &what("json patch"),
+    );
+    ok(
+        &k(&[
+            "patch",
+            "deploy",
+            "web",
+            "-n",
+            ns,
+            "-p",
+            r#"{"spec":{"template":{"spec":{"containers":[{"name":"sidecar","image":"busybox"}]}}}}"#,
+        ]),
+        &what("strategic patch"),
+    );
+    let containers = ok(
+        &k(&[
+            "get",
+            "deploy",
+            "web",
+            "-n",
+            ns,
+            "-o",
+            "jsonpath={.spec.template.spec.containers[*].name}",
+        ]),
+        &what("get containers"),
+    );
+    assert_eq!(
+        containers, "sidecar nginx",
+        "strategic merge keeps nginx and adds sidecar by name"
+    );
+    let data = ok(
+        &k(&["get", "cm", "settings", "-n", ns, "-o", "jsonpath={.data}"]),
+        &what("get data"),
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(&data).unwrap(),
+        json!({"mode": "green", "b": "2", "c": "3"})
+    );
 
-    ok(&k(&["scale", "deploy", "web", "-n", ns, "--replicas=5"]), &what("scale"));
-    ok(&k(&["set", "image", "deploy/web", "-n", ns, "nginx=nginx:1.26"]), &what("set image"));
-    let deploy: Value = serde_json::from_str(&ok(&k(&["get", "deploy", "web", "-n", ns, "-o", "json"]), &what("get deploy"))).unwrap();
+    ok(
+        &k(&["scale", "deploy", "web", "-n", ns, "--replicas=5"]),
+        &what("scale"),
+    );
+    ok(
+        &k(&["set", "image", "deploy/web", "-n", ns, "nginx=nginx:1.26"]),
+        &what("set image"),
+    );
+    let deploy: Value = serde_json::from_str(&ok(
+        &k(&["get", "deploy", "web", "-n", ns, "-o", "json"]),
+        &what("get deploy"),
+    ))
+    .unwrap();
     assert_eq!(deploy["spec"]["replicas"], 5);
-    assert_eq!(deploy["spec"]["template"]["spec"]["containers"][1]["image"], "nginx:1.26");
-    assert!(deploy["metadata"]["generation"].as_i64().unwrap() >= 4, "generation counts spec changes: {}", deploy["metadata"]);
+    assert_eq!(
+        deploy["spec"]["template"]["spec"]["containers"][1]["image"],
+        "nginx:1.26"
+    );
+    assert!(
+        deploy["metadata"]["generation"].as_i64().unwrap() >= 4,
+        "generation counts spec changes: {}",
+        deploy["metadata"]
+    );
 
-    ok(&k(&["delete", "cm", "settings", "-n", ns, "--wait=true"]), &what("delete"));
+    ok(
+        &k(&["delete", "cm", "settings", "-n", ns, "--wait=true"]),
+        &what("delete"),
+    );
     let gone = k(&["get", "cm", "settings", "-n", ns]);
     assert!(!gone.status.success() && String::from_utf8_lossy(&gone.stderr).contains("not found"));
-    ok(&k(&["delete", "namespace", ns, "--wait=true", "--timeout=60s"]), &what("delete namespace"));
-    let left = ok(&k(&["get", "deploy,svc,secret,sa", "-n", ns, "-o", "name"]), &what("get after namespace delete"));
+    ok(
+        &k(&["delete", "namespace", ns, "--wait=true", "--timeout=60s"]),
+        &what("delete namespace"),
+    );
+    let left = ok(
+        &k(&["get", "deploy,svc,secret,sa", "-n", ns, "-o", "name"]),
+        &what("get after namespace delete"),
+    );
     assert!(left.is_empty(), "{} left behind:\n{left}", ns);
 }
 
@@ -190,7 +386,16 @@ async fn kubectl_get_watch_observes_added_modified_and_deleted() {
     let (_, kubectl) = kubectls().into_iter().find(|(v, _)| *v == "1.32").unwrap();
     let mut watch = std::process::Command::new(&kubectl)
         .arg(format!("--kubeconfig={}", server.kubeconfig().display()))
-        .args(["get", "cm", "--field-selector=metadata.name=watched", "-w", "--output-watch-events", "-o", "custom-columns=EVENT:.type,NAME:.object.metadata.name,V:.object.data.v", "--request-timeout=30s"])
+        .args([
+            "get",
+            "cm",
+            "--field-selector=metadata.name=watched",
+            "-w",
+            "--output-watch-events",
+            "-o",
+            "custom-columns=EVENT:.type,NAME:.object.metadata.name,V:.object.data.v",
+            "--request-timeout=30s",
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -202,16 +407,53 @@ async fn kubectl_get_watch_observes_added_modified_and_deleted() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "watched"}, "data": {"v": "1"}});
-    assert_eq!(admin.json("POST", "/api/v1/namespaces/default/configmaps", &cm).await.status, 201);
-    let r = admin.with_body("PATCH", "/api/v1/namespaces/default/configmaps/watched", "application/merge-patch+json", r#"{"data":{"v":"2"}}"#).await;
+    assert_eq!(
+        admin
+            .json("POST", "/api/v1/namespaces/default/configmaps", &cm)
+            .await
+            .status,
+        201
+    );
+    let r = admin
+        .with_body(
+            "PATCH",
+            "/api/v1/namespaces/default/configmaps/watched",
+            "application/merge-patch+json",
+            r#"{"data":{"v":"2"}}"#,
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(admin.request("DELETE", "/api/v1/namespaces/default/configmaps/watched", &[]).await.unwrap().status, 200);
+    assert_eq!(
+        admin
+            .request(
+                "DELETE",
+                "/api/v1/namespaces/default/configmaps/watched",
+                &[]
+            )
+            .await
+            .unwrap()
+            .status,
+        200
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     let _ = watch.kill();
     let out = watch.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    let events: Vec<Vec<&str>> = text.lines().skip(1).map(|l| l.split_whitespace().collect()).collect();
-    assert_eq!(events, vec![vec!["ADDED", "watched", "1"], vec!["MODIFIED", "watched", "2"], vec!["DELETED", "watched", "2"]], "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    let events: Vec<Vec<&str>> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        events,
+        vec![
+            vec!["ADDED", "watched", "1"],
+            vec!["MODIFIED", "watched", "2"],
+            vec!["DELETED", "watched", "2"]
+        ],
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test]
@@ -222,26 +464,67 @@ async fn raw_watch_resumes_from_a_resource_version_and_sends_bookmarks_for_watch
     let base = "/api/v1/namespaces/default/configmaps";
     let mut rvs = Vec::new();
     for i in 0..3 {
-        let r = admin.json("POST", base, &json!({"metadata": {"name": format!("w{i}")}, "data": {"i": i.to_string()}})).await;
-        rvs.push(r.json()["metadata"]["resourceVersion"].as_str().unwrap().to_string());
+        let r = admin
+            .json(
+                "POST",
+                base,
+                &json!({"metadata": {"name": format!("w{i}")}, "data": {"i": i.to_string()}}),
+            )
+            .await;
+        rvs.push(
+            r.json()["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
     }
     // From the first object's revision: exactly the two later creates, then the stream times out.
-    let r = admin.get(&format!("{base}?watch=true&resourceVersion={}&timeoutSeconds=1", rvs[0])).await.unwrap();
-    let events: Vec<Value> = r.body.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let names: Vec<(&str, &str)> = events.iter().map(|e| (e["type"].as_str().unwrap(), e["object"]["metadata"]["name"].as_str().unwrap())).collect();
+    let r = admin
+        .get(&format!(
+            "{base}?watch=true&resourceVersion={}&timeoutSeconds=1",
+            rvs[0]
+        ))
+        .await
+        .unwrap();
+    let events: Vec<Value> = r
+        .body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let names: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap(),
+                e["object"]["metadata"]["name"].as_str().unwrap(),
+            )
+        })
+        .collect();
     assert_eq!(names, vec![("ADDED", "w1"), ("ADDED", "w2")]);
     // A watch-list (sendInitialEvents) ends its initial events with the annotated bookmark.
     let r = admin
         .get(&format!("{base}?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=1"))
         .await
         .unwrap();
-    let events: Vec<Value> = r.body.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let events: Vec<Value> = r
+        .body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(events.len(), 4, "{}", r.body);
     assert!(events[..3].iter().all(|e| e["type"] == "ADDED"));
     assert_eq!(events[3]["type"], "BOOKMARK");
-    assert_eq!(events[3]["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"], "true");
+    assert_eq!(
+        events[3]["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"],
+        "true"
+    );
     // Label selectors filter watch events.
-    let r = admin.get(&format!("{base}?watch=true&labelSelector=nope%3Dyes&timeoutSeconds=1")).await.unwrap();
+    let r = admin
+        .get(&format!(
+            "{base}?watch=true&labelSelector=nope%3Dyes&timeoutSeconds=1"
+        ))
+        .await
+        .unwrap();
     assert_eq!(r.body, "");
 }
 
@@ -252,20 +535,50 @@ async fn lists_paginate_with_continue_tokens_at_one_snapshot() {
     let admin = server.admin();
     let base = "/api/v1/namespaces/default/configmaps";
     for i in 0..25 {
-        assert_eq!(admin.json("POST", base, &json!({"metadata": {"name": format!("p{i:02}")}})).await.status, 201);
+        assert_eq!(
+            admin
+                .json(
+                    "POST",
+                    base,
+                    &json!({"metadata": {"name": format!("p{i:02}")}})
+                )
+                .await
+                .status,
+            201
+        );
     }
     let first = admin.get(&format!("{base}?limit=10")).await.unwrap().json();
-    let rv = first["metadata"]["resourceVersion"].as_str().unwrap().to_string();
+    let rv = first["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(first["items"].as_array().unwrap().len(), 10);
     assert_eq!(first["metadata"]["remainingItemCount"], 15);
     // A write between pages does not show up in later pages of the same list.
-    admin.json("POST", base, &json!({"metadata": {"name": "p99-late"}})).await;
-    let mut names: Vec<String> = first["items"].as_array().unwrap().iter().map(|i| i["metadata"]["name"].as_str().unwrap().to_string()).collect();
+    admin
+        .json("POST", base, &json!({"metadata": {"name": "p99-late"}}))
+        .await;
+    let mut names: Vec<String> = first["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
     let mut token = first["metadata"]["continue"].as_str().unwrap().to_string();
     loop {
-        let page = admin.get(&format!("{base}?limit=10&continue={token}")).await.unwrap().json();
+        let page = admin
+            .get(&format!("{base}?limit=10&continue={token}"))
+            .await
+            .unwrap()
+            .json();
         assert_eq!(page["metadata"]["resourceVersion"].as_str().unwrap(), rv);
-        names.extend(page["items"].as_array().unwrap().iter().map(|i| i["metadata"]["name"].as_str().unwrap().to_string()));
+        names.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["metadata"]["name"].as_str().unwrap().to_string()),
+        );
         match page["metadata"]["continue"].as_str() {
             Some(t) if !t.is_empty() => token = t.to_string(),
             _ => break,
@@ -273,7 +586,10 @@ async fn lists_paginate_with_continue_tokens_at_one_snapshot() {
     }
     let want: Vec<String> = (0..25).map(|i| format!("p{i:02}")).collect();
     assert_eq!(names, want);
-    let r = admin.get(&format!("{base}?limit=10&continue=garbage")).await.unwrap();
+    let r = admin
+        .get(&format!("{base}?limit=10&continue=garbage"))
+        .await
+        .unwrap();
     assert_eq!(r.status, 400, "{}", r.body);
 }
 
@@ -286,13 +602,41 @@ async fn every_error_is_a_status_with_upstreams_code_and_reason() {
     let status = |r: &crate::common::Reply, code: u16, reason: &str| {
         assert_eq!(r.status, code, "{}", r.body);
         let s = r.json();
-        assert_eq!((s["kind"].as_str(), s["status"].as_str(), s["reason"].as_str(), s["code"].as_u64()), (Some("Status"), Some("Failure"), Some(reason), Some(code as u64)), "{s}");
+        assert_eq!(
+            (
+                s["kind"].as_str(),
+                s["status"].as_str(),
+                s["reason"].as_str(),
+                s["code"].as_u64()
+            ),
+            (
+                Some("Status"),
+                Some("Failure"),
+                Some(reason),
+                Some(code as u64)
+            ),
+            "{s}"
+        );
         s
     };
-    let s = status(&admin.get(&format!("{base}/missing")).await.unwrap(), 404, "NotFound");
+    let s = status(
+        &admin.get(&format!("{base}/missing")).await.unwrap(),
+        404,
+        "NotFound",
+    );
     assert_eq!(s["message"], r#"configmaps "missing" not found"#);
-    assert_eq!(s["details"], json!({"name": "missing", "kind": "configmaps"}));
-    let s = status(&admin.get("/apis/apps/v1/namespaces/default/deployments/missing").await.unwrap(), 404, "NotFound");
+    assert_eq!(
+        s["details"],
+        json!({"name": "missing", "kind": "configmaps"})
+    );
+    let s = status(
+        &admin
+            .get("/apis/apps/v1/namespaces/default/deployments/missing")
+            .await
+            .unwrap(),
+        404,
+        "NotFound",
+    );
     assert_eq!(s["message"], r#"deployments.apps "missing" not found"#);
 
     let cm = json!({"metadata": {"name": "dup"}});
@@ -300,38 +644,177 @@ async fn every_error_is_a_status_with_upstreams_code_and_reason() {
     let s = status(&admin.json("POST", base, &cm).await, 409, "AlreadyExists");
     assert_eq!(s["message"], r#"configmaps "dup" already exists"#);
     let stale = json!({"metadata": {"name": "dup", "resourceVersion": "1"}, "data": {"a": "b"}});
-    let s = status(&admin.json("PUT", &format!("{base}/dup"), &stale).await, 409, "Conflict");
-    assert_eq!(s["message"], r#"Operation cannot be fulfilled on configmaps "dup": the object has been modified; please apply your changes to the latest version and try again"#);
+    let s = status(
+        &admin.json("PUT", &format!("{base}/dup"), &stale).await,
+        409,
+        "Conflict",
+    );
+    assert_eq!(
+        s["message"],
+        r#"Operation cannot be fulfilled on configmaps "dup": the object has been modified; please apply your changes to the latest version and try again"#
+    );
     let mut fresh = created.clone();
     fresh["data"] = json!({"a": "b"});
-    assert_eq!(admin.json("PUT", &format!("{base}/dup"), &fresh).await.status, 200);
+    assert_eq!(
+        admin
+            .json("PUT", &format!("{base}/dup"), &fresh)
+            .await
+            .status,
+        200
+    );
 
-    let s = status(&admin.json("POST", base, &json!({"metadata": {"name": "Bad_Name", "labels": {"bad key": "x"}}})).await, 422, "Invalid");
-    assert!(s["message"].as_str().unwrap().starts_with(r#"ConfigMap "Bad_Name" is invalid: ["#), "{s}");
-    let causes: Vec<&str> = s["details"]["causes"].as_array().unwrap().iter().map(|c| c["field"].as_str().unwrap()).collect();
+    let s = status(
+        &admin
+            .json(
+                "POST",
+                base,
+                &json!({"metadata": {"name": "Bad_Name", "labels": {"bad key": "x"}}}),
+            )
+            .await,
+        422,
+        "Invalid",
+    );
+    assert!(
+        s["message"]
+            .as_str()
+            .unwrap()
+            .starts_with(r#"ConfigMap "Bad_Name" is invalid: ["#),
+        "{s}"
+    );
+    let causes: Vec<&str> = s["details"]["causes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["field"].as_str().unwrap())
+        .collect();
     assert_eq!(causes, vec!["metadata.name", "metadata.labels"]);
     assert_eq!(s["details"]["causes"][0]["reason"], "FieldValueInvalid");
-    let s = status(&admin.json("POST", base, &json!({"metadata": {}})).await, 422, "Invalid");
-    assert_eq!(s["details"]["causes"][0]["message"], "Required value: name or generateName is required");
+    let s = status(
+        &admin.json("POST", base, &json!({"metadata": {}})).await,
+        422,
+        "Invalid",
+    );
+    assert_eq!(
+        s["details"]["causes"][0]["message"],
+        "Required value: name or generateName is required"
+    );
 
-    status(&admin.with_body("POST", base, "application/json", "{not json").await, 400, "BadRequest");
-    let s = status(&admin.json("POST", base, &json!({"metadata": {"name": "typed"}, "data": {"a": 1}})).await, 400, "BadRequest");
+    status(
+        &admin
+            .with_body("POST", base, "application/json", "{not json")
+            .await,
+        400,
+        "BadRequest",
+    );
+    let s = status(
+        &admin
+            .json(
+                "POST",
+                base,
+                &json!({"metadata": {"name": "typed"}, "data": {"a": 1}}),
+            )
+            .await,
+        400,
+        "BadRequest",
+    );
     assert!(s["message"].as_str().unwrap().contains("data.a"), "{s}");
-    let s = status(&admin.json("POST", &format!("{base}?fieldValidation=Strict"), &json!({"metadata": {"name": "strict"}, "bogus": 1})).await, 400, "BadRequest");
-    assert!(s["message"].as_str().unwrap().contains(r#"unknown field "bogus""#), "{s}");
-    let r = admin.json("POST", base, &json!({"metadata": {"name": "warned"}, "bogus": 1})).await;
+    let s = status(
+        &admin
+            .json(
+                "POST",
+                &format!("{base}?fieldValidation=Strict"),
+                &json!({"metadata": {"name": "strict"}, "bogus": 1}),
+            )
+            .await,
+        400,
+        "BadRequest",
+    );
+    assert!(
+        s["message"]
+            .as_str()
+            .unwrap()
+            .contains(r#"unknown field "bogus""#),
+        "{s}"
+    );
+    let r = admin
+        .json(
+            "POST",
+            base,
+            &json!({"metadata": {"name": "warned"}, "bogus": 1}),
+        )
+        .await;
     assert_eq!(r.status, 201);
-    assert_eq!(r.headers.get("warning").unwrap(), r#"299 - "unknown field \"bogus\"""#);
+    assert_eq!(
+        r.headers.get("warning").unwrap(),
+        r#"299 - "unknown field \"bogus\"""#
+    );
 
-    status(&admin.json("POST", &format!("{base}/dup"), &cm).await, 405, "MethodNotAllowed");
-    status(&admin.with_body("POST", base, "text/plain", "hello").await, 415, "UnsupportedMediaType");
-    status(&admin.with_body("PATCH", &format!("{base}/dup"), "application/x-nonsense", "{}").await, 415, "UnsupportedMediaType");
-    status(&admin.request("GET", &format!("{base}/dup"), &[("accept", "application/vnd.kubernetes.protobuf")]).await.unwrap(), 406, "NotAcceptable");
-    let s = status(&admin.json("POST", "/api/v1/namespaces/nowhere/configmaps", &json!({"metadata": {"name": "x"}})).await, 404, "NotFound");
+    status(
+        &admin.json("POST", &format!("{base}/dup"), &cm).await,
+        405,
+        "MethodNotAllowed",
+    );
+    status(
+        &admin.with_body("POST", base, "text/plain", "hello").await,
+        415,
+        "UnsupportedMediaType",
+    );
+    status(
+        &admin
+            .with_body(
+                "PATCH",
+                &format!("{base}/dup"),
+                "application/x-nonsense",
+                "{}",
+            )
+            .await,
+        415,
+        "UnsupportedMediaType",
+    );
+    status(
+        &admin
+            .request(
+                "GET",
+                &format!("{base}/dup"),
+                &[("accept", "application/vnd.kubernetes.protobuf")],
+            )
+            .await
+            .unwrap(),
+        406,
+        "NotAcceptable",
+    );
+    let s = status(
+        &admin
+            .json(
+                "POST",
+                "/api/v1/namespaces/nowhere/configmaps",
+                &json!({"metadata": {"name": "x"}}),
+            )
+            .await,
+        404,
+        "NotFound",
+    );
     assert_eq!(s["message"], r#"namespaces "nowhere" not found"#);
-    let s = status(&admin.request("DELETE", "/api/v1/namespaces/kube-system", &[]).await.unwrap(), 403, "Forbidden");
-    assert_eq!(s["message"], r#"namespaces "kube-system" is forbidden: this namespace may not be deleted"#);
-    status(&admin.get(&format!("{base}?fieldSelector=spec.nothing%3Dx")).await.unwrap(), 400, "BadRequest");
+    let s = status(
+        &admin
+            .request("DELETE", "/api/v1/namespaces/kube-system", &[])
+            .await
+            .unwrap(),
+        403,
+        "Forbidden",
+    );
+    assert_eq!(
+        s["message"],
+        r#"namespaces "kube-system" is forbidden: this namespace may not be deleted"#
+    );
+    status(
+        &admin
+            .get(&format!("{base}?fieldSelector=spec.nothing%3Dx"))
+            .await
+            .unwrap(),
+        400,
+        "BadRequest",
+    );
 }
 
 #[tokio::test]
@@ -340,16 +823,48 @@ async fn dry_run_validates_and_defaults_but_writes_nothing() {
     server.wait_ready().await;
     let admin = server.admin();
     let base = "/api/v1/namespaces/default/configmaps";
-    let r = admin.json("POST", &format!("{base}?dryRun=All"), &json!({"metadata": {"name": "dry"}})).await;
+    let r = admin
+        .json(
+            "POST",
+            &format!("{base}?dryRun=All"),
+            &json!({"metadata": {"name": "dry"}}),
+        )
+        .await;
     assert_eq!(r.status, 201);
     assert!(r.json()["metadata"]["uid"].is_string());
     assert_eq!(admin.get(&format!("{base}/dry")).await.unwrap().status, 404);
-    admin.json("POST", base, &json!({"metadata": {"name": "real"}, "data": {"a": "1"}})).await;
-    let r = admin.with_body("PATCH", &format!("{base}/real?dryRun=All"), "application/merge-patch+json", r#"{"data":{"a":"2"}}"#).await;
+    admin
+        .json(
+            "POST",
+            base,
+            &json!({"metadata": {"name": "real"}, "data": {"a": "1"}}),
+        )
+        .await;
+    let r = admin
+        .with_body(
+            "PATCH",
+            &format!("{base}/real?dryRun=All"),
+            "application/merge-patch+json",
+            r#"{"data":{"a":"2"}}"#,
+        )
+        .await;
     assert_eq!(r.json()["data"]["a"], "2");
-    assert_eq!(admin.get(&format!("{base}/real")).await.unwrap().json()["data"]["a"], "1");
-    assert_eq!(admin.request("DELETE", &format!("{base}/real?dryRun=All"), &[]).await.unwrap().status, 200);
-    assert_eq!(admin.get(&format!("{base}/real")).await.unwrap().status, 200);
+    assert_eq!(
+        admin.get(&format!("{base}/real")).await.unwrap().json()["data"]["a"],
+        "1"
+    );
+    assert_eq!(
+        admin
+            .request("DELETE", &format!("{base}/real?dryRun=All"), &[])
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+    assert_eq!(
+        admin.get(&format!("{base}/real")).await.unwrap().status,
+        200
+    );
 }
 
 #[tokio::test]
@@ -358,22 +873,64 @@ async fn finalizers_hold_an_object_until_they_are_removed() {
     server.wait_ready().await;
     let admin = server.admin();
     let url = "/api/v1/namespaces/default/configmaps/held";
-    admin.json("POST", "/api/v1/namespaces/default/configmaps", &json!({"metadata": {"name": "held", "finalizers": ["example.com/hold"]}})).await;
+    admin
+        .json(
+            "POST",
+            "/api/v1/namespaces/default/configmaps",
+            &json!({"metadata": {"name": "held", "finalizers": ["example.com/hold"]}}),
+        )
+        .await;
     let r = admin.request("DELETE", url, &[]).await.unwrap();
     assert_eq!(r.status, 200);
-    assert!(r.json()["metadata"]["deletionTimestamp"].is_string(), "{}", r.body);
+    assert!(
+        r.json()["metadata"]["deletionTimestamp"].is_string(),
+        "{}",
+        r.body
+    );
     let held = admin.get(url).await.unwrap().json();
     assert!(held["metadata"]["deletionTimestamp"].is_string());
     // New finalizers cannot be added while terminating.
-    let r = admin.with_body("PATCH", url, "application/merge-patch+json", r#"{"metadata":{"finalizers":["example.com/hold","example.com/more"]}}"#).await;
+    let r = admin
+        .with_body(
+            "PATCH",
+            url,
+            "application/merge-patch+json",
+            r#"{"metadata":{"finalizers":["example.com/hold","example.com/more"]}}"#,
+        )
+        .await;
     assert_eq!(r.status, 422, "{}", r.body);
-    let r = admin.with_body("PATCH", url, "application/merge-patch+json", r#"{"metadata":{"finalizers":null}}"#).await;
+    let r = admin
+        .with_body(
+            "PATCH",
+            url,
+            "application/merge-patch+json",
+            r#"{"metadata":{"finalizers":null}}"#,
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(admin.get(url).await.unwrap().status, 404);
     // propagationPolicy=Orphan is recorded as the orphan finalizer.
-    admin.json("POST", "/api/v1/namespaces/default/configmaps", &json!({"metadata": {"name": "orphaned"}})).await;
-    let r = admin.with_body("DELETE", "/api/v1/namespaces/default/configmaps/orphaned", "application/json", r#"{"propagationPolicy":"Orphan"}"#).await;
-    assert_eq!(r.json()["metadata"]["finalizers"], json!(["orphan"]), "{}", r.body);
+    admin
+        .json(
+            "POST",
+            "/api/v1/namespaces/default/configmaps",
+            &json!({"metadata": {"name": "orphaned"}}),
+        )
+        .await;
+    let r = admin
+        .with_body(
+            "DELETE",
+            "/api/v1/namespaces/default/configmaps/orphaned",
+            "application/json",
+            r#"{"propagationPolicy":"Orphan"}"#,
+        )
+        .await;
+    assert_eq!(
+        r.json()["metadata"]["finalizers"],
+        json!(["orphan"]),
+        "{}",
+        r.body
+    );
 }
 
 #[tokio::test]
@@ -386,26 +943,71 @@ async fn status_and_scale_subresources_change_only_their_part() {
         "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}},
         "status": {"replicas": 7}});
     let created = admin.json("POST", base, &deploy).await.json();
-    assert!(created.get("status").is_none_or(|s| s.get("replicas").is_none()), "status is not settable on create: {created}");
+    assert!(
+        created
+            .get("status")
+            .is_none_or(|s| s.get("replicas").is_none()),
+        "status is not settable on create: {created}"
+    );
     assert_eq!(created["metadata"]["generation"], 1);
-    let r = admin.with_body("PATCH", &format!("{base}/d/status"), "application/merge-patch+json", r#"{"status":{"replicas":3},"spec":{"replicas":9}}"#).await;
+    let r = admin
+        .with_body(
+            "PATCH",
+            &format!("{base}/d/status"),
+            "application/merge-patch+json",
+            r#"{"status":{"replicas":3},"spec":{"replicas":9}}"#,
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let d = admin.get(&format!("{base}/d")).await.unwrap().json();
-    assert_eq!((d["status"]["replicas"].as_i64(), d["spec"]["replicas"].as_i64()), (Some(3), Some(1)));
-    let r = admin.with_body("PATCH", &format!("{base}/d"), "application/merge-patch+json", r#"{"status":{"replicas":0}}"#).await;
-    assert_eq!(r.json()["status"]["replicas"], 3, "main-resource writes never change status");
+    assert_eq!(
+        (
+            d["status"]["replicas"].as_i64(),
+            d["spec"]["replicas"].as_i64()
+        ),
+        (Some(3), Some(1))
+    );
+    let r = admin
+        .with_body(
+            "PATCH",
+            &format!("{base}/d"),
+            "application/merge-patch+json",
+            r#"{"status":{"replicas":0}}"#,
+        )
+        .await;
+    assert_eq!(
+        r.json()["status"]["replicas"],
+        3,
+        "main-resource writes never change status"
+    );
     let scale = admin.get(&format!("{base}/d/scale")).await.unwrap().json();
     assert_eq!(scale["kind"], "Scale");
-    assert_eq!((scale["spec"]["replicas"].as_i64(), scale["status"]["replicas"].as_i64(), scale["status"]["selector"].as_str()), (Some(1), Some(3), Some("a=b")));
+    assert_eq!(
+        (
+            scale["spec"]["replicas"].as_i64(),
+            scale["status"]["replicas"].as_i64(),
+            scale["status"]["selector"].as_str()
+        ),
+        (Some(1), Some(3), Some("a=b"))
+    );
     let r = admin.json("PUT", &format!("{base}/d/scale"), &json!({"apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": {"name": "d"}, "spec": {"replicas": 4}})).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let d = admin.get(&format!("{base}/d")).await.unwrap().json();
-    assert_eq!((d["spec"]["replicas"].as_i64(), d["metadata"]["generation"].as_i64()), (Some(4), Some(2)));
+    assert_eq!(
+        (
+            d["spec"]["replicas"].as_i64(),
+            d["metadata"]["generation"].as_i64()
+        ),
+        (Some(4), Some(2))
+    );
 }
 
 #[tokio::test]
 async fn services_get_unique_cluster_ips_and_node_ports_released_on_delete() {
-    let mut server = TestServer::up(&["--service-cluster-ip-range=10.20.0.0/28", "--service-node-port-range=30100-30101"]);
+    let mut server = TestServer::up(&[
+        "--service-cluster-ip-range=10.20.0.0/28",
+        "--service-node-port-range=30100-30101",
+    ]);
     server.wait_ready().await;
     let admin = server.admin();
     let base = "/api/v1/namespaces/default/services";
@@ -416,7 +1018,11 @@ async fn services_get_unique_cluster_ips_and_node_ports_released_on_delete() {
         }
         s
     };
-    let kubernetes = admin.get(&format!("{base}/kubernetes")).await.unwrap().json();
+    let kubernetes = admin
+        .get(&format!("{base}/kubernetes"))
+        .await
+        .unwrap()
+        .json();
     assert_eq!(kubernetes["spec"]["clusterIP"], "10.20.0.1");
     assert_eq!(kubernetes["spec"]["ports"][0]["port"], 443);
     let mut ips = vec!["10.20.0.1".to_string()];
@@ -424,28 +1030,79 @@ async fn services_get_unique_cluster_ips_and_node_ports_released_on_delete() {
         let r = admin.json("POST", base, &svc(name, json!({}))).await;
         assert_eq!(r.status, 201, "{}", r.body);
         let ip = r.json()["spec"]["clusterIP"].as_str().unwrap().to_string();
-        assert!(ip.starts_with("10.20.0.") && !ips.contains(&ip), "{ip} reused or out of range: {ips:?}");
+        assert!(
+            ip.starts_with("10.20.0.") && !ips.contains(&ip),
+            "{ip} reused or out of range: {ips:?}"
+        );
         ips.push(ip);
     }
-    let r = admin.json("POST", base, &svc("taken", json!({"clusterIP": ips[1]}))).await;
+    let r = admin
+        .json("POST", base, &svc("taken", json!({"clusterIP": ips[1]})))
+        .await;
     assert_eq!(r.status, 422);
-    assert!(r.json()["message"].as_str().unwrap().contains("provided IP is already allocated"), "{}", r.body);
-    let r = admin.json("POST", base, &svc("outside", json!({"clusterIP": "10.99.0.1"}))).await;
-    assert!(r.json()["message"].as_str().unwrap().contains("provided IP is not in the valid range"), "{}", r.body);
-    assert_eq!(admin.request("DELETE", &format!("{base}/a"), &[]).await.unwrap().status, 200);
-    let r = admin.json("POST", base, &svc("reuse", json!({"clusterIP": ips[1]}))).await;
-    assert_eq!(r.status, 201, "a released IP can be requested again: {}", r.body);
-    let r = admin.json("POST", base, &svc("headless", json!({"clusterIP": "None"}))).await;
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("provided IP is already allocated"),
+        "{}",
+        r.body
+    );
+    let r = admin
+        .json(
+            "POST",
+            base,
+            &svc("outside", json!({"clusterIP": "10.99.0.1"})),
+        )
+        .await;
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("provided IP is not in the valid range"),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        admin
+            .request("DELETE", &format!("{base}/a"), &[])
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+    let r = admin
+        .json("POST", base, &svc("reuse", json!({"clusterIP": ips[1]})))
+        .await;
+    assert_eq!(
+        r.status, 201,
+        "a released IP can be requested again: {}",
+        r.body
+    );
+    let r = admin
+        .json("POST", base, &svc("headless", json!({"clusterIP": "None"})))
+        .await;
     assert_eq!(r.json()["spec"]["clusterIP"], "None");
 
     let np = |name: &str| svc(name, json!({"type": "NodePort"}));
-    let p1 = admin.json("POST", base, &np("np1")).await.json()["spec"]["ports"][0]["nodePort"].as_i64().unwrap();
-    let p2 = admin.json("POST", base, &np("np2")).await.json()["spec"]["ports"][0]["nodePort"].as_i64().unwrap();
+    let p1 = admin.json("POST", base, &np("np1")).await.json()["spec"]["ports"][0]["nodePort"]
+        .as_i64()
+        .unwrap();
+    let p2 = admin.json("POST", base, &np("np2")).await.json()["spec"]["ports"][0]["nodePort"]
+        .as_i64()
+        .unwrap();
     assert!(p1 != p2 && (30100..=30101).contains(&p1) && (30100..=30101).contains(&p2));
     let r = admin.json("POST", base, &np("np3")).await;
     assert_eq!(r.status, 422, "the node port range is full: {}", r.body);
-    admin.request("DELETE", &format!("{base}/np1"), &[]).await.unwrap();
-    assert_eq!(admin.json("POST", base, &np("np3")).await.status, 201, "a released node port is reused");
+    admin
+        .request("DELETE", &format!("{base}/np1"), &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        admin.json("POST", base, &np("np3")).await.status,
+        201,
+        "a released node port is reused"
+    );
 }
 
 #[tokio::test]
@@ -454,35 +1111,108 @@ async fn discovery_serves_legacy_and_aggregated_documents_and_tables() {
     server.wait_ready().await;
     let admin = server.admin();
     let groups = admin.get("/apis").await.unwrap().json();
-    let names: Vec<&str> = groups["groups"].as_array().unwrap().iter().map(|g| g["name"].as_str().unwrap()).collect();
-    for g in ["apps", "batch", "rbac.authorization.k8s.io", "networking.k8s.io", "coordination.k8s.io", "policy", "storage.k8s.io"] {
+    let names: Vec<&str> = groups["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
+    for g in [
+        "apps",
+        "batch",
+        "rbac.authorization.k8s.io",
+        "networking.k8s.io",
+        "coordination.k8s.io",
+        "policy",
+        "storage.k8s.io",
+    ] {
         assert!(names.contains(&g), "{g} missing from {names:?}");
     }
     let apps = admin.get("/apis/apps/v1").await.unwrap().json();
-    let scale = apps["resources"].as_array().unwrap().iter().find(|r| r["name"] == "deployments/scale").unwrap();
-    assert_eq!((scale["group"].as_str(), scale["kind"].as_str()), (Some("autoscaling"), Some("Scale")));
+    let scale = apps["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "deployments/scale")
+        .unwrap();
+    assert_eq!(
+        (scale["group"].as_str(), scale["kind"].as_str()),
+        (Some("autoscaling"), Some("Scale"))
+    );
     let r = admin.request("GET", "/apis", &[("accept", "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json")]).await.unwrap();
-    assert_eq!(r.headers.get("content-type").unwrap(), "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList");
+    assert_eq!(
+        r.headers.get("content-type").unwrap(),
+        "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+    );
     let agg = r.json();
-    let apps = agg["items"].as_array().unwrap().iter().find(|g| g["metadata"]["name"] == "apps").unwrap();
-    let deploy = apps["versions"][0]["resources"].as_array().unwrap().iter().find(|r| r["resource"] == "deployments").unwrap();
+    let apps = agg["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["metadata"]["name"] == "apps")
+        .unwrap();
+    let deploy = apps["versions"][0]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["resource"] == "deployments")
+        .unwrap();
     assert_eq!(deploy["scope"], "Namespaced");
     assert_eq!(deploy["shortNames"], json!(["deploy"]));
     assert_eq!(deploy["subresources"][0]["subresource"], "scale");
-    let core = admin.request("GET", "/api", &[("accept", "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList")]).await.unwrap().json();
+    let core = admin
+        .request(
+            "GET",
+            "/api",
+            &[(
+                "accept",
+                "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList",
+            )],
+        )
+        .await
+        .unwrap()
+        .json();
     assert_eq!(core["apiVersion"], "apidiscovery.k8s.io/v2beta1");
 
-    let table = admin.request("GET", "/api/v1/namespaces", &[("accept", "application/json;as=Table;v=v1;g=meta.k8s.io")]).await.unwrap().json();
+    let table = admin
+        .request(
+            "GET",
+            "/api/v1/namespaces",
+            &[("accept", "application/json;as=Table;v=v1;g=meta.k8s.io")],
+        )
+        .await
+        .unwrap()
+        .json();
     assert_eq!(table["kind"], "Table");
     assert_eq!(table["columnDefinitions"][0]["name"], "Name");
     assert_eq!(table["rows"].as_array().unwrap().len(), 4);
     assert_eq!(table["rows"][0]["object"]["kind"], "PartialObjectMetadata");
-    let meta = admin.request("GET", "/api/v1/namespaces", &[("accept", "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io")]).await.unwrap().json();
+    let meta = admin
+        .request(
+            "GET",
+            "/api/v1/namespaces",
+            &[(
+                "accept",
+                "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io",
+            )],
+        )
+        .await
+        .unwrap()
+        .json();
     assert_eq!(meta["kind"], "PartialObjectMetadataList");
 
     for (version, kubectl) in kubectls() {
-        let out = ok(&server.kubectl(&kubectl, &["api-resources", "--api-group=apps", "-o", "name"]), &format!("kubectl {version} api-resources"));
-        assert_eq!(out, "controllerrevisions.apps\ndaemonsets.apps\ndeployments.apps\nreplicasets.apps\nstatefulsets.apps\n");
+        let out = ok(
+            &server.kubectl(
+                &kubectl,
+                &["api-resources", "--api-group=apps", "-o", "name"],
+            ),
+            &format!("kubectl {version} api-resources"),
+        );
+        assert_eq!(
+            out,
+            "controllerrevisions.apps\ndaemonsets.apps\ndeployments.apps\nreplicasets.apps\nstatefulsets.apps\n"
+        );
         let out = ok(&server.kubectl(&kubectl, &["api-versions"]), "api-versions");
         assert!(out.contains("apps/v1\n") && out.contains("v1\n"), "{out}");
     }
@@ -507,7 +1237,11 @@ async fn kube_rs_crud_list_and_watcher_against_kubeboot() {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
 
     for streaming in [false, true] {
-        let cfg = if streaming { watcher::Config::default().streaming_lists() } else { watcher::Config::default() };
+        let cfg = if streaming {
+            watcher::Config::default().streaming_lists()
+        } else {
+            watcher::Config::default()
+        };
         let label = if streaming { "streaming" } else { "listwatch" };
         let mut events = watcher::watcher(api.clone(), cfg.labels(&format!("run={label}"))).boxed();
         // The initial (empty) list completes before any change is made.
@@ -518,14 +1252,23 @@ async fn kube_rs_crud_list_and_watcher_against_kubeboot() {
             }
         }
         let name = format!("kube-rs-{label}");
-        let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": name, "labels": {"run": label}}, "data": {"v": "1"}})).unwrap();
+        let cm: ConfigMap = serde_json::from_value(
+            json!({"metadata": {"name": name, "labels": {"run": label}}, "data": {"v": "1"}}),
+        )
+        .unwrap();
         api.create(&PostParams::default(), &cm).await.unwrap();
         let patch = json!({"data": {"v": "2"}});
-        api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+        api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap();
         api.delete(&name, &DeleteParams::default()).await.unwrap();
         let mut seen = Vec::new();
         while seen.len() < 3 {
-            let ev = tokio::time::timeout(Duration::from_secs(20), events.try_next()).await.expect("watcher event").unwrap().unwrap();
+            let ev = tokio::time::timeout(Duration::from_secs(20), events.try_next())
+                .await
+                .expect("watcher event")
+                .unwrap()
+                .unwrap();
             match ev {
                 watcher::Event::Apply(o) => seen.push(format!("apply {}", o.data.unwrap()["v"])),
                 watcher::Event::Delete(o) => seen.push(format!("delete {}", o.data.unwrap()["v"])),
@@ -536,15 +1279,33 @@ async fn kube_rs_crud_list_and_watcher_against_kubeboot() {
     }
 
     for i in 0..7 {
-        let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": format!("paged-{i}"), "labels": {"set": "paged"}}})).unwrap();
+        let cm: ConfigMap = serde_json::from_value(
+            json!({"metadata": {"name": format!("paged-{i}"), "labels": {"set": "paged"}}}),
+        )
+        .unwrap();
         api.create(&PostParams::default(), &cm).await.unwrap();
     }
-    let page = api.list(&ListParams::default().labels("set=paged").limit(3)).await.unwrap();
+    let page = api
+        .list(&ListParams::default().labels("set=paged").limit(3))
+        .await
+        .unwrap();
     assert_eq!(page.items.len(), 3);
     let token = page.metadata.continue_.clone().unwrap();
-    let rest = api.list(&ListParams::default().labels("set=paged").limit(10).continue_token(&token)).await.unwrap();
+    let rest = api
+        .list(
+            &ListParams::default()
+                .labels("set=paged")
+                .limit(10)
+                .continue_token(&token),
+        )
+        .await
+        .unwrap();
     assert_eq!(rest.items.len(), 4);
-    let all: Vec<ConfigMap> = api.list(&ListParams::default().labels("set=paged")).await.unwrap().items;
+    let all: Vec<ConfigMap> = api
+        .list(&ListParams::default().labels("set=paged"))
+        .await
+        .unwrap()
+        .items;
     assert_eq!(all.len(), 7);
     let one = api.get("paged-3").await.unwrap();
     assert_eq!(one.metadata.labels.unwrap()["set"], "paged");

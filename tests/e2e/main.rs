@@ -2,6 +2,6 @@
 //! One test binary so the suite links once.
 
 mod common;
-mod foundation;
 mod core_api;
+mod foundation;
 mod shutdown;

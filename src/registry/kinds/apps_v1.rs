@@ -5,7 +5,7 @@ use super::workload::{
     CONTAINERS, IMAGES, container_cells, default_template, format_labels, format_selector,
     int_or_percent, intstr_value, label_selector, nonnegative, not_more_than_100_percent,
     positive_int_or_percent, selector_and_template, selector_is_empty, selector_matches,
-    selector_string, template_labels, validate_template,
+    selector_string, template_labels, validate_template, validate_template_metadata,
 };
 use crate::registry::errors::{ErrorList, FieldError};
 use crate::registry::strategy::Rules;
@@ -389,18 +389,7 @@ impl Rules<StatefulSet> for StatefulSetRules {
             ));
         }
         // Upstream checks only the template's metadata here, not its pod spec.
-        let meta_only = k8s_openapi::api::core::v1::PodTemplateSpec {
-            metadata: spec.template.metadata.clone(),
-            spec: Some(k8s_openapi::api::core::v1::PodSpec {
-                containers: vec![k8s_openapi::api::core::v1::Container {
-                    name: "c".into(),
-                    image: Some("i".into()),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }),
-        };
-        errs.extend(validate_template(&meta_only, "spec.template"));
+        errs.extend(validate_template_metadata(&spec.template, "spec.template"));
         let pod = spec.template.spec.as_ref();
         let restart = pod.and_then(|s| s.restart_policy.as_deref()).unwrap_or("");
         if restart != "Always" {

@@ -6,6 +6,7 @@ mod apps_v1;
 mod autoscaling_v2;
 mod batch_v1;
 mod cluster_v1;
+pub mod corev1;
 mod networking_v1;
 mod rbac_v1;
 mod storage_v1;
@@ -14,7 +15,7 @@ mod workload;
 use super::ResourceInfo;
 pub mod namespace_deletion;
 
-use super::strategy::{ALL_VERBS, NoRules, Rules, ScalePaths, Strategy, SubresourceInfo, Typed};
+use super::strategy::{ALL_VERBS, Rules, ScalePaths, Strategy, SubresourceInfo, Typed};
 use super::validation::NameRule;
 use k8s_openapi::api::{
     admissionregistration::v1 as admreg, apps::v1 as apps, autoscaling::v2 as autoscaling,
@@ -145,26 +146,36 @@ pub fn builtin() -> Vec<Arc<dyn Strategy>> {
     };
     vec![
         // core/v1
-        kind::<core::ConfigMap, _>(NoRules, &["cm"], &[], &[]),
-        kind::<core::Endpoints, _>(NoRules, &["ep"], &[], &[]),
-        kind::<core::Event, _>(NoRules, &["ev"], &[], &[]),
-        kind::<core::LimitRange, _>(NoRules, &["limits"], &[], &[]),
+        kind::<core::ConfigMap, _>(corev1::ConfigMapRules, &["cm"], &[], &[]),
+        kind::<core::Endpoints, _>(corev1::EndpointsRules, &["ep"], &[], &[]),
+        kind::<core::Event, _>(corev1::EventRules, &["ev"], &[], &[]),
+        kind::<core::LimitRange, _>(corev1::LimitRangeRules, &["limits"], &[], &[]),
         Arc::new(NamespaceDeletion(kind::<core::Namespace, _>(
-            NoRules,
+            corev1::NamespaceRules,
             &["ns"],
             &[],
             &[Status, Finalize],
         ))),
-        kind::<core::Node, _>(NoRules, &["no"], &[], &[Status]),
-        kind::<core::PersistentVolumeClaim, _>(NoRules, &["pvc"], &[], &[Status]),
-        kind::<core::PersistentVolume, _>(NoRules, &["pv"], &[], &[Status]),
-        kind::<core::Pod, _>(NoRules, &["po"], ALL, &[Status]),
-        kind::<core::PodTemplate, _>(NoRules, &[], &[], &[]),
-        kind::<core::ReplicationController, _>(NoRules, &["rc"], ALL, &[Status, Scale(rc_scale)]),
-        kind::<core::ResourceQuota, _>(NoRules, &["quota"], &[], &[Status]),
-        kind::<core::Secret, _>(NoRules, &[], &[], &[]),
-        kind::<core::ServiceAccount, _>(NoRules, &["sa"], &[], &[]),
-        kind::<core::Service, _>(NoRules, &["svc"], ALL, &[Status]),
+        kind::<core::Node, _>(corev1::NodeRules, &["no"], &[], &[Status]),
+        kind::<core::PersistentVolumeClaim, _>(
+            corev1::PersistentVolumeClaimRules,
+            &["pvc"],
+            &[],
+            &[Status],
+        ),
+        kind::<core::PersistentVolume, _>(corev1::PersistentVolumeRules, &["pv"], &[], &[Status]),
+        kind::<core::Pod, _>(corev1::PodRules, &["po"], ALL, &[Status]),
+        kind::<core::PodTemplate, _>(corev1::PodTemplateRules, &[], &[], &[]),
+        kind::<core::ReplicationController, _>(
+            corev1::ReplicationControllerRules,
+            &["rc"],
+            ALL,
+            &[Status, Scale(rc_scale)],
+        ),
+        kind::<core::ResourceQuota, _>(corev1::ResourceQuotaRules, &["quota"], &[], &[Status]),
+        kind::<core::Secret, _>(corev1::SecretRules, &[], &[], &[]),
+        kind::<core::ServiceAccount, _>(corev1::ServiceAccountRules, &["sa"], &[], &[]),
+        kind::<core::Service, _>(corev1::ServiceRules, &["svc"], ALL, &[Status]),
         // admissionregistration.k8s.io/v1
         kind::<admreg::MutatingWebhookConfiguration, _>(
             admission_v1::MutatingWebhookConfigurationRules,

@@ -8,8 +8,7 @@ use crate::registry::table::Column;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-/// The finalizer of `spec.finalizers` that the namespace controller removes.
-pub const FINALIZER: &str = "kubernetes";
+pub use super::corev1::NAMESPACE_FINALIZER as FINALIZER;
 
 /// Wraps the namespace strategy with the deletion rules.
 pub struct NamespaceDeletion(pub Arc<dyn Strategy>);
@@ -22,15 +21,7 @@ impl Strategy for NamespaceDeletion {
         self.0.decode(obj)
     }
     fn prepare_for_create(&self, obj: &mut Value) {
-        self.0.prepare_for_create(obj);
-        // Every namespace starts Active with the finalizer the namespace controller owns.
-        if let Some(o) = obj.as_object_mut() {
-            let spec = o.entry("spec").or_insert_with(|| json!({}));
-            if let Some(spec) = spec.as_object_mut() {
-                spec.insert("finalizers".into(), json!([FINALIZER]));
-            }
-            o.insert("status".into(), json!({"phase": "Active"}));
-        }
+        self.0.prepare_for_create(obj)
     }
     fn prepare_for_update(&self, new: &mut Value, old: &Value) {
         self.0.prepare_for_update(new, old)

@@ -4,11 +4,11 @@
 use crate::registry::errors::{ErrorList, FieldError};
 use crate::registry::table::Column;
 use crate::registry::validation;
-use k8s_openapi::api::core::v1::{Container, PodSpec, PodTemplateSpec};
+use k8s_openapi::api::core::v1::{PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::Value;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 /// Upstream's `validation.IsValidPercent` message.
 const PERCENT_MSG: &str = "a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')";
@@ -166,63 +166,35 @@ pub fn container_cells(t: Option<&PodTemplateSpec>) -> (Value, Value) {
     (names.join(",").into(), images.join(",").into())
 }
 
-/// The pod defaults kubeboot applies inside workload templates.
-///
-/// A deliberately small subset of upstream's `SetDefaults_PodSpec`/`SetDefaults_Container`, kept
-/// here until the core kinds' pod defaulting can be shared.
+/// Upstream's pod defaults inside a workload's template.
 pub fn default_template(t: &mut PodTemplateSpec) {
-    let spec = t.spec.get_or_insert_with(PodSpec::default);
-    spec.restart_policy.get_or_insert_with(|| "Always".into());
-    spec.dns_policy.get_or_insert_with(|| "ClusterFirst".into());
-    spec.scheduler_name
-        .get_or_insert_with(|| "default-scheduler".into());
-    spec.termination_grace_period_seconds.get_or_insert(30);
-    spec.security_context.get_or_insert_with(Default::default);
-    for c in spec
-        .containers
-        .iter_mut()
-        .chain(spec.init_containers.iter_mut().flatten())
-    {
-        default_container(c);
-    }
-}
-
-fn default_container(c: &mut Container) {
-    if c.image_pull_policy.is_none() {
-        let policy = if image_tag(c.image.as_deref().unwrap_or("")) == "latest" {
-            "Always"
-        } else {
-            "IfNotPresent"
-        };
-        c.image_pull_policy = Some(policy.into());
-    }
-    c.termination_message_path
-        .get_or_insert_with(|| "/dev/termination-log".into());
-    c.termination_message_policy
-        .get_or_insert_with(|| "File".into());
-    c.resources.get_or_insert_with(Default::default);
-    for p in c.ports.iter_mut().flatten() {
-        p.protocol.get_or_insert_with(|| "TCP".into());
-    }
-}
-
-/// The tag of an image reference as upstream's `parsers.ParseImageName` sees it: `latest` when neither
-/// a tag nor a digest is given, empty for a digest alone.
-fn image_tag(image: &str) -> &str {
-    let (name, digest) = match image.split_once('@') {
-        Some((n, _)) => (n, true),
-        None => (image, false),
-    };
-    let last = name.rsplit('/').next().unwrap_or(name);
-    match last.split_once(':') {
-        Some((_, tag)) => tag,
-        None if digest => "",
-        None => "latest",
-    }
+    super::corev1::podspec::default_pod_spec(t.spec.get_or_insert_with(PodSpec::default));
 }
 
 /// The pod template checks users meet most (a subset of upstream's `ValidatePodTemplateSpec`).
 pub fn validate_template(t: &PodTemplateSpec, field: &str) -> ErrorList {
+    let mut errs = validate_template_metadata(t, field);
+    let empty = PodSpec::default();
+    let spec = t.spec.as_ref().unwrap_or(&empty);
+    let spec_path = format!("{field}.spec");
+    errs.extend(super::corev1::podspec::validate_pod_spec(
+        spec, &spec_path, false,
+    ));
+    if spec
+        .ephemeral_containers
+        .as_ref()
+        .is_some_and(|e| !e.is_empty())
+    {
+        errs.push(FieldError::forbidden(
+            format!("{spec_path}.ephemeralContainers"),
+            "ephemeral containers not allowed in pod template",
+        ));
+    }
+    errs
+}
+
+/// The labels and annotations of a pod template (all StatefulSet validation checks of it).
+pub fn validate_template_metadata(t: &PodTemplateSpec, field: &str) -> ErrorList {
     let mut errs = Vec::new();
     if let Some(meta) = &t.metadata {
         let labels = meta
@@ -241,127 +213,6 @@ pub fn validate_template(t: &PodTemplateSpec, field: &str) -> ErrorList {
             annotations.as_ref(),
             &format!("{field}.annotations"),
         ));
-    }
-    let empty = PodSpec::default();
-    let spec = t.spec.as_ref().unwrap_or(&empty);
-    let spec_path = format!("{field}.spec");
-    let mut names = HashSet::new();
-    if let Some(init) = &spec.init_containers {
-        errs.extend(validate_containers(
-            init,
-            &format!("{spec_path}.initContainers"),
-            &mut names,
-        ));
-    }
-    if spec.containers.is_empty() {
-        errs.push(FieldError::required(format!("{spec_path}.containers"), ""));
-    } else {
-        errs.extend(validate_containers(
-            &spec.containers,
-            &format!("{spec_path}.containers"),
-            &mut names,
-        ));
-    }
-    if let Some(p) = spec.restart_policy.as_deref()
-        && !matches!(p, "Always" | "OnFailure" | "Never")
-    {
-        errs.push(FieldError::not_supported(
-            format!("{spec_path}.restartPolicy"),
-            p,
-            &["Always", "OnFailure", "Never"],
-        ));
-    }
-    if let Some(p) = spec.dns_policy.as_deref()
-        && !matches!(
-            p,
-            "ClusterFirstWithHostNet" | "ClusterFirst" | "Default" | "None"
-        )
-    {
-        errs.push(FieldError::not_supported(
-            format!("{spec_path}.dnsPolicy"),
-            p,
-            &["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"],
-        ));
-    }
-    nonnegative(
-        &mut errs,
-        spec.termination_grace_period_seconds,
-        &format!("{spec_path}.terminationGracePeriodSeconds"),
-    );
-    if spec
-        .ephemeral_containers
-        .as_ref()
-        .is_some_and(|e| !e.is_empty())
-    {
-        errs.push(FieldError::forbidden(
-            format!("{spec_path}.ephemeralContainers"),
-            "ephemeral containers not allowed in pod template",
-        ));
-    }
-    errs
-}
-
-fn validate_containers(cs: &[Container], field: &str, names: &mut HashSet<String>) -> ErrorList {
-    let mut errs = Vec::new();
-    for (i, c) in cs.iter().enumerate() {
-        let path = format!("{field}[{i}]");
-        if c.name.is_empty() {
-            errs.push(FieldError::required(format!("{path}.name"), ""));
-        } else {
-            for msg in validation::dns1123_label(&c.name) {
-                errs.push(FieldError::invalid(
-                    format!("{path}.name"),
-                    c.name.as_str(),
-                    msg,
-                ));
-            }
-            if !names.insert(c.name.clone()) {
-                errs.push(FieldError::duplicate(
-                    format!("{path}.name"),
-                    c.name.as_str(),
-                ));
-            }
-        }
-        if c.image.as_deref().is_none_or(str::is_empty) {
-            errs.push(FieldError::required(format!("{path}.image"), ""));
-        }
-        if let Some(p) = c.image_pull_policy.as_deref()
-            && !matches!(p, "Always" | "IfNotPresent" | "Never")
-        {
-            errs.push(FieldError::not_supported(
-                format!("{path}.imagePullPolicy"),
-                p,
-                &["Always", "IfNotPresent", "Never"],
-            ));
-        }
-        if let Some(p) = c.termination_message_policy.as_deref()
-            && !matches!(p, "File" | "FallbackToLogsOnError")
-        {
-            errs.push(FieldError::not_supported(
-                format!("{path}.terminationMessagePolicy"),
-                p,
-                &["File", "FallbackToLogsOnError"],
-            ));
-        }
-        for (j, port) in c.ports.iter().flatten().enumerate() {
-            let pp = format!("{path}.ports[{j}]");
-            if !(1..=65535).contains(&port.container_port) {
-                errs.push(FieldError::invalid(
-                    format!("{pp}.containerPort"),
-                    port.container_port,
-                    "must be between 1 and 65535, inclusive",
-                ));
-            }
-            if let Some(p) = port.protocol.as_deref()
-                && !matches!(p, "TCP" | "UDP" | "SCTP")
-            {
-                errs.push(FieldError::not_supported(
-                    format!("{pp}.protocol"),
-                    p,
-                    &["SCTP", "TCP", "UDP"],
-                ));
-            }
-        }
     }
     errs
 }
@@ -511,14 +362,6 @@ mod tests {
         assert!(selector_matches(&s, &labels));
         labels.insert("env".into(), "prod".into());
         assert!(!selector_matches(&s, &labels));
-    }
-
-    #[test]
-    fn image_tags_decide_the_pull_policy() {
-        assert_eq!(image_tag("nginx"), "latest");
-        assert_eq!(image_tag("nginx:1.27"), "1.27");
-        assert_eq!(image_tag("localhost:5000/nginx"), "latest");
-        assert_eq!(image_tag("nginx@sha256:abc"), "");
     }
 
     #[test]

@@ -1,0 +1,612 @@
+//! Pods: upstream's pod defaults, `PrepareForCreate` (phase Pending, QoS class), the common
+//! create/update validation, `kubectl get pods` columns and the pod field selectors.
+
+use super::podspec::{default_pod_spec, validate_pod_spec};
+use super::{docs, quantity, s};
+use crate::registry::errors::{ErrorList, FieldError};
+use crate::registry::strategy::Rules;
+use crate::registry::table::{Column, age_cell};
+use k8s_openapi::api::core::v1::{Container, ContainerStatus, Pod, PodSpec, PodStatus};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+/// Rules of core/v1 Pod.
+pub struct PodRules;
+
+const UPDATABLE_FIELDS: &str = "`spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)";
+
+/// Sums of the positive cpu/memory quantities of `containers` for `pick` (requests or limits).
+fn qos_sums<'a>(
+    containers: impl Iterator<Item = &'a Container> + Clone,
+    limits: bool,
+) -> BTreeMap<&'a str, f64> {
+    let mut out = BTreeMap::new();
+    for c in containers {
+        let r = c.resources.as_ref();
+        let list = if limits {
+            r.and_then(|r| r.limits.as_ref())
+        } else {
+            r.and_then(|r| r.requests.as_ref())
+        };
+        for (name, q) in list.into_iter().flatten() {
+            if name != "cpu" && name != "memory" {
+                continue;
+            }
+            if let Some(v) = quantity::parse(&q.0).filter(|v| *v > 0.0) {
+                *out.entry(name.as_str()).or_insert(0.0) += v;
+            }
+        }
+    }
+    out
+}
+
+/// Upstream's `qos.GetPodQOS` on a defaulted spec.
+fn qos_class(spec: &PodSpec) -> &'static str {
+    let all = spec
+        .containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten());
+    let requests = qos_sums(all.clone(), false);
+    let limits = qos_sums(all.clone(), true);
+    if requests.is_empty() && limits.is_empty() {
+        return "BestEffort";
+    }
+    let every_container_limits_both = all.clone().all(|c| {
+        let l = qos_sums(std::iter::once(c), true);
+        l.contains_key("cpu") && l.contains_key("memory")
+    });
+    let equal = requests.iter().all(|(k, v)| limits.get(k) == Some(v));
+    if every_container_limits_both && equal && requests.len() == limits.len() {
+        "Guaranteed"
+    } else {
+        "Burstable"
+    }
+}
+
+/// `SetDefaults_Pod`: requests default to limits, service links on, host-network ports.
+fn default_pod_only(spec: &mut PodSpec) {
+    let host_network = spec.host_network == Some(true);
+    for c in spec
+        .containers
+        .iter_mut()
+        .chain(spec.init_containers.iter_mut().flatten())
+    {
+        if let Some(r) = &mut c.resources
+            && let Some(limits) = r.limits.clone()
+        {
+            let requests = r.requests.get_or_insert_with(BTreeMap::new);
+            for (k, v) in limits {
+                requests.entry(k).or_insert(v);
+            }
+        }
+        if host_network {
+            for p in c.ports.iter_mut().flatten() {
+                if p.host_port.unwrap_or(0) == 0 {
+                    p.host_port = Some(p.container_port);
+                }
+            }
+        }
+    }
+    spec.enable_service_links.get_or_insert(true);
+}
+
+fn terminated_at(st: &ContainerStatus) -> Option<i64> {
+    st.last_state
+        .as_ref()
+        .and_then(|l| l.terminated.as_ref())
+        .and_then(|t| t.finished_at.as_ref())
+        .map(|t| t.0.as_second())
+}
+
+fn condition_true(status: &PodStatus, kind: &str) -> bool {
+    status
+        .conditions
+        .iter()
+        .flatten()
+        .any(|c| c.type_ == kind && c.status == "True")
+}
+
+/// READY, STATUS and RESTARTS as upstream's `printPod` computes them.
+fn ready_status_restarts(pod: &Pod) -> (String, String, String) {
+    let empty_spec = PodSpec::default();
+    let spec = pod.spec.as_ref().unwrap_or(&empty_spec);
+    let empty_status = PodStatus::default();
+    let status = pod.status.as_ref().unwrap_or(&empty_status);
+    let mut restarts = 0i64;
+    let mut sidecar_restarts = 0i64;
+    let mut total = spec.containers.len();
+    let mut ready = 0usize;
+    let mut last_restart: Option<i64> = None;
+    let mut last_sidecar_restart: Option<i64> = None;
+    let mut reason = s(&status.phase).to_string();
+    if !s(&status.reason).is_empty() {
+        reason = s(&status.reason).to_string();
+    }
+    if status
+        .conditions
+        .iter()
+        .flatten()
+        .any(|c| c.type_ == "PodScheduled" && s(&c.reason) == "SchedulingGated")
+    {
+        reason = "SchedulingGated".into();
+    }
+    let init_specs: BTreeMap<&str, &Container> = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .map(|c| (c.name.as_str(), c))
+        .collect();
+    let is_sidecar = |name: &str| {
+        init_specs
+            .get(name)
+            .is_some_and(|c| s(&c.restart_policy) == "Always")
+    };
+    total += init_specs.values().filter(|c| is_sidecar(&c.name)).count();
+    let n_init = init_specs.len();
+    let mut initializing = false;
+    for (i, c) in status.init_container_statuses.iter().flatten().enumerate() {
+        restarts += i64::from(c.restart_count);
+        if let Some(t) = terminated_at(c) {
+            last_restart = last_restart.max(Some(t));
+        }
+        if is_sidecar(&c.name) {
+            sidecar_restarts += i64::from(c.restart_count);
+            if let Some(t) = terminated_at(c) {
+                last_sidecar_restart = last_sidecar_restart.max(Some(t));
+            }
+        }
+        let state = c.state.clone().unwrap_or_default();
+        match (&state.terminated, &state.waiting) {
+            (Some(t), _) if t.exit_code == 0 => continue,
+            _ if is_sidecar(&c.name) && c.started == Some(true) => {
+                if c.ready {
+                    ready += 1;
+                }
+                continue;
+            }
+            (Some(t), _) => {
+                reason = match (s(&t.reason), t.signal.unwrap_or(0)) {
+                    ("", 0) => format!("Init:ExitCode:{}", t.exit_code),
+                    ("", sig) => format!("Init:Signal:{sig}"),
+                    (r, _) => format!("Init:{r}"),
+                };
+            }
+            (None, Some(w)) if !s(&w.reason).is_empty() && s(&w.reason) != "PodInitializing" => {
+                reason = format!("Init:{}", s(&w.reason));
+            }
+            _ => reason = format!("Init:{i}/{n_init}"),
+        }
+        initializing = true;
+        break;
+    }
+    if !initializing || condition_true(status, "Initialized") {
+        restarts = sidecar_restarts;
+        last_restart = last_sidecar_restart;
+        let mut has_running = false;
+        for c in status.container_statuses.iter().flatten().rev() {
+            restarts += i64::from(c.restart_count);
+            if let Some(t) = terminated_at(c) {
+                last_restart = last_restart.max(Some(t));
+            }
+            let state = c.state.clone().unwrap_or_default();
+            if let Some(w) = state.waiting.as_ref().filter(|w| !s(&w.reason).is_empty()) {
+                reason = s(&w.reason).to_string();
+            } else if let Some(t) = &state.terminated {
+                reason = match (s(&t.reason), t.signal.unwrap_or(0)) {
+                    ("", 0) => format!("ExitCode:{}", t.exit_code),
+                    ("", sig) => format!("Signal:{sig}"),
+                    (r, _) => r.to_string(),
+                };
+            } else if c.ready && state.running.is_some() {
+                has_running = true;
+                ready += 1;
+            }
+        }
+        if reason == "Completed" && has_running {
+            reason = if condition_true(status, "Ready") {
+                "Running".into()
+            } else {
+                "NotReady".into()
+            };
+        }
+    }
+    let phase = s(&status.phase);
+    if pod.metadata.deletion_timestamp.is_some() && s(&status.reason) == "NodeLost" {
+        reason = "Unknown".into();
+    } else if pod.metadata.deletion_timestamp.is_some() && phase != "Succeeded" && phase != "Failed"
+    {
+        reason = "Terminating".into();
+    }
+    let restarts_cell = match last_restart {
+        Some(t) if restarts != 0 => format!(
+            "{restarts} ({} ago)",
+            crate::registry::table::human_duration(super::now_secs() - t)
+        ),
+        _ => restarts.to_string(),
+    };
+    (format!("{ready}/{total}"), reason, restarts_cell)
+}
+
+fn none_if_empty(v: &str) -> String {
+    if v.is_empty() {
+        "<none>".into()
+    } else {
+        v.into()
+    }
+}
+
+impl Rules<Pod> for PodRules {
+    fn prepare_for_create(&self, pod: &mut Pod) {
+        // Upstream decodes (and so defaults) before PrepareForCreate; the QoS class needs the
+        // requests that defaulting copies from limits.
+        self.default(pod);
+        let qos = qos_class(pod.spec.as_ref().unwrap_or(&PodSpec::default()));
+        pod.status = Some(PodStatus {
+            phase: Some("Pending".into()),
+            qos_class: Some(qos.into()),
+            ..Default::default()
+        });
+    }
+
+    fn prepare_for_update(&self, new: &mut Pod, old: &Pod) {
+        new.status = old.status.clone();
+    }
+
+    fn default(&self, pod: &mut Pod) {
+        let spec = pod.spec.get_or_insert_with(Default::default);
+        default_pod_spec(spec);
+        default_pod_only(spec);
+    }
+
+    fn validate(&self, pod: &Pod) -> ErrorList {
+        let spec = pod.spec.clone().unwrap_or_default();
+        let mut errs = validate_pod_spec(&spec, "spec", true);
+        if spec
+            .ephemeral_containers
+            .as_ref()
+            .is_some_and(|e| !e.is_empty())
+        {
+            errs.push(FieldError::forbidden(
+                "spec.ephemeralContainers",
+                "cannot be set on create",
+            ));
+        }
+        if !s(&spec.node_name).is_empty()
+            && spec
+                .scheduling_gates
+                .as_ref()
+                .is_some_and(|g| !g.is_empty())
+        {
+            errs.push(FieldError::forbidden(
+                "spec.nodeName",
+                "cannot be set until all schedulingGates have been cleared",
+            ));
+        }
+        errs
+    }
+
+    fn validate_update(&self, new: &Pod, old: &Pod) -> ErrorList {
+        let new_spec = new.spec.clone().unwrap_or_default();
+        let old_spec = old.spec.clone().unwrap_or_default();
+        let mut errs = validate_pod_spec(&new_spec, "spec", true);
+        if new_spec.containers.len() != old_spec.containers.len() {
+            errs.push(FieldError::forbidden(
+                "spec.containers",
+                "pod updates may not add or remove containers",
+            ));
+            return errs;
+        }
+        match (
+            new_spec.active_deadline_seconds,
+            old_spec.active_deadline_seconds,
+        ) {
+            (Some(n), Some(o)) if n > o => errs.push(FieldError::invalid(
+                "spec.activeDeadlineSeconds",
+                n,
+                "must be less than or equal to previous value",
+            )),
+            (None, Some(_)) => errs.push(FieldError::invalid(
+                "spec.activeDeadlineSeconds",
+                Value::Null,
+                "must not update from a positive integer to nil value",
+            )),
+            _ => {}
+        }
+        // Neutralise what may change, then any remaining difference is forbidden.
+        let mut munged = new_spec.clone();
+        for (c, o) in munged.containers.iter_mut().zip(&old_spec.containers) {
+            c.image = o.image.clone();
+        }
+        if let (Some(cs), Some(os)) = (&mut munged.init_containers, &old_spec.init_containers)
+            && cs.len() == os.len()
+        {
+            for (c, o) in cs.iter_mut().zip(os) {
+                c.image = o.image.clone();
+            }
+        }
+        munged.active_deadline_seconds = old_spec.active_deadline_seconds;
+        let old_tolerations = old_spec.tolerations.clone().unwrap_or_default();
+        let new_tolerations = munged.tolerations.clone().unwrap_or_default();
+        if old_tolerations.iter().all(|t| new_tolerations.contains(t)) {
+            munged.tolerations = old_spec.tolerations.clone();
+        }
+        if old_spec
+            .termination_grace_period_seconds
+            .is_some_and(|g| g < 0)
+            && munged.termination_grace_period_seconds == Some(1)
+        {
+            munged.termination_grace_period_seconds = old_spec.termination_grace_period_seconds;
+        }
+        if old_spec
+            .scheduling_gates
+            .as_ref()
+            .is_some_and(|g| !g.is_empty())
+        {
+            // Gated pods may drop gates; upstream also relaxes node selectors and affinity.
+            munged.scheduling_gates = old_spec.scheduling_gates.clone();
+        }
+        if munged != old_spec {
+            errs.push(FieldError::forbidden(
+                "spec",
+                format!("pod updates may not change fields other than {UPDATABLE_FIELDS}"),
+            ));
+        }
+        errs
+    }
+
+    fn columns(&self) -> Option<Vec<Column>> {
+        Some(vec![
+            Column::NAME,
+            Column::text(
+                "Ready",
+                "The aggregate readiness state of this pod for accepting traffic.",
+            ),
+            Column::text(
+                "Status",
+                "The aggregate status of the containers in this pod.",
+            ),
+            Column::text(
+                "Restarts",
+                "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.",
+            ),
+            Column::AGE,
+            Column::wide("IP", docs::POD_IP),
+            Column::wide("Node", docs::POD_NODE_NAME),
+            Column::wide("Nominated Node", docs::POD_NOMINATED_NODE),
+            Column::wide("Readiness Gates", docs::POD_READINESS_GATES),
+        ])
+    }
+
+    fn cells(&self, pod: &Pod, raw: &Value) -> Vec<Value> {
+        let (ready, status, restarts) = ready_status_restarts(pod);
+        let empty_spec = PodSpec::default();
+        let spec = pod.spec.as_ref().unwrap_or(&empty_spec);
+        let empty_status = PodStatus::default();
+        let st = pod.status.as_ref().unwrap_or(&empty_status);
+        let ip = st
+            .pod_ips
+            .iter()
+            .flatten()
+            .next()
+            .map(|p| p.ip.as_str())
+            .unwrap_or("");
+        let gates = match spec.readiness_gates.as_deref() {
+            Some(g) if !g.is_empty() => {
+                let ok = g
+                    .iter()
+                    .filter(|gate| {
+                        st.conditions
+                            .iter()
+                            .flatten()
+                            .find(|c| c.type_ == gate.condition_type)
+                            .is_some_and(|c| c.status == "True")
+                    })
+                    .count();
+                format!("{ok}/{}", g.len())
+            }
+            _ => "<none>".into(),
+        };
+        vec![
+            json!(pod.metadata.name.as_deref().unwrap_or("")),
+            json!(ready),
+            json!(status),
+            json!(restarts),
+            age_cell(raw),
+            json!(none_if_empty(ip)),
+            json!(none_if_empty(s(&spec.node_name))),
+            json!(none_if_empty(s(&st.nominated_node_name))),
+            json!(gates),
+        ]
+    }
+
+    fn field(&self, pod: &Pod, field: &str) -> Option<String> {
+        let spec = pod.spec.clone().unwrap_or_default();
+        let status = pod.status.clone().unwrap_or_default();
+        Some(match field {
+            "spec.nodeName" => s(&spec.node_name).into(),
+            "spec.restartPolicy" => s(&spec.restart_policy).into(),
+            "spec.schedulerName" => s(&spec.scheduler_name).into(),
+            "spec.serviceAccountName" => s(&spec.service_account_name).into(),
+            "spec.hostNetwork" => spec.host_network.unwrap_or(false).to_string(),
+            "status.phase" => s(&status.phase).into(),
+            "status.podIP" => status
+                .pod_ips
+                .iter()
+                .flatten()
+                .next()
+                .map(|p| p.ip.clone())
+                .unwrap_or_default(),
+            "status.nominatedNodeName" => s(&status.nominated_node_name).into(),
+            _ => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::strategy::{Strategy, Typed};
+    use crate::registry::validation::NameRule;
+
+    fn strategy() -> Typed<Pod, PodRules> {
+        Typed::new(super::super::tests::info("Pod", "pods"), PodRules)
+    }
+
+    fn created(s: &Typed<Pod, PodRules>, obj: Value) -> Value {
+        let mut v = s.decode(obj).unwrap().object;
+        s.prepare_for_create(&mut v);
+        s.default(&mut v);
+        v
+    }
+
+    fn messages(errs: &ErrorList) -> Vec<String> {
+        errs.iter().map(|e| e.to_string()).collect()
+    }
+
+    #[test]
+    fn a_new_pod_gets_upstreams_defaults_and_pending_status() {
+        let s = strategy();
+        let v = created(
+            &s,
+            json!({"metadata": {"name": "p", "namespace": "d"},
+                   "spec": {"containers": [{"name": "c", "image": "nginx", "ports": [{"containerPort": 80}]}]}}),
+        );
+        let spec = &v["spec"];
+        assert_eq!(spec["restartPolicy"], "Always");
+        assert_eq!(spec["dnsPolicy"], "ClusterFirst");
+        assert_eq!(spec["terminationGracePeriodSeconds"], 30);
+        assert_eq!(spec["schedulerName"], "default-scheduler");
+        assert_eq!(spec["securityContext"], json!({}));
+        assert_eq!(spec["enableServiceLinks"], true);
+        let c = &spec["containers"][0];
+        assert_eq!(c["imagePullPolicy"], "Always");
+        assert_eq!(c["terminationMessagePath"], "/dev/termination-log");
+        assert_eq!(c["terminationMessagePolicy"], "File");
+        assert_eq!(c["ports"][0]["protocol"], "TCP");
+        assert_eq!(
+            v["status"],
+            json!({"phase": "Pending", "qosClass": "BestEffort"})
+        );
+        assert!(s.validate(&v).is_empty(), "{:?}", s.validate(&v));
+        let _ = NameRule::Dns1123Subdomain;
+    }
+
+    #[test]
+    fn tagged_images_pull_if_not_present_and_limits_make_a_guaranteed_pod() {
+        let s = strategy();
+        let v = created(
+            &s,
+            json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "nginx:1.25",
+                "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]}}),
+        );
+        assert_eq!(
+            v["spec"]["containers"][0]["imagePullPolicy"],
+            "IfNotPresent"
+        );
+        assert_eq!(
+            v["spec"]["containers"][0]["resources"]["requests"]["cpu"],
+            "1"
+        );
+        assert_eq!(v["status"]["qosClass"], "Guaranteed");
+    }
+
+    #[test]
+    fn invalid_pods_report_each_field_as_upstream_does() {
+        let s = strategy();
+        let v = created(
+            &s,
+            json!({"metadata": {"name": "p"}, "spec": {"restartPolicy": "Sometimes",
+                "volumes": [{"name": "v"}, {"name": "v"}],
+                "containers": [
+                    {"name": "Bad_Name", "image": "x", "ports": [{"containerPort": 70000}]},
+                    {"name": "c2", "volumeMounts": [{"name": "missing", "mountPath": "/m"}]},
+                    {"name": "c2", "image": "y"}]}}),
+        );
+        let msgs = messages(&s.validate(&v));
+        assert_eq!(
+            msgs,
+            vec![
+                r#"spec.volumes[1].name: Duplicate value: "v""#,
+                r#"spec.containers[0].name: Invalid value: "Bad_Name": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"#,
+                "spec.containers[0].ports[0].containerPort: Invalid value: 70000: must be between 1 and 65535, inclusive",
+                "spec.containers[1].image: Required value",
+                r#"spec.containers[1].volumeMounts[0].name: Not found: "missing""#,
+                r#"spec.containers[2].name: Duplicate value: "c2""#,
+                r#"spec.restartPolicy: Unsupported value: "Sometimes": supported values: "Always", "OnFailure", "Never""#,
+            ]
+        );
+        let empty = created(
+            &s,
+            json!({"metadata": {"name": "p"}, "spec": {"containers": []}}),
+        );
+        assert_eq!(
+            messages(&s.validate(&empty)),
+            vec!["spec.containers: Required value"]
+        );
+    }
+
+    #[test]
+    fn pod_updates_may_change_images_but_not_other_spec_fields() {
+        let s = strategy();
+        let old = created(
+            &s,
+            json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "a"}]}}),
+        );
+        let mut new = old.clone();
+        new["spec"]["containers"][0]["image"] = json!("b");
+        assert!(s.validate_update(&new, &old).is_empty());
+        new["spec"]["restartPolicy"] = json!("Never");
+        let msgs = messages(&s.validate_update(&new, &old));
+        assert_eq!(msgs.len(), 1);
+        assert!(msgs[0].starts_with("spec: Forbidden: pod updates may not change fields other than `spec.containers[*].image`"));
+    }
+
+    #[test]
+    fn cells_show_ready_status_restarts_and_wide_columns() {
+        let s = strategy();
+        let v = json!({"metadata": {"name": "p", "creationTimestamp": "2020-01-01T00:00:00Z"},
+            "spec": {"nodeName": "n1", "containers": [{"name": "a", "image": "x"}, {"name": "b", "image": "y"}]},
+            "status": {"phase": "Running", "podIPs": [{"ip": "10.0.0.1"}], "containerStatuses": [
+                {"name": "a", "image": "x", "imageID": "", "ready": true, "restartCount": 0, "state": {"running": {}}},
+                {"name": "b", "image": "y", "imageID": "", "ready": false, "restartCount": 3,
+                 "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}});
+        let cells = s.cells(&v);
+        assert_eq!(cells[0], "p");
+        assert_eq!(cells[1], "1/2");
+        assert_eq!(cells[2], "CrashLoopBackOff");
+        assert_eq!(cells[3], "3");
+        assert_eq!(
+            &cells[5..],
+            &[
+                json!("10.0.0.1"),
+                json!("n1"),
+                json!("<none>"),
+                json!("<none>")
+            ]
+        );
+        assert_eq!(s.columns().len(), cells.len());
+    }
+
+    #[test]
+    fn pod_field_selectors_cover_upstreams_fields() {
+        let s = strategy();
+        let empty = json!({"metadata": {}});
+        for f in [
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "spec.hostNetwork",
+            "status.phase",
+            "status.podIP",
+            "status.nominatedNodeName",
+        ] {
+            assert!(s.field(&empty, f).is_some(), "{f}");
+        }
+        assert_eq!(
+            s.field(&empty, "spec.hostNetwork").as_deref(),
+            Some("false")
+        );
+        assert!(s.field(&empty, "spec.bogus").is_none());
+    }
+}
