@@ -13,7 +13,14 @@ static OPENAPI: LazyLock<OpenApi> = LazyLock::new(|| {
     let openapi = OpenApi::build(&infos);
     let start = std::time::Instant::now();
     openapi.warm();
-    eprintln!("openapi: rendered in {:?}", start.elapsed());
+    let documents = openapi.documents();
+    eprintln!(
+        "openapi: rendered in {:?}: v2 {} bytes, v3 {} documents, {} bytes",
+        start.elapsed(),
+        documents.v2.bytes.len(),
+        documents.v3.len(),
+        documents.v3.values().map(|d| d.bytes.len()).sum::<usize>()
+    );
     openapi
 });
 
@@ -406,4 +413,36 @@ async fn real_kubectl_explains_deployment_fields_from_these_documents() {
     // parameter check on v3 made it unnecessary.
     assert!(!seen.iter().any(|r| r.contains("/openapi/v2")), "{seen:#?}");
     eprintln!("{seen:#?}");
+}
+
+#[test]
+fn every_builtin_kind_and_subresource_has_a_definition_and_paths() {
+    let definitions = Definitions::builtin();
+    for strategy in crate::registry::kinds::builtin() {
+        let info = strategy.info();
+        assert!(
+            definitions
+                .definition_of(info.group, info.version, info.kind)
+                .is_some(),
+            "{} has no definition: add its type to definitions.rs",
+            info.qualified_kind()
+        );
+        for sub in &info.subresources {
+            assert!(
+                definitions
+                    .definition_of(sub.group, sub.version, sub.kind)
+                    .is_some(),
+                "{}/{}",
+                info.resource,
+                sub.name
+            );
+        }
+    }
+    let doc = v3("api/v1");
+    assert!(
+        doc["paths"]
+            .get("/api/v1/namespaces/{name}/finalize")
+            .is_some()
+    );
+    assert!(doc["paths"].get("/api/v1/pods").is_some());
 }
