@@ -446,3 +446,26 @@ fn every_builtin_kind_and_subresource_has_a_definition_and_paths() {
     );
     assert!(doc["paths"].get("/api/v1/pods").is_some());
 }
+
+/// Where rendering time goes; run with `cargo test --release -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn rendering_time_breakdown() {
+    let infos: Vec<ResourceInfo> = crate::registry::kinds::builtin()
+        .iter()
+        .map(|s| s.info().clone())
+        .collect();
+    for _ in 0..3 {
+        let start = std::time::Instant::now();
+        let definitions = Definitions::builtin();
+        let generated = start.elapsed();
+        drop(definitions);
+        let start = std::time::Instant::now();
+        let documents = render(&infos);
+        eprintln!(
+            "schemars generation {generated:?}; full render {:?} ({} documents)",
+            start.elapsed(),
+            documents.v3.len() + 2
+        );
+    }
+}
