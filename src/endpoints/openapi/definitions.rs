@@ -1,0 +1,388 @@
+//! The schema definitions of the OpenAPI documents: generated from k8s-openapi's `schemars`
+//! impls, with the Kubernetes extensions k8s-openapi drops put back.
+
+use crate::endpoints::patch::metadata;
+use k8s_openapi::schemars::{JsonSchema, SchemaGenerator};
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Definition names of the meta types every group-version document refers to.
+pub(super) const STATUS: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.Status";
+pub(super) const DELETE_OPTIONS: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions";
+pub(super) const PATCH: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.Patch";
+pub(super) const WATCH_EVENT: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent";
+pub(super) const API_RESOURCE_LIST: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.APIResourceList";
+const LIST_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta";
+
+/// A group/version/kind.
+pub(super) type Gvk = (&'static str, &'static str, &'static str);
+
+/// Which document format a schema is rendered for; they differ in where `$ref`s point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Format {
+    /// Swagger 2.0: `#/definitions/…`.
+    V2,
+    /// OpenAPI 3.0: `#/components/schemas/…`.
+    V3,
+}
+
+impl Format {
+    /// The prefix of a `$ref` to a definition.
+    pub(super) fn ref_prefix(self) -> &'static str {
+        match self {
+            Format::V2 => "#/definitions/",
+            Format::V3 => "#/components/schemas/",
+        }
+    }
+
+    /// A `$ref` object pointing at `definition`.
+    pub(super) fn reference(self, definition: &str) -> Value {
+        json!({ "$ref": format!("{}{definition}", self.ref_prefix()) })
+    }
+}
+
+/// Every definition of the built-in types, keyed by upstream's name, with `$ref`s still in
+/// schemars' `#/$defs/` form, and the kinds (group, version, kind → definition) they serve.
+pub(super) struct Definitions {
+    schemas: BTreeMap<String, Value>,
+    kinds: HashMap<Gvk, String>,
+    gvks: HashMap<String, Vec<Gvk>>,
+}
+
+/// Registers each type's schema and, for resources, its group/version/kind.
+macro_rules! kinds {
+    ($generator:ident, $kinds:ident, [$($ty:path),* $(,)?]) => {
+        $(
+            $generator.subschema_for::<$ty>();
+            $kinds.push((
+                (
+                    <$ty as k8s_openapi::Resource>::GROUP,
+                    <$ty as k8s_openapi::Resource>::VERSION,
+                    <$ty as k8s_openapi::Resource>::KIND,
+                ),
+                <$ty as JsonSchema>::schema_name().into_owned(),
+            ));
+        )*
+    };
+}
+
+impl Definitions {
+    /// Generates the definitions of every built-in kind kubeboot knows a type for.
+    pub(super) fn builtin() -> Self {
+        use k8s_openapi::api::*;
+        use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions_v1;
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
+        use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1 as apiregistration_v1;
+        let mut generator = SchemaGenerator::default();
+        let mut kinds = Vec::new();
+        // A superset of the kinds `registry::kinds::builtin()` serves, so that the documents
+        // follow the registry as kinds are added; kinds without a type here get no paths.
+        kinds!(
+            generator,
+            kinds,
+            [
+                core::v1::Binding,
+                core::v1::ComponentStatus,
+                core::v1::ConfigMap,
+                core::v1::Endpoints,
+                core::v1::Event,
+                core::v1::LimitRange,
+                core::v1::Namespace,
+                core::v1::Node,
+                core::v1::PersistentVolume,
+                core::v1::PersistentVolumeClaim,
+                core::v1::Pod,
+                core::v1::PodTemplate,
+                core::v1::ReplicationController,
+                core::v1::ResourceQuota,
+                core::v1::Secret,
+                core::v1::Service,
+                core::v1::ServiceAccount,
+                apps::v1::ControllerRevision,
+                apps::v1::DaemonSet,
+                apps::v1::Deployment,
+                apps::v1::ReplicaSet,
+                apps::v1::StatefulSet,
+                batch::v1::CronJob,
+                batch::v1::Job,
+                autoscaling::v1::HorizontalPodAutoscaler,
+                autoscaling::v1::Scale,
+                autoscaling::v2::HorizontalPodAutoscaler,
+                networking::v1::Ingress,
+                networking::v1::IngressClass,
+                networking::v1::IPAddress,
+                networking::v1::NetworkPolicy,
+                networking::v1::ServiceCIDR,
+                rbac::v1::ClusterRole,
+                rbac::v1::ClusterRoleBinding,
+                rbac::v1::Role,
+                rbac::v1::RoleBinding,
+                policy::v1::Eviction,
+                policy::v1::PodDisruptionBudget,
+                coordination::v1::Lease,
+                discovery::v1::EndpointSlice,
+                events::v1::Event,
+                storage::v1::CSIDriver,
+                storage::v1::CSINode,
+                storage::v1::CSIStorageCapacity,
+                storage::v1::StorageClass,
+                storage::v1::VolumeAttachment,
+                scheduling::v1::PriorityClass,
+                node::v1::RuntimeClass,
+                certificates::v1::CertificateSigningRequest,
+                admissionregistration::v1::MutatingWebhookConfiguration,
+                admissionregistration::v1::ValidatingWebhookConfiguration,
+                admissionregistration::v1::ValidatingAdmissionPolicy,
+                admissionregistration::v1::ValidatingAdmissionPolicyBinding,
+                flowcontrol::v1::FlowSchema,
+                flowcontrol::v1::PriorityLevelConfiguration,
+                apiextensions_v1::CustomResourceDefinition,
+                apiregistration_v1::APIService,
+            ]
+        );
+        generator.subschema_for::<meta::Status>();
+        generator.subschema_for::<meta::DeleteOptions>();
+        generator.subschema_for::<meta::Patch>();
+        generator.subschema_for::<meta::WatchEvent<Value>>();
+        generator.subschema_for::<meta::APIResourceList>();
+        generator.subschema_for::<meta::ListMeta>();
+        let schemas: BTreeMap<String, Value> = generator
+            .definitions()
+            .iter()
+            .map(|(name, schema)| (name.clone(), schema.clone()))
+            .collect();
+        let mut gvks: HashMap<String, Vec<Gvk>> = HashMap::new();
+        // Upstream tags the meta types it serves with their core/v1 kinds too.
+        gvks.insert(STATUS.into(), vec![("", "v1", "Status")]);
+        gvks.insert(
+            API_RESOURCE_LIST.into(),
+            vec![("", "v1", "APIResourceList")],
+        );
+        gvks.insert(DELETE_OPTIONS.into(), vec![("", "v1", "DeleteOptions")]);
+        gvks.insert(WATCH_EVENT.into(), vec![("", "v1", "WatchEvent")]);
+        let mut by_kind = HashMap::new();
+        for (gvk, definition) in kinds {
+            gvks.entry(definition.clone()).or_default().push(gvk);
+            by_kind.insert(gvk, definition);
+        }
+        Definitions {
+            schemas,
+            kinds: by_kind,
+            gvks,
+        }
+    }
+
+    /// The definition name of a kind, if a type is known for it.
+    pub(super) fn definition_of(&self, group: &str, version: &str, kind: &str) -> Option<&str> {
+        self.kinds
+            .iter()
+            .find(|((g, v, k), _)| *g == group && *v == version && *k == kind)
+            .map(|(_, d)| d.as_str())
+    }
+
+    /// The names of every definition reachable from `roots` through `$ref`s; list definitions
+    /// (`…List`) of `lists` are included with their items and ListMeta.
+    pub(super) fn closure<'a>(
+        &self,
+        roots: impl IntoIterator<Item = &'a str>,
+        lists: &BTreeSet<String>,
+    ) -> BTreeSet<String> {
+        let mut seen = BTreeSet::new();
+        let mut stack: Vec<String> = roots.into_iter().map(str::to_string).collect();
+        for item in lists {
+            stack.push(item.clone());
+            stack.push(LIST_META.to_string());
+        }
+        while let Some(name) = stack.pop() {
+            if !self.schemas.contains_key(&name) || !seen.insert(name.clone()) {
+                continue;
+            }
+            collect_refs(&self.schemas[&name], &mut stack);
+        }
+        seen
+    }
+
+    /// Renders the definitions named by `names`, plus a `<Kind>List` for each of `lists`, with
+    /// `$ref`s for `format` and the Kubernetes extensions.
+    pub(super) fn render(
+        &self,
+        names: &BTreeSet<String>,
+        lists: &BTreeSet<String>,
+        format: Format,
+    ) -> Map<String, Value> {
+        let mut out = Map::new();
+        for name in names {
+            out.insert(name.clone(), self.render_one(name, format));
+        }
+        for item in lists {
+            out.insert(format!("{item}List"), self.render_list(item, format));
+        }
+        out
+    }
+
+    fn render_one(&self, name: &str, format: Format) -> Value {
+        let mut schema = self.schemas[name].clone();
+        rewrite_refs(&mut schema, format);
+        match name {
+            // Upstream publishes these as strings with a format; k8s-openapi only marks them
+            // `x-kubernetes-int-or-string`, which leaves `kubectl explain` without a type.
+            "io.k8s.apimachinery.pkg.util.intstr.IntOrString" => {
+                schema["type"] = json!("string");
+                schema["format"] = json!("int-or-string");
+            }
+            "io.k8s.apimachinery.pkg.api.resource.Quantity" => {
+                schema["type"] = json!("string");
+            }
+            _ => {}
+        }
+        let gvks = self.gvks.get(name);
+        if let Some(gvks) = gvks {
+            schema["x-kubernetes-group-version-kind"] = gvk_list(gvks);
+        }
+        let Some(object) = schema.as_object_mut() else {
+            return schema;
+        };
+        // k8s-openapi makes `metadata` required on every resource because its Rust field is not
+        // optional; upstream requires no metadata, and kubectl explain shows "-required-".
+        if gvks.is_some()
+            && let Some(Value::Array(required)) = object.get_mut("required")
+        {
+            required.retain(|r| r != "metadata");
+            if required.is_empty() {
+                object.remove("required");
+            }
+        }
+        if let Some(Value::Object(properties)) = object.get_mut("properties") {
+            for (field, property) in properties.iter_mut() {
+                add_field_extensions(name, field, property);
+            }
+        }
+        schema
+    }
+
+    fn render_list(&self, item: &str, format: Format) -> Value {
+        let kind = item.rsplit('.').next().unwrap_or(item);
+        let gvks: Vec<Gvk> = self
+            .gvks
+            .get(item)
+            .map(|gvks| gvks.iter().map(|(g, v, _)| (*g, *v, "")).collect())
+            .unwrap_or_default();
+        let list_gvks: Vec<Value> = gvks
+            .iter()
+            .map(|(g, v, _)| json!({"group": g, "kind": format!("{kind}List"), "version": v}))
+            .collect();
+        let mut metadata = format.reference(LIST_META);
+        metadata["description"] = json!(
+            "Standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata"
+        );
+        json!({
+            "description": format!("{kind}List is a list of {kind} objects."),
+            "properties": {
+                "apiVersion": {
+                    "description": "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+                    "type": "string",
+                },
+                "items": {
+                    "description": format!("Items is the list of {kind}."),
+                    "items": format.reference(item),
+                    "type": "array",
+                },
+                "kind": {
+                    "description": "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+                    "type": "string",
+                },
+                "metadata": metadata,
+            },
+            "required": ["items"],
+            "type": "object",
+            "x-kubernetes-group-version-kind": list_gvks,
+        })
+    }
+}
+
+fn gvk_list(gvks: &[Gvk]) -> Value {
+    Value::Array(
+        gvks.iter()
+            .map(|(g, v, k)| json!({"group": g, "kind": k, "version": v}))
+            .collect(),
+    )
+}
+
+/// The patch strategy of the field from the patch table, and the list type derived from it.
+fn add_field_extensions(definition: &str, field: &str, property: &mut Value) {
+    let Some((strategy, merge_key)) = metadata::patch_meta(definition, field) else {
+        return;
+    };
+    let Some(object) = property.as_object_mut() else {
+        return;
+    };
+    object.insert("x-kubernetes-patch-strategy".into(), json!(strategy));
+    if let Some(key) = merge_key {
+        object.insert("x-kubernetes-patch-merge-key".into(), json!(key));
+    }
+    if object.get("type").and_then(Value::as_str) != Some("array") {
+        return;
+    }
+    // Upstream tags these lists `+listType`: keyed lists merged by key are maps on that key
+    // (plus protocol for ports, which upstream keys on both); merged scalar lists are sets.
+    match merge_key {
+        Some(key) => {
+            let keys = match (definition, field) {
+                (
+                    "io.k8s.api.core.v1.Container" | "io.k8s.api.core.v1.EphemeralContainer",
+                    "ports",
+                ) => {
+                    json!(["containerPort", "protocol"])
+                }
+                ("io.k8s.api.core.v1.ServiceSpec", "ports") => json!(["port", "protocol"]),
+                _ => json!([key]),
+            };
+            object.insert("x-kubernetes-list-type".into(), json!("map"));
+            object.insert("x-kubernetes-list-map-keys".into(), keys);
+        }
+        None if strategy.contains("merge") => {
+            object.insert("x-kubernetes-list-type".into(), json!("set"));
+        }
+        None => {}
+    }
+}
+
+/// Pushes the definition names of every `$ref` inside `schema`.
+fn collect_refs(schema: &Value, out: &mut Vec<String>) {
+    match schema {
+        Value::Object(object) => {
+            for (key, value) in object {
+                match (key.as_str(), value) {
+                    ("$ref", Value::String(reference)) => out.push(ref_name(reference).into()),
+                    _ => collect_refs(value, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_refs(v, out)),
+        _ => {}
+    }
+}
+
+/// Points every `$ref` of `schema` at the definitions of `format`.
+fn rewrite_refs(schema: &mut Value, format: Format) {
+    match schema {
+        Value::Object(object) => {
+            for (key, value) in object.iter_mut() {
+                match (key.as_str(), value) {
+                    ("$ref", Value::String(reference)) => {
+                        *reference = format!("{}{}", format.ref_prefix(), ref_name(reference));
+                    }
+                    (_, value) => rewrite_refs(value, format),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| rewrite_refs(v, format)),
+        _ => {}
+    }
+}
+
+/// The definition name of a `$ref` such as `#/$defs/io.k8s.api.core.v1.PodSpec`; upstream's
+/// names contain no '/'.
+fn ref_name(reference: &str) -> &str {
+    reference.rsplit('/').next().unwrap_or(reference)
+}
