@@ -1,6 +1,7 @@
 //! HTTP-facing pieces shared by every server of the chain: body and handler types, request info, Status errors.
 
 pub mod patch;
+pub mod protobuf;
 pub mod discovery;
 pub mod request_info;
 pub mod rest;
