@@ -3,6 +3,7 @@
 pub mod discovery;
 pub mod openapi;
 pub mod patch;
+pub mod protobuf;
 pub mod request_info;
 pub mod rest;
 pub mod status;
