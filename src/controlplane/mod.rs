@@ -7,6 +7,7 @@ pub mod storage_factory;
 
 use crate::admission::NamespaceLifecycle;
 use crate::endpoints::discovery::Discovery;
+use crate::endpoints::openapi::OpenApi;
 use crate::endpoints::request_info::RequestInfo;
 use crate::endpoints::rest::ResourceHandler;
 use crate::endpoints::{call, handler_fn, json};
@@ -81,6 +82,8 @@ pub fn new_kube_api_server(
     let services = stores[services_at].clone();
     let endpoints = stores[find(&stores, "", "endpoints")].clone();
     let slices = stores[find(&stores, "discovery.k8s.io", "endpointslices")].clone();
+    let discovery_infos: Vec<crate::registry::ResourceInfo> =
+        stores.iter().map(|s| s.info().clone()).collect();
     let discovery = Arc::new(Discovery::new(
         stores.iter().map(|s| s.info().clone()).collect(),
         config.server_address,
@@ -154,6 +157,25 @@ pub fn new_kube_api_server(
         Arc::new(move |_ctx| {
             let (kubernetes, endpoints) = (kubernetes.clone(), endpoints.clone());
             Box::pin(async move { kubernetes.withdraw(&endpoints).await })
+        }),
+    );
+
+    // Rendering the documents takes ~100 ms in release builds: it happens on the first request,
+    // on a blocking thread, so start-up stays fast and no async worker stalls.
+    let openapi = Arc::new(OpenApi::build(&discovery_infos));
+    server.handle_prefix(
+        "/openapi",
+        handler_fn(move |req| {
+            let openapi = openapi.clone();
+            async move {
+                match tokio::task::spawn_blocking(move || openapi.serve(&req)).await {
+                    Ok(Some(resp)) => resp,
+                    Ok(None) => {
+                        crate::endpoints::status::ApiError::not_found_path().into_response()
+                    }
+                    Err(e) => crate::endpoints::status::ApiError::internal(e).into_response(),
+                }
+            }
         }),
     );
 

@@ -235,6 +235,9 @@ fn decode_object(bytes: &[u8], content_type: &str) -> Result<Value, ApiError> {
         "" | "application/json" => serde_json::from_slice(bytes).map_err(|e| {
             ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
         })?,
+        super::protobuf::MEDIA_TYPE => {
+            super::protobuf::decode(bytes).map_err(|e| ApiError::bad_request(e.to_string()))?
+        }
         "application/yaml" | "application/x-yaml" | "text/yaml" => {
             let text =
                 std::str::from_utf8(bytes).map_err(|e| ApiError::bad_request(e.to_string()))?;
@@ -607,17 +610,12 @@ impl ResourceHandler {
     }
 }
 
-/// Maps an API error from a patch back into the registry's error type inside a retry loop.
+/// Carries an API error from a step inside a store operation (a patch) through the registry.
 fn api_to_registry(e: ApiError) -> crate::registry::RegistryError {
-    use crate::registry::RegistryError;
-    match e.code {
-        StatusCode::UNPROCESSABLE_ENTITY => RegistryError::BadRequest(e.message),
-        StatusCode::CONFLICT => RegistryError::Conflict {
-            resource: Default::default(),
-            name: String::new(),
-            message: e.message,
-        },
-        _ => RegistryError::BadRequest(e.message),
+    crate::registry::RegistryError::Rejected {
+        code: e.code.as_u16(),
+        reason: e.reason,
+        message: e.message,
     }
 }
 

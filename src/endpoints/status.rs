@@ -231,6 +231,11 @@ mod registry_errors {
                     "MethodNotAllowed",
                     Some(StatusDetails::default()),
                 ),
+                RegistryError::Rejected { code, reason, .. } => {
+                    let code =
+                        StatusCode::from_u16(*code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                    (code, *reason, Some(StatusDetails::default()))
+                }
                 RegistryError::Unavailable(_) => {
                     (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", None)
                 }

@@ -260,6 +260,17 @@ pub enum RegistryError {
     /// The backend is unavailable (503).
     #[error("{0}")]
     Unavailable(String),
+    /// A failure a caller's own step produced inside a store operation (e.g. a patch that does
+    /// not apply), carried through unchanged with its `metav1.Status` code and reason.
+    #[error("{message}")]
+    Rejected {
+        /// HTTP status code.
+        code: u16,
+        /// Status reason.
+        reason: &'static str,
+        /// Message.
+        message: String,
+    },
     /// Anything else (500).
     #[error("{0}")]
     Internal(String),

@@ -30,7 +30,7 @@ data: {mode: blue}
 apiVersion: v1
 kind: Secret
 metadata: {name: creds, namespace: NS}
-stringData: {password: hunter2}
+data: {password: aHVudGVyMg==}
 ---
 apiVersion: v1
 kind: ServiceAccount
@@ -120,20 +120,14 @@ fn kubectl_workflow(server: &TestServer, kubectl: &Path, version: &str, ns: &str
     let file = manifest.to_str().unwrap();
     let what = |s: &str| format!("kubectl {version}: {s}");
 
-    let first = ok(
-        &k(&["apply", "--validate=false", "-f", file]),
-        &what("apply"),
-    );
+    let first = ok(&k(&["apply", "-f", file]), &what("apply"));
     assert_eq!(
         first.matches(" created").count(),
         12,
         "{}\n{first}",
         what("apply")
     );
-    let again = ok(
-        &k(&["apply", "--validate=false", "-f", file]),
-        &what("re-apply"),
-    );
+    let again = ok(&k(&["apply", "-f", file]), &what("re-apply"));
     assert_eq!(
         again.matches(" unchanged").count(),
         12,
@@ -147,10 +141,7 @@ fn kubectl_workflow(server: &TestServer, kubectl: &Path, version: &str, ns: &str
             .replace("mode: blue", "mode: green"),
     )
     .unwrap();
-    let changed = ok(
-        &k(&["apply", "--validate=false", "-f", file]),
-        &what("apply change"),
-    );
+    let changed = ok(&k(&["apply", "-f", file]), &what("apply change"));
     assert!(
         changed.contains("configmap/settings configured"),
         "{changed}"
