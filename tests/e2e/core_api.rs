@@ -148,6 +148,33 @@ fn kubectl_workflow(server: &TestServer, kubectl: &Path, version: &str, ns: &str
     );
     assert_eq!(changed.matches(" unchanged").count(), 11, "{changed}");
 
+    // diff: nothing to show for the applied manifest, a difference once it changes.
+    let same = k(&["diff", "-f", file]);
+    assert_eq!(
+        same.status.code(),
+        Some(0),
+        "{}: {}",
+        what("diff"),
+        String::from_utf8_lossy(&same.stderr)
+    );
+    let changed_file = dir.join(format!("changed-{ns}.yaml"));
+    std::fs::write(
+        &changed_file,
+        MANIFEST
+            .replace("NS", ns)
+            .replace("mode: blue", "mode: purple"),
+    )
+    .unwrap();
+    let differs = k(&["diff", "-f", changed_file.to_str().unwrap()]);
+    assert_eq!(
+        differs.status.code(),
+        Some(1),
+        "{}: {}",
+        what("diff with a change"),
+        String::from_utf8_lossy(&differs.stderr)
+    );
+    assert!(String::from_utf8_lossy(&differs.stdout).contains("+  mode: purple"));
+
     let cm: Value = serde_json::from_str(&ok(
         &k(&["get", "cm", "settings", "-n", ns, "-o", "json"]),
         &what("get -o json"),
@@ -340,6 +367,103 @@ fn kubectl_workflow(server: &TestServer, kubectl: &Path, version: &str, ns: &str
         deploy["metadata"]["generation"].as_i64().unwrap() >= 4,
         "generation counts spec changes: {}",
         deploy["metadata"]
+    );
+
+    // edit with a scripted editor.
+    let editor = dir.join("editor.sh");
+    std::fs::write(
+        &editor,
+        "#!/bin/sh\nsed -i 's/team: a/team: edited/' \"$1\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let edit = std::process::Command::new(kubectl)
+        .arg(format!("--kubeconfig={}", server.kubeconfig().display()))
+        .args(["edit", "cm", "settings", "-n", ns])
+        .env("EDITOR", &editor)
+        .output()
+        .unwrap();
+    ok(&edit, &what("edit"));
+    let team = ok(
+        &k(&[
+            "get",
+            "cm",
+            "settings",
+            "-n",
+            ns,
+            "-o",
+            "jsonpath={.metadata.labels.team}",
+        ]),
+        &what("get after edit"),
+    );
+    assert_eq!(team, "edited");
+
+    // Typed generators send protobuf bodies.
+    ok(
+        &k(&[
+            "create",
+            "configmap",
+            "generated",
+            "-n",
+            ns,
+            "--from-literal=k=v",
+        ]),
+        &what("create configmap (protobuf)"),
+    );
+    ok(
+        &k(&[
+            "create",
+            "secret",
+            "generic",
+            "gen-secret",
+            "-n",
+            ns,
+            "--from-literal=k=v",
+        ]),
+        &what("create secret (protobuf)"),
+    );
+    let v = ok(
+        &k(&[
+            "get",
+            "secret",
+            "gen-secret",
+            "-n",
+            ns,
+            "-o",
+            "jsonpath={.data.k}",
+        ]),
+        &what("get secret"),
+    );
+    assert_eq!(v, "dg==", "base64 of v");
+    let explained = ok(
+        &k(&["explain", "deployment.spec.template.spec.containers.ports"]),
+        &what("explain"),
+    );
+    assert!(explained.contains("containerPort"), "{explained}");
+
+    let waiter = std::process::Command::new(kubectl)
+        .arg(format!("--kubeconfig={}", server.kubeconfig().display()))
+        .args([
+            "wait",
+            "--for=delete",
+            "cm/generated",
+            "-n",
+            ns,
+            "--timeout=30s",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Give kubectl wait time to find the object before it goes.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    ok(
+        &k(&["delete", "cm", "generated", "-n", ns, "--wait=false"]),
+        &what("delete generated"),
+    );
+    ok(
+        &waiter.wait_with_output().unwrap(),
+        &what("wait --for=delete"),
     );
 
     ok(
