@@ -258,24 +258,41 @@ fn if_none_match_with_the_current_etag_is_not_modified() {
 }
 
 #[test]
-fn protobuf_only_accept_is_not_acceptable_and_other_paths_are_not_served() {
-    let response = get(
-        "/openapi/v2",
-        &[(
-            "accept",
-            "application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
-        )],
-    );
+fn v2_is_negotiated_between_json_and_gnostic_protobuf_and_yaml_is_not_acceptable() {
+    let response = get("/openapi/v2", &[("accept", "application/yaml")]);
     assert_eq!(response.status(), StatusCode::NOT_ACCEPTABLE);
     assert_eq!(body(response)["reason"], "NotAcceptable");
-    let json = get(
+    for (accept, content_type) in [
+        (V2_PROTOBUF, V2_PROTOBUF),
+        (V2_PROTOBUF_LEGACY, V2_PROTOBUF),
+        (&*format!("{V2_PROTOBUF}, application/json"), V2_PROTOBUF),
+        (
+            &*format!("{V2_PROTOBUF};q=0.5, application/json"),
+            "application/json",
+        ),
+        ("application/json, */*", "application/json"),
+        ("*/*", "application/json"),
+        ("", "application/json"),
+    ] {
+        let response = get("/openapi/v2", &[("accept", accept)]);
+        assert_eq!(response.status(), StatusCode::OK, "{accept}");
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            content_type,
+            "{accept}"
+        );
+    }
+    // One ETag for both forms, as upstream (the Vary header tells caches apart).
+    let json = get("/openapi/v2", &[]);
+    let etag = json.headers()[header::ETAG].to_str().unwrap().to_string();
+    let proto = get("/openapi/v2", &[("accept", V2_PROTOBUF)]);
+    assert_eq!(proto.headers()[header::ETAG], etag.as_str());
+    assert_eq!(proto.headers()[header::VARY], "Accept");
+    let cached = get(
         "/openapi/v2",
-        &[(
-            "accept",
-            "application/com.github.proto-openapi.spec.v2@v1.0+protobuf, application/json",
-        )],
+        &[("accept", V2_PROTOBUF), ("if-none-match", &etag)],
     );
-    assert_eq!(json.status(), StatusCode::OK);
+    assert_eq!(cached.status(), StatusCode::NOT_MODIFIED);
     let req = |uri: &str| http::Request::get(uri).body(full("")).unwrap();
     assert!(
         OPENAPI
@@ -283,6 +300,161 @@ fn protobuf_only_accept_is_not_acceptable_and_other_paths_are_not_served() {
             .is_none()
     );
     assert!(OPENAPI.serve(&req("/api/v1")).is_none());
+}
+
+/// A test-only reader of gnostic messages: the payloads of field `number`, in order.
+fn pb_all(message: &[u8], number: u32) -> Vec<&[u8]> {
+    use crate::endpoints::protobuf::wire::{Reader, WireValue};
+    let mut reader = Reader::new(message);
+    let mut out = Vec::new();
+    while let Some((n, value)) = reader.next_field().unwrap() {
+        if let (true, WireValue::Bytes(bytes)) = (n == number, value) {
+            out.push(bytes);
+        }
+    }
+    out
+}
+
+fn pb_one(message: &[u8], number: u32) -> &[u8] {
+    let all = pb_all(message, number);
+    assert_eq!(all.len(), 1, "field {number}");
+    all[0]
+}
+
+fn pb_str(message: &[u8], number: u32) -> &str {
+    std::str::from_utf8(pb_one(message, number)).unwrap()
+}
+
+/// The value of the `Named*` pair called `name` among the payloads of field `number`.
+fn pb_named<'a>(message: &'a [u8], number: u32, name: &str) -> &'a [u8] {
+    pb_all(message, number)
+        .into_iter()
+        .find(|pair| pb_str(pair, 1) == name)
+        .map(|pair| pb_one(pair, 2))
+        .unwrap_or_else(|| panic!("no {name}"))
+}
+
+/// The YAML text of vendor extension `name` (a `NamedAny` at `number`).
+fn pb_extension<'a>(message: &'a [u8], number: u32, name: &str) -> &'a str {
+    pb_str(pb_named(message, number, name), 2)
+}
+
+#[test]
+fn v2_protobuf_decodes_to_the_json_document_with_gvk_extensions_and_field_validation() {
+    let start = std::time::Instant::now();
+    let json = body(get("/openapi/v2", &[]));
+    let encoded = v2proto::encode(&json);
+    eprintln!(
+        "v2 protobuf: {} bytes (JSON {} bytes), encoded in {:?} (incl. JSON parse)",
+        encoded.len(),
+        OPENAPI.documents().v2.bytes.len(),
+        start.elapsed()
+    );
+    let served = get("/openapi/v2", &[("accept", V2_PROTOBUF)]);
+    let bytes = futures::executor::block_on(served.into_body().collect())
+        .unwrap()
+        .to_bytes();
+    assert_eq!(&bytes[..], &encoded[..]);
+
+    assert_eq!(pb_str(&bytes, 1), "2.0");
+    assert_eq!(pb_str(pb_one(&bytes, 2), 1), "Kubernetes");
+    // Definitions: every one, in the JSON's key order.
+    let definitions = pb_one(&bytes, 9);
+    let names: Vec<&str> = pb_all(definitions, 1)
+        .iter()
+        .map(|pair| pb_str(pair, 1))
+        .collect();
+    let json_names: Vec<&str> = json["definitions"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(names, json_names);
+    let deployment = pb_named(definitions, 1, "io.k8s.api.apps.v1.Deployment");
+    assert_eq!(
+        pb_extension(deployment, 31, "x-kubernetes-group-version-kind"),
+        "- group: apps\n  kind: Deployment\n  version: v1\n"
+    );
+    assert_eq!(pb_str(pb_one(deployment, 22), 1), "object");
+    let properties = pb_one(deployment, 25);
+    let spec = pb_named(properties, 1, "spec");
+    assert_eq!(
+        pb_str(spec, 1),
+        "#/definitions/io.k8s.api.apps.v1.DeploymentSpec"
+    );
+    // A list with merge keys: PodSpec.containers.
+    let pod_spec = pb_named(definitions, 1, "io.k8s.api.core.v1.PodSpec");
+    let containers = pb_named(pb_one(pod_spec, 25), 1, "containers");
+    assert_eq!(pb_str(pb_one(containers, 22), 1), "array");
+    assert_eq!(
+        pb_str(pb_one(pb_one(containers, 23), 1), 1),
+        "#/definitions/io.k8s.api.core.v1.Container"
+    );
+    assert_eq!(
+        pb_extension(containers, 31, "x-kubernetes-patch-merge-key"),
+        "name\n"
+    );
+    assert_eq!(
+        pb_extension(containers, 31, "x-kubernetes-patch-strategy"),
+        "merge\n"
+    );
+    assert_eq!(
+        pb_extension(containers, 31, "x-kubernetes-list-type"),
+        "map\n"
+    );
+    assert_eq!(
+        pb_extension(containers, 31, "x-kubernetes-list-map-keys"),
+        "- name\n"
+    );
+    let container = pb_named(definitions, 1, "io.k8s.api.core.v1.Container");
+    assert_eq!(pb_all(container, 19).as_slice(), [b"name".as_slice()]);
+
+    // Paths: every one; the PATCH of a deployment carries its GVK and fieldValidation.
+    let paths = pb_one(&bytes, 8);
+    assert_eq!(
+        pb_all(paths, 2).len(),
+        json["paths"].as_object().unwrap().len()
+    );
+    let item = pb_named(
+        paths,
+        2,
+        "/apis/apps/v1/namespaces/{namespace}/deployments/{name}",
+    );
+    let patch = pb_one(item, 8);
+    assert_eq!(pb_extension(patch, 13, "x-kubernetes-action"), "patch\n");
+    assert_eq!(
+        pb_extension(patch, 13, "x-kubernetes-group-version-kind"),
+        "group: apps\nkind: Deployment\nversion: v1\n"
+    );
+    let parameters: Vec<&[u8]> = pb_all(patch, 8)
+        .into_iter()
+        .map(|item| pb_one(item, 1))
+        .collect();
+    let body = parameters
+        .iter()
+        .flat_map(|p| pb_all(p, 1))
+        .next()
+        .expect("a body parameter");
+    assert_eq!(pb_str(body, 3), "body");
+    let query_names: Vec<&str> = parameters
+        .iter()
+        .flat_map(|p| pb_all(p, 2))
+        .flat_map(|non_body| pb_all(non_body, 3))
+        .map(|query| pb_str(query, 4))
+        .collect();
+    assert!(query_names.contains(&"fieldValidation"), "{query_names:?}");
+    assert!(query_names.contains(&"dryRun"), "{query_names:?}");
+    let responses = pb_one(patch, 9);
+    let ok = pb_one(pb_named(responses, 1, "200"), 1);
+    assert_eq!(
+        pb_str(pb_one(pb_one(ok, 2), 1), 1),
+        "#/definitions/io.k8s.api.apps.v1.Deployment"
+    );
+    // Security: the bearer-token API key scheme and the document-wide requirement.
+    let bearer = pb_named(pb_one(&bytes, 13), 1, "BearerToken");
+    assert_eq!(pb_str(pb_one(bearer, 2), 1), "apiKey");
+    assert_eq!(pb_str(pb_one(pb_one(&bytes, 12), 1), 1), "BearerToken");
 }
 
 #[test]
