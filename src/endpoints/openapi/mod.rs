@@ -21,10 +21,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
-/// The media type of gnostic's protobuf OpenAPI v2 document, which client-go asks for.
-const V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
-/// The older spelling of [`V2_PROTOBUF`], still accepted upstream.
-const V2_PROTOBUF_LEGACY: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+/// The media type of gnostic's protobuf OpenAPI v2 document, and the Content-Type it is served
+/// with whichever spelling was asked for: Go's `mime.ParseMediaType` rejects the `@` of
+/// [`V2_PROTOBUF_DEPRECATED`], and client-go parses every response's Content-Type.
+const V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+/// The spelling client-go (kubectl 1.27 among them) puts in Accept; upstream deprecated it.
+const V2_PROTOBUF_DEPRECATED: &str = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
 
 /// One rendered document, its ETag and its media type.
 #[derive(Debug)]
@@ -110,7 +112,7 @@ impl OpenApi {
                     Some(V2Format::Json) => &documents.v2,
                     Some(V2Format::Protobuf) => &documents.v2_protobuf,
                     None => {
-                        let offered = ["application/json", V2_PROTOBUF, V2_PROTOBUF_LEGACY];
+                        let offered = ["application/json", V2_PROTOBUF, V2_PROTOBUF_DEPRECATED];
                         return Some(ApiError::not_acceptable(&offered).into_response());
                     }
                 };
@@ -277,7 +279,7 @@ fn negotiate_v2(req: &Request) -> Option<V2Format> {
         ("json", V2Format::Json),
         (&V2_PROTOBUF["application/".len()..], V2Format::Protobuf),
         (
-            &V2_PROTOBUF_LEGACY["application/".len()..],
+            &V2_PROTOBUF_DEPRECATED["application/".len()..],
             V2Format::Protobuf,
         ),
     ];
