@@ -7,6 +7,7 @@
 
 mod definitions;
 mod paths;
+mod v2proto;
 
 use super::status::ApiError;
 use super::{Request, Response, full};
@@ -20,12 +21,20 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
-/// One rendered document and its ETag.
+/// The media type of gnostic's protobuf OpenAPI v2 document, and the Content-Type it is served
+/// with whichever spelling was asked for: Go's `mime.ParseMediaType` rejects the `@` of
+/// [`V2_PROTOBUF_DEPRECATED`], and client-go parses every response's Content-Type.
+const V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+/// The spelling client-go (kubectl 1.27 among them) puts in Accept; upstream deprecated it.
+const V2_PROTOBUF_DEPRECATED: &str = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
+
+/// One rendered document, its ETag and its media type.
 #[derive(Debug)]
 struct Document {
     bytes: Bytes,
     /// Upper-case hex SHA-512 of `bytes`, unquoted, as in upstream's `?hash=`.
     hash: String,
+    content_type: &'static str,
 }
 
 impl Document {
@@ -36,6 +45,18 @@ impl Document {
         Document {
             bytes: bytes.into(),
             hash,
+            content_type: "application/json",
+        }
+    }
+
+    /// The protobuf form of the v2 document `value`, whose JSON form is `json`. It carries the
+    /// JSON's ETag, as upstream's does ("we can re-use the same etag as json because of the
+    /// Vary header").
+    fn v2_protobuf(value: &Value, json: &Document) -> Self {
+        Document {
+            bytes: v2proto::encode(value).into(),
+            hash: json.hash.clone(),
+            content_type: V2_PROTOBUF,
         }
     }
 }
@@ -44,6 +65,8 @@ impl Document {
 #[derive(Debug)]
 struct Documents {
     v2: Document,
+    /// `v2` as gnostic's `openapi.v2.Document`.
+    v2_protobuf: Document,
     v3_root: Document,
     /// Keyed by the path under /openapi/v3/: `api/v1`, `apis/apps/v1`.
     v3: BTreeMap<String, Document>,
@@ -84,10 +107,16 @@ impl OpenApi {
         let path = req.uri().path();
         match path {
             "/openapi/v2" => {
-                if !accepts_json(req) {
-                    return Some(ApiError::not_acceptable(&["application/json"]).into_response());
-                }
-                Some(respond(req, &self.documents().v2, false))
+                let documents = self.documents();
+                let document = match negotiate_v2(req) {
+                    Some(V2Format::Json) => &documents.v2,
+                    Some(V2Format::Protobuf) => &documents.v2_protobuf,
+                    None => {
+                        let offered = ["application/json", V2_PROTOBUF, V2_PROTOBUF_DEPRECATED];
+                        return Some(ApiError::not_acceptable(&offered).into_response());
+                    }
+                };
+                Some(respond(req, document, false))
             }
             "/openapi/v3" | "/openapi/v3/" => Some(respond(req, &self.documents().v3_root, false)),
             _ => {
@@ -160,16 +189,19 @@ fn render(resources: &[ResourceInfo]) -> Documents {
         v2_lists.extend(lists);
     }
     let v2_names = definitions.closure(v2_roots.iter().map(String::as_str), &v2_lists);
-    let v2 = Document::new(&json!({
+    let v2_value = json!({
         "swagger": "2.0",
         "info": info(),
         "paths": v2_paths,
         "definitions": definitions.render(&v2_names, &v2_lists, Format::V2),
         "securityDefinitions": security_scheme(),
         "security": [{"BearerToken": []}],
-    }));
+    });
+    let v2 = Document::new(&v2_value);
+    let v2_protobuf = Document::v2_protobuf(&v2_value, &v2);
     Documents {
         v2,
+        v2_protobuf,
         v3_root: Document::new(&json!({ "paths": root_paths })),
         v3,
     }
@@ -206,6 +238,59 @@ fn accepts_json(req: &Request) -> bool {
         let (ty, sub) = media.split_once('/').unwrap_or((media, ""));
         (ty == "*" || ty.eq_ignore_ascii_case("application"))
             && (sub == "*" || sub.eq_ignore_ascii_case("json"))
+    })
+}
+
+/// The two forms of /openapi/v2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum V2Format {
+    Json,
+    Protobuf,
+}
+
+/// Picks the v2 form as kube-openapi's handler does: the Accept clauses in order of
+/// preference (quality, then specificity), the first one matching JSON or either protobuf
+/// spelling wins; no Accept header means JSON.
+fn negotiate_v2(req: &Request) -> Option<V2Format> {
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .unwrap_or("*/*");
+    let mut clauses: Vec<(f32, u8, &str, &str)> = accept
+        .split(',')
+        .filter_map(|clause| {
+            let mut parts = clause.split(';');
+            let media = parts.next()?.trim();
+            let (ty, sub) = media.split_once('/').unwrap_or((media, ""));
+            let q = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            let specificity = u8::from(ty != "*") + u8::from(sub != "*");
+            (q > 0.0).then_some((q, specificity, ty, sub))
+        })
+        .collect();
+    // Stable, so equally preferred clauses keep the client's order.
+    clauses.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)));
+    let offered = [
+        ("json", V2Format::Json),
+        (&V2_PROTOBUF["application/".len()..], V2Format::Protobuf),
+        (
+            &V2_PROTOBUF_DEPRECATED["application/".len()..],
+            V2Format::Protobuf,
+        ),
+    ];
+    clauses.iter().find_map(|(_, _, ty, sub)| {
+        if *ty != "*" && !ty.eq_ignore_ascii_case("application") {
+            return None;
+        }
+        offered
+            .iter()
+            .find(|(offer, _)| *sub == "*" || sub.eq_ignore_ascii_case(offer))
+            .map(|(_, format)| *format)
     })
 }
 
@@ -257,7 +342,7 @@ fn respond(req: &Request, document: &Document, immutable: bool) -> Response {
     };
     builder
         .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_TYPE, document.content_type)
         .header(header::CONTENT_LENGTH, document.bytes.len())
         .body(full(body))
         .expect("valid headers")

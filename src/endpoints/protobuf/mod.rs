@@ -15,7 +15,7 @@ mod formats;
 #[rustfmt::skip]
 mod schema;
 mod schema_types;
-mod wire;
+pub(crate) mod wire;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;

@@ -1,18 +1,20 @@
 //! Protobuf wire primitives: varints, tags and length-delimited fields.
+//!
+//! Shared with `openapi::v2proto`, which writes gnostic's OpenAPI v2 `Document` with them.
 
 use super::ProtobufError;
 
 /// Wire type of varint fields.
-pub(super) const VARINT: u8 = 0;
+pub(crate) const VARINT: u8 = 0;
 /// Wire type of fixed 64-bit fields.
-pub(super) const FIXED64: u8 = 1;
+pub(crate) const FIXED64: u8 = 1;
 /// Wire type of length-delimited fields.
-pub(super) const LEN: u8 = 2;
+pub(crate) const LEN: u8 = 2;
 /// Wire type of fixed 32-bit fields.
-pub(super) const FIXED32: u8 = 5;
+pub(crate) const FIXED32: u8 = 5;
 
 /// One field read from the wire.
-pub(super) enum WireValue<'a> {
+pub(crate) enum WireValue<'a> {
     /// A varint (wire type 0).
     Varint(u64),
     /// Eight bytes (wire type 1); no built-in field has this type, so only skipped.
@@ -24,7 +26,7 @@ pub(super) enum WireValue<'a> {
 }
 
 /// Iterates over the `(field number, value)` pairs of an encoded message.
-pub(super) struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     buf: &'a [u8],
 }
 
@@ -100,7 +102,7 @@ impl<'a> Reader<'a> {
 }
 
 /// Appends `value` as a varint.
-pub(super) fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut value: u64) {
     while value >= 0x80 {
         out.push((value as u8) | 0x80);
         value >>= 7;
@@ -109,19 +111,19 @@ pub(super) fn put_varint(out: &mut Vec<u8>, mut value: u64) {
 }
 
 /// Appends a field key.
-pub(super) fn put_key(out: &mut Vec<u8>, number: u32, wire_type: u8) {
+pub(crate) fn put_key(out: &mut Vec<u8>, number: u32, wire_type: u8) {
     put_varint(out, (u64::from(number) << 3) | u64::from(wire_type));
 }
 
 /// Appends a length-delimited field.
-pub(super) fn put_bytes(out: &mut Vec<u8>, number: u32, bytes: &[u8]) {
+pub(crate) fn put_bytes(out: &mut Vec<u8>, number: u32, bytes: &[u8]) {
     put_key(out, number, LEN);
     put_varint(out, bytes.len() as u64);
     out.extend_from_slice(bytes);
 }
 
 /// Appends a varint field.
-pub(super) fn put_varint_field(out: &mut Vec<u8>, number: u32, value: u64) {
+pub(crate) fn put_varint_field(out: &mut Vec<u8>, number: u32, value: u64) {
     put_key(out, number, VARINT);
     put_varint(out, value);
 }
