@@ -729,7 +729,16 @@ fn rendering_time_breakdown() {
         eprintln!(
             "schemars generation {generated:?}; full render {:?} ({} documents)",
             start.elapsed(),
-            documents.v3.len() + 2
+            documents.v3.len() + 3
+        );
+        let v2: Value = serde_json::from_slice(&documents.v2.bytes).unwrap();
+        let start = std::time::Instant::now();
+        let encoded = v2proto::encode(&v2);
+        eprintln!(
+            "v2 protobuf encoding {:?}: {} bytes (JSON {} bytes)",
+            start.elapsed(),
+            encoded.len(),
+            documents.v2.bytes.len()
         );
     }
 }
