@@ -6,6 +6,7 @@ pub mod patch;
 pub mod protobuf;
 pub mod request_info;
 pub mod rest;
+pub mod schemas;
 pub mod status;
 
 use bytes::Bytes;

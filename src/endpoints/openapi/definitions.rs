@@ -2,7 +2,6 @@
 //! impls, with the Kubernetes extensions k8s-openapi drops put back.
 
 use crate::endpoints::patch::metadata;
-use k8s_openapi::schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -14,8 +13,7 @@ pub(super) const WATCH_EVENT: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.Watch
 pub(super) const API_RESOURCE_LIST: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.APIResourceList";
 const LIST_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta";
 
-/// A group/version/kind.
-pub(super) type Gvk = (&'static str, &'static str, &'static str);
+pub(super) use crate::endpoints::schemas::Gvk;
 
 /// Which document format a schema is rendered for; they differ in where `$ref`s point.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,108 +47,16 @@ pub(super) struct Definitions {
     gvks: HashMap<String, Vec<Gvk>>,
 }
 
-/// Registers each type's schema and, for resources, its group/version/kind.
-macro_rules! kinds {
-    ($generator:ident, $kinds:ident, [$($ty:path),* $(,)?]) => {
-        $(
-            $generator.subschema_for::<$ty>();
-            $kinds.push((
-                (
-                    <$ty as k8s_openapi::Resource>::GROUP,
-                    <$ty as k8s_openapi::Resource>::VERSION,
-                    <$ty as k8s_openapi::Resource>::KIND,
-                ),
-                <$ty as JsonSchema>::schema_name().into_owned(),
-            ));
-        )*
-    };
-}
-
 impl Definitions {
-    /// Generates the definitions of every built-in kind kubeboot knows a type for.
+    /// The definitions of every built-in kind kubeboot knows a type for.
     pub(super) fn builtin() -> Self {
-        use k8s_openapi::api::*;
-        use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions_v1;
-        use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
-        use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1 as apiregistration_v1;
-        let mut generator = SchemaGenerator::default();
-        let mut kinds = Vec::new();
-        // A superset of the kinds `registry::kinds::builtin()` serves, so that the documents
-        // follow the registry as kinds are added; kinds without a type here get no paths.
-        kinds!(
-            generator,
-            kinds,
-            [
-                core::v1::Binding,
-                core::v1::ComponentStatus,
-                core::v1::ConfigMap,
-                core::v1::Endpoints,
-                core::v1::Event,
-                core::v1::LimitRange,
-                core::v1::Namespace,
-                core::v1::Node,
-                core::v1::PersistentVolume,
-                core::v1::PersistentVolumeClaim,
-                core::v1::Pod,
-                core::v1::PodTemplate,
-                core::v1::ReplicationController,
-                core::v1::ResourceQuota,
-                core::v1::Secret,
-                core::v1::Service,
-                core::v1::ServiceAccount,
-                apps::v1::ControllerRevision,
-                apps::v1::DaemonSet,
-                apps::v1::Deployment,
-                apps::v1::ReplicaSet,
-                apps::v1::StatefulSet,
-                batch::v1::CronJob,
-                batch::v1::Job,
-                autoscaling::v1::HorizontalPodAutoscaler,
-                autoscaling::v1::Scale,
-                autoscaling::v2::HorizontalPodAutoscaler,
-                networking::v1::Ingress,
-                networking::v1::IngressClass,
-                networking::v1::IPAddress,
-                networking::v1::NetworkPolicy,
-                networking::v1::ServiceCIDR,
-                rbac::v1::ClusterRole,
-                rbac::v1::ClusterRoleBinding,
-                rbac::v1::Role,
-                rbac::v1::RoleBinding,
-                policy::v1::Eviction,
-                policy::v1::PodDisruptionBudget,
-                coordination::v1::Lease,
-                discovery::v1::EndpointSlice,
-                events::v1::Event,
-                storage::v1::CSIDriver,
-                storage::v1::CSINode,
-                storage::v1::CSIStorageCapacity,
-                storage::v1::StorageClass,
-                storage::v1::VolumeAttachment,
-                scheduling::v1::PriorityClass,
-                node::v1::RuntimeClass,
-                certificates::v1::CertificateSigningRequest,
-                admissionregistration::v1::MutatingWebhookConfiguration,
-                admissionregistration::v1::ValidatingWebhookConfiguration,
-                admissionregistration::v1::ValidatingAdmissionPolicy,
-                admissionregistration::v1::ValidatingAdmissionPolicyBinding,
-                flowcontrol::v1::FlowSchema,
-                flowcontrol::v1::PriorityLevelConfiguration,
-                apiextensions_v1::CustomResourceDefinition,
-                apiregistration_v1::APIService,
-            ]
-        );
-        generator.subschema_for::<meta::Status>();
-        generator.subschema_for::<meta::DeleteOptions>();
-        generator.subschema_for::<meta::Patch>();
-        generator.subschema_for::<meta::WatchEvent<Value>>();
-        generator.subschema_for::<meta::APIResourceList>();
-        generator.subschema_for::<meta::ListMeta>();
-        let schemas: BTreeMap<String, Value> = generator
-            .definitions()
+        let shared = crate::endpoints::schemas::builtin();
+        let schemas: BTreeMap<String, Value> = shared
+            .definitions
             .iter()
             .map(|(name, schema)| (name.clone(), schema.clone()))
             .collect();
+        let kinds = shared.kinds.clone();
         let mut gvks: HashMap<String, Vec<Gvk>> = HashMap::new();
         // Upstream tags the meta types it serves with their core/v1 kinds too.
         gvks.insert(STATUS.into(), vec![("", "v1", "Status")]);

@@ -7,7 +7,6 @@
 //! build script that would have to find and parse k8s-openapi's generated source.
 
 use super::metadata;
-use k8s_openapi::schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -219,99 +218,17 @@ impl Ty {
     }
 }
 
-/// Registers every listed resource type as a root of the generator and records its GVK.
-macro_rules! roots {
-    ($generator:ident, $kinds:ident, [$($ty:path),* $(,)?]) => {
-        $(
-            $generator.subschema_for::<$ty>();
-            $kinds.push((
-                <$ty as k8s_openapi::Resource>::GROUP,
-                <$ty as k8s_openapi::Resource>::VERSION,
-                <$ty as k8s_openapi::Resource>::KIND,
-                <$ty as JsonSchema>::schema_name().into_owned(),
-            ));
-        )*
-    };
-}
-
 fn builtin_graph() -> &'static Graph {
     static GRAPH: OnceLock<Graph> = OnceLock::new();
     GRAPH.get_or_init(|| {
-        use k8s_openapi::api::*;
-        use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions_v1;
-        use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1 as apiregistration_v1;
-        let mut generator = SchemaGenerator::default();
-        let mut kinds = Vec::new();
-        roots!(
-            generator,
-            kinds,
-            [
-                core::v1::Binding,
-                core::v1::ComponentStatus,
-                core::v1::ConfigMap,
-                core::v1::Endpoints,
-                core::v1::Event,
-                core::v1::LimitRange,
-                core::v1::Namespace,
-                core::v1::Node,
-                core::v1::PersistentVolume,
-                core::v1::PersistentVolumeClaim,
-                core::v1::Pod,
-                core::v1::PodTemplate,
-                core::v1::ReplicationController,
-                core::v1::ResourceQuota,
-                core::v1::Secret,
-                core::v1::Service,
-                core::v1::ServiceAccount,
-                apps::v1::ControllerRevision,
-                apps::v1::DaemonSet,
-                apps::v1::Deployment,
-                apps::v1::ReplicaSet,
-                apps::v1::StatefulSet,
-                batch::v1::CronJob,
-                batch::v1::Job,
-                autoscaling::v1::HorizontalPodAutoscaler,
-                autoscaling::v1::Scale,
-                autoscaling::v2::HorizontalPodAutoscaler,
-                networking::v1::Ingress,
-                networking::v1::IngressClass,
-                networking::v1::IPAddress,
-                networking::v1::NetworkPolicy,
-                networking::v1::ServiceCIDR,
-                rbac::v1::ClusterRole,
-                rbac::v1::ClusterRoleBinding,
-                rbac::v1::Role,
-                rbac::v1::RoleBinding,
-                policy::v1::Eviction,
-                policy::v1::PodDisruptionBudget,
-                coordination::v1::Lease,
-                discovery::v1::EndpointSlice,
-                events::v1::Event,
-                storage::v1::CSIDriver,
-                storage::v1::CSINode,
-                storage::v1::CSIStorageCapacity,
-                storage::v1::StorageClass,
-                storage::v1::VolumeAttachment,
-                scheduling::v1::PriorityClass,
-                node::v1::RuntimeClass,
-                certificates::v1::CertificateSigningRequest,
-                admissionregistration::v1::MutatingWebhookConfiguration,
-                admissionregistration::v1::ValidatingWebhookConfiguration,
-                admissionregistration::v1::ValidatingAdmissionPolicy,
-                admissionregistration::v1::ValidatingAdmissionPolicyBinding,
-                flowcontrol::v1::FlowSchema,
-                flowcontrol::v1::PriorityLevelConfiguration,
-                apiextensions_v1::CustomResourceDefinition,
-                apiregistration_v1::APIService,
-            ]
-        );
-        let mut graph = Graph::from_definitions(generator.definitions(), |d, f| {
+        let schemas = crate::endpoints::schemas::builtin();
+        let mut graph = Graph::from_definitions(&schemas.definitions, |d, f| {
             metadata::patch_meta(d, f).map(|(s, k)| (s.to_string(), k.map(str::to_string)))
         });
-        for (group, version, kind, definition) in kinds {
+        for ((group, version, kind), definition) in &schemas.kinds {
             graph.kinds.insert(
                 (group.to_string(), version.to_string(), kind.to_string()),
-                definition,
+                definition.clone(),
             );
         }
         graph
