@@ -706,24 +706,9 @@ impl Rules<ControllerRevision> for ControllerRevisionRules {
 mod tests {
     use super::*;
     use crate::registry::strategy::{Strategy, Typed};
-    use crate::registry::validation::NameRule;
 
     fn strategy<T, R>(rules: R, kind: &'static str) -> Typed<T, R> {
-        let info = crate::registry::ResourceInfo {
-            group: "apps",
-            version: "v1",
-            kind,
-            resource: "things",
-            singular: kind.to_lowercase(),
-            namespaced: true,
-            short_names: &[],
-            categories: &[],
-            verbs: &[],
-            subresources: Vec::new(),
-            name_rule: NameRule::Dns1123Subdomain,
-            scale: None,
-        };
-        Typed::new(info, rules)
+        super::super::test_support::strategy("apps", kind, rules)
     }
 
     fn deployment() -> Value {
@@ -747,9 +732,7 @@ mod tests {
         obj
     }
 
-    fn messages(errs: &ErrorList) -> Vec<String> {
-        errs.iter().map(ToString::to_string).collect()
-    }
+    use super::super::test_support::messages;
 
     #[test]
     fn deployments_get_upstreams_defaults_and_pass_validation() {

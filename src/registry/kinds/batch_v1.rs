@@ -696,24 +696,9 @@ fn cron_range(expr: &str, b: &Bounds) -> Result<(), String> {
 mod tests {
     use super::*;
     use crate::registry::strategy::{Strategy, Typed};
-    use crate::registry::validation::NameRule;
 
     fn strategy<T, R>(rules: R, kind: &'static str) -> Typed<T, R> {
-        let info = crate::registry::ResourceInfo {
-            group: "batch",
-            version: "v1",
-            kind,
-            resource: "things",
-            singular: kind.to_lowercase(),
-            namespaced: true,
-            short_names: &[],
-            categories: &[],
-            verbs: &[],
-            subresources: Vec::new(),
-            name_rule: NameRule::Dns1123Subdomain,
-            scale: None,
-        };
-        Typed::new(info, rules)
+        super::super::test_support::strategy("batch", kind, rules)
     }
 
     fn job() -> Value {
@@ -733,9 +718,7 @@ mod tests {
         obj
     }
 
-    fn messages(errs: &ErrorList) -> Vec<String> {
-        errs.iter().map(ToString::to_string).collect()
-    }
+    use super::super::test_support::messages;
 
     #[test]
     fn jobs_get_a_generated_selector_and_upstreams_defaults() {

@@ -592,24 +592,9 @@ impl Rules<Event> for EventRules {
 mod tests {
     use super::*;
     use crate::registry::strategy::{Strategy, Typed};
-    use crate::registry::validation::NameRule;
 
     fn strategy<T, R>(rules: R) -> Typed<T, R> {
-        let info = crate::registry::ResourceInfo {
-            group: "x",
-            version: "v1",
-            kind: "Thing",
-            resource: "things",
-            singular: "thing".into(),
-            namespaced: true,
-            short_names: &[],
-            categories: &[],
-            verbs: &[],
-            subresources: Vec::new(),
-            name_rule: NameRule::Dns1123Subdomain,
-            scale: None,
-        };
-        Typed::new(info, rules)
+        super::super::test_support::strategy("x", "Thing", rules)
     }
 
     #[test]

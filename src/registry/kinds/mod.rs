@@ -313,3 +313,35 @@ mod tests {
         );
     }
 }
+
+/// Helpers for the rules' unit tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::super::errors::ErrorList;
+    use super::super::strategy::Typed;
+    use super::super::validation::NameRule;
+
+    /// A strategy of `kind` in `group` with `rules`, as the catalog would build it.
+    pub fn strategy<T, R>(group: &'static str, kind: &'static str, rules: R) -> Typed<T, R> {
+        let info = super::ResourceInfo {
+            group,
+            version: "v1",
+            kind,
+            resource: "things",
+            singular: kind.to_lowercase(),
+            namespaced: true,
+            short_names: &[],
+            categories: &[],
+            verbs: &[],
+            subresources: Vec::new(),
+            name_rule: NameRule::Dns1123Subdomain,
+            scale: None,
+        };
+        Typed::new(info, rules)
+    }
+
+    /// The errors as upstream renders them.
+    pub fn messages(errs: &ErrorList) -> Vec<String> {
+        errs.iter().map(ToString::to_string).collect()
+    }
+}

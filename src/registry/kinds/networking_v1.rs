@@ -480,29 +480,12 @@ impl Rules<ServiceCIDR> for ServiceCIDRRules {
 mod tests {
     use super::*;
     use crate::registry::strategy::{Strategy, Typed};
-    use crate::registry::validation::NameRule;
 
     fn strategy<T, R>(rules: R) -> Typed<T, R> {
-        let info = crate::registry::ResourceInfo {
-            group: "networking.k8s.io",
-            version: "v1",
-            kind: "Thing",
-            resource: "things",
-            singular: "thing".into(),
-            namespaced: true,
-            short_names: &[],
-            categories: &[],
-            verbs: &[],
-            subresources: Vec::new(),
-            name_rule: NameRule::Dns1123Subdomain,
-            scale: None,
-        };
-        Typed::new(info, rules)
+        super::super::test_support::strategy("networking.k8s.io", "Thing", rules)
     }
 
-    fn messages(errs: &ErrorList) -> Vec<String> {
-        errs.iter().map(ToString::to_string).collect()
-    }
+    use super::super::test_support::messages;
 
     #[test]
     fn ingress_paths_need_a_path_type_and_rows_list_hosts() {

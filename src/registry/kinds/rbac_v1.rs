@@ -314,26 +314,10 @@ mod tests {
     use serde_json::json;
 
     fn strategy<T, R>(rules: R) -> Typed<T, R> {
-        let info = crate::registry::ResourceInfo {
-            group: GROUP,
-            version: "v1",
-            kind: "Thing",
-            resource: "things",
-            singular: "thing".into(),
-            namespaced: true,
-            short_names: &[],
-            categories: &[],
-            verbs: &[],
-            subresources: Vec::new(),
-            name_rule: NameRule::PathSegment,
-            scale: None,
-        };
-        Typed::new(info, rules)
+        super::super::test_support::strategy(GROUP, "Thing", rules)
     }
 
-    fn messages(errs: &ErrorList) -> Vec<String> {
-        errs.iter().map(ToString::to_string).collect()
-    }
+    use super::super::test_support::messages;
 
     #[test]
     fn role_rules_need_verbs_groups_and_resources() {
