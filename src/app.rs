@@ -57,6 +57,10 @@ pub async fn create_server_chain(o: &CompletedOptions) -> Result<GenericApiServe
         builtin_controllers: o.flags.builtin_controllers,
         service_ranges: o.service_cluster_ip_ranges.clone(),
         node_ports: (o.node_port_range.base, o.node_port_range.size),
+        compaction: (
+            o.flags.etcd_compaction_interval,
+            o.flags.storage_compaction_keep,
+        ),
         kubernetes_service: crate::controlplane::bootstrap::KubernetesService {
             cluster_ip: o.api_server_service_ip,
             advertise: o.advertise_address,

@@ -17,7 +17,7 @@ use crate::registry::{RegistryError, Store};
 use crate::server::{DelegationTarget, GenericApiServer};
 use std::sync::Arc;
 use std::time::Duration;
-use storage_factory::{COMPACTION_INTERVAL, COMPACTION_KEEP, StorageFactory};
+use storage_factory::StorageFactory;
 
 /// Namespaces that exist from the start, as upstream's system namespaces controller makes them.
 pub const SYSTEM_NAMESPACES: &[&str] =
@@ -37,6 +37,8 @@ pub struct Config {
     pub node_ports: (u16, u32),
     /// The `kubernetes` Service and where it points.
     pub kubernetes_service: bootstrap::KubernetesService,
+    /// How often to compact storage (zero: never) and how many revisions to keep.
+    pub compaction: (Duration, i64),
 }
 
 /// Builds the kube API server link in front of `delegate` (the apiextensions server).
@@ -100,14 +102,17 @@ pub fn new_kube_api_server(
     let mut server = GenericApiServer::new("kube-apiserver", delegate);
     server.add_health_check(storage.health_check());
     let backend = storage.backend();
+    let (interval, keep) = config.compaction;
     server.add_post_start_hook(
         "start-storage-compactor",
         Arc::new(move |_ctx| {
-            tokio::spawn(crate::storage::run_compactor(
-                backend.clone(),
-                COMPACTION_INTERVAL,
-                COMPACTION_KEEP,
-            ));
+            if !interval.is_zero() {
+                tokio::spawn(crate::storage::run_compactor(
+                    backend.clone(),
+                    interval,
+                    keep,
+                ));
+            }
             Box::pin(async { Ok(()) })
         }),
     );

@@ -10,16 +10,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// How often the background compactor runs, as upstream's --etcd-compaction-interval default.
-pub const COMPACTION_INTERVAL: Duration = Duration::from_secs(5 * 60);
-/// Revisions kept behind the current one at each compaction, so watches a little behind can resume.
-pub const COMPACTION_KEEP: i64 = 10_000;
-
 /// The backend plus one watch cache per resource prefix.
 pub struct StorageFactory {
     backend: Arc<dyn Storage>,
     keys: KeyBuilder,
     check_name: &'static str,
+    watch_cache_size: usize,
     cachers: Mutex<HashMap<String, Arc<Cacher>>>,
 }
 
@@ -80,6 +76,7 @@ impl StorageFactory {
             backend,
             keys: KeyBuilder::new(&config.prefix),
             check_name,
+            watch_cache_size: config.watch_cache_size,
             cachers: Mutex::new(HashMap::new()),
         })
     }
@@ -94,8 +91,12 @@ impl StorageFactory {
         self.backend.clone()
     }
 
-    /// Storage for one resource: a watch cache over its key prefix, created on first use.
+    /// Storage for one resource: a watch cache over its key prefix, created on first use, or
+    /// the backend itself when the watch cache is off.
     pub fn for_resource(&self, group: &str, resource: &str) -> Arc<dyn Storage> {
+        if self.watch_cache_size == 0 {
+            return self.backend.clone();
+        }
         let prefix = self.keys.resource_prefix(group, resource);
         let mut cachers = self.cachers.lock().expect("cacher map poisoned");
         cachers
@@ -104,7 +105,10 @@ impl StorageFactory {
                 Arc::new(Cacher::new(
                     self.backend.clone(),
                     &prefix,
-                    CacherOptions::default(),
+                    CacherOptions {
+                        event_ring: self.watch_cache_size,
+                        ..CacherOptions::default()
+                    },
                 ))
             })
             .clone()

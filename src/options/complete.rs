@@ -121,6 +121,8 @@ pub struct StorageConfig {
     pub backend: StorageBackend,
     /// Key prefix of every resource (`--etcd-prefix`), without a trailing slash.
     pub prefix: String,
+    /// Recent events each resource's watch cache keeps (`--default-watch-cache-size`; 0: no cache).
+    pub watch_cache_size: usize,
 }
 
 /// Options after `complete()`: every default filled; the only type the server can be built from.
@@ -302,6 +304,7 @@ impl ServerRunOptions {
         let storage = StorageConfig {
             backend: self.storage_backend_choice(&data_dir),
             prefix: self.etcd_prefix.trim_end_matches('/').to_string(),
+            watch_cache_size: self.default_watch_cache_size.max(0) as usize,
         };
 
         let mut admission_plugins: Vec<String> = DEFAULT_ADMISSION_PLUGINS

@@ -150,6 +150,26 @@ pub struct ServerRunOptions {
     #[arg(long = "etcd-prefix", default_value = "/registry")]
     pub etcd_prefix: String,
 
+    /// Recent events each resource's watch cache keeps; 0 disables the watch cache.
+    #[arg(
+        long = "default-watch-cache-size",
+        default_value_t = 100,
+        allow_negative_numbers = true
+    )]
+    pub default_watch_cache_size: i64,
+
+    /// The interval of compaction requests; 0 disables compaction from the apiserver.
+    #[arg(long = "etcd-compaction-interval", value_parser = parse_duration, default_value = "5m0s")]
+    pub etcd_compaction_interval: Duration,
+
+    /// kubeboot: revisions each compaction keeps behind the current one, so watches a little behind can resume.
+    #[arg(
+        long = "storage-compaction-keep",
+        default_value_t = 10_000,
+        allow_negative_numbers = true
+    )]
+    pub storage_compaction_keep: i64,
+
     /// SSL Certificate Authority file used to secure etcd communication.
     #[arg(long = "etcd-cafile", value_name = "FILE")]
     pub etcd_cafile: Option<PathBuf>,

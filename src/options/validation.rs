@@ -273,6 +273,18 @@ impl CompletedOptions {
                 "--min-request-timeout can not be negative value".into(),
             );
         }
+        if f.default_watch_cache_size < 0 {
+            err(
+                "default-watch-cache-size",
+                "--default-watch-cache-size can not be negative value".into(),
+            );
+        }
+        if f.storage_compaction_keep < 1 {
+            err(
+                "storage-compaction-keep",
+                "--storage-compaction-keep must be at least 1".into(),
+            );
+        }
         if f.request_timeout.is_zero() {
             err(
                 "request-timeout",

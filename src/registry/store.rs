@@ -564,7 +564,12 @@ impl Store {
                 0
             };
             let page = self.storage.list(&prefix, opts.clone()).await.map_err(|e| match e.code {
-                ErrorCode::Compacted if params.continue_token.is_some() => RegistryError::Expired(
+                ErrorCode::Compacted if params.continue_token.is_none() => RegistryError::Expired(format!(
+                    "too old resource version: {} ({})",
+                    params.resource_version.as_deref().unwrap_or(""),
+                    e.revision
+                )),
+                ErrorCode::Compacted => RegistryError::Expired(
                     "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.".into(),
                 ),
                 ErrorCode::InvalidArgument if params.continue_token.is_some() => {
@@ -1168,17 +1173,21 @@ impl Store {
         } else {
             start
         };
-        let events = self
-            .storage
-            .watch(&self.prefix(ns), from)
-            .await
-            .map_err(|e| self.storage_err(e, ""))?;
+        let events = self.storage.watch(&self.prefix(ns), from).await;
+        let events = match events {
+            Ok(events) => events,
+            // Upstream answers a watch from a compacted revision with one ERROR event, not an HTTP error.
+            Err(e) if e.code == ErrorCode::Compacted => {
+                return Ok(futures::stream::iter([expired_event(from, e.revision)]).boxed());
+            }
+            Err(e) => return Err(self.storage_err(e, "")),
+        };
         let store = self.clone();
         let list = params.list.clone();
         let changes = events.filter_map(move |ev| {
             let store = store.clone();
             let list = list.clone();
-            async move { store.translate(ev, &list) }
+            async move { store.translate(ev, &list, from) }
         });
         let changes: BoxStream<'static, Event> = if params.bookmarks {
             with_bookmarks(changes, self.clone(), from).boxed()
@@ -1193,18 +1202,12 @@ impl Store {
         &self,
         ev: storage::Result<storage::WatchEvent>,
         list: &ListParams,
+        from: i64,
     ) -> Option<Event> {
         let ev = match ev {
             Ok(ev) => ev,
             Err(e) if e.code == ErrorCode::Compacted => {
-                let status = json!({
-                    "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                    "message": format!("too old resource version: {}", e.message), "reason": "Expired", "code": 410
-                });
-                return Some(Event {
-                    kind: "ERROR",
-                    object: status,
-                });
+                return Some(expired_event(from, e.revision));
             }
             Err(e) => {
                 tracing::debug!(error = %e, "watch ended");
@@ -1227,6 +1230,17 @@ impl Store {
             _ => return None,
         };
         Some(Event { kind, object: obj })
+    }
+}
+
+/// The ERROR event of a watch whose start revision `from` was compacted (at `compacted`).
+fn expired_event(from: i64, compacted: i64) -> Event {
+    Event {
+        kind: "ERROR",
+        object: json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": format!("too old resource version: {from} ({compacted})"), "reason": "Expired", "code": 410
+        }),
     }
 }
 

@@ -1430,3 +1430,104 @@ async fn kube_rs_crud_list_and_watcher_against_kubeboot() {
         .unwrap();
     assert_eq!(replaced.data.unwrap()["x"], "y");
 }
+
+#[tokio::test]
+async fn compacted_revisions_answer_410_to_lists_continue_tokens_and_watches() {
+    // A watch cache of 3 events: a watch further back than that goes to the compacted store.
+    let mut server = TestServer::up(&[
+        "--etcd-compaction-interval=1s",
+        "--storage-compaction-keep=1",
+        "--default-watch-cache-size=3",
+    ]);
+    server.wait_ready().await;
+    let admin = server.admin();
+    let base = "/api/v1/namespaces/default/configmaps";
+    for i in 0..5 {
+        admin
+            .json(
+                "POST",
+                base,
+                &json!({"metadata": {"name": format!("old-{i}")}}),
+            )
+            .await;
+    }
+    let page = admin.get(&format!("{base}?limit=2")).await.unwrap().json();
+    let rv = page["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let token = page["metadata"]["continue"].as_str().unwrap().to_string();
+    // Keep writing until the compactor has passed the page's revision and the one after it, so
+    // the events a watch from the page's revision needs are gone too (bounded by the deadline).
+    let next = rv.parse::<i64>().unwrap() + 1;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut i = 0;
+    let expired = loop {
+        admin
+            .json(
+                "POST",
+                base,
+                &json!({"metadata": {"name": format!("new-{i}")}}),
+            )
+            .await;
+        i += 1;
+        let at = |r: &str| format!("{base}?resourceVersion={r}&resourceVersionMatch=Exact");
+        let r = admin.get(&at(&rv)).await.unwrap();
+        let after = admin.get(&at(&next.to_string())).await.unwrap();
+        if r.status == 410 && after.status == 410 {
+            break r.json();
+        }
+        assert!(Instant::now() < deadline, "revision {next} never compacted");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(expired["reason"], "Expired");
+    assert!(
+        expired["message"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("too old resource version: {rv} (")),
+        "{expired}"
+    );
+
+    let r = admin
+        .get(&format!("{base}?limit=2&continue={token}"))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 410, "{}", r.body);
+    let s = r.json();
+    assert_eq!(s["reason"], "Expired");
+    assert!(
+        s["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("The provided continue parameter is too old"),
+        "{s}"
+    );
+
+    // Push the page's revision out of the 3-event watch cache too.
+    for j in 0..5 {
+        admin
+            .json(
+                "POST",
+                base,
+                &json!({"metadata": {"name": format!("more-{j}")}}),
+            )
+            .await;
+    }
+    let r = admin
+        .get(&format!(
+            "{base}?watch=true&resourceVersion={rv}&timeoutSeconds=5"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+    let first: Value = serde_json::from_str(r.body.lines().next().expect("an event")).unwrap();
+    assert_eq!(first["type"], "ERROR", "rv {rv}: {}", r.body);
+    assert_eq!(
+        (
+            first["object"]["code"].as_u64(),
+            first["object"]["reason"].as_str()
+        ),
+        (Some(410), Some("Expired"))
+    );
+}
