@@ -16,6 +16,15 @@
 //! All writes go through one writer thread that drains every pending request into one write
 //! transaction (group commit: one fsync for many requests), checks each request's precondition
 //! and gives it its own revision. Reads use their own read transactions on the blocking pool.
+//!
+//! Durability comes from a write-ahead log next to the database file ([`wal`]): the writer
+//! appends the batch's successful writes as one record and `fdatasync`s it, then commits the
+//! redb transaction without a sync (readers see it at once) and only then answers. Every
+//! `CHECKPOINT_BATCHES` batches, when the log is full, after a second idle or on close, a redb
+//! commit with a sync makes everything durable in redb and the log starts over. Opening
+//! replays the log's records newer than redb's revision.
+
+mod wal;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
@@ -41,6 +50,19 @@ const META_COMPACTED: &str = "compacted";
 
 /// Log entries a watcher reads from disk per read transaction while catching up.
 const HISTORY_CHUNK: usize = 1024;
+
+/// Bytes of the pre-allocated write-ahead log; a batch that does not fit is committed to redb
+/// durably instead.
+const WAL_CAPACITY: u64 = 32 << 20;
+/// Non-durable redb commits between checkpoints: each keeps the pages it replaced until the
+/// next durable commit, so this bounds the file's growth.
+const CHECKPOINT_BATCHES: usize = 512;
+/// A writer idle this long checkpoints what the log holds.
+const CHECKPOINT_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+
+const WAL_CREATE: u8 = 1;
+const WAL_UPDATE: u8 = 2;
+const WAL_DELETE: u8 = 3;
 
 /// Tuning of the embedded backend.
 #[derive(Debug, Clone)]
@@ -111,6 +133,11 @@ impl EmbeddedStorage {
         let path = path.as_ref();
         let db = Database::create(path).map_err(internal)?;
         let (revision, compacted) = init_tables(&db)?;
+        let wal_path = wal::path_for(path);
+        let (mut wal, records) = wal::Wal::open(&wal_path, WAL_CAPACITY)
+            .map_err(|e| StorageError::with_source(ErrorCode::Internal, "", e))?;
+        let revision = replay(&db, revision, &records)?;
+        wal.reset();
         let (events, _) = broadcast::channel(options.watch_buffer.max(1));
         let shared = Arc::new(Shared {
             db,
@@ -123,7 +150,16 @@ impl EmbeddedStorage {
         let max_batch = options.max_batch.max(1);
         let writer = std::thread::Builder::new()
             .name("storage-writer".into())
-            .spawn(move || writer_loop(writer_shared, events, rx, max_batch))
+            .spawn(move || {
+                Writer {
+                    shared: writer_shared,
+                    events,
+                    wal,
+                    pending: 0,
+                    broken: None,
+                }
+                .run(rx, max_batch)
+            })
             .map_err(|e| StorageError::with_source(ErrorCode::Internal, "", e))?;
         tracing::debug!(path = %path.display(), revision, compacted, "embedded storage opened");
         Ok(Self {
@@ -418,81 +454,273 @@ fn decode_current(key: &str, raw: &[u8]) -> Result<KeyValue> {
 
 // ---- writer ----------------------------------------------------------------------------
 
-fn writer_loop(
+/// The writer thread's state.
+struct Writer {
     shared: Arc<Shared>,
     events: broadcast::Sender<Arc<WatchEvent>>,
-    rx: mpsc::Receiver<Request>,
-    max_batch: usize,
-) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < max_batch {
-            match rx.try_recv() {
-                Ok(r) => batch.push(r),
-                Err(_) => break,
-            }
-        }
-        let (compactions, writes): (Vec<_>, Vec<_>) = batch
-            .into_iter()
-            .partition(|r| matches!(r.op, Op::Compact { .. }));
-        if !writes.is_empty() {
-            commit_batch(&shared, &events, writes);
-        }
-        for req in compactions {
-            let Op::Compact { revision } = req.op else {
-                unreachable!("partitioned above")
-            };
-            let _ = req.reply.send(compact_blocking(&shared, revision));
-        }
-    }
-    tracing::debug!("storage writer stopped");
+    wal: wal::Wal,
+    /// Batches committed to redb without a sync since the last checkpoint.
+    pending: usize,
+    /// Set when the log and redb may disagree (a failed sync or commit): every later write
+    /// fails rather than risk acknowledging what a replay would not reproduce.
+    broken: Option<StorageError>,
 }
 
-/// Applies `writes` in one transaction, commits once, then publishes events and answers.
-fn commit_batch(
-    shared: &Shared,
-    events: &broadcast::Sender<Arc<WatchEvent>>,
-    writes: Vec<Request>,
-) {
-    let start = shared.revision.load(Ordering::Acquire);
-    let mut next = start;
-    let mut outcomes: Vec<Result<(KeyValue, WatchEvent)>> = Vec::with_capacity(writes.len());
-    let applied = (|| -> Result<()> {
-        let txn = shared.db.begin_write().map_err(internal)?;
-        {
-            let mut log = txn.open_table(LOG).map_err(internal)?;
-            let mut current = txn.open_table(CURRENT).map_err(internal)?;
-            for req in &writes {
-                outcomes.push(apply(&mut log, &mut current, &mut next, &req.op)?);
+impl Writer {
+    fn run(mut self, rx: mpsc::Receiver<Request>, max_batch: usize) {
+        loop {
+            let first = match rx.recv_timeout(CHECKPOINT_IDLE) {
+                Ok(r) => r,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    self.checkpoint_if_pending();
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            };
+            let mut batch = vec![first];
+            while batch.len() < max_batch {
+                match rx.try_recv() {
+                    Ok(r) => batch.push(r),
+                    Err(_) => break,
+                }
             }
-            if next != start {
-                let mut meta = txn.open_table(META).map_err(internal)?;
-                meta.insert(META_REVISION, next as u64).map_err(internal)?;
+            let (compactions, writes): (Vec<_>, Vec<_>) = batch
+                .into_iter()
+                .partition(|r| matches!(r.op, Op::Compact { .. }));
+            if !writes.is_empty() {
+                self.commit_batch(writes);
+            }
+            for req in compactions {
+                let Op::Compact { revision } = req.op else {
+                    unreachable!("partitioned above")
+                };
+                let result = match &self.broken {
+                    Some(e) => Err(e.clone()),
+                    // A durable commit: it checkpoints the log's records too.
+                    None => compact_blocking(&self.shared, revision).inspect(|_| {
+                        self.wal.reset();
+                        self.pending = 0;
+                    }),
+                };
+                let _ = req.reply.send(result);
             }
         }
-        txn.commit().map_err(internal)
-    })();
-    if let Err(e) = applied {
-        // Nothing of the batch is durable: every request fails, the revision is unchanged.
-        tracing::error!(error = %e, "storage batch commit failed");
-        for req in writes {
-            let _ = req.reply.send(Err(e.clone()));
+        self.checkpoint_if_pending();
+        tracing::debug!("storage writer stopped");
+    }
+
+    /// Makes every non-durable redb commit durable, then lets the log start over.
+    fn checkpoint_if_pending(&mut self) {
+        if self.pending == 0 || self.broken.is_some() {
+            return;
         }
-        return;
+        let durable = (|| -> Result<()> {
+            let txn = self.shared.db.begin_write().map_err(internal)?;
+            txn.commit().map_err(internal)
+        })();
+        match durable {
+            Ok(()) => {
+                self.wal.reset();
+                self.pending = 0;
+            }
+            // The log still holds every record, so nothing acknowledged is lost; stop writing.
+            Err(e) => self.fail(e),
+        }
     }
-    shared.revision.store(next, Ordering::Release);
-    tracing::trace!(
-        batch = writes.len(),
-        revision = next,
-        "storage batch committed"
-    );
-    for outcome in outcomes.iter().flatten() {
-        // No receivers is fine: nobody is watching.
-        let _ = events.send(Arc::new(outcome.1.clone()));
+
+    fn fail(&mut self, e: StorageError) {
+        tracing::error!(error = %e, "storage writer failed; refusing further writes");
+        self.broken = Some(StorageError::with_source(ErrorCode::Unavailable, "", e));
     }
-    for (req, outcome) in writes.into_iter().zip(outcomes) {
-        let _ = req.reply.send(outcome.map(|(kv, _)| kv));
+
+    /// Applies `writes` in one transaction, makes them durable (one log record, or a durable
+    /// redb commit if it does not fit), commits, then publishes events and answers.
+    fn commit_batch(&mut self, writes: Vec<Request>) {
+        if let Some(e) = &self.broken {
+            for req in writes {
+                let _ = req.reply.send(Err(e.clone()));
+            }
+            return;
+        }
+        let shared = self.shared.clone();
+        let start = shared.revision.load(Ordering::Acquire);
+        let mut next = start;
+        let mut outcomes: Vec<Result<(KeyValue, WatchEvent)>> = Vec::with_capacity(writes.len());
+        let applied = (|| -> Result<()> {
+            let mut txn = shared.db.begin_write().map_err(internal)?;
+            {
+                let mut log = txn.open_table(LOG).map_err(internal)?;
+                let mut current = txn.open_table(CURRENT).map_err(internal)?;
+                for req in &writes {
+                    outcomes.push(apply(&mut log, &mut current, &mut next, &req.op)?);
+                }
+                if next != start {
+                    let mut meta = txn.open_table(META).map_err(internal)?;
+                    meta.insert(META_REVISION, next as u64).map_err(internal)?;
+                }
+            }
+            if next == start {
+                // Only failed preconditions: nothing to make durable.
+                return txn.abort().map_err(internal);
+            }
+            let record = encode_wal(writes.iter().zip(&outcomes));
+            if !self.wal.fits(record.len()) || self.pending + 1 >= CHECKPOINT_BATCHES {
+                // A durable redb commit: this batch and every earlier one are in redb for good.
+                txn.commit().map_err(internal)?;
+                self.wal.reset();
+                self.pending = 0;
+                return Ok(());
+            }
+            if let Err(e) = self.wal.append(start + 1, next, &record) {
+                // The transaction is dropped, so redb never sees the batch either.
+                let e = StorageError::with_source(ErrorCode::Internal, "", e);
+                self.fail(e.clone());
+                return Err(e);
+            }
+            txn.set_durability(redb::Durability::None)
+                .map_err(|e| StorageError::with_source(ErrorCode::Internal, "", e))
+                .and_then(|()| txn.commit().map_err(internal))
+                .inspect_err(|e| self.fail(e.clone()))?;
+            self.pending += 1;
+            Ok(())
+        })();
+        if let Err(e) = applied {
+            // Nothing of the batch is visible; every request fails, the revision is unchanged.
+            tracing::error!(error = %e, "storage batch commit failed");
+            for req in writes {
+                let _ = req.reply.send(Err(e.clone()));
+            }
+            return;
+        }
+        shared.revision.store(next, Ordering::Release);
+        tracing::trace!(
+            batch = writes.len(),
+            revision = next,
+            "storage batch committed"
+        );
+        let mut replies = Vec::with_capacity(outcomes.len());
+        for outcome in outcomes {
+            replies.push(outcome.map(|(kv, ev)| {
+                // No receivers is fine: nobody is watching.
+                let _ = self.events.send(Arc::new(ev));
+                kv
+            }));
+        }
+        for (req, reply) in writes.into_iter().zip(replies) {
+            let _ = req.reply.send(reply);
+        }
     }
+}
+
+/// The log record of a batch: its successful writes in revision order.
+fn encode_wal<'a>(
+    batch: impl Iterator<Item = (&'a Request, &'a Result<(KeyValue, WatchEvent)>)>,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (req, outcome) in batch {
+        if outcome.is_err() {
+            continue;
+        }
+        let (kind, key, value) = match &req.op {
+            Op::Create { key, value } => (WAL_CREATE, key, &value[..]),
+            Op::Update { key, value, .. } => (WAL_UPDATE, key, &value[..]),
+            Op::Delete { key, .. } => (WAL_DELETE, key, &[][..]),
+            Op::Compact { .. } => unreachable!("compactions are not batched with writes"),
+        };
+        out.reserve(9 + key.len() + value.len());
+        out.push(kind);
+        out.extend_from_slice(&(key.len() as u32).to_le_bytes());
+        out.extend_from_slice(key.as_bytes());
+        out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+        out.extend_from_slice(value);
+    }
+    out
+}
+
+/// The writes of one log record, without preconditions: replayed in order on the state they
+/// were first applied to, they reproduce the same revisions and records.
+fn decode_wal(mut raw: &[u8]) -> Result<Vec<Op>> {
+    let bad = || corrupt("", "write-ahead log record");
+    let mut take = |n: usize| -> Result<&[u8]> {
+        let (head, tail) = raw.split_at_checked(n).ok_or_else(bad)?;
+        raw = tail;
+        Ok(head)
+    };
+    let mut ops = Vec::new();
+    loop {
+        let Ok(kind) = take(1) else { break };
+        let kind = kind[0];
+        let key_len = u32::from_le_bytes(take(4)?.try_into().expect("4 bytes")) as usize;
+        let key = std::str::from_utf8(take(key_len)?)
+            .map_err(|_| bad())?
+            .to_owned();
+        let value_len = u32::from_le_bytes(take(4)?.try_into().expect("4 bytes")) as usize;
+        let value = Bytes::copy_from_slice(take(value_len)?);
+        ops.push(match kind {
+            WAL_CREATE => Op::Create { key, value },
+            WAL_UPDATE => Op::Update {
+                key,
+                expected: None,
+                value,
+            },
+            WAL_DELETE => Op::Delete {
+                key,
+                expected: None,
+            },
+            _ => return Err(bad()),
+        });
+    }
+    Ok(ops)
+}
+
+/// Applies the log's writes newer than `revision` (redb's, as of its last durable commit) in
+/// one durable commit; returns the revision after them.
+fn replay(db: &Database, revision: i64, records: &[wal::Record]) -> Result<i64> {
+    let Some(first) = records.iter().find(|r| r.last_revision > revision) else {
+        return Ok(revision);
+    };
+    if first.first_revision > revision + 1 {
+        return Err(StorageError::new(
+            ErrorCode::Internal,
+            "",
+            revision,
+            format!(
+                "write-ahead log starts at revision {} but the database ends at {revision}",
+                first.first_revision
+            ),
+        ));
+    }
+    let mut next = revision;
+    let txn = db.begin_write().map_err(internal)?;
+    {
+        let mut log = txn.open_table(LOG).map_err(internal)?;
+        let mut current = txn.open_table(CURRENT).map_err(internal)?;
+        for record in records.iter().filter(|r| r.last_revision > revision) {
+            let ops = decode_wal(&record.payload)?;
+            if ops.len() as i64 != record.last_revision - record.first_revision + 1 {
+                return Err(corrupt("", "write-ahead log record length"));
+            }
+            for (r, op) in (record.first_revision..).zip(&ops) {
+                if r <= next {
+                    continue;
+                }
+                if let Err(e) = apply(&mut log, &mut current, &mut next, op)? {
+                    return Err(corrupt(&e.key, "write-ahead log does not apply"));
+                }
+            }
+        }
+        let mut meta = txn.open_table(META).map_err(internal)?;
+        meta.insert(META_REVISION, next as u64).map_err(internal)?;
+    }
+    txn.commit().map_err(internal)?;
+    if next > revision {
+        tracing::info!(
+            from = revision,
+            to = next,
+            "storage replayed its write-ahead log"
+        );
+    }
+    Ok(next)
 }
 
 /// Applies one write; `Ok(Err(_))` is a failed precondition that leaves the batch intact.
