@@ -10,6 +10,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// Events a watcher may fall behind before it is dropped and re-lists. Each cache preallocates
+/// its broadcast ring, so this bounds memory too (~50 bytes a slot, one ring per resource).
+const WATCHER_BUFFER: usize = 1024;
+
 /// The backend plus one watch cache per resource prefix.
 pub struct StorageFactory {
     backend: Arc<dyn Storage>,
@@ -107,6 +111,7 @@ impl StorageFactory {
                     &prefix,
                     CacherOptions {
                         event_ring: self.watch_cache_size,
+                        watch_buffer: WATCHER_BUFFER,
                         ..CacherOptions::default()
                     },
                 ))

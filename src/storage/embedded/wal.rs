@@ -133,22 +133,27 @@ fn fill_zeroes(file: &File, from: u64, to: u64) -> io::Result<()> {
 }
 
 /// The chain of whole, checksummed, contiguous records from offset 0.
+///
+/// Reads record by record rather than the whole (mostly zero) file, so opening does not hold
+/// the log's full size in memory.
 fn scan(file: &File, len: u64) -> io::Result<Vec<Record>> {
-    let mut data = vec![0u8; len as usize];
-    file.read_exact_at(&mut data, 0)?;
     let mut records: Vec<Record> = Vec::new();
-    let mut at = 0usize;
-    while let Some(header) = data.get(at..at + HEADER) {
+    let mut at = 0u64;
+    let mut header = [0u8; HEADER];
+    while at + HEADER as u64 <= len {
+        file.read_exact_at(&mut header, at)?;
         let u32_at = |i: usize| u32::from_le_bytes(header[i..i + 4].try_into().expect("4"));
         let u64_at = |i: usize| u64::from_le_bytes(header[i..i + 8].try_into().expect("8"));
         if u32_at(0) != MAGIC {
             break;
         }
-        let len = u32_at(4) as usize;
-        let Some(payload) = data.get(at + HEADER..at + HEADER + len) else {
+        let payload_len = u32_at(4) as u64;
+        if at + HEADER as u64 + payload_len > len {
             break;
-        };
-        if checksum(header, payload) != u64_at(24) {
+        }
+        let mut payload = vec![0u8; payload_len as usize];
+        file.read_exact_at(&mut payload, at + HEADER as u64)?;
+        if checksum(&header, &payload) != u64_at(24) {
             break;
         }
         let (first, last) = (u64_at(8) as i64, u64_at(16) as i64);
@@ -159,9 +164,9 @@ fn scan(file: &File, len: u64) -> io::Result<Vec<Record>> {
         records.push(Record {
             first_revision: first,
             last_revision: last,
-            payload: payload.to_vec(),
+            payload,
         });
-        at += HEADER + len;
+        at += HEADER as u64 + payload_len;
     }
     Ok(records)
 }
