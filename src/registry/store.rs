@@ -664,26 +664,28 @@ impl Store {
         {
             o.remove("status");
         }
-        self.strategy.prepare_for_create(&mut obj);
-        self.strategy.default(&mut obj);
         let generate = meta_str(&obj, "name").is_none() && meta_str(&obj, "generateName").is_some();
+        let base = obj;
         for attempt in 0..=GENERATE_NAME_RETRIES {
+            // The name comes first, so rules that derive from it (a Job's selector labels) see it;
+            // a retry after a collision starts again from the request's object.
+            let mut obj = base.clone();
             if generate {
-                let base = meta_str(&obj, "generateName").unwrap_or("").to_string();
+                let prefix = meta_str(&obj, "generateName").unwrap_or("").to_string();
                 meta_mut(&mut obj).insert(
                     "name".into(),
-                    Value::String(format!("{base}{}", name_suffix())),
+                    Value::String(format!("{prefix}{}", name_suffix())),
                 );
             }
+            self.strategy.prepare_for_create(&mut obj);
+            self.strategy.default(&mut obj);
             let name = meta_str(&obj, "name").unwrap_or("").to_string();
-            if attempt == 0 {
-                self.allocate(&mut obj, None, opts.dry_run).await?;
-                let mut errs = self.validate_meta(&obj);
-                errs.extend(self.strategy.validate(&obj));
-                if !errs.is_empty() {
-                    self.release(&obj, None, opts.dry_run).await;
-                    return Err(self.invalid(&name, errs));
-                }
+            self.allocate(&mut obj, None, opts.dry_run).await?;
+            let mut errs = self.validate_meta(&obj);
+            errs.extend(self.strategy.validate(&obj));
+            if !errs.is_empty() {
+                self.release(&obj, None, opts.dry_run).await;
+                return Err(self.invalid(&name, errs));
             }
             if opts.dry_run {
                 return Ok(Outcome {
@@ -704,15 +706,14 @@ impl Store {
                         warnings,
                     });
                 }
-                Err(e)
-                    if e.code == ErrorCode::AlreadyExists
-                        && generate
-                        && attempt < GENERATE_NAME_RETRIES =>
-                {
-                    continue;
-                }
                 Err(e) => {
                     self.release(&obj, None, opts.dry_run).await;
+                    if e.code == ErrorCode::AlreadyExists
+                        && generate
+                        && attempt < GENERATE_NAME_RETRIES
+                    {
+                        continue;
+                    }
                     return Err(self.storage_err(e, &name));
                 }
             }

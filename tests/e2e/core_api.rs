@@ -1531,3 +1531,23 @@ async fn compacted_revisions_answer_410_to_lists_continue_tokens_and_watches() {
         (Some(410), Some("Expired"))
     );
 }
+
+#[tokio::test]
+async fn generate_name_is_set_before_the_rules_that_derive_from_it_run() {
+    let mut server = TestServer::up(&[]);
+    server.wait_ready().await;
+    let admin = server.admin();
+    let job = json!({"metadata": {"generateName": "run-"}, "spec": {"template": {"spec": {
+        "restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}});
+    let r = admin
+        .json("POST", "/apis/batch/v1/namespaces/default/jobs", &job)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let created = r.json();
+    let name = created["metadata"]["name"].as_str().unwrap();
+    assert!(name.starts_with("run-") && name.len() == 9, "{name}");
+    assert_eq!(
+        created["spec"]["template"]["metadata"]["labels"]["batch.kubernetes.io/job-name"],
+        name
+    );
+}
