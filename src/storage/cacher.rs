@@ -302,13 +302,7 @@ impl Storage for Cacher {
             rx,
             done: false,
         };
-        Ok(Box::pin(futures::stream::unfold(
-            state,
-            |mut st| async move {
-                let item = st.next().await?;
-                Some((item, st))
-            },
-        )))
+        Ok(super::into_watch_stream(state))
     }
 
     async fn compact(&self, revision: i64) -> Result<()> {
@@ -341,6 +335,12 @@ struct CacheWatch {
     backlog: VecDeque<Arc<WatchEvent>>,
     rx: broadcast::Receiver<Arc<WatchEvent>>,
     done: bool,
+}
+
+impl super::WatchCursor for CacheWatch {
+    fn next(&mut self) -> impl std::future::Future<Output = Option<Result<WatchEvent>>> + Send {
+        CacheWatch::next(self)
+    }
 }
 
 impl CacheWatch {

@@ -298,13 +298,7 @@ impl Storage for EmbeddedStorage {
             state.rx = Some(subscribe(&self.shared, prefix)?);
             state.cursor = self.shared.revision.load(Ordering::Acquire);
         }
-        Ok(Box::pin(futures::stream::unfold(
-            state,
-            |mut st| async move {
-                let item = st.next().await?;
-                Some((item, st))
-            },
-        )))
+        Ok(super::into_watch_stream(state))
     }
 
     async fn compact(&self, revision: i64) -> Result<()> {
@@ -1065,6 +1059,12 @@ struct WatchState {
     /// An error was yielded; the stream ends.
     done: bool,
     buffer: VecDeque<WatchEvent>,
+}
+
+impl super::WatchCursor for WatchState {
+    fn next(&mut self) -> impl std::future::Future<Output = Option<Result<WatchEvent>>> + Send {
+        WatchState::next(self)
+    }
 }
 
 impl WatchState {

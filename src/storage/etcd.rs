@@ -411,13 +411,7 @@ impl Storage for EtcdStorage {
             pending,
             done: false,
         };
-        Ok(Box::pin(futures::stream::unfold(
-            state,
-            |mut st| async move {
-                let item = st.next().await?;
-                Some((item, st))
-            },
-        )))
+        Ok(super::into_watch_stream(state))
     }
 
     async fn compact(&self, revision: i64) -> Result<()> {
@@ -497,6 +491,12 @@ struct EtcdWatch {
     from_revision: i64,
     pending: VecDeque<Result<WatchEvent>>,
     done: bool,
+}
+
+impl super::WatchCursor for EtcdWatch {
+    fn next(&mut self) -> impl std::future::Future<Output = Option<Result<WatchEvent>>> + Send {
+        EtcdWatch::next(self)
+    }
 }
 
 impl EtcdWatch {

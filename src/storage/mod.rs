@@ -232,6 +232,20 @@ pub struct WatchEvent {
 /// A stream of watch events; it ends after yielding an error.
 pub type WatchStream = BoxStream<'static, Result<WatchEvent>>;
 
+/// A backend's watch state, advanced one event at a time; [`into_watch_stream`] drives it.
+pub(crate) trait WatchCursor: Send + 'static {
+    /// The next event, or `None` when the watch is over.
+    fn next(&mut self) -> impl std::future::Future<Output = Option<Result<WatchEvent>>> + Send;
+}
+
+/// Turns a backend's watch state into the [`WatchStream`] callers see.
+pub(crate) fn into_watch_stream(cursor: impl WatchCursor) -> WatchStream {
+    Box::pin(futures::stream::unfold(cursor, |mut c| async move {
+        let item = c.next().await?;
+        Some((item, c))
+    }))
+}
+
 /// The storage contract every backend implements.
 ///
 /// `async-trait` keeps it dyn-compatible so the server can hold `Arc<dyn Storage>` chosen at
