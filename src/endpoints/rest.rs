@@ -548,7 +548,13 @@ impl ResourceHandler {
                 "items": page.items.iter().map(partial_metadata).collect::<Vec<_>>()
             }),
             _ => {
-                json!({"kind": ri.list_kind(), "apiVersion": ri.api_version(), "metadata": metadata, "items": page.items})
+                // Built by hand so the items move into the list: `json!` would deep-copy them.
+                let mut list = serde_json::Map::new();
+                list.insert("kind".into(), Value::String(ri.list_kind()));
+                list.insert("apiVersion".into(), Value::String(ri.api_version()));
+                list.insert("metadata".into(), metadata);
+                list.insert("items".into(), Value::Array(page.items));
+                Value::Object(list)
             }
         };
         Ok(encode(&value, output, StatusCode::OK, &[]))
