@@ -1216,12 +1216,20 @@ impl Store {
             }
         };
         let obj = self.decode_stored(&ev.value, ev.revision).ok()?;
-        let prev = ev
-            .prev_value
-            .as_ref()
-            .and_then(|p| self.decode_stored(p, ev.revision).ok());
-        let now = self.matches(&obj, list);
-        let before = prev.as_ref().is_some_and(|p| self.matches(p, list));
+        let (now, before) = if list.labels.is_empty() && list.fields.is_empty() {
+            // Without selectors everything matches: the previous value need not be decoded,
+            // which halves the work each watcher does per event.
+            (true, ev.prev_value.is_some())
+        } else {
+            let prev = ev
+                .prev_value
+                .as_ref()
+                .and_then(|p| self.decode_stored(p, ev.revision).ok());
+            (
+                self.matches(&obj, list),
+                prev.as_ref().is_some_and(|p| self.matches(p, list)),
+            )
+        };
         let kind = match ev.kind {
             EventKind::Added if now => "ADDED",
             EventKind::Modified if now && before => "MODIFIED",
