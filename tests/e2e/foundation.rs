@@ -592,35 +592,41 @@ async fn kube_apiserver_mode_accepts_kubeadms_flags_and_warns_once_per_unimpleme
             .success()
     );
     let pki = dir.path().join(".kubeboot/pki");
-    let p = |f: &str| pki.join(f).display().to_string();
-    // The flags kubeadm v1.33 writes into kube-apiserver.yaml (etcd flags aside: no etcd here).
-    let flags: Vec<String> = vec![
-        "--advertise-address=127.0.0.1".into(),
-        "--allow-privileged=true".into(),
-        "--authorization-mode=Node,RBAC".into(),
-        format!("--client-ca-file={}", p("ca.crt")),
-        "--enable-admission-plugins=NodeRestriction".into(),
-        "--enable-bootstrap-token-auth=true".into(),
-        format!("--kubelet-client-certificate={}", p("apiserver.crt")),
-        format!("--kubelet-client-key={}", p("apiserver.key")),
-        "--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname".into(),
-        format!("--proxy-client-cert-file={}", p("front-proxy-client.crt")),
-        format!("--proxy-client-key-file={}", p("front-proxy-client.key")),
-        "--requestheader-allowed-names=front-proxy-client".into(),
-        format!("--requestheader-client-ca-file={}", p("front-proxy-ca.crt")),
-        "--requestheader-extra-headers-prefix=X-Remote-Extra-".into(),
-        "--requestheader-group-headers=X-Remote-Group".into(),
-        "--requestheader-username-headers=X-Remote-User".into(),
-        "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
-        format!("--service-account-key-file={}", p("sa.pub")),
-        format!("--service-account-signing-key-file={}", p("sa.key")),
-        "--service-cluster-ip-range=10.96.0.0/16".into(),
-        format!("--tls-cert-file={}", p("apiserver.crt")),
-        format!("--tls-private-key-file={}", p("apiserver.key")),
-        "--runtime-config=".into(),
-        "--feature-gates".into(),
-        "SomeGate=true".into(),
-    ];
+    // The command of manifests/kube-apiserver.yaml (kubeadm's, with kubeboot's image), pointed at
+    // this PKI; the etcd flags stay out (no etcd here) and the address flags are the test's own.
+    let manifest_path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/kube-apiserver.yaml");
+    let manifest: serde_json::Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(manifest_path).unwrap()).unwrap();
+    let command = manifest["spec"]["containers"][0]["command"]
+        .as_array()
+        .unwrap();
+    assert_eq!(command[0], "kube-apiserver");
+    let mut flags: Vec<String> = command[1..]
+        .iter()
+        .map(|f| {
+            f.as_str()
+                .unwrap()
+                .replace("/etc/kubernetes/pki/", &format!("{}/", pki.display()))
+        })
+        .filter(|f| {
+            ![
+                "--etcd-",
+                "--secure-port",
+                "--advertise-address",
+                "--bind-address",
+            ]
+            .iter()
+            .any(|p| f.starts_with(p))
+        })
+        .collect();
+    assert!(flags.len() > 20, "{flags:?}");
+    // kubeadm's kubelet client certificate is not part of kubeboot's PKI; any readable pair will do.
+    for f in flags.iter_mut() {
+        *f = f.replace("apiserver-kubelet-client", "apiserver");
+    }
+    // Unimplemented flags also in the `--name value` spelling.
+    flags.extend(["--feature-gates".to_string(), "SomeGate=true".to_string()]);
     let args: Vec<&str> = flags.iter().map(String::as_str).collect();
 
     // Invoked under the name kube-apiserver, as a static-pod manifest does.
