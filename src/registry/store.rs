@@ -1029,7 +1029,10 @@ impl Store {
                 }
                 _ => {}
             }
-            if fins.is_empty() && !self.strategy.blocks_deletion(&obj) {
+            let grace = self
+                .strategy
+                .deletion_grace_period(&obj, params.grace_period_seconds);
+            if fins.is_empty() && !self.strategy.blocks_deletion(&obj) && grace.is_none() {
                 if params.dry_run {
                     return Ok(Deleted::Gone(obj));
                 }
@@ -1050,12 +1053,14 @@ impl Store {
                 } else {
                     m.insert("finalizers".into(), json!(fins));
                 }
+                let current = m.get("deletionGracePeriodSeconds").and_then(Value::as_i64);
+                let wanted = grace.unwrap_or(0);
                 if !m.contains_key("deletionTimestamp") {
                     m.insert("deletionTimestamp".into(), Value::String(now_rfc3339()));
-                    m.insert(
-                        "deletionGracePeriodSeconds".into(),
-                        json!(params.grace_period_seconds.unwrap_or(0)),
-                    );
+                    m.insert("deletionGracePeriodSeconds".into(), json!(wanted));
+                } else if current.is_some_and(|c| wanted < c) {
+                    // A second delete may shorten the grace period, never lengthen it.
+                    m.insert("deletionGracePeriodSeconds".into(), json!(wanted));
                 }
                 m.remove("resourceVersion");
             }

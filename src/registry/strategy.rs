@@ -150,6 +150,11 @@ pub trait Strategy: Send + Sync {
     }
     /// Marks an object whose deletion is pending (namespaces: phase Terminating).
     fn prepare_for_delete(&self, _obj: &mut Value) {}
+    /// The grace period of a graceful deletion (pods on a node, which their kubelet deletes),
+    /// given the request's `gracePeriodSeconds`; `None` deletes at once.
+    fn deletion_grace_period(&self, _obj: &Value, _requested: Option<i64>) -> Option<i64> {
+        None
+    }
     /// Table columns (Name first).
     fn columns(&self) -> Vec<Column> {
         vec![Column::NAME, Column::AGE]
@@ -194,6 +199,10 @@ pub trait Rules<T>: Send + Sync + 'static {
     }
     /// See [`Strategy::field`].
     fn field(&self, _obj: &T, _field: &str) -> Option<String> {
+        None
+    }
+    /// See [`Strategy::deletion_grace_period`].
+    fn deletion_grace_period(&self, _obj: &T, _requested: Option<i64>) -> Option<i64> {
         None
     }
 }
@@ -345,5 +354,9 @@ where
 
     fn field(&self, obj: &Value, field: &str) -> Option<String> {
         to_typed::<T>(obj).and_then(|t| self.rules.field(&t, field))
+    }
+
+    fn deletion_grace_period(&self, obj: &Value, requested: Option<i64>) -> Option<i64> {
+        to_typed::<T>(obj).and_then(|t| self.rules.deletion_grace_period(&t, requested))
     }
 }

@@ -1551,3 +1551,67 @@ async fn generate_name_is_set_before_the_rules_that_derive_from_it_run() {
         name
     );
 }
+
+#[tokio::test]
+async fn pods_on_a_node_are_deleted_gracefully_and_unscheduled_pods_at_once() {
+    let mut server = TestServer::up(&[]);
+    server.wait_ready().await;
+    let admin = server.admin();
+    let base = "/api/v1/namespaces/default/pods";
+    let pod = |name: &str, node: Option<&str>| {
+        let mut p = json!({"metadata": {"name": name}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}});
+        if let Some(node) = node {
+            p["spec"]["nodeName"] = json!(node);
+        }
+        p
+    };
+    assert_eq!(
+        admin.json("POST", base, &pod("loose", None)).await.status,
+        201
+    );
+    let r = admin
+        .request("DELETE", &format!("{base}/loose"), &[])
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        admin.get(&format!("{base}/loose")).await.unwrap().status,
+        404,
+        "an unscheduled pod goes at once"
+    );
+
+    assert_eq!(
+        admin
+            .json("POST", base, &pod("bound", Some("node-1")))
+            .await
+            .status,
+        201
+    );
+    let r = admin
+        .request("DELETE", &format!("{base}/bound"), &[])
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let terminating = r.json();
+    assert!(
+        terminating["metadata"]["deletionTimestamp"].is_string(),
+        "{terminating}"
+    );
+    assert_eq!(terminating["metadata"]["deletionGracePeriodSeconds"], 30);
+    // Still there for its kubelet; a delete with a shorter grace period shortens it.
+    let r = admin
+        .request("DELETE", &format!("{base}/bound?gracePeriodSeconds=5"), &[])
+        .await
+        .unwrap();
+    assert_eq!(r.json()["metadata"]["deletionGracePeriodSeconds"], 5);
+    // The kubelet's final delete (grace period 0) removes it.
+    let r = admin
+        .request("DELETE", &format!("{base}/bound?gracePeriodSeconds=0"), &[])
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        admin.get(&format!("{base}/bound")).await.unwrap().status,
+        404
+    );
+}

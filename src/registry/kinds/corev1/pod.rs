@@ -236,6 +236,25 @@ fn none_if_empty(v: &str) -> String {
 }
 
 impl Rules<Pod> for PodRules {
+    /// Upstream's pod `CheckGracefulDelete`: a pod on a node waits for its kubelet unless it has
+    /// finished or the grace period asked for is 0; a pod on no node goes at once.
+    fn deletion_grace_period(&self, pod: &Pod, requested: Option<i64>) -> Option<i64> {
+        let spec = pod.spec.as_ref()?;
+        if spec.node_name.as_deref().unwrap_or("").is_empty() {
+            return None;
+        }
+        let phase = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.phase.as_deref())
+            .unwrap_or("");
+        if matches!(phase, "Succeeded" | "Failed") {
+            return None;
+        }
+        let grace = requested.unwrap_or(spec.termination_grace_period_seconds.unwrap_or(30));
+        (grace > 0).then_some(grace)
+    }
+
     fn prepare_for_create(&self, pod: &mut Pod) {
         // Upstream decodes (and so defaults) before PrepareForCreate; the QoS class needs the
         // requests that defaulting copies from limits.
