@@ -11,7 +11,7 @@ use crate::registry::store::{
 use crate::registry::table::Column;
 use bytes::Bytes;
 use futures::StreamExt;
-use http::{HeaderValue, Method, StatusCode, header};
+use http::{HeaderValue, StatusCode, header};
 use http_body_util::{BodyExt, StreamBody};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -318,11 +318,6 @@ impl ResourceHandler {
     pub fn store(&self, group: &str, version: &str, resource: &str) -> Option<&Arc<Store>> {
         self.stores
             .get(&(group.to_string(), version.to_string(), resource.to_string()))
-    }
-
-    /// Every store.
-    pub fn stores(&self) -> impl Iterator<Item = &Arc<Store>> {
-        self.stores.values()
     }
 
     /// Serves a resource request; `None` if no store owns it.
@@ -827,12 +822,4 @@ fn table(
         })
         .collect();
     json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": resource_version}, "columnDefinitions": columns, "rows": rows})
-}
-
-/// Whether `req` is a request this handler could own, by method.
-pub fn is_api_method(m: &Method) -> bool {
-    matches!(
-        *m,
-        Method::GET | Method::HEAD | Method::POST | Method::PUT | Method::PATCH | Method::DELETE
-    )
 }

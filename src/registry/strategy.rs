@@ -207,11 +207,6 @@ pub trait Rules<T>: Send + Sync + 'static {
     }
 }
 
-/// A kind with no rules beyond its schema.
-pub struct NoRules;
-
-impl<T> Rules<T> for NoRules {}
-
 /// A [`Strategy`] for k8s-openapi type `T` with rules `R`.
 pub struct Typed<T, R> {
     info: ResourceInfo,

@@ -28,14 +28,6 @@ fn is_alnum_lower(c: char) -> bool {
     c.is_ascii_lowercase() || c.is_ascii_digit()
 }
 
-fn is_dns1123_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.chars().all(|c| is_alnum_lower(c) || c == '-')
-        && s.starts_with(is_alnum_lower)
-        && s.ends_with(is_alnum_lower)
-}
-
 /// Messages for `s` as an RFC 1123 label (empty when valid).
 pub fn dns1123_label(s: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -257,11 +249,6 @@ pub fn immutable(new: Option<&Value>, old: Option<&Value>, field: &str) -> Error
     } else {
         Vec::new()
     }
-}
-
-/// Whether `s` is a valid RFC 1123 label.
-pub fn is_label(s: &str) -> bool {
-    is_dns1123_label(s)
 }
 
 #[cfg(test)]
