@@ -4,8 +4,9 @@
 use super::workload::{
     CONTAINERS, IMAGES, container_cells, default_template, format_labels, format_selector,
     int_or_percent, intstr_value, label_selector, nonnegative, not_more_than_100_percent,
-    positive_int_or_percent, selector_and_template, selector_is_empty, selector_matches,
-    selector_string, template_labels, validate_template, validate_template_metadata,
+    positive_int_or_percent, runs_forever, selector_and_template, selector_is_empty,
+    selector_matches, selector_string, template_labels, validate_template,
+    validate_template_metadata,
 };
 use crate::registry::errors::{ErrorList, FieldError};
 use crate::registry::strategy::Rules;
@@ -390,21 +391,7 @@ impl Rules<StatefulSet> for StatefulSetRules {
         }
         // Upstream checks only the template's metadata here, not its pod spec.
         errs.extend(validate_template_metadata(&spec.template, "spec.template"));
-        let pod = spec.template.spec.as_ref();
-        let restart = pod.and_then(|s| s.restart_policy.as_deref()).unwrap_or("");
-        if restart != "Always" {
-            errs.push(FieldError::not_supported(
-                "spec.template.spec.restartPolicy",
-                restart,
-                &["Always"],
-            ));
-        }
-        if pod.is_some_and(|s| s.active_deadline_seconds.is_some()) {
-            errs.push(FieldError::forbidden(
-                "spec.template.spec.activeDeadlineSeconds",
-                "activeDeadlineSeconds in StatefulSet is not Supported",
-            ));
-        }
+        runs_forever(&spec.template, "StatefulSet", &mut errs);
         errs
     }
 
@@ -501,21 +488,7 @@ impl Rules<DaemonSet> for DaemonSetRules {
             ));
         }
         errs.extend(validate_template(&spec.template, "spec.template"));
-        let pod = spec.template.spec.as_ref();
-        let restart = pod.and_then(|s| s.restart_policy.as_deref()).unwrap_or("");
-        if restart != "Always" {
-            errs.push(FieldError::not_supported(
-                "spec.template.spec.restartPolicy",
-                restart,
-                &["Always"],
-            ));
-        }
-        if pod.is_some_and(|s| s.active_deadline_seconds.is_some()) {
-            errs.push(FieldError::forbidden(
-                "spec.template.spec.activeDeadlineSeconds",
-                "activeDeadlineSeconds in DaemonSet is not Supported",
-            ));
-        }
+        runs_forever(&spec.template, "DaemonSet", &mut errs);
         nonnegative(
             &mut errs,
             spec.min_ready_seconds.map(i64::from),

@@ -243,6 +243,12 @@ pub fn selector_and_template(
         ));
     }
     errs.extend(validate_template(t, "spec.template"));
+    runs_forever(t, kind, errs);
+}
+
+/// The template checks of a controller whose pods run until deleted (ReplicaSet, Deployment,
+/// StatefulSet, DaemonSet): restartPolicy Always and no activeDeadlineSeconds.
+pub fn runs_forever(t: &PodTemplateSpec, kind: &str, errs: &mut ErrorList) {
     let spec = t.spec.as_ref();
     let restart = spec.and_then(|s| s.restart_policy.as_deref()).unwrap_or("");
     if restart != "Always" {
