@@ -678,6 +678,7 @@ impl Rules<ControllerRevision> for ControllerRevisionRules {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::kinds::test_support::created;
     use crate::registry::strategy::{Strategy, Typed};
 
     fn strategy<T, R>(rules: R, kind: &'static str) -> Typed<T, R> {
@@ -698,19 +699,12 @@ mod tests {
         })
     }
 
-    fn defaulted<S: Strategy>(s: &S, obj: Value) -> Value {
-        let mut obj = s.decode(obj).expect("decodes").object;
-        s.prepare_for_create(&mut obj);
-        s.default(&mut obj);
-        obj
-    }
-
     use super::super::test_support::messages;
 
     #[test]
     fn deployments_get_upstreams_defaults_and_pass_validation() {
         let s = strategy::<Deployment, _>(DeploymentRules, "Deployment");
-        let obj = defaulted(&s, deployment());
+        let obj = created(&s, deployment());
         let spec = &obj["spec"];
         assert_eq!(spec["replicas"], 1);
         assert_eq!(spec["strategy"]["type"], "RollingUpdate");
@@ -737,7 +731,7 @@ mod tests {
         let s = strategy::<Deployment, _>(DeploymentRules, "Deployment");
         let mut d = deployment();
         d["spec"]["selector"]["matchLabels"]["app"] = json!("other");
-        let obj = defaulted(&s, d);
+        let obj = created(&s, d);
         assert_eq!(
             messages(&s.validate(&obj)),
             vec![
@@ -753,7 +747,7 @@ mod tests {
         d["spec"].as_object_mut().unwrap().remove("selector");
         d["spec"]["replicas"] = json!(-1);
         d["spec"]["template"]["spec"]["containers"] = json!([{"name": "Bad_Name"}]);
-        let obj = defaulted(&s, d);
+        let obj = created(&s, d);
         let msgs = messages(&s.validate(&obj));
         assert_eq!(
             msgs[0],
@@ -777,7 +771,7 @@ mod tests {
         let mut d = deployment();
         d["spec"]["strategy"] = json!({"type": "Bogus"});
         d["spec"]["template"]["spec"]["restartPolicy"] = json!("Never");
-        let msgs = messages(&s.validate(&defaulted(&s, d)));
+        let msgs = messages(&s.validate(&created(&s, d)));
         assert!(msgs.contains(&r#"spec.template.spec.restartPolicy: Unsupported value: "Never": supported values: "Always""#.to_string()));
         assert!(msgs.contains(&r#"spec.strategy: Unsupported value: "Bogus": supported values: "Recreate", "RollingUpdate""#.to_string()));
     }
@@ -785,7 +779,7 @@ mod tests {
     #[test]
     fn deployment_selectors_cannot_change_on_update() {
         let s = strategy::<Deployment, _>(DeploymentRules, "Deployment");
-        let old = defaulted(&s, deployment());
+        let old = created(&s, deployment());
         let mut new = old.clone();
         new["spec"]["selector"]["matchLabels"]["tier"] = json!("x");
         new["spec"]["template"]["metadata"]["labels"]["tier"] = json!("x");
@@ -798,7 +792,7 @@ mod tests {
     #[test]
     fn deployment_rows_show_ready_over_desired_and_the_wide_columns() {
         let s = strategy::<Deployment, _>(DeploymentRules, "Deployment");
-        let mut obj = defaulted(&s, deployment());
+        let mut obj = created(&s, deployment());
         obj["spec"]["replicas"] = json!(3);
         obj["status"] = json!({"readyReplicas": 2, "updatedReplicas": 3, "availableReplicas": 2});
         let cols: Vec<&str> = s.columns().iter().map(|c| c.name).collect();
@@ -828,7 +822,7 @@ mod tests {
         let s = strategy::<StatefulSet, _>(StatefulSetRules, "StatefulSet");
         let mut d = deployment();
         d["kind"] = json!("StatefulSet");
-        let old = defaulted(&s, d);
+        let old = created(&s, d);
         assert_eq!(old["spec"]["podManagementPolicy"], "OrderedReady");
         assert_eq!(
             old["spec"]["updateStrategy"]["rollingUpdate"]["partition"],
@@ -852,7 +846,7 @@ mod tests {
         let s = strategy::<DaemonSet, _>(DaemonSetRules, "DaemonSet");
         let mut d = deployment();
         d["kind"] = json!("DaemonSet");
-        let obj = defaulted(&s, d);
+        let obj = created(&s, d);
         assert_eq!(
             obj["spec"]["updateStrategy"]["rollingUpdate"]["maxUnavailable"],
             1
@@ -871,7 +865,7 @@ mod tests {
         assert_eq!(s.field(&json!({}), "status.replicas").as_deref(), Some("0"));
         let mut d = deployment();
         d["kind"] = json!("ReplicaSet");
-        let obj = defaulted(&s, d);
+        let obj = created(&s, d);
         assert!(s.validate(&obj).is_empty());
         assert_eq!(s.cells(&obj)[7], "app=web");
     }

@@ -695,6 +695,7 @@ fn cron_range(expr: &str, b: &Bounds) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::kinds::test_support::created;
     use crate::registry::strategy::{Strategy, Typed};
 
     fn strategy<T, R>(rules: R, kind: &'static str) -> Typed<T, R> {
@@ -709,13 +710,6 @@ mod tests {
                 "containers": [{"name": "pi", "image": "perl:5.34"}]
             }}}
         })
-    }
-
-    fn created<S: Strategy>(s: &S, obj: Value) -> Value {
-        let mut obj = s.decode(obj).expect("decodes").object;
-        s.prepare_for_create(&mut obj);
-        s.default(&mut obj);
-        obj
     }
 
     use super::super::test_support::messages;

@@ -340,6 +340,14 @@ pub(crate) mod test_support {
         Typed::new(info, rules)
     }
 
+    /// An object as the store would hold it after create: decoded, prepared and defaulted.
+    pub fn created<S: super::Strategy>(s: &S, obj: serde_json::Value) -> serde_json::Value {
+        let mut obj = s.decode(obj).expect("decodes").object;
+        s.prepare_for_create(&mut obj);
+        s.default(&mut obj);
+        obj
+    }
+
     /// The errors as upstream renders them.
     pub fn messages(errs: &ErrorList) -> Vec<String> {
         errs.iter().map(ToString::to_string).collect()

@@ -279,18 +279,8 @@ impl Rules<Secret> for SecretRules {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::kinds::test_support::{created, messages};
     use crate::registry::strategy::{Strategy, Typed};
-
-    fn messages(errs: &ErrorList) -> Vec<String> {
-        errs.iter().map(|e| e.to_string()).collect()
-    }
-
-    fn decoded<T: Strategy>(s: &T, obj: Value) -> Value {
-        let mut v = s.decode(obj).unwrap().object;
-        s.prepare_for_create(&mut v);
-        s.default(&mut v);
-        v
-    }
 
     #[test]
     fn immutable_config_maps_reject_data_changes_and_unsetting_immutable() {
@@ -298,7 +288,7 @@ mod tests {
             super::super::tests::info("ConfigMap", "configmaps"),
             ConfigMapRules,
         );
-        let old = decoded(
+        let old = created(
             &s,
             json!({"metadata": {"name": "c"}, "immutable": true, "data": {"a": "1"}}),
         );
@@ -321,7 +311,7 @@ mod tests {
             super::super::tests::info("ConfigMap", "configmaps"),
             ConfigMapRules,
         );
-        let v = decoded(
+        let v = created(
             &s,
             json!({"metadata": {"name": "c"}, "data": {"a b": "1", "k": "v"}, "binaryData": {"k": "AA=="}}),
         );
@@ -342,7 +332,7 @@ mod tests {
     #[test]
     fn secrets_default_to_opaque_and_fold_string_data_into_data() {
         let s = Typed::new(super::super::tests::info("Secret", "secrets"), SecretRules);
-        let v = decoded(
+        let v = created(
             &s,
             json!({"metadata": {"name": "x"}, "stringData": {"user": "admin"}}),
         );
@@ -357,7 +347,7 @@ mod tests {
     #[test]
     fn secret_types_require_their_keys_and_type_is_immutable() {
         let s = Typed::new(super::super::tests::info("Secret", "secrets"), SecretRules);
-        let tls = decoded(
+        let tls = created(
             &s,
             json!({"metadata": {"name": "x"}, "type": "kubernetes.io/tls", "data": {"tls.crt": ""}}),
         );
@@ -365,7 +355,7 @@ mod tests {
             messages(&s.validate(&tls)),
             vec!["data[tls.key]: Required value"]
         );
-        let docker = decoded(
+        let docker = created(
             &s,
             json!({"metadata": {"name": "x"}, "type": "kubernetes.io/dockerconfigjson", "stringData": {".dockerconfigjson": "nope"}}),
         );
@@ -375,7 +365,7 @@ mod tests {
                 r#"data[.dockerconfigjson]: Invalid value: "<secret contents redacted>": invalid character 'n' looking for beginning of value"#
             ]
         );
-        let opaque = decoded(&s, json!({"metadata": {"name": "x"}}));
+        let opaque = created(&s, json!({"metadata": {"name": "x"}}));
         let mut changed = opaque.clone();
         changed["type"] = json!("kubernetes.io/basic-auth");
         changed["data"] = json!({"username": "YQ=="});

@@ -464,22 +464,12 @@ impl Rules<Pod> for PodRules {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::kinds::test_support::{created, messages};
     use crate::registry::strategy::{Strategy, Typed};
     use crate::registry::validation::NameRule;
 
     fn strategy() -> Typed<Pod, PodRules> {
         Typed::new(super::super::tests::info("Pod", "pods"), PodRules)
-    }
-
-    fn created(s: &Typed<Pod, PodRules>, obj: Value) -> Value {
-        let mut v = s.decode(obj).unwrap().object;
-        s.prepare_for_create(&mut v);
-        s.default(&mut v);
-        v
-    }
-
-    fn messages(errs: &ErrorList) -> Vec<String> {
-        errs.iter().map(|e| e.to_string()).collect()
     }
 
     #[test]

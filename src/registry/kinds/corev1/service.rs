@@ -524,6 +524,7 @@ impl Rules<Service> for ServiceRules {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::kinds::test_support::{created, messages};
     use crate::registry::strategy::{Strategy, Typed};
 
     fn strategy() -> Typed<Service, ServiceRules> {
@@ -533,21 +534,10 @@ mod tests {
         )
     }
 
-    fn defaulted(s: &Typed<Service, ServiceRules>, obj: Value) -> Value {
-        let mut v = s.decode(obj).unwrap().object;
-        s.prepare_for_create(&mut v);
-        s.default(&mut v);
-        v
-    }
-
-    fn messages(errs: &ErrorList) -> Vec<String> {
-        errs.iter().map(|e| e.to_string()).collect()
-    }
-
     #[test]
     fn a_new_service_gets_upstreams_defaults() {
         let s = strategy();
-        let v = defaulted(
+        let v = created(
             &s,
             json!({"metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}}),
         );
@@ -565,7 +555,7 @@ mod tests {
     #[test]
     fn service_shape_errors_match_upstream() {
         let s = strategy();
-        let v = defaulted(
+        let v = created(
             &s,
             json!({"metadata": {"name": "web"}, "spec": {"type": "Bogus",
                 "ports": [{"port": 80, "nodePort": 30080}, {"name": "b", "port": 0}]}}),
@@ -579,7 +569,7 @@ mod tests {
                 r#"spec.type: Unsupported value: "Bogus": supported values: "ClusterIP", "ExternalName", "LoadBalancer", "NodePort""#,
             ]
         );
-        let v = defaulted(
+        let v = created(
             &s,
             json!({"metadata": {"name": "web"}, "spec": {"ports": [{"port": 80, "nodePort": 30080}]}}),
         );
@@ -592,7 +582,7 @@ mod tests {
     #[test]
     fn cluster_ip_is_immutable_except_to_or_from_external_name() {
         let s = strategy();
-        let old = defaulted(
+        let old = created(
             &s,
             json!({"metadata": {"name": "web"}, "spec": {"clusterIP": "10.0.0.10", "clusterIPs": ["10.0.0.10"], "ports": [{"port": 80}]}}),
         );
