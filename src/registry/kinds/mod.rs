@@ -321,23 +321,31 @@ pub(crate) mod test_support {
     use super::super::strategy::Typed;
     use super::super::validation::NameRule;
 
-    /// A strategy of `kind` in `group` with `rules`, as the catalog would build it.
-    pub fn strategy<T, R>(group: &'static str, kind: &'static str, rules: R) -> Typed<T, R> {
-        let info = super::ResourceInfo {
+    /// The facts of a test kind `kind` (plural `resource`) in `group`.
+    pub fn info(
+        group: &'static str,
+        kind: &'static str,
+        resource: &'static str,
+    ) -> super::ResourceInfo {
+        super::ResourceInfo {
             group,
             version: "v1",
             kind,
-            resource: "things",
+            resource,
             singular: kind.to_lowercase(),
             namespaced: true,
             short_names: &[],
             categories: &[],
-            verbs: &[],
+            verbs: super::ALL_VERBS,
             subresources: Vec::new(),
             name_rule: NameRule::Dns1123Subdomain,
             scale: None,
-        };
-        Typed::new(info, rules)
+        }
+    }
+
+    /// A strategy of `kind` in `group` with `rules`, as the catalog would build it.
+    pub fn strategy<T, R>(group: &'static str, kind: &'static str, rules: R) -> Typed<T, R> {
+        Typed::new(info(group, kind, "things"), rules)
     }
 
     /// An object as the store would hold it after create: decoded, prepared and defaulted.

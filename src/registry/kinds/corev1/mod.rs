@@ -121,25 +121,10 @@ fn now_secs() -> i64 {
 #[cfg(test)]
 mod tests {
     use crate::registry::ResourceInfo;
-    use crate::registry::strategy::ALL_VERBS;
-    use crate::registry::validation::NameRule;
 
     /// Facts for a core/v1 kind under test; rules never read them.
     pub(super) fn info(kind: &'static str, resource: &'static str) -> ResourceInfo {
-        ResourceInfo {
-            group: "",
-            version: "v1",
-            kind,
-            resource,
-            singular: kind.to_lowercase(),
-            namespaced: true,
-            short_names: &[],
-            categories: &[],
-            verbs: ALL_VERBS,
-            subresources: Vec::new(),
-            name_rule: NameRule::Dns1123Subdomain,
-            scale: None,
-        }
+        crate::registry::kinds::test_support::info("", kind, resource)
     }
 
     #[test]
