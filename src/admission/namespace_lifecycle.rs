@@ -58,7 +58,7 @@ impl Admission for NamespaceLifecycle {
                     == Some("Terminating");
             if terminating {
                 return Err(RegistryError::Forbidden {
-                    resource: GroupResource { group: info.group.into(), resource: info.resource.into() },
+                    resource: GroupResource { group: info.group.to_string(), resource: info.resource.to_string() },
                     name: String::new(),
                     message: format!("unable to create new content in namespace {ns} because it is being terminated"),
                     cause: Some(Box::new(("NamespaceTerminating".into(), format!("namespace {ns} is being terminated"), "metadata.namespace".into()))),

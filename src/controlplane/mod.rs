@@ -51,7 +51,7 @@ pub fn new_kube_api_server(
         .into_iter()
         .map(|strategy| {
             let info = strategy.info();
-            let backend = storage.for_resource(info.group, info.resource);
+            let backend = storage.for_resource(&info.group, &info.resource);
             Arc::new(Store::new(strategy, backend, storage.keys().clone()))
         })
         .collect();

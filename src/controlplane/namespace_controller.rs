@@ -60,7 +60,7 @@ async fn finalize(namespaces: &Store, namespaced: &[Arc<Store>], name: &str) {
                 .delete_collection(Some(name), &ListParams::default(), &DeleteParams::default())
                 .await
             {
-                tracing::warn!(namespace = name, resource = store.info().resource, error = %e, "namespace controller: deleting content failed");
+                tracing::warn!(namespace = name, resource = %store.info().resource, error = %e, "namespace controller: deleting content failed");
                 remaining += 1;
                 continue;
             }

@@ -73,7 +73,7 @@ fn group_version(group: &str, version: &str) -> String {
 impl Discovery {
     /// Discovery for `resources`; `server_address` (host:port) is advertised in /api.
     pub fn new(mut resources: Vec<ResourceInfo>, server_address: String) -> Self {
-        resources.sort_by(|a, b| a.resource.cmp(b.resource));
+        resources.sort_by(|a, b| a.resource.cmp(&b.resource));
         Self {
             resources,
             server_address,
@@ -81,13 +81,15 @@ impl Discovery {
     }
 
     /// The groups served, in upstream's order, each with its versions.
-    fn groups(&self) -> Vec<(&'static str, Vec<&'static str>)> {
-        let mut groups: Vec<(&'static str, Vec<&'static str>)> = Vec::new();
+    fn groups(&self) -> Vec<(&str, Vec<&str>)> {
+        let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
         for r in self.resources.iter().filter(|r| !r.group.is_empty()) {
             match groups.iter_mut().find(|(g, _)| *g == r.group) {
-                Some((_, versions)) if !versions.contains(&r.version) => versions.push(r.version),
+                Some((_, versions)) if !versions.contains(&&*r.version) => {
+                    versions.push(&r.version)
+                }
                 Some(_) => {}
-                None => groups.push((r.group, vec![r.version])),
+                None => groups.push((&r.group, vec![&r.version])),
             }
         }
         groups.sort_by_key(|(g, _)| {

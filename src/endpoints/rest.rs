@@ -282,7 +282,7 @@ fn apply_patch(
             ],
         )
     })?;
-    let schema = super::patch::schema_for_kind(info.group, info.version, info.kind);
+    let schema = super::patch::schema_for_kind(&info.group, &info.version, &info.kind);
     apply_patch(kind, original, bytes, schema.as_ref()).map_err(ApiError::from)
 }
 
@@ -388,7 +388,7 @@ impl ResourceHandler {
             ("list", "") => self.list(&store, ns, &query, output).await,
             ("watch", "") => self.watch(&store, ns, &query, output).await,
             ("create", "") if !name.is_empty() => {
-                Err(ApiError::method_not_allowed(ri.group, ri.resource))
+                Err(ApiError::method_not_allowed(&ri.group, &ri.resource))
             }
             ("create", "") => {
                 for plugin in &self.admission {
@@ -411,7 +411,7 @@ impl ResourceHandler {
                 let (bytes, ct) = read_body(req).await?;
                 let body = decode_object(&bytes, &ct)?;
                 let target = UpdateTarget::for_subresource(sub)
-                    .ok_or_else(|| ApiError::method_not_allowed(ri.group, ri.resource))?;
+                    .ok_or_else(|| ApiError::method_not_allowed(&ri.group, &ri.resource))?;
                 let out = store.update(ns, name, body, target, opts).await?;
                 Ok(self.render_one(&store, out.value, output, StatusCode::OK, &out.warnings))
             }
@@ -426,7 +426,7 @@ impl ResourceHandler {
                 let opts = query.write_options()?;
                 let (bytes, ct) = read_body(req).await?;
                 let target = UpdateTarget::for_subresource(sub)
-                    .ok_or_else(|| ApiError::method_not_allowed(ri.group, ri.resource))?;
+                    .ok_or_else(|| ApiError::method_not_allowed(&ri.group, &ri.resource))?;
                 let out = store
                     .update_with(ns, name, target, opts, |current| {
                         apply_patch(current, &bytes, &ct, &ri).map_err(api_to_registry)
@@ -479,7 +479,7 @@ impl ResourceHandler {
                 let list = json!({"kind": ri.list_kind(), "apiVersion": ri.api_version(), "metadata": {}, "items": items});
                 Ok(encode(&list, Output::Json, StatusCode::OK, &[]))
             }
-            _ => Err(ApiError::method_not_allowed(ri.group, ri.resource)),
+            _ => Err(ApiError::method_not_allowed(&ri.group, &ri.resource)),
         }
     }
 
@@ -671,8 +671,12 @@ fn delete_params(
 
 /// The `autoscaling/v1` Scale view of an object with a scale subresource.
 fn scale_of(store: &Store, obj: &Value) -> Value {
-    let paths = store.info().scale.expect("scale subresource has paths");
-    let selector = match obj.pointer(paths.selector) {
+    let paths = store
+        .info()
+        .scale
+        .as_ref()
+        .expect("scale subresource has paths");
+    let selector = match obj.pointer(&paths.selector) {
         Some(Value::Object(sel))
             if sel.contains_key("matchLabels") || sel.contains_key("matchExpressions") =>
         {
@@ -699,13 +703,13 @@ fn scale_of(store: &Store, obj: &Value) -> Value {
         }
     }
     let mut status =
-        json!({"replicas": obj.pointer(paths.status_replicas).cloned().unwrap_or(json!(0))});
+        json!({"replicas": obj.pointer(&paths.status_replicas).cloned().unwrap_or(json!(0))});
     if !selector.is_empty() {
         status["selector"] = json!(selector);
     }
     json!({
         "kind": "Scale", "apiVersion": "autoscaling/v1", "metadata": metadata,
-        "spec": {"replicas": obj.pointer(paths.spec_replicas).cloned().unwrap_or(json!(0))},
+        "spec": {"replicas": obj.pointer(&paths.spec_replicas).cloned().unwrap_or(json!(0))},
         "status": status,
     })
 }
@@ -742,14 +746,14 @@ fn label_selector_string(sel: &Value) -> String {
 
 fn scale_resource_info() -> crate::registry::ResourceInfo {
     crate::registry::ResourceInfo {
-        group: "autoscaling",
-        version: "v1",
-        kind: "Scale",
-        resource: "scale",
+        group: "autoscaling".into(),
+        version: "v1".into(),
+        kind: "Scale".into(),
+        resource: "scale".into(),
         singular: "scale".into(),
         namespaced: true,
-        short_names: &[],
-        categories: &[],
+        short_names: Vec::new(),
+        categories: Vec::new(),
         verbs: &[],
         subresources: Vec::new(),
         name_rule: crate::registry::validation::NameRule::Dns1123Subdomain,
@@ -766,7 +770,11 @@ async fn update_scale(
     opts: WriteOptions,
 ) -> Result<Value, ApiError> {
     use crate::registry::{FieldError, RegistryError};
-    let paths = store.info().scale.expect("scale subresource has paths");
+    let paths = store
+        .info()
+        .scale
+        .as_ref()
+        .expect("scale subresource has paths");
     let out = store
         .update_with(ns, name, UpdateTarget::Main, opts, |current| {
             let scale = desired_scale(&scale_of(store, current)).map_err(api_to_registry)?;
@@ -790,7 +798,7 @@ async fn update_scale(
                 });
             }
             let mut next = current.clone();
-            if let Some(slot) = next.pointer_mut(paths.spec_replicas) {
+            if let Some(slot) = next.pointer_mut(&paths.spec_replicas) {
                 *slot = json!(replicas);
             } else if let Some(spec) = next.get_mut("spec").and_then(Value::as_object_mut) {
                 spec.insert("replicas".into(), json!(replicas));

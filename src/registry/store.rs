@@ -359,8 +359,8 @@ impl Store {
     fn key(&self, ns: Option<&str>, name: &str) -> String {
         let info = self.info();
         self.keys.key(
-            info.group,
-            info.resource,
+            &info.group,
+            &info.resource,
             if info.namespaced { ns } else { None },
             name,
         )
@@ -369,8 +369,8 @@ impl Store {
     fn prefix(&self, ns: Option<&str>) -> String {
         let info = self.info();
         self.keys.namespace_prefix(
-            info.group,
-            info.resource,
+            &info.group,
+            &info.resource,
             if info.namespaced { ns } else { None },
         )
     }
@@ -389,9 +389,9 @@ impl Store {
     fn invalid(&self, name: &str, errors: ErrorList) -> RegistryError {
         let info = self.info();
         RegistryError::Invalid {
-            group: info.group.into(),
+            group: info.group.to_string(),
             qualified_kind: info.qualified_kind(),
-            kind: info.kind.into(),
+            kind: info.kind.to_string(),
             name: name.into(),
             errors,
         }
@@ -1294,7 +1294,7 @@ impl ResourceInfo {
     pub fn tracks_generation(&self) -> bool {
         self.has_status()
             && !matches!(
-                self.kind,
+                &*self.kind,
                 "Namespace"
                     | "Node"
                     | "PersistentVolume"

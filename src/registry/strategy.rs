@@ -7,7 +7,11 @@ use super::validation::NameRule;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::marker::PhantomData;
+
+/// A name that is static for built-in kinds and owned for custom resources.
+pub type Name = Cow<'static, str>;
 
 /// A subresource a kind serves, for discovery.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,24 +19,24 @@ pub struct SubresourceInfo {
     /// Name, e.g. "status" or "scale".
     pub name: &'static str,
     /// Group of the object the subresource speaks ("autoscaling" for scale).
-    pub group: &'static str,
+    pub group: Name,
     /// Version of that object.
-    pub version: &'static str,
+    pub version: Name,
     /// Kind of that object ("Scale" for scale, the parent's kind for status).
-    pub kind: &'static str,
+    pub kind: Name,
     /// Verbs.
     pub verbs: &'static [&'static str],
 }
 
 /// Where the scale subresource reads and writes replicas.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScalePaths {
     /// JSON pointer to the desired replicas, e.g. `/spec/replicas`.
-    pub spec_replicas: &'static str,
+    pub spec_replicas: Name,
     /// JSON pointer to the observed replicas.
-    pub status_replicas: &'static str,
-    /// JSON pointer to the label selector (a LabelSelector object or a map).
-    pub selector: &'static str,
+    pub status_replicas: Name,
+    /// JSON pointer to the label selector (a LabelSelector object or a map); empty when none.
+    pub selector: Name,
 }
 
 /// Verbs of an ordinary resource.
@@ -51,21 +55,21 @@ pub const ALL_VERBS: &[&str] = &[
 #[derive(Debug, Clone)]
 pub struct ResourceInfo {
     /// API group, "" for core.
-    pub group: &'static str,
+    pub group: Name,
     /// Version.
-    pub version: &'static str,
+    pub version: Name,
     /// Kind.
-    pub kind: &'static str,
+    pub kind: Name,
     /// Plural resource name.
-    pub resource: &'static str,
+    pub resource: Name,
     /// Singular resource name.
     pub singular: String,
     /// Whether objects live in namespaces.
     pub namespaced: bool,
     /// `kubectl` short names.
-    pub short_names: &'static [&'static str],
+    pub short_names: Vec<Name>,
     /// Categories, e.g. "all".
-    pub categories: &'static [&'static str],
+    pub categories: Vec<Name>,
     /// Verbs of the main resource.
     pub verbs: &'static [&'static str],
     /// Subresources served.
@@ -100,8 +104,8 @@ impl ResourceInfo {
     /// The group/resource, for errors.
     pub fn group_resource(&self) -> super::errors::GroupResource {
         super::errors::GroupResource {
-            group: self.group.into(),
-            resource: self.resource.into(),
+            group: self.group.to_string(),
+            resource: self.resource.to_string(),
         }
     }
     /// Whether the status subresource exists (spec/status split).

@@ -146,7 +146,7 @@ fn render(resources: &[ResourceInfo]) -> Documents {
     let mut by_gv: BTreeMap<(&str, &str), Vec<&ResourceInfo>> = BTreeMap::new();
     for info in resources {
         by_gv
-            .entry((info.group, info.version))
+            .entry((&*info.group, &*info.version))
             .or_default()
             .push(info);
     }
@@ -159,7 +159,7 @@ fn render(resources: &[ResourceInfo]) -> Documents {
         let gv_paths = GroupVersionPaths::new(group, version, infos, &definitions);
         let lists: BTreeSet<String> = infos
             .iter()
-            .filter_map(|i| definitions.definition_of(i.group, i.version, i.kind))
+            .filter_map(|i| definitions.definition_of(&i.group, &i.version, &i.kind))
             .map(str::to_string)
             .collect();
         let roots = gv_paths.referenced();

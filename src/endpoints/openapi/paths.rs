@@ -2,7 +2,7 @@
 //! parameters, bodies, responses and `x-kubernetes-*` extensions upstream's installer gives them.
 
 use super::definitions::{
-    API_RESOURCE_LIST, DELETE_OPTIONS, Definitions, Format, Gvk, PATCH, STATUS, WATCH_EVENT,
+    API_RESOURCE_LIST, DELETE_OPTIONS, Definitions, Format, PATCH, STATUS, WATCH_EVENT,
 };
 use crate::registry::ResourceInfo;
 use serde_json::{Map, Value, json};
@@ -208,7 +208,7 @@ struct Operation {
     action: &'static str,
     id: String,
     description: String,
-    gvk: Option<Gvk>,
+    gvk: Option<(String, String, String)>,
     query: &'static [&'static Param],
     body: Body,
     response: String,
@@ -302,7 +302,8 @@ impl GroupVersionPaths {
             }],
         }];
         for info in resources {
-            let Some(definition) = definitions.definition_of(info.group, info.version, info.kind)
+            let Some(definition) =
+                definitions.definition_of(&info.group, &info.version, &info.kind)
             else {
                 continue;
             };
@@ -359,8 +360,12 @@ fn resource_paths(
     definition: &str,
     definitions: &Definitions,
 ) -> Vec<PathItem> {
-    let kind = info.kind;
-    let gvk = Some((info.group, info.version, info.kind));
+    let kind = &*info.kind;
+    let gvk = Some((
+        info.group.to_string(),
+        info.version.to_string(),
+        info.kind.to_string(),
+    ));
     let has = |verb: &str| info.verbs.contains(&verb);
     let scope = if info.namespaced { "Namespaced" } else { "" };
     let list = format!("{definition}List");
@@ -381,7 +386,7 @@ fn resource_paths(
         action,
         id,
         description,
-        gvk,
+        gvk: gvk.clone(),
         query: &[],
         body: Body::None,
         response: definition.to_string(),
@@ -494,13 +499,17 @@ fn resource_paths(
     });
 
     for sub in &info.subresources {
-        let Some(sub_definition) = definitions.definition_of(sub.group, sub.version, sub.kind)
+        let Some(sub_definition) = definitions.definition_of(&sub.group, &sub.version, &sub.kind)
         else {
             continue;
         };
         let suffix = capitalize(sub.name);
         let sub_op = |method, action, verb: &str, what: &str| Operation {
-            gvk: Some((sub.group, sub.version, sub.kind)),
+            gvk: Some((
+                sub.group.to_string(),
+                sub.version.to_string(),
+                sub.kind.to_string(),
+            )),
             response: sub_definition.to_string(),
             ..op(
                 method,
@@ -711,7 +720,7 @@ fn render_operation(op: &Operation, format: Format, tag: &str) -> Value {
     if !op.action.is_empty() {
         rendered["x-kubernetes-action"] = json!(op.action);
     }
-    if let Some((group, version, kind)) = op.gvk {
+    if let Some((group, version, kind)) = &op.gvk {
         rendered["x-kubernetes-group-version-kind"] =
             json!({"group": group, "kind": kind, "version": version});
     }

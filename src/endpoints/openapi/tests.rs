@@ -686,7 +686,7 @@ fn every_builtin_kind_and_subresource_has_a_definition_and_paths() {
         let info = strategy.info();
         assert!(
             definitions
-                .definition_of(info.group, info.version, info.kind)
+                .definition_of(&info.group, &info.version, &info.kind)
                 .is_some(),
             "{} has no definition: add its type to definitions.rs",
             info.qualified_kind()
@@ -694,7 +694,7 @@ fn every_builtin_kind_and_subresource_has_a_definition_and_paths() {
         for sub in &info.subresources {
             assert!(
                 definitions
-                    .definition_of(sub.group, sub.version, sub.kind)
+                    .definition_of(&sub.group, &sub.version, &sub.kind)
                     .is_some(),
                 "{}/{}",
                 info.resource,

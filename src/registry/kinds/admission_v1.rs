@@ -350,14 +350,14 @@ mod tests {
     #[test]
     fn webhooks_get_upstreams_defaults_and_need_side_effects() {
         let info = crate::registry::ResourceInfo {
-            group: "admissionregistration.k8s.io",
-            version: "v1",
-            kind: "ValidatingWebhookConfiguration",
-            resource: "validatingwebhookconfigurations",
+            group: "admissionregistration.k8s.io".into(),
+            version: "v1".into(),
+            kind: "ValidatingWebhookConfiguration".into(),
+            resource: "validatingwebhookconfigurations".into(),
             singular: "validatingwebhookconfiguration".into(),
             namespaced: false,
-            short_names: &[],
-            categories: &[],
+            short_names: Vec::new(),
+            categories: Vec::new(),
             verbs: &[],
             subresources: Vec::new(),
             name_rule: NameRule::Dns1123Subdomain,

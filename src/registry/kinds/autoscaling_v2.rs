@@ -276,14 +276,14 @@ mod tests {
     #[test]
     fn hpas_default_to_an_80_percent_cpu_target_and_print_it() {
         let info = crate::registry::ResourceInfo {
-            group: "autoscaling",
-            version: "v2",
-            kind: "HorizontalPodAutoscaler",
-            resource: "horizontalpodautoscalers",
+            group: "autoscaling".into(),
+            version: "v2".into(),
+            kind: "HorizontalPodAutoscaler".into(),
+            resource: "horizontalpodautoscalers".into(),
             singular: "horizontalpodautoscaler".into(),
             namespaced: true,
-            short_names: &[],
-            categories: &[],
+            short_names: Vec::new(),
+            categories: Vec::new(),
             verbs: &[],
             subresources: Vec::new(),
             name_rule: NameRule::Dns1123Subdomain,

@@ -27,6 +27,7 @@ use k8s_openapi::api::{
 pub use namespace_deletion::NamespaceDeletion;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// Whether a k8s-openapi scope type is namespaced.
@@ -41,7 +42,7 @@ impl Scope for k8s_openapi::ClusterResourceScope {
 }
 
 /// A subresource of a kind.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 enum Sub {
     Status,
     Scale(ScalePaths),
@@ -50,9 +51,9 @@ enum Sub {
 }
 
 const REPLICAS: ScalePaths = ScalePaths {
-    spec_replicas: "/spec/replicas",
-    status_replicas: "/status/replicas",
-    selector: "/spec/selector",
+    spec_replicas: Cow::Borrowed("/spec/replicas"),
+    status_replicas: Cow::Borrowed("/status/replicas"),
+    selector: Cow::Borrowed("/spec/selector"),
 };
 const SUB_VERBS: &[&str] = &["get", "patch", "update"];
 const ALL: &[&str] = &["all"];
@@ -76,33 +77,33 @@ where
         .map(|s| match s {
             Sub::Status => SubresourceInfo {
                 name: "status",
-                group: T::GROUP,
-                version: T::VERSION,
-                kind: T::KIND,
+                group: T::GROUP.into(),
+                version: T::VERSION.into(),
+                kind: T::KIND.into(),
                 verbs: SUB_VERBS,
             },
             Sub::Scale(paths) => {
-                scale = Some(*paths);
+                scale = Some(paths.clone());
                 SubresourceInfo {
                     name: "scale",
-                    group: "autoscaling",
-                    version: "v1",
-                    kind: "Scale",
+                    group: "autoscaling".into(),
+                    version: "v1".into(),
+                    kind: "Scale".into(),
                     verbs: SUB_VERBS,
                 }
             }
             Sub::Approval => SubresourceInfo {
                 name: "approval",
-                group: T::GROUP,
-                version: T::VERSION,
-                kind: T::KIND,
+                group: T::GROUP.into(),
+                version: T::VERSION.into(),
+                kind: T::KIND.into(),
                 verbs: SUB_VERBS,
             },
             Sub::Finalize => SubresourceInfo {
                 name: "finalize",
-                group: T::GROUP,
-                version: T::VERSION,
-                kind: T::KIND,
+                group: T::GROUP.into(),
+                version: T::VERSION.into(),
+                kind: T::KIND.into(),
                 verbs: &["update"],
             },
         })
@@ -121,14 +122,14 @@ where
         _ => ALL_VERBS,
     };
     let info = ResourceInfo {
-        group: T::GROUP,
-        version: T::VERSION,
-        kind: T::KIND,
-        resource,
+        group: T::GROUP.into(),
+        version: T::VERSION.into(),
+        kind: T::KIND.into(),
+        resource: resource.into(),
         singular: T::KIND.to_lowercase(),
         namespaced: <T::Scope as Scope>::NAMESPACED,
-        short_names,
-        categories,
+        short_names: short_names.iter().map(|s| Cow::Borrowed(*s)).collect(),
+        categories: categories.iter().map(|s| Cow::Borrowed(*s)).collect(),
         verbs,
         subresources,
         name_rule,
@@ -141,7 +142,7 @@ where
 pub fn builtin() -> Vec<Arc<dyn Strategy>> {
     use Sub::*;
     let rc_scale = ScalePaths {
-        selector: "/spec/selector",
+        selector: "/spec/selector".into(),
         ..REPLICAS
     };
     vec![
@@ -296,7 +297,7 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for k in &kinds {
             let i = k.info();
-            assert!(seen.insert((i.group, i.resource)), "{} twice", i.resource);
+            assert!(seen.insert((&i.group, &i.resource)), "{} twice", i.resource);
         }
         let deploy = kinds
             .iter()
@@ -328,14 +329,14 @@ pub(crate) mod test_support {
         resource: &'static str,
     ) -> super::ResourceInfo {
         super::ResourceInfo {
-            group,
-            version: "v1",
-            kind,
-            resource,
+            group: group.into(),
+            version: "v1".into(),
+            kind: kind.into(),
+            resource: resource.into(),
             singular: kind.to_lowercase(),
             namespaced: true,
-            short_names: &[],
-            categories: &[],
+            short_names: Vec::new(),
+            categories: Vec::new(),
             verbs: super::ALL_VERBS,
             subresources: Vec::new(),
             name_rule: NameRule::Dns1123Subdomain,

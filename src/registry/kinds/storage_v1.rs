@@ -387,14 +387,14 @@ mod tests {
     #[test]
     fn storage_classes_default_and_keep_their_provisioner() {
         let info = crate::registry::ResourceInfo {
-            group: "storage.k8s.io",
-            version: "v1",
-            kind: "StorageClass",
-            resource: "storageclasses",
+            group: "storage.k8s.io".into(),
+            version: "v1".into(),
+            kind: "StorageClass".into(),
+            resource: "storageclasses".into(),
             singular: "storageclass".into(),
             namespaced: false,
-            short_names: &[],
-            categories: &[],
+            short_names: Vec::new(),
+            categories: Vec::new(),
             verbs: &[],
             subresources: Vec::new(),
             name_rule: NameRule::Dns1123Subdomain,
