@@ -4,6 +4,8 @@ use crate::aggregator::new_aggregator;
 use crate::apiextensions::new_apiextensions_server;
 use crate::auth::{AuthError, Authenticator, Authorizer};
 use crate::controlplane::new_kube_api_server;
+use crate::endpoints::discovery::Discovery;
+use crate::registry::StoreSet;
 use crate::controlplane::storage_factory::StorageFactory;
 use crate::filters::FilterConfig;
 use crate::options::{CompletedOptions, tls};
@@ -48,9 +50,13 @@ pub enum AppError {
 pub async fn create_server_chain(o: &CompletedOptions) -> Result<GenericApiServer, AppError> {
     let storage = Arc::new(StorageFactory::open(&o.storage).await?);
     let not_found = Arc::new(EmptyDelegate);
+    let discovery = Arc::new(Discovery::new(
+        std::net::SocketAddr::new(o.advertise_address, o.secure_port).to_string(),
+    ));
+    let admission = crate::controlplane::admission_plugins(&storage);
+    let custom_stores = StoreSet::default();
     let apiextensions = Arc::new(new_apiextensions_server(not_found));
     let config = crate::controlplane::Config {
-        server_address: std::net::SocketAddr::new(o.advertise_address, o.secure_port).to_string(),
         min_request_timeout: std::time::Duration::from_secs(
             o.flags.min_request_timeout.max(0) as u64
         ),
@@ -66,6 +72,9 @@ pub async fn create_server_chain(o: &CompletedOptions) -> Result<GenericApiServe
             advertise: o.advertise_address,
             port: o.secure_port,
         },
+        discovery,
+        admission,
+        custom_stores,
     };
     let kube_api_server = Arc::new(new_kube_api_server(config, storage, apiextensions));
     Ok(new_aggregator(kube_api_server))

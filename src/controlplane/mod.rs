@@ -6,6 +6,7 @@ pub mod namespace_controller;
 pub mod storage_factory;
 
 use crate::admission::NamespaceLifecycle;
+use crate::endpoints::rest::Admission;
 use crate::endpoints::discovery::Discovery;
 use crate::endpoints::openapi::OpenApi;
 use crate::endpoints::request_info::RequestInfo;
@@ -13,7 +14,7 @@ use crate::endpoints::rest::ResourceHandler;
 use crate::endpoints::{call, handler_fn, json};
 use crate::registry::service_alloc::ServiceAllocator;
 use crate::registry::store::{FieldValidation, WriteOptions};
-use crate::registry::{RegistryError, Store};
+use crate::registry::{RegistryError, Store, StoreSet};
 use crate::server::{DelegationTarget, GenericApiServer};
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,8 +26,6 @@ pub const SYSTEM_NAMESPACES: &[&str] =
 
 /// Settings of the kube API server link.
 pub struct Config {
-    /// host:port advertised in /api.
-    pub server_address: String,
     /// --min-request-timeout.
     pub min_request_timeout: Duration,
     /// Whether to run the built-in controllers (namespace deletion).
@@ -39,6 +38,23 @@ pub struct Config {
     pub kubernetes_service: bootstrap::KubernetesService,
     /// How often to compact storage (zero: never) and how many revisions to keep.
     pub compaction: (Duration, i64),
+    /// Discovery, shared with the other links of the chain.
+    pub discovery: Arc<Discovery>,
+    /// Admission plugins, shared with the other links of the chain.
+    pub admission: Vec<Arc<dyn Admission>>,
+    /// The custom resources' stores, which the namespace controller empties too.
+    pub custom_stores: StoreSet,
+}
+
+/// The admission chain every link runs: NamespaceLifecycle, reading namespaces from `storage`.
+pub fn admission_plugins(storage: &StorageFactory) -> Vec<Arc<dyn Admission>> {
+    let namespaces = crate::registry::kinds::builtin()
+        .into_iter()
+        .find(|s| s.info().group.is_empty() && s.info().resource == "namespaces")
+        .expect("namespaces are built in");
+    let backend = storage.for_resource("", "namespaces");
+    let store = Arc::new(Store::new(namespaces, backend, storage.keys().clone()));
+    vec![Arc::new(NamespaceLifecycle::new(store))]
 }
 
 /// Builds the kube API server link in front of `delegate` (the apiextensions server).
@@ -86,14 +102,13 @@ pub fn new_kube_api_server(
     let slices = stores[find(&stores, "discovery.k8s.io", "endpointslices")].clone();
     let discovery_infos: Vec<crate::registry::ResourceInfo> =
         stores.iter().map(|s| s.info().clone()).collect();
-    let discovery = Arc::new(Discovery::new(
-        stores.iter().map(|s| s.info().clone()).collect(),
-        config.server_address,
-    ));
-    let controller_stores = stores.clone();
+    let discovery = config.discovery.clone();
+    discovery.add(discovery_infos.iter().cloned());
+    let builtin_stores = StoreSet::new(stores);
+    let controller_stores = vec![builtin_stores.clone(), config.custom_stores.clone()];
     let resources = Arc::new(ResourceHandler::new(
-        stores,
-        vec![Arc::new(NamespaceLifecycle::new(namespaces.clone()))],
+        builtin_stores,
+        config.admission.clone(),
         config.min_request_timeout,
     ));
 
@@ -200,13 +215,10 @@ pub fn new_kube_api_server(
                 .get::<RequestInfo>()
                 .cloned()
                 .unwrap_or_default();
-            if info.is_resource_request
-                && (info.api_group.is_empty() || discovery.serves_group(&info.api_group))
-            {
-                if let Some(resp) = resources.serve(req, info).await {
-                    return resp;
-                }
-                return crate::endpoints::status::ApiError::not_found_path().into_response();
+            // A group/version/resource no built-in store owns may be a custom resource: the
+            // next link (apiextensions) decides, and answers 404 if nobody owns it.
+            if info.is_resource_request {
+                return resources.serve_or(req, info, &next).await;
             }
             call(&next, req).await
         }

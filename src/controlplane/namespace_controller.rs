@@ -4,7 +4,7 @@
 
 use crate::registry::kinds::namespace_deletion::FINALIZER;
 use crate::registry::store::{DeleteParams, ListParams, UpdateTarget, WatchParams, WriteOptions};
-use crate::registry::{RegistryError, Store};
+use crate::registry::{RegistryError, Store, StoreSet};
 use futures::StreamExt;
 use serde_json::Value;
 use std::collections::HashSet;
@@ -15,9 +15,8 @@ use std::time::Duration;
 const RETRY: Duration = Duration::from_millis(500);
 
 /// Watches namespaces and finalizes those being deleted. Runs until the process ends.
-pub async fn run(namespaces: Arc<Store>, stores: Vec<Arc<Store>>) {
-    let namespaced: Arc<Vec<Arc<Store>>> =
-        Arc::new(stores.into_iter().filter(|s| s.info().namespaced).collect());
+pub async fn run(namespaces: Arc<Store>, stores: Vec<StoreSet>) {
+    let stores = Arc::new(stores);
     let in_progress: Arc<Mutex<HashSet<String>>> = Arc::default();
     loop {
         match namespaces.watch(None, WatchParams::default()).await {
@@ -37,10 +36,10 @@ pub async fn run(namespaces: Arc<Store>, stores: Vec<Arc<Store>>) {
                     if !in_progress.lock().expect("poisoned").insert(name.clone()) {
                         continue;
                     }
-                    let (namespaces, namespaced, in_progress) =
-                        (namespaces.clone(), namespaced.clone(), in_progress.clone());
+                    let (namespaces, stores, in_progress) =
+                        (namespaces.clone(), stores.clone(), in_progress.clone());
                     tokio::spawn(async move {
-                        finalize(&namespaces, &namespaced, &name).await;
+                        finalize(&namespaces, &stores, &name).await;
                         in_progress.lock().expect("poisoned").remove(&name);
                     });
                 }
@@ -52,9 +51,14 @@ pub async fn run(namespaces: Arc<Store>, stores: Vec<Arc<Store>>) {
 }
 
 /// Deletes everything in namespace `name`, waits until it is gone, then removes the finalizer.
-async fn finalize(namespaces: &Store, namespaced: &[Arc<Store>], name: &str) {
+async fn finalize(namespaces: &Store, stores: &[StoreSet], name: &str) {
     loop {
         let mut remaining = 0usize;
+        // Read the sets on every pass: custom resources come and go while a namespace empties.
+        let namespaced = stores
+            .iter()
+            .flat_map(StoreSet::per_resource)
+            .filter(|s| s.info().namespaced);
         for store in namespaced {
             if let Err(e) = store
                 .delete_collection(Some(name), &ListParams::default(), &DeleteParams::default())

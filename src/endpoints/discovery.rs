@@ -4,6 +4,7 @@ use super::{Request, Response, full};
 use crate::registry::ResourceInfo;
 use http::{StatusCode, header};
 use serde_json::{Value, json};
+use std::sync::RwLock;
 
 /// Upstream's group order in /apis (by group priority), for the groups kubeboot serves.
 const GROUP_ORDER: &[&str] = &[
@@ -27,11 +28,15 @@ const GROUP_ORDER: &[&str] = &[
     "discovery.k8s.io",
 ];
 
-/// The discovery documents of a set of resources.
+/// The discovery documents of the resources every link of the chain serves; links add and
+/// remove resources while the server runs (custom resources come and go with their CRDs).
 pub struct Discovery {
-    resources: Vec<ResourceInfo>,
+    resources: RwLock<Vec<ResourceInfo>>,
     server_address: String,
 }
+
+/// The resources served at one moment, which every document is rendered from.
+struct Snapshot<'a>(&'a [ResourceInfo]);
 
 /// Which aggregated format the client accepts, best first.
 fn aggregated_version(req: &Request) -> Option<&'static str> {
@@ -70,20 +75,87 @@ fn group_version(group: &str, version: &str) -> String {
     }
 }
 
+/// Upstream's order of versions (`version.CompareKubeAwareVersionStrings`): GA before beta
+/// before alpha, higher numbers first, versions not of the form v1beta2 last, by name.
+pub fn kube_version_order(a: &str, b: &str) -> std::cmp::Ordering {
+    fn parse(v: &str) -> Option<(u64, u8, u64)> {
+        let rest = v.strip_prefix('v')?;
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let major: u64 = rest[..digits].parse().ok()?;
+        let tail = &rest[digits..];
+        if tail.is_empty() {
+            return Some((major, 2, 0));
+        }
+        let (stage, minor) = if let Some(m) = tail.strip_prefix("beta") {
+            (1, m)
+        } else if let Some(m) = tail.strip_prefix("alpha") {
+            (0, m)
+        } else {
+            return None;
+        };
+        Some((major, stage, minor.parse().ok()?))
+    }
+    match (parse(a), parse(b)) {
+        (Some((ma, sa, na)), Some((mb, sb, nb))) => {
+            sb.cmp(&sa).then(mb.cmp(&ma)).then(nb.cmp(&na))
+        }
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => a.cmp(b),
+    }
+}
+
 impl Discovery {
-    /// Discovery for `resources`; `server_address` (host:port) is advertised in /api.
-    pub fn new(mut resources: Vec<ResourceInfo>, server_address: String) -> Self {
-        resources.sort_by(|a, b| a.resource.cmp(&b.resource));
+    /// Discovery with no resources yet; `server_address` (host:port) is advertised in /api.
+    pub fn new(server_address: String) -> Self {
         Self {
-            resources,
+            resources: RwLock::new(Vec::new()),
             server_address,
         }
     }
 
-    /// The groups served, in upstream's order, each with its versions.
+    /// Adds resources (replacing any with the same group, version and resource).
+    pub fn add(&self, infos: impl IntoIterator<Item = ResourceInfo>) {
+        let mut resources = self.resources.write().expect("discovery poisoned");
+        for info in infos {
+            resources.retain(|r| {
+                !(r.group == info.group && r.version == info.version && r.resource == info.resource)
+            });
+            resources.push(info);
+        }
+        resources.sort_by(|a, b| a.resource.cmp(&b.resource));
+    }
+
+    /// Removes every version of one group/resource.
+    pub fn remove(&self, group: &str, resource: &str) {
+        self.resources
+            .write()
+            .expect("discovery poisoned")
+            .retain(|r| !(r.group == group && r.resource == resource));
+    }
+
+    /// Serves a discovery path; `None` when the path is not discovery for these resources.
+    pub fn serve(&self, req: &Request) -> Option<Response> {
+        let resources = self.resources.read().expect("discovery poisoned");
+        Snapshot(&resources).serve(req, &self.server_address)
+    }
+
+    /// Whether `group` is served here.
+    pub fn serves_group(&self, group: &str) -> bool {
+        self.resources
+            .read()
+            .expect("discovery poisoned")
+            .iter()
+            .any(|r| r.group == group)
+    }
+}
+
+impl Snapshot<'_> {
+    /// The groups served, in upstream's order, each with its versions: built-in groups by their
+    /// priority, then the others (custom resources) by name, versions newest first.
     fn groups(&self) -> Vec<(&str, Vec<&str>)> {
         let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
-        for r in self.resources.iter().filter(|r| !r.group.is_empty()) {
+        for r in self.0.iter().filter(|r| !r.group.is_empty()) {
             match groups.iter_mut().find(|(g, _)| *g == r.group) {
                 Some((_, versions)) if !versions.contains(&&*r.version) => {
                     versions.push(&r.version)
@@ -93,11 +165,19 @@ impl Discovery {
             }
         }
         groups.sort_by_key(|(g, _)| {
-            GROUP_ORDER
-                .iter()
-                .position(|o| o == g)
-                .unwrap_or(usize::MAX)
+            (
+                GROUP_ORDER
+                    .iter()
+                    .position(|o| o == g)
+                    .unwrap_or(usize::MAX),
+                *g,
+            )
         });
+        for (g, versions) in &mut groups {
+            if !GROUP_ORDER.contains(g) {
+                versions.sort_by(|a, b| kube_version_order(a, b));
+            }
+        }
         groups
     }
 
@@ -113,7 +193,7 @@ impl Discovery {
     fn resource_list(&self, group: &str, version: &str) -> Option<Value> {
         let mut resources = Vec::new();
         for r in self
-            .resources
+            .0
             .iter()
             .filter(|r| r.group == group && r.version == version)
         {
@@ -153,7 +233,7 @@ impl Discovery {
             .iter()
             .map(|v| {
                 let resources: Vec<Value> = self
-                    .resources
+                    .0
                     .iter()
                     .filter(|r| r.group == group && r.version == *v)
                     .map(|r| {
@@ -201,8 +281,7 @@ impl Discovery {
         )
     }
 
-    /// Serves a discovery path; `None` when the path is not discovery for these resources.
-    pub fn serve(&self, req: &Request) -> Option<Response> {
+    fn serve(&self, req: &Request, server_address: &str) -> Option<Response> {
         if req.method() != http::Method::GET && req.method() != http::Method::HEAD {
             return None;
         }
@@ -212,7 +291,7 @@ impl Discovery {
             ["api"] => Some(match aggregated_version(req) {
                 Some(v) => self.aggregated(vec![self.aggregated_group("", &["v1"])], v),
                 None => respond(
-                    &json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": self.server_address}]}),
+                    &json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}]}),
                     "application/json",
                 ),
             }),
@@ -254,8 +333,4 @@ impl Discovery {
         }
     }
 
-    /// Whether `group` is served here.
-    pub fn serves_group(&self, group: &str) -> bool {
-        self.resources.iter().any(|r| r.group == group)
-    }
 }

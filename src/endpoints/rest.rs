@@ -8,6 +8,7 @@ use crate::registry::store::{
     DeleteParams, Deleted, Event, FieldValidation, ListParams, Store, UpdateTarget, WatchParams,
     WriteOptions,
 };
+use crate::registry::StoreSet;
 use crate::registry::table::Column;
 use bytes::Bytes;
 use futures::StreamExt;
@@ -37,7 +38,7 @@ pub trait Admission: Send + Sync {
 
 /// All resources of the built-in groups, by (group, version, resource).
 pub struct ResourceHandler {
-    stores: HashMap<(String, String, String), Arc<Store>>,
+    stores: StoreSet,
     admission: Vec<Arc<dyn Admission>>,
     min_request_timeout: Duration,
 }
@@ -263,6 +264,25 @@ fn decode_object(bytes: &[u8], content_type: &str) -> Result<Value, ApiError> {
     Ok(value)
 }
 
+/// Custom resources have no patch strategies, so upstream refuses strategic merge for them.
+fn refuse_unsupported_patch(store: &Store, content_type: &str) -> Result<(), ApiError> {
+    use super::patch::PatchType;
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    if PatchType::from_content_type(media) == Some(PatchType::StrategicMerge)
+        && !store.strategy().supports_strategic_merge()
+    {
+        return Err(ApiError::unsupported_media_type(
+            media,
+            &[
+                "application/json-patch+json",
+                "application/merge-patch+json",
+                "application/apply-patch+yaml",
+            ],
+        ));
+    }
+    Ok(())
+}
+
 /// Applies a patch body to `original`.
 fn apply_patch(
     original: &Value,
@@ -289,24 +309,10 @@ fn apply_patch(
 impl ResourceHandler {
     /// A handler serving `stores`, with admission plugins run on creates.
     pub fn new(
-        stores: Vec<Arc<Store>>,
+        stores: StoreSet,
         admission: Vec<Arc<dyn Admission>>,
         min_request_timeout: Duration,
     ) -> Self {
-        let stores = stores
-            .into_iter()
-            .map(|s| {
-                let i = s.info();
-                (
-                    (
-                        i.group.to_string(),
-                        i.version.to_string(),
-                        i.resource.to_string(),
-                    ),
-                    s,
-                )
-            })
-            .collect();
         Self {
             stores,
             admission,
@@ -314,10 +320,24 @@ impl ResourceHandler {
         }
     }
 
-    /// The store of one resource.
-    pub fn store(&self, group: &str, version: &str, resource: &str) -> Option<&Arc<Store>> {
-        self.stores
-            .get(&(group.to_string(), version.to_string(), resource.to_string()))
+    /// Serves a resource request, or passes it to `next` when no store owns it.
+    pub async fn serve_or(
+        self: Arc<Self>,
+        req: Request,
+        info: RequestInfo,
+        next: &super::Handler,
+    ) -> Response {
+        if self
+            .stores
+            .get(&info.api_group, &info.api_version, &info.resource)
+            .is_none()
+        {
+            return super::call(next, req).await;
+        }
+        match self.serve(req, info).await {
+            Some(resp) => resp,
+            None => ApiError::not_found_path().into_response(),
+        }
     }
 
     /// Serves a resource request; `None` if no store owns it.
@@ -328,8 +348,8 @@ impl ResourceHandler {
     ) -> futures::future::BoxFuture<'static, Option<Response>> {
         Box::pin(async move {
             let store = self
-                .store(&info.api_group, &info.api_version, &info.resource)?
-                .clone();
+                .stores
+                .get(&info.api_group, &info.api_version, &info.resource)?;
             Some(match self.dispatch(req, &info, store).await {
                 Ok(resp) => resp,
                 Err(e) => e.into_response(),
@@ -425,6 +445,7 @@ impl ResourceHandler {
             ("patch", "" | "status" | "approval") => {
                 let opts = query.write_options()?;
                 let (bytes, ct) = read_body(req).await?;
+                refuse_unsupported_patch(&store, &ct)?;
                 let target = UpdateTarget::for_subresource(sub)
                     .ok_or_else(|| ApiError::method_not_allowed(&ri.group, &ri.resource))?;
                 let out = store

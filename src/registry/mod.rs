@@ -6,10 +6,12 @@ pub mod kinds;
 pub mod selectors;
 pub mod service_alloc;
 pub mod store;
+pub mod store_set;
 pub mod strategy;
 pub mod table;
 pub mod validation;
 
 pub use errors::{ErrorList, FieldError, RegistryError};
 pub use store::Store;
+pub use store_set::StoreSet;
 pub use strategy::{ResourceInfo, Rules, Strategy, Typed};

@@ -401,6 +401,7 @@ impl Store {
     fn decode_stored(&self, value: &[u8], revision: i64) -> Result<Value> {
         let mut obj: Value = serde_json::from_slice(value)
             .map_err(|e| RegistryError::Internal(format!("stored object is not JSON: {e}")))?;
+        self.strategy.from_storage(&mut obj);
         meta_mut(&mut obj).insert(
             "resourceVersion".into(),
             Value::String(revision.to_string()),
@@ -412,8 +413,9 @@ impl Store {
         self.decode_stored(&kv.value, kv.mod_revision)
     }
 
-    fn encode(obj: &Value) -> Bytes {
+    fn encode(&self, obj: &Value) -> Bytes {
         let mut o = obj.clone();
+        self.strategy.to_storage(&mut o);
         // The revision is the storage's, never part of the stored bytes.
         meta_mut(&mut o).remove("resourceVersion");
         Bytes::from(serde_json::to_vec(&o).expect("JSON values serialize"))
@@ -653,7 +655,7 @@ impl Store {
             }
             m.insert("uid".into(), Value::String(new_uid()));
             m.insert("creationTimestamp".into(), Value::String(now_rfc3339()));
-            if info.tracks_generation() {
+            if self.strategy.tracks_generation() {
                 m.insert("generation".into(), json!(1));
             } else {
                 m.remove("generation");
@@ -695,7 +697,7 @@ impl Store {
             }
             match self
                 .storage
-                .create(&self.key(ns, &name), Self::encode(&obj))
+                .create(&self.key(ns, &name), self.encode(&obj))
                 .await
             {
                 Ok(rev) => {
@@ -905,7 +907,7 @@ impl Store {
                 }
             }
         }
-        if info.tracks_generation() && spec_part(&new) != spec_part(old) {
+        if self.strategy.tracks_generation() && spec_part(&new) != spec_part(old) {
             let generation = meta(old)
                 .get("generation")
                 .and_then(Value::as_i64)
@@ -969,7 +971,7 @@ impl Store {
         }
         let kv = self
             .storage
-            .guaranteed_update(&key, Some(mod_revision), Self::encode(&new))
+            .guaranteed_update(&key, Some(mod_revision), self.encode(&new))
             .await
             .map_err(|e| self.storage_err(e, name))?;
         meta_mut(&mut new).insert(
@@ -1069,7 +1071,7 @@ impl Store {
             }
             match self
                 .storage
-                .guaranteed_update(&key, Some(kv.mod_revision), Self::encode(&pending))
+                .guaranteed_update(&key, Some(kv.mod_revision), self.encode(&pending))
                 .await
             {
                 Ok(kv) => {

@@ -171,6 +171,19 @@ pub trait Strategy: Send + Sync {
     fn field(&self, _obj: &Value, _field: &str) -> Option<String> {
         None
     }
+    /// Whether metadata.generation counts spec changes.
+    fn tracks_generation(&self) -> bool {
+        self.info().tracks_generation()
+    }
+    /// Whether PATCH accepts strategic merge patches (custom resources: no, as upstream).
+    fn supports_strategic_merge(&self) -> bool {
+        true
+    }
+    /// Converts an object of this version to the form kept in storage (custom resources:
+    /// the storage version's apiVersion).
+    fn to_storage(&self, _obj: &mut Value) {}
+    /// Converts a stored object to this version (and applies read-time defaults).
+    fn from_storage(&self, _obj: &mut Value) {}
 }
 
 /// Typed hooks for one k8s-openapi type; every method has a do-nothing default.

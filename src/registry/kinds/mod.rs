@@ -43,10 +43,14 @@ impl Scope for k8s_openapi::ClusterResourceScope {
 
 /// A subresource of a kind.
 #[derive(Clone)]
-enum Sub {
+pub enum Sub {
+    /// `status`: the spec/status split.
     Status,
+    /// `scale`, reading and writing replicas at these paths.
     Scale(ScalePaths),
+    /// `approval` (CertificateSigningRequests).
     Approval,
+    /// `finalize` (namespaces).
     Finalize,
 }
 
@@ -60,7 +64,7 @@ const ALL: &[&str] = &["all"];
 const API_EXTENSIONS: &[&str] = &["api-extensions"];
 
 /// Builds the strategy of k8s-openapi type `T` with its discovery facts.
-fn kind<T, R>(
+pub fn kind<T, R>(
     rules: R,
     short_names: &'static [&'static str],
     categories: &'static [&'static str],
