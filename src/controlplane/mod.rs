@@ -6,10 +6,10 @@ pub mod namespace_controller;
 pub mod storage_factory;
 
 use crate::admission::NamespaceLifecycle;
-use crate::endpoints::rest::Admission;
 use crate::endpoints::discovery::Discovery;
 use crate::endpoints::openapi::OpenApi;
 use crate::endpoints::request_info::RequestInfo;
+use crate::endpoints::rest::Admission;
 use crate::endpoints::rest::ResourceHandler;
 use crate::endpoints::{call, handler_fn, json};
 use crate::registry::service_alloc::ServiceAllocator;

@@ -80,7 +80,9 @@ fn group_version(group: &str, version: &str) -> String {
 pub fn kube_version_order(a: &str, b: &str) -> std::cmp::Ordering {
     fn parse(v: &str) -> Option<(u64, u8, u64)> {
         let rest = v.strip_prefix('v')?;
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let major: u64 = rest[..digits].parse().ok()?;
         let tail = &rest[digits..];
         if tail.is_empty() {
@@ -96,9 +98,7 @@ pub fn kube_version_order(a: &str, b: &str) -> std::cmp::Ordering {
         Some((major, stage, minor.parse().ok()?))
     }
     match (parse(a), parse(b)) {
-        (Some((ma, sa, na)), Some((mb, sb, nb))) => {
-            sb.cmp(&sa).then(mb.cmp(&ma)).then(nb.cmp(&na))
-        }
+        (Some((ma, sa, na)), Some((mb, sb, nb))) => sb.cmp(&sa).then(mb.cmp(&ma)).then(nb.cmp(&na)),
         (Some(_), None) => std::cmp::Ordering::Less,
         (None, Some(_)) => std::cmp::Ordering::Greater,
         (None, None) => a.cmp(b),
@@ -332,5 +332,4 @@ impl Snapshot<'_> {
             _ => None,
         }
     }
-
 }

@@ -3,12 +3,12 @@
 use super::request_info::RequestInfo;
 use super::status::ApiError;
 use super::{Body, Request, Response, full};
+use crate::registry::StoreSet;
 use crate::registry::selectors::{FieldSelector, LabelSelector};
 use crate::registry::store::{
     DeleteParams, Deleted, Event, FieldValidation, ListParams, Store, UpdateTarget, WatchParams,
     WriteOptions,
 };
-use crate::registry::StoreSet;
 use crate::registry::table::Column;
 use bytes::Bytes;
 use futures::StreamExt;

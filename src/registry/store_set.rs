@@ -31,7 +31,10 @@ impl StoreSet {
     pub fn insert(&self, store: Arc<Store>) {
         let i = store.info();
         let k = key(&i.group, &i.version, &i.resource);
-        self.stores.write().expect("store set poisoned").insert(k, store);
+        self.stores
+            .write()
+            .expect("store set poisoned")
+            .insert(k, store);
     }
 
     /// Removes the store of a group/version/resource.

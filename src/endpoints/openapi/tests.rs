@@ -489,9 +489,9 @@ impl KubectlHarness {
             .map(|s| s.info().clone())
             .collect();
         let discovery = std::sync::Arc::new(crate::endpoints::discovery::Discovery::new(
-            infos,
             addr.to_string(),
         ));
+        discovery.add(infos);
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
         let record = seen.clone();
         tokio::spawn(async move {

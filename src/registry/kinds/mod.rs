@@ -31,7 +31,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 /// Whether a k8s-openapi scope type is namespaced.
-trait Scope {
+pub trait Scope {
     const NAMESPACED: bool;
 }
 impl Scope for k8s_openapi::NamespaceResourceScope {
