@@ -697,7 +697,12 @@ fn scale_of(store: &Store, obj: &Value) -> Value {
         .scale
         .as_ref()
         .expect("scale subresource has paths");
-    let selector = match obj.pointer(&paths.selector) {
+    // Custom resources may have no selector path, or one to a serialized selector string.
+    let selector = match Some(&paths.selector)
+        .filter(|p| !p.is_empty())
+        .and_then(|p| obj.pointer(p))
+    {
+        Some(Value::String(s)) => s.clone(),
         Some(Value::Object(sel))
             if sel.contains_key("matchLabels") || sel.contains_key("matchExpressions") =>
         {

@@ -401,7 +401,7 @@ impl Store {
     fn decode_stored(&self, value: &[u8], revision: i64) -> Result<Value> {
         let mut obj: Value = serde_json::from_slice(value)
             .map_err(|e| RegistryError::Internal(format!("stored object is not JSON: {e}")))?;
-        self.strategy.from_storage(&mut obj);
+        self.strategy.decode_from_storage(&mut obj);
         meta_mut(&mut obj).insert(
             "resourceVersion".into(),
             Value::String(revision.to_string()),
@@ -415,7 +415,7 @@ impl Store {
 
     fn encode(&self, obj: &Value) -> Bytes {
         let mut o = obj.clone();
-        self.strategy.to_storage(&mut o);
+        self.strategy.encode_for_storage(&mut o);
         // The revision is the storage's, never part of the stored bytes.
         meta_mut(&mut o).remove("resourceVersion");
         Bytes::from(serde_json::to_vec(&o).expect("JSON values serialize"))

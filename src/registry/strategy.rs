@@ -181,9 +181,9 @@ pub trait Strategy: Send + Sync {
     }
     /// Converts an object of this version to the form kept in storage (custom resources:
     /// the storage version's apiVersion).
-    fn to_storage(&self, _obj: &mut Value) {}
+    fn encode_for_storage(&self, _obj: &mut Value) {}
     /// Converts a stored object to this version (and applies read-time defaults).
-    fn from_storage(&self, _obj: &mut Value) {}
+    fn decode_from_storage(&self, _obj: &mut Value) {}
 }
 
 /// Typed hooks for one k8s-openapi type; every method has a do-nothing default.

@@ -1,20 +1,25 @@
 //! Table output (`as=Table`): column definitions and the cells upstream's printers produce.
 
+use crate::registry::strategy::Name;
 use serde::Serialize;
 use serde_json::Value;
+use std::borrow::Cow;
+
+/// The description of the Age column, which is creationTimestamp's.
+pub const AGE_DESCRIPTION: &str = "CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata";
 
 /// One column, as `metav1.TableColumnDefinition`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Column {
     /// Header, e.g. "Name".
-    pub name: &'static str,
+    pub name: Name,
     /// OpenAPI type: string, integer, number, boolean, date.
     #[serde(rename = "type")]
-    pub type_: &'static str,
+    pub type_: Name,
     /// OpenAPI format: name for the name column, else empty.
-    pub format: &'static str,
+    pub format: Name,
     /// Description shown by `kubectl explain`-like tools.
-    pub description: &'static str,
+    pub description: Name,
     /// 0 shows by default, 1 only with `-o wide`.
     pub priority: i32,
 }
@@ -22,48 +27,50 @@ pub struct Column {
 impl Column {
     /// The Name column every table starts with.
     pub const NAME: Column = Column {
-        name: "Name",
-        type_: "string",
-        format: "name",
-        description: "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names",
+        name: Cow::Borrowed("Name"),
+        type_: Cow::Borrowed("string"),
+        format: Cow::Borrowed("name"),
+        description: Cow::Borrowed(
+            "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names",
+        ),
         priority: 0,
     };
     /// The Age column.
     pub const AGE: Column = Column {
-        name: "Age",
-        type_: "string",
-        format: "",
-        description: "CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata",
+        name: Cow::Borrowed("Age"),
+        type_: Cow::Borrowed("string"),
+        format: Cow::Borrowed(""),
+        description: Cow::Borrowed(AGE_DESCRIPTION),
         priority: 0,
     };
 
     /// A string column shown by default.
     pub const fn text(name: &'static str, description: &'static str) -> Self {
         Column {
-            name,
-            type_: "string",
-            format: "",
-            description,
+            name: Cow::Borrowed(name),
+            type_: Cow::Borrowed("string"),
+            format: Cow::Borrowed(""),
+            description: Cow::Borrowed(description),
             priority: 0,
         }
     }
     /// A string column shown only with `-o wide`.
     pub const fn wide(name: &'static str, description: &'static str) -> Self {
         Column {
-            name,
-            type_: "string",
-            format: "",
-            description,
+            name: Cow::Borrowed(name),
+            type_: Cow::Borrowed("string"),
+            format: Cow::Borrowed(""),
+            description: Cow::Borrowed(description),
             priority: 1,
         }
     }
     /// An integer column shown by default.
     pub const fn integer(name: &'static str, description: &'static str) -> Self {
         Column {
-            name,
-            type_: "integer",
-            format: "",
-            description,
+            name: Cow::Borrowed(name),
+            type_: Cow::Borrowed("integer"),
+            format: Cow::Borrowed(""),
+            description: Cow::Borrowed(description),
             priority: 0,
         }
     }

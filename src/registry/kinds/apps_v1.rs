@@ -795,7 +795,7 @@ mod tests {
         let mut obj = created(&s, deployment());
         obj["spec"]["replicas"] = json!(3);
         obj["status"] = json!({"readyReplicas": 2, "updatedReplicas": 3, "availableReplicas": 2});
-        let cols: Vec<&str> = s.columns().iter().map(|c| c.name).collect();
+        let cols: Vec<String> = s.columns().iter().map(|c| c.name.to_string()).collect();
         assert_eq!(
             cols,
             [

@@ -498,7 +498,7 @@ impl Rules<CronJob> for CronJobRules {
                 "The time zone name for the given schedule, see https://en.wikipedia.org/wiki/List_of_tz_database_time_zones.",
             ),
             Column {
-                type_: "boolean",
+                type_: std::borrow::Cow::Borrowed("boolean"),
                 ..Column::text(
                     "Suspend",
                     "This flag tells the controller to suspend subsequent executions, it does not apply to already started executions.  Defaults to false.",

@@ -303,7 +303,7 @@ impl Rules<PriorityClass> for PriorityClassRules {
                 "value represents the integer value of this priority class. This is the actual priority that pods receive when they have the name of this class in their pod spec.",
             ),
             Column {
-                type_: "boolean",
+                type_: std::borrow::Cow::Borrowed("boolean"),
                 ..Column::text(
                     "Global-Default",
                     "globalDefault specifies whether this PriorityClass should be considered as the default priority for pods that do not have any priority class.",

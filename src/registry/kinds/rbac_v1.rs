@@ -14,10 +14,10 @@ const GROUP: &str = "rbac.authorization.k8s.io";
 
 /// The "Created At" column of upstream's default table convertor, used for kinds without printers.
 const CREATED_AT: Column = Column {
-    name: "Created At",
-    type_: "date",
-    format: "",
-    description: Column::AGE.description,
+    name: std::borrow::Cow::Borrowed("Created At"),
+    type_: std::borrow::Cow::Borrowed("date"),
+    format: std::borrow::Cow::Borrowed(""),
+    description: std::borrow::Cow::Borrowed(crate::registry::table::AGE_DESCRIPTION),
     priority: 0,
 };
 
@@ -331,7 +331,7 @@ mod tests {
                 r#"rules[1].nonResourceURLs: Invalid value: ["/healthz"]: namespaced rules cannot apply to non-resource URLs"#,
             ]
         );
-        let cols: Vec<&str> = s.columns().iter().map(|c| c.name).collect();
+        let cols: Vec<String> = s.columns().iter().map(|c| c.name.to_string()).collect();
         assert_eq!(cols, ["Name", "Created At"]);
     }
 

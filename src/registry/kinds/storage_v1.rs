@@ -15,7 +15,7 @@ const BETA_DEFAULT_CLASS: &str = "storageclass.beta.kubernetes.io/is-default-cla
 
 fn boolean(name: &'static str, description: &'static str) -> Column {
     Column {
-        type_: "boolean",
+        type_: std::borrow::Cow::Borrowed("boolean"),
         ..Column::text(name, description)
     }
 }
@@ -301,7 +301,7 @@ impl Rules<VolumeAttachment> for VolumeAttachmentRules {
         Some(vec![
             Column::NAME,
             Column {
-                format: "name",
+                format: std::borrow::Cow::Borrowed("name"),
                 ..Column::text(
                     "Attacher",
                     "attacher indicates the name of the volume driver that MUST handle this request. This is the name returned by GetPluginName().",

@@ -120,8 +120,8 @@ impl Rules<LimitRange> for LimitRangeRules {
         Some(vec![
             Column::NAME,
             Column {
-                type_: "date",
-                ..Column::text("Created At", Column::AGE.description)
+                type_: std::borrow::Cow::Borrowed("date"),
+                ..Column::text("Created At", crate::registry::table::AGE_DESCRIPTION)
             },
         ])
     }
