@@ -2,6 +2,8 @@
 //!
 //! It owns no path yet; requests fall through to the end of the chain (404).
 
+pub mod cel;
+
 use crate::server::{DelegationTarget, GenericApiServer};
 use std::sync::Arc;
 
