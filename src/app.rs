@@ -55,11 +55,20 @@ pub async fn create_server_chain(o: &CompletedOptions) -> Result<GenericApiServe
     ));
     let admission = crate::controlplane::admission_plugins(&storage);
     let custom_stores = StoreSet::default();
-    let apiextensions = Arc::new(new_apiextensions_server(not_found));
+    let min_request_timeout =
+        std::time::Duration::from_secs(o.flags.min_request_timeout.max(0) as u64);
+    let apiextensions = Arc::new(new_apiextensions_server(
+        crate::apiextensions::Config {
+            storage: storage.clone(),
+            discovery: discovery.clone(),
+            admission: admission.clone(),
+            stores: custom_stores.clone(),
+            min_request_timeout,
+        },
+        not_found,
+    ));
     let config = crate::controlplane::Config {
-        min_request_timeout: std::time::Duration::from_secs(
-            o.flags.min_request_timeout.max(0) as u64
-        ),
+        min_request_timeout,
         builtin_controllers: o.flags.builtin_controllers,
         service_ranges: o.service_cluster_ip_ranges.clone(),
         node_ports: (o.node_port_range.base, o.node_port_range.size),

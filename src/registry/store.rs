@@ -1057,7 +1057,8 @@ impl Store {
                 }
                 let current = m.get("deletionGracePeriodSeconds").and_then(Value::as_i64);
                 let wanted = grace.unwrap_or(0);
-                if !m.contains_key("deletionTimestamp") {
+                let first = !m.contains_key("deletionTimestamp");
+                if first {
                     m.insert("deletionTimestamp".into(), Value::String(now_rfc3339()));
                     m.insert("deletionGracePeriodSeconds".into(), json!(wanted));
                 } else if current.is_some_and(|c| wanted < c) {
@@ -1065,6 +1066,9 @@ impl Store {
                     m.insert("deletionGracePeriodSeconds".into(), json!(wanted));
                 }
                 m.remove("resourceVersion");
+                if first {
+                    self.strategy.prepare_for_delete(&mut pending);
+                }
             }
             if params.dry_run || pending == obj {
                 return Ok(Deleted::Pending(obj));

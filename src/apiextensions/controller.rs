@@ -1,0 +1,366 @@
+//! The CRD controllers, in one loop over a watch of CustomResourceDefinitions, as upstream's
+//! naming, establishing, finalizer and serving controllers: accept names that do not conflict,
+//! mark the CRD Established, serve its versions, and on deletion remove its objects first.
+
+use super::crd::{CLEANUP_FINALIZER, condition, set_condition};
+use super::custom_resource::CustomResource;
+use crate::controlplane::storage_factory::StorageFactory;
+use crate::endpoints::discovery::Discovery;
+use crate::registry::store::{
+    DeleteParams, ListParams, UpdateTarget, WatchParams, WriteOptions,
+};
+use crate::registry::{RegistryError, Store, StoreSet};
+use futures::StreamExt;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, CustomResourceDefinitionNames,
+};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How long to wait before retrying after a failed watch or a cleanup that is not done.
+const RETRY: Duration = Duration::from_millis(500);
+
+/// What one CRD currently serves.
+struct Served {
+    /// The spec and accepted names the stores were built from.
+    fingerprint: Value,
+    group: String,
+    resource: String,
+    versions: Vec<String>,
+}
+
+/// Turns established CRDs into stores and discovery entries.
+pub struct Serving {
+    storage: Arc<StorageFactory>,
+    stores: StoreSet,
+    discovery: Arc<Discovery>,
+    served: Mutex<HashMap<String, Served>>,
+    cleaning: Mutex<HashSet<String>>,
+}
+
+impl Serving {
+    /// Serving into `stores` and `discovery`.
+    pub fn new(storage: Arc<StorageFactory>, stores: StoreSet, discovery: Arc<Discovery>) -> Self {
+        Self {
+            storage,
+            stores,
+            discovery,
+            served: Mutex::default(),
+            cleaning: Mutex::default(),
+        }
+    }
+
+    fn store_for(&self, crd: &CustomResourceDefinition, version: &str) -> Option<Arc<Store>> {
+        let v = crd.spec.versions.iter().find(|v| v.name == version)?;
+        let strategy = Arc::new(CustomResource::new(crd, v));
+        let info = crate::registry::Strategy::info(&*strategy).clone();
+        let backend = self.storage.for_resource(&info.group, &info.resource);
+        Some(Arc::new(Store::new(strategy, backend, self.storage.keys().clone())))
+    }
+
+    /// Serves the served versions of `crd` (rebuilding them when its spec or names changed).
+    fn serve(&self, name: &str, crd: &CustomResourceDefinition, accepted: &CustomResourceDefinitionNames) {
+        let fingerprint = json!([crd.spec, accepted]);
+        let mut served = self.served.lock().expect("served poisoned");
+        if served.get(name).is_some_and(|s| s.fingerprint == fingerprint) {
+            return;
+        }
+        if let Some(old) = served.remove(name) {
+            self.withdraw(&old);
+        }
+        let mut crd = crd.clone();
+        crd.status.get_or_insert_with(Default::default).accepted_names = Some(accepted.clone());
+        let mut versions = Vec::new();
+        let mut infos = Vec::new();
+        for v in crd.spec.versions.iter().filter(|v| v.served) {
+            if let Some(store) = self.store_for(&crd, &v.name) {
+                infos.push(store.info().clone());
+                self.stores.insert(store);
+                versions.push(v.name.clone());
+            }
+        }
+        self.discovery.add(infos);
+        tracing::info!(crd = name, versions = ?versions, "serving custom resource");
+        served.insert(
+            name.to_string(),
+            Served {
+                fingerprint,
+                group: crd.spec.group.clone(),
+                resource: accepted.plural.clone(),
+                versions,
+            },
+        );
+    }
+
+    fn withdraw(&self, served: &Served) {
+        for v in &served.versions {
+            self.stores.remove(&served.group, v, &served.resource);
+        }
+        self.discovery.remove(&served.group, &served.resource);
+    }
+
+    /// Stops serving the CRD named `name`.
+    fn unserve(&self, name: &str) {
+        if let Some(old) = self.served.lock().expect("served poisoned").remove(name) {
+            tracing::info!(crd = name, "no longer serving custom resource");
+            self.withdraw(&old);
+        }
+    }
+}
+
+fn names_of(crd: &Value) -> Option<CustomResourceDefinitionNames> {
+    crd.pointer("/status/acceptedNames")
+        .and_then(|n| serde_json::from_value::<CustomResourceDefinitionNames>(n.clone()).ok())
+        .filter(|n| !n.plural.is_empty())
+}
+
+/// The first name of `wanted` another CRD of the same group has accepted, as upstream's
+/// naming controller reports it: (reason, message).
+fn conflict(
+    name: &str,
+    group: &str,
+    wanted: &CustomResourceDefinitionNames,
+    all: &BTreeMap<String, Value>,
+) -> Option<(&'static str, String)> {
+    for (other_name, other) in all {
+        if other_name == name
+            || other.pointer("/spec/group").and_then(Value::as_str) != Some(group)
+        {
+            continue;
+        }
+        let Some(taken) = names_of(other) else {
+            continue;
+        };
+        let singular = wanted.singular.clone().unwrap_or_default();
+        let taken_words: Vec<&str> = [
+            Some(taken.plural.as_str()),
+            taken.singular.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .chain(taken.short_names.iter().flatten().map(String::as_str))
+        .collect();
+        if taken_words.contains(&wanted.plural.as_str()) {
+            return Some(("PluralConflict", format!("{:?} is already in use", wanted.plural)));
+        }
+        if !singular.is_empty() && taken_words.contains(&singular.as_str()) {
+            return Some(("SingularConflict", format!("{singular:?} is already in use")));
+        }
+        for s in wanted.short_names.iter().flatten() {
+            if taken_words.contains(&s.as_str()) {
+                return Some(("ShortNamesConflict", format!("{s:?} is already in use")));
+            }
+        }
+        let taken_kinds = [Some(taken.kind.as_str()), taken.list_kind.as_deref()];
+        if taken_kinds.contains(&Some(wanted.kind.as_str())) {
+            return Some(("KindConflict", format!("{:?} is already in use", wanted.kind)));
+        }
+        if let Some(list_kind) = wanted.list_kind.as_deref()
+            && taken_kinds.contains(&Some(list_kind))
+        {
+            return Some(("ListKindConflict", format!("{list_kind:?} is already in use")));
+        }
+    }
+    None
+}
+
+/// Runs the controllers until the process ends; `synced` turns true once every CRD that
+/// existed at start is served.
+pub async fn run(crds: Arc<Store>, serving: Arc<Serving>, synced: watch::Sender<bool>) {
+    let mut all: BTreeMap<String, Value> = BTreeMap::new();
+    loop {
+        let page = match crds.list(None, &ListParams::default()).await {
+            Ok(page) => page,
+            Err(e) => {
+                tracing::warn!(error = %e, "CRD controller: list failed");
+                tokio::time::sleep(RETRY).await;
+                continue;
+            }
+        };
+        let listed: BTreeMap<String, Value> = page
+            .items
+            .into_iter()
+            .filter_map(|c| Some((c.pointer("/metadata/name")?.as_str()?.to_string(), c)))
+            .collect();
+        for gone in all.keys().filter(|n| !listed.contains_key(*n)) {
+            serving.unserve(gone);
+        }
+        all = listed;
+        for crd in all.values() {
+            reconcile(&crds, &serving, crd, &all).await;
+        }
+        synced.send_replace(true);
+        let params = WatchParams {
+            list: ListParams {
+                resource_version: Some(page.resource_version),
+                ..ListParams::default()
+            },
+            ..WatchParams::default()
+        };
+        let mut events = match crds.watch(None, params).await {
+            Ok(events) => events,
+            Err(e) => {
+                tracing::warn!(error = %e, "CRD controller: watch failed");
+                tokio::time::sleep(RETRY).await;
+                continue;
+            }
+        };
+        while let Some(ev) = events.next().await {
+            let Some(name) = ev
+                .object
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+            else {
+                continue;
+            };
+            match ev.kind {
+                "DELETED" => {
+                    all.remove(&name);
+                    serving.unserve(&name);
+                    // Names it held may now be free for another CRD.
+                    for crd in all.values() {
+                        reconcile(&crds, &serving, crd, &all).await;
+                    }
+                }
+                "ADDED" | "MODIFIED" => {
+                    all.insert(name.clone(), ev.object.clone());
+                    reconcile(&crds, &serving, &ev.object, &all).await;
+                }
+                _ => {}
+            }
+        }
+        tokio::time::sleep(RETRY).await;
+    }
+}
+
+async fn reconcile(crds: &Arc<Store>, serving: &Arc<Serving>, obj: &Value, all: &BTreeMap<String, Value>) {
+    let Ok(crd) = serde_json::from_value::<CustomResourceDefinition>(obj.clone()) else {
+        return;
+    };
+    let name = crd.metadata.name.clone().unwrap_or_default();
+    if crd.metadata.deletion_timestamp.is_some() {
+        let finalizing = crd
+            .metadata
+            .finalizers
+            .iter()
+            .flatten()
+            .any(|f| f == CLEANUP_FINALIZER);
+        if finalizing && serving.cleaning.lock().expect("poisoned").insert(name.clone()) {
+            let (crds, serving) = (crds.clone(), serving.clone());
+            tokio::spawn(async move {
+                cleanup(&crds, &serving, &crd).await;
+                serving.cleaning.lock().expect("poisoned").remove(&name);
+            });
+        }
+        return;
+    }
+    let wanted = crd.spec.names.clone();
+    let mut desired = obj.clone();
+    let accepted = match conflict(&name, &crd.spec.group, &wanted, all) {
+        Some((reason, message)) => {
+            set_condition(&mut desired, condition("NamesAccepted", "False", reason, &message));
+            names_of(obj)
+        }
+        None => {
+            desired["status"]["acceptedNames"] =
+                serde_json::to_value(&wanted).expect("names serialize");
+            set_condition(
+                &mut desired,
+                condition("NamesAccepted", "True", "NoConflicts", "no conflicts found"),
+            );
+            set_condition(
+                &mut desired,
+                condition(
+                    "Established",
+                    "True",
+                    "InitialNamesAccepted",
+                    "the initial names have been accepted",
+                ),
+            );
+            Some(wanted)
+        }
+    };
+    if let Some(accepted) = &accepted {
+        serving.serve(&name, &crd, accepted);
+    }
+    if desired.get("status") != obj.get("status") {
+        let status = desired["status"].clone();
+        let result = crds
+            .update_with(None, &name, UpdateTarget::Subresource(&["/status"]), WriteOptions::default(), |current| {
+                let mut next = current.clone();
+                next["status"] = status.clone();
+                Ok(next)
+            })
+            .await;
+        if let Err(e) = result
+            && !matches!(e, RegistryError::NotFound { .. })
+        {
+            tracing::warn!(crd = name, error = %e, "CRD controller: status update failed");
+        }
+    }
+}
+
+/// Deletes every object of a CRD being deleted, then removes its cleanup finalizer.
+async fn cleanup(crds: &Store, serving: &Serving, crd: &CustomResourceDefinition) {
+    let name = crd.metadata.name.clone().unwrap_or_default();
+    let storage_version = crd
+        .spec
+        .versions
+        .iter()
+        .find(|v| v.storage)
+        .map(|v| v.name.clone())
+        .unwrap_or_default();
+    let mut crd_for_store = crd.clone();
+    if let Some(accepted) = crd.status.as_ref().and_then(|s| s.accepted_names.clone()) {
+        crd_for_store.spec.names = accepted;
+    }
+    let _ = set_status_condition(
+        crds,
+        &name,
+        condition("Terminating", "True", "InstanceDeletionInProgress", "CustomResource deletion is in progress"),
+    )
+    .await;
+    if let Some(store) = serving.store_for(&crd_for_store, &storage_version) {
+        loop {
+            let _ = store
+                .delete_collection(None, &ListParams::default(), &DeleteParams::default())
+                .await;
+            match store.list(None, &ListParams::default()).await {
+                Ok(page) if page.items.is_empty() => break,
+                Ok(_) | Err(_) => tokio::time::sleep(RETRY).await,
+            }
+        }
+    }
+    let _ = set_status_condition(
+        crds,
+        &name,
+        condition("Terminating", "True", "InstanceDeletionCompleted", "removed all instances"),
+    )
+    .await;
+    let result = crds
+        .update_with(None, &name, UpdateTarget::Main, WriteOptions::default(), |current| {
+            let mut next = current.clone();
+            if let Some(Value::Array(f)) = next.pointer_mut("/metadata/finalizers") {
+                f.retain(|f| f != CLEANUP_FINALIZER);
+            }
+            Ok(next)
+        })
+        .await;
+    if let Err(e) = result {
+        tracing::warn!(crd = name, error = %e, "CRD controller: removing the cleanup finalizer failed");
+    }
+}
+
+async fn set_status_condition(crds: &Store, name: &str, cond: Value) -> Result<(), RegistryError> {
+    crds.update_with(None, name, UpdateTarget::Subresource(&["/status"]), WriteOptions::default(), |current| {
+        let mut next = current.clone();
+        set_condition(&mut next, cond.clone());
+        Ok(next)
+    })
+    .await
+    .map(|_| ())
+}

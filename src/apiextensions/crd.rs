@@ -1,0 +1,398 @@
+//! The CustomResourceDefinition kind: defaulting, validation and deletion as upstream's
+//! `pkg/registry/customresourcedefinition` strategy and `apis/apiextensions/validation`.
+
+use super::jsonpath::JsonPath;
+use crate::registry::errors::{ErrorList, FieldError};
+use crate::registry::kinds::{Sub, kind};
+use crate::registry::validation::{dns1035_label, dns1123_label, dns1123_subdomain};
+use crate::registry::{Rules, Strategy};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, CustomResourceDefinitionVersion,
+};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// The finalizer that keeps a CRD until its custom objects are deleted.
+pub const CLEANUP_FINALIZER: &str = "customresourcecleanup.apiextensions.k8s.io";
+
+/// The printer column types upstream allows.
+const COLUMN_TYPES: &[&str] = &["integer", "number", "string", "boolean", "date"];
+
+/// The CRD kind's rules.
+pub struct CrdRules;
+
+/// The strategy of `customresourcedefinitions`, wrapped so deletion runs the cleanup finalizer.
+pub fn strategy() -> Arc<dyn Strategy> {
+    Arc::new(CrdDeletion(kind::<CustomResourceDefinition, _>(
+        CrdRules,
+        &["crd", "crds"],
+        &["api-extensions"],
+        &[Sub::Status],
+    )))
+}
+
+impl Rules<CustomResourceDefinition> for CrdRules {
+    fn prepare_for_create(&self, crd: &mut CustomResourceDefinition) {
+        // Status is the controllers'; storedVersions starts with the storage version.
+        let stored: Vec<String> = crd
+            .spec
+            .versions
+            .iter()
+            .filter(|v| v.storage)
+            .map(|v| v.name.clone())
+            .collect();
+        crd.status = Some(Default::default());
+        if let Some(status) = crd.status.as_mut() {
+            status.stored_versions = Some(stored);
+        }
+    }
+
+    fn prepare_for_update(&self, new: &mut CustomResourceDefinition, old: &CustomResourceDefinition) {
+        new.status = old.status.clone();
+        // A new storage version joins storedVersions, as upstream's PrepareForUpdate does.
+        if let Some(storage) = new.spec.versions.iter().find(|v| v.storage) {
+            let status = new.status.get_or_insert_with(Default::default);
+            let stored = status.stored_versions.get_or_insert_with(Vec::new);
+            if !stored.contains(&storage.name) {
+                stored.push(storage.name.clone());
+            }
+        }
+    }
+
+    fn default(&self, crd: &mut CustomResourceDefinition) {
+        let names = &mut crd.spec.names;
+        if names.singular.as_deref().unwrap_or("").is_empty() {
+            names.singular = Some(names.kind.to_lowercase());
+        }
+        if names.list_kind.as_deref().unwrap_or("").is_empty() && !names.kind.is_empty() {
+            names.list_kind = Some(format!("{}List", names.kind));
+        }
+        let conversion = crd.spec.conversion.get_or_insert_with(Default::default);
+        if conversion.strategy.is_empty() {
+            conversion.strategy = "None".into();
+        }
+        for v in &mut crd.spec.versions {
+            for c in v.additional_printer_columns.iter_mut().flatten() {
+                c.priority.get_or_insert(0);
+            }
+        }
+    }
+
+    fn validate(&self, crd: &CustomResourceDefinition) -> ErrorList {
+        validate_spec(crd)
+    }
+
+    fn validate_update(
+        &self,
+        new: &CustomResourceDefinition,
+        old: &CustomResourceDefinition,
+    ) -> ErrorList {
+        let mut errs = validate_spec(new);
+        if new.spec.group != old.spec.group {
+            errs.push(FieldError::invalid(
+                "spec.group",
+                new.spec.group.clone(),
+                "field is immutable",
+            ));
+        }
+        if new.spec.scope != old.spec.scope {
+            errs.push(FieldError::invalid(
+                "spec.scope",
+                new.spec.scope.clone(),
+                "field is immutable",
+            ));
+        }
+        errs
+    }
+}
+
+fn lowercase_label(field: &str, value: &str, errs: &mut ErrorList) {
+    for m in dns1123_label(value) {
+        errs.push(FieldError::invalid(field, value, m));
+    }
+}
+
+/// Upstream's ValidateCustomResourceDefinitionSpec, for the rules users meet.
+fn validate_spec(crd: &CustomResourceDefinition) -> ErrorList {
+    let mut errs = Vec::new();
+    let spec = &crd.spec;
+    let names = &spec.names;
+    let name = crd.metadata.name.as_deref().unwrap_or("");
+    if name != format!("{}.{}", names.plural, spec.group) {
+        errs.push(FieldError::invalid(
+            "metadata.name",
+            name,
+            "must be spec.names.plural+\".\"+spec.group",
+        ));
+    }
+    if spec.group.is_empty() {
+        errs.push(FieldError::required("spec.group", ""));
+    } else {
+        for m in dns1123_subdomain(&spec.group) {
+            errs.push(FieldError::invalid("spec.group", spec.group.clone(), m));
+        }
+        if spec.group.split('.').count() < 2 {
+            errs.push(FieldError::invalid(
+                "spec.group",
+                spec.group.clone(),
+                "should be a domain with at least one dot",
+            ));
+        }
+    }
+    if !matches!(spec.scope.as_str(), "Cluster" | "Namespaced") {
+        errs.push(FieldError::not_supported(
+            "spec.scope",
+            spec.scope.clone(),
+            &["Cluster", "Namespaced"],
+        ));
+    }
+    if names.plural.is_empty() {
+        errs.push(FieldError::required("spec.names.plural", ""));
+    } else {
+        lowercase_label("spec.names.plural", &names.plural, &mut errs);
+    }
+    if let Some(singular) = names.singular.as_deref().filter(|s| !s.is_empty()) {
+        lowercase_label("spec.names.singular", singular, &mut errs);
+    }
+    if names.kind.is_empty() {
+        errs.push(FieldError::required("spec.names.kind", ""));
+    } else if !names.kind.starts_with(|c: char| c.is_ascii_alphabetic())
+        || !names.kind.chars().all(|c| c.is_ascii_alphanumeric())
+    {
+        errs.push(FieldError::invalid(
+            "spec.names.kind",
+            names.kind.clone(),
+            "may have mixed case, but should otherwise match: [a-z]([-a-z0-9]*[a-z0-9])?",
+        ));
+    }
+    if names.list_kind.as_deref() == Some(names.kind.as_str()) {
+        errs.push(FieldError::invalid(
+            "spec.names.listKind",
+            names.kind.clone(),
+            "kind and listKind may not be the same",
+        ));
+    }
+    for (i, s) in names.short_names.iter().flatten().enumerate() {
+        lowercase_label(&format!("spec.names.shortNames[{i}]"), s, &mut errs);
+    }
+    for (i, s) in names.categories.iter().flatten().enumerate() {
+        lowercase_label(&format!("spec.names.categories[{i}]"), s, &mut errs);
+    }
+    if let Some(conversion) = &spec.conversion {
+        match conversion.strategy.as_str() {
+            "None" => {}
+            "Webhook" => errs.push(FieldError::forbidden(
+                "spec.conversion.strategy",
+                "webhook conversion is not supported by kubeboot",
+            )),
+            other => errs.push(FieldError::not_supported(
+                "spec.conversion.strategy",
+                other,
+                &["None", "Webhook"],
+            )),
+        }
+    }
+    validate_versions(&spec.versions, &mut errs);
+    errs
+}
+
+fn validate_versions(versions: &[CustomResourceDefinitionVersion], errs: &mut ErrorList) {
+    if versions.is_empty() {
+        errs.push(FieldError::invalid(
+            "spec.versions",
+            json!([]),
+            "must have exactly one version marked as storage version",
+        ));
+        return;
+    }
+    let storage = versions.iter().filter(|v| v.storage).count();
+    if storage != 1 {
+        errs.push(FieldError::invalid(
+            "spec.versions",
+            json!(versions.iter().map(|v| &v.name).collect::<Vec<_>>()),
+            "must have exactly one version marked as storage version",
+        ));
+    }
+    if !versions.iter().any(|v| v.served) {
+        errs.push(FieldError::invalid(
+            "spec.versions",
+            json!(versions.iter().map(|v| &v.name).collect::<Vec<_>>()),
+            "must have at least one version marked as served",
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, v) in versions.iter().enumerate() {
+        let path = format!("spec.versions[{i}]");
+        if !seen.insert(&v.name) {
+            errs.push(FieldError::invalid(
+                format!("{path}.name"),
+                v.name.clone(),
+                "must be unique",
+            ));
+        }
+        for m in dns1035_label(&v.name) {
+            errs.push(FieldError::invalid(format!("{path}.name"), v.name.clone(), m));
+        }
+        let schema = v.schema.as_ref().and_then(|s| s.open_api_v3_schema.as_ref());
+        match schema {
+            None => errs.push(FieldError::required(
+                format!("{path}.schema.openAPIV3Schema"),
+                "schemas are required",
+            )),
+            Some(props) => {
+                let schema_path = format!("{path}.schema.openAPIV3Schema");
+                errs.extend(super::schema::validate_structural(props, &schema_path));
+                if let Err(e) = super::cel::Validator::compile(props, &schema_path) {
+                    errs.extend(e);
+                }
+            }
+        }
+        if let Some(scale) = v.subresources.as_ref().and_then(|s| s.scale.as_ref()) {
+            let sp = format!("{path}.subresources.scale");
+            check_scale_path(&format!("{sp}.specReplicasPath"), &scale.spec_replicas_path, ".spec.", errs);
+            check_scale_path(&format!("{sp}.statusReplicasPath"), &scale.status_replicas_path, ".status.", errs);
+            if let Some(sel) = scale.label_selector_path.as_deref() {
+                check_scale_path(&format!("{sp}.labelSelectorPath"), sel, ".", errs);
+            }
+        }
+        for (j, c) in v.additional_printer_columns.iter().flatten().enumerate() {
+            let cp = format!("{path}.additionalPrinterColumns[{j}]");
+            if c.name.is_empty() {
+                errs.push(FieldError::required(format!("{cp}.name"), ""));
+            }
+            if !COLUMN_TYPES.contains(&c.type_.as_str()) {
+                errs.push(FieldError::not_supported(format!("{cp}.type"), c.type_.clone(), COLUMN_TYPES));
+            }
+            if c.json_path.is_empty() {
+                errs.push(FieldError::required(format!("{cp}.jsonPath"), ""));
+            } else if let Err(e) = JsonPath::parse(&c.json_path) {
+                errs.push(FieldError::invalid(
+                    format!("{cp}.jsonPath"),
+                    c.json_path.clone(),
+                    format!("invalid JSONPath: {e}"),
+                ));
+            }
+        }
+        for (j, f) in v.selectable_fields.iter().flatten().enumerate() {
+            let fp = format!("{path}.selectableFields[{j}].jsonPath");
+            match JsonPath::parse(&f.json_path) {
+                Ok(p) if p.fields().is_some() => {}
+                _ => errs.push(FieldError::invalid(
+                    fp,
+                    f.json_path.clone(),
+                    "must be a simple path to a field, e.g. .spec.color",
+                )),
+            }
+        }
+    }
+}
+
+fn check_scale_path(field: &str, path: &str, prefix: &str, errs: &mut ErrorList) {
+    let simple = JsonPath::parse(path).is_ok_and(|p| p.fields().is_some());
+    if !simple || !path.starts_with(prefix) {
+        errs.push(FieldError::invalid(
+            field,
+            path,
+            format!("should be a json path under {}", prefix.trim_end_matches('.')),
+        ));
+    }
+}
+
+/// The CRD strategy plus upstream's deletion behaviour: the first delete adds the cleanup
+/// finalizer and the Terminating condition; the finalizer controller then deletes the custom
+/// objects and removes the finalizer.
+struct CrdDeletion(Arc<dyn Strategy>);
+
+/// A condition as upstream writes it.
+pub fn condition(type_: &str, status: &str, reason: &str, message: &str) -> Value {
+    json!({
+        "type": type_, "status": status,
+        "lastTransitionTime": crate::registry::store::now_rfc3339(),
+        "reason": reason, "message": message,
+    })
+}
+
+/// Sets a condition in `status.conditions`, keeping its transition time when the status is
+/// unchanged; returns whether anything changed.
+pub fn set_condition(obj: &mut Value, cond: Value) -> bool {
+    let Some(o) = obj.as_object_mut() else {
+        return false;
+    };
+    let status = o.entry("status").or_insert_with(|| json!({}));
+    let conditions = status
+        .as_object_mut()
+        .map(|s| s.entry("conditions").or_insert_with(|| json!([])));
+    let Some(Value::Array(list)) = conditions else {
+        return false;
+    };
+    let type_ = cond.get("type").cloned();
+    match list.iter_mut().find(|c| c.get("type") == type_.as_ref()) {
+        Some(existing) => {
+            let same = |k: &str| existing.get(k) == cond.get(k);
+            if same("status") && same("reason") && same("message") {
+                return false;
+            }
+            let mut cond = cond;
+            if same("status") {
+                cond["lastTransitionTime"] = existing["lastTransitionTime"].clone();
+            }
+            *existing = cond;
+        }
+        None => list.push(cond),
+    }
+    true
+}
+
+impl Strategy for CrdDeletion {
+    fn info(&self) -> &crate::registry::ResourceInfo {
+        self.0.info()
+    }
+    fn decode(&self, obj: Value) -> Result<crate::registry::strategy::Decoded, String> {
+        self.0.decode(obj)
+    }
+    fn prepare_for_create(&self, obj: &mut Value) {
+        self.0.prepare_for_create(obj)
+    }
+    fn prepare_for_update(&self, new: &mut Value, old: &Value) {
+        self.0.prepare_for_update(new, old)
+    }
+    fn default(&self, obj: &mut Value) {
+        self.0.default(obj)
+    }
+    fn validate(&self, obj: &Value) -> ErrorList {
+        self.0.validate(obj)
+    }
+    fn validate_update(&self, new: &Value, old: &Value) -> ErrorList {
+        self.0.validate_update(new, old)
+    }
+    fn blocks_deletion(&self, obj: &Value) -> bool {
+        obj.pointer("/metadata/deletionTimestamp").is_none()
+    }
+    fn prepare_for_delete(&self, obj: &mut Value) {
+        let finalizers = obj
+            .as_object_mut()
+            .map(|o| o.entry("metadata").or_insert_with(|| json!({})))
+            .and_then(|m| m.as_object_mut())
+            .map(|m| m.entry("finalizers").or_insert_with(|| json!([])));
+        if let Some(Value::Array(f)) = finalizers
+            && !f.iter().any(|f| f == CLEANUP_FINALIZER)
+        {
+            f.push(json!(CLEANUP_FINALIZER));
+        }
+        set_condition(
+            obj,
+            condition(
+                "Terminating",
+                "True",
+                "InstanceDeletionPending",
+                "CustomResourceDefinition marked for deletion; CustomResource deletion will begin soon",
+            ),
+        );
+    }
+    fn columns(&self) -> Vec<crate::registry::table::Column> {
+        self.0.columns()
+    }
+    fn cells(&self, obj: &Value) -> Vec<Value> {
+        self.0.cells(obj)
+    }
+}
