@@ -5,6 +5,8 @@
 use crate::server::{DelegationTarget, GenericApiServer};
 use std::sync::Arc;
 
+pub mod schema;
+
 /// Builds the apiextensions link in front of `delegate` (the end of the chain).
 pub fn new_apiextensions_server(delegate: Arc<dyn DelegationTarget>) -> GenericApiServer {
     GenericApiServer::new("apiextensions-apiserver", delegate)
