@@ -474,3 +474,181 @@ fn default_value(x: &mut Value, s: &Structural) {
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn schema(v: Value) -> Structural {
+        Structural::new(&serde_json::from_value(v).unwrap())
+    }
+
+    #[test]
+    fn pruning_removes_unknown_nested_fields_and_reports_their_paths() {
+        let s = schema(
+            json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+            "a": {"type": "string"},
+            "inner": {"type": "object", "properties": {"b": {"type": "integer"}}}}}}}),
+        );
+        let mut obj = json!({"apiVersion": "x/v1", "kind": "K", "metadata": {"name": "n", "whatever": 1},
+            "spec": {"a": "1", "foo": true, "inner": {"b": 2, "c": 3}}, "extra": {}});
+        let pruned = s.prune(&mut obj);
+        assert_eq!(pruned, vec!["extra", "spec.foo", "spec.inner.c"]);
+        assert_eq!(
+            obj,
+            json!({"apiVersion": "x/v1", "kind": "K", "metadata": {"name": "n", "whatever": 1},
+            "spec": {"a": "1", "inner": {"b": 2}}})
+        );
+    }
+
+    #[test]
+    fn pruning_walks_arrays_of_objects_with_indexed_paths() {
+        let s = schema(
+            json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+            "ports": {"type": "array", "items": {"type": "object", "properties": {"port": {"type": "integer"}}}}}}}}),
+        );
+        let mut obj = json!({"spec": {"ports": [{"port": 1}, {"port": 2, "name": "x"}]}});
+        assert_eq!(s.prune(&mut obj), vec!["spec.ports[1].name"]);
+        assert_eq!(obj, json!({"spec": {"ports": [{"port": 1}, {"port": 2}]}}));
+    }
+
+    #[test]
+    fn preserve_unknown_fields_keeps_unknowns_but_prunes_specified_children() {
+        let s = schema(
+            json!({"type": "object", "properties": {"spec": {"type": "object",
+            "x-kubernetes-preserve-unknown-fields": true, "properties": {
+                "known": {"type": "object", "properties": {"a": {"type": "string"}}}}}}}),
+        );
+        let mut obj = json!({"spec": {"free": {"x": 1}, "known": {"a": "1", "b": 2}}});
+        assert_eq!(s.prune(&mut obj), vec!["spec.known.b"]);
+        assert_eq!(
+            obj,
+            json!({"spec": {"free": {"x": 1}, "known": {"a": "1"}}})
+        );
+    }
+
+    #[test]
+    fn embedded_resources_keep_type_and_object_meta() {
+        let s = schema(
+            json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+            "template": {"type": "object", "x-kubernetes-embedded-resource": true,
+                "properties": {"spec": {"type": "object"}}}}}}}),
+        );
+        let mut obj = json!({"spec": {"template": {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "p"}, "spec": {"x": 1}, "status": {}}}});
+        assert_eq!(
+            s.prune(&mut obj),
+            vec!["spec.template.spec.x", "spec.template.status"]
+        );
+        assert_eq!(
+            obj,
+            json!({"spec": {"template": {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "p"}, "spec": {}}}})
+        );
+    }
+
+    #[test]
+    fn additional_properties_keep_keys_and_prune_their_values() {
+        let s = schema(
+            json!({"type": "object", "properties": {"spec": {"type": "object",
+            "additionalProperties": {"type": "object", "properties": {"a": {"type": "string"}}}}}}),
+        );
+        let mut obj = json!({"spec": {"k1": {"a": "x", "b": "y"}}});
+        assert_eq!(s.prune(&mut obj), vec!["spec.k1.b"]);
+        assert_eq!(obj, json!({"spec": {"k1": {"a": "x"}}}));
+    }
+
+    #[test]
+    fn pruning_drops_nulls_of_non_nullable_fields_without_default() {
+        let s = schema(
+            json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+            "a": {"type": "string"}, "b": {"type": "string", "nullable": true},
+            "c": {"type": "string", "default": "d"}}}}}),
+        );
+        let mut obj = json!({"spec": {"a": null, "b": null, "c": null}});
+        assert!(s.prune(&mut obj).is_empty());
+        assert_eq!(obj, json!({"spec": {"b": null, "c": null}}));
+        s.apply_defaults(&mut obj);
+        assert_eq!(obj, json!({"spec": {"b": null, "c": "d"}}));
+    }
+
+    #[test]
+    fn defaults_apply_to_nested_objects_that_are_present() {
+        let s = schema(
+            json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+            "replicas": {"type": "integer", "default": 1},
+            "strategy": {"type": "object", "default": {}, "properties": {
+                "type": {"type": "string", "default": "Rolling"}}},
+            "absent": {"type": "object", "properties": {"x": {"type": "string", "default": "y"}}}}}}}),
+        );
+        let mut obj = json!({"spec": {}});
+        s.apply_defaults(&mut obj);
+        // A defaulted object is itself defaulted; an absent object without default stays absent.
+        assert_eq!(
+            obj,
+            json!({"spec": {"replicas": 1, "strategy": {"type": "Rolling"}}})
+        );
+        let mut obj = json!({"spec": {"replicas": 5}});
+        s.apply_defaults(&mut obj);
+        assert_eq!(obj["spec"]["replicas"], 5);
+    }
+
+    #[test]
+    fn defaults_do_not_create_a_missing_parent() {
+        let s = schema(
+            json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+            "replicas": {"type": "integer", "default": 1}}}}}),
+        );
+        let mut obj = json!({"metadata": {"name": "x"}});
+        s.apply_defaults(&mut obj);
+        assert_eq!(obj, json!({"metadata": {"name": "x"}}));
+    }
+
+    #[test]
+    fn defaults_apply_inside_array_items_and_additional_properties() {
+        let s = schema(
+            json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+            "ports": {"type": "array", "items": {"type": "object", "properties": {
+                "protocol": {"type": "string", "default": "TCP"}}}},
+            "limits": {"type": "object", "additionalProperties": {"type": "object", "properties": {
+                "max": {"type": "integer", "default": 10}}}}}}}}),
+        );
+        let mut obj =
+            json!({"spec": {"ports": [{"port": 1}, {"protocol": "UDP"}], "limits": {"cpu": {}}}});
+        s.apply_defaults(&mut obj);
+        assert_eq!(
+            obj,
+            json!({"spec": {"ports": [{"port": 1, "protocol": "TCP"}, {"protocol": "UDP"}],
+            "limits": {"cpu": {"max": 10}}}})
+        );
+    }
+
+    #[test]
+    fn accessors_walk_the_schema() {
+        let s = schema(
+            json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+            "ports": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
+                "items": {"type": "object", "x-kubernetes-map-type": "atomic"}}}},
+            "labels": {"type": "object", "additionalProperties": {"type": "string"}}}}),
+        );
+        let ports = s.child("spec").and_then(|s| s.child("ports")).unwrap();
+        assert_eq!(ports.type_name(), "array");
+        assert_eq!(ports.list_type(), Some("map"));
+        assert_eq!(ports.list_map_keys(), ["name".to_string()]);
+        assert_eq!(ports.items().and_then(|i| i.map_type()), Some("atomic"));
+        assert_eq!(
+            s.child("labels")
+                .and_then(|l| l.child("anything"))
+                .map(|v| v.type_name()),
+            Some("string")
+        );
+        assert!(s.child("nope").is_none());
+    }
+
+    #[test]
+    fn structural_is_send_sync_and_clone() {
+        fn assert_traits<T: Send + Sync + Clone + std::fmt::Debug>() {}
+        assert_traits::<Structural>();
+    }
+}

@@ -731,3 +731,332 @@ fn validate_list_map(path: &str, s: &Structural, items: &[Value]) -> ErrorList {
         .map(|i| FieldError::duplicate(format!("{path}[{i}]"), keys[i].clone()))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::errors::aggregate;
+    use serde_json::json;
+
+    fn schema(v: Value) -> Structural {
+        Structural::new(&serde_json::from_value(v).unwrap())
+    }
+
+    /// A root object schema with `spec` of the given schema.
+    fn spec_schema(spec: Value) -> Structural {
+        schema(json!({"type": "object", "properties": {"spec": spec}}))
+    }
+
+    /// The rendered errors of validating `{"spec": value}`, "" when valid.
+    fn check(spec: Value, value: Value) -> String {
+        let errs = spec_schema(spec).validate(&json!({"spec": value}));
+        if errs.is_empty() {
+            String::new()
+        } else {
+            aggregate(&errs)
+        }
+    }
+
+    #[test]
+    fn a_valid_object_has_no_errors() {
+        let s = spec_schema(json!({"type": "object", "properties": {
+            "replicas": {"type": "integer", "minimum": 0, "maximum": 10},
+            "name": {"type": "string", "minLength": 1}}}));
+        assert!(
+            s.validate(
+                &json!({"apiVersion": "a/v1", "kind": "K", "metadata": {"name": "x"},
+            "spec": {"replicas": 3, "name": "n"}})
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn maximum_and_minimum_report_the_bound_in_upstream_wording() {
+        let spec = json!({"type": "object", "properties": {"replicas": {"type": "integer", "minimum": 1, "maximum": 10}}});
+        assert_eq!(
+            check(spec.clone(), json!({"replicas": 20})),
+            "spec.replicas: Invalid value: 20: spec.replicas in body should be less than or equal to 10"
+        );
+        assert_eq!(
+            check(spec, json!({"replicas": 0})),
+            "spec.replicas: Invalid value: 0: spec.replicas in body should be greater than or equal to 1"
+        );
+    }
+
+    #[test]
+    fn exclusive_bounds_and_float_values_use_strict_wording() {
+        let spec = json!({"type": "object", "properties": {"ratio": {"type": "number",
+            "minimum": 0, "exclusiveMinimum": true, "maximum": 1.5, "exclusiveMaximum": true}}});
+        assert_eq!(
+            check(spec.clone(), json!({"ratio": 1.5})),
+            "spec.ratio: Invalid value: 1.5: spec.ratio in body should be less than 1.5"
+        );
+        assert_eq!(
+            check(spec, json!({"ratio": 0})),
+            "spec.ratio: Invalid value: 0: spec.ratio in body should be greater than 0"
+        );
+    }
+
+    #[test]
+    fn multiple_of_reports_the_factor() {
+        let spec =
+            json!({"type": "object", "properties": {"n": {"type": "integer", "multipleOf": 3}}});
+        assert_eq!(
+            check(spec.clone(), json!({"n": 7})),
+            "spec.n: Invalid value: 7: spec.n in body should be a multiple of 3"
+        );
+        assert_eq!(check(spec, json!({"n": 9})), "");
+    }
+
+    #[test]
+    fn wrong_types_are_reported_with_the_found_type() {
+        let spec = json!({"type": "object", "properties": {"replicas": {"type": "integer"}}});
+        assert_eq!(
+            check(spec.clone(), json!({"replicas": "three"})),
+            r#"spec.replicas: Invalid value: "string": spec.replicas in body must be of type integer: "string""#
+        );
+        // A float with an integral value is an integer.
+        assert_eq!(check(spec, json!({"replicas": 2.0})), "");
+        assert_eq!(
+            check(json!({"type": "string"}), json!(5)),
+            r#"spec: Invalid value: "integer": spec in body must be of type string: "integer""#
+        );
+    }
+
+    #[test]
+    fn null_is_rejected_unless_nullable() {
+        let spec = json!({"type": "object", "properties": {
+            "a": {"type": "string"}, "b": {"type": "string", "nullable": true}}});
+        assert_eq!(
+            check(spec.clone(), json!({"a": null})),
+            r#"spec.a: Invalid value: "null": spec.a in body must be of type string: "null""#
+        );
+        assert_eq!(check(spec, json!({"b": null})), "");
+    }
+
+    #[test]
+    fn required_fields_are_reported_at_their_path() {
+        let s = schema(
+            json!({"type": "object", "required": ["spec"], "properties": {
+            "spec": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}}}),
+        );
+        assert_eq!(aggregate(&s.validate(&json!({}))), "spec: Required value");
+        assert_eq!(
+            aggregate(&s.validate(&json!({"spec": {}}))),
+            "spec.name: Required value"
+        );
+    }
+
+    #[test]
+    fn enum_lists_the_supported_values() {
+        let spec = json!({"type": "object", "properties": {
+            "mode": {"type": "string", "enum": ["a", "b"]},
+            "level": {"type": "integer", "enum": [1, 2]}}});
+        assert_eq!(
+            check(spec.clone(), json!({"mode": "x"})),
+            r#"spec.mode: Unsupported value: "x": supported values: "a", "b""#
+        );
+        assert_eq!(
+            check(spec.clone(), json!({"level": 3})),
+            r#"spec.level: Unsupported value: 3: supported values: "1", "2""#
+        );
+        assert_eq!(check(spec, json!({"mode": "b", "level": 2.0})), "");
+    }
+
+    #[test]
+    fn string_length_and_pattern_use_upstream_wording() {
+        let spec = json!({"type": "object", "properties": {
+            "name": {"type": "string", "minLength": 3, "maxLength": 5, "pattern": "^a"}}});
+        assert_eq!(
+            check(spec.clone(), json!({"name": "ab"})),
+            r#"spec.name: Invalid value: "ab": spec.name in body should be at least 3 chars long"#
+        );
+        assert_eq!(
+            check(spec.clone(), json!({"name": "abcdef"})),
+            "spec.name: Too long: may not be more than 5 bytes"
+        );
+        assert_eq!(
+            check(spec.clone(), json!({"name": "bcd"})),
+            r#"spec.name: Invalid value: "bcd": spec.name in body should match '^a'"#
+        );
+        // Lengths count characters, not bytes.
+        assert_eq!(check(spec, json!({"name": "aéé"})), "");
+    }
+
+    #[test]
+    fn formats_are_checked_and_unknown_formats_ignored() {
+        let spec = json!({"type": "object", "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "other": {"type": "string", "format": "my-own"},
+            "count": {"type": "integer", "format": "int32"}}});
+        assert_eq!(
+            check(spec.clone(), json!({"id": "nope"})),
+            r#"spec.id: Invalid value: "nope": spec.id in body must be of type uuid: "nope""#
+        );
+        assert_eq!(
+            check(
+                spec,
+                json!({"other": "anything", "count": 5_000_000_000i64})
+            ),
+            ""
+        );
+    }
+
+    #[test]
+    fn item_counts_are_checked_and_items_get_indexed_paths() {
+        let spec = json!({"type": "object", "properties": {"items": {"type": "array", "minItems": 2, "maxItems": 3,
+            "items": {"type": "object", "properties": {"name": {"type": "string", "maxLength": 2}}}}}});
+        assert_eq!(
+            check(spec.clone(), json!({"items": [{}]})),
+            "spec.items: Invalid value: 1: spec.items in body should have at least 2 items"
+        );
+        assert_eq!(
+            check(spec.clone(), json!({"items": [{}, {}, {}, {}]})),
+            "spec.items: Too many: 4: must have at most 3 items"
+        );
+        assert_eq!(
+            check(spec, json!({"items": [{}, {}, {"name": "long"}]})),
+            "spec.items[2].name: Too long: may not be more than 2 bytes"
+        );
+    }
+
+    #[test]
+    fn property_counts_are_checked() {
+        let spec = json!({"type": "object", "minProperties": 1, "maxProperties": 2,
+            "additionalProperties": {"type": "string"}});
+        assert_eq!(
+            check(spec.clone(), json!({})),
+            "spec: Invalid value: 0: spec in body should have at least 1 properties"
+        );
+        assert_eq!(
+            check(spec, json!({"a": "1", "b": "2", "c": "3"})),
+            "spec: Too many: 3: must have at most 2 items"
+        );
+    }
+
+    #[test]
+    fn additional_properties_values_are_validated_with_dotted_keys() {
+        let spec = json!({"type": "object", "properties": {"labels": {"type": "object",
+            "additionalProperties": {"type": "string", "maxLength": 3}}}});
+        assert_eq!(
+            check(spec, json!({"labels": {"foo": "abcd"}})),
+            "spec.labels.foo: Too long: may not be more than 3 bytes"
+        );
+    }
+
+    #[test]
+    fn int_or_string_accepts_both_and_rejects_others() {
+        let spec = json!({"type": "object", "properties": {"port": {"x-kubernetes-int-or-string": true,
+            "anyOf": [{"type": "integer"}, {"type": "string"}]}}});
+        assert_eq!(check(spec.clone(), json!({"port": 80})), "");
+        assert_eq!(check(spec.clone(), json!({"port": "http"})), "");
+        assert_eq!(
+            check(spec, json!({"port": true})),
+            concat!(
+                r#"[spec.port: Invalid value: "boolean": spec.port in body must be of type integer,string: "boolean", "#,
+                r#"<nil>: Invalid value: "": "spec.port" must validate at least one schema (anyOf), "#,
+                r#"spec.port: Invalid value: "boolean": spec.port in body must be of type integer: "boolean"]"#
+            )
+        );
+    }
+
+    #[test]
+    fn one_of_all_of_and_not_report_composite_errors() {
+        let spec = json!({"type": "object", "properties": {"n": {"type": "integer",
+            "oneOf": [{"minimum": 5}, {"maximum": 10}], "not": {"maximum": 0}}}});
+        assert_eq!(
+            check(spec.clone(), json!({"n": 7})),
+            r#"<nil>: Invalid value: "": "spec.n" must validate one and only one schema (oneOf). Found 2 valid alternatives"#
+        );
+        assert_eq!(
+            check(spec, json!({"n": -1})),
+            r#"<nil>: Invalid value: "": "spec.n" must not validate the schema (not)"#
+        );
+        let all = json!({"type": "object", "properties": {"n": {"type": "integer", "allOf": [{"minimum": 5}]}}});
+        assert_eq!(
+            check(all, json!({"n": 1})),
+            concat!(
+                "[spec.n: Invalid value: 1: spec.n in body should be greater than or equal to 5, ",
+                r#"<nil>: Invalid value: "": "spec.n" must validate all the schemas (allOf). None validated]"#
+            )
+        );
+    }
+
+    #[test]
+    fn embedded_resources_need_api_version_and_kind() {
+        let spec = json!({"type": "object", "properties": {"template": {"type": "object",
+            "x-kubernetes-embedded-resource": true, "x-kubernetes-preserve-unknown-fields": true}}});
+        assert_eq!(
+            check(spec.clone(), json!({"template": {}})),
+            "[spec.template.apiVersion: Required value, spec.template.kind: Required value]"
+        );
+        assert_eq!(
+            check(
+                spec.clone(),
+                json!({"template": {"apiVersion": "a/b/c", "kind": "Pod_"}})
+            ),
+            concat!(
+                r#"[spec.template.apiVersion: Invalid value: "a/b/c": unexpected GroupVersion string: a/b/c, "#,
+                r#"spec.template.kind: Invalid value: "Pod_": may have mixed case, but should otherwise match: "#,
+                "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, ",
+                "and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')]"
+            )
+        );
+        assert_eq!(
+            check(
+                spec,
+                json!({"template": {"apiVersion": "v1", "kind": "Pod"}})
+            ),
+            ""
+        );
+    }
+
+    #[test]
+    fn list_type_set_reports_duplicates() {
+        let spec = json!({"type": "object", "properties": {"tags": {"type": "array",
+            "x-kubernetes-list-type": "set", "items": {"type": "string"}}}});
+        assert_eq!(
+            check(spec, json!({"tags": ["a", "b", "a", "a"]})),
+            r#"spec.tags[2]: Duplicate value: "a""#
+        );
+    }
+
+    #[test]
+    fn list_type_map_reports_duplicate_keys() {
+        let spec = json!({"type": "object", "properties": {"ports": {"type": "array",
+            "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
+            "items": {"type": "object", "required": ["name"], "properties": {
+                "name": {"type": "string"}, "port": {"type": "integer"}}}}}});
+        assert_eq!(
+            check(
+                spec.clone(),
+                json!({"ports": [{"name": "a", "port": 1}, {"name": "a", "port": 2}]})
+            ),
+            r#"spec.ports[1]: Duplicate value: {"name":"a"}"#
+        );
+        assert_eq!(
+            check(spec, json!({"ports": ["x"]})),
+            concat!(
+                r#"[spec.ports[0]: Invalid value: "string": spec.ports[0] in body must be of type object: "string", "#,
+                r#"spec.ports[0]: Invalid value: "x": must be an object for an array of list-type map]"#
+            )
+        );
+    }
+
+    #[test]
+    fn metadata_is_left_to_the_caller_except_name_restrictions() {
+        let s = schema(
+            json!({"type": "object", "properties": {"metadata": {"type": "object",
+            "properties": {"name": {"type": "string", "maxLength": 3}}}}}),
+        );
+        assert!(
+            s.validate(&json!({"metadata": {"labels": {"a": "b"}, "name": "abc"}}))
+                .is_empty()
+        );
+        assert_eq!(
+            aggregate(&s.validate(&json!({"metadata": {"name": "abcd"}}))),
+            "metadata.name: Too long: may not be more than 3 bytes"
+        );
+    }
+}
