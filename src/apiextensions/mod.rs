@@ -33,6 +33,8 @@ pub struct Config {
     pub min_request_timeout: Duration,
 }
 
+pub mod schema;
+
 /// Builds the apiextensions link in front of `delegate` (the end of the chain).
 pub fn new_apiextensions_server(
     config: Config,

@@ -21,6 +21,8 @@ pub enum FieldErrorKind {
     Forbidden,
     /// A value is longer than allowed.
     TooLong(usize),
+    /// A list or map has more items than allowed (the maximum).
+    TooMany(usize),
 }
 
 /// One field validation error.
@@ -91,6 +93,10 @@ impl FieldError {
     pub fn too_long(field: impl Into<String>, max: usize) -> Self {
         Self::new(FieldErrorKind::TooLong(max), field, None, "")
     }
+    /// A list or map with more than `max` items, as upstream's `field.TooMany`.
+    pub fn too_many(field: impl Into<String>, actual: usize, max: usize) -> Self {
+        Self::new(FieldErrorKind::TooMany(max), field, Some(actual.into()), "")
+    }
     /// A reference to something that does not exist.
     pub fn not_found(field: impl Into<String>, value: impl Into<Value>) -> Self {
         Self::new(FieldErrorKind::NotFound, field, Some(value.into()), "")
@@ -106,6 +112,7 @@ impl FieldError {
             FieldErrorKind::NotSupported(_) => "FieldValueNotSupported",
             FieldErrorKind::Forbidden => "FieldValueForbidden",
             FieldErrorKind::TooLong(_) => "FieldValueTooLong",
+            FieldErrorKind::TooMany(_) => "FieldValueTooMany",
         }
     }
 
@@ -126,6 +133,10 @@ impl FieldError {
             }
             FieldErrorKind::Forbidden => "Forbidden".to_string(),
             FieldErrorKind::TooLong(max) => format!("Too long: may not be more than {max} bytes"),
+            FieldErrorKind::TooMany(max) => {
+                let items = if *max == 1 { "item" } else { "items" };
+                format!("Too many: {value}: must have at most {max} {items}")
+            }
         };
         if !self.detail.is_empty() {
             s.push_str(": ");
