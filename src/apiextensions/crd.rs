@@ -329,11 +329,12 @@ pub fn set_condition(obj: &mut Value, cond: Value) -> bool {
     match list.iter_mut().find(|c| c.get("type") == type_.as_ref()) {
         Some(existing) => {
             let same = |k: &str| existing.get(k) == cond.get(k);
-            if same("status") && same("reason") && same("message") {
+            let same_status = same("status");
+            if same_status && same("reason") && same("message") {
                 return false;
             }
             let mut cond = cond;
-            if same("status") {
+            if same_status {
                 cond["lastTransitionTime"] = existing["lastTransitionTime"].clone();
             }
             *existing = cond;

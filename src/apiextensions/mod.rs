@@ -33,7 +33,6 @@ pub struct Config {
     pub min_request_timeout: Duration,
 }
 
-pub mod schema;
 
 /// Builds the apiextensions link in front of `delegate` (the end of the chain).
 pub fn new_apiextensions_server(
