@@ -6,9 +6,9 @@ use super::crd::{CLEANUP_FINALIZER, condition, set_condition};
 use super::custom_resource::CustomResource;
 use crate::controlplane::storage_factory::StorageFactory;
 use crate::endpoints::discovery::Discovery;
-use crate::registry::store::{
-    DeleteParams, ListParams, UpdateTarget, WatchParams, WriteOptions,
-};
+use crate::endpoints::rest::Admission;
+use crate::endpoints::status::ApiError;
+use crate::registry::store::{DeleteParams, ListParams, UpdateTarget, WatchParams, WriteOptions};
 use crate::registry::{RegistryError, Store, StoreSet};
 use futures::StreamExt;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
@@ -39,6 +39,31 @@ pub struct Serving {
     discovery: Arc<Discovery>,
     served: Mutex<HashMap<String, Served>>,
     cleaning: Mutex<HashSet<String>>,
+    terminating: Arc<Mutex<HashSet<(String, String)>>>,
+}
+
+/// Refuses creates of custom objects whose CRD is being deleted, as upstream's crdHandler.
+pub struct TerminatingCrds(Arc<Mutex<HashSet<(String, String)>>>);
+
+impl Admission for TerminatingCrds {
+    fn admit_create<'a>(
+        &'a self,
+        store: &'a Store,
+        _namespace: Option<&'a str>,
+    ) -> futures::future::BoxFuture<'a, Result<(), ApiError>> {
+        let info = store.info();
+        let key = (info.group.to_string(), info.resource.to_string());
+        let terminating = self.0.lock().expect("poisoned").contains(&key);
+        Box::pin(async move {
+            if terminating {
+                let mut err = ApiError::method_not_allowed(&key.0, &key.1);
+                err.message =
+                    "create not allowed while custom resource definition is terminating".into();
+                return Err(err);
+            }
+            Ok(())
+        })
+    }
 }
 
 impl Serving {
@@ -50,7 +75,13 @@ impl Serving {
             discovery,
             served: Mutex::default(),
             cleaning: Mutex::default(),
+            terminating: Arc::default(),
         }
+    }
+
+    /// The admission plugin refusing creates while a CRD is being deleted.
+    pub fn admission(&self) -> TerminatingCrds {
+        TerminatingCrds(self.terminating.clone())
     }
 
     fn store_for(&self, crd: &CustomResourceDefinition, version: &str) -> Option<Arc<Store>> {
@@ -58,21 +89,42 @@ impl Serving {
         let strategy = Arc::new(CustomResource::new(crd, v));
         let info = crate::registry::Strategy::info(&*strategy).clone();
         let backend = self.storage.for_resource(&info.group, &info.resource);
-        Some(Arc::new(Store::new(strategy, backend, self.storage.keys().clone())))
+        Some(Arc::new(Store::new(
+            strategy,
+            backend,
+            self.storage.keys().clone(),
+        )))
     }
 
     /// Serves the served versions of `crd` (rebuilding them when its spec or names changed).
-    fn serve(&self, name: &str, crd: &CustomResourceDefinition, accepted: &CustomResourceDefinitionNames) {
-        let fingerprint = json!([crd.spec, accepted]);
+    fn serve(
+        &self,
+        name: &str,
+        crd: &CustomResourceDefinition,
+        accepted: &CustomResourceDefinitionNames,
+    ) {
+        let terminating = crd.metadata.deletion_timestamp.is_some();
+        let fingerprint = json!([crd.spec, accepted, terminating]);
         let mut served = self.served.lock().expect("served poisoned");
-        if served.get(name).is_some_and(|s| s.fingerprint == fingerprint) {
+        if served
+            .get(name)
+            .is_some_and(|s| s.fingerprint == fingerprint)
+        {
             return;
         }
         if let Some(old) = served.remove(name) {
             self.withdraw(&old);
         }
+        if terminating {
+            self.terminating
+                .lock()
+                .expect("poisoned")
+                .insert((crd.spec.group.clone(), accepted.plural.clone()));
+        }
         let mut crd = crd.clone();
-        crd.status.get_or_insert_with(Default::default).accepted_names = Some(accepted.clone());
+        crd.status
+            .get_or_insert_with(Default::default)
+            .accepted_names = Some(accepted.clone());
         let mut versions = Vec::new();
         let mut infos = Vec::new();
         for v in crd.spec.versions.iter().filter(|v| v.served) {
@@ -96,6 +148,10 @@ impl Serving {
     }
 
     fn withdraw(&self, served: &Served) {
+        self.terminating
+            .lock()
+            .expect("poisoned")
+            .remove(&(served.group.clone(), served.resource.clone()));
         for v in &served.versions {
             self.stores.remove(&served.group, v, &served.resource);
         }
@@ -126,8 +182,7 @@ fn conflict(
     all: &BTreeMap<String, Value>,
 ) -> Option<(&'static str, String)> {
     for (other_name, other) in all {
-        if other_name == name
-            || other.pointer("/spec/group").and_then(Value::as_str) != Some(group)
+        if other_name == name || other.pointer("/spec/group").and_then(Value::as_str) != Some(group)
         {
             continue;
         }
@@ -135,19 +190,22 @@ fn conflict(
             continue;
         };
         let singular = wanted.singular.clone().unwrap_or_default();
-        let taken_words: Vec<&str> = [
-            Some(taken.plural.as_str()),
-            taken.singular.as_deref(),
-        ]
-        .into_iter()
-        .flatten()
-        .chain(taken.short_names.iter().flatten().map(String::as_str))
-        .collect();
+        let taken_words: Vec<&str> = [Some(taken.plural.as_str()), taken.singular.as_deref()]
+            .into_iter()
+            .flatten()
+            .chain(taken.short_names.iter().flatten().map(String::as_str))
+            .collect();
         if taken_words.contains(&wanted.plural.as_str()) {
-            return Some(("PluralConflict", format!("{:?} is already in use", wanted.plural)));
+            return Some((
+                "PluralConflict",
+                format!("{:?} is already in use", wanted.plural),
+            ));
         }
         if !singular.is_empty() && taken_words.contains(&singular.as_str()) {
-            return Some(("SingularConflict", format!("{singular:?} is already in use")));
+            return Some((
+                "SingularConflict",
+                format!("{singular:?} is already in use"),
+            ));
         }
         for s in wanted.short_names.iter().flatten() {
             if taken_words.contains(&s.as_str()) {
@@ -156,12 +214,18 @@ fn conflict(
         }
         let taken_kinds = [Some(taken.kind.as_str()), taken.list_kind.as_deref()];
         if taken_kinds.contains(&Some(wanted.kind.as_str())) {
-            return Some(("KindConflict", format!("{:?} is already in use", wanted.kind)));
+            return Some((
+                "KindConflict",
+                format!("{:?} is already in use", wanted.kind),
+            ));
         }
         if let Some(list_kind) = wanted.list_kind.as_deref()
             && taken_kinds.contains(&Some(list_kind))
         {
-            return Some(("ListKindConflict", format!("{list_kind:?} is already in use")));
+            return Some((
+                "ListKindConflict",
+                format!("{list_kind:?} is already in use"),
+            ));
         }
     }
     None
@@ -237,19 +301,33 @@ pub async fn run(crds: Arc<Store>, serving: Arc<Serving>, synced: watch::Sender<
     }
 }
 
-async fn reconcile(crds: &Arc<Store>, serving: &Arc<Serving>, obj: &Value, all: &BTreeMap<String, Value>) {
+async fn reconcile(
+    crds: &Arc<Store>,
+    serving: &Arc<Serving>,
+    obj: &Value,
+    all: &BTreeMap<String, Value>,
+) {
     let Ok(crd) = serde_json::from_value::<CustomResourceDefinition>(obj.clone()) else {
         return;
     };
     let name = crd.metadata.name.clone().unwrap_or_default();
     if crd.metadata.deletion_timestamp.is_some() {
+        if let Some(accepted) = names_of(obj) {
+            serving.serve(&name, &crd, &accepted);
+        }
         let finalizing = crd
             .metadata
             .finalizers
             .iter()
             .flatten()
             .any(|f| f == CLEANUP_FINALIZER);
-        if finalizing && serving.cleaning.lock().expect("poisoned").insert(name.clone()) {
+        if finalizing
+            && serving
+                .cleaning
+                .lock()
+                .expect("poisoned")
+                .insert(name.clone())
+        {
             let (crds, serving) = (crds.clone(), serving.clone());
             tokio::spawn(async move {
                 cleanup(&crds, &serving, &crd).await;
@@ -262,7 +340,10 @@ async fn reconcile(crds: &Arc<Store>, serving: &Arc<Serving>, obj: &Value, all: 
     let mut desired = obj.clone();
     let accepted = match conflict(&name, &crd.spec.group, &wanted, all) {
         Some((reason, message)) => {
-            set_condition(&mut desired, condition("NamesAccepted", "False", reason, &message));
+            set_condition(
+                &mut desired,
+                condition("NamesAccepted", "False", reason, &message),
+            );
             names_of(obj)
         }
         None => {
@@ -290,11 +371,17 @@ async fn reconcile(crds: &Arc<Store>, serving: &Arc<Serving>, obj: &Value, all: 
     if desired.get("status") != obj.get("status") {
         let status = desired["status"].clone();
         let result = crds
-            .update_with(None, &name, UpdateTarget::Subresource(&["/status"]), WriteOptions::default(), |current| {
-                let mut next = current.clone();
-                next["status"] = status.clone();
-                Ok(next)
-            })
+            .update_with(
+                None,
+                &name,
+                UpdateTarget::Subresource(&["/status"]),
+                WriteOptions::default(),
+                |current| {
+                    let mut next = current.clone();
+                    next["status"] = status.clone();
+                    Ok(next)
+                },
+            )
             .await;
         if let Err(e) = result
             && !matches!(e, RegistryError::NotFound { .. })
@@ -321,7 +408,12 @@ async fn cleanup(crds: &Store, serving: &Serving, crd: &CustomResourceDefinition
     let _ = set_status_condition(
         crds,
         &name,
-        condition("Terminating", "True", "InstanceDeletionInProgress", "CustomResource deletion is in progress"),
+        condition(
+            "Terminating",
+            "True",
+            "InstanceDeletionInProgress",
+            "CustomResource deletion is in progress",
+        ),
     )
     .await;
     if let Some(store) = serving.store_for(&crd_for_store, &storage_version) {
@@ -338,17 +430,28 @@ async fn cleanup(crds: &Store, serving: &Serving, crd: &CustomResourceDefinition
     let _ = set_status_condition(
         crds,
         &name,
-        condition("Terminating", "True", "InstanceDeletionCompleted", "removed all instances"),
+        condition(
+            "Terminating",
+            "True",
+            "InstanceDeletionCompleted",
+            "removed all instances",
+        ),
     )
     .await;
     let result = crds
-        .update_with(None, &name, UpdateTarget::Main, WriteOptions::default(), |current| {
-            let mut next = current.clone();
-            if let Some(Value::Array(f)) = next.pointer_mut("/metadata/finalizers") {
-                f.retain(|f| f != CLEANUP_FINALIZER);
-            }
-            Ok(next)
-        })
+        .update_with(
+            None,
+            &name,
+            UpdateTarget::Main,
+            WriteOptions::default(),
+            |current| {
+                let mut next = current.clone();
+                if let Some(Value::Array(f)) = next.pointer_mut("/metadata/finalizers") {
+                    f.retain(|f| f != CLEANUP_FINALIZER);
+                }
+                Ok(next)
+            },
+        )
         .await;
     if let Err(e) = result {
         tracing::warn!(crd = name, error = %e, "CRD controller: removing the cleanup finalizer failed");
@@ -356,11 +459,17 @@ async fn cleanup(crds: &Store, serving: &Serving, crd: &CustomResourceDefinition
 }
 
 async fn set_status_condition(crds: &Store, name: &str, cond: Value) -> Result<(), RegistryError> {
-    crds.update_with(None, name, UpdateTarget::Subresource(&["/status"]), WriteOptions::default(), |current| {
-        let mut next = current.clone();
-        set_condition(&mut next, cond.clone());
-        Ok(next)
-    })
+    crds.update_with(
+        None,
+        name,
+        UpdateTarget::Subresource(&["/status"]),
+        WriteOptions::default(),
+        |current| {
+            let mut next = current.clone();
+            set_condition(&mut next, cond.clone());
+            Ok(next)
+        },
+    )
     .await
     .map(|_| ())
 }

@@ -4,6 +4,7 @@
 use super::jsonpath::JsonPath;
 use crate::registry::errors::{ErrorList, FieldError};
 use crate::registry::kinds::{Sub, kind};
+use crate::registry::table::{Column, created_at_cells};
 use crate::registry::validation::{dns1035_label, dns1123_label, dns1123_subdomain};
 use crate::registry::{Rules, Strategy};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
@@ -47,7 +48,11 @@ impl Rules<CustomResourceDefinition> for CrdRules {
         }
     }
 
-    fn prepare_for_update(&self, new: &mut CustomResourceDefinition, old: &CustomResourceDefinition) {
+    fn prepare_for_update(
+        &self,
+        new: &mut CustomResourceDefinition,
+        old: &CustomResourceDefinition,
+    ) {
         new.status = old.status.clone();
         // A new storage version joins storedVersions, as upstream's PrepareForUpdate does.
         if let Some(storage) = new.spec.versions.iter().find(|v| v.storage) {
@@ -80,6 +85,14 @@ impl Rules<CustomResourceDefinition> for CrdRules {
 
     fn validate(&self, crd: &CustomResourceDefinition) -> ErrorList {
         validate_spec(crd)
+    }
+
+    fn columns(&self) -> Option<Vec<Column>> {
+        Some(vec![Column::NAME, Column::CREATED_AT])
+    }
+
+    fn cells(&self, _crd: &CustomResourceDefinition, raw: &Value) -> Vec<Value> {
+        created_at_cells(raw)
     }
 
     fn validate_update(
@@ -231,9 +244,16 @@ fn validate_versions(versions: &[CustomResourceDefinitionVersion], errs: &mut Er
             ));
         }
         for m in dns1035_label(&v.name) {
-            errs.push(FieldError::invalid(format!("{path}.name"), v.name.clone(), m));
+            errs.push(FieldError::invalid(
+                format!("{path}.name"),
+                v.name.clone(),
+                m,
+            ));
         }
-        let schema = v.schema.as_ref().and_then(|s| s.open_api_v3_schema.as_ref());
+        let schema = v
+            .schema
+            .as_ref()
+            .and_then(|s| s.open_api_v3_schema.as_ref());
         match schema {
             None => errs.push(FieldError::required(
                 format!("{path}.schema.openAPIV3Schema"),
@@ -249,8 +269,18 @@ fn validate_versions(versions: &[CustomResourceDefinitionVersion], errs: &mut Er
         }
         if let Some(scale) = v.subresources.as_ref().and_then(|s| s.scale.as_ref()) {
             let sp = format!("{path}.subresources.scale");
-            check_scale_path(&format!("{sp}.specReplicasPath"), &scale.spec_replicas_path, ".spec.", errs);
-            check_scale_path(&format!("{sp}.statusReplicasPath"), &scale.status_replicas_path, ".status.", errs);
+            check_scale_path(
+                &format!("{sp}.specReplicasPath"),
+                &scale.spec_replicas_path,
+                ".spec.",
+                errs,
+            );
+            check_scale_path(
+                &format!("{sp}.statusReplicasPath"),
+                &scale.status_replicas_path,
+                ".status.",
+                errs,
+            );
             if let Some(sel) = scale.label_selector_path.as_deref() {
                 check_scale_path(&format!("{sp}.labelSelectorPath"), sel, ".", errs);
             }
@@ -261,7 +291,11 @@ fn validate_versions(versions: &[CustomResourceDefinitionVersion], errs: &mut Er
                 errs.push(FieldError::required(format!("{cp}.name"), ""));
             }
             if !COLUMN_TYPES.contains(&c.type_.as_str()) {
-                errs.push(FieldError::not_supported(format!("{cp}.type"), c.type_.clone(), COLUMN_TYPES));
+                errs.push(FieldError::not_supported(
+                    format!("{cp}.type"),
+                    c.type_.clone(),
+                    COLUMN_TYPES,
+                ));
             }
             if c.json_path.is_empty() {
                 errs.push(FieldError::required(format!("{cp}.jsonPath"), ""));
@@ -293,7 +327,10 @@ fn check_scale_path(field: &str, path: &str, prefix: &str, errs: &mut ErrorList)
         errs.push(FieldError::invalid(
             field,
             path,
-            format!("should be a json path under {}", prefix.trim_end_matches('.')),
+            format!(
+                "should be a json path under {}",
+                prefix.trim_end_matches('.')
+            ),
         ));
     }
 }

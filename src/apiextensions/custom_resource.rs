@@ -76,7 +76,12 @@ impl CustomResource {
             ScalePaths {
                 spec_replicas: pointer(&s.spec_replicas_path).into(),
                 status_replicas: pointer(&s.status_replicas_path).into(),
-                selector: s.label_selector_path.as_deref().map(pointer).unwrap_or_default().into(),
+                selector: s
+                    .label_selector_path
+                    .as_deref()
+                    .map(pointer)
+                    .unwrap_or_default()
+                    .into(),
             }
         });
         let info = ResourceInfo {
@@ -89,8 +94,20 @@ impl CustomResource {
                 .clone()
                 .unwrap_or_else(|| names.kind.to_lowercase()),
             namespaced: spec.scope == "Namespaced",
-            short_names: names.short_names.iter().flatten().cloned().map(Cow::Owned).collect(),
-            categories: names.categories.iter().flatten().cloned().map(Cow::Owned).collect(),
+            short_names: names
+                .short_names
+                .iter()
+                .flatten()
+                .cloned()
+                .map(Cow::Owned)
+                .collect(),
+            categories: names
+                .categories
+                .iter()
+                .flatten()
+                .cloned()
+                .map(Cow::Owned)
+                .collect(),
             verbs: ALL_VERBS,
             subresources,
             name_rule: NameRule::Dns1123Subdomain,
@@ -102,7 +119,10 @@ impl CustomResource {
             .find(|v| v.storage)
             .map(|v| v.name.as_str())
             .unwrap_or(&version.name);
-        let props = version.schema.as_ref().and_then(|s| s.open_api_v3_schema.as_ref());
+        let props = version
+            .schema
+            .as_ref()
+            .and_then(|s| s.open_api_v3_schema.as_ref());
         let columns = version
             .additional_printer_columns
             .iter()
@@ -143,6 +163,23 @@ impl CustomResource {
     }
 }
 
+impl CustomResource {
+    /// Schema validation, then the CEL rules unless a value has the wrong type (rules could not
+    /// evaluate it), as upstream's `hasBlockingErr`.
+    fn validate_with_old(&self, obj: &Value, old: Option<&Value>) -> ErrorList {
+        let mut errs = self
+            .schema
+            .as_ref()
+            .map(|s| s.validate(obj))
+            .unwrap_or_default();
+        let blocking = errs.iter().any(|e| e.detail.contains("must be of type"));
+        if !blocking && !self.rules.is_empty() {
+            errs.extend(self.rules.validate(obj, old));
+        }
+        errs
+    }
+}
+
 impl Strategy for CustomResource {
     fn info(&self) -> &ResourceInfo {
         &self.info
@@ -155,8 +192,8 @@ impl Strategy for CustomResource {
         let mut unknown = Vec::new();
         // metadata is an ObjectMeta whatever the schema says; unknown fields there are dropped.
         if let Some(meta) = obj.get_mut("metadata") {
-            let typed: ObjectMeta = serde_json::from_value(meta.clone())
-                .map_err(|e| format!("metadata: {e}"))?;
+            let typed: ObjectMeta =
+                serde_json::from_value(meta.clone()).map_err(|e| format!("metadata: {e}"))?;
             let normalized = serde_json::to_value(typed).expect("ObjectMeta serializes");
             unknown_fields(meta, &normalized, "metadata", &mut unknown);
             *meta = normalized;
@@ -196,19 +233,11 @@ impl Strategy for CustomResource {
     }
 
     fn validate(&self, obj: &Value) -> ErrorList {
-        let mut errs = self.schema.as_ref().map(|s| s.validate(obj)).unwrap_or_default();
-        if errs.is_empty() && !self.rules.is_empty() {
-            errs.extend(self.rules.validate(obj, None));
-        }
-        errs
+        self.validate_with_old(obj, None)
     }
 
     fn validate_update(&self, new: &Value, old: &Value) -> ErrorList {
-        let mut errs = self.schema.as_ref().map(|s| s.validate(new)).unwrap_or_default();
-        if errs.is_empty() && !self.rules.is_empty() {
-            errs.extend(self.rules.validate(new, Some(old)));
-        }
-        errs
+        self.validate_with_old(new, Some(old))
     }
 
     fn columns(&self) -> Vec<Column> {
@@ -230,9 +259,9 @@ impl Strategy for CustomResource {
     fn cells(&self, obj: &Value) -> Vec<Value> {
         let mut cells = vec![name_cell(obj)];
         if self.columns.is_empty() {
-            cells.push(Value::String(age(
-                obj.pointer("/metadata/creationTimestamp").and_then(Value::as_str),
-            )));
+            cells.push(Value::String(age(obj
+                .pointer("/metadata/creationTimestamp")
+                .and_then(Value::as_str))));
             return cells;
         }
         for c in &self.columns {

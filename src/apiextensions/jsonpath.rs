@@ -155,10 +155,9 @@ fn parse_bracket(inner: &str) -> Result<Step, String> {
     let (lhs, rhs) = filter
         .split_once("==")
         .ok_or_else(|| format!("unsupported filter {filter:?}: only == is supported"))?;
-    let path = lhs
-        .trim()
-        .strip_prefix("@.")
-        .ok_or_else(|| format!("unsupported filter {filter:?}: the left side must start with @."))?;
+    let path = lhs.trim().strip_prefix("@.").ok_or_else(|| {
+        format!("unsupported filter {filter:?}: the left side must start with @.")
+    })?;
     let rhs = rhs.trim();
     let want = match unquote(rhs) {
         Some(s) => Value::String(s.to_string()),

@@ -33,7 +33,6 @@ pub struct Config {
     pub min_request_timeout: Duration,
 }
 
-
 /// Builds the apiextensions link in front of `delegate` (the end of the chain).
 pub fn new_apiextensions_server(
     config: Config,
@@ -48,15 +47,17 @@ pub fn new_apiextensions_server(
     ));
     config.stores.insert(crds.clone());
     config.discovery.add([info]);
-    let resources = Arc::new(ResourceHandler::new(
-        config.stores.clone(),
-        config.admission,
-        config.min_request_timeout,
-    ));
     let serving = Arc::new(controller::Serving::new(
         config.storage,
-        config.stores,
+        config.stores.clone(),
         config.discovery,
+    ));
+    let mut admission = config.admission;
+    admission.push(Arc::new(serving.admission()));
+    let resources = Arc::new(ResourceHandler::new(
+        config.stores,
+        admission,
+        config.min_request_timeout,
     ));
 
     let mut server = GenericApiServer::new("apiextensions-apiserver", delegate);

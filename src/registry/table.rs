@@ -44,6 +44,15 @@ impl Column {
         priority: 0,
     };
 
+    /// The "Created At" column of upstream's default table convertor, for kinds without printers.
+    pub const CREATED_AT: Column = Column {
+        name: Cow::Borrowed("Created At"),
+        type_: Cow::Borrowed("date"),
+        format: Cow::Borrowed(""),
+        description: Cow::Borrowed(AGE_DESCRIPTION),
+        priority: 0,
+    };
+
     /// A string column shown by default.
     pub const fn text(name: &'static str, description: &'static str) -> Self {
         Column {
@@ -74,6 +83,16 @@ impl Column {
             priority: 0,
         }
     }
+}
+
+/// The cells of upstream's default table: the name and the creation timestamp.
+pub fn created_at_cells(obj: &Value) -> Vec<Value> {
+    vec![
+        name_cell(obj),
+        obj.pointer("/metadata/creationTimestamp")
+            .cloned()
+            .unwrap_or(Value::Null),
+    ]
 }
 
 /// How long ago `timestamp` (RFC 3339) was, in upstream's `duration.HumanDuration` form.

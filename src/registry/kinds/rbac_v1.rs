@@ -3,7 +3,7 @@
 
 use crate::registry::errors::{ErrorList, FieldError};
 use crate::registry::strategy::Rules;
-use crate::registry::table::{Column, age_cell, name_cell};
+use crate::registry::table::{Column, age_cell, created_at_cells, name_cell};
 use crate::registry::validation::NameRule;
 use k8s_openapi::api::rbac::v1::{
     ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject,
@@ -11,15 +11,6 @@ use k8s_openapi::api::rbac::v1::{
 use serde_json::Value;
 
 const GROUP: &str = "rbac.authorization.k8s.io";
-
-/// The "Created At" column of upstream's default table convertor, used for kinds without printers.
-const CREATED_AT: Column = Column {
-    name: std::borrow::Cow::Borrowed("Created At"),
-    type_: std::borrow::Cow::Borrowed("date"),
-    format: std::borrow::Cow::Borrowed(""),
-    description: std::borrow::Cow::Borrowed(crate::registry::table::AGE_DESCRIPTION),
-    priority: 0,
-};
 
 fn to_json<T: serde::Serialize>(t: &T) -> Value {
     serde_json::to_value(t).unwrap_or(Value::Null)
@@ -198,15 +189,6 @@ fn binding_cells(role_ref: &RoleRef, subjects: Option<&Vec<Subject>>, raw: &Valu
     ]
 }
 
-fn created_at_cells(raw: &Value) -> Vec<Value> {
-    vec![
-        name_cell(raw),
-        raw.pointer("/metadata/creationTimestamp")
-            .cloned()
-            .unwrap_or(Value::Null),
-    ]
-}
-
 fn role_ref_unchanged(new: &RoleRef, old: &RoleRef) -> ErrorList {
     if new == old {
         Vec::new()
@@ -227,7 +209,7 @@ impl Rules<Role> for RoleRules {
         validate_rules(r.rules.as_ref(), true)
     }
     fn columns(&self) -> Option<Vec<Column>> {
-        Some(vec![Column::NAME, CREATED_AT])
+        Some(vec![Column::NAME, Column::CREATED_AT])
     }
     fn cells(&self, _r: &Role, raw: &Value) -> Vec<Value> {
         created_at_cells(raw)
@@ -254,7 +236,7 @@ impl Rules<ClusterRole> for ClusterRoleRules {
         errs
     }
     fn columns(&self) -> Option<Vec<Column>> {
-        Some(vec![Column::NAME, CREATED_AT])
+        Some(vec![Column::NAME, Column::CREATED_AT])
     }
     fn cells(&self, _r: &ClusterRole, raw: &Value) -> Vec<Value> {
         created_at_cells(raw)

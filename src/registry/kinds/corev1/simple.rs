@@ -117,13 +117,7 @@ impl Rules<LimitRange> for LimitRangeRules {
     }
 
     fn columns(&self) -> Option<Vec<Column>> {
-        Some(vec![
-            Column::NAME,
-            Column {
-                type_: std::borrow::Cow::Borrowed("date"),
-                ..Column::text("Created At", crate::registry::table::AGE_DESCRIPTION)
-            },
-        ])
+        Some(vec![Column::NAME, Column::CREATED_AT])
     }
 
     fn cells(&self, lr: &LimitRange, raw: &Value) -> Vec<Value> {
