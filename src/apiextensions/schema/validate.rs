@@ -174,20 +174,20 @@ impl Validator<'_> {
             && types.contains(&"integer");
         let is_int_float = sch_type == "integer" && types.contains(&"number");
         let stringish = matches!(data, Value::String(_) | Value::Array(_));
-        if !stringish
-            && !s.format.is_empty()
-            && !(types.contains(&sch_type) || format == s.format || is_float_int || is_int_float)
-        {
+        let has_format = !s.format.is_empty();
+        let type_matches = types.contains(&sch_type) || is_float_int || is_int_float;
+        // A number or object whose type the format does not describe.
+        let format_mismatch = !stringish && has_format && !type_matches && format != s.format;
+        if format_mismatch {
             self.invalid(name, format, type_msg(name, &s.format, format));
             return;
         }
-        if !(types.contains(&"number") || types.contains(&"integer"))
-            && !s.format.is_empty()
-            && stringish
-        {
+        // Strings and arrays with a format pass unless the type is numeric.
+        let numeric = types.contains(&"number") || types.contains(&"integer");
+        if stringish && has_format && !numeric {
             return;
         }
-        if !(types.contains(&sch_type) || is_float_int || is_int_float) {
+        if !type_matches {
             self.invalid(name, sch_type, type_msg(name, &types.join(","), sch_type));
         }
     }
