@@ -131,12 +131,13 @@ impl Validator<'_> {
 
     /// upstream's `SchemaValidator.Validate` for one schema node at openapi path `name`.
     fn node(&mut self, s: &Structural, data: &Value, name: &str, root: bool) {
-        let types: Vec<&str> = if s.int_or_string {
-            vec!["integer", "string"]
+        let single = [s.type_.as_str()];
+        let types: &[&str] = if s.int_or_string {
+            &["integer", "string"]
         } else if s.type_.is_empty() {
-            vec![]
+            &[]
         } else {
-            vec![s.type_.as_str()]
+            &single
         };
         if data.is_null() {
             if !types.is_empty() && !types.contains(&"null") && !s.nullable {
@@ -146,7 +147,7 @@ impl Validator<'_> {
             return;
         }
         if !types.is_empty() || !s.format.is_empty() {
-            self.type_check(s, &types, data, name);
+            self.type_check(s, types, data, name);
         }
         self.schema_props(s, data, name);
         if let Value::String(text) = data {
@@ -918,6 +919,16 @@ mod tests {
         assert_eq!(
             check(spec, json!({"items": [{}, {}, {"name": "long"}]})),
             "spec.items[2].name: Too long: may not be more than 2 bytes"
+        );
+    }
+
+    #[test]
+    fn a_maximum_of_one_item_is_worded_in_the_singular() {
+        let spec = json!({"type": "object", "properties": {"one": {"type": "array", "maxItems": 1,
+            "items": {"type": "string"}}}});
+        assert_eq!(
+            check(spec, json!({"one": ["a", "b"]})),
+            "spec.one: Too many: 2: must have at most 1 item"
         );
     }
 
