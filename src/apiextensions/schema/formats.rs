@@ -218,7 +218,7 @@ fn is_isbn10(s: &str) -> bool {
         .enumerate()
         .map(|(i, c)| (i as u32 + 1) * (c - b'0') as u32)
         .sum();
-    (sum + 10 * last) % 11 == 0
+    (sum + 10 * last).is_multiple_of(11)
 }
 
 fn is_isbn13(s: &str) -> bool {
@@ -312,7 +312,7 @@ pub(super) fn go_float(f: f64) -> String {
     let sci = format!("{f:e}");
     let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
-    if exp < -4 || exp >= 6 {
+    if !(-4..6).contains(&exp) {
         let sign = if exp < 0 { '-' } else { '+' };
         format!("{mantissa}e{sign}{:02}", exp.abs())
     } else {

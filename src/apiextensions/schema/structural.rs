@@ -850,3 +850,323 @@ fn extension_rules(s: &JSONSchemaProps, path: &str, errs: &mut ErrorList) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::errors::aggregate;
+    use serde_json::json;
+
+    const P: &str = "spec.versions[0].schema.openAPIV3Schema";
+
+    /// The rendered errors of `validate_structural` for schema `v`, "" when valid.
+    fn check(v: Value) -> String {
+        let errs = validate_structural(&serde_json::from_value(v).unwrap(), P);
+        if errs.is_empty() {
+            String::new()
+        } else {
+            aggregate(&errs)
+        }
+    }
+
+    /// A root object schema with the given `spec` schema.
+    fn with_spec(spec: Value) -> Value {
+        json!({"type": "object", "properties": {"spec": spec}})
+    }
+
+    #[test]
+    fn a_typical_schema_is_accepted() {
+        assert_eq!(
+            check(json!({"type": "object", "properties": {
+                "apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"},
+                "spec": {"type": "object", "required": ["replicas"], "properties": {
+                    "replicas": {"type": "integer", "minimum": 0, "default": 1},
+                    "port": {"x-kubernetes-int-or-string": true, "anyOf": [{"type": "integer"}, {"type": "string"}]},
+                    "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                    "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+                    "tags": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}}}},
+                "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}})),
+            ""
+        );
+    }
+
+    #[test]
+    fn specified_fields_and_items_need_a_type() {
+        assert_eq!(
+            check(with_spec(
+                json!({"type": "object", "properties": {"a": {}}})
+            )),
+            format!(
+                "{P}.properties[spec].properties[a].type: Required value: must not be empty for specified object fields"
+            )
+        );
+        assert_eq!(
+            check(with_spec(json!({"type": "array", "items": {}}))),
+            format!(
+                "{P}.properties[spec].items.type: Required value: must not be empty for specified array items"
+            )
+        );
+        assert_eq!(
+            check(with_spec(json!({"type": "array"}))),
+            format!("{P}.properties[spec].items: Required value: must be specified")
+        );
+        assert_eq!(
+            check(json!({})),
+            format!("{P}.type: Required value: must not be empty at the root")
+        );
+    }
+
+    #[test]
+    fn the_root_must_be_an_object_without_additional_properties_or_nullable() {
+        assert_eq!(
+            check(
+                json!({"type": "object", "nullable": true, "additionalProperties": {"type": "string"}})
+            ),
+            format!(
+                "[{P}.nullable: Forbidden: nullable cannot be true at the root, \
+                 {P}.additionalProperties: Forbidden: must not be used at the root]"
+            )
+        );
+        assert_eq!(
+            check(json!({"type": "string"})),
+            format!(r#"{P}.type: Invalid value: "string": must be object at the root"#)
+        );
+    }
+
+    #[test]
+    fn unsupported_json_schema_constructs_are_forbidden() {
+        assert_eq!(
+            check(with_spec(
+                json!({"type": "object", "$ref": "#/x", "id": "x",
+                "dependencies": {"a": ["b"]}, "patternProperties": {"^a": {"type": "string"}},
+                "definitions": {"d": {"type": "string"}}, "additionalItems": false})
+            )),
+            format!(
+                "[{}]",
+                [
+                    "id: Forbidden: id is not supported",
+                    "additionalItems: Forbidden: additionalItems is not supported",
+                    "patternProperties: Forbidden: patternProperties is not supported",
+                    "definitions: Forbidden: definitions is not supported",
+                    "dependencies: Forbidden: dependencies is not supported",
+                    "$ref: Forbidden: $ref is not supported",
+                ]
+                .map(|e| format!("{P}.properties[spec].{e}"))
+                .join(", ")
+            )
+        );
+    }
+
+    #[test]
+    fn unique_items_is_forbidden_for_its_quadratic_cost() {
+        assert_eq!(
+            check(with_spec(
+                json!({"type": "array", "uniqueItems": true, "items": {"type": "string"}})
+            )),
+            format!(
+                "{P}.properties[spec].uniqueItems: Forbidden: uniqueItems cannot be set to true since the runtime complexity becomes quadratic"
+            )
+        );
+    }
+
+    #[test]
+    fn properties_and_additional_properties_are_mutually_exclusive() {
+        assert_eq!(
+            check(with_spec(
+                json!({"type": "object", "properties": {"a": {"type": "string"}},
+                "additionalProperties": {"type": "string"}})
+            )),
+            format!(
+                "{P}.properties[spec].additionalProperties: Forbidden: additionalProperties and properties are mutual exclusive"
+            )
+        );
+    }
+
+    #[test]
+    fn unknown_types_and_null_are_rejected() {
+        assert_eq!(
+            check(with_spec(json!({"type": "null"}))),
+            format!(
+                "[{P}.properties[spec].type: Unsupported value: \"null\": supported values: \"array\", \"boolean\", \"integer\", \"number\", \"object\", \"string\", \
+                 {P}.properties[spec].type: Forbidden: type cannot be set to null, use nullable as an alternative]"
+            )
+        );
+    }
+
+    #[test]
+    fn preserve_unknown_fields_must_be_true_or_undefined() {
+        assert_eq!(
+            check(with_spec(
+                json!({"type": "object", "x-kubernetes-preserve-unknown-fields": false})
+            )),
+            format!(
+                "{P}.properties[spec].x-kubernetes-preserve-unknown-fields: Invalid value: false: must be true or undefined"
+            )
+        );
+    }
+
+    #[test]
+    fn int_or_string_excludes_preserve_unknown_fields_and_embedded_resource() {
+        assert_eq!(
+            check(with_spec(
+                json!({"x-kubernetes-int-or-string": true, "x-kubernetes-preserve-unknown-fields": true})
+            )),
+            format!(
+                "{P}.properties[spec].x-kubernetes-preserve-unknown-fields: Invalid value: true: must be false if x-kubernetes-int-or-string is true"
+            )
+        );
+    }
+
+    #[test]
+    fn embedded_resources_must_be_objects_with_properties_or_preserved_fields() {
+        assert_eq!(
+            check(with_spec(json!({"x-kubernetes-embedded-resource": true}))),
+            format!(
+                "[{P}.properties[spec].properties: Required value: must not be empty if x-kubernetes-embedded-resource is true without x-kubernetes-preserve-unknown-fields, \
+                 {P}.properties[spec].type: Required value: must be object if x-kubernetes-embedded-resource is true]"
+            )
+        );
+    }
+
+    #[test]
+    fn value_validations_may_not_specify_types_or_unknown_fields() {
+        assert_eq!(
+            check(with_spec(
+                json!({"type": "object", "properties": {"a": {"type": "string"}},
+                "anyOf": [{"type": "object", "description": "d"}, {"properties": {"b": {"maxLength": 1}}}]})
+            )),
+            format!(
+                "[{P}.properties[spec].anyOf[0].description: Forbidden: must be empty to be structural, \
+                 {P}.properties[spec].anyOf[0].type: Forbidden: must be empty to be structural]"
+            )
+        );
+        // Completeness is checked for the junctors of the root schema.
+        assert_eq!(
+            check(
+                json!({"type": "object", "properties": {"spec": {"type": "object"}},
+                "allOf": [{"properties": {"status": {"maxProperties": 1}}}]})
+            ),
+            format!(
+                "{P}.properties[status]: Required value: because it is defined in {P}.allOf[0].properties[status]"
+            )
+        );
+    }
+
+    #[test]
+    fn metadata_at_the_root_may_only_restrict_name_and_generate_name() {
+        assert_eq!(
+            check(
+                json!({"type": "object", "properties": {"metadata": {"type": "object",
+                "properties": {"name": {"type": "string", "maxLength": 10}}}}})
+            ),
+            ""
+        );
+        assert_eq!(
+            check(
+                json!({"type": "object", "properties": {"metadata": {"type": "object",
+                "properties": {"labels": {"type": "object"}}}}})
+            ),
+            format!(
+                "{P}.properties[metadata]: Forbidden: must not specify anything other than name and generateName, but metadata is implicitly specified"
+            )
+        );
+        assert_eq!(
+            check(
+                json!({"type": "object", "properties": {"metadata": {"type": "object", "default": {}}}})
+            ),
+            format!(
+                "{P}.properties[metadata].default: Forbidden: must not be set in top-level metadata"
+            )
+        );
+    }
+
+    #[test]
+    fn defaults_must_validate_and_be_pruned() {
+        assert_eq!(
+            check(with_spec(json!({"type": "object", "properties": {
+                "replicas": {"type": "integer", "maximum": 10, "default": 20}}}))),
+            format!(
+                "{P}.properties[spec].properties[replicas].default: Invalid value: 20:  in body should be less than or equal to 10"
+            )
+        );
+        assert_eq!(
+            check(with_spec(
+                json!({"type": "object", "default": {"a": "1", "b": 2},
+                "properties": {"a": {"type": "string"}}})
+            )),
+            format!(
+                r#"{P}.properties[spec].default: Invalid value: {{"a":"1","b":2}}: must not have unknown fields"#
+            )
+        );
+    }
+
+    #[test]
+    fn list_type_rules_are_enforced() {
+        assert_eq!(
+            check(with_spec(
+                json!({"type": "object", "x-kubernetes-list-type": "set"})
+            )),
+            format!(
+                r#"{P}.properties[spec].type: Invalid value: "object": must be array if x-kubernetes-list-type is specified"#
+            )
+        );
+        assert_eq!(
+            check(with_spec(
+                json!({"type": "array", "x-kubernetes-list-type": "bag", "items": {"type": "string"}})
+            )),
+            format!(
+                r#"{P}.properties[spec].x-kubernetes-list-type: Unsupported value: "bag": supported values: "atomic", "set", "map""#
+            )
+        );
+        assert_eq!(
+            check(with_spec(
+                json!({"type": "array", "x-kubernetes-list-type": "map", "items": {"type": "object",
+                "properties": {"name": {"type": "string"}}}})
+            )),
+            format!(
+                "{P}.properties[spec].x-kubernetes-list-map-keys: Required value: must not be empty if x-kubernetes-list-type is map"
+            )
+        );
+        assert_eq!(
+            check(with_spec(
+                json!({"type": "array", "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["name"], "items": {"type": "object",
+                "properties": {"name": {"type": "string"}}}})
+            )),
+            format!(
+                "{P}.properties[spec].items.properties[name].default: Required value: this property is in x-kubernetes-list-map-keys, so it must have a default or be a required property"
+            )
+        );
+        assert_eq!(
+            check(with_spec(
+                json!({"type": "array", "x-kubernetes-list-map-keys": ["name"],
+                "items": {"type": "object"}})
+            )),
+            format!(
+                "{P}.properties[spec].x-kubernetes-list-type: Required value: must be map if x-kubernetes-list-map-keys is non-empty"
+            )
+        );
+    }
+
+    #[test]
+    fn map_type_rules_are_enforced() {
+        assert_eq!(
+            check(with_spec(
+                json!({"type": "object", "x-kubernetes-map-type": "loose"})
+            )),
+            format!(
+                r#"{P}.properties[spec].x-kubernetes-map-type: Unsupported value: "loose": supported values: "atomic", "granular""#
+            )
+        );
+    }
+
+    #[test]
+    fn invalid_patterns_are_rejected() {
+        assert_eq!(
+            check(with_spec(json!({"type": "string", "pattern": "(a"}))),
+            format!(
+                "{P}.properties[spec].pattern: Invalid value: \"(a\": must be a valid regular expression, but isn't: error parsing regexp: missing closing ): `(a`"
+            )
+        );
+    }
+}

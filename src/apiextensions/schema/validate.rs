@@ -131,12 +131,13 @@ impl Validator<'_> {
 
     /// upstream's `SchemaValidator.Validate` for one schema node at openapi path `name`.
     fn node(&mut self, s: &Structural, data: &Value, name: &str, root: bool) {
-        let types: Vec<&str> = if s.int_or_string {
-            vec!["integer", "string"]
+        let single = [s.type_.as_str()];
+        let types: &[&str] = if s.int_or_string {
+            &["integer", "string"]
         } else if s.type_.is_empty() {
-            vec![]
+            &[]
         } else {
-            vec![s.type_.as_str()]
+            &single
         };
         if data.is_null() {
             if !types.is_empty() && !types.contains(&"null") && !s.nullable {
@@ -146,7 +147,7 @@ impl Validator<'_> {
             return;
         }
         if !types.is_empty() || !s.format.is_empty() {
-            self.type_check(s, &types, data, name);
+            self.type_check(s, types, data, name);
         }
         self.schema_props(s, data, name);
         if let Value::String(text) = data {
@@ -174,20 +175,20 @@ impl Validator<'_> {
             && types.contains(&"integer");
         let is_int_float = sch_type == "integer" && types.contains(&"number");
         let stringish = matches!(data, Value::String(_) | Value::Array(_));
-        if !stringish
-            && !s.format.is_empty()
-            && !(types.contains(&sch_type) || format == s.format || is_float_int || is_int_float)
-        {
+        let has_format = !s.format.is_empty();
+        let type_matches = types.contains(&sch_type) || is_float_int || is_int_float;
+        // A number or object whose type the format does not describe.
+        let format_mismatch = !stringish && has_format && !type_matches && format != s.format;
+        if format_mismatch {
             self.invalid(name, format, type_msg(name, &s.format, format));
             return;
         }
-        if !(types.contains(&"number") || types.contains(&"integer"))
-            && !s.format.is_empty()
-            && stringish
-        {
+        // Strings and arrays with a format pass unless the type is numeric.
+        let numeric = types.contains(&"number") || types.contains(&"integer");
+        if stringish && has_format && !numeric {
             return;
         }
-        if !(types.contains(&sch_type) || is_float_int || is_int_float) {
+        if !type_matches {
             self.invalid(name, sch_type, type_msg(name, &types.join(","), sch_type));
         }
     }
@@ -918,6 +919,16 @@ mod tests {
         assert_eq!(
             check(spec, json!({"items": [{}, {}, {"name": "long"}]})),
             "spec.items[2].name: Too long: may not be more than 2 bytes"
+        );
+    }
+
+    #[test]
+    fn a_maximum_of_one_item_is_worded_in_the_singular() {
+        let spec = json!({"type": "object", "properties": {"one": {"type": "array", "maxItems": 1,
+            "items": {"type": "string"}}}});
+        assert_eq!(
+            check(spec, json!({"one": ["a", "b"]})),
+            "spec.one: Too many: 2: must have at most 1 item"
         );
     }
 
