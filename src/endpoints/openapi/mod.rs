@@ -1,10 +1,13 @@
 //! OpenAPI: `/openapi/v2` (Swagger 2.0) and `/openapi/v3` (a root listing one OpenAPI 3.0
-//! document per group-version), generated from the served kinds and k8s-openapi's schemas.
+//! document per group-version), generated from the served kinds and k8s-openapi's schemas,
+//! and from the schemas of the CustomResourceDefinitions published with
+//! [`OpenApi::set_custom_resource`].
 //!
 //! The documents follow kube-openapi's handlers (`pkg/handler`, `pkg/handler3`): ETags are the
 //! upper-case hex SHA-512 of the bytes, the v3 root links each group-version with `?hash=`,
 //! a hashed URL is cached as immutable and a stale hash is redirected to the current one.
 
+mod custom;
 mod definitions;
 mod paths;
 mod v2proto;
@@ -13,12 +16,12 @@ use super::status::ApiError;
 use super::{Request, Response, full};
 use crate::registry::ResourceInfo;
 use bytes::Bytes;
-use definitions::{Definitions, Format};
+use definitions::{Definitions, Format, LIST_META, OBJECT_META};
 use http::{HeaderValue, StatusCode, header};
-use paths::GroupVersionPaths;
+use paths::{GroupVersionPaths, ResourceDefinitions};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
 /// The media type of gnostic's protobuf OpenAPI v2 document, and the Content-Type it is served
@@ -29,7 +32,7 @@ const V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2.v1.0+pro
 const V2_PROTOBUF_DEPRECATED: &str = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
 
 /// One rendered document, its ETag and its media type.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Document {
     bytes: Bytes,
     /// Upper-case hex SHA-512 of `bytes`, unquoted, as in upstream's `?hash=`.
@@ -61,24 +64,103 @@ impl Document {
     }
 }
 
-/// Every document, rendered.
-#[derive(Debug)]
-struct Documents {
+/// The schema of one served version of a CustomResourceDefinition.
+#[derive(Debug, Clone)]
+pub struct CustomResourceSchema {
+    /// Group, version, kind, plural, scope, verbs and subresources (status, scale) as
+    /// discovery has them.
+    pub info: ResourceInfo,
+    /// `spec.names.listKind`.
+    pub list_kind: String,
+    /// The version's `openAPIV3Schema` as JSON; None publishes an object of any fields.
+    pub schema: Option<Value>,
+}
+
+/// The documents of the built-in kinds, rendered once, and what composing the CRDs' documents
+/// with them takes.
+struct Builtin {
+    definitions: Definitions,
+    /// `v2` as a value, the base CRDs are merged into.
+    v2_value: Value,
     v2: Document,
     /// `v2` as gnostic's `openapi.v2.Document`.
     v2_protobuf: Document,
-    v3_root: Document,
+    /// The v3 root's `paths`.
+    v3_root: Map<String, Value>,
     /// Keyed by the path under /openapi/v3/: `api/v1`, `apis/apps/v1`.
     v3: BTreeMap<String, Document>,
 }
 
-/// The OpenAPI documents of a set of resources, rendered once and served from memory.
+impl std::fmt::Debug for Builtin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builtin")
+            .field("v2", &self.v2)
+            .field("v3", &self.v3)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The documents of one set of published CRDs, composed with the built-in ones.
+#[derive(Debug)]
+struct Documents {
+    v3_root: Document,
+    /// The CRDs' group-versions (built-in ones are in [`Builtin::v3`]), by path under
+    /// /openapi/v3/.
+    v3: BTreeMap<String, Document>,
+    /// The CRDs' v2 paths and definitions (with the meta definitions they need that the
+    /// built-in document lacks), merged into the built-in v2 on the first v2 request.
+    v2_paths: Map<String, Value>,
+    v2_definitions: Map<String, Value>,
+    /// v2 JSON and protobuf.
+    v2: OnceLock<(Document, Document)>,
+}
+
+impl Documents {
+    /// The v2 documents, JSON and protobuf; merged on first use, as the protobuf encoding of
+    /// the whole document takes a while.
+    fn v2(&self, builtin: &Builtin) -> &(Document, Document) {
+        self.v2.get_or_init(|| {
+            if self.v2_paths.is_empty() && self.v2_definitions.is_empty() {
+                return (builtin.v2.clone(), builtin.v2_protobuf.clone());
+            }
+            let mut value = builtin.v2_value.clone();
+            for (key, additions) in [
+                ("paths", &self.v2_paths),
+                ("definitions", &self.v2_definitions),
+            ] {
+                let Some(Value::Object(map)) = value.get_mut(key) else {
+                    continue;
+                };
+                // Built-ins win conflicts, as upstream's merge keeps the static spec's paths.
+                for (name, item) in additions {
+                    map.entry(name.clone()).or_insert_with(|| item.clone());
+                }
+            }
+            let json = Document::new(&value);
+            let protobuf = Document::v2_protobuf(&value, &json);
+            (json, protobuf)
+        })
+    }
+}
+
+/// The published CRDs and the documents rendered from them.
+#[derive(Debug, Default)]
+struct Custom {
+    /// Served versions by CRD name.
+    crds: BTreeMap<String, Vec<CustomResourceSchema>>,
+    /// None when `crds` changed since the last rendering.
+    rendered: Option<Arc<Documents>>,
+}
+
+/// The OpenAPI documents of the built-in resources, rendered once, and of the published
+/// CustomResourceDefinitions, rendered again after they change; all served from memory.
 #[derive(Debug)]
 pub struct OpenApi {
     resources: Vec<ResourceInfo>,
     // Rendering takes tens of milliseconds (schemars builds every schema as JSON values), more
     // than start-up can spare, so it happens on the first request instead; see `warm`.
-    documents: OnceLock<Documents>,
+    builtin: OnceLock<Builtin>,
+    custom: RwLock<Custom>,
 }
 
 impl OpenApi {
@@ -86,17 +168,53 @@ impl OpenApi {
     pub fn build(resources: &[ResourceInfo]) -> Self {
         OpenApi {
             resources: resources.to_vec(),
-            documents: OnceLock::new(),
+            builtin: OnceLock::new(),
+            custom: RwLock::default(),
         }
     }
 
     /// Renders the documents now, e.g. from a post-start hook, so no request pays for it.
     pub fn warm(&self) {
-        self.documents();
+        self.builtin();
     }
 
-    fn documents(&self) -> &Documents {
-        self.documents.get_or_init(|| render(&self.resources))
+    /// Publishes (replacing) the served versions of the CRD named `crd_name`; re-renders lazily.
+    pub fn set_custom_resource(&self, crd_name: &str, versions: Vec<CustomResourceSchema>) {
+        let mut custom = self.custom.write().unwrap_or_else(PoisonError::into_inner);
+        if versions.is_empty() {
+            custom.crds.remove(crd_name);
+        } else {
+            custom.crds.insert(crd_name.to_string(), versions);
+        }
+        custom.rendered = None;
+    }
+
+    /// Withdraws the CRD named `crd_name`.
+    pub fn remove_custom_resource(&self, crd_name: &str) {
+        let mut custom = self.custom.write().unwrap_or_else(PoisonError::into_inner);
+        if custom.crds.remove(crd_name).is_some() {
+            custom.rendered = None;
+        }
+    }
+
+    fn builtin(&self) -> &Builtin {
+        self.builtin.get_or_init(|| render_builtin(&self.resources))
+    }
+
+    /// The current documents, rendered again if the CRDs changed.
+    fn documents(&self) -> Arc<Documents> {
+        let builtin = self.builtin();
+        let custom = self.custom.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some(documents) = &custom.rendered {
+            return documents.clone();
+        }
+        drop(custom);
+        let mut custom = self.custom.write().unwrap_or_else(PoisonError::into_inner);
+        let custom = &mut *custom;
+        custom
+            .rendered
+            .get_or_insert_with(|| Arc::new(render_custom(builtin, &custom.crds)))
+            .clone()
     }
 
     /// Serves /openapi/v2, /openapi/v3, /openapi/v3/<gv path>; None for other paths.
@@ -107,21 +225,30 @@ impl OpenApi {
         let path = req.uri().path();
         match path {
             "/openapi/v2" => {
+                let format = negotiate_v2(req);
+                let Some(format) = format else {
+                    let offered = ["application/json", V2_PROTOBUF, V2_PROTOBUF_DEPRECATED];
+                    return Some(ApiError::not_acceptable(&offered).into_response());
+                };
                 let documents = self.documents();
-                let document = match negotiate_v2(req) {
-                    Some(V2Format::Json) => &documents.v2,
-                    Some(V2Format::Protobuf) => &documents.v2_protobuf,
-                    None => {
-                        let offered = ["application/json", V2_PROTOBUF, V2_PROTOBUF_DEPRECATED];
-                        return Some(ApiError::not_acceptable(&offered).into_response());
-                    }
+                let (json, protobuf) = documents.v2(self.builtin());
+                let document = match format {
+                    V2Format::Json => json,
+                    V2Format::Protobuf => protobuf,
                 };
                 Some(respond(req, document, false))
             }
             "/openapi/v3" | "/openapi/v3/" => Some(respond(req, &self.documents().v3_root, false)),
             _ => {
                 let gv = path.strip_prefix("/openapi/v3/")?;
-                let document = self.documents().v3.get(gv)?;
+                let custom;
+                let document = match self.builtin().v3.get(gv) {
+                    Some(document) => document,
+                    None => {
+                        custom = self.documents();
+                        custom.v3.get(gv)?
+                    }
+                };
                 if !accepts_json(req) {
                     return Some(ApiError::not_acceptable(&["application/json"]).into_response());
                 }
@@ -140,28 +267,30 @@ impl OpenApi {
     }
 }
 
-/// Renders v2, the v3 root and every v3 group-version document.
-fn render(resources: &[ResourceInfo]) -> Documents {
+/// The v3 root's entry for the document at `key`.
+fn root_entry(key: &str, document: &Document) -> Value {
+    json!({"serverRelativeURL": format!("/openapi/v3/{key}?hash={}", document.hash)})
+}
+
+/// Renders v2, the v3 root and every v3 group-version document of the built-in resources.
+fn render_builtin(resources: &[ResourceInfo]) -> Builtin {
     let definitions = Definitions::builtin();
-    let mut by_gv: BTreeMap<(&str, &str), Vec<&ResourceInfo>> = BTreeMap::new();
+    let mut by_gv: BTreeMap<(&str, &str), Vec<(&ResourceInfo, ResourceDefinitions)>> =
+        BTreeMap::new();
     for info in resources {
-        by_gv
-            .entry((&*info.group, &*info.version))
-            .or_default()
-            .push(info);
+        let entry = by_gv.entry((&*info.group, &*info.version)).or_default();
+        if let Some(resource) = ResourceDefinitions::builtin(info, &definitions) {
+            entry.push((info, resource));
+        }
     }
     let mut v2_paths = Map::new();
     let mut v2_roots = Vec::new();
     let mut v2_lists = BTreeSet::new();
     let mut v3 = BTreeMap::new();
     let mut root_paths = Map::new();
-    for ((group, version), infos) in &by_gv {
-        let gv_paths = GroupVersionPaths::new(group, version, infos, &definitions);
-        let lists: BTreeSet<String> = infos
-            .iter()
-            .filter_map(|i| definitions.definition_of(&i.group, &i.version, &i.kind))
-            .map(str::to_string)
-            .collect();
+    for ((group, version), resources) in &by_gv {
+        let gv_paths = GroupVersionPaths::new(group, version, resources, true);
+        let lists: BTreeSet<String> = resources.iter().map(|(_, r)| r.object.clone()).collect();
         let roots = gv_paths.referenced();
         // `…List` roots are rendered from `lists`, not looked up: the closure skips them.
         let names = definitions.closure(roots.iter().map(String::as_str), &lists);
@@ -179,10 +308,7 @@ fn render(resources: &[ResourceInfo]) -> Documents {
         let key = paths::prefix(group, version)
             .trim_start_matches('/')
             .to_string();
-        root_paths.insert(
-            key.clone(),
-            json!({"serverRelativeURL": format!("/openapi/v3/{key}?hash={}", document.hash)}),
-        );
+        root_paths.insert(key.clone(), root_entry(&key, &document));
         v3.insert(key, document);
         gv_paths.render(Format::V2, &mut v2_paths);
         v2_roots.extend(roots);
@@ -199,11 +325,92 @@ fn render(resources: &[ResourceInfo]) -> Documents {
     });
     let v2 = Document::new(&v2_value);
     let v2_protobuf = Document::v2_protobuf(&v2_value, &v2);
-    Documents {
+    Builtin {
+        definitions,
+        v2_value,
         v2,
         v2_protobuf,
+        v3_root: root_paths,
+        v3,
+    }
+}
+
+/// Renders the documents of `crds` and the v3 root listing them with the built-in ones: one
+/// v3 document per CRD group-version, carrying the built-in definitions it refers to (as
+/// upstream's are self-contained), and the v2 additions.
+fn render_custom(
+    builtin: &Builtin,
+    crds: &BTreeMap<String, Vec<CustomResourceSchema>>,
+) -> Documents {
+    let mut by_gv: BTreeMap<(&str, &str), Vec<&CustomResourceSchema>> = BTreeMap::new();
+    for schema in crds.values().flatten() {
+        by_gv
+            .entry((&*schema.info.group, &*schema.info.version))
+            .or_default()
+            .push(schema);
+    }
+    let mut root_paths = builtin.v3_root.clone();
+    let mut v3 = BTreeMap::new();
+    let mut v2_paths = Map::new();
+    let mut v2_definitions = Map::new();
+    let mut v2_meta = BTreeSet::new();
+    let no_lists = BTreeSet::new();
+    for ((group, version), schemas) in &by_gv {
+        let resources: Vec<(&ResourceInfo, ResourceDefinitions)> = schemas
+            .iter()
+            .map(|s| {
+                (
+                    &s.info,
+                    custom::resource_definitions(s, &builtin.definitions),
+                )
+            })
+            .collect();
+        let gv_paths = GroupVersionPaths::new(group, version, &resources, false);
+        let referenced = gv_paths.referenced();
+        // The custom definitions are not built-in ones: the closure skips them.
+        let meta = builtin.definitions.closure(
+            referenced
+                .iter()
+                .map(String::as_str)
+                .chain([OBJECT_META, LIST_META]),
+            &no_lists,
+        );
+        let key = paths::prefix(group, version)
+            .trim_start_matches('/')
+            .to_string();
+        // A CRD in a built-in group-version (which upstream allows only in *.k8s.io groups
+        // with an approval annotation) is left out of v3: the built-in document stays as is.
+        if !builtin.v3.contains_key(&key) {
+            let mut components = builtin.definitions.render(&meta, &no_lists, Format::V3);
+            for schema in schemas {
+                components.extend(custom::definitions(schema, Format::V3));
+            }
+            let mut paths = Map::new();
+            gv_paths.render(Format::V3, &mut paths);
+            let document = Document::new(&json!({
+                "openapi": "3.0.0",
+                "info": {"title": "Kubernetes CRD Swagger", "version": "v0.1.0"},
+                "paths": paths,
+                "components": {"schemas": components},
+            }));
+            root_paths.insert(key.clone(), root_entry(&key, &document));
+            v3.insert(key, document);
+        }
+        gv_paths.render(Format::V2, &mut v2_paths);
+        for schema in schemas {
+            v2_definitions.extend(custom::definitions(schema, Format::V2));
+        }
+        v2_meta.extend(meta);
+    }
+    let builtin_v2_definitions = builtin.v2_value["definitions"].as_object();
+    v2_meta.retain(|name| !builtin_v2_definitions.is_some_and(|d| d.contains_key(name)));
+    v2_definitions.extend(builtin.definitions.render(&v2_meta, &no_lists, Format::V2));
+    Documents {
         v3_root: Document::new(&json!({ "paths": root_paths })),
         v3,
+        v2_paths,
+        v2_definitions,
+        v2: OnceLock::new(),
     }
 }
 
@@ -394,3 +601,6 @@ fn http_date(at: SystemTime) -> String {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod custom_tests;

@@ -181,6 +181,12 @@ const PATCH_TYPES: &[&str] = &[
     "application/merge-patch+json",
     "application/strategic-merge-patch+json",
 ];
+/// The patch types of custom resources, which have no strategic merge patch.
+const CUSTOM_PATCH_TYPES: &[&str] = &[
+    "application/apply-patch+yaml",
+    "application/json-patch+json",
+    "application/merge-patch+json",
+];
 const PRODUCES: &[&str] = &["application/json", "application/yaml"];
 const PRODUCES_LIST: &[&str] = &[
     "application/json",
@@ -195,8 +201,8 @@ enum Body {
     None,
     /// An object of a definition, required.
     Object(String),
-    /// A patch of one of the patch types.
-    Patch,
+    /// A patch of one of these patch types.
+    Patch(&'static [&'static str]),
     /// Optional DeleteOptions.
     DeleteOptions,
 }
@@ -267,6 +273,42 @@ pub(super) fn prefix(group: &str, version: &str) -> String {
     }
 }
 
+/// The definitions the operations of one resource refer to.
+#[derive(Debug)]
+pub(super) struct ResourceDefinitions {
+    /// The kind's definition.
+    pub(super) object: String,
+    /// The definition of its list.
+    pub(super) list: String,
+    /// The definition of each subresource's object by subresource name; subresources without
+    /// one get no paths.
+    pub(super) subresources: Vec<(&'static str, String)>,
+    /// A custom resource: upstream's CRD builder publishes no watch paths, offers no strategic
+    /// merge patch and tags subresource operations with the resource's own kind.
+    pub(super) custom: bool,
+}
+
+impl ResourceDefinitions {
+    /// Those of a built-in kind; None when no type is known for it.
+    pub(super) fn builtin(info: &ResourceInfo, definitions: &Definitions) -> Option<Self> {
+        let object = definitions.definition_of(&info.group, &info.version, &info.kind)?;
+        let subresources = info
+            .subresources
+            .iter()
+            .filter_map(|sub| {
+                let definition = definitions.definition_of(&sub.group, &sub.version, &sub.kind)?;
+                Some((sub.name, definition.to_string()))
+            })
+            .collect();
+        Some(ResourceDefinitions {
+            object: object.to_string(),
+            list: format!("{object}List"),
+            subresources,
+            custom: false,
+        })
+    }
+}
+
 /// The paths of one group-version.
 pub(super) struct GroupVersionPaths {
     group: String,
@@ -275,39 +317,39 @@ pub(super) struct GroupVersionPaths {
 }
 
 impl GroupVersionPaths {
-    /// The operations of `resources` (all of one group-version) whose kinds have definitions.
+    /// The operations of `resources` (all of one group-version), each with the definitions its
+    /// operations refer to; `discovery` adds the group-version's `get…APIResources` path, which
+    /// upstream publishes for built-in groups only.
     pub(super) fn new(
         group: &str,
         version: &str,
-        resources: &[&ResourceInfo],
-        definitions: &Definitions,
+        resources: &[(&ResourceInfo, ResourceDefinitions)],
+        discovery: bool,
     ) -> Self {
         let gv = format!("{}{}", group_camel(group), capitalize(version));
         let prefix = prefix(group, version);
-        let mut items = vec![PathItem {
-            path: format!("{prefix}/"),
-            name: None,
-            namespaced: false,
-            operations: vec![Operation {
-                method: "get",
-                action: "",
-                id: format!("get{gv}APIResources"),
-                description: "get available resources".into(),
-                gvk: None,
-                query: &[],
-                body: Body::None,
-                response: API_RESOURCE_LIST.into(),
-                codes: &[200],
-                produces: PRODUCES,
-            }],
-        }];
-        for info in resources {
-            let Some(definition) =
-                definitions.definition_of(&info.group, &info.version, &info.kind)
-            else {
-                continue;
-            };
-            items.extend(resource_paths(&gv, &prefix, info, definition, definitions));
+        let mut items = Vec::new();
+        if discovery {
+            items.push(PathItem {
+                path: format!("{prefix}/"),
+                name: None,
+                namespaced: false,
+                operations: vec![Operation {
+                    method: "get",
+                    action: "",
+                    id: format!("get{gv}APIResources"),
+                    description: "get available resources".into(),
+                    gvk: None,
+                    query: &[],
+                    body: Body::None,
+                    response: API_RESOURCE_LIST.into(),
+                    codes: &[200],
+                    produces: PRODUCES,
+                }],
+            });
+        }
+        for (info, definitions) in resources {
+            items.extend(resource_paths(&gv, &prefix, info, definitions));
         }
         GroupVersionPaths {
             group: group.into(),
@@ -357,9 +399,14 @@ fn resource_paths(
     gv: &str,
     prefix: &str,
     info: &ResourceInfo,
-    definition: &str,
-    definitions: &Definitions,
+    definitions: &ResourceDefinitions,
 ) -> Vec<PathItem> {
+    let definition = definitions.object.as_str();
+    let patch_types = if definitions.custom {
+        CUSTOM_PATCH_TYPES
+    } else {
+        PATCH_TYPES
+    };
     let kind = &*info.kind;
     let gvk = Some((
         info.group.to_string(),
@@ -368,7 +415,7 @@ fn resource_paths(
     ));
     let has = |verb: &str| info.verbs.contains(&verb);
     let scope = if info.namespaced { "Namespaced" } else { "" };
-    let list = format!("{definition}List");
+    let list = definitions.list.clone();
     let (collection, watch_collection) = if info.namespaced {
         (
             format!("{prefix}/namespaces/{{namespace}}/{}", info.resource),
@@ -467,7 +514,7 @@ fn resource_paths(
     if has("patch") {
         ops.push(Operation {
             query: PATCH_PARAMS,
-            body: Body::Patch,
+            body: Body::Patch(patch_types),
             codes: &[200, 201],
             ..op(
                 "patch",
@@ -499,17 +546,25 @@ fn resource_paths(
     });
 
     for sub in &info.subresources {
-        let Some(sub_definition) = definitions.definition_of(&sub.group, &sub.version, &sub.kind)
+        let Some((_, sub_definition)) = definitions
+            .subresources
+            .iter()
+            .find(|(name, _)| *name == sub.name)
         else {
             continue;
         };
         let suffix = capitalize(sub.name);
-        let sub_op = |method, action, verb: &str, what: &str| Operation {
-            gvk: Some((
+        let sub_gvk = if definitions.custom {
+            gvk.clone()
+        } else {
+            Some((
                 sub.group.to_string(),
                 sub.version.to_string(),
                 sub.kind.to_string(),
-            )),
+            ))
+        };
+        let sub_op = |method, action, verb: &str, what: &str| Operation {
+            gvk: sub_gvk.clone(),
             response: sub_definition.to_string(),
             ..op(
                 method,
@@ -524,13 +579,13 @@ fn resource_paths(
                 "get" => ops.push(sub_op("get", "get", "read", "read")),
                 "update" => ops.push(Operation {
                     query: WRITE_PARAMS,
-                    body: Body::Object(sub_definition.into()),
+                    body: Body::Object(sub_definition.clone()),
                     codes: &[200, 201],
                     ..sub_op("put", "put", "replace", "replace")
                 }),
                 "patch" => ops.push(Operation {
                     query: PATCH_PARAMS,
-                    body: Body::Patch,
+                    body: Body::Patch(patch_types),
                     codes: &[200, 201],
                     ..sub_op("patch", "patch", "patch", "partially update")
                 }),
@@ -563,7 +618,7 @@ fn resource_paths(
             }],
         });
     }
-    if has("watch") {
+    if has("watch") && !definitions.custom {
         let watch = |action, id: String, description: String| Operation {
             query: LIST_PARAMS,
             response: WATCH_EVENT.into(),
@@ -658,7 +713,7 @@ fn render_operation(op: &Operation, format: Format, tag: &str) -> Value {
     let (body, body_types, required) = match &op.body {
         Body::None => (None, CONSUMES, false),
         Body::Object(d) => (Some(d.as_str()), CONSUMES, true),
-        Body::Patch => (Some(PATCH), PATCH_TYPES, true),
+        Body::Patch(types) => (Some(PATCH), *types, true),
         Body::DeleteOptions => (Some(DELETE_OPTIONS), CONSUMES, false),
     };
     let mut responses = Map::new();

@@ -13,7 +13,7 @@ static OPENAPI: LazyLock<OpenApi> = LazyLock::new(|| {
     let openapi = OpenApi::build(&infos);
     let start = std::time::Instant::now();
     openapi.warm();
-    let documents = openapi.documents();
+    let documents = openapi.builtin();
     eprintln!(
         "openapi: rendered in {:?}: v2 {} bytes, v3 {} documents, {} bytes",
         start.elapsed(),
@@ -306,7 +306,7 @@ fn v2_is_negotiated_between_json_and_gnostic_protobuf_and_yaml_is_not_acceptable
 }
 
 /// A test-only reader of gnostic messages: the payloads of field `number`, in order.
-fn pb_all(message: &[u8], number: u32) -> Vec<&[u8]> {
+pub(super) fn pb_all(message: &[u8], number: u32) -> Vec<&[u8]> {
     use crate::endpoints::protobuf::wire::{Reader, WireValue};
     let mut reader = Reader::new(message);
     let mut out = Vec::new();
@@ -318,18 +318,18 @@ fn pb_all(message: &[u8], number: u32) -> Vec<&[u8]> {
     out
 }
 
-fn pb_one(message: &[u8], number: u32) -> &[u8] {
+pub(super) fn pb_one(message: &[u8], number: u32) -> &[u8] {
     let all = pb_all(message, number);
     assert_eq!(all.len(), 1, "field {number}");
     all[0]
 }
 
-fn pb_str(message: &[u8], number: u32) -> &str {
+pub(super) fn pb_str(message: &[u8], number: u32) -> &str {
     std::str::from_utf8(pb_one(message, number)).unwrap()
 }
 
 /// The value of the `Named*` pair called `name` among the payloads of field `number`.
-fn pb_named<'a>(message: &'a [u8], number: u32, name: &str) -> &'a [u8] {
+pub(super) fn pb_named<'a>(message: &'a [u8], number: u32, name: &str) -> &'a [u8] {
     pb_all(message, number)
         .into_iter()
         .find(|pair| pb_str(pair, 1) == name)
@@ -338,7 +338,7 @@ fn pb_named<'a>(message: &'a [u8], number: u32, name: &str) -> &'a [u8] {
 }
 
 /// The YAML text of vendor extension `name` (a `NamedAny` at `number`).
-fn pb_extension<'a>(message: &'a [u8], number: u32, name: &str) -> &'a str {
+pub(super) fn pb_extension<'a>(message: &'a [u8], number: u32, name: &str) -> &'a str {
     pb_str(pb_named(message, number, name), 2)
 }
 
@@ -350,7 +350,7 @@ fn v2_protobuf_decodes_to_the_json_document_with_gvk_extensions_and_field_valida
     eprintln!(
         "v2 protobuf: {} bytes (JSON {} bytes), encoded in {:?}",
         encoded.len(),
-        OPENAPI.documents().v2.bytes.len(),
+        OPENAPI.builtin().v2.bytes.len(),
         start.elapsed()
     );
     let served = get("/openapi/v2", &[("accept", V2_PROTOBUF_DEPRECATED)]);
@@ -470,10 +470,10 @@ fn http_dates_are_rfc1123_in_gmt() {
 
 /// Discovery and these documents served over plain HTTP, every other path a 404, and a kubectl
 /// home whose kubeconfig is empty (the server is given on the command line).
-struct KubectlHarness {
+pub(super) struct KubectlHarness {
     server: String,
     /// `METHOD URI` of every request, in order.
-    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    pub(super) seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     home: tempfile::TempDir,
     /// A Deployment manifest.
     manifest: std::path::PathBuf,
@@ -481,13 +481,19 @@ struct KubectlHarness {
 
 impl KubectlHarness {
     async fn start() -> Self {
+        Self::start_with(&OPENAPI, Vec::new()).await
+    }
+
+    /// Serves `openapi`, and discovery of the built-in kinds plus `extra`.
+    pub(super) async fn start_with(openapi: &'static OpenApi, extra: Vec<ResourceInfo>) -> Self {
         use hyper_util::rt::TokioIo;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let infos: Vec<ResourceInfo> = crate::registry::kinds::builtin()
+        let mut infos: Vec<ResourceInfo> = crate::registry::kinds::builtin()
             .iter()
             .map(|s| s.info().clone())
             .collect();
+        infos.extend(extra);
         let discovery = std::sync::Arc::new(crate::endpoints::discovery::Discovery::new(
             addr.to_string(),
         ));
@@ -508,7 +514,7 @@ impl KubectlHarness {
                             .lock()
                             .unwrap()
                             .push(format!("{} {}", req.method(), req.uri()));
-                        let response = OPENAPI
+                        let response = openapi
                             .serve(&req)
                             .or_else(|| discovery.serve(&req))
                             .unwrap_or_else(|| ApiError::not_found_path().into_response());
@@ -539,7 +545,7 @@ impl KubectlHarness {
     }
 
     /// Runs `binary` with `args` against the server, off the runtime's threads.
-    async fn run(&self, binary: &str, args: &[&str]) -> std::process::Output {
+    pub(super) async fn run(&self, binary: &str, args: &[&str]) -> std::process::Output {
         let mut command = std::process::Command::new(binary);
         command
             .args(args)
@@ -725,7 +731,7 @@ fn rendering_time_breakdown() {
         let generated = start.elapsed();
         drop(definitions);
         let start = std::time::Instant::now();
-        let documents = render(&infos);
+        let documents = render_builtin(&infos);
         eprintln!(
             "schemars generation {generated:?}; full render {:?} ({} documents)",
             start.elapsed(),
