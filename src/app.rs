@@ -6,6 +6,7 @@ use crate::auth::{AuthError, Authenticator, Authorizer};
 use crate::controlplane::new_kube_api_server;
 use crate::controlplane::storage_factory::StorageFactory;
 use crate::endpoints::discovery::Discovery;
+use crate::endpoints::openapi::OpenApi;
 use crate::filters::FilterConfig;
 use crate::options::{CompletedOptions, tls};
 use crate::pki::{self, PkiError};
@@ -54,6 +55,13 @@ pub async fn create_server_chain(o: &CompletedOptions) -> Result<GenericApiServe
         std::net::SocketAddr::new(o.advertise_address, o.secure_port).to_string(),
     ));
     let admission = crate::controlplane::admission_plugins(&storage);
+    let openapi = Arc::new(OpenApi::build(
+        &crate::registry::kinds::builtin()
+            .iter()
+            .map(|s| s.info().clone())
+            .chain([crate::apiextensions::crd::strategy().info().clone()])
+            .collect::<Vec<_>>(),
+    ));
     let custom_stores = StoreSet::default();
     let min_request_timeout =
         std::time::Duration::from_secs(o.flags.min_request_timeout.max(0) as u64);
@@ -61,6 +69,7 @@ pub async fn create_server_chain(o: &CompletedOptions) -> Result<GenericApiServe
         crate::apiextensions::Config {
             storage: storage.clone(),
             discovery: discovery.clone(),
+            openapi: openapi.clone(),
             admission: admission.clone(),
             stores: custom_stores.clone(),
             min_request_timeout,
@@ -82,6 +91,7 @@ pub async fn create_server_chain(o: &CompletedOptions) -> Result<GenericApiServe
             port: o.secure_port,
         },
         discovery,
+        openapi,
         admission,
         custom_stores,
     };

@@ -6,6 +6,7 @@ use super::crd::{CLEANUP_FINALIZER, condition, set_condition};
 use super::custom_resource::CustomResource;
 use crate::controlplane::storage_factory::StorageFactory;
 use crate::endpoints::discovery::Discovery;
+use crate::endpoints::openapi::{CustomResourceSchema, OpenApi};
 use crate::endpoints::rest::Admission;
 use crate::endpoints::status::ApiError;
 use crate::registry::store::{DeleteParams, ListParams, UpdateTarget, WatchParams, WriteOptions};
@@ -37,6 +38,7 @@ pub struct Serving {
     storage: Arc<StorageFactory>,
     stores: StoreSet,
     discovery: Arc<Discovery>,
+    openapi: Arc<OpenApi>,
     served: Mutex<HashMap<String, Served>>,
     cleaning: Mutex<HashSet<String>>,
     terminating: Arc<Mutex<HashSet<(String, String)>>>,
@@ -68,11 +70,17 @@ impl Admission for TerminatingCrds {
 
 impl Serving {
     /// Serving into `stores` and `discovery`.
-    pub fn new(storage: Arc<StorageFactory>, stores: StoreSet, discovery: Arc<Discovery>) -> Self {
+    pub fn new(
+        storage: Arc<StorageFactory>,
+        stores: StoreSet,
+        discovery: Arc<Discovery>,
+        openapi: Arc<OpenApi>,
+    ) -> Self {
         Self {
             storage,
             stores,
             discovery,
+            openapi,
             served: Mutex::default(),
             cleaning: Mutex::default(),
             terminating: Arc::default(),
@@ -127,14 +135,28 @@ impl Serving {
             .accepted_names = Some(accepted.clone());
         let mut versions = Vec::new();
         let mut infos = Vec::new();
+        let mut schemas = Vec::new();
         for v in crd.spec.versions.iter().filter(|v| v.served) {
             if let Some(store) = self.store_for(&crd, &v.name) {
                 infos.push(store.info().clone());
+                schemas.push(CustomResourceSchema {
+                    info: store.info().clone(),
+                    list_kind: accepted
+                        .list_kind
+                        .clone()
+                        .unwrap_or_else(|| format!("{}List", accepted.kind)),
+                    schema: v
+                        .schema
+                        .as_ref()
+                        .and_then(|s| s.open_api_v3_schema.as_ref())
+                        .and_then(|s| serde_json::to_value(s).ok()),
+                });
                 self.stores.insert(store);
                 versions.push(v.name.clone());
             }
         }
         self.discovery.add(infos);
+        self.openapi.set_custom_resource(name, schemas);
         tracing::info!(crd = name, versions = ?versions, "serving custom resource");
         served.insert(
             name.to_string(),
@@ -163,6 +185,7 @@ impl Serving {
         if let Some(old) = self.served.lock().expect("served poisoned").remove(name) {
             tracing::info!(crd = name, "no longer serving custom resource");
             self.withdraw(&old);
+            self.openapi.remove_custom_resource(name);
         }
     }
 }

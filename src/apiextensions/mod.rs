@@ -10,6 +10,7 @@ pub mod schema;
 
 use crate::controlplane::storage_factory::StorageFactory;
 use crate::endpoints::discovery::Discovery;
+use crate::endpoints::openapi::OpenApi;
 use crate::endpoints::request_info::RequestInfo;
 use crate::endpoints::rest::{Admission, ResourceHandler};
 use crate::endpoints::{call, handler_fn};
@@ -24,6 +25,8 @@ pub struct Config {
     pub storage: Arc<StorageFactory>,
     /// Discovery, shared with the other links.
     pub discovery: Arc<Discovery>,
+    /// OpenAPI documents, shared with the kube API server link (which serves them).
+    pub openapi: Arc<OpenApi>,
     /// Admission plugins.
     pub admission: Vec<Arc<dyn Admission>>,
     /// Where the CRD store and the custom resources' stores go (the namespace controller
@@ -51,6 +54,7 @@ pub fn new_apiextensions_server(
         config.storage,
         config.stores.clone(),
         config.discovery,
+        config.openapi,
     ));
     let mut admission = config.admission;
     admission.push(Arc::new(serving.admission()));

@@ -40,6 +40,8 @@ pub struct Config {
     pub compaction: (Duration, i64),
     /// Discovery, shared with the other links of the chain.
     pub discovery: Arc<Discovery>,
+    /// The OpenAPI documents, shared with the apiextensions link which adds CRDs to them.
+    pub openapi: Arc<OpenApi>,
     /// Admission plugins, shared with the other links of the chain.
     pub admission: Vec<Arc<dyn Admission>>,
     /// The custom resources' stores, which the namespace controller empties too.
@@ -182,7 +184,7 @@ pub fn new_kube_api_server(
 
     // Rendering the documents takes ~100 ms in release builds: it happens on the first request,
     // on a blocking thread, so start-up stays fast and no async worker stalls.
-    let openapi = Arc::new(OpenApi::build(&discovery_infos));
+    let openapi = config.openapi.clone();
     server.handle_prefix(
         "/openapi",
         handler_fn(move |req| {
