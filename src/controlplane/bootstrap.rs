@@ -29,29 +29,39 @@ fn strict() -> WriteOptions {
 
 /// Creates `obj` or, when it exists, replaces the fields `fields` (JSON pointers) that differ.
 async fn ensure(store: &Store, obj: Value, fields: &[&str]) -> Result<(), RegistryError> {
-    match store.create(Some(NAMESPACE), obj.clone(), strict()).await {
-        Ok(_) => Ok(()),
-        Err(RegistryError::AlreadyExists { .. }) => store
-            .update_with(
-                Some(NAMESPACE),
-                NAME,
-                UpdateTarget::Main,
-                strict(),
-                |current| {
-                    let mut next = current.clone();
-                    for ptr in fields {
-                        if let (Some(slot), Some(want)) = (next.pointer_mut(ptr), obj.pointer(ptr))
-                        {
-                            *slot = want.clone();
-                        }
-                    }
-                    Ok(next)
-                },
-            )
-            .await
-            .map(|_| ()),
-        Err(e) => Err(e),
+    // Read first, as upstream's reconciler: a create of an existing Service would fail on its
+    // already-allocated cluster IP before the store could answer AlreadyExists.
+    let exists = match store.get(Some(NAMESPACE), NAME).await {
+        Ok(_) => true,
+        Err(RegistryError::NotFound { .. }) => false,
+        Err(e) => return Err(e),
+    };
+    if !exists {
+        match store.create(Some(NAMESPACE), obj.clone(), strict()).await {
+            Ok(_) => return Ok(()),
+            // Another API server created it meanwhile: repair it below.
+            Err(RegistryError::AlreadyExists { .. }) => {}
+            Err(e) => return Err(e),
+        }
     }
+    store
+        .update_with(
+            Some(NAMESPACE),
+            NAME,
+            UpdateTarget::Main,
+            strict(),
+            |current| {
+                let mut next = current.clone();
+                for ptr in fields {
+                    if let (Some(slot), Some(want)) = (next.pointer_mut(ptr), obj.pointer(ptr)) {
+                        *slot = want.clone();
+                    }
+                }
+                Ok(next)
+            },
+        )
+        .await
+        .map(|_| ())
 }
 
 impl KubernetesService {
