@@ -62,7 +62,7 @@ impl CustomResource {
                 group: spec.group.clone().into(),
                 version: version.name.clone().into(),
                 kind: names.kind.clone().into(),
-                verbs: SUB_VERBS,
+                verbs: Cow::Borrowed(SUB_VERBS),
             });
         }
         let scale = subs.and_then(|s| s.scale.as_ref()).map(|s| {
@@ -71,7 +71,7 @@ impl CustomResource {
                 group: "autoscaling".into(),
                 version: "v1".into(),
                 kind: "Scale".into(),
-                verbs: SUB_VERBS,
+                verbs: Cow::Borrowed(SUB_VERBS),
             });
             ScalePaths {
                 spec_replicas: pointer(&s.spec_replicas_path).into(),
@@ -108,7 +108,7 @@ impl CustomResource {
                 .cloned()
                 .map(Cow::Owned)
                 .collect(),
-            verbs: ALL_VERBS,
+            verbs: Cow::Borrowed(ALL_VERBS),
             subresources,
             name_rule: NameRule::Dns1123Subdomain,
             scale,

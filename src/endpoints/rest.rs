@@ -780,7 +780,7 @@ fn scale_resource_info() -> crate::registry::ResourceInfo {
         namespaced: true,
         short_names: Vec::new(),
         categories: Vec::new(),
-        verbs: &[],
+        verbs: std::borrow::Cow::Borrowed(&[]),
         subresources: Vec::new(),
         name_rule: crate::registry::validation::NameRule::Dns1123Subdomain,
         scale: None,

@@ -12,6 +12,8 @@ use std::marker::PhantomData;
 
 /// A name that is static for built-in kinds and owned for custom resources.
 pub type Name = Cow<'static, str>;
+/// Verbs: a static list for served kinds, an owned one for resources of extension servers.
+pub type Verbs = Cow<'static, [&'static str]>;
 
 /// A subresource a kind serves, for discovery.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,7 +27,7 @@ pub struct SubresourceInfo {
     /// Kind of that object ("Scale" for scale, the parent's kind for status).
     pub kind: Name,
     /// Verbs.
-    pub verbs: &'static [&'static str],
+    pub verbs: Verbs,
 }
 
 /// Where the scale subresource reads and writes replicas.
@@ -71,7 +73,7 @@ pub struct ResourceInfo {
     /// Categories, e.g. "all".
     pub categories: Vec<Name>,
     /// Verbs of the main resource.
-    pub verbs: &'static [&'static str],
+    pub verbs: Verbs,
     /// Subresources served.
     pub subresources: Vec<SubresourceInfo>,
     /// Name validation.

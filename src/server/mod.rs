@@ -23,6 +23,9 @@ use std::sync::Arc;
 pub struct HookContext {
     /// The running server's lifecycle signals.
     pub signals: LifecycleSignals,
+    /// The whole filtered handler, for in-process clients (requests carrying a loopback
+    /// [`crate::auth::ConnInfo`] are served as the privileged loopback user).
+    pub loopback: Handler,
 }
 
 /// A hook body; `Err` is a failure with a reason.

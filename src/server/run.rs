@@ -156,6 +156,7 @@ impl PreparedApiServer {
         let (failed_tx, mut failed_rx) = tokio::sync::mpsc::unbounded_channel();
         let ctx = HookContext {
             signals: signals.clone(),
+            loopback: self.handler.clone(),
         };
         for (hook, done) in self.post_start_hooks {
             let (ctx, failed_tx) = (ctx.clone(), failed_tx.clone());

@@ -118,6 +118,7 @@ pub async fn serve(
                     .peer_certificates()
                     .map(|c| c.to_vec())
                     .unwrap_or_default(),
+                loopback: false,
             });
             let service =
                 hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {

@@ -46,14 +46,14 @@ fn widget(group: &'static str, schema: Option<Value>) -> CustomResourceSchema {
             group: group.into(),
             version: "v1".into(),
             kind: "Widget".into(),
-            verbs: &["get", "patch", "update"],
+            verbs: std::borrow::Cow::Borrowed(&["get", "patch", "update"]),
         },
         SubresourceInfo {
             name: "scale",
             group: "autoscaling".into(),
             version: "v1".into(),
             kind: "Scale".into(),
-            verbs: &["get", "patch", "update"],
+            verbs: std::borrow::Cow::Borrowed(&["get", "patch", "update"]),
         },
     ];
     CustomResourceSchema {

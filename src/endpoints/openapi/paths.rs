@@ -574,7 +574,7 @@ fn resource_paths(
             )
         };
         let mut ops = Vec::new();
-        for verb in sub.verbs {
+        for verb in sub.verbs.iter() {
             match *verb {
                 "get" => ops.push(sub_op("get", "get", "read", "read")),
                 "update" => ops.push(Operation {

@@ -358,7 +358,7 @@ mod tests {
             namespaced: false,
             short_names: Vec::new(),
             categories: Vec::new(),
-            verbs: &[],
+            verbs: std::borrow::Cow::Borrowed(&[]),
             subresources: Vec::new(),
             name_rule: NameRule::Dns1123Subdomain,
             scale: None,

@@ -284,7 +284,7 @@ mod tests {
             namespaced: true,
             short_names: Vec::new(),
             categories: Vec::new(),
-            verbs: &[],
+            verbs: std::borrow::Cow::Borrowed(&[]),
             subresources: Vec::new(),
             name_rule: NameRule::Dns1123Subdomain,
             scale: None,

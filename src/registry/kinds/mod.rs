@@ -84,7 +84,7 @@ where
                 group: T::GROUP.into(),
                 version: T::VERSION.into(),
                 kind: T::KIND.into(),
-                verbs: SUB_VERBS,
+                verbs: Cow::Borrowed(SUB_VERBS),
             },
             Sub::Scale(paths) => {
                 scale = Some(paths.clone());
@@ -93,7 +93,7 @@ where
                     group: "autoscaling".into(),
                     version: "v1".into(),
                     kind: "Scale".into(),
-                    verbs: SUB_VERBS,
+                    verbs: Cow::Borrowed(SUB_VERBS),
                 }
             }
             Sub::Approval => SubresourceInfo {
@@ -101,14 +101,14 @@ where
                 group: T::GROUP.into(),
                 version: T::VERSION.into(),
                 kind: T::KIND.into(),
-                verbs: SUB_VERBS,
+                verbs: Cow::Borrowed(SUB_VERBS),
             },
             Sub::Finalize => SubresourceInfo {
                 name: "finalize",
                 group: T::GROUP.into(),
                 version: T::VERSION.into(),
                 kind: T::KIND.into(),
-                verbs: &["update"],
+                verbs: Cow::Borrowed(&["update"]),
             },
         })
         .collect();
@@ -134,7 +134,7 @@ where
         namespaced: <T::Scope as Scope>::NAMESPACED,
         short_names: short_names.iter().map(|s| Cow::Borrowed(*s)).collect(),
         categories: categories.iter().map(|s| Cow::Borrowed(*s)).collect(),
-        verbs,
+        verbs: Cow::Borrowed(verbs),
         subresources,
         name_rule,
         scale,
@@ -341,7 +341,7 @@ pub(crate) mod test_support {
             namespaced: true,
             short_names: Vec::new(),
             categories: Vec::new(),
-            verbs: super::ALL_VERBS,
+            verbs: std::borrow::Cow::Borrowed(super::ALL_VERBS),
             subresources: Vec::new(),
             name_rule: NameRule::Dns1123Subdomain,
             scale: None,
