@@ -4,6 +4,7 @@ use super::{Request, Response, full};
 use crate::registry::ResourceInfo;
 use http::{StatusCode, header};
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::sync::RwLock;
 
 /// Upstream's group order in /apis (by group priority), for the groups kubeboot serves.
@@ -28,15 +29,49 @@ const GROUP_ORDER: &[&str] = &[
     "discovery.k8s.io",
 ];
 
+/// The group priority upstream gives CRD groups (their APIServices' groupPriorityMinimum).
+pub const CUSTOM_GROUP_PRIORITY: i32 = 1000;
+
 /// The discovery documents of the resources every link of the chain serves; links add and
-/// remove resources while the server runs (custom resources come and go with their CRDs).
+/// remove resources while the server runs (custom resources come and go with their CRDs, the
+/// aggregator adds what extension servers report).
 pub struct Discovery {
-    resources: RwLock<Vec<ResourceInfo>>,
+    state: RwLock<State>,
     server_address: String,
+    changes: tokio::sync::watch::Sender<u64>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Resources this server serves itself.
+    local: Vec<ResourceInfo>,
+    /// Resources of extension servers, by group/version, with the group's priority.
+    remote: BTreeMap<(String, String), (i32, Vec<ResourceInfo>)>,
+    /// `local` and `remote` together, sorted by resource name.
+    all: Vec<ResourceInfo>,
+    /// Priorities of groups that are not built in (extension servers'), for /apis order.
+    priorities: BTreeMap<String, i32>,
+}
+
+impl State {
+    fn rebuild(&mut self) {
+        let mut all = self.local.clone();
+        self.priorities.clear();
+        for ((group, _), (priority, infos)) in &self.remote {
+            let p = self.priorities.entry(group.clone()).or_insert(*priority);
+            *p = (*p).max(*priority);
+            all.extend(infos.iter().cloned());
+        }
+        all.sort_by(|a, b| a.resource.cmp(&b.resource));
+        self.all = all;
+    }
 }
 
 /// The resources served at one moment, which every document is rendered from.
-struct Snapshot<'a>(&'a [ResourceInfo]);
+struct Snapshot<'a> {
+    resources: &'a [ResourceInfo],
+    priorities: &'a BTreeMap<String, i32>,
+}
 
 /// Which aggregated format the client accepts, best first.
 fn aggregated_version(req: &Request) -> Option<&'static str> {
@@ -109,42 +144,106 @@ impl Discovery {
     /// Discovery with no resources yet; `server_address` (host:port) is advertised in /api.
     pub fn new(server_address: String) -> Self {
         Self {
-            resources: RwLock::new(Vec::new()),
+            state: RwLock::default(),
             server_address,
+            changes: tokio::sync::watch::Sender::new(0),
         }
     }
 
-    /// Adds resources (replacing any with the same group, version and resource).
+    fn change(&self, f: impl FnOnce(&mut State)) {
+        let mut state = self.state.write().expect("discovery poisoned");
+        f(&mut state);
+        state.rebuild();
+        drop(state);
+        self.changes.send_modify(|n| *n += 1);
+    }
+
+    /// Adds resources this server serves (replacing any with the same group, version and resource).
     pub fn add(&self, infos: impl IntoIterator<Item = ResourceInfo>) {
-        let mut resources = self.resources.write().expect("discovery poisoned");
-        for info in infos {
-            resources.retain(|r| {
-                !(r.group == info.group && r.version == info.version && r.resource == info.resource)
-            });
-            resources.push(info);
-        }
-        resources.sort_by(|a, b| a.resource.cmp(&b.resource));
+        self.change(|state| {
+            for info in infos {
+                state.local.retain(|r| {
+                    !(r.group == info.group
+                        && r.version == info.version
+                        && r.resource == info.resource)
+                });
+                state.local.push(info);
+            }
+        });
     }
 
-    /// Removes every version of one group/resource.
+    /// Removes every version of one group/resource this server serves.
     pub fn remove(&self, group: &str, resource: &str) {
-        self.resources
-            .write()
+        self.change(|state| {
+            state
+                .local
+                .retain(|r| !(r.group == group && r.resource == resource))
+        });
+    }
+
+    /// Sets (or, with `None`, removes) the resources an extension server serves for one
+    /// group/version, and the group's priority.
+    pub fn set_remote(
+        &self,
+        group: &str,
+        version: &str,
+        resources: Option<(i32, Vec<ResourceInfo>)>,
+    ) {
+        let key = (group.to_string(), version.to_string());
+        if self
+            .state
+            .read()
             .expect("discovery poisoned")
-            .retain(|r| !(r.group == group && r.resource == resource));
+            .remote
+            .get(&key)
+            == resources.as_ref()
+        {
+            return;
+        }
+        self.change(|state| match resources {
+            Some(r) => {
+                state.remote.insert(key, r);
+            }
+            None => {
+                state.remote.remove(&key);
+            }
+        });
+    }
+
+    /// The group/versions this server serves itself ("" is the core group).
+    pub fn local_group_versions(&self) -> Vec<(String, String)> {
+        let state = self.state.read().expect("discovery poisoned");
+        let mut gvs: Vec<(String, String)> = state
+            .local
+            .iter()
+            .map(|r| (r.group.to_string(), r.version.to_string()))
+            .collect();
+        gvs.sort();
+        gvs.dedup();
+        gvs
+    }
+
+    /// A receiver that sees a new value whenever the resources change.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     /// Serves a discovery path; `None` when the path is not discovery for these resources.
     pub fn serve(&self, req: &Request) -> Option<Response> {
-        let resources = self.resources.read().expect("discovery poisoned");
-        Snapshot(&resources).serve(req, &self.server_address)
+        let state = self.state.read().expect("discovery poisoned");
+        Snapshot {
+            resources: &state.all,
+            priorities: &state.priorities,
+        }
+        .serve(req, &self.server_address)
     }
 
     /// Whether `group` is served here.
     pub fn serves_group(&self, group: &str) -> bool {
-        self.resources
+        self.state
             .read()
             .expect("discovery poisoned")
+            .all
             .iter()
             .any(|r| r.group == group)
     }
@@ -152,10 +251,11 @@ impl Discovery {
 
 impl Snapshot<'_> {
     /// The groups served, in upstream's order, each with its versions: built-in groups by their
-    /// priority, then the others (custom resources) by name, versions newest first.
+    /// priority, then the others by priority (custom resources' is 1000) and name, versions
+    /// newest first.
     fn groups(&self) -> Vec<(&str, Vec<&str>)> {
         let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
-        for r in self.0.iter().filter(|r| !r.group.is_empty()) {
+        for r in self.resources.iter().filter(|r| !r.group.is_empty()) {
             match groups.iter_mut().find(|(g, _)| *g == r.group) {
                 Some((_, versions)) if !versions.contains(&&*r.version) => {
                     versions.push(&r.version)
@@ -170,6 +270,11 @@ impl Snapshot<'_> {
                     .iter()
                     .position(|o| o == g)
                     .unwrap_or(usize::MAX),
+                -self
+                    .priorities
+                    .get(*g)
+                    .copied()
+                    .unwrap_or(CUSTOM_GROUP_PRIORITY),
                 *g,
             )
         });
@@ -193,7 +298,7 @@ impl Snapshot<'_> {
     fn resource_list(&self, group: &str, version: &str) -> Option<Value> {
         let mut resources = Vec::new();
         for r in self
-            .0
+            .resources
             .iter()
             .filter(|r| r.group == group && r.version == version)
         {
@@ -233,7 +338,7 @@ impl Snapshot<'_> {
             .iter()
             .map(|v| {
                 let resources: Vec<Value> = self
-                    .0
+                    .resources
                     .iter()
                     .filter(|r| r.group == group && r.version == *v)
                     .map(|r| {

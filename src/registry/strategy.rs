@@ -54,7 +54,7 @@ pub const ALL_VERBS: &[&str] = &[
 ];
 
 /// Static facts about a kind: names, scope, discovery data.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceInfo {
     /// API group, "" for core.
     pub group: Name,
