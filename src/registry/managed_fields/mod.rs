@@ -11,11 +11,16 @@ pub mod typed;
 
 use fieldpath::{FieldSet, Path, PathElement, field};
 use serde_json::{Map, Value, json};
+use std::collections::HashMap;
 use std::sync::OnceLock;
 pub use typed::{Comparison, Field, ListType, Node, Schema, TypeId, TypeRef, TypedError};
 
 /// The manager recorded for fields an object held before its first apply.
 const BEFORE_FIRST_APPLY: &str = "before-first-apply";
+/// The most Update entries an object keeps (upstream `DefaultMaxUpdateManagers`).
+const MAX_UPDATE_MANAGERS: usize = 10;
+/// The entry the oldest Update entries are merged into beyond that.
+const ANCIENT_CHANGES: &str = "ancient-changes";
 /// The annotation `kubectl apply` (client-side) keeps.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
@@ -320,7 +325,57 @@ pub fn record_update(
     let mut cmp = typed::compare(writer.types.root(), old, Some(new));
     scope.filter_comparison(&mut cmp);
     track(&mut entries, cmp, writer, Operation::Update, now);
+    cap_update_managers(&mut entries);
     encode(new, entries);
+}
+
+/// Merges the oldest Update entries, per apiVersion, into one `ancient-changes` entry until
+/// at most [`MAX_UPDATE_MANAGERS`] remain (upstream `capManagersManager`), so that objects
+/// many clients touch do not grow without bound.
+fn cap_update_managers(entries: &mut Vec<Entry>) {
+    entries.retain(|e| !e.set.is_empty());
+    let is_update = |e: &Entry| e.operation == Operation::Update;
+    let mut remaining = entries.iter().filter(|e| is_update(e)).count();
+    if remaining <= MAX_UPDATE_MANAGERS {
+        return;
+    }
+    let mut oldest: Vec<usize> = (0..entries.len())
+        .filter(|&i| is_update(&entries[i]))
+        .collect();
+    oldest.sort_by(|&a, &b| {
+        let key = |e: &Entry| (e.time.clone().unwrap_or_default(), e.manager.clone());
+        key(&entries[a]).cmp(&key(&entries[b]))
+    });
+    let mut buckets: HashMap<String, usize> = HashMap::new();
+    let mut merged = vec![false; entries.len()];
+    for i in oldest {
+        if remaining <= MAX_UPDATE_MANAGERS {
+            break;
+        }
+        let version = entries[i].api_version.clone();
+        match buckets.get(&version) {
+            Some(&b) => {
+                let set = std::mem::take(&mut entries[i].set);
+                let time = entries[i].time.clone();
+                let bucket = &mut entries[b];
+                bucket.manager = ANCIENT_CHANGES.into();
+                bucket.subresource.clear();
+                bucket.set.union_with(&set);
+                // The merged update is the more recent one.
+                bucket.time = time;
+                merged[i] = true;
+                remaining -= 1;
+            }
+            None => {
+                buckets.insert(version, i);
+            }
+        }
+    }
+    let mut i = 0;
+    entries.retain(|_| {
+        i += 1;
+        !merged[i - 1]
+    });
 }
 
 /// Moves ownership of what `cmp` changed to `writer` (an Update), taking it from the others.
@@ -833,6 +888,36 @@ mod tests {
             apply_as(None, "m", &config, false),
             Err(ApplyError::BadRequest(_))
         ));
+    }
+
+    #[test]
+    fn more_than_ten_update_managers_merge_the_oldest_into_ancient_changes() {
+        let mut obj = obj(json!({}));
+        for i in 0..12 {
+            let old = obj.clone();
+            obj["spec"][format!("f{i}")] = json!(i);
+            let time = format!("2026-01-01T00:00:{i:02}Z");
+            let w = writer(&format!("m{i:02}"), Operation::Update);
+            record_update(
+                Some(&old),
+                &mut obj,
+                &w,
+                Scope::Main { has_status: false },
+                &time,
+            );
+            if i == 0 {
+                // record_update tracks nothing on objects without entries; seed one.
+                record_update(None, &mut obj, &w, Scope::Main { has_status: false }, &time);
+            }
+        }
+        let e = entries(&obj);
+        assert_eq!(e.len(), 10, "{e:?}");
+        assert_eq!(e[0].0, "ancient-changes");
+        assert_eq!(
+            e[0].2,
+            json!({"f:spec": {"f:f0": {}, "f:f1": {}, "f:f2": {}}})
+        );
+        assert_eq!(e[1].0, "m03");
     }
 
     #[test]

@@ -376,7 +376,9 @@ impl Comparison {
 
     /// Whether nothing changed.
     pub fn is_empty(&self) -> bool {
-        self.added.is_empty() && self.modified.is_empty() && self.removed.is_empty()
+        [&self.added, &self.modified, &self.removed]
+            .iter()
+            .all(|s| !s.member && s.is_empty())
     }
 }
 
@@ -386,8 +388,7 @@ impl Comparison {
 /// does a field that is always present: Go decodes non-pointer structs and fields without
 /// omitempty as present, so upstream sees them on both sides and only their contents change.
 pub(crate) fn compare(ty: Ty<'_>, old: Option<&Value>, new: Option<&Value>) -> Comparison {
-    let mut path = Vec::new();
-    let mut out = compare_at(ty, old, new, None, &mut path);
+    let mut out = compare_at(ty, old, new, None);
     // The root is the object itself, never a field.
     out.added.member = false;
     out.modified.member = false;
@@ -400,9 +401,14 @@ fn compare_at(
     old: Option<&Value>,
     new: Option<&Value>,
     declared: Option<Field>,
-    path: &mut Vec<PathElement>,
 ) -> Comparison {
     let mut out = Comparison::default();
+    // Most of an updated object is unchanged: equal values need no walk.
+    if let (Some(a), Some(b)) = (old, new)
+        && a == b
+    {
+        return out;
+    }
     match ty.walk(old, new) {
         Walk::Leaf => {
             match (old, new) {
@@ -424,17 +430,15 @@ fn compare_at(
             );
             let mut visit = |key: &String, out: &mut Comparison| {
                 let (child, declared) = Ty::child(named, values, key);
-                let pe = PathElement::Field(key.clone());
-                path.push(pe.clone());
                 let sub = compare_at(
                     ty.at(child),
                     a.and_then(|m| m.get(key)),
                     b.and_then(|m| m.get(key)),
                     declared,
-                    path,
                 );
-                path.pop();
-                out.adopt(pe, sub);
+                if !sub.is_empty() {
+                    out.adopt(PathElement::Field(key.clone()), sub);
+                }
             };
             for key in a.into_iter().flatten().map(|(k, _)| k) {
                 visit(key, &mut out);
@@ -451,43 +455,31 @@ fn compare_at(
             }
         }
         Walk::List(items, kind) => {
-            let p = path_string(path);
             fn index<'v>(
                 kind: &ListType,
                 v: Option<&'v Value>,
-                p: &str,
             ) -> Result<BTreeMap<PathElement, Option<&'v Value>>, TypedError> {
                 let list = v
                     .and_then(Value::as_array)
                     .map(Vec::as_slice)
                     .unwrap_or_default();
-                index_items(kind, list, true, &|| p.to_string()).map(|(_, seen)| seen)
+                index_items(kind, list, true, &String::new).map(|(_, seen)| seen)
             }
-            let (Ok(a), Ok(b)) = (index(kind, old, &p), index(kind, new, &p)) else {
+            let (Ok(a), Ok(b)) = (index(kind, old), index(kind, new)) else {
                 // Items without keys cannot be told apart: compare the list as a whole.
-                if old != new {
-                    out.modified.member = true;
-                }
+                out.modified.member = true;
                 return out;
             };
             for (pe, item) in &a {
-                path.push(pe.clone());
-                let sub = compare_at(
-                    ty.at(items),
-                    *item,
-                    b.get(pe).copied().flatten(),
-                    None,
-                    path,
-                );
-                path.pop();
-                out.adopt(pe.clone(), sub);
-            }
-            for (pe, item) in &b {
-                if !a.contains_key(pe) {
-                    path.push(pe.clone());
-                    let sub = compare_at(ty.at(items), None, *item, None, path);
-                    path.pop();
+                let sub = compare_at(ty.at(items), *item, b.get(pe).copied().flatten(), None);
+                if !sub.is_empty() {
                     out.adopt(pe.clone(), sub);
+                }
+            }
+            for (pe, item) in b {
+                if !a.contains_key(&pe) {
+                    let sub = compare_at(ty.at(items), None, item, None);
+                    out.adopt(pe, sub);
                 }
             }
         }
