@@ -205,6 +205,31 @@ async fn kubectl_server_side_apply_creates_prunes_conflicts_forces_and_dry_runs(
             .await
             .unwrap();
         assert_eq!(missing.status, 404);
+
+        // From client-side to server-side apply: kubectl takes over what it applied before.
+        let csa = format!("{name}-csa");
+        let write = |value: &str| {
+            let file = server.dir.path().join(format!("{csa}.yaml"));
+            std::fs::write(
+                &file,
+                format!(
+                    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {csa}\ndata:\n  a: {value}\n"
+                ),
+            )
+            .unwrap();
+            file.display().to_string()
+        };
+        ok(run(&["apply", "-f", &write("one")]), "client-side apply");
+        ok(
+            run(&["apply", "--server-side", "-f", &write("two")]),
+            "server-side apply after client-side apply",
+        );
+        let upgraded = admin
+            .get(&format!("/api/v1/namespaces/default/configmaps/{csa}"))
+            .await
+            .unwrap()
+            .json();
+        assert_eq!(upgraded["data"]["a"], "two");
     }
 }
 

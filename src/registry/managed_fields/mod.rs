@@ -532,6 +532,7 @@ pub fn apply(
     }
     let ty = writer.types.root();
     let mut entries = decode(live.and_then(managed_fields_of))?;
+    let stored = live;
     let mut live = live.cloned();
     if let Some(l) = live.as_mut() {
         take_managed_fields(l);
@@ -579,14 +580,29 @@ pub fn apply(
             continue;
         }
         e.set.intersection(&changed).for_each_member(&mut |p| {
-            conflicts.push(Conflict {
-                manager: e.describe(),
-                field: Path(p).to_string(),
-            })
+            conflicts.push((
+                Conflict {
+                    manager: e.describe(),
+                    field: Path(p).to_string(),
+                },
+                p.to_vec(),
+            ))
         });
     }
     if !conflicts.is_empty() && !req.force {
-        return Err(ApplyError::Conflicts(conflicts));
+        // kubectl moving from client-side to server-side apply may take what its
+        // last-applied configuration set and the object still holds (upstream
+        // `lastAppliedManager`).
+        if writer.manager == "kubectl"
+            && let Some(allowed) = stored.and_then(|l| allowed_by_last_applied(ty, l, writer))
+        {
+            conflicts.retain(|(_, p)| !allowed.has(p));
+        }
+        if !conflicts.is_empty() {
+            return Err(ApplyError::Conflicts(
+                conflicts.into_iter().map(|(c, _)| c).collect(),
+            ));
+        }
     }
     let previous_time = mine.and_then(|i| entries[i].time.clone());
     if let Some(i) = mine {
@@ -647,6 +663,24 @@ fn prune(
     // What the server owns is never the applier's to remove.
     last.subtract(stripped());
     typed::remove_items(ty, merged, &last);
+}
+
+/// The fields of the live object's last-applied annotation that still hold their values.
+fn allowed_by_last_applied(ty: typed::Ty<'_>, live: &Value, writer: &Writer) -> Option<FieldSet> {
+    let text = live
+        .pointer("/metadata/annotations")?
+        .get(LAST_APPLIED)?
+        .as_str()?;
+    let last: Value = serde_json::from_str(text).ok()?;
+    if last.get("apiVersion").and_then(Value::as_str) != Some(writer.api_version.as_str()) {
+        return None;
+    }
+    let mut set = typed::to_field_set(ty, &last).ok()?;
+    let cmp = typed::compare(ty, Some(&last), Some(live));
+    set.subtract(&cmp.modified);
+    set.subtract(&cmp.added);
+    set.subtract(&cmp.removed);
+    Some(set)
 }
 
 /// kubectl's client-side-apply annotation follows its server-side applies, so that switching
@@ -918,6 +952,33 @@ mod tests {
             json!({"f:spec": {"f:f0": {}, "f:f1": {}, "f:f2": {}}})
         );
         assert_eq!(e[1].0, "m03");
+    }
+
+    #[test]
+    fn kubectl_takes_over_what_its_client_side_apply_set() {
+        let mut live = obj(json!({"replicas": 1}));
+        live["metadata"]["annotations"] =
+            json!({LAST_APPLIED: obj(json!({"replicas": 1})).to_string()});
+        record_update(
+            None,
+            &mut live,
+            &writer("kubectl-client-side-apply", Operation::Update),
+            Scope::Main { has_status: false },
+            "t1",
+        );
+        let mut config = obj(json!({"replicas": 2}));
+        config["metadata"]["annotations"] = live["metadata"]["annotations"].clone();
+        let out = apply_as(Some(&live), "kubectl", &config, false).unwrap();
+        assert_eq!(out["spec"]["replicas"], 2);
+        // The annotation follows the applied configuration.
+        let last: Value = serde_json::from_str(
+            out["metadata"]["annotations"][LAST_APPLIED]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(last["spec"]["replicas"], 2);
+        assert!(apply_as(Some(&live), "other", &config, false).is_err());
     }
 
     #[test]
