@@ -428,7 +428,7 @@ fn compare_at(
                 old.and_then(Value::as_object),
                 new.and_then(Value::as_object),
             );
-            let mut visit = |key: &String, out: &mut Comparison| {
+            let visit = |key: &String, out: &mut Comparison| {
                 let (child, declared) = Ty::child(named, values, key);
                 let sub = compare_at(
                     ty.at(child),
