@@ -315,6 +315,16 @@ fn patch_options_invalid(error: FieldError) -> ApiError {
     .into()
 }
 
+/// The field manager of a write: `?fieldManager=`, else the User-Agent's product.
+fn request_manager(req: &Request, query: &Query) -> String {
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    managed_fields::manager_from(query.get("fieldManager"), user_agent)
+}
+
 /// The writer of a request for managedFields: its manager, the kind's field types.
 fn writer(
     ri: &crate::registry::ResourceInfo,
@@ -428,12 +438,6 @@ impl ResourceHandler {
         };
         let output = negotiate(&req)?;
         let query = Query::parse(&req);
-        let user_agent = req
-            .headers()
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let manager = managed_fields::manager_from(query.get("fieldManager"), user_agent);
         let name = info.name.as_str();
         let sub = info.subresource.as_str();
         if !sub.is_empty() && !ri.subresources.iter().any(|s| s.name == sub) {
@@ -470,7 +474,12 @@ impl ResourceHandler {
                     plugin.admit_create(&store, ns).await?;
                 }
                 let mut opts = query.write_options()?;
-                opts.writer = Some(writer(&ri, manager, Operation::Update, sub));
+                opts.writer = Some(writer(
+                    &ri,
+                    request_manager(&req, &query),
+                    Operation::Update,
+                    sub,
+                ));
                 let (bytes, ct) = read_body(req).await?;
                 let body = decode_object(&bytes, &ct)?;
                 let out = store.create(ns, body, opts).await?;
@@ -484,7 +493,12 @@ impl ResourceHandler {
             }
             ("update", "" | "status" | "finalize" | "approval") => {
                 let mut opts = query.write_options()?;
-                opts.writer = Some(writer(&ri, manager, Operation::Update, sub));
+                opts.writer = Some(writer(
+                    &ri,
+                    request_manager(&req, &query),
+                    Operation::Update,
+                    sub,
+                ));
                 let (bytes, ct) = read_body(req).await?;
                 let body = decode_object(&bytes, &ct)?;
                 let target = UpdateTarget::for_subresource(sub)
@@ -494,7 +508,12 @@ impl ResourceHandler {
             }
             ("update", "scale") => {
                 let mut opts = query.write_options()?;
-                opts.writer = Some(writer(&ri, manager, Operation::Update, sub));
+                opts.writer = Some(writer(
+                    &ri,
+                    request_manager(&req, &query),
+                    Operation::Update,
+                    sub,
+                ));
                 let (bytes, ct) = read_body(req).await?;
                 let scale = decode_object(&bytes, &ct)?;
                 let out = update_scale(&store, ns, name, move |_| Ok(scale.clone()), opts).await?;
@@ -502,6 +521,7 @@ impl ResourceHandler {
             }
             ("patch", "" | "status" | "approval") => {
                 let mut opts = query.write_options()?;
+                let manager = request_manager(&req, &query);
                 let (bytes, ct) = read_body(req).await?;
                 let target = UpdateTarget::for_subresource(sub)
                     .ok_or_else(|| ApiError::method_not_allowed(ri.group, ri.resource))?;
@@ -509,14 +529,14 @@ impl ResourceHandler {
                     == Some(super::patch::PatchType::Apply);
                 let force = query.force(is_apply)?;
                 if is_apply {
-                    let manager = query.get("fieldManager").unwrap_or("");
-                    if manager.is_empty() {
+                    // Appliers must name themselves; the User-Agent is not enough.
+                    if query.get("fieldManager").unwrap_or("").is_empty() {
                         return Err(patch_options_invalid(FieldError::required(
                             "fieldManager",
                             "is required for apply patch",
                         )));
                     }
-                    opts.writer = Some(writer(&ri, manager.to_string(), Operation::Apply, sub));
+                    opts.writer = Some(writer(&ri, manager, Operation::Apply, sub));
                     let config = decode_apply_config(&bytes)?;
                     let (out, status) = self
                         .server_side_apply(&store, ns, name, target, &config, force, opts)
@@ -533,7 +553,12 @@ impl ResourceHandler {
             }
             ("patch", "scale") => {
                 let mut opts = query.write_options()?;
-                opts.writer = Some(writer(&ri, manager, Operation::Update, sub));
+                opts.writer = Some(writer(
+                    &ri,
+                    request_manager(&req, &query),
+                    Operation::Update,
+                    sub,
+                ));
                 let (bytes, ct) = read_body(req).await?;
                 let scale_info = scale_resource_info();
                 let out = update_scale(
