@@ -982,6 +982,27 @@ mod tests {
     }
 
     #[test]
+    fn fields_of_an_object_without_entries_belong_to_before_first_apply() {
+        let live = obj(json!({"replicas": 1}));
+        // Updates of such an object record nothing, as upstream.
+        let mut updated = live.clone();
+        updated["spec"]["replicas"] = json!(2);
+        record_update(
+            Some(&live),
+            &mut updated,
+            &writer("u", Operation::Update),
+            Scope::Main { has_status: false },
+            "t",
+        );
+        assert!(updated["metadata"].get("managedFields").is_none());
+        let err = apply_as(Some(&live), "m", &obj(json!({"replicas": 3})), false).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Apply failed with 1 conflict: conflict with \"before-first-apply\" using example/v1: .spec.replicas"
+        );
+    }
+
+    #[test]
     fn managers_default_to_the_user_agent_product() {
         assert_eq!(
             manager_from(None, "kubectl/v1.33.0 (linux/amd64)"),
