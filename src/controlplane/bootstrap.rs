@@ -24,6 +24,7 @@ fn strict() -> WriteOptions {
     WriteOptions {
         dry_run: false,
         field_validation: FieldValidation::Strict,
+        ..Default::default()
     }
 }
 

@@ -241,6 +241,7 @@ async fn ensure_system_namespaces(namespaces: &Store) -> Result<(), String> {
                 WriteOptions {
                     dry_run: false,
                     field_validation: FieldValidation::Strict,
+                    ..Default::default()
                 },
             )
             .await

@@ -4,12 +4,14 @@ use super::request_info::RequestInfo;
 use super::status::ApiError;
 use super::{Body, Request, Response, full};
 use crate::registry::StoreSet;
+use crate::registry::managed_fields::{self, ApplyError, ApplyRequest, Operation, Writer};
 use crate::registry::selectors::{FieldSelector, LabelSelector};
 use crate::registry::store::{
     DeleteParams, Deleted, Event, FieldValidation, ListParams, Store, UpdateTarget, WatchParams,
     WriteOptions,
 };
 use crate::registry::table::Column;
+use crate::registry::{FieldError, RegistryError};
 use bytes::Bytes;
 use futures::StreamExt;
 use http::{HeaderValue, StatusCode, header};
@@ -177,7 +179,21 @@ impl Query {
         Ok(WriteOptions {
             dry_run: self.dry_run()?,
             field_validation,
+            writer: None,
         })
+    }
+    /// `?force=`, which only apply patches may carry (upstream `ValidatePatchOptions`).
+    fn force(&self, apply: bool) -> Result<bool, ApiError> {
+        match self.get("force") {
+            None => Ok(false),
+            Some(_) if !apply => Err(patch_options_invalid(FieldError::forbidden(
+                "force",
+                "may not be specified for non-apply patch",
+            ))),
+            Some(v) => v
+                .parse()
+                .map_err(|_| ApiError::bad_request(format!("invalid force: {v:?}"))),
+        }
     }
     fn list_params(&self) -> Result<ListParams, ApiError> {
         let labels = LabelSelector::parse(self.get("labelSelector").unwrap_or(""))
@@ -298,12 +314,75 @@ fn apply_patch(
             &[
                 "application/json-patch+json",
                 "application/merge-patch+json",
+                "application/apply-patch+yaml",
                 "application/strategic-merge-patch+json",
             ],
         )
     })?;
     let schema = super::patch::schema_for_kind(&info.group, &info.version, &info.kind);
     apply_patch(kind, original, bytes, schema.as_ref()).map_err(ApiError::from)
+}
+
+/// A 422 about the request's PatchOptions, as upstream's `ValidatePatchOptions`.
+fn patch_options_invalid(error: FieldError) -> ApiError {
+    RegistryError::Invalid {
+        group: "meta.k8s.io".into(),
+        qualified_kind: "PatchOptions.meta.k8s.io".into(),
+        kind: "PatchOptions".into(),
+        name: String::new(),
+        errors: vec![error],
+    }
+    .into()
+}
+
+/// The field manager of a write: `?fieldManager=`, else the User-Agent's product.
+fn request_manager(req: &Request, query: &Query) -> String {
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    managed_fields::manager_from(query.get("fieldManager"), user_agent)
+}
+
+/// The writer of a request for managedFields: its manager, the kind's field types.
+fn writer(
+    ri: &crate::registry::ResourceInfo,
+    manager: String,
+    operation: Operation,
+    subresource: &str,
+) -> Arc<Writer> {
+    let types = super::patch::field_types_for_kind(&ri.group, &ri.version, &ri.kind)
+        .unwrap_or_else(managed_fields::TypeRef::untyped);
+    Arc::new(Writer {
+        manager,
+        operation,
+        api_version: ri.api_version(),
+        subresource: subresource.to_string(),
+        types,
+    })
+}
+
+fn apply_error(e: ApplyError) -> RegistryError {
+    match e {
+        ApplyError::Conflicts(c) => RegistryError::ApplyConflict(c),
+        ApplyError::BadRequest(m) => RegistryError::BadRequest(m),
+        other => RegistryError::Internal(other.to_string()),
+    }
+}
+
+/// Decodes an apply configuration: YAML, of which JSON is a part.
+fn decode_apply_config(bytes: &[u8]) -> Result<Value, ApiError> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
+    let value: Value = serde_saphyr::from_str(text)
+        .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
+    if !value.is_object() {
+        return Err(ApiError::bad_request(
+            "error decoding YAML: the apply configuration must be an object",
+        ));
+    }
+    Ok(value)
 }
 
 impl ResourceHandler {
@@ -414,7 +493,13 @@ impl ResourceHandler {
                 for plugin in &self.admission {
                     plugin.admit_create(&store, ns).await?;
                 }
-                let opts = query.write_options()?;
+                let mut opts = query.write_options()?;
+                opts.writer = Some(writer(
+                    &ri,
+                    request_manager(&req, &query),
+                    Operation::Update,
+                    sub,
+                ));
                 let (bytes, ct) = read_body(req).await?;
                 let body = decode_object(&bytes, &ct)?;
                 let out = store.create(ns, body, opts).await?;
@@ -427,7 +512,13 @@ impl ResourceHandler {
                 ))
             }
             ("update", "" | "status" | "finalize" | "approval") => {
-                let opts = query.write_options()?;
+                let mut opts = query.write_options()?;
+                opts.writer = Some(writer(
+                    &ri,
+                    request_manager(&req, &query),
+                    Operation::Update,
+                    sub,
+                ));
                 let (bytes, ct) = read_body(req).await?;
                 let body = decode_object(&bytes, &ct)?;
                 let target = UpdateTarget::for_subresource(sub)
@@ -436,18 +527,44 @@ impl ResourceHandler {
                 Ok(self.render_one(&store, out.value, output, StatusCode::OK, &out.warnings))
             }
             ("update", "scale") => {
-                let opts = query.write_options()?;
+                let mut opts = query.write_options()?;
+                opts.writer = Some(writer(
+                    &ri,
+                    request_manager(&req, &query),
+                    Operation::Update,
+                    sub,
+                ));
                 let (bytes, ct) = read_body(req).await?;
                 let scale = decode_object(&bytes, &ct)?;
                 let out = update_scale(&store, ns, name, move |_| Ok(scale.clone()), opts).await?;
                 Ok(encode(&out, Output::Json, StatusCode::OK, &[]))
             }
             ("patch", "" | "status" | "approval") => {
-                let opts = query.write_options()?;
+                let mut opts = query.write_options()?;
+                let manager = request_manager(&req, &query);
                 let (bytes, ct) = read_body(req).await?;
                 refuse_unsupported_patch(&store, &ct)?;
                 let target = UpdateTarget::for_subresource(sub)
                     .ok_or_else(|| ApiError::method_not_allowed(&ri.group, &ri.resource))?;
+                let is_apply = super::patch::PatchType::from_content_type(&ct)
+                    == Some(super::patch::PatchType::Apply);
+                let force = query.force(is_apply)?;
+                if is_apply {
+                    // Appliers must name themselves; the User-Agent is not enough.
+                    if query.get("fieldManager").unwrap_or("").is_empty() {
+                        return Err(patch_options_invalid(FieldError::required(
+                            "fieldManager",
+                            "is required for apply patch",
+                        )));
+                    }
+                    opts.writer = Some(writer(&ri, manager, Operation::Apply, sub));
+                    let config = decode_apply_config(&bytes)?;
+                    let (out, status) = self
+                        .server_side_apply(&store, ns, name, target, &config, force, opts)
+                        .await?;
+                    return Ok(self.render_one(&store, out.value, output, status, &out.warnings));
+                }
+                opts.writer = Some(writer(&ri, manager, Operation::Update, sub));
                 let out = store
                     .update_with(ns, name, target, opts, |current| {
                         apply_patch(current, &bytes, &ct, &ri).map_err(api_to_registry)
@@ -456,7 +573,13 @@ impl ResourceHandler {
                 Ok(self.render_one(&store, out.value, output, StatusCode::OK, &out.warnings))
             }
             ("patch", "scale") => {
-                let opts = query.write_options()?;
+                let mut opts = query.write_options()?;
+                opts.writer = Some(writer(
+                    &ri,
+                    request_manager(&req, &query),
+                    Operation::Update,
+                    sub,
+                ));
                 let (bytes, ct) = read_body(req).await?;
                 let scale_info = scale_resource_info();
                 let out = update_scale(
@@ -502,6 +625,86 @@ impl ResourceHandler {
             }
             _ => Err(ApiError::method_not_allowed(&ri.group, &ri.resource)),
         }
+    }
+
+    /// Server-side apply: merges `config` into the live object with field ownership, or
+    /// creates it (on the main resource, with create admission) when it does not exist.
+    #[allow(clippy::too_many_arguments)]
+    async fn server_side_apply(
+        &self,
+        store: &Arc<Store>,
+        ns: Option<&str>,
+        name: &str,
+        target: UpdateTarget,
+        config: &Value,
+        force: bool,
+        opts: WriteOptions,
+    ) -> Result<(crate::registry::store::Outcome<Value>, StatusCode), ApiError> {
+        let ri = store.info();
+        let writer = opts.writer.clone().expect("apply has a writer");
+        let config_name = config.pointer("/metadata/name").and_then(Value::as_str);
+        if let Some(n) = config_name
+            && n != name
+        {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({n}) does not match the name on the URL ({name})"
+            )));
+        }
+        if let (true, Some(req_ns), Some(obj_ns)) = (
+            ri.namespaced,
+            ns,
+            config
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str),
+        ) && !obj_ns.is_empty()
+            && obj_ns != req_ns
+        {
+            return Err(ApiError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ));
+        }
+        let now = crate::registry::store::now_rfc3339();
+        let request = ApplyRequest {
+            config,
+            force,
+            scope: target.scope(ri.has_status()),
+            kind: &ri.kind,
+            now: &now,
+        };
+        // A create racing this apply makes the create fail; the second round updates it.
+        for _ in 0..2 {
+            let updated = store
+                .update_with(ns, name, target, opts.clone(), |current| {
+                    managed_fields::apply(Some(current), &writer, request).map_err(apply_error)
+                })
+                .await;
+            match updated {
+                Ok(out) => return Ok((out, StatusCode::OK)),
+                Err(RegistryError::NotFound { .. }) if target == UpdateTarget::Main => {}
+                Err(e) => return Err(e.into()),
+            }
+            if config_name.is_none() {
+                return Err(ApiError::bad_request(format!(
+                    "the name of the object () does not match the name on the URL ({name})"
+                )));
+            }
+            for plugin in &self.admission {
+                plugin.admit_create(store, ns).await?;
+            }
+            let obj = managed_fields::apply(None, &writer, request)
+                .map_err(|e| ApiError::from(apply_error(e)))?;
+            match store.create(ns, obj, opts.clone()).await {
+                Ok(out) => return Ok((out, StatusCode::CREATED)),
+                Err(RegistryError::AlreadyExists { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(RegistryError::Conflict {
+            resource: ri.group_resource(),
+            name: name.into(),
+            message: "the object has been modified; please apply your changes to the latest version and try again".into(),
+        }
+        .into())
     }
 
     fn render_one(

@@ -239,6 +239,22 @@ mod registry_errors {
                 RegistryError::Unavailable(_) => {
                     (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", None)
                 }
+                RegistryError::ApplyConflict(conflicts) => {
+                    let d = StatusDetails {
+                        causes: Some(
+                            conflicts
+                                .iter()
+                                .map(|c| StatusCause {
+                                    reason: Some("FieldManagerConflict".into()),
+                                    message: Some(format!("conflict with {}", c.manager)),
+                                    field: Some(c.field.clone()),
+                                })
+                                .collect(),
+                        ),
+                        ..Default::default()
+                    };
+                    (StatusCode::CONFLICT, "Conflict", Some(d))
+                }
                 RegistryError::Internal(m) => {
                     let d = StatusDetails {
                         causes: Some(vec![StatusCause {

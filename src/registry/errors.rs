@@ -282,6 +282,10 @@ pub enum RegistryError {
         /// Message.
         message: String,
     },
+    /// A server-side apply would change fields other managers own (409 Conflict, with one
+    /// FieldManagerConflict cause per field).
+    #[error("{}", super::managed_fields::conflict_message(.0))]
+    ApplyConflict(Vec<super::managed_fields::Conflict>),
     /// Anything else (500).
     #[error("{0}")]
     Internal(String),

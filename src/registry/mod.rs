@@ -3,6 +3,7 @@
 
 pub mod errors;
 pub mod kinds;
+pub mod managed_fields;
 pub mod selectors;
 pub mod service_alloc;
 pub mod store;

@@ -145,6 +145,7 @@ impl ServiceAllocator {
         let opts = WriteOptions {
             dry_run: false,
             field_validation: FieldValidation::Strict,
+            ..Default::default()
         };
         match self
             .ip_addresses

@@ -2,6 +2,7 @@
 //! concurrency, finalizers, dry-run, selectors, pagination and watch, for any [`Strategy`].
 
 use super::errors::{ErrorList, FieldError, RegistryError};
+use super::managed_fields::{self, Operation, Scope, Writer};
 use super::selectors::{FieldSelector, LabelSelector};
 use super::strategy::{ResourceInfo, Strategy};
 use super::validation;
@@ -32,12 +33,15 @@ pub enum FieldValidation {
 }
 
 /// Options shared by create, update and patch.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct WriteOptions {
     /// `?dryRun=All`: do everything but write.
     pub dry_run: bool,
     /// `?fieldValidation=`.
     pub field_validation: FieldValidation,
+    /// Who writes, for managedFields; `None` (the server's own writes) leaves them as the
+    /// object carries them.
+    pub writer: Option<Arc<Writer>>,
 }
 
 /// A result plus the warnings to send in `Warning` headers.
@@ -59,6 +63,14 @@ pub enum UpdateTarget {
 }
 
 impl UpdateTarget {
+    /// The fields a write through this target may change, for managedFields.
+    pub fn scope(self, has_status: bool) -> Scope {
+        match self {
+            Self::Main => Scope::Main { has_status },
+            Self::Subresource(ptrs) => Scope::Only(ptrs),
+        }
+    }
+
     /// The target of an update through subresource `name`; `None` for a subresource that is not written this way.
     pub fn for_subresource(name: &str) -> Option<Self> {
         match name {
@@ -422,7 +434,7 @@ impl Store {
     }
 
     /// Schema check, unknown-field policy, defaults; returns the normalized object and warnings.
-    fn admit_body(&self, body: Value, opts: WriteOptions) -> Result<(Value, Vec<String>)> {
+    fn admit_body(&self, body: Value, opts: &WriteOptions) -> Result<(Value, Vec<String>)> {
         let info = self.info();
         if let Some(kind) = body.get("kind").and_then(Value::as_str)
             && kind != info.kind
@@ -622,7 +634,7 @@ impl Store {
         opts: WriteOptions,
     ) -> Result<Outcome<Value>> {
         let info = self.info().clone();
-        let (mut obj, warnings) = self.admit_body(body, opts)?;
+        let (mut obj, warnings) = self.admit_body(body, &opts)?;
         {
             let m = meta_mut(&mut obj);
             match (
@@ -681,6 +693,7 @@ impl Store {
             }
             self.strategy.prepare_for_create(&mut obj);
             self.strategy.default(&mut obj);
+            self.record_update(None, &mut obj, UpdateTarget::Main, &opts);
             let name = meta_str(&obj, "name").unwrap_or("").to_string();
             self.allocate(&mut obj, None, opts.dry_run).await?;
             let mut errs = self.validate_meta(&obj);
@@ -732,7 +745,7 @@ impl Store {
         target: UpdateTarget,
         opts: WriteOptions,
     ) -> Result<Outcome<Value>> {
-        let (mut obj, warnings) = self.admit_body(body, opts)?;
+        let (mut obj, warnings) = self.admit_body(body, &opts)?;
         match meta_str(&obj, "name") {
             Some(n) if n != name => {
                 return Err(RegistryError::BadRequest(format!(
@@ -783,7 +796,7 @@ impl Store {
         }
         let old = self.decode_kv(&kv)?;
         let value = self
-            .checked_update(ns, name, obj, &old, kv.mod_revision, target, opts)
+            .checked_update(ns, name, obj, &old, kv.mod_revision, target, &opts)
             .await?;
         Ok(Outcome { value, warnings })
     }
@@ -798,14 +811,26 @@ impl Store {
         old: &Value,
         mod_revision: i64,
         target: UpdateTarget,
-        opts: WriteOptions,
+        opts: &WriteOptions,
     ) -> Result<Value> {
         if target == UpdateTarget::Main {
             self.allocate(&mut obj, Some(old), opts.dry_run).await?;
         }
+        // An apply recorded managedFields on the object it hands in; a subresource write
+        // otherwise keeps the stored metadata.
+        let applied = match opts.writer.as_deref() {
+            Some(w) if w.operation == Operation::Apply => {
+                obj.pointer("/metadata/managedFields").cloned()
+            }
+            _ => None,
+        };
         let result = match self.prepare_update(obj.clone(), old, target) {
-            Ok(new) => {
-                self.write_update(ns, name, new, old, mod_revision, opts)
+            Ok(mut new) => {
+                if let Some(mf) = applied {
+                    meta_mut(&mut new).insert("managedFields".into(), mf);
+                }
+                self.record_update(Some(old), &mut new, target, opts);
+                self.write_update(ns, name, new, old, mod_revision, opts.dry_run)
                     .await
             }
             Err(e) => Err(e),
@@ -846,7 +871,7 @@ impl Store {
             {
                 return Err(self.storage_err(StorageError::conflict("", 0, kv.mod_revision), name));
             }
-            let (mut obj, warnings) = self.admit_body(desired, opts)?;
+            let (mut obj, warnings) = self.admit_body(desired, &opts)?;
             {
                 let m = meta_mut(&mut obj);
                 m.insert("name".into(), Value::String(name.into()));
@@ -855,7 +880,7 @@ impl Store {
                 }
             }
             match self
-                .checked_update(ns, name, obj, &old, kv.mod_revision, target, opts)
+                .checked_update(ns, name, obj, &old, kv.mod_revision, target, &opts)
                 .await
             {
                 Err(RegistryError::Conflict { .. }) => continue,
@@ -863,6 +888,23 @@ impl Store {
             }
         }
         Err(self.storage_err(StorageError::conflict("", 0, 0), name))
+    }
+
+    /// Records an Update by the request's writer in the object's managedFields; applies
+    /// recorded theirs already, and the server's own writes record nothing.
+    fn record_update(
+        &self,
+        old: Option<&Value>,
+        new: &mut Value,
+        target: UpdateTarget,
+        opts: &WriteOptions,
+    ) {
+        if let Some(w) = opts.writer.as_deref()
+            && w.operation == Operation::Update
+        {
+            let scope = target.scope(self.info().has_status());
+            managed_fields::record_update(old, new, w, scope, &now_rfc3339());
+        }
     }
 
     /// Applies the metadata rules of an update and validates it.
@@ -942,13 +984,13 @@ impl Store {
         mut new: Value,
         old: &Value,
         mod_revision: i64,
-        opts: WriteOptions,
+        dry_run: bool,
     ) -> Result<Value> {
         meta_mut(&mut new).insert(
             "resourceVersion".into(),
             Value::String(mod_revision.to_string()),
         );
-        if new == *old || opts.dry_run {
+        if new == *old || dry_run {
             return Ok(new);
         }
         let key = self.key(ns, name);

@@ -1,8 +1,6 @@
 //! The Helm chart (charts/kubeboot): linted, and installed, upgraded and uninstalled by real
 //! helm v4 against a started kubeboot; its server flags are accepted by kubeboot itself.
-//!
-//! helm v4 defaults to server-side apply, which kubeboot does not implement yet, so the
-//! release commands run with `--server-side=false` (helm's client-side three-way merge).
+//! helm v4 installs and upgrades with server-side apply, its default.
 
 use crate::common::{TestServer, run_kubeboot};
 use serde_json::Value;
@@ -64,7 +62,6 @@ async fn helm_installs_upgrades_and_uninstalls_the_chart_on_kubeboot() {
             "--namespace",
             "charts",
             "--create-namespace",
-            "--server-side=false",
         ]),
         "helm install",
     );
@@ -89,6 +86,16 @@ async fn helm_installs_upgrades_and_uninstalls_the_chart_on_kubeboot() {
         sts["spec"]["template"]["spec"]["containers"][0]["args"][0],
         "up"
     );
+    // Installed by server-side apply: helm owns the fields as an applier.
+    assert!(
+        sts["metadata"]["managedFields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["manager"] == "helm" && e["operation"] == "Apply"),
+        "{}",
+        sts["metadata"]["managedFields"]
+    );
     let svc = admin
         .get("/api/v1/namespaces/charts/services/demo-kubeboot")
         .await
@@ -111,7 +118,6 @@ async fn helm_installs_upgrades_and_uninstalls_the_chart_on_kubeboot() {
             "charts",
             "--set",
             "service.port=8443",
-            "--server-side=false",
         ]),
         "helm upgrade",
     );

@@ -1,10 +1,12 @@
 //! The patch engines of PATCH requests: JSON patch (RFC 6902), JSON merge patch (RFC 7386) and
 //! strategic merge patch, on `serde_json::Value`, with upstream's error → status mapping.
 
+pub mod field_types;
 pub mod metadata;
 pub mod schema;
 mod strategic;
 
+pub use field_types::field_types_for_kind;
 pub use schema::{SchemaRef, schema_for_definition, schema_for_kind};
 
 use super::status::ApiError;
@@ -23,7 +25,8 @@ pub enum PatchType {
     Merge,
     /// `application/strategic-merge-patch+json`: Kubernetes' strategic merge patch.
     StrategicMerge,
-    /// `application/apply-patch+yaml`: server-side apply, not handled by this module.
+    /// `application/apply-patch+yaml`: server-side apply, done by the registry's field manager
+    /// (`registry::managed_fields`), not by this module.
     Apply,
 }
 
@@ -125,7 +128,8 @@ pub enum PatchError {
         "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
     )]
     StrategicMergeUnsupported,
-    /// Server-side apply is not implemented by this module → 415 UnsupportedMediaType.
+    /// Server-side apply where only the patch engines are at hand (the scale subresource)
+    /// → 415 UnsupportedMediaType.
     #[error(
         "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json"
     )]
