@@ -4,5 +4,6 @@
 mod chart;
 mod common;
 mod core_api;
+mod events;
 mod foundation;
 mod shutdown;
