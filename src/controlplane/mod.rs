@@ -68,8 +68,9 @@ pub fn new_kube_api_server(
     let mut stores: Vec<Arc<Store>> = crate::registry::kinds::builtin()
         .into_iter()
         .map(|strategy| {
-            let info = strategy.info();
-            let backend = storage.for_resource(&info.group, &info.resource);
+            // Another version of a resource (events.k8s.io Events) shares its watch cache.
+            let (group, resource) = strategy.storage_resource();
+            let backend = storage.for_resource(group, resource);
             Arc::new(Store::new(strategy, backend, storage.keys().clone()))
         })
         .collect();

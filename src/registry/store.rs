@@ -369,22 +369,15 @@ impl Store {
     }
 
     fn key(&self, ns: Option<&str>, name: &str) -> String {
-        let info = self.info();
-        self.keys.key(
-            &info.group,
-            &info.resource,
-            if info.namespaced { ns } else { None },
-            name,
-        )
+        let (group, resource) = self.strategy.storage_resource();
+        let ns = if self.info().namespaced { ns } else { None };
+        self.keys.key(group, resource, ns, name)
     }
 
     fn prefix(&self, ns: Option<&str>) -> String {
-        let info = self.info();
-        self.keys.namespace_prefix(
-            &info.group,
-            &info.resource,
-            if info.namespaced { ns } else { None },
-        )
+        let (group, resource) = self.strategy.storage_resource();
+        let ns = if self.info().namespaced { ns } else { None };
+        self.keys.namespace_prefix(group, resource, ns)
     }
 
     fn not_found(&self, name: &str) -> RegistryError {

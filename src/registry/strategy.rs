@@ -186,6 +186,13 @@ pub trait Strategy: Send + Sync {
     fn encode_for_storage(&self, _obj: &mut Value) {}
     /// Converts a stored object to this version (and applies read-time defaults).
     fn decode_from_storage(&self, _obj: &mut Value) {}
+    /// The group and resource whose storage (key prefix and watch cache) holds this kind's
+    /// objects: its own, unless it is another version of a resource kept under another group,
+    /// as events.k8s.io Events are core Events (converted by the two hooks above).
+    fn storage_resource(&self) -> (&str, &str) {
+        let info = self.info();
+        (&info.group, &info.resource)
+    }
 }
 
 /// Typed hooks for one k8s-openapi type; every method has a do-nothing default.

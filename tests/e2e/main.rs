@@ -5,5 +5,6 @@ mod apply;
 mod chart;
 mod common;
 mod core_api;
+mod events;
 mod foundation;
 mod shutdown;

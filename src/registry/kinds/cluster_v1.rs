@@ -1,18 +1,17 @@
 //! Rules for the small cluster-plumbing kinds: PodDisruptionBudget (policy/v1), Lease
 //! (coordination), EndpointSlice (discovery), PriorityClass (scheduling), RuntimeClass (node),
-//! CertificateSigningRequest (certificates) and events.k8s.io Events.
+//! CertificateSigningRequest (certificates).
 
 use super::workload::{
     intstr_string, label_selector, not_more_than_100_percent, positive_int_or_percent,
 };
 use crate::registry::errors::{ErrorList, FieldError};
 use crate::registry::strategy::Rules;
-use crate::registry::table::{Column, age, age_cell, human_duration, name_cell};
+use crate::registry::table::{Column, age_cell, human_duration, name_cell};
 use crate::registry::validation::{dns1123_label, immutable};
 use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::node::v1::RuntimeClass;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::scheduling::v1::PriorityClass;
@@ -463,128 +462,6 @@ impl Rules<CertificateSigningRequest> for CertificateSigningRequestRules {
             "spec.signerName" => Some(csr.spec.signer_name.clone()),
             _ => None,
         }
-    }
-}
-
-/// events.k8s.io Event: shown with the core Event columns, as upstream serves both from one store.
-pub struct EventRules;
-
-impl Rules<Event> for EventRules {
-    fn validate(&self, ev: &Event) -> ErrorList {
-        let mut errs = Vec::new();
-        if ev.event_time.is_none() {
-            errs.push(FieldError::required("eventTime", ""));
-        }
-        if let Some(t) = ev.type_.as_deref()
-            && !matches!(t, "Normal" | "Warning")
-        {
-            errs.push(FieldError::not_supported("type", t, &["Normal", "Warning"]));
-        }
-        if ev.reporting_controller.as_deref().is_none_or(str::is_empty) {
-            errs.push(FieldError::required("reportingController", ""));
-        }
-        if ev.reporting_instance.as_deref().is_none_or(str::is_empty) {
-            errs.push(FieldError::required("reportingInstance", ""));
-        }
-        if ev.action.as_deref().is_none_or(str::is_empty) {
-            errs.push(FieldError::required("action", ""));
-        }
-        if ev.reason.as_deref().is_none_or(str::is_empty) {
-            errs.push(FieldError::required("reason", ""));
-        }
-        errs
-    }
-
-    fn columns(&self) -> Option<Vec<Column>> {
-        Some(vec![
-            Column::text(
-                "Last Seen",
-                "The time at which the most recent occurrence of this event was recorded.",
-            ),
-            Column::text(
-                "Type",
-                "Type of this event (Normal, Warning), new types could be added in the future",
-            ),
-            Column::text(
-                "Reason",
-                "This should be a short, machine understandable string that gives the reason for the transition into the object's current status.",
-            ),
-            Column::text("Object", "The object that this event is about."),
-            Column::wide(
-                "Subobject",
-                "If referring to a piece of an object instead of an entire object, this string should contain a valid JSON/Go field access statement.",
-            ),
-            Column::wide(
-                "Source",
-                "The component reporting this event. Should be a short machine understandable string.",
-            ),
-            Column::text(
-                "Message",
-                "A human-readable description of the status of this operation.",
-            ),
-            Column::wide(
-                "First Seen",
-                "The time at which the event was first recorded. (Time of server receipt is in TypeMeta.)",
-            ),
-            Column::wide("Count", "The number of times this event has occurred."),
-            Column {
-                priority: 1,
-                ..Column::NAME
-            },
-        ])
-    }
-
-    fn cells(&self, ev: &Event, raw: &Value) -> Vec<Value> {
-        let ts = |t: Option<String>| age(t.as_deref());
-        let first = match &ev.deprecated_first_timestamp {
-            Some(t) => ts(Some(t.0.to_string())),
-            None => ts(ev.event_time.as_ref().map(|t| t.0.to_string())),
-        };
-        let mut last = match &ev.deprecated_last_timestamp {
-            Some(t) => ts(Some(t.0.to_string())),
-            None => first.clone(),
-        };
-        let mut count = ev.deprecated_count.unwrap_or(0);
-        if let Some(series) = &ev.series {
-            last = ts(Some(series.last_observed_time.0.to_string()));
-            count = series.count;
-        } else if count == 0 {
-            count = 1;
-        }
-        let regarding = ev.regarding.clone().unwrap_or_default();
-        let kind = regarding.kind.unwrap_or_default().to_lowercase();
-        let target = match regarding.name.as_deref() {
-            Some(n) if !n.is_empty() => format!("{kind}/{n}"),
-            _ => kind,
-        };
-        let source = ev.deprecated_source.clone().unwrap_or_default();
-        let component = source
-            .component
-            .filter(|c| !c.is_empty())
-            .or_else(|| ev.reporting_controller.clone())
-            .unwrap_or_default();
-        let host = source
-            .host
-            .filter(|h| !h.is_empty())
-            .or_else(|| ev.reporting_instance.clone())
-            .unwrap_or_default();
-        let source = if host.is_empty() {
-            component
-        } else {
-            format!("{component}, {host}")
-        };
-        vec![
-            last.into(),
-            ev.type_.clone().unwrap_or_default().into(),
-            ev.reason.clone().unwrap_or_default().into(),
-            target.into(),
-            regarding.field_path.unwrap_or_default().into(),
-            source.into(),
-            ev.note.clone().unwrap_or_default().trim().into(),
-            first.into(),
-            json!(count),
-            name_cell(raw),
-        ]
     }
 }
 

@@ -7,6 +7,7 @@ mod autoscaling_v2;
 mod batch_v1;
 mod cluster_v1;
 pub mod corev1;
+mod events_v1;
 mod networking_v1;
 mod rbac_v1;
 mod storage_v1;
@@ -62,6 +63,10 @@ const REPLICAS: ScalePaths = ScalePaths {
 const SUB_VERBS: &[&str] = &["get", "patch", "update"];
 const ALL: &[&str] = &["all"];
 const API_EXTENSIONS: &[&str] = &["api-extensions"];
+
+/// No typed rules: kinds whose strategy does its work on the JSON form.
+pub struct NoRules;
+impl<T> Rules<T> for NoRules {}
 
 /// Builds the strategy of k8s-openapi type `T` with its discovery facts.
 pub fn kind<T, R>(
@@ -249,7 +254,11 @@ pub fn builtin() -> Vec<Arc<dyn Strategy>> {
         // discovery.k8s.io/v1
         kind::<discovery::EndpointSlice, _>(cluster_v1::EndpointSliceRules, &[], &[], &[]),
         // events.k8s.io/v1
-        kind::<events::Event, _>(cluster_v1::EventRules, &["ev"], &[], &[]),
+        Arc::new(events_v1::EventsV1::new(
+            kind::<events::Event, _>(NoRules, &["ev"], &[], &[]),
+            // The core Event, which prints and selects the converted objects.
+            kind::<core::Event, _>(corev1::EventRules, &[], &[], &[]),
+        )),
         // networking.k8s.io/v1
         kind::<networking::IngressClass, _>(networking_v1::IngressClassRules, &[], &[], &[]),
         kind::<networking::Ingress, _>(networking_v1::IngressRules, &["ing"], &[], &[Status]),

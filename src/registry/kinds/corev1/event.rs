@@ -24,8 +24,9 @@ fn first_non_empty<'a>(a: &'a str, b: &'a str) -> &'a str {
     if a.is_empty() { b } else { a }
 }
 
-/// Upstream's `legacyValidateEvent` as the v1 API applies it on create and update.
-fn validate_event(ev: &Event) -> ErrorList {
+/// Upstream's `legacyValidateEvent`, which every request applies on create and update (paths
+/// are the internal type's, as upstream reports them: `reportingController`, `message`).
+pub fn validate_event(ev: &Event) -> ErrorList {
     let mut errs = Vec::new();
     let ns = ev.metadata.namespace.as_deref().unwrap_or("");
     let involved_ns = s(&ev.involved_object.namespace);
@@ -60,10 +61,10 @@ fn validate_event(ev: &Event) -> ErrorList {
         }
         let controller = s(&ev.reporting_component);
         if controller.is_empty() {
-            errs.push(FieldError::required("reportingComponent", ""));
+            errs.push(FieldError::required("reportingController", ""));
         }
         for m in qualified_name(controller) {
-            errs.push(FieldError::invalid("reportingComponent", controller, m));
+            errs.push(FieldError::invalid("reportingController", controller, m));
         }
         let instance = s(&ev.reporting_instance);
         if instance.is_empty() {
@@ -201,7 +202,7 @@ mod tests {
             .iter()
             .map(|e| e.to_string())
             .collect();
-        assert_eq!(msgs[0], "reportingComponent: Required value");
+        assert_eq!(msgs[0], "reportingController: Required value");
         assert!(msgs.contains(&"action: Required value".to_string()));
     }
 

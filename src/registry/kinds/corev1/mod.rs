@@ -15,7 +15,7 @@ mod simple;
 mod volumes;
 
 pub use config::{ConfigMapRules, SecretRules};
-pub use event::EventRules;
+pub use event::{EventRules, validate_event};
 pub use namespace::{KUBERNETES as NAMESPACE_FINALIZER, NamespaceRules};
 pub use node::NodeRules;
 pub use pod::PodRules;

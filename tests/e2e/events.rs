@@ -1,0 +1,288 @@
+//! core/v1 and events.k8s.io/v1 Events are one resource in two versions, as upstream: what is
+//! written through one is read, listed, watched, selected, updated and deleted through the other.
+
+use crate::common::{Https, TestServer, kubectls};
+use serde_json::{Value, json};
+
+const CORE: &str = "/api/v1/namespaces/default/events";
+const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/default/events";
+
+const CORE_EVENT: &str = r#"
+apiVersion: v1
+kind: Event
+metadata: {name: legacy.1, namespace: default}
+involvedObject: {kind: Pod, name: legacy-pod, namespace: default, apiVersion: v1}
+reason: Started
+message: started container
+source: {component: kubelet, host: node-1}
+firstTimestamp: "2024-01-01T00:00:00Z"
+lastTimestamp: "2024-01-01T00:01:00Z"
+count: 2
+type: Normal
+"#;
+
+/// Watch events `(type, name)` of a watch from `rv` that ends after a second.
+async fn watched(admin: &Https, base: &str, rv: &str) -> Vec<(String, String, Value)> {
+    let r = admin
+        .get(&format!(
+            "{base}?watch=true&resourceVersion={rv}&timeoutSeconds=1"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body
+        .lines()
+        .map(|l| {
+            let e: Value = serde_json::from_str(l).unwrap();
+            (
+                e["type"].as_str().unwrap().to_string(),
+                e["object"]["metadata"]["name"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+                e["object"].clone(),
+            )
+        })
+        .collect()
+}
+
+fn stdout(out: &std::process::Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn core_and_events_k8s_io_events_are_the_same_objects() {
+    let mut server = TestServer::up(&[]);
+    server.wait_ready().await;
+    let admin = server.admin();
+    let kubectls = kubectls();
+    let rv0 = admin.get(CORE).await.unwrap().json()["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A live watch through events.k8s.io, open while the writes below go through core/v1.
+    let live = {
+        let admin = admin.clone();
+        tokio::spawn(async move {
+            admin
+                .get(&format!("{EVENTS}?watch=true&timeoutSeconds=15"))
+                .await
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+
+    // A core Event created with kubectl reads through events.k8s.io, fields converted.
+    let file = server.dir.path().join("event.yaml");
+    std::fs::write(&file, CORE_EVENT).unwrap();
+    stdout(
+        &server.kubectl(&kubectls[0].1, &["create", "-f", file.to_str().unwrap()]),
+        "kubectl create event",
+    );
+    let r = admin.get(&format!("{EVENTS}/legacy.1")).await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v1 = r.json();
+    assert_eq!(v1["apiVersion"], "events.k8s.io/v1");
+    assert_eq!(v1["regarding"]["name"], "legacy-pod");
+    assert_eq!(v1["note"], "started container");
+    assert_eq!(
+        v1["deprecatedSource"],
+        json!({"component": "kubelet", "host": "node-1"})
+    );
+    assert_eq!(v1["deprecatedFirstTimestamp"], "2024-01-01T00:00:00Z");
+    assert_eq!(v1["deprecatedLastTimestamp"], "2024-01-01T00:01:00Z");
+    assert_eq!(v1["deprecatedCount"], 2);
+    for core_only in ["involvedObject", "message", "source", "count"] {
+        assert!(v1.get(core_only).is_none(), "{core_only} in {v1}");
+    }
+
+    // An events.k8s.io Event reads through core/v1 and shows in `kubectl get events`.
+    let new = json!({
+        "apiVersion": "events.k8s.io/v1", "kind": "Event",
+        "metadata": {"name": "modern.1", "namespace": "default"},
+        "eventTime": "2024-01-01T00:00:00.000000Z",
+        "reportingController": "example.com/controller", "reportingInstance": "controller-0",
+        "action": "Reconcile", "reason": "Synced", "type": "Warning",
+        "regarding": {"kind": "Deployment", "name": "web", "namespace": "default", "apiVersion": "apps/v1"},
+        "note": "synced it"
+    });
+    let r = admin.json("POST", EVENTS, &new).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["note"], "synced it");
+    // events.k8s.io/v1 validates strictly: eventTime and the reporter are required.
+    let r = admin
+        .json(
+            "POST",
+            EVENTS,
+            &json!({"metadata": {"name": "bad"}, "reason": "x", "type": "Normal"}),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.contains("eventTime: Required value"), "{}", r.body);
+    let core = admin.get(&format!("{CORE}/modern.1")).await.unwrap().json();
+    assert_eq!(core["apiVersion"], "v1");
+    assert_eq!(core["involvedObject"]["name"], "web");
+    assert_eq!(core["message"], "synced it");
+    assert_eq!(core["reportingComponent"], "example.com/controller");
+    assert!(core.get("note").is_none() && core.get("regarding").is_none());
+    for (version, kubectl) in &kubectls {
+        let names = stdout(
+            &server.kubectl(
+                kubectl,
+                &[
+                    "get",
+                    "events",
+                    "-o",
+                    "jsonpath={.items[*].involvedObject.name}",
+                ],
+            ),
+            "kubectl get events",
+        );
+        assert_eq!(names, "legacy-pod web", "kubectl {version}");
+        let selected = stdout(
+            &server.kubectl(
+                kubectl,
+                &[
+                    "get",
+                    "events",
+                    "--field-selector",
+                    "involvedObject.kind=Deployment,type=Warning",
+                    "-o",
+                    "name",
+                ],
+            ),
+            "kubectl get events --field-selector",
+        );
+        assert_eq!(selected.trim(), "event/modern.1", "kubectl {version}");
+        let table = stdout(
+            &server.kubectl(kubectl, &["get", "events"]),
+            "kubectl get events",
+        );
+        assert!(
+            table.contains("deployment/web") && table.contains("synced it"),
+            "{table}"
+        );
+    }
+    // events.k8s.io's own field labels select objects written through core/v1 too.
+    let r = admin
+        .get(&format!(
+            "{EVENTS}?fieldSelector=regarding.name%3Dlegacy-pod"
+        ))
+        .await
+        .unwrap();
+    let items = r.json()["items"].clone();
+    assert_eq!(items.as_array().map(Vec::len), Some(1), "{}", r.body);
+    assert_eq!(items[0]["metadata"]["name"], "legacy.1");
+    let r = admin
+        .get(&format!(
+            "{CORE}?fieldSelector=reportingComponent%3Dexample.com%2Fcontroller"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        r.json()["items"][0]["metadata"]["name"],
+        "modern.1",
+        "{}",
+        r.body
+    );
+
+    // Updates through either version land in the one object.
+    let mut v1 = admin
+        .get(&format!("{EVENTS}/legacy.1"))
+        .await
+        .unwrap()
+        .json();
+    v1["metadata"]["labels"] = json!({"seen": "yes"});
+    let r = admin.json("PUT", &format!("{EVENTS}/legacy.1"), &v1).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let core = admin.get(&format!("{CORE}/legacy.1")).await.unwrap().json();
+    assert_eq!(core["metadata"]["labels"]["seen"], "yes");
+    assert_eq!(core["message"], "started container");
+    let mut core = admin.get(&format!("{CORE}/modern.1")).await.unwrap().json();
+    core["message"] = json!("synced again");
+    let r = admin.json("PUT", &format!("{CORE}/modern.1"), &core).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v1 = admin
+        .get(&format!("{EVENTS}/modern.1"))
+        .await
+        .unwrap()
+        .json();
+    assert_eq!(v1["note"], "synced again");
+    // …but events.k8s.io/v1 keeps an event's content immutable, as upstream.
+    let mut v1 = v1;
+    v1["note"] = json!("rewritten");
+    let r = admin.json("PUT", &format!("{EVENTS}/modern.1"), &v1).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+
+    // Deleting through one version removes the object from both.
+    let r = admin
+        .request("DELETE", &format!("{EVENTS}/legacy.1"), &[])
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        admin.get(&format!("{CORE}/legacy.1")).await.unwrap().status,
+        404
+    );
+    let r = admin
+        .request("DELETE", &format!("{CORE}/modern.1"), &[])
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        admin
+            .get(&format!("{EVENTS}/modern.1"))
+            .await
+            .unwrap()
+            .status,
+        404
+    );
+    assert_eq!(admin.get(EVENTS).await.unwrap().json()["items"], json!([]));
+
+    // Watches of each version see every write, in their own version.
+    let expected = [
+        ("ADDED", "legacy.1"),
+        ("ADDED", "modern.1"),
+        ("MODIFIED", "legacy.1"),
+        ("MODIFIED", "modern.1"),
+        ("DELETED", "legacy.1"),
+        ("DELETED", "modern.1"),
+    ];
+    for (base, api_version, regarding) in [
+        (CORE, "v1", "involvedObject"),
+        (EVENTS, "events.k8s.io/v1", "regarding"),
+    ] {
+        let seen = watched(&admin, base, &rv0).await;
+        let names: Vec<(&str, &str)> = seen
+            .iter()
+            .map(|(t, n, _)| (t.as_str(), n.as_str()))
+            .collect();
+        assert_eq!(names, expected, "{base}");
+        for (_, _, obj) in &seen {
+            assert_eq!(obj["apiVersion"], api_version, "{obj}");
+            assert!(obj.get(regarding).is_some(), "{obj}");
+        }
+    }
+    let live = live.await.unwrap();
+    let live: Vec<Value> = live
+        .body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let names: Vec<(&str, &str)> = live
+        .iter()
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap(),
+                e["object"]["metadata"]["name"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(names, expected, "live events.k8s.io watch");
+    assert_eq!(live[0]["object"]["note"], "started container");
+}
