@@ -1,0 +1,262 @@
+//! Proxying a request to an extension API server, as upstream's `proxyHandler`: TLS verified
+//! against the APIService's CA bundle with ServerName `<service>.<namespace>.svc`, the
+//! front-proxy client certificate presented, the caller's identity in X-Remote-* headers
+//! (never the caller's own), and the response streamed back.
+
+use super::routes::Target;
+use crate::auth::UserInfo;
+use crate::endpoints::{BoxError, Request, Response, text};
+use http::{HeaderName, HeaderValue, StatusCode};
+use http_body_util::BodyExt;
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long connecting to an extension server may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The front-proxy client identity the aggregator presents.
+#[derive(Clone)]
+pub struct ProxyIdentity {
+    certs: Vec<CertificateDer<'static>>,
+    key: Arc<PrivateKeyDer<'static>>,
+}
+
+/// Errors of the proxy.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// The front-proxy client certificate or key could not be loaded.
+    #[error("loading the proxy client certificate {path}: {reason}")]
+    Identity {
+        /// File.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The TLS configuration for a target could not be built.
+    #[error("{0}")]
+    Tls(String),
+    /// Connecting or talking to the extension server failed.
+    #[error("{0}")]
+    Upstream(String),
+}
+
+impl ProxyIdentity {
+    /// Loads `--proxy-client-cert-file` and `--proxy-client-key-file`.
+    pub fn load(cert: &std::path::Path, key: &std::path::Path) -> Result<Self, ProxyError> {
+        use rustls::pki_types::pem::PemObject;
+        let err = |path: &std::path::Path, reason: String| ProxyError::Identity {
+            path: path.display().to_string(),
+            reason,
+        };
+        let certs = CertificateDer::pem_file_iter(cert)
+            .map_err(|e| err(cert, e.to_string()))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| err(cert, e.to_string()))?;
+        let key = PrivateKeyDer::from_pem_file(key).map_err(|e| err(key, e.to_string()))?;
+        Ok(Self {
+            certs,
+            key: Arc::new(key),
+        })
+    }
+
+    /// The TLS client configuration for `target`.
+    pub fn tls_config(&self, target: &Target) -> Result<rustls::ClientConfig, ProxyError> {
+        use rustls::pki_types::pem::PemObject;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ProxyError::Tls(e.to_string()))?;
+        let builder = if target.insecure {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
+        } else {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_slice_iter(target.ca_bundle.as_deref().unwrap_or(&[]))
+                .flatten()
+            {
+                let _ = roots.add(cert);
+            }
+            builder.with_root_certificates(roots)
+        };
+        builder
+            .with_client_auth_cert(self.certs.clone(), self.key.clone_key())
+            .map_err(|e| ProxyError::Tls(e.to_string()))
+    }
+}
+
+/// `insecureSkipTLSVerify: true`: any certificate is accepted, signatures still checked.
+#[derive(Debug)]
+struct NoVerify(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// Headers that belong to one connection, never forwarded (RFC 9110 §7.6.1).
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+];
+
+/// Replaces the caller's X-Remote-* headers and credentials with the authenticated identity,
+/// as upstream's proxy does (a client must never choose the user the extension sees).
+pub fn identity_headers(headers: &mut http::HeaderMap, user: &UserInfo) {
+    let names: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| {
+            let n = n.as_str();
+            n.starts_with("x-remote-") || n == "authorization" || HOP_BY_HOP.contains(&n)
+        })
+        .cloned()
+        .collect();
+    for n in names {
+        headers.remove(n);
+    }
+    if let Ok(v) = HeaderValue::from_str(&user.name) {
+        headers.insert("x-remote-user", v);
+    }
+    if !user.uid.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&user.uid)
+    {
+        headers.insert("x-remote-uid", v);
+    }
+    for g in &user.groups {
+        if let Ok(v) = HeaderValue::from_str(g) {
+            headers.append("x-remote-group", v);
+        }
+    }
+    for (key, values) in &user.extra {
+        let escaped: String =
+            percent_encoding::utf8_percent_encode(key, percent_encoding::NON_ALPHANUMERIC)
+                .to_string()
+                .to_lowercase();
+        let Ok(name) = HeaderName::from_bytes(format!("x-remote-extra-{escaped}").as_bytes())
+        else {
+            continue;
+        };
+        for v in values {
+            if let Ok(v) = HeaderValue::from_str(v) {
+                headers.append(name.clone(), v);
+            }
+        }
+    }
+}
+
+/// Opens a TLS connection to `target` at `address` and sends `req` over HTTP/1.1.
+pub async fn send(
+    target: &Target,
+    address: &(String, u16),
+    tls: Arc<rustls::ClientConfig>,
+    req: http::Request<crate::endpoints::Body>,
+) -> Result<Response, ProxyError> {
+    let upstream = |e: &dyn std::fmt::Display| ProxyError::Upstream(e.to_string());
+    let tcp = tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        tokio::net::TcpStream::connect((address.0.as_str(), address.1)),
+    )
+    .await
+    .map_err(|_| ProxyError::Upstream(format!("dial tcp {}:{}: i/o timeout", address.0, address.1)))?
+    .map_err(|e| ProxyError::Upstream(format!("dial tcp {}:{}: {e}", address.0, address.1)))?;
+    let name = ServerName::try_from(target.server_name()).map_err(|e| upstream(&e))?;
+    let stream = tokio_rustls::TlsConnector::from(tls)
+        .connect(name, tcp)
+        .await
+        .map_err(|e| upstream(&e))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| upstream(&e))?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(error = %e, "proxy connection ended");
+        }
+    });
+    let resp = sender.send_request(req).await.map_err(|e| upstream(&e))?;
+    let mut resp = resp.map(|b| b.map_err(BoxError::from).boxed_unsync());
+    for h in HOP_BY_HOP {
+        resp.headers_mut().remove(*h);
+    }
+    Ok(resp)
+}
+
+/// Proxies `req` (already authenticated) to `target`.
+pub async fn proxy(target: &Target, identity: &ProxyIdentity, mut req: Request) -> Response {
+    let state = target.state();
+    let Some(address) = state.address.filter(|_| state.available) else {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "service unavailable\n");
+    };
+    let tls = match identity.tls_config(target) {
+        Ok(tls) => Arc::new(tls),
+        Err(e) => return text(StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
+    };
+    let user = req.extensions().get::<UserInfo>().cloned().unwrap_or_default();
+    identity_headers(req.headers_mut(), &user);
+    let host = format!("{}:{}", target.server_name(), target.port);
+    if let Ok(v) = HeaderValue::from_str(&host) {
+        req.headers_mut().insert(http::header::HOST, v);
+    }
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".into());
+    *req.uri_mut() = path.parse().unwrap_or_default();
+    *req.version_mut() = http::Version::HTTP_11;
+    match send(target, &address, tls, req).await {
+        Ok(resp) => resp,
+        Err(e) => {
+            tracing::debug!(apiservice = target.name, error = %e, "proxying failed");
+            text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("error trying to reach service: {e}\n"),
+            )
+        }
+    }
+}
