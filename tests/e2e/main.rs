@@ -4,5 +4,6 @@
 mod chart;
 mod common;
 mod core_api;
+mod crds;
 mod foundation;
 mod shutdown;
