@@ -196,14 +196,19 @@ fn names_of(crd: &Value) -> Option<CustomResourceDefinitionNames> {
         .filter(|n| !n.plural.is_empty())
 }
 
-/// The first name of `wanted` another CRD of the same group has accepted, as upstream's
-/// naming controller reports it: (reason, message).
+/// Whether `wanted` conflicts with names other CRDs of the same group have accepted, as
+/// upstream's naming controller reports it: (reason, message). Every name is checked in
+/// upstream's order (plural, singular, short names, kind, list kind) and the last conflict
+/// wins; a name this CRD has already accepted is never a conflict.
 fn conflict(
     name: &str,
     group: &str,
     wanted: &CustomResourceDefinitionNames,
+    accepted: Option<&CustomResourceDefinitionNames>,
     all: &BTreeMap<String, Value>,
 ) -> Option<(&'static str, String)> {
+    let mut resources: HashSet<String> = HashSet::new();
+    let mut kinds: HashSet<String> = HashSet::new();
     for (other_name, other) in all {
         if other_name == name || other.pointer("/spec/group").and_then(Value::as_str) != Some(group)
         {
@@ -212,46 +217,66 @@ fn conflict(
         let Some(taken) = names_of(other) else {
             continue;
         };
-        let singular = wanted.singular.clone().unwrap_or_default();
-        let taken_words: Vec<&str> = [Some(taken.plural.as_str()), taken.singular.as_deref()]
-            .into_iter()
-            .flatten()
-            .chain(taken.short_names.iter().flatten().map(String::as_str))
-            .collect();
-        if taken_words.contains(&wanted.plural.as_str()) {
-            return Some((
-                "PluralConflict",
-                format!("{:?} is already in use", wanted.plural),
-            ));
-        }
-        if !singular.is_empty() && taken_words.contains(&singular.as_str()) {
-            return Some((
-                "SingularConflict",
-                format!("{singular:?} is already in use"),
-            ));
-        }
-        for s in wanted.short_names.iter().flatten() {
-            if taken_words.contains(&s.as_str()) {
-                return Some(("ShortNamesConflict", format!("{s:?} is already in use")));
-            }
-        }
-        let taken_kinds = [Some(taken.kind.as_str()), taken.list_kind.as_deref()];
-        if taken_kinds.contains(&Some(wanted.kind.as_str())) {
-            return Some((
-                "KindConflict",
-                format!("{:?} is already in use", wanted.kind),
-            ));
-        }
-        if let Some(list_kind) = wanted.list_kind.as_deref()
-            && taken_kinds.contains(&Some(list_kind))
-        {
-            return Some((
-                "ListKindConflict",
-                format!("{list_kind:?} is already in use"),
-            ));
-        }
+        resources.insert(taken.plural);
+        resources.extend(taken.singular);
+        resources.extend(taken.short_names.into_iter().flatten());
+        kinds.insert(taken.kind);
+        kinds.extend(taken.list_kind);
     }
-    None
+    // upstream's equalToAcceptedOrFresh.
+    let check = |requested: &str, accepted: &str, used: &HashSet<String>| {
+        if requested == accepted || !used.contains(requested) {
+            None
+        } else {
+            Some(format!("{requested:?} is already in use"))
+        }
+    };
+    let accepted_plural = accepted.map(|a| a.plural.as_str()).unwrap_or("");
+    let accepted_singular = accepted.and_then(|a| a.singular.as_deref()).unwrap_or("");
+    let accepted_short: Vec<&str> = accepted
+        .and_then(|a| a.short_names.as_ref())
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    let accepted_kind = accepted.map(|a| a.kind.as_str()).unwrap_or("");
+    let accepted_list_kind = accepted.and_then(|a| a.list_kind.as_deref()).unwrap_or("");
+
+    let mut found = None;
+    if let Some(m) = check(&wanted.plural, accepted_plural, &resources) {
+        found = Some(("PluralConflict", m));
+    }
+    if let Some(m) = check(
+        wanted.singular.as_deref().unwrap_or(""),
+        accepted_singular,
+        &resources,
+    ) {
+        found = Some(("SingularConflict", m));
+    }
+    let short: Vec<String> = wanted
+        .short_names
+        .iter()
+        .flatten()
+        .filter(|s| !accepted_short.contains(&s.as_str()))
+        .filter_map(|s| check(s, "", &resources))
+        .collect();
+    match short.len() {
+        0 => {}
+        // upstream's utilerrors aggregate: one message alone, several in brackets.
+        1 => found = Some(("ShortNamesConflict", short[0].clone())),
+        _ => found = Some(("ShortNamesConflict", format!("[{}]", short.join(", ")))),
+    }
+    if let Some(m) = check(&wanted.kind, accepted_kind, &kinds) {
+        found = Some(("KindConflict", m));
+    }
+    if let Some(m) = check(
+        wanted.list_kind.as_deref().unwrap_or(""),
+        accepted_list_kind,
+        &kinds,
+    ) {
+        found = Some(("ListKindConflict", m));
+    }
+    found
 }
 
 /// Runs the controllers until the process ends; `synced` turns true once every CRD that
@@ -361,12 +386,28 @@ async fn reconcile(
     }
     let wanted = crd.spec.names.clone();
     let mut desired = obj.clone();
-    let accepted = match conflict(&name, &crd.spec.group, &wanted, all) {
+    let accepted = match conflict(&name, &crd.spec.group, &wanted, names_of(obj).as_ref(), all) {
         Some((reason, message)) => {
             set_condition(
                 &mut desired,
                 condition("NamesAccepted", "False", reason, &message),
             );
+            // upstream's naming controller: Established starts False until names are accepted.
+            let established = desired
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .is_some_and(|c| c.iter().any(|c| c["type"] == "Established"));
+            if !established {
+                set_condition(
+                    &mut desired,
+                    condition(
+                        "Established",
+                        "False",
+                        "NotAccepted",
+                        "not all names are accepted",
+                    ),
+                );
+            }
             names_of(obj)
         }
         None => {

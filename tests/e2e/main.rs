@@ -5,6 +5,7 @@ mod apply;
 mod chart;
 mod common;
 mod core_api;
+mod crds;
 mod events;
 mod foundation;
 mod shutdown;
