@@ -1,6 +1,7 @@
 //! The start-up flow of cmd/kube-apiserver/app: options → server chain → prepare → run.
 
 use crate::aggregator::new_aggregator;
+use crate::aggregator::proxy::ProxyIdentity;
 use crate::apiextensions::new_apiextensions_server;
 use crate::auth::{AuthError, Authenticator, Authorizer};
 use crate::controlplane::new_kube_api_server;
@@ -42,6 +43,9 @@ pub enum AppError {
     /// The storage backend could not be opened.
     #[error("opening storage: {0}")]
     Storage(#[from] StorageError),
+    /// The front-proxy client certificate could not be loaded.
+    #[error(transparent)]
+    Proxy(#[from] crate::aggregator::proxy::ProxyError),
     /// The server stopped with an error.
     #[error(transparent)]
     Server(#[from] ServerError),
@@ -90,13 +94,20 @@ pub async fn create_server_chain(o: &CompletedOptions) -> Result<GenericApiServe
             advertise: o.advertise_address,
             port: o.secure_port,
         },
-        discovery,
+        discovery: discovery.clone(),
         openapi,
-        admission,
+        admission: admission.clone(),
         custom_stores,
     };
-    let kube_api_server = Arc::new(new_kube_api_server(config, storage, apiextensions));
-    Ok(new_aggregator(kube_api_server))
+    let kube_api_server = Arc::new(new_kube_api_server(config, storage.clone(), apiextensions));
+    let aggregator = crate::aggregator::Config {
+        storage,
+        discovery,
+        admission,
+        proxy_identity: ProxyIdentity::load(&o.proxy_client_cert_file, &o.proxy_client_key_file)?,
+        min_request_timeout,
+    };
+    Ok(new_aggregator(aggregator, kube_api_server))
 }
 
 /// A server whose listener is bound and whose chain is prepared: `run` serves it.

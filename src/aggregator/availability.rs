@@ -78,7 +78,10 @@ async fn resolve(client: &kube::Client, target: &Target) -> Result<(String, u16)
     else {
         return Err(Check::failed(
             "ServicePortError",
-            format!("service/{name} in {ns:?} is not listening on port {}", target.port),
+            format!(
+                "service/{name} in {ns:?} is not listening on port {}",
+                target.port
+            ),
         ));
     };
     let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), ns);
@@ -103,19 +106,19 @@ async fn resolve(client: &kube::Client, target: &Target) -> Result<(String, u16)
         else {
             continue;
         };
-        let ready = slice.endpoints.iter().find(|e| {
-            e.conditions
-                .as_ref()
-                .and_then(|c| c.ready)
-                .unwrap_or(true)
-        });
+        let ready = slice
+            .endpoints
+            .iter()
+            .find(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true));
         if let Some(address) = ready.and_then(|e| e.addresses.first()) {
             return Ok((address.clone(), endpoint_port.clamp(1, 65535) as u16));
         }
     }
     Err(Check::failed(
         "MissingEndpoints",
-        format!("endpoints for service/{name} in {ns:?} have no addresses with port name {port_name:?}"),
+        format!(
+            "endpoints for service/{name} in {ns:?} have no addresses with port name {port_name:?}"
+        ),
     ))
 }
 
@@ -131,7 +134,10 @@ async fn probe(
     let path = format!("/apis/{group}/{version}");
     let url = format!("https://{}:{}{path}", address.0, address.1);
     let req = http::Request::get(&path)
-        .header(http::header::HOST, format!("{}:{}", target.server_name(), target.port))
+        .header(
+            http::header::HOST,
+            format!("{}:{}", target.server_name(), target.port),
+        )
         .header(http::header::ACCEPT, "application/json")
         // As upstream: the system:masters identity always has access to discovery.
         .header("x-remote-user", "system:kube-aggregator")
@@ -139,7 +145,9 @@ async fn probe(
         .body(crate::endpoints::full(Vec::new()))
         .expect("valid request");
     let fetch = async {
-        let resp = send(target, address, tls, req).await.map_err(|e| e.to_string())?;
+        let resp = send(target, address, tls, req)
+            .await
+            .map_err(|e| e.to_string())?;
         let status = resp.status();
         let body = resp
             .into_body()
@@ -247,7 +255,10 @@ fn resources_of(doc: &Value, group: &str, version: &str) -> Vec<ResourceInfo> {
                     .filter(|s| !s.is_empty())
                     .map(str::to_string)
                     .unwrap_or_else(|| kind.to_lowercase()),
-                namespaced: r.get("namespaced").and_then(Value::as_bool).unwrap_or(false),
+                namespaced: r
+                    .get("namespaced")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
                 short_names: strings(r.get("shortNames")),
                 categories: strings(r.get("categories")),
                 verbs: known_verbs(r.get("verbs").and_then(Value::as_array).map_or(&[], |v| v)),
@@ -258,7 +269,10 @@ fn resources_of(doc: &Value, group: &str, version: &str) -> Vec<ResourceInfo> {
         })
         .collect();
     for r in &entries {
-        let Some((parent, sub)) = r.get("name").and_then(Value::as_str).and_then(|n| n.split_once('/'))
+        let Some((parent, sub)) = r
+            .get("name")
+            .and_then(Value::as_str)
+            .and_then(|n| n.split_once('/'))
         else {
             continue;
         };
@@ -305,16 +319,22 @@ async fn set_available(
     message: &str,
 ) {
     let current = condition_of(a);
-    if current.as_ref().map(|(s, r, m)| (s.as_str(), r.as_str(), m.as_str()))
+    if current
+        .as_ref()
+        .map(|(s, r, m)| (s.as_str(), r.as_str(), m.as_str()))
         == Some((status, reason, message))
     {
         return;
     }
-    let since = match a.status.as_ref().and_then(|s| s.conditions.as_ref()).and_then(|cs| {
-        cs.iter()
-            .find(|c| c.type_ == "Available" && c.status == status)
-            .and_then(|c| c.last_transition_time.as_ref())
-    }) {
+    let since = match a
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| {
+            cs.iter()
+                .find(|c| c.type_ == "Available" && c.status == status)
+                .and_then(|c| c.last_transition_time.as_ref())
+        }) {
         Some(t) => serde_json::to_value(t).unwrap_or(Value::Null),
         None => json!(crate::registry::store::now_rfc3339()),
     };
@@ -350,8 +370,14 @@ pub async fn run(
             let version = spec.version.clone().unwrap_or_default();
             let Some(target) = routes.get(&group, &version) else {
                 if spec.service.is_none() {
-                    set_available(&api, &a, "True", "Local", "Local APIServices are always available")
-                        .await;
+                    set_available(
+                        &api,
+                        &a,
+                        "True",
+                        "Local",
+                        "Local APIServices are always available",
+                    )
+                    .await;
                 }
                 continue;
             };

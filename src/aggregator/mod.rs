@@ -1,11 +1,196 @@
-//! The aggregator link of the chain: fronts everything, proxies APIServices to extension servers.
-//!
-//! It owns no path yet; every request is delegated to the kube API server.
+//! The aggregator link of the chain, in front of everything: it serves APIServices, keeps a
+//! local APIService for every group/version the server serves, watches APIServices through an
+//! informer on the in-process loopback client, and proxies the group/versions of remote ones to
+//! their extension API servers.
 
+pub mod apiservice;
+pub mod autoregister;
+mod availability;
+pub mod loopback;
+pub mod proxy;
+pub mod routes;
+
+use crate::controlplane::storage_factory::StorageFactory;
+use crate::endpoints::discovery::Discovery;
+use crate::endpoints::request_info::RequestInfo;
+use crate::endpoints::rest::{Admission, ResourceHandler};
+use crate::endpoints::{call, handler_fn};
+use crate::registry::{Store, StoreSet};
 use crate::server::{DelegationTarget, GenericApiServer};
-use std::sync::Arc;
+use futures::StreamExt;
+use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
+use kube::runtime::{WatchStreamExt, reflector, watcher};
+use proxy::ProxyIdentity;
+use routes::Routes;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+
+/// Settings of the aggregator link.
+pub struct Config {
+    /// Storage, shared with the other links.
+    pub storage: Arc<StorageFactory>,
+    /// Discovery, shared with the other links; remote group/versions are added to it.
+    pub discovery: Arc<Discovery>,
+    /// Admission plugins.
+    pub admission: Vec<Arc<dyn Admission>>,
+    /// The front-proxy client certificate presented to extension servers.
+    pub proxy_identity: ProxyIdentity,
+    /// --min-request-timeout.
+    pub min_request_timeout: Duration,
+}
+
+/// A hook that spawns `task` once, when the server starts.
+fn spawn_once<F>(task: F) -> crate::server::HookFn
+where
+    F: FnOnce(crate::server::HookContext) -> futures::future::BoxFuture<'static, ()>
+        + Send
+        + 'static,
+{
+    let task = Mutex::new(Some(task));
+    Arc::new(move |ctx| {
+        if let Some(task) = task.lock().expect("poisoned").take() {
+            tokio::spawn(task(ctx));
+        }
+        Box::pin(async { Ok(()) })
+    })
+}
 
 /// Builds the aggregator in front of `delegate` (the kube API server).
-pub fn new_aggregator(delegate: Arc<dyn DelegationTarget>) -> GenericApiServer {
-    GenericApiServer::new("kube-aggregator", delegate)
+pub fn new_aggregator(config: Config, delegate: Arc<dyn DelegationTarget>) -> GenericApiServer {
+    let strategy = apiservice::strategy();
+    let info = strategy.info().clone();
+    let apiservices = Arc::new(Store::new(
+        strategy,
+        config.storage.for_resource(&info.group, &info.resource),
+        config.storage.keys().clone(),
+    ));
+    config.discovery.add([info]);
+    let resources = Arc::new(ResourceHandler::new(
+        StoreSet::new([apiservices.clone()]),
+        config.admission,
+        config.min_request_timeout,
+    ));
+    let routes = Routes::default();
+    let (reader, writer) = reflector::store::<APIService>();
+    let changed = Arc::new(Notify::new());
+
+    let mut server = GenericApiServer::new("kube-aggregator", delegate);
+
+    // The informer: a reflector over the loopback client; every change rebuilds the proxy table.
+    let (informer_routes, informer_reader, informer_changed, informer_discovery) = (
+        routes.clone(),
+        reader.clone(),
+        changed.clone(),
+        config.discovery.clone(),
+    );
+    let (synced_tx, synced_rx) = watch::channel(false);
+    server.add_post_start_hook(
+        "start-kube-aggregator-informers",
+        spawn_once(move |ctx| {
+            Box::pin(async move {
+                let client = loopback::client(ctx.loopback);
+                let api = kube::Api::<APIService>::all(client);
+                let mut events = reflector(writer, watcher(api, watcher::Config::default()))
+                    .default_backoff()
+                    .boxed();
+                while let Some(event) = events.next().await {
+                    match event {
+                        Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => continue,
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::debug!(error = %e, "APIService informer");
+                            continue;
+                        }
+                    }
+                    for (group, version) in informer_routes.sync(&informer_reader.state()) {
+                        informer_discovery.set_remote(&group, &version, None);
+                    }
+                    synced_tx.send_replace(true);
+                    informer_changed.notify_one();
+                }
+            })
+        }),
+    );
+    server.add_post_start_hook(
+        "apiservice-registration-controller",
+        Arc::new(move |_ctx| {
+            let mut rx = synced_rx.clone();
+            Box::pin(async move {
+                rx.wait_for(|s| *s)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            })
+        }),
+    );
+
+    let (availability_routes, availability_discovery, identity) = (
+        routes.clone(),
+        config.discovery.clone(),
+        config.proxy_identity.clone(),
+    );
+    server.add_post_start_hook(
+        "apiservice-status-available-controller",
+        spawn_once(move |ctx| {
+            Box::pin(availability::run(
+                loopback::client(ctx.loopback),
+                reader,
+                availability_routes,
+                availability_discovery,
+                identity,
+                changed,
+            ))
+        }),
+    );
+
+    let (done_tx, done_rx) = watch::channel(false);
+    let (auto_store, auto_discovery) = (apiservices.clone(), config.discovery.clone());
+    server.add_post_start_hook(
+        "kube-apiserver-autoregistration",
+        spawn_once(move |_ctx| Box::pin(autoregister::run(auto_store, auto_discovery, done_tx))),
+    );
+    // Ready only once every local group/version has its APIService, as upstream.
+    server.add_post_start_hook(
+        "autoregister-completion",
+        Arc::new(move |_ctx| {
+            let mut rx = done_rx.clone();
+            Box::pin(async move {
+                rx.wait_for(|s| *s)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            })
+        }),
+    );
+
+    let next = server.delegate_handler();
+    let identity = config.proxy_identity;
+    let api = handler_fn(move |req| {
+        let (resources, next, routes, identity) = (
+            resources.clone(),
+            next.clone(),
+            routes.clone(),
+            identity.clone(),
+        );
+        async move {
+            let segments: Vec<&str> = req.uri().path().split('/').skip(2).take(2).collect();
+            if let [group, version] = segments.as_slice()
+                && let Some(target) = routes.get(group, version)
+            {
+                return proxy::proxy(&target, &identity, req).await;
+            }
+            let info = req
+                .extensions()
+                .get::<RequestInfo>()
+                .cloned()
+                .unwrap_or_default();
+            if info.is_resource_request {
+                return resources.serve_or(req, info, &next).await;
+            }
+            call(&next, req).await
+        }
+    });
+    server.handle_prefix("/apis", api);
+    server
 }

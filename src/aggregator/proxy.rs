@@ -74,8 +74,8 @@ impl ProxyIdentity {
                 .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
         } else {
             let mut roots = rustls::RootCertStore::empty();
-            for cert in CertificateDer::pem_slice_iter(target.ca_bundle.as_deref().unwrap_or(&[]))
-                .flatten()
+            for cert in
+                CertificateDer::pem_slice_iter(target.ca_bundle.as_deref().unwrap_or(&[])).flatten()
             {
                 let _ = roots.add(cert);
             }
@@ -129,9 +129,7 @@ impl rustls::client::danger::ServerCertVerifier for NoVerify {
         )
     }
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 
@@ -203,7 +201,9 @@ pub async fn send(
         tokio::net::TcpStream::connect((address.0.as_str(), address.1)),
     )
     .await
-    .map_err(|_| ProxyError::Upstream(format!("dial tcp {}:{}: i/o timeout", address.0, address.1)))?
+    .map_err(|_| {
+        ProxyError::Upstream(format!("dial tcp {}:{}: i/o timeout", address.0, address.1))
+    })?
     .map_err(|e| ProxyError::Upstream(format!("dial tcp {}:{}: {e}", address.0, address.1)))?;
     let name = ServerName::try_from(target.server_name()).map_err(|e| upstream(&e))?;
     let stream = tokio_rustls::TlsConnector::from(tls)
@@ -236,7 +236,11 @@ pub async fn proxy(target: &Target, identity: &ProxyIdentity, mut req: Request) 
         Ok(tls) => Arc::new(tls),
         Err(e) => return text(StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
     };
-    let user = req.extensions().get::<UserInfo>().cloned().unwrap_or_default();
+    let user = req
+        .extensions()
+        .get::<UserInfo>()
+        .cloned()
+        .unwrap_or_default();
     identity_headers(req.headers_mut(), &user);
     let host = format!("{}:{}", target.server_name(), target.port);
     if let Ok(v) = HeaderValue::from_str(&host) {

@@ -74,9 +74,12 @@ impl Target {
     }
 }
 
+/// A group and a version.
+pub type GroupVersion = (String, String);
+
 /// Remote targets by (group, version).
 #[derive(Default, Clone)]
-pub struct Routes(Arc<RwLock<HashMap<(String, String), Arc<Target>>>>);
+pub struct Routes(Arc<RwLock<HashMap<GroupVersion, Arc<Target>>>>);
 
 impl Routes {
     /// The target serving group/version, if an extension server does.
@@ -89,14 +92,14 @@ impl Routes {
     }
 
     /// Every remote target.
-    pub fn all(&self) -> Vec<((String, String), Arc<Target>)> {
+    pub fn all(&self) -> Vec<(GroupVersion, Arc<Target>)> {
         let routes = self.0.read().expect("routes poisoned");
         routes.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 
     /// Replaces the table with the remote APIServices in `apiservices`, keeping the state of
     /// targets that did not change; returns the group/versions that are no longer remote.
-    pub fn sync(&self, apiservices: &[Arc<APIService>]) -> Vec<(String, String)> {
+    pub fn sync(&self, apiservices: &[Arc<APIService>]) -> Vec<GroupVersion> {
         let mut routes = self.0.write().expect("routes poisoned");
         let mut next = HashMap::new();
         for a in apiservices {

@@ -121,7 +121,7 @@ where
     let name_rule = match (T::GROUP, resource) {
         ("", "namespaces") => NameRule::Dns1123Label,
         ("", "services") => NameRule::Dns1035Label,
-        ("rbac.authorization.k8s.io", _) => NameRule::PathSegment,
+        ("rbac.authorization.k8s.io" | "apiregistration.k8s.io", _) => NameRule::PathSegment,
         _ => NameRule::Dns1123Subdomain,
     };
     let verbs: &'static [&'static str] = match (T::GROUP, resource) {

@@ -1,0 +1,145 @@
+//! Local APIServices, as upstream's autoregister and CRD registration controllers: one per
+//! group/version this server serves itself (built-in groups with upstream's priorities, CRD
+//! groups with 1000/100), created and deleted as the served group/versions change.
+
+use super::apiservice::name_of;
+use crate::endpoints::discovery::{CUSTOM_GROUP_PRIORITY, Discovery};
+use crate::registry::store::{DeleteParams, ListParams, UpdateTarget, WriteOptions};
+use crate::registry::{RegistryError, Store};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// The label marking APIServices this controller owns.
+pub const AUTOMANAGED: &str = "kube-aggregator.kubernetes.io/automanaged";
+
+/// Upstream's `apiVersionPriorities` for the built-in group/versions: (group, version priority).
+fn builtin_priority(group: &str, version: &str) -> Option<(i32, i32)> {
+    let group_priority = match group {
+        "" => 18000,
+        "apiregistration.k8s.io" => 18000,
+        "apps" => 17800,
+        "events.k8s.io" => 17750,
+        "authentication.k8s.io" => 17700,
+        "authorization.k8s.io" => 17600,
+        "autoscaling" => 17500,
+        "batch" => 17400,
+        "certificates.k8s.io" => 17300,
+        "networking.k8s.io" => 17200,
+        "policy" => 17100,
+        "rbac.authorization.k8s.io" => 17000,
+        "storage.k8s.io" => 16800,
+        "admissionregistration.k8s.io" => 16700,
+        "scheduling.k8s.io" => 16600,
+        "coordination.k8s.io" => 16500,
+        "apiextensions.k8s.io" => 16400,
+        "node.k8s.io" => 16300,
+        "discovery.k8s.io" => 16200,
+        _ => return None,
+    };
+    let version_priority = match (group, version) {
+        ("", _) => 1,
+        ("autoscaling", "v2") => 30,
+        _ => 15,
+    };
+    Some((group_priority, version_priority))
+}
+
+/// The APIService of a local group/version.
+fn desired(group: &str, version: &str) -> Value {
+    let (gp, vp, managed) = match builtin_priority(group, version) {
+        Some((g, v)) => (g, v, "onstart"),
+        None => (CUSTOM_GROUP_PRIORITY, 100, "true"),
+    };
+    json!({
+        "apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+        "metadata": {"name": name_of(group, version), "labels": {AUTOMANAGED: managed}},
+        "spec": {"group": group, "version": version, "groupPriorityMinimum": gp, "versionPriority": vp},
+    })
+}
+
+fn local_status() -> Value {
+    json!({"conditions": [{
+        "type": "Available", "status": "True", "reason": "Local",
+        "message": "Local APIServices are always available",
+        "lastTransitionTime": crate::registry::store::now_rfc3339(),
+    }]})
+}
+
+/// One pass: creates missing local APIServices, deletes automanaged ones no longer served.
+async fn sync(apiservices: &Store, discovery: &Discovery) -> Result<(), RegistryError> {
+    let wanted: BTreeMap<String, Value> = discovery
+        .local_group_versions()
+        .into_iter()
+        .map(|(g, v)| (name_of(&g, &v), desired(&g, &v)))
+        .collect();
+    let existing = apiservices.list(None, &ListParams::default()).await?.items;
+    let mut present = std::collections::HashSet::new();
+    for a in &existing {
+        let name = a
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        present.insert(name.to_string());
+        let managed = a.pointer(&format!(
+            "/metadata/labels/{}",
+            AUTOMANAGED.replace('/', "~1")
+        ));
+        if managed.is_some() && !wanted.contains_key(name) {
+            match apiservices
+                .delete(None, name, &DeleteParams::default())
+                .await
+            {
+                Ok(_) | Err(RegistryError::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    for (name, obj) in wanted.iter().filter(|(n, _)| !present.contains(*n)) {
+        match apiservices
+            .create(None, obj.clone(), WriteOptions::default())
+            .await
+        {
+            Ok(_) | Err(RegistryError::AlreadyExists { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        let status = local_status();
+        apiservices
+            .update_with(
+                None,
+                name,
+                UpdateTarget::Subresource(&["/status"]),
+                WriteOptions::default(),
+                |current| {
+                    let mut next = current.clone();
+                    next["status"] = status.clone();
+                    Ok(next)
+                },
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// Keeps local APIServices in step with what this server serves, until the process ends;
+/// `done` turns true after the first complete pass.
+pub async fn run(apiservices: Arc<Store>, discovery: Arc<Discovery>, done: watch::Sender<bool>) {
+    let mut changes = discovery.subscribe();
+    loop {
+        changes.borrow_and_update();
+        match sync(&apiservices, &discovery).await {
+            Ok(()) => {
+                done.send_replace(true);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "autoregister: sync failed");
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                continue;
+            }
+        }
+        if changes.changed().await.is_err() {
+            return;
+        }
+    }
+}
