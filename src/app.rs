@@ -4,6 +4,7 @@ use crate::aggregator::new_aggregator;
 use crate::aggregator::proxy::ProxyIdentity;
 use crate::apiextensions::new_apiextensions_server;
 use crate::auth::{AuthError, Authenticator, Authorizer};
+use crate::controlplane::authentication_info::AuthenticationInfo;
 use crate::controlplane::new_kube_api_server;
 use crate::controlplane::storage_factory::StorageFactory;
 use crate::endpoints::discovery::Discovery;
@@ -43,12 +44,44 @@ pub enum AppError {
     /// The storage backend could not be opened.
     #[error("opening storage: {0}")]
     Storage(#[from] StorageError),
+    /// A file the server publishes could not be read.
+    #[error("reading {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// The front-proxy client certificate could not be loaded.
     #[error(transparent)]
     Proxy(#[from] crate::aggregator::proxy::ProxyError),
     /// The server stopped with an error.
     #[error(transparent)]
     Server(#[from] ServerError),
+}
+
+/// What kube-system/extension-apiserver-authentication publishes, from the options.
+fn authentication_info(o: &CompletedOptions) -> Result<AuthenticationInfo, AppError> {
+    let read = |path: &std::path::Path| {
+        std::fs::read_to_string(path).map_err(|source| AppError::Read {
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    let mut info = AuthenticationInfo {
+        client_ca: read(&o.client_ca_file)?,
+        ..AuthenticationInfo::default()
+    };
+    if let Some(rh) = &o.requestheader {
+        info.requestheader_client_ca = read(&rh.client_ca_file)?;
+        info.allowed_names = rh.allowed_names.clone();
+        info.username_headers = rh.username_headers.clone();
+        info.uid_headers = rh.uid_headers.clone();
+        info.group_headers = rh.group_headers.clone();
+        info.extra_headers_prefix = rh.extra_headers_prefix.clone();
+    }
+    Ok(info)
 }
 
 /// Builds the chain aggregator → kube API server → apiextensions → 404, as upstream's CreateServerChain.
@@ -98,6 +131,7 @@ pub async fn create_server_chain(o: &CompletedOptions) -> Result<GenericApiServe
         openapi,
         admission: admission.clone(),
         custom_stores,
+        authentication_info: authentication_info(o)?,
     };
     let kube_api_server = Arc::new(new_kube_api_server(config, storage.clone(), apiextensions));
     let aggregator = crate::aggregator::Config {

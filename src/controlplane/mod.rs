@@ -1,6 +1,7 @@
 //! The kube API server link of the chain: the built-in API groups, discovery, /version and
 //! the bootstrap data (system namespaces).
 
+pub mod authentication_info;
 pub mod bootstrap;
 pub mod namespace_controller;
 pub mod storage_factory;
@@ -46,6 +47,8 @@ pub struct Config {
     pub admission: Vec<Arc<dyn Admission>>,
     /// The custom resources' stores, which the namespace controller empties too.
     pub custom_stores: StoreSet,
+    /// What kube-system/extension-apiserver-authentication publishes.
+    pub authentication_info: authentication_info::AuthenticationInfo,
 }
 
 /// The admission chain every link runs: NamespaceLifecycle, reading namespaces from `storage`.
@@ -103,10 +106,9 @@ pub fn new_kube_api_server(
     let services = stores[services_at].clone();
     let endpoints = stores[find(&stores, "", "endpoints")].clone();
     let slices = stores[find(&stores, "discovery.k8s.io", "endpointslices")].clone();
-    let discovery_infos: Vec<crate::registry::ResourceInfo> =
-        stores.iter().map(|s| s.info().clone()).collect();
+    let configmaps = stores[find(&stores, "", "configmaps")].clone();
     let discovery = config.discovery.clone();
-    discovery.add(discovery_infos.iter().cloned());
+    discovery.add(stores.iter().map(|s| s.info().clone()));
     let builtin_stores = StoreSet::new(stores);
     let controller_stores = vec![builtin_stores.clone(), config.custom_stores.clone()];
     let resources = Arc::new(ResourceHandler::new(
@@ -117,6 +119,7 @@ pub fn new_kube_api_server(
 
     let namespaces_for_controller = namespaces.clone();
     let bootstrap_namespaces = namespaces.clone();
+    let auth_namespaces = namespaces.clone();
     let mut server = GenericApiServer::new("kube-apiserver", delegate);
     server.add_health_check(storage.health_check());
     let backend = storage.backend();
@@ -155,6 +158,24 @@ pub fn new_kube_api_server(
             }),
         );
     }
+
+    let auth_info = config.authentication_info.clone();
+    server.add_post_start_hook(
+        "start-cluster-authentication-info-controller",
+        Arc::new(move |_ctx| {
+            let (info, namespaces, configmaps) = (
+                auth_info.clone(),
+                auth_namespaces.clone(),
+                configmaps.clone(),
+            );
+            Box::pin(async move {
+                ensure_system_namespaces(&namespaces).await?;
+                info.publish(&configmaps)
+                    .await
+                    .map_err(|e| format!("publishing {}: {e}", authentication_info::NAME))
+            })
+        }),
+    );
 
     let kubernetes = config.kubernetes_service.clone();
     let bootstrap_endpoints = endpoints.clone();

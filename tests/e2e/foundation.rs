@@ -730,3 +730,47 @@ fn version_and_certs_check_expiration() {
         );
     }
 }
+
+#[tokio::test]
+async fn extension_apiserver_authentication_configmap_publishes_the_client_and_front_proxy_cas() {
+    let mut server = TestServer::up(&[]);
+    server.wait_ready().await;
+    let cm = server
+        .admin()
+        .get("/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication")
+        .await
+        .unwrap();
+    assert_eq!(cm.status, 200, "{}", cm.json());
+    let data = &cm.json()["data"];
+    let pki = server.data_dir().join("pki");
+    let file = |name: &str| std::fs::read_to_string(pki.join(name)).unwrap();
+    assert_eq!(
+        data["client-ca-file"].as_str(),
+        Some(file("ca.crt").as_str())
+    );
+    assert_eq!(
+        data["requestheader-client-ca-file"].as_str(),
+        Some(file("front-proxy-ca.crt").as_str())
+    );
+    assert_eq!(
+        data["requestheader-allowed-names"],
+        r#"["front-proxy-client"]"#
+    );
+    assert_eq!(
+        data["requestheader-username-headers"],
+        r#"["X-Remote-User"]"#
+    );
+    assert_eq!(data["requestheader-group-headers"], r#"["X-Remote-Group"]"#);
+    assert_eq!(
+        data["requestheader-extra-headers-prefix"],
+        r#"["X-Remote-Extra-"]"#
+    );
+    let readyz = server.admin().get("/readyz?verbose").await.unwrap();
+    assert!(
+        readyz
+            .body
+            .contains("[+]poststarthook/start-cluster-authentication-info-controller ok"),
+        "{}",
+        readyz.body
+    );
+}
