@@ -6,6 +6,7 @@ use super::cel::Validator;
 use super::jsonpath::JsonPath;
 use super::schema::Structural;
 use crate::registry::errors::ErrorList;
+use crate::registry::managed_fields::TypeRef;
 use crate::registry::strategy::{
     ALL_VERBS, Decoded, ResourceInfo, ScalePaths, Strategy, SubresourceInfo, unknown_fields,
 };
@@ -34,6 +35,7 @@ pub struct CustomResource {
     rules: Validator,
     columns: Vec<PrinterColumn>,
     selectable: Vec<(String, JsonPath)>,
+    field_types: Option<TypeRef>,
 }
 
 /// `.spec.replicas` → `/spec/replicas`.
@@ -159,6 +161,7 @@ impl CustomResource {
                 .unwrap_or_default(),
             columns,
             selectable,
+            field_types: props.map(super::field_types::type_ref),
         }
     }
 }
@@ -299,6 +302,10 @@ impl Strategy for CustomResource {
 
     fn supports_strategic_merge(&self) -> bool {
         false
+    }
+
+    fn field_types(&self) -> Option<TypeRef> {
+        self.field_types.clone()
     }
 
     fn encode_for_storage(&self, obj: &mut Value) {

@@ -5,6 +5,7 @@ pub mod cel;
 mod controller;
 pub mod crd;
 mod custom_resource;
+mod field_types;
 pub mod jsonpath;
 pub mod schema;
 

@@ -346,13 +346,12 @@ fn request_manager(req: &Request, query: &Query) -> String {
 }
 
 /// The writer of a request for managedFields: its manager, the kind's field types.
-fn writer(
-    ri: &crate::registry::ResourceInfo,
-    manager: String,
-    operation: Operation,
-    subresource: &str,
-) -> Arc<Writer> {
-    let types = super::patch::field_types_for_kind(&ri.group, &ri.version, &ri.kind)
+fn writer(store: &Store, manager: String, operation: Operation, subresource: &str) -> Arc<Writer> {
+    let ri = store.info();
+    let types = store
+        .strategy()
+        .field_types()
+        .or_else(|| super::patch::field_types_for_kind(&ri.group, &ri.version, &ri.kind))
         .unwrap_or_else(managed_fields::TypeRef::untyped);
     Arc::new(Writer {
         manager,
@@ -495,7 +494,7 @@ impl ResourceHandler {
                 }
                 let mut opts = query.write_options()?;
                 opts.writer = Some(writer(
-                    &ri,
+                    &store,
                     request_manager(&req, &query),
                     Operation::Update,
                     sub,
@@ -514,7 +513,7 @@ impl ResourceHandler {
             ("update", "" | "status" | "finalize" | "approval") => {
                 let mut opts = query.write_options()?;
                 opts.writer = Some(writer(
-                    &ri,
+                    &store,
                     request_manager(&req, &query),
                     Operation::Update,
                     sub,
@@ -529,7 +528,7 @@ impl ResourceHandler {
             ("update", "scale") => {
                 let mut opts = query.write_options()?;
                 opts.writer = Some(writer(
-                    &ri,
+                    &store,
                     request_manager(&req, &query),
                     Operation::Update,
                     sub,
@@ -557,14 +556,14 @@ impl ResourceHandler {
                             "is required for apply patch",
                         )));
                     }
-                    opts.writer = Some(writer(&ri, manager, Operation::Apply, sub));
+                    opts.writer = Some(writer(&store, manager, Operation::Apply, sub));
                     let config = decode_apply_config(&bytes)?;
                     let (out, status) = self
                         .server_side_apply(&store, ns, name, target, &config, force, opts)
                         .await?;
                     return Ok(self.render_one(&store, out.value, output, status, &out.warnings));
                 }
-                opts.writer = Some(writer(&ri, manager, Operation::Update, sub));
+                opts.writer = Some(writer(&store, manager, Operation::Update, sub));
                 let out = store
                     .update_with(ns, name, target, opts, |current| {
                         apply_patch(current, &bytes, &ct, &ri).map_err(api_to_registry)
@@ -575,7 +574,7 @@ impl ResourceHandler {
             ("patch", "scale") => {
                 let mut opts = query.write_options()?;
                 opts.writer = Some(writer(
-                    &ri,
+                    &store,
                     request_manager(&req, &query),
                     Operation::Update,
                     sub,

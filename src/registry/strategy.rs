@@ -177,6 +177,10 @@ pub trait Strategy: Send + Sync {
     fn tracks_generation(&self) -> bool {
         self.info().tracks_generation()
     }
+    /// The field types server-side apply merges by; `None` means the built-in kind's own.
+    fn field_types(&self) -> Option<super::managed_fields::TypeRef> {
+        None
+    }
     /// Whether PATCH accepts strategic merge patches (custom resources: no, as upstream).
     fn supports_strategic_merge(&self) -> bool {
         true

@@ -1295,3 +1295,97 @@ async fn webhook_conversion_is_refused() {
         .unwrap();
     assert_eq!(r.status, 404, "{}", r.body);
 }
+
+/// A server-side apply of `body` to `path` as `manager`.
+async fn apply_as(admin: &Https, path: &str, manager: &str, body: &Value) -> Reply {
+    admin
+        .with_body(
+            "PATCH",
+            &format!("{path}?fieldManager={manager}"),
+            "application/apply-patch+yaml",
+            body.to_string(),
+        )
+        .await
+}
+
+#[tokio::test]
+async fn server_side_apply_merges_custom_objects_by_the_schemas_list_types() {
+    let mut server = TestServer::up(&[]);
+    server.wait_ready().await;
+    let admin = server.admin();
+    let crd = json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "pools.ssa.example.com"},
+        "spec": {
+            "group": "ssa.example.com", "scope": "Namespaced",
+            "names": {"plural": "pools", "singular": "pool", "kind": "Pool"},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                    "spec": {"type": "object", "properties": {
+                        "members": {
+                            "type": "array", "x-kubernetes-list-type": "map",
+                            "x-kubernetes-list-map-keys": ["name"],
+                            "items": {"type": "object", "required": ["name"], "properties": {
+                                "name": {"type": "string"}, "weight": {"type": "integer"}}}
+                        },
+                        "tags": {"type": "array", "x-kubernetes-list-type": "set",
+                            "items": {"type": "string"}}
+                    }}
+                }}}
+            }]
+        }
+    });
+    create_crd(&admin, &crd).await;
+    let path = "/apis/ssa.example.com/v1/namespaces/default/pools/p";
+    let pool = |members: Value, tags: Value| {
+        json!({"apiVersion": "ssa.example.com/v1", "kind": "Pool", "metadata": {"name": "p"},
+            "spec": {"members": members, "tags": tags}})
+    };
+    let r = apply_as(
+        &admin,
+        path,
+        "a",
+        &pool(json!([{"name": "a", "weight": 1}]), json!(["x"])),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    // Another manager's items of a map list and values of a set join instead of conflicting
+    // over the whole list, as they would if lists were atomic.
+    let r = apply_as(
+        &admin,
+        path,
+        "b",
+        &pool(json!([{"name": "b", "weight": 2}]), json!(["y"])),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let spec = &r.json()["spec"];
+    assert_eq!(
+        spec["members"],
+        json!([{"name": "a", "weight": 1}, {"name": "b", "weight": 2}])
+    );
+    assert_eq!(spec["tags"], json!(["x", "y"]));
+    // A field of an item another manager owns conflicts.
+    let r = apply_as(
+        &admin,
+        path,
+        "b",
+        &pool(
+            json!([{"name": "a", "weight": 5}, {"name": "b", "weight": 2}]),
+            json!(["y"]),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(
+        r.json()["message"],
+        r#"Apply failed with 1 conflict: conflict with "a": .spec.members[name="a"].weight"#
+    );
+    // Dropping its items removes only what the manager alone owned.
+    let r = apply_as(&admin, path, "a", &pool(json!([]), json!([]))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let spec = &r.json()["spec"];
+    assert_eq!(spec["members"], json!([{"name": "b", "weight": 2}]));
+    assert_eq!(spec["tags"], json!(["y"]));
+}
