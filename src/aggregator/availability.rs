@@ -145,7 +145,7 @@ async fn probe(
         .body(crate::endpoints::full(Vec::new()))
         .expect("valid request");
     let fetch = async {
-        let resp = send(target, address, tls, req)
+        let resp = send(target, address, tls, req, None)
             .await
             .map_err(|e| e.to_string())?;
         let status = resp.status();

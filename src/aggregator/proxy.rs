@@ -188,12 +188,15 @@ pub fn identity_headers(headers: &mut http::HeaderMap, user: &UserInfo) {
     }
 }
 
-/// Opens a TLS connection to `target` at `address` and sends `req` over HTTP/1.1.
+/// Opens a TLS connection to `target` at `address` and sends `req` over HTTP/1.1. When the
+/// extension switches protocols (exec, port-forward), the two upgraded connections of
+/// `client_upgrade` and the extension are joined.
 pub async fn send(
     target: &Target,
     address: &(String, u16),
     tls: Arc<rustls::ClientConfig>,
     req: http::Request<crate::endpoints::Body>,
+    client_upgrade: Option<hyper::upgrade::OnUpgrade>,
 ) -> Result<Response, ProxyError> {
     let upstream = |e: &dyn std::fmt::Display| ProxyError::Upstream(e.to_string());
     let tcp = tokio::time::timeout(
@@ -214,16 +217,45 @@ pub async fn send(
         .await
         .map_err(|e| upstream(&e))?;
     tokio::spawn(async move {
-        if let Err(e) = conn.await {
+        if let Err(e) = conn.with_upgrades().await {
             tracing::debug!(error = %e, "proxy connection ended");
         }
     });
-    let resp = sender.send_request(req).await.map_err(|e| upstream(&e))?;
+    let mut resp = sender.send_request(req).await.map_err(|e| upstream(&e))?;
+    if resp.status() == StatusCode::SWITCHING_PROTOCOLS
+        && let Some(client_upgrade) = client_upgrade
+    {
+        let upstream_upgrade = hyper::upgrade::on(&mut resp);
+        tokio::spawn(async move {
+            match tokio::try_join!(client_upgrade, upstream_upgrade) {
+                Ok((client, upstream)) => {
+                    let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                }
+                Err(e) => tracing::debug!(error = %e, "upgrading a proxied connection failed"),
+            }
+        });
+        // The 101 keeps its Connection and Upgrade headers: they are the switch itself.
+        return Ok(resp.map(|b| b.map_err(BoxError::from).boxed_unsync()));
+    }
     let mut resp = resp.map(|b| b.map_err(BoxError::from).boxed_unsync());
     for h in HOP_BY_HOP {
         resp.headers_mut().remove(*h);
     }
     Ok(resp)
+}
+
+/// The protocol a request asks to switch to (`Connection: Upgrade` + `Upgrade: …`).
+fn upgrade_of(headers: &http::HeaderMap) -> Option<HeaderValue> {
+    let connection_upgrade = headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    connection_upgrade
+        .then(|| headers.get(http::header::UPGRADE).cloned())
+        .flatten()
 }
 
 /// Proxies `req` (already authenticated) to `target`.
@@ -241,7 +273,14 @@ pub async fn proxy(target: &Target, identity: &ProxyIdentity, mut req: Request) 
         .get::<UserInfo>()
         .cloned()
         .unwrap_or_default();
+    let upgrade = upgrade_of(req.headers());
+    let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
     identity_headers(req.headers_mut(), &user);
+    if let Some(protocol) = upgrade {
+        req.headers_mut()
+            .insert(http::header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        req.headers_mut().insert(http::header::UPGRADE, protocol);
+    }
     let host = format!("{}:{}", target.server_name(), target.port);
     if let Ok(v) = HeaderValue::from_str(&host) {
         req.headers_mut().insert(http::header::HOST, v);
@@ -253,7 +292,7 @@ pub async fn proxy(target: &Target, identity: &ProxyIdentity, mut req: Request) 
         .unwrap_or_else(|| "/".into());
     *req.uri_mut() = path.parse().unwrap_or_default();
     *req.version_mut() = http::Version::HTTP_11;
-    match send(target, &address, tls, req).await {
+    match send(target, &address, tls, req, client_upgrade).await {
         Ok(resp) => resp,
         Err(e) => {
             tracing::debug!(apiservice = target.name, error = %e, "proxying failed");
