@@ -46,7 +46,11 @@ impl Check {
     }
 }
 
-/// Where a Service's traffic goes, as upstream's ResolveEndpoint; `Err` is the failed check.
+/// Where a Service's traffic goes: an ExternalName's host, else a ready endpoint, as upstream's
+/// ResolveEndpoint with --enable-aggregator-routing. kubeboot always routes to endpoints:
+/// without kube-proxy a cluster IP leads nowhere, and with it an endpoint is as good. Port and
+/// endpoints are checks only for ClusterIP Services, as upstream's availability controller;
+/// other types fall back to their cluster IP. `Err` is the failed check.
 async fn resolve(client: &kube::Client, target: &Target) -> Result<(String, u16), Check> {
     let (ns, name) = (&target.namespace, &target.service);
     let services: Api<Service> = Api::namespaced(client.clone(), ns);
@@ -70,13 +74,23 @@ async fn resolve(client: &kube::Client, target: &Target) -> Result<(String, u16)
         let host = spec.external_name.unwrap_or_default();
         return Ok((host, target.port));
     }
+    let is_cluster_ip = matches!(spec.type_.as_deref(), None | Some("ClusterIP"));
+    let cluster_ip = spec
+        .cluster_ip
+        .clone()
+        .filter(|ip| !ip.is_empty() && ip != "None")
+        .map(|ip| (ip, target.port));
+    let fallback = |check: Check| match &cluster_ip {
+        Some(address) if !is_cluster_ip => Ok(address.clone()),
+        _ => Err(check),
+    };
     let Some(port) = spec
         .ports
         .iter()
         .flatten()
         .find(|p| p.port == i32::from(target.port))
     else {
-        return Err(Check::failed(
+        return fallback(Check::failed(
             "ServicePortError",
             format!(
                 "service/{name} in {ns:?} is not listening on port {}",
@@ -114,7 +128,7 @@ async fn resolve(client: &kube::Client, target: &Target) -> Result<(String, u16)
             return Ok((address.clone(), endpoint_port.clamp(1, 65535) as u16));
         }
     }
-    Err(Check::failed(
+    fallback(Check::failed(
         "MissingEndpoints",
         format!(
             "endpoints for service/{name} in {ns:?} have no addresses with port name {port_name:?}"
@@ -390,14 +404,58 @@ pub async fn run(
             let resources = result
                 .resources
                 .as_ref()
-                .map(|doc| (target.group_priority, resources_of(doc, &group, &version)));
-            discovery.set_remote(&group, &version, resources);
+                .map(|doc| resources_of(doc, &group, &version));
+            discovery.set_remote(&group, &version, target.group_priority, resources);
             let status = if result.available { "True" } else { "False" };
             set_available(&api, &a, status, result.reason, &result.message).await;
         }
         tokio::select! {
             _ = changed.notified() => {}
             _ = tokio::time::sleep(RESYNC) => {}
+        }
+    }
+}
+
+/// Wakes the controller when a Service or EndpointSlice an APIService points at changes, as
+/// upstream's controller re-queues the APIServices of a changed Service or Endpoints.
+pub async fn watch_services(client: kube::Client, routes: Routes, changed: Arc<Notify>) {
+    use futures::StreamExt;
+    use kube::runtime::{WatchStreamExt, watcher};
+    let concerns = |ns: Option<&str>, name: Option<&str>| {
+        routes
+            .all()
+            .iter()
+            .any(|(_, t)| Some(t.namespace.as_str()) == ns && Some(t.service.as_str()) == name)
+    };
+    let services = watcher(
+        Api::<Service>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .touched_objects()
+    .map(|r| r.map(|s| (s.metadata.namespace, s.metadata.name)));
+    let slices = watcher(
+        Api::<EndpointSlice>::all(client),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .touched_objects()
+    .map(|r| {
+        r.map(|s| {
+            let service = s
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("kubernetes.io/service-name").cloned());
+            (s.metadata.namespace, service)
+        })
+    });
+    let mut events = futures::stream::select(services.boxed(), slices.boxed());
+    while let Some(event) = events.next().await {
+        if let Ok((ns, name)) = event
+            && concerns(ns.as_deref(), name.as_deref())
+        {
+            changed.notify_one();
         }
     }
 }

@@ -104,7 +104,7 @@ pub fn new_aggregator(config: Config, delegate: Arc<dyn DelegationTarget>) -> Ge
                         }
                     }
                     for (group, version) in informer_routes.sync(&informer_reader.state()) {
-                        informer_discovery.set_remote(&group, &version, None);
+                        informer_discovery.remove_remote(&group, &version);
                     }
                     synced_tx.send_replace(true);
                     informer_changed.notify_one();
@@ -133,14 +133,23 @@ pub fn new_aggregator(config: Config, delegate: Arc<dyn DelegationTarget>) -> Ge
     server.add_post_start_hook(
         "apiservice-status-available-controller",
         spawn_once(move |ctx| {
-            Box::pin(availability::run(
-                loopback::client(ctx.loopback),
-                reader,
-                availability_routes,
-                availability_discovery,
-                identity,
-                changed,
-            ))
+            Box::pin(async move {
+                let client = loopback::client(ctx.loopback);
+                tokio::spawn(availability::watch_services(
+                    client.clone(),
+                    availability_routes.clone(),
+                    changed.clone(),
+                ));
+                availability::run(
+                    client,
+                    reader,
+                    availability_routes,
+                    availability_discovery,
+                    identity,
+                    changed,
+                )
+                .await
+            })
         }),
     );
 

@@ -277,8 +277,10 @@ pub async fn proxy(target: &Target, identity: &ProxyIdentity, mut req: Request) 
     let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
     identity_headers(req.headers_mut(), &user);
     if let Some(protocol) = upgrade {
-        req.headers_mut()
-            .insert(http::header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        req.headers_mut().insert(
+            http::header::CONNECTION,
+            HeaderValue::from_static("Upgrade"),
+        );
         req.headers_mut().insert(http::header::UPGRADE, protocol);
     }
     let host = format!("{}:{}", target.server_name(), target.port);

@@ -41,13 +41,26 @@ pub struct Discovery {
     changes: tokio::sync::watch::Sender<u64>,
 }
 
+/// What discovery knows of one group/version an extension server serves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteGroupVersion {
+    /// The APIService's groupPriorityMinimum.
+    pub priority: i32,
+    /// The resources the extension last reported.
+    pub resources: Vec<ResourceInfo>,
+    /// Whether that report is current (the extension answered its last check); upstream's
+    /// aggregated discovery marks the others Stale.
+    pub fresh: bool,
+}
+
 #[derive(Default)]
 struct State {
     /// Resources this server serves itself.
     local: Vec<ResourceInfo>,
-    /// Resources of extension servers, by group/version, with the group's priority.
-    remote: BTreeMap<(String, String), (i32, Vec<ResourceInfo>)>,
-    /// `local` and `remote` together, sorted by resource name.
+    /// Extension servers' group/versions, listed whether or not they are available, as
+    /// upstream lists every APIService's group.
+    remote: BTreeMap<(String, String), RemoteGroupVersion>,
+    /// `local` and `remote` resources together, sorted by resource name.
     all: Vec<ResourceInfo>,
     /// Priorities of groups that are not built in (extension servers'), for /apis order.
     priorities: BTreeMap<String, i32>,
@@ -57,10 +70,13 @@ impl State {
     fn rebuild(&mut self) {
         let mut all = self.local.clone();
         self.priorities.clear();
-        for ((group, _), (priority, infos)) in &self.remote {
-            let p = self.priorities.entry(group.clone()).or_insert(*priority);
-            *p = (*p).max(*priority);
-            all.extend(infos.iter().cloned());
+        for ((group, _), remote) in &self.remote {
+            let p = self
+                .priorities
+                .entry(group.clone())
+                .or_insert(remote.priority);
+            *p = (*p).max(remote.priority);
+            all.extend(remote.resources.iter().cloned());
         }
         all.sort_by(|a, b| a.resource.cmp(&b.resource));
         self.all = all;
@@ -70,6 +86,7 @@ impl State {
 /// The resources served at one moment, which every document is rendered from.
 struct Snapshot<'a> {
     resources: &'a [ResourceInfo],
+    remote: &'a BTreeMap<(String, String), RemoteGroupVersion>,
     priorities: &'a BTreeMap<String, i32>,
 }
 
@@ -181,32 +198,52 @@ impl Discovery {
         });
     }
 
-    /// Sets (or, with `None`, removes) the resources an extension server serves for one
-    /// group/version, and the group's priority.
+    /// Records the outcome of checking an extension server's group/version: the resources it
+    /// reported, or `None` when it did not answer (what it reported before is kept, stale).
     pub fn set_remote(
         &self,
         group: &str,
         version: &str,
-        resources: Option<(i32, Vec<ResourceInfo>)>,
+        priority: i32,
+        resources: Option<Vec<ResourceInfo>>,
     ) {
         let key = (group.to_string(), version.to_string());
-        if self
+        let previous = self
             .state
             .read()
             .expect("discovery poisoned")
             .remote
             .get(&key)
-            == resources.as_ref()
+            .cloned();
+        let next = RemoteGroupVersion {
+            priority,
+            fresh: resources.is_some(),
+            resources: resources
+                .or_else(|| previous.as_ref().map(|p| p.resources.clone()))
+                .unwrap_or_default(),
+        };
+        if previous.as_ref() == Some(&next) {
+            return;
+        }
+        self.change(|state| {
+            state.remote.insert(key, next);
+        });
+    }
+
+    /// Forgets a group/version no extension server serves any more.
+    pub fn remove_remote(&self, group: &str, version: &str) {
+        let key = (group.to_string(), version.to_string());
+        if !self
+            .state
+            .read()
+            .expect("discovery poisoned")
+            .remote
+            .contains_key(&key)
         {
             return;
         }
-        self.change(|state| match resources {
-            Some(r) => {
-                state.remote.insert(key, r);
-            }
-            None => {
-                state.remote.remove(&key);
-            }
+        self.change(|state| {
+            state.remote.remove(&key);
         });
     }
 
@@ -233,6 +270,7 @@ impl Discovery {
         let state = self.state.read().expect("discovery poisoned");
         Snapshot {
             resources: &state.all,
+            remote: &state.remote,
             priorities: &state.priorities,
         }
         .serve(req, &self.server_address)
@@ -255,13 +293,17 @@ impl Snapshot<'_> {
     /// newest first.
     fn groups(&self) -> Vec<(&str, Vec<&str>)> {
         let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
-        for r in self.resources.iter().filter(|r| !r.group.is_empty()) {
-            match groups.iter_mut().find(|(g, _)| *g == r.group) {
-                Some((_, versions)) if !versions.contains(&&*r.version) => {
-                    versions.push(&r.version)
-                }
+        let served = self
+            .resources
+            .iter()
+            .filter(|r| !r.group.is_empty())
+            .map(|r| (&*r.group, &*r.version))
+            .chain(self.remote.keys().map(|(g, v)| (g.as_str(), v.as_str())));
+        for (group, version) in served {
+            match groups.iter_mut().find(|(g, _)| *g == group) {
+                Some((_, versions)) if !versions.contains(&version) => versions.push(version),
                 Some(_) => {}
-                None => groups.push((&r.group, vec![&r.version])),
+                None => groups.push((group, vec![version])),
             }
         }
         groups.sort_by_key(|(g, _)| {
@@ -367,7 +409,11 @@ impl Snapshot<'_> {
                         entry
                     })
                     .collect();
-                json!({"version": v, "resources": resources, "freshness": "Current"})
+                let stale = self
+                    .remote
+                    .get(&(group.to_string(), v.to_string()))
+                    .is_some_and(|r| !r.fresh);
+                json!({"version": v, "resources": resources, "freshness": if stale { "Stale" } else { "Current" }})
             })
             .collect();
         let metadata = if group.is_empty() {

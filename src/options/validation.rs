@@ -367,9 +367,6 @@ impl CompletedOptions {
         if f.audit_log_path.is_some() || f.audit_policy_file.is_some() {
             out.push("--audit-log-path/--audit-policy-file: audit logging is not implemented by kubeboot yet; no audit events are written".into());
         }
-        if f.enable_aggregator_routing {
-            out.push("--enable-aggregator-routing: the aggregator does not proxy yet".into());
-        }
         out
     }
 }

@@ -1013,7 +1013,6 @@ spec:
 /// "unable to retrieve the complete list of server APIs: <group>/<version>: the server is
 /// currently unable to handle the request" when an extension is down.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "kubeboot bug: /apis lists only groups with discovered resources, so an unavailable APIService's group is missing"]
 async fn unavailable_apiservices_stay_listed_in_legacy_discovery() {
     let mut server = TestServer::up(&[]);
     server.wait_ready().await;
