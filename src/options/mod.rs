@@ -134,7 +134,8 @@ pub struct ServerRunOptions {
     #[arg(long = "proxy-client-key-file", value_name = "FILE")]
     pub proxy_client_key_file: Option<PathBuf>,
 
-    /// Turns on aggregator routing requests to endpoint IPs rather than cluster IP.
+    /// Turns on aggregator routing requests to endpoint IPs rather than cluster IP (kubeboot
+    /// always routes to endpoints: it runs without kube-proxy, so cluster IPs lead nowhere).
     #[arg(long = "enable-aggregator-routing", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = clap::ArgAction::Set)]
     pub enable_aggregator_routing: bool,
 
