@@ -405,7 +405,12 @@ pub async fn run(
                 .resources
                 .as_ref()
                 .map(|doc| resources_of(doc, &group, &version));
-            discovery.set_remote(&group, &version, target.group_priority, resources);
+            discovery.set_remote(
+                &group,
+                &version,
+                (target.group_priority, target.version_priority),
+                resources,
+            );
             let status = if result.available { "True" } else { "False" };
             set_available(&api, &a, status, result.reason, &result.message).await;
         }

@@ -23,6 +23,8 @@ pub struct Target {
     pub insecure: bool,
     /// spec.groupPriorityMinimum.
     pub group_priority: i32,
+    /// spec.versionPriority.
+    pub version_priority: i32,
     /// Where the availability controller last found the service, and whether it answered.
     pub state: RwLock<TargetState>,
 }
@@ -49,6 +51,7 @@ impl Target {
             ca_bundle: spec.ca_bundle.as_ref().map(|b| b.0.clone()),
             insecure: spec.insecure_skip_tls_verify.unwrap_or(false),
             group_priority: spec.group_priority_minimum,
+            version_priority: spec.version_priority,
             state: RwLock::default(),
         })
     }
@@ -66,6 +69,7 @@ impl Target {
             && self.ca_bundle == other.ca_bundle
             && self.insecure == other.insecure
             && self.group_priority == other.group_priority
+            && self.version_priority == other.version_priority
     }
 
     /// The current state.

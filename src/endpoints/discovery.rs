@@ -46,6 +46,8 @@ pub struct Discovery {
 pub struct RemoteGroupVersion {
     /// The APIService's groupPriorityMinimum.
     pub priority: i32,
+    /// The APIService's versionPriority.
+    pub version_priority: i32,
     /// The resources the extension last reported.
     pub resources: Vec<ResourceInfo>,
     /// Whether that report is current (the extension answered its last check); upstream's
@@ -204,7 +206,7 @@ impl Discovery {
         &self,
         group: &str,
         version: &str,
-        priority: i32,
+        (priority, version_priority): (i32, i32),
         resources: Option<Vec<ResourceInfo>>,
     ) {
         let key = (group.to_string(), version.to_string());
@@ -217,6 +219,7 @@ impl Discovery {
             .cloned();
         let next = RemoteGroupVersion {
             priority,
+            version_priority,
             fresh: resources.is_some(),
             resources: resources
                 .or_else(|| previous.as_ref().map(|p| p.resources.clone()))
@@ -320,9 +323,20 @@ impl Snapshot<'_> {
                 *g,
             )
         });
+        // Versions by versionPriority (CRDs': 100), then newest first, as upstream sorts
+        // APIServices.
         for (g, versions) in &mut groups {
             if !GROUP_ORDER.contains(g) {
-                versions.sort_by(|a, b| kube_version_order(a, b));
+                let priority = |v: &str| {
+                    self.remote
+                        .get(&(g.to_string(), v.to_string()))
+                        .map_or(100, |r| r.version_priority)
+                };
+                versions.sort_by(|a, b| {
+                    priority(b)
+                        .cmp(&priority(a))
+                        .then_with(|| kube_version_order(a, b))
+                });
             }
         }
         groups
@@ -482,5 +496,119 @@ impl Snapshot<'_> {
                 .map(|d| respond(&d, "application/json")),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::strategy::ALL_VERBS;
+    use crate::registry::validation::NameRule;
+    use std::borrow::Cow;
+
+    fn info(group: &str, version: &str, resource: &str) -> ResourceInfo {
+        ResourceInfo {
+            group: group.to_string().into(),
+            version: version.to_string().into(),
+            kind: "Thing".into(),
+            resource: resource.to_string().into(),
+            singular: "thing".into(),
+            namespaced: true,
+            short_names: Vec::new(),
+            categories: Vec::new(),
+            verbs: Cow::Borrowed(ALL_VERBS),
+            subresources: Vec::new(),
+            name_rule: NameRule::Dns1123Subdomain,
+            scale: None,
+        }
+    }
+
+    fn get(d: &Discovery, path: &str, accept: &str) -> Value {
+        let req = http::Request::get(path)
+            .header(header::ACCEPT, accept)
+            .body(crate::endpoints::full(Vec::new()))
+            .unwrap();
+        let resp = d.serve(&req).expect("a discovery path");
+        let body = futures::executor::block_on(http_body_util::BodyExt::collect(resp.into_body()))
+            .unwrap()
+            .to_bytes();
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    #[test]
+    fn groups_order_built_ins_first_then_by_priority_and_versions_by_version_priority() {
+        let d = Discovery::new("127.0.0.1:6443".into());
+        d.add([
+            info("apps", "v1", "deployments"),
+            info("zeta.example.com", "v1", "zs"),
+            info("alpha.example.com", "v1beta1", "as"),
+            info("alpha.example.com", "v1", "as"),
+        ]);
+        d.set_remote(
+            "metrics.k8s.io",
+            "v1",
+            (100, 10),
+            Some(vec![info("metrics.k8s.io", "v1", "nodes")]),
+        );
+        d.set_remote(
+            "metrics.k8s.io",
+            "v1beta1",
+            (100, 20),
+            Some(vec![info("metrics.k8s.io", "v1beta1", "nodes")]),
+        );
+        d.set_remote("high.example.com", "v1", (5000, 15), None);
+        let apis = get(&d, "/apis", "application/json");
+        let names: Vec<&str> = apis["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "apps",
+                "high.example.com",
+                "alpha.example.com",
+                "zeta.example.com",
+                "metrics.k8s.io"
+            ]
+        );
+        let group = |name: &str| {
+            apis["groups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|g| g["name"] == name)
+                .cloned()
+                .unwrap()
+        };
+        // CRD versions: newest first; remote versions: versionPriority first.
+        assert_eq!(
+            group("alpha.example.com")["preferredVersion"]["version"],
+            "v1"
+        );
+        assert_eq!(
+            group("metrics.k8s.io")["preferredVersion"]["version"],
+            "v1beta1"
+        );
+        // A remote group/version that never answered is listed, and stale when aggregated.
+        assert_eq!(group("high.example.com")["versions"][0]["version"], "v1");
+        let aggregated = get(
+            &d,
+            "/apis",
+            "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList",
+        );
+        let high = aggregated["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["metadata"]["name"] == "high.example.com")
+            .cloned()
+            .unwrap();
+        assert_eq!(high["versions"][0]["freshness"], "Stale");
+        d.remove_remote("high.example.com", "v1");
+        let apis = get(&d, "/apis", "application/json").to_string();
+        assert!(!apis.contains("high.example.com") && apis.contains("metrics.k8s.io"));
     }
 }
