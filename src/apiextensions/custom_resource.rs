@@ -301,6 +301,10 @@ impl Strategy for CustomResource {
         false
     }
 
+    fn serves_protobuf(&self) -> bool {
+        false
+    }
+
     fn encode_for_storage(&self, obj: &mut Value) {
         obj["apiVersion"] = Value::String(self.storage_api_version.clone());
     }

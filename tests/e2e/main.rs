@@ -8,4 +8,5 @@ mod core_api;
 mod crds;
 mod events;
 mod foundation;
+mod protobuf;
 mod shutdown;
