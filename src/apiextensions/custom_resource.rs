@@ -308,6 +308,10 @@ impl Strategy for CustomResource {
         self.field_types.clone()
     }
 
+    fn serves_protobuf(&self) -> bool {
+        false
+    }
+
     fn encode_for_storage(&self, obj: &mut Value) {
         obj["apiVersion"] = Value::String(self.storage_api_version.clone());
     }

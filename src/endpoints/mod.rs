@@ -1,6 +1,7 @@
 //! HTTP-facing pieces shared by every server of the chain: body and handler types, request info, Status errors.
 
 pub mod discovery;
+pub mod negotiation;
 pub mod openapi;
 pub mod patch;
 pub mod protobuf;

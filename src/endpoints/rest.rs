@@ -1,5 +1,6 @@
 //! REST handlers for resources: verbs, subresources, content negotiation, Table and watch.
 
+use super::negotiation::{self, Format, Offer, Output, View};
 use super::request_info::RequestInfo;
 use super::status::ApiError;
 use super::{Body, Request, Response, full};
@@ -45,81 +46,68 @@ pub struct ResourceHandler {
     min_request_timeout: Duration,
 }
 
-/// What the client asked to receive, from the Accept header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Output {
-    Json,
-    Yaml,
-    Table,
-    PartialMetadata,
+/// What an endpoint serving `store` offers to negotiate: protobuf for built-in kinds with a
+/// protobuf message, never for custom resources (upstream answers those 406, or JSON when
+/// the client accepts it too).
+fn offer(store: &Store, conversions: bool) -> Offer {
+    let ri = store.info();
+    Offer {
+        protobuf: store.strategy().serves_protobuf()
+            && super::protobuf::supports(&ri.api_version(), &ri.kind),
+        conversions,
+    }
 }
 
-fn negotiate(req: &Request) -> Result<Output, ApiError> {
-    let accept = req
-        .headers()
+fn accept_header(req: &Request) -> &str {
+    req.headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if accept.trim().is_empty() {
-        return Ok(Output::Json);
+        .unwrap_or("")
+}
+
+/// Negotiates the response of a resource request (upstream's `NegotiateOutputMediaType` with
+/// the request scope's restrictions).
+fn negotiate(req: &Request, offer: Offer) -> Result<Output, ApiError> {
+    negotiation::negotiate(accept_header(req), offer)
+        .ok_or_else(|| negotiation::not_acceptable(offer, false))
+}
+
+/// Renders an error as upstream's `ErrorNegotiated`: the Status in the format the client
+/// accepts (no transformations), or JSON when it accepts none.
+fn error_response(e: ApiError, accept: &str, offer: Offer) -> Response {
+    let offer = Offer {
+        conversions: false,
+        ..offer
+    };
+    let output = match negotiation::negotiate(accept, offer) {
+        Some(output) if output.format != Format::Json => output,
+        _ => return e.into_response(),
+    };
+    let status = serde_json::to_value(e.status()).unwrap_or_default();
+    let mut resp = encode(&status, output, e.code, &[]);
+    if let Some(secs) = e.retry_after {
+        resp.headers_mut().insert(header::RETRY_AFTER, secs.into());
     }
-    for part in accept.split(',') {
-        let mut params = part.split(';').map(str::trim);
-        let media = params.next().unwrap_or("");
-        let params: HashMap<&str, &str> = params.filter_map(|p| p.split_once('=')).collect();
-        let json_like = matches!(media, "application/json" | "*/*" | "application/*");
-        match params.get("as").copied() {
-            Some("Table")
-                if json_like
-                    && params.get("g") == Some(&"meta.k8s.io")
-                    && matches!(params.get("v").copied(), Some("v1" | "v1beta1")) =>
-            {
-                return Ok(Output::Table);
-            }
-            Some("PartialObjectMetadata" | "PartialObjectMetadataList")
-                if json_like && params.get("g") == Some(&"meta.k8s.io") =>
-            {
-                return Ok(Output::PartialMetadata);
-            }
-            Some(_) => continue,
-            None => {}
-        }
-        match media {
-            "application/json" | "*/*" | "application/*" => return Ok(Output::Json),
-            "application/yaml" => return Ok(Output::Yaml),
-            _ => {}
-        }
-    }
-    Err(ApiError::not_acceptable(&[
-        "application/json",
-        "application/yaml",
-    ]))
+    resp
 }
 
 fn encode(value: &Value, output: Output, status: StatusCode, warnings: &[String]) -> Response {
-    let (body, content_type) = match output {
-        Output::Yaml => (
-            serde_saphyr::to_string(value)
-                .unwrap_or_default()
-                .into_bytes(),
-            "application/yaml",
-        ),
-        Output::Table => (
-            serde_json::to_vec(value).unwrap_or_default(),
-            "application/json;as=Table;v=v1;g=meta.k8s.io",
-        ),
-        Output::PartialMetadata => (
-            serde_json::to_vec(value).unwrap_or_default(),
-            "application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io",
-        ),
-        Output::Json => (
-            serde_json::to_vec(value).unwrap_or_default(),
-            "application/json",
-        ),
+    let body = match output.format {
+        Format::Yaml => serde_saphyr::to_string(value)
+            .unwrap_or_default()
+            .into_bytes(),
+        Format::Json => serde_json::to_vec(value).unwrap_or_default(),
+        Format::Protobuf => match super::protobuf::encode(value) {
+            Ok(body) => body,
+            Err(e) => {
+                tracing::error!(error = %e, "encoding a response as protobuf");
+                return ApiError::internal(e).into_response();
+            }
+        },
     };
     let mut resp = http::Response::builder()
         .status(status)
-        .header(header::CONTENT_TYPE, content_type)
+        .header(header::CONTENT_TYPE, output.content_type())
         .body(full(body))
         .expect("valid response");
     add_warnings(&mut resp, warnings);
@@ -428,9 +416,11 @@ impl ResourceHandler {
             let store = self
                 .stores
                 .get(&info.api_group, &info.api_version, &info.resource)?;
+            let accept = accept_header(&req).to_owned();
+            let offer = offer(&store, false);
             Some(match self.dispatch(req, &info, store).await {
                 Ok(resp) => resp,
-                Err(e) => e.into_response(),
+                Err(e) => error_response(e, &accept, offer),
             })
         })
     }
@@ -455,7 +445,7 @@ impl ResourceHandler {
         } else {
             ns
         };
-        let output = negotiate(&req)?;
+        let output = negotiate(&req, offer(&store, true))?;
         let query = Query::parse(&req);
         let name = info.name.as_str();
         let sub = info.subresource.as_str();
@@ -479,7 +469,7 @@ impl ResourceHandler {
             )),
             ("get", "scale") => Ok(encode(
                 &scale_of(&store, &store.get(ns, name).await?),
-                Output::Json,
+                output.plain(),
                 StatusCode::OK,
                 &[],
             )),
@@ -536,7 +526,7 @@ impl ResourceHandler {
                 let (bytes, ct) = read_body(req).await?;
                 let scale = decode_object(&bytes, &ct)?;
                 let out = update_scale(&store, ns, name, move |_| Ok(scale.clone()), opts).await?;
-                Ok(encode(&out, Output::Json, StatusCode::OK, &[]))
+                Ok(encode(&out, output.plain(), StatusCode::OK, &[]))
             }
             ("patch", "" | "status" | "approval") => {
                 let mut opts = query.write_options()?;
@@ -589,7 +579,7 @@ impl ResourceHandler {
                     opts,
                 )
                 .await?;
-                Ok(encode(&out, Output::Json, StatusCode::OK, &[]))
+                Ok(encode(&out, output.plain(), StatusCode::OK, &[]))
             }
             ("delete", "") => {
                 for plugin in &self.admission {
@@ -609,7 +599,7 @@ impl ResourceHandler {
                             "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                             "details": {"name": name, "group": ri.group, "kind": ri.resource, "uid": obj.pointer("/metadata/uid")}
                         });
-                        Ok(encode(&status, Output::Json, StatusCode::OK, &[]))
+                        Ok(encode(&status, output.plain(), StatusCode::OK, &[]))
                     }
                 }
             }
@@ -620,7 +610,7 @@ impl ResourceHandler {
                     .delete_collection(ns, &query.list_params()?, &params)
                     .await?;
                 let list = json!({"kind": ri.list_kind(), "apiVersion": ri.api_version(), "metadata": {}, "items": items});
-                Ok(encode(&list, Output::Json, StatusCode::OK, &[]))
+                Ok(encode(&list, output.plain(), StatusCode::OK, &[]))
             }
             _ => Err(ApiError::method_not_allowed(&ri.group, &ri.resource)),
         }
@@ -714,8 +704,8 @@ impl ResourceHandler {
         status: StatusCode,
         warnings: &[String],
     ) -> Response {
-        match output {
-            Output::Table => encode(
+        match output.view {
+            View::Table => encode(
                 &table(
                     store,
                     std::slice::from_ref(&obj),
@@ -728,8 +718,8 @@ impl ResourceHandler {
                 status,
                 warnings,
             ),
-            Output::PartialMetadata => encode(&partial_metadata(&obj), output, status, warnings),
-            _ => encode(&obj, output, status, warnings),
+            View::PartialMetadata => encode(&partial_metadata(&obj), output, status, warnings),
+            View::Object => encode(&obj, output, status, warnings),
         }
     }
 
@@ -750,8 +740,8 @@ impl ResourceHandler {
         if let Some(r) = page.remaining {
             metadata["remainingItemCount"] = json!(r);
         }
-        let value = match output {
-            Output::Table => {
+        let value = match output.view {
+            View::Table => {
                 let mut t = table(
                     store,
                     &page.items,
@@ -761,11 +751,11 @@ impl ResourceHandler {
                 t["metadata"] = metadata;
                 t
             }
-            Output::PartialMetadata => json!({
+            View::PartialMetadata => json!({
                 "kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": metadata,
                 "items": page.items.iter().map(partial_metadata).collect::<Vec<_>>()
             }),
-            _ => {
+            View::Object => {
                 // Built by hand so the items move into the list: `json!` would deep-copy them.
                 let mut list = serde_json::Map::new();
                 list.insert("kind".into(), Value::String(ri.list_kind()));
@@ -800,28 +790,43 @@ impl ResourceHandler {
                 .min_request_timeout
                 .mul_f64(1.0 + (crate::registry::store::new_uid().as_bytes()[0] as f64 / 256.0)),
         };
+        // Watches need a streaming serialiser: YAML has none (upstream's
+        // NegotiateOutputMediaTypeStream).
+        if output.format == Format::Yaml {
+            return Err(negotiation::not_acceptable(offer(store, true), true));
+        }
         let events = store.watch(ns, params).await?;
         let store = store.clone();
         let include = query.get("includeObject").map(str::to_string);
         let deadline = tokio::time::sleep(timeout);
         let lines = events.take_until(deadline).map(move |ev: Event| {
-            let object = match output {
-                Output::Table if ev.kind != "ERROR" && ev.kind != "BOOKMARK" => table(
+            let object = match output.view {
+                View::Table if ev.kind != "ERROR" && ev.kind != "BOOKMARK" => table(
                     &store,
                     std::slice::from_ref(&ev.object),
                     include.as_deref(),
                     "",
                 ),
-                Output::PartialMetadata if ev.kind != "ERROR" => partial_metadata(&ev.object),
+                View::PartialMetadata if ev.kind != "ERROR" => partial_metadata(&ev.object),
                 _ => ev.object,
             };
-            let mut line =
-                serde_json::to_vec(&json!({"type": ev.kind, "object": object})).unwrap_or_default();
-            line.push(b'\n');
-            Ok::<_, super::BoxError>(hyper::body::Frame::data(Bytes::from(line)))
+            let frame = if output.format == Format::Protobuf {
+                // Upstream ends the watch when an event cannot be encoded; so does the error.
+                let mut frame = Vec::new();
+                super::protobuf::encode_watch_frame(&mut frame, ev.kind, &object)?;
+                frame
+            } else {
+                let mut line = serde_json::to_vec(&json!({"type": ev.kind, "object": object}))
+                    .unwrap_or_default();
+                line.push(b'\n');
+                line
+            };
+            Ok::<_, super::BoxError>(hyper::body::Frame::data(Bytes::from(frame)))
         });
-        let content_type = match output {
-            Output::Table => "application/json;as=Table;v=v1;g=meta.k8s.io",
+        // Upstream adds `;stream=watch` to every media type but JSON's.
+        let content_type = match (output.format, output.view) {
+            (Format::Protobuf, _) => "application/vnd.kubernetes.protobuf;stream=watch",
+            (_, View::Table) => "application/json;as=Table;v=v1;g=meta.k8s.io",
             _ => "application/json",
         };
         let body: Body = BodyExt::boxed_unsync(StreamBody::new(lines));

@@ -185,6 +185,11 @@ pub trait Strategy: Send + Sync {
     fn supports_strategic_merge(&self) -> bool {
         true
     }
+    /// Whether responses may be protobuf (`application/vnd.kubernetes.protobuf`); custom
+    /// resources have no protobuf messages, so upstream never serves them that way.
+    fn serves_protobuf(&self) -> bool {
+        true
+    }
     /// Converts an object of this version to the form kept in storage (custom resources:
     /// the storage version's apiVersion).
     fn encode_for_storage(&self, _obj: &mut Value) {}

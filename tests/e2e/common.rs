@@ -197,6 +197,8 @@ pub struct Reply {
     pub headers: http::HeaderMap,
     /// Body as text.
     pub body: String,
+    /// Body as received (protobuf bodies are not text).
+    pub bytes: Bytes,
 }
 
 impl Reply {
@@ -295,6 +297,7 @@ impl Https {
             status,
             headers,
             body: String::from_utf8_lossy(&body).into_owned(),
+            bytes: body,
         })
     }
 

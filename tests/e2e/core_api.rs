@@ -888,11 +888,7 @@ async fn every_error_is_a_status_with_upstreams_code_and_reason() {
     );
     status(
         &admin
-            .request(
-                "GET",
-                &format!("{base}/dup"),
-                &[("accept", "application/vnd.kubernetes.protobuf")],
-            )
+            .request("GET", &format!("{base}/dup"), &[("accept", "text/html")])
             .await
             .unwrap(),
         406,

@@ -63,7 +63,7 @@ async fn established(admin: &Https, name: &str) -> Value {
 }
 
 /// Waits until GET `path` answers `status`.
-async fn answers(admin: &Https, path: &str, status: u16) -> Reply {
+pub(crate) async fn answers(admin: &Https, path: &str, status: u16) -> Reply {
     eventually(&format!("GET {path} → {status}"), || async {
         let r = admin.get(path).await.ok()?;
         (r.status == status).then_some(r)
@@ -73,7 +73,7 @@ async fn answers(admin: &Https, path: &str, status: u16) -> Reply {
 
 /// A namespaced CRD `<plural>.<group>` of kind `kind`, one served+storage version v1 with a
 /// free-form spec.
-fn simple_crd(group: &str, plural: &str, kind: &str) -> Value {
+pub(crate) fn simple_crd(group: &str, plural: &str, kind: &str) -> Value {
     json!({
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -94,7 +94,7 @@ fn simple_crd(group: &str, plural: &str, kind: &str) -> Value {
     })
 }
 
-async fn create_crd(admin: &Https, crd: &Value) -> Value {
+pub(crate) async fn create_crd(admin: &Https, crd: &Value) -> Value {
     let r = admin.json("POST", CRDS, crd).await;
     assert_eq!(r.status, 201, "create CRD: {}", r.body);
     established(admin, crd["metadata"]["name"].as_str().unwrap()).await

@@ -9,4 +9,5 @@ mod core_api;
 mod crds;
 mod events;
 mod foundation;
+mod protobuf;
 mod shutdown;

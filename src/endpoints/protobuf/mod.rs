@@ -5,6 +5,9 @@
 //! form the JSON API carries, driven by a generated wire schema (`schema.rs`, made by
 //! `scripts/gen_protobuf_schema.py`) rather than by generated Rust types: kubeboot works on
 //! `serde_json::Value`, so a table of field numbers, JSON names and types is all it needs.
+//! Responses use [`encode`]; watch streams [`encode_watch_frame`] (upstream's length-delimited
+//! framer around bare `metav1.WatchEvent`s). Nested messages are written in place, without
+//! buffers of their own.
 //!
 //! Decoding follows what upstream's Go types then serialise as JSON: zero scalars are dropped
 //! (Go's `omitempty`, as non-pointer fields are always on the wire) except in required fields
@@ -134,21 +137,142 @@ pub fn decode(body: &[u8]) -> Result<Value> {
 
 /// Encodes the JSON form of a built-in object (apiVersion/kind set) as a protobuf body; also lists (kind FooList) and metav1.Status.
 pub fn encode(value: &Value) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    encode_into(&mut out, value)?;
+    Ok(out)
+}
+
+/// [`encode`], appending to `out` (left holding a partial body on error).
+pub fn encode_into(out: &mut Vec<u8>, value: &Value) -> Result<()> {
     let field = |name: &str| value.get(name).and_then(Value::as_str).unwrap_or_default();
     let (api_version, kind) = (field("apiVersion"), field("kind"));
     let message = lookup(api_version, kind)?;
-    let mut raw = Vec::new();
-    encode_message(&mut raw, value, message, "")?;
-    let mut type_meta = Vec::new();
-    wire::put_bytes(&mut type_meta, 1, api_version.as_bytes());
-    wire::put_bytes(&mut type_meta, 2, kind.as_bytes());
-    let mut out = MAGIC.to_vec();
-    wire::put_bytes(&mut out, 1, &type_meta);
-    wire::put_bytes(&mut out, 2, &raw);
+    out.extend_from_slice(MAGIC);
+    put_message(out, 1, |out| {
+        wire::put_bytes(out, 1, api_version.as_bytes());
+        wire::put_bytes(out, 2, kind.as_bytes());
+        Ok(())
+    })?;
+    put_message(out, 2, |out| {
+        encode_message(out, value, message, Path::Root)
+    })?;
     // Go always writes the (empty) contentEncoding and contentType; so do we, byte for byte.
-    wire::put_bytes(&mut out, 3, b"");
-    wire::put_bytes(&mut out, 4, b"");
-    Ok(out)
+    wire::put_bytes(out, 3, b"");
+    wire::put_bytes(out, 4, b"");
+    Ok(())
+}
+
+/// Whether built-in objects of `kind` in `api_version` have a protobuf message (custom
+/// resources and kinds outside the schema do not).
+pub fn supports(api_version: &str, kind: &str) -> bool {
+    lookup(api_version, kind).is_ok()
+}
+
+/// Appends one frame of a protobuf watch stream (`application/vnd.kubernetes.protobuf;stream=watch`)
+/// as upstream's length-delimited framer writes it: a 4-byte big-endian length, then a bare
+/// (unprefixed) `metav1.WatchEvent{type, object: RawExtension{raw: <the object's protobuf body>}}`.
+pub fn encode_watch_frame(out: &mut Vec<u8>, event_type: &str, object: &Value) -> Result<()> {
+    let start = out.len();
+    out.extend_from_slice(&[0; 4]);
+    wire::put_bytes(out, 1, event_type.as_bytes());
+    put_message(out, 2, |out| {
+        put_message(out, 1, |out| encode_into(out, object))
+    })?;
+    let len = u32::try_from(out.len() - start - 4)
+        .map_err(|_| invalid(&Path::Root, "watch event larger than 4 GiB"))?;
+    out[start..start + 4].copy_from_slice(&len.to_be_bytes());
+    Ok(())
+}
+
+/// Decodes one frame's payload (without its length) of a protobuf watch stream into the
+/// event type and the object's JSON form; the inverse of [`encode_watch_frame`].
+pub fn decode_watch_event(frame: &[u8]) -> Result<(String, Value)> {
+    let (mut event_type, mut raw) = (String::new(), &[][..]);
+    let mut reader = Reader::new(frame);
+    while let Some((number, value)) = reader.next_field()? {
+        match (number, value) {
+            (1, WireValue::Bytes(b)) => event_type = utf8(b, "metav1.WatchEvent", "type")?,
+            (2, WireValue::Bytes(extension)) => {
+                let mut reader = Reader::new(extension);
+                while let Some((number, value)) = reader.next_field()? {
+                    if let (1, WireValue::Bytes(b)) = (number, value) {
+                        raw = b;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok((event_type, decode(raw)?))
+}
+
+/// Splits a protobuf watch stream into its frames' payloads; a trailing partial frame is an error.
+pub fn split_watch_frames(mut stream: &[u8]) -> Result<Vec<&[u8]>> {
+    let mut frames = Vec::new();
+    while !stream.is_empty() {
+        let (len, rest) = stream
+            .split_first_chunk::<4>()
+            .ok_or(ProtobufError::UnexpectedEof)?;
+        let len = u32::from_be_bytes(*len) as usize;
+        if rest.len() < len {
+            return Err(ProtobufError::UnexpectedEof);
+        }
+        let (frame, rest) = rest.split_at(len);
+        frames.push(frame);
+        stream = rest;
+    }
+    Ok(frames)
+}
+
+/// Appends field `number` as a length-delimited message whose bytes `body` appends, writing
+/// them in place: one length byte is reserved and, for bodies of 128 bytes or more, the
+/// varint's further bytes are spliced in after, so nested messages need no buffers of their own.
+fn put_message(
+    out: &mut Vec<u8>,
+    number: u32,
+    body: impl FnOnce(&mut Vec<u8>) -> Result<()>,
+) -> Result<()> {
+    wire::put_key(out, number, wire::LEN);
+    let at = out.len();
+    out.push(0);
+    body(out)?;
+    let len = out.len() - at - 1;
+    if len < 0x80 {
+        out[at] = len as u8;
+    } else {
+        let mut varint = [0u8; 10];
+        let (mut n, mut v) = (0, len as u64);
+        while v >= 0x80 {
+            varint[n] = (v as u8) | 0x80;
+            v >>= 7;
+            n += 1;
+        }
+        varint[n] = v as u8;
+        out[at] = varint[0];
+        out.splice(at + 1..at + 1, varint[1..=n].iter().copied());
+    }
+    Ok(())
+}
+
+/// Where a value is, for error messages; built only when an error is reported.
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    Root,
+    Field(&'a Path<'a>, &'static str),
+    Index(&'a Path<'a>, usize),
+    Key(&'a Path<'a>, &'a str),
+}
+
+impl std::fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Path::Root => Ok(()),
+            Path::Field(Path::Root, name) => f.write_str(name),
+            Path::Field(parent, name) => write!(f, "{parent}.{name}"),
+            Path::Index(parent, i) => write!(f, "{parent}[{i}]"),
+            Path::Key(parent, key) => write!(f, "{parent}.{key}"),
+        }
+    }
 }
 
 /// The message of a kind; meta kinds (Status, DeleteOptions, …) match any apiVersion.
@@ -168,12 +292,13 @@ fn utf8(bytes: &[u8], message: &'static str, field: &'static str) -> Result<Stri
     String::from_utf8(bytes.to_vec()).map_err(|_| ProtobufError::InvalidUtf8 { message, field })
 }
 
-fn invalid(path: &str, reason: impl Into<String>) -> ProtobufError {
+fn invalid(path: &Path<'_>, reason: impl Into<String>) -> ProtobufError {
+    let path = path.to_string();
     ProtobufError::InvalidValue {
         path: if path.is_empty() {
             "<root>".into()
         } else {
-            path.into()
+            path
         },
         reason: reason.into(),
     }
@@ -385,14 +510,14 @@ fn encode_object(
     out: &mut Vec<u8>,
     object: &Map<String, Value>,
     message: &'static Message,
-    path: &str,
+    path: Path<'_>,
 ) -> Result<()> {
     for field in message.fields {
         if field.label == Label::Inline {
             let Ty::Message(i) = field.ty else { continue };
-            let mut inner = Vec::new();
-            encode_object(&mut inner, object, &MESSAGES[usize::from(i)], path)?;
-            wire::put_bytes(out, field.number, &inner);
+            put_message(out, field.number, |out| {
+                encode_object(out, object, &MESSAGES[usize::from(i)], path)
+            })?;
             continue;
         }
         let Some(value) = object.get(field.name).filter(|v| !v.is_null()) else {
@@ -408,21 +533,17 @@ fn encode_object(
             }
             continue;
         };
-        let path = if path.is_empty() {
-            field.name.to_string()
-        } else {
-            format!("{path}.{}", field.name)
-        };
+        let path = Path::Field(&path, field.name);
         match field.label {
             Label::Single | Label::Inline => {
-                encode_value(out, field.number, field.ty, value, &path)?
+                encode_value(out, field.number, field.ty, value, path)?
             }
             Label::Repeated => {
                 let items = value
                     .as_array()
                     .ok_or_else(|| invalid(&path, "an array is required"))?;
                 for (i, item) in items.iter().enumerate() {
-                    encode_value(out, field.number, field.ty, item, &format!("{path}[{i}]"))?;
+                    encode_value(out, field.number, field.ty, item, Path::Index(&path, i))?;
                 }
             }
             Label::Map => {
@@ -433,21 +554,16 @@ fn encode_object(
                 let mut keys: Vec<&String> = map.keys().collect();
                 keys.sort();
                 for key in keys {
-                    let mut entry = Vec::new();
-                    wire::put_bytes(&mut entry, 1, key.as_bytes());
                     let value = &map[key];
-                    if value.is_null() {
-                        encode_value(
-                            &mut entry,
-                            2,
-                            field.ty,
-                            &zero_of(field.ty),
-                            &format!("{path}.{key}"),
-                        )?;
-                    } else {
-                        encode_value(&mut entry, 2, field.ty, value, &format!("{path}.{key}"))?;
-                    }
-                    wire::put_bytes(out, field.number, &entry);
+                    let path = Path::Key(&path, key);
+                    put_message(out, field.number, |entry| {
+                        wire::put_bytes(entry, 1, key.as_bytes());
+                        if value.is_null() {
+                            encode_value(entry, 2, field.ty, &zero_of(field.ty), path)
+                        } else {
+                            encode_value(entry, 2, field.ty, value, path)
+                        }
+                    })?;
                 }
             }
         }
@@ -466,7 +582,7 @@ fn zero_of(ty: Ty) -> Value {
 }
 
 /// Reads a JSON integer, accepting integral floats as Go's decoder does.
-fn as_integer(value: &Value, path: &str) -> Result<i64> {
+fn as_integer(value: &Value, path: Path<'_>) -> Result<i64> {
     value
         .as_i64()
         .or_else(|| {
@@ -475,45 +591,49 @@ fn as_integer(value: &Value, path: &str) -> Result<i64> {
                 .filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18)
                 .map(|f| f as i64)
         })
-        .ok_or_else(|| invalid(path, format!("an integer is required, got {value}")))
+        .ok_or_else(|| invalid(&path, format!("an integer is required, got {value}")))
 }
 
 /// Encodes one value as field `number`.
-fn encode_value(out: &mut Vec<u8>, number: u32, ty: Ty, value: &Value, path: &str) -> Result<()> {
+fn encode_value(
+    out: &mut Vec<u8>,
+    number: u32,
+    ty: Ty,
+    value: &Value,
+    path: Path<'_>,
+) -> Result<()> {
     match ty {
         Ty::String => {
             let s = value
                 .as_str()
-                .ok_or_else(|| invalid(path, "a string is required"))?;
+                .ok_or_else(|| invalid(&path, "a string is required"))?;
             wire::put_bytes(out, number, s.as_bytes());
         }
         Ty::Bytes => {
             let s = value
                 .as_str()
-                .ok_or_else(|| invalid(path, "a base64 string is required"))?;
+                .ok_or_else(|| invalid(&path, "a base64 string is required"))?;
             let bytes = BASE64
                 .decode(s)
-                .map_err(|e| invalid(path, format!("invalid base64: {e}")))?;
+                .map_err(|e| invalid(&path, format!("invalid base64: {e}")))?;
             wire::put_bytes(out, number, &bytes);
         }
         Ty::Bool => {
             let b = value
                 .as_bool()
-                .ok_or_else(|| invalid(path, "a boolean is required"))?;
+                .ok_or_else(|| invalid(&path, "a boolean is required"))?;
             wire::put_varint_field(out, number, u64::from(b));
         }
         Ty::Int32 => {
             let n = as_integer(value, path)?;
-            let n = i32::try_from(n).map_err(|_| invalid(path, "out of int32 range"))?;
+            let n = i32::try_from(n).map_err(|_| invalid(&path, "out of int32 range"))?;
             // Negative int32s are sign-extended to ten bytes on the wire.
             wire::put_varint_field(out, number, i64::from(n) as u64);
         }
         Ty::Int64 => wire::put_varint_field(out, number, as_integer(value, path)? as u64),
-        Ty::Message(i) => {
-            let mut inner = Vec::new();
-            encode_message(&mut inner, value, &MESSAGES[usize::from(i)], path)?;
-            wire::put_bytes(out, number, &inner);
-        }
+        Ty::Message(i) => put_message(out, number, |out| {
+            encode_message(out, value, &MESSAGES[usize::from(i)], path)
+        })?,
     }
     Ok(())
 }
@@ -523,18 +643,18 @@ fn encode_message(
     out: &mut Vec<u8>,
     value: &Value,
     message: &'static Message,
-    path: &str,
+    path: Path<'_>,
 ) -> Result<()> {
     let text = || {
         value
             .as_str()
-            .ok_or_else(|| invalid(path, "a string is required"))
+            .ok_or_else(|| invalid(&path, "a string is required"))
     };
     match message.special {
         Special::None => {
             let object = value
                 .as_object()
-                .ok_or_else(|| invalid(path, "an object is required"))?;
+                .ok_or_else(|| invalid(&path, "an object is required"))?;
             if message.name == "k8s.io.apimachinery.pkg.apis.meta.v1.WatchEvent" {
                 return encode_watch_event(out, object, message, path);
             }
@@ -542,7 +662,7 @@ fn encode_message(
         }
         Special::Time | Special::MicroTime => {
             let (seconds, nanos) = formats::parse_rfc3339(text()?)
-                .ok_or_else(|| invalid(path, "an RFC 3339 time is required"))?;
+                .ok_or_else(|| invalid(&path, "an RFC 3339 time is required"))?;
             // metav1.Time carries seconds only; MicroTime keeps microseconds.
             let nanos = if message.special == Special::Time {
                 0
@@ -554,7 +674,7 @@ fn encode_message(
         }
         Special::Duration => {
             let nanos = formats::parse_duration(text()?)
-                .ok_or_else(|| invalid(path, "a Go duration is required"))?;
+                .ok_or_else(|| invalid(&path, "a Go duration is required"))?;
             wire::put_varint_field(out, 1, nanos as u64);
         }
         Special::Quantity => {
@@ -573,7 +693,7 @@ fn encode_message(
                     let n = as_integer(value, path)?;
                     (
                         0,
-                        i32::try_from(n).map_err(|_| invalid(path, "out of int32 range"))?,
+                        i32::try_from(n).map_err(|_| invalid(&path, "out of int32 range"))?,
                         "",
                     )
                 }
@@ -589,11 +709,11 @@ fn encode_message(
         Special::StringArray => {
             let items = value
                 .as_array()
-                .ok_or_else(|| invalid(path, "an array is required"))?;
+                .ok_or_else(|| invalid(&path, "an array is required"))?;
             for (i, item) in items.iter().enumerate() {
                 let s = item
                     .as_str()
-                    .ok_or_else(|| invalid(&format!("{path}[{i}]"), "a string is required"))?;
+                    .ok_or_else(|| invalid(&Path::Index(&path, i), "a string is required"))?;
                 wire::put_bytes(out, 1, s.as_bytes());
             }
         }
@@ -607,25 +727,26 @@ fn encode_watch_event(
     out: &mut Vec<u8>,
     object: &Map<String, Value>,
     message: &'static Message,
-    path: &str,
+    path: Path<'_>,
 ) -> Result<()> {
     let Some(inner) = object.get("object").filter(|o| o.is_object()) else {
         return encode_object(out, object, message, path);
     };
-    let raw = match encode(inner) {
-        Ok(raw) => raw,
-        Err(ProtobufError::UnknownKind { .. }) => {
-            serde_json::to_vec(inner).map_err(ProtobufError::EmbeddedJson)?
-        }
-        Err(e) => return Err(e),
-    };
     if let Some(kind) = object.get("type").and_then(Value::as_str) {
         wire::put_bytes(out, 1, kind.as_bytes());
     }
-    let mut extension = Vec::new();
-    wire::put_bytes(&mut extension, 1, &raw);
-    wire::put_bytes(out, 2, &extension);
-    Ok(())
+    let field = |name: &str| inner.get(name).and_then(Value::as_str).unwrap_or_default();
+    if supports(field("apiVersion"), field("kind")) {
+        put_message(out, 2, |out| {
+            put_message(out, 1, |out| encode_into(out, inner))
+        })
+    } else {
+        let raw = serde_json::to_vec(inner).map_err(ProtobufError::EmbeddedJson)?;
+        put_message(out, 2, |out| {
+            wire::put_bytes(out, 1, &raw);
+            Ok(())
+        })
+    }
 }
 
 #[cfg(test)]
