@@ -756,12 +756,23 @@ impl ResourceHandler {
                 "items": page.items.iter().map(partial_metadata).collect::<Vec<_>>()
             }),
             View::Object => {
+                let mut items = page.items;
+                // Items of a typed list carry no apiVersion/kind, as Go's empty TypeMeta is
+                // omitted; custom resources' unstructured items keep theirs, as upstream.
+                if store.strategy().serves_protobuf() {
+                    for item in &mut items {
+                        if let Some(o) = item.as_object_mut() {
+                            o.remove("apiVersion");
+                            o.remove("kind");
+                        }
+                    }
+                }
                 // Built by hand so the items move into the list: `json!` would deep-copy them.
                 let mut list = serde_json::Map::new();
                 list.insert("kind".into(), Value::String(ri.list_kind()));
                 list.insert("apiVersion".into(), Value::String(ri.api_version()));
                 list.insert("metadata".into(), metadata);
-                list.insert("items".into(), Value::Array(page.items));
+                list.insert("items".into(), Value::Array(items));
                 Value::Object(list)
             }
         };
