@@ -4,10 +4,20 @@
 //! existence) so they are atomic on the server; a failed comparison reads the key in the
 //! same transaction to tell NotFound from Conflict. Watches ask for previous values and
 //! report a compacted start revision as `Compacted`. Compaction is etcd's own.
+//!
+//! With several endpoints, as upstream's clientv3: requests go round-robin to the members
+//! not known to be down; a request that could not reach its member is sent to the next one
+//! (any request if the connection could not even be made, reads also if it broke), and a
+//! watch whose member goes away resumes on another from the last revision it delivered.
+//! etcd-client's own balancer keeps routing to a dead member and never resumes a watch.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -26,7 +36,7 @@ use super::{
 /// How to reach etcd (`--etcd-servers`, `--etcd-cafile`, `--etcd-certfile`, `--etcd-keyfile`).
 #[derive(Debug, Clone, Default)]
 pub struct EtcdOptions {
-    /// Client URLs, e.g. `https://10.0.0.1:2379`; requests are balanced across them.
+    /// Client URLs, e.g. `https://10.0.0.1:2379`; requests are balanced across those up.
     pub endpoints: Vec<String>,
     /// CA bundle that signed the servers' certificates.
     pub ca_file: Option<PathBuf>,
@@ -41,9 +51,109 @@ pub struct EtcdOptions {
 /// Largest etcd reply accepted, as upstream's `MaxCallRecvMsgSize` (`math.MaxInt32`).
 const MAX_REPLY_BYTES: usize = i32::MAX as usize;
 
+/// How long a member whose connection failed is tried only after the others.
+const DOWN_FOR: Duration = Duration::from_secs(5);
+
+/// Rounds over all endpoints a broken watch makes to resume before it ends with the error.
+const WATCH_RESUME_ROUNDS: u32 = 5;
+
 /// The etcd-backed [`Storage`].
 pub struct EtcdStorage {
-    client: Client,
+    pool: Arc<Pool>,
+}
+
+/// One client per endpoint, picked round-robin with members that recently failed last.
+struct Pool {
+    clients: Vec<Client>,
+    next: AtomicUsize,
+    down_since: Mutex<Vec<Option<Instant>>>,
+}
+
+impl Pool {
+    /// Endpoint indexes in the order to try them.
+    fn order(&self) -> Vec<usize> {
+        let n = self.clients.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        let now = Instant::now();
+        let down = self.down_since.lock().unwrap_or_else(|e| e.into_inner());
+        let mut order: Vec<usize> = (0..n).map(|k| (start + k) % n).collect();
+        // Stable: members up keep their round-robin order ahead of those down.
+        order.sort_by_key(|&i| down[i].is_some_and(|t| now < t + DOWN_FOR));
+        order
+    }
+
+    fn mark(&self, i: usize, up: bool) {
+        let mut down = self.down_since.lock().unwrap_or_else(|e| e.into_inner());
+        down[i] = if up { None } else { Some(Instant::now()) };
+    }
+
+    /// Runs `f` against the members in [`Pool::order`] until one answers, moving on after a
+    /// connection failure when that is safe: for any request if the connection could not be
+    /// made (it never left), for `idempotent` ones (reads, watches) on any connection failure.
+    /// A write whose connection broke under it may have been applied, so its error is returned,
+    /// as clientv3 does.
+    async fn call<T, F, Fut>(&self, key: &str, idempotent: bool, f: F) -> Result<T>
+    where
+        F: Fn(Client) -> Fut,
+        Fut: Future<Output = std::result::Result<T, etcd_client::Error>>,
+    {
+        let mut last = None;
+        for i in self.order() {
+            match f(self.clients[i].clone()).await {
+                Ok(v) => {
+                    self.mark(i, true);
+                    return Ok(v);
+                }
+                Err(e) if connection_failed(&e) => {
+                    self.mark(i, false);
+                    if !(idempotent || never_sent(&e)) {
+                        return Err(map_err(key, e));
+                    }
+                    last = Some(e);
+                }
+                Err(e) => return Err(map_err(key, e)),
+            }
+        }
+        Err(map_err(key, last.expect("at least one endpoint")))
+    }
+}
+
+/// The request failed because its member could not be reached (not an answer from etcd).
+fn connection_failed(e: &etcd_client::Error) -> bool {
+    match e {
+        etcd_client::Error::GRpcStatus(s) => {
+            (i32::from(s.code()) == grpc_code::UNAVAILABLE
+                && !s.message().starts_with("etcdserver"))
+                || s.message() == "transport error"
+                // A connection that died under an open call (hyper's wording via tonic).
+                || s.message().starts_with("h2 protocol error")
+        }
+        etcd_client::Error::TransportError(_) | etcd_client::Error::IoError(_) => true,
+        _ => false,
+    }
+}
+
+/// The connection could not be made, so the request never reached any member.
+fn never_sent(e: &etcd_client::Error) -> bool {
+    matches!(e, etcd_client::Error::GRpcStatus(s)
+        if i32::from(s.code()) == grpc_code::UNAVAILABLE && s.message().contains("connect error"))
+}
+
+/// A KV client that accepts replies of any size etcd sends: tonic stops at 4 MiB by
+/// default, less than an unpaginated list of a few thousand objects (upstream's client
+/// raises the limit to `MaxInt32` for the same reason).
+fn kv(client: &Client) -> KvClient {
+    client
+        .kv_client()
+        .max_decoding_message_size(MAX_REPLY_BYTES)
+}
+
+/// A watch client with the same reply limit: one watch reply can batch many events, each
+/// with its previous value.
+fn watcher(client: &Client) -> WatchClient {
+    client
+        .watch_client()
+        .max_decoding_message_size(MAX_REPLY_BYTES)
 }
 
 impl EtcdStorage {
@@ -59,31 +169,39 @@ impl EtcdStorage {
         if let Some(tls) = tls_options(&options)? {
             connect = connect.with_tls(tls);
         }
-        let client = Client::connect(&options.endpoints, Some(connect))
-            .await
-            .map_err(|e| map_err("", e))?;
-        Ok(Self { client })
-    }
-
-    /// A KV client that accepts replies of any size etcd sends: tonic stops at 4 MiB by
-    /// default, less than an unpaginated list of a few thousand objects (upstream's client
-    /// raises the limit to `MaxInt32` for the same reason).
-    fn kv(&self) -> KvClient {
-        self.client
-            .kv_client()
-            .max_decoding_message_size(MAX_REPLY_BYTES)
-    }
-
-    /// A watch client with the same reply limit: one watch reply can batch many events,
-    /// each with its previous value.
-    fn watcher(&self) -> WatchClient {
-        self.client
-            .watch_client()
-            .max_decoding_message_size(MAX_REPLY_BYTES)
+        let mut clients = Vec::new();
+        for endpoint in &options.endpoints {
+            let client = Client::connect([endpoint], Some(connect.clone()))
+                .await
+                .map_err(|e| map_err("", e))?;
+            clients.push(client);
+        }
+        let pool = Pool {
+            down_since: Mutex::new(vec![None; clients.len()]),
+            clients,
+            next: AtomicUsize::new(0),
+        };
+        Ok(Self {
+            pool: Arc::new(pool),
+        })
     }
 
     async fn txn(&self, key: &str, txn: Txn) -> Result<TxnResponse> {
-        self.kv().txn(txn).await.map_err(|e| map_err(key, e))
+        self.pool
+            .call(key, false, |c| {
+                let txn = txn.clone();
+                async move { kv(&c).txn(txn).await }
+            })
+            .await
+    }
+
+    async fn range(&self, key: &str, options: GetOptions) -> Result<etcd_client::GetResponse> {
+        self.pool
+            .call(key, true, |c| {
+                let options = options.clone();
+                async move { kv(&c).get(key, Some(options)).await }
+            })
+            .await
     }
 }
 
@@ -124,10 +242,9 @@ fn map_err(key: &str, e: etcd_client::Error) -> StorageError {
         etcd_client::Error::GRpcStatus(s) if s.message().contains("future revision") => {
             ErrorCode::Unavailable
         }
-        // tonic reports connection and TLS handshake failures as Unknown "transport error".
-        etcd_client::Error::GRpcStatus(s) if s.message() == "transport error" => {
-            ErrorCode::Unavailable
-        }
+        // tonic reports connection and TLS handshake failures as Unknown "transport error",
+        // and a connection lost under a call as Unknown "h2 protocol error".
+        e if connection_failed(e) => ErrorCode::Unavailable,
         etcd_client::Error::GRpcStatus(s) => match i32::from(s.code()) {
             grpc_code::CANCELLED | grpc_code::DEADLINE_EXCEEDED | grpc_code::UNAVAILABLE => {
                 ErrorCode::Unavailable
@@ -229,11 +346,7 @@ impl Storage for EtcdStorage {
     }
 
     async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
-        let resp = self
-            .kv()
-            .get(key, None)
-            .await
-            .map_err(|e| map_err(key, e))?;
+        let resp = self.range(key, GetOptions::new()).await?;
         resp.kvs().first().map(to_kv).transpose()
     }
 
@@ -246,11 +359,7 @@ impl Storage for EtcdStorage {
         if let Some(rev) = start.revision {
             get = get.with_revision(rev);
         }
-        let resp = self
-            .kv()
-            .get(start.start_key.as_str(), Some(get))
-            .await
-            .map_err(|e| map_err(prefix, e))?;
+        let resp = self.range(start.start_key.as_str(), get).await?;
         let revision = match start.revision {
             Some(r) => r,
             None => resp.header().map(|h| h.revision()).unwrap_or(0),
@@ -353,61 +462,28 @@ impl Storage for EtcdStorage {
         let opts = GetOptions::new()
             .with_range(prefix_end(prefix))
             .with_count_only();
-        let resp = self
-            .kv()
-            .get(prefix, Some(opts))
-            .await
-            .map_err(|e| map_err(prefix, e))?;
+        let resp = self.range(prefix, opts).await?;
         Ok(resp.count())
     }
 
     async fn current_revision(&self) -> Result<i64> {
         // Any read returns the store's revision in its header; a count of one key is cheapest.
         let resp = self
-            .kv()
-            .get("\0", Some(GetOptions::new().with_count_only()))
-            .await
-            .map_err(|e| map_err("", e))?;
+            .range("\0", GetOptions::new().with_count_only())
+            .await?;
         resp.header().map(|h| h.revision()).ok_or_else(|| {
             StorageError::new(ErrorCode::Internal, "", 0, "etcd reply without header")
         })
     }
 
     async fn watch(&self, prefix: &str, from_revision: i64) -> Result<WatchStream> {
-        let mut opts = WatchOptions::new()
-            .with_range(prefix_end(prefix))
-            .with_prev_key();
-        if from_revision > 0 {
-            opts = opts.with_start_revision(from_revision + 1);
-        }
-        let mut stream = self
-            .watcher()
-            .watch(prefix, Some(opts))
-            .await
-            .map_err(|e| map_err(prefix, e))?;
-        // Wait until the server has registered the watch, so "from now" really starts before
-        // any write the caller makes after this returns.
-        let mut pending = VecDeque::new();
-        loop {
-            let resp = stream
-                .message()
-                .await
-                .map_err(|e| map_err(prefix, e))?
-                .ok_or_else(|| {
-                    StorageError::new(ErrorCode::Unavailable, prefix, 0, "watch closed by etcd")
-                })?;
-            if let Some(err) = canceled(prefix, from_revision, &resp) {
-                return Err(err);
-            }
-            pending.extend(convert_events(prefix, &resp));
-            if resp.created() {
-                break;
-            }
-        }
+        let (stream, pending, after) = open_watch(&self.pool, prefix, from_revision).await?;
         let state = EtcdWatch {
+            pool: self.pool.clone(),
             stream,
             prefix: prefix.to_owned(),
             from_revision,
+            after,
             pending,
             done: false,
         };
@@ -416,18 +492,83 @@ impl Storage for EtcdStorage {
 
     async fn compact(&self, revision: i64) -> Result<()> {
         let res = self
-            .kv()
-            .compact(revision, Some(CompactionOptions::new().with_physical()))
+            .pool
+            .call("", true, |c| async move {
+                kv(&c)
+                    .compact(revision, Some(CompactionOptions::new().with_physical()))
+                    .await
+            })
             .await;
         match res {
             Ok(_) => Ok(()),
             // Compacting at or below the compacted revision is a no-op by contract.
-            Err(e) => match map_err("", e) {
-                e if e.code == ErrorCode::Compacted => Ok(()),
-                e => Err(e),
-            },
+            Err(e) if e.code == ErrorCode::Compacted => Ok(()),
+            Err(e) => Err(e),
         }
     }
+}
+
+/// Opens a watch of `prefix` for the events after `after` (0: after now) on the first member
+/// that takes it, and waits until the server has registered it, so "from now" really starts
+/// before any write the caller makes after this returns. Returns the stream, the events that
+/// came with the registration, and the revision the watch delivers events after.
+async fn open_watch(
+    pool: &Pool,
+    prefix: &str,
+    after: i64,
+) -> Result<(etcd_client::WatchStream, VecDeque<Result<WatchEvent>>, i64)> {
+    let mut opts = WatchOptions::new()
+        .with_range(prefix_end(prefix))
+        .with_prev_key();
+    if after > 0 {
+        opts = opts.with_start_revision(after + 1);
+    }
+    pool.call(prefix, true, |c| {
+        let opts = opts.clone();
+        async move {
+            let mut stream = watcher(&c).watch(prefix, Some(opts)).await?;
+            let mut responses = Vec::new();
+            loop {
+                let Some(resp) = stream.message().await? else {
+                    break;
+                };
+                let created = resp.created();
+                responses.push(resp);
+                if created || responses.last().is_some_and(|r| r.canceled()) {
+                    break;
+                }
+            }
+            Ok((stream, responses))
+        }
+    })
+    .await
+    .and_then(|(stream, responses)| {
+        let mut pending = VecDeque::new();
+        let mut start = after;
+        for resp in &responses {
+            if let Some(err) = canceled(prefix, after, resp) {
+                return Err(err);
+            }
+            if start == 0
+                && let Some(h) = resp.header()
+            {
+                start = h.revision();
+            }
+            for ev in resp.events().iter().filter_map(|e| e.kv()) {
+                start = start.max(ev.mod_revision());
+            }
+            pending.extend(convert_events(prefix, resp));
+        }
+        if !responses.last().is_some_and(|r| r.created()) {
+            return Err(StorageError::new(
+                ErrorCode::Unavailable,
+                prefix,
+                0,
+                "watch closed by etcd",
+            ));
+        }
+        Ok((stream, pending, start))
+    })
 }
 
 /// The error a canceled watch response carries, if it is one.
@@ -484,11 +625,15 @@ fn convert_events(prefix: &str, resp: &WatchResponse) -> Vec<Result<WatchEvent>>
         .collect()
 }
 
-/// One etcd watch turned into a stream of events that ends after its first error.
+/// One etcd watch turned into a stream of events that ends after its first error; a watch
+/// broken by a lost connection resumes on another member after the last revision received.
 struct EtcdWatch {
+    pool: Arc<Pool>,
     stream: etcd_client::WatchStream,
     prefix: String,
     from_revision: i64,
+    /// The revision of the last event received (or where the watch started).
+    after: i64,
     pending: VecDeque<Result<WatchEvent>>,
     done: bool,
 }
@@ -512,27 +657,64 @@ impl EtcdWatch {
             if self.done {
                 return None;
             }
-            let resp = match self.stream.next().await {
-                Some(Ok(resp)) => resp,
-                Some(Err(e)) => {
+            let broken = match self.stream.next().await {
+                Some(Ok(resp)) => {
+                    if let Some(err) = canceled(&self.prefix, self.from_revision, &resp) {
+                        self.done = true;
+                        return Some(Err(err));
+                    }
+                    self.queue(&resp);
+                    continue;
+                }
+                Some(Err(e)) if !connection_failed(&e) => {
                     self.done = true;
                     return Some(Err(map_err(&self.prefix, e)));
                 }
-                None => {
-                    self.done = true;
-                    return Some(Err(StorageError::new(
-                        ErrorCode::Unavailable,
-                        self.prefix.clone(),
-                        0,
-                        "watch closed by etcd",
-                    )));
-                }
+                // The member went away (killed, or stopped and closed the stream).
+                Some(Err(e)) => map_err(&self.prefix, e).message,
+                None => "watch stream closed by etcd".to_owned(),
             };
-            if let Some(err) = canceled(&self.prefix, self.from_revision, &resp) {
+            tracing::debug!(prefix = self.prefix, error = broken, "resuming etcd watch");
+            if let Err(err) = self.resume().await {
                 self.done = true;
                 return Some(Err(err));
             }
-            self.pending.extend(convert_events(&self.prefix, &resp));
+        }
+    }
+
+    fn queue(&mut self, resp: &WatchResponse) {
+        if let Some(rev) = resp
+            .events()
+            .iter()
+            .filter_map(|e| e.kv())
+            .map(|kv| kv.mod_revision())
+            .max()
+        {
+            self.after = self.after.max(rev);
+        }
+        self.pending.extend(convert_events(&self.prefix, resp));
+    }
+
+    /// Re-opens the watch after `self.after`, as clientv3 does when a watch's connection
+    /// breaks: a few rounds over the members with a growing pause, then the last error.
+    async fn resume(&mut self) -> Result<()> {
+        let mut pause = Duration::from_millis(100);
+        let mut round = 0;
+        loop {
+            match open_watch(&self.pool, &self.prefix, self.after).await {
+                Ok((stream, pending, after)) => {
+                    self.stream = stream;
+                    self.after = after;
+                    self.pending.extend(pending);
+                    return Ok(());
+                }
+                Err(e) if e.code == ErrorCode::Unavailable && round + 1 < WATCH_RESUME_ROUNDS => {
+                    round += 1;
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(1));
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
 }

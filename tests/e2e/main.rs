@@ -7,6 +7,11 @@ mod chart;
 mod common;
 mod core_api;
 mod crds;
+#[cfg(feature = "etcd")]
+mod etcd_cluster;
+#[cfg(feature = "etcd")]
+#[path = "../support/etcd_cluster.rs"]
+mod etcd_support;
 mod events;
 mod foundation;
 mod protobuf;

@@ -13,6 +13,13 @@ use kubeboot::storage::{ErrorCode, ListOptions, Storage};
 
 use conformance::{Fixture, next_event};
 
+#[cfg(feature = "etcd")]
+#[path = "../support/etcd_cluster.rs"]
+mod etcd_cluster;
+
+#[cfg(feature = "etcd")]
+mod cluster;
+
 /// A fresh embedded store in its own temporary directory.
 async fn embedded_fixture() -> Fixture {
     let dir = tempfile::tempdir().expect("temp dir");
