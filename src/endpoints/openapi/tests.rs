@@ -716,35 +716,3 @@ fn every_builtin_kind_and_subresource_has_a_definition_and_paths() {
     );
     assert!(doc["paths"].get("/api/v1/pods").is_some());
 }
-
-/// Where rendering time goes; run with `cargo test --release -- --ignored --nocapture`.
-#[test]
-#[ignore]
-fn rendering_time_breakdown() {
-    let infos: Vec<ResourceInfo> = crate::registry::kinds::builtin()
-        .iter()
-        .map(|s| s.info().clone())
-        .collect();
-    for _ in 0..3 {
-        let start = std::time::Instant::now();
-        let definitions = Definitions::builtin();
-        let generated = start.elapsed();
-        drop(definitions);
-        let start = std::time::Instant::now();
-        let documents = render_builtin(&infos);
-        eprintln!(
-            "schemars generation {generated:?}; full render {:?} ({} documents)",
-            start.elapsed(),
-            documents.v3.len() + 3
-        );
-        let v2: Value = serde_json::from_slice(&documents.v2.bytes).unwrap();
-        let start = std::time::Instant::now();
-        let encoded = v2proto::encode(&v2);
-        eprintln!(
-            "v2 protobuf encoding {:?}: {} bytes (JSON {} bytes)",
-            start.elapsed(),
-            encoded.len(),
-            documents.v2.bytes.len()
-        );
-    }
-}

@@ -530,31 +530,3 @@ fn watch_frames_are_length_prefixed_bare_watch_events_around_the_objects_body() 
         Err(ProtobufError::UnexpectedEof)
     ));
 }
-
-/// Timing of a 10k-ConfigMap list in protobuf against JSON (`cargo test --release -- --ignored
-/// list_of_10k`); prints, asserts nothing.
-#[test]
-#[ignore]
-fn list_of_10k_config_maps_encodes_about_as_fast_as_json() {
-    let items: Vec<Value> = (0..10_000)
-        .map(|i| json!({"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": format!("cm-{i}"), "namespace": "default", "uid": "0b1c7d6e-1111-2222-3333-444455556666",
-                "resourceVersion": i.to_string(), "creationTimestamp": "2024-01-01T00:00:00Z",
-                "labels": {"app": "bench", "tier": "x"},
-                "managedFields": [{"manager": "kubectl", "operation": "Update", "apiVersion": "v1", "time": "2024-01-01T00:00:00Z",
-                    "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {".": {}, "f:a": {}}}}]},
-            "data": {"a": "x".repeat(200), "b": "short"}}))
-        .collect();
-    let list = json!({"apiVersion": "v1", "kind": "ConfigMapList", "metadata": {"resourceVersion": "1"}, "items": items});
-    let t = std::time::Instant::now();
-    let json = serde_json::to_vec(&list).unwrap();
-    let json_time = t.elapsed();
-    let t = std::time::Instant::now();
-    let pb = encode(&list).unwrap();
-    let pb_time = t.elapsed();
-    println!(
-        "json {} bytes in {json_time:?}, protobuf {} bytes in {pb_time:?}",
-        json.len(),
-        pb.len()
-    );
-}
