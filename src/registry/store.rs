@@ -193,6 +193,8 @@ pub const INITIAL_EVENTS_END: &str = "k8s.io/initial-events-end";
 const BOOKMARK_INTERVAL: Duration = Duration::from_secs(60);
 /// How many times a create with generateName retries a name collision (upstream: 7).
 const GENERATE_NAME_RETRIES: usize = 7;
+/// How many deletes of one deletecollection are in flight at once.
+const DELETE_COLLECTION_WORKERS: usize = 16;
 /// How many times a read-modify-write retries a conflict before giving up.
 const UPDATE_RETRIES: usize = 16;
 
@@ -1144,11 +1146,18 @@ impl Store {
                 },
             )
             .await?;
-        let mut out = Vec::with_capacity(page.items.len());
-        for obj in page.items {
-            let name = meta_str(&obj, "name").unwrap_or("").to_string();
-            let obj_ns = meta_str(&obj, "namespace").map(str::to_string);
-            match self.delete(obj_ns.as_deref().or(ns), &name, params).await {
+        // Several deletes in flight let the storage commit them together (one fsync for a
+        // batch on the embedded store), as upstream's --delete-collection-workers does.
+        let mut deletes = futures::stream::iter(page.items)
+            .map(|obj| async move {
+                let name = meta_str(&obj, "name").unwrap_or("").to_string();
+                let obj_ns = meta_str(&obj, "namespace").map(str::to_string);
+                self.delete(obj_ns.as_deref().or(ns), &name, params).await
+            })
+            .buffered(DELETE_COLLECTION_WORKERS);
+        let mut out = Vec::new();
+        while let Some(result) = deletes.next().await {
+            match result {
                 Ok(Deleted::Gone(o) | Deleted::Pending(o)) => out.push(o),
                 // Deleted by someone else meanwhile: that is what we wanted.
                 Err(RegistryError::NotFound { .. }) => {}
