@@ -104,13 +104,72 @@ async fn serve_extension(port: u16, dir: PathBuf) {
             }
             let service = hyper::service::service_fn(move |req| {
                 let log = log.clone();
-                async move { Ok::<_, Infallible>(answer(&req, &log)) }
+                async move { Ok::<_, Infallible>(respond(req, &log)) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(tls), service)
+                .with_upgrades()
                 .await;
         });
     }
+}
+
+/// The extension's body type: whole documents or a stream.
+type ExtBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
+
+/// Answers a request: `exec` upgrades switch to an echo protocol, `watch=true` on nodes streams
+/// one event at once and a second only once the test creates `release-watch` (so a proxy that
+/// buffered the stream would never show the first), anything else is `answer`ed.
+fn respond(mut req: hyper::Request<Incoming>, log: &Path) -> hyper::Response<ExtBody> {
+    use http_body_util::BodyExt;
+    let path = req.uri().path().to_string();
+    let upgrade = req.headers().get("upgrade").cloned();
+    if path.ends_with("/exec")
+        && let Some(protocol) = upgrade
+    {
+        let _ = answer(&req, log);
+        let on_upgrade = hyper::upgrade::on(&mut req);
+        tokio::spawn(async move {
+            if let Ok(upgraded) = on_upgrade.await {
+                let (mut r, mut w) = tokio::io::split(TokioIo::new(upgraded));
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            }
+        });
+        return hyper::Response::builder()
+            .status(101)
+            .header("connection", "Upgrade")
+            .header("upgrade", protocol)
+            .body(Full::new(Bytes::new()).boxed())
+            .unwrap();
+    }
+    if path == NODES && req.uri().query().unwrap_or("").contains("watch=true") {
+        let _ = answer(&req, log);
+        let release = log.with_file_name("release-watch");
+        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+        tokio::spawn(async move {
+            let event = |kind: &str, cpu: &str| {
+                let mut node = node_metrics()["items"][0].clone();
+                node["usage"]["cpu"] = json!(cpu);
+                Bytes::from(format!("{}\n", json!({"type": kind, "object": node})))
+            };
+            let _ = tx.send(event("ADDED", "100m")).await;
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !release.exists() && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let _ = tx.send(event("MODIFIED", "200m")).await;
+        });
+        let frames = futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv()
+                .await
+                .map(|b| (Ok::<_, Infallible>(hyper::body::Frame::data(b)), rx))
+        });
+        return hyper::Response::builder()
+            .header("content-type", "application/json")
+            .body(http_body_util::StreamBody::new(frames).boxed())
+            .unwrap();
+    }
+    answer(&req, log).map(|b| b.boxed())
 }
 
 fn common_name(cert: &CertificateDer<'_>) -> Option<String> {
@@ -1043,4 +1102,109 @@ async fn unavailable_apiservices_stay_listed_in_legacy_discovery() {
         group["preferredVersion"],
         json!({"groupVersion": "down.example.com/v1", "version": "v1"})
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxy_streams_watches_and_joins_upgraded_connections() {
+    use http_body_util::BodyExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    install_crypto();
+    let mut server = TestServer::up(&[]);
+    server.wait_ready().await;
+    let dir = server.dir.path().join("extension");
+    let ca = prepare_extension(
+        &dir,
+        &server.data_dir().join("pki/front-proxy-ca.crt"),
+        "metrics-server",
+        "kube-system",
+    );
+    let port = free_port();
+    let ext = Extension::start(&dir, port).await;
+    apply(&server, "metrics", &metrics_manifest(port, &ca));
+    wait_available(&server, METRICS, "True", "Passed", Duration::from_secs(30)).await;
+    let admin = server.admin();
+
+    // A watch: its first event comes through while the extension still holds the stream open.
+    let mut sender = admin.connect().await.unwrap();
+    let req = http::Request::get(format!("{NODES}?watch=true"))
+        .header("host", "kubeboot")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut body = resp.into_body();
+    let mut received = Vec::new();
+    let read_line = async {
+        while !received.contains(&b'\n') {
+            let frame = body.frame().await.expect("stream open").unwrap();
+            if let Ok(data) = frame.into_data() {
+                received.extend_from_slice(&data);
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), read_line)
+        .await
+        .expect("the first watch event arrives before the stream ends");
+    let first: Value = serde_json::from_slice(&received).unwrap();
+    assert_eq!(
+        (
+            first["type"].as_str(),
+            first["object"]["usage"]["cpu"].as_str()
+        ),
+        (Some("ADDED"), Some("100m"))
+    );
+    std::fs::write(dir.join("release-watch"), "").unwrap();
+    let rest = tokio::time::timeout(Duration::from_secs(20), body.collect())
+        .await
+        .expect("the stream ends")
+        .unwrap()
+        .to_bytes();
+    let second: Value = serde_json::from_slice(&rest).unwrap();
+    assert_eq!(
+        (
+            second["type"].as_str(),
+            second["object"]["usage"]["cpu"].as_str()
+        ),
+        (Some("MODIFIED"), Some("200m"))
+    );
+
+    // An upgrade: kubeboot answers 101 and joins the client to the extension's connection.
+    let mut tls = admin.tls().await.unwrap();
+    tls.write_all(
+        b"GET /apis/metrics.k8s.io/v1beta1/namespaces/default/pods/p/exec HTTP/1.1\r\n\
+          Host: kubeboot\r\nConnection: Upgrade\r\nUpgrade: test-echo\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut head = Vec::new();
+    let read_head = async {
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            tls.read_exact(&mut byte).await.unwrap();
+            head.push(byte[0]);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), read_head)
+        .await
+        .expect("a response head");
+    let head = String::from_utf8_lossy(&head).to_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(head.contains("upgrade: test-echo"), "{head}");
+    tls.write_all(b"ping through the aggregator\n")
+        .await
+        .unwrap();
+    let mut echo = vec![0u8; "ping through the aggregator\n".len()];
+    tokio::time::timeout(Duration::from_secs(20), tls.read_exact(&mut echo))
+        .await
+        .expect("the echo")
+        .unwrap();
+    assert_eq!(echo, b"ping through the aggregator\n");
+    // The exec request reached the extension with the caller's identity.
+    let exec: Vec<Value> = ext
+        .requests()
+        .into_iter()
+        .filter(|r| r["path"].as_str().is_some_and(|p| p.ends_with("/exec")))
+        .collect();
+    assert_eq!(exec.len(), 1, "{exec:?}");
+    assert_eq!(exec[0]["user"], json!(["kubernetes-admin"]));
 }

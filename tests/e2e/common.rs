@@ -241,12 +241,19 @@ impl Https {
         }
     }
 
-    /// Opens a keep-alive connection.
-    pub async fn connect(&self) -> std::io::Result<SendRequest<Full<Bytes>>> {
+    /// Opens a TLS connection (HTTP/1.1: no ALPN) for a test to speak on itself.
+    pub async fn tls(
+        &self,
+    ) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
         let tcp = tokio::net::TcpStream::connect(self.addr).await?;
         let connector = tokio_rustls::TlsConnector::from(self.config.clone());
         let name = ServerName::IpAddress(self.addr.ip().into());
-        let tls = connector.connect(name, tcp).await?;
+        connector.connect(name, tcp).await
+    }
+
+    /// Opens a keep-alive connection.
+    pub async fn connect(&self) -> std::io::Result<SendRequest<Full<Bytes>>> {
+        let tls = self.tls().await?;
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
             .await
             .map_err(std::io::Error::other)?;
