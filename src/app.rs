@@ -96,7 +96,10 @@ pub async fn create_server_chain(o: &CompletedOptions) -> Result<GenericApiServe
         &crate::registry::kinds::builtin()
             .iter()
             .map(|s| s.info().clone())
-            .chain([crate::apiextensions::crd::strategy().info().clone()])
+            .chain([
+                crate::apiextensions::crd::strategy().info().clone(),
+                crate::aggregator::apiservice::strategy().info().clone(),
+            ])
             .collect::<Vec<_>>(),
     ));
     let custom_stores = StoreSet::default();

@@ -1208,3 +1208,22 @@ async fn the_proxy_streams_watches_and_joins_upgraded_connections() {
     assert_eq!(exec.len(), 1, "{exec:?}");
     assert_eq!(exec[0]["user"], json!(["kubernetes-admin"]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_explains_apiservices_from_the_openapi_documents() {
+    let mut server = TestServer::up(&[]);
+    server.wait_ready().await;
+    let out = ok(
+        &k(
+            &server,
+            &kubectl(),
+            &["explain", "apiservice.spec.groupPriorityMinimum"],
+        ),
+        "explain",
+    );
+    assert!(out.contains("KIND:       APIService"), "{out}");
+    assert!(
+        out.contains("FIELD: groupPriorityMinimum <integer>"),
+        "{out}"
+    );
+}
