@@ -339,7 +339,7 @@ pub async fn run(crds: Arc<Store>, serving: Arc<Serving>, synced: watch::Sender<
                     }
                 }
                 "ADDED" | "MODIFIED" => {
-                    all.insert(name.clone(), ev.object.clone());
+                    all.insert(name.clone(), Value::clone(&ev.object));
                     reconcile(&crds, &serving, &ev.object, &all).await;
                 }
                 _ => {}

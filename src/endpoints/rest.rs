@@ -811,28 +811,46 @@ impl ResourceHandler {
         let include = query.get("includeObject").map(str::to_string);
         let deadline = tokio::time::sleep(timeout);
         let lines = events.take_until(deadline).map(move |ev: Event| {
-            let object = match output.view {
-                View::Table if ev.kind != "ERROR" && ev.kind != "BOOKMARK" => table(
+            let converted = match output.view {
+                View::Table if ev.kind != "ERROR" && ev.kind != "BOOKMARK" => Some(table(
                     &store,
-                    std::slice::from_ref(&ev.object),
+                    std::slice::from_ref(&*ev.object),
                     include.as_deref(),
                     "",
-                ),
-                View::PartialMetadata if ev.kind != "ERROR" => partial_metadata(&ev.object),
-                _ => ev.object,
+                )),
+                View::PartialMetadata if ev.kind != "ERROR" => Some(partial_metadata(&ev.object)),
+                _ => None,
             };
-            let frame = if output.format == Format::Protobuf {
-                // Upstream ends the watch when an event cannot be encoded; so does the error.
-                let mut frame = Vec::new();
-                super::protobuf::encode_watch_frame(&mut frame, ev.kind, &object)?;
-                frame
-            } else {
-                let mut line = serde_json::to_vec(&json!({"type": ev.kind, "object": object}))
+            let encode = |object: &Value| -> Result<Bytes, super::BoxError> {
+                if output.format == Format::Protobuf {
+                    // Upstream ends the watch when an event cannot be encoded; so does the error.
+                    let mut frame = Vec::new();
+                    super::protobuf::encode_watch_frame(&mut frame, ev.kind, object)?;
+                    Ok(Bytes::from(frame))
+                } else {
+                    let mut line = serde_json::to_vec(&WatchLine {
+                        object,
+                        kind: ev.kind,
+                    })
                     .unwrap_or_default();
-                line.push(b'\n');
-                line
+                    line.push(b'\n');
+                    Ok(Bytes::from(line))
+                }
             };
-            Ok::<_, super::BoxError>(hyper::body::Frame::data(Bytes::from(frame)))
+            let frame = match (&converted, &ev.frames) {
+                (Some(object), _) => encode(object)?,
+                // The object as stored: every watcher of this change in this encoding sends the
+                // same bytes, so the first one encodes them for all.
+                (None, Some(frames)) => {
+                    let encoding = match output.format {
+                        Format::Protobuf => "protobuf",
+                        _ => "json",
+                    };
+                    frames.get_or_encode(ev.kind, encoding, || encode(&ev.object))?
+                }
+                (None, None) => encode(&ev.object)?,
+            };
+            Ok::<_, super::BoxError>(hyper::body::Frame::data(frame))
         });
         // Upstream adds `;stream=watch` to every media type but JSON's.
         let content_type = match (output.format, output.view) {
@@ -848,6 +866,15 @@ impl ResourceHandler {
             .body(body)
             .expect("valid response"))
     }
+}
+
+/// One line of a JSON watch stream, borrowing the shared object; the fields are in the sorted
+/// order a `serde_json` map writes them.
+#[derive(serde::Serialize)]
+struct WatchLine<'a> {
+    object: &'a Value,
+    #[serde(rename = "type")]
+    kind: &'a str,
 }
 
 /// Carries an API error from a step inside a store operation (a patch) through the registry.

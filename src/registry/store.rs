@@ -13,8 +13,8 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use serde_json::{Map, Value, json};
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 /// `Result` with [`RegistryError`].
@@ -151,12 +151,89 @@ pub struct WatchParams {
 }
 
 /// One event of a watch stream, ready to encode as `{"type":…,"object":…}`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Event {
     /// ADDED, MODIFIED, DELETED, BOOKMARK or ERROR.
     pub kind: &'static str,
-    /// The object (a Status for ERROR).
-    pub object: Value,
+    /// The object (a Status for ERROR); a change's object is shared by every watcher of the
+    /// store that receives it.
+    pub object: Arc<Value>,
+    /// The frames already encoded for this change, shared like `object`; `None` for events
+    /// made for one watcher (initial ADDED, BOOKMARK, ERROR).
+    pub frames: Option<Arc<FrameCache>>,
+}
+
+impl Event {
+    fn new(kind: &'static str, object: Value) -> Self {
+        Self {
+            kind,
+            object: Arc::new(object),
+            frames: None,
+        }
+    }
+}
+
+/// Equal events carry the same type and object; encoded frames are only a cache.
+impl PartialEq for Event {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.object == other.object
+    }
+}
+
+/// One change's encoded watch frames by (event type, encoding): with N watchers of a resource
+/// each change is otherwise encoded N times. The event type is part of the key because
+/// selectors can turn one change into ADDED, MODIFIED or DELETED for different watchers.
+#[derive(Debug, Default)]
+pub struct FrameCache(Mutex<Vec<(&'static str, &'static str, Bytes)>>);
+
+impl FrameCache {
+    /// The frame of `kind` in `encoding`, made by `encode` unless a watcher already made it.
+    pub fn get_or_encode<E>(
+        &self,
+        kind: &'static str,
+        encoding: &'static str,
+        encode: impl FnOnce() -> std::result::Result<Bytes, E>,
+    ) -> std::result::Result<Bytes, E> {
+        let cached = |frames: &[(&'static str, &'static str, Bytes)]| {
+            frames
+                .iter()
+                .find(|(k, e, _)| *k == kind && *e == encoding)
+                .map(|(_, _, b)| b.clone())
+        };
+        if let Some(frame) = cached(&self.lock()) {
+            return Ok(frame);
+        }
+        // Encoded outside the lock so other encodings are not held up; two watchers racing on
+        // a fresh change may both encode it, which costs only time.
+        let frame = encode()?;
+        let mut frames = self.lock();
+        if cached(&frames).is_none() {
+            frames.push((kind, encoding, frame.clone()));
+        }
+        Ok(frame)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(&'static str, &'static str, Bytes)>> {
+        // A panic while holding the lock leaves a valid (if incomplete) cache.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Changes this store's watchers decoded recently, kept so that the next watcher of the same
+/// change shares them. Watchers of one resource see the same storage events at about the same
+/// time, so a short window catches nearly all of them; a watcher further behind decodes for
+/// itself. Bounded by count because entries hold decoded objects.
+const DECODED_CHANGES: usize = 128;
+
+/// One storage change decoded once for all of a store's watchers.
+#[derive(Debug)]
+struct DecodedChange {
+    key: String,
+    revision: i64,
+    object: Arc<Value>,
+    /// The previous object, decoded on first need: only watchers with selectors look at it.
+    prev: OnceLock<Option<Value>>,
+    frames: Arc<FrameCache>,
 }
 
 /// Delete parameters (the DeleteOptions body and query).
@@ -214,6 +291,8 @@ pub struct Store {
     storage: Arc<dyn Storage>,
     keys: KeyBuilder,
     hooks: Option<Arc<dyn StoreHooks>>,
+    /// Recently decoded changes, newest last (see [`DECODED_CHANGES`]).
+    decoded: Mutex<VecDeque<Arc<DecodedChange>>>,
 }
 
 /// The current time as upstream renders `metav1.Time`.
@@ -338,6 +417,7 @@ impl Store {
             storage,
             keys,
             hooks: None,
+            decoded: Mutex::default(),
         }
     }
 
@@ -1173,10 +1253,10 @@ impl Store {
         if initial_events_end {
             metadata["annotations"] = json!({INITIAL_EVENTS_END: "true"});
         }
-        Event {
-            kind: "BOOKMARK",
-            object: json!({"kind": info.kind, "apiVersion": info.api_version(), "metadata": metadata}),
-        }
+        Event::new(
+            "BOOKMARK",
+            json!({"kind": info.kind, "apiVersion": info.api_version(), "metadata": metadata}),
+        )
     }
 
     /// Watches objects in `ns`: optional initial ADDED events, then changes in revision order.
@@ -1209,10 +1289,7 @@ impl Store {
             initial = page
                 .items
                 .into_iter()
-                .map(|object| Event {
-                    kind: "ADDED",
-                    object,
-                })
+                .map(|object| Event::new("ADDED", object))
                 .collect();
             page.resource_version.parse::<i64>().unwrap_or(0)
         } else {
@@ -1240,11 +1317,9 @@ impl Store {
         };
         let store = self.clone();
         let list = params.list.clone();
-        let changes = events.filter_map(move |ev| {
-            let store = store.clone();
-            let list = list.clone();
-            async move { store.translate(ev, &list, from) }
-        });
+        // Translated synchronously: no per-event clones of the store or the selectors.
+        let changes =
+            events.filter_map(move |ev| std::future::ready(store.translate(ev, &list, from)));
         let changes: BoxStream<'static, Event> = if params.bookmarks {
             with_bookmarks(changes, self.clone(), from).boxed()
         } else {
@@ -1270,18 +1345,18 @@ impl Store {
                 return None;
             }
         };
-        let obj = self.decode_stored(&ev.value, ev.revision).ok()?;
+        let change = self.decoded_change(&ev)?;
         let (now, before) = if list.labels.is_empty() && list.fields.is_empty() {
-            // Without selectors everything matches: the previous value need not be decoded,
-            // which halves the work each watcher does per event.
+            // Without selectors everything matches: the previous value need not be decoded.
             (true, ev.prev_value.is_some())
         } else {
-            let prev = ev
-                .prev_value
-                .as_ref()
-                .and_then(|p| self.decode_stored(p, ev.revision).ok());
+            let prev = change.prev.get_or_init(|| {
+                ev.prev_value
+                    .as_ref()
+                    .and_then(|p| self.decode_stored(p, ev.revision).ok())
+            });
             (
-                self.matches(&obj, list),
+                self.matches(&change.object, list),
                 prev.as_ref().is_some_and(|p| self.matches(p, list)),
             )
         };
@@ -1293,19 +1368,58 @@ impl Store {
             EventKind::Deleted if now || before => "DELETED",
             _ => return None,
         };
-        Some(Event { kind, object: obj })
+        Some(Event {
+            kind,
+            object: change.object.clone(),
+            frames: Some(change.frames.clone()),
+        })
+    }
+
+    /// `ev` decoded, shared with the other watchers of this store that see the same change.
+    fn decoded_change(&self, ev: &storage::WatchEvent) -> Option<Arc<DecodedChange>> {
+        let lock = || self.decoded.lock().unwrap_or_else(|e| e.into_inner());
+        // Newest first: a watcher is usually at or near the latest change.
+        let find = |recent: &VecDeque<Arc<DecodedChange>>| {
+            recent
+                .iter()
+                .rev()
+                .find(|c| c.revision == ev.revision && c.key == ev.key)
+                .cloned()
+        };
+        if let Some(change) = find(&lock()) {
+            return Some(change);
+        }
+        // Decoded outside the lock: other watchers may be reading other changes meanwhile.
+        let object = self.decode_stored(&ev.value, ev.revision).ok()?;
+        let mut recent = lock();
+        // Keep the first copy if another watcher decoded it meanwhile, so frames are shared too.
+        if let Some(change) = find(&recent) {
+            return Some(change);
+        }
+        let change = Arc::new(DecodedChange {
+            key: ev.key.clone(),
+            revision: ev.revision,
+            object: Arc::new(object),
+            prev: OnceLock::new(),
+            frames: Arc::default(),
+        });
+        recent.push_back(change.clone());
+        if recent.len() > DECODED_CHANGES {
+            recent.pop_front();
+        }
+        Some(change)
     }
 }
 
 /// The ERROR event of a watch whose start revision `from` was compacted (at `compacted`).
 fn expired_event(from: i64, compacted: i64) -> Event {
-    Event {
-        kind: "ERROR",
-        object: json!({
+    Event::new(
+        "ERROR",
+        json!({
             "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
             "message": format!("too old resource version: {from} ({compacted})"), "reason": "Expired", "code": 410
         }),
-    }
+    )
 }
 
 /// Interleaves a BOOKMARK at the last delivered revision every [`BOOKMARK_INTERVAL`].
@@ -1374,5 +1488,74 @@ mod tests {
         let s = name_suffix();
         assert_eq!(s.len(), 5);
         assert!(s.chars().all(|c| "bcdfghjklmnpqrstvwxz2456789".contains(c)));
+    }
+}
+
+#[cfg(test)]
+mod watch_sharing_tests {
+    use super::*;
+    use crate::registry::selectors::LabelSelector;
+    use crate::storage::embedded::{EmbeddedOptions, EmbeddedStorage};
+
+    fn configmap(label: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "cm", "labels": {"a": label}}, "data": {"k": label}})
+    }
+
+    /// Watchers share each change's decoded object, and the event type stays per watcher:
+    /// a change that leaves a selector is DELETED for that watcher and MODIFIED for others.
+    #[tokio::test]
+    async fn watchers_share_decoded_changes_but_keep_their_own_event_types() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage =
+            EmbeddedStorage::open(dir.path().join("db"), EmbeddedOptions::default()).unwrap();
+        let strategy = crate::registry::kinds::builtin()
+            .into_iter()
+            .find(|s| &*s.info().kind == "ConfigMap" && s.info().group.is_empty())
+            .unwrap();
+        let store = Arc::new(Store::new(
+            strategy,
+            Arc::new(storage),
+            KeyBuilder::new("/registry/"),
+        ));
+        let from = store.storage.current_revision().await.unwrap().to_string();
+        let watch = |labels: &str| {
+            let params = WatchParams {
+                list: ListParams {
+                    labels: LabelSelector::parse(labels).unwrap(),
+                    resource_version: Some(from.clone()),
+                    ..ListParams::default()
+                },
+                ..WatchParams::default()
+            };
+            let store = store.clone();
+            async move { store.watch(Some("default"), params).await.unwrap() }
+        };
+        let (mut all, mut selected) = (watch("").await, watch("a=1").await);
+        let opts = WriteOptions::default;
+        store
+            .create(Some("default"), configmap("1"), opts())
+            .await
+            .unwrap();
+        store
+            .update(
+                Some("default"),
+                "cm",
+                configmap("2"),
+                UpdateTarget::Main,
+                opts(),
+            )
+            .await
+            .unwrap();
+        let (a1, a2) = (all.next().await.unwrap(), all.next().await.unwrap());
+        let (s1, s2) = (
+            selected.next().await.unwrap(),
+            selected.next().await.unwrap(),
+        );
+        assert_eq!((a1.kind, a2.kind), ("ADDED", "MODIFIED"));
+        assert_eq!((s1.kind, s2.kind), ("ADDED", "DELETED"));
+        assert!(Arc::ptr_eq(&a1.object, &s1.object));
+        assert!(Arc::ptr_eq(&a2.object, &s2.object));
+        assert_eq!(s2.object["metadata"]["labels"]["a"], "2");
     }
 }
