@@ -12,17 +12,16 @@ pub mod routes;
 
 use crate::controlplane::storage_factory::StorageFactory;
 use crate::endpoints::discovery::Discovery;
-use crate::endpoints::request_info::RequestInfo;
+use crate::endpoints::handler_fn;
 use crate::endpoints::rest::{Admission, ResourceHandler};
-use crate::endpoints::{call, handler_fn};
 use crate::registry::{Store, StoreSet};
-use crate::server::{DelegationTarget, GenericApiServer};
+use crate::server::{DelegationTarget, GenericApiServer, spawn_once, wait_until};
 use futures::StreamExt;
 use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use proxy::ProxyIdentity;
 use routes::Routes;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
@@ -38,22 +37,6 @@ pub struct Config {
     pub proxy_identity: ProxyIdentity,
     /// --min-request-timeout.
     pub min_request_timeout: Duration,
-}
-
-/// A hook that spawns `task` once, when the server starts.
-fn spawn_once<F>(task: F) -> crate::server::HookFn
-where
-    F: FnOnce(crate::server::HookContext) -> futures::future::BoxFuture<'static, ()>
-        + Send
-        + 'static,
-{
-    let task = Mutex::new(Some(task));
-    Arc::new(move |ctx| {
-        if let Some(task) = task.lock().expect("poisoned").take() {
-            tokio::spawn(task(ctx));
-        }
-        Box::pin(async { Ok(()) })
-    })
 }
 
 /// Builds the aggregator in front of `delegate` (the kube API server).
@@ -112,18 +95,7 @@ pub fn new_aggregator(config: Config, delegate: Arc<dyn DelegationTarget>) -> Ge
             })
         }),
     );
-    server.add_post_start_hook(
-        "apiservice-registration-controller",
-        Arc::new(move |_ctx| {
-            let mut rx = synced_rx.clone();
-            Box::pin(async move {
-                rx.wait_for(|s| *s)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            })
-        }),
-    );
+    server.add_post_start_hook("apiservice-registration-controller", wait_until(synced_rx));
 
     let (availability_routes, availability_discovery, identity) = (
         routes.clone(),
@@ -160,18 +132,7 @@ pub fn new_aggregator(config: Config, delegate: Arc<dyn DelegationTarget>) -> Ge
         spawn_once(move |_ctx| Box::pin(autoregister::run(auto_store, auto_discovery, done_tx))),
     );
     // Ready only once every local group/version has its APIService, as upstream.
-    server.add_post_start_hook(
-        "autoregister-completion",
-        Arc::new(move |_ctx| {
-            let mut rx = done_rx.clone();
-            Box::pin(async move {
-                rx.wait_for(|s| *s)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            })
-        }),
-    );
+    server.add_post_start_hook("autoregister-completion", wait_until(done_rx));
 
     let next = server.delegate_handler();
     let identity = config.proxy_identity;
@@ -189,15 +150,7 @@ pub fn new_aggregator(config: Config, delegate: Arc<dyn DelegationTarget>) -> Ge
             {
                 return proxy::proxy(&target, &identity, req).await;
             }
-            let info = req
-                .extensions()
-                .get::<RequestInfo>()
-                .cloned()
-                .unwrap_or_default();
-            if info.is_resource_request {
-                return resources.serve_or(req, info, &next).await;
-            }
-            call(&next, req).await
+            resources.serve_or(req, &next).await
         }
     });
     server.handle_prefix("/apis", api);

@@ -11,12 +11,11 @@ pub mod schema;
 
 use crate::controlplane::storage_factory::StorageFactory;
 use crate::endpoints::discovery::Discovery;
+use crate::endpoints::handler_fn;
 use crate::endpoints::openapi::OpenApi;
-use crate::endpoints::request_info::RequestInfo;
 use crate::endpoints::rest::{Admission, ResourceHandler};
-use crate::endpoints::{call, handler_fn};
 use crate::registry::{Store, StoreSet};
-use crate::server::{DelegationTarget, GenericApiServer};
+use crate::server::{DelegationTarget, GenericApiServer, spawn_once, wait_until};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -67,44 +66,17 @@ pub fn new_apiextensions_server(
 
     let mut server = GenericApiServer::new("apiextensions-apiserver", delegate);
     let (synced_tx, synced_rx) = tokio::sync::watch::channel(false);
-    let synced_tx = std::sync::Mutex::new(Some(synced_tx));
     server.add_post_start_hook(
         "start-apiextensions-controllers",
-        Arc::new(move |_ctx| {
-            if let Some(tx) = synced_tx.lock().expect("poisoned").take() {
-                tokio::spawn(controller::run(crds.clone(), serving.clone(), tx));
-            }
-            Box::pin(async { Ok(()) })
-        }),
+        spawn_once(move |_ctx| Box::pin(controller::run(crds, serving, synced_tx))),
     );
     // Ready only once every CRD that existed at start is served, as upstream's hook.
-    server.add_post_start_hook(
-        "crd-informer-synced",
-        Arc::new(move |_ctx| {
-            let mut rx = synced_rx.clone();
-            Box::pin(async move {
-                rx.wait_for(|synced| *synced)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            })
-        }),
-    );
+    server.add_post_start_hook("crd-informer-synced", wait_until(synced_rx));
 
     let next = server.delegate_handler();
     let api = handler_fn(move |req| {
         let (resources, next) = (resources.clone(), next.clone());
-        async move {
-            let info = req
-                .extensions()
-                .get::<RequestInfo>()
-                .cloned()
-                .unwrap_or_default();
-            if info.is_resource_request {
-                return resources.serve_or(req, info, &next).await;
-            }
-            call(&next, req).await
-        }
+        async move { resources.serve_or(req, &next).await }
     });
     server.handle_prefix("/apis", api);
     server

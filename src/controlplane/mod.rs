@@ -9,14 +9,13 @@ pub mod storage_factory;
 use crate::admission::NamespaceLifecycle;
 use crate::endpoints::discovery::Discovery;
 use crate::endpoints::openapi::OpenApi;
-use crate::endpoints::request_info::RequestInfo;
 use crate::endpoints::rest::Admission;
 use crate::endpoints::rest::ResourceHandler;
-use crate::endpoints::{call, handler_fn, json};
+use crate::endpoints::{handler_fn, json};
 use crate::registry::service_alloc::ServiceAllocator;
 use crate::registry::store::{FieldValidation, WriteOptions};
 use crate::registry::{RegistryError, Store, StoreSet};
-use crate::server::{DelegationTarget, GenericApiServer};
+use crate::server::{DelegationTarget, GenericApiServer, spawn_once};
 use std::sync::Arc;
 use std::time::Duration;
 use storage_factory::StorageFactory;
@@ -149,12 +148,8 @@ pub fn new_kube_api_server(
         let namespaces = namespaces_for_controller;
         server.add_post_start_hook(
             "start-kubeboot-namespace-controller",
-            Arc::new(move |_ctx| {
-                tokio::spawn(namespace_controller::run(
-                    namespaces.clone(),
-                    controller_stores.clone(),
-                ));
-                Box::pin(async { Ok(()) })
+            spawn_once(move |_ctx| {
+                Box::pin(namespace_controller::run(namespaces, controller_stores))
             }),
         );
     }
@@ -234,17 +229,9 @@ pub fn new_kube_api_server(
             if let Some(resp) = discovery.serve(&req) {
                 return resp;
             }
-            let info = req
-                .extensions()
-                .get::<RequestInfo>()
-                .cloned()
-                .unwrap_or_default();
             // A group/version/resource no built-in store owns may be a custom resource: the
             // next link (apiextensions) decides, and answers 404 if nobody owns it.
-            if info.is_resource_request {
-                return resources.serve_or(req, info, &next).await;
-            }
-            call(&next, req).await
+            resources.serve_or(req, &next).await
         }
     });
     server.handle_prefix("/api", api.clone());

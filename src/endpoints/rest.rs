@@ -386,17 +386,19 @@ impl ResourceHandler {
         }
     }
 
-    /// Serves a resource request, or passes it to `next` when no store owns it.
-    pub async fn serve_or(
-        self: Arc<Self>,
-        req: Request,
-        info: RequestInfo,
-        next: &super::Handler,
-    ) -> Response {
-        if self
-            .stores
-            .get(&info.api_group, &info.api_version, &info.resource)
-            .is_none()
+    /// Serves a resource request a store of this handler owns; passes every other request
+    /// (non-resource paths, resources of other links) to `next`.
+    pub async fn serve_or(self: Arc<Self>, req: Request, next: &super::Handler) -> Response {
+        let info = req
+            .extensions()
+            .get::<RequestInfo>()
+            .cloned()
+            .unwrap_or_default();
+        if !info.is_resource_request
+            || self
+                .stores
+                .get(&info.api_group, &info.api_version, &info.resource)
+                .is_none()
         {
             return super::call(next, req).await;
         }

@@ -31,6 +31,34 @@ pub struct HookContext {
 /// A hook body; `Err` is a failure with a reason.
 pub type HookFn = Arc<dyn Fn(HookContext) -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
 
+/// A post-start hook that spawns `task` once, when the server starts, and is done at once.
+pub fn spawn_once<F>(task: F) -> HookFn
+where
+    F: FnOnce(HookContext) -> BoxFuture<'static, ()> + Send + 'static,
+{
+    let task = std::sync::Mutex::new(Some(task));
+    Arc::new(move |ctx| {
+        if let Some(task) = task.lock().expect("poisoned").take() {
+            tokio::spawn(task(ctx));
+        }
+        Box::pin(async { Ok(()) })
+    })
+}
+
+/// A post-start hook that is done once `done` turns true (a controller's first sync), so
+/// /readyz stays red until then.
+pub fn wait_until(done: tokio::sync::watch::Receiver<bool>) -> HookFn {
+    Arc::new(move |_ctx| {
+        let mut done = done.clone();
+        Box::pin(async move {
+            done.wait_for(|d| *d)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+    })
+}
+
 /// A named hook, run once after the listener is up (post-start) or once at shutdown (pre-shutdown).
 #[derive(Clone)]
 pub struct Hook {
