@@ -22,14 +22,14 @@ const COLUMN_TYPES: &[&str] = &["integer", "number", "string", "boolean", "date"
 /// The CRD kind's rules.
 pub struct CrdRules;
 
-/// The strategy of `customresourcedefinitions`, wrapped so deletion runs the cleanup finalizer.
+/// The strategy of `customresourcedefinitions`.
 pub fn strategy() -> Arc<dyn Strategy> {
-    Arc::new(CrdDeletion(kind::<CustomResourceDefinition, _>(
+    kind::<CustomResourceDefinition, _>(
         CrdRules,
         &["crd", "crds"],
         &["api-extensions"],
         &[Sub::Status],
-    )))
+    )
 }
 
 impl Rules<CustomResourceDefinition> for CrdRules {
@@ -89,6 +89,34 @@ impl Rules<CustomResourceDefinition> for CrdRules {
 
     fn columns(&self) -> Option<Vec<Column>> {
         Some(vec![Column::NAME, Column::CREATED_AT])
+    }
+
+    /// Upstream's deletion: the first delete adds the cleanup finalizer and the Terminating
+    /// condition; the finalizer controller then deletes the custom objects and removes it.
+    fn blocks_deletion(&self, crd: &CustomResourceDefinition) -> bool {
+        crd.metadata.deletion_timestamp.is_none()
+    }
+
+    fn prepare_for_delete(&self, obj: &mut Value) {
+        let finalizers = obj
+            .as_object_mut()
+            .map(|o| o.entry("metadata").or_insert_with(|| json!({})))
+            .and_then(|m| m.as_object_mut())
+            .map(|m| m.entry("finalizers").or_insert_with(|| json!([])));
+        if let Some(Value::Array(f)) = finalizers
+            && !f.iter().any(|f| f == CLEANUP_FINALIZER)
+        {
+            f.push(json!(CLEANUP_FINALIZER));
+        }
+        set_condition(
+            obj,
+            condition(
+                "Terminating",
+                "True",
+                "InstanceDeletionPending",
+                "CustomResourceDefinition marked for deletion; CustomResource deletion will begin soon",
+            ),
+        );
     }
 
     fn cells(&self, _crd: &CustomResourceDefinition, raw: &Value) -> Vec<Value> {
@@ -335,11 +363,6 @@ fn check_scale_path(field: &str, path: &str, prefix: &str, errs: &mut ErrorList)
     }
 }
 
-/// The CRD strategy plus upstream's deletion behaviour: the first delete adds the cleanup
-/// finalizer and the Terminating condition; the finalizer controller then deletes the custom
-/// objects and removes the finalizer.
-struct CrdDeletion(Arc<dyn Strategy>);
-
 /// A condition as upstream writes it.
 pub fn condition(type_: &str, status: &str, reason: &str, message: &str) -> Value {
     json!({
@@ -379,58 +402,4 @@ pub fn set_condition(obj: &mut Value, cond: Value) -> bool {
         None => list.push(cond),
     }
     true
-}
-
-impl Strategy for CrdDeletion {
-    fn info(&self) -> &crate::registry::ResourceInfo {
-        self.0.info()
-    }
-    fn decode(&self, obj: Value) -> Result<crate::registry::strategy::Decoded, String> {
-        self.0.decode(obj)
-    }
-    fn prepare_for_create(&self, obj: &mut Value) {
-        self.0.prepare_for_create(obj)
-    }
-    fn prepare_for_update(&self, new: &mut Value, old: &Value) {
-        self.0.prepare_for_update(new, old)
-    }
-    fn default(&self, obj: &mut Value) {
-        self.0.default(obj)
-    }
-    fn validate(&self, obj: &Value) -> ErrorList {
-        self.0.validate(obj)
-    }
-    fn validate_update(&self, new: &Value, old: &Value) -> ErrorList {
-        self.0.validate_update(new, old)
-    }
-    fn blocks_deletion(&self, obj: &Value) -> bool {
-        obj.pointer("/metadata/deletionTimestamp").is_none()
-    }
-    fn prepare_for_delete(&self, obj: &mut Value) {
-        let finalizers = obj
-            .as_object_mut()
-            .map(|o| o.entry("metadata").or_insert_with(|| json!({})))
-            .and_then(|m| m.as_object_mut())
-            .map(|m| m.entry("finalizers").or_insert_with(|| json!([])));
-        if let Some(Value::Array(f)) = finalizers
-            && !f.iter().any(|f| f == CLEANUP_FINALIZER)
-        {
-            f.push(json!(CLEANUP_FINALIZER));
-        }
-        set_condition(
-            obj,
-            condition(
-                "Terminating",
-                "True",
-                "InstanceDeletionPending",
-                "CustomResourceDefinition marked for deletion; CustomResource deletion will begin soon",
-            ),
-        );
-    }
-    fn columns(&self) -> Vec<crate::registry::table::Column> {
-        self.0.columns()
-    }
-    fn cells(&self, obj: &Value) -> Vec<Value> {
-        self.0.cells(obj)
-    }
 }

@@ -2,7 +2,7 @@
 //! finalizer so the store deletes it — kube-controller-manager's job, run in-process so a
 //! single kubeboot is usable on its own.
 
-use crate::registry::kinds::namespace_deletion::FINALIZER;
+use crate::registry::kinds::corev1::NAMESPACE_FINALIZER as FINALIZER;
 use crate::registry::store::{DeleteParams, ListParams, UpdateTarget, WatchParams, WriteOptions};
 use crate::registry::{RegistryError, Store, StoreSet};
 use futures::StreamExt;

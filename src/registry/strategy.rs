@@ -240,6 +240,12 @@ pub trait Rules<T>: Send + Sync + 'static {
     fn deletion_grace_period(&self, _obj: &T, _requested: Option<i64>) -> Option<i64> {
         None
     }
+    /// See [`Strategy::blocks_deletion`].
+    fn blocks_deletion(&self, _obj: &T) -> bool {
+        false
+    }
+    /// See [`Strategy::prepare_for_delete`]; on the stored JSON, so it keeps every field.
+    fn prepare_for_delete(&self, _obj: &mut Value) {}
 }
 
 /// A [`Strategy`] for k8s-openapi type `T` with rules `R`.
@@ -388,5 +394,13 @@ where
 
     fn deletion_grace_period(&self, obj: &Value, requested: Option<i64>) -> Option<i64> {
         to_typed::<T>(obj).and_then(|t| self.rules.deletion_grace_period(&t, requested))
+    }
+
+    fn blocks_deletion(&self, obj: &Value) -> bool {
+        to_typed::<T>(obj).is_some_and(|t| self.rules.blocks_deletion(&t))
+    }
+
+    fn prepare_for_delete(&self, obj: &mut Value) {
+        self.rules.prepare_for_delete(obj)
     }
 }

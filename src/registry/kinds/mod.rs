@@ -14,7 +14,6 @@ mod storage_v1;
 mod workload;
 
 use super::ResourceInfo;
-pub mod namespace_deletion;
 
 use super::strategy::{ALL_VERBS, Rules, ScalePaths, Strategy, SubresourceInfo, Typed};
 use super::validation::NameRule;
@@ -25,7 +24,6 @@ use k8s_openapi::api::{
     networking::v1 as networking, node::v1 as node, policy::v1 as policy, rbac::v1 as rbac,
     scheduling::v1 as scheduling, storage::v1 as storage,
 };
-pub use namespace_deletion::NamespaceDeletion;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::borrow::Cow;
@@ -160,12 +158,7 @@ pub fn builtin() -> Vec<Arc<dyn Strategy>> {
         kind::<core::Endpoints, _>(corev1::EndpointsRules, &["ep"], &[], &[]),
         kind::<core::Event, _>(corev1::EventRules, &["ev"], &[], &[]),
         kind::<core::LimitRange, _>(corev1::LimitRangeRules, &["limits"], &[], &[]),
-        Arc::new(NamespaceDeletion(kind::<core::Namespace, _>(
-            corev1::NamespaceRules,
-            &["ns"],
-            &[],
-            &[Status, Finalize],
-        ))),
+        kind::<core::Namespace, _>(corev1::NamespaceRules, &["ns"], &[], &[Status, Finalize]),
         kind::<core::Node, _>(corev1::NodeRules, &["no"], &[], &[Status]),
         kind::<core::PersistentVolumeClaim, _>(
             corev1::PersistentVolumeClaimRules,

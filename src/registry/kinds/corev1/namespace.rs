@@ -45,6 +45,22 @@ impl Rules<Namespace> for NamespaceRules {
         new.status = old.status.clone();
     }
 
+    fn blocks_deletion(&self, ns: &Namespace) -> bool {
+        ns.spec
+            .as_ref()
+            .and_then(|s| s.finalizers.as_ref())
+            .is_some_and(|f| !f.is_empty())
+    }
+
+    fn prepare_for_delete(&self, obj: &mut Value) {
+        if let Some(o) = obj.as_object_mut() {
+            let status = o.entry("status").or_insert_with(|| json!({}));
+            if let Some(s) = status.as_object_mut() {
+                s.insert("phase".into(), json!("Terminating"));
+            }
+        }
+    }
+
     fn default(&self, ns: &mut Namespace) {
         if let Some(name) = ns.metadata.name.clone().filter(|n| !n.is_empty()) {
             ns.metadata
@@ -109,6 +125,19 @@ impl Rules<Namespace> for NamespaceRules {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn spec_finalizers_block_deletion_and_deletion_marks_terminating() {
+        let ns = crate::registry::kinds::builtin()
+            .into_iter()
+            .find(|k| k.info().resource == "namespaces")
+            .unwrap();
+        assert!(ns.blocks_deletion(&json!({"spec": {"finalizers": ["kubernetes"]}})));
+        assert!(!ns.blocks_deletion(&json!({"spec": {"finalizers": []}})));
+        let mut obj = json!({"metadata": {"name": "a"}});
+        ns.prepare_for_delete(&mut obj);
+        assert_eq!(obj["status"]["phase"], "Terminating");
+    }
     use super::*;
     use crate::registry::strategy::{Strategy, Typed};
 
