@@ -14,7 +14,7 @@ use crate::controlplane::storage_factory::StorageFactory;
 use crate::endpoints::discovery::Discovery;
 use crate::endpoints::handler_fn;
 use crate::endpoints::rest::{Admission, ResourceHandler};
-use crate::registry::{Store, StoreSet};
+use crate::registry::StoreSet;
 use crate::server::{DelegationTarget, GenericApiServer, spawn_once, wait_until};
 use futures::StreamExt;
 use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
@@ -43,11 +43,7 @@ pub struct Config {
 pub fn new_aggregator(config: Config, delegate: Arc<dyn DelegationTarget>) -> GenericApiServer {
     let strategy = apiservice::strategy();
     let info = strategy.info().clone();
-    let apiservices = Arc::new(Store::new(
-        strategy,
-        config.storage.for_resource(&info.group, &info.resource),
-        config.storage.keys().clone(),
-    ));
+    let apiservices = Arc::new(config.storage.store(strategy));
     config.discovery.add([info]);
     let resources = Arc::new(ResourceHandler::new(
         StoreSet::new([apiservices.clone()]),

@@ -94,14 +94,9 @@ impl Serving {
 
     fn store_for(&self, crd: &CustomResourceDefinition, version: &str) -> Option<Arc<Store>> {
         let v = crd.spec.versions.iter().find(|v| v.name == version)?;
-        let strategy = Arc::new(CustomResource::new(crd, v));
-        let info = crate::registry::Strategy::info(&*strategy).clone();
-        let backend = self.storage.for_resource(&info.group, &info.resource);
-        Some(Arc::new(Store::new(
-            strategy,
-            backend,
-            self.storage.keys().clone(),
-        )))
+        Some(Arc::new(
+            self.storage.store(Arc::new(CustomResource::new(crd, v))),
+        ))
     }
 
     /// Serves the served versions of `crd` (rebuilding them when its spec or names changed).

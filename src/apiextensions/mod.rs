@@ -14,7 +14,7 @@ use crate::endpoints::discovery::Discovery;
 use crate::endpoints::handler_fn;
 use crate::endpoints::openapi::OpenApi;
 use crate::endpoints::rest::{Admission, ResourceHandler};
-use crate::registry::{Store, StoreSet};
+use crate::registry::StoreSet;
 use crate::server::{DelegationTarget, GenericApiServer, spawn_once, wait_until};
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,11 +43,7 @@ pub fn new_apiextensions_server(
 ) -> GenericApiServer {
     let strategy = crd::strategy();
     let info = strategy.info().clone();
-    let crds = Arc::new(Store::new(
-        strategy,
-        config.storage.for_resource(&info.group, &info.resource),
-        config.storage.keys().clone(),
-    ));
+    let crds = Arc::new(config.storage.store(strategy));
     config.stores.insert(crds.clone());
     config.discovery.add([info]);
     let serving = Arc::new(controller::Serving::new(

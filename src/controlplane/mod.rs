@@ -56,9 +56,9 @@ pub fn admission_plugins(storage: &StorageFactory) -> Vec<Arc<dyn Admission>> {
         .into_iter()
         .find(|s| s.info().group.is_empty() && s.info().resource == "namespaces")
         .expect("namespaces are built in");
-    let backend = storage.for_resource("", "namespaces");
-    let store = Arc::new(Store::new(namespaces, backend, storage.keys().clone()));
-    vec![Arc::new(NamespaceLifecycle::new(store))]
+    vec![Arc::new(NamespaceLifecycle::new(Arc::new(
+        storage.store(namespaces),
+    )))]
 }
 
 /// Builds the kube API server link in front of `delegate` (the apiextensions server).
@@ -69,12 +69,7 @@ pub fn new_kube_api_server(
 ) -> GenericApiServer {
     let mut stores: Vec<Arc<Store>> = crate::registry::kinds::builtin()
         .into_iter()
-        .map(|strategy| {
-            // Another version of a resource (events.k8s.io Events) shares its watch cache.
-            let (group, resource) = strategy.storage_resource();
-            let backend = storage.for_resource(group, resource);
-            Arc::new(Store::new(strategy, backend, storage.keys().clone()))
-        })
+        .map(|strategy| Arc::new(storage.store(strategy)))
         .collect();
     let find = |stores: &[Arc<Store>], group: &str, resource: &str| {
         stores
@@ -94,12 +89,9 @@ pub fn new_kube_api_server(
     );
     let services_strategy = stores[services_at].strategy().clone();
     stores[services_at] = Arc::new(
-        Store::new(
-            services_strategy,
-            storage.for_resource("", "services"),
-            storage.keys().clone(),
-        )
-        .with_hooks(Arc::new(allocator)),
+        storage
+            .store(services_strategy)
+            .with_hooks(Arc::new(allocator)),
     );
     let namespaces = stores[find(&stores, "", "namespaces")].clone();
     let services = stores[services_at].clone();

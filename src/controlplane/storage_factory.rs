@@ -119,6 +119,14 @@ impl StorageFactory {
             .clone()
     }
 
+    /// The store of `strategy`'s kind, on the watch cache of the resource it is stored as.
+    pub fn store(&self, strategy: Arc<dyn crate::registry::Strategy>) -> crate::registry::Store {
+        // Another version of a resource (events.k8s.io Events) shares its watch cache.
+        let (group, resource) = strategy.storage_resource();
+        let backend = self.for_resource(group, resource);
+        crate::registry::Store::new(strategy, backend, self.keys.clone())
+    }
+
     /// The `etcd` (or `storage`, embedded) health check: a read through the backend.
     pub fn health_check(&self) -> Arc<dyn HealthCheck> {
         Arc::new(StorageHealth {
