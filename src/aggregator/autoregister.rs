@@ -4,7 +4,7 @@
 
 use super::apiservice::name_of;
 use crate::endpoints::discovery::{CUSTOM_GROUP_PRIORITY, Discovery};
-use crate::registry::store::{DeleteParams, ListParams, UpdateTarget, WriteOptions};
+use crate::registry::store::{DeleteParams, ListParams, WriteOptions};
 use crate::registry::{RegistryError, Store};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -104,19 +104,8 @@ async fn sync(apiservices: &Store, discovery: &Discovery) -> Result<(), Registry
             Ok(_) | Err(RegistryError::AlreadyExists { .. }) => {}
             Err(e) => return Err(e),
         }
-        let status = local_status();
         apiservices
-            .update_with(
-                None,
-                name,
-                UpdateTarget::Subresource(&["/status"]),
-                WriteOptions::default(),
-                |current| {
-                    let mut next = current.clone();
-                    next["status"] = status.clone();
-                    Ok(next)
-                },
-            )
+            .replace_status(None, name, local_status())
             .await?;
     }
     Ok(())

@@ -428,19 +428,8 @@ async fn reconcile(
         serving.serve(&name, &crd, accepted);
     }
     if desired.get("status") != obj.get("status") {
-        let status = desired["status"].clone();
         let result = crds
-            .update_with(
-                None,
-                &name,
-                UpdateTarget::Subresource(&["/status"]),
-                WriteOptions::default(),
-                |current| {
-                    let mut next = current.clone();
-                    next["status"] = status.clone();
-                    Ok(next)
-                },
-            )
+            .replace_status(None, &name, desired["status"].clone())
             .await;
         if let Err(e) = result
             && !matches!(e, RegistryError::NotFound { .. })

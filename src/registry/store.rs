@@ -1098,6 +1098,27 @@ impl Store {
         Ok(new)
     }
 
+    /// Replaces an object's status through its status subresource, as a controller writes it.
+    pub async fn replace_status(
+        &self,
+        ns: Option<&str>,
+        name: &str,
+        status: Value,
+    ) -> Result<Outcome<Value>> {
+        self.update_with(
+            ns,
+            name,
+            UpdateTarget::Subresource(&["/status"]),
+            WriteOptions::default(),
+            |current| {
+                let mut next = current.clone();
+                next["status"] = status.clone();
+                Ok(next)
+            },
+        )
+        .await
+    }
+
     /// Deletes an object, or marks it for deletion while finalizers remain.
     pub async fn delete(
         &self,
