@@ -8,7 +8,8 @@ use super::schema::Structural;
 use crate::registry::errors::ErrorList;
 use crate::registry::managed_fields::TypeRef;
 use crate::registry::strategy::{
-    ALL_VERBS, Decoded, ResourceInfo, ScalePaths, Strategy, SubresourceInfo, unknown_fields,
+    ALL_VERBS, Decoded, ResourceInfo, ScalePaths, StorageConversion, Strategy, SubresourceInfo,
+    unknown_fields,
 };
 use crate::registry::table::{AGE_DESCRIPTION, Column, age, name_cell};
 use crate::registry::validation::NameRule;
@@ -312,11 +313,17 @@ impl Strategy for CustomResource {
         false
     }
 
-    fn encode_for_storage(&self, obj: &mut Value) {
+    fn storage_conversion(&self) -> Option<&dyn StorageConversion> {
+        Some(self)
+    }
+}
+
+impl StorageConversion for CustomResource {
+    fn encode(&self, obj: &mut Value) {
         obj["apiVersion"] = Value::String(self.storage_api_version.clone());
     }
 
-    fn decode_from_storage(&self, obj: &mut Value) {
+    fn decode(&self, obj: &mut Value) {
         obj["apiVersion"] = Value::String(self.info.api_version());
         if let Some(schema) = &self.schema {
             schema.apply_defaults(obj);

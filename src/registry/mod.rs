@@ -6,6 +6,7 @@ pub mod kinds;
 pub mod managed_fields;
 pub mod selectors;
 pub mod service_alloc;
+pub mod spliced_list;
 pub mod store;
 pub mod store_set;
 pub mod strategy;

@@ -4,6 +4,7 @@
 use super::errors::{ErrorList, FieldError, RegistryError};
 use super::managed_fields::{self, Operation, Scope, Writer};
 use super::selectors::{FieldSelector, LabelSelector};
+use super::spliced_list;
 use super::strategy::{ResourceInfo, Strategy};
 use super::validation;
 use crate::storage::{
@@ -136,6 +137,19 @@ pub struct ListPage {
     /// Token for the next page.
     pub continue_token: Option<String>,
     /// Items remaining after this page, when known and no selector filtered them.
+    pub remaining: Option<i64>,
+}
+
+/// One page of a list whose items are already encoded as JSON.
+#[derive(Debug)]
+pub struct SplicedPage {
+    /// The items, as one JSON array.
+    pub items: Vec<u8>,
+    /// The revision the list was read at.
+    pub resource_version: String,
+    /// Token for the next page.
+    pub continue_token: Option<String>,
+    /// Items remaining after this page, when known.
     pub remaining: Option<i64>,
 }
 
@@ -488,7 +502,9 @@ impl Store {
     fn decode_stored(&self, value: &[u8], revision: i64) -> Result<Value> {
         let mut obj: Value = serde_json::from_slice(value)
             .map_err(|e| RegistryError::Internal(format!("stored object is not JSON: {e}")))?;
-        self.strategy.decode_from_storage(&mut obj);
+        if let Some(conversion) = self.strategy.storage_conversion() {
+            conversion.decode(&mut obj);
+        }
         meta_mut(&mut obj).insert(
             "resourceVersion".into(),
             Value::String(revision.to_string()),
@@ -502,7 +518,9 @@ impl Store {
 
     fn encode(&self, obj: &Value) -> Bytes {
         let mut o = obj.clone();
-        self.strategy.encode_for_storage(&mut o);
+        if let Some(conversion) = self.strategy.storage_conversion() {
+            conversion.encode(&mut o);
+        }
         // The revision is the storage's, never part of the stored bytes.
         meta_mut(&mut o).remove("resourceVersion");
         Bytes::from(serde_json::to_vec(&o).expect("JSON values serialize"))
@@ -637,6 +655,73 @@ impl Store {
         })
     }
 
+    /// Reads one page of `prefix` from storage, with upstream's errors for stale revisions
+    /// and continue tokens.
+    async fn read_page(
+        &self,
+        prefix: &str,
+        opts: storage::ListOptions,
+        params: &ListParams,
+    ) -> Result<storage::ListResult> {
+        self.storage.list(prefix, opts).await.map_err(|e| match e.code {
+            ErrorCode::Compacted if params.continue_token.is_none() => RegistryError::Expired(format!(
+                "too old resource version: {} ({})",
+                params.resource_version.as_deref().unwrap_or(""),
+                e.revision
+            )),
+            ErrorCode::Compacted => RegistryError::Expired(
+                "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.".into(),
+            ),
+            ErrorCode::InvalidArgument if params.continue_token.is_some() => {
+                RegistryError::BadRequest(format!("continue key is not valid: {}", e.message))
+            }
+            _ => self.storage_err(e, ""),
+        })
+    }
+
+    /// Lists as [`Store::list`] does, with the items as one JSON array spliced from the stored
+    /// bytes; `None` when that cannot give the same items: selectors must see decoded objects,
+    /// and a kind that converts on read must convert each object.
+    pub async fn list_spliced(
+        &self,
+        ns: Option<&str>,
+        params: &ListParams,
+    ) -> Result<Option<SplicedPage>> {
+        if !params.labels.is_empty()
+            || !params.fields.is_empty()
+            || self.strategy.storage_conversion().is_some()
+        {
+            return Ok(None);
+        }
+        let mut opts = self.storage_list_options(params)?;
+        opts.limit = params.limit.max(0);
+        let page = self.read_page(&self.prefix(ns), opts, params).await?;
+        let omit_type_meta = self.strategy.typed_list_items();
+        let mut items = Vec::with_capacity(page.items.iter().map(|kv| kv.value.len() + 32).sum());
+        items.push(b'[');
+        for (i, kv) in page.items.iter().enumerate() {
+            if i > 0 {
+                items.push(b',');
+            }
+            if !spliced_list::append_item(&mut items, &kv.value, kv.mod_revision, omit_type_meta) {
+                let mut obj = self.decode_kv(kv)?;
+                if omit_type_meta && let Some(o) = obj.as_object_mut() {
+                    o.remove("apiVersion");
+                    o.remove("kind");
+                }
+                serde_json::to_writer(&mut items, &obj).expect("JSON values serialize");
+            }
+        }
+        items.push(b']');
+        let remaining = page.continue_token.as_ref().and(page.remaining);
+        Ok(Some(SplicedPage {
+            items,
+            resource_version: page.revision.to_string(),
+            continue_token: page.continue_token,
+            remaining,
+        }))
+    }
+
     /// Lists objects in `ns` (all namespaces when `None`) with selectors and pagination.
     pub async fn list(&self, ns: Option<&str>, params: &ListParams) -> Result<ListPage> {
         self.check_field_selector(&params.fields)?;
@@ -652,20 +737,7 @@ impl Store {
             } else {
                 0
             };
-            let page = self.storage.list(&prefix, opts.clone()).await.map_err(|e| match e.code {
-                ErrorCode::Compacted if params.continue_token.is_none() => RegistryError::Expired(format!(
-                    "too old resource version: {} ({})",
-                    params.resource_version.as_deref().unwrap_or(""),
-                    e.revision
-                )),
-                ErrorCode::Compacted => RegistryError::Expired(
-                    "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.".into(),
-                ),
-                ErrorCode::InvalidArgument if params.continue_token.is_some() => {
-                    RegistryError::BadRequest(format!("continue key is not valid: {}", e.message))
-                }
-                _ => self.storage_err(e, ""),
-            })?;
+            let page = self.read_page(&prefix, opts.clone(), params).await?;
             for kv in &page.items {
                 let obj = self.decode_kv(kv)?;
                 if self.matches(&obj, params) {

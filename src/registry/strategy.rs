@@ -190,18 +190,32 @@ pub trait Strategy: Send + Sync {
     fn serves_protobuf(&self) -> bool {
         true
     }
-    /// Converts an object of this version to the form kept in storage (custom resources:
-    /// the storage version's apiVersion).
-    fn encode_for_storage(&self, _obj: &mut Value) {}
-    /// Converts a stored object to this version (and applies read-time defaults).
-    fn decode_from_storage(&self, _obj: &mut Value) {}
+    /// Whether list items leave out apiVersion/kind: typed lists do, as Go omits their empty
+    /// TypeMeta; custom resources' unstructured items keep theirs, as upstream.
+    fn typed_list_items(&self) -> bool {
+        self.serves_protobuf()
+    }
+    /// How objects convert to and from the form kept in storage; `None` when stored objects
+    /// are this version's objects as they are, which lets lists splice the stored bytes.
+    fn storage_conversion(&self) -> Option<&dyn StorageConversion> {
+        None
+    }
     /// The group and resource whose storage (key prefix and watch cache) holds this kind's
     /// objects: its own, unless it is another version of a resource kept under another group,
-    /// as events.k8s.io Events are core Events (converted by the two hooks above).
+    /// as events.k8s.io Events are core Events (converted by [`Strategy::storage_conversion`]).
     fn storage_resource(&self) -> (&str, &str) {
         let info = self.info();
         (&info.group, &info.resource)
     }
+}
+
+/// Conversion between the version a strategy serves and the form its objects are stored in.
+pub trait StorageConversion: Send + Sync {
+    /// Converts an object of the served version to the stored form (custom resources: the
+    /// storage version's apiVersion).
+    fn encode(&self, obj: &mut Value);
+    /// Converts a stored object to the served version (and applies read-time defaults).
+    fn decode(&self, obj: &mut Value);
 }
 
 /// Typed hooks for one k8s-openapi type; every method has a do-nothing default.

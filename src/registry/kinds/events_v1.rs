@@ -6,7 +6,7 @@
 
 use super::corev1::validate_event;
 use crate::registry::errors::{ErrorList, FieldError};
-use crate::registry::strategy::{Decoded, ResourceInfo, Strategy};
+use crate::registry::strategy::{Decoded, ResourceInfo, StorageConversion, Strategy};
 use crate::registry::table::Column;
 use crate::registry::validation::immutable;
 use k8s_openapi::api::core::v1::Event as CoreEvent;
@@ -222,14 +222,20 @@ impl Strategy for EventsV1 {
         let (_, core_field) = FIELD_LABELS.iter().find(|(label, _)| *label == field)?;
         self.core.field(&core_form(obj), core_field)
     }
-    fn encode_for_storage(&self, obj: &mut Value) {
-        to_core(obj);
-    }
-    fn decode_from_storage(&self, obj: &mut Value) {
-        from_core(obj);
+    fn storage_conversion(&self) -> Option<&dyn StorageConversion> {
+        Some(self)
     }
     fn storage_resource(&self) -> (&str, &str) {
         self.core.storage_resource()
+    }
+}
+
+impl StorageConversion for EventsV1 {
+    fn encode(&self, obj: &mut Value) {
+        to_core(obj);
+    }
+    fn decode(&self, obj: &mut Value) {
+        from_core(obj);
     }
 }
 
@@ -318,10 +324,11 @@ mod tests {
         assert_eq!(s.storage_resource(), ("", "events"));
         assert_eq!(s.info().group, "events.k8s.io");
         let mut obj = full_v1();
-        s.encode_for_storage(&mut obj);
+        let conversion = s.storage_conversion().expect("events.k8s.io converts");
+        conversion.encode(&mut obj);
         assert_eq!(obj["apiVersion"], "v1");
         assert_eq!(obj["involvedObject"]["name"], "p");
-        s.decode_from_storage(&mut obj);
+        conversion.decode(&mut obj);
         assert_eq!(obj, full_v1());
     }
 

@@ -1,0 +1,153 @@
+//! List items spliced from the stored bytes. When a kind stores its objects as it serves them,
+//! a list item is the stored JSON with its resourceVersion stamped in (and, for typed kinds,
+//! without apiVersion/kind), so a large list need not build and re-encode a `Value` per
+//! object: that decoding and encoding was most of the time a big LIST took.
+
+use serde_json::value::RawValue;
+use std::collections::BTreeMap;
+use std::io::Write;
+
+/// Top-level or metadata members of a stored object, unparsed below the first level.
+/// Borrowed keys fail on escaped names, which then take the decoding path.
+type Members<'a> = BTreeMap<&'a str, &'a RawValue>;
+
+/// Appends the list item for a stored object to `out`, keys in the order serde_json writes
+/// a `Value` (sorted), so the bytes equal the decoded path's. Returns `false`, leaving `out`
+/// as it was, when the bytes are not an object with an object `metadata`; the caller then
+/// decodes the object instead.
+pub fn append_item(out: &mut Vec<u8>, stored: &[u8], revision: i64, omit_type_meta: bool) -> bool {
+    let Ok(top) = serde_json::from_slice::<Members>(stored) else {
+        return false;
+    };
+    let Some(meta) = top
+        .get("metadata")
+        .and_then(|m| serde_json::from_str::<Members>(m.get()).ok())
+    else {
+        return false;
+    };
+    out.push(b'{');
+    let mut first = true;
+    for (key, value) in &top {
+        if omit_type_meta && (*key == "apiVersion" || *key == "kind") {
+            continue;
+        }
+        push_key(out, key, &mut first);
+        if *key == "metadata" {
+            append_metadata(out, &meta, revision);
+        } else {
+            out.extend_from_slice(value.get().as_bytes());
+        }
+    }
+    out.push(b'}');
+    true
+}
+
+/// Metadata with `resourceVersion` set to `revision`, in its sorted place.
+fn append_metadata(out: &mut Vec<u8>, meta: &Members, revision: i64) {
+    const RV: &str = "resourceVersion";
+    let stamp = |out: &mut Vec<u8>, first: &mut bool| {
+        push_key(out, RV, first);
+        write!(out, "\"{revision}\"").expect("writing to a Vec cannot fail");
+    };
+    out.push(b'{');
+    let mut first = true;
+    let mut stamped = false;
+    for (key, value) in meta {
+        if !stamped && *key >= RV {
+            stamp(out, &mut first);
+            stamped = true;
+        }
+        if *key == RV {
+            continue;
+        }
+        push_key(out, key, &mut first);
+        out.extend_from_slice(value.get().as_bytes());
+    }
+    if !stamped {
+        stamp(out, &mut first);
+    }
+    out.push(b'}');
+}
+
+/// `"key":`, after a comma unless it is the first member. A key that borrowed from the
+/// input has no escapes, so it holds nothing JSON would escape and is written as it is.
+fn push_key(out: &mut Vec<u8>, key: &str, first: &mut bool) {
+    if !std::mem::take(first) {
+        out.push(b',');
+    }
+    out.push(b'"');
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"\":");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    /// What the decoding path produces: the object with the revision stamped and, for typed
+    /// kinds, no TypeMeta.
+    fn decoded(stored: &Value, revision: i64, omit: bool) -> Vec<u8> {
+        let mut obj = stored.clone();
+        obj["metadata"]["resourceVersion"] = json!(revision.to_string());
+        if omit {
+            let o = obj.as_object_mut().unwrap();
+            o.remove("apiVersion");
+            o.remove("kind");
+        }
+        serde_json::to_vec(&obj).unwrap()
+    }
+
+    fn spliced(stored: &[u8], revision: i64, omit: bool) -> Option<Vec<u8>> {
+        let mut out = b"prefix".to_vec();
+        let ok = append_item(&mut out, stored, revision, omit);
+        if !ok {
+            assert_eq!(out, b"prefix", "a refused item leaves the output alone");
+            return None;
+        }
+        Some(out[b"prefix".len()..].to_vec())
+    }
+
+    #[test]
+    fn splicing_gives_the_bytes_the_decoding_path_gives() {
+        let objects = [
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "x\"\\\n\u{e9}", "z": "1"},
+                "metadata": {"name": "c", "namespace": "d", "uid": "u", "labels": {"k": "v"},
+                    "managedFields": [{"manager": "m", "fieldsV1": {"f:data": {}}}]}}),
+            // Keys sorting before and after resourceVersion, and none at all.
+            json!({"kind": "Namespace", "metadata": {"annotations": {}, "uid": "u"}, "spec": {"finalizers": ["kubernetes"]}}),
+            json!({"metadata": {"name": "n"}}),
+            json!({"metadata": {}}),
+            json!({"metadata": {"zzz": 1, "resourceVersion": "7"}, "a": [1, 2.5, null, true]}),
+        ];
+        for obj in &objects {
+            let stored = serde_json::to_vec(obj).unwrap();
+            for omit in [true, false] {
+                assert_eq!(
+                    String::from_utf8(spliced(&stored, 42, omit).unwrap()).unwrap(),
+                    String::from_utf8(decoded(obj, 42, omit)).unwrap(),
+                    "{obj} omit={omit}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn what_cannot_be_spliced_is_refused() {
+        for stored in [
+            &b"not json"[..],
+            b"[1,2]",
+            br#"{"kind":"X"}"#,
+            br#"{"metadata":"x"}"#,
+            br#"{"meta\u0064ata":{}}"#,
+            br#"{"metadata":{"na\"me":"x"}}"#,
+            br#"{"metadata":{}"#,
+        ] {
+            assert!(
+                spliced(stored, 1, true).is_none(),
+                "{}",
+                String::from_utf8_lossy(stored)
+            );
+        }
+    }
+}
