@@ -2,7 +2,9 @@
 //! process (this test binary, re-run with an environment variable) behind an ExternalName
 //! Service, reached through kubeboot's proxy with the front-proxy client certificate.
 
-use crate::common::{TestServer, free_port, install_crypto, kubectls};
+use crate::common::{
+    TestServer, answers, eventually, free_port, install_crypto, kubectls, newest_kubectl, ok,
+};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -379,37 +381,6 @@ impl Drop for Extension {
 // Helpers.
 // ---------------------------------------------------------------------------------------------
 
-fn ok(out: &Output, what: &str) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{what} failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
-/// Polls `check` every 200ms until it returns Some, failing with `what` after `limit`.
-async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// The newest kubectl.
-fn kubectl() -> PathBuf {
-    kubectls().pop().unwrap().1
-}
-
 /// kubectl with a discovery cache private to this server.
 fn k(server: &TestServer, bin: &Path, args: &[&str]) -> Output {
     let cache = format!(
@@ -426,7 +397,11 @@ fn apply(server: &TestServer, name: &str, text: &str) -> String {
     let path = server.dir.path().join(format!("{name}.yaml"));
     std::fs::write(&path, text).unwrap();
     ok(
-        &k(server, &kubectl(), &["apply", "-f", path.to_str().unwrap()]),
+        &k(
+            server,
+            &newest_kubectl(),
+            &["apply", "-f", path.to_str().unwrap()],
+        ),
         &format!("kubectl apply {name}"),
     )
 }
@@ -435,7 +410,7 @@ fn apply(server: &TestServer, name: &str, text: &str) -> String {
 fn get_apiservice(server: &TestServer, name: &str) -> Option<Value> {
     let out = k(
         server,
-        &kubectl(),
+        &newest_kubectl(),
         &["get", "apiservice", name, "-o", "json"],
     );
     if !out.status.success() {
@@ -487,7 +462,7 @@ fn touch(server: &TestServer, name: &str, value: &str) {
     ok(
         &k(
             server,
-            &kubectl(),
+            &newest_kubectl(),
             &[
                 "label",
                 "apiservice",
@@ -673,11 +648,9 @@ spec:
 "#;
     apply(&server, "crd", crd);
     for name in ["v1.agg.example.com", "v1beta1.agg.example.com"] {
-        let a = eventually(
-            &format!("APIService {name}"),
-            Duration::from_secs(30),
-            || async { get_apiservice(&server, name) },
-        )
+        let a = eventually(&format!("APIService {name}"), || async {
+            get_apiservice(&server, name)
+        })
         .await;
         assert_eq!(
             a["metadata"]["labels"]["kube-aggregator.kubernetes.io/automanaged"], "true",
@@ -705,17 +678,15 @@ spec:
     ok(
         &k(
             &server,
-            &kubectl(),
+            &newest_kubectl(),
             &["delete", "crd", "gadgets.agg.example.com"],
         ),
         "delete crd",
     );
     for name in ["v1.agg.example.com", "v1beta1.agg.example.com"] {
-        eventually(
-            &format!("APIService {name} gone"),
-            Duration::from_secs(30),
-            || async { get_apiservice(&server, name).is_none().then_some(()) },
-        )
+        eventually(&format!("APIService {name} gone"), || async {
+            get_apiservice(&server, name).is_none().then_some(())
+        })
         .await;
     }
 }
@@ -831,7 +802,7 @@ async fn extension_apiserver_is_proxied_with_the_callers_identity_and_tracked_fo
 
     // kubectl reaches the extension through the proxy, as its own user.
     let out = ok(
-        &k(&server, &kubectl(), &["get", "--raw", NODES]),
+        &k(&server, &newest_kubectl(), &["get", "--raw", NODES]),
         "kubectl get --raw nodes",
     );
     let list: Value = serde_json::from_str(&out).unwrap();
@@ -930,7 +901,7 @@ async fn extension_apiserver_is_proxied_with_the_callers_identity_and_tracked_fo
     let r = admin.get(NODES).await.unwrap();
     assert_eq!(r.status, 503, "{}", r.body);
     assert_eq!(r.body, "service unavailable\n");
-    let rows = apiservice_rows(&server, &kubectl(), &[METRICS]);
+    let rows = apiservice_rows(&server, &newest_kubectl(), &[METRICS]);
     assert_eq!(
         rows[0][..3],
         [
@@ -946,34 +917,30 @@ async fn extension_apiserver_is_proxied_with_the_callers_identity_and_tracked_fo
     touch(&server, METRICS, "1");
     wait_available(&server, METRICS, "True", "Passed", Duration::from_secs(30)).await;
     let out = ok(
-        &k(&server, &kubectl(), &["get", "--raw", NODES]),
+        &k(&server, &newest_kubectl(), &["get", "--raw", NODES]),
         "kubectl get --raw nodes after restart",
     );
     assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), node_metrics());
 
     // The APIService is deleted: the group/version is gone.
     ok(
-        &k(&server, &kubectl(), &["delete", "apiservice", METRICS]),
+        &k(
+            &server,
+            &newest_kubectl(),
+            &["delete", "apiservice", METRICS],
+        ),
         "delete apiservice",
     );
-    let r = eventually("nodes 404", Duration::from_secs(30), || async {
-        let r = admin.get(NODES).await.ok()?;
-        (r.status == 404).then_some(r)
+    let r = answers(&admin, NODES, 404).await;
+    assert_eq!(r.json()["reason"], "NotFound", "{}", r.body);
+    eventually("metrics.k8s.io gone from /apis", || async {
+        (!api_groups(&server)
+            .await
+            .contains(&"metrics.k8s.io".to_string()))
+        .then_some(())
     })
     .await;
-    assert_eq!(r.json()["reason"], "NotFound", "{}", r.body);
-    eventually(
-        "metrics.k8s.io gone from /apis",
-        Duration::from_secs(30),
-        || async {
-            (!api_groups(&server)
-                .await
-                .contains(&"metrics.k8s.io".to_string()))
-            .then_some(())
-        },
-    )
-    .await;
-    assert_eq!(metrics_resources(&server, &kubectl()), []);
+    assert_eq!(metrics_resources(&server, &newest_kubectl()), []);
     let before = ext.requests().len();
     assert_eq!(admin.get(NODES).await.unwrap().status, 404);
     assert_eq!(
@@ -1016,7 +983,7 @@ spec:
         c["message"], r#"service/reasons in "default" is not present"#,
         "{c}"
     );
-    let rows = apiservice_rows(&server, &kubectl(), &[name]);
+    let rows = apiservice_rows(&server, &newest_kubectl(), &[name]);
     assert_eq!(
         rows[0][..3],
         [name, "default/reasons", "False (ServiceNotFound)"],
@@ -1216,7 +1183,7 @@ async fn kubectl_explains_apiservices_from_the_openapi_documents() {
     let out = ok(
         &k(
             &server,
-            &kubectl(),
+            &newest_kubectl(),
             &["explain", "apiservice.spec.groupPriorityMinimum"],
         ),
         "explain",

@@ -1,21 +1,7 @@
 //! Server-side apply and managedFields, driven by real kubectl, kube-rs and raw requests.
 
-use crate::common::{Https, TestServer, kubectls};
+use crate::common::{Https, TestServer, failed, kubectls, ok};
 use serde_json::{Value, json};
-use std::process::Output;
-
-fn text(out: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn ok(out: Output, what: &str) -> String {
-    let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "{what} failed:\n{stdout}\n{stderr}");
-    stdout
-}
 
 fn managers(obj: &Value) -> Vec<(String, String)> {
     obj["metadata"]["managedFields"]
@@ -66,7 +52,7 @@ async fn kubectl_server_side_apply_creates_prunes_conflicts_forces_and_dry_runs(
 
         let file = manifest("  a: one\n  b: two\n");
         let out = ok(
-            run(&["apply", "--server-side", "-f", &file]),
+            &run(&["apply", "--server-side", "-f", &file]),
             "apply create",
         );
         assert!(out.contains("serverside-applied"), "{version}: {out}");
@@ -84,7 +70,7 @@ async fn kubectl_server_side_apply_creates_prunes_conflicts_forces_and_dry_runs(
 
         // Unchanged: nothing is written.
         ok(
-            run(&["apply", "--server-side", "-f", &file]),
+            &run(&["apply", "--server-side", "-f", &file]),
             "apply unchanged",
         );
         let again = admin.get(&path).await.unwrap().json();
@@ -96,7 +82,7 @@ async fn kubectl_server_side_apply_creates_prunes_conflicts_forces_and_dry_runs(
         // A field dropped from the configuration goes.
         let file = manifest("  a: one\n");
         ok(
-            run(&["apply", "--server-side", "-f", &file]),
+            &run(&["apply", "--server-side", "-f", &file]),
             "apply without b",
         );
         let pruned = admin.get(&path).await.unwrap().json();
@@ -105,7 +91,7 @@ async fn kubectl_server_side_apply_creates_prunes_conflicts_forces_and_dry_runs(
         // Dry run: answered, not written.
         let changed = manifest("  a: dry\n");
         let out = ok(
-            run(&[
+            &run(&[
                 "apply",
                 "--server-side",
                 "--dry-run=server",
@@ -129,8 +115,7 @@ async fn kubectl_server_side_apply_creates_prunes_conflicts_forces_and_dry_runs(
             "-f",
             &theirs,
         ]);
-        let (_, stderr) = text(&out);
-        assert!(!out.status.success());
+        let stderr = failed(&out, "conflicting apply");
         assert!(
             stderr.contains(r#"Apply failed with 1 conflict: conflict with "kubectl": .data.a"#),
             "{version}: {stderr}"
@@ -139,7 +124,7 @@ async fn kubectl_server_side_apply_creates_prunes_conflicts_forces_and_dry_runs(
 
         // Forced, it takes the field.
         ok(
-            run(&[
+            &run(&[
                 "apply",
                 "--server-side",
                 "--field-manager=other",
@@ -164,9 +149,9 @@ async fn kubectl_server_side_apply_creates_prunes_conflicts_forces_and_dry_runs(
         );
 
         // An Update next to the Apply entries, as `get --show-managed-fields` shows them.
-        ok(run(&["label", "configmap", &name, "extra=yes"]), "label");
+        ok(&run(&["label", "configmap", &name, "extra=yes"]), "label");
         let yaml = ok(
-            run(&[
+            &run(&[
                 "get",
                 "configmap",
                 &name,
@@ -179,7 +164,7 @@ async fn kubectl_server_side_apply_creates_prunes_conflicts_forces_and_dry_runs(
         assert!(yaml.contains("operation: Apply"), "{yaml}");
         assert!(yaml.contains("operation: Update"), "{yaml}");
         assert!(yaml.contains("f:extra: {}"), "{yaml}");
-        let plain = ok(run(&["get", "configmap", &name, "-o", "yaml"]), "get");
+        let plain = ok(&run(&["get", "configmap", &name, "-o", "yaml"]), "get");
         assert!(!plain.contains("managedFields"), "{plain}");
 
         // A dry-run apply that would create writes nothing.
@@ -191,7 +176,7 @@ async fn kubectl_server_side_apply_creates_prunes_conflicts_forces_and_dry_runs(
         )
         .unwrap();
         ok(
-            run(&[
+            &run(&[
                 "apply",
                 "--server-side",
                 "--dry-run=server",
@@ -219,9 +204,9 @@ async fn kubectl_server_side_apply_creates_prunes_conflicts_forces_and_dry_runs(
             .unwrap();
             file.display().to_string()
         };
-        ok(run(&["apply", "-f", &write("one")]), "client-side apply");
+        ok(&run(&["apply", "-f", &write("one")]), "client-side apply");
         ok(
-            run(&["apply", "--server-side", "-f", &write("two")]),
+            &run(&["apply", "--server-side", "-f", &write("two")]),
             "server-side apply after client-side apply",
         );
         let upgraded = admin
@@ -390,13 +375,7 @@ async fn kube_rs_applies_a_deployment_and_its_status_through_the_status_subresou
 
     let mut server = TestServer::up(&[]);
     server.wait_ready().await;
-    let config = kube::Config::from_custom_kubeconfig(
-        kube::config::Kubeconfig::read_from(server.kubeconfig()).unwrap(),
-        &kube::config::KubeConfigOptions::default(),
-    )
-    .await
-    .unwrap();
-    let client = kube::Client::try_from(config).unwrap();
+    let client = server.kube_client().await;
     let api: Api<Deployment> = Api::namespaced(client, "default");
     let params = PatchParams::apply("kube-rs-test");
 

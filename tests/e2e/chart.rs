@@ -2,10 +2,10 @@
 //! helm v4 against a started kubeboot; its server flags are accepted by kubeboot itself.
 //! helm v4 installs and upgrades with server-side apply, its default.
 
-use crate::common::{TestServer, run_kubeboot};
+use crate::common::{TestServer, ok, run_kubeboot};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 /// helm v4 from the npm layer scripts/test installs; missing is a failure, not a skip.
 fn helm() -> PathBuf {
@@ -25,16 +25,6 @@ fn chart() -> String {
         .to_string()
 }
 
-fn ok(out: Output, what: &str) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{what} failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
 #[tokio::test]
 async fn helm_installs_upgrades_and_uninstalls_the_chart_on_kubeboot() {
     let mut server = TestServer::up(&[]);
@@ -51,11 +41,11 @@ async fn helm_installs_upgrades_and_uninstalls_the_chart_on_kubeboot() {
             .output()
             .unwrap()
     };
-    let lint = ok(run(&["lint", &chart()]), "helm lint");
+    let lint = ok(&run(&["lint", &chart()]), "helm lint");
     assert!(lint.contains("0 chart(s) failed"), "{lint}");
 
     ok(
-        run(&[
+        &run(&[
             "install",
             "demo",
             &chart(),
@@ -66,7 +56,7 @@ async fn helm_installs_upgrades_and_uninstalls_the_chart_on_kubeboot() {
         "helm install",
     );
     let releases: Value = serde_json::from_str(&ok(
-        run(&["list", "--namespace", "charts", "-o", "json"]),
+        &run(&["list", "--namespace", "charts", "-o", "json"]),
         "helm list",
     ))
     .unwrap();
@@ -110,7 +100,7 @@ async fn helm_installs_upgrades_and_uninstalls_the_chart_on_kubeboot() {
     );
 
     ok(
-        run(&[
+        &run(&[
             "upgrade",
             "demo",
             &chart(),
@@ -128,7 +118,7 @@ async fn helm_installs_upgrades_and_uninstalls_the_chart_on_kubeboot() {
         .json();
     assert_eq!(svc["spec"]["ports"][0]["port"], 8443);
     let history = ok(
-        run(&["history", "demo", "--namespace", "charts", "-o", "json"]),
+        &run(&["history", "demo", "--namespace", "charts", "-o", "json"]),
         "helm history",
     );
     assert_eq!(
@@ -141,7 +131,7 @@ async fn helm_installs_upgrades_and_uninstalls_the_chart_on_kubeboot() {
     );
 
     ok(
-        run(&["uninstall", "demo", "--namespace", "charts", "--wait"]),
+        &run(&["uninstall", "demo", "--namespace", "charts", "--wait"]),
         "helm uninstall",
     );
     assert_eq!(
@@ -165,7 +155,7 @@ async fn helm_installs_upgrades_and_uninstalls_the_chart_on_kubeboot() {
 #[test]
 fn the_charts_server_flags_are_accepted_by_kubeboot() {
     let rendered = ok(
-        Command::new(helm())
+        &Command::new(helm())
             .args([
                 "template",
                 "t",

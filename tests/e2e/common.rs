@@ -6,6 +6,8 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use kubeboot::pki::kubeconfig::Kubeconfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, pem::PemObject};
+use serde_json::Value;
+use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -170,6 +172,17 @@ impl TestServer {
             .output()
             .unwrap()
     }
+
+    /// A kube-rs client from the admin kubeconfig.
+    pub async fn kube_client(&self) -> kube::Client {
+        let config = kube::Config::from_custom_kubeconfig(
+            kube::config::Kubeconfig::read_from(self.kubeconfig()).unwrap(),
+            &kube::config::KubeConfigOptions::default(),
+        )
+        .await
+        .unwrap();
+        kube::Client::try_from(config).unwrap()
+    }
 }
 
 impl Drop for TestServer {
@@ -203,9 +216,30 @@ pub struct Reply {
 
 impl Reply {
     /// The body parsed as JSON.
-    pub fn json(&self) -> serde_json::Value {
+    pub fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
+
+    /// The body as a JSON watch stream: one event a line.
+    pub fn json_lines(&self) -> Vec<Value> {
+        self.body
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+/// The `(type, object name)` of each watch event.
+pub fn types_and_names(events: &[Value]) -> Vec<(&str, &str)> {
+    events
+        .iter()
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap(),
+                e["object"]["metadata"]["name"].as_str().unwrap(),
+            )
+        })
+        .collect()
 }
 
 /// A minimal HTTPS/1.1 client for requests kubectl cannot make (raw headers, custom certificates).
@@ -313,8 +347,22 @@ impl Https {
         self.request("GET", path, &[]).await
     }
 
+    /// GET with an Accept header on a new connection.
+    pub async fn get_as(&self, path: &str, accept: &str) -> Reply {
+        self.request("GET", path, &[("accept", accept)])
+            .await
+            .unwrap()
+    }
+
+    /// POSTs `obj` as JSON, failing unless it is created; answers the created object.
+    pub async fn create(&self, path: &str, obj: &Value) -> Value {
+        let r = self.json("POST", path, obj).await;
+        assert_eq!(r.status, 201, "POST {path}: {}", r.body);
+        r.json()
+    }
+
     /// A request with a JSON body on a new connection.
-    pub async fn json(&self, method: &str, path: &str, body: &serde_json::Value) -> Reply {
+    pub async fn json(&self, method: &str, path: &str, body: &Value) -> Reply {
         self.with_body(method, path, "application/json", body.to_string())
             .await
     }
@@ -370,4 +418,65 @@ pub fn kubectls() -> Vec<(&'static str, PathBuf)> {
         );
     }
     list
+}
+
+/// The kubectl of `version` among [`kubectls`].
+pub fn kubectl_version(version: &str) -> PathBuf {
+    kubectls()
+        .into_iter()
+        .find(|(v, _)| *v == version)
+        .unwrap_or_else(|| panic!("no kubectl {version}"))
+        .1
+}
+
+/// The newest kubectl.
+pub fn newest_kubectl() -> PathBuf {
+    kubectls().pop().unwrap().1
+}
+
+/// The stdout of a command that must have succeeded; fails with both streams otherwise.
+pub fn ok(out: &Output, what: &str) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The stderr of a command that must have failed; fails with both streams otherwise.
+pub fn failed(out: &Output, what: &str) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "{what} succeeded but must fail:\n{}\n{stderr}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    stderr
+}
+
+/// Polls `check` every 100ms until it returns Some, failing with `what` after 30s.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until GET `path` answers `status`.
+pub async fn answers(admin: &Https, path: &str, status: u16) -> Reply {
+    eventually(&format!("GET {path} → {status}"), || async {
+        let r = admin.get(path).await.ok()?;
+        (r.status == status).then_some(r)
+    })
+    .await
 }

@@ -1,20 +1,9 @@
 //! The built-in API over REST and watch: kubectl, raw HTTPS and kube-rs against a started server.
 
-use crate::common::{TestServer, kubectls};
+use crate::common::{TestServer, kubectl_version, kubectls, ok, types_and_names};
 use serde_json::{Value, json};
 use std::path::Path;
-use std::process::Output;
 use std::time::{Duration, Instant};
-
-fn ok(out: &Output, what: &str) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{what} failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
 
 const MANIFEST: &str = r#"
 apiVersion: v1
@@ -498,7 +487,7 @@ async fn kubectl_127_132_and_135_apply_get_patch_scale_and_delete() {
 async fn kubectl_get_watch_observes_added_modified_and_deleted() {
     let mut server = TestServer::up(&[]);
     server.wait_ready().await;
-    let (_, kubectl) = kubectls().into_iter().find(|(v, _)| *v == "1.32").unwrap();
+    let kubectl = kubectl_version("1.32");
     let mut watch = std::process::Command::new(&kubectl)
         .arg(format!("--kubeconfig={}", server.kubeconfig().display()))
         .args([
@@ -601,31 +590,15 @@ async fn raw_watch_resumes_from_a_resource_version_and_sends_bookmarks_for_watch
         ))
         .await
         .unwrap();
-    let events: Vec<Value> = r
-        .body
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let names: Vec<(&str, &str)> = events
-        .iter()
-        .map(|e| {
-            (
-                e["type"].as_str().unwrap(),
-                e["object"]["metadata"]["name"].as_str().unwrap(),
-            )
-        })
-        .collect();
+    let events = r.json_lines();
+    let names = types_and_names(&events);
     assert_eq!(names, vec![("ADDED", "w1"), ("ADDED", "w2")]);
     // A watch-list (sendInitialEvents) ends its initial events with the annotated bookmark.
     let r = admin
         .get(&format!("{base}?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=1"))
         .await
         .unwrap();
-    let events: Vec<Value> = r
-        .body
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let events = r.json_lines();
     assert_eq!(events.len(), 4, "{}", r.body);
     assert!(events[..3].iter().all(|e| e["type"] == "ADDED"));
     assert_eq!(events[3]["type"], "BOOKMARK");
@@ -1338,13 +1311,7 @@ async fn kube_rs_crud_list_and_watcher_against_kubeboot() {
 
     let mut server = TestServer::up(&[]);
     server.wait_ready().await;
-    let config = kube::Config::from_custom_kubeconfig(
-        kube::config::Kubeconfig::read_from(server.kubeconfig()).unwrap(),
-        &kube::config::KubeConfigOptions::default(),
-    )
-    .await
-    .unwrap();
-    let client = kube::Client::try_from(config).unwrap();
+    let client = server.kube_client().await;
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
 
     for streaming in [false, true] {

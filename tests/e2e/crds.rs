@@ -1,48 +1,13 @@
 //! CustomResourceDefinitions end to end: real kubectl and kube-rs against a started server.
 
-use crate::common::{Https, Reply, TestServer, kubectls};
+use crate::common::{
+    Https, Reply, TestServer, answers, eventually, failed, kubectls, newest_kubectl, ok,
+};
 use serde_json::{Value, json};
 use std::path::Path;
-use std::process::Output;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const CRDS: &str = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
-
-fn ok(out: &Output, what: &str) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{what} failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
-fn failed(out: &Output, what: &str) -> String {
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        !out.status.success(),
-        "{what} succeeded but must fail:\n{}\n{stderr}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    stderr
-}
-
-/// Polls `check` every 100ms until it returns Some, failing with `what` after 30s.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// The condition `kind` of a CRD object.
 fn condition(crd: &Value, kind: &str) -> Option<Value> {
@@ -58,15 +23,6 @@ async fn established(admin: &Https, name: &str) -> Value {
     eventually(&format!("{name} Established"), || async {
         let crd = admin.get(&format!("{CRDS}/{name}")).await.ok()?.json();
         (condition(&crd, "Established")?["status"] == "True").then_some(crd)
-    })
-    .await
-}
-
-/// Waits until GET `path` answers `status`.
-pub(crate) async fn answers(admin: &Https, path: &str, status: u16) -> Reply {
-    eventually(&format!("GET {path} → {status}"), || async {
-        let r = admin.get(path).await.ok()?;
-        (r.status == status).then_some(r)
     })
     .await
 }
@@ -98,12 +54,6 @@ pub(crate) async fn create_crd(admin: &Https, crd: &Value) -> Value {
     let r = admin.json("POST", CRDS, crd).await;
     assert_eq!(r.status, 201, "create CRD: {}", r.body);
     established(admin, crd["metadata"]["name"].as_str().unwrap()).await
-}
-
-async fn create(admin: &Https, path: &str, obj: &Value) -> Value {
-    let r = admin.json("POST", path, obj).await;
-    assert_eq!(r.status, 201, "POST {path}: {}", r.body);
-    r.json()
 }
 
 /// The CRD of the kubectl workflow, in group GROUP.
@@ -423,8 +373,7 @@ async fn kubectl_crd_workflow(
     assert_eq!(beta, format!("{group}/v1beta1 blue"));
 
     let beta_path = format!("/apis/{group}/v1beta1/namespaces/{ns}/widgets");
-    let created = create(
-        &server.admin(),
+    let created = server.admin().create(
         &beta_path,
         &json!({"apiVersion": format!("{group}/v1beta1"), "kind": "Widget", "metadata": {"name": "beta"}, "spec": {"color": "green"}}),
     )
@@ -666,13 +615,7 @@ async fn kube_rs_derived_crd_with_a_watcher_and_a_status_controller() {
 
     let mut server = TestServer::up(&[]);
     server.wait_ready().await;
-    let config = kube::Config::from_custom_kubeconfig(
-        kube::config::Kubeconfig::read_from(server.kubeconfig()).unwrap(),
-        &kube::config::KubeConfigOptions::default(),
-    )
-    .await
-    .unwrap();
-    let client = kube::Client::try_from(config).unwrap();
+    let client = server.kube_client().await;
 
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let crd = Gadget::crd();
@@ -903,8 +846,8 @@ async fn two_crds_of_one_group_share_its_discovery_and_are_deleted_apart() {
 
     let cogs = format!("/apis/{group}/v1/namespaces/default/cogs");
     let sprockets = format!("/apis/{group}/v1/namespaces/default/sprockets");
-    create(&admin, &cogs, &json!({"apiVersion": format!("{group}/v1"), "kind": "Cog", "metadata": {"name": "c1"}, "spec": {"teeth": 12}})).await;
-    create(&admin, &sprockets, &json!({"apiVersion": format!("{group}/v1"), "kind": "Sprocket", "metadata": {"name": "s1"}})).await;
+    admin.create(&cogs, &json!({"apiVersion": format!("{group}/v1"), "kind": "Cog", "metadata": {"name": "c1"}, "spec": {"teeth": 12}})).await;
+    admin.create(&sprockets, &json!({"apiVersion": format!("{group}/v1"), "kind": "Sprocket", "metadata": {"name": "s1"}})).await;
 
     let r = admin
         .request("DELETE", &format!("{CRDS}/sprockets.{group}"), &[])
@@ -931,9 +874,7 @@ async fn two_crds_of_one_group_share_its_discovery_and_are_deleted_apart() {
     let c1 = admin.get(&format!("{cogs}/c1")).await.unwrap();
     assert_eq!(c1.status, 200, "{}", c1.body);
     assert_eq!(c1.json()["spec"]["teeth"], 12);
-    create(
-        &admin,
-        &cogs,
+    admin.create(&cogs,
         &json!({"apiVersion": format!("{group}/v1"), "kind": "Cog", "metadata": {"name": "c2"}}),
     )
     .await;
@@ -1064,11 +1005,11 @@ async fn deleting_a_crd_deletes_its_objects_and_refuses_creates_while_terminatin
     create_crd(&admin, &simple_crd(group, "things", "Thing")).await;
     let things = format!("/apis/{group}/v1/namespaces/default/things");
     let thing = |name: &str| json!({"apiVersion": format!("{group}/v1"), "kind": "Thing", "metadata": {"name": name}});
-    create(&admin, &things, &thing("a")).await;
-    create(&admin, &things, &thing("b")).await;
+    admin.create(&things, &thing("a")).await;
+    admin.create(&things, &thing("b")).await;
     let mut held = thing("held");
     held["metadata"]["finalizers"] = json!(["example.com/hold"]);
-    create(&admin, &things, &held).await;
+    admin.create(&things, &held).await;
     let cluster_scoped_list = admin
         .get(&format!("/apis/{group}/v1/things"))
         .await
@@ -1164,7 +1105,7 @@ async fn crds_and_their_objects_are_served_again_after_a_restart() {
         json!([{"name": "Mode", "type": "string", "jsonPath": ".spec.mode"}]);
     create_crd(&admin, &crd).await;
     let things = format!("/apis/{group}/v1/namespaces/default/things");
-    create(&admin, &things, &json!({"apiVersion": format!("{group}/v1"), "kind": "Thing", "metadata": {"name": "kept"}, "spec": {"mode": "durable"}})).await;
+    admin.create(&things, &json!({"apiVersion": format!("{group}/v1"), "kind": "Thing", "metadata": {"name": "kept"}, "spec": {"mode": "durable"}})).await;
 
     server.signal(libc::SIGTERM);
     let status = server.wait_exit(Duration::from_secs(60)).await;
@@ -1189,14 +1130,12 @@ async fn crds_and_their_objects_are_served_again_after_a_restart() {
         .unwrap()
         .json();
     assert_eq!(condition(&crd, "Established").unwrap()["status"], "True");
-    create(
-        &admin,
-        &things,
+    admin.create(&things,
         &json!({"apiVersion": format!("{group}/v1"), "kind": "Thing", "metadata": {"name": "new"}}),
     )
     .await;
 
-    let (_, kubectl) = kubectls().pop().unwrap();
+    let kubectl = newest_kubectl();
     let out = ok(
         &server.kubectl(&kubectl, &["get", &format!("things.{group}")]),
         "kubectl get after restart",
@@ -1218,16 +1157,11 @@ async fn deleting_a_namespace_deletes_the_custom_objects_in_it() {
     let group = "nsdel.example.com";
     create_crd(&admin, &simple_crd(group, "things", "Thing")).await;
     for ns in ["doomed", "kept"] {
-        create(
-            &admin,
-            "/api/v1/namespaces",
-            &json!({"metadata": {"name": ns}}),
-        )
-        .await;
+        admin
+            .create("/api/v1/namespaces", &json!({"metadata": {"name": ns}}))
+            .await;
         for name in ["one", "two"] {
-            create(
-                &admin,
-                &format!("/apis/{group}/v1/namespaces/{ns}/things"),
+            admin.create(&format!("/apis/{group}/v1/namespaces/{ns}/things"),
                 &json!({"apiVersion": format!("{group}/v1"), "kind": "Thing", "metadata": {"name": name}}),
             )
             .await;

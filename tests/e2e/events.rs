@@ -1,7 +1,7 @@
 //! core/v1 and events.k8s.io/v1 Events are one resource in two versions, as upstream: what is
 //! written through one is read, listed, watched, selected, updated and deleted through the other.
 
-use crate::common::{Https, TestServer, kubectls};
+use crate::common::{Https, TestServer, kubectls, ok, types_and_names};
 use serde_json::{Value, json};
 
 const CORE: &str = "/api/v1/namespaces/default/events";
@@ -30,10 +30,9 @@ async fn watched(admin: &Https, base: &str, rv: &str) -> Vec<(String, String, Va
         .await
         .unwrap();
     assert_eq!(r.status, 200, "{}", r.body);
-    r.body
-        .lines()
-        .map(|l| {
-            let e: Value = serde_json::from_str(l).unwrap();
+    r.json_lines()
+        .into_iter()
+        .map(|e| {
             (
                 e["type"].as_str().unwrap().to_string(),
                 e["object"]["metadata"]["name"]
@@ -44,15 +43,6 @@ async fn watched(admin: &Https, base: &str, rv: &str) -> Vec<(String, String, Va
             )
         })
         .collect()
-}
-
-fn stdout(out: &std::process::Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[tokio::test]
@@ -80,7 +70,7 @@ async fn core_and_events_k8s_io_events_are_the_same_objects() {
     // A core Event created with kubectl reads through events.k8s.io, fields converted.
     let file = server.dir.path().join("event.yaml");
     std::fs::write(&file, CORE_EVENT).unwrap();
-    stdout(
+    ok(
         &server.kubectl(&kubectls[0].1, &["create", "-f", file.to_str().unwrap()]),
         "kubectl create event",
     );
@@ -131,7 +121,7 @@ async fn core_and_events_k8s_io_events_are_the_same_objects() {
     assert_eq!(core["reportingComponent"], "example.com/controller");
     assert!(core.get("note").is_none() && core.get("regarding").is_none());
     for (version, kubectl) in &kubectls {
-        let names = stdout(
+        let names = ok(
             &server.kubectl(
                 kubectl,
                 &[
@@ -144,7 +134,7 @@ async fn core_and_events_k8s_io_events_are_the_same_objects() {
             "kubectl get events",
         );
         assert_eq!(names, "legacy-pod web", "kubectl {version}");
-        let selected = stdout(
+        let selected = ok(
             &server.kubectl(
                 kubectl,
                 &[
@@ -159,7 +149,7 @@ async fn core_and_events_k8s_io_events_are_the_same_objects() {
             "kubectl get events --field-selector",
         );
         assert_eq!(selected.trim(), "event/modern.1", "kubectl {version}");
-        let table = stdout(
+        let table = ok(
             &server.kubectl(kubectl, &["get", "events"]),
             "kubectl get events",
         );
@@ -269,20 +259,8 @@ async fn core_and_events_k8s_io_events_are_the_same_objects() {
         }
     }
     let live = live.await.unwrap();
-    let live: Vec<Value> = live
-        .body
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let names: Vec<(&str, &str)> = live
-        .iter()
-        .map(|e| {
-            (
-                e["type"].as_str().unwrap(),
-                e["object"]["metadata"]["name"].as_str().unwrap(),
-            )
-        })
-        .collect();
+    let live = live.json_lines();
+    let names = types_and_names(&live);
     assert_eq!(names, expected, "live events.k8s.io watch");
     assert_eq!(live[0]["object"]["note"], "started container");
 }

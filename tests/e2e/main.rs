@@ -14,5 +14,6 @@ mod etcd_cluster;
 mod etcd_support;
 mod events;
 mod foundation;
+mod lists;
 mod protobuf;
 mod shutdown;

@@ -1,21 +1,14 @@
 //! Protobuf responses (`application/vnd.kubernetes.protobuf`) as client-go's typed clients ask
 //! for them: each one decodes, with the project's decoder, to what the JSON API answers.
 
-use crate::common::{Https, Reply, TestServer, kubectls};
-use crate::crds::{answers, create_crd, simple_crd};
+use crate::common::{Https, Reply, TestServer, answers, kubectl_version};
+use crate::crds::{create_crd, simple_crd};
 use kubeboot::endpoints::protobuf;
 use serde_json::{Value, json};
 
 /// What client-go's typed clients send (rest.Config's default for kube components).
 const CLIENT_GO: &str = "application/vnd.kubernetes.protobuf, application/json";
 const PROTOBUF: &str = "application/vnd.kubernetes.protobuf";
-
-async fn get(admin: &Https, path: &str, accept: &str) -> Reply {
-    admin
-        .request("GET", path, &[("accept", accept)])
-        .await
-        .unwrap()
-}
 
 fn content_type(r: &Reply) -> &str {
     r.headers
@@ -50,9 +43,9 @@ fn decoded(r: &Reply, expected_type: &str) -> Value {
 
 /// GETs `path` as JSON and as protobuf and checks both say the same.
 async fn same_as_json(admin: &Https, path: &str) -> Value {
-    let json = get(admin, path, "application/json").await;
+    let json = admin.get_as(path, "application/json").await;
     assert_eq!(json.status, 200, "{path}: {}", json.body);
-    let pb = get(admin, path, CLIENT_GO).await;
+    let pb = admin.get_as(path, CLIENT_GO).await;
     assert_eq!(pb.status, 200, "{path}");
     let value = decoded(&pb, PROTOBUF);
     assert_eq!(value, without_item_types(json.json()), "{path}");
@@ -142,22 +135,20 @@ async fn protobuf_objects_lists_watches_and_errors_decode_to_the_json_responses(
     assert!(list["metadata"]["resourceVersion"].is_string());
 
     // Protobuf alone is enough for a built-in kind.
-    let r = get(&admin, &format!("{ns}/pods/pb"), PROTOBUF).await;
+    let r = admin.get_as(&format!("{ns}/pods/pb"), PROTOBUF).await;
     assert_eq!(decoded(&r, PROTOBUF), pod);
     // A client preferring JSON gets JSON.
-    let r = get(
-        &admin,
-        &format!("{ns}/pods/pb"),
-        "application/json, application/vnd.kubernetes.protobuf",
-    )
-    .await;
+    let r = admin
+        .get_as(
+            &format!("{ns}/pods/pb"),
+            "application/json, application/vnd.kubernetes.protobuf",
+        )
+        .await;
     assert_eq!(content_type(&r), "application/json");
     assert_eq!(r.json(), pod);
 
     // PartialObjectMetadataList in protobuf.
-    let r = get(
-        &admin,
-        &format!("{ns}/configmaps"),
+    let r = admin.get_as(&format!("{ns}/configmaps"),
         "application/vnd.kubernetes.protobuf;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1, application/json",
     )
     .await;
@@ -172,9 +163,7 @@ async fn protobuf_objects_lists_watches_and_errors_decode_to_the_json_responses(
         list["items"][0]["metadata"]
     );
     // Tables are JSON only: a protobuf Table clause is skipped for the next one.
-    let r = get(
-        &admin,
-        &format!("{ns}/configmaps"),
+    let r = admin.get_as(&format!("{ns}/configmaps"),
         "application/vnd.kubernetes.protobuf;as=Table;g=meta.k8s.io;v=v1, application/json;as=Table;g=meta.k8s.io;v=v1",
     )
     .await;
@@ -185,11 +174,13 @@ async fn protobuf_objects_lists_watches_and_errors_decode_to_the_json_responses(
     assert_eq!(r.json()["kind"], "Table");
 
     // Errors are Status objects in protobuf; unknown media types a 406 in JSON.
-    let json_404 = get(&admin, &format!("{ns}/pods/missing"), "application/json").await;
-    let pb_404 = get(&admin, &format!("{ns}/pods/missing"), CLIENT_GO).await;
+    let json_404 = admin
+        .get_as(&format!("{ns}/pods/missing"), "application/json")
+        .await;
+    let pb_404 = admin.get_as(&format!("{ns}/pods/missing"), CLIENT_GO).await;
     assert_eq!(pb_404.status, 404);
     assert_eq!(decoded(&pb_404, PROTOBUF), json_404.json());
-    let r = get(&admin, &format!("{ns}/pods/pb"), "text/html").await;
+    let r = admin.get_as(&format!("{ns}/pods/pb"), "text/html").await;
     assert_eq!(r.status, 406);
     assert_eq!(
         r.json()["message"],
@@ -198,22 +189,16 @@ async fn protobuf_objects_lists_watches_and_errors_decode_to_the_json_responses(
 
     // Watch: length-delimited WatchEvents, the same events as the JSON stream.
     let path = format!("{ns}/configmaps?watch=true&resourceVersion={start_rv}&timeoutSeconds=1");
-    let pb = get(&admin, &path, CLIENT_GO).await;
+    let pb = admin.get_as(&path, CLIENT_GO).await;
     assert_eq!(pb.status, 200);
     let events = watch_events(&pb);
-    let json_watch = get(&admin, &path, "application/json").await;
-    let json_events: Vec<Value> = json_watch
-        .body
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let json_watch = admin.get_as(&path, "application/json").await;
+    let json_events = json_watch.json_lines();
     assert_eq!(events.len(), 5, "{events:?}");
     assert_eq!(events, json_events);
     assert!(events.iter().all(|e| e["type"] == "ADDED"));
     // Bookmarks of a watch list, and ERROR events (an expired resource version).
-    let r = get(
-        &admin,
-        &format!("{ns}/configmaps?watch=true&sendInitialEvents=true&allowWatchBookmarks=true&resourceVersionMatch=NotOlderThan&timeoutSeconds=1"),
+    let r = admin.get_as(&format!("{ns}/configmaps?watch=true&sendInitialEvents=true&allowWatchBookmarks=true&resourceVersionMatch=NotOlderThan&timeoutSeconds=1"),
         CLIENT_GO,
     )
     .await;
@@ -224,38 +209,31 @@ async fn protobuf_objects_lists_watches_and_errors_decode_to_the_json_responses(
         .unwrap_or_else(|| panic!("no bookmark: {events:?}"));
     assert_eq!(bookmark["object"]["kind"], "ConfigMap");
     assert!(bookmark["object"]["metadata"]["resourceVersion"].is_string());
-    let r = get(
-        &admin,
-        &format!("{ns}/configmaps?watch=true&resourceVersion=1&timeoutSeconds=1"),
-        CLIENT_GO,
-    )
-    .await;
-    let json_r = get(
-        &admin,
-        &format!("{ns}/configmaps?watch=true&resourceVersion=1&timeoutSeconds=1"),
-        "application/json",
-    )
-    .await;
+    let r = admin
+        .get_as(
+            &format!("{ns}/configmaps?watch=true&resourceVersion=1&timeoutSeconds=1"),
+            CLIENT_GO,
+        )
+        .await;
+    let json_r = admin
+        .get_as(
+            &format!("{ns}/configmaps?watch=true&resourceVersion=1&timeoutSeconds=1"),
+            "application/json",
+        )
+        .await;
     if r.status == 200 {
         let events = watch_events(&r);
-        let json_events: Vec<Value> = json_r
-            .body
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        let json_events = json_r.json_lines();
         assert_eq!(events, json_events);
     }
     // YAML has no stream serialiser.
-    let r = get(
-        &admin,
-        &format!("{ns}/configmaps?watch=true"),
-        "application/yaml",
-    )
-    .await;
+    let r = admin
+        .get_as(&format!("{ns}/configmaps?watch=true"), "application/yaml")
+        .await;
     assert_eq!(r.status, 406, "{}", r.body);
 
     // kubectl still speaks JSON.
-    let (_, kubectl) = kubectls().into_iter().find(|(v, _)| *v == "1.32").unwrap();
+    let kubectl = kubectl_version("1.32");
     let out = server.kubectl(&kubectl, &["get", "pods", "-o", "yaml"]);
     assert!(
         out.status.success(),
@@ -302,20 +280,17 @@ async fn custom_resources_are_json_for_protobuf_clients_and_406_for_protobuf_onl
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
 
-    let r = get(&admin, &format!("{path}/g"), CLIENT_GO).await;
+    let r = admin.get_as(&format!("{path}/g"), CLIENT_GO).await;
     assert_eq!(r.status, 200);
     assert_eq!(content_type(&r), "application/json");
     assert_eq!(r.json()["spec"]["a"], 1);
-    let r = get(
-        &admin,
-        &format!("{path}?watch=true&timeoutSeconds=1"),
-        CLIENT_GO,
-    )
-    .await;
+    let r = admin
+        .get_as(&format!("{path}?watch=true&timeoutSeconds=1"), CLIENT_GO)
+        .await;
     assert_eq!(content_type(&r), "application/json");
     assert!(r.body.contains("\"ADDED\""), "{}", r.body);
 
-    let r = get(&admin, &format!("{path}/g"), PROTOBUF).await;
+    let r = admin.get_as(&format!("{path}/g"), PROTOBUF).await;
     assert_eq!(r.status, 406, "{}", r.body);
     assert_eq!(content_type(&r), "application/json");
     assert_eq!(
@@ -323,7 +298,7 @@ async fn custom_resources_are_json_for_protobuf_clients_and_406_for_protobuf_onl
         "only the following media types are accepted: application/json, application/yaml"
     );
     // Errors of custom resources are JSON even for protobuf clients.
-    let r = get(&admin, &format!("{path}/missing"), CLIENT_GO).await;
+    let r = admin.get_as(&format!("{path}/missing"), CLIENT_GO).await;
     assert_eq!(r.status, 404);
     assert_eq!(r.json()["reason"], "NotFound");
 }
