@@ -510,7 +510,7 @@ async fn set_status_condition(crds: &Store, name: &str, cond: Value) -> Result<(
     crds.update_with(
         None,
         name,
-        UpdateTarget::Subresource(&["/status"]),
+        UpdateTarget::STATUS,
         WriteOptions::default(),
         |current| {
             let mut next = current.clone();

@@ -1,6 +1,8 @@
 //! Opens the configured storage backend and hands each resource its (cached) storage.
 
+use crate::endpoints::patch::field_types_for_kind;
 use crate::options::{StorageBackend, StorageConfig};
+use crate::registry::managed_fields::TypeRef;
 use crate::server::healthz::HealthCheck;
 use crate::storage::cacher::{Cacher, CacherOptions};
 use crate::storage::embedded::{EmbeddedOptions, EmbeddedStorage};
@@ -124,7 +126,12 @@ impl StorageFactory {
         // Another version of a resource (events.k8s.io Events) shares its watch cache.
         let (group, resource) = strategy.storage_resource();
         let backend = self.for_resource(group, resource);
-        crate::registry::Store::new(strategy, backend, self.keys.clone())
+        let info = strategy.info();
+        let field_types = strategy
+            .field_types()
+            .or_else(|| field_types_for_kind(&info.group, &info.version, &info.kind))
+            .unwrap_or_else(TypeRef::untyped);
+        crate::registry::Store::new(strategy, backend, self.keys.clone(), field_types)
     }
 
     /// The `etcd` (or `storage`, embedded) health check: a read through the backend.

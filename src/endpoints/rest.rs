@@ -5,7 +5,7 @@ use super::request_info::RequestInfo;
 use super::status::ApiError;
 use super::{Body, Request, Response, full};
 use crate::registry::StoreSet;
-use crate::registry::managed_fields::{self, ApplyError, ApplyRequest, Operation, Writer};
+use crate::registry::managed_fields::{self, ApplyError, ApplyRequest, Operation};
 use crate::registry::selectors::{FieldSelector, LabelSelector};
 use crate::registry::store::{
     DeleteParams, Deleted, Event, FieldValidation, ListParams, Store, UpdateTarget, WatchParams,
@@ -354,23 +354,6 @@ fn request_manager(req: &Request, query: &Query) -> String {
     managed_fields::manager_from(query.get("fieldManager"), user_agent)
 }
 
-/// The writer of a request for managedFields: its manager, the kind's field types.
-fn writer(store: &Store, manager: String, operation: Operation, subresource: &str) -> Arc<Writer> {
-    let ri = store.info();
-    let types = store
-        .strategy()
-        .field_types()
-        .or_else(|| super::patch::field_types_for_kind(&ri.group, &ri.version, &ri.kind))
-        .unwrap_or_else(managed_fields::TypeRef::untyped);
-    Arc::new(Writer {
-        manager,
-        operation,
-        api_version: ri.api_version(),
-        subresource: subresource.to_string(),
-        types,
-    })
-}
-
 fn apply_error(e: ApplyError) -> RegistryError {
     match e {
         ApplyError::Conflicts(c) => RegistryError::ApplyConflict(c),
@@ -506,12 +489,8 @@ impl ResourceHandler {
                     plugin.admit_create(&store, ns).await?;
                 }
                 let mut opts = query.write_options()?;
-                opts.writer = Some(writer(
-                    &store,
-                    request_manager(&req, &query),
-                    Operation::Update,
-                    sub,
-                ));
+                opts.writer =
+                    Some(store.writer(request_manager(&req, &query), Operation::Update, sub));
                 let (bytes, ct) = read_body(req).await?;
                 let body = decode_object(&bytes, &ct)?;
                 let out = store.create(ns, body, opts).await?;
@@ -525,12 +504,8 @@ impl ResourceHandler {
             }
             ("update", "" | "status" | "finalize" | "approval") => {
                 let mut opts = query.write_options()?;
-                opts.writer = Some(writer(
-                    &store,
-                    request_manager(&req, &query),
-                    Operation::Update,
-                    sub,
-                ));
+                opts.writer =
+                    Some(store.writer(request_manager(&req, &query), Operation::Update, sub));
                 let (bytes, ct) = read_body(req).await?;
                 let body = decode_object(&bytes, &ct)?;
                 let target = UpdateTarget::for_subresource(sub)
@@ -540,12 +515,8 @@ impl ResourceHandler {
             }
             ("update", "scale") => {
                 let mut opts = query.write_options()?;
-                opts.writer = Some(writer(
-                    &store,
-                    request_manager(&req, &query),
-                    Operation::Update,
-                    sub,
-                ));
+                opts.writer =
+                    Some(store.writer(request_manager(&req, &query), Operation::Update, sub));
                 let (bytes, ct) = read_body(req).await?;
                 let scale = decode_object(&bytes, &ct)?;
                 let out = update_scale(&store, ns, name, move |_| Ok(scale.clone()), opts).await?;
@@ -569,14 +540,14 @@ impl ResourceHandler {
                             "is required for apply patch",
                         )));
                     }
-                    opts.writer = Some(writer(&store, manager, Operation::Apply, sub));
+                    opts.writer = Some(store.writer(manager, Operation::Apply, sub));
                     let config = decode_apply_config(&bytes)?;
                     let (out, status) = self
                         .server_side_apply(&store, ns, name, target, &config, force, opts)
                         .await?;
                     return Ok(self.render_one(&store, out.value, output, status, &out.warnings));
                 }
-                opts.writer = Some(writer(&store, manager, Operation::Update, sub));
+                opts.writer = Some(store.writer(manager, Operation::Update, sub));
                 let out = store
                     .update_with(ns, name, target, opts, |current| {
                         apply_patch(current, &bytes, &ct, &ri).map_err(api_to_registry)
@@ -586,12 +557,8 @@ impl ResourceHandler {
             }
             ("patch", "scale") => {
                 let mut opts = query.write_options()?;
-                opts.writer = Some(writer(
-                    &store,
-                    request_manager(&req, &query),
-                    Operation::Update,
-                    sub,
-                ));
+                opts.writer =
+                    Some(store.writer(request_manager(&req, &query), Operation::Update, sub));
                 let (bytes, ct) = read_body(req).await?;
                 let scale_info = scale_resource_info();
                 let out = update_scale(

@@ -2,7 +2,7 @@
 //! concurrency, finalizers, dry-run, selectors, pagination and watch, for any [`Strategy`].
 
 use super::errors::{ErrorList, FieldError, RegistryError};
-use super::managed_fields::{self, Operation, Scope, Writer};
+use super::managed_fields::{self, Operation, Scope, TypeRef, Writer};
 use super::selectors::{FieldSelector, LabelSelector};
 use super::spliced_list;
 use super::strategy::{ResourceInfo, Strategy};
@@ -40,10 +40,13 @@ pub struct WriteOptions {
     pub dry_run: bool,
     /// `?fieldValidation=`.
     pub field_validation: FieldValidation,
-    /// Who writes, for managedFields; `None` (the server's own writes) leaves them as the
-    /// object carries them.
+    /// Who writes, for managedFields; `None` for the server's own writes, which record an
+    /// Update by [`SERVER_MANAGER`] as upstream's loopback client does.
     pub writer: Option<Arc<Writer>>,
 }
+
+/// The field manager of the server's own writes: upstream's loopback client's user agent.
+pub const SERVER_MANAGER: &str = "kube-apiserver";
 
 /// A result plus the warnings to send in `Warning` headers.
 #[derive(Debug)]
@@ -59,16 +62,35 @@ pub struct Outcome<T> {
 pub enum UpdateTarget {
     /// The main resource: everything but status.
     Main,
-    /// A subresource that owns only these JSON pointers (e.g. `/status`, `/spec/finalizers`).
-    Subresource(&'static [&'static str]),
+    /// Subresource `name`, which owns only these JSON pointers (e.g. `/status`).
+    Subresource {
+        /// The subresource's name, as managedFields record it.
+        name: &'static str,
+        /// The fields it may change.
+        owns: &'static [&'static str],
+    },
 }
 
 impl UpdateTarget {
+    /// The status subresource.
+    pub const STATUS: Self = Self::Subresource {
+        name: "status",
+        owns: &["/status"],
+    };
+
     /// The fields a write through this target may change, for managedFields.
     pub fn scope(self, has_status: bool) -> Scope {
         match self {
             Self::Main => Scope::Main { has_status },
-            Self::Subresource(ptrs) => Scope::Only(ptrs),
+            Self::Subresource { owns, .. } => Scope::Only(owns),
+        }
+    }
+
+    /// The subresource's name, empty for the main resource.
+    pub fn subresource(self) -> &'static str {
+        match self {
+            Self::Main => "",
+            Self::Subresource { name, .. } => name,
         }
     }
 
@@ -76,11 +98,17 @@ impl UpdateTarget {
     pub fn for_subresource(name: &str) -> Option<Self> {
         match name {
             "" => Some(Self::Main),
-            "status" => Some(Self::Subresource(&["/status"])),
+            "status" => Some(Self::STATUS),
             // The namespace finalize subresource changes spec.finalizers only.
-            "finalize" => Some(Self::Subresource(&["/spec/finalizers"])),
+            "finalize" => Some(Self::Subresource {
+                name: "finalize",
+                owns: &["/spec/finalizers"],
+            }),
             // CSR approval changes the Approved/Denied conditions only.
-            "approval" => Some(Self::Subresource(&["/status/conditions"])),
+            "approval" => Some(Self::Subresource {
+                name: "approval",
+                owns: &["/status/conditions"],
+            }),
             _ => None,
         }
     }
@@ -304,6 +332,8 @@ pub struct Store {
     strategy: Arc<dyn Strategy>,
     storage: Arc<dyn Storage>,
     keys: KeyBuilder,
+    /// The kind's field types, for managedFields.
+    field_types: TypeRef,
     hooks: Option<Arc<dyn StoreHooks>>,
     /// Recently decoded changes, newest last (see [`DECODED_CHANGES`]).
     decoded: Mutex<VecDeque<Arc<DecodedChange>>>,
@@ -425,11 +455,17 @@ fn parse_rv(s: &str) -> Result<i64> {
 
 impl Store {
     /// A store for `strategy`'s kind on `storage`.
-    pub fn new(strategy: Arc<dyn Strategy>, storage: Arc<dyn Storage>, keys: KeyBuilder) -> Self {
+    pub fn new(
+        strategy: Arc<dyn Strategy>,
+        storage: Arc<dyn Storage>,
+        keys: KeyBuilder,
+        field_types: TypeRef,
+    ) -> Self {
         Self {
             strategy,
             storage,
             keys,
+            field_types,
             hooks: None,
             decoded: Mutex::default(),
         }
@@ -1037,8 +1073,8 @@ impl Store {
         Err(self.storage_err(StorageError::conflict("", 0, 0), name))
     }
 
-    /// Records an Update by the request's writer in the object's managedFields; applies
-    /// recorded theirs already, and the server's own writes record nothing.
+    /// Records an Update by the request's writer (or the server) in the object's
+    /// managedFields; applies recorded theirs already.
     fn record_update(
         &self,
         old: Option<&Value>,
@@ -1046,19 +1082,39 @@ impl Store {
         target: UpdateTarget,
         opts: &WriteOptions,
     ) {
-        if let Some(w) = opts.writer.as_deref()
-            && w.operation == Operation::Update
-        {
-            let scope = target.scope(self.info().has_status());
-            managed_fields::record_update(old, new, w, scope, &now_rfc3339());
-        }
+        let server;
+        let writer = match opts.writer.as_deref() {
+            Some(w) if w.operation == Operation::Apply => return,
+            Some(w) => w,
+            None => {
+                server = self.writer(
+                    SERVER_MANAGER.into(),
+                    Operation::Update,
+                    target.subresource(),
+                );
+                &server
+            }
+        };
+        let scope = target.scope(self.info().has_status());
+        managed_fields::record_update(old, new, writer, scope, &now_rfc3339());
+    }
+
+    /// The writer of a write for managedFields: its manager, the kind's field types.
+    pub fn writer(&self, manager: String, operation: Operation, subresource: &str) -> Arc<Writer> {
+        Arc::new(Writer {
+            manager,
+            operation,
+            api_version: self.info().api_version(),
+            subresource: subresource.to_string(),
+            types: self.field_types.clone(),
+        })
     }
 
     /// Applies the metadata rules of an update and validates it.
     fn prepare_update(&self, mut new: Value, old: &Value, target: UpdateTarget) -> Result<Value> {
         let info = self.info().clone();
         let name = meta_str(old, "name").unwrap_or("").to_string();
-        if let UpdateTarget::Subresource(owned) = target {
+        if let UpdateTarget::Subresource { owns: owned, .. } = target {
             // A subresource changes only the fields it owns; everything else stays as stored.
             let mut merged = old.clone();
             for ptr in owned {
@@ -1180,7 +1236,7 @@ impl Store {
         self.update_with(
             ns,
             name,
-            UpdateTarget::Subresource(&["/status"]),
+            UpdateTarget::STATUS,
             WriteOptions::default(),
             |current| {
                 let mut next = current.clone();
@@ -1610,6 +1666,7 @@ mod watch_sharing_tests {
             strategy,
             Arc::new(storage),
             KeyBuilder::new("/registry/"),
+            TypeRef::untyped(),
         ));
         let from = store.storage.current_revision().await.unwrap().to_string();
         let watch = |labels: &str| {

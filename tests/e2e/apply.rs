@@ -433,3 +433,76 @@ async fn kube_rs_applies_a_deployment_and_its_status_through_the_status_subresou
         .unwrap();
     assert_eq!(patched.spec.unwrap().replicas, Some(1));
 }
+
+/// The managedFields entry of `manager` for `subresource` ("" for the main resource).
+fn entry<'a>(obj: &'a Value, manager: &str, subresource: &str) -> &'a Value {
+    obj["metadata"]["managedFields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["manager"] == manager && e["subresource"].as_str().unwrap_or("") == subresource)
+        .unwrap_or_else(|| panic!("no {manager}/{subresource:?} entry in {obj}"))
+}
+
+#[tokio::test]
+async fn the_servers_own_writes_record_kube_apiserver_as_their_manager() {
+    let mut server = TestServer::up(&[]);
+    server.wait_ready().await;
+    let admin = server.admin();
+    let get = |path: &'static str| {
+        let admin = &admin;
+        async move {
+            let r = admin.get(path).await.unwrap();
+            assert_eq!(r.status, 200, "GET {path}: {}", r.body);
+            r.json()
+        }
+    };
+
+    // Objects the server creates at start, as upstream's loopback client records them.
+    let default = get("/api/v1/namespaces/default").await;
+    let e = entry(&default, "kube-apiserver", "");
+    assert_eq!(e["operation"], "Update");
+    assert_eq!(e["apiVersion"], "v1");
+    assert_eq!(e["fieldsType"], "FieldsV1");
+    assert_eq!(
+        e["fieldsV1"]["f:metadata"]["f:labels"]["f:kubernetes.io/metadata.name"],
+        json!({})
+    );
+    assert!(e["time"].as_str().is_some_and(|t| t.ends_with('Z')), "{e}");
+
+    let service = get("/api/v1/namespaces/default/services/kubernetes").await;
+    let e = entry(&service, "kube-apiserver", "");
+    assert_eq!(e["operation"], "Update");
+    assert!(e["fieldsV1"]["f:spec"]["f:ports"].is_object(), "{e}");
+
+    let auth =
+        get("/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication").await;
+    let e = entry(&auth, "kube-apiserver", "");
+    assert_eq!(e["fieldsV1"]["f:data"]["f:client-ca-file"], json!({}));
+
+    // A controller's status write is an Update of the status subresource.
+    let crd = crate::crds::simple_crd("managers.example.com", "gadgets", "Gadget");
+    let user = admin
+        .json(
+            "POST",
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions?fieldManager=tester",
+            &crd,
+        )
+        .await;
+    assert_eq!(user.status, 201, "{}", user.body);
+    let established = crate::crds::established(&admin, "gadgets.managers.example.com").await;
+    let mine = entry(&established, "tester", "");
+    assert!(mine["fieldsV1"].get("f:status").is_none(), "{mine}");
+    let status = entry(&established, "kube-apiserver", "status");
+    assert_eq!(status["operation"], "Update");
+    assert_eq!(status["apiVersion"], "apiextensions.k8s.io/v1");
+    assert!(
+        status["fieldsV1"]["f:status"]["f:acceptedNames"].is_object(),
+        "{status}"
+    );
+    assert!(
+        status["fieldsV1"]["f:status"]["f:conditions"].is_object(),
+        "{status}"
+    );
+    assert!(status["fieldsV1"].get("f:spec").is_none(), "{status}");
+}

@@ -19,7 +19,7 @@ fn condition(crd: &Value, kind: &str) -> Option<Value> {
 }
 
 /// Waits until the CRD `name` is Established and answers its object.
-async fn established(admin: &Https, name: &str) -> Value {
+pub(crate) async fn established(admin: &Https, name: &str) -> Value {
     eventually(&format!("{name} Established"), || async {
         let crd = admin.get(&format!("{CRDS}/{name}")).await.ok()?.json();
         (condition(&crd, "Established")?["status"] == "True").then_some(crd)
