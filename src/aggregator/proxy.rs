@@ -242,6 +242,7 @@ pub async fn send(
     for h in HOP_BY_HOP {
         resp.headers_mut().remove(*h);
     }
+    resp.extensions_mut().insert(crate::endpoints::Verbatim);
     Ok(resp)
 }
 

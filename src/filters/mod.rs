@@ -1,15 +1,19 @@
 //! The filter chain in front of the server chain, outermost first, in upstream's order
 //! (`DefaultBuildHandlerChain`): panic recovery → request info → retry-after during shutdown →
 //! in-flight tracking → timeout → authentication → max-in-flight → authorization → handler.
+//! Inside panic recovery, pretty-printing indents JSON for people, which upstream's
+//! serializers do wherever they negotiate an output; one filter covers every body here.
 
 use crate::auth::authorizer::forbidden_message;
 use crate::auth::{Authenticator, Authorizer, ConnInfo, Decision};
 use crate::endpoints::request_info::RequestInfo;
 use crate::endpoints::status::ApiError;
-use crate::endpoints::{Handler, Request, call, handler_fn, text};
+use crate::endpoints::{Handler, Request, Verbatim, call, full, handler_fn, text};
 use crate::server::lifecycle::Signal;
 use futures::FutureExt;
 use http::StatusCode;
+use http_body_util::BodyExt;
+use hyper::body::Body as _;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -53,7 +57,66 @@ pub fn build_handler_chain(handler: Handler, c: FilterConfig) -> Handler {
         handler
     };
     let handler = with_request_info(handler);
+    let handler = with_pretty_json(handler);
     with_panic_recovery(handler)
+}
+
+/// Whether a request asks for indented JSON: `?pretty=` (Go's ParseBool; anything else is
+/// false), else a User-Agent of a browser or a command-line HTTP tool, as upstream's
+/// `isPrettyPrint`.
+fn wants_pretty(req: &Request) -> bool {
+    let pretty = req.uri().query().and_then(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, v)| k == "pretty" && !v.is_empty())
+            .map(|(_, v)| v.into_owned())
+    });
+    if let Some(v) = pretty {
+        return matches!(v.as_str(), "1" | "t" | "T" | "true" | "TRUE" | "True");
+    }
+    let agent = req
+        .headers()
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    ["curl", "Wget", "Mozilla/5.0"]
+        .iter()
+        .any(|p| agent.starts_with(p))
+}
+
+/// Indents whole JSON bodies (not watch streams, not proxied ones) for requests that want it,
+/// two spaces and no trailing newline, as Go's `json.MarshalIndent`.
+fn with_pretty_json(inner: Handler) -> Handler {
+    handler_fn(move |req: Request| {
+        let inner = inner.clone();
+        async move {
+            let pretty = wants_pretty(&req) && request_info(&req).verb != "watch";
+            let resp = call(&inner, req).await;
+            let json = resp
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|t| t.starts_with("application/json"));
+            if !pretty
+                || !json
+                || resp.extensions().get::<Verbatim>().is_some()
+                || resp.body().size_hint().exact().is_none()
+            {
+                return resp;
+            }
+            let (parts, body) = resp.into_parts();
+            let Ok(collected) = body.collect().await else {
+                return ApiError::internal("reading a response body failed").into_response();
+            };
+            let bytes = collected.to_bytes();
+            let indented = serde_json::from_slice::<serde_json::Value>(&bytes)
+                .ok()
+                .and_then(|v| serde_json::to_vec_pretty(&v).ok());
+            let mut resp =
+                http::Response::from_parts(parts, full(indented.unwrap_or_else(|| bytes.to_vec())));
+            resp.headers_mut().remove(http::header::CONTENT_LENGTH);
+            resp
+        }
+    })
 }
 
 fn request_info(req: &Request) -> RequestInfo {

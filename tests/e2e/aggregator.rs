@@ -867,6 +867,17 @@ async fn extension_apiserver_is_proxied_with_the_callers_identity_and_tracked_fo
     let r = admin.get("/apis/metrics.k8s.io/v1beta1").await.unwrap();
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json(), resource_list());
+    // The extension's bytes pass through as it sent them, even to a client that would get
+    // kubeboot's own JSON indented.
+    let r = admin
+        .request(
+            "GET",
+            "/apis/metrics.k8s.io/v1beta1?pretty=true",
+            &[("user-agent", "curl/8.5.0")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.body, resource_list().to_string());
     for (version, bin) in kubectls() {
         assert_eq!(
             metrics_resources(&server, &bin),

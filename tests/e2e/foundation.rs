@@ -774,3 +774,118 @@ async fn extension_apiserver_authentication_configmap_publishes_the_client_and_f
         readyz.body
     );
 }
+
+#[tokio::test]
+async fn json_is_indented_for_curl_browsers_and_pretty_true_as_upstream() {
+    let mut server = TestServer::up(&[]);
+    server.wait_ready().await;
+    let admin = server.admin();
+    let get = |path: &'static str, agent: &'static str| {
+        let admin = &admin;
+        async move {
+            admin
+                .request("GET", path, &[("user-agent", agent)])
+                .await
+                .unwrap()
+        }
+    };
+    let indented = |body: &str| {
+        let value: serde_json::Value = serde_json::from_str(body).unwrap();
+        serde_json::to_string_pretty(&value).unwrap()
+    };
+    let compact = |body: &str| {
+        let value: serde_json::Value = serde_json::from_str(body).unwrap();
+        serde_json::to_string(&value).unwrap()
+    };
+    let object = "/api/v1/namespaces/default";
+    let plain = get(object, "kubeboot-test/1.0").await;
+    assert_eq!(
+        plain.body,
+        compact(&plain.body),
+        "other clients get compact JSON"
+    );
+
+    // An object, a list, a Table, discovery and an error, as curl sees them.
+    for path in [
+        object,
+        "/api/v1/namespaces",
+        "/api/v1",
+        "/apis/apps/v1/namespaces/default/deployments/missing",
+    ] {
+        let r = get(path, "curl/8.5.0").await;
+        assert!(r.body.starts_with("{\n  \""), "{path}: {}", r.body);
+        assert_eq!(r.body, indented(&r.body), "{path}");
+        assert!(
+            !r.body.ends_with('\n'),
+            "no trailing newline, as MarshalIndent"
+        );
+    }
+    let r = get(object, "curl/8.5.0").await;
+    assert_eq!(r.json(), plain.json(), "the same object, only indented");
+    let missing = get(
+        "/apis/apps/v1/namespaces/default/deployments/missing",
+        "Mozilla/5.0 (X11; Linux x86_64)",
+    )
+    .await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.body, indented(&missing.body));
+    assert_eq!(missing.json()["reason"], "NotFound");
+    let wget = get(object, "Wget/1.21").await;
+    assert_eq!(wget.body, indented(&wget.body));
+
+    // ?pretty= wins over the User-Agent; Go's ParseBool decides, anything else is false.
+    for (query, pretty) in [
+        ("pretty=true", true),
+        ("pretty=1", true),
+        ("pretty=T", true),
+        ("pretty=false", false),
+        ("pretty=0", false),
+        ("pretty=yes", false),
+    ] {
+        for agent in ["curl/8.5.0", "kubeboot-test/1.0"] {
+            let path = format!("{object}?{query}");
+            let r = admin
+                .request("GET", &path, &[("user-agent", agent)])
+                .await
+                .unwrap();
+            let want = if pretty {
+                indented(&r.body)
+            } else {
+                compact(&r.body)
+            };
+            assert_eq!(r.body, want, "{query} with {agent}");
+        }
+    }
+    // An empty ?pretty= falls back to the User-Agent.
+    let r = admin
+        .request(
+            "GET",
+            &format!("{object}?pretty="),
+            &[("user-agent", "curl/8.5.0")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.body, indented(&r.body));
+
+    // Watch events stay one per line; YAML and protobuf are not JSON to indent.
+    let r = admin
+        .request(
+            "GET",
+            "/api/v1/namespaces?watch=true&timeoutSeconds=1&pretty=true",
+            &[("user-agent", "curl/8.5.0")],
+        )
+        .await
+        .unwrap();
+    let events = r.json_lines();
+    assert!(events.len() >= 4, "{}", r.body);
+    assert!(events.iter().all(|e| e["type"] == "ADDED"), "{}", r.body);
+    let r = admin
+        .request(
+            "GET",
+            object,
+            &[("user-agent", "curl/8.5.0"), ("accept", "application/yaml")],
+        )
+        .await
+        .unwrap();
+    assert!(r.body.starts_with("apiVersion: v1\n"), "{}", r.body);
+}
