@@ -13,6 +13,21 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 pub struct CaVerifier {
     roots: Vec<CertificateDer<'static>>,
     verifier: Arc<dyn ClientCertVerifier>,
+    /// When the first root expires (Unix seconds): no verification holds past it.
+    roots_valid_until: i64,
+}
+
+/// Now, in Unix seconds.
+pub fn unix_now() -> i64 {
+    UnixTime::now().as_secs() as i64
+}
+
+/// The end of a certificate's validity (Unix seconds); `i64::MIN` when it does not parse,
+/// so nothing that depends on it is kept.
+fn not_after(cert: &CertificateDer<'_>) -> i64 {
+    X509Certificate::from_der(cert)
+        .map(|(_, c)| c.validity().not_after.timestamp())
+        .unwrap_or(i64::MIN)
 }
 
 fn build_verifier(
@@ -58,7 +73,12 @@ impl CaVerifier {
             });
         }
         let verifier = build_verifier(&roots, flag, path)?;
-        Ok(Self { roots, verifier })
+        let roots_valid_until = roots.iter().map(not_after).min().unwrap_or(i64::MIN);
+        Ok(Self {
+            roots,
+            verifier,
+            roots_valid_until,
+        })
     }
 
     /// Whether `leaf` chains to this CA and is valid for client authentication now.
@@ -73,12 +93,13 @@ impl CaVerifier {
             .map_err(|e| e.to_string())
     }
 
-    /// The identity in a certificate this CA signed.
+    /// The identity in a certificate this CA signed, and until when (Unix seconds) the
+    /// verification holds: the first expiry among the chain and the roots.
     pub fn user(
         &self,
         leaf: &CertificateDer<'static>,
         intermediates: &[CertificateDer<'static>],
-    ) -> Result<UserInfo, String> {
+    ) -> Result<(UserInfo, i64), String> {
         self.verify(leaf, intermediates)
             .map_err(|e| format!("verifying certificate: {e}"))?;
         let (_, cert) = X509Certificate::from_der(leaf).map_err(|e| e.to_string())?;
@@ -97,11 +118,21 @@ impl CaVerifier {
             .filter_map(|a| a.as_str().ok())
             .map(str::to_string)
             .collect();
-        Ok(UserInfo {
+        let until = intermediates
+            .iter()
+            .map(not_after)
+            .chain([
+                cert.validity().not_after.timestamp(),
+                self.roots_valid_until,
+            ])
+            .min()
+            .unwrap_or(i64::MIN);
+        let user = UserInfo {
             name,
             groups,
             ..Default::default()
-        })
+        };
+        Ok((user, until))
     }
 }
 

@@ -110,16 +110,14 @@ pub async fn serve(
                     return;
                 }
             };
-            let conn_info = Arc::new(ConnInfo {
+            let conn_info = Arc::new(ConnInfo::new(
                 remote_addr,
-                peer_certificates: tls
-                    .get_ref()
+                tls.get_ref()
                     .1
                     .peer_certificates()
                     .map(|c| c.to_vec())
                     .unwrap_or_default(),
-                loopback: false,
-            });
+            ));
             let service =
                 hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
                     let handler = handler.clone();
