@@ -6,7 +6,8 @@ use crate::endpoints::status::ApiError;
 use crate::registry::errors::GroupResource;
 use crate::registry::{RegistryError, Store};
 use futures::future::BoxFuture;
-use serde_json::Value;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
 use std::sync::Arc;
 
 /// The plugin; it reads namespaces through their store.
@@ -18,6 +19,33 @@ impl NamespaceLifecycle {
     /// A plugin reading `namespaces`.
     pub fn new(namespaces: Arc<Store>) -> Self {
         Self { namespaces }
+    }
+}
+
+/// The two fields of a namespace this plugin reads.
+#[derive(Deserialize)]
+struct Lifecycle {
+    #[serde(default)]
+    metadata: LifecycleMeta,
+    #[serde(default)]
+    status: LifecycleStatus,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct LifecycleMeta {
+    deletion_timestamp: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize, Default)]
+struct LifecycleStatus {
+    phase: Option<String>,
+}
+
+impl Lifecycle {
+    fn terminating(&self) -> bool {
+        self.metadata.deletion_timestamp.is_some()
+            || self.status.phase.as_deref() == Some("Terminating")
     }
 }
 
@@ -46,20 +74,18 @@ impl Admission for NamespaceLifecycle {
         &'a self,
         store: &'a Store,
         namespace: Option<&'a str>,
+        name: &'a str,
     ) -> BoxFuture<'a, Result<(), ApiError>> {
         Box::pin(async move {
             let info = store.info();
             let Some(ns) = namespace.filter(|_| info.namespaced) else {
                 return Ok(());
             };
-            let namespace = self.namespaces.get(None, ns).await?;
-            let terminating = namespace.pointer("/metadata/deletionTimestamp").is_some()
-                || namespace.pointer("/status/phase").and_then(Value::as_str)
-                    == Some("Terminating");
-            if terminating {
+            let namespace: Lifecycle = self.namespaces.get_as(None, ns).await?;
+            if namespace.terminating() {
                 return Err(RegistryError::Forbidden {
                     resource: GroupResource { group: info.group.to_string(), resource: info.resource.to_string() },
-                    name: String::new(),
+                    name: name.into(),
                     message: format!("unable to create new content in namespace {ns} because it is being terminated"),
                     cause: Some(Box::new(("NamespaceTerminating".into(), format!("namespace {ns} is being terminated"), "metadata.namespace".into()))),
                 }

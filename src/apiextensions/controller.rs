@@ -52,6 +52,7 @@ impl Admission for TerminatingCrds {
         &'a self,
         store: &'a Store,
         _namespace: Option<&'a str>,
+        _name: &'a str,
     ) -> futures::future::BoxFuture<'a, Result<(), ApiError>> {
         let info = store.info();
         let key = (info.group.to_string(), info.resource.to_string());

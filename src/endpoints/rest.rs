@@ -25,13 +25,15 @@ use std::time::Duration;
 /// Upstream's limit on request bodies (3 MiB).
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 
-/// Admission for writes: called with the request's namespace before a create.
+/// Admission for writes: called with the request's namespace and the object's name (empty
+/// with generateName) once a create's body is decoded.
 pub trait Admission: Send + Sync {
     /// `Err` rejects the create.
     fn admit_create<'a>(
         &'a self,
         store: &'a Store,
         namespace: Option<&'a str>,
+        name: &'a str,
     ) -> futures::future::BoxFuture<'a, Result<(), ApiError>>;
     /// `Err` rejects the delete of object `name`.
     fn admit_delete(&self, _store: &Store, _name: &str) -> Result<(), ApiError> {
@@ -485,14 +487,18 @@ impl ResourceHandler {
                 Err(ApiError::method_not_allowed(&ri.group, &ri.resource))
             }
             ("create", "") => {
-                for plugin in &self.admission {
-                    plugin.admit_create(&store, ns).await?;
-                }
                 let mut opts = query.write_options()?;
                 opts.writer =
                     Some(store.writer(request_manager(&req, &query), Operation::Update, sub));
                 let (bytes, ct) = read_body(req).await?;
                 let body = decode_object(&bytes, &ct)?;
+                let object_name = body
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                for plugin in &self.admission {
+                    plugin.admit_create(&store, ns, object_name).await?;
+                }
                 let out = store.create(ns, body, opts).await?;
                 Ok(self.render_one(
                     &store,
@@ -668,7 +674,7 @@ impl ResourceHandler {
                 )));
             }
             for plugin in &self.admission {
-                plugin.admit_create(store, ns).await?;
+                plugin.admit_create(store, ns, name).await?;
             }
             let obj = managed_fields::apply(None, &writer, request)
                 .map_err(|e| ApiError::from(apply_error(e)))?;

@@ -196,6 +196,15 @@ impl fmt::Display for GroupResource {
     }
 }
 
+/// Upstream's `NewForbidden` message: the name is quoted when there is one.
+fn forbidden_message(resource: &GroupResource, name: &str, message: &str) -> String {
+    if name.is_empty() {
+        format!("{resource} is forbidden: {message}")
+    } else {
+        format!("{resource} {name:?} is forbidden: {message}")
+    }
+}
+
 /// Registry failures; the REST layer maps each to one `metav1.Status`.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum RegistryError {
@@ -243,7 +252,7 @@ pub enum RegistryError {
     #[error("{0}")]
     BadRequest(String),
     /// The request is not allowed in the object's state (403), e.g. a terminating namespace.
-    #[error("{resource} {name:?} is forbidden: {message}")]
+    #[error("{}", forbidden_message(resource, name, message))]
     Forbidden {
         /// Resource.
         resource: GroupResource,

@@ -631,6 +631,28 @@ impl Store {
         }
     }
 
+    /// Reads just the fields `T` declares of an object, straight from the stored bytes: a
+    /// check that needs two fields (admission reading a namespace's phase on every create)
+    /// should not build the whole object. Kinds that convert on read decode fully first.
+    pub async fn get_as<T: serde::de::DeserializeOwned>(
+        &self,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<T> {
+        let kv = self
+            .storage
+            .get(&self.key(ns, name))
+            .await
+            .map_err(|e| self.storage_err(e, name))?
+            .ok_or_else(|| self.not_found(name))?;
+        let decoded = if self.strategy.storage_conversion().is_none() {
+            serde_json::from_slice(&kv.value)
+        } else {
+            T::deserialize(self.decode_kv(&kv)?)
+        };
+        decoded.map_err(|e| RegistryError::Internal(format!("stored object: {e}")))
+    }
+
     fn field_lookup<'a>(&'a self, obj: &'a Value) -> impl Fn(&str) -> Option<String> + 'a {
         move |field| match field {
             "metadata.name" => Some(meta_str(obj, "name").unwrap_or("").to_string()),

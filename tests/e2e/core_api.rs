@@ -891,6 +891,70 @@ async fn every_error_is_a_status_with_upstreams_code_and_reason() {
         s["message"],
         r#"namespaces "kube-system" is forbidden: this namespace may not be deleted"#
     );
+    // A namespace kept Terminating by a finalizer of its content takes nothing new.
+    admin
+        .create(
+            "/api/v1/namespaces",
+            &json!({"metadata": {"name": "ending"}}),
+        )
+        .await;
+    admin
+        .create(
+            "/api/v1/namespaces/ending/configmaps",
+            &json!({"metadata": {"name": "held", "finalizers": ["example.com/hold"]}}),
+        )
+        .await;
+    let deleted = admin
+        .request("DELETE", "/api/v1/namespaces/ending", &[])
+        .await
+        .unwrap();
+    assert_eq!(deleted.status, 200, "{}", deleted.body);
+    let s = status(
+        &admin
+            .json(
+                "POST",
+                "/api/v1/namespaces/ending/configmaps",
+                &json!({"metadata": {"name": "late"}}),
+            )
+            .await,
+        403,
+        "Forbidden",
+    );
+    assert_eq!(
+        s["message"],
+        r#"configmaps "late" is forbidden: unable to create new content in namespace ending because it is being terminated"#
+    );
+    assert_eq!(s["details"]["name"], "late");
+    assert_eq!(s["details"]["kind"], "configmaps");
+    assert_eq!(
+        s["details"]["causes"],
+        json!([{"reason": "NamespaceTerminating", "message": "namespace ending is being terminated", "field": "metadata.namespace"}])
+    );
+    // Without a name (generateName), upstream's message names no object.
+    let s = status(
+        &admin
+            .json(
+                "POST",
+                "/api/v1/namespaces/ending/configmaps",
+                &json!({"metadata": {"generateName": "late-"}}),
+            )
+            .await,
+        403,
+        "Forbidden",
+    );
+    assert_eq!(
+        s["message"],
+        "configmaps is forbidden: unable to create new content in namespace ending because it is being terminated"
+    );
+    let released = admin
+        .with_body(
+            "PATCH",
+            "/api/v1/namespaces/ending/configmaps/held",
+            "application/json-patch+json",
+            r#"[{"op": "remove", "path": "/metadata/finalizers"}]"#,
+        )
+        .await;
+    assert_eq!(released.status, 200, "{}", released.body);
     status(
         &admin
             .get(&format!("{base}?fieldSelector=spec.nothing%3Dx"))
