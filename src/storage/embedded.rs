@@ -28,8 +28,8 @@ mod wal;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::thread::JoinHandle;
 
 use async_trait::async_trait;
@@ -93,8 +93,16 @@ pub struct EmbeddedStorage {
 /// State shared by the handle, the writer thread, readers and watch streams.
 struct Shared {
     db: Database,
-    /// Last committed revision, published after commit and before the broadcast.
+    /// Last durable revision, published after commit and sync and before the broadcast.
+    /// redb may already hold newer, not yet durable batches; [`Shared::begin_read`] hides them.
     revision: AtomicI64,
+    /// Readers in [`Shared::wait_published`]; the writer signals only when there are any.
+    waiters: AtomicUsize,
+    /// Guards nothing: pairs with `published_cv` for readers waiting on `revision`.
+    published: Mutex<()>,
+    published_cv: Condvar,
+    /// Set when the writer fails: batches redb holds beyond `revision` never become durable.
+    broken: AtomicBool,
     /// Last compacted revision.
     compacted: AtomicI64,
     /// Taken on shutdown so live watchers see the channel close.
@@ -142,9 +150,14 @@ impl EmbeddedStorage {
         let shared = Arc::new(Shared {
             db,
             revision: AtomicI64::new(revision),
+            waiters: AtomicUsize::new(0),
+            published: Mutex::new(()),
+            published_cv: Condvar::new(),
+            broken: AtomicBool::new(false),
             compacted: AtomicI64::new(compacted),
             events: Mutex::new(Some(events.clone())),
         });
+        let committer = Committer::spawn()?;
         let (tx, rx) = mpsc::channel();
         let writer_shared = shared.clone();
         let max_batch = options.max_batch.max(1);
@@ -155,6 +168,7 @@ impl EmbeddedStorage {
                     shared: writer_shared,
                     events,
                     wal,
+                    committer,
                     pending: 0,
                     broken: None,
                 }
@@ -221,7 +235,7 @@ impl Storage for EmbeddedStorage {
     async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
         let key = key.to_owned();
         self.read(move |s| {
-            let txn = s.db.begin_read().map_err(internal)?;
+            let (txn, _) = s.begin_read()?;
             let current = txn.open_table(CURRENT).map_err(internal)?;
             let found = current.get(key.as_str()).map_err(internal)?;
             found.map(|v| decode_current(&key, v.value())).transpose()
@@ -260,7 +274,7 @@ impl Storage for EmbeddedStorage {
     async fn count(&self, prefix: &str) -> Result<i64> {
         let prefix = prefix.to_owned();
         self.read(move |s| {
-            let txn = s.db.begin_read().map_err(internal)?;
+            let (txn, _) = s.begin_read()?;
             let current = txn.open_table(CURRENT).map_err(internal)?;
             let mut n = 0;
             for entry in current.range::<&str>(prefix.as_str()..).map_err(internal)? {
@@ -355,6 +369,77 @@ fn init_tables(db: &Database) -> Result<(i64, i64)> {
     };
     txn.commit().map_err(internal)?;
     Ok(out)
+}
+
+/// A `meta` value in the snapshot `txn`, 0 if unset.
+fn meta_get(txn: &redb::ReadTransaction, key: &str) -> Result<i64> {
+    let meta = txn.open_table(META).map_err(internal)?;
+    Ok(meta
+        .get(key)
+        .map_err(internal)?
+        .map(|v| rev(v.value()))
+        .unwrap_or(0))
+}
+
+impl Shared {
+    /// A read transaction holding only durable writes, and the revision it is at.
+    ///
+    /// The writer commits a batch to redb while the batch's log record is still syncing, so
+    /// for the length of one sync a fresh snapshot can be ahead of the published revision; a
+    /// reader then waits rather than return a write that a crash could still undo.
+    fn begin_read(&self) -> Result<(redb::ReadTransaction, i64)> {
+        loop {
+            let txn = self.db.begin_read().map_err(internal)?;
+            let at = meta_get(&txn, META_REVISION)?;
+            if at <= self.revision.load(Ordering::SeqCst) {
+                return Ok((txn, at));
+            }
+            drop(txn);
+            self.wait_published(at)?;
+        }
+    }
+
+    /// Blocks until `revision` is published; fails once the writer is broken, since then it
+    /// never will be.
+    fn wait_published(&self, revision: i64) -> Result<()> {
+        let mut guard = self.published.lock().unwrap_or_else(|e| e.into_inner());
+        // SeqCst pairs with `publish`: either it sees this waiter or this sees its revision.
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        let result = loop {
+            if self.broken.load(Ordering::SeqCst) {
+                break Err(StorageError::new(
+                    ErrorCode::Unavailable,
+                    "",
+                    self.revision.load(Ordering::SeqCst),
+                    "storage writer failed",
+                ));
+            }
+            if self.revision.load(Ordering::SeqCst) >= revision {
+                break Ok(());
+            }
+            // The timeout only bounds the damage of a missed wake-up; `publish` signals.
+            guard = self
+                .published_cv
+                .wait_timeout(guard, std::time::Duration::from_millis(10))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        };
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        result
+    }
+
+    /// Makes `revision` the last durable one and wakes readers waiting for it.
+    fn publish(&self, revision: i64) {
+        self.revision.store(revision, Ordering::SeqCst);
+        self.wake_waiters();
+    }
+
+    fn wake_waiters(&self) {
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            let _guard = self.published.lock().unwrap_or_else(|e| e.into_inner());
+            self.published_cv.notify_all();
+        }
+    }
 }
 
 fn subscribe(shared: &Shared, key: &str) -> Result<broadcast::Receiver<Arc<WatchEvent>>> {
@@ -453,6 +538,7 @@ struct Writer {
     shared: Arc<Shared>,
     events: broadcast::Sender<Arc<WatchEvent>>,
     wal: wal::Wal,
+    committer: Committer,
     /// Batches committed to redb without a sync since the last checkpoint.
     pending: usize,
     /// Set when the log and redb may disagree (a failed sync or commit): every later write
@@ -525,6 +611,8 @@ impl Writer {
     fn fail(&mut self, e: StorageError) {
         tracing::error!(error = %e, "storage writer failed; refusing further writes");
         self.broken = Some(StorageError::with_source(ErrorCode::Unavailable, "", e));
+        self.shared.broken.store(true, Ordering::SeqCst);
+        self.shared.wake_waiters();
     }
 
     /// Applies `writes` in one transaction, makes them durable (one log record, or a durable
@@ -565,16 +653,23 @@ impl Writer {
                 self.pending = 0;
                 return Ok(());
             }
-            if let Err(e) = self.wal.append(start + 1, next, &record) {
-                // The transaction is dropped, so redb never sees the batch either.
+            txn.set_durability(redb::Durability::None)
+                .map_err(|e| StorageError::with_source(ErrorCode::Internal, "", e))
+                .inspect_err(|e| self.fail(e.clone()))?;
+            // The commit (tens of microseconds of CPU) runs on the committer thread while this
+            // thread waits for the log's sync; readers cannot see the batch before `publish`.
+            self.committer
+                .start(txn)
+                .inspect_err(|e| self.fail(e.clone()))?;
+            let appended = self.wal.append(start + 1, next, &record);
+            let committed = self.committer.finish();
+            if let Err(e) = appended {
+                // redb may hold the batch now, but nobody can read it: `publish` never comes.
                 let e = StorageError::with_source(ErrorCode::Internal, "", e);
                 self.fail(e.clone());
                 return Err(e);
             }
-            txn.set_durability(redb::Durability::None)
-                .map_err(|e| StorageError::with_source(ErrorCode::Internal, "", e))
-                .and_then(|()| txn.commit().map_err(internal))
-                .inspect_err(|e| self.fail(e.clone()))?;
+            committed.inspect_err(|e| self.fail(e.clone()))?;
             self.pending += 1;
             Ok(())
         })();
@@ -586,22 +681,79 @@ impl Writer {
             }
             return;
         }
-        shared.revision.store(next, Ordering::Release);
+        shared.publish(next);
         tracing::trace!(
             batch = writes.len(),
             revision = next,
             "storage batch committed"
         );
-        let mut replies = Vec::with_capacity(outcomes.len());
-        for outcome in outcomes {
-            replies.push(outcome.map(|(kv, ev)| {
-                // No receivers is fine: nobody is watching.
-                let _ = self.events.send(Arc::new(ev));
+        // Answer before broadcasting: the answer is what a writer waits for, and a watch
+        // started after it still skips these events, as `revision` is already published.
+        let mut events = Vec::with_capacity(outcomes.len());
+        for (req, outcome) in writes.into_iter().zip(outcomes) {
+            let reply = outcome.map(|(kv, ev)| {
+                events.push(ev);
                 kv
-            }));
-        }
-        for (req, reply) in writes.into_iter().zip(replies) {
+            });
             let _ = req.reply.send(reply);
+        }
+        for ev in events {
+            // No receivers is fine: nobody is watching.
+            let _ = self.events.send(Arc::new(ev));
+        }
+    }
+}
+
+/// Commits redb transactions on a thread of its own, so a batch's commit overlaps the sync of
+/// its log record instead of following it.
+struct Committer {
+    jobs: Option<mpsc::Sender<redb::WriteTransaction>>,
+    done: mpsc::Receiver<Result<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Committer {
+    fn spawn() -> Result<Self> {
+        let (jobs, job_rx) = mpsc::channel::<redb::WriteTransaction>();
+        let (done_tx, done) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("storage-commit".into())
+            .spawn(move || {
+                for txn in job_rx {
+                    if done_tx.send(txn.commit().map_err(internal)).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| StorageError::with_source(ErrorCode::Internal, "", e))?;
+        Ok(Self {
+            jobs: Some(jobs),
+            done,
+            thread: Some(thread),
+        })
+    }
+
+    /// Hands `txn` over for commit; [`Committer::finish`] returns the outcome.
+    fn start(&self, txn: redb::WriteTransaction) -> Result<()> {
+        self.jobs
+            .as_ref()
+            .and_then(|jobs| jobs.send(txn).ok())
+            .ok_or_else(|| StorageError::new(ErrorCode::Internal, "", 0, "committer is gone"))
+    }
+
+    /// Waits for the commit handed over by the last [`Committer::start`].
+    fn finish(&self) -> Result<()> {
+        self.done
+            .recv()
+            .map_err(|_| StorageError::new(ErrorCode::Internal, "", 0, "committer is gone"))?
+    }
+}
+
+impl Drop for Committer {
+    fn drop(&mut self) {
+        self.jobs.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }
@@ -912,17 +1064,8 @@ fn empty_kv(revision: i64) -> KeyValue {
 
 fn list_blocking(s: &Shared, prefix: &str, options: &ListOptions) -> Result<ListResult> {
     let start = ListStart::resolve(prefix, options)?;
-    let txn = s.db.begin_read().map_err(internal)?;
-    let meta = txn.open_table(META).map_err(internal)?;
-    let meta_get = |k| -> Result<i64> {
-        Ok(meta
-            .get(k)
-            .map_err(internal)?
-            .map(|v| rev(v.value()))
-            .unwrap_or(0))
-    };
-    let now = meta_get(META_REVISION)?;
-    let compacted = meta_get(META_COMPACTED)?;
+    let (txn, now) = s.begin_read()?;
+    let compacted = meta_get(&txn, META_COMPACTED)?;
     let at = start.revision.unwrap_or(now);
     if now < start.min_revision {
         return Err(future_revision(prefix, start.min_revision, now));
@@ -1148,13 +1291,8 @@ fn read_history_blocking(
     after: i64,
     chunk: usize,
 ) -> Result<(Vec<WatchEvent>, i64, bool)> {
-    let txn = s.db.begin_read().map_err(internal)?;
-    let meta = txn.open_table(META).map_err(internal)?;
-    let compacted = meta
-        .get(META_COMPACTED)
-        .map_err(internal)?
-        .map(|v| rev(v.value()))
-        .unwrap_or(0);
+    let (txn, _) = s.begin_read()?;
+    let compacted = meta_get(&txn, META_COMPACTED)?;
     // Checked in the same snapshot as the read: a compaction racing this watcher must not
     // silently drop events from its replay.
     if after < compacted {
