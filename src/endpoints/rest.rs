@@ -766,13 +766,9 @@ impl ResourceHandler {
             }),
             View::Object => {
                 let mut items = page.items;
-                if store.strategy().typed_list_items() {
-                    for item in &mut items {
-                        if let Some(o) = item.as_object_mut() {
-                            o.remove("apiVersion");
-                            o.remove("kind");
-                        }
-                    }
+                let omit_type_meta = store.strategy().typed_list_items();
+                for item in &mut items {
+                    crate::registry::spliced_list::to_list_item(item, omit_type_meta);
                 }
                 // Built by hand so the items move into the list: `json!` would deep-copy them.
                 let mut list = serde_json::Map::new();

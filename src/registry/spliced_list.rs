@@ -42,6 +42,14 @@ pub fn append_item(out: &mut Vec<u8>, stored: &[u8], revision: i64, omit_type_me
     true
 }
 
+/// Turns a decoded object into a list item, as [`append_item`] writes one from stored bytes.
+pub fn to_list_item(obj: &mut serde_json::Value, omit_type_meta: bool) {
+    if omit_type_meta && let Some(o) = obj.as_object_mut() {
+        o.remove("apiVersion");
+        o.remove("kind");
+    }
+}
+
 /// Metadata with `resourceVersion` set to `revision`, in its sorted place.
 fn append_metadata(out: &mut Vec<u8>, meta: &Members, revision: i64) {
     const RV: &str = "resourceVersion";
@@ -90,11 +98,7 @@ mod tests {
     fn decoded(stored: &Value, revision: i64, omit: bool) -> Vec<u8> {
         let mut obj = stored.clone();
         obj["metadata"]["resourceVersion"] = json!(revision.to_string());
-        if omit {
-            let o = obj.as_object_mut().unwrap();
-            o.remove("apiVersion");
-            o.remove("kind");
-        }
+        to_list_item(&mut obj, omit);
         serde_json::to_vec(&obj).unwrap()
     }
 

@@ -763,10 +763,7 @@ impl Store {
             }
             if !spliced_list::append_item(&mut items, &kv.value, kv.mod_revision, omit_type_meta) {
                 let mut obj = self.decode_kv(kv)?;
-                if omit_type_meta && let Some(o) = obj.as_object_mut() {
-                    o.remove("apiVersion");
-                    o.remove("kind");
-                }
+                spliced_list::to_list_item(&mut obj, omit_type_meta);
                 serde_json::to_writer(&mut items, &obj).expect("JSON values serialize");
             }
         }
