@@ -11,7 +11,7 @@ use crate::endpoints::discovery::Discovery;
 use crate::endpoints::openapi::OpenApi;
 use crate::endpoints::rest::Admission;
 use crate::endpoints::rest::ResourceHandler;
-use crate::endpoints::{handler_fn, json};
+use crate::endpoints::{Verbatim, full, handler_fn};
 use crate::registry::service_alloc::ServiceAllocator;
 use crate::registry::store::{FieldValidation, WriteOptions};
 use crate::registry::{RegistryError, Store, StoreSet};
@@ -210,7 +210,17 @@ pub fn new_kube_api_server(
         }),
     );
 
-    let version = handler_fn(|_req| async { json(http::StatusCode::OK, &crate::version::info()) });
+    // Upstream writes /version with WriteRawJSON: indented for every client, in field order.
+    let version = handler_fn(|_req| async {
+        let body = serde_json::to_vec_pretty(&crate::version::info()).expect("version serializes");
+        let mut resp = http::Response::builder()
+            .status(http::StatusCode::OK)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(full(body))
+            .expect("static headers are valid");
+        resp.extensions_mut().insert(Verbatim);
+        resp
+    });
     server.handle("/version", version.clone());
     server.handle("/version/", version);
 

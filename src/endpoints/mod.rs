@@ -25,8 +25,8 @@ pub type Response = http::Response<Body>;
 /// A cloneable, type-erased handler: what every link of the server chain and every filter is.
 pub type Handler = tower::util::BoxCloneSyncService<Request, Response, Infallible>;
 
-/// Marks a response whose body is passed on as another server sent it (the aggregator's
-/// proxy), so no filter rewrites it.
+/// Marks a response whose body must reach the client byte for byte (a proxied extension's,
+/// a cached OpenAPI document), so no filter rewrites it.
 #[derive(Debug, Clone, Copy)]
 pub struct Verbatim;
 

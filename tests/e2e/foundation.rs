@@ -867,6 +867,16 @@ async fn json_is_indented_for_curl_browsers_and_pretty_true_as_upstream() {
         .unwrap();
     assert_eq!(r.body, indented(&r.body));
 
+    // /version is indented for everyone, as upstream's WriteRawJSON; OpenAPI documents are
+    // served as cached, whoever asks.
+    let version = get("/version", "kubeboot-test/1.0").await;
+    assert_eq!(version.body, indented(&version.body));
+    assert_eq!(version.json()["major"], "1");
+    assert_eq!(get("/version", "curl/8.5.0").await.body, version.body);
+    let document = get("/openapi/v2", "kubeboot-test/1.0").await;
+    assert_eq!(document.status, 200);
+    assert_eq!(get("/openapi/v2", "curl/8.5.0").await.bytes, document.bytes);
+
     // Watch events stay one per line; YAML and protobuf are not JSON to indent.
     let r = admin
         .request(

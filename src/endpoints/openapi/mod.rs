@@ -547,12 +547,16 @@ fn respond(req: &Request, document: &Document, immutable: bool) -> Response {
     } else {
         document.bytes.clone()
     };
-    builder
+    let mut response = builder
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, document.content_type)
         .header(header::CONTENT_LENGTH, document.bytes.len())
         .body(full(body))
-        .expect("valid headers")
+        .expect("valid headers");
+    // Upstream serves its cached document bytes whatever the client, never re-indented: the
+    // ETag names these bytes.
+    response.extensions_mut().insert(crate::endpoints::Verbatim);
+    response
 }
 
 fn redirect(location: &str) -> Response {
