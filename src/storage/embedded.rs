@@ -101,7 +101,7 @@ struct Shared {
     /// Guards nothing: pairs with `published_cv` for readers waiting on `revision`.
     published: Mutex<()>,
     published_cv: Condvar,
-    /// Set when the writer fails: batches redb holds beyond `revision` never become durable.
+    /// Set when the writer fails or is gone: batches redb holds beyond `revision` never become durable.
     broken: AtomicBool,
     /// Last compacted revision.
     compacted: AtomicI64,
@@ -387,16 +387,16 @@ impl Shared {
     /// The writer commits a batch to redb while the batch's log record is still syncing, so
     /// for the length of one sync a fresh snapshot can be ahead of the published revision; a
     /// reader then waits rather than return a write that a crash could still undo.
+    ///
+    /// The snapshot is kept while waiting: once its revision is published all of it is
+    /// durable, so one sync is the longest a read waits, however steadily writes arrive.
     fn begin_read(&self) -> Result<(redb::ReadTransaction, i64)> {
-        loop {
-            let txn = self.db.begin_read().map_err(internal)?;
-            let at = meta_get(&txn, META_REVISION)?;
-            if at <= self.revision.load(Ordering::SeqCst) {
-                return Ok((txn, at));
-            }
-            drop(txn);
+        let txn = self.db.begin_read().map_err(internal)?;
+        let at = meta_get(&txn, META_REVISION)?;
+        if at > self.revision.load(Ordering::SeqCst) {
             self.wait_published(at)?;
         }
+        Ok((txn, at))
     }
 
     /// Blocks until `revision` is published; fails once the writer is broken, since then it
@@ -546,6 +546,15 @@ struct Writer {
     broken: Option<StorageError>,
 }
 
+impl Drop for Writer {
+    /// A writer gone (stopped, or panicked mid-batch) publishes nothing more: readers waiting
+    /// for a batch redb already holds must fail instead of waiting forever.
+    fn drop(&mut self) {
+        self.shared.broken.store(true, Ordering::SeqCst);
+        self.shared.wake_waiters();
+    }
+}
+
 impl Writer {
     fn run(mut self, rx: mpsc::Receiver<Request>, max_batch: usize) {
         loop {
@@ -674,7 +683,10 @@ impl Writer {
             Ok(())
         })();
         if let Err(e) = applied {
-            // Nothing of the batch is visible; every request fails, the revision is unchanged.
+            // Every request fails and the revision is unchanged. When the log write failed
+            // after redb's commit, redb holds a batch that is never published: reads then
+            // fail with Unavailable (the storage health check among them) until a restart
+            // replays the log, which holds no record of the batch.
             tracing::error!(error = %e, "storage batch commit failed");
             for req in writes {
                 let _ = req.reply.send(Err(e.clone()));
