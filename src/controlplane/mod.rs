@@ -210,7 +210,7 @@ pub fn new_kube_api_server(
         }),
     );
 
-    // Upstream writes /version with WriteRawJSON: indented for every client, in field order.
+    // Upstream writes /version with WriteRawJSON: indented for every client.
     let version = handler_fn(|_req| async {
         let body = serde_json::to_vec_pretty(&crate::version::info()).expect("version serializes");
         let mut resp = http::Response::builder()

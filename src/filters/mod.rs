@@ -1,7 +1,7 @@
 //! The filter chain in front of the server chain, outermost first, in upstream's order
 //! (`DefaultBuildHandlerChain`): panic recovery → request info → retry-after during shutdown →
 //! in-flight tracking → timeout → authentication → max-in-flight → authorization → handler.
-//! Inside panic recovery, pretty-printing indents JSON for people, which upstream's
+//! Inside request info, pretty-printing indents JSON for people, which upstream's
 //! serializers do wherever they negotiate an output; one filter covers every body here.
 
 use crate::auth::authorizer::forbidden_message;
@@ -56,19 +56,36 @@ pub fn build_handler_chain(handler: Handler, c: FilterConfig) -> Handler {
     } else {
         handler
     };
-    let handler = with_request_info(handler);
     let handler = with_pretty_json(handler);
+    let handler = with_request_info(handler);
     with_panic_recovery(handler)
 }
 
-/// Whether a request asks for indented JSON: `?pretty=` (Go's ParseBool; anything else is
-/// false), else a User-Agent of a browser or a command-line HTTP tool, as upstream's
+/// Whether a request asks for indented JSON: `pretty=1` on an accepted media type; else the
+/// first `?pretty=` when not empty (Go's ParseBool; anything else is false); else a
+/// User-Agent of a browser or a command-line HTTP tool, as upstream's negotiation and
 /// `isPrettyPrint`.
 fn wants_pretty(req: &Request) -> bool {
+    let accept_pretty = req
+        .headers()
+        .get_all(http::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|media| {
+            media
+                .split(';')
+                .skip(1)
+                .any(|param| param.trim() == "pretty=1")
+        });
+    if accept_pretty {
+        return true;
+    }
     let pretty = req.uri().query().and_then(|q| {
         form_urlencoded::parse(q.as_bytes())
-            .find(|(k, v)| k == "pretty" && !v.is_empty())
+            .find(|(k, _)| k == "pretty")
             .map(|(_, v)| v.into_owned())
+            .filter(|v| !v.is_empty())
     });
     if let Some(v) = pretty {
         return matches!(v.as_str(), "1" | "t" | "T" | "true" | "TRUE" | "True");

@@ -856,6 +856,19 @@ async fn json_is_indented_for_curl_browsers_and_pretty_true_as_upstream() {
             assert_eq!(r.body, want, "{query} with {agent}");
         }
     }
+    // So does pretty=1 on the accepted media type.
+    let r = admin
+        .request(
+            "GET",
+            object,
+            &[
+                ("user-agent", "kubeboot-test/1.0"),
+                ("accept", "application/json;pretty=1"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.body, indented(&r.body));
     // An empty ?pretty= falls back to the User-Agent.
     let r = admin
         .request(
