@@ -27,8 +27,7 @@ impl NamespaceLifecycle {
 struct Lifecycle {
     #[serde(default)]
     metadata: LifecycleMeta,
-    #[serde(default)]
-    status: LifecycleStatus,
+    status: Option<LifecycleStatus>,
 }
 
 #[derive(Deserialize, Default)]
@@ -37,7 +36,7 @@ struct LifecycleMeta {
     deletion_timestamp: Option<IgnoredAny>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 struct LifecycleStatus {
     phase: Option<String>,
 }
@@ -45,7 +44,7 @@ struct LifecycleStatus {
 impl Lifecycle {
     fn terminating(&self) -> bool {
         self.metadata.deletion_timestamp.is_some()
-            || self.status.phase.as_deref() == Some("Terminating")
+            || self.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Terminating")
     }
 }
 

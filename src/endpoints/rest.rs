@@ -492,6 +492,7 @@ impl ResourceHandler {
                     Some(store.writer(request_manager(&req, &query), Operation::Update, sub));
                 let (bytes, ct) = read_body(req).await?;
                 let body = decode_object(&bytes, &ct)?;
+                store.check_namespace(ns, &body)?;
                 let object_name = body
                     .pointer("/metadata/name")
                     .and_then(Value::as_str)

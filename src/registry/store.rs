@@ -155,11 +155,11 @@ pub struct ListParams {
     pub resource_version_match: Option<String>,
 }
 
-/// One page of a list.
+/// One page of a list: decoded objects, or (a [`SplicedPage`]) their JSON array.
 #[derive(Debug)]
-pub struct ListPage {
+pub struct ListPage<Items = Vec<Value>> {
     /// Objects, with resourceVersion set.
-    pub items: Vec<Value>,
+    pub items: Items,
     /// The revision the list was read at.
     pub resource_version: String,
     /// Token for the next page.
@@ -168,18 +168,8 @@ pub struct ListPage {
     pub remaining: Option<i64>,
 }
 
-/// One page of a list whose items are already encoded as JSON.
-#[derive(Debug)]
-pub struct SplicedPage {
-    /// The items, as one JSON array.
-    pub items: Vec<u8>,
-    /// The revision the list was read at.
-    pub resource_version: String,
-    /// Token for the next page.
-    pub continue_token: Option<String>,
-    /// Items remaining after this page, when known.
-    pub remaining: Option<i64>,
-}
+/// One page of a list whose items are already encoded, as one JSON array.
+pub type SplicedPage = ListPage<Vec<u8>>;
 
 /// Watch parameters after parsing the query.
 #[derive(Debug, Clone, Default)]
@@ -828,6 +818,18 @@ impl Store {
         }
     }
 
+    /// Refuses a body whose namespace is not the request's, as upstream's create handler does
+    /// before admission (`EnsureObjectNamespaceMatchesRequestNamespace`).
+    pub fn check_namespace(&self, ns: Option<&str>, body: &Value) -> Result<()> {
+        let body_ns = meta_str(body, "namespace").filter(|s| !s.is_empty());
+        match (self.info().namespaced, ns, body_ns) {
+            (true, Some(req), Some(body_ns)) if req != body_ns => Err(RegistryError::BadRequest(
+                "the namespace of the provided object does not match the namespace sent on the request".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// Creates an object; `ns` is the request's namespace.
     pub async fn create(
         &self,
@@ -836,25 +838,15 @@ impl Store {
         opts: WriteOptions,
     ) -> Result<Outcome<Value>> {
         let info = self.info().clone();
+        self.check_namespace(ns, &body)?;
         let (mut obj, warnings) = self.admit_body(body, &opts)?;
         {
             let m = meta_mut(&mut obj);
-            match (
-                info.namespaced,
-                ns,
-                m.get("namespace")
-                    .and_then(Value::as_str)
-                    .filter(|s| !s.is_empty()),
-            ) {
-                (true, Some(req), Some(body_ns)) if req != body_ns => {
-                    return Err(RegistryError::BadRequest(
-                        "the namespace of the provided object does not match the namespace sent on the request".into(),
-                    ));
-                }
-                (true, Some(req), _) => {
+            match (info.namespaced, ns) {
+                (true, Some(req)) => {
                     m.insert("namespace".into(), Value::String(req.into()));
                 }
-                (false, _, _) => {
+                (false, _) => {
                     m.remove("namespace");
                 }
                 _ => {}

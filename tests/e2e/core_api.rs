@@ -930,6 +930,22 @@ async fn every_error_is_a_status_with_upstreams_code_and_reason() {
         s["details"]["causes"],
         json!([{"reason": "NamespaceTerminating", "message": "namespace ending is being terminated", "field": "metadata.namespace"}])
     );
+    // A body naming another namespace is a 400 before admission looks at either.
+    let s = status(
+        &admin
+            .json(
+                "POST",
+                "/api/v1/namespaces/ending/configmaps",
+                &json!({"metadata": {"name": "elsewhere", "namespace": "default"}}),
+            )
+            .await,
+        400,
+        "BadRequest",
+    );
+    assert_eq!(
+        s["message"],
+        "the namespace of the provided object does not match the namespace sent on the request"
+    );
     // Without a name (generateName), upstream's message names no object.
     let s = status(
         &admin
