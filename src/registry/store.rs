@@ -610,15 +610,16 @@ impl Store {
 
     /// Reads one object.
     pub async fn get(&self, ns: Option<&str>, name: &str) -> Result<Value> {
-        match self
-            .storage
+        self.decode_kv(&self.get_kv(ns, name).await?)
+    }
+
+    /// The stored key-value of an object, or NotFound.
+    async fn get_kv(&self, ns: Option<&str>, name: &str) -> Result<KeyValue> {
+        self.storage
             .get(&self.key(ns, name))
             .await
             .map_err(|e| self.storage_err(e, name))?
-        {
-            Some(kv) => self.decode_kv(&kv),
-            None => Err(self.not_found(name)),
-        }
+            .ok_or_else(|| self.not_found(name))
     }
 
     /// Reads just the fields `T` declares of an object, straight from the stored bytes: a
@@ -629,12 +630,7 @@ impl Store {
         ns: Option<&str>,
         name: &str,
     ) -> Result<T> {
-        let kv = self
-            .storage
-            .get(&self.key(ns, name))
-            .await
-            .map_err(|e| self.storage_err(e, name))?
-            .ok_or_else(|| self.not_found(name))?;
+        let kv = self.get_kv(ns, name).await?;
         let decoded = if self.strategy.storage_conversion().is_none() {
             serde_json::from_slice(&kv.value)
         } else {
@@ -977,12 +973,7 @@ impl Store {
             }
             None => None,
         };
-        let kv = self
-            .storage
-            .get(&self.key(ns, name))
-            .await
-            .map_err(|e| self.storage_err(e, name))?
-            .ok_or_else(|| self.not_found(name))?;
+        let kv = self.get_kv(ns, name).await?;
         if let Some(rv) = precondition
             && rv != kv.mod_revision
         {
@@ -1052,12 +1043,7 @@ impl Store {
         F: Fn(&Value) -> Result<Value>,
     {
         for _ in 0..UPDATE_RETRIES {
-            let kv = self
-                .storage
-                .get(&self.key(ns, name))
-                .await
-                .map_err(|e| self.storage_err(e, name))?
-                .ok_or_else(|| self.not_found(name))?;
+            let kv = self.get_kv(ns, name).await?;
             let old = self.decode_kv(&kv)?;
             let desired = mutate(&old)?;
             if let Some(rv) = meta_str(&desired, "resourceVersion")
