@@ -285,6 +285,25 @@ mod tests {
         CertificateDer::from_pem_slice(pem.as_bytes()).unwrap()
     }
 
+    /// A connection presenting a new client certificate of `ca` for `name` in `groups`.
+    fn client_conn(ca: &crate::pki::certs::Pair, name: &str, groups: &[&str]) -> ConnInfo {
+        let leaf = new_leaf(
+            &LeafSpec {
+                common_name: name.into(),
+                organizations: groups.iter().map(|g| g.to_string()).collect(),
+                dns_names: Vec::new(),
+                ips: Vec::new(),
+                usage: rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+            },
+            ca,
+        )
+        .unwrap();
+        ConnInfo::new(
+            SocketAddr::from(([127, 0, 0, 1], 1)),
+            vec![der(&leaf.cert_pem)],
+        )
+    }
+
     #[test]
     fn a_connections_certificate_is_verified_once_until_its_verification_expires() {
         let ca = new_ca("kubernetes").unwrap();
@@ -299,21 +318,7 @@ mod tests {
             tokens: None,
             anonymous: false,
         };
-        let leaf = new_leaf(
-            &LeafSpec {
-                common_name: "alice".into(),
-                organizations: vec!["devs".into()],
-                dns_names: Vec::new(),
-                ips: Vec::new(),
-                usage: rcgen::ExtendedKeyUsagePurpose::ClientAuth,
-            },
-            &ca,
-        )
-        .unwrap();
-        let conn = ConnInfo::new(
-            SocketAddr::from(([127, 0, 0, 1], 1)),
-            vec![der(&leaf.cert_pem)],
-        );
+        let conn = client_conn(&ca, "alice", &["devs"]);
         let headers = http::HeaderMap::new();
         let user = authn.authenticate(&conn, &headers).unwrap();
         assert_eq!(user.name, "alice");
@@ -339,22 +344,7 @@ mod tests {
         assert_eq!(authn.authenticate(&conn, &headers).unwrap().name, "alice");
 
         // A certificate of another CA is refused every time, and nothing is kept for it.
-        let other = new_ca("other").unwrap();
-        let stranger = new_leaf(
-            &LeafSpec {
-                common_name: "mallory".into(),
-                organizations: Vec::new(),
-                dns_names: Vec::new(),
-                ips: Vec::new(),
-                usage: rcgen::ExtendedKeyUsagePurpose::ClientAuth,
-            },
-            &other,
-        )
-        .unwrap();
-        let conn = ConnInfo::new(
-            SocketAddr::from(([127, 0, 0, 1], 2)),
-            vec![der(&stranger.cert_pem)],
-        );
+        let conn = client_conn(&new_ca("other").unwrap(), "mallory", &[]);
         for _ in 0..2 {
             assert!(authn.authenticate(&conn, &headers).is_err());
         }
