@@ -1,13 +1,12 @@
 //! Lifecycle signals of a running server, as upstream's `lifecycleSignals`.
 
-use std::sync::Arc;
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
-/// A one-way latch: once signaled it stays signaled; any number of tasks can wait on it.
+/// A named one-way latch: once signaled it stays signaled; any number of tasks can wait on it.
 #[derive(Clone, Debug)]
 pub struct Signal {
     name: &'static str,
-    tx: Arc<watch::Sender<bool>>,
+    token: CancellationToken,
 }
 
 impl Signal {
@@ -15,7 +14,7 @@ impl Signal {
     pub fn new(name: &'static str) -> Self {
         Self {
             name,
-            tx: Arc::new(watch::Sender::new(false)),
+            token: CancellationToken::new(),
         }
     }
 
@@ -26,7 +25,10 @@ impl Signal {
 
     /// Sets the latch; later calls do nothing.
     pub fn signal(&self) {
-        if !self.tx.send_replace(true) {
+        // Each latch has one owner that sets it (the run loop, a hook, the OS signal handler),
+        // so checking first logs the transition once.
+        if !self.token.is_cancelled() {
+            self.token.cancel();
             tracing::info!(
                 signal = self.name,
                 "[graceful-termination] lifecycle signal"
@@ -36,14 +38,12 @@ impl Signal {
 
     /// Whether the latch is set.
     pub fn is_signaled(&self) -> bool {
-        *self.tx.borrow()
+        self.token.is_cancelled()
     }
 
     /// Waits until the latch is set.
     pub async fn wait(&self) {
-        let mut rx = self.tx.subscribe();
-        // The sender lives in `self`, so the channel cannot close while we wait.
-        let _ = rx.wait_for(|set| *set).await;
+        self.token.cancelled().await
     }
 }
 
@@ -71,5 +71,25 @@ impl Default for LifecycleSignals {
             pre_shutdown_hooks_stopped: Signal::new("PreShutdownHooksStopped"),
             in_flight_requests_drained: Signal::new("InFlightRequestsDrained"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_signal_stays_set_and_wakes_every_waiter_including_later_ones() {
+        let signal = Signal::new("Test");
+        assert!(!signal.is_signaled());
+        let waiter = tokio::spawn({
+            let signal = signal.clone();
+            async move { signal.wait().await }
+        });
+        signal.signal();
+        signal.signal();
+        waiter.await.unwrap();
+        assert!(signal.is_signaled());
+        signal.wait().await;
     }
 }
