@@ -4,10 +4,11 @@ use super::healthz::{Check, HealthEndpoint, LogHealth, Ping, SignalCheck};
 use super::lifecycle::{LifecycleSignals, Signal};
 use super::{DelegationTarget, GenericApiServer, Hook, HookContext, serving};
 use crate::endpoints::{Handler, handler_fn};
-use crate::filters::{FilterConfig, InFlight, build_handler_chain};
+use crate::filters::{FilterConfig, build_handler_chain};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio_util::task::TaskTracker;
 
 /// Errors that end a running server.
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +41,8 @@ pub struct PreparedApiServer {
     post_start_hooks: Vec<(Hook, Signal)>,
     pre_shutdown_hooks: Vec<Hook>,
     signals: LifecycleSignals,
-    in_flight: InFlight,
+    /// Non-long-running requests in flight; closed when the drain starts.
+    in_flight: TaskTracker,
     config: RunConfig,
     readyz_checks: Vec<String>,
 }
@@ -49,7 +51,7 @@ impl GenericApiServer {
     /// Installs /healthz, /livez and /readyz with the chain's checks, and wraps the chain in the filters.
     pub fn prepare_run(
         mut self,
-        filters: impl FnOnce(&LifecycleSignals, InFlight) -> FilterConfig,
+        filters: impl FnOnce(&LifecycleSignals, TaskTracker) -> FilterConfig,
         config: RunConfig,
     ) -> PreparedApiServer {
         let signals = LifecycleSignals::default();
@@ -104,7 +106,7 @@ impl GenericApiServer {
             );
         }
 
-        let in_flight = InFlight::default();
+        let in_flight = TaskTracker::new();
         let handler = build_handler_chain(
             self.unprotected_handler(),
             filters(&signals, in_flight.clone()),
@@ -198,13 +200,15 @@ impl PreparedApiServer {
         tokio::time::sleep(self.config.shutdown_delay).await;
         signals.after_shutdown_delay_duration.signal();
         signals.not_accepting_new_requests.signal();
+        // Closed, the tracker's `wait` returns once no tracked request is left in flight.
+        self.in_flight.close();
         let drain = self.config.request_timeout;
         if self.config.send_retry_after {
             // Keep the listener open so clients get a 429 with Retry-After instead of a refused connection.
-            let _ = tokio::time::timeout(drain, self.in_flight.drained()).await;
+            let _ = tokio::time::timeout(drain, self.in_flight.wait()).await;
         }
         stop_serving.signal();
-        if tokio::time::timeout(drain, self.in_flight.drained())
+        if tokio::time::timeout(drain, self.in_flight.wait())
             .await
             .is_err()
         {

@@ -1,0 +1,179 @@
+//! Each filter on its own, behind request info, in front of a test handler.
+
+use super::*;
+use crate::endpoints::{call, full, handler_fn, text};
+use http::StatusCode;
+use http_body_util::BodyExt;
+use tower::Layer;
+
+fn get(path: &str) -> Request {
+    http::Request::get(path).body(full("")).unwrap()
+}
+
+/// `layer` behind request info, in front of `handler`.
+fn chain<L>(layer: L, handler: Handler) -> Handler
+where
+    L: Layer<Handler>,
+    L::Service: tower::Service<Request, Response = Response, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    <L::Service as tower::Service<Request>>::Future: Send + 'static,
+{
+    Handler::new(
+        ServiceBuilder::new()
+            .layer(request_info::RequestInfoLayer)
+            .layer(layer)
+            .service(handler),
+    )
+}
+
+fn ok() -> Handler {
+    handler_fn(|_req| async { text(StatusCode::OK, "ok") })
+}
+
+/// A handler that waits for `release` before answering.
+fn held(release: Arc<tokio::sync::Notify>) -> Handler {
+    handler_fn(move |_req| {
+        let release = release.clone();
+        async move {
+            release.notified().await;
+            text(StatusCode::OK, "done")
+        }
+    })
+}
+
+async fn body(resp: Response) -> String {
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+#[tokio::test]
+async fn a_panic_in_a_handler_or_while_calling_it_is_a_500_with_upstreams_text() {
+    let in_future = handler_fn(|_req| async { panic!("in the future") });
+    let in_call = Handler::new(tower::service_fn(
+        |_req: Request| -> futures::future::Ready<Result<Response, Infallible>> {
+            panic!("in call")
+        },
+    ));
+    for handler in [in_future, in_call] {
+        let resp = call(
+            &chain(panic_recovery::PanicRecoveryLayer, handler),
+            get("/x"),
+        )
+        .await;
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            resp.headers()[http::header::CONTENT_TYPE],
+            "text/plain; charset=utf-8"
+        );
+        assert_eq!(
+            body(resp).await,
+            "This request caused apiserver to panic. Look in the logs for details.\n"
+        );
+    }
+    let resp = call(&chain(panic_recovery::PanicRecoveryLayer, ok()), get("/x")).await;
+    assert_eq!(
+        (resp.status(), body(resp).await.as_str()),
+        (StatusCode::OK, "ok")
+    );
+}
+
+#[tokio::test]
+async fn requests_past_the_timeout_get_504_but_watches_are_not_timed() {
+    let release = Arc::new(tokio::sync::Notify::new());
+    let handler = chain(
+        timeout::TimeoutLayer::new(Duration::from_millis(100)),
+        held(release.clone()),
+    );
+    let resp = call(&handler, get("/api/v1/namespaces")).await;
+    assert_eq!(resp.status(), StatusCode::GATEWAY_TIMEOUT);
+
+    let watch = tokio::spawn(call(&handler, get("/api/v1/namespaces?watch=true")));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    release.notify_waiters();
+    assert_eq!(watch.await.unwrap().status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_tracker_counts_non_long_running_requests_until_their_response() {
+    let tracker = TaskTracker::new();
+    let release = Arc::new(tokio::sync::Notify::new());
+    let handler = chain(
+        in_flight::InFlightLayer::new(tracker.clone()),
+        held(release.clone()),
+    );
+    let request = tokio::spawn(call(&handler, get("/api/v1/namespaces")));
+    let watch = tokio::spawn(call(&handler, get("/api/v1/namespaces?watch=true")));
+    tokio::task::yield_now().await;
+    assert_eq!(tracker.len(), 1);
+    tracker.close();
+    assert!(!tracker.is_empty());
+    release.notify_waiters();
+    tracker.wait().await;
+    request.await.unwrap();
+    watch.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_full_kind_of_seats_answers_429_and_long_running_requests_need_none() {
+    let release = Arc::new(tokio::sync::Notify::new());
+    let handler = chain(
+        max_in_flight::MaxInFlightLayer::new(1, 1),
+        held(release.clone()),
+    );
+    let read = tokio::spawn(call(&handler, get("/api/v1/namespaces")));
+    tokio::task::yield_now().await;
+    let resp = call(&handler, get("/api/v1/pods")).await;
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(resp.headers()["retry-after"], "1");
+
+    let create = http::Request::post("/api/v1/namespaces")
+        .body(full(""))
+        .unwrap();
+    let write = tokio::spawn(call(&handler, create));
+    let watch = tokio::spawn(call(&handler, get("/api/v1/pods?watch=true")));
+    tokio::task::yield_now().await;
+    release.notify_waiters();
+    for task in [read, write, watch] {
+        assert_eq!(task.await.unwrap().status(), StatusCode::OK);
+    }
+    // The seat is free again once the response is ready.
+    let handler = chain(max_in_flight::MaxInFlightLayer::new(1, 1), ok());
+    for _ in 0..2 {
+        assert_eq!(
+            call(&handler, get("/api/v1/pods")).await.status(),
+            StatusCode::OK
+        );
+    }
+}
+
+#[tokio::test]
+async fn once_not_accepting_new_requests_they_get_429_except_health_probes() {
+    let not_accepting = Signal::new("NotAcceptingNewRequest");
+    let handler = chain(
+        retry_after::RetryAfterLayer::new(not_accepting.clone()),
+        ok(),
+    );
+    assert_eq!(
+        call(&handler, get("/version")).await.status(),
+        StatusCode::OK
+    );
+    not_accepting.signal();
+    let resp = call(&handler, get("/version")).await;
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(resp.headers()["retry-after"], "5");
+    assert_eq!(resp.headers()[http::header::CONNECTION], "close");
+    for path in ["/readyz", "/livez/ping", "/healthz"] {
+        assert_eq!(
+            call(&handler, get(path)).await.status(),
+            StatusCode::OK,
+            "{path}"
+        );
+    }
+    assert_eq!(
+        call(&handler, get("/readyzz")).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
