@@ -1,5 +1,16 @@
-//! Admission plugins run before a write reaches the registry.
+//! Admission (upstream's `k8s.io/apiserver/pkg/admission`): after authentication and
+//! authorization, every write passes the mutating plugins, then the kind's own validation, then
+//! the validating plugins. The endpoints turn each write request into [`Attributes`] in one
+//! place (`endpoints::handlers::admit`); the registry calls back at upstream's points of a
+//! write (`registry::Admit`), so every write path passes the same chain.
 
+mod attributes;
+mod chain;
 mod namespace_lifecycle;
 
+pub use attributes::{Attributes, Operation, Options};
+pub use chain::{Chain, Mutating, Validating};
 pub use namespace_lifecycle::NamespaceLifecycle;
+
+/// What a plugin answers: `Err` refuses the request with that error.
+pub type Result<T = (), E = crate::registry::RegistryError> = std::result::Result<T, E>;

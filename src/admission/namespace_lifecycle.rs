@@ -1,13 +1,12 @@
 //! NamespaceLifecycle: namespaced objects may be created only in a namespace that exists and
-//! is not terminating, as upstream's plugin of the same name.
+//! is not terminating, and the system namespaces may never be deleted, as upstream's plugin of
+//! the same name (a mutating plugin upstream, so it runs before validation).
 
-use crate::endpoints::rest::Admission;
-use crate::endpoints::status::ApiError;
-use crate::registry::errors::GroupResource;
+use super::{Attributes, Mutating, Operation, Result};
 use crate::registry::{RegistryError, Store};
-use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
+use serde_json::Value;
 use std::sync::Arc;
 
 /// The plugin; it reads namespaces through their store.
@@ -51,46 +50,49 @@ impl Lifecycle {
 /// Namespaces upstream never lets anyone delete.
 const IMMORTAL_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public"];
 
-impl Admission for NamespaceLifecycle {
-    fn admit_delete(&self, store: &Store, name: &str) -> Result<(), ApiError> {
-        let info = store.info();
-        if info.group.is_empty()
-            && info.resource == "namespaces"
-            && IMMORTAL_NAMESPACES.contains(&name)
-        {
-            return Err(RegistryError::Forbidden {
-                resource: info.group_resource(),
-                name: name.into(),
-                message: "this namespace may not be deleted".into(),
-                cause: None,
-            }
-            .into());
-        }
-        Ok(())
+#[async_trait::async_trait]
+impl Mutating for NamespaceLifecycle {
+    fn handles(&self, operation: Operation) -> bool {
+        matches!(operation, Operation::Create | Operation::Delete)
     }
 
-    fn admit_create<'a>(
-        &'a self,
-        store: &'a Store,
-        namespace: Option<&'a str>,
-        name: &'a str,
-    ) -> BoxFuture<'a, Result<(), ApiError>> {
-        Box::pin(async move {
-            let info = store.info();
-            let Some(ns) = namespace.filter(|_| info.namespaced) else {
-                return Ok(());
-            };
-            let namespace: Lifecycle = self.namespaces.get_as(None, ns).await?;
-            if namespace.terminating() {
-                return Err(RegistryError::Forbidden {
-                    resource: GroupResource { group: info.group.to_string(), resource: info.resource.to_string() },
-                    name: name.into(),
-                    message: format!("unable to create new content in namespace {ns} because it is being terminated"),
-                    cause: Some(Box::new(("NamespaceTerminating".into(), format!("namespace {ns} is being terminated"), "metadata.namespace".into()))),
-                }
-                .into());
+    async fn admit(&self, a: &Attributes<'_>, _object: Option<&mut Value>) -> Result {
+        let info = a.resource;
+        match a.operation {
+            Operation::Delete
+                if info.group.is_empty()
+                    && info.resource == "namespaces"
+                    && IMMORTAL_NAMESPACES.contains(&a.name) =>
+            {
+                Err(RegistryError::Forbidden {
+                    resource: info.group_resource(),
+                    name: a.name.into(),
+                    message: "this namespace may not be deleted".into(),
+                    cause: None,
+                })
             }
-            Ok(())
-        })
+            Operation::Create => {
+                let Some(ns) = a.namespace.filter(|_| info.namespaced) else {
+                    return Ok(());
+                };
+                let namespace: Lifecycle = self.namespaces.get_as(None, ns).await?;
+                if namespace.terminating() {
+                    return Err(RegistryError::Forbidden {
+                        resource: info.group_resource(),
+                        name: a.name.into(),
+                        message: format!(
+                            "unable to create new content in namespace {ns} because it is being terminated"
+                        ),
+                        cause: Some(Box::new((
+                            "NamespaceTerminating".into(),
+                            format!("namespace {ns} is being terminated"),
+                            "metadata.namespace".into(),
+                        ))),
+                    });
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
     }
 }

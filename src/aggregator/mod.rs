@@ -10,10 +10,11 @@ pub mod loopback;
 pub mod proxy;
 pub mod routes;
 
+use crate::admission::Chain;
 use crate::controlplane::storage_factory::StorageFactory;
 use crate::endpoints::discovery::Discovery;
 use crate::endpoints::handler_fn;
-use crate::endpoints::rest::{Admission, ResourceHandler};
+use crate::endpoints::handlers::ResourceHandler;
 use crate::registry::StoreSet;
 use crate::server::{DelegationTarget, GenericApiServer, spawn_once, wait_until};
 use futures::StreamExt;
@@ -31,8 +32,8 @@ pub struct Config {
     pub storage: Arc<StorageFactory>,
     /// Discovery, shared with the other links; remote group/versions are added to it.
     pub discovery: Arc<Discovery>,
-    /// Admission plugins.
-    pub admission: Vec<Arc<dyn Admission>>,
+    /// The admission chain.
+    pub admission: Chain,
     /// The front-proxy client certificate presented to extension servers.
     pub proxy_identity: ProxyIdentity,
     /// --min-request-timeout.

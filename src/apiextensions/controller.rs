@@ -4,11 +4,10 @@
 
 use super::crd::{CLEANUP_FINALIZER, condition, set_condition};
 use super::custom_resource::CustomResource;
+use crate::admission::{Attributes, Mutating, Operation, Result as AdmissionResult};
 use crate::controlplane::storage_factory::StorageFactory;
 use crate::endpoints::discovery::Discovery;
 use crate::endpoints::openapi::{CustomResourceSchema, OpenApi};
-use crate::endpoints::rest::Admission;
-use crate::endpoints::status::ApiError;
 use crate::registry::store::{DeleteParams, ListParams, UpdateTarget, WatchParams, WriteOptions};
 use crate::registry::{RegistryError, Store, StoreSet};
 use futures::StreamExt;
@@ -44,28 +43,27 @@ pub struct Serving {
     terminating: Arc<Mutex<HashSet<(String, String)>>>,
 }
 
-/// Refuses creates of custom objects whose CRD is being deleted, as upstream's crdHandler.
+/// Refuses creates of custom objects whose CRD is being deleted, as upstream's crdHandler
+/// does before it decodes anything: it runs with the mutating plugins, ahead of validation.
 pub struct TerminatingCrds(Arc<Mutex<HashSet<(String, String)>>>);
 
-impl Admission for TerminatingCrds {
-    fn admit_create<'a>(
-        &'a self,
-        store: &'a Store,
-        _namespace: Option<&'a str>,
-        _name: &'a str,
-    ) -> futures::future::BoxFuture<'a, Result<(), ApiError>> {
-        let info = store.info();
-        let key = (info.group.to_string(), info.resource.to_string());
-        let terminating = self.0.lock().expect("poisoned").contains(&key);
-        Box::pin(async move {
-            if terminating {
-                let mut err = ApiError::method_not_allowed(&key.0, &key.1);
-                err.message =
-                    "create not allowed while custom resource definition is terminating".into();
-                return Err(err);
-            }
-            Ok(())
-        })
+#[async_trait::async_trait]
+impl Mutating for TerminatingCrds {
+    fn handles(&self, operation: Operation) -> bool {
+        operation == Operation::Create
+    }
+
+    async fn admit(&self, a: &Attributes<'_>, _object: Option<&mut Value>) -> AdmissionResult {
+        let resource = a.resource.group_resource();
+        let key = (resource.group.clone(), resource.resource.clone());
+        if self.0.lock().expect("poisoned").contains(&key) {
+            return Err(RegistryError::MethodNotSupported {
+                resource,
+                message: "create not allowed while custom resource definition is terminating"
+                    .into(),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -498,7 +496,7 @@ async fn cleanup(crds: &Store, serving: &Serving, crd: &CustomResourceDefinition
                 if let Some(Value::Array(f)) = next.pointer_mut("/metadata/finalizers") {
                     f.retain(|f| f != CLEANUP_FINALIZER);
                 }
-                Ok(next)
+                Ok::<_, RegistryError>(next)
             },
         )
         .await;

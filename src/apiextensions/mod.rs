@@ -9,11 +9,12 @@ mod field_types;
 pub mod jsonpath;
 pub mod schema;
 
+use crate::admission::Chain;
 use crate::controlplane::storage_factory::StorageFactory;
 use crate::endpoints::discovery::Discovery;
 use crate::endpoints::handler_fn;
+use crate::endpoints::handlers::ResourceHandler;
 use crate::endpoints::openapi::OpenApi;
-use crate::endpoints::rest::{Admission, ResourceHandler};
 use crate::registry::StoreSet;
 use crate::server::{DelegationTarget, GenericApiServer, spawn_once, wait_until};
 use std::sync::Arc;
@@ -27,8 +28,8 @@ pub struct Config {
     pub discovery: Arc<Discovery>,
     /// OpenAPI documents, shared with the kube API server link (which serves them).
     pub openapi: Arc<OpenApi>,
-    /// Admission plugins.
-    pub admission: Vec<Arc<dyn Admission>>,
+    /// The admission chain.
+    pub admission: Chain,
     /// Where the CRD store and the custom resources' stores go (the namespace controller
     /// reads it too).
     pub stores: StoreSet,
@@ -52,8 +53,9 @@ pub fn new_apiextensions_server(
         config.discovery,
         config.openapi,
     ));
-    let mut admission = config.admission;
-    admission.push(Arc::new(serving.admission()));
+    let admission = config
+        .admission
+        .with_mutating(Arc::new(serving.admission()));
     let resources = Arc::new(ResourceHandler::new(
         config.stores,
         admission,

@@ -6,7 +6,7 @@
 //! paths. The Node mode has no opinion, as it has none for non-node users upstream.
 
 use super::UserInfo;
-use crate::endpoints::request_info::RequestInfo;
+use crate::endpoints::request_info::{RequestInfo, Verb};
 
 /// The answer of one mode, or of the whole chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,7 +73,7 @@ fn rbac_bootstrap(user: &UserInfo, info: &RequestInfo) -> Decision {
         return Decision::Allow;
     }
     if !info.is_resource_request
-        && info.verb == "get"
+        && info.verb == Verb::Get
         && PUBLIC_INFO_PATHS.contains(&info.path.as_str())
     {
         return Decision::Allow;

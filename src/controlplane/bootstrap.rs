@@ -20,7 +20,7 @@ pub struct KubernetesService {
 const NAMESPACE: &str = "default";
 const NAME: &str = "kubernetes";
 
-fn strict() -> WriteOptions {
+fn strict() -> WriteOptions<'static> {
     WriteOptions {
         dry_run: false,
         field_validation: FieldValidation::Strict,

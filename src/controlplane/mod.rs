@@ -6,11 +6,10 @@ pub mod bootstrap;
 pub mod namespace_controller;
 pub mod storage_factory;
 
-use crate::admission::NamespaceLifecycle;
+use crate::admission::{Chain, NamespaceLifecycle};
 use crate::endpoints::discovery::Discovery;
+use crate::endpoints::handlers::ResourceHandler;
 use crate::endpoints::openapi::OpenApi;
-use crate::endpoints::rest::Admission;
-use crate::endpoints::rest::ResourceHandler;
 use crate::endpoints::{Verbatim, full, handler_fn};
 use crate::registry::service_alloc::ServiceAllocator;
 use crate::registry::store::{FieldValidation, WriteOptions};
@@ -42,8 +41,8 @@ pub struct Config {
     pub discovery: Arc<Discovery>,
     /// The OpenAPI documents, shared with the apiextensions link which adds CRDs to them.
     pub openapi: Arc<OpenApi>,
-    /// Admission plugins, shared with the other links of the chain.
-    pub admission: Vec<Arc<dyn Admission>>,
+    /// The admission chain, shared with the other links of the chain.
+    pub admission: Chain,
     /// The custom resources' stores, which the namespace controller empties too.
     pub custom_stores: StoreSet,
     /// What kube-system/extension-apiserver-authentication publishes.
@@ -51,14 +50,14 @@ pub struct Config {
 }
 
 /// The admission chain every link runs: NamespaceLifecycle, reading namespaces from `storage`.
-pub fn admission_plugins(storage: &StorageFactory) -> Vec<Arc<dyn Admission>> {
+pub fn admission_plugins(storage: &StorageFactory) -> Chain {
     let namespaces = crate::registry::kinds::builtin()
         .into_iter()
         .find(|s| s.info().group.is_empty() && s.info().resource == "namespaces")
         .expect("namespaces are built in");
-    vec![Arc::new(NamespaceLifecycle::new(Arc::new(
+    Chain::default().with_mutating(Arc::new(NamespaceLifecycle::new(Arc::new(
         storage.store(namespaces),
-    )))]
+    ))))
 }
 
 /// Builds the kube API server link in front of `delegate` (the apiextensions server).

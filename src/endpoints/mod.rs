@@ -1,12 +1,12 @@
 //! HTTP-facing pieces shared by every server of the chain: body and handler types, request info, Status errors.
 
 pub mod discovery;
+pub mod handlers;
 pub mod negotiation;
 pub mod openapi;
 pub mod patch;
 pub mod protobuf;
 pub mod request_info;
-pub mod rest;
 pub mod schemas;
 pub mod status;
 

@@ -1,6 +1,68 @@
 //! `RequestInfo`: what a request path means (resource, verb, namespace…), parsed as upstream's RequestInfoFactory.
 
 use http::Method;
+use std::fmt;
+
+/// What a request does, as upstream's RequestInfo verbs: parsed once here, matched everywhere.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Verb {
+    /// Read one object (GET on a name; also HEAD), or GET on a non-resource path.
+    #[default]
+    Get,
+    /// Read a collection.
+    List,
+    /// Stream changes (`?watch=true` or the deprecated `/watch/` prefix).
+    Watch,
+    /// POST to a collection.
+    Create,
+    /// PUT.
+    Update,
+    /// PATCH.
+    Patch,
+    /// DELETE of one object (or a non-resource DELETE).
+    Delete,
+    /// DELETE of a collection.
+    DeleteCollection,
+    /// The deprecated `/proxy/` prefix.
+    Proxy,
+    /// A non-resource request's method none of the above names (post, put, head, options…),
+    /// lower-cased as upstream; empty for a resource request whose method maps to no verb.
+    Other(Box<str>),
+}
+
+impl Verb {
+    /// Upstream's name of the verb, as authorization and messages use it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Verb::Get => "get",
+            Verb::List => "list",
+            Verb::Watch => "watch",
+            Verb::Create => "create",
+            Verb::Update => "update",
+            Verb::Patch => "patch",
+            Verb::Delete => "delete",
+            Verb::DeleteCollection => "deletecollection",
+            Verb::Proxy => "proxy",
+            Verb::Other(method) => method,
+        }
+    }
+
+    /// A non-resource request's verb: its method, lower-cased.
+    fn of_method(method: &Method) -> Self {
+        match *method {
+            Method::GET => Verb::Get,
+            Method::PATCH => Verb::Patch,
+            Method::DELETE => Verb::Delete,
+            _ => Verb::Other(method.as_str().to_lowercase().into()),
+        }
+    }
+}
+
+impl fmt::Display for Verb {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// The parsed meaning of a request, used by authorization, in-flight limits and the REST layer.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -9,9 +71,8 @@ pub struct RequestInfo {
     pub is_resource_request: bool,
     /// The URL path.
     pub path: String,
-    /// Kubernetes verb: get, list, watch, create, update, patch, delete, deletecollection, proxy;
-    /// the lower-cased HTTP method for non-resource requests.
-    pub verb: String,
+    /// What the request does.
+    pub verb: Verb,
     /// "api" or "apis".
     pub api_prefix: String,
     /// API group ("" for core).
@@ -37,7 +98,7 @@ impl RequestInfo {
     pub fn parse(method: &Method, path: &str, query: Option<&str>) -> Self {
         let mut info = RequestInfo {
             path: path.to_string(),
-            verb: method.as_str().to_lowercase(),
+            verb: Verb::of_method(method),
             ..Default::default()
         };
         let segments: Vec<&str> = path
@@ -65,8 +126,13 @@ impl RequestInfo {
         info.api_version = current.remove(0).to_string();
 
         let mut special = false;
-        if matches!(current.first(), Some(&"watch") | Some(&"proxy")) {
-            info.verb = current.remove(0).to_string();
+        if let Some(verb) = match current.first() {
+            Some(&"watch") => Some(Verb::Watch),
+            Some(&"proxy") => Some(Verb::Proxy),
+            _ => None,
+        } {
+            current.remove(0);
+            info.verb = verb;
             special = true;
             if current.is_empty() {
                 return RequestInfo {
@@ -77,14 +143,13 @@ impl RequestInfo {
         }
         if !special {
             info.verb = match *method {
-                Method::POST => "create",
-                Method::GET | Method::HEAD => "get",
-                Method::PUT => "update",
-                Method::PATCH => "patch",
-                Method::DELETE => "delete",
-                _ => "",
-            }
-            .to_string();
+                Method::POST => Verb::Create,
+                Method::GET | Method::HEAD => Verb::Get,
+                Method::PUT => Verb::Update,
+                Method::PATCH => Verb::Patch,
+                Method::DELETE => Verb::Delete,
+                _ => Verb::Other("".into()),
+            };
         }
 
         if current.first() == Some(&"namespaces") && current.len() > 1 {
@@ -94,7 +159,7 @@ impl RequestInfo {
             }
         }
         info.parts = current.iter().map(|s| s.to_string()).collect();
-        if info.parts.len() >= 3 && info.verb != "proxy" {
+        if info.parts.len() >= 3 && info.verb != Verb::Proxy {
             info.subresource = info.parts[2].clone();
         }
         if info.parts.len() >= 2 {
@@ -104,7 +169,7 @@ impl RequestInfo {
             info.resource = resource.clone();
         }
 
-        if info.name.is_empty() && info.verb == "get" {
+        if info.name.is_empty() && info.verb == Verb::Get {
             let mut watch = false;
             for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
                 match &*k {
@@ -119,17 +184,17 @@ impl RequestInfo {
                     _ => {}
                 }
             }
-            info.verb = if watch { "watch" } else { "list" }.to_string();
+            info.verb = if watch { Verb::Watch } else { Verb::List };
         }
-        if info.name.is_empty() && info.verb == "delete" {
-            info.verb = "deletecollection".into();
+        if info.name.is_empty() && info.verb == Verb::Delete {
+            info.verb = Verb::DeleteCollection;
         }
         info
     }
 
     /// Whether this request may stay open indefinitely (watches, proxies, exec…), as upstream's LongRunningFunc.
     pub fn is_long_running(&self) -> bool {
-        matches!(self.verb.as_str(), "watch" | "proxy")
+        matches!(self.verb, Verb::Watch | Verb::Proxy)
             || matches!(
                 self.subresource.as_str(),
                 "attach" | "exec" | "proxy" | "log" | "portforward"
@@ -138,13 +203,12 @@ impl RequestInfo {
 
     /// Whether the verb writes.
     pub fn is_mutating(&self) -> bool {
-        if self.is_resource_request {
-            matches!(
-                self.verb.as_str(),
-                "create" | "update" | "patch" | "delete" | "deletecollection"
-            )
-        } else {
-            matches!(self.verb.as_str(), "post" | "put" | "patch" | "delete")
+        match &self.verb {
+            Verb::Create | Verb::Update | Verb::Patch | Verb::Delete | Verb::DeleteCollection => {
+                true
+            }
+            Verb::Other(method) => !self.is_resource_request && matches!(&**method, "post" | "put"),
+            _ => false,
         }
     }
 }
@@ -176,7 +240,7 @@ mod tests {
     fn collection_get_is_list_or_watch() {
         assert_eq!(
             parse(Method::GET, "/apis/apps/v1/deployments", None).verb,
-            "list"
+            Verb::List
         );
         let w = parse(
             Method::GET,
@@ -204,7 +268,7 @@ mod tests {
     fn delete_without_name_is_deletecollection() {
         assert_eq!(
             parse(Method::DELETE, "/api/v1/namespaces/a/configmaps", None).verb,
-            "deletecollection"
+            Verb::DeleteCollection
         );
     }
 
@@ -221,7 +285,7 @@ mod tests {
         ] {
             let i = parse(Method::GET, p, None);
             assert!(!i.is_resource_request, "{p}");
-            assert_eq!(i.verb, "get");
+            assert_eq!(i.verb, Verb::Get);
         }
     }
 }

@@ -226,16 +226,11 @@ mod registry_errors {
                     };
                     (StatusCode::GATEWAY_TIMEOUT, "Timeout", Some(d))
                 }
-                RegistryError::MethodNotSupported(_) => (
+                RegistryError::MethodNotSupported { resource, .. } => (
                     StatusCode::METHOD_NOT_ALLOWED,
                     "MethodNotAllowed",
-                    Some(StatusDetails::default()),
+                    details(&resource.group, &resource.resource, ""),
                 ),
-                RegistryError::Rejected { code, reason, .. } => {
-                    let code =
-                        StatusCode::from_u16(*code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                    (code, *reason, Some(StatusDetails::default()))
-                }
                 RegistryError::Unavailable(_) => {
                     (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", None)
                 }

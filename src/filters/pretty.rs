@@ -2,6 +2,7 @@
 //! negotiate an output; this one filter covers every body.
 
 use super::request_info;
+use crate::endpoints::request_info::Verb;
 use crate::endpoints::status::ApiError;
 use crate::endpoints::{Request, Response, Verbatim, full};
 use futures::FutureExt;
@@ -47,7 +48,7 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        let pretty = wants_pretty(&req) && request_info(&req).verb != "watch";
+        let pretty = wants_pretty(&req) && request_info(&req).verb != Verb::Watch;
         let resp = self.inner.call(req);
         if !pretty {
             return Either::Left(resp);

@@ -275,22 +275,16 @@ pub enum RegistryError {
         current: i64,
     },
     /// The operation is not supported for this resource (405).
-    #[error("{0}")]
-    MethodNotSupported(String),
+    #[error("{message}")]
+    MethodNotSupported {
+        /// Resource.
+        resource: GroupResource,
+        /// Why.
+        message: String,
+    },
     /// The backend is unavailable (503).
     #[error("{0}")]
     Unavailable(String),
-    /// A failure a caller's own step produced inside a store operation (e.g. a patch that does
-    /// not apply), carried through unchanged with its `metav1.Status` code and reason.
-    #[error("{message}")]
-    Rejected {
-        /// HTTP status code.
-        code: u16,
-        /// Status reason.
-        reason: &'static str,
-        /// Message.
-        message: String,
-    },
     /// A server-side apply would change fields other managers own (409 Conflict, with one
     /// FieldManagerConflict cause per field).
     #[error("{}", super::managed_fields::conflict_message(.0))]

@@ -1,6 +1,7 @@
 //! The registry: objects and their rules, never HTTP. One generic [`store::Store`] driven by a
 //! per-kind [`strategy::Strategy`].
 
+pub mod admit;
 pub mod errors;
 pub mod kinds;
 pub mod managed_fields;
@@ -13,6 +14,7 @@ pub mod strategy;
 pub mod table;
 pub mod validation;
 
+pub use admit::Admit;
 pub use errors::{ErrorList, FieldError, RegistryError};
 pub use store::Store;
 pub use store_set::StoreSet;

@@ -11,7 +11,7 @@ mod events_v1;
 mod networking_v1;
 mod rbac_v1;
 mod storage_v1;
-mod workload;
+pub(crate) mod workload;
 
 use super::ResourceInfo;
 

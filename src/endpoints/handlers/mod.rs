@@ -1,0 +1,161 @@
+//! REST handlers for resources, one module per verb as upstream's `endpoints/handlers`: the
+//! request is parsed once into a [`scope::RequestScope`], its [`Verb`] picks the handler, and
+//! every write passes admission through one place ([`admit`]).
+
+mod admit;
+mod body;
+mod create;
+mod delete;
+mod deletecollection;
+mod get;
+mod list;
+mod patch;
+mod query;
+mod scale;
+mod scope;
+mod update;
+mod watch;
+
+use super::negotiation;
+use super::request_info::{RequestInfo, Verb};
+use super::status::ApiError;
+use super::{Body, Handler, Request, Response, call};
+use crate::admission::Chain;
+use crate::auth::UserInfo;
+use crate::registry::{Store, StoreSet};
+use http::header;
+use query::Query;
+use scope::{RequestScope, error_response, offer};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Serves the resources of a set of stores, by group/version/resource.
+pub struct ResourceHandler {
+    stores: StoreSet,
+    admission: Chain,
+    min_request_timeout: Duration,
+}
+
+fn header_str(req: &Request, name: header::HeaderName) -> &str {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+impl ResourceHandler {
+    /// A handler serving `stores`, whose writes pass `admission`.
+    pub fn new(stores: StoreSet, admission: Chain, min_request_timeout: Duration) -> Self {
+        Self {
+            stores,
+            admission,
+            min_request_timeout,
+        }
+    }
+
+    /// Serves a resource request a store of this handler owns; passes every other request
+    /// (non-resource paths, resources of other links) to `next`.
+    pub async fn serve_or(self: Arc<Self>, req: Request, next: &Handler) -> Response {
+        let info = req
+            .extensions()
+            .get::<RequestInfo>()
+            .cloned()
+            .unwrap_or_default();
+        let store = match info.is_resource_request {
+            true => self
+                .stores
+                .get(&info.api_group, &info.api_version, &info.resource),
+            false => None,
+        };
+        match store {
+            Some(store) => self.serve(req, &info, store).await,
+            None => call(next, req).await,
+        }
+    }
+
+    /// Serves a request for `store`'s resource; failures become Status responses in the
+    /// format the client accepts.
+    async fn serve(&self, req: Request, info: &RequestInfo, store: Arc<Store>) -> Response {
+        let accept = header_str(&req, header::ACCEPT).to_owned();
+        let errors_offer = offer(&store, false);
+        match self.dispatch(req, info, store).await {
+            Ok(resp) => resp,
+            Err(e) => error_response(e, &accept, errors_offer),
+        }
+    }
+
+    async fn dispatch(
+        &self,
+        req: Request,
+        info: &RequestInfo,
+        store: Arc<Store>,
+    ) -> Result<Response, ApiError> {
+        let ri = store.info();
+        let ns = (!info.namespace.is_empty()).then_some(info.namespace.as_str());
+        // A namespaced resource is reachable without a namespace only for cluster-wide list/watch;
+        // a cluster-scoped one never under a namespace.
+        if (ri.namespaced && ns.is_none() && !matches!(info.verb, Verb::List | Verb::Watch))
+            || (!ri.namespaced && ns.is_some() && ri.resource != "namespaces")
+        {
+            return Err(ApiError::not_found_path());
+        }
+        // A namespace's name is the path's namespace segment; the store takes no namespace.
+        let ns = if ri.resource == "namespaces" {
+            None
+        } else {
+            ns
+        };
+        let output = negotiation::negotiate(header_str(&req, header::ACCEPT), offer(&store, true))
+            .ok_or_else(|| negotiation::not_acceptable(offer(&store, true), false))?;
+        let sub = info.subresource.as_str();
+        if !sub.is_empty() && !ri.subresources.iter().any(|s| s.name == sub) {
+            return Err(ApiError::not_found_path());
+        }
+        let (parts, body) = req.into_parts();
+        let scope = RequestScope {
+            namespace: ns,
+            query: Query::parse(parts.uri.query()),
+            output,
+            user: parts
+                .extensions
+                .get::<UserInfo>()
+                .cloned()
+                .unwrap_or_default(),
+            content_type: header_value(&parts.headers, header::CONTENT_TYPE),
+            user_agent: header_value(&parts.headers, header::USER_AGENT),
+            admission: &self.admission,
+            min_request_timeout: self.min_request_timeout,
+            request: info,
+            store,
+        };
+        route(&scope, body).await
+    }
+}
+
+fn header_value(headers: &http::HeaderMap, name: header::HeaderName) -> String {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// The handler of the request's verb and subresource; anything else is 405, as upstream.
+async fn route(scope: &RequestScope<'_>, body: Body) -> Result<Response, ApiError> {
+    let ri = scope.store.info();
+    match (&scope.request.verb, scope.subresource()) {
+        (Verb::Get, "" | "status" | "scale") => get::get(scope).await,
+        (Verb::List, "") => list::list(scope).await,
+        (Verb::Watch, "") => watch::watch(scope).await,
+        (Verb::Create, "") if scope.name().is_empty() => create::create(scope, body).await,
+        (Verb::Update, "" | "status" | "finalize" | "approval" | "scale") => {
+            update::update(scope, body).await
+        }
+        (Verb::Patch, "" | "status" | "approval" | "scale") => patch::patch(scope, body).await,
+        (Verb::Delete, "") => delete::delete(scope, body).await,
+        (Verb::DeleteCollection, "") if ri.verbs.contains(&"deletecollection") => {
+            deletecollection::delete_collection(scope, body).await
+        }
+        _ => Err(ApiError::method_not_allowed(&ri.group, &ri.resource)),
+    }
+}

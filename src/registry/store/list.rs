@@ -1,0 +1,220 @@
+//! List (upstream's `Store.List`): selectors, pagination, resourceVersion semantics, and the
+//! spliced fast path that copies stored JSON into the response.
+
+use super::metadata::{labels_of, meta_str, parse_rv};
+use super::{Result, Store};
+use crate::registry::errors::RegistryError;
+use crate::registry::selectors::{FieldSelector, LabelSelector};
+use crate::registry::spliced_list;
+use crate::storage::{self, ErrorCode, RevisionMatch};
+use serde_json::{Value, json};
+
+/// List parameters after parsing the query.
+#[derive(Debug, Clone, Default)]
+pub struct ListParams {
+    /// `labelSelector`.
+    pub labels: LabelSelector,
+    /// `fieldSelector`.
+    pub fields: FieldSelector,
+    /// `limit` (0: unlimited).
+    pub limit: i64,
+    /// `continue`.
+    pub continue_token: Option<String>,
+    /// `resourceVersion` ("" unset, "0" any, else a revision).
+    pub resource_version: Option<String>,
+    /// `resourceVersionMatch`.
+    pub resource_version_match: Option<String>,
+}
+
+/// One page of a list: decoded objects, or (a [`SplicedPage`]) their JSON array.
+#[derive(Debug)]
+pub struct ListPage<Items = Vec<Value>> {
+    /// Objects, with resourceVersion set.
+    pub items: Items,
+    /// The revision the list was read at.
+    pub resource_version: String,
+    /// Token for the next page.
+    pub continue_token: Option<String>,
+    /// Items remaining after this page, when known and no selector filtered them.
+    pub remaining: Option<i64>,
+}
+
+/// One page of a list whose items are already encoded, as one JSON array.
+pub type SplicedPage = ListPage<Vec<u8>>;
+
+impl Store {
+    fn field_lookup<'a>(&'a self, obj: &'a Value) -> impl Fn(&str) -> Option<String> + 'a {
+        move |field| match field {
+            "metadata.name" => Some(meta_str(obj, "name").unwrap_or("").to_string()),
+            "metadata.namespace" => Some(meta_str(obj, "namespace").unwrap_or("").to_string()),
+            other => self.strategy.field(obj, other),
+        }
+    }
+
+    /// Rejects field selectors naming fields this kind does not support (400, as upstream).
+    pub fn check_field_selector(&self, fields: &FieldSelector) -> Result<()> {
+        for f in fields.fields() {
+            if f == "metadata.name" || f == "metadata.namespace" {
+                continue;
+            }
+            // A field is supported when the strategy answers for it on an empty object.
+            if self.strategy.field(&json!({"metadata": {}}), f).is_none() {
+                return Err(RegistryError::BadRequest(format!(
+                    "field label not supported: {f}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn matches(&self, obj: &Value, params: &ListParams) -> bool {
+        params.labels.matches(&labels_of(obj)) && params.fields.matches(self.field_lookup(obj))
+    }
+
+    fn storage_list_options(&self, params: &ListParams) -> Result<storage::ListOptions> {
+        let rv = params.resource_version.as_deref().unwrap_or("");
+        let (revision, revision_match) = match (rv, params.resource_version_match.as_deref()) {
+            ("", None | Some("")) => (None, RevisionMatch::Exact),
+            ("", Some(m)) => {
+                return Err(RegistryError::BadRequest(format!(
+                    "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided (got {m:?})"
+                )));
+            }
+            ("0", None | Some("") | Some("NotOlderThan")) => (None, RevisionMatch::NotOlderThan),
+            (rv, None | Some("")) => (Some(parse_rv(rv)?), RevisionMatch::NotOlderThan),
+            (rv, Some("NotOlderThan")) => (Some(parse_rv(rv)?), RevisionMatch::NotOlderThan),
+            (rv, Some("Exact")) => (Some(parse_rv(rv)?), RevisionMatch::Exact),
+            (_, Some(m)) => {
+                return Err(RegistryError::BadRequest(format!(
+                    "resourceVersionMatch: Unsupported value: {m:?}: supported values: \"Exact\", \"NotOlderThan\""
+                )));
+            }
+        };
+        if params.continue_token.is_some() && !rv.is_empty() {
+            return Err(RegistryError::BadRequest(
+                "specifying resource version is not allowed when using continue".into(),
+            ));
+        }
+        Ok(storage::ListOptions {
+            revision,
+            revision_match,
+            limit: 0,
+            continue_token: params.continue_token.clone(),
+        })
+    }
+
+    /// Reads one page of `prefix` from storage, with upstream's errors for stale revisions
+    /// and continue tokens.
+    async fn read_page(
+        &self,
+        prefix: &str,
+        opts: storage::ListOptions,
+        params: &ListParams,
+    ) -> Result<storage::ListResult> {
+        self.storage.list(prefix, opts).await.map_err(|e| match e.code {
+            ErrorCode::Compacted if params.continue_token.is_none() => RegistryError::Expired(format!(
+                "too old resource version: {} ({})",
+                params.resource_version.as_deref().unwrap_or(""),
+                e.revision
+            )),
+            ErrorCode::Compacted => RegistryError::Expired(
+                "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.".into(),
+            ),
+            ErrorCode::InvalidArgument if params.continue_token.is_some() => {
+                RegistryError::BadRequest(format!("continue key is not valid: {}", e.message))
+            }
+            _ => self.storage_err(e, ""),
+        })
+    }
+
+    /// Lists as [`Store::list`] does, with the items as one JSON array spliced from the stored
+    /// bytes; `None` when that cannot give the same items: selectors must see decoded objects,
+    /// and a kind that converts on read must convert each object.
+    pub async fn list_spliced(
+        &self,
+        ns: Option<&str>,
+        params: &ListParams,
+    ) -> Result<Option<SplicedPage>> {
+        if !params.labels.is_empty()
+            || !params.fields.is_empty()
+            || self.strategy.storage_conversion().is_some()
+        {
+            return Ok(None);
+        }
+        let mut opts = self.storage_list_options(params)?;
+        opts.limit = params.limit.max(0);
+        let page = self.read_page(&self.prefix(ns), opts, params).await?;
+        let omit_type_meta = self.strategy.typed_list_items();
+        let mut items = Vec::with_capacity(page.items.iter().map(|kv| kv.value.len() + 32).sum());
+        items.push(b'[');
+        for (i, kv) in page.items.iter().enumerate() {
+            if i > 0 {
+                items.push(b',');
+            }
+            if !spliced_list::append_item(&mut items, &kv.value, kv.mod_revision, omit_type_meta) {
+                let mut obj = self.decode_kv(kv)?;
+                spliced_list::to_list_item(&mut obj, omit_type_meta);
+                serde_json::to_writer(&mut items, &obj).expect("JSON values serialize");
+            }
+        }
+        items.push(b']');
+        let remaining = page.continue_token.as_ref().and(page.remaining);
+        Ok(Some(SplicedPage {
+            items,
+            resource_version: page.revision.to_string(),
+            continue_token: page.continue_token,
+            remaining,
+        }))
+    }
+
+    /// Lists objects in `ns` (all namespaces when `None`) with selectors and pagination.
+    pub async fn list(&self, ns: Option<&str>, params: &ListParams) -> Result<ListPage> {
+        self.check_field_selector(&params.fields)?;
+        // A metadata.name=… selector pins one key; list the namespace and filter like upstream.
+        let prefix = self.prefix(ns);
+        let mut opts = self.storage_list_options(params)?;
+        let filtering = !params.labels.is_empty() || !params.fields.is_empty();
+        let limit = params.limit.max(0);
+        let mut items = Vec::new();
+        loop {
+            opts.limit = if limit > 0 {
+                (limit - items.len() as i64).max(1)
+            } else {
+                0
+            };
+            let page = self.read_page(&prefix, opts.clone(), params).await?;
+            for kv in &page.items {
+                let obj = self.decode_kv(kv)?;
+                if self.matches(&obj, params) {
+                    items.push(obj);
+                }
+            }
+            let full = limit > 0 && items.len() as i64 >= limit;
+            match page.continue_token {
+                Some(token) if full || limit == 0 => {
+                    let remaining = if filtering { None } else { page.remaining };
+                    return Ok(ListPage {
+                        items,
+                        resource_version: page.revision.to_string(),
+                        continue_token: Some(token),
+                        remaining,
+                    });
+                }
+                Some(token) => {
+                    // Selectors filtered part of the page: keep reading at the same revision.
+                    opts.continue_token = Some(token);
+                    opts.revision = None;
+                    opts.revision_match = RevisionMatch::Exact;
+                }
+                None => {
+                    return Ok(ListPage {
+                        items,
+                        resource_version: page.revision.to_string(),
+                        continue_token: None,
+                        remaining: None,
+                    });
+                }
+            }
+        }
+    }
+}

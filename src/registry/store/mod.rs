@@ -1,0 +1,280 @@
+//! The generic store (upstream's `registry/generic/registry.Store`): metadata rules, optimistic
+//! concurrency, finalizers, dry-run, selectors, pagination and watch, for any [`Strategy`].
+//! One file per verb; [`metadata`] holds the rules every write applies to `metadata`.
+
+mod create;
+mod delete;
+mod get;
+mod list;
+pub mod metadata;
+mod update;
+mod watch;
+
+pub use delete::{DeleteParams, Deleted, FINALIZER_FOREGROUND, FINALIZER_ORPHAN};
+pub use list::{ListPage, ListParams, SplicedPage};
+pub use metadata::{labels_of, new_uid, now_rfc3339};
+pub use update::UpdateTarget;
+pub use watch::{Event, FrameCache, INITIAL_EVENTS_END, WatchParams};
+
+use super::admit::Admit;
+use super::errors::{ErrorList, RegistryError};
+use super::managed_fields::{TypeRef, Writer};
+use super::strategy::{ResourceInfo, Strategy};
+use super::validation;
+use crate::storage::{KeyBuilder, KeyValue, Storage, StorageError};
+use bytes::Bytes;
+use metadata::{meta, meta_mut};
+use serde_json::Value;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use watch::DecodedChange;
+
+/// `Result` with [`RegistryError`].
+pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
+
+/// `?fieldValidation=`: what to do with unknown fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FieldValidation {
+    /// Drop them silently.
+    Ignore,
+    /// Drop them and warn (upstream's default).
+    #[default]
+    Warn,
+    /// Reject the request with 400.
+    Strict,
+}
+
+/// Options shared by create, update and patch.
+#[derive(Clone, Default)]
+pub struct WriteOptions<'a> {
+    /// `?dryRun=All`: do everything but write.
+    pub dry_run: bool,
+    /// `?fieldValidation=`.
+    pub field_validation: FieldValidation,
+    /// Who writes, for managedFields; `None` for the server's own writes, which record an
+    /// Update by [`SERVER_MANAGER`] as upstream's loopback client does.
+    pub writer: Option<Arc<Writer>>,
+    /// The admission the request passes; `None` for the server's own writes.
+    pub admission: Option<&'a dyn Admit>,
+}
+
+/// The field manager of the server's own writes: upstream's loopback client's user agent.
+pub const SERVER_MANAGER: &str = "kube-apiserver";
+
+/// A result plus the warnings to send in `Warning` headers.
+#[derive(Debug)]
+pub struct Outcome<T> {
+    /// The result.
+    pub value: T,
+    /// Warnings, e.g. unknown fields under fieldValidation=Warn.
+    pub warnings: Vec<String>,
+}
+
+/// How many times a read-modify-write retries a conflict before giving up.
+const UPDATE_RETRIES: usize = 16;
+
+/// Allocations that live beside an object (service cluster IPs, node ports), made before it
+/// is written and released when it goes, as upstream's service REST storage does.
+#[async_trait::async_trait]
+pub trait StoreHooks: Send + Sync {
+    /// Allocates what `new` needs and `old` (on update) does not hold yet; may fill fields of `new`.
+    async fn allocate(&self, new: &mut Value, old: Option<&Value>, dry_run: bool) -> Result<()>;
+    /// Releases what `obj` holds and `keep` does not (all of it when `keep` is `None`).
+    async fn release(&self, obj: &Value, keep: Option<&Value>);
+}
+
+/// The generic store of one resource.
+pub struct Store {
+    strategy: Arc<dyn Strategy>,
+    storage: Arc<dyn Storage>,
+    keys: KeyBuilder,
+    /// The kind's field types, for managedFields.
+    field_types: TypeRef,
+    hooks: Option<Arc<dyn StoreHooks>>,
+    /// Recently decoded changes, newest last (see [`watch::DECODED_CHANGES`]).
+    decoded: Mutex<VecDeque<Arc<DecodedChange>>>,
+}
+
+impl Store {
+    /// A store for `strategy`'s kind on `storage`.
+    pub fn new(
+        strategy: Arc<dyn Strategy>,
+        storage: Arc<dyn Storage>,
+        keys: KeyBuilder,
+        field_types: TypeRef,
+    ) -> Self {
+        Self {
+            strategy,
+            storage,
+            keys,
+            field_types,
+            hooks: None,
+            decoded: Mutex::default(),
+        }
+    }
+
+    /// The same store with allocation hooks.
+    pub fn with_hooks(mut self, hooks: Arc<dyn StoreHooks>) -> Self {
+        self.hooks = Some(hooks);
+        self
+    }
+
+    async fn allocate(&self, new: &mut Value, old: Option<&Value>, dry_run: bool) -> Result<()> {
+        match &self.hooks {
+            Some(h) => h.allocate(new, old, dry_run).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn release(&self, obj: &Value, keep: Option<&Value>, dry_run: bool) {
+        if let (Some(h), false) = (&self.hooks, dry_run) {
+            h.release(obj, keep).await;
+        }
+    }
+
+    /// The kind's facts.
+    pub fn info(&self) -> &ResourceInfo {
+        self.strategy.info()
+    }
+
+    /// The kind's strategy.
+    pub fn strategy(&self) -> &Arc<dyn Strategy> {
+        &self.strategy
+    }
+
+    fn key(&self, ns: Option<&str>, name: &str) -> String {
+        let (group, resource) = self.strategy.storage_resource();
+        let ns = if self.info().namespaced { ns } else { None };
+        self.keys.key(group, resource, ns, name)
+    }
+
+    fn prefix(&self, ns: Option<&str>) -> String {
+        let (group, resource) = self.strategy.storage_resource();
+        let ns = if self.info().namespaced { ns } else { None };
+        self.keys.namespace_prefix(group, resource, ns)
+    }
+
+    fn not_found(&self, name: &str) -> RegistryError {
+        RegistryError::NotFound {
+            resource: self.info().group_resource(),
+            name: name.into(),
+        }
+    }
+
+    fn storage_err(&self, e: StorageError, name: &str) -> RegistryError {
+        RegistryError::from_storage(e, &self.info().group_resource(), name)
+    }
+
+    fn invalid(&self, name: &str, errors: ErrorList) -> RegistryError {
+        let info = self.info();
+        RegistryError::Invalid {
+            group: info.group.to_string(),
+            qualified_kind: info.qualified_kind(),
+            kind: info.kind.to_string(),
+            name: name.into(),
+            errors,
+        }
+    }
+
+    /// Decodes a stored value and stamps its resourceVersion.
+    fn decode_stored(&self, value: &[u8], revision: i64) -> Result<Value> {
+        let mut obj: Value = serde_json::from_slice(value)
+            .map_err(|e| RegistryError::Internal(format!("stored object is not JSON: {e}")))?;
+        if let Some(conversion) = self.strategy.storage_conversion() {
+            conversion.decode(&mut obj);
+        }
+        meta_mut(&mut obj).insert(
+            "resourceVersion".into(),
+            Value::String(revision.to_string()),
+        );
+        Ok(obj)
+    }
+
+    fn decode_kv(&self, kv: &KeyValue) -> Result<Value> {
+        self.decode_stored(&kv.value, kv.mod_revision)
+    }
+
+    fn encode(&self, obj: &Value) -> Bytes {
+        let mut o = obj.clone();
+        if let Some(conversion) = self.strategy.storage_conversion() {
+            conversion.encode(&mut o);
+        }
+        // The revision is the storage's, never part of the stored bytes.
+        meta_mut(&mut o).remove("resourceVersion");
+        Bytes::from(serde_json::to_vec(&o).expect("JSON values serialize"))
+    }
+
+    /// Schema check, unknown-field policy, defaults; returns the normalized object and warnings.
+    fn decode_body(&self, body: Value, opts: &WriteOptions) -> Result<(Value, Vec<String>)> {
+        let info = self.info();
+        if let Some(kind) = body.get("kind").and_then(Value::as_str)
+            && kind != info.kind
+        {
+            return Err(RegistryError::BadRequest(format!(
+                "the kind in the request body ({kind}) does not match the expected kind {}",
+                info.kind
+            )));
+        }
+        if let Some(av) = body.get("apiVersion").and_then(Value::as_str)
+            && av != info.api_version()
+        {
+            return Err(RegistryError::BadRequest(format!(
+                "the API version in the data ({av}) does not match the expected API version ({})",
+                info.api_version()
+            )));
+        }
+        let decoded = self
+            .strategy
+            .decode(body)
+            .map_err(RegistryError::BadRequest)?;
+        let mut warnings = Vec::new();
+        if !decoded.unknown_fields.is_empty() {
+            match opts.field_validation {
+                FieldValidation::Ignore => {}
+                FieldValidation::Warn => warnings.extend(
+                    decoded
+                        .unknown_fields
+                        .iter()
+                        .map(|f| format!("unknown field {f:?}")),
+                ),
+                FieldValidation::Strict => {
+                    let list: Vec<String> = decoded
+                        .unknown_fields
+                        .iter()
+                        .map(|f| format!("unknown field {f:?}"))
+                        .collect();
+                    return Err(RegistryError::BadRequest(format!(
+                        "{kind} in version {version:?} cannot be handled as a {kind}: strict decoding error: {}",
+                        list.join(", "),
+                        kind = info.kind,
+                        version = info.version
+                    )));
+                }
+            }
+        }
+        Ok((decoded.object, warnings))
+    }
+
+    fn validate_meta(&self, obj: &Value) -> ErrorList {
+        let info = self.info();
+        validation::object_meta(meta(obj), info.namespaced, info.name_rule)
+    }
+}
+
+impl ResourceInfo {
+    /// Whether metadata.generation counts spec changes (kinds with a spec/status split).
+    pub fn tracks_generation(&self) -> bool {
+        self.has_status()
+            && !matches!(
+                &*self.kind,
+                "Namespace"
+                    | "Node"
+                    | "PersistentVolume"
+                    | "PersistentVolumeClaim"
+                    | "Pod"
+                    | "Service"
+                    | "ResourceQuota"
+                    | "CertificateSigningRequest"
+            )
+    }
+}

@@ -1,0 +1,396 @@
+//! Watch (upstream's `Store.Watch`): initial events, changes in revision order translated
+//! through selectors, bookmarks, and each change decoded once for all of a store's watchers.
+
+use super::metadata::parse_rv;
+use super::{ListParams, Result, Store};
+use crate::registry::errors::RegistryError;
+use crate::storage::{self, ErrorCode, EventKind};
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::{Stream, StreamExt};
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+/// The annotation of the bookmark that ends a watch's initial events.
+pub const INITIAL_EVENTS_END: &str = "k8s.io/initial-events-end";
+/// How often a watch with bookmarks enabled gets one, as upstream's ~1 minute.
+const BOOKMARK_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Watch parameters after parsing the query.
+#[derive(Debug, Clone, Default)]
+pub struct WatchParams {
+    /// Selectors and resourceVersion (limit/continue are ignored for watches, as upstream).
+    pub list: ListParams,
+    /// `allowWatchBookmarks`.
+    pub bookmarks: bool,
+    /// `sendInitialEvents`.
+    pub send_initial_events: Option<bool>,
+}
+
+/// One event of a watch stream, ready to encode as `{"type":…,"object":…}`.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// ADDED, MODIFIED, DELETED, BOOKMARK or ERROR.
+    pub kind: &'static str,
+    /// The object (a Status for ERROR); a change's object is shared by every watcher of the
+    /// store that receives it.
+    pub object: Arc<Value>,
+    /// The frames already encoded for this change, shared like `object`; `None` for events
+    /// made for one watcher (initial ADDED, BOOKMARK, ERROR).
+    pub frames: Option<Arc<FrameCache>>,
+}
+
+impl Event {
+    fn new(kind: &'static str, object: Value) -> Self {
+        Self {
+            kind,
+            object: Arc::new(object),
+            frames: None,
+        }
+    }
+}
+
+/// Equal events carry the same type and object; encoded frames are only a cache.
+impl PartialEq for Event {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.object == other.object
+    }
+}
+
+/// One change's encoded watch frames by (event type, encoding): with N watchers of a resource
+/// each change is otherwise encoded N times. The event type is part of the key because
+/// selectors can turn one change into ADDED, MODIFIED or DELETED for different watchers.
+#[derive(Debug, Default)]
+pub struct FrameCache(Mutex<Vec<(&'static str, &'static str, Bytes)>>);
+
+impl FrameCache {
+    /// The frame of `kind` in `encoding`, made by `encode` unless a watcher already made it.
+    pub fn get_or_encode<E>(
+        &self,
+        kind: &'static str,
+        encoding: &'static str,
+        encode: impl FnOnce() -> std::result::Result<Bytes, E>,
+    ) -> std::result::Result<Bytes, E> {
+        let cached = |frames: &[(&'static str, &'static str, Bytes)]| {
+            frames
+                .iter()
+                .find(|(k, e, _)| *k == kind && *e == encoding)
+                .map(|(_, _, b)| b.clone())
+        };
+        if let Some(frame) = cached(&self.lock()) {
+            return Ok(frame);
+        }
+        // Encoded outside the lock so other encodings are not held up; two watchers racing on
+        // a fresh change may both encode it, which costs only time.
+        let frame = encode()?;
+        let mut frames = self.lock();
+        if cached(&frames).is_none() {
+            frames.push((kind, encoding, frame.clone()));
+        }
+        Ok(frame)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(&'static str, &'static str, Bytes)>> {
+        // A panic while holding the lock leaves a valid (if incomplete) cache.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Changes this store's watchers decoded recently, kept so that the next watcher of the same
+/// change shares them. Watchers of one resource see the same storage events at about the same
+/// time, so a short window catches nearly all of them; a watcher further behind decodes for
+/// itself. Bounded by count because entries hold decoded objects.
+pub(super) const DECODED_CHANGES: usize = 128;
+
+/// One storage change decoded once for all of a store's watchers.
+#[derive(Debug)]
+pub(super) struct DecodedChange {
+    key: String,
+    revision: i64,
+    object: Arc<Value>,
+    /// The previous object, decoded on first need: only watchers with selectors look at it.
+    prev: OnceLock<Option<Value>>,
+    frames: Arc<FrameCache>,
+}
+
+impl Store {
+    fn bookmark(&self, revision: i64, initial_events_end: bool) -> Event {
+        let info = self.info();
+        let mut metadata = json!({"resourceVersion": revision.to_string()});
+        if initial_events_end {
+            metadata["annotations"] = json!({INITIAL_EVENTS_END: "true"});
+        }
+        Event::new(
+            "BOOKMARK",
+            json!({"kind": info.kind, "apiVersion": info.api_version(), "metadata": metadata}),
+        )
+    }
+
+    /// Watches objects in `ns`: optional initial ADDED events, then changes in revision order.
+    pub async fn watch(
+        self: &Arc<Self>,
+        ns: Option<&str>,
+        params: WatchParams,
+    ) -> Result<BoxStream<'static, Event>> {
+        self.check_field_selector(&params.list.fields)?;
+        let rv = params.list.resource_version.clone().unwrap_or_default();
+        let send_initial = params
+            .send_initial_events
+            .unwrap_or(rv.is_empty() || rv == "0");
+        if params.send_initial_events == Some(true)
+            && params.list.resource_version_match.as_deref() != Some("NotOlderThan")
+        {
+            return Err(RegistryError::BadRequest(
+                "resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan".into(),
+            ));
+        }
+        let mut initial = Vec::new();
+        let start = if send_initial {
+            let list_params = ListParams {
+                limit: 0,
+                continue_token: None,
+                resource_version_match: None,
+                ..params.list.clone()
+            };
+            let page = self.list(ns, &list_params).await?;
+            initial = page
+                .items
+                .into_iter()
+                .map(|object| Event::new("ADDED", object))
+                .collect();
+            page.resource_version.parse::<i64>().unwrap_or(0)
+        } else {
+            parse_rv(&rv)?
+        };
+        if params.send_initial_events == Some(true) && params.bookmarks {
+            initial.push(self.bookmark(start, true));
+        }
+        let from = if start == 0 {
+            self.storage
+                .current_revision()
+                .await
+                .map_err(|e| self.storage_err(e, ""))?
+        } else {
+            start
+        };
+        let events = self.storage.watch(&self.prefix(ns), from).await;
+        let events = match events {
+            Ok(events) => events,
+            // Upstream answers a watch from a compacted revision with one ERROR event, not an HTTP error.
+            Err(e) if e.code == ErrorCode::Compacted => {
+                return Ok(futures::stream::iter([expired_event(from, e.revision)]).boxed());
+            }
+            Err(e) => return Err(self.storage_err(e, "")),
+        };
+        let store = self.clone();
+        let list = params.list.clone();
+        // Translated synchronously: no per-event clones of the store or the selectors.
+        let changes =
+            events.filter_map(move |ev| std::future::ready(store.translate(ev, &list, from)));
+        let changes: BoxStream<'static, Event> = if params.bookmarks {
+            with_bookmarks(changes, self.clone(), from).boxed()
+        } else {
+            changes.boxed()
+        };
+        Ok(futures::stream::iter(initial).chain(changes).boxed())
+    }
+
+    /// One storage event as the client should see it after selectors, or an ERROR for expiry.
+    fn translate(
+        &self,
+        ev: storage::Result<storage::WatchEvent>,
+        list: &ListParams,
+        from: i64,
+    ) -> Option<Event> {
+        let ev = match ev {
+            Ok(ev) => ev,
+            Err(e) if e.code == ErrorCode::Compacted => {
+                return Some(expired_event(from, e.revision));
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "watch ended");
+                return None;
+            }
+        };
+        let change = self.decoded_change(&ev)?;
+        let (now, before) = if list.labels.is_empty() && list.fields.is_empty() {
+            // Without selectors everything matches: the previous value need not be decoded.
+            (true, ev.prev_value.is_some())
+        } else {
+            let prev = change.prev.get_or_init(|| {
+                ev.prev_value
+                    .as_ref()
+                    .and_then(|p| self.decode_stored(p, ev.revision).ok())
+            });
+            (
+                self.matches(&change.object, list),
+                prev.as_ref().is_some_and(|p| self.matches(p, list)),
+            )
+        };
+        let kind = match ev.kind {
+            EventKind::Added if now => "ADDED",
+            EventKind::Modified if now && before => "MODIFIED",
+            EventKind::Modified if now => "ADDED",
+            EventKind::Modified if before => "DELETED",
+            EventKind::Deleted if now || before => "DELETED",
+            _ => return None,
+        };
+        Some(Event {
+            kind,
+            object: change.object.clone(),
+            frames: Some(change.frames.clone()),
+        })
+    }
+
+    /// `ev` decoded, shared with the other watchers of this store that see the same change.
+    fn decoded_change(&self, ev: &storage::WatchEvent) -> Option<Arc<DecodedChange>> {
+        let lock = || self.decoded.lock().unwrap_or_else(|e| e.into_inner());
+        // Newest first: a watcher is usually at or near the latest change.
+        let find = |recent: &VecDeque<Arc<DecodedChange>>| {
+            recent
+                .iter()
+                .rev()
+                .find(|c| c.revision == ev.revision && c.key == ev.key)
+                .cloned()
+        };
+        if let Some(change) = find(&lock()) {
+            return Some(change);
+        }
+        // Decoded outside the lock: other watchers may be reading other changes meanwhile.
+        let object = self.decode_stored(&ev.value, ev.revision).ok()?;
+        let mut recent = lock();
+        // Keep the first copy if another watcher decoded it meanwhile, so frames are shared too.
+        if let Some(change) = find(&recent) {
+            return Some(change);
+        }
+        let change = Arc::new(DecodedChange {
+            key: ev.key.clone(),
+            revision: ev.revision,
+            object: Arc::new(object),
+            prev: OnceLock::new(),
+            frames: Arc::default(),
+        });
+        recent.push_back(change.clone());
+        if recent.len() > DECODED_CHANGES {
+            recent.pop_front();
+        }
+        Some(change)
+    }
+}
+
+/// The ERROR event of a watch whose start revision `from` was compacted (at `compacted`).
+fn expired_event(from: i64, compacted: i64) -> Event {
+    Event::new(
+        "ERROR",
+        json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": format!("too old resource version: {from} ({compacted})"), "reason": "Expired", "code": 410
+        }),
+    )
+}
+
+/// Interleaves a BOOKMARK at the last delivered revision every [`BOOKMARK_INTERVAL`].
+fn with_bookmarks(
+    changes: impl Stream<Item = Event> + Send + 'static,
+    store: Arc<Store>,
+    start: i64,
+) -> impl Stream<Item = Event> + Send {
+    let ticker = tokio_stream_interval(BOOKMARK_INTERVAL);
+    futures::stream::unfold(
+        (changes.boxed(), ticker, start),
+        move |(mut changes, mut ticker, last)| {
+            let store = store.clone();
+            async move {
+                tokio::select! {
+                    ev = changes.next() => {
+                        let ev = ev?;
+                        let rv = ev.object.pointer("/metadata/resourceVersion").and_then(Value::as_str).and_then(|s| s.parse().ok()).unwrap_or(last);
+                        Some((ev, (changes, ticker, rv)))
+                    }
+                    _ = ticker.tick() => Some((store.bookmark(last, false), (changes, ticker, last))),
+                }
+            }
+        },
+    )
+}
+
+fn tokio_stream_interval(period: Duration) -> tokio::time::Interval {
+    let mut i = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    i
+}
+
+#[cfg(test)]
+mod watch_sharing_tests {
+    use super::super::{UpdateTarget, WriteOptions};
+    use super::*;
+    use crate::registry::managed_fields::TypeRef;
+    use crate::registry::selectors::LabelSelector;
+    use crate::storage::KeyBuilder;
+    use crate::storage::embedded::{EmbeddedOptions, EmbeddedStorage};
+
+    fn configmap(label: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "cm", "labels": {"a": label}}, "data": {"k": label}})
+    }
+
+    /// Watchers share each change's decoded object, and the event type stays per watcher:
+    /// a change that leaves a selector is DELETED for that watcher and MODIFIED for others.
+    #[tokio::test]
+    async fn watchers_share_decoded_changes_but_keep_their_own_event_types() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage =
+            EmbeddedStorage::open(dir.path().join("db"), EmbeddedOptions::default()).unwrap();
+        let strategy = crate::registry::kinds::builtin()
+            .into_iter()
+            .find(|s| &*s.info().kind == "ConfigMap" && s.info().group.is_empty())
+            .unwrap();
+        let store = Arc::new(Store::new(
+            strategy,
+            Arc::new(storage),
+            KeyBuilder::new("/registry/"),
+            TypeRef::untyped(),
+        ));
+        let from = store.storage.current_revision().await.unwrap().to_string();
+        let watch = |labels: &str| {
+            let params = WatchParams {
+                list: ListParams {
+                    labels: LabelSelector::parse(labels).unwrap(),
+                    resource_version: Some(from.clone()),
+                    ..ListParams::default()
+                },
+                ..WatchParams::default()
+            };
+            let store = store.clone();
+            async move { store.watch(Some("default"), params).await.unwrap() }
+        };
+        let (mut all, mut selected) = (watch("").await, watch("a=1").await);
+        let opts = WriteOptions::default;
+        store
+            .create(Some("default"), configmap("1"), opts())
+            .await
+            .unwrap();
+        store
+            .update(
+                Some("default"),
+                "cm",
+                configmap("2"),
+                UpdateTarget::Main,
+                opts(),
+            )
+            .await
+            .unwrap();
+        let (a1, a2) = (all.next().await.unwrap(), all.next().await.unwrap());
+        let (s1, s2) = (
+            selected.next().await.unwrap(),
+            selected.next().await.unwrap(),
+        );
+        assert_eq!((a1.kind, a2.kind), ("ADDED", "MODIFIED"));
+        assert_eq!((s1.kind, s2.kind), ("ADDED", "DELETED"));
+        assert!(Arc::ptr_eq(&a1.object, &s1.object));
+        assert!(Arc::ptr_eq(&a2.object, &s2.object));
+        assert_eq!(s2.object["metadata"]["labels"]["a"], "2");
+    }
+}
