@@ -159,3 +159,6 @@ async fn route(scope: &RequestScope<'_>, body: Body) -> Result<Response, ApiErro
         _ => Err(ApiError::method_not_allowed(&ri.group, &ri.resource)),
     }
 }
+
+#[cfg(test)]
+mod tests;
