@@ -6,7 +6,6 @@ use crate::apiextensions::new_apiextensions_server;
 use crate::auth::{AuthError, Authenticator, Authorizer};
 use crate::controlplane::authentication_info::AuthenticationInfo;
 use crate::controlplane::new_kube_api_server;
-use crate::controlplane::storage_factory::StorageFactory;
 use crate::endpoints::discovery::Discovery;
 use crate::endpoints::openapi::OpenApi;
 use crate::filters::FilterConfig;
@@ -14,6 +13,7 @@ use crate::options::{CompletedOptions, tls};
 use crate::pki::{self, PkiError};
 use crate::registry::StoreSet;
 use crate::server::serving::{self, TlsError};
+use crate::server::storage_factory::StorageFactory;
 use crate::server::{EmptyDelegate, GenericApiServer, PreparedApiServer, RunConfig, ServerError};
 use crate::storage::StorageError;
 use std::net::SocketAddr;
@@ -86,12 +86,14 @@ fn authentication_info(o: &CompletedOptions) -> Result<AuthenticationInfo, AppEr
 
 /// Builds the chain aggregator → kube API server → apiextensions → 404, as upstream's CreateServerChain.
 pub async fn create_server_chain(o: &CompletedOptions) -> Result<GenericApiServer, AppError> {
-    let storage = Arc::new(StorageFactory::open(&o.storage).await?);
+    let storage_factory = StorageFactory::open(&o.storage).await?;
+    let storage_health = storage_factory.health_check();
+    let storage: Arc<dyn crate::registry::StoreFactory> = Arc::new(storage_factory);
     let not_found = Arc::new(EmptyDelegate);
     let discovery = Arc::new(Discovery::new(
         std::net::SocketAddr::new(o.advertise_address, o.secure_port).to_string(),
     ));
-    let admission = crate::controlplane::admission_plugins(&storage);
+    let admission = crate::controlplane::admission_plugins(&*storage);
     let openapi = Arc::new(OpenApi::build(
         &crate::registry::kinds::builtin()
             .iter()
@@ -134,6 +136,7 @@ pub async fn create_server_chain(o: &CompletedOptions) -> Result<GenericApiServe
         openapi,
         admission: admission.clone(),
         custom_stores,
+        storage_health,
         authentication_info: authentication_info(o)?,
     };
     let kube_api_server = Arc::new(new_kube_api_server(config, storage.clone(), apiextensions));

@@ -11,11 +11,10 @@ pub mod proxy;
 pub mod routes;
 
 use crate::admission::Chain;
-use crate::controlplane::storage_factory::StorageFactory;
 use crate::endpoints::discovery::Discovery;
 use crate::endpoints::handler_fn;
 use crate::endpoints::handlers::ResourceHandler;
-use crate::registry::StoreSet;
+use crate::registry::{StoreFactory, StoreSet};
 use crate::server::{DelegationTarget, GenericApiServer, spawn_once, wait_until};
 use futures::StreamExt;
 use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
@@ -29,7 +28,7 @@ use tokio::sync::{Notify, watch};
 /// Settings of the aggregator link.
 pub struct Config {
     /// Storage, shared with the other links.
-    pub storage: Arc<StorageFactory>,
+    pub storage: Arc<dyn StoreFactory>,
     /// Discovery, shared with the other links; remote group/versions are added to it.
     pub discovery: Arc<Discovery>,
     /// The admission chain.

@@ -5,11 +5,10 @@
 use super::crd::{CLEANUP_FINALIZER, condition, set_condition};
 use super::custom_resource::CustomResource;
 use crate::admission::{Attributes, Mutating, Operation, Result as AdmissionResult};
-use crate::controlplane::storage_factory::StorageFactory;
 use crate::endpoints::discovery::Discovery;
 use crate::endpoints::openapi::{CustomResourceSchema, OpenApi};
 use crate::registry::store::{DeleteParams, ListParams, UpdateTarget, WatchParams, WriteOptions};
-use crate::registry::{RegistryError, Store, StoreSet};
+use crate::registry::{RegistryError, Store, StoreFactory, StoreSet};
 use futures::StreamExt;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     CustomResourceDefinition, CustomResourceDefinitionNames,
@@ -34,7 +33,7 @@ struct Served {
 
 /// Turns established CRDs into stores and discovery entries.
 pub struct Serving {
-    storage: Arc<StorageFactory>,
+    storage: Arc<dyn StoreFactory>,
     stores: StoreSet,
     discovery: Arc<Discovery>,
     openapi: Arc<OpenApi>,
@@ -70,7 +69,7 @@ impl Mutating for TerminatingCrds {
 impl Serving {
     /// Serving into `stores` and `discovery`.
     pub fn new(
-        storage: Arc<StorageFactory>,
+        storage: Arc<dyn StoreFactory>,
         stores: StoreSet,
         discovery: Arc<Discovery>,
         openapi: Arc<OpenApi>,

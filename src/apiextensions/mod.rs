@@ -10,12 +10,11 @@ pub mod jsonpath;
 pub mod schema;
 
 use crate::admission::Chain;
-use crate::controlplane::storage_factory::StorageFactory;
 use crate::endpoints::discovery::Discovery;
 use crate::endpoints::handler_fn;
 use crate::endpoints::handlers::ResourceHandler;
 use crate::endpoints::openapi::OpenApi;
-use crate::registry::StoreSet;
+use crate::registry::{StoreFactory, StoreSet};
 use crate::server::{DelegationTarget, GenericApiServer, spawn_once, wait_until};
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +22,7 @@ use std::time::Duration;
 /// Settings of the apiextensions link.
 pub struct Config {
     /// Storage, shared with the other links.
-    pub storage: Arc<StorageFactory>,
+    pub storage: Arc<dyn StoreFactory>,
     /// Discovery, shared with the other links.
     pub discovery: Arc<Discovery>,
     /// OpenAPI documents, shared with the kube API server link (which serves them).

@@ -4,7 +4,6 @@
 pub mod authentication_info;
 pub mod bootstrap;
 pub mod namespace_controller;
-pub mod storage_factory;
 
 use crate::admission::{Chain, NamespaceLifecycle};
 use crate::endpoints::discovery::Discovery;
@@ -13,11 +12,11 @@ use crate::endpoints::openapi::OpenApi;
 use crate::endpoints::{Verbatim, full, handler_fn};
 use crate::registry::service_alloc::ServiceAllocator;
 use crate::registry::store::{FieldValidation, WriteOptions};
-use crate::registry::{RegistryError, Store, StoreSet};
+use crate::registry::{RegistryError, Store, StoreFactory, StoreSet};
+use crate::server::healthz::HealthCheck;
 use crate::server::{DelegationTarget, GenericApiServer, spawn_once};
 use std::sync::Arc;
 use std::time::Duration;
-use storage_factory::StorageFactory;
 
 /// Namespaces that exist from the start, as upstream's system namespaces controller makes them.
 pub const SYSTEM_NAMESPACES: &[&str] =
@@ -45,12 +44,14 @@ pub struct Config {
     pub admission: Chain,
     /// The custom resources' stores, which the namespace controller empties too.
     pub custom_stores: StoreSet,
+    /// The storage backend's health check (`etcd`).
+    pub storage_health: Arc<dyn HealthCheck>,
     /// What kube-system/extension-apiserver-authentication publishes.
     pub authentication_info: authentication_info::AuthenticationInfo,
 }
 
 /// The admission chain every link runs: NamespaceLifecycle, reading namespaces from `storage`.
-pub fn admission_plugins(storage: &StorageFactory) -> Chain {
+pub fn admission_plugins(storage: &dyn StoreFactory) -> Chain {
     let namespaces = crate::registry::kinds::builtin()
         .into_iter()
         .find(|s| s.info().group.is_empty() && s.info().resource == "namespaces")
@@ -63,7 +64,7 @@ pub fn admission_plugins(storage: &StorageFactory) -> Chain {
 /// Builds the kube API server link in front of `delegate` (the apiextensions server).
 pub fn new_kube_api_server(
     config: Config,
-    storage: Arc<StorageFactory>,
+    storage: Arc<dyn StoreFactory>,
     delegate: Arc<dyn DelegationTarget>,
 ) -> GenericApiServer {
     let mut stores: Vec<Arc<Store>> = crate::registry::kinds::builtin()
@@ -111,7 +112,7 @@ pub fn new_kube_api_server(
     let bootstrap_namespaces = namespaces.clone();
     let auth_namespaces = namespaces.clone();
     let mut server = GenericApiServer::new("kube-apiserver", delegate);
-    server.add_health_check(storage.health_check());
+    server.add_health_check(config.storage_health.clone());
     let backend = storage.backend();
     let (interval, keep) = config.compaction;
     server.add_post_start_hook(

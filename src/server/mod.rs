@@ -8,6 +8,7 @@ pub mod healthz;
 pub mod lifecycle;
 mod run;
 pub mod serving;
+pub mod storage_factory;
 
 pub use run::{PreparedApiServer, RunConfig, ServerError};
 

@@ -327,7 +327,10 @@ async fn a_validating_refusal_writes_nothing_and_dry_runs_say_so() {
         .await;
     assert_eq!(status, 201);
     let seen = f.recorder.0.lock().unwrap().clone();
-    assert!(!seen.is_empty() && seen.iter().all(|s| s.dry_run), "{seen:?}");
+    assert!(
+        !seen.is_empty() && seen.iter().all(|s| s.dry_run),
+        "{seen:?}"
+    );
 
     // An update refused by admission leaves the stored object as it was.
     f.send("POST", CMS, JSON, configmap("z")).await;

@@ -1,8 +1,10 @@
-//! Opens the configured storage backend and hands each resource its (cached) storage.
+//! Opens the configured storage backend and hands each resource its (cached) storage: the
+//! concrete [`StoreFactory`] every link of the chain builds its stores with.
 
 use crate::endpoints::patch::field_types_for_kind;
 use crate::options::{StorageBackend, StorageConfig};
 use crate::registry::managed_fields::TypeRef;
+use crate::registry::{Store, StoreFactory, Strategy};
 use crate::server::healthz::HealthCheck;
 use crate::storage::cacher::{Cacher, CacherOptions};
 use crate::storage::embedded::{EmbeddedOptions, EmbeddedStorage};
@@ -87,19 +89,9 @@ impl StorageFactory {
         })
     }
 
-    /// The key layout.
-    pub fn keys(&self) -> &KeyBuilder {
-        &self.keys
-    }
-
-    /// The backend without a cache.
-    pub fn backend(&self) -> Arc<dyn Storage> {
-        self.backend.clone()
-    }
-
     /// Storage for one resource: a watch cache over its key prefix, created on first use, or
     /// the backend itself when the watch cache is off.
-    pub fn for_resource(&self, group: &str, resource: &str) -> Arc<dyn Storage> {
+    fn for_resource(&self, group: &str, resource: &str) -> Arc<dyn Storage> {
         if self.watch_cache_size == 0 {
             return self.backend.clone();
         }
@@ -121,8 +113,18 @@ impl StorageFactory {
             .clone()
     }
 
-    /// The store of `strategy`'s kind, on the watch cache of the resource it is stored as.
-    pub fn store(&self, strategy: Arc<dyn crate::registry::Strategy>) -> crate::registry::Store {
+    /// The `etcd` (or `storage`, embedded) health check: a read through the backend.
+    pub fn health_check(&self) -> Arc<dyn HealthCheck> {
+        Arc::new(StorageHealth {
+            name: self.check_name,
+            backend: self.backend.clone(),
+            probe_key: self.keys.key("", "health", None, "probe"),
+        })
+    }
+}
+
+impl StoreFactory for StorageFactory {
+    fn store(&self, strategy: Arc<dyn Strategy>) -> Store {
         // Another version of a resource (events.k8s.io Events) shares its watch cache.
         let (group, resource) = strategy.storage_resource();
         let backend = self.for_resource(group, resource);
@@ -131,16 +133,15 @@ impl StorageFactory {
             .field_types()
             .or_else(|| field_types_for_kind(&info.group, &info.version, &info.kind))
             .unwrap_or_else(TypeRef::untyped);
-        crate::registry::Store::new(strategy, backend, self.keys.clone(), field_types)
+        Store::new(strategy, backend, self.keys.clone(), field_types)
     }
 
-    /// The `etcd` (or `storage`, embedded) health check: a read through the backend.
-    pub fn health_check(&self) -> Arc<dyn HealthCheck> {
-        Arc::new(StorageHealth {
-            name: self.check_name,
-            backend: self.backend.clone(),
-            probe_key: self.keys.key("", "health", None, "probe"),
-        })
+    fn backend(&self) -> Arc<dyn Storage> {
+        self.backend.clone()
+    }
+
+    fn keys(&self) -> &KeyBuilder {
+        &self.keys
     }
 }
 
