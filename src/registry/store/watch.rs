@@ -8,6 +8,7 @@ use crate::storage::{self, ErrorCode, EventKind};
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -282,12 +283,16 @@ impl Store {
 
 /// The ERROR event of a watch whose start revision `from` was compacted (at `compacted`).
 fn expired_event(from: i64, compacted: i64) -> Event {
+    let status = Status {
+        status: Some("Failure".into()),
+        code: Some(410),
+        reason: Some("Expired".into()),
+        message: Some(format!("too old resource version: {from} ({compacted})")),
+        ..Status::default()
+    };
     Event::new(
         "ERROR",
-        json!({
-            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-            "message": format!("too old resource version: {from} ({compacted})"), "reason": "Expired", "code": 410
-        }),
+        serde_json::to_value(status).expect("Status serializes"),
     )
 }
 
