@@ -5,11 +5,16 @@ mod admission_v1;
 mod apps_v1;
 mod autoscaling_v2;
 mod batch_v1;
-mod cluster_v1;
+mod certificates_v1;
+mod coordination_v1;
 pub mod corev1;
+mod discovery_v1;
 mod events_v1;
 mod networking_v1;
+mod node_v1;
+mod policy_v1;
 mod rbac_v1;
+mod scheduling_v1;
 mod storage_v1;
 pub(crate) mod workload;
 
@@ -237,15 +242,15 @@ pub fn builtin() -> Vec<Arc<dyn Strategy>> {
         kind::<batch::Job, _>(batch_v1::JobRules, &[], ALL, &[Status]),
         // certificates.k8s.io/v1
         kind::<certificates::CertificateSigningRequest, _>(
-            cluster_v1::CertificateSigningRequestRules,
+            certificates_v1::CertificateSigningRequestRules,
             &["csr"],
             &[],
             &[Status, Approval],
         ),
         // coordination.k8s.io/v1
-        kind::<coordination::Lease, _>(cluster_v1::LeaseRules, &[], &[], &[]),
+        kind::<coordination::Lease, _>(coordination_v1::LeaseRules, &[], &[], &[]),
         // discovery.k8s.io/v1
-        kind::<discovery::EndpointSlice, _>(cluster_v1::EndpointSliceRules, &[], &[], &[]),
+        kind::<discovery::EndpointSlice, _>(discovery_v1::EndpointSliceRules, &[], &[], &[]),
         // events.k8s.io/v1
         Arc::new(events_v1::EventsV1::new(
             kind::<events::Event, _>(NoRules, &["ev"], &[], &[]),
@@ -264,10 +269,10 @@ pub fn builtin() -> Vec<Arc<dyn Strategy>> {
         ),
         kind::<networking::ServiceCIDR, _>(networking_v1::ServiceCIDRRules, &[], &[], &[Status]),
         // node.k8s.io/v1
-        kind::<node::RuntimeClass, _>(cluster_v1::RuntimeClassRules, &[], &[], &[]),
+        kind::<node::RuntimeClass, _>(node_v1::RuntimeClassRules, &[], &[], &[]),
         // policy/v1
         kind::<policy::PodDisruptionBudget, _>(
-            cluster_v1::PodDisruptionBudgetRules,
+            policy_v1::PodDisruptionBudgetRules,
             &["pdb"],
             &[],
             &[Status],
@@ -278,7 +283,7 @@ pub fn builtin() -> Vec<Arc<dyn Strategy>> {
         kind::<rbac::RoleBinding, _>(rbac_v1::RoleBindingRules, &[], &[], &[]),
         kind::<rbac::Role, _>(rbac_v1::RoleRules, &[], &[], &[]),
         // scheduling.k8s.io/v1
-        kind::<scheduling::PriorityClass, _>(cluster_v1::PriorityClassRules, &["pc"], &[], &[]),
+        kind::<scheduling::PriorityClass, _>(scheduling_v1::PriorityClassRules, &["pc"], &[], &[]),
         // storage.k8s.io/v1
         kind::<storage::CSIDriver, _>(storage_v1::CSIDriverRules, &[], &[], &[]),
         kind::<storage::CSINode, _>(storage_v1::CSINodeRules, &[], &[], &[]),
