@@ -7,7 +7,6 @@ pub mod openapi;
 pub mod patch;
 pub mod protobuf;
 pub mod request_info;
-pub mod schemas;
 pub mod status;
 
 use bytes::Bytes;

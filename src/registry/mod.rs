@@ -5,6 +5,7 @@ pub mod admit;
 pub mod errors;
 pub mod kinds;
 pub mod managed_fields;
+pub mod schema;
 pub mod selectors;
 pub mod service_alloc;
 pub mod spliced_list;

@@ -1,9 +1,9 @@
 //! Opens the configured storage backend and hands each resource its (cached) storage: the
 //! concrete [`StoreFactory`] every link of the chain builds its stores with.
 
-use crate::endpoints::patch::field_types_for_kind;
 use crate::options::{StorageBackend, StorageConfig};
 use crate::registry::managed_fields::TypeRef;
+use crate::registry::schema::field_types_for_kind;
 use crate::registry::{Store, StoreFactory, Strategy};
 use crate::server::healthz::HealthCheck;
 use crate::storage::cacher::{Cacher, CacherOptions};

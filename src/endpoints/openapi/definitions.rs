@@ -1,7 +1,7 @@
 //! The schema definitions of the OpenAPI documents: generated from k8s-openapi's `schemars`
 //! impls, with the Kubernetes extensions k8s-openapi drops put back.
 
-use crate::endpoints::patch::metadata;
+use crate::registry::schema::patch_meta;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -14,7 +14,7 @@ pub(super) const API_RESOURCE_LIST: &str = "io.k8s.apimachinery.pkg.apis.meta.v1
 pub(super) const LIST_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta";
 pub(super) const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
 
-pub(super) use crate::endpoints::schemas::Gvk;
+pub(super) use crate::registry::schema::Gvk;
 
 /// Which document format a schema is rendered for; they differ in where `$ref`s point.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +51,7 @@ pub(super) struct Definitions {
 impl Definitions {
     /// The definitions of every built-in kind kubeboot knows a type for.
     pub(super) fn builtin() -> Self {
-        let shared = crate::endpoints::schemas::builtin();
+        let shared = crate::registry::schema::builtin();
         let schemas: BTreeMap<String, Value> = shared
             .definitions
             .iter()
@@ -217,7 +217,7 @@ fn gvk_list(gvks: &[Gvk]) -> Value {
 
 /// The patch strategy of the field from the patch table, and the list type derived from it.
 fn add_field_extensions(definition: &str, field: &str, property: &mut Value) {
-    let Some((strategy, merge_key)) = metadata::patch_meta(definition, field) else {
+    let Some((strategy, merge_key)) = patch_meta::patch_meta(definition, field) else {
         return;
     };
     let Some(object) = property.as_object_mut() else {

@@ -1,13 +1,9 @@
 //! The patch engines of PATCH requests: JSON patch (RFC 6902), JSON merge patch (RFC 7386) and
 //! strategic merge patch, on `serde_json::Value`, with upstream's error → status mapping.
 
-pub mod field_types;
-pub mod metadata;
-pub mod schema;
 mod strategic;
 
-pub use field_types::field_types_for_kind;
-pub use schema::{SchemaRef, schema_for_definition, schema_for_kind};
+pub use crate::registry::schema::{SchemaRef, schema_for_kind};
 
 use super::status::ApiError;
 use http::StatusCode;

@@ -4,8 +4,8 @@
 //! are replaced otherwise, and the `$patch`, `$retainKeys`, `$setElementOrder/…` and
 //! `$deleteFromPrimitiveList/…` directives are honoured.
 
-use super::schema::{FieldMeta, Ty};
 use super::{PatchError, Result};
+use crate::registry::schema::graph::{FieldMeta, Ty};
 use serde_json::{Map, Value};
 use std::mem::discriminant;
 
@@ -557,9 +557,9 @@ fn wrong_type(expected: &str, got: &Value) -> PatchError {
 
 #[cfg(test)]
 mod tests {
-    use super::super::schema::{Graph, SchemaRef};
     use super::super::{PatchType, apply_patch, schema_for_kind};
     use super::*;
+    use crate::registry::schema::graph::{Graph, SchemaRef};
     use http::StatusCode;
     use serde_json::json;
     use std::sync::OnceLock;

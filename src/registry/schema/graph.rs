@@ -6,7 +6,7 @@
 //! engine needs, and cost one dependency (schemars without its derive macros) instead of a
 //! build script that would have to find and parse k8s-openapi's generated source.
 
-use super::metadata;
+use super::patch_meta;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -221,9 +221,9 @@ impl Ty {
 fn builtin_graph() -> &'static Graph {
     static GRAPH: OnceLock<Graph> = OnceLock::new();
     GRAPH.get_or_init(|| {
-        let schemas = crate::endpoints::schemas::builtin();
+        let schemas = super::builtin();
         let mut graph = Graph::from_definitions(&schemas.definitions, |d, f| {
-            metadata::patch_meta(d, f).map(|(s, k)| (s.to_string(), k.map(str::to_string)))
+            patch_meta::patch_meta(d, f).map(|(s, k)| (s.to_string(), k.map(str::to_string)))
         });
         for ((group, version, kind), definition) in &schemas.kinds {
             graph.kinds.insert(

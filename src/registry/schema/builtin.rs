@@ -1,5 +1,5 @@
 //! The JSON schemas of the built-in types, generated once from k8s-openapi's `schemars` impls and
-//! shared by the patch engine (field → type graph) and the OpenAPI documents.
+//! shared by the patch engine (field → type graph), the field types and the OpenAPI documents.
 
 use k8s_openapi::schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{Map, Value};

@@ -8,7 +8,7 @@
 //! `+listMapKey` tags spell differently listed below), a merging list of scalars is a set, any
 //! other list is atomic, and the types and maps upstream tags atomic are listed.
 
-use super::metadata;
+use super::patch_meta;
 use crate::registry::managed_fields::{Field, ListType, Node, Schema, TypeId, TypeRef};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -108,18 +108,16 @@ impl<'a> Builder<'a> {
                 .get("items")
                 .map(|i| self.shape(i))
                 .unwrap_or(Schema::LEAF);
-            let list =
-                list_override(definition, field).unwrap_or_else(|| {
-                    match metadata::patch_meta(definition, field) {
-                        Some((strategy, key)) if strategy.split(',').any(|s| s == "merge") => {
-                            match key {
-                                Some(k) => ListType::Map(vec![(k.to_string(), None)]),
-                                None => ListType::Set,
-                            }
-                        }
-                        _ => ListType::Atomic,
-                    }
-                });
+            let list = list_override(definition, field).unwrap_or_else(|| {
+                match patch_meta::patch_meta(definition, field) {
+                    Some((strategy, key)) if strategy.split(',').any(|s| s == "merge") => match key
+                    {
+                        Some(k) => ListType::Map(vec![(k.to_string(), None)]),
+                        None => ListType::Set,
+                    },
+                    _ => ListType::Atomic,
+                }
+            });
             return self.schema.add(Node::List(items, list));
         }
         if ATOMIC_MAPS.contains(&(definition, field)) {
@@ -181,7 +179,7 @@ struct BuiltinTypes {
 fn builtin() -> &'static BuiltinTypes {
     static TYPES: OnceLock<BuiltinTypes> = OnceLock::new();
     TYPES.get_or_init(|| {
-        let schemas = crate::endpoints::schemas::builtin();
+        let schemas = super::builtin();
         let mut b = Builder {
             schema: Schema::new(),
             definitions: &schemas.definitions,

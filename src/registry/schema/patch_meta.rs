@@ -279,7 +279,7 @@ mod tests {
     #[test]
     fn every_entry_names_a_field_that_exists_in_k8s_openapi() {
         for e in entries() {
-            let schema = super::super::schema::schema_for_definition(e.definition)
+            let schema = super::super::graph::schema_for_definition(e.definition)
                 .unwrap_or_else(|| panic!("{} is not a known definition", e.definition));
             let (field, _) = schema.ty().field(e.field);
             assert!(
