@@ -3,7 +3,8 @@
 //! groups with 1000/100), created and deleted as the served group/versions change.
 
 use super::apiservice::name_of;
-use crate::endpoints::discovery::{CUSTOM_GROUP_PRIORITY, Discovery};
+use crate::endpoints::discovery::Discovery;
+use crate::registry::groups::{self, CUSTOM_GROUP_PRIORITY, CUSTOM_VERSION_PRIORITY};
 use crate::registry::store::{DeleteParams, ListParams, WriteOptions};
 use crate::registry::{RegistryError, Store};
 use serde_json::{Value, json};
@@ -14,43 +15,11 @@ use tokio::sync::watch;
 /// The label marking APIServices this controller owns.
 pub const AUTOMANAGED: &str = "kube-aggregator.kubernetes.io/automanaged";
 
-/// Upstream's `apiVersionPriorities` for the built-in group/versions: (group, version priority).
-fn builtin_priority(group: &str, version: &str) -> Option<(i32, i32)> {
-    let group_priority = match group {
-        "" => 18000,
-        "apiregistration.k8s.io" => 18000,
-        "apps" => 17800,
-        "events.k8s.io" => 17750,
-        "authentication.k8s.io" => 17700,
-        "authorization.k8s.io" => 17600,
-        "autoscaling" => 17500,
-        "batch" => 17400,
-        "certificates.k8s.io" => 17300,
-        "networking.k8s.io" => 17200,
-        "policy" => 17100,
-        "rbac.authorization.k8s.io" => 17000,
-        "storage.k8s.io" => 16800,
-        "apiextensions.k8s.io" => 16700,
-        "admissionregistration.k8s.io" => 16700,
-        "scheduling.k8s.io" => 16600,
-        "coordination.k8s.io" => 16500,
-        "node.k8s.io" => 16300,
-        "discovery.k8s.io" => 16200,
-        _ => return None,
-    };
-    let version_priority = match (group, version) {
-        ("", _) => 1,
-        ("autoscaling", "v2") => 30,
-        _ => 15,
-    };
-    Some((group_priority, version_priority))
-}
-
 /// The APIService of a local group/version.
 fn desired(group: &str, version: &str) -> Value {
-    let (gp, vp, managed) = match builtin_priority(group, version) {
-        Some((g, v)) => (g, v, "onstart"),
-        None => (CUSTOM_GROUP_PRIORITY, 100, "true"),
+    let (gp, vp, managed) = match groups::builtin(group) {
+        Some(g) => (g.priority, g.version_priority(version), "onstart"),
+        None => (CUSTOM_GROUP_PRIORITY, CUSTOM_VERSION_PRIORITY, "true"),
     };
     json!({
         "apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",

@@ -2,35 +2,13 @@
 
 use super::{Request, Response, full};
 use crate::registry::ResourceInfo;
+use crate::registry::groups::{
+    CUSTOM_GROUP_PRIORITY, CUSTOM_VERSION_PRIORITY, builtin as builtin_group,
+};
 use http::{StatusCode, header};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::RwLock;
-
-/// Upstream's group order in /apis (by group priority), for the groups kubeboot serves.
-const GROUP_ORDER: &[&str] = &[
-    "apiregistration.k8s.io",
-    "apps",
-    "events.k8s.io",
-    "authentication.k8s.io",
-    "authorization.k8s.io",
-    "autoscaling",
-    "batch",
-    "certificates.k8s.io",
-    "networking.k8s.io",
-    "policy",
-    "rbac.authorization.k8s.io",
-    "storage.k8s.io",
-    "admissionregistration.k8s.io",
-    "apiextensions.k8s.io",
-    "scheduling.k8s.io",
-    "coordination.k8s.io",
-    "node.k8s.io",
-    "discovery.k8s.io",
-];
-
-/// The group priority upstream gives CRD groups (their APIServices' groupPriorityMinimum).
-pub const CUSTOM_GROUP_PRIORITY: i32 = 1000;
 
 /// The discovery documents of the resources every link of the chain serves; links add and
 /// remove resources while the server runs (custom resources come and go with their CRDs, the
@@ -309,28 +287,26 @@ impl Snapshot<'_> {
                 None => groups.push((group, vec![version])),
             }
         }
-        groups.sort_by_key(|(g, _)| {
-            (
-                GROUP_ORDER
-                    .iter()
-                    .position(|o| o == g)
-                    .unwrap_or(usize::MAX),
+        groups.sort_by_key(|(g, _)| match builtin_group(g) {
+            Some(builtin) => (false, -builtin.priority, *g),
+            None => (
+                true,
                 -self
                     .priorities
                     .get(*g)
                     .copied()
                     .unwrap_or(CUSTOM_GROUP_PRIORITY),
                 *g,
-            )
+            ),
         });
         // Versions by versionPriority (CRDs': 100), then newest first, as upstream sorts
         // APIServices.
         for (g, versions) in &mut groups {
-            if !GROUP_ORDER.contains(g) {
+            if builtin_group(g).is_none() {
                 let priority = |v: &str| {
                     self.remote
                         .get(&(g.to_string(), v.to_string()))
-                        .map_or(100, |r| r.version_priority)
+                        .map_or(CUSTOM_VERSION_PRIORITY, |r| r.version_priority)
                 };
                 versions.sort_by(|a, b| {
                     priority(b)

@@ -3,6 +3,7 @@
 
 pub mod admit;
 pub mod errors;
+pub mod groups;
 pub mod kinds;
 pub mod managed_fields;
 pub mod schema;
