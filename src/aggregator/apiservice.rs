@@ -2,8 +2,10 @@
 //! validation, the SERVICE / AVAILABLE / AGE table, and the helpers its controllers share.
 
 use crate::registry::errors::{ErrorList, FieldError};
-use crate::registry::kinds::{Sub, kind};
+use crate::registry::kinds::kind;
+use crate::registry::strategy::{Names, Sub};
 use crate::registry::table::{Column, age};
+use crate::registry::validation::NameRule;
 use crate::registry::{Rules, Strategy};
 use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
 use serde_json::Value;
@@ -15,7 +17,7 @@ pub struct ApiServiceRules;
 
 /// The strategy of `apiservices`.
 pub fn strategy() -> Arc<dyn Strategy> {
-    kind::<APIService, _>(ApiServiceRules, &[], &["api-extensions"], &[Sub::Status])
+    kind(ApiServiceRules)
 }
 
 /// `v1.apps`, the name upstream gives the APIService of a group/version (`v1.` for core).
@@ -36,6 +38,10 @@ pub fn available(obj: &Value) -> Option<(String, String)> {
 }
 
 impl Rules<APIService> for ApiServiceRules {
+    const CATEGORIES: Names = &["api-extensions"];
+    const SUBRESOURCES: &'static [Sub] = &[Sub::Status];
+    const NAME_RULE: NameRule = NameRule::PathSegment;
+
     fn prepare_for_create(&self, obj: &mut APIService) {
         obj.status = None;
     }

@@ -279,6 +279,8 @@ fn resources_of(doc: &Value, group: &str, version: &str) -> Vec<ResourceInfo> {
                 subresources: Vec::new(),
                 name_rule: NameRule::Dns1123Subdomain,
                 scale: None,
+                tracks_generation: false,
+                delete_returns_object: false,
             })
         })
         .collect();

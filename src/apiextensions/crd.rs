@@ -3,7 +3,8 @@
 
 use super::jsonpath::JsonPath;
 use crate::registry::errors::{ErrorList, FieldError};
-use crate::registry::kinds::{Sub, kind};
+use crate::registry::kinds::kind;
+use crate::registry::strategy::{Names, Sub};
 use crate::registry::table::{Column, created_at_cells};
 use crate::registry::validation::{dns1035_label, dns1123_label, dns1123_subdomain};
 use crate::registry::{Rules, Strategy};
@@ -24,15 +25,14 @@ pub struct CrdRules;
 
 /// The strategy of `customresourcedefinitions`.
 pub fn strategy() -> Arc<dyn Strategy> {
-    kind::<CustomResourceDefinition, _>(
-        CrdRules,
-        &["crd", "crds"],
-        &["api-extensions"],
-        &[Sub::Status],
-    )
+    kind(CrdRules)
 }
 
 impl Rules<CustomResourceDefinition> for CrdRules {
+    const SHORT_NAMES: Names = &["crd", "crds"];
+    const CATEGORIES: Names = &["api-extensions"];
+    const SUBRESOURCES: &'static [Sub] = &[Sub::Status];
+
     fn prepare_for_create(&self, crd: &mut CustomResourceDefinition) {
         // Status is the controllers'; storedVersions starts with the storage version.
         let stored: Vec<String> = crd

@@ -20,8 +20,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
 use std::borrow::Cow;
 
-const SUB_VERBS: &[&str] = &["get", "patch", "update"];
-
 /// A printer column and where its value comes from.
 struct PrinterColumn {
     column: Column,
@@ -60,22 +58,14 @@ impl CustomResource {
         let subs = version.subresources.as_ref();
         let mut subresources = Vec::new();
         if subs.is_some_and(|s| s.status.is_some()) {
-            subresources.push(SubresourceInfo {
-                name: "status",
-                group: spec.group.clone().into(),
-                version: version.name.clone().into(),
-                kind: names.kind.clone().into(),
-                verbs: Cow::Borrowed(SUB_VERBS),
-            });
+            subresources.push(SubresourceInfo::status(
+                spec.group.clone().into(),
+                version.name.clone().into(),
+                names.kind.clone().into(),
+            ));
         }
         let scale = subs.and_then(|s| s.scale.as_ref()).map(|s| {
-            subresources.push(SubresourceInfo {
-                name: "scale",
-                group: "autoscaling".into(),
-                version: "v1".into(),
-                kind: "Scale".into(),
-                verbs: Cow::Borrowed(SUB_VERBS),
-            });
+            subresources.push(SubresourceInfo::scale());
             ScalePaths {
                 spec_replicas: pointer(&s.spec_replicas_path).into(),
                 status_replicas: pointer(&s.status_replicas_path).into(),
@@ -115,6 +105,9 @@ impl CustomResource {
             subresources,
             name_rule: NameRule::Dns1123Subdomain,
             scale,
+            // Upstream's customResourceStrategy counts every spec change, status or not.
+            tracks_generation: true,
+            delete_returns_object: false,
         };
         let storage = spec
             .versions
@@ -295,10 +288,6 @@ impl Strategy for CustomResource {
             Some(Value::Null) | None => String::new(),
             Some(v) => v.to_string(),
         })
-    }
-
-    fn tracks_generation(&self) -> bool {
-        true
     }
 
     fn supports_strategic_merge(&self) -> bool {

@@ -496,6 +496,8 @@ mod tests {
             subresources: Vec::new(),
             name_rule: NameRule::Dns1123Subdomain,
             scale: None,
+            tracks_generation: false,
+            delete_returns_object: false,
         }
     }
 

@@ -14,6 +14,11 @@ use std::marker::PhantomData;
 pub type Name = Cow<'static, str>;
 /// Verbs: a static list for served kinds, an owned one for resources of extension servers.
 pub type Verbs = Cow<'static, [&'static str]>;
+/// A static list of names: short names, categories, verbs.
+pub type Names = &'static [&'static str];
+
+/// Verbs of a subresource that reads and writes part of its object.
+const SUB_VERBS: Names = &["get", "patch", "update"];
 
 /// A subresource a kind serves, for discovery.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +35,30 @@ pub struct SubresourceInfo {
     pub verbs: Verbs,
 }
 
+impl SubresourceInfo {
+    /// `status` of a kind: its spec/status split, speaking the kind itself.
+    pub fn status(group: Name, version: Name, kind: Name) -> Self {
+        SubresourceInfo {
+            name: "status",
+            group,
+            version,
+            kind,
+            verbs: Cow::Borrowed(SUB_VERBS),
+        }
+    }
+
+    /// `scale`, speaking autoscaling/v1 Scale.
+    pub fn scale() -> Self {
+        SubresourceInfo {
+            name: "scale",
+            group: "autoscaling".into(),
+            version: "v1".into(),
+            kind: "Scale".into(),
+            verbs: Cow::Borrowed(SUB_VERBS),
+        }
+    }
+}
+
 /// Where the scale subresource reads and writes replicas.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScalePaths {
@@ -39,6 +68,64 @@ pub struct ScalePaths {
     pub status_replicas: Name,
     /// JSON pointer to the label selector (a LabelSelector object or a map); empty when none.
     pub selector: Name,
+}
+
+impl ScalePaths {
+    /// Where the built-in workloads keep them: `spec.replicas`, `status.replicas`, `spec.selector`.
+    pub const REPLICAS: ScalePaths = ScalePaths {
+        spec_replicas: Cow::Borrowed("/spec/replicas"),
+        status_replicas: Cow::Borrowed("/status/replicas"),
+        selector: Cow::Borrowed("/spec/selector"),
+    };
+}
+
+/// A subresource a built-in kind serves, as its [`Rules::SUBRESOURCES`] declare it.
+#[derive(Debug, Clone)]
+pub enum Sub {
+    /// `status`: the spec/status split.
+    Status,
+    /// `scale`, reading and writing replicas at these paths.
+    Scale(ScalePaths),
+    /// `approval` (CertificateSigningRequests).
+    Approval,
+    /// `finalize` (namespaces).
+    Finalize,
+}
+
+impl Sub {
+    /// Whether `subs` has the status subresource.
+    pub const fn has_status(subs: &[Sub]) -> bool {
+        let mut i = 0;
+        while i < subs.len() {
+            if matches!(subs[i], Sub::Status) {
+                return true;
+            }
+            i += 1;
+        }
+        false
+    }
+
+    /// This subresource of the kind `group`/`version`/`kind`, as discovery lists it.
+    pub fn info(
+        &self,
+        group: &'static str,
+        version: &'static str,
+        kind: &'static str,
+    ) -> SubresourceInfo {
+        let own = |name, verbs| SubresourceInfo {
+            name,
+            group: group.into(),
+            version: version.into(),
+            kind: kind.into(),
+            verbs: Cow::Borrowed(verbs),
+        };
+        match self {
+            Sub::Status => SubresourceInfo::status(group.into(), version.into(), kind.into()),
+            Sub::Scale(_) => SubresourceInfo::scale(),
+            Sub::Approval => own("approval", SUB_VERBS),
+            Sub::Finalize => own("finalize", &["update"]),
+        }
+    }
 }
 
 /// Verbs of an ordinary resource.
@@ -80,6 +167,11 @@ pub struct ResourceInfo {
     pub name_rule: NameRule,
     /// Scale subresource paths, when it has one.
     pub scale: Option<ScalePaths>,
+    /// Whether metadata.generation counts spec changes.
+    pub tracks_generation: bool,
+    /// Whether DELETE answers with the deleted object rather than a Status (upstream's
+    /// `ReturnDeletedObject`).
+    pub delete_returns_object: bool,
 }
 
 impl ResourceInfo {
@@ -175,7 +267,7 @@ pub trait Strategy: Send + Sync {
     }
     /// Whether metadata.generation counts spec changes.
     fn tracks_generation(&self) -> bool {
-        self.info().tracks_generation()
+        self.info().tracks_generation
     }
     /// The field types server-side apply merges by; `None` means the built-in kind's own.
     fn field_types(&self) -> Option<super::managed_fields::TypeRef> {
@@ -218,8 +310,26 @@ pub trait StorageConversion: Send + Sync {
     fn decode(&self, obj: &mut Value);
 }
 
-/// Typed hooks for one k8s-openapi type; every method has a do-nothing default.
+/// What makes the kind of k8s-openapi type `T` more than its schema: the facts it is registered
+/// with (constants) and typed hooks (methods). Every constant has upstream's usual value and
+/// every method a do-nothing default.
 pub trait Rules<T>: Send + Sync + 'static {
+    /// `kubectl` short names, e.g. `po`.
+    const SHORT_NAMES: Names = &[];
+    /// Categories, e.g. `all`.
+    const CATEGORIES: Names = &[];
+    /// Subresources served beside the main resource.
+    const SUBRESOURCES: &'static [Sub] = &[];
+    /// Verbs of the main resource.
+    const VERBS: Names = ALL_VERBS;
+    /// How object names are validated.
+    const NAME_RULE: NameRule = NameRule::Dns1123Subdomain;
+    /// Whether metadata.generation counts spec changes: by default, kinds with a spec/status
+    /// split do; those whose upstream strategy never bumps it (pods, nodes, services, …) say no.
+    const TRACKS_GENERATION: bool = Sub::has_status(Self::SUBRESOURCES);
+    /// Whether DELETE answers with the deleted object rather than a Status.
+    const DELETE_RETURNS_OBJECT: bool = false;
+
     /// See [`Strategy::prepare_for_create`].
     fn prepare_for_create(&self, _obj: &mut T) {}
     /// See [`Strategy::prepare_for_update`].

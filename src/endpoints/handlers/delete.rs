@@ -93,7 +93,7 @@ pub(super) async fn delete(scope: &RequestScope<'_>, body: Body) -> Result<Respo
     };
     match store.delete(scope.namespace, name, &params).await? {
         Deleted::Pending(obj) => Ok(scope.render(obj, StatusCode::OK, &[])),
-        Deleted::Gone(obj) if ri.resource == "pods" || ri.resource == "namespaces" => {
+        Deleted::Gone(obj) if ri.delete_returns_object => {
             Ok(scope.render(obj, StatusCode::OK, &[]))
         }
         Deleted::Gone(obj) => {

@@ -2,7 +2,7 @@
 //! ValidatingAdmissionPolicy(Binding) defaults, and upstream's printer columns.
 
 use crate::registry::errors::{ErrorList, FieldError};
-use crate::registry::strategy::Rules;
+use crate::registry::strategy::{Names, Rules, Sub};
 use crate::registry::table::{Column, age_cell, name_cell};
 use k8s_openapi::api::admissionregistration::v1::{
     MatchResources, MutatingWebhook, MutatingWebhookConfiguration, RuleWithOperations,
@@ -145,6 +145,8 @@ fn webhook_columns() -> Vec<Column> {
 pub struct ValidatingWebhookConfigurationRules;
 
 impl Rules<ValidatingWebhookConfiguration> for ValidatingWebhookConfigurationRules {
+    const CATEGORIES: Names = &["api-extensions"];
+
     fn default(&self, c: &mut ValidatingWebhookConfiguration) {
         for w in c.webhooks.iter_mut().flatten() {
             default_hook(validating(w));
@@ -170,6 +172,8 @@ impl Rules<ValidatingWebhookConfiguration> for ValidatingWebhookConfigurationRul
 pub struct MutatingWebhookConfigurationRules;
 
 impl Rules<MutatingWebhookConfiguration> for MutatingWebhookConfigurationRules {
+    const CATEGORIES: Names = &["api-extensions"];
+
     fn default(&self, c: &mut MutatingWebhookConfiguration) {
         for w in c.webhooks.iter_mut().flatten() {
             w.reinvocation_policy.get_or_insert_with(|| "Never".into());
@@ -210,6 +214,9 @@ fn default_match_resources(m: &mut MatchResources) {
 pub struct ValidatingAdmissionPolicyRules;
 
 impl Rules<ValidatingAdmissionPolicy> for ValidatingAdmissionPolicyRules {
+    const CATEGORIES: Names = &["api-extensions"];
+    const SUBRESOURCES: &'static [Sub] = &[Sub::Status];
+
     fn default(&self, p: &mut ValidatingAdmissionPolicy) {
         let spec = p.spec.get_or_insert_with(Default::default);
         spec.failure_policy.get_or_insert_with(|| "Fail".into());
@@ -275,6 +282,8 @@ impl Rules<ValidatingAdmissionPolicy> for ValidatingAdmissionPolicyRules {
 pub struct ValidatingAdmissionPolicyBindingRules;
 
 impl Rules<ValidatingAdmissionPolicyBinding> for ValidatingAdmissionPolicyBindingRules {
+    const CATEGORIES: Names = &["api-extensions"];
+
     fn default(&self, b: &mut ValidatingAdmissionPolicyBinding) {
         let spec = b.spec.get_or_insert_with(Default::default);
         if let Some(m) = spec.match_resources.as_mut() {
@@ -362,6 +371,8 @@ mod tests {
             subresources: Vec::new(),
             name_rule: NameRule::Dns1123Subdomain,
             scale: None,
+            tracks_generation: false,
+            delete_returns_object: false,
         };
         let s = Typed::<ValidatingWebhookConfiguration, _>::new(
             info,

@@ -9,7 +9,7 @@ use super::workload::{
     validate_template_metadata,
 };
 use crate::registry::errors::{ErrorList, FieldError};
-use crate::registry::strategy::Rules;
+use crate::registry::strategy::{Names, Rules, ScalePaths, Sub};
 use crate::registry::table::{Column, age_cell, name_cell};
 use crate::registry::validation::immutable;
 use k8s_openapi::api::apps::v1::{
@@ -35,6 +35,10 @@ fn selector_immutable<S: serde::Serialize>(new: &S, old: &S) -> ErrorList {
 pub struct DeploymentRules;
 
 impl Rules<Deployment> for DeploymentRules {
+    const SHORT_NAMES: Names = &["deploy"];
+    const CATEGORIES: Names = &["all"];
+    const SUBRESOURCES: &'static [Sub] = &[Sub::Status, Sub::Scale(ScalePaths::REPLICAS)];
+
     fn default(&self, d: &mut Deployment) {
         let spec = d.spec.get_or_insert_with(DeploymentSpec::default);
         spec.replicas.get_or_insert(1);
@@ -188,6 +192,10 @@ impl Rules<Deployment> for DeploymentRules {
 pub struct ReplicaSetRules;
 
 impl Rules<ReplicaSet> for ReplicaSetRules {
+    const SHORT_NAMES: Names = &["rs"];
+    const CATEGORIES: Names = &["all"];
+    const SUBRESOURCES: &'static [Sub] = &[Sub::Status, Sub::Scale(ScalePaths::REPLICAS)];
+
     fn default(&self, rs: &mut ReplicaSet) {
         let spec = rs.spec.get_or_insert_with(ReplicaSetSpec::default);
         spec.replicas.get_or_insert(1);
@@ -273,6 +281,10 @@ impl Rules<ReplicaSet> for ReplicaSetRules {
 pub struct StatefulSetRules;
 
 impl Rules<StatefulSet> for StatefulSetRules {
+    const SHORT_NAMES: Names = &["sts"];
+    const CATEGORIES: Names = &["all"];
+    const SUBRESOURCES: &'static [Sub] = &[Sub::Status, Sub::Scale(ScalePaths::REPLICAS)];
+
     fn default(&self, ss: &mut StatefulSet) {
         let spec = ss.spec.get_or_insert_with(StatefulSetSpec::default);
         spec.pod_management_policy
@@ -449,6 +461,10 @@ impl Rules<StatefulSet> for StatefulSetRules {
 pub struct DaemonSetRules;
 
 impl Rules<DaemonSet> for DaemonSetRules {
+    const SHORT_NAMES: Names = &["ds"];
+    const CATEGORIES: Names = &["all"];
+    const SUBRESOURCES: &'static [Sub] = &[Sub::Status];
+
     fn default(&self, ds: &mut DaemonSet) {
         let spec = ds.spec.get_or_insert_with(DaemonSetSpec::default);
         let us = spec

@@ -2,7 +2,7 @@
 //! replica-bound validation and upstream's `printHorizontalPodAutoscaler` columns.
 
 use crate::registry::errors::{ErrorList, FieldError};
-use crate::registry::strategy::Rules;
+use crate::registry::strategy::{Names, Rules, Sub};
 use crate::registry::table::{Column, age_cell, name_cell};
 use k8s_openapi::api::autoscaling::v2::{
     HPAScalingPolicy, HPAScalingRules, HorizontalPodAutoscaler, HorizontalPodAutoscalerBehavior,
@@ -22,6 +22,10 @@ fn policy(type_: &str, value: i32) -> HPAScalingPolicy {
 pub struct HorizontalPodAutoscalerRules;
 
 impl Rules<HorizontalPodAutoscaler> for HorizontalPodAutoscalerRules {
+    const SHORT_NAMES: Names = &["hpa"];
+    const CATEGORIES: Names = &["all"];
+    const SUBRESOURCES: &'static [Sub] = &[Sub::Status];
+
     fn default(&self, hpa: &mut HorizontalPodAutoscaler) {
         let spec = hpa
             .spec
@@ -288,6 +292,8 @@ mod tests {
             subresources: Vec::new(),
             name_rule: NameRule::Dns1123Subdomain,
             scale: None,
+            tracks_generation: false,
+            delete_returns_object: false,
         };
         let s = Typed::<HorizontalPodAutoscaler, _>::new(info, HorizontalPodAutoscalerRules);
         let mut obj = s

@@ -6,7 +6,7 @@ use super::workload::{
     nonnegative, selector_matches, template_labels, validate_template,
 };
 use crate::registry::errors::{ErrorList, FieldError};
-use crate::registry::strategy::Rules;
+use crate::registry::strategy::{Names, Rules, Sub};
 use crate::registry::table::{Column, age, age_cell, human_duration, name_cell};
 use crate::registry::validation::immutable;
 use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, Job, JobSpec};
@@ -154,6 +154,9 @@ fn validate_job_spec(spec: &JobSpec, path: &str, errs: &mut ErrorList) {
 pub struct JobRules;
 
 impl Rules<Job> for JobRules {
+    const CATEGORIES: Names = &["all"];
+    const SUBRESOURCES: &'static [Sub] = &[Sub::Status];
+
     fn prepare_for_create(&self, job: &mut Job) {
         let spec = job.spec.get_or_insert_with(JobSpec::default);
         let manual = *spec.manual_selector.get_or_insert(false);
@@ -454,6 +457,10 @@ impl CronJobRules {
 }
 
 impl Rules<CronJob> for CronJobRules {
+    const SHORT_NAMES: Names = &["cj"];
+    const CATEGORIES: Names = &["all"];
+    const SUBRESOURCES: &'static [Sub] = &[Sub::Status];
+
     fn default(&self, cj: &mut CronJob) {
         let spec = cj.spec.get_or_insert_with(CronJobSpec::default);
         spec.concurrency_policy

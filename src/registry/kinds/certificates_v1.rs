@@ -2,7 +2,7 @@
 //! required, spec immutable), upstream's printer and the `spec.signerName` field selector.
 
 use crate::registry::errors::{ErrorList, FieldError};
-use crate::registry::strategy::Rules;
+use crate::registry::strategy::{Names, Rules, Sub};
 use crate::registry::table::{Column, age_cell, human_duration, name_cell};
 use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
 use serde_json::Value;
@@ -11,6 +11,10 @@ use serde_json::Value;
 pub struct CertificateSigningRequestRules;
 
 impl Rules<CertificateSigningRequest> for CertificateSigningRequestRules {
+    const SHORT_NAMES: Names = &["csr"];
+    const SUBRESOURCES: &'static [Sub] = &[Sub::Status, Sub::Approval];
+    const TRACKS_GENERATION: bool = false;
+
     fn validate(&self, csr: &CertificateSigningRequest) -> ErrorList {
         let mut errs = Vec::new();
         if csr.spec.request.0.is_empty() {

@@ -6,10 +6,11 @@
 
 use super::corev1::validate_event;
 use crate::registry::errors::{ErrorList, FieldError};
-use crate::registry::strategy::{Decoded, ResourceInfo, StorageConversion, Strategy};
+use crate::registry::strategy::{Decoded, Names, ResourceInfo, Rules, StorageConversion, Strategy};
 use crate::registry::table::Column;
 use crate::registry::validation::immutable;
 use k8s_openapi::api::core::v1::Event as CoreEvent;
+use k8s_openapi::api::events::v1::Event;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
@@ -173,6 +174,22 @@ fn strict_update(new: &Value, old: &Value) -> ErrorList {
         ));
     }
     errs
+}
+
+/// The facts of events.k8s.io/v1 Events; [`EventsV1`] does the rest, on the JSON form.
+pub struct EventRules;
+
+impl Rules<Event> for EventRules {
+    const SHORT_NAMES: Names = &["ev"];
+}
+
+/// The events.k8s.io/v1 Event kind: this version's schema decodes, the core Event's rules print
+/// and select the converted objects.
+pub fn kind() -> Arc<dyn Strategy> {
+    Arc::new(EventsV1::new(
+        super::kind(EventRules),
+        super::kind(super::corev1::EventRules),
+    ))
 }
 
 /// The events.k8s.io/v1 Event strategy: `typed` (the k8s-openapi schema of this version) decodes

@@ -1,5 +1,6 @@
-//! The built-in kinds kubeboot serves: one entry per resource (scope, names, subresources) and,
-//! in the files beside this one, the rules that make a kind more than its schema.
+//! The built-in kinds kubeboot serves: one line per kind here, and in the files beside this one
+//! the rules that make each kind more than its schema, facts (names, subresources, verbs, name
+//! rule, generation, delete response) and hooks alike.
 
 mod admission_v1;
 mod apps_v1;
@@ -19,16 +20,7 @@ mod storage_v1;
 pub(crate) mod workload;
 
 use super::ResourceInfo;
-
-use super::strategy::{ALL_VERBS, Rules, ScalePaths, Strategy, SubresourceInfo, Typed};
-use super::validation::NameRule;
-use k8s_openapi::api::{
-    admissionregistration::v1 as admreg, apps::v1 as apps, autoscaling::v2 as autoscaling,
-    batch::v1 as batch, certificates::v1 as certificates, coordination::v1 as coordination,
-    core::v1 as core, discovery::v1 as discovery, events::v1 as events,
-    networking::v1 as networking, node::v1 as node, policy::v1 as policy, rbac::v1 as rbac,
-    scheduling::v1 as scheduling, storage::v1 as storage,
-};
+use super::strategy::{Rules, Strategy, Sub, Typed};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::borrow::Cow;
@@ -45,256 +37,116 @@ impl Scope for k8s_openapi::ClusterResourceScope {
     const NAMESPACED: bool = false;
 }
 
-/// A subresource of a kind.
-#[derive(Clone)]
-pub enum Sub {
-    /// `status`: the spec/status split.
-    Status,
-    /// `scale`, reading and writing replicas at these paths.
-    Scale(ScalePaths),
-    /// `approval` (CertificateSigningRequests).
-    Approval,
-    /// `finalize` (namespaces).
-    Finalize,
+/// The facts of k8s-openapi type `T`'s kind: its names and scope from the type, the rest as
+/// its rules `R` declare them.
+fn info<T, R>() -> ResourceInfo
+where
+    T: k8s_openapi::Resource,
+    T::Scope: Scope,
+    R: Rules<T>,
+{
+    let subresources = R::SUBRESOURCES
+        .iter()
+        .map(|s| s.info(T::GROUP, T::VERSION, T::KIND))
+        .collect();
+    let scale = R::SUBRESOURCES.iter().find_map(|s| match s {
+        Sub::Scale(paths) => Some(paths.clone()),
+        _ => None,
+    });
+    ResourceInfo {
+        group: T::GROUP.into(),
+        version: T::VERSION.into(),
+        kind: T::KIND.into(),
+        resource: T::URL_PATH_SEGMENT.into(),
+        singular: T::KIND.to_lowercase(),
+        namespaced: <T::Scope as Scope>::NAMESPACED,
+        short_names: R::SHORT_NAMES.iter().map(|s| Cow::Borrowed(*s)).collect(),
+        categories: R::CATEGORIES.iter().map(|s| Cow::Borrowed(*s)).collect(),
+        verbs: Cow::Borrowed(R::VERBS),
+        subresources,
+        name_rule: R::NAME_RULE,
+        scale,
+        tracks_generation: R::TRACKS_GENERATION,
+        delete_returns_object: R::DELETE_RETURNS_OBJECT,
+    }
 }
 
-const REPLICAS: ScalePaths = ScalePaths {
-    spec_replicas: Cow::Borrowed("/spec/replicas"),
-    status_replicas: Cow::Borrowed("/status/replicas"),
-    selector: Cow::Borrowed("/spec/selector"),
-};
-const SUB_VERBS: &[&str] = &["get", "patch", "update"];
-const ALL: &[&str] = &["all"];
-const API_EXTENSIONS: &[&str] = &["api-extensions"];
-
-/// No typed rules: kinds whose strategy does its work on the JSON form.
-pub struct NoRules;
-impl<T> Rules<T> for NoRules {}
-
-/// Builds the strategy of k8s-openapi type `T` with its discovery facts.
-pub fn kind<T, R>(
-    rules: R,
-    short_names: &'static [&'static str],
-    categories: &'static [&'static str],
-    subs: &[Sub],
-) -> Arc<dyn Strategy>
+/// The strategy of k8s-openapi type `T` with `rules`, which declare the kind's facts.
+pub fn kind<T, R>(rules: R) -> Arc<dyn Strategy>
 where
     T: k8s_openapi::Resource + DeserializeOwned + Serialize + Send + Sync + 'static,
     T::Scope: Scope,
     R: Rules<T>,
 {
-    let mut scale = None;
-    let subresources = subs
-        .iter()
-        .map(|s| match s {
-            Sub::Status => SubresourceInfo {
-                name: "status",
-                group: T::GROUP.into(),
-                version: T::VERSION.into(),
-                kind: T::KIND.into(),
-                verbs: Cow::Borrowed(SUB_VERBS),
-            },
-            Sub::Scale(paths) => {
-                scale = Some(paths.clone());
-                SubresourceInfo {
-                    name: "scale",
-                    group: "autoscaling".into(),
-                    version: "v1".into(),
-                    kind: "Scale".into(),
-                    verbs: Cow::Borrowed(SUB_VERBS),
-                }
-            }
-            Sub::Approval => SubresourceInfo {
-                name: "approval",
-                group: T::GROUP.into(),
-                version: T::VERSION.into(),
-                kind: T::KIND.into(),
-                verbs: Cow::Borrowed(SUB_VERBS),
-            },
-            Sub::Finalize => SubresourceInfo {
-                name: "finalize",
-                group: T::GROUP.into(),
-                version: T::VERSION.into(),
-                kind: T::KIND.into(),
-                verbs: Cow::Borrowed(&["update"]),
-            },
-        })
-        .collect();
-    let resource = T::URL_PATH_SEGMENT;
-    let name_rule = match (T::GROUP, resource) {
-        ("", "namespaces") => NameRule::Dns1123Label,
-        ("", "services") => NameRule::Dns1035Label,
-        ("rbac.authorization.k8s.io" | "apiregistration.k8s.io", _) => NameRule::PathSegment,
-        _ => NameRule::Dns1123Subdomain,
-    };
-    let verbs: &'static [&'static str] = match (T::GROUP, resource) {
-        ("", "namespaces") => &[
-            "create", "delete", "get", "list", "patch", "update", "watch",
-        ],
-        _ => ALL_VERBS,
-    };
-    let info = ResourceInfo {
-        group: T::GROUP.into(),
-        version: T::VERSION.into(),
-        kind: T::KIND.into(),
-        resource: resource.into(),
-        singular: T::KIND.to_lowercase(),
-        namespaced: <T::Scope as Scope>::NAMESPACED,
-        short_names: short_names.iter().map(|s| Cow::Borrowed(*s)).collect(),
-        categories: categories.iter().map(|s| Cow::Borrowed(*s)).collect(),
-        verbs: Cow::Borrowed(verbs),
-        subresources,
-        name_rule,
-        scale,
-    };
-    Arc::new(Typed::<T, R>::new(info, rules))
+    Arc::new(Typed::<T, R>::new(info::<T, R>(), rules))
 }
 
 /// Every built-in kind, grouped by group/version in upstream's discovery order.
 pub fn builtin() -> Vec<Arc<dyn Strategy>> {
-    use Sub::*;
-    let rc_scale = ScalePaths {
-        selector: "/spec/selector".into(),
-        ..REPLICAS
-    };
     vec![
         // core/v1
-        kind::<core::ConfigMap, _>(corev1::ConfigMapRules, &["cm"], &[], &[]),
-        kind::<core::Endpoints, _>(corev1::EndpointsRules, &["ep"], &[], &[]),
-        kind::<core::Event, _>(corev1::EventRules, &["ev"], &[], &[]),
-        kind::<core::LimitRange, _>(corev1::LimitRangeRules, &["limits"], &[], &[]),
-        kind::<core::Namespace, _>(corev1::NamespaceRules, &["ns"], &[], &[Status, Finalize]),
-        kind::<core::Node, _>(corev1::NodeRules, &["no"], &[], &[Status]),
-        kind::<core::PersistentVolumeClaim, _>(
-            corev1::PersistentVolumeClaimRules,
-            &["pvc"],
-            &[],
-            &[Status],
-        ),
-        kind::<core::PersistentVolume, _>(corev1::PersistentVolumeRules, &["pv"], &[], &[Status]),
-        kind::<core::Pod, _>(corev1::PodRules, &["po"], ALL, &[Status]),
-        kind::<core::PodTemplate, _>(corev1::PodTemplateRules, &[], &[], &[]),
-        kind::<core::ReplicationController, _>(
-            corev1::ReplicationControllerRules,
-            &["rc"],
-            ALL,
-            &[Status, Scale(rc_scale)],
-        ),
-        kind::<core::ResourceQuota, _>(corev1::ResourceQuotaRules, &["quota"], &[], &[Status]),
-        kind::<core::Secret, _>(corev1::SecretRules, &[], &[], &[]),
-        kind::<core::ServiceAccount, _>(corev1::ServiceAccountRules, &["sa"], &[], &[]),
-        kind::<core::Service, _>(corev1::ServiceRules, &["svc"], ALL, &[Status]),
+        kind(corev1::ConfigMapRules),
+        kind(corev1::EndpointsRules),
+        kind(corev1::EventRules),
+        kind(corev1::LimitRangeRules),
+        kind(corev1::NamespaceRules),
+        kind(corev1::NodeRules),
+        kind(corev1::PersistentVolumeClaimRules),
+        kind(corev1::PersistentVolumeRules),
+        kind(corev1::PodRules),
+        kind(corev1::PodTemplateRules),
+        kind(corev1::ReplicationControllerRules),
+        kind(corev1::ResourceQuotaRules),
+        kind(corev1::SecretRules),
+        kind(corev1::ServiceAccountRules),
+        kind(corev1::ServiceRules),
         // admissionregistration.k8s.io/v1
-        kind::<admreg::MutatingWebhookConfiguration, _>(
-            admission_v1::MutatingWebhookConfigurationRules,
-            &[],
-            API_EXTENSIONS,
-            &[],
-        ),
-        kind::<admreg::ValidatingAdmissionPolicy, _>(
-            admission_v1::ValidatingAdmissionPolicyRules,
-            &[],
-            API_EXTENSIONS,
-            &[Status],
-        ),
-        kind::<admreg::ValidatingAdmissionPolicyBinding, _>(
-            admission_v1::ValidatingAdmissionPolicyBindingRules,
-            &[],
-            API_EXTENSIONS,
-            &[],
-        ),
-        kind::<admreg::ValidatingWebhookConfiguration, _>(
-            admission_v1::ValidatingWebhookConfigurationRules,
-            &[],
-            API_EXTENSIONS,
-            &[],
-        ),
+        kind(admission_v1::MutatingWebhookConfigurationRules),
+        kind(admission_v1::ValidatingAdmissionPolicyRules),
+        kind(admission_v1::ValidatingAdmissionPolicyBindingRules),
+        kind(admission_v1::ValidatingWebhookConfigurationRules),
         // apps/v1
-        kind::<apps::ControllerRevision, _>(apps_v1::ControllerRevisionRules, &[], &[], &[]),
-        kind::<apps::DaemonSet, _>(apps_v1::DaemonSetRules, &["ds"], ALL, &[Status]),
-        kind::<apps::Deployment, _>(
-            apps_v1::DeploymentRules,
-            &["deploy"],
-            ALL,
-            &[Status, Scale(REPLICAS)],
-        ),
-        kind::<apps::ReplicaSet, _>(
-            apps_v1::ReplicaSetRules,
-            &["rs"],
-            ALL,
-            &[Status, Scale(REPLICAS)],
-        ),
-        kind::<apps::StatefulSet, _>(
-            apps_v1::StatefulSetRules,
-            &["sts"],
-            ALL,
-            &[Status, Scale(REPLICAS)],
-        ),
+        kind(apps_v1::ControllerRevisionRules),
+        kind(apps_v1::DaemonSetRules),
+        kind(apps_v1::DeploymentRules),
+        kind(apps_v1::ReplicaSetRules),
+        kind(apps_v1::StatefulSetRules),
         // autoscaling/v2
-        kind::<autoscaling::HorizontalPodAutoscaler, _>(
-            autoscaling_v2::HorizontalPodAutoscalerRules,
-            &["hpa"],
-            ALL,
-            &[Status],
-        ),
+        kind(autoscaling_v2::HorizontalPodAutoscalerRules),
         // batch/v1
-        kind::<batch::CronJob, _>(batch_v1::CronJobRules, &["cj"], ALL, &[Status]),
-        kind::<batch::Job, _>(batch_v1::JobRules, &[], ALL, &[Status]),
+        kind(batch_v1::CronJobRules),
+        kind(batch_v1::JobRules),
         // certificates.k8s.io/v1
-        kind::<certificates::CertificateSigningRequest, _>(
-            certificates_v1::CertificateSigningRequestRules,
-            &["csr"],
-            &[],
-            &[Status, Approval],
-        ),
+        kind(certificates_v1::CertificateSigningRequestRules),
         // coordination.k8s.io/v1
-        kind::<coordination::Lease, _>(coordination_v1::LeaseRules, &[], &[], &[]),
+        kind(coordination_v1::LeaseRules),
         // discovery.k8s.io/v1
-        kind::<discovery::EndpointSlice, _>(discovery_v1::EndpointSliceRules, &[], &[], &[]),
+        kind(discovery_v1::EndpointSliceRules),
         // events.k8s.io/v1
-        Arc::new(events_v1::EventsV1::new(
-            kind::<events::Event, _>(NoRules, &["ev"], &[], &[]),
-            // The core Event, which prints and selects the converted objects.
-            kind::<core::Event, _>(corev1::EventRules, &[], &[], &[]),
-        )),
+        events_v1::kind(),
         // networking.k8s.io/v1
-        kind::<networking::IngressClass, _>(networking_v1::IngressClassRules, &[], &[], &[]),
-        kind::<networking::Ingress, _>(networking_v1::IngressRules, &["ing"], &[], &[Status]),
-        kind::<networking::IPAddress, _>(networking_v1::IPAddressRules, &["ip"], &[], &[]),
-        kind::<networking::NetworkPolicy, _>(
-            networking_v1::NetworkPolicyRules,
-            &["netpol"],
-            &[],
-            &[],
-        ),
-        kind::<networking::ServiceCIDR, _>(networking_v1::ServiceCIDRRules, &[], &[], &[Status]),
+        kind(networking_v1::IngressClassRules),
+        kind(networking_v1::IngressRules),
+        kind(networking_v1::IPAddressRules),
+        kind(networking_v1::NetworkPolicyRules),
+        kind(networking_v1::ServiceCIDRRules),
         // node.k8s.io/v1
-        kind::<node::RuntimeClass, _>(node_v1::RuntimeClassRules, &[], &[], &[]),
+        kind(node_v1::RuntimeClassRules),
         // policy/v1
-        kind::<policy::PodDisruptionBudget, _>(
-            policy_v1::PodDisruptionBudgetRules,
-            &["pdb"],
-            &[],
-            &[Status],
-        ),
+        kind(policy_v1::PodDisruptionBudgetRules),
         // rbac.authorization.k8s.io/v1
-        kind::<rbac::ClusterRoleBinding, _>(rbac_v1::ClusterRoleBindingRules, &[], &[], &[]),
-        kind::<rbac::ClusterRole, _>(rbac_v1::ClusterRoleRules, &[], &[], &[]),
-        kind::<rbac::RoleBinding, _>(rbac_v1::RoleBindingRules, &[], &[], &[]),
-        kind::<rbac::Role, _>(rbac_v1::RoleRules, &[], &[], &[]),
+        kind(rbac_v1::ClusterRoleBindingRules),
+        kind(rbac_v1::ClusterRoleRules),
+        kind(rbac_v1::RoleBindingRules),
+        kind(rbac_v1::RoleRules),
         // scheduling.k8s.io/v1
-        kind::<scheduling::PriorityClass, _>(scheduling_v1::PriorityClassRules, &["pc"], &[], &[]),
+        kind(scheduling_v1::PriorityClassRules),
         // storage.k8s.io/v1
-        kind::<storage::CSIDriver, _>(storage_v1::CSIDriverRules, &[], &[], &[]),
-        kind::<storage::CSINode, _>(storage_v1::CSINodeRules, &[], &[], &[]),
-        kind::<storage::CSIStorageCapacity, _>(storage_v1::CSIStorageCapacityRules, &[], &[], &[]),
-        kind::<storage::StorageClass, _>(storage_v1::StorageClassRules, &["sc"], &[], &[]),
-        kind::<storage::VolumeAttachment, _>(
-            storage_v1::VolumeAttachmentRules,
-            &[],
-            &[],
-            &[Status],
-        ),
+        kind(storage_v1::CSIDriverRules),
+        kind(storage_v1::CSINodeRules),
+        kind(storage_v1::CSIStorageCapacityRules),
+        kind(storage_v1::StorageClassRules),
+        kind(storage_v1::VolumeAttachmentRules),
     ]
 }
 
@@ -348,10 +200,12 @@ pub(crate) mod test_support {
             namespaced: true,
             short_names: Vec::new(),
             categories: Vec::new(),
-            verbs: std::borrow::Cow::Borrowed(super::ALL_VERBS),
+            verbs: std::borrow::Cow::Borrowed(crate::registry::strategy::ALL_VERBS),
             subresources: Vec::new(),
             name_rule: NameRule::Dns1123Subdomain,
             scale: None,
+            tracks_generation: false,
+            delete_returns_object: false,
         }
     }
 

@@ -3,7 +3,7 @@
 
 use super::workload::{format_selector, label_selector};
 use crate::registry::errors::{ErrorList, FieldError};
-use crate::registry::strategy::Rules;
+use crate::registry::strategy::{Names, Rules, Sub};
 use crate::registry::table::{Column, age_cell, name_cell};
 use crate::registry::validation::{dns1035_label, dns1123_subdomain, immutable};
 use k8s_openapi::api::networking::v1::{
@@ -76,6 +76,9 @@ fn validate_backend(b: &IngressBackend, path: &str, errs: &mut ErrorList) {
 }
 
 impl Rules<Ingress> for IngressRules {
+    const SHORT_NAMES: Names = &["ing"];
+    const SUBRESOURCES: &'static [Sub] = &[Sub::Status];
+
     fn validate(&self, ing: &Ingress) -> ErrorList {
         let mut errs = Vec::new();
         let spec = ing.spec.clone().unwrap_or_default();
@@ -276,6 +279,8 @@ impl Rules<IngressClass> for IngressClassRules {
 pub struct NetworkPolicyRules;
 
 impl Rules<NetworkPolicy> for NetworkPolicyRules {
+    const SHORT_NAMES: Names = &["netpol"];
+
     fn default(&self, np: &mut NetworkPolicy) {
         let spec = np.spec.get_or_insert_with(NetworkPolicySpec::default);
         if spec.policy_types.as_ref().is_none_or(Vec::is_empty) {
@@ -351,6 +356,8 @@ impl Rules<NetworkPolicy> for NetworkPolicyRules {
 pub struct IPAddressRules;
 
 impl Rules<IPAddress> for IPAddressRules {
+    const SHORT_NAMES: Names = &["ip"];
+
     fn validate(&self, ip: &IPAddress) -> ErrorList {
         let mut errs = Vec::new();
         let name = ip.metadata.name.as_deref().unwrap_or("");
@@ -417,6 +424,8 @@ impl Rules<IPAddress> for IPAddressRules {
 pub struct ServiceCIDRRules;
 
 impl Rules<ServiceCIDR> for ServiceCIDRRules {
+    const SUBRESOURCES: &'static [Sub] = &[Sub::Status];
+
     fn validate(&self, sc: &ServiceCIDR) -> ErrorList {
         let mut errs = Vec::new();
         let cidrs = sc

@@ -5,7 +5,7 @@ use super::workload::{
     intstr_string, label_selector, not_more_than_100_percent, positive_int_or_percent,
 };
 use crate::registry::errors::{ErrorList, FieldError};
-use crate::registry::strategy::Rules;
+use crate::registry::strategy::{Names, Rules, Sub};
 use crate::registry::table::{Column, age_cell, name_cell};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -15,6 +15,9 @@ use serde_json::{Value, json};
 pub struct PodDisruptionBudgetRules;
 
 impl Rules<PodDisruptionBudget> for PodDisruptionBudgetRules {
+    const SHORT_NAMES: Names = &["pdb"];
+    const SUBRESOURCES: &'static [Sub] = &[Sub::Status];
+
     fn validate(&self, pdb: &PodDisruptionBudget) -> ErrorList {
         let mut errs = Vec::new();
         let spec = pdb.spec.clone().unwrap_or_default();

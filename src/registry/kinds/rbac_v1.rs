@@ -205,6 +205,8 @@ fn role_ref_unchanged(new: &RoleRef, old: &RoleRef) -> ErrorList {
 pub struct RoleRules;
 
 impl Rules<Role> for RoleRules {
+    const NAME_RULE: NameRule = NameRule::PathSegment;
+
     fn validate(&self, r: &Role) -> ErrorList {
         validate_rules(r.rules.as_ref(), true)
     }
@@ -220,6 +222,8 @@ impl Rules<Role> for RoleRules {
 pub struct ClusterRoleRules;
 
 impl Rules<ClusterRole> for ClusterRoleRules {
+    const NAME_RULE: NameRule = NameRule::PathSegment;
+
     fn validate(&self, r: &ClusterRole) -> ErrorList {
         let mut errs = validate_rules(r.rules.as_ref(), false);
         if let Some(agg) = &r.aggregation_rule
@@ -247,6 +251,8 @@ impl Rules<ClusterRole> for ClusterRoleRules {
 pub struct RoleBindingRules;
 
 impl Rules<RoleBinding> for RoleBindingRules {
+    const NAME_RULE: NameRule = NameRule::PathSegment;
+
     fn default(&self, b: &mut RoleBinding) {
         default_binding(&mut b.role_ref, b.subjects.as_mut());
     }
@@ -270,6 +276,8 @@ impl Rules<RoleBinding> for RoleBindingRules {
 pub struct ClusterRoleBindingRules;
 
 impl Rules<ClusterRoleBinding> for ClusterRoleBindingRules {
+    const NAME_RULE: NameRule = NameRule::PathSegment;
+
     fn default(&self, b: &mut ClusterRoleBinding) {
         default_binding(&mut b.role_ref, b.subjects.as_mut());
     }

@@ -2,7 +2,7 @@
 //! and upstream's printer.
 
 use crate::registry::errors::{ErrorList, FieldError};
-use crate::registry::strategy::Rules;
+use crate::registry::strategy::{Names, Rules};
 use crate::registry::table::{Column, age_cell, name_cell};
 use crate::registry::validation::immutable;
 use k8s_openapi::api::scheduling::v1::PriorityClass;
@@ -15,6 +15,8 @@ const HIGHEST_USER_PRIORITY: i32 = 1_000_000_000;
 pub struct PriorityClassRules;
 
 impl Rules<PriorityClass> for PriorityClassRules {
+    const SHORT_NAMES: Names = &["pc"];
+
     fn default(&self, pc: &mut PriorityClass) {
         pc.preemption_policy
             .get_or_insert_with(|| "PreemptLowerPriority".into());

@@ -2,7 +2,7 @@
 //! CSIStorageCapacity defaults, the checks users meet most, and upstream's printer columns.
 
 use crate::registry::errors::{ErrorList, FieldError};
-use crate::registry::strategy::Rules;
+use crate::registry::strategy::{Names, Rules, Sub};
 use crate::registry::table::{Column, age_cell, name_cell};
 use crate::registry::validation::{immutable, qualified_name};
 use k8s_openapi::api::storage::v1::{
@@ -24,6 +24,8 @@ fn boolean(name: &'static str, description: &'static str) -> Column {
 pub struct StorageClassRules;
 
 impl Rules<StorageClass> for StorageClassRules {
+    const SHORT_NAMES: Names = &["sc"];
+
     fn default(&self, sc: &mut StorageClass) {
         sc.reclaim_policy.get_or_insert_with(|| "Delete".into());
         sc.volume_binding_mode
@@ -262,6 +264,8 @@ impl Rules<CSINode> for CSINodeRules {
 pub struct VolumeAttachmentRules;
 
 impl Rules<VolumeAttachment> for VolumeAttachmentRules {
+    const SUBRESOURCES: &'static [Sub] = &[Sub::Status];
+
     fn validate(&self, va: &VolumeAttachment) -> ErrorList {
         let mut errs = Vec::new();
         if va.spec.attacher.is_empty() {
@@ -399,6 +403,8 @@ mod tests {
             subresources: Vec::new(),
             name_rule: NameRule::Dns1123Subdomain,
             scale: None,
+            tracks_generation: false,
+            delete_returns_object: false,
         };
         let s = Typed::<StorageClass, _>::new(info, StorageClassRules);
         let mut obj = s

@@ -261,20 +261,3 @@ impl Store {
     }
 }
 
-impl ResourceInfo {
-    /// Whether metadata.generation counts spec changes (kinds with a spec/status split).
-    pub fn tracks_generation(&self) -> bool {
-        self.has_status()
-            && !matches!(
-                &*self.kind,
-                "Namespace"
-                    | "Node"
-                    | "PersistentVolume"
-                    | "PersistentVolumeClaim"
-                    | "Pod"
-                    | "Service"
-                    | "ResourceQuota"
-                    | "CertificateSigningRequest"
-            )
-    }
-}

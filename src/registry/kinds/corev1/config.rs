@@ -1,15 +1,21 @@
 //! ConfigMaps and Secrets: key and size validation, `immutable: true`, secret types (default
 //! Opaque, immutable, type-specific keys), `stringData` folded into `data`, and their columns.
 
-use super::{MAX_SECRET_SIZE, config_key, docs, s};
+use super::{MAX_SECRET_SIZE, config_key, s};
 use crate::registry::errors::{ErrorList, FieldError};
-use crate::registry::strategy::Rules;
+use crate::registry::strategy::{Names, Rules};
 use crate::registry::table::{Column, age_cell};
 use crate::registry::validation::immutable;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+
+// Column descriptions: the docs of the fields behind the columns, which upstream's printers
+// take from `SwaggerDoc()`.
+const CM_DATA: &str = "Data contains the configuration data. Each key must consist of alphanumeric characters, '-', '_' or '.'. Values with non-UTF-8 byte sequences must use the BinaryData field. The keys stored in Data must not overlap with the keys in the BinaryData field, this is enforced during validation process.";
+const SECRET_TYPE: &str = "Used to facilitate programmatic handling of secret data. More info: https://kubernetes.io/docs/concepts/configuration/secret/#secret-types";
+const SECRET_DATA: &str = "Data contains the secret data. Each key must consist of alphanumeric characters, '-', '_' or '.'. The serialized form of the secret data is a base64 encoded string, representing the arbitrary (possibly non-string) data value here. Described in https://tools.ietf.org/html/rfc4648#section-4";
 
 /// Rules of core/v1 ConfigMap.
 pub struct ConfigMapRules;
@@ -89,6 +95,8 @@ fn validate_config_map(cm: &ConfigMap) -> ErrorList {
 }
 
 impl Rules<ConfigMap> for ConfigMapRules {
+    const SHORT_NAMES: Names = &["cm"];
+
     fn validate(&self, cm: &ConfigMap) -> ErrorList {
         validate_config_map(cm)
     }
@@ -109,7 +117,7 @@ impl Rules<ConfigMap> for ConfigMapRules {
     fn columns(&self) -> Option<Vec<Column>> {
         Some(vec![
             Column::NAME,
-            Column::text("Data", docs::CM_DATA),
+            Column::text("Data", CM_DATA),
             Column::AGE,
         ])
     }
@@ -256,8 +264,8 @@ impl Rules<Secret> for SecretRules {
     fn columns(&self) -> Option<Vec<Column>> {
         Some(vec![
             Column::NAME,
-            Column::text("Type", docs::SECRET_TYPE),
-            Column::text("Data", docs::SECRET_DATA),
+            Column::text("Type", SECRET_TYPE),
+            Column::text("Data", SECRET_DATA),
             Column::AGE,
         ])
     }

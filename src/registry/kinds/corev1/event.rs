@@ -1,14 +1,29 @@
 //! core/v1 Events: the columns `kubectl get events` shows (LAST SEEN, TYPE, REASON, OBJECT,
 //! MESSAGE, then the wide ones) and upstream's event field selectors.
 
-use super::{docs, s, since};
+use super::{s, since};
 use crate::registry::errors::{ErrorList, FieldError};
-use crate::registry::strategy::Rules;
+use crate::registry::strategy::{Names, Rules};
 use crate::registry::table::{Column, human_duration};
 use crate::registry::validation::{dns1123_subdomain, qualified_name};
 use k8s_openapi::api::core::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use serde_json::{Value, json};
+
+// Column descriptions: the docs of the fields behind the columns, which upstream's printers
+// take from `SwaggerDoc()`.
+const EV_LAST: &str = "The time at which the most recent occurrence of this event was recorded.";
+const EV_TYPE: &str =
+    "Type of this event (Normal, Warning), new types could be added in the future";
+const EV_REASON: &str = "This should be a short, machine understandable string that gives the reason for the transition into the object's current status.";
+const EV_OBJECT: &str = "The object that this event is about.";
+const EV_FIELD_PATH: &str = "If referring to a piece of an object instead of an entire object, this string should contain a valid JSON/Go field access statement, such as desiredState.manifest.containers\\[2\\]. For example, if the object reference is to a container within a pod, this would take on a value like: \"spec.containers{name}\" (where \"name\" refers to the name of the container that triggered the event) or if no container name is specified \"spec.containers\\[2\\]\" (container with index 2 in this pod). This syntax is chosen only to have some well-defined way of referencing a part of an object.";
+const EV_SOURCE: &str =
+    "The component reporting this event. Should be a short machine understandable string.";
+const EV_MESSAGE: &str = "A human-readable description of the status of this operation.";
+const EV_FIRST: &str =
+    "The time at which the event was first recorded. (Time of server receipt is in TypeMeta.)";
+const EV_COUNT: &str = "The number of times this event has occurred.";
 
 /// Rules of core/v1 Event.
 pub struct EventRules;
@@ -90,21 +105,23 @@ pub fn validate_event(ev: &Event) -> ErrorList {
 }
 
 impl Rules<Event> for EventRules {
+    const SHORT_NAMES: Names = &["ev"];
+
     fn validate(&self, ev: &Event) -> ErrorList {
         validate_event(ev)
     }
 
     fn columns(&self) -> Option<Vec<Column>> {
         Some(vec![
-            Column::text("Last Seen", docs::EV_LAST),
-            Column::text("Type", docs::EV_TYPE),
-            Column::text("Reason", docs::EV_REASON),
-            Column::text("Object", docs::EV_OBJECT),
-            Column::wide("Subobject", docs::EV_FIELD_PATH),
-            Column::wide("Source", docs::EV_SOURCE),
-            Column::text("Message", docs::EV_MESSAGE),
-            Column::wide("First Seen", docs::EV_FIRST),
-            Column::wide("Count", docs::EV_COUNT),
+            Column::text("Last Seen", EV_LAST),
+            Column::text("Type", EV_TYPE),
+            Column::text("Reason", EV_REASON),
+            Column::text("Object", EV_OBJECT),
+            Column::wide("Subobject", EV_FIELD_PATH),
+            Column::wide("Source", EV_SOURCE),
+            Column::text("Message", EV_MESSAGE),
+            Column::wide("First Seen", EV_FIRST),
+            Column::wide("Count", EV_COUNT),
             Column {
                 priority: 1,
                 ..Column::NAME

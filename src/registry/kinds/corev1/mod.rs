@@ -2,7 +2,6 @@
 //! (upstream's `IsValidPortNum`, `IsValidPortName`, `IsConfigMapKey`, `labels.FormatLabels`).
 
 mod config;
-mod docs;
 mod event;
 mod namespace;
 mod node;

@@ -3,9 +3,9 @@
 
 use super::s;
 use crate::registry::errors::{ErrorList, FieldError};
-use crate::registry::strategy::Rules;
+use crate::registry::strategy::{Names, Rules, Sub};
 use crate::registry::table::{Column, age_cell};
-use crate::registry::validation::qualified_name;
+use crate::registry::validation::{NameRule, qualified_name};
 use k8s_openapi::api::core::v1::{Namespace, NamespaceSpec, NamespaceStatus};
 use serde_json::{Value, json};
 
@@ -18,6 +18,16 @@ pub const KUBERNETES: &str = "kubernetes";
 const NAME_LABEL: &str = "kubernetes.io/metadata.name";
 
 impl Rules<Namespace> for NamespaceRules {
+    const SHORT_NAMES: Names = &["ns"];
+    const SUBRESOURCES: &'static [Sub] = &[Sub::Status, Sub::Finalize];
+    // Namespaces are deleted one by one, by their controller.
+    const VERBS: Names = &[
+        "create", "delete", "get", "list", "patch", "update", "watch",
+    ];
+    const NAME_RULE: NameRule = NameRule::Dns1123Label;
+    const TRACKS_GENERATION: bool = false;
+    const DELETE_RETURNS_OBJECT: bool = true;
+
     fn prepare_for_create(&self, ns: &mut Namespace) {
         ns.status = Some(NamespaceStatus {
             phase: Some("Active".into()),

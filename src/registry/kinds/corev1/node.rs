@@ -1,12 +1,21 @@
 //! Nodes: allocatable defaults to capacity, the `kubectl get nodes` columns (status, roles,
 //! addresses, system info) and the `spec.unschedulable` field selector.
 
-use super::docs;
-use crate::registry::strategy::Rules;
+use crate::registry::strategy::{Names, Rules, Sub};
 use crate::registry::table::{Column, age_cell};
 use k8s_openapi::api::core::v1::Node;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
+
+// Column descriptions: the docs of the fields behind the columns, which upstream's printers
+// take from `SwaggerDoc()`.
+const NODE_KUBELET_VERSION: &str = "Kubelet Version reported by the node.";
+const NODE_ADDRESSES: &str = "List of addresses reachable to the node. Queried from cloud provider, if available. More info: https://kubernetes.io/docs/reference/node/node-status/#addresses Note: This field is declared as mergeable, but the merge key is not sufficiently unique, which can cause data corruption when it is merged. Callers should instead use a full-replacement patch. See https://pr.k8s.io/79391 for an example. Consumers should assume that addresses can change during the lifetime of a Node. However, there are some exceptions where this may not be possible, such as Pods that inherit a Node's address in its own status or consumers of the downward API (status.hostIP).";
+const NODE_OS_IMAGE: &str =
+    "OS Image reported by the node from /etc/os-release (e.g. Debian GNU/Linux 7 (wheezy)).";
+const NODE_KERNEL: &str =
+    "Kernel Version reported by the node from 'uname -r' (e.g. 3.16.0-0.bpo.4-amd64).";
+const NODE_RUNTIME: &str = "ContainerRuntime Version reported by the node through runtime remote API (e.g. containerd://1.4.2).";
 
 /// Rules of core/v1 Node.
 pub struct NodeRules;
@@ -24,6 +33,10 @@ fn address(node: &Node, kind: &str) -> String {
 }
 
 impl Rules<Node> for NodeRules {
+    const SHORT_NAMES: Names = &["no"];
+    const SUBRESOURCES: &'static [Sub] = &[Sub::Status];
+    const TRACKS_GENERATION: bool = false;
+
     fn default(&self, node: &mut Node) {
         if let Some(st) = &mut node.status
             && st.allocatable.is_none()
@@ -39,12 +52,12 @@ impl Rules<Node> for NodeRules {
             Column::text("Status", "The status of the node"),
             Column::text("Roles", "The roles of the node"),
             Column::AGE,
-            Column::text("Version", docs::NODE_KUBELET_VERSION),
-            Column::wide("Internal-IP", docs::NODE_ADDRESSES),
-            Column::wide("External-IP", docs::NODE_ADDRESSES),
-            Column::wide("OS-Image", docs::NODE_OS_IMAGE),
-            Column::wide("Kernel-Version", docs::NODE_KERNEL),
-            Column::wide("Container-Runtime", docs::NODE_RUNTIME),
+            Column::text("Version", NODE_KUBELET_VERSION),
+            Column::wide("Internal-IP", NODE_ADDRESSES),
+            Column::wide("External-IP", NODE_ADDRESSES),
+            Column::wide("OS-Image", NODE_OS_IMAGE),
+            Column::wide("Kernel-Version", NODE_KERNEL),
+            Column::wide("Container-Runtime", NODE_RUNTIME),
         ])
     }
 

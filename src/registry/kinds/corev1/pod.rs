@@ -2,13 +2,20 @@
 //! create/update validation, `kubectl get pods` columns and the pod field selectors.
 
 use super::podspec::{default_pod_spec, validate_pod_spec};
-use super::{docs, quantity, s};
+use super::{quantity, s};
 use crate::registry::errors::{ErrorList, FieldError};
-use crate::registry::strategy::Rules;
+use crate::registry::strategy::{Names, Rules, Sub};
 use crate::registry::table::{Column, age_cell};
 use k8s_openapi::api::core::v1::{Container, ContainerStatus, Pod, PodSpec, PodStatus};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+
+// Column descriptions: the docs of the fields behind the columns, which upstream's printers
+// take from `SwaggerDoc()`.
+const POD_IP: &str = "podIP address allocated to the pod. Routable at least within the cluster. Empty if not yet allocated.";
+const POD_NODE_NAME: &str = "NodeName indicates in which node this pod is scheduled. If empty, this pod is a candidate for scheduling by the scheduler defined in schedulerName. Once this field is set, the kubelet for this node becomes responsible for the lifecycle of this pod. This field should not be used to express a desire for the pod to be scheduled on a specific node. https://kubernetes.io/docs/concepts/scheduling-eviction/assign-pod-node/#nodename";
+const POD_NOMINATED_NODE: &str = "nominatedNodeName is set only when this pod preempts other pods on the node, but it cannot be scheduled right away as preemption victims receive their graceful termination periods. This field does not guarantee that the pod will be scheduled on this node. Scheduler may decide to place the pod elsewhere if other nodes become available sooner. Scheduler may also decide to give the resources on this node to a higher priority pod that is created after preemption. As a result, this field may be different than PodSpec.nodeName when the pod is scheduled.";
+const POD_READINESS_GATES: &str = "If specified, all readiness gates will be evaluated for pod readiness. A pod is ready when all its containers are ready AND all conditions specified in the readiness gates have status equal to \"True\" More info: https://git.k8s.io/enhancements/keps/sig-network/580-pod-readiness-gates";
 
 /// Rules of core/v1 Pod.
 pub struct PodRules;
@@ -236,6 +243,12 @@ fn none_if_empty(v: &str) -> String {
 }
 
 impl Rules<Pod> for PodRules {
+    const SHORT_NAMES: Names = &["po"];
+    const CATEGORIES: Names = &["all"];
+    const SUBRESOURCES: &'static [Sub] = &[Sub::Status];
+    const TRACKS_GENERATION: bool = false;
+    const DELETE_RETURNS_OBJECT: bool = true;
+
     /// Upstream's pod `CheckGracefulDelete`: a pod on a node waits for its kubelet unless it has
     /// finished or the grace period asked for is 0; a pod on no node goes at once.
     fn deletion_grace_period(&self, pod: &Pod, requested: Option<i64>) -> Option<i64> {
@@ -389,10 +402,10 @@ impl Rules<Pod> for PodRules {
                 "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.",
             ),
             Column::AGE,
-            Column::wide("IP", docs::POD_IP),
-            Column::wide("Node", docs::POD_NODE_NAME),
-            Column::wide("Nominated Node", docs::POD_NOMINATED_NODE),
-            Column::wide("Readiness Gates", docs::POD_READINESS_GATES),
+            Column::wide("IP", POD_IP),
+            Column::wide("Node", POD_NODE_NAME),
+            Column::wide("Nominated Node", POD_NOMINATED_NODE),
+            Column::wide("Readiness Gates", POD_READINESS_GATES),
         ])
     }
 

@@ -1,14 +1,21 @@
 //! ReplicationControllers and PodTemplates: template defaults (replicas 1, selector and labels
 //! from the template), template validation, columns and the `status.replicas` field selector.
 
+use super::format_labels;
 use super::podspec::{container_cells, default_pod_spec, validate_pod_spec};
-use super::{docs, format_labels};
 use crate::registry::errors::{ErrorList, FieldError};
-use crate::registry::strategy::Rules;
+use crate::registry::strategy::{Names, Rules, ScalePaths, Sub};
 use crate::registry::table::{Column, age_cell};
 use crate::registry::validation::labels;
 use k8s_openapi::api::core::v1::{PodTemplate, PodTemplateSpec, ReplicationController};
 use serde_json::{Value, json};
+
+// Column descriptions: the docs of the fields behind the columns, which upstream's printers
+// take from `SwaggerDoc()`.
+const RC_REPLICAS: &str = "Replicas is the number of desired replicas. This is a pointer to distinguish between explicit zero and unspecified. Defaults to 1. More info: https://kubernetes.io/docs/concepts/workloads/controllers/replicationcontroller#what-is-a-replicationcontroller";
+const RC_STATUS_REPLICAS: &str = "Replicas is the most recently observed number of replicas. More info: https://kubernetes.io/docs/concepts/workloads/controllers/replicationcontroller#what-is-a-replicationcontroller";
+const RC_READY: &str = "The number of ready replicas for this replication controller.";
+const RC_SELECTOR: &str = "Selector is a label query over pods that should match the Replicas count. If Selector is empty, it is defaulted to the labels present on the Pod template. Label keys and values that must match in order to be controlled by this replication controller, if empty defaulted to labels on Pod template. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors";
 
 /// Rules of core/v1 ReplicationController.
 pub struct ReplicationControllerRules;
@@ -45,6 +52,10 @@ fn nonnegative(v: Option<i32>, at: &str, errs: &mut ErrorList) {
 }
 
 impl Rules<ReplicationController> for ReplicationControllerRules {
+    const SHORT_NAMES: Names = &["rc"];
+    const CATEGORIES: Names = &["all"];
+    const SUBRESOURCES: &'static [Sub] = &[Sub::Status, Sub::Scale(ScalePaths::REPLICAS)];
+
     fn default(&self, rc: &mut ReplicationController) {
         let spec = rc.spec.get_or_insert_with(Default::default);
         spec.replicas.get_or_insert(1);
@@ -118,16 +129,16 @@ impl Rules<ReplicationController> for ReplicationControllerRules {
     fn columns(&self) -> Option<Vec<Column>> {
         Some(vec![
             Column::NAME,
-            Column::integer("Desired", docs::RC_REPLICAS),
-            Column::integer("Current", docs::RC_STATUS_REPLICAS),
-            Column::integer("Ready", docs::RC_READY),
+            Column::integer("Desired", RC_REPLICAS),
+            Column::integer("Current", RC_STATUS_REPLICAS),
+            Column::integer("Ready", RC_READY),
             Column::AGE,
             Column::wide("Containers", "Names of each container in the template."),
             Column::wide(
                 "Images",
                 "Images referenced by each container in the template.",
             ),
-            Column::wide("Selector", docs::RC_SELECTOR),
+            Column::wide("Selector", RC_SELECTOR),
         ])
     }
 

@@ -2,17 +2,25 @@
 //! `ValidateServiceUpdate` (IP and node port allocation live in the store, not here), the
 //! `kubectl get services` columns and the `spec.clusterIP`/`spec.type` field selectors.
 
-use super::{docs, format_labels, port_name, port_num, s};
+use super::{format_labels, port_name, port_num, s};
 use crate::registry::errors::{ErrorList, FieldError};
-use crate::registry::strategy::Rules;
+use crate::registry::strategy::{Names, Rules, Sub};
 use crate::registry::table::{Column, age_cell};
-use crate::registry::validation::{dns1123_label, dns1123_subdomain, labels};
+use crate::registry::validation::{NameRule, dns1123_label, dns1123_subdomain, labels};
 use k8s_openapi::api::core::v1::{
     ClientIPConfig, Service, ServicePort, ServiceSpec, SessionAffinityConfig,
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashSet};
+
+// Column descriptions: the docs of the fields behind the columns, which upstream's printers
+// take from `SwaggerDoc()`.
+const SVC_TYPE: &str = "type determines how the Service is exposed. Defaults to ClusterIP. Valid options are ExternalName, ClusterIP, NodePort, and LoadBalancer. \"ClusterIP\" allocates a cluster-internal IP address for load-balancing to endpoints. Endpoints are determined by the selector or if that is not specified, by manual construction of an Endpoints object or EndpointSlice objects. If clusterIP is \"None\", no virtual IP is allocated and the endpoints are published as a set of endpoints rather than a virtual IP. \"NodePort\" builds on ClusterIP and allocates a port on every node which routes to the same endpoints as the clusterIP. \"LoadBalancer\" builds on NodePort and creates an external load-balancer (if supported in the current cloud) which routes to the same endpoints as the clusterIP. \"ExternalName\" aliases this service to the specified externalName. Several other fields do not apply to ExternalName services. More info: https://kubernetes.io/docs/concepts/services-networking/service/#publishing-services-service-types";
+const SVC_CLUSTER_IP: &str = "clusterIP is the IP address of the service and is usually assigned randomly. If an address is specified manually, is in-range (as per system configuration), and is not in use, it will be allocated to the service; otherwise creation of the service will fail. This field may not be changed through updates unless the type field is also being changed to ExternalName (which requires this field to be blank) or the type field is being changed from ExternalName (in which case this field may optionally be specified, as describe above).  Valid values are \"None\", empty string (\"\"), or a valid IP address. Setting this to \"None\" makes a \"headless service\" (no virtual IP), which is useful when direct endpoint connections are preferred and proxying is not required.  Only applies to types ClusterIP, NodePort, and LoadBalancer. If this field is specified when creating a Service of type ExternalName, creation will fail. This field will be wiped when updating a Service to type ExternalName. More info: https://kubernetes.io/docs/concepts/services-networking/service/#virtual-ips-and-service-proxies";
+const SVC_EXTERNAL_IPS: &str = "externalIPs is a list of IP addresses for which nodes in the cluster will also accept traffic for this service.  These IPs are not managed by Kubernetes.  The user is responsible for ensuring that traffic arrives at a node with this IP.  A common example is external load-balancers that are not part of the Kubernetes system.";
+const SVC_PORTS: &str = "The list of ports that are exposed by this service. More info: https://kubernetes.io/docs/concepts/services-networking/service/#virtual-ips-and-service-proxies";
+const SVC_SELECTOR: &str = "Route service traffic to pods with label keys and values matching this selector. If empty or not present, the service is assumed to have an external process managing its endpoints, which Kubernetes will not modify. Only applies to types ClusterIP, NodePort, and LoadBalancer. Ignored if type is ExternalName. More info: https://kubernetes.io/docs/concepts/services-networking/service/";
 
 /// Rules of core/v1 Service.
 pub struct ServiceRules;
@@ -354,6 +362,12 @@ fn drop_type_dependent_fields(n: &mut ServiceSpec, o: &ServiceSpec) {
 }
 
 impl Rules<Service> for ServiceRules {
+    const SHORT_NAMES: Names = &["svc"];
+    const CATEGORIES: Names = &["all"];
+    const SUBRESOURCES: &'static [Sub] = &[Sub::Status];
+    const NAME_RULE: NameRule = NameRule::Dns1035Label;
+    const TRACKS_GENERATION: bool = false;
+
     fn prepare_for_update(&self, new: &mut Service, old: &Service) {
         let (Some(n), Some(o)) = (new.spec.as_mut(), old.spec.as_ref()) else {
             return;
@@ -471,12 +485,12 @@ impl Rules<Service> for ServiceRules {
     fn columns(&self) -> Option<Vec<Column>> {
         Some(vec![
             Column::NAME,
-            Column::text("Type", docs::SVC_TYPE),
-            Column::text("Cluster-IP", docs::SVC_CLUSTER_IP),
-            Column::text("External-IP", docs::SVC_EXTERNAL_IPS),
-            Column::text("Port(s)", docs::SVC_PORTS),
+            Column::text("Type", SVC_TYPE),
+            Column::text("Cluster-IP", SVC_CLUSTER_IP),
+            Column::text("External-IP", SVC_EXTERNAL_IPS),
+            Column::text("Port(s)", SVC_PORTS),
             Column::AGE,
-            Column::wide("Selector", docs::SVC_SELECTOR),
+            Column::wide("Selector", SVC_SELECTOR),
         ])
     }
 

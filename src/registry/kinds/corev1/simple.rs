@@ -1,12 +1,17 @@
 //! Small core/v1 kinds: Endpoints, ServiceAccounts, LimitRanges and ResourceQuotas, with their
 //! defaults (endpoint port protocol, limit range item defaults) and upstream's columns.
 
-use super::{docs, s};
-use crate::registry::strategy::Rules;
+use super::s;
+use crate::registry::strategy::{Names, Rules, Sub};
 use crate::registry::table::{Column, age_cell};
 use k8s_openapi::api::core::v1::{Endpoints, LimitRange, ResourceQuota, ServiceAccount};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+
+// Column descriptions: the docs of the fields behind the columns, which upstream's printers
+// take from `SwaggerDoc()`.
+const EP_SUBSETS: &str = "The set of all endpoints is the union of all subsets. Addresses are placed into subsets according to the IPs they share. A single address with multiple ports, some of which are ready and some of which are not (because they come from different containers) will result in the address being displayed in different subsets for the different ports. No address will appear in both Addresses and NotReadyAddresses in the same subset. Sets of addresses and ports that comprise a service.";
+const SA_SECRETS: &str = "Secrets is a list of the secrets in the same namespace that pods running using this ServiceAccount are allowed to use. Pods are only limited to this list if this service account has a \"kubernetes.io/enforce-mountable-secrets\" annotation set to \"true\". The \"kubernetes.io/enforce-mountable-secrets\" annotation is deprecated since v1.32. Prefer separate namespaces to isolate access to mounted secrets. This field should not be used to find auto-generated service account token secrets for use outside of pods. Instead, tokens can be requested directly using the TokenRequest API, or service account token secrets can be manually created. More info: https://kubernetes.io/docs/concepts/configuration/secret";
 
 /// Rules of core/v1 Endpoints.
 pub struct EndpointsRules;
@@ -53,6 +58,8 @@ fn format_endpoints(ep: &Endpoints) -> String {
 }
 
 impl Rules<Endpoints> for EndpointsRules {
+    const SHORT_NAMES: Names = &["ep"];
+
     fn default(&self, ep: &mut Endpoints) {
         for ss in ep.subsets.iter_mut().flatten() {
             for p in ss.ports.iter_mut().flatten() {
@@ -66,7 +73,7 @@ impl Rules<Endpoints> for EndpointsRules {
     fn columns(&self) -> Option<Vec<Column>> {
         Some(vec![
             Column::NAME,
-            Column::text("Endpoints", docs::EP_SUBSETS),
+            Column::text("Endpoints", EP_SUBSETS),
             Column::AGE,
         ])
     }
@@ -81,10 +88,12 @@ impl Rules<Endpoints> for EndpointsRules {
 }
 
 impl Rules<ServiceAccount> for ServiceAccountRules {
+    const SHORT_NAMES: Names = &["sa"];
+
     fn columns(&self) -> Option<Vec<Column>> {
         Some(vec![
             Column::NAME,
-            Column::text("Secrets", docs::SA_SECRETS),
+            Column::text("Secrets", SA_SECRETS),
             Column::AGE,
         ])
     }
@@ -96,6 +105,8 @@ impl Rules<ServiceAccount> for ServiceAccountRules {
 }
 
 impl Rules<LimitRange> for LimitRangeRules {
+    const SHORT_NAMES: Names = &["limits"];
+
     fn default(&self, lr: &mut LimitRange) {
         for item in lr.spec.iter_mut().flat_map(|s| s.limits.iter_mut()) {
             if item.type_ != "Container" {
@@ -130,6 +141,10 @@ impl Rules<LimitRange> for LimitRangeRules {
 }
 
 impl Rules<ResourceQuota> for ResourceQuotaRules {
+    const SHORT_NAMES: Names = &["quota"];
+    const SUBRESOURCES: &'static [Sub] = &[Sub::Status];
+    const TRACKS_GENERATION: bool = false;
+
     fn columns(&self) -> Option<Vec<Column>> {
         Some(vec![
             Column::NAME,

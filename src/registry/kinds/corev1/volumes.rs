@@ -1,11 +1,27 @@
 //! PersistentVolumes and PersistentVolumeClaims: upstream's defaults (phase Pending, reclaim
 //! Retain, volume mode Filesystem), columns, and the legacy `name` field selector.
 
-use super::{docs, s};
-use crate::registry::strategy::Rules;
+use super::s;
+use crate::registry::strategy::{Names, Rules, Sub};
 use crate::registry::table::{Column, age_cell};
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
 use serde_json::{Value, json};
+
+// Column descriptions: the docs of the fields behind the columns, which upstream's printers
+// take from `SwaggerDoc()`.
+const PV_CAPACITY: &str = "capacity is the description of the persistent volume's resources and capacity. More info: https://kubernetes.io/docs/concepts/storage/persistent-volumes#capacity";
+const PV_ACCESS_MODES: &str = "accessModes contains all ways the volume can be mounted. More info: https://kubernetes.io/docs/concepts/storage/persistent-volumes#access-modes";
+const PV_RECLAIM: &str = "persistentVolumeReclaimPolicy defines what happens to a persistent volume when released from its claim. Valid options are Retain (default for manually created PersistentVolumes), Delete (default for dynamically provisioned PersistentVolumes), and Recycle (deprecated). Recycle must be supported by the volume plugin underlying this PersistentVolume. More info: https://kubernetes.io/docs/concepts/storage/persistent-volumes#reclaiming";
+const PV_PHASE: &str = "phase indicates if a volume is available, bound to a claim, or released by a claim. More info: https://kubernetes.io/docs/concepts/storage/persistent-volumes#phase";
+const PV_CLAIM: &str = "claimRef is part of a bi-directional binding between PersistentVolume and PersistentVolumeClaim. Expected to be non-nil when bound. claim.VolumeName is the authoritative bind between PV and PVC. More info: https://kubernetes.io/docs/concepts/storage/persistent-volumes#binding";
+const PV_REASON: &str = "reason is a brief CamelCase string that describes any failure and is meant for machine parsing and tidy display in the CLI.";
+const PV_VOLUME_MODE: &str = "volumeMode defines if a volume is intended to be used with a formatted filesystem or to remain in raw block state. Value of Filesystem is implied when not included in spec.";
+const PVC_PHASE: &str = "phase represents the current phase of PersistentVolumeClaim.";
+const PVC_VOLUME_NAME: &str =
+    "volumeName is the binding reference to the PersistentVolume backing this claim.";
+const PVC_CAPACITY: &str = "capacity represents the actual resources of the underlying volume.";
+const PVC_ACCESS_MODES: &str = "accessModes contains the actual access modes the volume backing the PVC has. More info: https://kubernetes.io/docs/concepts/storage/persistent-volumes#access-modes-1";
+const PVC_VOLUME_MODE: &str = "volumeMode defines what type of volume is required by the claim. Value of Filesystem is implied when not included in claim spec.";
 
 /// Rules of core/v1 PersistentVolume.
 pub struct PersistentVolumeRules;
@@ -47,6 +63,10 @@ fn unset(v: Option<&String>) -> String {
 }
 
 impl Rules<PersistentVolume> for PersistentVolumeRules {
+    const SHORT_NAMES: Names = &["pv"];
+    const SUBRESOURCES: &'static [Sub] = &[Sub::Status];
+    const TRACKS_GENERATION: bool = false;
+
     fn default(&self, pv: &mut PersistentVolume) {
         let spec = pv.spec.get_or_insert_with(Default::default);
         if s(&spec.persistent_volume_reclaim_policy).is_empty() {
@@ -62,16 +82,16 @@ impl Rules<PersistentVolume> for PersistentVolumeRules {
     fn columns(&self) -> Option<Vec<Column>> {
         Some(vec![
             Column::NAME,
-            Column::text("Capacity", docs::PV_CAPACITY),
-            Column::text("Access Modes", docs::PV_ACCESS_MODES),
-            Column::text("Reclaim Policy", docs::PV_RECLAIM),
-            Column::text("Status", docs::PV_PHASE),
-            Column::text("Claim", docs::PV_CLAIM),
+            Column::text("Capacity", PV_CAPACITY),
+            Column::text("Access Modes", PV_ACCESS_MODES),
+            Column::text("Reclaim Policy", PV_RECLAIM),
+            Column::text("Status", PV_PHASE),
+            Column::text("Claim", PV_CLAIM),
             Column::text("StorageClass", "StorageClass of the pv"),
             Column::text("VolumeAttributesClass", "VolumeAttributesClass of the pv"),
-            Column::text("Reason", docs::PV_REASON),
+            Column::text("Reason", PV_REASON),
             Column::AGE,
-            Column::wide("VolumeMode", docs::PV_VOLUME_MODE),
+            Column::wide("VolumeMode", PV_VOLUME_MODE),
         ])
     }
 
@@ -119,6 +139,10 @@ impl Rules<PersistentVolume> for PersistentVolumeRules {
 }
 
 impl Rules<PersistentVolumeClaim> for PersistentVolumeClaimRules {
+    const SHORT_NAMES: Names = &["pvc"];
+    const SUBRESOURCES: &'static [Sub] = &[Sub::Status];
+    const TRACKS_GENERATION: bool = false;
+
     fn default(&self, pvc: &mut PersistentVolumeClaim) {
         let spec = pvc.spec.get_or_insert_with(Default::default);
         spec.volume_mode.get_or_insert_with(|| "Filesystem".into());
@@ -131,14 +155,14 @@ impl Rules<PersistentVolumeClaim> for PersistentVolumeClaimRules {
     fn columns(&self) -> Option<Vec<Column>> {
         Some(vec![
             Column::NAME,
-            Column::text("Status", docs::PVC_PHASE),
-            Column::text("Volume", docs::PVC_VOLUME_NAME),
-            Column::text("Capacity", docs::PVC_CAPACITY),
-            Column::text("Access Modes", docs::PVC_ACCESS_MODES),
+            Column::text("Status", PVC_PHASE),
+            Column::text("Volume", PVC_VOLUME_NAME),
+            Column::text("Capacity", PVC_CAPACITY),
+            Column::text("Access Modes", PVC_ACCESS_MODES),
             Column::text("StorageClass", "StorageClass of the pvc"),
             Column::text("VolumeAttributesClass", "VolumeAttributesClass of the pvc"),
             Column::AGE,
-            Column::wide("VolumeMode", docs::PVC_VOLUME_MODE),
+            Column::wide("VolumeMode", PVC_VOLUME_MODE),
         ])
     }
 
