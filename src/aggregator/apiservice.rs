@@ -2,7 +2,7 @@
 //! validation, the SERVICE / AVAILABLE / AGE table, and the helpers its controllers share.
 
 use crate::registry::errors::{ErrorList, FieldError};
-use crate::registry::kinds::kind;
+use crate::registry::kinds;
 use crate::registry::strategy::{Names, Sub};
 use crate::registry::table::{Column, age};
 use crate::registry::validation::NameRule;
@@ -17,7 +17,7 @@ pub struct ApiServiceRules;
 
 /// The strategy of `apiservices`.
 pub fn strategy() -> Arc<dyn Strategy> {
-    kind(ApiServiceRules)
+    kinds::strategy(ApiServiceRules)
 }
 
 /// `v1.apps`, the name upstream gives the APIService of a group/version (`v1.` for core).

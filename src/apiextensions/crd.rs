@@ -3,7 +3,7 @@
 
 use super::jsonpath::JsonPath;
 use crate::registry::errors::{ErrorList, FieldError};
-use crate::registry::kinds::kind;
+use crate::registry::kinds;
 use crate::registry::strategy::{Names, Sub};
 use crate::registry::table::{Column, created_at_cells};
 use crate::registry::validation::{dns1035_label, dns1123_label, dns1123_subdomain};
@@ -25,7 +25,7 @@ pub struct CrdRules;
 
 /// The strategy of `customresourcedefinitions`.
 pub fn strategy() -> Arc<dyn Strategy> {
-    kind(CrdRules)
+    kinds::strategy(CrdRules)
 }
 
 impl Rules<CustomResourceDefinition> for CrdRules {

@@ -2,8 +2,8 @@
 //! concrete [`StoreFactory`] every link of the chain builds its stores with.
 
 use crate::options::{StorageBackend, StorageConfig};
+use crate::registry::kinds::field_types_for_kind;
 use crate::registry::managed_fields::TypeRef;
-use crate::registry::schema::field_types_for_kind;
 use crate::registry::{Store, StoreFactory, Strategy};
 use crate::server::healthz::HealthCheck;
 use crate::storage::cacher::{Cacher, CacherOptions};

@@ -109,7 +109,7 @@ fn store_of(storage: &Arc<EmbeddedStorage>, group: &str, resource: &str) -> Arc<
         .expect("built-in kind");
     let info = strategy.info().clone();
     let types =
-        crate::registry::schema::field_types_for_kind(&info.group, &info.version, &info.kind)
+        crate::registry::kinds::field_types_for_kind(&info.group, &info.version, &info.kind)
             .expect("built-in field types");
     Arc::new(Store::new(
         strategy,

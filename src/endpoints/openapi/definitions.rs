@@ -51,7 +51,7 @@ pub(super) struct Definitions {
 impl Definitions {
     /// The definitions of every built-in kind kubeboot knows a type for.
     pub(super) fn builtin() -> Self {
-        let shared = crate::registry::schema::builtin();
+        let shared = crate::registry::kinds::schemas();
         let schemas: BTreeMap<String, Value> = shared
             .definitions
             .iter()

@@ -3,7 +3,8 @@
 
 mod strategic;
 
-pub use crate::registry::schema::{SchemaRef, schema_for_kind};
+pub use crate::registry::kinds::schema_for_kind;
+pub use crate::registry::schema::SchemaRef;
 
 use super::status::ApiError;
 use http::StatusCode;

@@ -185,11 +185,11 @@ impl Rules<Event> for EventRules {
 
 /// The events.k8s.io/v1 Event kind: this version's schema decodes, the core Event's rules print
 /// and select the converted objects.
-pub fn kind() -> Arc<dyn Strategy> {
-    Arc::new(EventsV1::new(
-        super::kind(EventRules),
-        super::kind(super::corev1::EventRules),
-    ))
+pub fn kind() -> super::Kind {
+    super::Kind::new::<Event>(Arc::new(EventsV1::new(
+        super::strategy(EventRules),
+        super::strategy(super::corev1::EventRules),
+    )))
 }
 
 /// The events.k8s.io/v1 Event strategy: `typed` (the k8s-openapi schema of this version) decodes

@@ -16,11 +16,16 @@ mod node_v1;
 mod policy_v1;
 mod rbac_v1;
 mod scheduling_v1;
+mod schemas;
 mod storage_v1;
 pub(crate) mod workload;
 
+pub use schemas::{field_types_for_kind, schema_for_kind, schemas};
+
 use super::ResourceInfo;
+use super::schema::SchemaSet;
 use super::strategy::{Rules, Strategy, Sub, Typed};
+use k8s_openapi::schemars::JsonSchema;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::borrow::Cow;
@@ -72,7 +77,7 @@ where
 }
 
 /// The strategy of k8s-openapi type `T` with `rules`, which declare the kind's facts.
-pub fn kind<T, R>(rules: R) -> Arc<dyn Strategy>
+pub fn strategy<T, R>(rules: R) -> Arc<dyn Strategy>
 where
     T: k8s_openapi::Resource + DeserializeOwned + Serialize + Send + Sync + 'static,
     T::Scope: Scope,
@@ -81,8 +86,40 @@ where
     Arc::new(Typed::<T, R>::new(info::<T, R>(), rules))
 }
 
-/// Every built-in kind, grouped by group/version in upstream's discovery order.
+/// A built-in kind as registered: the strategy its store runs, and its type, whose schema
+/// patches, server-side apply and the OpenAPI documents follow.
+pub struct Kind {
+    strategy: Arc<dyn Strategy>,
+    add_schema: fn(&mut SchemaSet),
+}
+
+impl Kind {
+    /// The kind of k8s-openapi type `T`, served by `strategy`.
+    pub fn new<T: k8s_openapi::Resource + JsonSchema>(strategy: Arc<dyn Strategy>) -> Self {
+        Kind {
+            strategy,
+            add_schema: SchemaSet::add_kind::<T>,
+        }
+    }
+}
+
+/// The kind of k8s-openapi type `T` with `rules`.
+fn kind<T, R>(rules: R) -> Kind
+where
+    T: k8s_openapi::Resource + JsonSchema + DeserializeOwned + Serialize + Send + Sync + 'static,
+    T::Scope: Scope,
+    R: Rules<T>,
+{
+    Kind::new::<T>(strategy(rules))
+}
+
+/// Every built-in kind's strategy, grouped by group/version in upstream's discovery order.
 pub fn builtin() -> Vec<Arc<dyn Strategy>> {
+    registered().into_iter().map(|k| k.strategy).collect()
+}
+
+/// Every built-in kind, one line each, grouped by group/version in upstream's discovery order.
+fn registered() -> Vec<Kind> {
     vec![
         // core/v1
         kind(corev1::ConfigMapRules),

@@ -9,10 +9,11 @@
 //! other list is atomic, and the types and maps upstream tags atomic are listed.
 
 use super::patch_meta;
+use super::schemas::{Gvk, Schemas};
 use crate::registry::managed_fields::{Field, ListType, Node, Schema, TypeId, TypeRef};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 /// Lists whose `+listMapKey`s differ from their patch merge key, or that are atomic despite one.
 fn list_override(definition: &str, field: &str) -> Option<ListType> {
@@ -171,15 +172,15 @@ fn type_of(schema: &Value) -> &str {
     }
 }
 
-struct BuiltinTypes {
+/// The field types of a set of schemas: one type graph, and the root of each kind in it.
+pub(super) struct FieldTypes {
     schema: Arc<Schema>,
-    kinds: HashMap<(&'static str, &'static str, &'static str), TypeId>,
+    kinds: HashMap<Gvk, TypeId>,
 }
 
-fn builtin() -> &'static BuiltinTypes {
-    static TYPES: OnceLock<BuiltinTypes> = OnceLock::new();
-    TYPES.get_or_init(|| {
-        let schemas = super::builtin();
+impl FieldTypes {
+    /// The field types of the kinds of `schemas`.
+    pub(super) fn of(schemas: &Schemas) -> Self {
         let mut b = Builder {
             schema: Schema::new(),
             definitions: &schemas.definitions,
@@ -189,23 +190,26 @@ fn builtin() -> &'static BuiltinTypes {
         for (gvk, definition) in &schemas.kinds {
             kinds.insert(*gvk, b.definition(definition));
         }
-        BuiltinTypes {
+        FieldTypes {
             schema: Arc::new(b.schema),
             kinds,
         }
-    })
-}
+    }
 
-/// The field types of a built-in kind, or `None` for kinds it does not know.
-pub fn field_types_for_kind(group: &str, version: &str, kind: &str) -> Option<TypeRef> {
-    let types = builtin();
-    let root = *types.kinds.get(&(group, version, kind))?;
-    Some(TypeRef::new(types.schema.clone(), root))
+    /// The field types of a kind, or `None` for kinds not in the set.
+    pub(super) fn for_kind(&self, group: &str, version: &str, kind: &str) -> Option<TypeRef> {
+        let root = *self.kinds.get(&(group, version, kind))?;
+        Some(TypeRef::new(self.schema.clone(), root))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn field_types_for_kind(group: &str, version: &str, kind: &str) -> Option<TypeRef> {
+        super::super::schemas::tests::schemas().field_types_for_kind(group, version, kind)
+    }
     use crate::registry::managed_fields::{Operation, Scope, Writer, record_update};
 
     fn created_fields(group: &str, version: &str, kind: &str, obj: Value) -> Value {

@@ -7,9 +7,9 @@
 //! build script that would have to find and parse k8s-openapi's generated source.
 
 use super::patch_meta;
+use super::schemas::Schemas;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
-use std::sync::OnceLock;
 
 /// The shape of a value in the graph.
 #[derive(Debug, Clone, PartialEq)]
@@ -98,6 +98,33 @@ impl Graph {
             graph.definitions.insert(name.clone(), fields);
         }
         graph
+    }
+
+    /// The graph of `schemas`, with the built-in types' patch metadata and kinds.
+    pub(super) fn of(schemas: &Schemas) -> Self {
+        let mut graph = Graph::from_definitions(&schemas.definitions, |d, f| {
+            patch_meta::patch_meta(d, f).map(|(s, k)| (s.to_string(), k.map(str::to_string)))
+        });
+        for ((group, version, kind), definition) in &schemas.kinds {
+            graph.kinds.insert(
+                (group.to_string(), version.to_string(), kind.to_string()),
+                definition.clone(),
+            );
+        }
+        graph
+    }
+
+    /// The root of the kind `group`/`version`/`kind`, if the graph has it.
+    pub(super) fn kind_root(
+        &'static self,
+        group: &str,
+        version: &str,
+        kind: &str,
+    ) -> Option<SchemaRef> {
+        let definition =
+            self.kinds
+                .get(&(group.to_string(), version.to_string(), kind.to_string()))?;
+        self.root(definition)
     }
 
     /// The root of `definition` in this graph, if the graph has it.
@@ -218,42 +245,13 @@ impl Ty {
     }
 }
 
-fn builtin_graph() -> &'static Graph {
-    static GRAPH: OnceLock<Graph> = OnceLock::new();
-    GRAPH.get_or_init(|| {
-        let schemas = super::builtin();
-        let mut graph = Graph::from_definitions(&schemas.definitions, |d, f| {
-            patch_meta::patch_meta(d, f).map(|(s, k)| (s.to_string(), k.map(str::to_string)))
-        });
-        for ((group, version, kind), definition) in &schemas.kinds {
-            graph.kinds.insert(
-                (group.to_string(), version.to_string(), kind.to_string()),
-                definition.clone(),
-            );
-        }
-        graph
-    })
-}
-
-/// The schema of a built-in kind (`""`, `"v1"`, `"Pod"`), or `None` for kinds it does not know
-/// (custom resources among them).
-pub fn schema_for_kind(group: &str, version: &str, kind: &str) -> Option<SchemaRef> {
-    let graph = builtin_graph();
-    let definition =
-        graph
-            .kinds
-            .get(&(group.to_string(), version.to_string(), kind.to_string()))?;
-    graph.root(definition)
-}
-
-/// The schema of a built-in type by its OpenAPI definition name, for callers that have one.
-pub fn schema_for_definition(definition: &str) -> Option<SchemaRef> {
-    builtin_graph().root(definition)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn schema_for_kind(group: &str, version: &str, kind: &str) -> Option<SchemaRef> {
+        super::super::schemas::tests::schemas().schema_for_kind(group, version, kind)
+    }
 
     #[test]
     fn pod_spec_containers_are_merged_by_name_and_their_env_by_name() {
@@ -286,11 +284,5 @@ mod tests {
         let (value, meta) = labels.unwrap().field("anything");
         assert!(value.is_some());
         assert_eq!(meta, FieldMeta::default());
-    }
-
-    #[test]
-    fn unknown_kinds_and_custom_resources_have_no_schema() {
-        assert!(schema_for_kind("example.com", "v1", "Widget").is_none());
-        assert!(schema_for_kind("", "v1", "Widget").is_none());
     }
 }

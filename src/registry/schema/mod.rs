@@ -3,14 +3,15 @@
 //! k8s-openapi drops, and the two views derived from them, the field → type graph the strategic
 //! merge engine walks and the structured-merge field types server-side apply merges by.
 //!
-//! A leaf of the registry: the registry and the endpoints use it; it uses nothing of either but
-//! the structured-merge type model (`registry::managed_fields`) it builds field types in.
+//! Which types a set holds is for its owner to say: the built-in one is `registry::kinds`',
+//! derived from the kinds' registrations. A leaf of the registry: the registry and the
+//! endpoints use it; it uses nothing of either but the structured-merge type model
+//! (`registry::managed_fields`) it builds field types in.
 
-mod builtin;
 mod field_types;
 pub mod graph;
 pub mod patch_meta;
+mod schemas;
 
-pub use builtin::{BuiltinSchemas, Gvk, builtin};
-pub use field_types::field_types_for_kind;
-pub use graph::{SchemaRef, schema_for_definition, schema_for_kind};
+pub use graph::SchemaRef;
+pub use schemas::{Gvk, SchemaSet, Schemas};

@@ -260,4 +260,3 @@ impl Store {
         validation::object_meta(meta(obj), info.namespaced, info.name_rule)
     }
 }
-
