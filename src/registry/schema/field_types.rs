@@ -3,63 +3,15 @@
 //! strategic merge graph.
 //!
 //! Upstream reads `x-kubernetes-list-type`, `x-kubernetes-list-map-keys` and
-//! `x-kubernetes-map-type` from its OpenAPI; k8s-openapi drops them, so they are derived: a
-//! list with a patch merge key is a map list keyed by it (with the few keys upstream's
-//! `+listMapKey` tags spell differently listed below), a merging list of scalars is a set, any
-//! other list is atomic, and the types and maps upstream tags atomic are listed.
+//! `x-kubernetes-map-type` from its OpenAPI; k8s-openapi drops them, so they come from
+//! [`super::tags`].
 
-use super::patch_meta;
 use super::schemas::{Gvk, Schemas};
+use super::tags::{self, ATOMIC_MAPS, ATOMIC_STRUCTS};
 use crate::registry::managed_fields::{Field, ListType, Node, Schema, TypeId, TypeRef};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
-
-/// Lists whose `+listMapKey`s differ from their patch merge key, or that are atomic despite one.
-fn list_override(definition: &str, field: &str) -> Option<ListType> {
-    let tcp = || Some(json!("TCP"));
-    Some(match (definition, field) {
-        ("io.k8s.api.core.v1.Container" | "io.k8s.api.core.v1.EphemeralContainer", "ports") => {
-            ListType::Map(vec![
-                ("containerPort".into(), None),
-                ("protocol".into(), tcp()),
-            ])
-        }
-        ("io.k8s.api.core.v1.ServiceSpec", "ports") => {
-            ListType::Map(vec![("port".into(), None), ("protocol".into(), tcp())])
-        }
-        ("io.k8s.api.core.v1.PodSpec", "topologySpreadConstraints") => ListType::Map(vec![
-            ("topologyKey".into(), None),
-            ("whenUnsatisfiable".into(), None),
-        ]),
-        ("io.k8s.api.core.v1.PodStatus", "hostIPs") => ListType::Atomic,
-        _ => return None,
-    })
-}
-
-/// Types upstream tags `+structType=atomic`: replaced as a whole by apply.
-const ATOMIC_STRUCTS: &[&str] = &[
-    "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector",
-    "io.k8s.apimachinery.pkg.apis.meta.v1.OwnerReference",
-    "io.k8s.api.core.v1.ObjectReference",
-    "io.k8s.api.core.v1.LocalObjectReference",
-    "io.k8s.api.core.v1.TypedLocalObjectReference",
-    "io.k8s.api.core.v1.SecretReference",
-    "io.k8s.api.core.v1.ConfigMapKeySelector",
-    "io.k8s.api.core.v1.SecretKeySelector",
-    "io.k8s.api.core.v1.ObjectFieldSelector",
-    "io.k8s.api.core.v1.ResourceFieldSelector",
-    "io.k8s.api.core.v1.NodeSelector",
-    "io.k8s.api.core.v1.NodeSelectorTerm",
-    "io.k8s.api.core.v1.TopologySelectorTerm",
-];
-
-/// Map fields upstream tags `+mapType=atomic`.
-const ATOMIC_MAPS: &[(&str, &str)] = &[
-    ("io.k8s.api.core.v1.PodSpec", "nodeSelector"),
-    ("io.k8s.api.core.v1.ServiceSpec", "selector"),
-    ("io.k8s.api.core.v1.ReplicationControllerSpec", "selector"),
-];
 
 struct Builder<'a> {
     schema: Schema,
@@ -109,16 +61,7 @@ impl<'a> Builder<'a> {
                 .get("items")
                 .map(|i| self.shape(i))
                 .unwrap_or(Schema::LEAF);
-            let list = list_override(definition, field).unwrap_or_else(|| {
-                match patch_meta::patch_meta(definition, field) {
-                    Some((strategy, key)) if strategy.split(',').any(|s| s == "merge") => match key
-                    {
-                        Some(k) => ListType::Map(vec![(k.to_string(), None)]),
-                        None => ListType::Set,
-                    },
-                    _ => ListType::Atomic,
-                }
-            });
+            let list = tags::list_type(definition, field);
             return self.schema.add(Node::List(items, list));
         }
         if ATOMIC_MAPS.contains(&(definition, field)) {
@@ -211,6 +154,7 @@ mod tests {
         super::super::schemas::tests::schemas().field_types_for_kind(group, version, kind)
     }
     use crate::registry::managed_fields::{Operation, Scope, Writer, record_update};
+    use serde_json::json;
 
     fn created_fields(group: &str, version: &str, kind: &str, obj: Value) -> Value {
         let writer = Writer {

@@ -12,6 +12,7 @@ mod field_types;
 pub mod graph;
 pub mod patch_meta;
 mod schemas;
+pub mod tags;
 
 pub use graph::SchemaRef;
 pub use schemas::{Gvk, SchemaSet, Schemas};
