@@ -1,7 +1,8 @@
 //! The schema definitions of the OpenAPI documents: generated from k8s-openapi's `schemars`
 //! impls, with the Kubernetes extensions k8s-openapi drops put back.
 
-use crate::registry::schema::patch_meta;
+use crate::registry::managed_fields::ListType;
+use crate::registry::schema::{patch_meta, tags};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -215,7 +216,7 @@ fn gvk_list(gvks: &[Gvk]) -> Value {
     )
 }
 
-/// The patch strategy of the field from the patch table, and the list type derived from it.
+/// The patch strategy of the field from the patch table, and its list type.
 fn add_field_extensions(definition: &str, field: &str, property: &mut Value) {
     let Some((strategy, merge_key)) = patch_meta::patch_meta(definition, field) else {
         return;
@@ -230,27 +231,18 @@ fn add_field_extensions(definition: &str, field: &str, property: &mut Value) {
     if object.get("type").and_then(Value::as_str) != Some("array") {
         return;
     }
-    // Upstream tags these lists `+listType`: keyed lists merged by key are maps on that key
-    // (plus protocol for ports, which upstream keys on both); merged scalar lists are sets.
-    match merge_key {
-        Some(key) => {
-            let keys = match (definition, field) {
-                (
-                    "io.k8s.api.core.v1.Container" | "io.k8s.api.core.v1.EphemeralContainer",
-                    "ports",
-                ) => {
-                    json!(["containerPort", "protocol"])
-                }
-                ("io.k8s.api.core.v1.ServiceSpec", "ports") => json!(["port", "protocol"]),
-                _ => json!([key]),
-            };
+    // The list types apply merges by, as upstream's `+listType` tags publish them; atomic
+    // lists are left untagged.
+    match tags::list_type(definition, field) {
+        ListType::Map(keys) => {
+            let keys: Vec<&str> = keys.iter().map(|(key, _)| key.as_str()).collect();
             object.insert("x-kubernetes-list-type".into(), json!("map"));
-            object.insert("x-kubernetes-list-map-keys".into(), keys);
+            object.insert("x-kubernetes-list-map-keys".into(), json!(keys));
         }
-        None if strategy.contains("merge") => {
+        ListType::Set => {
             object.insert("x-kubernetes-list-type".into(), json!("set"));
         }
-        None => {}
+        ListType::Atomic => {}
     }
 }
 

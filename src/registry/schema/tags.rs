@@ -1,6 +1,6 @@
 //! Upstream's merge tags of the built-in types that k8s-openapi drops (`+listType`,
 //! `+listMapKey`, `+mapType`, `+structType`): how lists, maps and structs merge under
-//! server-side apply.
+//! server-side apply, and the list types the OpenAPI documents publish.
 //!
 //! A list's type is derived from its patch metadata: a merge key makes a map list keyed by it,
 //! a merging list of scalars is a set, any other list is atomic; the few lists whose tags say
