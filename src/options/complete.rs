@@ -3,6 +3,7 @@
 use super::ServerRunOptions;
 use super::validation::FlagError;
 use crate::net::indexed_ip;
+use crate::storage::{StorageBackend, StorageConfig};
 use ipnet::IpNet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
@@ -91,38 +92,6 @@ pub struct NodePortRange {
     pub base: u16,
     /// Number of ports in the range.
     pub size: u32,
-}
-
-/// Which storage backend serves the registry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StorageBackend {
-    /// redb file under the data directory.
-    Embedded {
-        /// Path of the database file.
-        path: PathBuf,
-    },
-    /// etcd v3 cluster.
-    Etcd {
-        /// Endpoints, scheme://host:port.
-        servers: Vec<String>,
-        /// CA bundle for etcd's serving certificate.
-        cafile: Option<PathBuf>,
-        /// Client certificate presented to etcd.
-        certfile: Option<PathBuf>,
-        /// Key of the client certificate.
-        keyfile: Option<PathBuf>,
-    },
-}
-
-/// Storage settings shared by both backends.
-#[derive(Debug, Clone)]
-pub struct StorageConfig {
-    /// The backend and its connection settings.
-    pub backend: StorageBackend,
-    /// Key prefix of every resource (`--etcd-prefix`), without a trailing slash.
-    pub prefix: String,
-    /// Recent events each resource's watch cache keeps (`--default-watch-cache-size`; 0: no cache).
-    pub watch_cache_size: usize,
 }
 
 /// Options after `complete()`: every default filled; the only type the server can be built from.

@@ -6,10 +6,7 @@ pub mod tls;
 pub mod upstream_flags;
 mod validation;
 
-pub use complete::{
-    CompletedOptions, Mode, NodePortRange, PkiPaths, RequestHeaderConfig, StorageBackend,
-    StorageConfig,
-};
+pub use complete::{CompletedOptions, Mode, NodePortRange, PkiPaths, RequestHeaderConfig};
 pub use validation::{FlagError, FlagErrors};
 
 use clap::Args;

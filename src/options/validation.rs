@@ -1,8 +1,9 @@
 //! `validate()`: every flag error at once, each naming its flag, in upstream's words where it has them.
 
-use super::complete::{CompletedOptions, Mode, StorageBackend};
+use super::complete::{CompletedOptions, Mode};
 use super::duration;
 use super::tls;
+use crate::storage::StorageBackend;
 use std::fmt;
 use std::path::Path;
 use std::time::Duration;

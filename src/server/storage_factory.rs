@@ -1,14 +1,13 @@
 //! Opens the configured storage backend and hands each resource its (cached) storage: the
 //! concrete [`StoreFactory`] every link of the chain builds its stores with.
 
-use crate::options::{StorageBackend, StorageConfig};
 use crate::registry::kinds::field_types_for_kind;
 use crate::registry::managed_fields::TypeRef;
 use crate::registry::{Store, StoreFactory, Strategy};
 use crate::server::healthz::HealthCheck;
 use crate::storage::cacher::{Cacher, CacherOptions};
 use crate::storage::embedded::{EmbeddedOptions, EmbeddedStorage};
-use crate::storage::{KeyBuilder, Storage, StorageError};
+use crate::storage::{KeyBuilder, Storage, StorageBackend, StorageConfig, StorageError};
 use futures::future::BoxFuture;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -11,9 +11,12 @@
 //! ends in `/`, which is what [`KeyBuilder`] returns.
 
 pub mod cacher;
+mod config;
 pub mod embedded;
 #[cfg(feature = "etcd")]
 pub mod etcd;
+
+pub use config::{StorageBackend, StorageConfig};
 
 use std::fmt;
 use std::sync::Arc;

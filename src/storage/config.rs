@@ -1,0 +1,35 @@
+//! What the options tell storage: which backend to open, the key prefix, the watch cache.
+
+use std::path::PathBuf;
+
+/// Which storage backend serves the registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageBackend {
+    /// redb file under the data directory.
+    Embedded {
+        /// Path of the database file.
+        path: PathBuf,
+    },
+    /// etcd v3 cluster.
+    Etcd {
+        /// Endpoints, scheme://host:port.
+        servers: Vec<String>,
+        /// CA bundle for etcd's serving certificate.
+        cafile: Option<PathBuf>,
+        /// Client certificate presented to etcd.
+        certfile: Option<PathBuf>,
+        /// Key of the client certificate.
+        keyfile: Option<PathBuf>,
+    },
+}
+
+/// Storage settings shared by both backends, as upstream's `storagebackend.Config`.
+#[derive(Debug, Clone)]
+pub struct StorageConfig {
+    /// The backend and its connection settings.
+    pub backend: StorageBackend,
+    /// Key prefix of every resource (`--etcd-prefix`), without a trailing slash.
+    pub prefix: String,
+    /// Recent events each resource's watch cache keeps (`--default-watch-cache-size`; 0: no cache).
+    pub watch_cache_size: usize,
+}
