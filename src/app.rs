@@ -1,4 +1,4 @@
-//! The start-up flow of cmd/kube-apiserver/app: options → server chain → prepare → run.
+//! The start-up flow of cmd/kube-apiserver/app, from validated options: server chain → prepare → run.
 
 use crate::aggregator::new_aggregator;
 use crate::aggregator::proxy::ProxyIdentity;
@@ -9,7 +9,7 @@ use crate::controlplane::new_kube_api_server;
 use crate::endpoints::discovery::Discovery;
 use crate::endpoints::openapi::OpenApi;
 use crate::filters::FilterConfig;
-use crate::options::{CompletedOptions, tls};
+use crate::options::ValidOptions;
 use crate::pki::{self, PkiError};
 use crate::registry::StoreSet;
 use crate::server::serving::{self, TlsError};
@@ -62,7 +62,7 @@ pub enum AppError {
 }
 
 /// What kube-system/extension-apiserver-authentication publishes, from the options.
-fn authentication_info(o: &CompletedOptions) -> Result<AuthenticationInfo, AppError> {
+fn authentication_info(o: &ValidOptions) -> Result<AuthenticationInfo, AppError> {
     let read = |path: &std::path::Path| {
         std::fs::read_to_string(path).map_err(|source| AppError::Read {
             path: path.to_path_buf(),
@@ -70,10 +70,10 @@ fn authentication_info(o: &CompletedOptions) -> Result<AuthenticationInfo, AppEr
         })
     };
     let mut info = AuthenticationInfo {
-        client_ca: read(&o.client_ca_file)?,
+        client_ca: read(&o.authentication.client_ca_file)?,
         ..AuthenticationInfo::default()
     };
-    if let Some(rh) = &o.requestheader {
+    if let Some(rh) = &o.authentication.requestheader {
         info.requestheader_client_ca = read(&rh.client_ca_file)?;
         info.allowed_names = rh.allowed_names.clone();
         info.username_headers = rh.username_headers.clone();
@@ -85,7 +85,7 @@ fn authentication_info(o: &CompletedOptions) -> Result<AuthenticationInfo, AppEr
 }
 
 /// Builds the chain aggregator → kube API server → apiextensions → 404, as upstream's CreateServerChain.
-pub async fn create_server_chain(o: &CompletedOptions) -> Result<GenericApiServer, AppError> {
+pub async fn create_server_chain(o: &ValidOptions) -> Result<GenericApiServer, AppError> {
     let storage_factory = StorageFactory::open(&o.storage).await?;
     let storage_health = storage_factory.health_check();
     let storage: Arc<dyn crate::registry::StoreFactory> = Arc::new(storage_factory);
@@ -105,8 +105,7 @@ pub async fn create_server_chain(o: &CompletedOptions) -> Result<GenericApiServe
             .collect::<Vec<_>>(),
     ));
     let custom_stores = StoreSet::default();
-    let min_request_timeout =
-        std::time::Duration::from_secs(o.flags.min_request_timeout.max(0) as u64);
+    let min_request_timeout = o.min_request_timeout;
     let apiextensions = Arc::new(new_apiextensions_server(
         crate::apiextensions::Config {
             storage: storage.clone(),
@@ -120,13 +119,10 @@ pub async fn create_server_chain(o: &CompletedOptions) -> Result<GenericApiServe
     ));
     let config = crate::controlplane::Config {
         min_request_timeout,
-        builtin_controllers: o.flags.builtin_controllers,
+        builtin_controllers: o.builtin_controllers,
         service_ranges: o.service_cluster_ip_ranges.clone(),
         node_ports: (o.node_port_range.base, o.node_port_range.size),
-        compaction: (
-            o.flags.etcd_compaction_interval,
-            o.flags.storage_compaction_keep,
-        ),
+        compaction: (o.storage.compaction_interval, o.storage.compaction_keep),
         kubernetes_service: crate::controlplane::bootstrap::KubernetesService {
             cluster_ip: o.api_server_service_ip,
             advertise: o.advertise_address,
@@ -173,25 +169,23 @@ impl Started {
 }
 
 /// Loads credentials, binds the listener and prepares the chain; fails before serving anything.
-pub async fn prepare(o: &CompletedOptions, handle_os_signals: bool) -> Result<Started, AppError> {
+pub async fn prepare(o: &ValidOptions, handle_os_signals: bool) -> Result<Started, AppError> {
     pki::require(o)?;
     prepare_chain(o, create_server_chain(o).await?, handle_os_signals).await
 }
 
 /// As [`prepare`], for a chain the caller built (and may have added paths to) after checking the PKI.
 pub async fn prepare_chain(
-    o: &CompletedOptions,
+    o: &ValidOptions,
     chain: GenericApiServer,
     handle_os_signals: bool,
 ) -> Result<Started, AppError> {
-    let authenticator = Arc::new(Authenticator::new(o)?);
-    let versions = tls::protocol_versions(o.flags.tls_min_version.as_deref()).unwrap_or_default();
-    let suites = tls::cipher_suites(&o.flags.tls_cipher_suites).unwrap_or_default();
+    let authenticator = Arc::new(Authenticator::new(&o.authentication)?);
     let tls = serving::tls_config(
         &o.tls_cert_file,
         &o.tls_private_key_file,
-        &versions,
-        suites,
+        &o.tls.versions,
+        o.tls.cipher_suites.clone(),
         authenticator.client_cert_verifier(),
     )?;
     let addr = SocketAddr::new(o.bind_address, o.secure_port);
@@ -199,22 +193,21 @@ pub async fn prepare_chain(
         .await
         .map_err(|source| AppError::Bind { addr, source })?;
 
-    let authorizer = Arc::new(Authorizer::new(&o.flags.authorization_mode));
-    let f = &o.flags;
+    let authorizer = Arc::new(Authorizer::new(&o.authorization));
     let server = chain.prepare_run(
         |signals, in_flight| FilterConfig {
             authenticator,
             authorizer,
-            max_requests_inflight: f.max_requests_inflight.max(0) as usize,
-            max_mutating_requests_inflight: f.max_mutating_requests_inflight.max(0) as usize,
+            max_requests_inflight: o.max_requests_inflight,
+            max_mutating_requests_inflight: o.max_mutating_requests_inflight,
             request_timeout: o.request_timeout,
             not_accepting_new_requests: signals.not_accepting_new_requests.clone(),
-            send_retry_after: f.shutdown_send_retry_after,
+            send_retry_after: o.shutdown_send_retry_after,
             in_flight,
         },
         RunConfig {
             shutdown_delay: o.shutdown_delay,
-            send_retry_after: f.shutdown_send_retry_after,
+            send_retry_after: o.shutdown_send_retry_after,
             request_timeout: o.request_timeout,
             handle_os_signals,
         },

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use kubeboot::options::{CompletedOptions, Mode, ServerRunOptions, upstream_flags};
+use kubeboot::options::{Mode, ServerRunOptions, ValidOptions, upstream_flags};
 use kubeboot::{app, pki, version};
 use std::path::Path;
 
@@ -85,25 +85,22 @@ fn normalized_args() -> (Vec<String>, Vec<String>) {
     upstream_flags::strip_unimplemented(args)
 }
 
-fn complete_and_validate(
-    options: ServerRunOptions,
-    mode: Mode,
-) -> anyhow::Result<CompletedOptions> {
-    let completed = options.complete(mode);
-    completed.validate().context("invalid flags")?;
-    for warning in completed.warnings() {
+/// The flags through `complete()` and `validate()`: every command that reads them starts here.
+fn complete_and_validate(options: ServerRunOptions, mode: Mode) -> anyhow::Result<ValidOptions> {
+    let valid = options.complete(mode).validate().context("invalid flags")?;
+    for warning in valid.warnings() {
         tracing::warn!("{warning}");
     }
-    Ok(completed)
+    Ok(valid)
 }
 
-fn ensure_pki(o: &CompletedOptions, force: bool) -> anyhow::Result<()> {
+fn ensure_pki(o: &ValidOptions, force: bool) -> anyhow::Result<()> {
     let report = pki::ensure(o, force).context("generating the PKI")?;
     print!("{report}");
     Ok(())
 }
 
-async fn serve(o: CompletedOptions) -> anyhow::Result<()> {
+async fn serve(o: ValidOptions) -> anyhow::Result<()> {
     let started = app::prepare(&o, true).await?;
     tracing::info!(
         address = %started.local_addr().map(|a| a.to_string()).unwrap_or_default(),
@@ -176,7 +173,11 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Certs {
             command: CertsCommand::CheckExpiration { options },
         } => {
-            let o = options.complete(Mode::Init);
+            // Validated as every command is; the warnings, about what serving lacks, are not repeated here.
+            let o = options
+                .complete(Mode::Init)
+                .validate()
+                .context("invalid flags")?;
             let now = time::OffsetDateTime::now_utc();
             println!("{:<28} {:<26} RESIDUAL TIME", "CERTIFICATE", "EXPIRES");
             for e in pki::expirations(&o)? {

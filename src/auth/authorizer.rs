@@ -5,7 +5,7 @@
 //! (every bootstrap caller is an admin today), anonymous users only the `system:public-info-viewer`
 //! paths. The Node mode has no opinion, as it has none for non-node users upstream.
 
-use super::UserInfo;
+use super::{AuthorizationConfig, AuthorizationMode as Mode, UserInfo};
 use crate::endpoints::request_info::{RequestInfo, Verb};
 
 /// The answer of one mode, or of the whole chain.
@@ -19,14 +19,6 @@ pub enum Decision {
     NoOpinion,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    AlwaysAllow,
-    AlwaysDeny,
-    Rbac,
-    Node,
-}
-
 /// Non-resource URLs that `system:public-info-viewer` grants to everyone, anonymous included.
 const PUBLIC_INFO_PATHS: &[&str] = &["/healthz", "/livez", "/readyz", "/version", "/version/"];
 
@@ -36,19 +28,11 @@ pub struct Authorizer {
 }
 
 impl Authorizer {
-    /// Builds the chain from validated mode names.
-    pub fn new(modes: &[String]) -> Self {
-        let modes = modes
-            .iter()
-            .filter_map(|m| match m.as_str() {
-                "AlwaysAllow" => Some(Mode::AlwaysAllow),
-                "AlwaysDeny" => Some(Mode::AlwaysDeny),
-                "RBAC" => Some(Mode::Rbac),
-                "Node" => Some(Mode::Node),
-                _ => None,
-            })
-            .collect();
-        Self { modes }
+    /// Builds the chain of the configured modes, in their order.
+    pub fn new(config: &AuthorizationConfig) -> Self {
+        Self {
+            modes: config.modes.clone(),
+        }
     }
 
     /// Decides a request; never `NoOpinion`.
@@ -122,7 +106,9 @@ mod tests {
 
     #[test]
     fn anonymous_may_read_health_but_not_discovery() {
-        let a = Authorizer::new(&["Node".into(), "RBAC".into()]);
+        let a = Authorizer::new(&AuthorizationConfig {
+            modes: vec![Mode::Node, Mode::Rbac],
+        });
         let anon = UserInfo::anonymous();
         let get = |p: &str| RequestInfo::parse(&Method::GET, p, None);
         assert_eq!(a.authorize(&anon, &get("/readyz")), Decision::Allow);

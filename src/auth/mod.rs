@@ -1,13 +1,16 @@
 //! Authentication (who is asking) and authorization (may they), as upstream's union of authenticators.
 
 pub mod authorizer;
+mod config;
 mod requestheader;
 mod token_file;
 mod x509;
 
 pub use authorizer::{Authorizer, Decision};
+pub use config::{
+    AuthenticationConfig, AuthorizationConfig, AuthorizationMode, RequestHeaderConfig,
+};
 
-use crate::options::CompletedOptions;
 use requestheader::RequestHeaderAuthenticator;
 use rustls::pki_types::CertificateDer;
 use rustls::server::danger::ClientCertVerifier;
@@ -156,14 +159,14 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
-    /// Loads the CA bundles and token file the options name.
-    pub fn new(o: &CompletedOptions) -> Result<Self, AuthError> {
-        let x509 = CaVerifier::load("client-ca-file", &o.client_ca_file)?;
-        let requestheader = match &o.requestheader {
+    /// Loads the CA bundles and token file the configuration names.
+    pub fn new(config: &AuthenticationConfig) -> Result<Self, AuthError> {
+        let x509 = CaVerifier::load("client-ca-file", &config.client_ca_file)?;
+        let requestheader = match &config.requestheader {
             Some(rh) => Some(RequestHeaderAuthenticator::new(rh)?),
             None => None,
         };
-        let tokens = match &o.flags.token_auth_file {
+        let tokens = match &config.token_auth_file {
             Some(path) => Some(TokenFile::load(path)?),
             None => None,
         };
@@ -176,7 +179,7 @@ impl Authenticator {
             requestheader,
             x509,
             tokens,
-            anonymous: o.flags.anonymous_auth,
+            anonymous: config.anonymous,
             tls_verifier,
         })
     }

@@ -1,8 +1,8 @@
 //! Request-header authentication: a front proxy, proven by its client certificate, names the user in headers.
 
+use super::RequestHeaderConfig;
 use super::UserInfo;
 use super::x509::CaVerifier;
-use crate::options::RequestHeaderConfig;
 use rustls::pki_types::CertificateDer;
 use x509_parser::prelude::{FromDer, X509Certificate};
 

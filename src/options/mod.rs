@@ -1,4 +1,9 @@
-//! Command-line options with kube-apiserver's flag names: `ServerRunOptions` → `complete()` → `validate()`.
+//! Command-line options with kube-apiserver's flag names, in stages that cannot be skipped:
+//! [`ServerRunOptions`] (the flags as given) → `complete()` → [`CompletedOptions`] (every flag
+//! parsed once, every default filled) → `validate()` → [`ValidOptions`] (all errors at once, or
+//! the only type the server chain, `init` and `certs` are built from). Each part of the server
+//! gets its own configuration from here (`auth::AuthenticationConfig`, `storage::StorageConfig`,
+//! …); nothing else reads a flag.
 
 mod complete;
 pub mod duration;
@@ -6,8 +11,9 @@ pub mod tls;
 pub mod upstream_flags;
 mod validation;
 
-pub use complete::{CompletedOptions, Mode, NodePortRange, PkiPaths, RequestHeaderConfig};
-pub use validation::{FlagError, FlagErrors};
+pub use complete::{CompletedOptions, Mode, NodePortRange, PkiPaths};
+pub use tls::TlsParameters;
+pub use validation::{FlagError, FlagErrors, ValidOptions};
 
 use clap::Args;
 use std::path::PathBuf;

@@ -3,6 +3,15 @@
 use rustls::crypto::ring::ALL_CIPHER_SUITES;
 use rustls::{SupportedCipherSuite, SupportedProtocolVersion};
 
+/// What the secure port offers, parsed once from `--tls-min-version` and `--tls-cipher-suites`.
+#[derive(Debug, Clone)]
+pub struct TlsParameters {
+    /// Protocol versions, newest first.
+    pub versions: Vec<&'static SupportedProtocolVersion>,
+    /// Cipher suites, TLS 1.3's always among them.
+    pub cipher_suites: Vec<SupportedCipherSuite>,
+}
+
 /// The protocol versions a `--tls-min-version` value allows (TLS 1.2 when unset, as upstream).
 pub fn protocol_versions(
     min: Option<&str>,

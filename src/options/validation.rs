@@ -1,10 +1,11 @@
-//! `validate()`: every flag error at once, each naming its flag, in upstream's words where it has them.
+//! `validate()`: every flag error at once, each naming its flag, in upstream's words where it has
+//! them; completed options that pass become [`ValidOptions`], the only input of the server.
 
 use super::complete::{CompletedOptions, Mode};
 use super::duration;
-use super::tls;
 use crate::storage::StorageBackend;
 use std::fmt;
+use std::ops::Deref;
 use std::path::Path;
 use std::time::Duration;
 
@@ -40,71 +41,72 @@ impl fmt::Display for FlagErrors {
     }
 }
 
-/// Authorization modes upstream knows.
-pub const AUTHORIZATION_MODES: &[&str] = &[
-    "AlwaysAllow",
-    "AlwaysDeny",
-    "ABAC",
-    "Webhook",
-    "RBAC",
-    "Node",
-];
-/// Upstream modes kubeboot rejects explicitly rather than accept and ignore their configuration.
-const UNIMPLEMENTED_AUTHORIZATION_MODES: &[&str] = &["ABAC", "Webhook"];
+/// Completed options that passed `validate()`: the only type the server, `init` and `certs`
+/// are built from, so validation cannot be skipped. Reads as the [`CompletedOptions`] it holds.
+#[derive(Debug, Clone)]
+pub struct ValidOptions(CompletedOptions);
 
-/// Every admission plugin upstream kube-apiserver 1.33 registers.
-pub const ADMISSION_PLUGINS: &[&str] = &[
-    "AlwaysAdmit",
-    "AlwaysDeny",
-    "AlwaysPullImages",
-    "CertificateApproval",
-    "CertificateSigning",
-    "CertificateSubjectRestriction",
-    "ClusterTrustBundleAttest",
-    "DefaultIngressClass",
-    "DefaultStorageClass",
-    "DefaultTolerationSeconds",
-    "DenyServiceExternalIPs",
-    "EventRateLimit",
-    "ExtendedResourceToleration",
-    "ImagePolicyWebhook",
-    "LimitPodHardAntiAffinityTopology",
-    "LimitRanger",
-    "MutatingAdmissionPolicy",
-    "MutatingAdmissionWebhook",
-    "NamespaceAutoProvision",
-    "NamespaceExists",
-    "NamespaceLifecycle",
-    "NodeRestriction",
-    "OwnerReferencesPermissionEnforcement",
-    "PersistentVolumeClaimResize",
-    "PodNodeSelector",
-    "PodSecurity",
-    "PodTolerationRestriction",
-    "Priority",
-    "ResourceQuota",
-    "RuntimeClass",
-    "ServiceAccount",
-    "StorageObjectInUseProtection",
-    "TaintNodesByCondition",
-    "ValidatingAdmissionPolicy",
-    "ValidatingAdmissionWebhook",
-];
+impl Deref for ValidOptions {
+    type Target = CompletedOptions;
+
+    fn deref(&self) -> &CompletedOptions {
+        &self.0
+    }
+}
+
+/// The errors of one `validate()`, in upstream's order: a flag `complete()` could not parse is
+/// reported at its turn among the checks, as if it had been checked there.
+struct Report {
+    errors: Vec<FlagError>,
+    unparsed: Vec<FlagError>,
+}
+
+impl Report {
+    fn error(&mut self, flag: &'static str, message: String) {
+        self.errors.push(FlagError::new(flag, message));
+    }
+
+    /// Reports the parse errors of `flags`, in the order `complete()` met them.
+    fn parsed(&mut self, flags: &[&str]) {
+        let (these, rest) = std::mem::take(&mut self.unparsed)
+            .into_iter()
+            .partition(|e| flags.contains(&e.flag));
+        self.unparsed = rest;
+        self.errors.extend::<Vec<_>>(these);
+    }
+
+    fn finish(mut self) -> Result<(), FlagErrors> {
+        self.errors.append(&mut self.unparsed);
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(FlagErrors(self.errors))
+        }
+    }
+}
 
 /// The shortest and longest `--service-account-max-token-expiration` upstream accepts.
 const MIN_TOKEN_EXPIRATION: Duration = Duration::from_secs(3600);
 const MAX_TOKEN_EXPIRATION: Duration = Duration::from_secs(1 << 32);
 
 impl CompletedOptions {
-    /// Checks every flag and returns all errors together, as upstream's `Validate()`.
-    pub fn validate(&self) -> Result<(), FlagErrors> {
-        let mut errs = self.completion_errors.clone();
+    /// Checks every flag and returns all errors together, as upstream's `Validate()`; the options
+    /// become [`ValidOptions`] only when there is none.
+    pub fn validate(mut self) -> Result<ValidOptions, FlagErrors> {
+        let mut r = Report {
+            errors: Vec::new(),
+            unparsed: std::mem::take(&mut self.parse_errors),
+        };
         let f = &self.flags;
-        let mut err =
-            |flag: &'static str, message: String| errs.push(FlagError::new(flag, message));
 
+        r.parsed(&[
+            "bind-address",
+            "advertise-address",
+            "service-cluster-ip-range",
+            "service-node-port-range",
+        ]);
         if !(1..=65535).contains(&f.secure_port) {
-            err(
+            r.error(
                 "secure-port",
                 format!(
                     "--secure-port {} must be between 1 and 65535, inclusive. It cannot be turned off with 0",
@@ -112,20 +114,15 @@ impl CompletedOptions {
                 ),
             );
         }
-        if let Err(e) = tls::protocol_versions(f.tls_min_version.as_deref()) {
-            err("tls-min-version", e);
-        }
-        if let Err(e) = tls::cipher_suites(&f.tls_cipher_suites) {
-            err("tls-cipher-suites", e);
-        }
+        r.parsed(&["tls-min-version", "tls-cipher-suites"]);
         if f.tls_cert_file.is_some() != f.tls_private_key_file.is_some() {
-            err(
+            r.error(
                 "tls-cert-file",
                 "--tls-cert-file and --tls-private-key-file must be given together".into(),
             );
         }
         if f.proxy_client_cert_file.is_some() != f.proxy_client_key_file.is_some() {
-            err(
+            r.error(
                 "proxy-client-cert-file",
                 "--proxy-client-cert-file and --proxy-client-key-file must be given together"
                     .into(),
@@ -133,7 +130,7 @@ impl CompletedOptions {
         }
         for san in &f.cert_extra_sans {
             if san.trim().is_empty() || san.contains(char::is_whitespace) {
-                err(
+                r.error(
                     "cert-extra-sans",
                     format!("--cert-extra-sans: {san:?} is not a valid IP address or DNS name"),
                 );
@@ -171,7 +168,7 @@ impl CompletedOptions {
             if let Some(path) = path
                 && let Err(e) = std::fs::File::open(path)
             {
-                err(
+                r.error(
                     flag,
                     format!("--{flag} {}: unreadable: {e}", path.display()),
                 );
@@ -179,21 +176,21 @@ impl CompletedOptions {
         }
 
         if f.service_account_signing_key_file.is_some() && f.service_account_issuer.is_empty() {
-            err(
+            r.error(
                 "service-account-issuer",
                 "--service-account-issuer is a required flag when --service-account-signing-key-file is given".into(),
             );
         }
         for issuer in &f.service_account_issuer {
             if issuer.is_empty() {
-                err(
+                r.error(
                     "service-account-issuer",
                     "--service-account-issuer cannot be an empty string".into(),
                 );
             } else if issuer.contains(':')
                 && !(issuer.starts_with("https://") || issuer.starts_with("http://"))
             {
-                err(
+                r.error(
                     "service-account-issuer",
                     format!(
                         "--service-account-issuer {issuer:?} contained a ':' but was not a valid URL"
@@ -203,7 +200,7 @@ impl CompletedOptions {
         }
         let max_exp = f.service_account_max_token_expiration;
         if !max_exp.is_zero() && !(MIN_TOKEN_EXPIRATION..=MAX_TOKEN_EXPIRATION).contains(&max_exp) {
-            err(
+            r.error(
                 "service-account-max-token-expiration",
                 format!(
                     "--service-account-max-token-expiration {} must be between 1h and 2^32 seconds",
@@ -212,42 +209,16 @@ impl CompletedOptions {
             );
         }
 
-        for mode in &f.authorization_mode {
-            if !AUTHORIZATION_MODES.contains(&mode.as_str()) {
-                err(
-                    "authorization-mode",
-                    format!("--authorization-mode {mode:?} is not a valid mode"),
-                );
-            } else if UNIMPLEMENTED_AUTHORIZATION_MODES.contains(&mode.as_str()) {
-                err(
-                    "authorization-mode",
-                    format!("--authorization-mode {mode:?} is not implemented by kubeboot"),
-                );
-            }
-        }
-        for (i, mode) in f.authorization_mode.iter().enumerate() {
-            if f.authorization_mode[..i].contains(mode) {
-                err(
-                    "authorization-mode",
-                    format!("--authorization-mode {mode:?} has been specified more than once"),
-                );
-            }
-        }
-        for (flag, plugins) in [
-            ("enable-admission-plugins", &f.enable_admission_plugins),
-            ("disable-admission-plugins", &f.disable_admission_plugins),
-        ] {
-            for plugin in plugins {
-                if !ADMISSION_PLUGINS.contains(&plugin.as_str()) {
-                    err(flag, format!("--{flag} plugin {plugin:?} is unknown"));
-                }
-            }
-        }
+        r.parsed(&[
+            "authorization-mode",
+            "enable-admission-plugins",
+            "disable-admission-plugins",
+        ]);
         for entry in f.runtime_config.iter().filter(|e| !e.is_empty()) {
             let (key, value) = entry.split_once('=').unwrap_or((entry.as_str(), "true"));
             let key_ok = !key.is_empty() && (key == "v1" || key.contains('/'));
             if !key_ok || !matches!(value, "true" | "false" | "") {
-                err(
+                r.error(
                     "runtime-config",
                     format!(
                         "--runtime-config {entry:?} is invalid: expected <group>/<version>=true|false"
@@ -256,61 +227,37 @@ impl CompletedOptions {
             }
         }
 
-        if f.max_requests_inflight < 0 {
-            err(
-                "max-requests-inflight",
-                "--max-requests-inflight can not be negative value".into(),
-            );
-        }
-        if f.max_mutating_requests_inflight < 0 {
-            err(
-                "max-mutating-requests-inflight",
-                "--max-mutating-requests-inflight can not be negative value".into(),
-            );
-        }
-        if f.min_request_timeout < 0 {
-            err(
-                "min-request-timeout",
-                "--min-request-timeout can not be negative value".into(),
-            );
-        }
-        if f.default_watch_cache_size < 0 {
-            err(
-                "default-watch-cache-size",
-                "--default-watch-cache-size can not be negative value".into(),
-            );
-        }
+        r.parsed(&[
+            "max-requests-inflight",
+            "max-mutating-requests-inflight",
+            "min-request-timeout",
+            "default-watch-cache-size",
+        ]);
         if f.storage_compaction_keep < 1 {
-            err(
+            r.error(
                 "storage-compaction-keep",
                 "--storage-compaction-keep must be at least 1".into(),
             );
         }
         if f.request_timeout.is_zero() {
-            err(
+            r.error(
                 "request-timeout",
                 "--request-timeout must be greater than 0".into(),
             );
         }
 
-        match f.storage_backend.as_deref() {
-            None | Some("embedded" | "etcd" | "etcd3") => {}
-            Some(other) => err(
-                "storage-backend",
-                format!("--storage-backend {other:?} is invalid: must be embedded or etcd (etcd3)"),
-            ),
-        }
+        r.parsed(&["storage-backend"]);
         match &self.storage.backend {
             StorageBackend::Etcd { servers, .. } => {
                 if servers.is_empty() {
-                    err(
+                    r.error(
                         "etcd-servers",
                         "--etcd-servers must be specified with --storage-backend=etcd".into(),
                     );
                 }
                 for s in servers {
                     if !(s.starts_with("http://") || s.starts_with("https://")) {
-                        err(
+                        r.error(
                             "etcd-servers",
                             format!(
                                 "--etcd-servers {s:?} must be a URL of the form http(s)://host:port"
@@ -319,26 +266,26 @@ impl CompletedOptions {
                     }
                 }
                 if !cfg!(feature = "etcd") {
-                    err(
+                    r.error(
                         "storage-backend",
                         "--storage-backend=etcd: this kubeboot was built without the `etcd` cargo feature".into(),
                     );
                 }
             }
-            StorageBackend::Embedded { .. } if !f.etcd_servers.is_empty() => err(
+            StorageBackend::Embedded { .. } if !f.etcd_servers.is_empty() => r.error(
                 "etcd-servers",
                 "--etcd-servers cannot be combined with --storage-backend=embedded".into(),
             ),
             StorageBackend::Embedded { .. } => {}
         }
         if !self.storage.prefix.starts_with('/') {
-            err(
+            r.error(
                 "etcd-prefix",
                 format!("--etcd-prefix {:?} must start with '/'", f.etcd_prefix),
             );
         }
         if f.data_dir.as_os_str().is_empty() {
-            err("data-dir", "--data-dir must not be empty".into());
+            r.error("data-dir", "--data-dir must not be empty".into());
         }
         if self.mode != Mode::Init
             && self.bind_address.is_unspecified()
@@ -352,11 +299,8 @@ impl CompletedOptions {
             );
         }
 
-        if errs.is_empty() {
-            Ok(())
-        } else {
-            Err(FlagErrors(errs))
-        }
+        r.finish()?;
+        Ok(ValidOptions(self))
     }
 }
 
@@ -369,5 +313,59 @@ impl CompletedOptions {
             out.push("--audit-log-path/--audit-policy-file: audit logging is not implemented by kubeboot yet; no audit events are written".into());
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::ServerRunOptions;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        opts: ServerRunOptions,
+    }
+
+    fn validate(args: &[&str]) -> Result<ValidOptions, FlagErrors> {
+        let mut argv = vec!["kubeboot"];
+        argv.extend_from_slice(args);
+        Cli::parse_from(argv).opts.complete(Mode::Init).validate()
+    }
+
+    #[test]
+    fn the_defaults_are_valid() {
+        let valid = validate(&[]).unwrap();
+        assert_eq!(valid.secure_port, 6443);
+    }
+
+    #[test]
+    fn errors_found_while_parsing_are_reported_at_their_flags_turn() {
+        let errs = validate(&[
+            "--storage-backend=sqlite",
+            "--max-requests-inflight=-1",
+            "--request-timeout=0s",
+            "--runtime-config=x=maybe",
+            "--authorization-mode=Magic",
+            "--tls-min-version=VersionTLS11",
+            "--secure-port=0",
+            "--bind-address=nope",
+        ])
+        .unwrap_err();
+        let flags: Vec<&str> = errs.0.iter().map(|e| e.flag).collect();
+        assert_eq!(
+            flags,
+            [
+                "bind-address",
+                "secure-port",
+                "tls-min-version",
+                "authorization-mode",
+                "runtime-config",
+                "max-requests-inflight",
+                "request-timeout",
+                "storage-backend",
+            ]
+        );
     }
 }

@@ -3,7 +3,7 @@
 pub mod certs;
 pub mod kubeconfig;
 
-use crate::options::CompletedOptions;
+use crate::options::ValidOptions;
 use certs::{LeafSpec, Pair};
 use kubeconfig::Kubeconfig;
 use rcgen::ExtendedKeyUsagePurpose;
@@ -164,7 +164,7 @@ fn hostname() -> Option<String> {
 }
 
 /// The serving certificate kubeadm would generate for these options.
-pub fn apiserver_spec(o: &CompletedOptions) -> LeafSpec {
+pub fn apiserver_spec(o: &ValidOptions) -> LeafSpec {
     let mut dns: Vec<String> = Vec::new();
     if let Some(h) = hostname() {
         dns.push(h);
@@ -357,7 +357,7 @@ impl Ensurer {
 ///
 /// Idempotent: a second run keeps every valid file. A new CA invalidates what it signed, so
 /// those files are regenerated with it.
-pub fn ensure(o: &CompletedOptions, force: bool) -> Result<Report> {
+pub fn ensure(o: &ValidOptions, force: bool) -> Result<Report> {
     let p = &o.pki;
     let mut e = Ensurer {
         force,
@@ -391,16 +391,16 @@ pub fn ensure(o: &CompletedOptions, force: bool) -> Result<Report> {
 }
 
 /// Fails with the first file `serve` needs that does not exist.
-pub fn require(o: &CompletedOptions) -> Result<()> {
+pub fn require(o: &ValidOptions) -> Result<()> {
     let mut needed: Vec<&Path> = vec![
         &o.tls_cert_file,
         &o.tls_private_key_file,
-        &o.client_ca_file,
+        &o.authentication.client_ca_file,
         &o.proxy_client_cert_file,
         &o.proxy_client_key_file,
         &o.service_account_signing_key_file,
     ];
-    if let Some(rh) = &o.requestheader {
+    if let Some(rh) = &o.authentication.requestheader {
         needed.push(&rh.client_ca_file);
     }
     needed.extend(o.service_account_key_files.iter().map(PathBuf::as_path));
@@ -422,7 +422,7 @@ pub struct Expiry {
 }
 
 /// Expiry of every certificate in the PKI and of the admin kubeconfig's client certificate.
-pub fn expirations(o: &CompletedOptions) -> Result<Vec<Expiry>> {
+pub fn expirations(o: &ValidOptions) -> Result<Vec<Expiry>> {
     let p = &o.pki;
     let mut out = Vec::new();
     let mut push = |name: String, pem: &str, path: &Path| -> Result<()> {

@@ -1,6 +1,7 @@
-//! What the options tell storage: which backend to open, the key prefix, the watch cache.
+//! What the options tell storage: which backend to open, the key prefix, the watch cache and compaction.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Which storage backend serves the registry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,4 +33,8 @@ pub struct StorageConfig {
     pub prefix: String,
     /// Recent events each resource's watch cache keeps (`--default-watch-cache-size`; 0: no cache).
     pub watch_cache_size: usize,
+    /// How often the apiserver compacts storage (`--etcd-compaction-interval`; zero: never).
+    pub compaction_interval: Duration,
+    /// Revisions each compaction keeps behind the current one (`--storage-compaction-keep`).
+    pub compaction_keep: i64,
 }

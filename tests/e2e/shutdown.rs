@@ -36,8 +36,11 @@ async fn start(extra: &[&str]) -> Fixture {
         "--bind-address=127.0.0.1".into(),
     ];
     argv.extend(extra.iter().map(|s| s.to_string()));
-    let options = Flags::parse_from(argv).options.complete(Mode::Up);
-    options.validate().unwrap();
+    let options = Flags::parse_from(argv)
+        .options
+        .complete(Mode::Up)
+        .validate()
+        .unwrap();
     kubeboot::pki::ensure(&options, false).unwrap();
 
     let (entered_tx, entered) = mpsc::unbounded_channel();
