@@ -1,0 +1,360 @@
+//! Type-checking an expression against a schema node, as cel-go's checker does for the
+//! declarations upstream makes: names, fields and result types, with issues worded as cel-go's.
+
+use super::library::env;
+use super::schema::{Node, escape, metadata_node};
+use ::cel::common::ast::{EntryExpr, Expr, LiteralValue, operators};
+use ::cel::{IdedExpr, Program};
+
+/// Type names an expression may use as values, e.g. `type(self.x) == string`.
+const TYPE_IDENTS: [&str; 11] = [
+    "int",
+    "uint",
+    "double",
+    "bool",
+    "string",
+    "bytes",
+    "list",
+    "map",
+    "null_type",
+    "type",
+    "dyn",
+];
+/// Namespaces of library functions called as `ns.fn(...)`.
+const NAMESPACES: [&str; 3] = ["lists", "strings", "optional"];
+
+/// Parses `source` and checks its names and fields against the schema of `node`, as cel-go's
+/// checker would for the declarations upstream makes. Returns the program and its result type,
+/// or the issues worded as cel-go's.
+pub(super) fn check(source: &str, node: &Node) -> Result<(Program, Out), String> {
+    let program = env()
+        .compile(source)
+        .map_err(|e| e.to_string().replace("\n| ", "\n | "))?;
+    let mut checker = Checker {
+        source,
+        info: program.source_info(),
+        issues: Vec::new(),
+        scope: Vec::new(),
+    };
+    let out = match checker.expr(program.expression(), node).plain() {
+        Ty::Bool => Out::Bool,
+        Ty::String => Out::String,
+        Ty::Dyn => Out::Dyn,
+        _ => Out::Other,
+    };
+    if !checker.issues.is_empty() {
+        return Err(checker.issues.join("\n"));
+    }
+    Ok((program, out))
+}
+
+/// The result type of a checked expression, as far as rules care.
+pub(super) enum Out {
+    Bool,
+    String,
+    Dyn,
+    Other,
+}
+
+/// What the checker knows of an expression's type.
+#[derive(Clone, Copy)]
+enum Ty<'n> {
+    Bool,
+    Int,
+    Double,
+    String,
+    List,
+    Map,
+    Null,
+    Dyn,
+    Schema(&'n Node),
+}
+
+impl<'n> Ty<'n> {
+    /// The plain type of a schema-typed value.
+    fn plain(self) -> Ty<'n> {
+        match self {
+            Ty::Schema(n) if n.int_or_string => Ty::Dyn,
+            Ty::Schema(n) => match n.ty.as_str() {
+                "boolean" => Ty::Bool,
+                "integer" => Ty::Int,
+                "number" => Ty::Double,
+                "string" => Ty::String,
+                "array" => Ty::List,
+                "object" => Ty::Map,
+                _ => Ty::Dyn,
+            },
+            t => t,
+        }
+    }
+}
+
+/// A light type checker over the parsed expression: names, fields and result types.
+struct Checker<'a> {
+    source: &'a str,
+    info: &'a ::cel::common::ast::SourceInfo,
+    issues: Vec<String>,
+    /// Comprehension variables in scope, with their types.
+    scope: Vec<(String, Ty<'a>)>,
+}
+
+impl<'a> Checker<'a> {
+    /// Records an issue at the position of expression `id`, as cel-go prints it.
+    fn issue(&mut self, id: u64, msg: String) {
+        let start = self.info.offset_for(id).map_or(0, |(s, _)| s as usize);
+        let before = &self.source[..start.min(self.source.len())];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let col = before[line_start..].chars().count();
+        let text = self.source.lines().nth(line - 1).unwrap_or_default();
+        self.issues.push(format!(
+            "ERROR: <input>:{line}:{}: {msg}\n | {text}\n | {}^",
+            col + 1,
+            ".".repeat(col)
+        ));
+    }
+
+    fn expr(&mut self, e: &'a IdedExpr, node: &'a Node) -> Ty<'a> {
+        match &e.expr {
+            Expr::Ident(name) => {
+                if let Some((_, t)) = self.scope.iter().rev().find(|(n, _)| n == name) {
+                    return *t;
+                }
+                match name.as_str() {
+                    "self" | "oldSelf" => Ty::Schema(node),
+                    n if TYPE_IDENTS.contains(&n) => Ty::Dyn,
+                    _ => {
+                        self.issue(
+                            e.id,
+                            format!("undeclared reference to '{name}' (in container '')"),
+                        );
+                        Ty::Dyn
+                    }
+                }
+            }
+            Expr::Literal(lit) => match lit {
+                LiteralValue::Boolean(_) => Ty::Bool,
+                LiteralValue::Int(_) | LiteralValue::UInt(_) => Ty::Int,
+                LiteralValue::Double(_) => Ty::Double,
+                LiteralValue::String(_) => Ty::String,
+                LiteralValue::Null => Ty::Null,
+                LiteralValue::Bytes(_) => Ty::Dyn,
+            },
+            Expr::List(l) => {
+                for el in &l.elements {
+                    self.expr(el, node);
+                }
+                Ty::List
+            }
+            Expr::Map(m) => {
+                self.entries(&m.entries, node);
+                Ty::Map
+            }
+            Expr::Struct(s) => {
+                self.entries(&s.entries, node);
+                Ty::Dyn
+            }
+            Expr::Select(s) => {
+                let operand = self.expr(&s.operand, node);
+                let ty = self.select(e.id, operand, &s.field);
+                if s.test { Ty::Bool } else { ty }
+            }
+            Expr::Call(call) => self.call(call, node),
+            Expr::Comprehension(c) => {
+                let range = self.expr(&c.iter_range, node);
+                let elem = match range {
+                    Ty::Schema(n) if n.ty == "array" => {
+                        n.items.as_deref().map_or(Ty::Dyn, Ty::Schema)
+                    }
+                    Ty::Schema(n) if n.ty == "object" => Ty::String,
+                    _ => Ty::Dyn,
+                };
+                let accu = self.expr(&c.accu_init, node);
+                let pushed = 2 + usize::from(c.iter_var2.is_some());
+                self.scope.push((c.iter_var.clone(), elem));
+                if let Some(v2) = &c.iter_var2 {
+                    self.scope.push((v2.clone(), Ty::Dyn));
+                }
+                self.scope.push((c.accu_var.clone(), accu));
+                self.expr(&c.loop_cond, node);
+                self.expr(&c.loop_step, node);
+                let result = self.expr(&c.result, node);
+                for _ in 0..pushed {
+                    self.scope.pop();
+                }
+                match accu {
+                    Ty::Bool | Ty::List => accu,
+                    _ => result.plain(),
+                }
+            }
+            Expr::Unspecified => Ty::Dyn,
+        }
+    }
+
+    fn entries(&mut self, entries: &'a [::cel::common::ast::IdedEntryExpr], node: &'a Node) {
+        for entry in entries {
+            match &entry.expr {
+                EntryExpr::MapEntry(me) => {
+                    self.expr(&me.key, node);
+                    self.expr(&me.value, node);
+                }
+                EntryExpr::StructField(f) => {
+                    self.expr(&f.value, node);
+                }
+            }
+        }
+    }
+
+    /// The type of `operand.field`, recording an undefined field of a structural object.
+    fn select(&mut self, id: u64, operand: Ty<'a>, field: &str) -> Ty<'a> {
+        let Ty::Schema(n) = operand else {
+            return Ty::Dyn;
+        };
+        if n.ty != "object" {
+            return Ty::Dyn;
+        }
+        if n.resource_root {
+            match field {
+                "apiVersion" | "kind" => return Ty::String,
+                "metadata" => return Ty::Schema(metadata_node()),
+                _ => {}
+            }
+        }
+        if let Some(child) = n
+            .properties
+            .iter()
+            .find(|(k, _)| escape(k).as_deref() == Some(field))
+            .map(|(_, c)| c)
+        {
+            return Ty::Schema(child);
+        }
+        if n.properties.is_empty() {
+            if let Some(add) = &n.additional {
+                return Ty::Schema(add);
+            }
+            if n.preserve_unknown {
+                return Ty::Dyn;
+            }
+        }
+        self.issue(id, format!("undefined field '{field}'"));
+        Ty::Dyn
+    }
+
+    /// The result type of a call, after checking its target and arguments.
+    fn call(&mut self, call: &'a ::cel::common::ast::CallExpr, node: &'a Node) -> Ty<'a> {
+        match call.target.as_deref() {
+            // `lists.range(...)`, `optional.of(...)`: a namespace, not a variable.
+            Some(IdedExpr {
+                expr: Expr::Ident(ns),
+                ..
+            }) if NAMESPACES.contains(&ns.as_str()) && !self.scope.iter().any(|(n, _)| n == ns) => {
+            }
+            Some(t) => {
+                self.expr(t, node);
+            }
+            None => {}
+        }
+        let args: Vec<Ty> = call.args.iter().map(|a| self.expr(a, node)).collect();
+        let f = call.func_name.as_str();
+        match f {
+            operators::LOGICAL_AND
+            | operators::LOGICAL_OR
+            | operators::LOGICAL_NOT
+            | operators::EQUALS
+            | operators::NOT_EQUALS
+            | operators::GREATER
+            | operators::GREATER_EQUALS
+            | operators::LESS
+            | operators::LESS_EQUALS
+            | operators::IN
+            | operators::NOT_STRICTLY_FALSE
+            | "matches"
+            | "startsWith"
+            | "endsWith"
+            | "contains"
+            | "isSorted"
+            | "exists"
+            | "all"
+            | "exists_one" => Ty::Bool,
+            "size" | "indexOf" | "lastIndexOf" | "int" => Ty::Int,
+            "string" | "lowerAscii" | "upperAscii" | "trim" | "replace" | "substring"
+            | "charAt" | "join" | "format" | "strings.quote" => Ty::String,
+            "double" => Ty::Double,
+            "bool" => Ty::Bool,
+            "split" => Ty::List,
+            operators::CONDITIONAL => match (args[1].plain(), args[2].plain()) {
+                (a, b) if same(a, b) => a,
+                _ => Ty::Dyn,
+            },
+            operators::ADD
+            | operators::SUBSTRACT
+            | operators::MULTIPLY
+            | operators::DIVIDE
+            | operators::MODULO => match (args[0].plain(), args[1].plain()) {
+                (a, b) if same(a, b) => a,
+                _ => Ty::Dyn,
+            },
+            operators::NEGATE => args[0].plain(),
+            operators::INDEX => match args[0] {
+                Ty::Schema(n) if n.ty == "array" => n.items.as_deref().map_or(Ty::Dyn, Ty::Schema),
+                Ty::Schema(n) if n.ty == "object" && n.properties.is_empty() => {
+                    n.additional.as_deref().map_or(Ty::Dyn, Ty::Schema)
+                }
+                _ => Ty::Dyn,
+            },
+            _ => Ty::Dyn,
+        }
+    }
+}
+
+/// Whether two checked types are the same known plain type.
+fn same(a: Ty, b: Ty) -> bool {
+    matches!(
+        (a, b),
+        (Ty::Bool, Ty::Bool)
+            | (Ty::Int, Ty::Int)
+            | (Ty::Double, Ty::Double)
+            | (Ty::String, Ty::String)
+            | (Ty::List, Ty::List)
+            | (Ty::Map, Ty::Map)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_rule_that_does_not_parse_is_reported_at_its_path_on_the_crd() {
+        let errs = compile_errors(replicas_schema(json!({"rule": "self.replicas <="})));
+        assert_eq!(errs.len(), 1);
+        let prefix = format!(
+            "{AT}.properties[spec].x-kubernetes-validations[0].rule: Invalid value: {{\"rule\":\"self.replicas <=\"}}: compilation failed: ERROR: <input>:1:"
+        );
+        assert!(errs[0].starts_with(&prefix), "{}", errs[0]);
+        assert!(
+            errs[0].contains("\n | self.replicas <=\n | "),
+            "{}",
+            errs[0]
+        );
+    }
+
+    #[test]
+    fn an_undefined_field_and_an_undeclared_name_are_compile_errors_worded_as_cel_go() {
+        let errs = compile_errors(replicas_schema(json!({"rule": "self.replica > 1"})));
+        assert_eq!(
+            errs,
+            [format!(
+                "{AT}.properties[spec].x-kubernetes-validations[0].rule: Invalid value: {{\"rule\":\"self.replica > 1\"}}: compilation failed: ERROR: <input>:1:5: undefined field 'replica'\n | self.replica > 1\n | ....^"
+            )]
+        );
+        let errs = compile_errors(replicas_schema(json!({"rule": "foo == 1"})));
+        assert_eq!(
+            errs,
+            [format!(
+                "{AT}.properties[spec].x-kubernetes-validations[0].rule: Invalid value: {{\"rule\":\"foo == 1\"}}: compilation failed: ERROR: <input>:1:1: undeclared reference to 'foo' (in container '')\n | foo == 1\n | ^"
+            )]
+        );
+    }
+}
