@@ -1,0 +1,130 @@
+//! How the embedded store lays out its redb tables: the tables, the `log` and `current` records
+//! (revisions as little-endian u64), and the `meta` revisions.
+
+use bytes::Bytes;
+use redb::TableDefinition;
+
+use super::internal;
+use crate::storage::{ErrorCode, EventKind, KeyValue, Result, StorageError};
+
+/// Revision → event record: the history watches replay and past-revision lists undo.
+pub(super) const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
+/// Key → (create revision, mod revision, value): the live state.
+pub(super) const CURRENT: TableDefinition<&str, &[u8]> = TableDefinition::new("current");
+/// The current and compacted revisions, under the two keys below.
+pub(super) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+pub(super) const META_REVISION: &str = "revision";
+pub(super) const META_COMPACTED: &str = "compacted";
+
+/// The error for a record that does not decode.
+pub(super) fn corrupt(key: &str, what: &str) -> StorageError {
+    StorageError::new(
+        ErrorCode::Internal,
+        key,
+        0,
+        format!("corrupt record: {what}"),
+    )
+}
+
+/// A stored revision as the API's i64.
+pub(super) fn rev(r: u64) -> i64 {
+    // Revisions come from an i64 counter, so they always fit.
+    r as i64
+}
+
+/// A `meta` value in the snapshot `txn`, 0 if unset.
+pub(super) fn meta_get(txn: &redb::ReadTransaction, key: &str) -> Result<i64> {
+    let meta = txn.open_table(META).map_err(internal)?;
+    Ok(meta
+        .get(key)
+        .map_err(internal)?
+        .map(|v| rev(v.value()))
+        .unwrap_or(0))
+}
+
+/// The event kind byte that opens a `log` record.
+const KIND_ADDED: u8 = 1;
+const KIND_MODIFIED: u8 = 2;
+const KIND_DELETED: u8 = 3;
+
+/// A decoded `log` record.
+pub(super) struct LogRecord<'a> {
+    pub(super) kind: EventKind,
+    pub(super) key: &'a str,
+    pub(super) create_revision: i64,
+    /// Revision of the previous version of the key, 0 if there was none.
+    pub(super) prev_revision: i64,
+    pub(super) value: &'a [u8],
+}
+
+/// A `log` record: kind, create revision, previous version's revision, key length, key, value.
+pub(super) fn encode_log(
+    kind: EventKind,
+    key: &str,
+    create: i64,
+    prev: i64,
+    value: &[u8],
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(21 + key.len() + value.len());
+    out.push(match kind {
+        EventKind::Added => KIND_ADDED,
+        EventKind::Modified => KIND_MODIFIED,
+        EventKind::Deleted => KIND_DELETED,
+    });
+    out.extend_from_slice(&(create as u64).to_le_bytes());
+    out.extend_from_slice(&(prev as u64).to_le_bytes());
+    out.extend_from_slice(&(key.len() as u32).to_le_bytes());
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(value);
+    out
+}
+
+/// Decodes a `log` record, borrowing its key and value from `raw`.
+pub(super) fn decode_log(raw: &[u8]) -> Result<LogRecord<'_>> {
+    let bad = || corrupt("", "log record");
+    if raw.len() < 21 {
+        return Err(bad());
+    }
+    let kind = match raw[0] {
+        KIND_ADDED => EventKind::Added,
+        KIND_MODIFIED => EventKind::Modified,
+        KIND_DELETED => EventKind::Deleted,
+        _ => return Err(bad()),
+    };
+    let u64_at = |i: usize| u64::from_le_bytes(raw[i..i + 8].try_into().expect("8 bytes"));
+    let key_len = u32::from_le_bytes(raw[17..21].try_into().expect("4 bytes")) as usize;
+    let key = raw
+        .get(21..21 + key_len)
+        .and_then(|k| std::str::from_utf8(k).ok())
+        .ok_or_else(bad)?;
+    Ok(LogRecord {
+        kind,
+        key,
+        create_revision: rev(u64_at(1)),
+        prev_revision: rev(u64_at(9)),
+        value: &raw[21 + key_len..],
+    })
+}
+
+/// A `current` record: create revision, mod revision, value.
+pub(super) fn encode_current(create: i64, modified: i64, value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + value.len());
+    out.extend_from_slice(&(create as u64).to_le_bytes());
+    out.extend_from_slice(&(modified as u64).to_le_bytes());
+    out.extend_from_slice(value);
+    out
+}
+
+/// The `current` record of `key` as a key-value.
+pub(super) fn decode_current(key: &str, raw: &[u8]) -> Result<KeyValue> {
+    if raw.len() < 16 {
+        return Err(corrupt(key, "current record"));
+    }
+    let u64_at = |i: usize| u64::from_le_bytes(raw[i..i + 8].try_into().expect("8 bytes"));
+    Ok(KeyValue {
+        key: key.to_owned(),
+        value: Bytes::copy_from_slice(&raw[16..]),
+        create_revision: rev(u64_at(0)),
+        mod_revision: rev(u64_at(8)),
+    })
+}

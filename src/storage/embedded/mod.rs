@@ -1,0 +1,269 @@
+//! Embedded storage backend on redb: one file, durable group commits, watch from a disk log.
+//!
+//! Layout (three tables, kine-like):
+//! - `log`: revision → event record (kind, key, create revision, pointer to the previous
+//!   version's revision, value). The append-only history that watches replay and past-revision
+//!   lists undo. Deletes store no value: the pointer leads to it, so history is never duplicated.
+//! - `current`: key → (create revision, mod revision, value). The live state, so get, count and
+//!   current lists are one ordered range scan and never touch history.
+//! - `meta`: the current and compacted revisions.
+//!
+//! A list at a past revision R reads `current` and undoes the (few) log events after R using
+//! their previous-version pointers. Compaction at C deletes log records ≤ C that a later record
+//! ≤ C supersedes, plus tombstones ≤ C, exactly as etcd does, so every pointer from a record
+//! after C still resolves.
+//!
+//! All writes go through one writer thread that drains every pending request into one write
+//! transaction (group commit: one fsync for many requests), checks each request's precondition
+//! and gives it its own revision. Reads use their own read transactions on the blocking pool.
+//!
+//! Durability comes from a write-ahead log next to the database file ([`wal`]): the writer
+//! appends the batch's successful writes as one record and `fdatasync`s it, then commits the
+//! redb transaction without a sync (readers see it at once) and only then answers. Every
+//! `CHECKPOINT_BATCHES` batches, when the log is full, after a second idle or on close, a redb
+//! commit with a sync makes everything durable in redb and the log starts over. Opening
+//! replays the log's records newer than redb's revision.
+//!
+//! The modules follow that shape: `codec` (the tables and their record layouts), `writer` (the
+//! writer and committer threads, batching, the log's sync, replay and compaction), `read` (durable
+//! snapshots, get, count and lists), `watch` (history replay and the broadcast to watchers) and
+//! `wal` (the log file).
+
+mod codec;
+mod read;
+mod wal;
+mod watch;
+mod writer;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
+use std::thread::JoinHandle;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use redb::{Database, ReadableTable};
+use tokio::sync::{broadcast, oneshot};
+
+use super::{
+    ErrorCode, KeyValue, ListOptions, ListResult, Result, Storage, StorageError, WatchEvent,
+    WatchStream,
+};
+use codec::{CURRENT, LOG, META, META_COMPACTED, META_REVISION, rev};
+use writer::{Op, Request};
+
+/// Tuning of the embedded backend.
+#[derive(Debug, Clone)]
+pub struct EmbeddedOptions {
+    /// Committed events buffered for live watchers; a watcher further behind is dropped with
+    /// `WatchLagged`.
+    pub watch_buffer: usize,
+    /// Most requests committed in one transaction.
+    pub max_batch: usize,
+}
+
+impl Default for EmbeddedOptions {
+    fn default() -> Self {
+        Self {
+            watch_buffer: 10_000,
+            max_batch: 1_024,
+        }
+    }
+}
+
+/// The redb-backed [`Storage`].
+pub struct EmbeddedStorage {
+    shared: Arc<Shared>,
+    requests: Option<mpsc::Sender<Request>>,
+    writer: Option<JoinHandle<()>>,
+}
+
+/// State shared by the handle, the writer thread, readers and watch streams.
+struct Shared {
+    db: Database,
+    /// Last durable revision, published after commit and sync and before the broadcast.
+    /// redb may already hold newer, not yet durable batches; [`Shared::begin_read`] hides them.
+    revision: AtomicI64,
+    /// Readers in [`Shared::wait_published`]; the writer signals only when there are any.
+    waiters: AtomicUsize,
+    /// Guards nothing: pairs with `published_cv` for readers waiting on `revision`.
+    published: Mutex<()>,
+    published_cv: Condvar,
+    /// Set when the writer fails or is gone: batches redb holds beyond `revision` never become durable.
+    broken: AtomicBool,
+    /// Last compacted revision.
+    compacted: AtomicI64,
+    /// Taken on shutdown so live watchers see the channel close.
+    events: Mutex<Option<broadcast::Sender<Arc<WatchEvent>>>>,
+}
+
+impl EmbeddedStorage {
+    /// Opens (or creates) the database file at `path` and starts its writer thread.
+    ///
+    /// A file left by a killed process is recovered by redb; every acknowledged write is in it.
+    pub fn open(path: impl AsRef<Path>, options: EmbeddedOptions) -> Result<Self> {
+        let path = path.as_ref();
+        let db = Database::create(path).map_err(internal)?;
+        let (revision, compacted) = init_tables(&db)?;
+        let wal_path = wal::path_for(path);
+        let (mut wal, records) = wal::Wal::open(&wal_path, writer::WAL_CAPACITY)
+            .map_err(|e| StorageError::with_source(ErrorCode::Internal, "", e))?;
+        let revision = writer::replay(&db, revision, &records)?;
+        wal.reset();
+        let (events, _) = broadcast::channel(options.watch_buffer.max(1));
+        let shared = Arc::new(Shared {
+            db,
+            revision: AtomicI64::new(revision),
+            waiters: AtomicUsize::new(0),
+            published: Mutex::new(()),
+            published_cv: Condvar::new(),
+            broken: AtomicBool::new(false),
+            compacted: AtomicI64::new(compacted),
+            events: Mutex::new(Some(events.clone())),
+        });
+        let (tx, writer) = writer::spawn(shared.clone(), events, wal, options.max_batch.max(1))?;
+        tracing::debug!(path = %path.display(), revision, compacted, "embedded storage opened");
+        Ok(Self {
+            shared,
+            requests: Some(tx),
+            writer: Some(writer),
+        })
+    }
+
+    async fn submit(&self, op: Op) -> Result<KeyValue> {
+        let (reply, rx) = oneshot::channel();
+        let closed = || StorageError::new(ErrorCode::Unavailable, "", 0, "storage is closed");
+        self.requests
+            .as_ref()
+            .ok_or_else(closed)?
+            .send(Request { op, reply })
+            .map_err(|_| closed())?;
+        rx.await.map_err(|_| closed())?
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Shared) -> Result<T> + Send + 'static,
+    {
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || f(&shared))
+            .await
+            .map_err(|e| StorageError::with_source(ErrorCode::Internal, "", e))?
+    }
+}
+
+impl Drop for EmbeddedStorage {
+    fn drop(&mut self) {
+        // Closing the request channel lets the writer finish the pending batch and exit;
+        // dropping the last broadcast sender then ends every live watch with `Unavailable`.
+        self.requests.take();
+        if let Ok(mut events) = self.shared.events.lock() {
+            events.take();
+        }
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+#[async_trait]
+impl Storage for EmbeddedStorage {
+    async fn create(&self, key: &str, value: Bytes) -> Result<i64> {
+        let kv = self
+            .submit(Op::Create {
+                key: key.to_owned(),
+                value,
+            })
+            .await?;
+        Ok(kv.mod_revision)
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
+        let key = key.to_owned();
+        self.read(move |s| read::get_blocking(s, &key)).await
+    }
+
+    async fn list(&self, prefix: &str, options: ListOptions) -> Result<ListResult> {
+        let prefix = prefix.to_owned();
+        self.read(move |s| read::list_blocking(s, &prefix, &options))
+            .await
+    }
+
+    async fn guaranteed_update(
+        &self,
+        key: &str,
+        expected_mod_revision: Option<i64>,
+        value: Bytes,
+    ) -> Result<KeyValue> {
+        self.submit(Op::Update {
+            key: key.to_owned(),
+            expected: expected_mod_revision,
+            value,
+        })
+        .await
+    }
+
+    async fn delete(&self, key: &str, expected_mod_revision: Option<i64>) -> Result<KeyValue> {
+        self.submit(Op::Delete {
+            key: key.to_owned(),
+            expected: expected_mod_revision,
+        })
+        .await
+    }
+
+    async fn count(&self, prefix: &str) -> Result<i64> {
+        let prefix = prefix.to_owned();
+        self.read(move |s| read::count_blocking(s, &prefix)).await
+    }
+
+    async fn current_revision(&self) -> Result<i64> {
+        Ok(self.shared.revision.load(Ordering::Acquire))
+    }
+
+    async fn watch(&self, prefix: &str, from_revision: i64) -> Result<WatchStream> {
+        watch::watch(&self.shared, prefix, from_revision)
+    }
+
+    async fn compact(&self, revision: i64) -> Result<()> {
+        if revision <= self.shared.compacted.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        self.submit(Op::Compact { revision }).await.map(|_| ())
+    }
+}
+
+/// A redb error as a storage error: `Unavailable` when another process holds the file.
+fn internal(e: impl Into<redb::Error>) -> StorageError {
+    let e: redb::Error = e.into();
+    let code = match e {
+        redb::Error::DatabaseAlreadyOpen => ErrorCode::Unavailable,
+        _ => ErrorCode::Internal,
+    };
+    StorageError::with_source(code, "", e)
+}
+
+/// Creates the tables on first open and returns (revision, compacted).
+fn init_tables(db: &Database) -> Result<(i64, i64)> {
+    let txn = db.begin_write().map_err(internal)?;
+    let out = {
+        txn.open_table(LOG).map_err(internal)?;
+        txn.open_table(CURRENT).map_err(internal)?;
+        let mut meta = txn.open_table(META).map_err(internal)?;
+        if meta.get(META_REVISION).map_err(internal)?.is_none() {
+            // Like etcd, an empty store is at revision 1, so "watch from the current revision"
+            // is never confused with `0`, which means "from now".
+            meta.insert(META_REVISION, 1).map_err(internal)?;
+        }
+        let get = |k| -> Result<i64> {
+            Ok(meta
+                .get(k)
+                .map_err(internal)?
+                .map(|v| rev(v.value()))
+                .unwrap_or(0))
+        };
+        (get(META_REVISION)?, get(META_COMPACTED)?)
+    };
+    txn.commit().map_err(internal)?;
+    Ok(out)
+}
