@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
-use kubeboot::pki::kubeconfig::Kubeconfig;
+use kubeboot::pki::kubeconfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, pem::PemObject};
 use serde_json::{Value, json};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -33,8 +33,8 @@ struct Client {
 impl Client {
     fn from_kubeconfig(addr: SocketAddr, path: &std::path::Path) -> Self {
         let text = std::fs::read_to_string(path).expect("admin kubeconfig");
-        let (ca, cert, key) = Kubeconfig::from_yaml(&text)
-            .and_then(|k| k.credentials())
+        let (ca, cert, key) = kubeconfig::from_yaml(&text)
+            .and_then(|k| kubeconfig::credentials(&k))
             .expect("kubeconfig credentials");
         let mut roots = rustls::RootCertStore::empty();
         for c in CertificateDer::pem_slice_iter(ca.as_bytes()) {

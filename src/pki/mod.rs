@@ -5,7 +5,6 @@ pub mod kubeconfig;
 
 use crate::options::ValidOptions;
 use certs::{LeafSpec, Pair};
-use kubeconfig::Kubeconfig;
 use rcgen::ExtendedKeyUsagePurpose;
 use std::fmt;
 use std::io::Write;
@@ -303,10 +302,12 @@ impl Ensurer {
             && !ca_is_new
             && let Some(text) = read_if_exists(path)?
         {
-            why = Some(match Kubeconfig::from_yaml(&text) {
+            why = Some(match kubeconfig::from_yaml(&text) {
                 None => "not a kubeconfig kubeboot wrote".to_string(),
-                Some(k) if k.server() != Some(server) => format!("server is not {server}"),
-                Some(k) => match k.credentials() {
+                Some(k) if kubeconfig::server(&k) != Some(server) => {
+                    format!("server is not {server}")
+                }
+                Some(k) => match kubeconfig::credentials(&k) {
                     Some((ca_pem, cert_pem, key_pem)) if ca_pem == ca.cert_pem => {
                         match certs::unusable_reason(
                             &Pair { cert_pem, key_pem },
@@ -326,14 +327,14 @@ impl Ensurer {
             });
         }
         let client = certs::new_leaf(&spec, ca)?;
-        let config = Kubeconfig::new(
+        let config = kubeconfig::new(
             server,
             &ca.cert_pem,
             ADMIN_USER,
             &client.cert_pem,
             &client.key_pem,
         );
-        write_atomic(path, &config.to_yaml(), 0o600)?;
+        write_atomic(path, &kubeconfig::to_yaml(&config), 0o600)?;
         self.wrote(path, why);
         Ok(())
     }
@@ -439,7 +440,8 @@ pub fn expirations(o: &ValidOptions) -> Result<Vec<Expiry>> {
         Ok(())
     };
     if let Some(text) = read_if_exists(&p.admin_kubeconfig)?
-        && let Some((_, cert, _)) = Kubeconfig::from_yaml(&text).and_then(|k| k.credentials())
+        && let Some((_, cert, _)) =
+            kubeconfig::from_yaml(&text).and_then(|k| kubeconfig::credentials(&k))
     {
         push(file_name(&p.admin_kubeconfig), &cert, &p.admin_kubeconfig)?;
     }

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
-use kubeboot::pki::kubeconfig::Kubeconfig;
+use kubeboot::pki::kubeconfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, pem::PemObject};
 use serde_json::Value;
 use std::future::Future;
@@ -106,7 +106,9 @@ impl TestServer {
     /// An HTTPS client authenticated as the admin kubeconfig's user.
     pub fn admin(&self) -> Https {
         let text = std::fs::read_to_string(self.kubeconfig()).unwrap();
-        let (ca, cert, key) = Kubeconfig::from_yaml(&text).unwrap().credentials().unwrap();
+        let (ca, cert, key) = kubeconfig::from_yaml(&text)
+            .and_then(|k| kubeconfig::credentials(&k))
+            .unwrap();
         Https::new(
             self.addr(),
             ca.as_bytes(),

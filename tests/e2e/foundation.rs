@@ -176,11 +176,10 @@ async fn serving_certificate_has_kubeadms_sans_and_usages() {
         "serving cert valid for {days} days"
     );
 
-    let (ca_pem, client_pem, _) = kubeboot::pki::kubeconfig::Kubeconfig::from_yaml(
+    let (ca_pem, client_pem, _) = kubeboot::pki::kubeconfig::from_yaml(
         &std::fs::read_to_string(server.kubeconfig()).unwrap(),
     )
-    .unwrap()
-    .credentials()
+    .and_then(|k| kubeboot::pki::kubeconfig::credentials(&k))
     .unwrap();
     let ca_der = kubeboot::pki::certs::first_cert_der(&ca_pem, std::path::Path::new("ca")).unwrap();
     let (_, ca) = X509Certificate::from_der(&ca_der).unwrap();

@@ -65,9 +65,8 @@ async fn start(extra: &[&str]) -> Fixture {
     let signals = started.server.signals().clone();
     let run = tokio::spawn(started.run());
     let kubeconfig = std::fs::read_to_string(&options.pki.admin_kubeconfig).unwrap();
-    let (ca, cert, key) = kubeboot::pki::kubeconfig::Kubeconfig::from_yaml(&kubeconfig)
-        .unwrap()
-        .credentials()
+    let (ca, cert, key) = kubeboot::pki::kubeconfig::from_yaml(&kubeconfig)
+        .and_then(|k| kubeboot::pki::kubeconfig::credentials(&k))
         .unwrap();
     let admin = Https::new(
         std::net::SocketAddr::new(options.bind_address, options.secure_port),
