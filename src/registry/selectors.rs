@@ -1,8 +1,14 @@
 //! Label and field selectors in their string form (`?labelSelector=` / `?fieldSelector=`).
+//!
+//! Label requirements are matched with kube's [`Selector`], which has upstream's semantics for
+//! the equality and set-based operators. kube has no parser for the string form and no `Gt`/`Lt`
+//! (operators upstream's string form has), so those stay here; nor has it field selectors.
 
+use kube::core::{Expression, Selector, SelectorExt};
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
-/// One label requirement.
+/// One label requirement as parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Op {
     Exists,
@@ -17,7 +23,13 @@ enum Op {
 
 /// A parsed label selector; empty matches everything.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LabelSelector(Vec<(String, Op)>);
+pub struct LabelSelector {
+    /// The equality and set-based requirements.
+    expressions: Selector,
+    /// `key>n` (`Greater`) and `key<n` (`Less`), which kube's [`Expression`] lacks: the label's
+    /// value, as an integer, compares so with `n`.
+    numeric: Vec<(String, Ordering, i64)>,
+}
 
 /// Splits on commas that are not inside parentheses.
 fn split_top_level(s: &str) -> Vec<&str> {
@@ -49,9 +61,9 @@ fn valid_label_value(v: &str) -> bool {
 impl LabelSelector {
     /// Parses the string form; errors are worded for a 400.
     pub fn parse(s: &str) -> Result<Self, String> {
-        let mut reqs = Vec::new();
+        let mut selector = Self::default();
         if s.trim().is_empty() {
-            return Ok(Self(reqs));
+            return Ok(selector);
         }
         for part in split_top_level(s) {
             let part = part.trim();
@@ -105,35 +117,40 @@ impl LabelSelector {
                     "unable to parse requirement: invalid label value: {bad:?}"
                 ));
             }
-            reqs.push(req);
+            selector.push(req);
         }
-        Ok(Self(reqs))
+        Ok(selector)
+    }
+
+    /// Adds one parsed requirement.
+    fn push(&mut self, (key, op): (String, Op)) {
+        let expression = match op {
+            Op::Exists => Expression::Exists(key),
+            Op::DoesNotExist => Expression::DoesNotExist(key),
+            Op::Equals(v) => Expression::Equal(key, v),
+            Op::NotEquals(v) => Expression::NotEqual(key, v),
+            Op::In(set) => Expression::In(key, set.into_iter().collect()),
+            Op::NotIn(set) => Expression::NotIn(key, set.into_iter().collect()),
+            Op::Gt(n) => return self.numeric.push((key, Ordering::Greater, n)),
+            Op::Lt(n) => return self.numeric.push((key, Ordering::Less, n)),
+        };
+        self.expressions.extend(expression);
     }
 
     /// Whether an object's labels satisfy every requirement.
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        self.0.iter().all(|(key, op)| {
-            let v = labels.get(key);
-            match op {
-                Op::Exists => v.is_some(),
-                Op::DoesNotExist => v.is_none(),
-                Op::Equals(want) => v == Some(want),
-                Op::NotEquals(want) => v != Some(want),
-                Op::In(set) => v.is_some_and(|v| set.contains(v)),
-                Op::NotIn(set) => v.is_none_or(|v| !set.contains(v)),
-                Op::Gt(n) => v
+        self.expressions.matches(labels)
+            && self.numeric.iter().all(|(key, ordering, n)| {
+                labels
+                    .get(key)
                     .and_then(|v| v.parse::<i64>().ok())
-                    .is_some_and(|x| x > *n),
-                Op::Lt(n) => v
-                    .and_then(|v| v.parse::<i64>().ok())
-                    .is_some_and(|x| x < *n),
-            }
-        })
+                    .is_some_and(|x| x.cmp(n) == *ordering)
+            })
     }
 
     /// Whether the selector has no requirement.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.expressions.selects_all() && self.numeric.is_empty()
     }
 }
 
