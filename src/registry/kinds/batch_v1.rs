@@ -1,6 +1,8 @@
 //! batch/v1 rules: Job selector generation, Job and CronJob defaults, validation (with upstream's
 //! cron parser messages) and `kubectl get` columns.
 
+mod cron;
+
 use super::workload::{
     CONTAINERS, IMAGES, container_cells, default_template, format_selector, label_selector,
     nonnegative, selector_matches, template_labels, validate_template,
@@ -9,6 +11,7 @@ use crate::registry::errors::{ErrorList, FieldError};
 use crate::registry::strategy::{Names, Rules, Sub};
 use crate::registry::table::{Column, age, age_cell, human_duration, name_cell};
 use crate::registry::validation::immutable;
+use cron::parse_cron;
 use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, Job, JobSpec};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -551,154 +554,6 @@ impl Rules<CronJob> for CronJobRules {
     }
 }
 
-/// One cron field's bounds and names, as robfig/cron's `bounds`.
-struct Bounds {
-    min: u32,
-    max: u32,
-    names: &'static [&'static str],
-    names_start: u32,
-}
-
-const MINUTES: Bounds = Bounds {
-    min: 0,
-    max: 59,
-    names: &[],
-    names_start: 0,
-};
-const HOURS: Bounds = Bounds {
-    min: 0,
-    max: 23,
-    names: &[],
-    names_start: 0,
-};
-const DOM: Bounds = Bounds {
-    min: 1,
-    max: 31,
-    names: &[],
-    names_start: 0,
-};
-const MONTHS: Bounds = Bounds {
-    min: 1,
-    max: 12,
-    names: &[
-        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-    ],
-    names_start: 1,
-};
-const DOW: Bounds = Bounds {
-    min: 0,
-    max: 6,
-    names: &["sun", "mon", "tue", "wed", "thu", "fri", "sat"],
-    names_start: 0,
-};
-
-/// Parses a schedule as robfig/cron's `ParseStandard`, returning its error text on failure.
-pub fn parse_cron(spec: &str) -> Result<(), String> {
-    let mut spec = spec.trim();
-    if spec.is_empty() {
-        return Err("empty spec string".into());
-    }
-    for prefix in ["TZ=", "CRON_TZ="] {
-        if let Some(rest) = spec.strip_prefix(prefix) {
-            spec = rest.split_once(' ').map_or("", |(_, s)| s).trim();
-        }
-    }
-    if let Some(descriptor) = spec.strip_prefix('@') {
-        return match descriptor {
-            "yearly" | "annually" | "monthly" | "weekly" | "daily" | "midnight" | "hourly" => {
-                Ok(())
-            }
-            d if d.starts_with("every ") => Ok(()),
-            _ => Err(format!("unrecognized descriptor: {spec}")),
-        };
-    }
-    let fields: Vec<&str> = spec.split_whitespace().collect();
-    if fields.len() != 5 {
-        return Err(format!(
-            "expected exactly 5 fields, found {}: [{}]",
-            fields.len(),
-            fields.join(" ")
-        ));
-    }
-    for (field, bounds) in fields.iter().zip([MINUTES, HOURS, DOM, MONTHS, DOW]) {
-        for expr in field.split(',') {
-            cron_range(expr, &bounds)?;
-        }
-    }
-    Ok(())
-}
-
-fn cron_int(expr: &str) -> Result<u32, String> {
-    let n: i64 = expr.parse().map_err(|_| {
-        format!("failed to parse int from {expr}: strconv.Atoi: parsing {expr:?}: invalid syntax")
-    })?;
-    if n < 0 {
-        return Err(format!("negative number ({n}) not allowed: {expr}"));
-    }
-    u32::try_from(n).map_err(|_| {
-        format!(
-            "failed to parse int from {expr}: strconv.Atoi: parsing {expr:?}: value out of range"
-        )
-    })
-}
-
-fn cron_int_or_name(expr: &str, b: &Bounds) -> Result<u32, String> {
-    let lower = expr.to_lowercase();
-    match b.names.iter().position(|n| *n == lower) {
-        Some(i) => Ok(b.names_start + i as u32),
-        None => cron_int(expr),
-    }
-}
-
-fn cron_range(expr: &str, b: &Bounds) -> Result<(), String> {
-    let range_and_step: Vec<&str> = expr.split('/').collect();
-    let low_and_high: Vec<&str> = range_and_step[0].split('-').collect();
-    let single = low_and_high.len() == 1;
-    let (start, mut end) = if matches!(low_and_high[0], "*" | "?") {
-        (b.min, b.max)
-    } else {
-        let start = cron_int_or_name(low_and_high[0], b)?;
-        let end = match low_and_high.len() {
-            1 => start,
-            2 => cron_int_or_name(low_and_high[1], b)?,
-            _ => return Err(format!("too many hyphens: {expr}")),
-        };
-        (start, end)
-    };
-    let step = match range_and_step.len() {
-        1 => 1,
-        2 => {
-            let step = cron_int(range_and_step[1])?;
-            if single {
-                end = b.max;
-            }
-            step
-        }
-        _ => return Err(format!("too many slashes: {expr}")),
-    };
-    if start < b.min {
-        return Err(format!(
-            "beginning of range ({start}) below minimum ({}): {expr}",
-            b.min
-        ));
-    }
-    if end > b.max {
-        return Err(format!(
-            "end of range ({end}) above maximum ({}): {expr}",
-            b.max
-        ));
-    }
-    if start > end {
-        return Err(format!(
-            "beginning of range ({start}) beyond end of range ({end}): {expr}"
-        ));
-    }
-    if step == 0 {
-        return Err(format!("step of range should be a positive number: {expr}"));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -791,29 +646,6 @@ mod tests {
         assert_eq!(
             s.field(&json!({}), "status.successful").as_deref(),
             Some("0")
-        );
-    }
-
-    #[test]
-    fn cron_schedules_are_parsed_with_robfig_crons_messages() {
-        assert!(parse_cron("*/5 * * * *").is_ok());
-        assert!(parse_cron("0 9 * JAN-MAR mon-fri").is_ok());
-        assert!(parse_cron("@hourly").is_ok());
-        assert_eq!(
-            parse_cron("* * *").unwrap_err(),
-            "expected exactly 5 fields, found 3: [* * *]"
-        );
-        assert_eq!(
-            parse_cron("60 * * * *").unwrap_err(),
-            "end of range (60) above maximum (59): 60"
-        );
-        assert_eq!(
-            parse_cron("x * * * *").unwrap_err(),
-            r#"failed to parse int from x: strconv.Atoi: parsing "x": invalid syntax"#
-        );
-        assert_eq!(
-            parse_cron("@often").unwrap_err(),
-            "unrecognized descriptor: @often"
         );
     }
 
