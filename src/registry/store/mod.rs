@@ -6,7 +6,7 @@ mod create;
 mod delete;
 mod get;
 mod list;
-pub mod metadata;
+mod metadata;
 mod update;
 mod watch;
 
@@ -23,7 +23,7 @@ use super::strategy::{ResourceInfo, Strategy};
 use super::validation;
 use crate::storage::{KeyBuilder, KeyValue, Storage, StorageError};
 use bytes::Bytes;
-use metadata::{meta, meta_mut};
+use metadata::{meta, meta_mut, set_resource_version};
 use serde_json::Value;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -183,10 +183,7 @@ impl Store {
         if let Some(conversion) = self.strategy.storage_conversion() {
             conversion.decode(&mut obj);
         }
-        meta_mut(&mut obj).insert(
-            "resourceVersion".into(),
-            Value::String(revision.to_string()),
-        );
+        set_resource_version(&mut obj, revision);
         Ok(obj)
     }
 
@@ -204,7 +201,8 @@ impl Store {
         Bytes::from(serde_json::to_vec(&o).expect("JSON values serialize"))
     }
 
-    /// Schema check, unknown-field policy, defaults; returns the normalized object and warnings.
+    /// Checks a body's kind and apiVersion, decodes it against the kind's schema and applies the
+    /// unknown-field policy; returns the normalized object and warnings.
     fn decode_body(&self, body: Value, opts: &WriteOptions) -> Result<(Value, Vec<String>)> {
         let info = self.info();
         if let Some(kind) = body.get("kind").and_then(Value::as_str)
