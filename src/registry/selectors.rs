@@ -4,6 +4,7 @@
 //! the equality and set-based operators. kube has no parser for the string form and no `Gt`/`Lt`
 //! (operators upstream's string form has), so those stay here; nor has it field selectors.
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector as LabelSelectorObject;
 use kube::core::{Expression, Selector, SelectorExt};
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -29,6 +30,43 @@ pub struct LabelSelector {
     /// `key>n` (`Greater`) and `key<n` (`Less`), which kube's [`Expression`] lacks: the label's
     /// value, as an integer, compares so with `n`.
     numeric: Vec<(String, Ordering, i64)>,
+}
+
+/// Whether `labels` satisfy a `metav1.LabelSelector` object; an empty selector matches
+/// everything, and one with an operator upstream cannot parse matches nothing.
+pub fn label_selector_matches(
+    sel: &LabelSelectorObject,
+    labels: &BTreeMap<String, String>,
+) -> bool {
+    Selector::try_from(sel.clone()).is_ok_and(|s| s.matches(labels))
+}
+
+/// Upstream's `labels.Selector.String()` of a `metav1.LabelSelector`: requirements sorted by
+/// key, set values sorted and de-duplicated.
+pub fn label_selector_string(sel: &LabelSelectorObject) -> String {
+    let mut reqs: Vec<(String, String)> = Vec::new();
+    for (k, v) in sel.match_labels.iter().flatten() {
+        reqs.push((k.clone(), format!("{k}={v}")));
+    }
+    for req in sel.match_expressions.iter().flatten() {
+        let mut values = req.values.clone().unwrap_or_default();
+        values.sort();
+        values.dedup();
+        let k = &req.key;
+        let s = match req.operator.as_str() {
+            "In" => format!("{k} in ({})", values.join(",")),
+            "NotIn" => format!("{k} notin ({})", values.join(",")),
+            "Exists" => k.clone(),
+            "DoesNotExist" => format!("!{k}"),
+            _ => continue,
+        };
+        reqs.push((k.clone(), s));
+    }
+    reqs.sort_by(|a, b| a.0.cmp(&b.0));
+    reqs.into_iter()
+        .map(|(_, s)| s)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Splits on commas that are not inside parentheses.
@@ -225,6 +263,55 @@ impl FieldSelector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
+
+    fn object(
+        labels: &[(&str, &str)],
+        exprs: Vec<LabelSelectorRequirement>,
+    ) -> LabelSelectorObject {
+        LabelSelectorObject {
+            match_labels: Some(
+                labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+            match_expressions: Some(exprs),
+        }
+    }
+
+    #[test]
+    fn selector_objects_print_sorted_by_key_like_upstream() {
+        let s = object(
+            &[("tier", "web")],
+            vec![LabelSelectorRequirement {
+                key: "app".into(),
+                operator: "In".into(),
+                values: Some(vec!["b".into(), "a".into()]),
+            }],
+        );
+        assert_eq!(label_selector_string(&s), "app in (a,b),tier=web");
+    }
+
+    #[test]
+    fn selector_objects_match_labels_and_expressions() {
+        let s = object(
+            &[("app", "x")],
+            vec![LabelSelectorRequirement {
+                key: "env".into(),
+                operator: "DoesNotExist".into(),
+                values: None,
+            }],
+        );
+        let mut labels = BTreeMap::from([("app".to_string(), "x".to_string())]);
+        assert!(label_selector_matches(&s, &labels));
+        labels.insert("env".into(), "prod".into());
+        assert!(!label_selector_matches(&s, &labels));
+        assert!(label_selector_matches(
+            &LabelSelectorObject::default(),
+            &labels
+        ));
+    }
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs

@@ -2,7 +2,7 @@
 //! object's replicas and selector, and writes of `spec.replicas` through it.
 
 use crate::endpoints::status::ApiError;
-use crate::registry::kinds::workload::selector_string;
+use crate::registry::selectors::label_selector_string;
 use crate::registry::store::{UpdateTarget, WriteOptions};
 use crate::registry::{FieldError, RegistryError, Store};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -23,7 +23,7 @@ fn selector(obj: &Value, path: &str) -> String {
             if sel.contains_key("matchLabels") || sel.contains_key("matchExpressions") =>
         {
             serde_json::from_value::<LabelSelector>(Value::Object(sel.clone()))
-                .map(|sel| selector_string(&sel))
+                .map(|sel| label_selector_string(&sel))
                 .unwrap_or_default()
         }
         Some(Value::Object(map)) => map

@@ -337,7 +337,7 @@ impl Rules<ValidatingAdmissionPolicyBinding> for ValidatingAdmissionPolicyBindin
                     Some(ns) => format!("{ns}/{name}"),
                     None => format!("*/{name}"),
                 },
-                (None, Some(sel)) => super::workload::selector_string(&sel),
+                (None, Some(sel)) => crate::registry::selectors::label_selector_string(&sel),
                 (None, None) => "<unset>".to_string(),
             },
         };

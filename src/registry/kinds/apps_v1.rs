@@ -5,10 +5,10 @@ use super::workload::{
     CONTAINERS, IMAGES, container_cells, default_template, format_labels, format_selector,
     int_or_percent, intstr_value, label_selector, nonnegative, not_more_than_100_percent,
     positive_int_or_percent, runs_forever, selector_and_template, selector_is_empty,
-    selector_matches, selector_string, template_labels, validate_template,
-    validate_template_metadata,
+    template_labels, validate_template, validate_template_metadata,
 };
 use crate::registry::errors::{ErrorList, FieldError};
+use crate::registry::selectors::{label_selector_matches, label_selector_string};
 use crate::registry::strategy::{Names, Rules, ScalePaths, Sub};
 use crate::registry::table::{Column, age_cell, name_cell};
 use crate::registry::validation::immutable;
@@ -181,7 +181,7 @@ impl Rules<Deployment> for DeploymentRules {
             age_cell(raw),
             names,
             images,
-            spec.map(|s| selector_string(&s.selector))
+            spec.map(|s| label_selector_string(&s.selector))
                 .unwrap_or_default()
                 .into(),
         ]
@@ -394,7 +394,7 @@ impl Rules<StatefulSet> for StatefulSetRules {
             errs.extend(label_selector(&spec.selector, "spec.selector"));
         }
         let labels = template_labels(&spec.template);
-        if empty || !selector_matches(&spec.selector, &labels) {
+        if empty || !label_selector_matches(&spec.selector, &labels) {
             errs.push(FieldError::invalid(
                 "spec.template.metadata.labels",
                 serde_json::to_value(&labels).unwrap_or(Value::Null),
@@ -489,7 +489,7 @@ impl Rules<DaemonSet> for DaemonSetRules {
         let empty = selector_is_empty(&spec.selector);
         errs.extend(label_selector(&spec.selector, "spec.selector"));
         let labels = template_labels(&spec.template);
-        if empty || !selector_matches(&spec.selector, &labels) {
+        if empty || !label_selector_matches(&spec.selector, &labels) {
             errs.push(FieldError::invalid(
                 "spec.template.metadata.labels",
                 serde_json::to_value(&labels).unwrap_or(Value::Null),

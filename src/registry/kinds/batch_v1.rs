@@ -5,9 +5,10 @@ mod cron;
 
 use super::workload::{
     CONTAINERS, IMAGES, container_cells, default_template, format_selector, label_selector,
-    nonnegative, selector_matches, template_labels, validate_template,
+    nonnegative, template_labels, validate_template,
 };
 use crate::registry::errors::{ErrorList, FieldError};
+use crate::registry::selectors::label_selector_matches;
 use crate::registry::strategy::{Names, Rules, Sub};
 use crate::registry::table::{Column, age, age_cell, human_duration, name_cell};
 use crate::registry::validation::immutable;
@@ -223,7 +224,7 @@ impl Rules<Job> for JobRules {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-            if !selector_matches(selector, &expected) {
+            if !label_selector_matches(selector, &expected) {
                 errs.push(FieldError::invalid(
                     "spec.selector",
                     to_json(selector),
@@ -240,7 +241,7 @@ impl Rules<Job> for JobRules {
         if !spec
             .selector
             .as_ref()
-            .is_some_and(|s| selector_matches(s, &labels))
+            .is_some_and(|s| label_selector_matches(s, &labels))
         {
             errs.push(FieldError::invalid(
                 "spec.template.metadata.labels",

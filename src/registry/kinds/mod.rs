@@ -18,7 +18,7 @@ mod rbac_v1;
 mod scheduling_v1;
 mod schemas;
 mod storage_v1;
-pub(crate) mod workload;
+mod workload;
 
 pub use schemas::{field_types_for_kind, schema_for_kind, schemas};
 

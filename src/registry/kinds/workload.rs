@@ -2,6 +2,7 @@
 //! values, and the cells upstream's printers build from them.
 
 use crate::registry::errors::{ErrorList, FieldError};
+use crate::registry::selectors::{label_selector_matches, label_selector_string};
 use crate::registry::table::Column;
 use crate::registry::validation;
 use k8s_openapi::api::core::v1::{PodSpec, PodTemplateSpec};
@@ -77,57 +78,9 @@ pub fn label_selector(sel: &LabelSelector, field: &str) -> ErrorList {
     errs
 }
 
-/// Whether `labels` satisfy `sel`; an empty selector matches everything.
-pub fn selector_matches(sel: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
-    let label_ok = sel
-        .match_labels
-        .iter()
-        .flatten()
-        .all(|(k, v)| labels.get(k) == Some(v));
-    label_ok
-        && sel.match_expressions.iter().flatten().all(|req| {
-            let values = req.values.as_deref().unwrap_or_default();
-            let got = labels.get(&req.key);
-            match req.operator.as_str() {
-                "In" => got.is_some_and(|v| values.contains(v)),
-                "NotIn" => got.is_none_or(|v| !values.contains(v)),
-                "Exists" => got.is_some(),
-                "DoesNotExist" => got.is_none(),
-                _ => false,
-            }
-        })
-}
-
-/// Upstream's `labels.Selector.String()` of a LabelSelector: requirements sorted by key.
-pub fn selector_string(sel: &LabelSelector) -> String {
-    let mut reqs: Vec<(String, String)> = Vec::new();
-    for (k, v) in sel.match_labels.iter().flatten() {
-        reqs.push((k.clone(), format!("{k}={v}")));
-    }
-    for req in sel.match_expressions.iter().flatten() {
-        let mut values = req.values.clone().unwrap_or_default();
-        values.sort();
-        values.dedup();
-        let k = &req.key;
-        let s = match req.operator.as_str() {
-            "In" => format!("{k} in ({})", values.join(",")),
-            "NotIn" => format!("{k} notin ({})", values.join(",")),
-            "Exists" => k.clone(),
-            "DoesNotExist" => format!("!{k}"),
-            _ => continue,
-        };
-        reqs.push((k.clone(), s));
-    }
-    reqs.sort_by(|a, b| a.0.cmp(&b.0));
-    reqs.into_iter()
-        .map(|(_, s)| s)
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
 /// Upstream's `metav1.FormatLabelSelector`: the selector string, `<none>` when it selects nothing.
 pub fn format_selector(sel: Option<&LabelSelector>) -> String {
-    match sel.map(selector_string) {
+    match sel.map(label_selector_string) {
         Some(s) if !s.is_empty() => s,
         _ => "<none>".into(),
     }
@@ -235,7 +188,7 @@ pub fn selector_and_template(
     let default_template = PodTemplateSpec::default();
     let t = template.unwrap_or(&default_template);
     let labels = template_labels(t);
-    if empty || !selector_matches(sel, &labels) {
+    if empty || !label_selector_matches(sel, &labels) {
         errs.push(FieldError::invalid(
             "spec.template.metadata.labels",
             serde_json::to_value(&labels).unwrap_or(Value::Null),
@@ -326,48 +279,10 @@ pub fn not_more_than_100_percent(v: &IntOrString, field: &str) -> ErrorList {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
-
-    fn sel(labels: &[(&str, &str)], exprs: Vec<LabelSelectorRequirement>) -> LabelSelector {
-        LabelSelector {
-            match_labels: Some(
-                labels
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-            ),
-            match_expressions: Some(exprs),
-        }
-    }
 
     #[test]
-    fn selectors_print_sorted_by_key_like_upstream() {
-        let s = sel(
-            &[("tier", "web")],
-            vec![LabelSelectorRequirement {
-                key: "app".into(),
-                operator: "In".into(),
-                values: Some(vec!["b".into(), "a".into()]),
-            }],
-        );
-        assert_eq!(selector_string(&s), "app in (a,b),tier=web");
+    fn empty_selectors_format_as_none() {
         assert_eq!(format_selector(Some(&LabelSelector::default())), "<none>");
-    }
-
-    #[test]
-    fn selectors_match_labels_and_expressions() {
-        let s = sel(
-            &[("app", "x")],
-            vec![LabelSelectorRequirement {
-                key: "env".into(),
-                operator: "DoesNotExist".into(),
-                values: None,
-            }],
-        );
-        let mut labels = BTreeMap::from([("app".to_string(), "x".to_string())]);
-        assert!(selector_matches(&s, &labels));
-        labels.insert("env".into(), "prod".into());
-        assert!(!selector_matches(&s, &labels));
     }
 
     #[test]
