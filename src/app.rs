@@ -171,13 +171,15 @@ impl Started {
 /// Loads credentials, binds the listener and prepares the chain; fails before serving anything.
 pub async fn prepare(o: &ValidOptions, handle_os_signals: bool) -> Result<Started, AppError> {
     pki::require(o)?;
-    prepare_chain(o, create_server_chain(o).await?, handle_os_signals).await
+    prepare_chain(o, create_server_chain(o).await?, None, handle_os_signals).await
 }
 
-/// As [`prepare`], for a chain the caller built (and may have added paths to) after checking the PKI.
+/// As [`prepare`], for a chain the caller built (and may have added paths to) after checking the
+/// PKI; served on `listener` when the caller bound one (say on port 0) for the options' address.
 pub async fn prepare_chain(
     o: &ValidOptions,
     chain: GenericApiServer,
+    listener: Option<std::net::TcpListener>,
     handle_os_signals: bool,
 ) -> Result<Started, AppError> {
     let authenticator = Arc::new(Authenticator::new(&o.authentication)?);
@@ -189,9 +191,11 @@ pub async fn prepare_chain(
         authenticator.client_cert_verifier(),
     )?;
     let addr = SocketAddr::new(o.bind_address, o.secure_port);
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| AppError::Bind { addr, source })?;
+    let listener = match listener {
+        Some(bound) => crate::server::listener::from_std(bound),
+        None => crate::server::listener::listen(addr).await,
+    }
+    .map_err(|source| AppError::Bind { addr, source })?;
 
     let authorizer = Arc::new(Authorizer::new(&o.authorization));
     let server = chain.prepare_run(

@@ -242,6 +242,8 @@ impl ServerRunOptions {
             None => default_bind,
             Some(s) => parse_ip("bind-address", s, &mut errors).unwrap_or(default_bind),
         };
+        let (bind_address, secure_port) =
+            serving_address(bind_address, self.secure_port, &mut errors);
         let advertise_address = match &self.advertise_address {
             Some(s) => parse_ip("advertise-address", s, &mut errors)
                 .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
@@ -365,7 +367,7 @@ impl ServerRunOptions {
             mode,
             bind_address,
             advertise_address,
-            secure_port: u16::try_from(self.secure_port).unwrap_or(0),
+            secure_port,
             external_host,
             data_dir,
             proxy_client_cert_file: self
@@ -524,6 +526,36 @@ fn parse_authorization_modes(
         }
     }
     modes
+}
+
+/// kube-apiserver's default `--secure-port`.
+const DEFAULT_SECURE_PORT: i64 = 6443;
+
+/// Where the server listens: on the socket the parent passed (socket activation), which an
+/// explicit `--secure-port` must agree with, or on the flags' address and port.
+fn serving_address(ip: IpAddr, port: Option<i64>, errors: &mut Vec<FlagError>) -> (IpAddr, u16) {
+    let flag_port = u16::try_from(port.unwrap_or(DEFAULT_SECURE_PORT)).unwrap_or(0);
+    match crate::server::listener::inherited_addr() {
+        Ok(None) => (ip, flag_port),
+        Ok(Some(inherited)) => {
+            if let Some(port) = port
+                && port != i64::from(inherited.port())
+            {
+                errors.push(FlagError::new(
+                    "secure-port",
+                    format!(
+                        "--secure-port {port} differs from the port of the socket passed by the parent process (LISTEN_FDS), {}",
+                        inherited.port()
+                    ),
+                ));
+            }
+            (inherited.ip(), inherited.port())
+        }
+        Err(e) => {
+            errors.push(FlagError::new("secure-port", format!("--secure-port: {e}")));
+            (ip, flag_port)
+        }
+    }
 }
 
 fn or_default(given: &[String], default: &[&str]) -> Vec<String> {

@@ -37,13 +37,10 @@ pub struct ServerRunOptions {
     #[arg(long = "bind-address", value_name = "IP")]
     pub bind_address: Option<String>,
 
-    /// Port on which to serve HTTPS with authentication and authorization.
-    #[arg(
-        long = "secure-port",
-        default_value_t = 6443,
-        allow_negative_numbers = true
-    )]
-    pub secure_port: i64,
+    /// Port on which to serve HTTPS with authentication and authorization [default: 6443].
+    // An Option, so that a port given explicitly can be checked against an inherited socket's.
+    #[arg(long = "secure-port", allow_negative_numbers = true)]
+    pub secure_port: Option<i64>,
 
     /// Directory where the TLS certs are located [default: <data-dir>/pki].
     #[arg(long = "cert-dir", value_name = "DIR")]

@@ -105,15 +105,18 @@ impl CompletedOptions {
             "service-cluster-ip-range",
             "service-node-port-range",
         ]);
-        if !(1..=65535).contains(&f.secure_port) {
+        if let Some(port) = f.secure_port
+            && !(1..=65535).contains(&port)
+        {
             r.error(
                 "secure-port",
                 format!(
-                    "--secure-port {} must be between 1 and 65535, inclusive. It cannot be turned off with 0",
-                    f.secure_port
+                    "--secure-port {port} must be between 1 and 65535, inclusive. It cannot be turned off with 0"
                 ),
             );
         }
+        // An inherited socket that is unusable, or whose port --secure-port contradicts.
+        r.parsed(&["secure-port"]);
         r.parsed(&["tls-min-version", "tls-cipher-suites"]);
         if f.tls_cert_file.is_some() != f.tls_private_key_file.is_some() {
             r.error(

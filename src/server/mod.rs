@@ -6,6 +6,7 @@
 
 pub mod healthz;
 pub mod lifecycle;
+pub mod listener;
 mod run;
 pub mod serving;
 pub mod storage_factory;

@@ -59,7 +59,7 @@ async fn start(extra: &[&str]) -> Fixture {
             }
         }),
     );
-    let started = kubeboot::app::prepare_chain(&options, chain, false)
+    let started = kubeboot::app::prepare_chain(&options, chain, None, false)
         .await
         .unwrap();
     let signals = started.server.signals().clone();
