@@ -4,17 +4,18 @@
 //! Run with `cargo bench --bench api`; prints one markdown table. Every loop is bounded by a count
 //! and a time cap.
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
-use kubeboot::pki::kubeconfig;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, pem::PemObject};
 use serde_json::{Value, json};
-use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::https::Https;
+use support::socket::{loopback_listener, spawn_with_listener};
 
 const SEQUENTIAL_MAX: usize = 2_000;
 const SEQUENTIAL_CAP: Duration = Duration::from_secs(15);
@@ -24,52 +25,6 @@ const CONCURRENT_CAP: Duration = Duration::from_secs(60);
 const LIST_RUNS: usize = 5;
 const WATCHERS: usize = 100;
 const WATCH_EVENTS: usize = 100;
-
-struct Client {
-    addr: SocketAddr,
-    config: Arc<rustls::ClientConfig>,
-}
-
-impl Client {
-    fn from_kubeconfig(addr: SocketAddr, path: &std::path::Path) -> Self {
-        let text = std::fs::read_to_string(path).expect("admin kubeconfig");
-        let (ca, cert, key) = kubeconfig::from_yaml(&text)
-            .and_then(|k| kubeconfig::credentials(&k))
-            .expect("kubeconfig credentials");
-        let mut roots = rustls::RootCertStore::empty();
-        for c in CertificateDer::pem_slice_iter(ca.as_bytes()) {
-            roots.add(c.expect("CA")).expect("CA");
-        }
-        let chain = CertificateDer::pem_slice_iter(cert.as_bytes())
-            .collect::<Result<Vec<_>, _>>()
-            .expect("cert");
-        let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).expect("key");
-        let config = rustls::ClientConfig::builder()
-            .with_root_certificates(roots)
-            .with_client_auth_cert(chain, key)
-            .expect("client auth");
-        Self {
-            addr,
-            config: Arc::new(config),
-        }
-    }
-
-    async fn connect(&self) -> SendRequest<Full<Bytes>> {
-        let tcp = tokio::net::TcpStream::connect(self.addr)
-            .await
-            .expect("connect");
-        tcp.set_nodelay(true).expect("nodelay");
-        let tls = tokio_rustls::TlsConnector::from(self.config.clone())
-            .connect(ServerName::IpAddress(self.addr.ip().into()), tcp)
-            .await
-            .expect("TLS");
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-            .await
-            .expect("HTTP/1.1");
-        tokio::spawn(conn);
-        sender
-    }
-}
 
 async fn request(
     sender: &mut SendRequest<Full<Bytes>>,
@@ -88,23 +43,12 @@ async fn request_as(
     body: Option<&Value>,
     accept: &str,
 ) -> (u16, Bytes) {
-    let req = http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", "127.0.0.1")
-        .header("accept", accept)
-        .header("content-type", "application/json")
-        .body(Full::new(
-            body.map(|b| Bytes::from(b.to_string())).unwrap_or_default(),
-        ))
-        .expect("request");
-    sender.ready().await.expect("connection ready");
-    let resp = sender.send_request(req).await.expect("response");
-    let status = resp.status().as_u16();
-    (
-        status,
-        resp.into_body().collect().await.expect("body").to_bytes(),
-    )
+    let headers = [("accept", accept), ("content-type", "application/json")];
+    let body = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
+    let (status, _, bytes) = Https::exchange(sender, method, path, &headers, body)
+        .await
+        .expect("response");
+    (status, bytes)
 }
 
 fn configmap(name: &str) -> Value {
@@ -129,41 +73,36 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 #[tokio::main]
 async fn main() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    support::kubeboot::install_crypto();
     if std::env::args().any(|a| a == "--list") {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
-    let port = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .expect("port")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kubeboot"))
+    // The socket kubeboot serves on, bound here and passed to it (socket activation).
+    let listener = loopback_listener();
+    let addr = listener.local_addr().expect("addr");
+    let mut command = Command::new(support::kubeboot::KUBEBOOT);
+    command
         .args([
             "up",
             "--bind-address=127.0.0.1",
-            &format!("--secure-port={port}"),
             "--data-dir=.kubeboot",
             "--max-requests-inflight=0",
             "--max-mutating-requests-inflight=0",
         ])
         .current_dir(dir.path())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("kubeboot");
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        .stderr(Stdio::null());
+    let mut child = spawn_with_listener(command, listener).expect("kubeboot");
     let kubeconfig = dir.path().join(".kubeboot/admin.kubeconfig");
     let start = Instant::now();
     let client = loop {
         if kubeconfig.exists() {
-            let c = Client::from_kubeconfig(addr, &kubeconfig);
-            if tokio::net::TcpStream::connect(addr).await.is_ok() {
-                let mut s = c.connect().await;
-                if request(&mut s, "GET", "/readyz", None).await.0 == 200 {
-                    break c;
-                }
+            let c = Https::from_kubeconfig(addr, &kubeconfig);
+            if let Ok(mut s) = c.connect().await
+                && request(&mut s, "GET", "/readyz", None).await.0 == 200
+            {
+                break c;
             }
         }
         assert!(
@@ -174,7 +113,7 @@ async fn main() {
     };
     let client = Arc::new(client);
     let mut rows: Vec<(String, String)> = Vec::new();
-    let mut s = client.connect().await;
+    let mut s = client.connect().await.expect("connect");
     for ns in ["bench", "watch"] {
         let (code, _) = request(
             &mut s,
@@ -219,7 +158,7 @@ async fn main() {
     for _ in 0..CLIENTS {
         let (client, next) = (client.clone(), next.clone());
         tasks.push(tokio::spawn(async move {
-            let mut s = client.connect().await;
+            let mut s = client.connect().await.expect("connect");
             let mut lat = Vec::new();
             loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -366,7 +305,7 @@ async fn main() {
     for _ in 0..WATCHERS {
         let (client, sent, rv) = (client.clone(), sent.clone(), rv.clone());
         watchers.push(tokio::spawn(async move {
-            let mut s = client.connect().await;
+            let mut s = client.connect().await.expect("connect");
             let req = http::Request::get(format!("/api/v1/namespaces/watch/configmaps?watch=true&resourceVersion={rv}&timeoutSeconds=120"))
                 .header("host", "127.0.0.1")
                 .body(Full::new(Bytes::new()))

@@ -1,59 +1,20 @@
 //! Start-up benchmark: process start → first 200 on /readyz, and idle RSS, on the embedded store.
 //! Run with `cargo bench --bench startup`; prints a table (median and range of 10 runs).
 
-use bytes::Bytes;
-use http_body_util::Empty;
-use hyper_util::rt::TokioIo;
-use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
-use std::net::{Ipv4Addr, SocketAddr};
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::https::Https;
+use support::socket::{loopback_listener, spawn_with_listener};
 
 const RUNS: usize = 10;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn readyz_ok(addr: SocketAddr, config: Arc<rustls::ClientConfig>) -> bool {
-    let Ok(tcp) = tokio::net::TcpStream::connect(addr).await else {
-        return false;
-    };
-    let connector = tokio_rustls::TlsConnector::from(config);
-    let Ok(tls) = connector
-        .connect(ServerName::IpAddress(addr.ip().into()), tcp)
-        .await
-    else {
-        return false;
-    };
-    let Ok((mut sender, conn)) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await
-    else {
-        return false;
-    };
-    tokio::spawn(conn);
-    let req = http::Request::get("/readyz")
-        .header("host", "127.0.0.1")
-        .body(Empty::<Bytes>::new())
-        .unwrap();
-    matches!(sender.send_request(req).await, Ok(r) if r.status() == 200)
-}
-
-fn client_config(ca: &Path) -> Arc<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca).unwrap() {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    Arc::new(
-        rustls::ClientConfig::builder()
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    )
+/// Whether /readyz answers 200 over a new connection.
+async fn readyz_ok(client: &Https) -> bool {
+    matches!(client.get("/readyz").await, Ok(r) if r.status == 200)
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -68,29 +29,29 @@ fn rss_kib(pid: u32) -> u64 {
 
 /// Starts `kubeboot <subcommand>` in `dir` and returns (time to first ready /readyz, idle RSS in KiB).
 async fn one_run(dir: &Path, subcommand: &str) -> (Duration, u64) {
-    let port = free_port();
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let start = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kubeboot"))
+    // The socket kubeboot serves on, bound here and passed to it (socket activation).
+    let listener = loopback_listener();
+    let addr = listener.local_addr().unwrap();
+    let mut command = Command::new(support::kubeboot::KUBEBOOT);
+    command
         .args([
             subcommand,
             "--bind-address=127.0.0.1",
-            &format!("--secure-port={port}"),
             "--data-dir=.kubeboot",
         ])
         .current_dir(dir)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::null());
+    let start = Instant::now();
+    let mut child = spawn_with_listener(command, listener).unwrap();
     let ca = dir.join(".kubeboot/pki/ca.crt");
-    let mut config = None;
+    let mut client = None;
     let elapsed = loop {
-        if config.is_none() && ca.exists() {
-            config = Some(client_config(&ca));
+        if client.is_none() && ca.exists() {
+            client = Some(Https::new(addr, &std::fs::read(&ca).unwrap(), None));
         }
-        if let Some(config) = &config
-            && readyz_ok(addr, config.clone()).await
+        if let Some(client) = &client
+            && readyz_ok(client).await
         {
             break start.elapsed();
         }
@@ -114,7 +75,7 @@ fn summary(mut v: Vec<f64>) -> (f64, f64, f64) {
 
 #[tokio::main]
 async fn main() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    support::kubeboot::install_crypto();
     if std::env::args().any(|a| a == "--list") {
         return;
     }
@@ -130,7 +91,7 @@ async fn main() {
         for _ in 0..RUNS {
             let dir = tempfile::tempdir().unwrap();
             if prepare {
-                let ok = Command::new(env!("CARGO_BIN_EXE_kubeboot"))
+                let ok = Command::new(support::kubeboot::KUBEBOOT)
                     .args(["init", "--bind-address=127.0.0.1", "--data-dir=.kubeboot"])
                     .current_dir(dir.path())
                     .stdout(Stdio::null())

@@ -7,6 +7,9 @@
 //! plain HTTP, killed at the end. Every loop is bounded by a count and a time cap so the
 //! whole run stays within a few minutes on a 2-core machine.
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -225,6 +228,7 @@ mod etcd {
     use std::path::PathBuf;
 
     use super::*;
+    use crate::support::socket::free_port;
     use kubeboot::storage::etcd::{EtcdOptions, EtcdStorage};
 
     /// Bytes allocated on disk under `dir`, as `du` counts them.
@@ -257,19 +261,14 @@ mod etcd {
         }
     }
 
-    fn free_port() -> Result<u16> {
-        Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port())
-    }
-
     impl EtcdServer {
         pub async fn start() -> Result<Self> {
             let dir = tempfile::tempdir()?;
             let data_dir = dir.path().join("data");
             let log = std::fs::File::create(dir.path().join("etcd.log"))?;
-            let client = format!("http://127.0.0.1:{}", free_port()?);
-            let peer = format!("http://127.0.0.1:{}", free_port()?);
+            // etcd cannot take a listening socket from its parent: it binds free ports itself.
+            let client = format!("http://127.0.0.1:{}", free_port());
+            let peer = format!("http://127.0.0.1:{}", free_port());
             let bin = std::env::var("ETCD_BIN").unwrap_or_else(|_| "etcd".into());
             let child = std::process::Command::new(bin)
                 .arg("--name=bench")

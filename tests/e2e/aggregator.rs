@@ -2,9 +2,10 @@
 //! process (this test binary, re-run with an environment variable) behind an ExternalName
 //! Service, reached through kubeboot's proxy with the front-proxy client certificate.
 
-use crate::common::{
-    TestServer, answers, eventually, free_port, install_crypto, kubectls, newest_kubectl, ok,
-};
+use crate::common::{kubectls, newest_kubectl, ok};
+use crate::support::kubeboot::{TestServer, install_crypto};
+use crate::support::socket::{loopback_listener, spawn_with_listener};
+use crate::support::wait::{answers, eventually};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -21,10 +22,11 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Set in the extension process: the port it listens on.
-const PORT_ENV: &str = "KUBEBOOT_TEST_EXTENSION_PORT";
-/// Set in the extension process: the directory with its certificates and request log.
+/// Set in the extension process: the directory with its certificates and request log. Its
+/// listening socket is fd 3, passed as kubeboot's are (socket activation).
 const DIR_ENV: &str = "KUBEBOOT_TEST_EXTENSION_DIR";
+/// What the extension logs once it serves.
+const SERVING: &str = "extension: serving";
 /// The CN of the front-proxy client certificate the extension accepts, as upstream's default
 /// --requestheader-allowed-names.
 const FRONT_PROXY_CLIENT: &str = "front-proxy-client";
@@ -36,24 +38,27 @@ const NODES: &str = "/apis/metrics.k8s.io/v1beta1/nodes";
 // ---------------------------------------------------------------------------------------------
 
 /// Not a test: the extension API server's process. Returns at once unless the test that spawns
-/// it set KUBEBOOT_TEST_EXTENSION_PORT; then it serves until killed.
+/// it set KUBEBOOT_TEST_EXTENSION_DIR; then it serves on the socket passed as fd 3 until killed.
 #[test]
 fn extension_apiserver_process() {
-    let Ok(port) = std::env::var(PORT_ENV) else {
+    let Ok(dir) = std::env::var(DIR_ENV) else {
         return;
     };
-    let dir = PathBuf::from(std::env::var(DIR_ENV).expect("KUBEBOOT_TEST_EXTENSION_DIR"));
+    use std::os::fd::FromRawFd;
+    // SAFETY: the spawning test passed its listening socket as fd 3 (Extension::start), for
+    // this process alone to use.
+    let listener = unsafe { std::net::TcpListener::from_raw_fd(3) };
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap()
-        .block_on(serve_extension(port.parse().unwrap(), dir));
+        .block_on(serve_extension(listener, PathBuf::from(dir)));
 }
 
 /// Serves metrics.k8s.io/v1beta1 over TLS, accepting only clients whose certificate chains to
 /// the front-proxy CA and names front-proxy-client, as an extension server's requestheader
 /// authenticator does.
-async fn serve_extension(port: u16, dir: PathBuf) {
+async fn serve_extension(listener: std::net::TcpListener, dir: PathBuf) {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(dir.join("front-proxy-ca.crt")).unwrap() {
@@ -77,9 +82,9 @@ async fn serve_extension(port: u16, dir: PathBuf) {
         .with_single_cert(chain, key)
         .unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))
-        .await
-        .unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+    eprintln!("{SERVING}");
     let log = dir.join("requests.log");
     loop {
         let Ok((tcp, _)) = listener.accept().await else {
@@ -306,29 +311,32 @@ struct Extension {
 }
 
 impl Extension {
-    /// Starts the extension on `port` with the files of `dir`, and waits until it listens.
-    async fn start(dir: &Path, port: u16) -> Self {
+    /// Starts the extension on `listener` with the files of `dir`, and waits until it serves.
+    async fn start(dir: &Path, listener: std::net::TcpListener) -> Self {
         let stderr = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(dir.join("extension.log"))
             .unwrap();
-        let child = Command::new(std::env::current_exe().unwrap())
+        let mut command = Command::new(std::env::current_exe().unwrap());
+        command
             .args([
                 "--exact",
                 "aggregator::extension_apiserver_process",
                 "--nocapture",
                 "--test-threads=1",
             ])
-            .env(PORT_ENV, port.to_string())
             .env(DIR_ENV, dir)
             .stdin(Stdio::null())
             .stdout(stderr.try_clone().unwrap())
-            .stderr(stderr)
-            .spawn()
-            .unwrap();
+            .stderr(stderr);
+        // The log is kept across restarts: this start is one more SERVING line.
+        let started = std::fs::read_to_string(dir.join("extension.log"))
+            .unwrap_or_default()
+            .matches(SERVING)
+            .count();
         let mut ext = Self {
-            child,
+            child: spawn_with_listener(command, listener).unwrap(),
             dir: dir.to_path_buf(),
         };
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -336,15 +344,12 @@ impl Extension {
             if let Some(status) = ext.child.try_wait().unwrap() {
                 panic!("extension exited with {status}:\n{}", ext.log());
             }
-            if tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
-                .await
-                .is_ok()
-            {
+            if ext.log().matches(SERVING).count() > started {
                 return ext;
             }
             assert!(
                 Instant::now() < deadline,
-                "extension not listening after 30s:\n{}",
+                "extension not serving after 30s:\n{}",
                 ext.log()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -731,8 +736,9 @@ async fn extension_apiserver_is_proxied_with_the_callers_identity_and_tracked_fo
         "metrics-server",
         "kube-system",
     );
-    let port = free_port();
-    let mut ext = Extension::start(&dir, port).await;
+    let listener = loopback_listener();
+    let port = listener.local_addr().unwrap().port();
+    let mut ext = Extension::start(&dir, listener).await;
 
     // A caBundle that did not sign the extension's certificate: the probe fails TLS verification.
     let wrong_ca = new_ca("some-other-ca").unwrap().cert_pem;
@@ -923,8 +929,10 @@ async fn extension_apiserver_is_proxied_with_the_callers_identity_and_tracked_fo
         "{rows:?}"
     );
 
-    // It comes back; a change to the APIService makes the controller look again at once.
-    let mut ext = Extension::start(&dir, port).await;
+    // It comes back on the port its APIService names; a change to the APIService makes the
+    // controller look again at once.
+    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).unwrap();
+    let mut ext = Extension::start(&dir, listener).await;
     touch(&server, METRICS, "1");
     wait_available(&server, METRICS, "True", "Passed", Duration::from_secs(30)).await;
     let out = ok(
@@ -1096,8 +1104,9 @@ async fn the_proxy_streams_watches_and_joins_upgraded_connections() {
         "metrics-server",
         "kube-system",
     );
-    let port = free_port();
-    let ext = Extension::start(&dir, port).await;
+    let listener = loopback_listener();
+    let port = listener.local_addr().unwrap().port();
+    let ext = Extension::start(&dir, listener).await;
     apply(&server, "metrics", &metrics_manifest(port, &ca));
     wait_available(&server, METRICS, "True", "Passed", Duration::from_secs(30)).await;
     let admin = server.admin();

@@ -1,6 +1,8 @@
 //! Server-side apply and managedFields, driven by real kubectl, kube-rs and raw requests.
 
-use crate::common::{Https, TestServer, failed, kubectls, ok};
+use crate::common::{failed, kubectls, ok};
+use crate::support::https::Https;
+use crate::support::kubeboot::TestServer;
 use serde_json::{Value, json};
 
 fn managers(obj: &Value) -> Vec<(String, String)> {

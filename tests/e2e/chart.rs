@@ -2,7 +2,8 @@
 //! helm v4 against a started kubeboot; its server flags are accepted by kubeboot itself.
 //! helm v4 installs and upgrades with server-side apply, its default.
 
-use crate::common::{TestServer, ok, run_kubeboot};
+use crate::common::ok;
+use crate::support::kubeboot::{TestServer, run_kubeboot};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;

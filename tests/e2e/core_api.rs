@@ -1,6 +1,7 @@
 //! The built-in API over REST and watch: kubectl, raw HTTPS and kube-rs against a started server.
 
-use crate::common::{TestServer, kubectl_version, kubectls, ok, types_and_names};
+use crate::common::{kubectl_version, kubectls, ok, types_and_names};
+use crate::support::kubeboot::TestServer;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -687,7 +688,7 @@ async fn every_error_is_a_status_with_upstreams_code_and_reason() {
     server.wait_ready().await;
     let admin = server.admin();
     let base = "/api/v1/namespaces/default/configmaps";
-    let status = |r: &crate::common::Reply, code: u16, reason: &str| {
+    let status = |r: &crate::support::https::Reply, code: u16, reason: &str| {
         assert_eq!(r.status, code, "{}", r.body);
         let s = r.json();
         assert_eq!(

@@ -1,8 +1,9 @@
 //! CustomResourceDefinitions end to end: real kubectl and kube-rs against a started server.
 
-use crate::common::{
-    Https, Reply, TestServer, answers, eventually, failed, kubectls, newest_kubectl, ok,
-};
+use crate::common::{failed, kubectls, newest_kubectl, ok};
+use crate::support::https::{Https, Reply};
+use crate::support::kubeboot::TestServer;
+use crate::support::wait::{answers, eventually};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;

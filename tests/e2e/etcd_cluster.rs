@@ -1,37 +1,14 @@
 //! kubeboot on a 3-member etcd cluster (`--etcd-servers` with all three client URLs): kubectl
 //! writes and reads, and an open `kubectl get --watch`, carry on after a member is killed.
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use crate::common::kubectls;
+use crate::support::etcd_cluster::EtcdCluster;
+use crate::support::kubeboot::TestServer;
+use crate::support::wait::Background;
 
-use crate::common::{TestServer, kubectls};
-use crate::etcd_support::EtcdCluster;
-
-/// A kubectl process killed on drop.
-struct KubectlWatch(Child);
-
-impl Drop for KubectlWatch {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Polls `file` until it contains `want`; the bound only guards against a hang.
-async fn wait_for_line(file: &Path, want: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let text = std::fs::read_to_string(file).unwrap_or_default();
-        if text.lines().any(|l| l.trim() == want) {
-            return text;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "kubectl watch never printed {want}:\n{text}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// Whether kubectl's `-o name` output so far has the line `want`.
+fn has_line(want: &str) -> impl Fn(&str) -> bool + '_ {
+    move |text| text.lines().any(|l| l.trim() == want)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -73,17 +50,17 @@ async fn kubectl_keeps_reading_and_writing_after_an_etcd_member_dies() {
     ]);
 
     // An open watch, served from kubeboot's watch cache over its etcd watch.
-    let watch_log = server.dir.path().join("kubectl-watch.log");
-    let _watch = KubectlWatch(
-        Command::new(&kubectl)
-            .arg(format!("--kubeconfig={}", server.kubeconfig().display()))
-            .args(["-n", "team", "get", "configmaps", "--watch", "-o", "name"])
-            .stdout(std::fs::File::create(&watch_log).unwrap())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let mut watch = Background::spawn(
+        server.kubectl_command(
+            &kubectl,
+            &["-n", "team", "get", "configmaps", "--watch", "-o", "name"],
+        ),
+        server.dir.path(),
+        "kubectl-watch",
     );
-    wait_for_line(&watch_log, "configmap/before").await;
+    watch
+        .wait_for_stdout("configmap/before", has_line("configmap/before"))
+        .await;
 
     // Kill the follower holding the most of kubeboot's watches (never the leader: no
     // election is involved, so nothing in the cluster itself is unavailable).
@@ -161,6 +138,8 @@ async fn kubectl_keeps_reading_and_writing_after_an_etcd_member_dies() {
     assert_eq!(names, ["configmap/after", "configmap/before"]);
     assert!(ok(&["get", "namespaces", "-o", "name"]).contains("namespace/team-2"));
     // The watch opened before the kill saw the write made after it.
-    wait_for_line(&watch_log, "configmap/after").await;
+    watch
+        .wait_for_stdout("configmap/after", has_line("configmap/after"))
+        .await;
     drop(cluster);
 }

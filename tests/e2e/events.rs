@@ -1,7 +1,9 @@
 //! core/v1 and events.k8s.io/v1 Events are one resource in two versions, as upstream: what is
 //! written through one is read, listed, watched, selected, updated and deleted through the other.
 
-use crate::common::{Https, TestServer, kubectls, ok, types_and_names};
+use crate::common::{kubectls, ok, types_and_names};
+use crate::support::https::Https;
+use crate::support::kubeboot::TestServer;
 use serde_json::{Value, json};
 
 const CORE: &str = "/api/v1/namespaces/default/events";

@@ -1,6 +1,8 @@
 //! The foundation: CLI, options, PKI, TLS, delegation chain, health checks, graceful shutdown.
 
-use crate::common::{Https, TestServer, kubectls, run_kubeboot};
+use crate::common::kubectls;
+use crate::support::https::Https;
+use crate::support::kubeboot::{TestServer, run_kubeboot};
 use kubeboot::pki::certs::{LeafSpec, new_ca, new_leaf};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -630,22 +632,15 @@ async fn kube_apiserver_mode_accepts_kubeadms_flags_and_warns_once_per_unimpleme
 
     // Invoked under the name kube-apiserver, as a static-pod manifest does.
     let link = dir.path().join("kube-apiserver");
-    std::os::unix::fs::symlink(crate::common::KUBEBOOT, &link).unwrap();
-    let port = crate::common::free_port();
-    let port_flag = format!("--secure-port={port}");
-    let child = std::process::Command::new(&link)
+    std::os::unix::fs::symlink(crate::support::kubeboot::KUBEBOOT, &link).unwrap();
+    let mut command = std::process::Command::new(&link);
+    command
         .args(&args)
-        .args([
-            port_flag.as_str(),
-            "--bind-address=127.0.0.1",
-            "--data-dir=.kubeboot",
-        ])
+        .args(["--bind-address=127.0.0.1", "--data-dir=.kubeboot"])
         .current_dir(dir.path())
         .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut server = TestServer { child, dir, port };
+        .stdout(std::process::Stdio::null());
+    let mut server = TestServer::spawn(command, dir);
     server.wait_ready().await;
     let log = server.stderr();
     for flag in [

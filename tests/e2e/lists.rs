@@ -3,8 +3,10 @@
 //! unstructured custom resource lists (items with theirs), events.k8s.io's converted Events,
 //! pages, revisions, selectors, Tables and PartialObjectMetadataLists — in etcd key order.
 
-use crate::common::{Https, TestServer, answers, eventually};
 use crate::crds::create_crd;
+use crate::support::https::Https;
+use crate::support::kubeboot::TestServer;
+use crate::support::wait::{answers, eventually};
 use serde_json::{Value, json};
 
 const TABLE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io";

@@ -9,11 +9,11 @@ mod core_api;
 mod crds;
 #[cfg(feature = "etcd")]
 mod etcd_cluster;
-#[cfg(feature = "etcd")]
-#[path = "../support/etcd_cluster.rs"]
-mod etcd_support;
 mod events;
 mod foundation;
 mod lists;
 mod protobuf;
 mod shutdown;
+mod socket_activation;
+#[path = "../support/mod.rs"]
+mod support;

@@ -1,8 +1,11 @@
 //! Protobuf responses (`application/vnd.kubernetes.protobuf`) as client-go's typed clients ask
 //! for them: each one decodes, with the project's decoder, to what the JSON API answers.
 
-use crate::common::{Https, Reply, TestServer, answers, kubectl_version};
+use crate::common::kubectl_version;
 use crate::crds::{create_crd, simple_crd};
+use crate::support::https::{Https, Reply};
+use crate::support::kubeboot::TestServer;
+use crate::support::wait::answers;
 use kubeboot::endpoints::protobuf;
 use serde_json::{Value, json};
 

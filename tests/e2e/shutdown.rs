@@ -1,7 +1,9 @@
 //! Graceful termination with a request in flight, on an in-process server (real TLS, real socket)
 //! whose chain carries one extra path that holds its request until the test releases it.
 
-use crate::common::{Https, free_port, install_crypto};
+use crate::support::https::Https;
+use crate::support::kubeboot::install_crypto;
+use crate::support::socket::loopback_listener;
 use clap::Parser;
 use kubeboot::endpoints::{handler_fn, text};
 use kubeboot::options::{Mode, ServerRunOptions};
@@ -28,7 +30,9 @@ struct Fixture {
 async fn start(extra: &[&str]) -> Fixture {
     install_crypto();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    // The server is served on a socket bound here, so its port is known and stays this test's.
+    let listener = loopback_listener();
+    let port = listener.local_addr().unwrap().port();
     let mut argv = vec![
         "kubeboot".to_string(),
         format!("--data-dir={}", dir.path().join(".kubeboot").display()),
@@ -59,19 +63,14 @@ async fn start(extra: &[&str]) -> Fixture {
             }
         }),
     );
-    let started = kubeboot::app::prepare_chain(&options, chain, None, false)
+    let started = kubeboot::app::prepare_chain(&options, chain, Some(listener), false)
         .await
         .unwrap();
     let signals = started.server.signals().clone();
     let run = tokio::spawn(started.run());
-    let kubeconfig = std::fs::read_to_string(&options.pki.admin_kubeconfig).unwrap();
-    let (ca, cert, key) = kubeboot::pki::kubeconfig::from_yaml(&kubeconfig)
-        .and_then(|k| kubeboot::pki::kubeconfig::credentials(&k))
-        .unwrap();
-    let admin = Https::new(
+    let admin = Https::from_kubeconfig(
         std::net::SocketAddr::new(options.bind_address, options.secure_port),
-        ca.as_bytes(),
-        Some((cert.as_bytes(), key.as_bytes())),
+        &options.pki.admin_kubeconfig,
     );
     Fixture {
         _dir: dir,

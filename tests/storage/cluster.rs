@@ -10,7 +10,7 @@ use kubeboot::storage::etcd::{EtcdOptions, EtcdStorage};
 use kubeboot::storage::{EventKind, ListOptions, RevisionMatch, Storage, WatchStream};
 
 use crate::conformance::{Fixture, next_event};
-use crate::etcd_cluster::EtcdCluster;
+use crate::support::etcd_cluster::EtcdCluster;
 
 /// Starts a cluster off the async threads (the helper blocks while it polls for health).
 async fn start_cluster() -> EtcdCluster {

@@ -13,9 +13,8 @@ use kubeboot::storage::{ErrorCode, ListOptions, Storage};
 
 use conformance::{Fixture, next_event};
 
-#[cfg(feature = "etcd")]
-#[path = "../support/etcd_cluster.rs"]
-mod etcd_cluster;
+#[path = "../support/mod.rs"]
+mod support;
 
 #[cfg(feature = "etcd")]
 mod cluster;
@@ -290,7 +289,7 @@ impl EtcdServer {
     }
 
     /// Starts `etcd` (or `$ETCD_BIN`), with mutual TLS if `tls`; retries with new ports if a
-    /// port was taken meanwhile.
+    /// port was taken meanwhile (etcd cannot take a listening socket from its parent).
     async fn start_with(tls: bool) -> Self {
         let mut last_log = String::new();
         for _ in 0..3 {
@@ -303,12 +302,7 @@ impl EtcdServer {
     }
 
     async fn try_start(tls: bool) -> Result<Self, String> {
-        let free_port = || {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .map(|a| a.port())
-                .expect("free loopback port")
-        };
+        use support::socket::free_port;
         let (client_port, peer_port) = (free_port(), free_port());
         let dir = tempfile::tempdir().expect("temp dir");
         let log = std::fs::File::create(dir.path().join("etcd.log")).expect("log file");

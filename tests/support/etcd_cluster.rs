@@ -1,11 +1,10 @@
-//! A throw-away 3-member etcd cluster on loopback, shared by the storage and e2e tests
-//! (`#[path]`-included by both). Each member gets its own client and peer port and data dir;
-//! members can be stopped or killed one by one; dropping the cluster kills what is left.
+//! A throw-away 3-member etcd cluster on loopback, shared by the storage and e2e tests. Each
+//! member gets its own client and peer port and data dir; members can be stopped or killed one
+//! by one; dropping the cluster kills what is left.
 
-#![allow(dead_code)]
-
+use super::socket::free_port;
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -32,13 +31,6 @@ pub struct EtcdCluster {
     dir: tempfile::TempDir,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free loopback port")
-}
-
 /// A plain HTTP/1.0 GET against `url` (`http://host:port`); the body, or None if unreachable.
 fn http_get(url: &str, path: &str) -> Option<String> {
     let addr = url.strip_prefix("http://")?;
@@ -55,7 +47,8 @@ fn http_get(url: &str, path: &str) -> Option<String> {
 
 impl EtcdCluster {
     /// Starts three members (`etcd` or `$ETCD_BIN`) and waits until every one reports
-    /// healthy; retries with new ports if a port was taken meanwhile.
+    /// healthy; retries with new ports if a port was taken meanwhile (etcd cannot take a
+    /// listening socket from its parent, so it binds free ports itself).
     pub fn start() -> Self {
         let mut last = String::new();
         for _ in 0..3 {

@@ -1,0 +1,11 @@
+//! Helpers shared by the test crates (`tests/e2e`, `tests/storage`) and the benches, each of
+//! which includes this directory once as a module: `#[path = "…/support/mod.rs"] mod support;`.
+
+// Every crate that includes these helpers uses a part of them.
+#![allow(dead_code)]
+
+pub mod etcd_cluster;
+pub mod https;
+pub mod kubeboot;
+pub mod socket;
+pub mod wait;
