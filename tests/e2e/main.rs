@@ -12,6 +12,7 @@ mod etcd_cluster;
 mod events;
 mod foundation;
 mod lists;
+mod openapi;
 mod protobuf;
 mod shutdown;
 mod socket_activation;
