@@ -301,9 +301,12 @@ async fn main() {
         .to_string();
     let sent: Arc<std::sync::Mutex<Vec<Option<Instant>>>> =
         Arc::new(std::sync::Mutex::new(vec![None; WATCH_EVENTS]));
+    // Every watcher and this task meet here once each watch is open.
+    let watching = Arc::new(tokio::sync::Barrier::new(WATCHERS + 1));
     let mut watchers = Vec::new();
     for _ in 0..WATCHERS {
         let (client, sent, rv) = (client.clone(), sent.clone(), rv.clone());
+        let watching = watching.clone();
         watchers.push(tokio::spawn(async move {
             let mut s = client.connect().await.expect("connect");
             let req = http::Request::get(format!("/api/v1/namespaces/watch/configmaps?watch=true&resourceVersion={rv}&timeoutSeconds=120"))
@@ -311,6 +314,8 @@ async fn main() {
                 .body(Full::new(Bytes::new()))
                 .expect("request");
             let resp = s.send_request(req).await.expect("watch");
+            // The response head came: the server has registered the watch.
+            watching.wait().await;
             let mut body = resp.into_body();
             let mut buf = Vec::new();
             let mut lat = Vec::new();
@@ -333,8 +338,10 @@ async fn main() {
             lat
         }));
     }
-    // Let every watcher connect before the first event.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Every watch is open before the first event; the bound only guards against a hang.
+    tokio::time::timeout(Duration::from_secs(60), watching.wait())
+        .await
+        .expect("every watcher connects");
     for i in 0..WATCH_EVENTS {
         sent.lock().expect("lock")[i] = Some(Instant::now());
         let (code, _) = request(

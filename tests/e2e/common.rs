@@ -74,3 +74,11 @@ pub fn types_and_names(events: &[Value]) -> Vec<(&str, &str)> {
         })
         .collect()
 }
+
+/// Whether kubectl run with `-v=6` logged the response to its watch request: from then on the
+/// server has the watch registered, and every later change reaches it.
+pub fn kubectl_watching(stderr: &str) -> bool {
+    stderr
+        .lines()
+        .any(|l| l.contains("watch=true") && l.contains("200 OK"))
+}

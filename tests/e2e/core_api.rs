@@ -1,7 +1,8 @@
 //! The built-in API over REST and watch: kubectl, raw HTTPS and kube-rs against a started server.
 
-use crate::common::{kubectl_version, kubectls, ok, types_and_names};
+use crate::common::{kubectl_version, kubectl_watching, kubectls, ok, types_and_names};
 use crate::support::kubeboot::TestServer;
+use crate::support::wait::Background;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -103,7 +104,13 @@ subjects: [{kind: ServiceAccount, name: runner, namespace: NS}]
 "#;
 
 /// The kubectl workflow of the issue, run with one kubectl binary in namespace `ns`.
-fn kubectl_workflow(server: &TestServer, kubectl: &Path, version: &str, ns: &str, dir: &Path) {
+async fn kubectl_workflow(
+    server: &TestServer,
+    kubectl: &Path,
+    version: &str,
+    ns: &str,
+    dir: &Path,
+) {
     let k = |args: &[&str]| server.kubectl(kubectl, args);
     let manifest = dir.join(format!("manifest-{ns}.yaml"));
     std::fs::write(&manifest, MANIFEST.replace("NS", ns)).unwrap();
@@ -431,30 +438,31 @@ fn kubectl_workflow(server: &TestServer, kubectl: &Path, version: &str, ns: &str
     );
     assert!(explained.contains("containerPort"), "{explained}");
 
-    let waiter = std::process::Command::new(kubectl)
-        .arg(format!("--kubeconfig={}", server.kubeconfig().display()))
-        .args([
-            "wait",
-            "--for=delete",
-            "cm/generated",
-            "-n",
-            ns,
-            "--timeout=30s",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Give kubectl wait time to find the object before it goes.
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    let mut waiter = Background::spawn(
+        server.kubectl_command(
+            kubectl,
+            &[
+                "wait",
+                "--for=delete",
+                "cm/generated",
+                "-n",
+                ns,
+                "--timeout=30s",
+                "-v=6",
+            ],
+        ),
+        dir,
+        &format!("wait-{ns}"),
+    );
+    // kubectl wait has found the object and watches it before it goes.
+    waiter
+        .wait_for_stderr(&what("wait --for=delete watching"), kubectl_watching)
+        .await;
     ok(
         &k(&["delete", "cm", "generated", "-n", ns, "--wait=false"]),
         &what("delete generated"),
     );
-    ok(
-        &waiter.wait_with_output().unwrap(),
-        &what("wait --for=delete"),
-    );
+    ok(&waiter.wait(), &what("wait --for=delete"));
 
     ok(
         &k(&["delete", "cm", "settings", "-n", ns, "--wait=true"]),
@@ -480,7 +488,7 @@ async fn kubectl_127_132_and_135_apply_get_patch_scale_and_delete() {
     let dir = tempfile::tempdir().unwrap();
     for (version, kubectl) in kubectls() {
         let ns = format!("kubectl-{}", version.replace('.', "-"));
-        kubectl_workflow(&server, &kubectl, version, &ns, dir.path());
+        kubectl_workflow(&server, &kubectl, version, &ns, dir.path()).await;
     }
 }
 
@@ -489,28 +497,29 @@ async fn kubectl_get_watch_observes_added_modified_and_deleted() {
     let mut server = TestServer::up(&[]);
     server.wait_ready().await;
     let kubectl = kubectl_version("1.32");
-    let mut watch = std::process::Command::new(&kubectl)
-        .arg(format!("--kubeconfig={}", server.kubeconfig().display()))
-        .args([
-            "get",
-            "cm",
-            "--field-selector=metadata.name=watched",
-            "-w",
-            "--output-watch-events",
-            "-o",
-            "custom-columns=EVENT:.type,NAME:.object.metadata.name,V:.object.data.v",
-            "--request-timeout=30s",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Give the watch time to be established before the changes happen.
+    let mut watch = Background::spawn(
+        server.kubectl_command(
+            &kubectl,
+            &[
+                "get",
+                "cm",
+                "--field-selector=metadata.name=watched",
+                "-w",
+                "--output-watch-events",
+                "-o",
+                "custom-columns=EVENT:.type,NAME:.object.metadata.name,V:.object.data.v",
+                "--request-timeout=30s",
+                "-v=6",
+            ],
+        ),
+        server.dir.path(),
+        "kubectl-get-w",
+    );
+    // The watch is established before the changes happen.
+    watch
+        .wait_for_stderr("kubectl get -w watching", kubectl_watching)
+        .await;
     let admin = server.admin();
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "watched"}, "data": {"v": "1"}});
     assert_eq!(
         admin
@@ -540,9 +549,10 @@ async fn kubectl_get_watch_observes_added_modified_and_deleted() {
             .status,
         200
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let _ = watch.kill();
-    let out = watch.wait_with_output().unwrap();
+    watch
+        .wait_for_stdout("the DELETED event", |out| out.contains("DELETED"))
+        .await;
+    let out = watch.kill();
     let text = String::from_utf8_lossy(&out.stdout);
     let events: Vec<Vec<&str>> = text
         .lines()

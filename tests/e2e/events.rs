@@ -57,17 +57,12 @@ async fn core_and_events_k8s_io_events_are_the_same_objects() {
         .as_str()
         .unwrap()
         .to_string();
-    // A live watch through events.k8s.io, open while the writes below go through core/v1.
-    let live = {
-        let admin = admin.clone();
-        tokio::spawn(async move {
-            admin
-                .get(&format!("{EVENTS}?watch=true&timeoutSeconds=15"))
-                .await
-                .unwrap()
-        })
-    };
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // A live watch through events.k8s.io, open (its response head came, so the server has
+    // registered it) before the writes below go through core/v1.
+    let live = admin
+        .open(&format!("{EVENTS}?watch=true&timeoutSeconds=15"))
+        .await
+        .unwrap();
 
     // A core Event created with kubectl reads through events.k8s.io, fields converted.
     let file = server.dir.path().join("event.yaml");
@@ -260,7 +255,7 @@ async fn core_and_events_k8s_io_events_are_the_same_objects() {
             assert!(obj.get(regarding).is_some(), "{obj}");
         }
     }
-    let live = live.await.unwrap();
+    let live = live.await.unwrap().unwrap();
     let live = live.json_lines();
     let names = types_and_names(&live);
     assert_eq!(names, expected, "live events.k8s.io watch");

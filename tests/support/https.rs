@@ -169,6 +169,36 @@ impl Https {
         Ok(Reply::new(status, headers, bytes))
     }
 
+    /// GETs `path` on a new connection and returns once the response head arrived (for a watch:
+    /// once the server has registered it); the task returned reads the rest.
+    pub async fn open(
+        &self,
+        path: &str,
+    ) -> std::io::Result<tokio::task::JoinHandle<std::io::Result<Reply>>> {
+        let mut sender = self.connect().await?;
+        let req = http::Request::get(path)
+            .header("host", "127.0.0.1")
+            .body(Full::new(Bytes::new()))
+            .map_err(std::io::Error::other)?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(std::io::Error::other)?;
+        Ok(tokio::spawn(async move {
+            let status = resp.status().as_u16();
+            let headers = resp.headers().clone();
+            let bytes = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(std::io::Error::other)?
+                .to_bytes();
+            // The connection lives as long as its sender.
+            drop(sender);
+            Ok(Reply::new(status, headers, bytes))
+        }))
+    }
+
     /// GET on a new connection.
     pub async fn get(&self, path: &str) -> std::io::Result<Reply> {
         self.request("GET", path, &[]).await
