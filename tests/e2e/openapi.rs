@@ -171,6 +171,12 @@ async fn kubectl_1_27_applies_and_explains_with_the_v2_protobuf_document() {
     );
 }
 
+/// The Widget schema the openapi unit tests publish too: descriptions, defaults, enums,
+/// nullable, int-or-string, embedded resources and `oneOf`.
+fn widget_schema() -> Value {
+    serde_json::from_str(include_str!("../testdata/widget-schema.json")).unwrap()
+}
+
 /// A namespaced `Widget` of kubectl.example.com/v1 with status and scale, and a schema with
 /// descriptions, defaults, enums, nullable, int-or-string, embedded resources and `oneOf`.
 fn widget_crd() -> Value {
@@ -188,36 +194,7 @@ fn widget_crd() -> Value {
                     "status": {},
                     "scale": {"specReplicasPath": ".spec.size", "statusReplicasPath": ".status.replicas"}
                 },
-                "schema": {"openAPIV3Schema": {
-                    "type": "object",
-                    "description": "A widget.",
-                    "properties": {
-                        "spec": {
-                            "type": "object",
-                            "required": ["size", "note"],
-                            "properties": {
-                                "size": {"type": "integer", "minimum": 1, "default": 3},
-                                "color": {"type": "string", "enum": ["red", "blue"]},
-                                "note": {"type": "string", "nullable": true},
-                                "port": {"x-kubernetes-int-or-string": true},
-                                "template": {
-                                    "type": "object",
-                                    "x-kubernetes-embedded-resource": true,
-                                    "x-kubernetes-preserve-unknown-fields": true,
-                                },
-                                "either": {
-                                    "type": "string",
-                                    "oneOf": [{"pattern": "^a"}, {"pattern": "^b"}],
-                                },
-                            },
-                            "example": {"size": 1},
-                        },
-                        "status": {
-                            "type": "object",
-                            "properties": {"replicas": {"type": "integer"}},
-                        },
-                    },
-                }}
+                "schema": {"openAPIV3Schema": widget_schema()}
             }]
         }
     })

@@ -2,6 +2,7 @@
 //! current object in the store's read-modify-write loop, and server-side apply, which creates
 //! the object when it does not exist.
 
+use super::admit::AdmissionPoint;
 use super::body;
 use super::scale::{self, SCALE_KIND};
 use super::scope::RequestScope;
@@ -66,6 +67,23 @@ fn patch_object(
     patches::apply_patch(patch_type, original, bytes, schema.as_ref()).map_err(ApiError::from)
 }
 
+/// The admission of a patch (or apply) of the object the request names.
+fn patch_admission<'a>(
+    scope: &'a RequestScope<'a>,
+    dry_run: bool,
+    force: bool,
+) -> AdmissionPoint<'a> {
+    scope.admission(
+        Operation::Update,
+        scope.name(),
+        dry_run,
+        Options::Patch {
+            field_manager: scope.requested_field_manager(),
+            force,
+        },
+    )
+}
+
 /// Serves a patch of the object, of `status` or `approval`, or of `scale`.
 pub(super) async fn patch(scope: &RequestScope<'_>, body: Body) -> Result<Response, ApiError> {
     let (store, ns, name) = (&scope.store, scope.namespace, scope.name());
@@ -75,15 +93,7 @@ pub(super) async fn patch(scope: &RequestScope<'_>, body: Body) -> Result<Respon
     if scope.subresource() == "scale" {
         let mut opts = scope.write_options(manager, FieldsOperation::Update)?;
         let bytes = body::read(body).await?;
-        let admission = scope.admission(
-            Operation::Update,
-            name,
-            opts.dry_run,
-            Options::Patch {
-                field_manager: scope.requested_field_manager(),
-                force: false,
-            },
-        );
+        let admission = patch_admission(scope, opts.dry_run, false);
         opts.admission = Some(&admission);
         let out = scale::write(
             store,
@@ -122,15 +132,7 @@ pub(super) async fn patch(scope: &RequestScope<'_>, body: Body) -> Result<Respon
         let config = body::decode_apply_config(&bytes)?;
         return apply(scope, target, &config, force, opts).await;
     }
-    let admission = scope.admission(
-        Operation::Update,
-        name,
-        opts.dry_run,
-        Options::Patch {
-            field_manager: scope.requested_field_manager(),
-            force,
-        },
-    );
+    let admission = patch_admission(scope, opts.dry_run, force);
     opts.admission = Some(&admission);
     let kind = (&*ri.group, &*ri.version, &*ri.kind);
     let out = store
@@ -190,22 +192,15 @@ async fn apply(
         kind: &ri.kind,
         now: &now,
     };
-    let field_manager = scope.requested_field_manager();
-    let update_admission = scope.admission(
-        Operation::Update,
-        name,
-        opts.dry_run,
-        Options::Patch {
-            field_manager,
-            force,
-        },
-    );
+    let update_admission = patch_admission(scope, opts.dry_run, force);
     // Upstream turns the PatchOptions of an apply that creates into CreateOptions.
     let create_admission = scope.admission(
         Operation::Create,
         name,
         opts.dry_run,
-        Options::Create { field_manager },
+        Options::Create {
+            field_manager: scope.requested_field_manager(),
+        },
     );
     // A create racing this apply makes the create fail; the second round updates it.
     for _ in 0..2 {

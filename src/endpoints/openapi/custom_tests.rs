@@ -64,36 +64,9 @@ fn widget(group: &'static str, schema: Option<Value>) -> CustomResourceSchema {
 }
 
 fn widget_schema() -> Value {
-    json!({
-        "type": "object",
-        "description": "A widget.",
-        "properties": {
-            "spec": {
-                "type": "object",
-                "required": ["size", "note"],
-                "properties": {
-                    "size": {"type": "integer", "minimum": 1, "default": 3},
-                    "color": {"type": "string", "enum": ["red", "blue"]},
-                    "note": {"type": "string", "nullable": true},
-                    "port": {"x-kubernetes-int-or-string": true},
-                    "template": {
-                        "type": "object",
-                        "x-kubernetes-embedded-resource": true,
-                        "x-kubernetes-preserve-unknown-fields": true,
-                    },
-                    "either": {
-                        "type": "string",
-                        "oneOf": [{"pattern": "^a"}, {"pattern": "^b"}],
-                    },
-                },
-                "example": {"size": 1},
-            },
-            "status": {
-                "type": "object",
-                "properties": {"replicas": {"type": "integer"}},
-            },
-        },
-    })
+    // Shared with the e2e test that has kubectl explain the same schema.
+    serde_json::from_str(include_str!("../../../tests/testdata/widget-schema.json"))
+        .expect("valid JSON")
 }
 
 /// Every `$ref` of `value`, without its prefix, checked to start with `prefix`.
