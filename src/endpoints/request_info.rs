@@ -89,6 +89,9 @@ pub struct RequestInfo {
     pub name: String,
     /// The path segments after the namespace.
     pub parts: Vec<String>,
+    /// The `?fieldSelector=` of a list or watch, for authorizers that allow
+    /// by selector (the node authorizer's pods on one node); empty when none.
+    pub field_selector: String,
 }
 
 const NAMESPACE_SUBRESOURCES: &[&str] = &["status", "finalize"];
@@ -175,6 +178,7 @@ impl RequestInfo {
                 match &*k {
                     "watch" => watch = matches!(&*v, "true" | "1"),
                     "fieldSelector" => {
+                        info.field_selector = v.to_string();
                         if let Some(name) =
                             v.split(',').find_map(|t| t.strip_prefix("metadata.name="))
                         {

@@ -1,11 +1,11 @@
 //! Authorization: may the authenticated user do what the request info says.
 
-use super::{Answer, answer, request_info};
-use crate::auth::authorizer::forbidden_message;
-use crate::auth::{Authorizer, Decision, UserInfo};
+use super::request_info;
+use crate::auth::authorizer::{Attributes, forbidden_message};
+use crate::auth::{Authorizer, UserInfo};
 use crate::endpoints::status::ApiError;
-use crate::endpoints::{Request, Response};
-use futures::future::Either;
+use crate::endpoints::{Handler, Request, Response, call};
+use futures::future::BoxFuture;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -24,10 +24,12 @@ impl AuthorizationLayer {
     }
 }
 
-impl<S> Layer<S> for AuthorizationLayer {
-    type Service = Authorization<S>;
+/// The innermost filter: it wraps the server chain's handler itself, whose call is a `'static`
+/// future, so the authorizers can be awaited before it.
+impl Layer<Handler> for AuthorizationLayer {
+    type Service = Authorization;
 
-    fn layer(&self, inner: S) -> Self::Service {
+    fn layer(&self, inner: Handler) -> Self::Service {
         Authorization {
             inner,
             authz: self.authz.clone(),
@@ -37,37 +39,44 @@ impl<S> Layer<S> for AuthorizationLayer {
 
 /// Passes allowed requests on and answers the rest 403 with upstream's message.
 #[derive(Clone)]
-pub struct Authorization<S> {
-    inner: S,
+pub struct Authorization {
+    inner: Handler,
     authz: Arc<Authorizer>,
 }
 
-impl<S> Service<Request> for Authorization<S>
-where
-    S: Service<Request, Response = Response, Error = Infallible>,
-{
+impl Service<Request> for Authorization {
     type Response = Response;
     type Error = Infallible;
-    type Future = Answer<S::Future>;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        let info = request_info(&req);
-        let Some(user) = req.extensions().get::<UserInfo>() else {
-            return answer(ApiError::internal("request without user information").into_response());
-        };
-        let reason = match self.authz.authorize(user, info) {
-            Decision::Allow => return Either::Right(self.inner.call(req)),
-            Decision::Deny(reason) => reason,
-            Decision::NoOpinion => String::new(),
-        };
+        let (inner, authz) = (self.inner.clone(), self.authz.clone());
+        Box::pin(async move {
+            // The body is not Sync, so only the head is borrowed while the authorizers decide.
+            let (parts, body) = req.into_parts();
+            match refusal(&authz, &parts).await {
+                None => Ok(call(&inner, Request::from_parts(parts, body)).await),
+                Some(e) => Ok(e.into_response()),
+            }
+        })
+    }
+}
+
+/// Why the request with head `parts` may not proceed, or `None` when it may.
+async fn refusal(authz: &Authorizer, parts: &http::request::Parts) -> Option<ApiError> {
+    let info = request_info(&parts.extensions);
+    let Some(user) = parts.extensions.get::<UserInfo>() else {
+        return Some(ApiError::internal("request without user information"));
+    };
+    let attributes = Attributes::of_request(user, info);
+    let answer = authz.authorize(&attributes).await;
+    (!answer.allowed()).then(|| {
         let kind = info.is_resource_request.then(|| info.resource.clone());
         let name = (!info.name.is_empty()).then(|| info.name.clone());
-        answer(
-            ApiError::forbidden(forbidden_message(user, info, &reason), kind, name).into_response(),
-        )
-    }
+        ApiError::forbidden(forbidden_message(&attributes, &answer.reason), kind, name)
+    })
 }

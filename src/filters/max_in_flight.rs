@@ -82,7 +82,7 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        let info = request_info(&req);
+        let info = request_info(req.extensions());
         let limit = if info.is_long_running() {
             None
         } else if info.is_mutating() {

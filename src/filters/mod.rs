@@ -19,7 +19,7 @@ mod timeout;
 
 use crate::auth::{Authenticator, Authorizer};
 use crate::endpoints::request_info::RequestInfo;
-use crate::endpoints::{Handler, Request, Response};
+use crate::endpoints::{Handler, Response};
 use crate::server::lifecycle::Signal;
 use futures::future::{Either, Ready};
 use std::convert::Infallible;
@@ -81,9 +81,9 @@ fn answer<F>(resp: Response) -> Answer<F> {
 
 /// The request's parsed info; a request that did not pass the request-info filter reads as an
 /// empty, non-resource one.
-fn request_info(req: &Request) -> &RequestInfo {
+fn request_info(extensions: &http::Extensions) -> &RequestInfo {
     static UNPARSED: LazyLock<RequestInfo> = LazyLock::new(RequestInfo::default);
-    req.extensions().get().unwrap_or(&UNPARSED)
+    extensions.get().unwrap_or(&UNPARSED)
 }
 
 #[cfg(test)]

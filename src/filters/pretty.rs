@@ -48,7 +48,7 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        let pretty = wants_pretty(&req) && request_info(&req).verb != Verb::Watch;
+        let pretty = wants_pretty(&req) && request_info(req.extensions()).verb != Verb::Watch;
         let resp = self.inner.call(req);
         if !pretty {
             return Either::Left(resp);

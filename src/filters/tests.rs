@@ -1,7 +1,7 @@
 //! Each filter on its own, behind request info, in front of a test handler.
 
 use super::*;
-use crate::endpoints::{call, full, handler_fn, text};
+use crate::endpoints::{Request, call, full, handler_fn, text};
 use http::StatusCode;
 use http_body_util::BodyExt;
 use tower::Layer;

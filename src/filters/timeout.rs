@@ -71,7 +71,7 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        if request_info(&req).is_long_running() {
+        if request_info(req.extensions()).is_long_running() {
             return Either::Left(self.inner.call(req));
         }
         let resp = tokio::time::timeout(self.timeout, self.inner.call(req));

@@ -1,0 +1,267 @@
+//! Authorization (upstream's `authorizer.Authorizer` and its union): the privileged-groups
+//! authorizer first, then the `--authorization-mode` modes in order; the first Allow or Deny
+//! decides, and the reasons of the undecided are joined into the Forbidden message.
+//!
+//! RBAC is not implemented yet; until it is, the RBAC mode grants what upstream's bootstrap
+//! policy grants the two kinds of callers kubeboot can have: authenticated users get everything
+//! (every bootstrap caller is an admin today), anonymous users only the `system:public-info-viewer`
+//! paths. The Node mode has no opinion, as it has none for non-node users upstream.
+
+mod attributes;
+
+pub use attributes::Attributes;
+
+use super::{AuthorizationConfig, AuthorizationMode as Mode};
+use std::sync::Arc;
+
+/// What one authorizer decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Allowed.
+    Allow,
+    /// Denied: no later authorizer is asked.
+    Deny,
+    /// Undecided: the next authorizer is asked.
+    NoOpinion,
+}
+
+/// An authorizer's decision and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorization {
+    /// The decision.
+    pub decision: Decision,
+    /// Why, for the Forbidden message and audit; may be empty.
+    pub reason: String,
+}
+
+impl Authorization {
+    /// A decision with no reason.
+    pub fn of(decision: Decision) -> Self {
+        Self {
+            decision,
+            reason: String::new(),
+        }
+    }
+
+    /// A decision with a reason.
+    pub fn because(decision: Decision, reason: impl Into<String>) -> Self {
+        Self {
+            decision,
+            reason: reason.into(),
+        }
+    }
+
+    /// Whether the request may proceed.
+    pub fn allowed(&self) -> bool {
+        self.decision == Decision::Allow
+    }
+}
+
+/// One authorizer (a mode, or the privileged-groups check).
+#[async_trait::async_trait]
+pub trait Authorize: Send + Sync {
+    /// Decides `attributes`.
+    async fn authorize(&self, attributes: &Attributes<'_>) -> Authorization;
+}
+
+/// The group whose members may do anything, before any mode is asked.
+pub const PRIVILEGED_GROUP: &str = "system:masters";
+
+/// Upstream's privileged-groups authorizer: members of `system:masters` are allowed outright.
+struct PrivilegedGroups;
+
+#[async_trait::async_trait]
+impl Authorize for PrivilegedGroups {
+    async fn authorize(&self, a: &Attributes<'_>) -> Authorization {
+        if a.user.groups.iter().any(|g| g == PRIVILEGED_GROUP) {
+            Authorization::of(Decision::Allow)
+        } else {
+            Authorization::of(Decision::NoOpinion)
+        }
+    }
+}
+
+/// `AlwaysAllow`.
+struct AlwaysAllow;
+
+#[async_trait::async_trait]
+impl Authorize for AlwaysAllow {
+    async fn authorize(&self, _: &Attributes<'_>) -> Authorization {
+        Authorization::of(Decision::Allow)
+    }
+}
+
+/// `AlwaysDeny`: no opinion, with upstream's reason, so the chain ends in a 403 naming it.
+struct AlwaysDeny;
+
+#[async_trait::async_trait]
+impl Authorize for AlwaysDeny {
+    async fn authorize(&self, _: &Attributes<'_>) -> Authorization {
+        Authorization::because(Decision::NoOpinion, "Everything is forbidden.")
+    }
+}
+
+/// Non-resource URLs that `system:public-info-viewer` grants to everyone, anonymous included.
+const PUBLIC_INFO_PATHS: &[&str] = &["/healthz", "/livez", "/readyz", "/version", "/version/"];
+
+/// The RBAC mode until RBAC is implemented: see the module documentation.
+struct BootstrapRbac;
+
+#[async_trait::async_trait]
+impl Authorize for BootstrapRbac {
+    async fn authorize(&self, a: &Attributes<'_>) -> Authorization {
+        let public = !a.resource_request && a.verb == "get" && PUBLIC_INFO_PATHS.contains(&a.path);
+        if !a.user.is_anonymous() || public {
+            Authorization::of(Decision::Allow)
+        } else {
+            Authorization::of(Decision::NoOpinion)
+        }
+    }
+}
+
+/// The Node mode until the node authorizer is implemented: no opinion, as upstream's has none
+/// for users that are not nodes.
+struct NoNodes;
+
+#[async_trait::async_trait]
+impl Authorize for NoNodes {
+    async fn authorize(&self, _: &Attributes<'_>) -> Authorization {
+        Authorization::of(Decision::NoOpinion)
+    }
+}
+
+/// The whole chain: privileged groups, then the configured modes.
+pub struct Authorizer {
+    chain: Vec<Arc<dyn Authorize>>,
+}
+
+impl Authorizer {
+    /// Builds the chain of the configured modes, in their order.
+    pub fn new(config: &AuthorizationConfig) -> Self {
+        let mut chain: Vec<Arc<dyn Authorize>> = vec![Arc::new(PrivilegedGroups)];
+        chain.extend(config.modes.iter().map(|mode| -> Arc<dyn Authorize> {
+            match mode {
+                Mode::AlwaysAllow => Arc::new(AlwaysAllow),
+                Mode::AlwaysDeny => Arc::new(AlwaysDeny),
+                Mode::Rbac => Arc::new(BootstrapRbac),
+                Mode::Node => Arc::new(NoNodes),
+            }
+        }));
+        Self { chain }
+    }
+
+    /// Decides `attributes` as upstream's union: the first Allow or Deny wins with its reason;
+    /// when nobody decides, the answer is NoOpinion (a 403) with every reason given, one per line.
+    pub async fn authorize(&self, attributes: &Attributes<'_>) -> Authorization {
+        let mut reasons = Vec::new();
+        for authorizer in &self.chain {
+            let answer = authorizer.authorize(attributes).await;
+            if answer.decision != Decision::NoOpinion {
+                return answer;
+            }
+            if !answer.reason.is_empty() {
+                reasons.push(answer.reason);
+            }
+        }
+        Authorization::because(Decision::NoOpinion, reasons.join("\n"))
+    }
+}
+
+/// Upstream's Forbidden message for denied `attributes`.
+pub fn forbidden_message(a: &Attributes<'_>, reason: &str) -> String {
+    let mut msg = if !a.resource_request {
+        format!(
+            "forbidden: User {:?} cannot {} path {:?}",
+            a.user.name, a.verb, a.path
+        )
+    } else {
+        let mut resource = a.resource.to_string();
+        if !a.subresource.is_empty() {
+            resource = format!("{resource}/{}", a.subresource);
+        }
+        let object = if a.name.is_empty() {
+            resource.clone()
+        } else {
+            format!("{resource} {:?}", a.name)
+        };
+        let scope = if a.namespace.is_empty() {
+            "at the cluster scope".to_string()
+        } else {
+            format!("in the namespace {:?}", a.namespace)
+        };
+        format!(
+            "{object} is forbidden: User {:?} cannot {} resource {resource:?} in API group {:?} {scope}",
+            a.user.name, a.verb, a.api_group
+        )
+    };
+    if !reason.is_empty() {
+        msg.push_str(": ");
+        msg.push_str(reason);
+    }
+    msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::UserInfo;
+    use crate::endpoints::request_info::RequestInfo;
+    use http::Method;
+
+    async fn decide(a: &Authorizer, user: &UserInfo, path: &str) -> Decision {
+        let info = RequestInfo::parse(&Method::GET, path, None);
+        a.authorize(&Attributes::of_request(user, &info))
+            .await
+            .decision
+    }
+
+    #[tokio::test]
+    async fn anonymous_may_read_health_but_not_discovery() {
+        let a = Authorizer::new(&AuthorizationConfig {
+            modes: vec![Mode::Node, Mode::Rbac],
+        });
+        let anon = UserInfo::anonymous();
+        assert_eq!(decide(&a, &anon, "/readyz").await, Decision::Allow);
+        assert_eq!(decide(&a, &anon, "/version").await, Decision::Allow);
+        assert_eq!(decide(&a, &anon, "/api").await, Decision::NoOpinion);
+        assert_eq!(decide(&a, &anon, "/readyz/ping").await, Decision::NoOpinion);
+    }
+
+    #[tokio::test]
+    async fn masters_are_allowed_before_any_mode_and_always_deny_says_why() {
+        let a = Authorizer::new(&AuthorizationConfig {
+            modes: vec![Mode::AlwaysDeny],
+        });
+        let admin = UserInfo {
+            name: "admin".into(),
+            groups: vec![PRIVILEGED_GROUP.into()],
+            ..UserInfo::default()
+        };
+        assert_eq!(decide(&a, &admin, "/api").await, Decision::Allow);
+        let info = RequestInfo::parse(&Method::GET, "/api", None);
+        let alice = UserInfo {
+            name: "alice".into(),
+            ..UserInfo::default()
+        };
+        let answer = a.authorize(&Attributes::of_request(&alice, &info)).await;
+        assert_eq!(
+            answer,
+            Authorization::because(Decision::NoOpinion, "Everything is forbidden.")
+        );
+    }
+
+    #[test]
+    fn forbidden_messages_match_upstream() {
+        let anon = UserInfo::anonymous();
+        let info = RequestInfo::parse(&Method::GET, "/api/v1/namespaces/default/pods", None);
+        assert_eq!(
+            forbidden_message(&Attributes::of_request(&anon, &info), ""),
+            r#"pods is forbidden: User "system:anonymous" cannot list resource "pods" in API group "" in the namespace "default""#
+        );
+        let info = RequestInfo::parse(&Method::GET, "/api", None);
+        assert_eq!(
+            forbidden_message(&Attributes::of_request(&anon, &info), ""),
+            r#"forbidden: User "system:anonymous" cannot get path "/api""#
+        );
+    }
+}
