@@ -94,6 +94,7 @@ pub async fn create_server_chain(o: &ValidOptions) -> Result<GenericApiServer, A
         std::net::SocketAddr::new(o.advertise_address, o.secure_port).to_string(),
     ));
     let admission = crate::controlplane::admission_plugins(&*storage);
+    let creaters = crate::auth::reviews::all();
     let openapi = Arc::new(OpenApi::build(
         &crate::registry::kinds::builtin()
             .iter()
@@ -102,6 +103,7 @@ pub async fn create_server_chain(o: &ValidOptions) -> Result<GenericApiServer, A
                 crate::apiextensions::crd::strategy().info().clone(),
                 crate::aggregator::apiservice::strategy().info().clone(),
             ])
+            .chain(creaters.iter().map(|c| c.info().clone()))
             .collect::<Vec<_>>(),
     ));
     let custom_stores = StoreSet::default();
@@ -132,6 +134,7 @@ pub async fn create_server_chain(o: &ValidOptions) -> Result<GenericApiServer, A
         openapi,
         admission: admission.clone(),
         custom_stores,
+        creaters,
         storage_health,
         authentication_info: authentication_info(o)?,
     };

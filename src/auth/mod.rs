@@ -3,69 +3,26 @@
 pub mod authorizer;
 mod config;
 mod requestheader;
+pub mod reviews;
 mod token_file;
 mod x509;
+
+pub mod user;
 
 pub use authorizer::{Authorizer, Decision};
 pub use config::{
     AuthenticationConfig, AuthorizationConfig, AuthorizationMode, RequestHeaderConfig,
 };
+pub use user::{ANONYMOUS_USER, AUTHENTICATED_GROUP, UNAUTHENTICATED_GROUP, UserInfo};
 
 use requestheader::RequestHeaderAuthenticator;
 use rustls::pki_types::CertificateDer;
 use rustls::server::danger::ClientCertVerifier;
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use token_file::TokenFile;
 use x509::CaVerifier;
-
-/// The anonymous user name.
-pub const ANONYMOUS_USER: &str = "system:anonymous";
-/// The group of anonymous requests.
-pub const UNAUTHENTICATED_GROUP: &str = "system:unauthenticated";
-/// The group every authenticated user is in.
-pub const AUTHENTICATED_GROUP: &str = "system:authenticated";
-
-/// An authenticated identity, as upstream's `user.Info`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct UserInfo {
-    /// User name.
-    pub name: String,
-    /// UID, may be empty.
-    pub uid: String,
-    /// Groups.
-    pub groups: Vec<String>,
-    /// Extra attributes.
-    pub extra: BTreeMap<String, Vec<String>>,
-}
-
-impl UserInfo {
-    /// The anonymous identity.
-    pub fn anonymous() -> Self {
-        Self {
-            name: ANONYMOUS_USER.into(),
-            groups: vec![UNAUTHENTICATED_GROUP.into()],
-            ..Default::default()
-        }
-    }
-
-    /// The identity of the server's own loopback client: a cluster admin, as upstream's
-    /// `system:apiserver` in `system:masters`.
-    pub fn loopback() -> Self {
-        Self {
-            name: "system:apiserver".into(),
-            groups: vec!["system:masters".into(), AUTHENTICATED_GROUP.into()],
-            ..Default::default()
-        }
-    }
-
-    /// Whether this is the anonymous identity.
-    pub fn is_anonymous(&self) -> bool {
-        self.name == ANONYMOUS_USER
-    }
-}
 
 /// What the TLS layer knows about a connection, attached to each of its requests.
 #[derive(Debug)]

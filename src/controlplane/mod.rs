@@ -10,6 +10,7 @@ use crate::endpoints::discovery::Discovery;
 use crate::endpoints::handlers::ResourceHandler;
 use crate::endpoints::openapi::OpenApi;
 use crate::endpoints::{Verbatim, full, handler_fn};
+use crate::registry::rest::Creater;
 use crate::registry::service_alloc::ServiceAllocator;
 use crate::registry::store::{FieldValidation, WriteOptions};
 use crate::registry::{RegistryError, Store, StoreFactory, StoreSet};
@@ -44,6 +45,8 @@ pub struct Config {
     pub admission: Chain,
     /// The custom resources' stores, which the namespace controller empties too.
     pub custom_stores: StoreSet,
+    /// Create-only resources served beside the stored ones (the review APIs).
+    pub creaters: Vec<Arc<dyn Creater>>,
     /// The storage backend's health check (`etcd`).
     pub storage_health: Arc<dyn HealthCheck>,
     /// What kube-system/extension-apiserver-authentication publishes.
@@ -100,13 +103,18 @@ pub fn new_kube_api_server(
     let configmaps = stores[find(&stores, "", "configmaps")].clone();
     let discovery = config.discovery.clone();
     discovery.add(stores.iter().map(|s| s.info().clone()));
+    discovery.add(config.creaters.iter().map(|c| c.info().clone()));
     let builtin_stores = StoreSet::new(stores);
     let controller_stores = vec![builtin_stores.clone(), config.custom_stores.clone()];
-    let resources = Arc::new(ResourceHandler::new(
-        builtin_stores,
-        config.admission.clone(),
-        config.min_request_timeout,
-    ));
+    let resources = config.creaters.iter().fold(
+        ResourceHandler::new(
+            builtin_stores,
+            config.admission.clone(),
+            config.min_request_timeout,
+        ),
+        |handler, creater| handler.with_creater(creater.clone()),
+    );
+    let resources = Arc::new(resources);
 
     let namespaces_for_controller = namespaces.clone();
     let bootstrap_namespaces = namespaces.clone();

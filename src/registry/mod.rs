@@ -6,6 +6,7 @@ pub mod errors;
 pub mod groups;
 pub mod kinds;
 pub mod managed_fields;
+pub mod rest;
 pub mod schema;
 pub mod selectors;
 pub mod service_alloc;

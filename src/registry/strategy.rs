@@ -90,6 +90,18 @@ pub enum Sub {
     Approval,
     /// `finalize` (namespaces).
     Finalize,
+    /// A subresource that takes a POST of another kind and acts on its object, served by a
+    /// [`super::rest::SubresourceCreater`] (serviceaccounts/token, pods/binding, pods/eviction).
+    Create {
+        /// The subresource's name.
+        name: &'static str,
+        /// Group of the object it takes.
+        group: &'static str,
+        /// Version of that object.
+        version: &'static str,
+        /// Kind of that object.
+        kind: &'static str,
+    },
 }
 
 impl Sub {
@@ -124,6 +136,18 @@ impl Sub {
             Sub::Scale(_) => SubresourceInfo::scale(),
             Sub::Approval => own("approval", SUB_VERBS),
             Sub::Finalize => own("finalize", &["update"]),
+            Sub::Create {
+                name,
+                group,
+                version,
+                kind,
+            } => SubresourceInfo {
+                name,
+                group: (*group).into(),
+                version: (*version).into(),
+                kind: (*kind).into(),
+                verbs: Cow::Borrowed(&["create"]),
+            },
         }
     }
 }

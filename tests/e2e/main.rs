@@ -14,6 +14,7 @@ mod foundation;
 mod lists;
 mod openapi;
 mod protobuf;
+mod reviews;
 mod shutdown;
 mod socket_activation;
 #[path = "../support/mod.rs"]

@@ -23,9 +23,9 @@ impl<'a> AdmissionPoint<'a> {
         dry_run: bool,
         options: Options<'a>,
     ) -> Self {
-        Self {
-            chain: scope.admission,
-            attributes: Attributes {
+        Self::of(
+            scope.admission,
+            Attributes {
                 operation,
                 resource: scope.store.info(),
                 subresource: scope.subresource(),
@@ -36,7 +36,12 @@ impl<'a> AdmissionPoint<'a> {
                 dry_run,
                 options,
             },
-        }
+        )
+    }
+
+    /// The admission of a request with these attributes (a request no store serves).
+    pub fn of(chain: &'a Chain, attributes: Attributes<'a>) -> Self {
+        Self { chain, attributes }
     }
 
     /// The attributes with the stored object the write changes.

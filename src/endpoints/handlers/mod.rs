@@ -5,6 +5,7 @@
 mod admit;
 mod body;
 mod create;
+mod creater;
 mod delete;
 mod deletecollection;
 mod get;
@@ -22,18 +23,25 @@ use super::status::ApiError;
 use super::{Body, Handler, Request, Response, call};
 use crate::admission::Chain;
 use crate::auth::UserInfo;
+use crate::registry::rest::{Creater, SubresourceCreater};
 use crate::registry::{Store, StoreSet};
 use http::header;
 use query::Query;
 use scope::{RequestScope, error_response, offer};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Serves the resources of a set of stores, by group/version/resource.
+/// Serves the resources of a set of stores, by group/version/resource, and the resources and
+/// subresources whose REST storage is their own.
 pub struct ResourceHandler {
     stores: StoreSet,
     admission: Chain,
     min_request_timeout: Duration,
+    /// Create-only resources, by group/version/resource.
+    creaters: BTreeMap<(String, String, String), Arc<dyn Creater>>,
+    /// Subresources served by their own storage, by group/resource/subresource.
+    subresources: BTreeMap<(String, String, String), Arc<dyn SubresourceCreater>>,
 }
 
 fn header_str(req: &Request, name: header::HeaderName) -> &str {
@@ -50,7 +58,35 @@ impl ResourceHandler {
             stores,
             admission,
             min_request_timeout,
+            creaters: BTreeMap::new(),
+            subresources: BTreeMap::new(),
         }
+    }
+
+    /// The same handler serving the create-only resource `creater` too.
+    pub fn with_creater(mut self, creater: Arc<dyn Creater>) -> Self {
+        let i = creater.info();
+        let key = (
+            i.group.to_string(),
+            i.version.to_string(),
+            i.resource.to_string(),
+        );
+        self.creaters.insert(key, creater);
+        self
+    }
+
+    /// The same handler serving POSTs to subresource `name` of `group`/`resource` with
+    /// `creater` (the resource's kind declares the subresource).
+    pub fn with_subresource(
+        mut self,
+        group: &str,
+        resource: &str,
+        name: &str,
+        creater: Arc<dyn SubresourceCreater>,
+    ) -> Self {
+        let key = (group.to_string(), resource.to_string(), name.to_string());
+        self.subresources.insert(key, creater);
+        self
     }
 
     /// Serves a resource request a store of this handler owns; passes every other request
@@ -67,9 +103,52 @@ impl ResourceHandler {
                 .get(&info.api_group, &info.api_version, &info.resource),
             false => None,
         };
-        match store {
-            Some(store) => self.serve(req, &info, store).await,
+        if let Some(store) = store {
+            return self.serve(req, &info, store).await;
+        }
+        let key = (
+            info.api_group.clone(),
+            info.api_version.clone(),
+            info.resource.clone(),
+        );
+        match self.creaters.get(&key).filter(|_| info.is_resource_request) {
+            Some(creater) => self.serve_creater(req, &info, creater.as_ref()).await,
             None => call(next, req).await,
+        }
+    }
+
+    /// Serves a request for a create-only resource; failures become JSON Status responses.
+    async fn serve_creater(
+        &self,
+        req: Request,
+        info: &RequestInfo,
+        creater: &dyn Creater,
+    ) -> Response {
+        let (parts, body) = req.into_parts();
+        let user = parts
+            .extensions
+            .get::<UserInfo>()
+            .cloned()
+            .unwrap_or_default();
+        let request = creater::CreaterRequest {
+            request: info,
+            query: Query::parse(parts.uri.query()),
+            accept: parts
+                .headers
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or(""),
+            content_type: parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or(""),
+            user: &user,
+            admission: &self.admission,
+        };
+        match creater::serve(creater, request, body).await {
+            Ok(resp) => resp,
+            Err(e) => e.into_response(),
         }
     }
 
@@ -128,7 +207,17 @@ impl ResourceHandler {
             request: info,
             store,
         };
-        route(&scope, body).await
+        let own_storage = self.subresources.get(&(
+            info.api_group.clone(),
+            info.resource.clone(),
+            info.subresource.clone(),
+        ));
+        match (&info.verb, own_storage) {
+            (Verb::Create, Some(creater)) => {
+                creater::create_subresource(&scope, creater.as_ref(), body).await
+            }
+            _ => route(&scope, body).await,
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 pub fn schemas() -> &'static Schemas {
     static SCHEMAS: OnceLock<Schemas> = OnceLock::new();
     SCHEMAS.get_or_init(|| {
-        use k8s_openapi::api::{autoscaling, core, flowcontrol, policy};
+        use k8s_openapi::api::{authentication, autoscaling, core, flowcontrol, policy};
         use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
         use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1 as apiregistration;
         let mut set = SchemaSet::new();
@@ -22,6 +22,8 @@ pub fn schemas() -> &'static Schemas {
         // registry does not import.
         set.add_kind::<apiextensions::CustomResourceDefinition>();
         set.add_kind::<apiregistration::APIService>();
+        // Create-only kinds the kube API server link serves (`auth::reviews`).
+        set.add_kind::<authentication::v1::SelfSubjectReview>();
         // The objects of subresources: scale, and pods' binding and eviction (not served yet).
         set.add_kind::<autoscaling::v1::Scale>();
         set.add_kind::<core::v1::Binding>();
