@@ -84,8 +84,22 @@ fn authentication_info(o: &ValidOptions) -> Result<AuthenticationInfo, AppError>
     Ok(info)
 }
 
-/// Builds the chain aggregator → kube API server → apiextensions → 404, as upstream's CreateServerChain.
-pub async fn create_server_chain(o: &ValidOptions) -> Result<GenericApiServer, AppError> {
+/// The server chain and the identity checks its filters run, built together because the
+/// authenticators and authorizers read objects the chain stores (and its reviews ask them).
+pub struct ServerChain {
+    /// The chain: aggregator → kube API server → apiextensions → 404.
+    pub server: GenericApiServer,
+    /// Who is asking.
+    pub authenticator: Arc<Authenticator>,
+    /// May they.
+    pub authorizer: Arc<Authorizer>,
+}
+
+/// Builds the chain aggregator → kube API server → apiextensions → 404, as upstream's
+/// CreateServerChain, with its authenticator and authorizer.
+pub async fn create_server_chain(o: &ValidOptions) -> Result<ServerChain, AppError> {
+    let authenticator = Arc::new(Authenticator::new(&o.authentication)?);
+    let authorizer = Arc::new(Authorizer::new(&o.authorization));
     let storage_factory = StorageFactory::open(&o.storage).await?;
     let storage_health = storage_factory.health_check();
     let storage: Arc<dyn crate::registry::StoreFactory> = Arc::new(storage_factory);
@@ -146,7 +160,11 @@ pub async fn create_server_chain(o: &ValidOptions) -> Result<GenericApiServer, A
         proxy_identity: ProxyIdentity::load(&o.proxy_client_cert_file, &o.proxy_client_key_file)?,
         min_request_timeout,
     };
-    Ok(new_aggregator(aggregator, kube_api_server))
+    Ok(ServerChain {
+        server: new_aggregator(aggregator, kube_api_server),
+        authenticator,
+        authorizer,
+    })
 }
 
 /// A server whose listener is bound and whose chain is prepared: `run` serves it.
@@ -181,11 +199,15 @@ pub async fn prepare(o: &ValidOptions, handle_os_signals: bool) -> Result<Starte
 /// PKI; served on `listener` when the caller bound one (say on port 0) for the options' address.
 pub async fn prepare_chain(
     o: &ValidOptions,
-    chain: GenericApiServer,
+    chain: ServerChain,
     listener: Option<std::net::TcpListener>,
     handle_os_signals: bool,
 ) -> Result<Started, AppError> {
-    let authenticator = Arc::new(Authenticator::new(&o.authentication)?);
+    let ServerChain {
+        server: chain,
+        authenticator,
+        authorizer,
+    } = chain;
     let tls = serving::tls_config(
         &o.tls_cert_file,
         &o.tls_private_key_file,
@@ -200,7 +222,6 @@ pub async fn prepare_chain(
     }
     .map_err(|source| AppError::Bind { addr, source })?;
 
-    let authorizer = Arc::new(Authorizer::new(&o.authorization));
     let server = chain.prepare_run(
         |signals, in_flight| FilterConfig {
             authenticator,

@@ -51,7 +51,7 @@ async fn start(extra: &[&str]) -> Fixture {
     let release = Arc::new(Notify::new());
     let mut chain = kubeboot::app::create_server_chain(&options).await.unwrap();
     let held_release = release.clone();
-    chain.handle(
+    chain.server.handle(
         "/held",
         handler_fn(move |_req| {
             let (entered_tx, release) = (entered_tx.clone(), held_release.clone());
