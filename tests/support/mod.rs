@@ -8,4 +8,5 @@ pub mod etcd_cluster;
 pub mod https;
 pub mod kubeboot;
 pub mod socket;
+pub mod users;
 pub mod wait;
