@@ -12,6 +12,7 @@ use crate::filters::FilterConfig;
 use crate::options::ValidOptions;
 use crate::pki::{self, PkiError};
 use crate::registry::StoreSet;
+use crate::server::resource_config::{GroupVersionResource, ResourceConfig, RuntimeConfigError};
 use crate::server::serving::{self, TlsError};
 use crate::server::storage_factory::StorageFactory;
 use crate::server::{EmptyDelegate, GenericApiServer, PreparedApiServer, RunConfig, ServerError};
@@ -56,6 +57,9 @@ pub enum AppError {
     /// The front-proxy client certificate could not be loaded.
     #[error(transparent)]
     Proxy(#[from] crate::aggregator::proxy::ProxyError),
+    /// `--runtime-config` names what cannot be served.
+    #[error(transparent)]
+    RuntimeConfig(#[from] RuntimeConfigError),
     /// The server stopped with an error.
     #[error(transparent)]
     Server(#[from] ServerError),
@@ -84,6 +88,39 @@ fn authentication_info(o: &ValidOptions) -> Result<AuthenticationInfo, AppError>
     Ok(info)
 }
 
+/// `--runtime-config` merged over everything kubeboot serves; warns of keys that cannot act.
+fn resource_config(
+    o: &ValidOptions,
+    builtin: &[Arc<dyn crate::registry::Strategy>],
+    creaters: &[Arc<dyn crate::registry::rest::Creater>],
+) -> Result<ResourceConfig, AppError> {
+    let own = [
+        crate::apiextensions::crd::strategy(),
+        crate::aggregator::apiservice::strategy(),
+    ];
+    let served: Vec<GroupVersionResource> = builtin
+        .iter()
+        .chain(&own)
+        .map(|s| s.info())
+        .chain(creaters.iter().map(|c| c.info()))
+        .map(|i| GroupVersionResource::new(&i.group, &i.version, &i.resource))
+        .collect();
+    let (config, mut warnings) = ResourceConfig::merge(&o.runtime_config, &served)?;
+    // The CRD and APIService APIs feed the chain's own informers, so they stay served.
+    for info in own.iter().map(|s| s.info()) {
+        if !config.resource_enabled(&info.group, &info.version, &info.resource) {
+            warnings.push(format!(
+                "--runtime-config: kubeboot always serves {}/{}/{}; the key has no effect",
+                info.group, info.version, info.resource
+            ));
+        }
+    }
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
+    Ok(config)
+}
+
 /// The server chain and the identity checks its filters run, built together because the
 /// authenticators and authorizers read objects the chain stores (and its reviews ask them).
 pub struct ServerChain {
@@ -108,11 +145,18 @@ pub async fn create_server_chain(o: &ValidOptions) -> Result<ServerChain, AppErr
         std::net::SocketAddr::new(o.advertise_address, o.secure_port).to_string(),
     ));
     let admission = crate::controlplane::admission_plugins(&*storage);
+    let builtin = crate::registry::kinds::builtin();
     let creaters = crate::auth::reviews::all();
+    let resource_config = resource_config(o, &builtin, &creaters)?;
+    let served = |info: &crate::registry::ResourceInfo| {
+        resource_config.resource_enabled(&info.group, &info.version, &info.resource)
+    };
+    let creaters: Vec<_> = creaters.into_iter().filter(|c| served(c.info())).collect();
     let openapi = Arc::new(OpenApi::build(
-        &crate::registry::kinds::builtin()
+        &builtin
             .iter()
             .map(|s| s.info().clone())
+            .filter(served)
             .chain([
                 crate::apiextensions::crd::strategy().info().clone(),
                 crate::aggregator::apiservice::strategy().info().clone(),
@@ -149,6 +193,7 @@ pub async fn create_server_chain(o: &ValidOptions) -> Result<ServerChain, AppErr
         admission: admission.clone(),
         custom_stores,
         creaters,
+        resource_config,
         storage_health,
         authentication_info: authentication_info(o)?,
     };

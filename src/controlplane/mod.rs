@@ -15,6 +15,7 @@ use crate::registry::service_alloc::ServiceAllocator;
 use crate::registry::store::{FieldValidation, WriteOptions};
 use crate::registry::{RegistryError, Store, StoreFactory, StoreSet};
 use crate::server::healthz::HealthCheck;
+use crate::server::resource_config::ResourceConfig;
 use crate::server::{DelegationTarget, GenericApiServer, spawn_once};
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,6 +46,8 @@ pub struct Config {
     pub admission: Chain,
     /// The custom resources' stores, which the namespace controller empties too.
     pub custom_stores: StoreSet,
+    /// Which built-in resources are served (`--runtime-config`); the others are still stored.
+    pub resource_config: ResourceConfig,
     /// Create-only resources served beside the stored ones (the review APIs).
     pub creaters: Vec<Arc<dyn Creater>>,
     /// The storage backend's health check (`etcd`).
@@ -102,13 +105,25 @@ pub fn new_kube_api_server(
     let slices = stores[find(&stores, "discovery.k8s.io", "endpointslices")].clone();
     let configmaps = stores[find(&stores, "", "configmaps")].clone();
     let discovery = config.discovery.clone();
-    discovery.add(stores.iter().map(|s| s.info().clone()));
+    // Unserved resources keep their stores, so the server's own writes and the namespace
+    // controller still reach them, as upstream's controllers reach unserved data through etcd.
+    let served: Vec<Arc<Store>> = stores
+        .iter()
+        .filter(|s| {
+            let i = s.info();
+            config
+                .resource_config
+                .resource_enabled(&i.group, &i.version, &i.resource)
+        })
+        .cloned()
+        .collect();
+    discovery.add(served.iter().map(|s| s.info().clone()));
     discovery.add(config.creaters.iter().map(|c| c.info().clone()));
-    let builtin_stores = StoreSet::new(stores);
-    let controller_stores = vec![builtin_stores.clone(), config.custom_stores.clone()];
+    let served_stores = StoreSet::new(served);
+    let controller_stores = vec![StoreSet::new(stores), config.custom_stores.clone()];
     let resources = config.creaters.iter().fold(
         ResourceHandler::new(
-            builtin_stores,
+            served_stores,
             config.admission.clone(),
             config.min_request_timeout,
         ),

@@ -9,6 +9,7 @@ use crate::auth::{
     AuthenticationConfig, AuthorizationConfig, AuthorizationMode, RequestHeaderConfig,
 };
 use crate::net::indexed_ip;
+use crate::server::resource_config::RuntimeConfig;
 use crate::storage::{StorageBackend, StorageConfig};
 use ipnet::IpNet;
 use std::net::{IpAddr, Ipv4Addr};
@@ -153,6 +154,8 @@ pub struct CompletedOptions {
     pub cert_extra_sans: Vec<String>,
     /// Admission plugins in effect, in upstream's order.
     pub admission_plugins: Vec<String>,
+    /// `--runtime-config`: which group versions and resources to serve.
+    pub runtime_config: RuntimeConfig,
     /// Flags that could not be parsed, reported by `validate()` with the rest.
     pub(super) parse_errors: Vec<FlagError>,
 }
@@ -336,6 +339,10 @@ impl ServerRunOptions {
         };
 
         let admission_plugins = self.admission_plugins(&mut errors);
+        let runtime_config = RuntimeConfig::parse(&self.runtime_config).unwrap_or_else(|e| {
+            errors.push(FlagError::new("runtime-config", e.to_string()));
+            RuntimeConfig::default()
+        });
         let max_requests_inflight = non_negative(
             "max-requests-inflight",
             self.max_requests_inflight,
@@ -401,6 +408,7 @@ impl ServerRunOptions {
             builtin_controllers: self.builtin_controllers,
             cert_extra_sans: self.cert_extra_sans.clone(),
             admission_plugins,
+            runtime_config,
             parse_errors: errors,
             flags: self,
         }

@@ -216,19 +216,8 @@ impl CompletedOptions {
             "authorization-mode",
             "enable-admission-plugins",
             "disable-admission-plugins",
+            "runtime-config",
         ]);
-        for entry in f.runtime_config.iter().filter(|e| !e.is_empty()) {
-            let (key, value) = entry.split_once('=').unwrap_or((entry.as_str(), "true"));
-            let key_ok = !key.is_empty() && (key == "v1" || key.contains('/'));
-            if !key_ok || !matches!(value, "true" | "false" | "") {
-                r.error(
-                    "runtime-config",
-                    format!(
-                        "--runtime-config {entry:?} is invalid: expected <group>/<version>=true|false"
-                    ),
-                );
-            }
-        }
 
         r.parsed(&[
             "max-requests-inflight",

@@ -10,6 +10,7 @@ mod crds;
 #[cfg(feature = "etcd")]
 mod etcd_cluster;
 mod events;
+mod flags;
 mod foundation;
 mod lists;
 mod openapi;
