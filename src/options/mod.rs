@@ -135,9 +135,10 @@ pub struct ServerRunOptions {
     pub proxy_client_key_file: Option<PathBuf>,
 
     /// Turns on aggregator routing requests to endpoint IPs rather than cluster IP (kubeboot
-    /// always routes to endpoints: it runs without kube-proxy, so cluster IPs lead nowhere).
-    #[arg(long = "enable-aggregator-routing", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = clap::ArgAction::Set)]
-    pub enable_aggregator_routing: bool,
+    /// always routes to endpoints: it runs without kube-proxy, so cluster IPs lead nowhere;
+    /// `=false` is warned of).
+    #[arg(long = "enable-aggregator-routing", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub enable_aggregator_routing: Option<bool>,
 
     /// Storage backend: embedded (default) or etcd (etcd3 is accepted as upstream's name).
     #[arg(long = "storage-backend", value_name = "BACKEND")]
@@ -255,9 +256,10 @@ pub struct ServerRunOptions {
     #[arg(long = "audit-policy-file", value_name = "FILE")]
     pub audit_policy_file: Option<PathBuf>,
 
-    /// Enable profiling via web interface host:port/debug/pprof/ (accepted; kubeboot serves no pprof).
-    #[arg(long = "profiling", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = true, action = clap::ArgAction::Set)]
-    pub profiling: bool,
+    /// Enable profiling via web interface host:port/debug/pprof/ (kubeboot serves no pprof:
+    /// `=true` given explicitly is warned of).
+    #[arg(long = "profiling", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub profiling: Option<bool>,
 
     /// Number for the log level verbosity.
     #[arg(short = 'v', long = "v", default_value_t = 0, value_name = "LEVEL")]

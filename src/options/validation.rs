@@ -304,6 +304,12 @@ impl CompletedOptions {
         if f.audit_log_path.is_some() || f.audit_policy_file.is_some() {
             out.push("--audit-log-path/--audit-policy-file: audit logging is not implemented by kubeboot yet; no audit events are written".into());
         }
+        if f.profiling == Some(true) {
+            out.push("--profiling: kubeboot serves no /debug/pprof; the flag has no effect".into());
+        }
+        if f.enable_aggregator_routing == Some(false) {
+            out.push("--enable-aggregator-routing=false: kubeboot always routes to endpoint IPs, as it runs without kube-proxy".into());
+        }
         out
     }
 }

@@ -309,9 +309,9 @@ impl ResourceConfig {
                 .insert((group.clone(), version.clone()), *enabled);
         }
         for ((group, version, resource), enabled) in &config.resources {
-            let known = served.iter().any(|s| {
-                s.group == *group && s.version == *version && s.resource == *resource
-            });
+            let known = served
+                .iter()
+                .any(|s| s.group == *group && s.version == *version && s.resource == *resource);
             if !known {
                 let gvr = format!("{group}/{version}/{resource}");
                 if served_group(group) || *enabled {
@@ -364,8 +364,8 @@ mod tests {
 
     #[test]
     fn versions_and_resources_turn_off_and_resources_win_over_versions() {
-        let (c, warnings) = merge(&["batch/v1=false", "batch/v1/jobs=true", "v1/pods=false"])
-            .expect("valid");
+        let (c, warnings) =
+            merge(&["batch/v1=false", "batch/v1/jobs=true", "v1/pods=false"]).expect("valid");
         assert!(warnings.is_empty());
         assert!(c.resource_enabled("batch", "v1", "jobs"));
         assert!(!c.resource_enabled("batch", "v1", "cronjobs"));
@@ -430,7 +430,9 @@ mod tests {
         .expect("valid");
         assert_eq!(
             warnings,
-            ["--runtime-config: kubeboot does not serve resource.k8s.io/v1beta1; the key has no effect"]
+            [
+                "--runtime-config: kubeboot does not serve resource.k8s.io/v1beta1; the key has no effect"
+            ]
         );
         assert!(c.resource_enabled("batch", "v1", "jobs"));
     }

@@ -33,10 +33,7 @@ async fn runtime_config_turns_off_versions_and_resources_everywhere() {
     assert!(!resources.contains(&"deployments"), "{resources:?}");
     assert!(resources.contains(&"replicasets"), "{resources:?}");
 
-    assert_eq!(
-        admin.get("/apis/batch/v1/jobs").await.unwrap().status,
-        404
-    );
+    assert_eq!(admin.get("/apis/batch/v1/jobs").await.unwrap().status, 404);
     assert_eq!(
         admin
             .get("/apis/apps/v1/namespaces/default/deployments")
@@ -66,7 +63,10 @@ async fn runtime_config_turns_off_versions_and_resources_everywhere() {
         &server.kubectl(&newest_kubectl(), &["api-resources", "-o", "name"]),
         "kubectl api-resources",
     );
-    assert!(!out.lines().any(|l| l == "jobs.batch" || l == "deployments.apps"));
+    assert!(
+        !out.lines()
+            .any(|l| l == "jobs.batch" || l == "deployments.apps")
+    );
     assert!(out.lines().any(|l| l == "replicasets.apps"), "{out}");
 
     assert!(
@@ -82,7 +82,10 @@ async fn runtime_config_turns_off_versions_and_resources_everywhere() {
 fn runtime_config_errors_are_upstreams_and_name_the_flag() {
     let dir = tempfile::tempdir().unwrap();
     for (value, message) in [
-        ("api/all=false", "--runtime-config: invalid key with only api/all=false"),
+        (
+            "api/all=false",
+            "--runtime-config: invalid key with only api/all=false",
+        ),
         ("foo", "--runtime-config: runtime-config invalid key foo"),
         (
             "widgets.example.com/v1=true",
@@ -93,10 +96,7 @@ fn runtime_config_errors_are_upstreams_and_name_the_flag() {
             r#"--runtime-config: invalid value of batch/v1: maybe, err: strconv.ParseBool: parsing "maybe": invalid syntax"#,
         ),
     ] {
-        let out = run_kubeboot(
-            dir.path(),
-            &["init", &format!("--runtime-config={value}")],
-        );
+        let out = run_kubeboot(dir.path(), &["init", &format!("--runtime-config={value}")]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{value}: {err}");
         assert!(err.contains(message), "{value}: {err}");
