@@ -135,18 +135,20 @@ pub struct ServerChain {
 /// Builds the chain aggregator → kube API server → apiextensions → 404, as upstream's
 /// CreateServerChain, with its authenticator and authorizer.
 pub async fn create_server_chain(o: &ValidOptions) -> Result<ServerChain, AppError> {
-    let authenticator = Arc::new(Authenticator::new(&o.authentication)?);
-    let authorizer = Arc::new(Authorizer::new(&o.authorization));
     let storage_factory = StorageFactory::open(&o.storage).await?;
     let storage_health = storage_factory.health_check();
     let storage: Arc<dyn crate::registry::StoreFactory> = Arc::new(storage_factory);
+    // Authentication and authorization read objects (service accounts, roles, bindings) from
+    // the same stores the chain serves.
+    let authenticator = Arc::new(Authenticator::new(&o.authentication)?);
+    let authorizer = Arc::new(Authorizer::new(&o.authorization));
     let not_found = Arc::new(EmptyDelegate);
     let discovery = Arc::new(Discovery::new(
         std::net::SocketAddr::new(o.advertise_address, o.secure_port).to_string(),
     ));
     let admission = crate::controlplane::admission_plugins(&*storage);
     let builtin = crate::registry::kinds::builtin();
-    let creaters = crate::auth::reviews::all();
+    let creaters = crate::auth::reviews::all(&authenticator, &authorizer);
     let resource_config = resource_config(o, &builtin, &creaters)?;
     let served = |info: &crate::registry::ResourceInfo| {
         resource_config.resource_enabled(&info.group, &info.version, &info.resource)

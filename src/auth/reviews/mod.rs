@@ -5,10 +5,15 @@ mod self_subject_review;
 
 pub use self_subject_review::SelfSubjectReviews;
 
+use crate::auth::{Authenticator, Authorizer};
 use crate::registry::rest::Creater;
 use std::sync::Arc;
 
-/// Every review resource the kube API server link serves.
-pub fn all() -> Vec<Arc<dyn Creater>> {
+/// Every review resource the kube API server link serves; token reviews ask `_authenticator`,
+/// access reviews `_authorizer`.
+pub fn all(
+    _authenticator: &Arc<Authenticator>,
+    _authorizer: &Arc<Authorizer>,
+) -> Vec<Arc<dyn Creater>> {
     vec![Arc::new(SelfSubjectReviews::default())]
 }
