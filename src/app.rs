@@ -141,7 +141,7 @@ pub async fn create_server_chain(o: &ValidOptions) -> Result<ServerChain, AppErr
     // Authentication and authorization read objects (service accounts, roles, bindings) from
     // the same stores the chain serves.
     let authenticator = Arc::new(Authenticator::new(&o.authentication)?);
-    let authorizer = Arc::new(Authorizer::new(&o.authorization));
+    let authorizer = Arc::new(Authorizer::new(&o.authorization, &storage));
     let not_found = Arc::new(EmptyDelegate);
     let discovery = Arc::new(Discovery::new(
         std::net::SocketAddr::new(o.advertise_address, o.secure_port).to_string(),

@@ -27,6 +27,21 @@ pub struct StorageFactory {
 }
 
 impl StorageFactory {
+    /// An embedded store in `dir` with a watch cache, for unit tests of what reads stores.
+    #[cfg(test)]
+    pub async fn for_tests(dir: &std::path::Path) -> Arc<dyn crate::registry::StoreFactory> {
+        let config = StorageConfig {
+            backend: StorageBackend::Embedded {
+                path: dir.join("db"),
+            },
+            prefix: "/registry".into(),
+            watch_cache_size: 100,
+            compaction_interval: std::time::Duration::ZERO,
+            compaction_keep: 0,
+        };
+        Arc::new(Self::open(&config).await.expect("embedded storage opens"))
+    }
+
     /// Opens the backend the options name.
     pub async fn open(config: &StorageConfig) -> Result<Self, StorageError> {
         let (backend, check_name): (Arc<dyn Storage>, _) = match &config.backend {

@@ -12,6 +12,7 @@ mod attributes;
 pub use attributes::Attributes;
 
 use super::{AuthorizationConfig, AuthorizationMode as Mode};
+use crate::registry::StoreFactory;
 use std::sync::Arc;
 
 /// What one authorizer decides.
@@ -136,8 +137,9 @@ pub struct Authorizer {
 }
 
 impl Authorizer {
-    /// Builds the chain of the configured modes, in their order.
-    pub fn new(config: &AuthorizationConfig) -> Self {
+    /// Builds the chain of the configured modes, in their order; the modes that decide on stored
+    /// objects (RBAC's roles and bindings, Node's graph of pods) read them from `_storage`.
+    pub fn new(config: &AuthorizationConfig, _storage: &Arc<dyn StoreFactory>) -> Self {
         let mut chain: Vec<Arc<dyn Authorize>> = vec![Arc::new(PrivilegedGroups)];
         chain.extend(config.modes.iter().map(|mode| -> Arc<dyn Authorize> {
             match mode {
@@ -217,9 +219,14 @@ mod tests {
 
     #[tokio::test]
     async fn anonymous_may_read_health_but_not_discovery() {
-        let a = Authorizer::new(&AuthorizationConfig {
-            modes: vec![Mode::Node, Mode::Rbac],
-        });
+        let dir = tempfile::tempdir().unwrap();
+        let storage = crate::server::storage_factory::StorageFactory::for_tests(dir.path()).await;
+        let a = Authorizer::new(
+            &AuthorizationConfig {
+                modes: vec![Mode::Node, Mode::Rbac],
+            },
+            &storage,
+        );
         let anon = UserInfo::anonymous();
         assert_eq!(decide(&a, &anon, "/readyz").await, Decision::Allow);
         assert_eq!(decide(&a, &anon, "/version").await, Decision::Allow);
@@ -229,9 +236,14 @@ mod tests {
 
     #[tokio::test]
     async fn masters_are_allowed_before_any_mode_and_always_deny_says_why() {
-        let a = Authorizer::new(&AuthorizationConfig {
-            modes: vec![Mode::AlwaysDeny],
-        });
+        let dir = tempfile::tempdir().unwrap();
+        let storage = crate::server::storage_factory::StorageFactory::for_tests(dir.path()).await;
+        let a = Authorizer::new(
+            &AuthorizationConfig {
+                modes: vec![Mode::AlwaysDeny],
+            },
+            &storage,
+        );
         let admin = UserInfo {
             name: "admin".into(),
             groups: vec![PRIVILEGED_GROUP.into()],
