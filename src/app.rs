@@ -88,6 +88,22 @@ fn authentication_info(o: &ValidOptions) -> Result<AuthenticationInfo, AppError>
     Ok(info)
 }
 
+/// The cluster CA bundle published in every namespace: kubeadm's `ca.crt` (which
+/// kube-controller-manager's `--root-ca-file` names), or the client CA when there is none.
+fn root_ca(o: &ValidOptions) -> Result<Arc<str>, AppError> {
+    let path = if o.pki.ca_crt.exists() {
+        &o.pki.ca_crt
+    } else {
+        &o.authentication.client_ca_file
+    };
+    std::fs::read_to_string(path)
+        .map(Arc::from)
+        .map_err(|source| AppError::Read {
+            path: path.clone(),
+            source,
+        })
+}
+
 /// `--runtime-config` merged over everything kubeboot serves; warns of keys that cannot act.
 fn resource_config(
     o: &ValidOptions,
@@ -182,6 +198,7 @@ pub async fn create_server_chain(o: &ValidOptions) -> Result<ServerChain, AppErr
     let config = crate::controlplane::Config {
         min_request_timeout,
         builtin_controllers: o.builtin_controllers,
+        root_ca: root_ca(o)?,
         service_ranges: o.service_cluster_ip_ranges.clone(),
         node_ports: (o.node_port_range.base, o.node_port_range.size),
         compaction: (o.storage.compaction_interval, o.storage.compaction_keep),

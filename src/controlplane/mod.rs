@@ -4,6 +4,7 @@
 pub mod authentication_info;
 pub mod bootstrap;
 pub mod namespace_controller;
+pub mod namespace_defaults;
 
 use crate::admission::{Chain, NamespaceLifecycle};
 use crate::endpoints::discovery::Discovery;
@@ -17,6 +18,7 @@ use crate::registry::{RegistryError, Store, StoreFactory, StoreSet};
 use crate::server::healthz::HealthCheck;
 use crate::server::resource_config::ResourceConfig;
 use crate::server::{DelegationTarget, GenericApiServer, spawn_once};
+use namespace_defaults::NamespaceDefault;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,8 +30,11 @@ pub const SYSTEM_NAMESPACES: &[&str] =
 pub struct Config {
     /// --min-request-timeout.
     pub min_request_timeout: Duration,
-    /// Whether to run the built-in controllers (namespace deletion).
+    /// Whether to run the built-in controllers (namespace deletion, each namespace's default
+    /// ServiceAccount and CA bundle).
     pub builtin_controllers: bool,
+    /// The cluster CA bundle the root-CA publisher puts in every namespace.
+    pub root_ca: Arc<str>,
     /// Service cluster IP ranges, primary first.
     pub service_ranges: Vec<ipnet::IpNet>,
     /// First node port and number of node ports.
@@ -104,6 +109,7 @@ pub fn new_kube_api_server(
     let endpoints = stores[find(&stores, "", "endpoints")].clone();
     let slices = stores[find(&stores, "discovery.k8s.io", "endpointslices")].clone();
     let configmaps = stores[find(&stores, "", "configmaps")].clone();
+    let serviceaccounts = stores[find(&stores, "", "serviceaccounts")].clone();
     let discovery = config.discovery.clone();
     // Unserved resources keep their stores, so the server's own writes and the namespace
     // controller still reach them, as upstream's controllers reach unserved data through etcd.
@@ -161,6 +167,27 @@ pub fn new_kube_api_server(
 
     if config.builtin_controllers {
         let namespaces = namespaces_for_controller;
+        let defaults = [
+            (
+                "start-kubeboot-serviceaccounts-controller",
+                NamespaceDefault::ServiceAccount,
+                serviceaccounts,
+            ),
+            (
+                "start-kubeboot-root-ca-cert-publisher",
+                NamespaceDefault::RootCa(config.root_ca.clone()),
+                configmaps.clone(),
+            ),
+        ];
+        for (hook, default, objects) in defaults {
+            let namespaces = namespaces.clone();
+            server.add_post_start_hook(
+                hook,
+                spawn_once(move |_ctx| {
+                    Box::pin(namespace_defaults::run(default, namespaces, objects))
+                }),
+            );
+        }
         server.add_post_start_hook(
             "start-kubeboot-namespace-controller",
             spawn_once(move |_ctx| {

@@ -82,3 +82,8 @@ pub fn kubectl_watching(stderr: &str) -> bool {
         .lines()
         .any(|l| l.contains("watch=true") && l.contains("200 OK"))
 }
+
+/// Flags for tests of list and watch mechanics that count every object of a namespace: without
+/// the built-in controllers no `kube-root-ca.crt` or `default` ServiceAccount appears in it
+/// mid-test, as upstream's apiserver integration tests run with no controller manager.
+pub const WITHOUT_CONTROLLERS: &[&str] = &["--builtin-controllers=false"];

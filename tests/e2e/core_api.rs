@@ -1,6 +1,8 @@
 //! The built-in API over REST and watch: kubectl, raw HTTPS and kube-rs against a started server.
 
-use crate::common::{kubectl_version, kubectl_watching, kubectls, ok, types_and_names};
+use crate::common::{
+    WITHOUT_CONTROLLERS, kubectl_version, kubectl_watching, kubectls, ok, types_and_names,
+};
 use crate::support::kubeboot::TestServer;
 use crate::support::wait::Background;
 use serde_json::{Value, json};
@@ -573,7 +575,7 @@ async fn kubectl_get_watch_observes_added_modified_and_deleted() {
 
 #[tokio::test]
 async fn raw_watch_resumes_from_a_resource_version_and_sends_bookmarks_for_watch_lists() {
-    let mut server = TestServer::up(&[]);
+    let mut server = TestServer::up(WITHOUT_CONTROLLERS);
     server.wait_ready().await;
     let admin = server.admin();
     let base = "/api/v1/namespaces/default/configmaps";
@@ -629,7 +631,7 @@ async fn raw_watch_resumes_from_a_resource_version_and_sends_bookmarks_for_watch
 
 #[tokio::test]
 async fn lists_paginate_with_continue_tokens_at_one_snapshot() {
-    let mut server = TestServer::up(&[]);
+    let mut server = TestServer::up(WITHOUT_CONTROLLERS);
     server.wait_ready().await;
     let admin = server.admin();
     let base = "/api/v1/namespaces/default/configmaps";

@@ -3,6 +3,7 @@
 //! unstructured custom resource lists (items with theirs), events.k8s.io's converted Events,
 //! pages, revisions, selectors, Tables and PartialObjectMetadataLists — in etcd key order.
 
+use crate::common::WITHOUT_CONTROLLERS;
 use crate::crds::create_crd;
 use crate::support::https::Https;
 use crate::support::kubeboot::TestServer;
@@ -134,7 +135,7 @@ async fn merge_patch(admin: &Https, path: &str, patch: &Value) -> Value {
 
 #[tokio::test]
 async fn typed_lists_are_the_get_bodies_without_type_meta_in_key_order() {
-    let mut server = TestServer::up(&[]);
+    let mut server = TestServer::up(WITHOUT_CONTROLLERS);
     server.wait_ready().await;
     let admin = server.admin();
     // Namespaces whose names prefix each other: etcd key order ("lists-b/…" < "lists/…", as
@@ -226,7 +227,7 @@ async fn typed_lists_are_the_get_bodies_without_type_meta_in_key_order() {
 
 #[tokio::test]
 async fn pages_keep_the_item_shape_and_count_the_items_that_remain() {
-    let mut server = TestServer::up(&[]);
+    let mut server = TestServer::up(WITHOUT_CONTROLLERS);
     server.wait_ready().await;
     let admin = server.admin();
     create_namespace(&admin, "pages").await;
@@ -320,7 +321,7 @@ async fn pages_keep_the_item_shape_and_count_the_items_that_remain() {
 
 #[tokio::test]
 async fn lists_from_the_watch_cache_and_at_an_exact_revision_have_the_same_item_shape() {
-    let mut server = TestServer::up(&[]);
+    let mut server = TestServer::up(WITHOUT_CONTROLLERS);
     server.wait_ready().await;
     let admin = server.admin();
     create_namespace(&admin, "revs").await;
@@ -384,7 +385,7 @@ async fn lists_from_the_watch_cache_and_at_an_exact_revision_have_the_same_item_
 
 #[tokio::test]
 async fn selected_lists_keep_the_item_shape_and_hold_only_the_matches() {
-    let mut server = TestServer::up(&[]);
+    let mut server = TestServer::up(WITHOUT_CONTROLLERS);
     server.wait_ready().await;
     let admin = server.admin();
     create_namespace(&admin, "sel").await;
@@ -475,7 +476,7 @@ fn two_version_crd(group: &str) -> Value {
 
 #[tokio::test]
 async fn custom_resource_lists_keep_each_items_apiversion_and_kind() {
-    let mut server = TestServer::up(&[]);
+    let mut server = TestServer::up(WITHOUT_CONTROLLERS);
     server.wait_ready().await;
     let admin = server.admin();
     let group = "lists.example.com";
@@ -547,7 +548,7 @@ async fn custom_resource_lists_keep_each_items_apiversion_and_kind() {
 
 #[tokio::test]
 async fn events_k8s_io_lists_show_core_events_in_their_own_shape() {
-    let mut server = TestServer::up(&[]);
+    let mut server = TestServer::up(WITHOUT_CONTROLLERS);
     server.wait_ready().await;
     let admin = server.admin();
     let core = "/api/v1/namespaces/default/events";
@@ -623,7 +624,7 @@ async fn events_k8s_io_lists_show_core_events_in_their_own_shape() {
 
 #[tokio::test]
 async fn tables_and_partial_object_metadata_lists_describe_every_item() {
-    let mut server = TestServer::up(&[]);
+    let mut server = TestServer::up(WITHOUT_CONTROLLERS);
     server.wait_ready().await;
     let admin = server.admin();
     create_namespace(&admin, "views").await;

@@ -13,6 +13,7 @@ mod events;
 mod flags;
 mod foundation;
 mod lists;
+mod namespace_defaults;
 mod openapi;
 mod protobuf;
 mod reviews;
