@@ -239,6 +239,8 @@ pub struct Started {
     pub listener: TcpListener,
     /// The TLS configuration.
     pub tls: Arc<rustls::ServerConfig>,
+    /// Re-reads the client CA files while the server runs.
+    reload_client_cas: futures::future::BoxFuture<'static, ()>,
 }
 
 impl Started {
@@ -249,7 +251,10 @@ impl Started {
 
     /// Serves until the shutdown sequence ends.
     pub async fn run(self) -> Result<(), AppError> {
-        Ok(self.server.run(self.listener, self.tls).await?)
+        let reloader = tokio::spawn(self.reload_client_cas);
+        let served = self.server.run(self.listener, self.tls).await;
+        reloader.abort();
+        Ok(served?)
     }
 }
 
@@ -286,6 +291,7 @@ pub async fn prepare_chain(
     }
     .map_err(|source| AppError::Bind { addr, source })?;
 
+    let reload_client_cas = Box::pin(authenticator.reload_client_cas());
     let server = chain.prepare_run(
         |signals, in_flight| FilterConfig {
             authenticator,
@@ -308,5 +314,6 @@ pub async fn prepare_chain(
         server,
         listener,
         tls,
+        reload_client_cas,
     })
 }

@@ -33,10 +33,10 @@ pub struct ConnInfo {
     pub peer_certificates: Vec<CertificateDer<'static>>,
     /// Whether this is the in-process loopback client, which no network peer can claim.
     pub loopback: bool,
-    /// The client certificate's identity once verified, until when it holds (Unix seconds):
-    /// the chain cannot change within a connection, and checking its signatures on every
-    /// request took a sixth of a create's time.
-    certificate_user: Mutex<Option<(UserInfo, i64)>>,
+    /// The client certificate's identity once verified, until when it holds (Unix seconds)
+    /// and against which CA bundle: the chain cannot change within a connection, and checking
+    /// its signatures on every request took a sixth of a create's time.
+    certificate_user: Mutex<Option<(UserInfo, i64, u64)>>,
 }
 
 impl ConnInfo {
@@ -131,7 +131,7 @@ impl Authenticator {
         if let Some(rh) = &requestheader {
             roots.push(rh.ca());
         }
-        let tls_verifier = x509::union_verifier(&roots)?;
+        let tls_verifier = x509::UnionVerifier::new(&roots)?;
         Ok(Self {
             requestheader,
             x509,
@@ -145,6 +145,16 @@ impl Authenticator {
     /// to one of the configured CAs when presented.
     pub fn client_cert_verifier(&self) -> Arc<dyn ClientCertVerifier> {
         self.tls_verifier.clone()
+    }
+
+    /// Re-reads the client CA files when they change, forever: the future to run beside the
+    /// server.
+    pub fn reload_client_cas(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut cas = vec![self.x509.clone()];
+        if let Some(rh) = &self.requestheader {
+            cas.push(rh.ca().clone());
+        }
+        x509::reload_forever(cas)
     }
 
     /// Authenticates a request; `Err` means 401.
@@ -214,17 +224,19 @@ impl Authenticator {
         intermediates: &[CertificateDer<'static>],
     ) -> Result<UserInfo, String> {
         let now = x509::unix_now();
+        let generation = self.x509.generation();
         let mut cached = conn
             .certificate_user
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        if let Some((user, until)) = cached.as_ref()
+        if let Some((user, until, verified_by)) = cached.as_ref()
             && now < *until
+            && *verified_by == generation
         {
             return Ok(user.clone());
         }
         let (user, until) = self.x509.user(leaf, intermediates)?;
-        *cached = Some((user.clone(), until));
+        *cached = Some((user.clone(), until, generation));
         Ok(user)
     }
 }
@@ -273,7 +285,7 @@ mod tests {
         let x509 = CaVerifier::load("client-ca-file", &ca_file).unwrap();
         let authn = Authenticator {
             requestheader: None,
-            tls_verifier: x509::union_verifier(&[&x509]).unwrap(),
+            tls_verifier: x509::UnionVerifier::new(&[&x509]).unwrap(),
             x509,
             tokens: None,
             anonymous: false,
@@ -296,11 +308,20 @@ mod tests {
                 name: name.into(),
                 ..Default::default()
             };
-            *conn.certificate_user.lock().unwrap() = Some((user, until));
+            *conn.certificate_user.lock().unwrap() = Some((user, until, 0));
         };
         kept("kept", x509::unix_now() + 60);
         assert_eq!(authn.authenticate(&conn, &headers).unwrap().name, "kept");
         kept("kept", x509::unix_now() - 1);
+        assert_eq!(authn.authenticate(&conn, &headers).unwrap().name, "alice");
+
+        // A new CA bundle voids what the old one verified.
+        std::fs::write(&ca_file, new_ca("rotated").unwrap().cert_pem).unwrap();
+        assert!(authn.x509.reload().unwrap());
+        kept("kept", x509::unix_now() + 60);
+        assert!(authn.authenticate(&conn, &headers).is_err());
+        std::fs::write(&ca_file, &ca.cert_pem).unwrap();
+        assert!(authn.x509.reload().unwrap());
         assert_eq!(authn.authenticate(&conn, &headers).unwrap().name, "alice");
 
         // A certificate of another CA is refused every time, and nothing is kept for it.

@@ -4,6 +4,7 @@
 mod aggregator;
 mod apply;
 mod chart;
+mod client_ca;
 mod common;
 mod core_api;
 mod crds;
