@@ -104,6 +104,20 @@ fn root_ca(o: &ValidOptions) -> Result<Arc<str>, AppError> {
         })
 }
 
+/// The legacy `bindings` resource, on the pods' store.
+fn pod_bindings(
+    builtin: &[Arc<dyn crate::registry::Strategy>],
+    storage: &dyn crate::registry::StoreFactory,
+) -> Arc<dyn crate::registry::rest::Creater> {
+    let pods = builtin
+        .iter()
+        .find(|s| s.info().group.is_empty() && s.info().resource == "pods")
+        .expect("pods are built in");
+    Arc::new(crate::registry::kinds::corev1::Bindings::new(Arc::new(
+        storage.store(pods.clone()),
+    )))
+}
+
 /// `--runtime-config` merged over everything kubeboot serves; warns of keys that cannot act.
 fn resource_config(
     o: &ValidOptions,
@@ -164,7 +178,8 @@ pub async fn create_server_chain(o: &ValidOptions) -> Result<ServerChain, AppErr
     ));
     let admission = crate::controlplane::admission_plugins(&*storage);
     let builtin = crate::registry::kinds::builtin();
-    let creaters = crate::auth::reviews::all(&authenticator, &authorizer);
+    let mut creaters = crate::auth::reviews::all(&authenticator, &authorizer);
+    creaters.push(pod_bindings(&builtin, &*storage));
     let resource_config = resource_config(o, &builtin, &creaters)?;
     let served = |info: &crate::registry::ResourceInfo| {
         resource_config.resource_enabled(&info.group, &info.version, &info.resource)

@@ -127,14 +127,23 @@ pub fn new_kube_api_server(
     discovery.add(config.creaters.iter().map(|c| c.info().clone()));
     let served_stores = StoreSet::new(served);
     let controller_stores = vec![StoreSet::new(stores), config.custom_stores.clone()];
-    let resources = config.creaters.iter().fold(
-        ResourceHandler::new(
-            served_stores,
-            config.admission.clone(),
-            config.min_request_timeout,
-        ),
-        |handler, creater| handler.with_creater(creater.clone()),
-    );
+    let resources = config
+        .creaters
+        .iter()
+        .fold(
+            ResourceHandler::new(
+                served_stores,
+                config.admission.clone(),
+                config.min_request_timeout,
+            ),
+            |handler, creater| handler.with_creater(creater.clone()),
+        )
+        .with_subresource(
+            "",
+            "pods",
+            "binding",
+            Arc::new(crate::registry::kinds::corev1::PodBinding),
+        );
     let resources = Arc::new(resources);
 
     let namespaces_for_controller = namespaces.clone();

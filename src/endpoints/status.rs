@@ -99,7 +99,8 @@ impl ApiError {
             details: self.details.as_deref().cloned(),
             message: Some(self.message.clone()),
             metadata: ListMeta::default(),
-            reason: Some(self.reason.to_string()),
+            // A plain error's Status has no reason, and omits it.
+            reason: (!self.reason.is_empty()).then(|| self.reason.to_string()),
             status: Some("Failure".into()),
         }
     }
@@ -250,6 +251,7 @@ mod registry_errors {
                     };
                     (StatusCode::CONFLICT, "Conflict", Some(d))
                 }
+                RegistryError::Unknown(_) => (StatusCode::INTERNAL_SERVER_ERROR, "", None),
                 RegistryError::Internal(m) => {
                     let d = StatusDetails {
                         causes: Some(vec![StatusCause {

@@ -292,6 +292,10 @@ pub enum RegistryError {
     /// Anything else (500).
     #[error("{0}")]
     Internal(String),
+    /// A failure upstream returns as a plain error, not an API status: a 500 with this message
+    /// and no reason (e.g. an invalid pod Binding).
+    #[error("{0}")]
+    Unknown(String),
 }
 
 impl RegistryError {

@@ -16,6 +16,7 @@ mod foundation;
 mod lists;
 mod namespace_defaults;
 mod openapi;
+mod pod_binding;
 mod protobuf;
 mod reviews;
 mod shutdown;

@@ -211,6 +211,7 @@ impl<'a> RequestScope<'a> {
             field_validation: self.query.field_validation()?,
             writer: Some(self.store.writer(manager, operation, self.subresource())),
             admission: None,
+            direct: false,
         })
     }
 

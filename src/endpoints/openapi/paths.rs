@@ -589,6 +589,21 @@ fn resource_paths(
                     codes: &[200, 201],
                     ..sub_op("patch", "patch", "patch", "partially update")
                 }),
+                // Subresources taking a POST of their own kind (pods/binding,
+                // serviceaccounts/token), as upstream's `createCoreV1NamespacedPodBinding`.
+                "create" => ops.push(Operation {
+                    query: WRITE_PARAMS,
+                    body: Body::Object(sub_definition.clone()),
+                    codes: &[200, 201, 202],
+                    gvk: sub_gvk.clone(),
+                    response: sub_definition.to_string(),
+                    ..op(
+                        "post",
+                        "post",
+                        format!("create{gv}{scope}{kind}{suffix}"),
+                        format!("create {} of a {kind}", sub.name),
+                    )
+                }),
                 _ => {}
             }
         }

@@ -56,6 +56,10 @@ pub struct WriteOptions<'a> {
     pub writer: Option<Arc<Writer>>,
     /// The admission the request passes; `None` for the server's own writes.
     pub admission: Option<&'a dyn Admit>,
+    /// Written as upstream's REST storages that write straight to storage (pod binding): no
+    /// field manager is recorded and the kind's update validation does not run; the metadata
+    /// rules still do.
+    pub direct: bool,
 }
 
 /// The field manager of the server's own writes: upstream's loopback client's user agent.

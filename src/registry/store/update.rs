@@ -181,7 +181,7 @@ impl Store {
             _ => None,
         };
         let result = async {
-            let mut new = self.prepare_update(obj.clone(), old, target)?;
+            let mut new = self.prepare_update(obj.clone(), old, target, opts.direct)?;
             if let Some(mf) = applied {
                 meta_mut(&mut new).insert("managedFields".into(), mf);
             }
@@ -259,6 +259,9 @@ impl Store {
         target: UpdateTarget,
         opts: &WriteOptions<'_>,
     ) {
+        if opts.direct {
+            return;
+        }
         let server;
         let writer = match opts.writer.as_deref() {
             Some(w) if w.operation == Operation::Apply => return,
@@ -288,7 +291,13 @@ impl Store {
     }
 
     /// Applies the metadata rules of an update and validates it.
-    fn prepare_update(&self, mut new: Value, old: &Value, target: UpdateTarget) -> Result<Value> {
+    fn prepare_update(
+        &self,
+        mut new: Value,
+        old: &Value,
+        target: UpdateTarget,
+        direct: bool,
+    ) -> Result<Value> {
         let info = self.info().clone();
         let name = meta_str(old, "name").unwrap_or("").to_string();
         if let UpdateTarget::Subresource { owns: owned, .. } = target {
@@ -315,7 +324,9 @@ impl Store {
         self.strategy.default(&mut new);
         let mut errs = self.validate_meta(&new);
         errs.extend(metadata::validate_finalizers_while_terminating(&new, old));
-        errs.extend(self.strategy.validate_update(&new, old));
+        if !direct {
+            errs.extend(self.strategy.validate_update(&new, old));
+        }
         if !errs.is_empty() {
             return Err(self.invalid(&name, errs));
         }

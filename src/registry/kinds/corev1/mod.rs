@@ -1,6 +1,7 @@
 //! Rules of the core/v1 kinds, one file per kind or close group, plus the helpers they share
 //! (upstream's `IsValidPortNum`, `IsValidPortName`, `IsConfigMapKey`, `labels.FormatLabels`).
 
+mod binding;
 mod config;
 mod event;
 mod namespace;
@@ -13,6 +14,7 @@ mod service;
 mod simple;
 mod volumes;
 
+pub use binding::{Bindings, PodBinding};
 pub use config::{ConfigMapRules, SecretRules};
 pub use event::{EventRules, validate_event};
 pub use namespace::{KUBERNETES as NAMESPACE_FINALIZER, NamespaceRules};

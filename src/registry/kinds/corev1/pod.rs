@@ -245,7 +245,15 @@ fn none_if_empty(v: &str) -> String {
 impl Rules<Pod> for PodRules {
     const SHORT_NAMES: Names = &["po"];
     const CATEGORIES: Names = &["all"];
-    const SUBRESOURCES: &'static [Sub] = &[Sub::Status];
+    const SUBRESOURCES: &'static [Sub] = &[
+        Sub::Status,
+        Sub::Create {
+            name: "binding",
+            group: "",
+            version: "v1",
+            kind: "Binding",
+        },
+    ];
     const TRACKS_GENERATION: bool = false;
     const DELETE_RETURNS_OBJECT: bool = true;
 
