@@ -110,6 +110,7 @@ pub fn new_kube_api_server(
     let slices = stores[find(&stores, "discovery.k8s.io", "endpointslices")].clone();
     let configmaps = stores[find(&stores, "", "configmaps")].clone();
     let serviceaccounts = stores[find(&stores, "", "serviceaccounts")].clone();
+    let pdbs = stores[find(&stores, "policy", "poddisruptionbudgets")].clone();
     let discovery = config.discovery.clone();
     // Unserved resources keep their stores, so the server's own writes and the namespace
     // controller still reach them, as upstream's controllers reach unserved data through etcd.
@@ -143,6 +144,12 @@ pub fn new_kube_api_server(
             "pods",
             "binding",
             Arc::new(crate::registry::kinds::corev1::PodBinding),
+        )
+        .with_subresource(
+            "",
+            "pods",
+            "eviction",
+            Arc::new(crate::registry::kinds::corev1::PodEviction::new(pdbs)),
         );
     let resources = Arc::new(resources);
 

@@ -252,6 +252,34 @@ mod registry_errors {
                     (StatusCode::CONFLICT, "Conflict", Some(d))
                 }
                 RegistryError::Unknown(_) => (StatusCode::INTERNAL_SERVER_ERROR, "", None),
+                RegistryError::TooManyRequests {
+                    retry_after_seconds,
+                    causes,
+                    ..
+                } => {
+                    let retry = *retry_after_seconds;
+                    let d = StatusDetails {
+                        retry_after_seconds: (retry > 0).then_some(retry as i32),
+                        causes: Some(
+                            causes
+                                .iter()
+                                .map(|(reason, message)| StatusCause {
+                                    reason: Some(reason.clone()),
+                                    message: Some(message.clone()),
+                                    field: None,
+                                })
+                                .collect(),
+                        ),
+                        ..Default::default()
+                    };
+                    return ApiError {
+                        code: StatusCode::TOO_MANY_REQUESTS,
+                        reason: "TooManyRequests",
+                        message,
+                        details: Some(Box::new(d)),
+                        retry_after: (retry > 0).then_some(retry),
+                    };
+                }
                 RegistryError::Internal(m) => {
                     let d = StatusDetails {
                         causes: Some(vec![StatusCause {

@@ -292,6 +292,16 @@ pub enum RegistryError {
     /// Anything else (500).
     #[error("{0}")]
     Internal(String),
+    /// Refused for now, to be retried (429), e.g. an eviction a disruption budget forbids.
+    #[error("{message}")]
+    TooManyRequests {
+        /// Why.
+        message: String,
+        /// When to retry, in seconds; 0 says nothing.
+        retry_after_seconds: u32,
+        /// Causes as (type, message), e.g. ("DisruptionBudget", …).
+        causes: Vec<(String, String)>,
+    },
     /// A failure upstream returns as a plain error, not an API status: a 500 with this message
     /// and no reason (e.g. an invalid pod Binding).
     #[error("{0}")]

@@ -17,6 +17,7 @@ mod lists;
 mod namespace_defaults;
 mod openapi;
 mod pod_binding;
+mod pod_eviction;
 mod protobuf;
 mod reviews;
 mod shutdown;

@@ -4,6 +4,7 @@
 mod binding;
 mod config;
 mod event;
+mod eviction;
 mod namespace;
 mod node;
 mod pod;
@@ -17,6 +18,7 @@ mod volumes;
 pub use binding::{Bindings, PodBinding};
 pub use config::{ConfigMapRules, SecretRules};
 pub use event::{EventRules, validate_event};
+pub use eviction::PodEviction;
 pub use namespace::{KUBERNETES as NAMESPACE_FINALIZER, NamespaceRules};
 pub use node::NodeRules;
 pub use pod::PodRules;

@@ -253,6 +253,12 @@ impl Rules<Pod> for PodRules {
             version: "v1",
             kind: "Binding",
         },
+        Sub::Create {
+            name: "eviction",
+            group: "policy",
+            version: "v1",
+            kind: "Eviction",
+        },
     ];
     const TRACKS_GENERATION: bool = false;
     const DELETE_RETURNS_OBJECT: bool = true;
