@@ -67,3 +67,14 @@ where
         delete_returns_object: false,
     }
 }
+
+/// What upstream answers a create that makes no object (pod binding, eviction): a Success
+/// Status, whose code its create handler fills in as 201.
+pub fn created_status() -> Value {
+    let status = k8s_openapi::apimachinery::pkg::apis::meta::v1::Status {
+        status: Some("Success".into()),
+        code: Some(201),
+        ..Default::default()
+    };
+    serde_json::to_value(status).expect("Status serializes")
+}

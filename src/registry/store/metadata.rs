@@ -56,7 +56,7 @@ pub(super) fn meta(obj: &Value) -> &Value {
 }
 
 /// A non-empty string field of an object's metadata.
-pub(super) fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
+pub fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
     meta(obj)
         .get(field)
         .and_then(Value::as_str)

@@ -5,8 +5,10 @@
 //! `GuaranteedUpdate` does, so no field manager records the write.
 
 use crate::registry::errors::{FieldError, GroupResource, aggregate};
-use crate::registry::rest::{Context, Creater, SubresourceCreater, create_only_info};
-use crate::registry::store::{UpdateTarget, WriteOptions, now_rfc3339};
+use crate::registry::rest::{
+    Context, Creater, SubresourceCreater, create_only_info, created_status,
+};
+use crate::registry::store::{UpdateTarget, WriteOptions, meta_str};
 use crate::registry::{RegistryError, ResourceInfo, Store};
 use k8s_openapi::api::core::v1::Binding;
 use serde_json::{Value, json};
@@ -70,9 +72,7 @@ impl Creater for Bindings {
 }
 
 fn meta<'a>(obj: &'a Value, field: &str) -> &'a str {
-    obj.pointer(&format!("/metadata/{field}"))
-        .and_then(Value::as_str)
-        .unwrap_or("")
+    meta_str(obj, field).unwrap_or("")
 }
 
 /// Upstream's `ValidatePodBinding`.
@@ -189,40 +189,13 @@ async fn bind(
         Ok(pod)
     })
     .await?;
-    Ok(json!({
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Success",
-        "code": 201,
-    }))
+    Ok(created_status())
 }
 
-/// Upstream's `UpdatePodCondition` with PodScheduled=True: a new condition, or the old one
-/// replaced (its transition time kept when it was already True).
+/// Marks the pod PodScheduled=True.
 fn scheduled(pod: &mut Value) {
-    let mut condition = json!({
-        "type": "PodScheduled",
-        "status": "True",
-        "lastProbeTime": null,
-        "lastTransitionTime": now_rfc3339(),
-    });
-    let status = &mut pod["status"];
-    if !status.get("conditions").is_some_and(Value::is_array) {
-        status["conditions"] = json!([]);
-    }
-    let conditions = status["conditions"]
-        .as_array_mut()
-        .expect("conditions were made an array");
-    match conditions.iter_mut().find(|c| c["type"] == "PodScheduled") {
-        Some(old) => {
-            if old["status"] == "True" {
-                condition["lastTransitionTime"] = old["lastTransitionTime"].clone();
-            }
-            *old = condition;
-        }
-        None => conditions.push(condition),
-    }
+    let condition = json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null});
+    super::update_pod_condition(pod, condition);
 }
 
 #[cfg(test)]

@@ -5,10 +5,10 @@
 //! is marked `DisruptionTarget` and deleted, and a budget that allows nothing is a 429.
 
 use crate::registry::errors::GroupResource;
-use crate::registry::rest::{Context, SubresourceCreater};
+use crate::registry::rest::{Context, SubresourceCreater, created_status};
 use crate::registry::selectors::label_selector_matches;
 use crate::registry::store::{
-    DeleteParams, ListParams, UpdateTarget, WriteOptions, labels_of, now_rfc3339,
+    DeleteParams, ListParams, UpdateTarget, WriteOptions, labels_of, meta_str, now_rfc3339,
 };
 use crate::registry::{RegistryError, Store};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -38,9 +38,7 @@ impl PodEviction {
 }
 
 fn meta<'a>(obj: &'a Value, field: &str) -> &'a str {
-    obj.pointer(&format!("/metadata/{field}"))
-        .and_then(Value::as_str)
-        .unwrap_or("")
+    meta_str(obj, field).unwrap_or("")
 }
 
 fn phase(pod: &Value) -> &str {
@@ -145,7 +143,7 @@ impl SubresourceCreater for PodEviction {
                     continue;
                 }
                 Err(e) => return Err(e),
-                Ok(()) => return Ok(success()),
+                Ok(()) => return Ok(created_status()),
             }
         }
 
@@ -203,13 +201,13 @@ impl SubresourceCreater for PodEviction {
                             Err(still_processing(&pdb_name))
                         }
                         Err(e) => Err(e),
-                        Ok(()) => Ok(success()),
+                        Ok(()) => Ok(created_status()),
                     };
                 }
             }
         }
         disrupt_and_delete(pods, ns, name, &params).await?;
-        Ok(success())
+        Ok(created_status())
     }
 }
 
@@ -423,45 +421,16 @@ async fn disrupt_and_delete(
     pods.delete(ns, name, &params).await.map(drop)
 }
 
-/// Upstream's `UpdatePodCondition` with DisruptionTarget=True, reason EvictionByEvictionAPI.
+/// Marks the pod DisruptionTarget=True, reason EvictionByEvictionAPI.
 fn disruption_target(pod: &mut Value) {
-    let mut condition = json!({
+    let condition = json!({
         "type": "DisruptionTarget",
         "status": "True",
         "reason": "EvictionByEvictionAPI",
         "message": "Eviction API: evicting",
         "lastProbeTime": null,
-        "lastTransitionTime": now_rfc3339(),
     });
-    let status = &mut pod["status"];
-    if !status["conditions"].is_array() {
-        status["conditions"] = json!([]);
-    }
-    let conditions = status["conditions"]
-        .as_array_mut()
-        .expect("conditions were made an array");
-    match conditions
-        .iter_mut()
-        .find(|c| c["type"] == "DisruptionTarget")
-    {
-        Some(old) => {
-            if old["status"] == "True" {
-                condition["lastTransitionTime"] = old["lastTransitionTime"].clone();
-            }
-            *old = condition;
-        }
-        None => conditions.push(condition),
-    }
-}
-
-fn success() -> Value {
-    json!({
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Success",
-        "code": 201,
-    })
+    super::update_pod_condition(pod, condition);
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ pub use eviction::PodEviction;
 pub use namespace::{KUBERNETES as NAMESPACE_FINALIZER, NamespaceRules};
 pub use node::NodeRules;
 pub use pod::PodRules;
+pub(crate) use pod::update_pod_condition;
 pub use replication::{PodTemplateRules, ReplicationControllerRules};
 pub use service::ServiceRules;
 pub use simple::{EndpointsRules, LimitRangeRules, ResourceQuotaRules, ServiceAccountRules};

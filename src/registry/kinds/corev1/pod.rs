@@ -488,6 +488,32 @@ impl Rules<Pod> for PodRules {
     }
 }
 
+/// Upstream's `podutil.UpdatePodCondition`: `condition` (with lastTransitionTime now) replaces
+/// the pod's condition of its type, keeping the old transition time when the status is the
+/// same, or is added.
+pub(crate) fn update_pod_condition(pod: &mut Value, mut condition: Value) {
+    condition["lastTransitionTime"] = json!(crate::registry::store::now_rfc3339());
+    let status = &mut pod["status"];
+    if !status.get("conditions").is_some_and(Value::is_array) {
+        status["conditions"] = json!([]);
+    }
+    let conditions = status["conditions"]
+        .as_array_mut()
+        .expect("conditions were made an array");
+    match conditions
+        .iter_mut()
+        .find(|c| c["type"] == condition["type"])
+    {
+        Some(old) => {
+            if old["status"] == condition["status"] {
+                condition["lastTransitionTime"] = old["lastTransitionTime"].clone();
+            }
+            *old = condition;
+        }
+        None => conditions.push(condition),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
