@@ -170,7 +170,7 @@ pub async fn create_server_chain(o: &ValidOptions) -> Result<ServerChain, AppErr
     let storage: Arc<dyn crate::registry::StoreFactory> = Arc::new(storage_factory);
     // Authentication and authorization read objects (service accounts, roles, bindings) from
     // the same stores the chain serves.
-    let authenticator = Arc::new(Authenticator::new(&o.authentication)?);
+    let authenticator = Arc::new(Authenticator::new(&o.authentication, &storage)?);
     let authorizer = Arc::new(Authorizer::new(&o.authorization, &storage));
     let not_found = Arc::new(EmptyDelegate);
     let discovery = Arc::new(Discovery::new(
@@ -230,6 +230,7 @@ pub async fn create_server_chain(o: &ValidOptions) -> Result<ServerChain, AppErr
         resource_config,
         storage_health,
         authentication_info: authentication_info(o)?,
+        service_accounts: authenticator.service_accounts().cloned(),
     };
     let kube_api_server = Arc::new(new_kube_api_server(config, storage.clone(), apiextensions));
     let aggregator = crate::aggregator::Config {

@@ -4,6 +4,7 @@ pub mod authorizer;
 mod config;
 mod requestheader;
 pub mod reviews;
+pub mod serviceaccount;
 mod token_file;
 mod x509;
 
@@ -15,9 +16,11 @@ pub use config::{
 };
 pub use user::{ANONYMOUS_USER, AUTHENTICATED_GROUP, UNAUTHENTICATED_GROUP, UserInfo};
 
+use crate::registry::StoreFactory;
 use requestheader::RequestHeaderAuthenticator;
 use rustls::pki_types::CertificateDer;
 use rustls::server::danger::ClientCertVerifier;
+use serviceaccount::{Lookups, ServiceAccounts};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -93,6 +96,9 @@ pub enum AuthError {
         /// What was wrong.
         reason: String,
     },
+    /// A service-account key file is unusable.
+    #[error(transparent)]
+    Key(#[from] serviceaccount::keys::KeyError),
     /// The request's credentials were presented but are not valid.
     #[error("{0}")]
     Rejected(String),
@@ -111,13 +117,53 @@ pub struct Authenticator {
     requestheader: Option<RequestHeaderAuthenticator>,
     x509: CaVerifier,
     tokens: Option<TokenFile>,
+    service_accounts: Option<Arc<ServiceAccounts>>,
     anonymous: bool,
     tls_verifier: Arc<dyn ClientCertVerifier>,
 }
 
+/// What a bearer token says: who, for which of the requested audiences, or why not.
+pub struct TokenVerdict {
+    /// The identity, when the token is valid.
+    pub user: Option<UserInfo>,
+    /// The requested audiences the token is valid for.
+    pub audiences: Vec<String>,
+    /// Why the token is not valid; empty when it is.
+    pub error: String,
+}
+
 impl Authenticator {
-    /// Loads the CA bundles and token file the configuration names.
-    pub fn new(config: &AuthenticationConfig) -> Result<Self, AuthError> {
+    /// Loads the CA bundles, token file and service-account keys the configuration names;
+    /// service-account tokens are checked against the objects in `storage`.
+    pub fn new(
+        config: &AuthenticationConfig,
+        storage: &Arc<dyn StoreFactory>,
+    ) -> Result<Self, AuthError> {
+        let store = |group: &str, resource: &str| {
+            let strategy = crate::registry::kinds::builtin()
+                .into_iter()
+                .find(|s| s.info().group == group && s.info().resource == resource)
+                .expect("built-in resource");
+            Arc::new(storage.store(strategy))
+        };
+        let lookups = Lookups {
+            serviceaccounts: store("", "serviceaccounts"),
+            secrets: store("", "secrets"),
+            pods: store("", "pods"),
+            nodes: store("", "nodes"),
+        };
+        let service_accounts = Arc::new(ServiceAccounts::new(
+            config.service_accounts.clone(),
+            lookups,
+        )?);
+        Self::from_parts(config, Some(service_accounts))
+    }
+
+    /// The authenticators that need no stored objects, with `service_accounts` when given.
+    fn from_parts(
+        config: &AuthenticationConfig,
+        service_accounts: Option<Arc<ServiceAccounts>>,
+    ) -> Result<Self, AuthError> {
         let x509 = CaVerifier::load("client-ca-file", &config.client_ca_file)?;
         let requestheader = match &config.requestheader {
             Some(rh) => Some(RequestHeaderAuthenticator::new(rh)?),
@@ -136,9 +182,56 @@ impl Authenticator {
             requestheader,
             x509,
             tokens,
+            service_accounts,
             anonymous: config.anonymous,
             tls_verifier,
         })
+    }
+
+    /// Service-account token issuing and verification.
+    pub fn service_accounts(&self) -> Option<&Arc<ServiceAccounts>> {
+        self.service_accounts.as_ref()
+    }
+
+    /// The audiences a request's tokens must name (`--api-audiences`).
+    pub fn api_audiences(&self) -> &[String] {
+        self.service_accounts
+            .as_ref()
+            .map_or(&[], |s| s.api_audiences())
+    }
+
+    /// Upstream's bearer-token union: the token file, then service-account tokens; a token
+    /// none of them knows is an "invalid bearer token".
+    pub async fn authenticate_token(&self, token: &str, audiences: &[String]) -> TokenVerdict {
+        let mut errors = Vec::new();
+        if let Some(user) = self.tokens.as_ref().and_then(|t| t.get(token)) {
+            return TokenVerdict {
+                user: Some(user.clone()),
+                audiences: audiences.to_vec(),
+                error: String::new(),
+            };
+        }
+        if let Some(sa) = &self.service_accounts {
+            match sa.authenticate(token, audiences).await {
+                Some(Ok(ok)) => {
+                    return TokenVerdict {
+                        user: Some(ok.user),
+                        audiences: ok.audiences,
+                        error: String::new(),
+                    };
+                }
+                Some(Err(e)) => errors.push(e),
+                None => {}
+            }
+        }
+        if errors.is_empty() {
+            errors.push("invalid bearer token".into());
+        }
+        TokenVerdict {
+            user: None,
+            audiences: Vec::new(),
+            error: errors.join(", "),
+        }
     }
 
     /// The verifier the TLS listener uses: certificates are requested, not required, and must chain
@@ -158,60 +251,75 @@ impl Authenticator {
     }
 
     /// Authenticates a request; `Err` means 401.
-    pub fn authenticate(
+    pub async fn authenticate(
         &self,
         conn: &ConnInfo,
         headers: &http::HeaderMap,
     ) -> Result<UserInfo, AuthError> {
-        if conn.loopback {
-            return Ok(UserInfo::loopback());
-        }
-        let mut user = self.authenticate_credentials(conn, headers)?;
-        if let Some(user) = user.as_mut()
-            && !user.groups.iter().any(|g| g == AUTHENTICATED_GROUP)
-        {
-            user.groups.push(AUTHENTICATED_GROUP.into());
-        }
-        match user {
-            Some(user) => Ok(user),
-            None if self.anonymous => Ok(UserInfo::anonymous()),
-            None => Err(AuthError::Rejected("no credentials".into())),
+        match self.authenticate_now(conn, headers) {
+            Authenticating::Done(result) => result,
+            Authenticating::Token(token) => self.token_user(&token).await,
         }
     }
 
-    fn authenticate_credentials(
-        &self,
-        conn: &ConnInfo,
-        headers: &http::HeaderMap,
-    ) -> Result<Option<UserInfo>, AuthError> {
+    /// Authenticates what can be without waiting (the connection's certificate, request
+    /// headers, the anonymous user); a bearer token that must be looked up is handed back.
+    /// Most requests carry a certificate verified once per connection, so their filter answers
+    /// at once without a boxed future.
+    pub fn authenticate_now(&self, conn: &ConnInfo, headers: &http::HeaderMap) -> Authenticating {
+        if conn.loopback {
+            return Authenticating::Done(Ok(UserInfo::loopback()));
+        }
         let mut errors = Vec::new();
         if let Some((leaf, intermediates)) = conn.peer_certificates.split_first() {
             if let Some(rh) = &self.requestheader {
                 match rh.authenticate(leaf, intermediates, headers) {
-                    Ok(Some(user)) => return Ok(Some(user)),
+                    Ok(Some(user)) => return Authenticating::Done(Ok(authenticated(user))),
                     Ok(None) => {}
                     Err(e) => errors.push(e),
                 }
             }
             match self.certificate_user(conn, leaf, intermediates) {
-                Ok(user) => return Ok(Some(user)),
+                Ok(user) => return Authenticating::Done(Ok(authenticated(user))),
                 Err(e) => errors.push(e),
             }
         }
-        if let Some(tokens) = &self.tokens
-            && let Some(token) = bearer_token(headers)
-        {
-            match tokens.get(token) {
-                Some(user) => return Ok(Some(user.clone())),
-                None => errors.push("invalid bearer token".to_string()),
-            }
+        if let Some(token) = bearer_token(headers) {
+            return Authenticating::Token(token.to_string());
         }
-        if errors.is_empty() {
-            Ok(None)
-        } else {
+        Authenticating::Done(if !errors.is_empty() {
             Err(AuthError::Rejected(errors.join(", ")))
+        } else if self.anonymous {
+            Ok(UserInfo::anonymous())
+        } else {
+            Err(AuthError::Rejected("no credentials".into()))
+        })
+    }
+
+    /// The user of bearer `token`, for the API's audiences.
+    pub async fn token_user(&self, token: &str) -> Result<UserInfo, AuthError> {
+        let verdict = self.authenticate_token(token, self.api_audiences()).await;
+        match verdict.user {
+            Some(user) => Ok(authenticated(user)),
+            None => Err(AuthError::Rejected(verdict.error)),
         }
     }
+}
+
+/// Where a request's authentication stands once what needs no waiting is done.
+pub enum Authenticating {
+    /// Decided.
+    Done(Result<UserInfo, AuthError>),
+    /// A bearer token to look up.
+    Token(String),
+}
+
+/// `user` in `system:authenticated`, as upstream's group adder puts every authenticated user.
+pub fn authenticated(mut user: UserInfo) -> UserInfo {
+    if !user.groups.iter().any(|g| g == AUTHENTICATED_GROUP) {
+        user.groups.push(AUTHENTICATED_GROUP.into());
+    }
+    user
 }
 
 impl Authenticator {
@@ -276,8 +384,8 @@ mod tests {
         )
     }
 
-    #[test]
-    fn a_connections_certificate_is_verified_once_until_its_verification_expires() {
+    #[tokio::test]
+    async fn a_connections_certificate_is_verified_once_until_its_verification_expires() {
         let ca = new_ca("kubernetes").unwrap();
         let dir = tempfile::tempdir().unwrap();
         let ca_file = dir.path().join("ca.crt");
@@ -288,11 +396,12 @@ mod tests {
             tls_verifier: x509::UnionVerifier::new(&[&x509]).unwrap(),
             x509,
             tokens: None,
+            service_accounts: None,
             anonymous: false,
         };
         let conn = client_conn(&ca, "alice", &["devs"]);
         let headers = http::HeaderMap::new();
-        let user = authn.authenticate(&conn, &headers).unwrap();
+        let user = authn.authenticate(&conn, &headers).await.unwrap();
         assert_eq!(user.name, "alice");
         assert_eq!(user.groups, ["devs", AUTHENTICATED_GROUP]);
 
@@ -311,23 +420,32 @@ mod tests {
             *conn.certificate_user.lock().unwrap() = Some((user, until, 0));
         };
         kept("kept", x509::unix_now() + 60);
-        assert_eq!(authn.authenticate(&conn, &headers).unwrap().name, "kept");
+        assert_eq!(
+            authn.authenticate(&conn, &headers).await.unwrap().name,
+            "kept"
+        );
         kept("kept", x509::unix_now() - 1);
-        assert_eq!(authn.authenticate(&conn, &headers).unwrap().name, "alice");
+        assert_eq!(
+            authn.authenticate(&conn, &headers).await.unwrap().name,
+            "alice"
+        );
 
         // A new CA bundle voids what the old one verified.
         std::fs::write(&ca_file, new_ca("rotated").unwrap().cert_pem).unwrap();
         assert!(authn.x509.reload().unwrap());
         kept("kept", x509::unix_now() + 60);
-        assert!(authn.authenticate(&conn, &headers).is_err());
+        assert!(authn.authenticate(&conn, &headers).await.is_err());
         std::fs::write(&ca_file, &ca.cert_pem).unwrap();
         assert!(authn.x509.reload().unwrap());
-        assert_eq!(authn.authenticate(&conn, &headers).unwrap().name, "alice");
+        assert_eq!(
+            authn.authenticate(&conn, &headers).await.unwrap().name,
+            "alice"
+        );
 
         // A certificate of another CA is refused every time, and nothing is kept for it.
         let conn = client_conn(&new_ca("other").unwrap(), "mallory", &[]);
         for _ in 0..2 {
-            assert!(authn.authenticate(&conn, &headers).is_err());
+            assert!(authn.authenticate(&conn, &headers).await.is_err());
         }
         assert!(conn.certificate_user.lock().unwrap().is_none());
     }

@@ -7,6 +7,7 @@ pub mod namespace_controller;
 pub mod namespace_defaults;
 
 use crate::admission::{Chain, NamespaceLifecycle};
+use crate::auth::serviceaccount::{ServiceAccounts, discovery, token_request::TokenRequests};
 use crate::endpoints::discovery::Discovery;
 use crate::endpoints::handlers::ResourceHandler;
 use crate::endpoints::openapi::OpenApi;
@@ -59,6 +60,8 @@ pub struct Config {
     pub storage_health: Arc<dyn HealthCheck>,
     /// What kube-system/extension-apiserver-authentication publishes.
     pub authentication_info: authentication_info::AuthenticationInfo,
+    /// Service-account tokens: the token subresource issues them, discovery publishes their keys.
+    pub service_accounts: Option<Arc<ServiceAccounts>>,
 }
 
 /// The admission chain every link runs: NamespaceLifecycle, reading namespaces from `storage`.
@@ -151,6 +154,15 @@ pub fn new_kube_api_server(
             "eviction",
             Arc::new(crate::registry::kinds::corev1::PodEviction::new(pdbs)),
         );
+    let resources = match &config.service_accounts {
+        Some(tokens) => resources.with_subresource(
+            "",
+            "serviceaccounts",
+            "token",
+            Arc::new(TokenRequests::new(tokens.clone())),
+        ),
+        None => resources,
+    };
     let resources = Arc::new(resources);
 
     let namespaces_for_controller = namespaces.clone();
@@ -287,6 +299,15 @@ pub fn new_kube_api_server(
         resp.extensions_mut().insert(Verbatim);
         resp
     });
+    for (path, handler) in config
+        .service_accounts
+        .as_deref()
+        .and_then(discovery::handlers)
+        .into_iter()
+        .flatten()
+    {
+        server.handle(path, handler);
+    }
     server.handle("/version", version.clone());
     server.handle("/version/", version);
 

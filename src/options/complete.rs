@@ -5,6 +5,7 @@
 use super::ServerRunOptions;
 use super::tls::{self, TlsParameters};
 use super::validation::FlagError;
+use crate::auth::serviceaccount::ServiceAccountConfig;
 use crate::auth::{
     AuthenticationConfig, AuthorizationConfig, AuthorizationMode, RequestHeaderConfig,
 };
@@ -299,12 +300,7 @@ impl ServerRunOptions {
                 &["X-Remote-Extra-"],
             ),
         });
-        let authentication = AuthenticationConfig {
-            client_ca_file,
-            requestheader,
-            token_auth_file: self.token_auth_file.clone(),
-            anonymous: self.anonymous_auth,
-        };
+
         let authorization = AuthorizationConfig {
             modes: parse_authorization_modes(&self.authorization_mode, &mut errors),
         };
@@ -336,6 +332,29 @@ impl ServerRunOptions {
             vec![pki.sa_pub.clone()]
         } else {
             self.service_account_key_file.clone()
+        };
+        let service_accounts = ServiceAccountConfig {
+            issuers: service_account_issuers.clone(),
+            key_files: service_account_key_files.clone(),
+            signing_key_file: service_account_signing_key_file.clone(),
+            api_audiences: self.api_audiences.clone(),
+            lookup: self.service_account_lookup,
+            max_token_expiration: Some(self.service_account_max_token_expiration)
+                .filter(|d| !d.is_zero()),
+            extend_token_expiration: self.service_account_extend_token_expiration,
+            jwks_uri: self.service_account_jwks_uri.clone(),
+            external_address: if external_host.contains(':') {
+                format!("https://[{external_host}]:{secure_port}")
+            } else {
+                format!("https://{external_host}:{secure_port}")
+            },
+        };
+        let authentication = AuthenticationConfig {
+            client_ca_file,
+            requestheader,
+            token_auth_file: self.token_auth_file.clone(),
+            anonymous: self.anonymous_auth,
+            service_accounts,
         };
 
         let admission_plugins = self.admission_plugins(&mut errors);

@@ -7,6 +7,7 @@
 
 mod complete;
 pub mod duration;
+mod every_flag;
 pub mod tls;
 pub mod upstream_flags;
 mod validation;
@@ -101,6 +102,26 @@ pub struct ServerRunOptions {
     /// The maximum validity duration of a token created by the service account token issuer.
     #[arg(long = "service-account-max-token-expiration", value_parser = parse_duration, default_value = "0s")]
     pub service_account_max_token_expiration: Duration,
+
+    /// If true, validate legacy ServiceAccount tokens against their Secret and ServiceAccount.
+    #[arg(long = "service-account-lookup", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = true, action = clap::ArgAction::Set)]
+    pub service_account_lookup: bool,
+
+    /// Turns on projected service account expiration extension during token generation.
+    #[arg(long = "service-account-extend-token-expiration", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = true, action = clap::ArgAction::Set)]
+    pub service_account_extend_token_expiration: bool,
+
+    /// Overrides the URI for the JSON Web Key Set in the discovery doc served at /.well-known/openid-configuration.
+    #[arg(long = "service-account-jwks-uri", value_name = "URL")]
+    pub service_account_jwks_uri: Option<String>,
+
+    /// Identifiers of the API; service account tokens must name one (default: the first issuer).
+    #[arg(
+        long = "api-audiences",
+        value_delimiter = ',',
+        value_name = "AUDIENCES"
+    )]
+    pub api_audiences: Vec<String>,
 
     /// Root CA bundle to verify client certificates on incoming requests before trusting usernames in headers.
     #[arg(long = "requestheader-client-ca-file", value_name = "FILE")]

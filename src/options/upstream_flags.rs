@@ -5,7 +5,7 @@
 //! with one warning line, so nothing is silently ignored; any other unknown flag stays an error.
 
 /// Upstream flags that take no value (`--name` or `--name=true|false`).
-const BOOL_FLAGS: &[&str] = &[
+pub(super) const BOOL_FLAGS: &[&str] = &[
     "aggregator-reject-forwarding-redirect",
     "allow-privileged",
     "contention-profiling",
@@ -21,18 +21,15 @@ const BOOL_FLAGS: &[&str] = &[
     "permit-address-sharing",
     "permit-port-sharing",
     "runtime-config-emulation-forward-compatible",
-    "service-account-extend-token-expiration",
-    "service-account-lookup",
     "watch-cache",
 ];
 
 /// Upstream flags that take a value (`--name=v` or `--name v`).
-const VALUE_FLAGS: &[&str] = &[
+pub(super) const VALUE_FLAGS: &[&str] = &[
     "admission-control",
     "admission-control-config-file",
     "allow-metric-labels",
     "allow-metric-labels-manifest",
-    "api-audiences",
     "apiserver-count",
     "audit-log-batch-buffer-size",
     "audit-log-batch-max-size",
@@ -123,7 +120,6 @@ const VALUE_FLAGS: &[&str] = &[
     "peer-advertise-ip",
     "peer-advertise-port",
     "peer-ca-file",
-    "service-account-jwks-uri",
     "service-account-signing-endpoint",
     "show-hidden-metrics-for-version",
     "shutdown-watch-termination-grace-period",

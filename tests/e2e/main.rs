@@ -24,3 +24,4 @@ mod shutdown;
 mod socket_activation;
 #[path = "../support/mod.rs"]
 mod support;
+mod tokens;

@@ -24,8 +24,10 @@ pub fn schemas() -> &'static Schemas {
         set.add_kind::<apiregistration::APIService>();
         // Create-only kinds the kube API server link serves (`auth::reviews`).
         set.add_kind::<authentication::v1::SelfSubjectReview>();
-        // The objects of subresources: scale, and pods' binding and eviction (not served yet).
+        set.add_kind::<authentication::v1::TokenReview>();
+        // The objects of subresources: scale, pods' binding and eviction, serviceaccounts' token.
         set.add_kind::<autoscaling::v1::Scale>();
+        set.add_kind::<authentication::v1::TokenRequest>();
         set.add_kind::<core::v1::Binding>();
         set.add_kind::<policy::v1::Eviction>();
         // Kinds upstream serves and kubeboot does not yet; their patch metadata is tabled

@@ -89,6 +89,12 @@ impl Rules<Endpoints> for EndpointsRules {
 
 impl Rules<ServiceAccount> for ServiceAccountRules {
     const SHORT_NAMES: Names = &["sa"];
+    const SUBRESOURCES: &'static [Sub] = &[Sub::Create {
+        name: "token",
+        group: "authentication.k8s.io",
+        version: "v1",
+        kind: "TokenRequest",
+    }];
 
     fn columns(&self) -> Option<Vec<Column>> {
         Some(vec![
