@@ -3,6 +3,7 @@
 
 pub mod authentication_info;
 pub mod bootstrap;
+pub mod legacy_token_tracking;
 pub mod namespace_controller;
 pub mod namespace_defaults;
 
@@ -223,6 +224,20 @@ pub fn new_kube_api_server(
             }),
         );
     }
+
+    let tracking = (auth_namespaces.clone(), configmaps.clone());
+    server.add_post_start_hook(
+        "start-legacy-token-tracking-controller",
+        Arc::new(move |_ctx| {
+            let (namespaces, configmaps) = tracking.clone();
+            Box::pin(async move {
+                ensure_system_namespaces(&namespaces).await?;
+                legacy_token_tracking::ensure(&configmaps)
+                    .await
+                    .map_err(|e| format!("recording legacy token tracking: {e}"))
+            })
+        }),
+    );
 
     let auth_info = config.authentication_info.clone();
     server.add_post_start_hook(

@@ -260,6 +260,21 @@ async fn forged_tampered_and_garbage_tokens_are_401_and_the_jwks_verifies_real_o
     // No credentials at all stays anonymous (a 403 at authorization, not a 401).
     assert_ne!(server.anonymous().get("/livez").await.unwrap().status, 401);
 
+    // kube-controller-manager's legacy token cleaner reads since when legacy tokens are tracked.
+    let tracking = crate::support::wait::answers(
+        &admin,
+        "/api/v1/namespaces/kube-system/configmaps/kube-apiserver-legacy-service-account-token-tracking",
+        200,
+    )
+    .await
+    .json();
+    let since = tracking["data"]["since"].as_str().unwrap();
+    assert_eq!(
+        (since.len(), &since[4..5], &since[7..8]),
+        (10, "-", "-"),
+        "{tracking}"
+    );
+
     // TokenReview says the same.
     let review = |t: &str| json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": t}});
     let r = admin
