@@ -176,7 +176,7 @@ pub async fn create_server_chain(o: &ValidOptions) -> Result<ServerChain, AppErr
     let discovery = Arc::new(Discovery::new(
         std::net::SocketAddr::new(o.advertise_address, o.secure_port).to_string(),
     ));
-    let admission = crate::controlplane::admission_plugins(&*storage);
+    let admission = crate::controlplane::admission_plugins(&*storage, &authorizer);
     let builtin = crate::registry::kinds::builtin();
     let mut creaters = crate::auth::reviews::all(&authenticator, &authorizer);
     creaters.push(pod_bindings(&builtin, &*storage));
@@ -231,6 +231,7 @@ pub async fn create_server_chain(o: &ValidOptions) -> Result<ServerChain, AppErr
         storage_health,
         authentication_info: authentication_info(o)?,
         service_accounts: authenticator.service_accounts().cloned(),
+        rbac: authorizer.rbac().cloned(),
     };
     let kube_api_server = Arc::new(new_kube_api_server(config, storage.clone(), apiextensions));
     let aggregator = crate::aggregator::Config {

@@ -8,6 +8,9 @@ pub mod namespace_controller;
 pub mod namespace_defaults;
 
 use crate::admission::{Chain, NamespaceLifecycle};
+use crate::auth::Authorizer;
+use crate::auth::authorizer::rbac::escalation::Escalation;
+use crate::auth::authorizer::rbac::{Rbac, RbacStores, bootstrap as rbac_bootstrap};
 use crate::auth::serviceaccount::{ServiceAccounts, discovery, token_request::TokenRequests};
 use crate::endpoints::discovery::Discovery;
 use crate::endpoints::handlers::ResourceHandler;
@@ -63,17 +66,26 @@ pub struct Config {
     pub authentication_info: authentication_info::AuthenticationInfo,
     /// Service-account tokens: the token subresource issues them, discovery publishes their keys.
     pub service_accounts: Option<Arc<ServiceAccounts>>,
+    /// The RBAC authorizer, when RBAC is a mode: readiness waits for its index.
+    pub rbac: Option<Arc<Rbac>>,
 }
 
-/// The admission chain every link runs: NamespaceLifecycle, reading namespaces from `storage`.
-pub fn admission_plugins(storage: &dyn StoreFactory) -> Chain {
+/// The admission chain every link runs: NamespaceLifecycle, reading namespaces from `storage`,
+/// and RBAC's escalation checks when `authorizer` runs RBAC.
+pub fn admission_plugins(storage: &dyn StoreFactory, authorizer: &Arc<Authorizer>) -> Chain {
     let namespaces = crate::registry::kinds::builtin()
         .into_iter()
         .find(|s| s.info().group.is_empty() && s.info().resource == "namespaces")
         .expect("namespaces are built in");
-    Chain::default().with_mutating(Arc::new(NamespaceLifecycle::new(Arc::new(
+    let chain = Chain::default().with_mutating(Arc::new(NamespaceLifecycle::new(Arc::new(
         storage.store(namespaces),
-    ))))
+    ))));
+    match authorizer.rbac() {
+        Some(rbac) => {
+            chain.with_validating(Arc::new(Escalation::new(rbac.clone(), authorizer.clone())))
+        }
+        None => chain,
+    }
 }
 
 /// Builds the kube API server link in front of `delegate` (the apiextensions server).
@@ -224,6 +236,22 @@ pub fn new_kube_api_server(
             }),
         );
     }
+
+    let rbac_stores = RbacStores::new(&*storage);
+    let rbac = config.rbac.clone();
+    server.add_post_start_hook(
+        "rbac/bootstrap-roles",
+        Arc::new(move |_ctx| {
+            let (stores, rbac) = (rbac_stores.clone(), rbac.clone());
+            Box::pin(async move {
+                rbac_bootstrap::reconcile(&stores).await?;
+                if let Some(rbac) = rbac {
+                    rbac.wait_synced().await;
+                }
+                Ok(())
+            })
+        }),
+    );
 
     let tracking = (auth_namespaces.clone(), configmaps.clone());
     server.add_post_start_hook(

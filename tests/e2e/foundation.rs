@@ -412,7 +412,12 @@ async fn anonymous_auth_false_answers_401_and_token_file_users_authenticate() {
         )
         .await
         .unwrap();
-    assert_eq!(r.status, 404, "{}", r.body);
+    // Authenticated as alice, whom RBAC grants no such path.
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(
+        r.json()["message"],
+        r#"forbidden: User "alice" cannot get path "/no/such/path""#
+    );
     let r = anon
         .request("GET", "/version", &[("authorization", "Bearer wrong")])
         .await
@@ -676,7 +681,12 @@ async fn kube_apiserver_mode_accepts_kubeadms_flags_and_warns_once_per_unimpleme
         )
         .await
         .unwrap();
-    assert_eq!(r.status, 404, "{}", r.body);
+    // Authenticated as bob, whom RBAC grants no such path.
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(
+        r.json()["message"],
+        r#"forbidden: User "bob" cannot get path "/no/such/path""#
+    );
     // Without the user header the proxy certificate is not a user certificate: 401.
     assert_eq!(proxy.get("/version").await.unwrap().status, 401);
 }

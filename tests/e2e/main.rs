@@ -19,6 +19,7 @@ mod openapi;
 mod pod_binding;
 mod pod_eviction;
 mod protobuf;
+mod rbac;
 mod reviews;
 mod shutdown;
 mod socket_activation;

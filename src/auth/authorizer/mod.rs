@@ -2,12 +2,10 @@
 //! authorizer first, then the `--authorization-mode` modes in order; the first Allow or Deny
 //! decides, and the reasons of the undecided are joined into the Forbidden message.
 //!
-//! RBAC is not implemented yet; until it is, the RBAC mode grants what upstream's bootstrap
-//! policy grants the two kinds of callers kubeboot can have: authenticated users get everything
-//! (every bootstrap caller is an admin today), anonymous users only the `system:public-info-viewer`
-//! paths. The Node mode has no opinion, as it has none for non-node users upstream.
+//! The Node mode has no opinion yet, as upstream's has none for users that are not nodes.
 
 mod attributes;
+pub mod rbac;
 
 pub use attributes::Attributes;
 
@@ -102,24 +100,6 @@ impl Authorize for AlwaysDeny {
     }
 }
 
-/// Non-resource URLs that `system:public-info-viewer` grants to everyone, anonymous included.
-const PUBLIC_INFO_PATHS: &[&str] = &["/healthz", "/livez", "/readyz", "/version", "/version/"];
-
-/// The RBAC mode until RBAC is implemented: see the module documentation.
-struct BootstrapRbac;
-
-#[async_trait::async_trait]
-impl Authorize for BootstrapRbac {
-    async fn authorize(&self, a: &Attributes<'_>) -> Authorization {
-        let public = !a.resource_request && a.verb == "get" && PUBLIC_INFO_PATHS.contains(&a.path);
-        if !a.user.is_anonymous() || public {
-            Authorization::of(Decision::Allow)
-        } else {
-            Authorization::of(Decision::NoOpinion)
-        }
-    }
-}
-
 /// The Node mode until the node authorizer is implemented: no opinion, as upstream's has none
 /// for users that are not nodes.
 struct NoNodes;
@@ -134,22 +114,32 @@ impl Authorize for NoNodes {
 /// The whole chain: privileged groups, then the configured modes.
 pub struct Authorizer {
     chain: Vec<Arc<dyn Authorize>>,
+    rbac: Option<Arc<rbac::Rbac>>,
 }
 
 impl Authorizer {
     /// Builds the chain of the configured modes, in their order; the modes that decide on stored
     /// objects (RBAC's roles and bindings, Node's graph of pods) read them from `_storage`.
-    pub fn new(config: &AuthorizationConfig, _storage: &Arc<dyn StoreFactory>) -> Self {
+    pub fn new(config: &AuthorizationConfig, storage: &Arc<dyn StoreFactory>) -> Self {
+        let rbac = config
+            .modes
+            .contains(&Mode::Rbac)
+            .then(|| Arc::new(rbac::Rbac::start(rbac::RbacStores::new(&**storage))));
         let mut chain: Vec<Arc<dyn Authorize>> = vec![Arc::new(PrivilegedGroups)];
         chain.extend(config.modes.iter().map(|mode| -> Arc<dyn Authorize> {
             match mode {
                 Mode::AlwaysAllow => Arc::new(AlwaysAllow),
                 Mode::AlwaysDeny => Arc::new(AlwaysDeny),
-                Mode::Rbac => Arc::new(BootstrapRbac),
+                Mode::Rbac => rbac.clone().expect("started for the RBAC mode"),
                 Mode::Node => Arc::new(NoNodes),
             }
         }));
-        Self { chain }
+        Self { chain, rbac }
+    }
+
+    /// The RBAC authorizer, when RBAC is a mode.
+    pub fn rbac(&self) -> Option<&Arc<rbac::Rbac>> {
+        self.rbac.as_ref()
     }
 
     /// Decides `attributes` as upstream's union: the first Allow or Deny wins with its reason;
@@ -218,15 +208,19 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn anonymous_may_read_health_but_not_discovery() {
+    async fn with_the_bootstrap_policy_anonymous_may_read_health_but_not_discovery() {
         let dir = tempfile::tempdir().unwrap();
         let storage = crate::server::storage_factory::StorageFactory::for_tests(dir.path()).await;
+        rbac::bootstrap::reconcile(&rbac::RbacStores::new(&*storage))
+            .await
+            .unwrap();
         let a = Authorizer::new(
             &AuthorizationConfig {
                 modes: vec![Mode::Node, Mode::Rbac],
             },
             &storage,
         );
+        a.rbac().unwrap().wait_synced().await;
         let anon = UserInfo::anonymous();
         assert_eq!(decide(&a, &anon, "/readyz").await, Decision::Allow);
         assert_eq!(decide(&a, &anon, "/version").await, Decision::Allow);
