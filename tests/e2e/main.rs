@@ -1,6 +1,7 @@
 //! End-to-end tests: real kubeboot processes on loopback, real kubectl, real TLS.
 //! One test binary so the suite links once.
 
+mod access_reviews;
 mod aggregator;
 mod apply;
 mod chart;

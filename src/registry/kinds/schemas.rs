@@ -11,7 +11,9 @@ use std::sync::OnceLock;
 pub fn schemas() -> &'static Schemas {
     static SCHEMAS: OnceLock<Schemas> = OnceLock::new();
     SCHEMAS.get_or_init(|| {
-        use k8s_openapi::api::{authentication, autoscaling, core, flowcontrol, policy};
+        use k8s_openapi::api::{
+            authentication, authorization, autoscaling, core, flowcontrol, policy,
+        };
         use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
         use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1 as apiregistration;
         let mut set = SchemaSet::new();
@@ -25,6 +27,10 @@ pub fn schemas() -> &'static Schemas {
         // Create-only kinds the kube API server link serves (`auth::reviews`).
         set.add_kind::<authentication::v1::SelfSubjectReview>();
         set.add_kind::<authentication::v1::TokenReview>();
+        set.add_kind::<authorization::v1::SubjectAccessReview>();
+        set.add_kind::<authorization::v1::LocalSubjectAccessReview>();
+        set.add_kind::<authorization::v1::SelfSubjectAccessReview>();
+        set.add_kind::<authorization::v1::SelfSubjectRulesReview>();
         // The objects of subresources: scale, pods' binding and eviction, serviceaccounts' token.
         set.add_kind::<autoscaling::v1::Scale>();
         set.add_kind::<authentication::v1::TokenRequest>();
