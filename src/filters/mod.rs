@@ -1,7 +1,7 @@
 //! The filter chain in front of the server chain: one tower layer per filter, stacked in one
 //! `ServiceBuilder` outermost first, in upstream's order (`DefaultBuildHandlerChain`): panic
 //! recovery → request info → pretty JSON → retry-after during shutdown → in-flight tracking →
-//! timeout → authentication → max-in-flight → authorization → handler.
+//! timeout → authentication → impersonation → max-in-flight → authorization → handler.
 //!
 //! Every filter decides synchronously in `call` whether to answer itself or pass the request
 //! on, and wraps the inner future only when it must (a deadline, a seat, in-flight tracking), so
@@ -9,6 +9,7 @@
 
 mod authentication;
 mod authorization;
+mod impersonation;
 mod in_flight;
 mod max_in_flight;
 mod panic_recovery;
@@ -62,6 +63,7 @@ pub fn build_handler_chain(handler: Handler, c: FilterConfig) -> Handler {
         .layer(in_flight::InFlightLayer::new(c.in_flight))
         .layer(timeout::TimeoutLayer::new(c.request_timeout))
         .layer(authentication::AuthenticationLayer::new(c.authenticator))
+        .layer(impersonation::ImpersonationLayer::new(c.authorizer.clone()))
         .layer(max_in_flight::MaxInFlightLayer::new(
             c.max_requests_inflight,
             c.max_mutating_requests_inflight,

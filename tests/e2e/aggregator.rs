@@ -214,6 +214,7 @@ fn answer(req: &hyper::Request<Incoming>, log: &Path) -> hyper::Response<Full<By
         "groups": all("x-remote-group"),
         "extra": extra,
         "authorization": all("authorization"),
+        "impersonate": all("impersonate-user").into_iter().chain(all("impersonate-group")).collect::<Vec<_>>(),
     });
     let mut file = std::fs::OpenOptions::new()
         .create(true)
@@ -855,6 +856,33 @@ async fn extension_apiserver_is_proxied_with_the_callers_identity_and_tracked_fo
     assert!(!groups.contains(&json!("evil-group")), "{seen}");
     assert!(groups.contains(&json!("system:masters")), "{seen}");
     assert_eq!(seen["extra"], json!({}), "{seen}");
+
+    // An impersonated request reaches the extension as the impersonated user, without the
+    // Impersonate-* headers.
+    let r = admin
+        .request(
+            "GET",
+            &format!("{NODES}?marker=impersonated"),
+            &[
+                ("impersonate-user", "bob"),
+                ("impersonate-group", "system:masters"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let seen = ext
+        .requests()
+        .into_iter()
+        .rfind(|r| r["query"] == "marker=impersonated")
+        .unwrap();
+    assert_eq!(seen["user"], json!(["bob"]), "{seen}");
+    assert_eq!(
+        seen["groups"],
+        json!(["system:masters", "system:authenticated"]),
+        "{seen}"
+    );
+    assert_eq!(seen["impersonate"], json!([]), "{seen}");
 
     // The aggregator authorizes before proxying: an anonymous caller never reaches the extension.
     let before = ext.requests().len();

@@ -14,6 +14,7 @@ mod etcd_cluster;
 mod events;
 mod flags;
 mod foundation;
+mod impersonation;
 mod lists;
 mod namespace_defaults;
 mod openapi;
