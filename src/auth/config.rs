@@ -15,6 +15,8 @@ pub struct AuthenticationConfig {
     pub token_auth_file: Option<PathBuf>,
     /// Whether requests without credentials are `system:anonymous` rather than refused (`--anonymous-auth`).
     pub anonymous: bool,
+    /// Bootstrap tokens in kube-system Secrets authenticate (`--enable-bootstrap-token-auth`).
+    pub bootstrap_tokens: bool,
     /// Service-account tokens: their keys, issuers and audiences.
     pub service_accounts: super::serviceaccount::ServiceAccountConfig,
 }

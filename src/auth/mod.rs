@@ -1,6 +1,7 @@
 //! Authentication (who is asking) and authorization (may they), as upstream's union of authenticators.
 
 pub mod authorizer;
+mod bootstrap_token;
 mod config;
 mod requestheader;
 pub mod reviews;
@@ -118,6 +119,8 @@ pub struct Authenticator {
     x509: CaVerifier,
     tokens: Option<TokenFile>,
     service_accounts: Option<Arc<ServiceAccounts>>,
+    /// Where bootstrap tokens are looked up, when `--enable-bootstrap-token-auth`.
+    bootstrap_tokens: Option<Arc<crate::registry::Store>>,
     anonymous: bool,
     tls_verifier: Arc<dyn ClientCertVerifier>,
 }
@@ -152,11 +155,14 @@ impl Authenticator {
             pods: store("", "pods"),
             nodes: store("", "nodes"),
         };
+        let bootstrap_tokens = config.bootstrap_tokens.then(|| lookups.secrets.clone());
         let service_accounts = Arc::new(ServiceAccounts::new(
             config.service_accounts.clone(),
             lookups,
         )?);
-        Self::from_parts(config, Some(service_accounts))
+        let mut authn = Self::from_parts(config, Some(service_accounts))?;
+        authn.bootstrap_tokens = bootstrap_tokens;
+        Ok(authn)
     }
 
     /// The authenticators that need no stored objects, with `service_accounts` when given.
@@ -183,6 +189,7 @@ impl Authenticator {
             x509,
             tokens,
             service_accounts,
+            bootstrap_tokens: None,
             anonymous: config.anonymous,
             tls_verifier,
         })
@@ -200,7 +207,7 @@ impl Authenticator {
             .map_or(&[], |s| s.api_audiences())
     }
 
-    /// Upstream's bearer-token union: the token file, then service-account tokens; a token
+    /// Upstream's bearer-token union: the token file, service-account tokens, bootstrap tokens; a token
     /// none of them knows is an "invalid bearer token".
     pub async fn authenticate_token(&self, token: &str, audiences: &[String]) -> TokenVerdict {
         let mut errors = Vec::new();
@@ -223,6 +230,15 @@ impl Authenticator {
                 Some(Err(e)) => errors.push(e),
                 None => {}
             }
+        }
+        if let Some(secrets) = &self.bootstrap_tokens
+            && let Some(user) = bootstrap_token::authenticate(secrets, token).await
+        {
+            return TokenVerdict {
+                user: Some(user),
+                audiences: audiences.to_vec(),
+                error: String::new(),
+            };
         }
         if errors.is_empty() {
             errors.push("invalid bearer token".into());
@@ -397,6 +413,7 @@ mod tests {
             x509,
             tokens: None,
             service_accounts: None,
+            bootstrap_tokens: None,
             anonymous: false,
         };
         let conn = client_conn(&ca, "alice", &["devs"]);

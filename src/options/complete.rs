@@ -354,6 +354,7 @@ impl ServerRunOptions {
             requestheader,
             token_auth_file: self.token_auth_file.clone(),
             anonymous: self.anonymous_auth,
+            bootstrap_tokens: self.enable_bootstrap_token_auth,
             service_accounts,
         };
 

@@ -95,6 +95,10 @@ mod tests {
         ),
         ("api-audiences", works(&["--api-audiences=a,b"])),
         (
+            "enable-bootstrap-token-auth",
+            works(&["--enable-bootstrap-token-auth"]),
+        ),
+        (
             "requestheader-client-ca-file",
             works(&["--requestheader-client-ca-file=/tmp/rh.crt"]),
         ),

@@ -115,6 +115,10 @@ pub struct ServerRunOptions {
     #[arg(long = "service-account-jwks-uri", value_name = "URL")]
     pub service_account_jwks_uri: Option<String>,
 
+    /// Enable to allow secrets of type 'bootstrap.kubernetes.io/token' in the 'kube-system' namespace to be used for TLS bootstrapping authentication.
+    #[arg(long = "enable-bootstrap-token-auth", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = clap::ArgAction::Set)]
+    pub enable_bootstrap_token_auth: bool,
+
     /// Identifiers of the API; service account tokens must name one (default: the first issuer).
     #[arg(
         long = "api-audiences",

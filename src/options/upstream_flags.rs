@@ -11,7 +11,6 @@ pub(super) const BOOL_FLAGS: &[&str] = &[
     "contention-profiling",
     "disable-http2-serving",
     "emulation-forward-compatible",
-    "enable-bootstrap-token-auth",
     "enable-garbage-collector",
     "enable-logs-handler",
     "enable-priority-and-fairness",
@@ -182,7 +181,7 @@ mod tests {
             "--feature-gates",
             "A=true",
             "--kubelet-client-key=/k",
-            "--enable-bootstrap-token-auth",
+            "--enable-logs-handler",
             "--secure-port=6443",
         ]));
         assert_eq!(kept, strings(&["kube-apiserver", "--secure-port=6443"]));

@@ -310,3 +310,61 @@ async fn forged_tampered_and_garbage_tokens_are_401_and_the_jwks_verifies_real_o
     assert!(status.get("authenticated").is_none(), "{status}");
     assert!(status["error"].is_string(), "{status}");
 }
+
+#[tokio::test]
+async fn bootstrap_tokens_authenticate_until_they_expire() {
+    let mut server = TestServer::up(&["--enable-bootstrap-token-auth"]);
+    server.wait_ready().await;
+    let admin = server.admin();
+    let secret = |id: &str, expiration: &str| {
+        json!({"metadata": {"name": format!("bootstrap-token-{id}"), "namespace": "kube-system"},
+            "type": "bootstrap.kubernetes.io/token",
+            "stringData": {"token-id": id, "token-secret": "0123456789abcdef",
+                "usage-bootstrap-authentication": "true", "expiration": expiration,
+                "auth-extra-groups": "system:bootstrappers:kubeadm:default-node-token"}})
+    };
+    let secrets = "/api/v1/namespaces/kube-system/secrets";
+    admin
+        .create(secrets, &secret("abcdef", "2999-01-01T00:00:00Z"))
+        .await;
+    admin
+        .create(secrets, &secret("expird", "2000-01-01T00:00:00Z"))
+        .await;
+
+    let review = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"});
+    let whoami = |token: &'static str| {
+        let client = bearer(&server);
+        let review = review.clone();
+        async move {
+            let auth = format!("Bearer {token}");
+            let mut sender = client.connect().await.unwrap();
+            Https::send_body(
+                &mut sender,
+                "POST",
+                "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                &[
+                    ("content-type", "application/json"),
+                    ("authorization", &auth),
+                ],
+                review.to_string().into(),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let r = whoami("abcdef.0123456789abcdef").await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let user = &r.json()["status"]["userInfo"];
+    assert_eq!(user["username"], "system:bootstrap:abcdef");
+    assert_eq!(
+        user["groups"],
+        json!([
+            "system:bootstrappers",
+            "system:bootstrappers:kubeadm:default-node-token",
+            "system:authenticated"
+        ])
+    );
+    for bad in ["expird.0123456789abcdef", "abcdef.0123456789abcdee"] {
+        assert_eq!(whoami(bad).await.status, 401, "{bad}");
+    }
+}
