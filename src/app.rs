@@ -176,7 +176,8 @@ pub async fn create_server_chain(o: &ValidOptions) -> Result<ServerChain, AppErr
     let discovery = Arc::new(Discovery::new(
         std::net::SocketAddr::new(o.advertise_address, o.secure_port).to_string(),
     ));
-    let admission = crate::controlplane::admission_plugins(&*storage, &authorizer);
+    let admission =
+        crate::controlplane::admission_plugins(&*storage, &authorizer, &o.admission_plugins);
     let builtin = crate::registry::kinds::builtin();
     let mut creaters = crate::auth::reviews::all(&authenticator, &authorizer);
     creaters.push(pod_bindings(&builtin, &*storage));

@@ -70,16 +70,24 @@ pub struct Config {
     pub rbac: Option<Arc<Rbac>>,
 }
 
-/// The admission chain every link runs: NamespaceLifecycle, reading namespaces from `storage`,
-/// and RBAC's escalation checks when `authorizer` runs RBAC.
-pub fn admission_plugins(storage: &dyn StoreFactory, authorizer: &Arc<Authorizer>) -> Chain {
-    let namespaces = crate::registry::kinds::builtin()
-        .into_iter()
-        .find(|s| s.info().group.is_empty() && s.info().resource == "namespaces")
-        .expect("namespaces are built in");
-    let chain = Chain::default().with_mutating(Arc::new(NamespaceLifecycle::new(Arc::new(
-        storage.store(namespaces),
-    ))));
+/// The admission chain every link runs: of the `enabled` plugins, those kubeboot implements
+/// (NamespaceLifecycle, reading namespaces from `storage`), then RBAC's escalation checks when
+/// `authorizer` runs RBAC (upstream's RBAC storage makes them, whatever the plugins).
+pub fn admission_plugins(
+    storage: &dyn StoreFactory,
+    authorizer: &Arc<Authorizer>,
+    enabled: &[String],
+) -> Chain {
+    let mut chain = Chain::default();
+    if enabled.iter().any(|p| p == "NamespaceLifecycle") {
+        let namespaces = crate::registry::kinds::builtin()
+            .into_iter()
+            .find(|s| s.info().group.is_empty() && s.info().resource == "namespaces")
+            .expect("namespaces are built in");
+        chain = chain.with_mutating(Arc::new(NamespaceLifecycle::new(Arc::new(
+            storage.store(namespaces),
+        ))));
+    }
     match authorizer.rbac() {
         Some(rbac) => {
             chain.with_validating(Arc::new(Escalation::new(rbac.clone(), authorizer.clone())))

@@ -188,6 +188,10 @@ pub const DEFAULT_ADMISSION_PLUGINS: &[&str] = &[
 
 /// Upstream modes kubeboot rejects explicitly rather than accept and ignore their configuration;
 /// upstream's other modes are [`AuthorizationMode`]s.
+/// The admission plugins kubeboot runs when they are enabled; the others are named in a warning
+/// when enabled explicitly.
+pub const IMPLEMENTED_ADMISSION_PLUGINS: &[&str] = &["NamespaceLifecycle"];
+
 const UNIMPLEMENTED_AUTHORIZATION_MODES: &[&str] = &["ABAC", "Webhook"];
 
 /// Every admission plugin upstream kube-apiserver 1.33 registers.

@@ -307,6 +307,18 @@ impl CompletedOptions {
         if f.profiling == Some(true) {
             out.push("--profiling: kubeboot serves no /debug/pprof; the flag has no effect".into());
         }
+        let unimplemented: Vec<&str> = f
+            .enable_admission_plugins
+            .iter()
+            .map(String::as_str)
+            .filter(|p| !super::complete::IMPLEMENTED_ADMISSION_PLUGINS.contains(p))
+            .collect();
+        if !unimplemented.is_empty() {
+            out.push(format!(
+                "--enable-admission-plugins: kubeboot does not implement {} yet; they do not run",
+                unimplemented.join(", ")
+            ));
+        }
         if f.enable_aggregator_routing == Some(false) {
             out.push("--enable-aggregator-routing=false: kubeboot always routes to endpoint IPs, as it runs without kube-proxy".into());
         }

@@ -102,3 +102,35 @@ fn runtime_config_errors_are_upstreams_and_name_the_flag() {
         assert!(err.contains(message), "{value}: {err}");
     }
 }
+
+#[tokio::test]
+async fn admission_plugins_run_as_enabled_and_unimplemented_ones_are_named() {
+    // NamespaceLifecycle runs by default: no writes into a namespace that does not exist.
+    let mut server = TestServer::up(&[]);
+    server.wait_ready().await;
+    let cm = serde_json::json!({"metadata": {"name": "c"}});
+    let r = server
+        .admin()
+        .json("POST", "/api/v1/namespaces/ghost/configmaps", &cm)
+        .await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    drop(server);
+
+    let mut server = TestServer::up(&[
+        "--disable-admission-plugins=NamespaceLifecycle",
+        "--enable-admission-plugins=AlwaysPullImages",
+    ]);
+    server.wait_ready().await;
+    let r = server
+        .admin()
+        .json("POST", "/api/v1/namespaces/ghost/configmaps", &cm)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let stderr = server.stderr();
+    assert!(
+        stderr.contains(
+            "--enable-admission-plugins: kubeboot does not implement AlwaysPullImages yet"
+        ),
+        "{stderr}"
+    );
+}
