@@ -36,7 +36,7 @@ pub struct Config {
     /// --min-request-timeout.
     pub min_request_timeout: Duration,
     /// Whether to run the built-in controllers (namespace deletion, each namespace's default
-    /// ServiceAccount and CA bundle).
+    /// ServiceAccount and CA bundle, ClusterRole aggregation).
     pub builtin_controllers: bool,
     /// The cluster CA bundle the root-CA publisher puts in every namespace.
     pub root_ca: Arc<str>,
@@ -246,6 +246,13 @@ pub fn new_kube_api_server(
     }
 
     let rbac_stores = RbacStores::new(&*storage);
+    if config.builtin_controllers {
+        let stores = rbac_stores.clone();
+        server.add_post_start_hook(
+            "start-kubeboot-clusterrole-aggregation-controller",
+            spawn_once(move |_ctx| Box::pin(rbac_bootstrap::aggregate_forever(stores))),
+        );
+    }
     let rbac = config.rbac.clone();
     server.add_post_start_hook(
         "rbac/bootstrap-roles",

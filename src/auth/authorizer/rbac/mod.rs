@@ -295,6 +295,8 @@ fn aggregate(errors: &[String]) -> String {
 
 impl Rbac {
     /// Starts feeding the index from `stores`; decisions wait until it has synced.
+    /// (Aggregation is a controller's job, kube-controller-manager's upstream: see
+    /// [`bootstrap::aggregate_forever`].)
     pub fn start(stores: RbacStores) -> Self {
         let index: Arc<RwLock<Index>> = Arc::default();
         let (synced_tx, synced) = watch::channel(false);
@@ -321,7 +323,6 @@ impl Rbac {
             // Keep the sender, so waiters see a synced index and never a closed channel.
             std::future::pending::<()>().await;
         });
-        tokio::spawn(bootstrap::aggregate_forever(stores));
         Self { index, synced }
     }
 
