@@ -7,7 +7,7 @@ pub mod legacy_token_tracking;
 pub mod namespace_controller;
 pub mod namespace_defaults;
 
-use crate::admission::{Chain, NamespaceLifecycle};
+use crate::admission::{Chain, NamespaceLifecycle, NodeRestriction};
 use crate::auth::Authorizer;
 use crate::auth::authorizer::rbac::escalation::Escalation;
 use crate::auth::authorizer::rbac::{Rbac, RbacStores, bootstrap as rbac_bootstrap};
@@ -87,6 +87,9 @@ pub fn admission_plugins(
         chain = chain.with_mutating(Arc::new(NamespaceLifecycle::new(Arc::new(
             storage.store(namespaces),
         ))));
+    }
+    if enabled.iter().any(|p| p == "NodeRestriction") {
+        chain = chain.with_validating(Arc::new(NodeRestriction));
     }
     match authorizer.rbac() {
         Some(rbac) => {

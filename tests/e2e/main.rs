@@ -17,6 +17,7 @@ mod foundation;
 mod impersonation;
 mod lists;
 mod namespace_defaults;
+mod node_authorization;
 mod openapi;
 mod pod_binding;
 mod pod_eviction;

@@ -2,9 +2,10 @@
 //! authorizer first, then the `--authorization-mode` modes in order; the first Allow or Deny
 //! decides, and the reasons of the undecided are joined into the Forbidden message.
 //!
-//! The Node mode has no opinion yet, as upstream's has none for users that are not nodes.
+//! The Node mode decides for kubelets only (`node`), RBAC for everyone (`rbac`).
 
 mod attributes;
+pub mod node;
 pub mod rbac;
 
 pub use attributes::Attributes;
@@ -100,17 +101,6 @@ impl Authorize for AlwaysDeny {
     }
 }
 
-/// The Node mode until the node authorizer is implemented: no opinion, as upstream's has none
-/// for users that are not nodes.
-struct NoNodes;
-
-#[async_trait::async_trait]
-impl Authorize for NoNodes {
-    async fn authorize(&self, _: &Attributes<'_>) -> Authorization {
-        Authorization::of(Decision::NoOpinion)
-    }
-}
-
 /// The whole chain: privileged groups, then the configured modes.
 pub struct Authorizer {
     chain: Vec<Arc<dyn Authorize>>,
@@ -131,7 +121,7 @@ impl Authorizer {
                 Mode::AlwaysAllow => Arc::new(AlwaysAllow),
                 Mode::AlwaysDeny => Arc::new(AlwaysDeny),
                 Mode::Rbac => rbac.clone().expect("started for the RBAC mode"),
-                Mode::Node => Arc::new(NoNodes),
+                Mode::Node => Arc::new(node::NodeAuthorizer::start(&**storage)),
             }
         }));
         Self { chain, rbac }

@@ -37,6 +37,17 @@ fn policy() -> Policy {
     serde_json::from_str(POLICY).expect("the embedded bootstrap policy parses")
 }
 
+/// The rules of the policy's ClusterRole `name` (the Node authorizer's node rules are
+/// `system:node`'s).
+pub fn cluster_role_rules(name: &str) -> Vec<PolicyRule> {
+    policy()
+        .cluster_roles
+        .into_iter()
+        .find(|r| meta_str(r, "name") == Some(name))
+        .and_then(|r| serde_json::from_value(r["rules"].clone()).ok())
+        .unwrap_or_default()
+}
+
 /// Whether reconciliation may change `existing`.
 fn autoupdate(existing: &Value) -> bool {
     existing

@@ -1,0 +1,362 @@
+//! The Node authorizer, as upstream's `plugin/pkg/auth/authorizer/node`: a kubelet
+//! (`system:node:<name>` in `system:nodes`) reads the Secrets, ConfigMaps, PVCs and PVs, and
+//! requests tokens for the ServiceAccounts, of the pods bound to its node and nothing else of
+//! those kinds; it reads only its own Node and touches only its own Lease; everything else it
+//! may do is upstream's node rules (the `system:node` ClusterRole). The pods are followed by
+//! list-then-watch and indexed by node, so a decision looks only at the node's own pods.
+
+use super::rbac::rules::allows;
+use super::{Attributes, Authorization, Authorize, Decision};
+use crate::registry::store::{ListParams, WatchParams, meta_str};
+use crate::registry::{Store, StoreFactory};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::rbac::v1::PolicyRule;
+use serde_json::Value;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// The group every kubelet is in.
+pub const NODES_GROUP: &str = "system:nodes";
+const NODE_PREFIX: &str = "system:node:";
+
+/// What one pod bound to a node lets it read.
+#[derive(Debug, Default, Clone)]
+struct PodRefs {
+    namespace: String,
+    secrets: BTreeSet<String>,
+    configmaps: BTreeSet<String>,
+    claims: BTreeSet<String>,
+    service_account: String,
+}
+
+fn refs_of(pod: &Pod) -> PodRefs {
+    let mut r = PodRefs {
+        namespace: pod.metadata.namespace.clone().unwrap_or_default(),
+        ..PodRefs::default()
+    };
+    let Some(spec) = &pod.spec else { return r };
+    r.service_account = spec
+        .service_account_name
+        .clone()
+        .unwrap_or_else(|| "default".into());
+    for s in spec.image_pull_secrets.iter().flatten() {
+        r.secrets.insert(s.name.clone());
+    }
+    let pod_name = pod.metadata.name.clone().unwrap_or_default();
+    for v in spec.volumes.iter().flatten() {
+        if let Some(s) = v.secret.as_ref().and_then(|s| s.secret_name.clone()) {
+            r.secrets.insert(s);
+        }
+        if let Some(c) = &v.config_map {
+            r.configmaps.insert(c.name.clone());
+        }
+        if let Some(c) = &v.persistent_volume_claim {
+            r.claims.insert(c.claim_name.clone());
+        }
+        if v.ephemeral.is_some() {
+            r.claims.insert(format!("{pod_name}-{}", v.name));
+        }
+        for p in v.projected.iter().flat_map(|p| p.sources.iter().flatten()) {
+            if let Some(s) = &p.secret {
+                r.secrets.insert(s.name.clone());
+            }
+            if let Some(c) = &p.config_map {
+                r.configmaps.insert(c.name.clone());
+            }
+        }
+        let secret_refs = [
+            v.csi
+                .as_ref()
+                .and_then(|c| c.node_publish_secret_ref.as_ref())
+                .map(|s| s.name.clone()),
+            v.rbd
+                .as_ref()
+                .and_then(|c| c.secret_ref.as_ref())
+                .map(|s| s.name.clone()),
+            v.cephfs
+                .as_ref()
+                .and_then(|c| c.secret_ref.as_ref())
+                .map(|s| s.name.clone()),
+            v.iscsi
+                .as_ref()
+                .and_then(|c| c.secret_ref.as_ref())
+                .map(|s| s.name.clone()),
+            v.flex_volume
+                .as_ref()
+                .and_then(|c| c.secret_ref.as_ref())
+                .map(|s| s.name.clone()),
+            v.azure_file.as_ref().map(|c| c.secret_name.clone()),
+        ];
+        r.secrets.extend(secret_refs.into_iter().flatten());
+    }
+    let containers = spec
+        .containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten());
+    for c in containers {
+        for e in c.env_from.iter().flatten() {
+            if let Some(s) = &e.secret_ref {
+                r.secrets.insert(s.name.clone());
+            }
+            if let Some(m) = &e.config_map_ref {
+                r.configmaps.insert(m.name.clone());
+            }
+        }
+        for e in c.env.iter().flatten() {
+            let from = e.value_from.as_ref();
+            if let Some(s) = from.and_then(|f| f.secret_key_ref.as_ref()) {
+                r.secrets.insert(s.name.clone());
+            }
+            if let Some(m) = from.and_then(|f| f.config_map_key_ref.as_ref()) {
+                r.configmaps.insert(m.name.clone());
+            }
+        }
+    }
+    for c in spec.ephemeral_containers.iter().flatten() {
+        for e in c.env_from.iter().flatten() {
+            if let Some(s) = &e.secret_ref {
+                r.secrets.insert(s.name.clone());
+            }
+            if let Some(m) = &e.config_map_ref {
+                r.configmaps.insert(m.name.clone());
+            }
+        }
+    }
+    r
+}
+
+/// Pods by node, then by namespace/name.
+type Graph = HashMap<String, HashMap<(String, String), PodRefs>>;
+
+/// The Node authorizer.
+pub struct NodeAuthorizer {
+    graph: Arc<RwLock<Graph>>,
+    /// Where a pod's claims' volumes are read, for PersistentVolume requests.
+    claims: Arc<Store>,
+    /// The `system:node` ClusterRole's rules: everything else a node may do.
+    rules: Vec<PolicyRule>,
+    synced: watch::Receiver<bool>,
+}
+
+fn store_of(storage: &dyn StoreFactory, resource: &str) -> Arc<Store> {
+    let strategy = crate::registry::kinds::builtin()
+        .into_iter()
+        .find(|s| s.info().group.is_empty() && s.info().resource == resource)
+        .expect("core kinds are built in");
+    Arc::new(storage.store(strategy))
+}
+
+impl NodeAuthorizer {
+    /// Starts following the pods of `storage`.
+    pub fn start(storage: &dyn StoreFactory) -> Self {
+        let graph: Arc<RwLock<Graph>> = Arc::default();
+        let (tx, synced) = watch::channel(false);
+        tokio::spawn(follow_pods(store_of(storage, "pods"), graph.clone(), tx));
+        Self {
+            graph,
+            claims: store_of(storage, "persistentvolumeclaims"),
+            rules: super::rbac::bootstrap::cluster_role_rules("system:node"),
+            synced,
+        }
+    }
+
+    /// Whether a pod on `node` refers to the object `pick` finds in its references.
+    fn related(&self, node: &str, namespace: &str, pick: impl Fn(&PodRefs) -> bool) -> bool {
+        let graph = self.graph.read().unwrap_or_else(|e| e.into_inner());
+        graph
+            .get(node)
+            .into_iter()
+            .flat_map(|pods| pods.values())
+            .any(|r| r.namespace == namespace && pick(r))
+    }
+
+    /// Whether persistent volume `pv` is the volume of a claim of a pod on `node`.
+    async fn has_volume(&self, node: &str, pv: &str) -> bool {
+        let claims: Vec<(String, String)> = {
+            let graph = self.graph.read().unwrap_or_else(|e| e.into_inner());
+            graph
+                .get(node)
+                .into_iter()
+                .flat_map(|pods| pods.values())
+                .flat_map(|r| r.claims.iter().map(|c| (r.namespace.clone(), c.clone())))
+                .collect()
+        };
+        for (ns, claim) in claims {
+            if let Ok(pvc) = self.claims.get(Some(&ns), &claim).await
+                && pvc.pointer("/spec/volumeName").and_then(Value::as_str) == Some(pv)
+            {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+fn no_opinion(reason: impl Into<String>) -> Authorization {
+    Authorization::because(Decision::NoOpinion, reason)
+}
+
+fn allow_if(ok: bool, node: &str) -> Authorization {
+    if ok {
+        Authorization::of(Decision::Allow)
+    } else {
+        no_opinion(format!(
+            "no relationship found between node '{node}' and this object"
+        ))
+    }
+}
+
+#[async_trait::async_trait]
+impl Authorize for NodeAuthorizer {
+    async fn authorize(&self, a: &Attributes<'_>) -> Authorization {
+        let is_node = a.user.groups.iter().any(|g| g == NODES_GROUP);
+        let Some(node) = a.user.name.strip_prefix(NODE_PREFIX).filter(|_| is_node) else {
+            return Authorization::of(Decision::NoOpinion);
+        };
+        if node.is_empty() {
+            return no_opinion(format!("unknown node for user {:?}", a.user.name));
+        }
+        if !*self.synced.borrow() {
+            let mut synced = self.synced.clone();
+            let _ = synced.wait_for(|s| *s).await;
+        }
+        if a.resource_request && a.api_group.is_empty() {
+            let (ns, name) = (a.namespace, a.name);
+            match a.resource {
+                "secrets" | "configmaps" => {
+                    if a.verb != "get" {
+                        return no_opinion("can only read individual resources of this type");
+                    }
+                    let secrets = a.resource == "secrets";
+                    return allow_if(
+                        self.related(node, ns, |r| {
+                            if secrets {
+                                r.secrets.contains(name)
+                            } else {
+                                r.configmaps.contains(name)
+                            }
+                        }),
+                        node,
+                    );
+                }
+                "persistentvolumeclaims" if a.subresource.is_empty() => {
+                    if a.verb != "get" {
+                        return no_opinion("can only get individual resources of this type");
+                    }
+                    return allow_if(self.related(node, ns, |r| r.claims.contains(name)), node);
+                }
+                "persistentvolumes" => {
+                    if a.verb != "get" {
+                        return no_opinion("can only get individual resources of this type");
+                    }
+                    return allow_if(self.has_volume(node, name).await, node);
+                }
+                "serviceaccounts" => {
+                    if a.verb != "create" || a.subresource != "token" || name.is_empty() {
+                        return no_opinion(
+                            "can only create tokens for individual service accounts",
+                        );
+                    }
+                    return allow_if(self.related(node, ns, |r| r.service_account == name), node);
+                }
+                "nodes"
+                    if a.subresource.is_empty() && matches!(a.verb, "get" | "list" | "watch") =>
+                {
+                    let own = if a.verb == "get" {
+                        name == node
+                    } else {
+                        a.field_selector == format!("metadata.name={node}")
+                    };
+                    if !own {
+                        return no_opinion(format!(
+                            "node '{node}' cannot read '{name}', only its own Node object"
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+        if a.resource_request
+            && a.api_group == "coordination.k8s.io"
+            && a.resource == "leases"
+            && !(a.namespace == "kube-node-lease"
+                && (a.name == node || (a.verb == "create" && a.name.is_empty())))
+        {
+            return no_opinion(
+                "can only access node lease with the same name as the requesting node",
+            );
+        }
+        if self.rules.iter().any(|r| allows(a, r)) {
+            Authorization::of(Decision::Allow)
+        } else {
+            Authorization::of(Decision::NoOpinion)
+        }
+    }
+}
+
+/// Keeps `graph` the pods of `pods` by node: a list, then its watch, again after a failure.
+async fn follow_pods(pods: Arc<Store>, graph: Arc<RwLock<Graph>>, synced: watch::Sender<bool>) {
+    let apply = |graph: &mut Graph, kind: &str, obj: &Value| {
+        let key = (
+            meta_str(obj, "namespace").unwrap_or("").to_string(),
+            meta_str(obj, "name").unwrap_or("").to_string(),
+        );
+        for on_node in graph.values_mut() {
+            on_node.remove(&key);
+        }
+        if kind == "DELETED" {
+            return;
+        }
+        let Ok(pod) = serde_json::from_value::<Pod>(obj.clone()) else {
+            return;
+        };
+        let node = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.clone())
+            .unwrap_or_default();
+        if !node.is_empty() {
+            graph.entry(node).or_default().insert(key, refs_of(&pod));
+        }
+    };
+    loop {
+        let page = match pods.list(None, &ListParams::default()).await {
+            Ok(page) => page,
+            Err(e) => {
+                tracing::warn!(error = %e, "node authorizer: listing pods failed");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        {
+            let mut g = graph.write().unwrap_or_else(|e| e.into_inner());
+            g.clear();
+            for obj in &page.items {
+                apply(&mut g, "ADDED", obj);
+            }
+        }
+        let _ = synced.send(true);
+        let params = WatchParams {
+            list: ListParams {
+                resource_version: Some(page.resource_version.clone()),
+                ..ListParams::default()
+            },
+            ..WatchParams::default()
+        };
+        match pods.watch(None, params).await {
+            Ok(mut events) => {
+                while let Some(ev) = events.next().await {
+                    if matches!(ev.kind, "ADDED" | "MODIFIED" | "DELETED") {
+                        let mut g = graph.write().unwrap_or_else(|e| e.into_inner());
+                        apply(&mut g, ev.kind, &ev.object);
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "node authorizer: watching pods failed"),
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

@@ -1,0 +1,136 @@
+//! Node authorization and NodeRestriction against a started server: a kubelet's certificate
+//! (`O=system:nodes, CN=system:node:n1`) reads what the pods bound to n1 use and nothing else of
+//! those kinds, and writes only its own Node and its own pods' status.
+
+use crate::support::kubeboot::TestServer;
+use crate::support::wait::eventually;
+use serde_json::{Value, json};
+
+const NS: &str = "/api/v1/namespaces/default";
+
+fn pod(name: &str, node: &str, secret_volume: &str, env_secret: &str) -> Value {
+    json!({"metadata": {"name": name}, "spec": {
+        "nodeName": node,
+        "serviceAccountName": "default",
+        "volumes": [{"name": "v", "secret": {"secretName": secret_volume}}],
+        "containers": [{"name": "c", "image": "busybox",
+            "env": [{"name": "E", "valueFrom": {"secretKeyRef": {"name": env_secret, "key": "k"}}}]}]}})
+}
+
+#[tokio::test]
+async fn a_kubelet_reads_and_writes_only_what_its_node_holds() {
+    let mut server = TestServer::up(&["--enable-admission-plugins=NodeRestriction"]);
+    server.wait_ready().await;
+    let admin = server.admin();
+    for name in ["s1", "s1-env", "s2", "s2-env"] {
+        admin
+            .create(
+                &format!("{NS}/secrets"),
+                &json!({"metadata": {"name": name}, "stringData": {"k": "v"}}),
+            )
+            .await;
+    }
+    for node in ["n1", "n2"] {
+        admin
+            .create("/api/v1/nodes", &json!({"metadata": {"name": node}}))
+            .await;
+    }
+    admin
+        .create(&format!("{NS}/pods"), &pod("p1", "n1", "s1", "s1-env"))
+        .await;
+    admin
+        .create(&format!("{NS}/pods"), &pod("p2", "n2", "s2", "s2-env"))
+        .await;
+
+    let kubelet = server.as_user("system:node:n1", &["system:nodes"]);
+    eventually("the pods to reach the node graph", || async {
+        (kubelet.get(&format!("{NS}/secrets/s1")).await.ok()?.status == 200).then_some(())
+    })
+    .await;
+    assert_eq!(
+        kubelet
+            .get(&format!("{NS}/secrets/s1-env"))
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+    let r = kubelet.get(&format!("{NS}/secrets/s2")).await.unwrap();
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(
+        r.json()["message"],
+        r#"secrets "s2" is forbidden: User "system:node:n1" cannot get resource "secrets" in API group "" in the namespace "default": no relationship found between node 'n1' and this object"#
+    );
+    assert_eq!(
+        kubelet.get(&format!("{NS}/secrets")).await.unwrap().status,
+        403
+    );
+
+    // Its own Node only.
+    assert_eq!(kubelet.get("/api/v1/nodes/n1").await.unwrap().status, 200);
+    assert_eq!(kubelet.get("/api/v1/nodes/n2").await.unwrap().status, 403);
+    let label = json!({"metadata": {"labels": {"seen": "yes"}}});
+    let patch = |path: &'static str| {
+        let kubelet = &kubelet;
+        let label = label.clone();
+        async move {
+            kubelet
+                .with_body(
+                    "PATCH",
+                    path,
+                    "application/merge-patch+json",
+                    label.to_string(),
+                )
+                .await
+        }
+    };
+    assert_eq!(patch("/api/v1/nodes/n1").await.status, 200);
+    let r = patch("/api/v1/nodes/n2").await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(
+        r.json()["message"],
+        r#"nodes "n2" is forbidden: node "n1" is not allowed to modify node "n2""#
+    );
+
+    // Its own pods' status only.
+    let status = json!({"status": {"phase": "Running"}});
+    let r = kubelet
+        .with_body(
+            "PATCH",
+            &format!("{NS}/pods/p1/status"),
+            "application/merge-patch+json",
+            status.to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = kubelet
+        .with_body(
+            "PATCH",
+            &format!("{NS}/pods/p2/status"),
+            "application/merge-patch+json",
+            status.to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(
+        r.json()["message"],
+        r#"pods "p2" is forbidden: node "n1" can only update pod status for pods with spec.nodeName set to itself"#
+    );
+
+    // Tokens for the service accounts of its pods only.
+    let token = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+        "spec": {"boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": "p1"}}});
+    crate::support::wait::answers(&admin, &format!("{NS}/serviceaccounts/default"), 200).await;
+    let r = kubelet
+        .json(
+            "POST",
+            &format!("{NS}/serviceaccounts/default/token"),
+            &token,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = kubelet
+        .json("POST", &format!("{NS}/serviceaccounts/other/token"), &token)
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+}
