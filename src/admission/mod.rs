@@ -8,11 +8,13 @@ mod attributes;
 mod chain;
 mod namespace_lifecycle;
 mod node_restriction;
+mod service_account;
 
 pub use attributes::{Attributes, Operation, Options};
 pub use chain::{Chain, Mutating, Validating};
 pub use namespace_lifecycle::NamespaceLifecycle;
 pub use node_restriction::NodeRestriction;
+pub use service_account::ServiceAccountAdmission;
 
 /// What a plugin answers: `Err` refuses the request with that error.
 pub type Result<T = (), E = crate::registry::RegistryError> = std::result::Result<T, E>;

@@ -7,7 +7,7 @@ pub mod legacy_token_tracking;
 pub mod namespace_controller;
 pub mod namespace_defaults;
 
-use crate::admission::{Chain, NamespaceLifecycle, NodeRestriction};
+use crate::admission::{Chain, NamespaceLifecycle, NodeRestriction, ServiceAccountAdmission};
 use crate::auth::Authorizer;
 use crate::auth::authorizer::rbac::escalation::Escalation;
 use crate::auth::authorizer::rbac::{Rbac, RbacStores, bootstrap as rbac_bootstrap};
@@ -86,6 +86,16 @@ pub fn admission_plugins(
             .expect("namespaces are built in");
         chain = chain.with_mutating(Arc::new(NamespaceLifecycle::new(Arc::new(
             storage.store(namespaces),
+        ))));
+    }
+    // Upstream's order: NamespaceLifecycle, then ServiceAccount, …, then NodeRestriction.
+    if enabled.iter().any(|p| p == "ServiceAccount") {
+        let serviceaccounts = crate::registry::kinds::builtin()
+            .into_iter()
+            .find(|s| s.info().group.is_empty() && s.info().resource == "serviceaccounts")
+            .expect("serviceaccounts are built in");
+        chain = chain.with_mutating(Arc::new(ServiceAccountAdmission::new(Arc::new(
+            storage.store(serviceaccounts),
         ))));
     }
     if enabled.iter().any(|p| p == "NodeRestriction") {

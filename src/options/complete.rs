@@ -190,7 +190,8 @@ pub const DEFAULT_ADMISSION_PLUGINS: &[&str] = &[
 /// upstream's other modes are [`AuthorizationMode`]s.
 /// The admission plugins kubeboot runs when they are enabled; the others are named in a warning
 /// when enabled explicitly.
-pub const IMPLEMENTED_ADMISSION_PLUGINS: &[&str] = &["NamespaceLifecycle", "NodeRestriction"];
+pub const IMPLEMENTED_ADMISSION_PLUGINS: &[&str] =
+    &["NamespaceLifecycle", "NodeRestriction", "ServiceAccount"];
 
 const UNIMPLEMENTED_AUTHORIZATION_MODES: &[&str] = &["ABAC", "Webhook"];
 

@@ -24,6 +24,7 @@ mod pod_eviction;
 mod protobuf;
 mod rbac;
 mod reviews;
+mod service_accounts;
 mod shutdown;
 mod socket_activation;
 #[path = "../support/mod.rs"]
