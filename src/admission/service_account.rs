@@ -159,9 +159,11 @@ impl Mutating for ServiceAccountAdmission {
         }
         let ns = a.namespace.unwrap_or("");
         let spec = &mut pod["spec"];
-        let named = spec["serviceAccountName"]
-            .as_str()
-            .filter(|n| !n.is_empty());
+        // The deprecated `serviceAccount` names it when `serviceAccountName` does not, as
+        // upstream's v1 conversion reads it.
+        let named = ["serviceAccountName", "serviceAccount"]
+            .iter()
+            .find_map(|field| spec[*field].as_str().filter(|n| !n.is_empty()));
         let name = named.unwrap_or(DEFAULT).to_string();
         spec["serviceAccountName"] = json!(name);
         spec["serviceAccount"] = json!(name);

@@ -70,6 +70,11 @@ async fn pods_run_as_a_service_account_with_its_token_mounted_as_upstream() {
         json!([{"name": "regcred"}])
     );
     assert!(created["spec"].get("volumes").is_none(), "{created}");
+    // The deprecated field names it too.
+    let mut legacy = pod("l", None);
+    legacy["spec"]["serviceAccount"] = json!("builder");
+    let created = admin.create(&format!("{NS}/pods"), &legacy).await;
+    assert_eq!(created["spec"]["serviceAccountName"], "builder");
 
     // A ServiceAccount that does not exist: 403, in upstream's words.
     let r = admin
