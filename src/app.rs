@@ -63,6 +63,9 @@ pub enum AppError {
     /// The server stopped with an error.
     #[error(transparent)]
     Server(#[from] ServerError),
+    /// The authorization webhook's configuration is unusable.
+    #[error("--authorization-webhook-config-file: {0}")]
+    AuthorizationWebhook(crate::webhook::WebhookError),
 }
 
 /// What kube-system/extension-apiserver-authentication publishes, from the options.
@@ -171,7 +174,9 @@ pub async fn create_server_chain(o: &ValidOptions) -> Result<ServerChain, AppErr
     // Authentication and authorization read objects (service accounts, roles, bindings) from
     // the same stores the chain serves.
     let authenticator = Arc::new(Authenticator::new(&o.authentication, &storage)?);
-    let authorizer = Arc::new(Authorizer::new(&o.authorization, &storage));
+    let authorizer = Arc::new(
+        Authorizer::new(&o.authorization, &storage).map_err(AppError::AuthorizationWebhook)?,
+    );
     let not_found = Arc::new(EmptyDelegate);
     let discovery = Arc::new(Discovery::new(
         std::net::SocketAddr::new(o.advertise_address, o.secure_port).to_string(),

@@ -18,3 +18,4 @@ pub mod registry;
 pub mod server;
 pub mod storage;
 pub mod version;
+pub mod webhook;

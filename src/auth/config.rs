@@ -43,6 +43,52 @@ pub struct RequestHeaderConfig {
 pub struct AuthorizationConfig {
     /// Modes in the order they are asked; the first decisive answer wins.
     pub modes: Vec<AuthorizationMode>,
+    /// The Webhook mode's remote service, set exactly when Webhook is a mode.
+    pub webhook: Option<WebhookAuthorizationConfig>,
+}
+
+/// The Webhook mode's settings (`--authorization-webhook-*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookAuthorizationConfig {
+    /// The kubeconfig-format file naming the service and the credentials to call it with.
+    pub config_file: PathBuf,
+    /// The SubjectAccessReview version spoken with it.
+    pub version: SubjectAccessReviewVersion,
+    /// How long an allowed answer is remembered.
+    pub authorized_ttl: std::time::Duration,
+    /// How long any other answer is remembered.
+    pub unauthorized_ttl: std::time::Duration,
+}
+
+/// The SubjectAccessReview version a webhook speaks (`--authorization-webhook-version`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SubjectAccessReviewVersion {
+    /// `authorization.k8s.io/v1`.
+    V1,
+    /// `authorization.k8s.io/v1beta1`, whose spec names the groups `group` (upstream's default).
+    #[default]
+    V1beta1,
+}
+
+impl SubjectAccessReviewVersion {
+    /// The version `name` spells, or upstream's error.
+    pub fn parse(name: &str) -> Result<Self, String> {
+        match name {
+            "v1" => Ok(Self::V1),
+            "v1beta1" => Ok(Self::V1beta1),
+            other => Err(format!(
+                "unsupported authorization version {other:?}, supported versions are \"v1\", \"v1beta1\""
+            )),
+        }
+    }
+
+    /// The apiVersion of its SubjectAccessReview.
+    pub fn api_version(self) -> &'static str {
+        match self {
+            Self::V1 => "authorization.k8s.io/v1",
+            Self::V1beta1 => "authorization.k8s.io/v1beta1",
+        }
+    }
 }
 
 /// An authorization mode kubeboot implements, by upstream's name.
@@ -56,11 +102,19 @@ pub enum AuthorizationMode {
     Rbac,
     /// `Node`: the node authorizer.
     Node,
+    /// `Webhook`: a remote service answers SubjectAccessReviews.
+    Webhook,
 }
 
 impl AuthorizationMode {
     /// Every implemented mode.
-    pub const ALL: [Self; 4] = [Self::AlwaysAllow, Self::AlwaysDeny, Self::Rbac, Self::Node];
+    pub const ALL: [Self; 5] = [
+        Self::AlwaysAllow,
+        Self::AlwaysDeny,
+        Self::Rbac,
+        Self::Node,
+        Self::Webhook,
+    ];
 
     /// Upstream's name of the mode, as `--authorization-mode` spells it.
     pub fn name(self) -> &'static str {
@@ -69,6 +123,7 @@ impl AuthorizationMode {
             Self::AlwaysDeny => "AlwaysDeny",
             Self::Rbac => "RBAC",
             Self::Node => "Node",
+            Self::Webhook => "Webhook",
         }
     }
 

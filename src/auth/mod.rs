@@ -14,6 +14,7 @@ pub mod user;
 pub use authorizer::{Authorizer, Decision};
 pub use config::{
     AuthenticationConfig, AuthorizationConfig, AuthorizationMode, RequestHeaderConfig,
+    SubjectAccessReviewVersion, WebhookAuthorizationConfig,
 };
 pub use user::{ANONYMOUS_USER, AUTHENTICATED_GROUP, UNAUTHENTICATED_GROUP, UserInfo};
 

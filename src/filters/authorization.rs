@@ -37,7 +37,8 @@ impl Layer<Handler> for AuthorizationLayer {
     }
 }
 
-/// Passes allowed requests on and answers the rest 403 with upstream's message.
+/// Passes allowed requests on and answers the rest 403 with upstream's message (500 when an
+/// authorizer failed).
 #[derive(Clone)]
 pub struct Authorization {
     inner: Handler,
@@ -74,9 +75,19 @@ async fn refusal(authz: &Authorizer, parts: &http::request::Parts) -> Option<Api
     };
     let attributes = Attributes::of_request(user, info);
     let answer = authz.authorize(&attributes).await;
-    (!answer.allowed()).then(|| {
-        let kind = info.is_resource_request.then(|| info.resource.clone());
-        let name = (!info.name.is_empty()).then(|| info.name.clone());
-        ApiError::forbidden(forbidden_message(&attributes, &answer.reason), kind, name)
-    })
+    if answer.allowed() {
+        return None;
+    }
+    // Upstream answers an authorizer's error (an unreachable webhook) with a 500, not a 403:
+    // the request may well be allowed once the authorizer works again.
+    if let Some(error) = answer.error {
+        return Some(ApiError::internal(error));
+    }
+    let kind = info.is_resource_request.then(|| info.resource.clone());
+    let name = (!info.name.is_empty()).then(|| info.name.clone());
+    Some(ApiError::forbidden(
+        forbidden_message(&attributes, &answer.reason),
+        kind,
+        name,
+    ))
 }

@@ -8,6 +8,7 @@ use super::validation::FlagError;
 use crate::auth::serviceaccount::ServiceAccountConfig;
 use crate::auth::{
     AuthenticationConfig, AuthorizationConfig, AuthorizationMode, RequestHeaderConfig,
+    SubjectAccessReviewVersion, WebhookAuthorizationConfig,
 };
 use crate::net::indexed_ip;
 use crate::server::resource_config::RuntimeConfig;
@@ -186,14 +187,14 @@ pub const DEFAULT_ADMISSION_PLUGINS: &[&str] = &[
     "ResourceQuota",
 ];
 
-/// Upstream modes kubeboot rejects explicitly rather than accept and ignore their configuration;
-/// upstream's other modes are [`AuthorizationMode`]s.
 /// The admission plugins kubeboot runs when they are enabled; the others are named in a warning
 /// when enabled explicitly.
 pub const IMPLEMENTED_ADMISSION_PLUGINS: &[&str] =
     &["NamespaceLifecycle", "NodeRestriction", "ServiceAccount"];
 
-const UNIMPLEMENTED_AUTHORIZATION_MODES: &[&str] = &["ABAC", "Webhook"];
+/// Upstream modes kubeboot rejects explicitly rather than accept and ignore their configuration;
+/// upstream's other modes are [`AuthorizationMode`]s.
+const UNIMPLEMENTED_AUTHORIZATION_MODES: &[&str] = &["ABAC"];
 
 /// Every admission plugin upstream kube-apiserver 1.33 registers.
 pub const ADMISSION_PLUGINS: &[&str] = &[
@@ -306,8 +307,10 @@ impl ServerRunOptions {
             ),
         });
 
+        let modes = parse_authorization_modes(&self.authorization_mode, &mut errors);
         let authorization = AuthorizationConfig {
-            modes: parse_authorization_modes(&self.authorization_mode, &mut errors),
+            webhook: self.authorization_webhook(&modes, &mut errors),
+            modes,
         };
 
         let service_cluster_ip_ranges =
@@ -559,6 +562,39 @@ fn parse_authorization_modes(
         }
     }
     modes
+}
+
+impl ServerRunOptions {
+    /// The Webhook mode's settings, which it needs and nothing else may have, as upstream's
+    /// `BuiltInAuthorizationOptions.Validate`.
+    fn authorization_webhook(
+        &self,
+        modes: &[AuthorizationMode],
+        errors: &mut Vec<FlagError>,
+    ) -> Option<WebhookAuthorizationConfig> {
+        let wanted = modes.contains(&AuthorizationMode::Webhook);
+        let version = SubjectAccessReviewVersion::parse(&self.authorization_webhook_version)
+            .unwrap_or_else(|e| parse_error(errors, "authorization-webhook-version", e));
+        match (&self.authorization_webhook_config_file, wanted) {
+            (Some(file), true) => Some(WebhookAuthorizationConfig {
+                config_file: file.clone(),
+                version,
+                authorized_ttl: self.authorization_webhook_cache_authorized_ttl,
+                unauthorized_ttl: self.authorization_webhook_cache_unauthorized_ttl,
+            }),
+            (None, true) => parse_error(
+                errors,
+                "authorization-webhook-config-file",
+                "authorization-mode Webhook's authorization config file not passed".into(),
+            ),
+            (Some(_), false) => parse_error(
+                errors,
+                "authorization-webhook-config-file",
+                "cannot specify --authorization-webhook-config-file without mode Webhook".into(),
+            ),
+            (None, false) => None,
+        }
+    }
 }
 
 /// kube-apiserver's default `--secure-port`.

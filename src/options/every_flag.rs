@@ -34,6 +34,12 @@ mod tests {
         Works { with: &[], sample }
     }
 
+    /// The Webhook authorization mode, which the webhook's other flags configure.
+    const WEBHOOK: &[&str] = &[
+        "--authorization-mode=Webhook",
+        "--authorization-webhook-config-file=/tmp/authz.kubeconfig",
+    ];
+
     const FLAGS: &[(&str, Class)] = &[
         (
             "advertise-address",
@@ -192,6 +198,32 @@ mod tests {
         ("request-timeout", works(&["--request-timeout=30s"])),
         ("min-request-timeout", works(&["--min-request-timeout=60"])),
         ("authorization-mode", works(&["--authorization-mode=RBAC"])),
+        (
+            "authorization-webhook-config-file",
+            // The Webhook mode needs the file and the file needs the mode: only both complete.
+            works(WEBHOOK),
+        ),
+        (
+            "authorization-webhook-version",
+            Works {
+                with: WEBHOOK,
+                sample: &["--authorization-webhook-version=v1"],
+            },
+        ),
+        (
+            "authorization-webhook-cache-authorized-ttl",
+            Works {
+                with: WEBHOOK,
+                sample: &["--authorization-webhook-cache-authorized-ttl=1m"],
+            },
+        ),
+        (
+            "authorization-webhook-cache-unauthorized-ttl",
+            Works {
+                with: WEBHOOK,
+                sample: &["--authorization-webhook-cache-unauthorized-ttl=1m"],
+            },
+        ),
         ("anonymous-auth", works(&["--anonymous-auth=false"])),
         (
             "token-auth-file",

@@ -253,6 +253,22 @@ pub struct ServerRunOptions {
     )]
     pub authorization_mode: Vec<String>,
 
+    /// File in kubeconfig format naming the webhook the Webhook authorization mode asks.
+    #[arg(long = "authorization-webhook-config-file", value_name = "FILE")]
+    pub authorization_webhook_config_file: Option<PathBuf>,
+
+    /// The SubjectAccessReview version (v1 or v1beta1) sent to and expected from the webhook.
+    #[arg(long = "authorization-webhook-version", default_value = "v1beta1")]
+    pub authorization_webhook_version: String,
+
+    /// How long to cache 'authorized' responses from the webhook authorizer.
+    #[arg(long = "authorization-webhook-cache-authorized-ttl", value_parser = parse_duration, default_value = "5m0s")]
+    pub authorization_webhook_cache_authorized_ttl: Duration,
+
+    /// How long to cache 'unauthorized' responses from the webhook authorizer.
+    #[arg(long = "authorization-webhook-cache-unauthorized-ttl", value_parser = parse_duration, default_value = "30s")]
+    pub authorization_webhook_cache_unauthorized_ttl: Duration,
+
     /// Enables anonymous requests to the secure port (user system:anonymous).
     #[arg(long = "anonymous-auth", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = true, action = clap::ArgAction::Set)]
     pub anonymous_auth: bool,

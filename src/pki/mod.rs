@@ -1,6 +1,7 @@
 //! The cluster PKI in kubeadm's layout: CAs, serving and client certificates, SA keys, admin kubeconfig.
 
 pub mod certs;
+pub mod insecure;
 pub mod kubeconfig;
 
 use crate::options::ValidOptions;

@@ -4,6 +4,7 @@
 mod access_reviews;
 mod aggregator;
 mod apply;
+mod authorization_webhook;
 mod chart;
 mod client_ca;
 mod common;

@@ -2,16 +2,20 @@
 //! authorizer first, then the `--authorization-mode` modes in order; the first Allow or Deny
 //! decides, and the reasons of the undecided are joined into the Forbidden message.
 //!
-//! The Node mode decides for kubelets only (`node`), RBAC for everyone (`rbac`).
+//! The Node mode decides for kubelets only (`node`), RBAC for everyone (`rbac`), Webhook asks a
+//! remote service (`webhook`). An authorizer that could not decide may report an error: unless a
+//! later one allows, the request then fails with a 500 rather than a 403, as upstream's.
 
 mod attributes;
 pub mod node;
 pub mod rbac;
+pub mod webhook;
 
 pub use attributes::Attributes;
 
 use super::{AuthorizationConfig, AuthorizationMode as Mode};
 use crate::registry::StoreFactory;
+use crate::webhook::WebhookError;
 use std::sync::Arc;
 
 /// What one authorizer decides.
@@ -32,15 +36,14 @@ pub struct Authorization {
     pub decision: Decision,
     /// Why, for the Forbidden message and audit; may be empty.
     pub reason: String,
+    /// What went wrong while deciding (an unreachable webhook), if anything.
+    pub error: Option<String>,
 }
 
 impl Authorization {
     /// A decision with no reason.
     pub fn of(decision: Decision) -> Self {
-        Self {
-            decision,
-            reason: String::new(),
-        }
+        Self::because(decision, String::new())
     }
 
     /// A decision with a reason.
@@ -48,6 +51,23 @@ impl Authorization {
         Self {
             decision,
             reason: reason.into(),
+            error: None,
+        }
+    }
+
+    /// A decision taken because deciding failed with `error`.
+    pub fn failed(decision: Decision, error: impl Into<String>) -> Self {
+        Self {
+            error: Some(error.into()),
+            ..Self::of(decision)
+        }
+    }
+
+    /// The same decision with `reason`.
+    pub fn with_reason(self, reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+            ..self
         }
     }
 
@@ -105,26 +125,46 @@ impl Authorize for AlwaysDeny {
 pub struct Authorizer {
     chain: Vec<Arc<dyn Authorize>>,
     rbac: Option<Arc<rbac::Rbac>>,
+    webhook: bool,
 }
 
 impl Authorizer {
     /// Builds the chain of the configured modes, in their order; the modes that decide on stored
-    /// objects (RBAC's roles and bindings, Node's graph of pods) read them from `_storage`.
-    pub fn new(config: &AuthorizationConfig, storage: &Arc<dyn StoreFactory>) -> Self {
+    /// objects (RBAC's roles and bindings, Node's graph of pods) read them from `storage`, the
+    /// Webhook mode reads its kubeconfig-format file.
+    pub fn new(
+        config: &AuthorizationConfig,
+        storage: &Arc<dyn StoreFactory>,
+    ) -> Result<Self, WebhookError> {
         let rbac = config
             .modes
             .contains(&Mode::Rbac)
             .then(|| Arc::new(rbac::Rbac::start(rbac::RbacStores::new(&**storage))));
         let mut chain: Vec<Arc<dyn Authorize>> = vec![Arc::new(PrivilegedGroups)];
-        chain.extend(config.modes.iter().map(|mode| -> Arc<dyn Authorize> {
-            match mode {
+        for mode in &config.modes {
+            chain.push(match mode {
                 Mode::AlwaysAllow => Arc::new(AlwaysAllow),
                 Mode::AlwaysDeny => Arc::new(AlwaysDeny),
                 Mode::Rbac => rbac.clone().expect("started for the RBAC mode"),
                 Mode::Node => Arc::new(node::NodeAuthorizer::start(&**storage)),
-            }
-        }));
-        Self { chain, rbac }
+                Mode::Webhook => Arc::new(webhook::WebhookAuthorizer::new(
+                    config
+                        .webhook
+                        .as_ref()
+                        .expect("the options require a webhook for the Webhook mode"),
+                )?),
+            });
+        }
+        Ok(Self {
+            chain,
+            rbac,
+            webhook: config.modes.contains(&Mode::Webhook),
+        })
+    }
+
+    /// Whether a webhook takes part, whose rules cannot be listed.
+    pub fn has_webhook(&self) -> bool {
+        self.webhook
     }
 
     /// The RBAC authorizer, when RBAC is a mode.
@@ -133,9 +173,11 @@ impl Authorizer {
     }
 
     /// Decides `attributes` as upstream's union: the first Allow or Deny wins with its reason;
-    /// when nobody decides, the answer is NoOpinion (a 403) with every reason given, one per line.
+    /// when nobody decides, the answer is NoOpinion (a 403) with every reason given, one per line,
+    /// and every error met (as Go's aggregate error prints them).
     pub async fn authorize(&self, attributes: &Attributes<'_>) -> Authorization {
         let mut reasons = Vec::new();
+        let mut errors = Vec::new();
         for authorizer in &self.chain {
             let answer = authorizer.authorize(attributes).await;
             if answer.decision != Decision::NoOpinion {
@@ -144,8 +186,17 @@ impl Authorizer {
             if !answer.reason.is_empty() {
                 reasons.push(answer.reason);
             }
+            errors.extend(answer.error);
         }
-        Authorization::because(Decision::NoOpinion, reasons.join("\n"))
+        let error = match errors.len() {
+            0 => None,
+            1 => errors.pop(),
+            _ => Some(format!("[{}]", errors.join(", "))),
+        };
+        Authorization {
+            error,
+            ..Authorization::because(Decision::NoOpinion, reasons.join("\n"))
+        }
     }
 }
 
@@ -207,9 +258,11 @@ mod tests {
         let a = Authorizer::new(
             &AuthorizationConfig {
                 modes: vec![Mode::Node, Mode::Rbac],
+                webhook: None,
             },
             &storage,
-        );
+        )
+        .unwrap();
         a.rbac().unwrap().wait_synced().await;
         let anon = UserInfo::anonymous();
         assert_eq!(decide(&a, &anon, "/readyz").await, Decision::Allow);
@@ -225,9 +278,11 @@ mod tests {
         let a = Authorizer::new(
             &AuthorizationConfig {
                 modes: vec![Mode::AlwaysDeny],
+                webhook: None,
             },
             &storage,
-        );
+        )
+        .unwrap();
         let admin = UserInfo {
             name: "admin".into(),
             groups: vec![PRIVILEGED_GROUP.into()],
@@ -244,6 +299,47 @@ mod tests {
             answer,
             Authorization::because(Decision::NoOpinion, "Everything is forbidden.")
         );
+    }
+
+    #[tokio::test]
+    async fn an_authorizers_error_is_reported_unless_a_later_one_allows() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = crate::server::storage_factory::StorageFactory::for_tests(dir.path()).await;
+        let file = dir.path().join("webhook.kubeconfig");
+        std::fs::write(
+            &file,
+            "clusters:\n- name: c\n  cluster:\n    server: http://127.0.0.1:1/\n\
+             contexts:\n- name: x\n  context:\n    cluster: c\ncurrent-context: x\n",
+        )
+        .unwrap();
+        let with = |modes: Vec<Mode>| {
+            Authorizer::new(
+                &AuthorizationConfig {
+                    modes,
+                    webhook: Some(crate::auth::WebhookAuthorizationConfig {
+                        config_file: file.clone(),
+                        version: Default::default(),
+                        authorized_ttl: std::time::Duration::ZERO,
+                        unauthorized_ttl: std::time::Duration::ZERO,
+                    }),
+                },
+                &storage,
+            )
+            .unwrap()
+        };
+        let info = RequestInfo::parse(&Method::GET, "/api", None);
+        let anon = UserInfo::anonymous();
+        let attributes = Attributes::of_request(&anon, &info);
+        let answer = with(vec![Mode::Webhook, Mode::AlwaysDeny])
+            .authorize(&attributes)
+            .await;
+        assert_eq!(answer.decision, Decision::NoOpinion);
+        assert_eq!(answer.reason, "Everything is forbidden.");
+        assert!(answer.error.unwrap().contains("dial tcp 127.0.0.1:1"));
+        let answer = with(vec![Mode::Webhook, Mode::AlwaysAllow])
+            .authorize(&attributes)
+            .await;
+        assert_eq!(answer.decision, Decision::Allow);
     }
 
     #[test]

@@ -137,7 +137,7 @@ async fn decide(
         allowed: answer.decision == Decision::Allow,
         denied: (answer.decision == Decision::Deny).then_some(true),
         reason: (!answer.reason.is_empty()).then_some(answer.reason),
-        evaluation_error: None,
+        evaluation_error: answer.error,
     }
 }
 
@@ -273,7 +273,7 @@ impl Creater for AccessReviews {
 
 impl AccessReviews {
     /// Upstream's `RulesFor` over the authorizers: everything for `system:masters`, else what
-    /// RBAC grants in `namespace`.
+    /// RBAC grants in `namespace`; a webhook's rules cannot be listed, so they make it incomplete.
     fn rules(&self, user: &UserInfo, namespace: &str) -> SubjectRulesReviewStatus {
         let all = || vec!["*".to_string()];
         let mut status = SubjectRulesReviewStatus {
@@ -294,11 +294,17 @@ impl AccessReviews {
                 non_resource_urls: Some(all()),
             });
         }
-        let Some(rbac) = self.authorizer.rbac() else {
-            status.incomplete = true;
-            return status;
+        let (rules, mut errors) = match self.authorizer.rbac() {
+            Some(rbac) => rbac.rules_for(user, namespace),
+            None => {
+                status.incomplete = true;
+                Default::default()
+            }
         };
-        let (rules, errors) = rbac.rules_for(user, namespace);
+        if self.authorizer.has_webhook() {
+            status.incomplete = true;
+            errors.push("webhook authorizer does not support user rule resolution".into());
+        }
         for rule in rules {
             if rule
                 .non_resource_urls
