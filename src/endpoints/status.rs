@@ -49,12 +49,7 @@ impl ApiError {
     }
 
     /// 403 with upstream's authorizer message.
-    pub fn forbidden(message: String, kind: Option<String>, name: Option<String>) -> Self {
-        let details = StatusDetails {
-            kind,
-            name,
-            ..Default::default()
-        };
+    pub fn forbidden(details: StatusDetails, message: String) -> Self {
         Self {
             details: Some(Box::new(details)),
             ..Self::new(StatusCode::FORBIDDEN, "Forbidden", message)

@@ -1,7 +1,7 @@
 //! Authorization: may the authenticated user do what the request info says.
 
 use super::request_info;
-use crate::auth::authorizer::{Attributes, forbidden_message};
+use crate::auth::authorizer::{Attributes, forbidden};
 use crate::auth::{Authorizer, UserInfo};
 use crate::endpoints::status::ApiError;
 use crate::endpoints::{Handler, Request, Response, call};
@@ -83,11 +83,5 @@ async fn refusal(authz: &Authorizer, parts: &http::request::Parts) -> Option<Api
     if let Some(error) = answer.error {
         return Some(ApiError::internal(error));
     }
-    let kind = info.is_resource_request.then(|| info.resource.clone());
-    let name = (!info.name.is_empty()).then(|| info.name.clone());
-    Some(ApiError::forbidden(
-        forbidden_message(&attributes, &answer.reason),
-        kind,
-        name,
-    ))
+    Some(forbidden(&attributes, &answer.reason))
 }

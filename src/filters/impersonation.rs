@@ -5,7 +5,7 @@
 //! Requests without them pass at once.
 
 use super::{Answer, answer};
-use crate::auth::authorizer::{Attributes, forbidden_message};
+use crate::auth::authorizer::{Attributes, forbidden};
 use crate::auth::serviceaccount::{ALL_SERVICE_ACCOUNTS_GROUP, username};
 use crate::auth::{
     ANONYMOUS_USER, AUTHENTICATED_GROUP, Authorizer, UNAUTHENTICATED_GROUP, UserInfo,
@@ -177,12 +177,7 @@ async fn impersonate(
         };
         let answer = authz.authorize(&attributes).await;
         if !answer.allowed() {
-            let message = forbidden_message(&attributes, &answer.reason);
-            return Err(ApiError::forbidden(
-                message,
-                Some(resource.into()),
-                Some(name.into()),
-            ));
+            return Err(forbidden(&attributes, &answer.reason));
         }
     }
     // Upstream adds system:authenticated (system:unauthenticated for anonymous) unless a

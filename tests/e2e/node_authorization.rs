@@ -134,3 +134,119 @@ async fn a_kubelet_reads_and_writes_only_what_its_node_holds() {
         .await;
     assert_eq!(r.status, 403, "{}", r.body);
 }
+
+#[tokio::test]
+async fn a_kubelets_lists_and_watches_are_scoped_as_upstreams_authorize_with_selectors() {
+    let mut server = TestServer::up(&[]);
+    server.wait_ready().await;
+    let admin = server.admin();
+    for node in ["n1", "n2"] {
+        admin
+            .create("/api/v1/nodes", &json!({"metadata": {"name": node}}))
+            .await;
+    }
+    admin
+        .create(
+            &format!("{NS}/secrets"),
+            &json!({"metadata": {"name": "s1"}, "stringData": {"k": "v"}}),
+        )
+        .await;
+    admin
+        .create(&format!("{NS}/pods"), &pod("p1", "n1", "s1", "s1"))
+        .await;
+    admin
+        .create(&format!("{NS}/pods"), &pod("p2", "n2", "s1", "s1"))
+        .await;
+    for (name, node) in [("va1", "n1"), ("va2", "n2")] {
+        admin
+            .create(
+                "/apis/storage.k8s.io/v1/volumeattachments",
+                &json!({"metadata": {"name": name}, "spec": {"attacher": "csi.example.com",
+                    "nodeName": node, "source": {"persistentVolumeName": "pv"}}}),
+            )
+            .await;
+    }
+    let kubelet = server.as_user("system:node:n1", &["system:nodes"]);
+    let status = |path: String| {
+        let kubelet = &kubelet;
+        async move { kubelet.get(&path).await.unwrap() }
+    };
+    eventually("p1 to reach the node graph", || async {
+        (status(format!("{NS}/pods/p1")).await.status == 200).then_some(())
+    })
+    .await;
+
+    // Pods: its own by name or by a spec.nodeName selector naming itself, nothing else.
+    assert_eq!(status(format!("{NS}/pods/p2")).await.status, 403);
+    let r = status("/api/v1/pods?fieldSelector=spec.nodeName%3Dn1".into()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let names: Vec<Value> = r.json()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["metadata"]["name"].clone())
+        .collect();
+    assert_eq!(names, [json!("p1")]);
+    let r = status("/api/v1/pods?fieldSelector=spec.nodeName%3Dn2".into()).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = status("/api/v1/pods".into()).await;
+    assert_eq!(
+        r.json()["message"],
+        r#"pods is forbidden: User "system:node:n1" cannot list resource "pods" in API group "" at the cluster scope: can only list/watch pods with spec.nodeName field selector"#
+    );
+
+    // Nodes: its own, also by a metadata.name selector; not all of them.
+    let r = status("/api/v1/nodes?fieldSelector=metadata.name%3Dn1".into()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = status("/api/v1/nodes".into()).await;
+    assert_eq!(
+        r.json()["message"],
+        r#"nodes is forbidden: User "system:node:n1" cannot list resource "nodes" in API group "" at the cluster scope: node 'n1' cannot read all nodes, only its own Node object"#
+    );
+
+    // A secret its pod uses may be listed and watched by name, as the kubelet's watch-based
+    // secret manager does; a write is refused.
+    let r = status(format!("{NS}/secrets?fieldSelector=metadata.name%3Ds1")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = status(format!(
+        "{NS}/secrets?fieldSelector=metadata.name%3Ds1&watch=true&timeoutSeconds=1"
+    ))
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = kubelet
+        .json("DELETE", &format!("{NS}/secrets/s1"), &json!({}))
+        .await;
+    assert_eq!(
+        r.json()["message"],
+        r#"secrets "s1" is forbidden: User "system:node:n1" cannot delete resource "secrets" in API group "" in the namespace "default": can only read resources of this type"#
+    );
+
+    // VolumeAttachments naming it; its own CSINode; leases only in kube-node-lease.
+    let va = "/apis/storage.k8s.io/v1/volumeattachments";
+    assert_eq!(status(format!("{va}/va1")).await.status, 200);
+    assert_eq!(status(format!("{va}/va2")).await.status, 403);
+    let csinode = |name: &str| json!({"metadata": {"name": name}, "spec": {"drivers": []}});
+    let r = kubelet
+        .json("POST", "/apis/storage.k8s.io/v1/csinodes", &csinode("n1"))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    admin
+        .create("/apis/storage.k8s.io/v1/csinodes", &csinode("n2"))
+        .await;
+    assert_eq!(
+        status("/apis/storage.k8s.io/v1/csinodes/n1".into())
+            .await
+            .status,
+        200
+    );
+    let r = status("/apis/storage.k8s.io/v1/csinodes/n2".into()).await;
+    assert_eq!(
+        r.json()["message"],
+        r#"csinodes.storage.k8s.io "n2" is forbidden: User "system:node:n1" cannot get resource "csinodes" in API group "storage.k8s.io" at the cluster scope: can only access CSINode with the same name as the requesting node"#
+    );
+    let r = status("/apis/coordination.k8s.io/v1/namespaces/default/leases/n1".into()).await;
+    assert_eq!(
+        r.json()["message"],
+        r#"leases.coordination.k8s.io "n1" is forbidden: User "system:node:n1" cannot get resource "leases" in API group "coordination.k8s.io" in the namespace "default": can only access leases in the "kube-node-lease" system namespace"#
+    );
+}

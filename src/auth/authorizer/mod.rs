@@ -14,8 +14,10 @@ pub mod webhook;
 pub use attributes::Attributes;
 
 use super::{AuthorizationConfig, AuthorizationMode as Mode};
+use crate::endpoints::status::ApiError;
 use crate::registry::StoreFactory;
 use crate::webhook::WebhookError;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::StatusDetails;
 use std::sync::Arc;
 
 /// What one authorizer decides.
@@ -200,7 +202,9 @@ impl Authorizer {
     }
 }
 
-/// Upstream's Forbidden message for denied `attributes`.
+/// Upstream's Forbidden message for denied `attributes` (`forbiddenMessage` and
+/// `NewForbidden`): the object is named by its group-qualified resource, the denial by the
+/// resource with its subresource.
 pub fn forbidden_message(a: &Attributes<'_>, reason: &str) -> String {
     let mut msg = if !a.resource_request {
         format!(
@@ -212,10 +216,15 @@ pub fn forbidden_message(a: &Attributes<'_>, reason: &str) -> String {
         if !a.subresource.is_empty() {
             resource = format!("{resource}/{}", a.subresource);
         }
-        let object = if a.name.is_empty() {
-            resource.clone()
+        let qualified = if a.api_group.is_empty() {
+            a.resource.to_string()
         } else {
-            format!("{resource} {:?}", a.name)
+            format!("{}.{}", a.resource, a.api_group)
+        };
+        let object = if a.name.is_empty() {
+            qualified
+        } else {
+            format!("{qualified} {:?}", a.name)
         };
         let scope = if a.namespace.is_empty() {
             "at the cluster scope".to_string()
@@ -232,6 +241,23 @@ pub fn forbidden_message(a: &Attributes<'_>, reason: &str) -> String {
         msg.push_str(reason);
     }
     msg
+}
+
+/// Upstream's 403 for denied `attributes` (`ForbiddenStatusError`), details naming the group,
+/// the resource as kind, and the object.
+pub fn forbidden(a: &Attributes<'_>, reason: &str) -> ApiError {
+    let some = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    let details = if a.resource_request {
+        StatusDetails {
+            group: some(a.api_group),
+            kind: some(a.resource),
+            name: some(a.name),
+            ..Default::default()
+        }
+    } else {
+        StatusDetails::default()
+    };
+    ApiError::forbidden(details, forbidden_message(a, reason))
 }
 
 #[cfg(test)]
@@ -354,6 +380,27 @@ mod tests {
         assert_eq!(
             forbidden_message(&Attributes::of_request(&anon, &info), ""),
             r#"forbidden: User "system:anonymous" cannot get path "/api""#
+        );
+        let info = RequestInfo::parse(
+            &Method::PUT,
+            "/apis/apps/v1/namespaces/x/deployments/d/scale",
+            None,
+        );
+        let denied = forbidden(&Attributes::of_request(&anon, &info), "nope").status();
+        assert_eq!(
+            denied.message.as_deref(),
+            Some(
+                r#"deployments.apps "d" is forbidden: User "system:anonymous" cannot update resource "deployments/scale" in API group "apps" in the namespace "x": nope"#
+            )
+        );
+        let details = denied.details.unwrap();
+        assert_eq!(
+            (details.group, details.kind, details.name),
+            (
+                Some("apps".into()),
+                Some("deployments".into()),
+                Some("d".into())
+            )
         );
     }
 }

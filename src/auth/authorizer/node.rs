@@ -1,9 +1,11 @@
-//! The Node authorizer, as upstream's `plugin/pkg/auth/authorizer/node`: a kubelet
-//! (`system:node:<name>` in `system:nodes`) reads the Secrets, ConfigMaps, PVCs and PVs, and
-//! requests tokens for the ServiceAccounts, of the pods bound to its node and nothing else of
-//! those kinds; it reads only its own Node and touches only its own Lease; everything else it
-//! may do is upstream's node rules (the `system:node` ClusterRole). The pods are followed by
-//! list-then-watch and indexed by node, so a decision looks only at the node's own pods.
+//! The Node authorizer, as upstream's `plugin/pkg/auth/authorizer/node` with
+//! AuthorizeNodeWithSelectors (on by default since 1.32): a kubelet (`system:node:<name>` in
+//! `system:nodes`) reads the Secrets and ConfigMaps (get, or list/watch by name), PVCs, PVs and
+//! VolumeAttachments, and requests tokens for the ServiceAccounts, of the pods bound to its node
+//! and nothing else of those kinds; it reads its own pods (by name or a `spec.nodeName` selector),
+//! its own Node, CSINode and Lease; everything else it may do is upstream's node rules (the
+//! `system:node` ClusterRole). The pods are followed by list-then-watch and indexed by node, so a
+//! decision looks only at the node's own pods.
 
 use super::rbac::rules::allows;
 use super::{Attributes, Authorization, Authorize, Decision};
@@ -136,16 +138,18 @@ pub struct NodeAuthorizer {
     graph: Arc<RwLock<Graph>>,
     /// Where a pod's claims' volumes are read, for PersistentVolume requests.
     claims: Arc<Store>,
+    /// Where VolumeAttachments are read: one is the node's when it names the node.
+    volume_attachments: Arc<Store>,
     /// The `system:node` ClusterRole's rules: everything else a node may do.
     rules: Vec<PolicyRule>,
     synced: watch::Receiver<bool>,
 }
 
-fn store_of(storage: &dyn StoreFactory, resource: &str) -> Arc<Store> {
+fn store_of(storage: &dyn StoreFactory, group: &str, resource: &str) -> Arc<Store> {
     let strategy = crate::registry::kinds::builtin()
         .into_iter()
-        .find(|s| s.info().group.is_empty() && s.info().resource == resource)
-        .expect("core kinds are built in");
+        .find(|s| s.info().group == group && s.info().resource == resource)
+        .expect("the node authorizer's kinds are built in");
     Arc::new(storage.store(strategy))
 }
 
@@ -154,10 +158,15 @@ impl NodeAuthorizer {
     pub fn start(storage: &dyn StoreFactory) -> Self {
         let graph: Arc<RwLock<Graph>> = Arc::default();
         let (tx, synced) = watch::channel(false);
-        tokio::spawn(follow_pods(store_of(storage, "pods"), graph.clone(), tx));
+        tokio::spawn(follow_pods(
+            store_of(storage, "", "pods"),
+            graph.clone(),
+            tx,
+        ));
         Self {
             graph,
-            claims: store_of(storage, "persistentvolumeclaims"),
+            claims: store_of(storage, "", "persistentvolumeclaims"),
+            volume_attachments: store_of(storage, "storage.k8s.io", "volumeattachments"),
             rules: super::rbac::bootstrap::cluster_role_rules("system:node"),
             synced,
         }
@@ -199,13 +208,149 @@ fn no_opinion(reason: impl Into<String>) -> Authorization {
     Authorization::because(Decision::NoOpinion, reason)
 }
 
-fn allow_if(ok: bool, node: &str) -> Authorization {
-    if ok {
-        Authorization::of(Decision::Allow)
-    } else {
-        no_opinion(format!(
-            "no relationship found between node '{node}' and this object"
-        ))
+fn allow() -> Authorization {
+    Authorization::of(Decision::Allow)
+}
+
+/// Whether the raw field selector `selector` requires `field` to equal `value`.
+fn selects(selector: &str, field: &str, value: &str) -> bool {
+    selector.split(',').any(|term| {
+        let term = term.trim();
+        term.strip_prefix(field)
+            .and_then(|rest| rest.strip_prefix("==").or_else(|| rest.strip_prefix('=')))
+            .is_some_and(|v| v == value)
+    })
+}
+
+impl NodeAuthorizer {
+    /// Upstream's `authorize`: the named object must be related to `node`.
+    fn related_object(&self, node: &str, a: &Attributes<'_>, related: bool) -> Authorization {
+        if a.name.is_empty() {
+            no_opinion("No Object name found")
+        } else if related {
+            allow()
+        } else {
+            no_opinion(format!(
+                "no relationship found between node '{node}' and this object"
+            ))
+        }
+    }
+
+    /// Whether the pod `namespace/name` is bound to `node`.
+    fn has_pod(&self, node: &str, namespace: &str, name: &str) -> bool {
+        let graph = self.graph.read().unwrap_or_else(|e| e.into_inner());
+        graph
+            .get(node)
+            .is_some_and(|pods| pods.contains_key(&(namespace.to_string(), name.to_string())))
+    }
+
+    /// Whether the stored object `name` of `store` names `node` in `spec.nodeName`.
+    async fn names_node(&self, store: &Store, name: &str, node: &str) -> bool {
+        store
+            .get(None, name)
+            .await
+            .is_ok_and(|obj| obj.pointer("/spec/nodeName").and_then(Value::as_str) == Some(node))
+    }
+
+    /// Secrets and ConfigMaps: get, list and watch of single objects (a list or watch names one
+    /// with a `metadata.name` field selector) its pods use.
+    fn read_namespaced(&self, node: &str, a: &Attributes<'_>) -> Authorization {
+        if !matches!(a.verb, "get" | "list" | "watch") {
+            return no_opinion("can only read resources of this type");
+        }
+        if !a.subresource.is_empty() {
+            return no_opinion("cannot read subresource");
+        }
+        if a.namespace.is_empty() {
+            return no_opinion("can only read namespaced object of this type");
+        }
+        let secrets = a.resource == "secrets";
+        let related = self.related(node, a.namespace, |r| {
+            if secrets {
+                r.secrets.contains(a.name)
+            } else {
+                r.configmaps.contains(a.name)
+            }
+        });
+        self.related_object(node, a, related)
+    }
+
+    /// Upstream's `authorizeGet`: only `get` of the main resource.
+    fn only_get(a: &Attributes<'_>) -> Option<Authorization> {
+        if a.verb != "get" {
+            Some(no_opinion("can only get individual resources of this type"))
+        } else if !a.subresource.is_empty() {
+            Some(no_opinion("cannot get subresource"))
+        } else {
+            None
+        }
+    }
+
+    /// Its own Node: created, updated and read by name (before it exists, too); its status.
+    fn node(&self, node: &str, a: &Attributes<'_>) -> Authorization {
+        match (a.subresource, a.verb) {
+            ("", "create" | "update" | "patch") | ("status", "update" | "patch") => allow(),
+            ("", "get" | "list" | "watch") => match a.name {
+                n if n == node => allow(),
+                "" => no_opinion(format!(
+                    "node '{node}' cannot read all nodes, only its own Node object"
+                )),
+                other => no_opinion(format!(
+                    "node '{node}' cannot read '{other}', only its own Node object"
+                )),
+            },
+            _ => no_opinion(""),
+        }
+    }
+
+    /// Pods: its own by name, lists and watches selecting `spec.nodeName` of its own, mirror
+    /// pods created and deleted, its pods' status and evictions (NodeRestriction narrows those).
+    fn pod(&self, node: &str, a: &Attributes<'_>) -> Authorization {
+        match (a.subresource, a.verb) {
+            ("", "get") => self.related_object(node, a, self.has_pod(node, a.namespace, a.name)),
+            ("", "list" | "watch") => {
+                if selects(a.field_selector, "spec.nodeName", node) {
+                    allow()
+                } else if !a.name.is_empty() {
+                    self.related_object(node, a, self.has_pod(node, a.namespace, a.name))
+                } else {
+                    no_opinion("can only list/watch pods with spec.nodeName field selector")
+                }
+            }
+            ("", "create" | "delete") | ("status", "update" | "patch") | ("eviction", "create") => {
+                allow()
+            }
+            _ => no_opinion(""),
+        }
+    }
+
+    /// Its own Lease in kube-node-lease, or its own CSINode (create is checked by admission,
+    /// as the name is not known yet).
+    fn own_named(node: &str, a: &Attributes<'_>, kind: &str) -> Authorization {
+        if !matches!(a.verb, "get" | "create" | "update" | "patch" | "delete") {
+            return no_opinion(format!(
+                "can only get, create, update, patch, or delete a {kind}"
+            ));
+        }
+        if kind == "CSINode" && !a.subresource.is_empty() {
+            return no_opinion("cannot authorize CSINode subresources");
+        }
+        if kind == "node lease" && a.namespace != "kube-node-lease" {
+            return no_opinion(
+                "can only access leases in the \"kube-node-lease\" system namespace",
+            );
+        }
+        if a.verb != "create" && a.name != node {
+            let what = if kind == "CSINode" {
+                "CSINode"
+            } else {
+                "node lease"
+            };
+            return no_opinion(format!(
+                "can only access {what} with the same name as the requesting node"
+            ));
+        }
+        allow()
     }
 }
 
@@ -223,74 +368,59 @@ impl Authorize for NodeAuthorizer {
             let mut synced = self.synced.clone();
             let _ = synced.wait_for(|s| *s).await;
         }
-        if a.resource_request && a.api_group.is_empty() {
-            let (ns, name) = (a.namespace, a.name);
-            match a.resource {
-                "secrets" | "configmaps" => {
-                    if a.verb != "get" {
-                        return no_opinion("can only read individual resources of this type");
+        if a.resource_request {
+            match (a.api_group, a.resource) {
+                ("", "secrets" | "configmaps") => return self.read_namespaced(node, a),
+                ("", "persistentvolumeclaims") => {
+                    if a.subresource == "status" {
+                        if !matches!(a.verb, "update" | "patch") {
+                            return no_opinion("can only get/update/patch this type");
+                        }
+                    } else if let Some(refused) = Self::only_get(a) {
+                        return refused;
                     }
-                    let secrets = a.resource == "secrets";
-                    return allow_if(
-                        self.related(node, ns, |r| {
-                            if secrets {
-                                r.secrets.contains(name)
-                            } else {
-                                r.configmaps.contains(name)
-                            }
-                        }),
-                        node,
-                    );
+                    let related = self.related(node, a.namespace, |r| r.claims.contains(a.name));
+                    return self.related_object(node, a, related);
                 }
-                "persistentvolumeclaims" if a.subresource.is_empty() => {
-                    if a.verb != "get" {
-                        return no_opinion("can only get individual resources of this type");
+                ("", "persistentvolumes") => {
+                    if let Some(refused) = Self::only_get(a) {
+                        return refused;
                     }
-                    return allow_if(self.related(node, ns, |r| r.claims.contains(name)), node);
+                    let related = self.has_volume(node, a.name).await;
+                    return self.related_object(node, a, related);
                 }
-                "persistentvolumes" => {
-                    if a.verb != "get" {
-                        return no_opinion("can only get individual resources of this type");
+                ("storage.k8s.io", "volumeattachments") => {
+                    if let Some(refused) = Self::only_get(a) {
+                        return refused;
                     }
-                    return allow_if(self.has_volume(node, name).await, node);
+                    let related = self
+                        .names_node(&self.volume_attachments, a.name, node)
+                        .await;
+                    return self.related_object(node, a, related);
                 }
-                "serviceaccounts" => {
-                    if a.verb != "create" || a.subresource != "token" || name.is_empty() {
+                ("", "serviceaccounts") => {
+                    if a.verb != "create" || a.name.is_empty() {
                         return no_opinion(
                             "can only create tokens for individual service accounts",
                         );
                     }
-                    return allow_if(self.related(node, ns, |r| r.service_account == name), node);
-                }
-                "nodes"
-                    if a.subresource.is_empty() && matches!(a.verb, "get" | "list" | "watch") =>
-                {
-                    let own = if a.verb == "get" {
-                        name == node
-                    } else {
-                        a.field_selector == format!("metadata.name={node}")
-                    };
-                    if !own {
-                        return no_opinion(format!(
-                            "node '{node}' cannot read '{name}', only its own Node object"
-                        ));
+                    if a.subresource != "token" {
+                        return no_opinion("can only create token subresource of serviceaccount");
                     }
+                    let related = self.related(node, a.namespace, |r| r.service_account == a.name);
+                    return self.related_object(node, a, related);
                 }
+                ("coordination.k8s.io", "leases") => {
+                    return Self::own_named(node, a, "node lease");
+                }
+                ("storage.k8s.io", "csinodes") => return Self::own_named(node, a, "CSINode"),
+                ("", "nodes") => return self.node(node, a),
+                ("", "pods") => return self.pod(node, a),
                 _ => {}
             }
         }
-        if a.resource_request
-            && a.api_group == "coordination.k8s.io"
-            && a.resource == "leases"
-            && !(a.namespace == "kube-node-lease"
-                && (a.name == node || (a.verb == "create" && a.name.is_empty())))
-        {
-            return no_opinion(
-                "can only access node lease with the same name as the requesting node",
-            );
-        }
         if self.rules.iter().any(|r| allows(a, r)) {
-            Authorization::of(Decision::Allow)
+            allow()
         } else {
             Authorization::of(Decision::NoOpinion)
         }
