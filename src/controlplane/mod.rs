@@ -79,27 +79,24 @@ pub fn admission_plugins(
     enabled: &[String],
 ) -> Chain {
     let mut chain = Chain::default();
-    if enabled.iter().any(|p| p == "NamespaceLifecycle") {
-        let namespaces = crate::registry::kinds::builtin()
+    let core = |resource: &str| {
+        let strategy = crate::registry::kinds::builtin()
             .into_iter()
-            .find(|s| s.info().group.is_empty() && s.info().resource == "namespaces")
-            .expect("namespaces are built in");
-        chain = chain.with_mutating(Arc::new(NamespaceLifecycle::new(Arc::new(
-            storage.store(namespaces),
-        ))));
+            .find(|s| s.info().group.is_empty() && s.info().resource == resource)
+            .expect("the admission plugins' kinds are built in");
+        Arc::new(storage.store(strategy))
+    };
+    if enabled.iter().any(|p| p == "NamespaceLifecycle") {
+        chain = chain.with_mutating(Arc::new(NamespaceLifecycle::new(core("namespaces"))));
     }
     // Upstream's order: NamespaceLifecycle, then ServiceAccount, …, then NodeRestriction.
     if enabled.iter().any(|p| p == "ServiceAccount") {
-        let serviceaccounts = crate::registry::kinds::builtin()
-            .into_iter()
-            .find(|s| s.info().group.is_empty() && s.info().resource == "serviceaccounts")
-            .expect("serviceaccounts are built in");
-        chain = chain.with_mutating(Arc::new(ServiceAccountAdmission::new(Arc::new(
-            storage.store(serviceaccounts),
+        chain = chain.with_mutating(Arc::new(ServiceAccountAdmission::new(core(
+            "serviceaccounts",
         ))));
     }
     if enabled.iter().any(|p| p == "NodeRestriction") {
-        chain = chain.with_validating(Arc::new(NodeRestriction));
+        chain = chain.with_validating(Arc::new(NodeRestriction::new(core("pods"), core("nodes"))));
     }
     match authorizer.rbac() {
         Some(rbac) => {

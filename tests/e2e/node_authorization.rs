@@ -118,8 +118,10 @@ async fn a_kubelet_reads_and_writes_only_what_its_node_holds() {
     );
 
     // Tokens for the service accounts of its pods only.
+    let p1_uid =
+        admin.get(&format!("{NS}/pods/p1")).await.unwrap().json()["metadata"]["uid"].clone();
     let token = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-        "spec": {"boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": "p1"}}});
+        "spec": {"boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": "p1", "uid": p1_uid}}});
     crate::support::wait::answers(&admin, &format!("{NS}/serviceaccounts/default"), 200).await;
     let r = kubelet
         .json(
@@ -249,4 +251,175 @@ async fn a_kubelets_lists_and_watches_are_scoped_as_upstreams_authorize_with_sel
         r.json()["message"],
         r#"leases.coordination.k8s.io "n1" is forbidden: User "system:node:n1" cannot get resource "leases" in API group "coordination.k8s.io" in the namespace "default": can only access leases in the "kube-node-lease" system namespace"#
     );
+}
+
+/// A certificate request (base64 PEM, as `spec.request` holds it) for `common_name`.
+fn csr(common_name: &str) -> String {
+    use base64::Engine;
+    let mut params = rcgen::CertificateParams::default();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, common_name);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let pem = params.serialize_request(&key).unwrap().pem().unwrap();
+    base64::engine::general_purpose::STANDARD.encode(pem)
+}
+
+#[tokio::test]
+async fn node_restriction_keeps_a_kubelet_to_its_own_labels_taints_pods_and_names() {
+    let mut server = TestServer::up(&["--enable-admission-plugins=NodeRestriction"]);
+    server.wait_ready().await;
+    let admin = server.admin();
+    let kubelet = server.as_user("system:node:n1", &["system:nodes"]);
+    let message = |r: crate::support::https::Reply| {
+        assert_eq!(r.status, 403, "{}", r.body);
+        r.json()["message"].as_str().unwrap().to_string()
+    };
+
+    // Registering: kubelet labels yes, node-restriction and other kubernetes.io labels no.
+    let node = |labels: Value| json!({"metadata": {"name": "n1", "labels": labels}});
+    let r = kubelet
+        .json(
+            "POST",
+            "/api/v1/nodes",
+            &node(json!({"node-restriction.kubernetes.io/pool": "a", "node-role.kubernetes.io/control-plane": ""})),
+        )
+        .await;
+    assert_eq!(
+        message(r),
+        r#"nodes "n1" is forbidden: node "n1" is not allowed to set the following labels: node-restriction.kubernetes.io/pool, node-role.kubernetes.io/control-plane"#
+    );
+    let r = kubelet
+        .json(
+            "POST",
+            "/api/v1/nodes",
+            &node(json!({"kubernetes.io/hostname": "n1", "node.kubernetes.io/exclude-from-external-load-balancers": "", "team": "x"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let n1_uid = r.json()["metadata"]["uid"].clone();
+
+    // Updating: its taints and restricted labels stay as they are.
+    let patch = |path: String, body: Value| {
+        let kubelet = &kubelet;
+        async move {
+            kubelet
+                .with_body(
+                    "PATCH",
+                    &path,
+                    "application/merge-patch+json",
+                    body.to_string(),
+                )
+                .await
+        }
+    };
+    let r = patch(
+        "/api/v1/nodes/n1".into(),
+        json!({"spec": {"taints": [{"key": "k", "effect": "NoSchedule"}]}}),
+    )
+    .await;
+    assert_eq!(
+        message(r),
+        r#"nodes "n1" is forbidden: node "n1" is not allowed to modify taints"#
+    );
+    let r = patch(
+        "/api/v1/nodes/n1".into(),
+        json!({"metadata": {"labels": {"kubernetes.io/role": "master"}}}),
+    )
+    .await;
+    assert_eq!(
+        message(r),
+        r#"nodes "n1" is forbidden: is not allowed to modify labels: kubernetes.io/role"#
+    );
+    let r = patch(
+        "/api/v1/nodes/n1".into(),
+        json!({"metadata": {"labels": {"team": "y", "kubernetes.io/hostname": "n1"}}}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // Mirror pods: bound to and controlled by the node, referencing no secret.
+    let mirror = |owner_uid: &Value, secret: bool| {
+        let mut pod = json!({"metadata": {"name": "static-web-n1",
+            "annotations": {"kubernetes.io/config.mirror": "hash"},
+            "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": "n1",
+                "uid": owner_uid, "controller": true}]},
+            "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "nginx"}]}});
+        if secret {
+            pod["spec"]["volumes"] = json!([{"name": "s", "secret": {"secretName": "x"}}]);
+        }
+        pod
+    };
+    let r = kubelet
+        .json(
+            "POST",
+            &format!("{NS}/pods"),
+            &mirror(&json!("not-the-uid"), false),
+        )
+        .await;
+    assert!(message(r).ends_with(&format!(
+        "node n1 UID mismatch: expected not-the-uid got {}",
+        n1_uid.as_str().unwrap()
+    )));
+    let r = kubelet
+        .json("POST", &format!("{NS}/pods"), &mirror(&n1_uid, true))
+        .await;
+    assert_eq!(
+        message(r),
+        r#"pods "static-web-n1" is forbidden: node "n1" can not create pods that reference secrets"#
+    );
+    let r = kubelet
+        .json("POST", &format!("{NS}/pods"), &mirror(&n1_uid, false))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    // Evictions of its own pods only.
+    admin
+        .create("/api/v1/nodes", &json!({"metadata": {"name": "n2"}}))
+        .await;
+    admin
+        .create(&format!("{NS}/pods"), &pod("p2", "n2", "s", "s"))
+        .await;
+    let eviction =
+        json!({"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "p2"}});
+    let r = kubelet
+        .json("POST", &format!("{NS}/pods/p2/eviction"), &eviction)
+        .await;
+    let m = message(r);
+    assert!(
+        m.ends_with("node n1 can only evict pods with spec.nodeName set to itself"),
+        "{m}"
+    );
+
+    // Its own Lease and CSINode by name; a node CSR only for itself.
+    let lease = |name: &str| json!({"metadata": {"name": name}});
+    let r = kubelet
+        .json(
+            "POST",
+            "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
+            &lease("n2"),
+        )
+        .await;
+    assert!(
+        message(r)
+            .ends_with("can only access node lease with the same name as the requesting node")
+    );
+    let r = kubelet
+        .json(
+            "POST",
+            "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
+            &lease("n1"),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let request = |cn: &str| {
+        json!({"metadata": {"generateName": "csr-"}, "spec": {
+            "signerName": "kubernetes.io/kube-apiserver-client-kubelet",
+            "usages": ["digital signature", "client auth"], "request": csr(cn)}})
+    };
+    let csrs = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
+    let r = kubelet.json("POST", csrs, &request("system:node:n2")).await;
+    assert!(message(r).ends_with("can only create a node CSR with CN=system:node:n1"),);
+    let r = kubelet.json("POST", csrs, &request("system:node:n1")).await;
+    assert_eq!(r.status, 201, "{}", r.body);
 }

@@ -26,15 +26,18 @@ const NODE_PREFIX: &str = "system:node:";
 
 /// What one pod bound to a node lets it read.
 #[derive(Debug, Default, Clone)]
-struct PodRefs {
+pub(crate) struct PodRefs {
     namespace: String,
-    secrets: BTreeSet<String>,
-    configmaps: BTreeSet<String>,
+    /// The Secrets it names (upstream's `VisitPodSecretNames`).
+    pub(crate) secrets: BTreeSet<String>,
+    /// The ConfigMaps it names (upstream's `VisitPodConfigmapNames`).
+    pub(crate) configmaps: BTreeSet<String>,
     claims: BTreeSet<String>,
     service_account: String,
 }
 
-fn refs_of(pod: &Pod) -> PodRefs {
+/// What `pod` refers to: the objects a node running it may read.
+pub(crate) fn pod_references(pod: &Pod) -> PodRefs {
     let mut r = PodRefs {
         namespace: pod.metadata.namespace.clone().unwrap_or_default(),
         ..PodRefs::default()
@@ -449,7 +452,10 @@ async fn follow_pods(pods: Arc<Store>, graph: Arc<RwLock<Graph>>, synced: watch:
             .and_then(|s| s.node_name.clone())
             .unwrap_or_default();
         if !node.is_empty() {
-            graph.entry(node).or_default().insert(key, refs_of(&pod));
+            graph
+                .entry(node)
+                .or_default()
+                .insert(key, pod_references(&pod));
         }
     };
     loop {
