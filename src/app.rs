@@ -1,7 +1,6 @@
 //! The start-up flow of cmd/kube-apiserver/app, from validated options: server chain → prepare → run.
 
 use crate::aggregator::new_aggregator;
-use crate::aggregator::proxy::ProxyIdentity;
 use crate::apiextensions::new_apiextensions_server;
 use crate::auth::{AuthError, Authenticator, Authorizer};
 use crate::controlplane::authentication_info::AuthenticationInfo;
@@ -11,6 +10,7 @@ use crate::endpoints::openapi::OpenApi;
 use crate::filters::FilterConfig;
 use crate::options::ValidOptions;
 use crate::pki::{self, PkiError};
+use crate::proxy::ClientIdentity;
 use crate::registry::StoreSet;
 use crate::server::resource_config::{GroupVersionResource, ResourceConfig, RuntimeConfigError};
 use crate::server::serving::{self, TlsError};
@@ -56,7 +56,7 @@ pub enum AppError {
     },
     /// The front-proxy client certificate could not be loaded.
     #[error(transparent)]
-    Proxy(#[from] crate::aggregator::proxy::ProxyError),
+    Proxy(#[from] crate::proxy::ProxyError),
     /// `--runtime-config` names what cannot be served.
     #[error(transparent)]
     RuntimeConfig(#[from] RuntimeConfigError),
@@ -244,7 +244,7 @@ pub async fn create_server_chain(o: &ValidOptions) -> Result<ServerChain, AppErr
         storage,
         discovery,
         admission,
-        proxy_identity: ProxyIdentity::load(&o.proxy_client_cert_file, &o.proxy_client_key_file)?,
+        proxy_identity: ClientIdentity::load(&o.proxy_client_cert_file, &o.proxy_client_key_file)?,
         min_request_timeout,
     };
     Ok(ServerChain {

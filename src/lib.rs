@@ -14,6 +14,7 @@ pub mod filters;
 pub mod net;
 pub mod options;
 pub mod pki;
+pub mod proxy;
 pub mod registry;
 pub mod server;
 pub mod storage;

@@ -3,9 +3,10 @@
 //! (or is an ExternalName), and answers discovery for its group/version; local ones always are.
 //! It also feeds the extension's resources into discovery.
 
-use super::proxy::{ProxyIdentity, send};
+use super::proxy::backend;
 use super::routes::{Routes, Target};
 use crate::endpoints::discovery::Discovery;
+use crate::proxy::ClientIdentity;
 use crate::registry::strategy::{ALL_VERBS, ResourceInfo, SubresourceInfo, Verbs};
 use crate::registry::validation::NameRule;
 use http_body_util::BodyExt;
@@ -140,11 +141,11 @@ async fn resolve(client: &kube::Client, target: &Target) -> Result<(String, u16)
 async fn probe(
     target: &Target,
     address: &(String, u16),
-    identity: &ProxyIdentity,
+    identity: &ClientIdentity,
     group: &str,
     version: &str,
 ) -> Result<Value, String> {
-    let tls = Arc::new(identity.tls_config(target).map_err(|e| e.to_string())?);
+    let backend = backend(target, address, identity).map_err(|e| e.to_string())?;
     let path = format!("/apis/{group}/{version}");
     let url = format!("https://{}:{}{path}", address.0, address.1);
     let req = http::Request::get(&path)
@@ -159,7 +160,7 @@ async fn probe(
         .body(crate::endpoints::full(Vec::new()))
         .expect("valid request");
     let fetch = async {
-        let resp = send(target, address, tls, req, None)
+        let resp = crate::proxy::send(&backend, req, None)
             .await
             .map_err(|e| e.to_string())?;
         let status = resp.status();
@@ -186,7 +187,7 @@ async fn probe(
 async fn check(
     client: &kube::Client,
     target: &Target,
-    identity: &ProxyIdentity,
+    identity: &ClientIdentity,
     group: &str,
     version: &str,
 ) -> Check {
@@ -373,7 +374,7 @@ pub async fn run(
     apiservices: Store<APIService>,
     routes: Routes,
     discovery: Arc<Discovery>,
-    identity: ProxyIdentity,
+    identity: ClientIdentity,
     changed: Arc<Notify>,
 ) {
     let api: Api<APIService> = Api::all(client.clone());

@@ -14,12 +14,12 @@ use crate::admission::Chain;
 use crate::endpoints::discovery::Discovery;
 use crate::endpoints::handler_fn;
 use crate::endpoints::handlers::ResourceHandler;
+use crate::proxy::ClientIdentity;
 use crate::registry::{StoreFactory, StoreSet};
 use crate::server::{DelegationTarget, GenericApiServer, spawn_once, wait_until};
 use futures::StreamExt;
 use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
-use proxy::ProxyIdentity;
 use routes::Routes;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,7 +34,7 @@ pub struct Config {
     /// The admission chain.
     pub admission: Chain,
     /// The front-proxy client certificate presented to extension servers.
-    pub proxy_identity: ProxyIdentity,
+    pub proxy_identity: ClientIdentity,
     /// --min-request-timeout.
     pub min_request_timeout: Duration,
 }
