@@ -63,6 +63,9 @@ pub enum AppError {
     /// The server stopped with an error.
     #[error(transparent)]
     Server(#[from] ServerError),
+    /// The kubelet client certificate or CA could not be loaded.
+    #[error("--kubelet-client-certificate/--kubelet-certificate-authority: {0}")]
+    Kubelet(crate::proxy::ProxyError),
     /// The authorization webhook's configuration is unusable.
     #[error("--authorization-webhook-config-file: {0}")]
     AuthorizationWebhook(crate::webhook::WebhookError),
@@ -238,6 +241,10 @@ pub async fn create_server_chain(o: &ValidOptions) -> Result<ServerChain, AppErr
         authentication_info: authentication_info(o)?,
         service_accounts: authenticator.service_accounts().cloned(),
         rbac: authorizer.rbac().cloned(),
+        kubelet: Arc::new(
+            crate::controlplane::kubelet::KubeletClient::new(o.kubelet.clone())
+                .map_err(AppError::Kubelet)?,
+        ),
     };
     let kube_api_server = Arc::new(new_kube_api_server(config, storage.clone(), apiextensions));
     let aggregator = crate::aggregator::Config {

@@ -3,6 +3,8 @@
 
 pub mod authentication_info;
 pub mod bootstrap;
+pub mod connect;
+pub mod kubelet;
 pub mod legacy_token_tracking;
 pub mod namespace_controller;
 pub mod namespace_defaults;
@@ -68,6 +70,8 @@ pub struct Config {
     pub service_accounts: Option<Arc<ServiceAccounts>>,
     /// The RBAC authorizer, when RBAC is a mode: readiness waits for its index.
     pub rbac: Option<Arc<Rbac>>,
+    /// How the connect subresources reach kubelets.
+    pub kubelet: Arc<kubelet::KubeletClient>,
 }
 
 /// The admission chain every link runs: of the `enabled` plugins, those kubeboot implements
@@ -141,6 +145,7 @@ pub fn new_kube_api_server(
     let namespaces = stores[find(&stores, "", "namespaces")].clone();
     let services = stores[services_at].clone();
     let endpoints = stores[find(&stores, "", "endpoints")].clone();
+    let nodes = stores[find(&stores, "", "nodes")].clone();
     let slices = stores[find(&stores, "discovery.k8s.io", "endpointslices")].clone();
     let configmaps = stores[find(&stores, "", "configmaps")].clone();
     let serviceaccounts = stores[find(&stores, "", "serviceaccounts")].clone();
@@ -184,6 +189,33 @@ pub fn new_kube_api_server(
             "pods",
             "eviction",
             Arc::new(crate::registry::kinds::corev1::PodEviction::new(pdbs)),
+        );
+    let resources = ["log", "exec", "attach", "portforward"]
+        .into_iter()
+        .fold(resources, |handler, sub| {
+            handler.with_connecter(
+                "",
+                "pods",
+                sub,
+                Arc::new(connect::PodKubelet::new(
+                    config.kubelet.clone(),
+                    nodes.clone(),
+                    sub,
+                )),
+            )
+        })
+        .with_connecter("", "pods", "proxy", Arc::new(connect::PodProxy))
+        .with_connecter(
+            "",
+            "nodes",
+            "proxy",
+            Arc::new(connect::NodeProxy::new(config.kubelet.clone())),
+        )
+        .with_connecter(
+            "",
+            "services",
+            "proxy",
+            Arc::new(connect::ServiceProxy::new(endpoints.clone())),
         );
     let resources = match &config.service_accounts {
         Some(tokens) => resources.with_subresource(

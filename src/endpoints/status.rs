@@ -21,7 +21,8 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(code: StatusCode, reason: &'static str, message: impl Into<String>) -> Self {
+    /// An error with `code`, `reason` and `message` and empty details.
+    pub fn new(code: StatusCode, reason: &'static str, message: impl Into<String>) -> Self {
         Self {
             code,
             reason,
@@ -310,6 +311,15 @@ impl ApiError {
             details: None,
             ..Self::new(StatusCode::BAD_REQUEST, "BadRequest", message)
         }
+    }
+
+    /// 503 for a backend that cannot be reached (a proxy's pod, service or node).
+    pub fn service_unavailable(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            message,
+        )
     }
 
     /// 405 for a verb the resource does not support.

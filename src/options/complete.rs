@@ -10,6 +10,7 @@ use crate::auth::{
     AuthenticationConfig, AuthorizationConfig, AuthorizationMode, RequestHeaderConfig,
     SubjectAccessReviewVersion, WebhookAuthorizationConfig,
 };
+use crate::controlplane::kubelet::KubeletClientConfig;
 use crate::net::indexed_ip;
 use crate::server::resource_config::RuntimeConfig;
 use crate::storage::{StorageBackend, StorageConfig};
@@ -120,6 +121,8 @@ pub struct CompletedOptions {
     pub authentication: AuthenticationConfig,
     /// The authorization modes, in order.
     pub authorization: AuthorizationConfig,
+    /// How the connect subresources reach kubelets.
+    pub kubelet: KubeletClientConfig,
     /// Front-proxy client certificate the aggregator presents.
     pub proxy_client_cert_file: PathBuf,
     /// Front-proxy client key.
@@ -405,6 +408,15 @@ impl ServerRunOptions {
             secure_port,
             external_host,
             data_dir,
+            kubelet: KubeletClientConfig {
+                port: self.kubelet_port,
+                preferred_address_types: self.kubelet_preferred_address_types.clone(),
+                client_certificate: self
+                    .kubelet_client_certificate
+                    .clone()
+                    .zip(self.kubelet_client_key.clone()),
+                certificate_authority: self.kubelet_certificate_authority.clone(),
+            },
             proxy_client_cert_file: self
                 .proxy_client_cert_file
                 .clone()

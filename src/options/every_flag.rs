@@ -199,6 +199,29 @@ mod tests {
         ("min-request-timeout", works(&["--min-request-timeout=60"])),
         ("authorization-mode", works(&["--authorization-mode=RBAC"])),
         (
+            "kubelet-client-certificate",
+            works(&[
+                "--kubelet-client-certificate=/tmp/k.crt",
+                "--kubelet-client-key=/tmp/k.key",
+            ]),
+        ),
+        (
+            "kubelet-client-key",
+            works(&[
+                "--kubelet-client-certificate=/tmp/k.crt",
+                "--kubelet-client-key=/tmp/k.key",
+            ]),
+        ),
+        (
+            "kubelet-certificate-authority",
+            works(&["--kubelet-certificate-authority=/tmp/kubelet-ca.crt"]),
+        ),
+        (
+            "kubelet-preferred-address-types",
+            works(&["--kubelet-preferred-address-types=InternalIP,Hostname"]),
+        ),
+        ("kubelet-port", works(&["--kubelet-port=10251"])),
+        (
             "authorization-webhook-config-file",
             // The Webhook mode needs the file and the file needs the mode: only both complete.
             works(WEBHOOK),

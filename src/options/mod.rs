@@ -151,6 +151,30 @@ pub struct ServerRunOptions {
     #[arg(long = "requestheader-extra-headers-prefix", value_delimiter = ',')]
     pub requestheader_extra_headers_prefix: Vec<String>,
 
+    /// Path to a client cert file for TLS to kubelets.
+    #[arg(long = "kubelet-client-certificate", value_name = "FILE")]
+    pub kubelet_client_certificate: Option<PathBuf>,
+
+    /// Path to a client key file for TLS to kubelets.
+    #[arg(long = "kubelet-client-key", value_name = "FILE")]
+    pub kubelet_client_key: Option<PathBuf>,
+
+    /// Path to a cert file for the certificate authority of kubelets' serving certificates.
+    #[arg(long = "kubelet-certificate-authority", value_name = "FILE")]
+    pub kubelet_certificate_authority: Option<PathBuf>,
+
+    /// List of the preferred NodeAddressTypes to use for kubelet connections.
+    #[arg(
+        long = "kubelet-preferred-address-types",
+        value_delimiter = ',',
+        default_value = "Hostname,InternalDNS,InternalIP,ExternalDNS,ExternalIP"
+    )]
+    pub kubelet_preferred_address_types: Vec<String>,
+
+    /// DEPRECATED: kubelet port, for nodes whose status publishes none.
+    #[arg(long = "kubelet-port", default_value_t = 10250)]
+    pub kubelet_port: u16,
+
     /// Client certificate used to prove the identity of the aggregator or kube-apiserver when it proxies.
     #[arg(long = "proxy-client-cert-file", value_name = "FILE")]
     pub proxy_client_cert_file: Option<PathBuf>,

@@ -131,6 +131,21 @@ impl CompletedOptions {
                     .into(),
             );
         }
+        if f.kubelet_client_certificate.is_some() != f.kubelet_client_key.is_some() {
+            r.error(
+                "kubelet-client-certificate",
+                "--kubelet-client-certificate and --kubelet-client-key must be given together"
+                    .into(),
+            );
+        }
+        for t in &f.kubelet_preferred_address_types {
+            if !crate::controlplane::kubelet::DEFAULT_ADDRESS_TYPES.contains(&t.as_str()) {
+                r.error(
+                    "kubelet-preferred-address-types",
+                    format!("--kubelet-preferred-address-types contains invalid value {t:?}"),
+                );
+            }
+        }
         for san in &f.cert_extra_sans {
             if san.trim().is_empty() || san.contains(char::is_whitespace) {
                 r.error(
@@ -140,7 +155,7 @@ impl CompletedOptions {
             }
         }
 
-        let files: [(&'static str, Option<&Path>); 12] = [
+        let files: [(&'static str, Option<&Path>); 15] = [
             ("tls-cert-file", f.tls_cert_file.as_deref()),
             ("tls-private-key-file", f.tls_private_key_file.as_deref()),
             ("client-ca-file", f.client_ca_file.as_deref()),
@@ -162,6 +177,15 @@ impl CompletedOptions {
             ("etcd-certfile", f.etcd_certfile.as_deref()),
             ("etcd-keyfile", f.etcd_keyfile.as_deref()),
             ("audit-policy-file", f.audit_policy_file.as_deref()),
+            (
+                "kubelet-client-certificate",
+                f.kubelet_client_certificate.as_deref(),
+            ),
+            ("kubelet-client-key", f.kubelet_client_key.as_deref()),
+            (
+                "kubelet-certificate-authority",
+                f.kubelet_certificate_authority.as_deref(),
+            ),
         ];
         let sa_keys = f
             .service_account_key_file

@@ -102,7 +102,21 @@ pub enum Sub {
         /// Kind of that object.
         kind: &'static str,
     },
+    /// A subresource connected to a backend rather than stored (pods/log, exec, attach,
+    /// portforward and proxy; nodes/proxy; services/proxy), served by an
+    /// [`crate::endpoints::handlers::Connecter`]; `kind` is its options kind.
+    Connect {
+        /// The subresource's name.
+        name: &'static str,
+        /// The kind discovery names (PodExecOptions…).
+        kind: &'static str,
+        /// Its verbs.
+        verbs: &'static [&'static str],
+    },
 }
+
+/// The verbs of a proxy subresource, as upstream's discovery lists them.
+pub const PROXY_VERBS: &[&str] = &["create", "delete", "get", "patch", "update"];
 
 impl Sub {
     /// Whether `subs` has the status subresource.
@@ -147,6 +161,17 @@ impl Sub {
                 version: (*version).into(),
                 kind: (*kind).into(),
                 verbs: Cow::Borrowed(&["create"]),
+            },
+            Sub::Connect {
+                name,
+                kind: options,
+                verbs,
+            } => SubresourceInfo {
+                name,
+                group: group.into(),
+                version: version.into(),
+                kind: (*options).into(),
+                verbs: Cow::Borrowed(verbs),
             },
         }
     }

@@ -1184,25 +1184,13 @@ async fn the_proxy_streams_watches_and_joins_upgraded_connections() {
     );
 
     // An upgrade: kubeboot answers 101 and joins the client to the extension's connection.
-    let mut tls = admin.tls().await.unwrap();
-    tls.write_all(
-        b"GET /apis/metrics.k8s.io/v1beta1/namespaces/default/pods/p/exec HTTP/1.1\r\n\
-          Host: kubeboot\r\nConnection: Upgrade\r\nUpgrade: test-echo\r\n\r\n",
-    )
-    .await
-    .unwrap();
-    let mut head = Vec::new();
-    let read_head = async {
-        while !head.ends_with(b"\r\n\r\n") {
-            let mut byte = [0u8; 1];
-            tls.read_exact(&mut byte).await.unwrap();
-            head.push(byte[0]);
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(20), read_head)
-        .await
-        .expect("a response head");
-    let head = String::from_utf8_lossy(&head).to_lowercase();
+    let (head, mut tls) = admin
+        .switch(
+            "GET",
+            "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/p/exec",
+            "test-echo",
+        )
+        .await;
     assert!(head.starts_with("http/1.1 101"), "{head}");
     assert!(head.contains("upgrade: test-echo"), "{head}");
     tls.write_all(b"ping through the aggregator\n")

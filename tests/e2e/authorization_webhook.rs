@@ -5,139 +5,41 @@
 //! no opinion falls through to RBAC; answers are cached; an unreachable webhook makes a
 //! request that nothing else allows a 500, as upstream's.
 
-use crate::support::kubeboot::{TestServer, install_crypto};
-use crate::support::socket::loopback_listener;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
-use kubeboot::pki::certs::{LeafSpec, new_ca, new_leaf};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+use crate::support::backend::{Backend, Body, full};
+use crate::support::kubeboot::TestServer;
+use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use std::convert::Infallible;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 /// The token the webhook's kubeconfig carries and the webhook demands.
 const TOKEN: &str = "authz-webhook-secret";
 
-/// A running webhook: the reviews it was sent, and a switch that stops it.
-struct Webhook {
-    addr: SocketAddr,
-    reviews: Arc<Mutex<Vec<Value>>>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Webhook {
-    /// Starts the webhook with a fresh CA; writes its kubeconfig-format file (the CA as a file
-    /// next to it, named relatively, as upstream resolves it) into `dir` and returns its path.
-    fn start(dir: &Path) -> (Self, std::path::PathBuf) {
-        install_crypto();
-        let ca = new_ca("authz-webhook-ca").unwrap();
-        let serving = new_leaf(
-            &LeafSpec {
-                common_name: "authz-webhook".into(),
-                organizations: vec![],
-                dns_names: vec![],
-                ips: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
-                usage: rcgen::ExtendedKeyUsagePurpose::ServerAuth,
-            },
-            &ca,
-        )
-        .unwrap();
-        let listener = loopback_listener();
-        let addr = listener.local_addr().unwrap();
-        std::fs::write(dir.join("authz-webhook-ca.crt"), &ca.cert_pem).unwrap();
-        let kubeconfig = dir.join("authz-webhook.kubeconfig");
-        std::fs::write(
-            &kubeconfig,
-            format!(
-                "apiVersion: v1\nkind: Config\nclusters:\n- name: authz\n  cluster:\n    \
-                 server: https://{addr}/authorize\n    certificate-authority: authz-webhook-ca.crt\n\
-                 users:\n- name: kubeboot\n  user:\n    token: {TOKEN}\n\
-                 contexts:\n- name: webhook\n  context:\n    cluster: authz\n    user: kubeboot\n\
-                 current-context: webhook\n"
-            ),
-        )
-        .unwrap();
-        let chain = vec![CertificateDer::from_pem_slice(serving.cert_pem.as_bytes()).unwrap()];
-        let key = PrivateKeyDer::from_pem_slice(serving.key_pem.as_bytes()).unwrap();
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-        let reviews = Arc::new(Mutex::new(Vec::new()));
-        let (stop, stopped) = tokio::sync::oneshot::channel();
-        let seen = reviews.clone();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                listener.set_nonblocking(true).unwrap();
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                tokio::pin!(stopped);
-                loop {
-                    let tcp = tokio::select! {
-                        _ = &mut stopped => return,
-                        accepted = listener.accept() => match accepted {
-                            Ok((tcp, _)) => tcp,
-                            Err(_) => continue,
-                        },
-                    };
-                    let (acceptor, seen) = (acceptor.clone(), seen.clone());
-                    tokio::spawn(async move {
-                        let Ok(tls) = acceptor.accept(tcp).await else {
-                            return;
-                        };
-                        let service = hyper::service::service_fn(move |req| {
-                            let seen = seen.clone();
-                            async move { Ok::<_, Infallible>(answer(req, &seen).await) }
-                        });
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(TokioIo::new(tls), service)
-                            .await;
-                    });
-                }
-            });
-            // Dropping the runtime closes every connection kubeboot kept alive.
-        });
-        let webhook = Self {
-            addr,
-            reviews,
-            stop: Some(stop),
-            thread: Some(thread),
-        };
-        (webhook, kubeconfig)
-    }
-
-    /// The reviews received so far.
-    fn reviews(&self) -> Vec<Value> {
-        self.reviews.lock().unwrap().clone()
-    }
-
-    /// Stops serving and closes every connection.
-    fn stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            thread.join().unwrap();
-        }
-    }
-}
-
-impl Drop for Webhook {
-    fn drop(&mut self) {
-        self.stop();
-    }
+/// Starts the webhook, recording the reviews it is sent in `seen`; writes its kubeconfig-format
+/// file (the CA as a file next to it, named relatively, as upstream resolves it) into `dir`.
+fn start_webhook(dir: &Path, seen: Arc<Mutex<Vec<Value>>>) -> (Backend, PathBuf) {
+    let backend = Backend::start(
+        None,
+        Arc::new(move |req, _| {
+            let seen = seen.clone();
+            Box::pin(async move { answer(req, &seen).await })
+        }),
+    );
+    std::fs::write(dir.join("authz-webhook-ca.crt"), &backend.ca_pem).unwrap();
+    let kubeconfig = dir.join("authz-webhook.kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: authz\n  cluster:\n    \
+             server: https://{}/authorize\n    certificate-authority: authz-webhook-ca.crt\n\
+             users:\n- name: kubeboot\n  user:\n    token: {TOKEN}\n\
+             contexts:\n- name: webhook\n  context:\n    cluster: authz\n    user: kubeboot\n\
+             current-context: webhook\n",
+            backend.addr
+        ),
+    )
+    .unwrap();
+    (backend, kubeconfig)
 }
 
 /// The webhook's policy: alice may read pods in `hooked`; mallory is denied everything; anyone
@@ -145,7 +47,7 @@ impl Drop for Webhook {
 async fn answer(
     req: hyper::Request<hyper::body::Incoming>,
     seen: &Mutex<Vec<Value>>,
-) -> hyper::Response<Full<Bytes>> {
+) -> hyper::Response<Body> {
     let authorized = req
         .headers()
         .get("authorization")
@@ -155,7 +57,7 @@ async fn answer(
     if !authorized || path != "/authorize" {
         return hyper::Response::builder()
             .status(401)
-            .body(Full::new(Bytes::new()))
+            .body(full(""))
             .unwrap();
     }
     let review: Value = serde_json::from_slice(&body).unwrap();
@@ -178,14 +80,16 @@ async fn answer(
     });
     hyper::Response::builder()
         .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(reply.to_string())))
+        .body(full(reply.to_string()))
         .unwrap()
 }
 
 #[tokio::test]
 async fn a_webhook_decides_in_mode_order_with_cached_answers_and_a_500_when_unreachable() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut webhook, kubeconfig) = Webhook::start(dir.path());
+    let reviews = Arc::new(Mutex::new(Vec::new()));
+    let (mut webhook, kubeconfig) = start_webhook(dir.path(), reviews.clone());
+    let received = || reviews.lock().unwrap().clone();
     let config_flag = format!(
         "--authorization-webhook-config-file={}",
         kubeconfig.display()
@@ -226,7 +130,7 @@ async fn a_webhook_decides_in_mode_order_with_cached_answers_and_a_500_when_unre
     let alice = server.as_user("alice", &["devs"]);
     let r = alice.get(pods).await.unwrap();
     assert_eq!(r.status, 200, "{}", r.body);
-    let reviews = webhook.reviews();
+    let reviews = received();
     let review = reviews
         .iter()
         .find(|r| r["spec"]["user"] == "alice")
@@ -242,13 +146,9 @@ async fn a_webhook_decides_in_mode_order_with_cached_answers_and_a_500_when_unre
         json!(["devs", "system:authenticated"])
     );
     // The same question again is answered from the cache.
-    let asked = webhook.reviews().len();
+    let asked = received().len();
     assert_eq!(alice.get(pods).await.unwrap().status, 200);
-    assert_eq!(
-        webhook.reviews().len(),
-        asked,
-        "a cached answer was asked again"
-    );
+    assert_eq!(received().len(), asked, "a cached answer was asked again");
 
     // No opinion from the webhook, none from RBAC: 403 with the webhook's reason.
     let r = alice

@@ -16,6 +16,7 @@ mod events;
 mod flags;
 mod foundation;
 mod impersonation;
+mod kubelet_proxy;
 mod lists;
 mod namespace_defaults;
 mod node_authorization;

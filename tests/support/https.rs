@@ -103,6 +103,38 @@ impl Https {
         connector.connect(name, tcp).await
     }
 
+    /// Sends `method path` asking to switch to `protocol`; returns the response head (lower
+    /// case) and the connection, over which the switched protocol then runs.
+    pub async fn switch(
+        &self,
+        method: &str,
+        path: &str,
+        protocol: &str,
+    ) -> (
+        String,
+        tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    ) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut tls = self.tls().await.unwrap();
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: kubeboot\r\nConnection: Upgrade\r\n\
+             Upgrade: {protocol}\r\nContent-Length: 0\r\n\r\n"
+        );
+        tls.write_all(request.as_bytes()).await.unwrap();
+        let mut head = Vec::new();
+        let read_head = async {
+            while !head.ends_with(b"\r\n\r\n") {
+                let mut byte = [0u8; 1];
+                tls.read_exact(&mut byte).await.unwrap();
+                head.push(byte[0]);
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(20), read_head)
+            .await
+            .expect("a response head");
+        (String::from_utf8_lossy(&head).to_lowercase(), tls)
+    }
+
     /// Opens a keep-alive connection.
     pub async fn connect(&self) -> std::io::Result<SendRequest<Full<Bytes>>> {
         let tls = self.tls().await?;

@@ -4,6 +4,7 @@
 
 mod admit;
 mod body;
+mod connect;
 mod create;
 mod creater;
 mod delete;
@@ -25,6 +26,7 @@ use crate::admission::Chain;
 use crate::auth::UserInfo;
 use crate::registry::rest::{Creater, SubresourceCreater};
 use crate::registry::{Store, StoreSet};
+pub use connect::{ConnectRequest, Connecter, PROXY_METHODS, STREAM_METHODS};
 use http::header;
 use query::Query;
 use scope::{RequestScope, error_response, offer};
@@ -42,6 +44,7 @@ pub struct ResourceHandler {
     creaters: BTreeMap<(String, String, String), Arc<dyn Creater>>,
     /// Subresources served by their own storage, by group/resource/subresource.
     subresources: BTreeMap<(String, String, String), Arc<dyn SubresourceCreater>>,
+    connecters: BTreeMap<(String, String, String), Arc<dyn Connecter>>,
 }
 
 fn header_str(req: &Request, name: header::HeaderName) -> &str {
@@ -60,6 +63,7 @@ impl ResourceHandler {
             min_request_timeout,
             creaters: BTreeMap::new(),
             subresources: BTreeMap::new(),
+            connecters: BTreeMap::new(),
         }
     }
 
@@ -91,6 +95,19 @@ impl ResourceHandler {
 
     /// Serves a resource request a store of this handler owns; passes every other request
     /// (non-resource paths, resources of other links) to `next`.
+    /// Serves subresource `name` of `group`/`resource` with `connecter`.
+    pub fn with_connecter(
+        mut self,
+        group: &str,
+        resource: &str,
+        name: &str,
+        connecter: Arc<dyn Connecter>,
+    ) -> Self {
+        let key = (group.to_string(), resource.to_string(), name.to_string());
+        self.connecters.insert(key, connecter);
+        self
+    }
+
     pub async fn serve_or(self: Arc<Self>, req: Request, next: &Handler) -> Response {
         let info = req
             .extensions()
@@ -184,12 +201,32 @@ impl ResourceHandler {
         } else {
             ns
         };
+        if let Some(connecter) = self.connecters.get(&(
+            info.api_group.clone(),
+            info.resource.clone(),
+            info.subresource.clone(),
+        )) {
+            if !connecter.methods().contains(req.method()) {
+                return Err(ApiError::method_not_allowed(&ri.group, &ri.resource));
+            }
+            let path = connect::path_after(req.uri().path(), &info.name, &info.subresource);
+            return connecter
+                .connect(ConnectRequest {
+                    store: &store,
+                    namespace: ns,
+                    name: &info.name,
+                    path: &path,
+                    request: req,
+                })
+                .await;
+        }
         let output = negotiation::negotiate(header_str(&req, header::ACCEPT), offer(&store, true))
             .ok_or_else(|| negotiation::not_acceptable(offer(&store, true), false))?;
         let sub = info.subresource.as_str();
         if !sub.is_empty() && !ri.subresources.iter().any(|s| s.name == sub) {
             return Err(ApiError::not_found_path());
         }
+
         let (parts, body) = req.into_parts();
         let scope = RequestScope {
             namespace: ns,

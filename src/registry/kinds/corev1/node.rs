@@ -1,7 +1,7 @@
 //! Nodes: allocatable defaults to capacity, the `kubectl get nodes` columns (status, roles,
 //! addresses, system info) and the `spec.unschedulable` field selector.
 
-use crate::registry::strategy::{Names, Rules, Sub};
+use crate::registry::strategy::{Names, PROXY_VERBS, Rules, Sub};
 use crate::registry::table::{Column, age_cell};
 use k8s_openapi::api::core::v1::Node;
 use serde_json::{Value, json};
@@ -34,7 +34,14 @@ fn address(node: &Node, kind: &str) -> String {
 
 impl Rules<Node> for NodeRules {
     const SHORT_NAMES: Names = &["no"];
-    const SUBRESOURCES: &'static [Sub] = &[Sub::Status];
+    const SUBRESOURCES: &'static [Sub] = &[
+        Sub::Connect {
+            name: "proxy",
+            kind: "NodeProxyOptions",
+            verbs: PROXY_VERBS,
+        },
+        Sub::Status,
+    ];
     const TRACKS_GENERATION: bool = false;
 
     fn default(&self, node: &mut Node) {

@@ -4,7 +4,7 @@
 use super::podspec::{default_pod_spec, validate_pod_spec};
 use super::{quantity, s};
 use crate::registry::errors::{ErrorList, FieldError};
-use crate::registry::strategy::{Names, Rules, Sub};
+use crate::registry::strategy::{Names, PROXY_VERBS, Rules, Sub};
 use crate::registry::table::{Column, age_cell};
 use k8s_openapi::api::core::v1::{Container, ContainerStatus, Pod, PodSpec, PodStatus};
 use serde_json::{Value, json};
@@ -247,6 +247,31 @@ impl Rules<Pod> for PodRules {
     const CATEGORIES: Names = &["all"];
     const SUBRESOURCES: &'static [Sub] = &[
         Sub::Status,
+        Sub::Connect {
+            name: "attach",
+            kind: "PodAttachOptions",
+            verbs: &["create", "get"],
+        },
+        Sub::Connect {
+            name: "exec",
+            kind: "PodExecOptions",
+            verbs: &["create", "get"],
+        },
+        Sub::Connect {
+            name: "log",
+            kind: "Pod",
+            verbs: &["get"],
+        },
+        Sub::Connect {
+            name: "portforward",
+            kind: "PodPortForwardOptions",
+            verbs: &["create", "get"],
+        },
+        Sub::Connect {
+            name: "proxy",
+            kind: "PodProxyOptions",
+            verbs: PROXY_VERBS,
+        },
         Sub::Create {
             name: "binding",
             group: "",

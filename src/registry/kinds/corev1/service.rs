@@ -4,7 +4,7 @@
 
 use super::{format_labels, port_name, port_num, s};
 use crate::registry::errors::{ErrorList, FieldError};
-use crate::registry::strategy::{Names, Rules, Sub};
+use crate::registry::strategy::{Names, PROXY_VERBS, Rules, Sub};
 use crate::registry::table::{Column, age_cell};
 use crate::registry::validation::{NameRule, dns1123_label, dns1123_subdomain, labels};
 use k8s_openapi::api::core::v1::{
@@ -364,7 +364,14 @@ fn drop_type_dependent_fields(n: &mut ServiceSpec, o: &ServiceSpec) {
 impl Rules<Service> for ServiceRules {
     const SHORT_NAMES: Names = &["svc"];
     const CATEGORIES: Names = &["all"];
-    const SUBRESOURCES: &'static [Sub] = &[Sub::Status];
+    const SUBRESOURCES: &'static [Sub] = &[
+        Sub::Connect {
+            name: "proxy",
+            kind: "ServiceProxyOptions",
+            verbs: PROXY_VERBS,
+        },
+        Sub::Status,
+    ];
     const NAME_RULE: NameRule = NameRule::Dns1035Label;
     const TRACKS_GENERATION: bool = false;
 

@@ -1,0 +1,347 @@
+//! The kubelet proxy family against a started server: a kubelet stand-in (an HTTPS server in
+//! this process that serves `/containerLogs`, `/exec`, `/portForward` and `/stats/summary` as a
+//! kubelet does, and accepts only kubeboot's kubelet client certificate) is reached through
+//! `pods/log` (kubectl logs, also following), `pods/exec` and `pods/portforward` (protocol
+//! switches passed through), and `nodes/proxy` (kubectl get --raw), on the node's preferred
+//! address and published port, verified with `--kubelet-certificate-authority`.
+
+use crate::common::{newest_kubectl, ok};
+use crate::support::backend::{Backend, Body, Handler, full};
+use crate::support::kubeboot::TestServer;
+use crate::support::wait::eventually;
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use kubeboot::pki::certs::{LeafSpec, new_ca, new_leaf};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Notify;
+
+const NS: &str = "/api/v1/namespaces/default";
+/// The CommonName of kubeboot's kubelet client certificate, as kubeadm names it.
+const CLIENT: &str = "kube-apiserver-kubelet-client";
+
+/// What the stand-in was asked: path with query, and the client's CommonName.
+type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
+/// The kubelet stand-in: logs (a follow sends its second line only once `release` is
+/// notified, so a buffering proxy would show nothing), stats, and protocol switches that echo.
+fn kubelet(seen: Seen, release: Arc<Notify>) -> Handler {
+    Arc::new(move |mut req, client| {
+        let (seen, release) = (seen.clone(), release.clone());
+        Box::pin(async move {
+            let target = req.uri().path_and_query().unwrap().to_string();
+            seen.lock().unwrap().push((target.clone(), client));
+            let path = req.uri().path().to_string();
+            if let Some(protocol) = req.headers().get("upgrade").cloned() {
+                let upgrade = hyper::upgrade::on(&mut req);
+                tokio::spawn(async move {
+                    if let Ok(io) = upgrade.await {
+                        let mut io = hyper_util::rt::TokioIo::new(io);
+                        let mut buf = [0u8; 256];
+                        while let Ok(n) = io.read(&mut buf).await {
+                            if n == 0 || io.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                });
+                return hyper::Response::builder()
+                    .status(101)
+                    .header("connection", "Upgrade")
+                    .header("upgrade", protocol)
+                    .body(full(""))
+                    .unwrap();
+            }
+            if path.starts_with("/containerLogs/") {
+                if target.contains("follow=true") {
+                    let lines = futures::stream::unfold(0, move |n| {
+                        let release = release.clone();
+                        async move {
+                            match n {
+                                0 => Some(("line 1\n", 1)),
+                                1 => {
+                                    release.notified().await;
+                                    Some(("line 2\n", 2))
+                                }
+                                _ => None,
+                            }
+                        }
+                    });
+                    use futures::StreamExt;
+                    let frames = lines.map(|l| {
+                        Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(Bytes::from(l)))
+                    });
+                    let body: Body = BodyExt::boxed(http_body_util::StreamBody::new(frames));
+                    return hyper::Response::new(body);
+                }
+                return hyper::Response::new(full("line 1\nline 2\n"));
+            }
+            if path == "/stats/summary" {
+                return hyper::Response::builder()
+                    .header("content-type", "application/json")
+                    .body(full(r#"{"node":{"nodeName":"n1"}}"#))
+                    .unwrap();
+            }
+            hyper::Response::builder()
+                .status(404)
+                .body(full("404 page not found\n"))
+                .unwrap()
+        })
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_exec_port_forward_and_node_proxy_reach_the_kubelet() {
+    let dir = tempfile::tempdir().unwrap();
+    // kubeboot's client certificate for kubelets, from a CA only the kubelet trusts.
+    let client_ca = new_ca("kubelet-client-ca").unwrap();
+    let client = new_leaf(
+        &LeafSpec {
+            common_name: CLIENT.into(),
+            organizations: vec![],
+            dns_names: vec![],
+            ips: vec![],
+            usage: rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+        },
+        &client_ca,
+    )
+    .unwrap();
+    let file = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let (seen, release): (Seen, _) = (Arc::default(), Arc::new(Notify::new()));
+    let stand_in = Backend::start(
+        Some(&client_ca.cert_pem),
+        kubelet(seen.clone(), release.clone()),
+    );
+    let flags = [
+        format!(
+            "--kubelet-client-certificate={}",
+            file("kc.crt", &client.cert_pem)
+        ),
+        format!("--kubelet-client-key={}", file("kc.key", &client.key_pem)),
+        format!(
+            "--kubelet-certificate-authority={}",
+            file("kubelet-ca.crt", &stand_in.ca_pem)
+        ),
+        "--kubelet-preferred-address-types=InternalIP,Hostname".into(),
+    ];
+    let mut server = TestServer::up(&flags.iter().map(String::as_str).collect::<Vec<_>>());
+    server.wait_ready().await;
+    let admin = server.admin();
+    for node in ["n1", "n2"] {
+        admin
+            .create("/api/v1/nodes", &json!({"metadata": {"name": node}}))
+            .await;
+    }
+    let status = json!({"status": {
+        "addresses": [{"type": "Hostname", "address": "n1.invalid"},
+                      {"type": "InternalIP", "address": "127.0.0.1"}],
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": stand_in.addr.port()}}}});
+    let r = admin
+        .with_body(
+            "PATCH",
+            "/api/v1/nodes/n1/status",
+            "application/merge-patch+json",
+            status.to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let pod = |name: &str, node: Option<&str>, containers: &[&str]| {
+        let mut pod = json!({"metadata": {"name": name}, "spec": {"containers":
+            containers.iter().map(|c| json!({"name": c, "image": "busybox"})).collect::<Vec<_>>()}});
+        if let Some(node) = node {
+            pod["spec"]["nodeName"] = json!(node);
+        }
+        pod
+    };
+    admin
+        .create(&format!("{NS}/pods"), &pod("p1", Some("n1"), &["c"]))
+        .await;
+    admin
+        .create(&format!("{NS}/pods"), &pod("p2", Some("n1"), &["a", "b"]))
+        .await;
+    admin
+        .create(&format!("{NS}/pods"), &pod("p3", None, &["c"]))
+        .await;
+    admin
+        .create(&format!("{NS}/pods"), &pod("p4", Some("n2"), &["c"]))
+        .await;
+    let kubectl = newest_kubectl();
+    let last_seen = || seen.lock().unwrap().last().cloned().unwrap();
+
+    // kubectl logs, with options passed on as the kubelet's query.
+    let out = ok(&server.kubectl(&kubectl, &["logs", "p1"]), "kubectl logs");
+    assert_eq!(out, "line 1\nline 2\n");
+    assert_eq!(
+        last_seen(),
+        (
+            "/containerLogs/default/p1/c".to_string(),
+            Some(CLIENT.into())
+        )
+    );
+    ok(
+        &server.kubectl(
+            &kubectl,
+            &[
+                "logs",
+                "p1",
+                "--tail=5",
+                "--timestamps",
+                "--limit-bytes=100",
+            ],
+        ),
+        "kubectl logs --tail",
+    );
+    assert_eq!(
+        last_seen().0,
+        "/containerLogs/default/p1/c?timestamps=true&tailLines=5&limitBytes=100"
+    );
+
+    // kubectl logs -f streams: the first line arrives before the kubelet sends the second.
+    let mut follow = server
+        .kubectl_command(&kubectl, &["logs", "-f", "p1"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = follow.stdout.take().unwrap();
+    let first = tokio::task::spawn_blocking(move || {
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        (line, reader)
+    });
+    let (line, mut reader) = tokio::time::timeout(std::time::Duration::from_secs(30), first)
+        .await
+        .expect("the first line while the kubelet holds the second")
+        .unwrap();
+    assert_eq!(line, "line 1\n");
+    release.notify_one();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
+    assert_eq!(rest, "line 2\n");
+    assert!(follow.wait().unwrap().success());
+    assert!(last_seen().0.ends_with("?follow=true"), "{:?}", last_seen());
+
+    // Upstream's errors: which container, bad options, no node.
+    let r = admin.get(&format!("{NS}/pods/p2/log")).await.unwrap();
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(
+        r.json()["message"],
+        "a container name must be specified for pod p2, choose one of: [a b]"
+    );
+    let r = admin
+        .get(&format!("{NS}/pods/p1/log?container=z"))
+        .await
+        .unwrap();
+    assert_eq!(r.json()["message"], "container z is not valid for pod p1");
+    let r = admin
+        .get(&format!("{NS}/pods/p1/log?tailLines=-1"))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(
+        r.json()["message"],
+        "PodLogOptions \"p1\" is invalid: tailLines: Invalid value: -1: must be greater than or equal to 0"
+    );
+    let r = admin
+        .json(
+            "POST",
+            &format!("{NS}/pods/p3/exec?command=true"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.json()["message"], "pod p3 does not have a host assigned");
+    let r = admin.get(&format!("{NS}/pods/p4/log")).await.unwrap();
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert_eq!(
+        r.json()["message"],
+        "Internal error occurred: no preferred addresses found; known addresses: []"
+    );
+
+    // exec and port-forward: the protocol switch joins the caller to the kubelet.
+    for (path, protocol, kubelet_path) in [
+        (
+            format!("{NS}/pods/p1/exec?command=echo&command=hi&stdout=true&stdin=true"),
+            "v5.channel.k8s.io",
+            "/exec/default/p1/c?stdin=1&stdout=1&command=echo&command=hi",
+        ),
+        (
+            format!("{NS}/pods/p1/portforward?ports=8080"),
+            "SPDY/3.1",
+            "/portForward/default/p1?port=8080",
+        ),
+    ] {
+        let (head, mut tls) = admin.switch("POST", &path, protocol).await;
+        assert!(head.starts_with("http/1.1 101"), "{head}");
+        assert!(
+            head.contains(&format!("upgrade: {}", protocol.to_lowercase())),
+            "{head}"
+        );
+        tls.write_all(b"through the kubelet\n").await.unwrap();
+        let mut echo = vec![0u8; "through the kubelet\n".len()];
+        tokio::time::timeout(
+            std::time::Duration::from_secs(20),
+            tls.read_exact(&mut echo),
+        )
+        .await
+        .expect("the echo")
+        .unwrap();
+        assert_eq!(echo, b"through the kubelet\n");
+        assert_eq!(last_seen(), (kubelet_path.to_string(), Some(CLIENT.into())));
+    }
+
+    // nodes/proxy reaches the kubelet's own paths.
+    let out = ok(
+        &server.kubectl(
+            &kubectl,
+            &["get", "--raw", "/api/v1/nodes/n1/proxy/stats/summary"],
+        ),
+        "kubectl get --raw nodes/n1/proxy",
+    );
+    let summary: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(summary["node"]["nodeName"], "n1");
+    assert_eq!(last_seen().0, "/stats/summary");
+
+    // pods/proxy refuses loopback pod IPs, as upstream's IsProxyableIP.
+    let r = admin
+        .with_body(
+            "PATCH",
+            &format!("{NS}/pods/p1/status"),
+            "application/merge-patch+json",
+            json!({"status": {"podIP": "127.0.0.1"}}).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    eventually("the pod IP to be stored", || async {
+        let r = admin.get(&format!("{NS}/pods/p1/proxy/")).await.ok()?;
+        (r.status == 400).then_some(r)
+    })
+    .await;
+    let r = admin.get(&format!("{NS}/pods/p1/proxy/")).await.unwrap();
+    assert_eq!(r.json()["message"], "address not allowed");
+
+    // Discovery lists the connect subresources with upstream's kinds and verbs.
+    let r = admin.get("/api/v1").await.unwrap();
+    let resources = r.json()["resources"].as_array().unwrap().clone();
+    let find = |name: &str| {
+        resources
+            .iter()
+            .find(|r| r["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} not in discovery"))
+    };
+    assert_eq!(find("pods/exec")["kind"], "PodExecOptions");
+    assert_eq!(find("pods/exec")["verbs"], json!(["create", "get"]));
+    assert_eq!(find("pods/log")["verbs"], json!(["get"]));
+    assert_eq!(find("nodes/proxy")["kind"], "NodeProxyOptions");
+    assert_eq!(
+        find("services/proxy")["verbs"],
+        json!(["create", "delete", "get", "patch", "update"])
+    );
+}
