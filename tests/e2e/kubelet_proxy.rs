@@ -34,6 +34,14 @@ fn kubelet(seen: Seen, release: Arc<Notify>) -> Handler {
             let target = req.uri().path_and_query().unwrap().to_string();
             seen.lock().unwrap().push((target.clone(), client));
             let path = req.uri().path().to_string();
+            if path.starts_with("/exec/")
+                && req
+                    .headers()
+                    .get("upgrade")
+                    .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"))
+            {
+                return websocket_exec(req, &target);
+            }
             if let Some(protocol) = req.headers().get("upgrade").cloned() {
                 let upgrade = hyper::upgrade::on(&mut req);
                 tokio::spawn(async move {
@@ -90,6 +98,69 @@ fn kubelet(seen: Seen, release: Arc<Notify>) -> Handler {
                 .unwrap()
         })
     })
+}
+
+/// A kubelet's exec over WebSocket (`v5.channel.k8s.io`), as kubectl ≥ 1.31 speaks it: the
+/// command's words echoed on stdout (channel 1), then its Status on channel 3 — success, or
+/// exit code 3 for a command `fail` — and a close frame.
+fn websocket_exec(
+    mut req: hyper::Request<hyper::body::Incoming>,
+    target: &str,
+) -> hyper::Response<Body> {
+    use base64::Engine;
+    let key = req.headers()["sec-websocket-key"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let digest = ring::digest::digest(
+        &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
+        format!("{key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11").as_bytes(),
+    );
+    let accept = base64::engine::general_purpose::STANDARD.encode(digest.as_ref());
+    let words: Vec<String> = form_urlencoded::parse(target.split_once('?').unwrap().1.as_bytes())
+        .filter(|(k, _)| k == "command")
+        .map(|(_, v)| v.into_owned())
+        .collect();
+    let upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        let Ok(io) = upgrade.await else { return };
+        let mut io = hyper_util::rt::TokioIo::new(io);
+        // Unmasked binary frames, as a server sends them (RFC 6455 §5.2).
+        let frame = |channel: u8, data: &[u8]| {
+            let len = data.len() + 1;
+            let mut f = vec![0x82];
+            if len <= 125 {
+                f.push(len as u8);
+            } else {
+                f.push(126);
+                f.extend_from_slice(&(len as u16).to_be_bytes());
+            }
+            f.push(channel);
+            f.extend_from_slice(data);
+            f
+        };
+        let status = if words.first().map(String::as_str) == Some("fail") {
+            json!({"metadata": {}, "status": "Failure", "message": "command terminated with non-zero exit code: exit status 3",
+                "reason": "NonZeroExitCode", "details": {"causes": [{"reason": "ExitCode", "message": "3"}]}})
+        } else {
+            json!({"metadata": {}, "status": "Success"})
+        };
+        let mut out = frame(1, format!("{}\n", words.join(" ")).as_bytes());
+        out.extend(frame(3, status.to_string().as_bytes()));
+        out.extend([0x88, 0x02, 0x03, 0xe8]);
+        let _ = io.write_all(&out).await;
+        // Drain what the client sends (its close) until it hangs up.
+        let mut buf = [0u8; 256];
+        while matches!(io.read(&mut buf).await, Ok(n) if n > 0) {}
+    });
+    hyper::Response::builder()
+        .status(101)
+        .header("connection", "Upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-accept", accept)
+        .header("sec-websocket-protocol", "v5.channel.k8s.io")
+        .body(full(""))
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -295,6 +366,15 @@ async fn logs_exec_port_forward_and_node_proxy_reach_the_kubelet() {
         assert_eq!(echo, b"through the kubelet\n");
         assert_eq!(last_seen(), (kubelet_path.to_string(), Some(CLIENT.into())));
     }
+
+    // kubectl exec over WebSocket, through kubeboot to the kubelet, exit codes included.
+    let out = ok(
+        &server.kubectl(&kubectl, &["exec", "p1", "--", "echo", "hello", "kubelet"]),
+        "kubectl exec",
+    );
+    assert_eq!(out, "echo hello kubelet\n");
+    let failed = server.kubectl(&kubectl, &["exec", "p1", "--", "fail"]);
+    assert_eq!(failed.status.code(), Some(3), "{failed:?}");
 
     // nodes/proxy reaches the kubelet's own paths.
     let out = ok(
