@@ -306,6 +306,7 @@ fn resources_of(doc: &Value, group: &str, version: &str) -> Vec<ResourceInfo> {
                 version: s("version").unwrap_or_else(|| version.to_string()).into(),
                 kind: s("kind").unwrap_or_default().into(),
                 verbs: known_verbs(r.get("verbs").and_then(Value::as_array).map_or(&[], |v| v)),
+                connect: false,
             });
         }
     }

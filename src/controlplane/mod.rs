@@ -4,6 +4,7 @@
 pub mod authentication_info;
 pub mod bootstrap;
 pub mod connect;
+pub mod garbage_collector;
 pub mod kubelet;
 pub mod legacy_token_tracking;
 pub mod namespace_controller;
@@ -279,11 +280,16 @@ pub fn new_kube_api_server(
                 }),
             );
         }
+        let gc_stores = controller_stores.clone();
         server.add_post_start_hook(
             "start-kubeboot-namespace-controller",
             spawn_once(move |_ctx| {
                 Box::pin(namespace_controller::run(namespaces, controller_stores))
             }),
+        );
+        server.add_post_start_hook(
+            "start-kubeboot-garbage-collector",
+            spawn_once(move |_ctx| Box::pin(garbage_collector::run(gc_stores))),
         );
     }
 

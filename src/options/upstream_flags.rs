@@ -171,7 +171,7 @@ mod tests {
             "--allow-privileged=true",
             "--feature-gates",
             "A=true",
-            "--kubelet-client-key=/k",
+            "--kubelet-timeout=5s",
             "--enable-logs-handler",
             "--secure-port=6443",
         ]));

@@ -33,6 +33,9 @@ pub struct SubresourceInfo {
     pub kind: Name,
     /// Verbs.
     pub verbs: Verbs,
+    /// Connected to a backend (pods/exec, nodes/proxy…) rather than reading or writing an
+    /// object: such subresources have no object schema and no OpenAPI object paths.
+    pub connect: bool,
 }
 
 impl SubresourceInfo {
@@ -44,6 +47,7 @@ impl SubresourceInfo {
             version,
             kind,
             verbs: Cow::Borrowed(SUB_VERBS),
+            connect: false,
         }
     }
 
@@ -55,6 +59,7 @@ impl SubresourceInfo {
             version: "v1".into(),
             kind: "Scale".into(),
             verbs: Cow::Borrowed(SUB_VERBS),
+            connect: false,
         }
     }
 }
@@ -144,6 +149,7 @@ impl Sub {
             version: version.into(),
             kind: kind.into(),
             verbs: Cow::Borrowed(verbs),
+            connect: false,
         };
         match self {
             Sub::Status => SubresourceInfo::status(group.into(), version.into(), kind.into()),
@@ -161,6 +167,7 @@ impl Sub {
                 version: (*version).into(),
                 kind: (*kind).into(),
                 verbs: Cow::Borrowed(&["create"]),
+                connect: false,
             },
             Sub::Connect {
                 name,
@@ -172,6 +179,7 @@ impl Sub {
                 version: version.into(),
                 kind: (*options).into(),
                 verbs: Cow::Borrowed(verbs),
+                connect: true,
             },
         }
     }

@@ -648,15 +648,17 @@ async fn kube_apiserver_mode_accepts_kubeadms_flags_and_warns_once_per_unimpleme
     let mut server = TestServer::spawn(command, dir);
     server.wait_ready().await;
     let log = server.stderr();
-    // kubeadm's --enable-bootstrap-token-auth=true is implemented: no warning.
-    assert!(!log.contains("flag --enable-bootstrap-token-auth"), "{log}");
+    // kubeadm's --enable-bootstrap-token-auth=true and --kubelet-* flags are implemented: no
+    // warning.
     for flag in [
-        "--allow-privileged",
+        "--enable-bootstrap-token-auth",
         "--kubelet-client-certificate",
         "--kubelet-client-key",
         "--kubelet-preferred-address-types",
-        "--feature-gates",
     ] {
+        assert!(!log.contains(&format!("flag {flag}")), "{flag}:\n{log}");
+    }
+    for flag in ["--allow-privileged", "--feature-gates"] {
         assert_eq!(
             log.matches(&format!("flag {flag} is accepted")).count(),
             1,

@@ -15,6 +15,7 @@ mod etcd_cluster;
 mod events;
 mod flags;
 mod foundation;
+mod garbage_collection;
 mod impersonation;
 mod kubelet_proxy;
 mod lists;

@@ -47,6 +47,7 @@ fn widget(group: &'static str, schema: Option<Value>) -> CustomResourceSchema {
             version: "v1".into(),
             kind: "Widget".into(),
             verbs: std::borrow::Cow::Borrowed(&["get", "patch", "update"]),
+            connect: false,
         },
         SubresourceInfo {
             name: "scale",
@@ -54,6 +55,7 @@ fn widget(group: &'static str, schema: Option<Value>) -> CustomResourceSchema {
             version: "v1".into(),
             kind: "Scale".into(),
             verbs: std::borrow::Cow::Borrowed(&["get", "patch", "update"]),
+            connect: false,
         },
     ];
     CustomResourceSchema {

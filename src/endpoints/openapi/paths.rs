@@ -295,6 +295,7 @@ impl ResourceDefinitions {
         let subresources = info
             .subresources
             .iter()
+            .filter(|sub| !sub.connect)
             .filter_map(|sub| {
                 let definition = definitions.definition_of(&sub.group, &sub.version, &sub.kind)?;
                 Some((sub.name, definition.to_string()))
