@@ -95,6 +95,8 @@ pub enum Sub {
     Approval,
     /// `finalize` (namespaces).
     Finalize,
+    /// `ephemeralcontainers` (pods): reads the object, writes its ephemeral containers only.
+    EphemeralContainers,
     /// A subresource that takes a POST of another kind and acts on its object, served by a
     /// [`super::rest::SubresourceCreater`] (serviceaccounts/token, pods/binding, pods/eviction).
     Create {
@@ -156,6 +158,7 @@ impl Sub {
             Sub::Scale(_) => SubresourceInfo::scale(),
             Sub::Approval => own("approval", SUB_VERBS),
             Sub::Finalize => own("finalize", &["update"]),
+            Sub::EphemeralContainers => own("ephemeralcontainers", SUB_VERBS),
             Sub::Create {
                 name,
                 group,
@@ -294,6 +297,15 @@ pub trait Strategy: Send + Sync {
     fn validate_update(&self, new: &Value, _old: &Value) -> ErrorList {
         self.validate(new)
     }
+    /// Kind-specific validation of an update through `subresource` (status, ephemeralcontainers…).
+    fn validate_subresource_update(
+        &self,
+        _subresource: &str,
+        new: &Value,
+        old: &Value,
+    ) -> ErrorList {
+        self.validate_update(new, old)
+    }
     /// Whether an update without resourceVersion is allowed (upstream: most kinds).
     fn allow_unconditional_update(&self) -> bool {
         true
@@ -400,6 +412,10 @@ pub trait Rules<T>: Send + Sync + 'static {
     /// See [`Strategy::validate_update`].
     fn validate_update(&self, new: &T, _old: &T) -> ErrorList {
         self.validate(new)
+    }
+    /// See [`Strategy::validate_subresource_update`].
+    fn validate_subresource_update(&self, _subresource: &str, new: &T, old: &T) -> ErrorList {
+        self.validate_update(new, old)
     }
     /// See [`Strategy::allow_unconditional_update`].
     fn allow_unconditional_update(&self) -> bool {
@@ -545,6 +561,18 @@ where
     fn validate_update(&self, new: &Value, old: &Value) -> ErrorList {
         match (to_typed::<T>(new), to_typed::<T>(old)) {
             (Some(n), Some(o)) => self.rules.validate_update(&n, &o),
+            _ => Vec::new(),
+        }
+    }
+
+    fn validate_subresource_update(
+        &self,
+        subresource: &str,
+        new: &Value,
+        old: &Value,
+    ) -> ErrorList {
+        match (to_typed::<T>(new), to_typed::<T>(old)) {
+            (Some(n), Some(o)) => self.rules.validate_subresource_update(subresource, &n, &o),
             _ => Vec::new(),
         }
     }

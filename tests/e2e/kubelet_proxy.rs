@@ -425,3 +425,97 @@ async fn logs_exec_port_forward_and_node_proxy_reach_the_kubelet() {
         json!(["create", "delete", "get", "patch", "update"])
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_debug_adds_ephemeral_containers_that_stay_as_they_are() {
+    let mut server = TestServer::up(&[]);
+    server.wait_ready().await;
+    let admin = server.admin();
+    admin
+        .create(
+            &format!("{NS}/pods"),
+            &json!({"metadata": {"name": "web"}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}),
+        )
+        .await;
+    let kubectl = newest_kubectl();
+    ok(
+        &server.kubectl(
+            &kubectl,
+            &[
+                "debug",
+                "web",
+                "--image=busybox",
+                "--target=c",
+                "--attach=false",
+                "--container=dbg",
+                "--",
+                "sleep",
+                "1d",
+            ],
+        ),
+        "kubectl debug",
+    );
+    let pod = admin.get(&format!("{NS}/pods/web")).await.unwrap().json();
+    let ec = &pod["spec"]["ephemeralContainers"][0];
+    assert_eq!(
+        (&ec["name"], &ec["image"], &ec["targetContainerName"]),
+        (&json!("dbg"), &json!("busybox"), &json!("c"))
+    );
+    assert_eq!(ec["command"], json!(["sleep", "1d"]));
+    // The subresource reads the pod; it changes nothing but ephemeral containers.
+    let r = admin
+        .get(&format!("{NS}/pods/web/ephemeralcontainers"))
+        .await
+        .unwrap();
+    assert_eq!(r.json()["kind"], "Pod");
+    let sub = format!("{NS}/pods/web/ephemeralcontainers");
+    let patch = |body: Value| {
+        let (admin, sub) = (&admin, &sub);
+        async move {
+            admin
+                .with_body(
+                    "PATCH",
+                    sub,
+                    "application/merge-patch+json",
+                    body.to_string(),
+                )
+                .await
+        }
+    };
+    let r = patch(json!({"metadata": {"labels": {"x": "y"}},
+        "spec": {"containers": [{"name": "c", "image": "httpd"}]}}))
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let pod = r.json();
+    assert_eq!(pod["spec"]["containers"][0]["image"], "nginx");
+    // Existing ones may be neither changed nor removed; new ones are validated.
+    let r = patch(json!({"spec": {"ephemeralContainers": [
+        {"name": "dbg", "image": "alpine", "targetContainerName": "c"}]}}))
+    .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("spec.ephemeralContainers[dbg]: Forbidden: existing ephemeral containers \"dbg\" may not be changed"),
+        "{}",
+        r.body
+    );
+    let r = admin
+        .with_body(
+            "PATCH",
+            &sub,
+            "application/strategic-merge-patch+json",
+            json!({"spec": {"ephemeralContainers": [
+                {"name": "c", "image": "busybox", "ports": [{"containerPort": 80}]}]}})
+            .to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    let message = r.json()["message"].as_str().unwrap().to_string();
+    assert!(
+        message.contains(".name: Duplicate value: \"c\"")
+            && message.contains(".ports: Forbidden: cannot be set for an Ephemeral Container"),
+        "{message}"
+    );
+}

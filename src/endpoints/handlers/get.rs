@@ -6,7 +6,8 @@ use crate::endpoints::Response;
 use crate::endpoints::status::ApiError;
 use http::StatusCode;
 
-/// Serves a GET of the object, or of subresource `status` (the same object) or `scale`.
+/// Serves a GET of the object, or of subresource `status` or `ephemeralcontainers` (the same
+/// object) or `scale`.
 pub(super) async fn get(scope: &RequestScope<'_>) -> Result<Response, ApiError> {
     let obj = scope.store.get(scope.namespace, scope.name()).await?;
     Ok(match scope.subresource() {

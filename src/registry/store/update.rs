@@ -58,6 +58,11 @@ impl UpdateTarget {
                 name: "finalize",
                 owns: &["/spec/finalizers"],
             }),
+            // kubectl debug adds ephemeral containers to a running pod.
+            "ephemeralcontainers" => Some(Self::Subresource {
+                name: "ephemeralcontainers",
+                owns: &["/spec/ephemeralContainers"],
+            }),
             // CSR approval changes the Approved/Denied conditions only.
             "approval" => Some(Self::Subresource {
                 name: "approval",
@@ -325,7 +330,12 @@ impl Store {
         let mut errs = self.validate_meta(&new);
         errs.extend(metadata::validate_finalizers_while_terminating(&new, old));
         if !direct {
-            errs.extend(self.strategy.validate_update(&new, old));
+            errs.extend(match target {
+                UpdateTarget::Main => self.strategy.validate_update(&new, old),
+                UpdateTarget::Subresource { name, .. } => {
+                    self.strategy.validate_subresource_update(name, &new, old)
+                }
+            });
         }
         if !errs.is_empty() {
             return Err(self.invalid(&name, errs));

@@ -252,6 +252,7 @@ impl Rules<Pod> for PodRules {
             kind: "PodAttachOptions",
             verbs: &["create", "get"],
         },
+        Sub::EphemeralContainers,
         Sub::Connect {
             name: "exec",
             kind: "PodExecOptions",
@@ -352,6 +353,54 @@ impl Rules<Pod> for PodRules {
                 "spec.nodeName",
                 "cannot be set until all schedulingGates have been cleared",
             ));
+        }
+        errs
+    }
+
+    /// Upstream's `ValidatePodEphemeralContainersUpdate` for `pods/ephemeralcontainers`: new
+    /// ephemeral containers are valid ones, existing ones are neither removed nor changed, and
+    /// static pods take none.
+    fn validate_subresource_update(&self, subresource: &str, new: &Pod, old: &Pod) -> ErrorList {
+        if subresource != "ephemeralcontainers" {
+            return self.validate_update(new, old);
+        }
+        let mirror = old
+            .metadata
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key("kubernetes.io/config.mirror"));
+        if mirror {
+            return vec![FieldError::forbidden(
+                "",
+                "static pods do not support ephemeral containers",
+            )];
+        }
+        let spec = new.spec.clone().unwrap_or_default();
+        let mut errs = validate_ephemeral_containers(&spec);
+        let news = spec.ephemeral_containers.unwrap_or_default();
+        let olds = old
+            .spec
+            .as_ref()
+            .and_then(|s| s.ephemeral_containers.clone())
+            .unwrap_or_default();
+        for o in &olds {
+            match news.iter().find(|n| n.name == o.name) {
+                None => errs.push(FieldError::forbidden(
+                    "spec.ephemeralContainers",
+                    format!(
+                        "existing ephemeral containers {:?} may not be removed\n",
+                        o.name
+                    ),
+                )),
+                Some(n) if n != o => errs.push(FieldError::forbidden(
+                    format!("spec.ephemeralContainers[{}]", o.name),
+                    format!(
+                        "existing ephemeral containers {:?} may not be changed\n",
+                        o.name
+                    ),
+                )),
+                Some(_) => {}
+            }
         }
         errs
     }
@@ -537,6 +586,81 @@ pub(crate) fn update_pod_condition(pod: &mut Value, mut condition: Value) {
         }
         None => conditions.push(condition),
     }
+}
+
+/// Upstream's `validateEphemeralContainers`: a DNS-label name no other container of the pod
+/// has, an image, a target that is one of the pod's containers, and none of the fields an
+/// ephemeral container may not have.
+fn validate_ephemeral_containers(spec: &PodSpec) -> ErrorList {
+    let mut errs = ErrorList::new();
+    let mut names: Vec<&str> = spec
+        .containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+        .map(|c| c.name.as_str())
+        .collect();
+    let regular = names.clone();
+    for (i, ec) in spec.ephemeral_containers.iter().flatten().enumerate() {
+        let path = format!("spec.ephemeralContainers[{i}]");
+        if ec.name.is_empty() {
+            errs.push(FieldError::required(format!("{path}.name"), ""));
+        } else {
+            for problem in crate::registry::validation::dns1123_label(&ec.name) {
+                errs.push(FieldError::invalid(
+                    format!("{path}.name"),
+                    ec.name.clone(),
+                    problem,
+                ));
+            }
+            if names.contains(&ec.name.as_str()) {
+                errs.push(FieldError::duplicate(
+                    format!("{path}.name"),
+                    ec.name.clone(),
+                ));
+            }
+            names.push(&ec.name);
+        }
+        if ec.image.as_deref().unwrap_or("").is_empty() {
+            errs.push(FieldError::required(format!("{path}.image"), ""));
+        }
+        if let Some(target) = ec.target_container_name.as_deref()
+            && !target.is_empty()
+            && !regular.contains(&target)
+        {
+            errs.push(FieldError::not_found(
+                format!("{path}.targetContainerName"),
+                target,
+            ));
+        }
+        let disallowed = [
+            ("lifecycle", ec.lifecycle.is_some()),
+            ("livenessProbe", ec.liveness_probe.is_some()),
+            ("readinessProbe", ec.readiness_probe.is_some()),
+            ("startupProbe", ec.startup_probe.is_some()),
+            ("ports", ec.ports.as_ref().is_some_and(|p| !p.is_empty())),
+            (
+                "resources",
+                ec.resources.as_ref().is_some_and(|r| {
+                    r.limits.as_ref().is_some_and(|l| !l.is_empty())
+                        || r.requests.as_ref().is_some_and(|l| !l.is_empty())
+                }),
+            ),
+            (
+                "resizePolicy",
+                ec.resize_policy.as_ref().is_some_and(|p| !p.is_empty()),
+            ),
+            ("restartPolicy", ec.restart_policy.is_some()),
+        ];
+        for (field, set) in disallowed {
+            if set {
+                errs.push(FieldError::forbidden(
+                    format!("{path}.{field}"),
+                    "cannot be set for an Ephemeral Container",
+                ));
+            }
+        }
+    }
+    errs
 }
 
 #[cfg(test)]
