@@ -241,6 +241,7 @@ pub async fn create_server_chain(o: &ValidOptions) -> Result<ServerChain, AppErr
         authentication_info: authentication_info(o)?,
         service_accounts: authenticator.service_accounts().cloned(),
         rbac: authorizer.rbac().cloned(),
+        endpoint_leases: o.endpoint_leases,
         kubelet: Arc::new(
             crate::controlplane::kubelet::KubeletClient::new(o.kubelet.clone())
                 .map_err(AppError::Kubelet)?,

@@ -54,8 +54,19 @@ async fn ensure(store: &Store, obj: Value, fields: &[&str]) -> Result<(), Regist
             |current| {
                 let mut next = current.clone();
                 for ptr in fields {
-                    if let (Some(slot), Some(want)) = (next.pointer_mut(ptr), obj.pointer(ptr)) {
-                        *slot = want.clone();
+                    let Some(want) = obj.pointer(ptr) else {
+                        continue;
+                    };
+                    match next.pointer_mut(ptr) {
+                        Some(slot) => *slot = want.clone(),
+                        // Absent (a withdrawn server removed it): put it back.
+                        None => {
+                            let (parent, leaf) = ptr.rsplit_once('/').unwrap_or(("", ptr));
+                            if let Some(o) = next.pointer_mut(parent).and_then(Value::as_object_mut)
+                            {
+                                o.insert(leaf.to_string(), want.clone());
+                            }
+                        }
                     }
                 }
                 Ok(next)
@@ -66,13 +77,8 @@ async fn ensure(store: &Store, obj: Value, fields: &[&str]) -> Result<(), Regist
 }
 
 impl KubernetesService {
-    /// Creates or repairs the Service, the Endpoints and the EndpointSlice.
-    pub async fn reconcile(
-        &self,
-        services: &Store,
-        endpoints: &Store,
-        slices: &Store,
-    ) -> Result<(), String> {
+    /// Creates or repairs the Service.
+    pub async fn ensure_service(&self, services: &Store) -> Result<(), String> {
         let service = json!({
             "apiVersion": "v1", "kind": "Service",
             "metadata": {"name": NAME, "namespace": NAMESPACE, "labels": {"component": "apiserver", "provider": "kubernetes"}},
@@ -83,18 +89,37 @@ impl KubernetesService {
         });
         ensure(services, service, &["/spec/ports"])
             .await
-            .map_err(|e| format!("the kubernetes Service: {e}"))?;
-        if self.advertise.is_loopback() || self.advertise.is_unspecified() {
-            // Endpoints may not hold loopback addresses (upstream validation); upstream's
-            // reconciler fails the same way, so say it once and leave the endpoints out.
-            tracing::warn!(advertise = %self.advertise, "not publishing endpoints of the kubernetes Service for a loopback advertise address");
-            return Ok(());
-        }
+            .map_err(|e| format!("the kubernetes Service: {e}"))
+    }
+
+    /// Whether this server's address may be published (not loopback or unspecified).
+    pub fn publishes(&self) -> bool {
+        !(self.advertise.is_loopback() || self.advertise.is_unspecified())
+    }
+
+    /// Sets the Endpoints and EndpointSlice to `servers` (of this server's address family).
+    pub async fn publish(
+        &self,
+        endpoints: &Store,
+        slices: &Store,
+        servers: &[IpAddr],
+    ) -> Result<(), String> {
+        let servers: Vec<String> = servers
+            .iter()
+            .filter(|ip| ip.is_ipv4() == self.advertise.is_ipv4())
+            .map(IpAddr::to_string)
+            .collect();
         let ports = json!([{"name": "https", "port": self.port, "protocol": "TCP"}]);
+        let addresses: Vec<Value> = servers.iter().map(|ip| json!({"ip": ip})).collect();
+        let subsets = if servers.is_empty() {
+            json!([])
+        } else {
+            json!([{"addresses": addresses, "ports": ports}])
+        };
         let eps = json!({
             "apiVersion": "v1", "kind": "Endpoints",
             "metadata": {"name": NAME, "namespace": NAMESPACE, "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
-            "subsets": [{"addresses": [{"ip": self.advertise.to_string()}], "ports": ports}],
+            "subsets": subsets,
         });
         ensure(endpoints, eps, &["/subsets"])
             .await
@@ -103,34 +128,11 @@ impl KubernetesService {
             "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
             "metadata": {"name": NAME, "namespace": NAMESPACE, "labels": {"kubernetes.io/service-name": NAME}},
             "addressType": if self.advertise.is_ipv4() { "IPv4" } else { "IPv6" },
-            "endpoints": [{"addresses": [self.advertise.to_string()], "conditions": {"ready": true}}],
+            "endpoints": servers.iter().map(|ip| json!({"addresses": [ip], "conditions": {"ready": true}})).collect::<Vec<_>>(),
             "ports": ports,
         });
         ensure(slices, slice, &["/endpoints", "/ports"])
             .await
             .map_err(|e| format!("the kubernetes EndpointSlice: {e}"))
-    }
-
-    /// Removes this server from the endpoints so clients stop picking it while it drains.
-    pub async fn withdraw(&self, endpoints: &Store) -> Result<(), String> {
-        let result = endpoints
-            .update_with(
-                Some(NAMESPACE),
-                NAME,
-                UpdateTarget::Main,
-                strict(),
-                |current| {
-                    let mut next = current.clone();
-                    if let Some(o) = next.as_object_mut() {
-                        o.remove("subsets");
-                    }
-                    Ok(next)
-                },
-            )
-            .await;
-        match result {
-            Ok(_) | Err(RegistryError::NotFound { .. }) => Ok(()),
-            Err(e) => Err(e.to_string()),
-        }
     }
 }

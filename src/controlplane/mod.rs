@@ -4,6 +4,7 @@
 pub mod authentication_info;
 pub mod bootstrap;
 pub mod connect;
+pub mod endpoint_leases;
 pub mod garbage_collector;
 pub mod kubelet;
 pub mod legacy_token_tracking;
@@ -73,6 +74,9 @@ pub struct Config {
     pub rbac: Option<Arc<Rbac>>,
     /// How the connect subresources reach kubelets.
     pub kubelet: Arc<kubelet::KubeletClient>,
+    /// Whether the `kubernetes` Service's endpoints are kept by the lease reconciler
+    /// (`--endpoint-reconciler-type=lease`) rather than not at all (`none`).
+    pub endpoint_leases: bool,
 }
 
 /// The admission chain every link runs: of the `enabled` plugins, those kubeboot implements
@@ -348,21 +352,62 @@ pub fn new_kube_api_server(
         }),
     );
 
+    // The kubernetes Service's endpoints: with the lease reconciler, every live server's
+    // address, renewed in the background; without, none are published.
+    let leases = config.endpoint_leases.then(|| {
+        endpoint_leases::EndpointLeases::new(
+            storage.backend(),
+            storage.keys().resource_prefix("", "masterleases"),
+        )
+    });
+    let withdrawn = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let kubernetes = config.kubernetes_service.clone();
-    let bootstrap_endpoints = endpoints.clone();
+    let bootstrap = (
+        bootstrap_namespaces.clone(),
+        services.clone(),
+        endpoints.clone(),
+        slices.clone(),
+        leases.clone(),
+        withdrawn.clone(),
+    );
     server.add_post_start_hook(
         "bootstrap-controller",
         Arc::new(move |_ctx| {
-            let (kubernetes, namespaces, services, endpoints, slices) = (
-                kubernetes.clone(),
-                bootstrap_namespaces.clone(),
-                services.clone(),
-                bootstrap_endpoints.clone(),
-                slices.clone(),
-            );
+            let kubernetes = kubernetes.clone();
+            let (namespaces, services, endpoints, slices, leases, withdrawn) = bootstrap.clone();
             Box::pin(async move {
                 ensure_system_namespaces(&namespaces).await?;
-                kubernetes.reconcile(&services, &endpoints, &slices).await
+                kubernetes.ensure_service(&services).await?;
+                let Some(leases) = leases else {
+                    return Ok(());
+                };
+                if !kubernetes.publishes() {
+                    // Endpoints may not hold loopback addresses (upstream validation);
+                    // upstream's reconciler fails the same way, so say it once.
+                    tracing::warn!(advertise = %kubernetes.advertise, "not publishing endpoints of the kubernetes Service for a loopback advertise address");
+                    return Ok(());
+                }
+                let servers = leases
+                    .renew(kubernetes.advertise)
+                    .await
+                    .map_err(|e| format!("renewing this server's endpoint lease: {e}"))?;
+                kubernetes.publish(&endpoints, &slices, &servers).await?;
+                tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(endpoint_leases::RENEW_INTERVAL).await;
+                        if withdrawn.load(std::sync::atomic::Ordering::SeqCst) {
+                            return;
+                        }
+                        let result = match leases.renew(kubernetes.advertise).await {
+                            Ok(servers) => kubernetes.publish(&endpoints, &slices, &servers).await,
+                            Err(e) => Err(e.to_string()),
+                        };
+                        if let Err(e) = result {
+                            tracing::warn!(error = %e, "endpoint reconciler: renewing failed");
+                        }
+                    }
+                });
+                Ok(())
             })
         }),
     );
@@ -370,8 +415,24 @@ pub fn new_kube_api_server(
     server.add_pre_shutdown_hook(
         "withdraw-apiserver-endpoint",
         Arc::new(move |_ctx| {
-            let (kubernetes, endpoints) = (kubernetes.clone(), endpoints.clone());
-            Box::pin(async move { kubernetes.withdraw(&endpoints).await })
+            let (kubernetes, endpoints, slices, leases, withdrawn) = (
+                kubernetes.clone(),
+                endpoints.clone(),
+                slices.clone(),
+                leases.clone(),
+                withdrawn.clone(),
+            );
+            Box::pin(async move {
+                withdrawn.store(true, std::sync::atomic::Ordering::SeqCst);
+                let Some(leases) = leases.filter(|_| kubernetes.publishes()) else {
+                    return Ok(());
+                };
+                let servers = leases
+                    .release(kubernetes.advertise)
+                    .await
+                    .map_err(|e| format!("releasing this server's endpoint lease: {e}"))?;
+                kubernetes.publish(&endpoints, &slices, &servers).await
+            })
         }),
     );
 

@@ -123,6 +123,8 @@ pub struct CompletedOptions {
     pub authorization: AuthorizationConfig,
     /// How the connect subresources reach kubelets.
     pub kubelet: KubeletClientConfig,
+    /// Whether the lease endpoint reconciler publishes the servers (`--endpoint-reconciler-type`).
+    pub endpoint_leases: bool,
     /// Front-proxy client certificate the aggregator presents.
     pub proxy_client_cert_file: PathBuf,
     /// Front-proxy client key.
@@ -408,6 +410,20 @@ impl ServerRunOptions {
             secure_port,
             external_host,
             data_dir,
+            endpoint_leases: match self.endpoint_reconciler_type.as_str() {
+                "lease" => true,
+                "none" => false,
+                "master-count" => parse_error(
+                    &mut errors,
+                    "endpoint-reconciler-type",
+                    "--endpoint-reconciler-type \"master-count\" is not implemented by kubeboot; use lease or none".into(),
+                ),
+                other => parse_error(
+                    &mut errors,
+                    "endpoint-reconciler-type",
+                    format!("--endpoint-reconciler-type {other:?} is not one of lease, none, master-count"),
+                ),
+            },
             kubelet: KubeletClientConfig {
                 port: self.kubelet_port,
                 preferred_address_types: self.kubelet_preferred_address_types.clone(),

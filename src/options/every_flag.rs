@@ -222,6 +222,10 @@ mod tests {
         ),
         ("kubelet-port", works(&["--kubelet-port=10251"])),
         (
+            "endpoint-reconciler-type",
+            works(&["--endpoint-reconciler-type=none"]),
+        ),
+        (
             "authorization-webhook-config-file",
             // The Webhook mode needs the file and the file needs the mode: only both complete.
             works(WEBHOOK),

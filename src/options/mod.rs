@@ -151,6 +151,10 @@ pub struct ServerRunOptions {
     #[arg(long = "requestheader-extra-headers-prefix", value_delimiter = ',')]
     pub requestheader_extra_headers_prefix: Vec<String>,
 
+    /// How the kubernetes Service's endpoints are kept: lease (every live server) or none.
+    #[arg(long = "endpoint-reconciler-type", default_value = "lease")]
+    pub endpoint_reconciler_type: String,
+
     /// Path to a client cert file for TLS to kubelets.
     #[arg(long = "kubelet-client-certificate", value_name = "FILE")]
     pub kubelet_client_certificate: Option<PathBuf>,

@@ -78,7 +78,6 @@ pub(super) const VALUE_FLAGS: &[&str] = &[
     "egress-selector-config-file",
     "emulated-version",
     "encryption-provider-config",
-    "endpoint-reconciler-type",
     "etcd-count-metric-poll-period",
     "etcd-db-metric-poll-interval",
     "etcd-healthcheck-timeout",

@@ -10,6 +10,7 @@ mod client_ca;
 mod common;
 mod core_api;
 mod crds;
+mod endpoint_leases;
 #[cfg(feature = "etcd")]
 mod etcd_cluster;
 mod events;
