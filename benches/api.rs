@@ -28,6 +28,100 @@ const WATCH_EVENTS: usize = 100;
 /// Bindings naming other users, present while the RBAC user creates: an index lookup must not
 /// pay for them.
 const UNRELATED_BINDINGS: usize = 1_000;
+/// Simulated kubelets: each renews its Lease every 10 s and patches its Node's status every
+/// minute, as kubelets do, for HEARTBEAT_WINDOW.
+const NODES: usize = 100;
+const LEASE_PERIOD: Duration = Duration::from_secs(10);
+const STATUS_PERIOD: Duration = Duration::from_secs(60);
+const HEARTBEAT_WINDOW: Duration = Duration::from_secs(60);
+
+/// CPU time (user + system) the process `pid` has used, from /proc.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc stat");
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let rest = &stat[stat.rfind(')').expect("comm") + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    // SAFETY: sysconf only reads a system constant.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    Duration::from_millis(ticks * 1000 / per_second.max(1))
+}
+
+/// One simulated kubelet: registers Node `name` and its Lease, then renews the Lease every
+/// LEASE_PERIOD and patches the Node's status every STATUS_PERIOD until `end`, starting after
+/// `offset` so the nodes spread over the period. Returns the Lease update latencies.
+async fn kubelet(
+    client: Arc<Https>,
+    name: String,
+    offset: Duration,
+    end: Instant,
+) -> Vec<Duration> {
+    let mut s = client.connect().await.expect("connect");
+    let (code, _) = request(
+        &mut s,
+        "POST",
+        "/api/v1/nodes",
+        Some(&json!({"metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}}})),
+    )
+    .await;
+    assert_eq!(code, 201);
+    let now = || {
+        time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .expect("time")
+    };
+    let (code, body) = request(
+        &mut s,
+        "POST",
+        "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
+        Some(
+            &json!({"metadata": {"name": name}, "spec": {"holderIdentity": name,
+            "leaseDurationSeconds": 40, "renewTime": now()}}),
+        ),
+    )
+    .await;
+    assert_eq!(code, 201);
+    let mut lease: Value = serde_json::from_slice(&body).expect("lease");
+    tokio::time::sleep(offset).await;
+    let mut lat = Vec::new();
+    let mut next_status = Instant::now();
+    let mut next_lease = Instant::now();
+    while Instant::now() < end {
+        if Instant::now() >= next_status {
+            let status = json!({"status": {"conditions": [{"type": "Ready", "status": "True",
+                "reason": "KubeletReady", "message": "kubelet is posting ready status",
+                "lastHeartbeatTime": now(), "lastTransitionTime": now()}]}});
+            let headers = [("content-type", "application/strategic-merge-patch+json")];
+            let (code, _, _) = Https::exchange(
+                &mut s,
+                "PATCH",
+                &format!("/api/v1/nodes/{name}/status"),
+                &headers,
+                Bytes::from(status.to_string()),
+            )
+            .await
+            .expect("status");
+            assert_eq!(code, 200);
+            next_status += STATUS_PERIOD;
+        }
+        lease["spec"]["renewTime"] = json!(now());
+        let t = Instant::now();
+        let (code, body) = request(
+            &mut s,
+            "PUT",
+            &format!("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{name}"),
+            Some(&lease),
+        )
+        .await;
+        lat.push(t.elapsed());
+        assert_eq!(code, 200);
+        lease = serde_json::from_slice(&body).expect("lease");
+        next_lease += LEASE_PERIOD;
+        tokio::time::sleep_until(next_lease.min(next_status).into()).await;
+    }
+    lat
+}
 
 async fn request(
     sender: &mut SendRequest<Full<Bytes>>,
@@ -500,6 +594,38 @@ async fn main() {
     rows.push((
         format!("deletecollection of {created} ConfigMaps"),
         ms(t.elapsed()),
+    ));
+
+    // Node heartbeats: NODES simulated kubelets for HEARTBEAT_WINDOW; kubeboot's CPU time over
+    // the window against the window's length.
+    let start = Instant::now() + Duration::from_secs(2);
+    let end = start + HEARTBEAT_WINDOW;
+    let nodes: Vec<_> = (0..NODES)
+        .map(|i| {
+            let offset = LEASE_PERIOD * i as u32 / NODES as u32 + Duration::from_secs(2);
+            tokio::spawn(kubelet(client.clone(), format!("node-{i}"), offset, end))
+        })
+        .collect();
+    tokio::time::sleep_until(start.into()).await;
+    let cpu_before = cpu_time(child.id());
+    let mut lat = Vec::new();
+    for n in nodes {
+        lat.extend(n.await.expect("kubelet"));
+    }
+    let busy = cpu_time(child.id()) - cpu_before;
+    lat.sort();
+    rows.push((
+        format!(
+            "{NODES} nodes: Lease renewed every 10 s, status patched every 60 s, for {} s ({} Lease updates)",
+            HEARTBEAT_WINDOW.as_secs(),
+            lat.len()
+        ),
+        format!(
+            "{:.1}% of one core; Lease update p50 {}, p99 {}",
+            busy.as_secs_f64() * 100.0 / HEARTBEAT_WINDOW.as_secs_f64(),
+            ms(percentile(&lat, 0.5)),
+            ms(percentile(&lat, 0.99))
+        ),
     ));
 
     let _ = child.kill();
