@@ -97,6 +97,8 @@ pub enum Sub {
     Finalize,
     /// `ephemeralcontainers` (pods): reads the object, writes its ephemeral containers only.
     EphemeralContainers,
+    /// `resize` (pods): reads the object, writes its containers' resources only.
+    Resize,
     /// A subresource that takes a POST of another kind and acts on its object, served by a
     /// [`super::rest::SubresourceCreater`] (serviceaccounts/token, pods/binding, pods/eviction).
     Create {
@@ -159,6 +161,7 @@ impl Sub {
             Sub::Approval => own("approval", SUB_VERBS),
             Sub::Finalize => own("finalize", &["update"]),
             Sub::EphemeralContainers => own("ephemeralcontainers", SUB_VERBS),
+            Sub::Resize => own("resize", SUB_VERBS),
             Sub::Create {
                 name,
                 group,
@@ -287,6 +290,9 @@ pub trait Strategy: Send + Sync {
     fn prepare_for_create(&self, _obj: &mut Value) {}
     /// Carries over fields a main-resource update may not change.
     fn prepare_for_update(&self, _new: &mut Value, _old: &Value) {}
+    /// Narrows an update through `subresource` (its owned fields already merged onto the stored
+    /// object) to what that subresource may change, e.g. pods/resize to container resources.
+    fn prepare_for_subresource_update(&self, _subresource: &str, _new: &mut Value, _old: &Value) {}
     /// Fills defaults.
     fn default(&self, _obj: &mut Value) {}
     /// Kind-specific validation of a new object.
@@ -403,6 +409,8 @@ pub trait Rules<T>: Send + Sync + 'static {
     fn prepare_for_create(&self, _obj: &mut T) {}
     /// See [`Strategy::prepare_for_update`].
     fn prepare_for_update(&self, _new: &mut T, _old: &T) {}
+    /// See [`Strategy::prepare_for_subresource_update`].
+    fn prepare_for_subresource_update(&self, _subresource: &str, _new: &mut T, _old: &T) {}
     /// See [`Strategy::default`].
     fn default(&self, _obj: &mut T) {}
     /// See [`Strategy::validate`].
@@ -540,6 +548,15 @@ where
 
     fn prepare_for_create(&self, obj: &mut Value) {
         with_typed::<T>(obj, |t| self.rules.prepare_for_create(t));
+    }
+
+    fn prepare_for_subresource_update(&self, subresource: &str, new: &mut Value, old: &Value) {
+        if let Some(old) = to_typed::<T>(old) {
+            with_typed::<T>(new, |t| {
+                self.rules
+                    .prepare_for_subresource_update(subresource, t, &old)
+            });
+        }
     }
 
     fn prepare_for_update(&self, new: &mut Value, old: &Value) {

@@ -519,3 +519,89 @@ async fn kubectl_debug_adds_ephemeral_containers_that_stay_as_they_are() {
         "{message}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_patch_resize_changes_cpu_and_memory_and_nothing_else() {
+    let mut server = TestServer::up(&[]);
+    server.wait_ready().await;
+    let admin = server.admin();
+    admin
+        .create(
+            &format!("{NS}/pods"),
+            &json!({"metadata": {"name": "web"}, "spec": {"containers": [{"name": "c", "image": "nginx",
+                "resources": {"requests": {"cpu": "100m", "memory": "64Mi", "ephemeral-storage": "1Gi"},
+                              "limits": {"cpu": "200m", "memory": "128Mi"}}}]}}),
+        )
+        .await;
+    let kubectl = newest_kubectl();
+    let resize = |patch: Value| {
+        server.kubectl(
+            &kubectl,
+            &[
+                "patch",
+                "pod",
+                "web",
+                "--subresource=resize",
+                "--type=strategic",
+                "-p",
+                &patch.to_string(),
+                "-o",
+                "json",
+            ],
+        )
+    };
+    // CPU and memory change; anything else in the patch (the image) is dropped.
+    let out = ok(
+        &resize(
+            json!({"spec": {"containers": [{"name": "c", "image": "httpd",
+            "resources": {"requests": {"cpu": "200m"}, "limits": {"cpu": "400m"}}}]}}),
+        ),
+        "kubectl patch --subresource=resize",
+    );
+    let pod: Value = serde_json::from_str(&out).unwrap();
+    let c = &pod["spec"]["containers"][0];
+    assert_eq!(c["image"], "nginx");
+    assert_eq!(c["resources"]["requests"]["cpu"], "200m");
+    assert_eq!(c["resources"]["limits"]["cpu"], "400m");
+    assert_eq!(c["resources"]["requests"]["memory"], "64Mi");
+
+    let refused = |patch: Value| {
+        let out = resize(patch);
+        assert!(
+            !out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = refused(json!({"spec": {"containers": [{"name": "c",
+        "resources": {"requests": {"ephemeral-storage": "2Gi"}}}]}}));
+    assert!(
+        err.contains("spec: Forbidden: only cpu and memory resources are mutable"),
+        "{err}"
+    );
+    // (A request removed comes back as its limit by defaulting, as upstream; a limit cannot go.)
+    let err = refused(json!({"spec": {"containers": [{"name": "c",
+        "resources": {"limits": {"memory": null}}}]}}));
+    assert!(
+        err.contains("spec.containers[0].resources.limits[memory]: Forbidden: resource removal is not supported"),
+        "{err}"
+    );
+    let err = refused(json!({"spec": {"containers": [{"name": "c", "resources": {
+        "requests": {"cpu": "400m", "memory": "128Mi", "ephemeral-storage": "1Gi"},
+        "limits": {"cpu": "400m", "memory": "128Mi", "ephemeral-storage": "1Gi"}}}]}}));
+    assert!(
+        err.contains("Pod QOS Class may not change as a result of resizing"),
+        "{err}"
+    );
+    // Discovery lists the subresource as upstream 1.33 does.
+    let r = admin.get("/api/v1").await.unwrap();
+    let resize = r.json()["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "pods/resize")
+        .cloned()
+        .expect("pods/resize in discovery");
+    assert_eq!(resize["verbs"], json!(["get", "patch", "update"]));
+}

@@ -270,15 +270,17 @@ fn header_value(headers: &http::HeaderMap, name: header::HeaderName) -> String {
 async fn route(scope: &RequestScope<'_>, body: Body) -> Result<Response, ApiError> {
     let ri = scope.store.info();
     match (&scope.request.verb, scope.subresource()) {
-        (Verb::Get, "" | "status" | "scale" | "ephemeralcontainers") => get::get(scope).await,
+        (Verb::Get, "" | "status" | "scale" | "ephemeralcontainers" | "resize") => {
+            get::get(scope).await
+        }
         (Verb::List, "") => list::list(scope).await,
         (Verb::Watch, "") => watch::watch(scope).await,
         (Verb::Create, "") if scope.name().is_empty() => create::create(scope, body).await,
         (
             Verb::Update,
-            "" | "status" | "finalize" | "approval" | "scale" | "ephemeralcontainers",
+            "" | "status" | "finalize" | "approval" | "scale" | "ephemeralcontainers" | "resize",
         ) => update::update(scope, body).await,
-        (Verb::Patch, "" | "status" | "approval" | "scale" | "ephemeralcontainers") => {
+        (Verb::Patch, "" | "status" | "approval" | "scale" | "ephemeralcontainers" | "resize") => {
             patch::patch(scope, body).await
         }
         (Verb::Delete, "") => delete::delete(scope, body).await,

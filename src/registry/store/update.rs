@@ -58,6 +58,12 @@ impl UpdateTarget {
                 name: "finalize",
                 owns: &["/spec/finalizers"],
             }),
+            // In-place resize: container resources and resize policies (the pod strategy
+            // keeps every other container field as stored).
+            "resize" => Some(Self::Subresource {
+                name: "resize",
+                owns: &["/spec/containers", "/spec/initContainers"],
+            }),
             // kubectl debug adds ephemeral containers to a running pod.
             "ephemeralcontainers" => Some(Self::Subresource {
                 name: "ephemeralcontainers",
@@ -305,13 +311,19 @@ impl Store {
     ) -> Result<Value> {
         let info = self.info().clone();
         let name = meta_str(old, "name").unwrap_or("").to_string();
-        if let UpdateTarget::Subresource { owns: owned, .. } = target {
+        if let UpdateTarget::Subresource {
+            owns: owned,
+            name: subresource,
+        } = target
+        {
             // A subresource changes only the fields it owns; everything else stays as stored.
             let mut merged = old.clone();
             for ptr in owned {
                 copy_pointer(&mut merged, &new, ptr);
             }
             new = merged;
+            self.strategy
+                .prepare_for_subresource_update(subresource, &mut new, old);
         } else {
             if info.has_status() {
                 if let (Some(o), Some(s)) = (new.as_object_mut(), old.get("status")) {

@@ -253,6 +253,7 @@ impl Rules<Pod> for PodRules {
             verbs: &["create", "get"],
         },
         Sub::EphemeralContainers,
+        Sub::Resize,
         Sub::Connect {
             name: "exec",
             kind: "PodExecOptions",
@@ -357,10 +358,43 @@ impl Rules<Pod> for PodRules {
         errs
     }
 
+    /// Upstream's `dropNonResizeUpdates`: through `pods/resize` only the containers' resources
+    /// and resize policies change (containers added, removed or reordered are left for
+    /// validation to refuse).
+    fn prepare_for_subresource_update(&self, subresource: &str, new: &mut Pod, old: &Pod) {
+        if subresource != "resize" {
+            return;
+        }
+        let (Some(spec), Some(old_spec)) = (new.spec.as_mut(), old.spec.as_ref()) else {
+            return;
+        };
+        let merge = |new: &mut Vec<Container>, old: &[Container]| {
+            if new.len() != old.len() {
+                return;
+            }
+            for (n, o) in new.iter_mut().zip(old) {
+                let (resources, policy) = (n.resources.take(), n.resize_policy.take());
+                *n = o.clone();
+                n.resources = resources;
+                n.resize_policy = policy;
+            }
+        };
+        merge(&mut spec.containers, &old_spec.containers);
+        if let Some(init) = spec.init_containers.as_mut() {
+            merge(
+                init,
+                old_spec.init_containers.as_deref().unwrap_or_default(),
+            );
+        }
+    }
+
     /// Upstream's `ValidatePodEphemeralContainersUpdate` for `pods/ephemeralcontainers`: new
     /// ephemeral containers are valid ones, existing ones are neither removed nor changed, and
     /// static pods take none.
     fn validate_subresource_update(&self, subresource: &str, new: &Pod, old: &Pod) -> ErrorList {
+        if subresource == "resize" {
+            return validate_resize(new, old);
+        }
         if subresource != "ephemeralcontainers" {
             return self.validate_update(new, old);
         }
@@ -586,6 +620,124 @@ pub(crate) fn update_pod_condition(pod: &mut Value, mut condition: Value) {
         }
         None => conditions.push(condition),
     }
+}
+
+/// Upstream's `ValidatePodResize`: static and Windows pods are not resized; containers keep
+/// their number, order and names; no request or limit is removed; only CPU and memory change;
+/// the QoS class stays.
+fn validate_resize(new: &Pod, old: &Pod) -> ErrorList {
+    let is_mirror = old
+        .metadata
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key("kubernetes.io/config.mirror"));
+    if is_mirror {
+        return vec![FieldError::forbidden("", "static pods cannot be resized")];
+    }
+    let (spec, old_spec) = (
+        new.spec.clone().unwrap_or_default(),
+        old.spec.clone().unwrap_or_default(),
+    );
+    if old_spec.os.as_ref().is_some_and(|os| os.name == "windows") {
+        return vec![FieldError::forbidden("", "windows pods cannot be resized")];
+    }
+    let mut errs = validate_pod_spec(&spec, "spec", true);
+    let pairs = [
+        (
+            "containers",
+            spec.containers.clone(),
+            old_spec.containers.clone(),
+        ),
+        (
+            "initContainers",
+            spec.init_containers.clone().unwrap_or_default(),
+            old_spec.init_containers.clone().unwrap_or_default(),
+        ),
+    ];
+    let mut ordered = true;
+    for (field, news, olds) in &pairs {
+        if news.len() != olds.len() {
+            errs.push(FieldError::forbidden(
+                format!("spec.{field}"),
+                "containers may not be added or removed on resize",
+            ));
+            ordered = false;
+            continue;
+        }
+        for (i, (n, o)) in news.iter().zip(olds).enumerate() {
+            if n.name != o.name {
+                errs.push(FieldError::forbidden(
+                    format!("spec.{field}[{i}].name"),
+                    "containers may not be renamed or reordered on resize",
+                ));
+                ordered = false;
+            }
+        }
+    }
+    if !ordered {
+        return errs;
+    }
+    if qos_class(&spec) != qos_class(&old_spec) {
+        let current = old
+            .status
+            .as_ref()
+            .and_then(|s| s.qos_class.clone())
+            .unwrap_or_default();
+        errs.push(FieldError::invalid(
+            "spec",
+            current,
+            "Pod QOS Class may not change as a result of resizing",
+        ));
+    }
+    let mut only_cpu_memory = true;
+    for (field, news, olds) in &pairs {
+        for (i, (n, o)) in news.iter().zip(olds).enumerate() {
+            let (nr, or) = (
+                n.resources.clone().unwrap_or_default(),
+                o.resources.clone().unwrap_or_default(),
+            );
+            for (kind, new_list, old_list) in [
+                (
+                    "requests",
+                    nr.requests.unwrap_or_default(),
+                    or.requests.unwrap_or_default(),
+                ),
+                (
+                    "limits",
+                    nr.limits.unwrap_or_default(),
+                    or.limits.unwrap_or_default(),
+                ),
+            ] {
+                for name in old_list.keys() {
+                    if !new_list.contains_key(name) {
+                        errs.push(FieldError::forbidden(
+                            format!("spec.{field}[{i}].resources.{kind}[{name}]"),
+                            "resource removal is not supported",
+                        ));
+                    }
+                }
+                let others = |l: &BTreeMap<
+                    String,
+                    k8s_openapi::apimachinery::pkg::api::resource::Quantity,
+                >| {
+                    l.iter()
+                        .filter(|(k, _)| !matches!(k.as_str(), "cpu" | "memory"))
+                        .map(|(k, v)| (k.clone(), v.0.clone()))
+                        .collect::<Vec<_>>()
+                };
+                if others(&new_list) != others(&old_list) {
+                    only_cpu_memory = false;
+                }
+            }
+        }
+    }
+    if !only_cpu_memory {
+        errs.push(FieldError::forbidden(
+            "spec",
+            "only cpu and memory resources are mutable",
+        ));
+    }
+    errs
 }
 
 /// Upstream's `validateEphemeralContainers`: a DNS-label name no other container of the pod
