@@ -71,10 +71,27 @@ impl ClientIdentity {
             key: Arc::new(key),
         })
     }
+
+    /// A PEM certificate chain and key given inline (a kubeconfig's `client-*-data`).
+    pub fn from_pem(cert: &[u8], key: &[u8]) -> Result<Self, ProxyError> {
+        use rustls::pki_types::pem::PemObject;
+        let certs = CertificateDer::pem_slice_iter(cert)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ProxyError::Tls(format!("client-certificate: {e}")))?;
+        let key = PrivateKeyDer::from_pem_slice(key)
+            .map_err(|e| ProxyError::Tls(format!("client-key: {e}")))?;
+        Ok(Self {
+            certs,
+            key: Arc::new(key),
+        })
+    }
 }
 
-/// A TLS client configuration verifying servers against the PEM bundle `ca` (or not at all
-/// when `insecure`) and presenting `identity` when given.
+/// The system's trusted CAs (Debian's bundle), Go's default roots when no CA is configured.
+const SYSTEM_ROOTS: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// A TLS client configuration verifying servers against the PEM bundle `ca` (the system's
+/// roots when `None`, not at all when `insecure`) and presenting `identity` when given.
 pub fn tls_config(
     ca: Option<&[u8]>,
     insecure: bool,
@@ -91,8 +108,21 @@ pub fn tls_config(
             .with_custom_certificate_verifier(Arc::new(AnyServerCertificate(provider)))
     } else {
         let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_slice_iter(ca.unwrap_or(&[])).flatten() {
-            let _ = roots.add(cert);
+        match ca {
+            Some(pem) => {
+                for cert in CertificateDer::pem_slice_iter(pem).flatten() {
+                    let _ = roots.add(cert);
+                }
+            }
+            None => {
+                for cert in CertificateDer::pem_file_iter(SYSTEM_ROOTS)
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                {
+                    let _ = roots.add(cert);
+                }
+            }
         }
         builder.with_root_certificates(roots)
     };

@@ -5,6 +5,7 @@
 //! a request the server could not answer (connection reset, 429, 500, 504) is retried with
 //! upstream's backoff (500 ms, ×1.5, 5 attempts).
 
+use crate::proxy::ClientIdentity;
 use base64::Engine;
 use bytes::Bytes;
 use http::Uri;
@@ -12,8 +13,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use kube::config::Kubeconfig;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::ServerName;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -160,12 +160,18 @@ impl WebhookClient {
                 }
                 None => None,
             };
-            let config = tls_config(
+            let identity = match identity {
+                Some((cert, key)) => Some(
+                    ClientIdentity::from_pem(&cert, &key).map_err(|e| invalid(e.to_string()))?,
+                ),
+                None => None,
+            };
+            let config = crate::proxy::tls_config(
                 ca.as_deref(),
-                identity,
                 cluster.insecure_skip_tls_verify == Some(true),
+                identity.as_ref(),
             )
-            .map_err(invalid)?;
+            .map_err(|e| invalid(e.to_string()))?;
             let name = cluster.tls_server_name.clone().unwrap_or(host.clone());
             let name =
                 ServerName::try_from(name).map_err(|e| invalid(format!("server name: {e}")))?;
@@ -346,60 +352,5 @@ fn load(inline: Option<&str>, file: Option<&String>) -> Result<Option<Vec<u8>>, 
             .map(Some)
             .map_err(|e| format!("{file}: {e}")),
         (None, None) => Ok(None),
-    }
-}
-
-/// The TLS client configuration: server verified against `ca` (the system roots when `None`,
-/// as Go's default), the client certificate presented when there is one.
-fn tls_config(
-    ca: Option<&[u8]>,
-    identity: Option<(Vec<u8>, Vec<u8>)>,
-    insecure: bool,
-) -> Result<rustls::ClientConfig, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?;
-    let builder = if insecure {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(crate::pki::insecure::AnyServerCertificate(
-                provider,
-            )))
-    } else {
-        let mut roots = rustls::RootCertStore::empty();
-        match ca {
-            Some(pem) => {
-                for cert in CertificateDer::pem_slice_iter(pem) {
-                    let cert = cert.map_err(|e| format!("certificate-authority: {e}"))?;
-                    roots
-                        .add(cert)
-                        .map_err(|e| format!("certificate-authority: {e}"))?;
-                }
-            }
-            None => {
-                for cert in CertificateDer::pem_file_iter("/etc/ssl/certs/ca-certificates.crt")
-                    .into_iter()
-                    .flatten()
-                    .flatten()
-                {
-                    let _ = roots.add(cert);
-                }
-            }
-        }
-        builder.with_root_certificates(roots)
-    };
-    match identity {
-        Some((cert, key)) => {
-            let chain = CertificateDer::pem_slice_iter(&cert)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| format!("client-certificate: {e}"))?;
-            let key =
-                PrivateKeyDer::from_pem_slice(&key).map_err(|e| format!("client-key: {e}"))?;
-            builder
-                .with_client_auth_cert(chain, key)
-                .map_err(|e| e.to_string())
-        }
-        None => Ok(builder.with_no_client_auth()),
     }
 }
