@@ -51,6 +51,11 @@ pub struct PkiPaths {
     pub front_proxy_client_crt: PathBuf,
     /// Front-proxy client key.
     pub front_proxy_client_key: PathBuf,
+    /// Client certificate the API server presents to kubelets (kubeadm's
+    /// `apiserver-kubelet-client`), for `--kubelet-client-certificate`.
+    pub apiserver_kubelet_client_crt: PathBuf,
+    /// Its key.
+    pub apiserver_kubelet_client_key: PathBuf,
     /// Service-account token signing key (PKCS#8 PEM).
     pub sa_key: PathBuf,
     /// Service-account token verification key (SPKI PEM).
@@ -71,6 +76,8 @@ impl PkiPaths {
             front_proxy_ca_key: dir.join("front-proxy-ca.key"),
             front_proxy_client_crt: dir.join("front-proxy-client.crt"),
             front_proxy_client_key: dir.join("front-proxy-client.key"),
+            apiserver_kubelet_client_crt: dir.join("apiserver-kubelet-client.crt"),
+            apiserver_kubelet_client_key: dir.join("apiserver-kubelet-client.key"),
             sa_key: dir.join("sa.key"),
             sa_pub: dir.join("sa.pub"),
             admin_kubeconfig: data_dir.join("admin.kubeconfig"),

@@ -375,6 +375,14 @@ pub fn ensure(o: &ValidOptions, force: bool) -> Result<Report> {
             ca_is_new,
         )?;
     }
+    // kubeadm's certificate for kube-apiserver → kubelet calls (logs, exec, port-forward).
+    e.leaf(
+        &p.apiserver_kubelet_client_crt,
+        &p.apiserver_kubelet_client_key,
+        &client_spec("kube-apiserver-kubelet-client", &[]),
+        &ca,
+        ca_is_new,
+    )?;
     let (fp_ca, fp_ca_is_new) = e.ca(
         &p.front_proxy_ca_crt,
         &p.front_proxy_ca_key,
@@ -448,6 +456,7 @@ pub fn expirations(o: &ValidOptions) -> Result<Vec<Expiry>> {
     }
     for path in [
         &p.apiserver_crt,
+        &p.apiserver_kubelet_client_crt,
         &p.front_proxy_client_crt,
         &p.ca_crt,
         &p.front_proxy_ca_crt,

@@ -433,6 +433,8 @@ fn init_twice_keeps_every_file_and_force_replaces_them() {
         "pki/ca.key",
         "pki/apiserver.crt",
         "pki/apiserver.key",
+        "pki/apiserver-kubelet-client.crt",
+        "pki/apiserver-kubelet-client.key",
         "pki/front-proxy-ca.crt",
         "pki/front-proxy-client.crt",
         "pki/sa.key",
@@ -453,7 +455,7 @@ fn init_twice_keeps_every_file_and_force_replaces_them() {
     let table = String::from_utf8_lossy(&second.stdout);
     assert!(second.status.success());
     assert!(!table.contains("wrote"), "{table}");
-    assert_eq!(table.matches("kept").count(), 6, "{table}");
+    assert_eq!(table.matches("kept").count(), 7, "{table}");
     assert_eq!(read_all(), before);
 
     let forced = run_kubeboot(dir.path(), &["init", "--force"]);
@@ -462,7 +464,7 @@ fn init_twice_keeps_every_file_and_force_replaces_them() {
         String::from_utf8_lossy(&forced.stdout)
             .matches("wrote")
             .count(),
-        6
+        7
     );
     let after = read_all();
     for (i, f) in files.iter().enumerate() {
@@ -627,10 +629,6 @@ async fn kube_apiserver_mode_accepts_kubeadms_flags_and_warns_once_per_unimpleme
         })
         .collect();
     assert!(flags.len() > 20, "{flags:?}");
-    // kubeadm's kubelet client certificate is not part of kubeboot's PKI; any readable pair will do.
-    for f in flags.iter_mut() {
-        *f = f.replace("apiserver-kubelet-client", "apiserver");
-    }
     // Unimplemented flags also in the `--name value` spelling.
     flags.extend(["--feature-gates".to_string(), "SomeGate=true".to_string()]);
     let args: Vec<&str> = flags.iter().map(String::as_str).collect();
@@ -726,6 +724,7 @@ fn version_and_certs_check_expiration() {
     for (name, days) in [
         ("admin.kubeconfig", "364d"),
         ("apiserver.crt", "364d"),
+        ("apiserver-kubelet-client.crt", "364d"),
         ("front-proxy-client.crt", "364d"),
         ("ca.crt", "3649d"),
         ("front-proxy-ca.crt", "3649d"),
