@@ -4,8 +4,7 @@
 
 use crate::support::https::Https;
 use crate::support::kubeboot::TestServer;
-use crate::support::wait::eventually;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// The addresses the Endpoints and the EndpointSlice of `kubernetes` list, if they agree.
 async fn published(admin: &Https) -> Option<Vec<String>> {
@@ -77,6 +76,8 @@ async fn a_server_publishes_its_advertise_address_and_none_with_no_reconciler() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn servers_on_one_etcd_publish_every_live_address() {
     use crate::support::etcd_cluster::EtcdCluster;
+    use crate::support::wait::eventually;
+    use serde_json::Value;
     use std::time::Duration;
     let cluster = tokio::task::spawn_blocking(EtcdCluster::start)
         .await
