@@ -19,4 +19,9 @@ pub trait Admit: Send + Sync {
     /// Admission of the delete of `old` (mutating, then validating, as upstream's
     /// `AdmissionToValidateObjectDeleteFunc`), once preconditions hold.
     async fn delete(&self, old: &Value) -> Result<(), RegistryError>;
+
+    /// Who makes the request, for kinds that record their requester (CertificateSigningRequest).
+    fn user(&self) -> Option<&crate::auth::UserInfo> {
+        None
+    }
 }

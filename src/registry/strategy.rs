@@ -288,6 +288,9 @@ pub trait Strategy: Send + Sync {
     fn decode(&self, obj: Value) -> Result<Decoded, String>;
     /// Resets fields clients may not set on create (e.g. status), before defaulting.
     fn prepare_for_create(&self, _obj: &mut Value) {}
+    /// Records the requester of a create, for kinds that keep it (upstream's PrepareForCreate
+    /// reading the user from the request context).
+    fn prepare_for_create_by(&self, _obj: &mut Value, _user: &crate::auth::UserInfo) {}
     /// Carries over fields a main-resource update may not change.
     fn prepare_for_update(&self, _new: &mut Value, _old: &Value) {}
     /// Narrows an update through `subresource` (its owned fields already merged onto the stored
@@ -407,6 +410,8 @@ pub trait Rules<T>: Send + Sync + 'static {
 
     /// See [`Strategy::prepare_for_create`].
     fn prepare_for_create(&self, _obj: &mut T) {}
+    /// See [`Strategy::prepare_for_create_by`].
+    fn prepare_for_create_by(&self, _obj: &mut T, _user: &crate::auth::UserInfo) {}
     /// See [`Strategy::prepare_for_update`].
     fn prepare_for_update(&self, _new: &mut T, _old: &T) {}
     /// See [`Strategy::prepare_for_subresource_update`].
@@ -548,6 +553,10 @@ where
 
     fn prepare_for_create(&self, obj: &mut Value) {
         with_typed::<T>(obj, |t| self.rules.prepare_for_create(t));
+    }
+
+    fn prepare_for_create_by(&self, obj: &mut Value, user: &crate::auth::UserInfo) {
+        with_typed::<T>(obj, |t| self.rules.prepare_for_create_by(t, user));
     }
 
     fn prepare_for_subresource_update(&self, subresource: &str, new: &mut Value, old: &Value) {

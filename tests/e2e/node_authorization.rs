@@ -420,6 +420,21 @@ async fn node_restriction_keeps_a_kubelet_to_its_own_labels_taints_pods_and_name
     let csrs = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
     let r = kubelet.json("POST", csrs, &request("system:node:n2")).await;
     assert!(message(r).ends_with("can only create a node CSR with CN=system:node:n1"),);
-    let r = kubelet.json("POST", csrs, &request("system:node:n1")).await;
+    let mut claimed = request("system:node:n1");
+    claimed["spec"]["username"] = json!("admin");
+    claimed["spec"]["groups"] = json!(["system:masters"]);
+    let r = kubelet.json("POST", csrs, &claimed).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    // The requester is who sent it, whatever the request claimed, as upstream's strategy sets it.
+    let spec = &r.json()["spec"];
+    assert_eq!(spec["username"], "system:node:n1");
+    assert_eq!(
+        spec["groups"],
+        json!(["system:nodes", "system:authenticated"])
+    );
+    // Any name will do for a CSR, as kubelets' node-csr-<base64url hash> names need.
+    let mut named = request("system:node:n1");
+    named["metadata"] = json!({"name": "node-csr-GVmV_D0OyJ6JRed6mMESMj1jH-sA_0dqs4Dou3fyCHw"});
+    let r = kubelet.json("POST", csrs, &named).await;
     assert_eq!(r.status, 201, "{}", r.body);
 }

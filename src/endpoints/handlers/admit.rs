@@ -68,4 +68,8 @@ impl Admit for AdmissionPoint<'_> {
         self.chain.admit(&attributes, None).await?;
         self.chain.validate(&attributes, None).await
     }
+
+    fn user(&self) -> Option<&crate::auth::UserInfo> {
+        Some(self.attributes.user)
+    }
 }

@@ -1,9 +1,11 @@
 //! certificates.k8s.io/v1 rules: CertificateSigningRequest validation (request and signerName
 //! required, spec immutable), upstream's printer and the `spec.signerName` field selector.
 
+use crate::auth::UserInfo;
 use crate::registry::errors::{ErrorList, FieldError};
 use crate::registry::strategy::{Names, Rules, Sub};
 use crate::registry::table::{Column, age_cell, human_duration, name_cell};
+use crate::registry::validation::NameRule;
 use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
 use serde_json::Value;
 
@@ -12,8 +14,27 @@ pub struct CertificateSigningRequestRules;
 
 impl Rules<CertificateSigningRequest> for CertificateSigningRequestRules {
     const SHORT_NAMES: Names = &["csr"];
+    // Upstream: "We don't care what you call your certificate requests" — kubelets name them
+    // node-csr-<base64url of the request's hash>, capitals and underscores included.
+    const NAME_RULE: NameRule = NameRule::PathSegment;
     const SUBRESOURCES: &'static [Sub] = &[Sub::Status, Sub::Approval];
     const TRACKS_GENERATION: bool = false;
+
+    /// Upstream's PrepareForCreate: the requester's identity replaces whatever the request
+    /// said, and no request is created approved.
+    fn prepare_for_create_by(&self, csr: &mut CertificateSigningRequest, user: &UserInfo) {
+        let some = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        csr.spec.username = some(&user.name);
+        csr.spec.uid = some(&user.uid);
+        csr.spec.groups = (!user.groups.is_empty()).then(|| user.groups.clone());
+        csr.spec.extra = (!user.extra.is_empty()).then(|| {
+            user.extra
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        });
+        csr.status = None;
+    }
 
     fn validate(&self, csr: &CertificateSigningRequest) -> ErrorList {
         let mut errs = Vec::new();

@@ -57,6 +57,9 @@ impl Store {
                 generate_name(&mut obj);
             }
             self.strategy.prepare_for_create(&mut obj);
+            if let Some(user) = opts.admission.and_then(|a| a.user()) {
+                self.strategy.prepare_for_create_by(&mut obj, user);
+            }
             self.strategy.default(&mut obj);
             self.record_update(None, &mut obj, UpdateTarget::Main, &opts);
             let name = meta_str(&obj, "name").unwrap_or("").to_string();
