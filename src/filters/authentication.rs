@@ -2,16 +2,15 @@
 //! A request whose identity needs a lookup (a bearer token) waits for it; the others, most of
 //! them with a certificate verified once per connection, are answered or passed on at once.
 
+use super::deciding::Deciding;
 use super::{Answer, answer};
 use crate::auth::{AuthError, Authenticating, Authenticator, ConnInfo, UserInfo};
 use crate::endpoints::status::ApiError;
 use crate::endpoints::{Request, Response};
 use futures::future::{BoxFuture, Either};
 use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 use tower::{Layer, Service};
 
 /// Adds [`Authentication`].
@@ -64,7 +63,7 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Either<Answer<S::Future>, LookingUp<S>>;
+    type Future = Either<Answer<S::Future>, Deciding<S>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -85,56 +84,16 @@ where
             }
             Authenticating::Token(token) => {
                 let authn = self.authn.clone();
-                let lookup: BoxFuture<'static, _> =
-                    Box::pin(async move { authn.token_user(&token).await });
-                // The service polled ready goes with the request; a clone stays for the next.
-                let ready = self.inner.clone();
-                let inner = std::mem::replace(&mut self.inner, ready);
-                Either::Right(LookingUp::Token {
-                    lookup,
-                    req: Some(Box::new(req)),
-                    inner,
-                })
-            }
-        }
-    }
-}
-
-/// A request waiting for its bearer token's lookup, then for the inner service.
-pub enum LookingUp<S: Service<Request>> {
-    /// The lookup runs.
-    Token {
-        /// The lookup.
-        lookup: BoxFuture<'static, Result<UserInfo, AuthError>>,
-        /// The request, until it is passed on (boxed: a request is large beside a future).
-        req: Option<Box<Request>>,
-        /// The service it goes to.
-        inner: S,
-    },
-    /// The inner service answers.
-    Inner(S::Future),
-}
-
-impl<S> Future for LookingUp<S>
-where
-    S: Service<Request, Response = Response, Error = Infallible> + Unpin,
-    S::Future: Unpin,
-{
-    type Output = Result<Response, Infallible>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        loop {
-            match this {
-                LookingUp::Token { lookup, req, inner } => {
-                    let verdict = ready!(lookup.as_mut().poll(cx));
-                    let req = *req.take().expect("polled after the request was passed on");
-                    match verdict {
-                        Ok(user) => *this = LookingUp::Inner(pass_on(inner, req, user)),
-                        Err(e) => return Poll::Ready(Ok(unauthorized(req.uri().path(), &e))),
-                    }
-                }
-                LookingUp::Inner(fut) => return Pin::new(fut).poll(cx),
+                let path = req.uri().path().to_string();
+                let decision: BoxFuture<'static, _> = Box::pin(async move {
+                    authn
+                        .token_user(&token)
+                        .await
+                        .map_err(|e| unauthorized(&path, &e))
+                });
+                let mut req = req;
+                req.headers_mut().remove(http::header::AUTHORIZATION);
+                Either::Right(Deciding::start(&mut self.inner, req, decision))
             }
         }
     }

@@ -4,6 +4,7 @@
 //! are removed before the request goes on, so no handler or extension server ever sees them.
 //! Requests without them pass at once.
 
+use super::deciding::Deciding;
 use super::{Answer, answer};
 use crate::auth::authorizer::{Attributes, forbidden};
 use crate::auth::serviceaccount::{ALL_SERVICE_ACCOUNTS_GROUP, username};
@@ -14,10 +15,8 @@ use crate::endpoints::status::ApiError;
 use crate::endpoints::{Request, Response};
 use futures::future::{BoxFuture, Either};
 use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 use tower::{Layer, Service};
 
 const USER: &str = "impersonate-user";
@@ -200,7 +199,7 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Either<Answer<S::Future>, Impersonating<S>>;
+    type Future = Either<Answer<S::Future>, Deciding<S>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -225,63 +224,12 @@ where
         let groups_given = req.headers().contains_key(GROUP);
         strip(req.headers_mut());
         let authz = self.authz.clone();
-        let deciding: BoxFuture<'static, _> =
-            Box::pin(async move { impersonate(&authz, &requestor, asked, groups_given).await });
-        // The service polled ready goes with the request; a clone stays for the next.
-        let ready = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, ready);
-        Either::Right(Impersonating::Deciding {
-            deciding,
-            req: Some(Box::new(req)),
-            inner,
-        })
-    }
-}
-
-/// A request whose impersonation is being authorized, then the inner service's answer.
-pub enum Impersonating<S: Service<Request>> {
-    /// The authorizer decides.
-    Deciding {
-        /// The decisions.
-        deciding: BoxFuture<'static, Result<UserInfo, ApiError>>,
-        /// The request, until it goes on.
-        req: Option<Box<Request>>,
-        /// The service it goes to.
-        inner: S,
-    },
-    /// The inner service answers.
-    Inner(S::Future),
-}
-
-impl<S> Future for Impersonating<S>
-where
-    S: Service<Request, Response = Response, Error = Infallible> + Unpin,
-    S::Future: Unpin,
-{
-    type Output = Result<Response, Infallible>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        loop {
-            match this {
-                Impersonating::Deciding {
-                    deciding,
-                    req,
-                    inner,
-                } => {
-                    let decided = ready!(deciding.as_mut().poll(cx));
-                    let mut req = *req.take().expect("polled after the request went on");
-                    match decided {
-                        Ok(user) => {
-                            req.extensions_mut().insert(user);
-                            *this = Impersonating::Inner(inner.call(req));
-                        }
-                        Err(e) => return Poll::Ready(Ok(e.into_response())),
-                    }
-                }
-                Impersonating::Inner(fut) => return Pin::new(fut).poll(cx),
-            }
-        }
+        let decision: BoxFuture<'static, _> = Box::pin(async move {
+            impersonate(&authz, &requestor, asked, groups_given)
+                .await
+                .map_err(ApiError::into_response)
+        });
+        Either::Right(Deciding::start(&mut self.inner, req, decision))
     }
 }
 

@@ -9,6 +9,7 @@
 
 mod authentication;
 mod authorization;
+mod deciding;
 mod impersonation;
 mod in_flight;
 mod max_in_flight;
