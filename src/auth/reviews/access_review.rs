@@ -11,7 +11,7 @@ use crate::registry::{RegistryError, ResourceInfo};
 use k8s_openapi::api::authorization::v1::{
     LocalSubjectAccessReview, NonResourceAttributes, NonResourceRule, ResourceAttributes,
     ResourceRule, SelfSubjectAccessReview, SelfSubjectRulesReview, SubjectAccessReview,
-    SubjectAccessReviewStatus, SubjectRulesReviewStatus,
+    SubjectAccessReviewSpec, SubjectAccessReviewStatus, SubjectRulesReviewStatus,
 };
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -141,6 +141,26 @@ async fn decide(
     }
 }
 
+/// The user a (Local)SubjectAccessReview asks about; naming neither a user nor a group is
+/// upstream's error, added to `errors`.
+fn reviewed_user(spec: &SubjectAccessReviewSpec, errors: &mut ErrorList) -> UserInfo {
+    let name = spec.user.clone().unwrap_or_default();
+    let groups = spec.groups.clone().unwrap_or_default();
+    if name.is_empty() && groups.is_empty() {
+        errors.push(FieldError::invalid(
+            "spec.user",
+            "",
+            "at least one of user or group must be specified",
+        ));
+    }
+    UserInfo {
+        name,
+        uid: spec.uid.clone().unwrap_or_default(),
+        groups,
+        extra: spec.extra.clone().unwrap_or_default(),
+    }
+}
+
 fn encode<T: serde::Serialize>(review: &T) -> Result<Value, RegistryError> {
     serde_json::to_value(review).map_err(|e| RegistryError::Internal(e.to_string()))
 }
@@ -163,24 +183,10 @@ impl Creater for AccessReviews {
                 let spec = &review.spec;
                 let mut errors =
                     exactly_one(&spec.resource_attributes, &spec.non_resource_attributes);
-                let user_name = spec.user.clone().unwrap_or_default();
-                let groups = spec.groups.clone().unwrap_or_default();
-                if user_name.is_empty() && groups.is_empty() {
-                    errors.push(FieldError::invalid(
-                        "spec.user",
-                        "",
-                        "at least one of user or group must be specified",
-                    ));
-                }
+                let user = reviewed_user(spec, &mut errors);
                 if !errors.is_empty() {
                     return Err(invalid("SubjectAccessReview", errors));
                 }
-                let user = UserInfo {
-                    name: user_name,
-                    uid: spec.uid.clone().unwrap_or_default(),
-                    groups,
-                    extra: spec.extra.clone().unwrap_or_default(),
-                };
                 review.status = Some(
                     decide(
                         &self.authorizer,
@@ -211,15 +217,7 @@ impl Creater for AccessReviews {
                         "must be specified",
                     ));
                 }
-                let user_name = spec.user.clone().unwrap_or_default();
-                let groups = spec.groups.clone().unwrap_or_default();
-                if user_name.is_empty() && groups.is_empty() {
-                    errors.push(FieldError::invalid(
-                        "spec.user",
-                        "",
-                        "at least one of user or group must be specified",
-                    ));
-                }
+                let user = reviewed_user(spec, &mut errors);
                 if !errors.is_empty() {
                     return Err(invalid("LocalSubjectAccessReview", errors));
                 }
@@ -233,12 +231,6 @@ impl Creater for AccessReviews {
                         "spec.resourceAttributes.namespace must match namespace: {namespace}"
                     )));
                 }
-                let user = UserInfo {
-                    name: user_name,
-                    uid: spec.uid.clone().unwrap_or_default(),
-                    groups,
-                    extra: spec.extra.clone().unwrap_or_default(),
-                };
                 review.status =
                     Some(decide(&self.authorizer, &user, &spec.resource_attributes, &None).await);
                 encode(&review)
