@@ -143,13 +143,7 @@ impl Authenticator {
         config: &AuthenticationConfig,
         storage: &Arc<dyn StoreFactory>,
     ) -> Result<Self, AuthError> {
-        let store = |group: &str, resource: &str| {
-            let strategy = crate::registry::kinds::builtin()
-                .into_iter()
-                .find(|s| s.info().group == group && s.info().resource == resource)
-                .expect("built-in resource");
-            Arc::new(storage.store(strategy))
-        };
+        let store = |group: &str, resource: &str| storage.builtin_store(group, resource);
         let lookups = Lookups {
             serviceaccounts: store("", "serviceaccounts"),
             secrets: store("", "secrets"),

@@ -88,13 +88,7 @@ pub fn admission_plugins(
     enabled: &[String],
 ) -> Chain {
     let mut chain = Chain::default();
-    let core = |resource: &str| {
-        let strategy = crate::registry::kinds::builtin()
-            .into_iter()
-            .find(|s| s.info().group.is_empty() && s.info().resource == resource)
-            .expect("the admission plugins' kinds are built in");
-        Arc::new(storage.store(strategy))
-    };
+    let core = |resource: &str| storage.builtin_store("", resource);
     if enabled.iter().any(|p| p == "NamespaceLifecycle") {
         chain = chain.with_mutating(Arc::new(NamespaceLifecycle::new(core("namespaces"))));
     }

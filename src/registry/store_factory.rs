@@ -18,4 +18,14 @@ pub trait StoreFactory: Send + Sync {
 
     /// The key layout of the backend.
     fn keys(&self) -> &KeyBuilder;
+
+    /// The store of the built-in `resource` of `group` (core: ""), for the authenticators,
+    /// authorizers and admission plugins that read objects; panics for a kind not built in.
+    fn builtin_store(&self, group: &str, resource: &str) -> Arc<Store> {
+        let strategy = super::kinds::builtin()
+            .into_iter()
+            .find(|s| s.info().group == group && s.info().resource == resource)
+            .unwrap_or_else(|| panic!("{resource}.{group} is not a built-in kind"));
+        Arc::new(self.store(strategy))
+    }
 }

@@ -148,28 +148,20 @@ pub struct NodeAuthorizer {
     synced: watch::Receiver<bool>,
 }
 
-fn store_of(storage: &dyn StoreFactory, group: &str, resource: &str) -> Arc<Store> {
-    let strategy = crate::registry::kinds::builtin()
-        .into_iter()
-        .find(|s| s.info().group == group && s.info().resource == resource)
-        .expect("the node authorizer's kinds are built in");
-    Arc::new(storage.store(strategy))
-}
-
 impl NodeAuthorizer {
     /// Starts following the pods of `storage`.
     pub fn start(storage: &dyn StoreFactory) -> Self {
         let graph: Arc<RwLock<Graph>> = Arc::default();
         let (tx, synced) = watch::channel(false);
         tokio::spawn(follow_pods(
-            store_of(storage, "", "pods"),
+            storage.builtin_store("", "pods"),
             graph.clone(),
             tx,
         ));
         Self {
             graph,
-            claims: store_of(storage, "", "persistentvolumeclaims"),
-            volume_attachments: store_of(storage, "storage.k8s.io", "volumeattachments"),
+            claims: storage.builtin_store("", "persistentvolumeclaims"),
+            volume_attachments: storage.builtin_store("storage.k8s.io", "volumeattachments"),
             rules: super::rbac::bootstrap::cluster_role_rules("system:node"),
             synced,
         }

@@ -39,15 +39,7 @@ pub struct RbacStores {
 impl RbacStores {
     /// The stores of `storage`.
     pub fn new(storage: &dyn StoreFactory) -> Self {
-        let store = |resource: &str| {
-            let strategy = crate::registry::kinds::builtin()
-                .into_iter()
-                .find(|s| {
-                    s.info().group == "rbac.authorization.k8s.io" && s.info().resource == resource
-                })
-                .expect("RBAC kinds are built in");
-            Arc::new(storage.store(strategy))
-        };
+        let store = |resource: &str| storage.builtin_store("rbac.authorization.k8s.io", resource);
         Self {
             cluster_roles: store("clusterroles"),
             cluster_role_bindings: store("clusterrolebindings"),
