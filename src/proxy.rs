@@ -147,10 +147,15 @@ pub struct Backend {
 impl Backend {
     /// `host:port` as a Host header and in error messages (IPv6 in brackets).
     pub fn authority(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
+        Self::authority_of(&self.host, self.port)
+    }
+
+    /// `host:port`, IPv6 in brackets.
+    pub fn authority_of(host: &str, port: u16) -> String {
+        if host.contains(':') {
+            format!("[{host}]:{port}")
         } else {
-            format!("{}:{}", self.host, self.port)
+            format!("{host}:{port}")
         }
     }
 }

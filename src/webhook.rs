@@ -5,7 +5,7 @@
 //! a request the server could not answer (connection reset, 429, 500, 504) is retried with
 //! upstream's backoff (500 ms, ×1.5, 5 attempts).
 
-use crate::proxy::ClientIdentity;
+use crate::proxy::{Backend, ClientIdentity};
 use base64::Engine;
 use bytes::Bytes;
 use http::Uri;
@@ -80,6 +80,32 @@ const BACKOFF_FACTOR: f64 = 1.5;
 const ATTEMPTS: u32 = 5;
 
 impl WebhookClient {
+    /// A client POSTing to `url`, connecting to `address` (the URL's host and port when `None`;
+    /// a Service's endpoint otherwise) and speaking `tls` there, each call given `timeout`.
+    pub fn new(
+        url: Uri,
+        address: Option<(String, u16)>,
+        tls: Option<(Arc<rustls::ClientConfig>, ServerName<'static>)>,
+        timeout: Duration,
+    ) -> Self {
+        let (host, port) = address.unwrap_or_else(|| {
+            let host = url.host().unwrap_or("").trim_start_matches('[');
+            let port = url
+                .port_u16()
+                .unwrap_or(if tls.is_some() { 443 } else { 80 });
+            (host.trim_end_matches(']').to_string(), port)
+        });
+        Self {
+            url,
+            host,
+            port,
+            tls,
+            token: None,
+            timeout,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
     /// Reads the kubeconfig-format `path` (relative file names are relative to it) and prepares
     /// calls that each give up after `timeout`.
     pub fn from_kubeconfig_file(path: &Path, timeout: Duration) -> Result<Self, WebhookError> {
@@ -223,9 +249,15 @@ impl WebhookClient {
         }
     }
 
-    /// One POST within the timeout.
+    /// One POST within the client's timeout.
     async fn post_once(&self, body: Bytes) -> Result<Bytes, WebhookError> {
-        match tokio::time::timeout(self.timeout, self.exchange(body)).await {
+        self.post_within(body, self.timeout).await
+    }
+
+    /// One POST of the JSON `body` that gives up after `timeout`, as admission webhooks are
+    /// called (no retries: a webhook's failure policy decides).
+    pub async fn post_within(&self, body: Bytes, timeout: Duration) -> Result<Bytes, WebhookError> {
+        match tokio::time::timeout(timeout, self.exchange(body)).await {
             Ok(answer) => answer,
             Err(_) => Err(self.transport(
                 &"context deadline exceeded (Client.Timeout exceeded while awaiting headers)",
@@ -287,7 +319,11 @@ impl WebhookClient {
             .await
             .map_err(|e| {
                 let retriable = e.kind() == std::io::ErrorKind::ConnectionReset;
-                self.transport(&format!("dial tcp {}: {e}", self.authority()), retriable)
+                let addr = Backend::authority_of(&self.host, self.port);
+                self.transport(
+                    &format!("dial tcp {addr}: {}", go_dial_error(&e)),
+                    retriable,
+                )
             })?;
         let _ = tcp.set_nodelay(true);
         match &self.tls {
@@ -330,6 +366,15 @@ impl WebhookClient {
             reason: reason.to_string(),
             retriable,
         }
+    }
+}
+
+/// A connect failure in Go's words (`connect: connection refused`), else the system's.
+fn go_dial_error(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::ConnectionRefused => "connect: connection refused".into(),
+        std::io::ErrorKind::TimedOut => "i/o timeout".into(),
+        _ => e.to_string(),
     }
 }
 

@@ -129,6 +129,29 @@ pub struct Attributes<'a> {
     pub dry_run: bool,
     /// The request's options.
     pub options: Options<'a>,
+    /// Where plugins leave warnings for the client.
+    pub warnings: &'a Warnings,
+}
+
+/// Warnings admission gives the client as `Warning` headers (upstream's `warning.AddWarning`):
+/// in the order given, each once.
+#[derive(Debug, Default)]
+pub struct Warnings(std::sync::Mutex<Vec<String>>);
+
+impl Warnings {
+    /// Adds `warning` unless it is empty or already given.
+    pub fn add(&self, warning: impl Into<String>) {
+        let warning = warning.into();
+        let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if !warning.is_empty() && !all.contains(&warning) {
+            all.push(warning);
+        }
+    }
+
+    /// The warnings given so far, leaving none.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
 }
 
 impl Attributes<'_> {

@@ -9,12 +9,14 @@ mod chain;
 mod namespace_lifecycle;
 mod node_restriction;
 mod service_account;
+mod webhook;
 
-pub use attributes::{Attributes, Operation, Options};
+pub use attributes::{Attributes, Operation, Options, Warnings};
 pub use chain::{Chain, Mutating, Validating};
 pub use namespace_lifecycle::NamespaceLifecycle;
 pub use node_restriction::NodeRestriction;
 pub use service_account::ServiceAccountAdmission;
+pub use webhook::{MutatingWebhooks, ValidatingWebhooks, WebhookContext};
 
 /// What a plugin answers: `Err` refuses the request with that error.
 pub type Result<T = (), E = crate::registry::RegistryError> = std::result::Result<T, E>;

@@ -11,7 +11,10 @@ pub mod legacy_token_tracking;
 pub mod namespace_controller;
 pub mod namespace_defaults;
 
-use crate::admission::{Chain, NamespaceLifecycle, NodeRestriction, ServiceAccountAdmission};
+use crate::admission::{
+    Chain, MutatingWebhooks, NamespaceLifecycle, NodeRestriction, ServiceAccountAdmission,
+    ValidatingWebhooks, WebhookContext,
+};
 use crate::auth::Authorizer;
 use crate::auth::authorizer::rbac::escalation::Escalation;
 use crate::auth::authorizer::rbac::{Rbac, RbacStores, bootstrap as rbac_bootstrap};
@@ -20,6 +23,7 @@ use crate::endpoints::discovery::Discovery;
 use crate::endpoints::handlers::ResourceHandler;
 use crate::endpoints::openapi::OpenApi;
 use crate::endpoints::{Verbatim, full, handler_fn};
+use crate::registry::informer::Informer;
 use crate::registry::rest::Creater;
 use crate::registry::service_alloc::ServiceAllocator;
 use crate::registry::store::{FieldValidation, WriteOptions};
@@ -80,7 +84,8 @@ pub struct Config {
 }
 
 /// The admission chain every link runs: of the `enabled` plugins, those kubeboot implements
-/// (NamespaceLifecycle, reading namespaces from `storage`), then RBAC's escalation checks when
+/// (NamespaceLifecycle, ServiceAccount, NodeRestriction, the admission webhooks, each reading
+/// what it needs from `storage`), then RBAC's escalation checks when
 /// `authorizer` runs RBAC (upstream's RBAC storage makes them, whatever the plugins).
 pub fn admission_plugins(
     storage: &dyn StoreFactory,
@@ -100,6 +105,27 @@ pub fn admission_plugins(
     }
     if enabled.iter().any(|p| p == "NodeRestriction") {
         chain = chain.with_validating(Arc::new(NodeRestriction::new(core("pods"), core("nodes"))));
+    }
+    // Webhooks come last of their phase, as upstream orders them.
+    let webhooks = Arc::new(WebhookContext::new(
+        core("namespaces"),
+        core("services"),
+        storage.builtin_store("discovery.k8s.io", "endpointslices"),
+    ));
+    let configurations = |resource: &str| {
+        Informer::start(storage.builtin_store("admissionregistration.k8s.io", resource))
+    };
+    if enabled.iter().any(|p| p == "MutatingAdmissionWebhook") {
+        chain = chain.with_mutating(Arc::new(MutatingWebhooks::new(
+            configurations("mutatingwebhookconfigurations"),
+            webhooks.clone(),
+        )));
+    }
+    if enabled.iter().any(|p| p == "ValidatingAdmissionWebhook") {
+        chain = chain.with_validating(Arc::new(ValidatingWebhooks::new(
+            configurations("validatingwebhookconfigurations"),
+            webhooks,
+        )));
     }
     match authorizer.rbac() {
         Some(rbac) => {

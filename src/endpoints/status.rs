@@ -3,6 +3,7 @@
 use super::{Response, json};
 use http::StatusCode;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ListMeta, Status, StatusDetails};
+use std::borrow::Cow;
 
 /// A failure with upstream's code, reason, message and details.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -11,7 +12,7 @@ pub struct ApiError {
     /// HTTP status code.
     pub code: StatusCode,
     /// `metav1.StatusReason`, e.g. NotFound.
-    pub reason: &'static str,
+    pub reason: Cow<'static, str>,
     /// Human-readable message, worded as upstream.
     pub message: String,
     /// Details; `None` omits the field as upstream does for Unauthorized.
@@ -25,7 +26,7 @@ impl ApiError {
     pub fn new(code: StatusCode, reason: &'static str, message: impl Into<String>) -> Self {
         Self {
             code,
-            reason,
+            reason: Cow::Borrowed(reason),
             message: message.into(),
             details: Some(Box::new(StatusDetails::default())),
             retry_after: None,
@@ -270,10 +271,25 @@ mod registry_errors {
                     };
                     return ApiError {
                         code: StatusCode::TOO_MANY_REQUESTS,
-                        reason: "TooManyRequests",
+                        reason: "TooManyRequests".into(),
                         message,
                         details: Some(Box::new(d)),
                         retry_after: (retry > 0).then_some(retry),
+                    };
+                }
+                RegistryError::Status {
+                    code,
+                    reason,
+                    message,
+                    details,
+                } => {
+                    return ApiError {
+                        code: StatusCode::from_u16(*code)
+                            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                        reason: reason.clone().into(),
+                        message: message.clone(),
+                        details: details.clone(),
+                        retry_after: None,
                     };
                 }
                 RegistryError::Internal(m) => {
@@ -286,7 +302,7 @@ mod registry_errors {
                     };
                     return ApiError {
                         code: StatusCode::INTERNAL_SERVER_ERROR,
-                        reason: "InternalError",
+                        reason: "InternalError".into(),
                         message: format!("Internal error occurred: {m}"),
                         details: Some(Box::new(d)),
                         retry_after: None,
@@ -295,7 +311,7 @@ mod registry_errors {
             };
             ApiError {
                 code,
-                reason,
+                reason: reason.into(),
                 message,
                 details: details.map(Box::new),
                 retry_after: None,

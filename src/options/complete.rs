@@ -201,8 +201,13 @@ pub const DEFAULT_ADMISSION_PLUGINS: &[&str] = &[
 
 /// The admission plugins kubeboot runs when they are enabled; the others are named in a warning
 /// when enabled explicitly.
-pub const IMPLEMENTED_ADMISSION_PLUGINS: &[&str] =
-    &["NamespaceLifecycle", "NodeRestriction", "ServiceAccount"];
+pub const IMPLEMENTED_ADMISSION_PLUGINS: &[&str] = &[
+    "MutatingAdmissionWebhook",
+    "NamespaceLifecycle",
+    "NodeRestriction",
+    "ServiceAccount",
+    "ValidatingAdmissionWebhook",
+];
 
 /// Upstream modes kubeboot rejects explicitly rather than accept and ignore their configuration;
 /// upstream's other modes are [`AuthorizationMode`]s.

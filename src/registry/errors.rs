@@ -306,6 +306,18 @@ pub enum RegistryError {
     /// and no reason (e.g. an invalid pod Binding).
     #[error("{0}")]
     Unknown(String),
+    /// A refusal worded by someone else and passed on as given: an admission webhook's Status.
+    #[error("{message}")]
+    Status {
+        /// The HTTP status, at least 400.
+        code: u16,
+        /// `metav1.StatusReason`, possibly empty.
+        reason: String,
+        /// The message.
+        message: String,
+        /// The details, as given.
+        details: Option<Box<k8s_openapi::apimachinery::pkg::apis::meta::v1::StatusDetails>>,
+    },
 }
 
 impl RegistryError {

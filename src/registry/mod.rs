@@ -4,6 +4,7 @@
 pub mod admit;
 pub mod errors;
 pub mod groups;
+pub mod informer;
 pub mod kinds;
 pub mod managed_fields;
 pub mod rest;

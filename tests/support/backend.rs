@@ -44,13 +44,19 @@ pub struct Backend {
 impl Backend {
     /// Starts serving `handler`; with `client_ca` (PEM), only clients it signed may connect.
     pub fn start(client_ca: Option<&str>, handler: Handler) -> Self {
+        Self::start_as(&["localhost"], client_ca, handler)
+    }
+
+    /// As [`Backend::start`], its certificate valid for 127.0.0.1 and the DNS `names` (a
+    /// Service's `<name>.<namespace>.svc`, say).
+    pub fn start_as(names: &[&str], client_ca: Option<&str>, handler: Handler) -> Self {
         install_crypto();
         let ca = new_ca("test-backend-ca").unwrap();
         let serving: Pair = new_leaf(
             &LeafSpec {
                 common_name: "test-backend".into(),
                 organizations: vec![],
-                dns_names: vec!["localhost".into()],
+                dns_names: names.iter().map(|n| n.to_string()).collect(),
                 ips: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
                 usage: rcgen::ExtendedKeyUsagePurpose::ServerAuth,
             },

@@ -176,7 +176,7 @@ fn message_expression(
 }
 
 /// A runtime error worded as cel-go's.
-fn runtime_error(e: &ExecutionError) -> String {
+pub(super) fn runtime_error(e: &ExecutionError) -> String {
     match e {
         ExecutionError::NoSuchKey(k) => format!("no such key: {k}"),
         ExecutionError::DivisionByZero(_) => "division by zero".into(),
@@ -219,7 +219,7 @@ fn error_for_reason(reason: Option<&str>, path: String, ty: &str, detail: String
 /// Converts a JSON value to CEL as upstream's `UnstructuredToVal` does for its schema node:
 /// integers stay int, numbers are double, properties are named as escaped, and a resource
 /// root shows only apiVersion, kind, metadata.name and metadata.generateName.
-fn to_cel(v: &Json, node: Option<&Node>) -> Value {
+pub(super) fn to_cel(v: &Json, node: Option<&Node>) -> Value {
     match v {
         Json::Null => Value::Null,
         Json::Bool(b) => Value::Bool(*b),

@@ -13,8 +13,11 @@
 mod check;
 mod compile;
 mod eval;
+mod expression;
 mod library;
 mod schema;
+
+pub use expression::Expression;
 
 use crate::registry::errors::ErrorList;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaProps;

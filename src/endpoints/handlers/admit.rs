@@ -35,6 +35,7 @@ impl<'a> AdmissionPoint<'a> {
                 user: &scope.user,
                 dry_run,
                 options,
+                warnings: &scope.warnings,
             },
         )
     }

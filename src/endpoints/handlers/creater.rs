@@ -7,7 +7,7 @@ use super::admit::AdmissionPoint;
 use super::body;
 use super::query::Query;
 use super::scope::{RequestScope, encode};
-use crate::admission::{Attributes, Chain, Operation, Options};
+use crate::admission::{Attributes, Chain, Operation, Options, Warnings};
 use crate::auth::UserInfo;
 use crate::endpoints::negotiation::{self, Offer};
 use crate::endpoints::request_info::{RequestInfo, Verb};
@@ -89,6 +89,7 @@ pub(super) async fn serve(
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
+    let warnings = Warnings::default();
     let admission = AdmissionPoint::of(
         r.admission,
         Attributes {
@@ -103,6 +104,7 @@ pub(super) async fn serve(
             options: Options::Create {
                 field_manager: r.query.get("fieldManager").unwrap_or(""),
             },
+            warnings: &warnings,
         },
     );
     admit(&admission, &mut obj).await?;
@@ -112,7 +114,7 @@ pub(super) async fn serve(
         dry_run,
     };
     let out = creater.create(&ctx, obj).await?;
-    Ok(encode(&out, output, StatusCode::CREATED, &[]))
+    Ok(encode(&out, output, StatusCode::CREATED, &warnings.take()))
 }
 
 /// Serves a POST to a subresource served by `creater`.

@@ -22,14 +22,14 @@ use super::negotiation;
 use super::request_info::{RequestInfo, Verb};
 use super::status::ApiError;
 use super::{Body, Handler, Request, Response, call};
-use crate::admission::Chain;
+use crate::admission::{Chain, Warnings};
 use crate::auth::UserInfo;
 use crate::registry::rest::{Creater, SubresourceCreater};
 use crate::registry::{Store, StoreSet};
 pub use connect::{ConnectRequest, Connecter, PROXY_METHODS, STREAM_METHODS};
 use http::header;
 use query::Query;
-use scope::{RequestScope, error_response, offer};
+use scope::{RequestScope, error_response, offer, with_warnings};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -227,6 +227,7 @@ impl ResourceHandler {
             return Err(ApiError::not_found_path());
         }
 
+        let accept = header_str(&req, header::ACCEPT).to_owned();
         let (parts, body) = req.into_parts();
         let scope = RequestScope {
             namespace: ns,
@@ -241,6 +242,7 @@ impl ResourceHandler {
             user_agent: header_value(&parts.headers, header::USER_AGENT),
             admission: &self.admission,
             min_request_timeout: self.min_request_timeout,
+            warnings: Warnings::default(),
             request: info,
             store,
         };
@@ -249,12 +251,16 @@ impl ResourceHandler {
             info.resource.clone(),
             info.subresource.clone(),
         ));
-        match (&info.verb, own_storage) {
+        let result = match (&info.verb, own_storage) {
             (Verb::Create, Some(creater)) => {
                 creater::create_subresource(&scope, creater.as_ref(), body).await
             }
             _ => route(&scope, body).await,
-        }
+        };
+        // Admission's warnings go with whatever answer the request gets, a refusal too.
+        let resp =
+            result.unwrap_or_else(|e| error_response(e, &accept, offer(&scope.store, false)));
+        Ok(with_warnings(resp, &scope.warnings.take()))
     }
 }
 

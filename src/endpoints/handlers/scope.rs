@@ -4,7 +4,7 @@
 use super::admit::AdmissionPoint;
 use super::body;
 use super::query::Query;
-use crate::admission::{Chain, Operation, Options};
+use crate::admission::{Chain, Operation, Options, Warnings};
 use crate::auth::UserInfo;
 use crate::endpoints::negotiation::{self, Format, Offer, Output, View};
 use crate::endpoints::request_info::RequestInfo;
@@ -42,6 +42,8 @@ pub(super) struct RequestScope<'a> {
     pub admission: &'a Chain,
     /// --min-request-timeout, for watches.
     pub min_request_timeout: Duration,
+    /// Warnings admission gave, sent with the response whatever it is.
+    pub warnings: Warnings,
 }
 
 /// What an endpoint serving `store` offers to negotiate: protobuf for built-in kinds with a
@@ -105,11 +107,16 @@ pub(super) fn respond(
     status: StatusCode,
     warnings: &[String],
 ) -> Response {
-    let mut resp = http::Response::builder()
+    let resp = http::Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, output.content_type())
         .body(full(body))
         .expect("valid response");
+    with_warnings(resp, warnings)
+}
+
+/// `resp` with one `Warning: 299 - "…"` header per warning, as upstream's warning recorder.
+pub(super) fn with_warnings(mut resp: Response, warnings: &[String]) -> Response {
     for w in warnings {
         let escaped = w.replace('\\', "\\\\").replace('"', "\\\"");
         if let Ok(v) = HeaderValue::from_str(&format!("299 - \"{escaped}\"")) {

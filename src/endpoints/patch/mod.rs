@@ -186,7 +186,7 @@ impl From<PatchError> for ApiError {
         };
         ApiError {
             code: err.status_code(),
-            reason: err.reason(),
+            reason: err.reason().into(),
             message,
             details: Some(Default::default()),
             retry_after: None,

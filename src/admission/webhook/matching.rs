@@ -1,0 +1,269 @@
+//! Whether a webhook is called for a request, as upstream's `generic.Webhook.ShouldCallHook`:
+//! its rules, then its namespaceSelector, its objectSelector, and its matchConditions.
+
+use super::hook::Hook;
+use crate::admission::{Attributes, Operation};
+use crate::registry::store::labels_of;
+use crate::registry::{RegistryError, Store};
+use kube::core::SelectorExt;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// The resources no webhook is ever called for, so that a broken webhook cannot lock out the
+/// configuration that would fix it (upstream's `IsExemptAdmissionConfigurationResource`).
+pub(super) fn exempt(a: &Attributes<'_>) -> bool {
+    a.resource.group == "admissionregistration.k8s.io"
+        && matches!(
+            &*a.resource.resource,
+            "validatingwebhookconfigurations"
+                | "mutatingwebhookconfigurations"
+                | "validatingadmissionpolicies"
+                | "validatingadmissionpolicybindings"
+                | "mutatingadmissionpolicies"
+                | "mutatingadmissionpolicybindings"
+        )
+}
+
+/// Whether one of the webhook's rules matches the request's operation, group, version,
+/// resource and subresource, and scope (upstream's `rules.Matcher`).
+pub(super) fn rules_match(hook: &Hook, a: &Attributes<'_>) -> bool {
+    let info = a.resource;
+    let is_namespace = info.group.is_empty() && info.resource == "namespaces";
+    hook.rules.iter().any(|rule| {
+        let any = |list: &Option<Vec<String>>, value: &str| {
+            list.iter().flatten().any(|v| v == "*" || v == value)
+        };
+        let scope = match rule.scope.as_deref() {
+            Some("Namespaced") => !is_namespace && a.namespace.is_some(),
+            Some("Cluster") => is_namespace || a.namespace.is_none(),
+            _ => true,
+        };
+        let resource = rule.resources.iter().flatten().any(|r| {
+            let (res, sub) = r.split_once('/').unwrap_or((r, ""));
+            (res == "*" || res == info.resource) && (sub == "*" || sub == a.subresource)
+        });
+        any(&rule.operations, a.operation.as_str())
+            && any(&rule.api_groups, &info.group)
+            && any(&rule.api_versions, &info.version)
+            && resource
+            && scope
+    })
+}
+
+/// The labels a namespaceSelector is matched against: `None` for a cluster-scoped request
+/// that is not about a namespace (never exempted); a namespace's own labels when it is written;
+/// else the namespace's as stored.
+pub(super) async fn namespace_labels(
+    namespaces: &Store,
+    a: &Attributes<'_>,
+    object: Option<&Value>,
+) -> Result<Option<BTreeMap<String, String>>, RegistryError> {
+    let is_namespace = a.resource.group.is_empty()
+        && a.resource.resource == "namespaces"
+        && a.subresource.is_empty();
+    if is_namespace && matches!(a.operation, Operation::Create | Operation::Update) {
+        return Ok(object.map(labels_of));
+    }
+    let name = match a.namespace {
+        Some(ns) => ns,
+        None if is_namespace => a.name,
+        None => return Ok(None),
+    };
+    match namespaces.get(None, name).await {
+        Ok(ns) => Ok(Some(labels_of(&ns))),
+        Err(RegistryError::NotFound { .. }) => Ok(Some(BTreeMap::new())),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether the webhook's namespaceSelector matches `labels` (`None`: nothing to exempt).
+pub(super) fn namespace_selector_matches(
+    hook: &Hook,
+    labels: Option<&BTreeMap<String, String>>,
+) -> Result<bool, String> {
+    let selector = hook.namespace_selector.as_ref().map_err(Clone::clone)?;
+    Ok(match labels {
+        Some(labels) => selector.matches(labels),
+        None => true,
+    })
+}
+
+/// Whether the webhook's objectSelector matches the object's labels or the old object's.
+pub(super) fn object_selector_matches(
+    hook: &Hook,
+    object: Option<&Value>,
+    old: Option<&Value>,
+) -> Result<bool, String> {
+    let selector = hook.object_selector.as_ref().map_err(Clone::clone)?;
+    if selector.selects_all() {
+        return Ok(true);
+    }
+    Ok([object, old]
+        .into_iter()
+        .flatten()
+        .any(|o| selector.matches(&labels_of(o))))
+}
+
+/// Whether every matchCondition holds: a false one skips the webhook whatever the others
+/// give; otherwise the first error is the answer (upstream's `matchconditions.Matcher`).
+pub(super) fn conditions_hold(
+    hook: &Hook,
+    request: &Value,
+    object: Option<&Value>,
+    old: Option<&Value>,
+) -> Result<bool, String> {
+    let conditions = hook.match_conditions.as_ref().map_err(Clone::clone)?;
+    let mut error = None;
+    for (name, expression) in conditions {
+        let variables = [
+            ("object", object),
+            ("oldObject", old),
+            ("request", Some(request)),
+        ];
+        match expression.evaluate_bool(&variables) {
+            Ok(true) => {}
+            Ok(false) => return Ok(false),
+            Err(e) => {
+                error.get_or_insert_with(|| format!("matchCondition {name:?}: {e}"));
+            }
+        }
+    }
+    error.map_or(Ok(true), Err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admission::{Options, Warnings};
+    use crate::auth::UserInfo;
+    use crate::registry::ResourceInfo;
+    use k8s_openapi::api::admissionregistration::v1::MutatingWebhook;
+    use serde_json::json;
+
+    fn info(group: &str, resource: &str) -> ResourceInfo {
+        crate::registry::kinds::builtin()
+            .into_iter()
+            .map(|s| s.info().clone())
+            .find(|i| i.group == group && i.resource == resource)
+            .unwrap()
+    }
+
+    fn hook(rules: Value) -> Hook {
+        let w: MutatingWebhook = serde_json::from_value(json!({
+            "name": "w", "rules": rules, "sideEffects": "None", "admissionReviewVersions": ["v1"],
+            "clientConfig": {"url": "https://127.0.0.1:1/"},
+        }))
+        .unwrap();
+        Hook::compile("c", 0, w)
+    }
+
+    fn matches(rules: Value, info: &ResourceInfo, subresource: &str, ns: Option<&str>) -> bool {
+        let (user, warnings) = (UserInfo::default(), Warnings::default());
+        let a = Attributes {
+            operation: Operation::Update,
+            resource: info,
+            subresource,
+            namespace: ns,
+            name: "x",
+            old_object: None,
+            user: &user,
+            dry_run: false,
+            options: Options::Update { field_manager: "" },
+            warnings: &warnings,
+        };
+        rules_match(&hook(rules), &a)
+    }
+
+    #[test]
+    fn rules_match_resources_subresources_and_scopes_as_upstream() {
+        let pods = info("", "pods");
+        let rule = |resources: Value, scope: &str| {
+            json!([{"operations": ["UPDATE"], "apiGroups": [""], "apiVersions": ["*"],
+                "resources": resources, "scope": scope}])
+        };
+        // `*` is every resource but no subresource; `*/*` everything; `pods/*` pods' subresources.
+        assert!(matches(rule(json!(["*"]), "*"), &pods, "", Some("d")));
+        assert!(!matches(
+            rule(json!(["*"]), "*"),
+            &pods,
+            "status",
+            Some("d")
+        ));
+        assert!(matches(
+            rule(json!(["*/*"]), "*"),
+            &pods,
+            "status",
+            Some("d")
+        ));
+        assert!(matches(
+            rule(json!(["pods/*"]), "*"),
+            &pods,
+            "status",
+            Some("d")
+        ));
+        assert!(!matches(
+            rule(json!(["pods"]), "*"),
+            &pods,
+            "status",
+            Some("d")
+        ));
+        assert!(matches(
+            rule(json!(["*/status"]), "*"),
+            &pods,
+            "status",
+            Some("d")
+        ));
+        // Scope: a namespace object counts as cluster-scoped.
+        let namespaces = info("", "namespaces");
+        assert!(matches(
+            rule(json!(["*"]), "Cluster"),
+            &namespaces,
+            "",
+            None
+        ));
+        assert!(!matches(
+            rule(json!(["*"]), "Namespaced"),
+            &namespaces,
+            "",
+            None
+        ));
+        assert!(!matches(
+            rule(json!(["*"]), "Cluster"),
+            &pods,
+            "",
+            Some("d")
+        ));
+        // Operation and group must match too.
+        assert!(!matches(
+            json!([{"operations": ["CREATE"], "apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*"]}]),
+            &pods,
+            "",
+            Some("d")
+        ));
+        assert!(!matches(
+            json!([{"operations": ["*"], "apiGroups": ["apps"], "apiVersions": ["*"], "resources": ["*"]}]),
+            &pods,
+            "",
+            Some("d")
+        ));
+    }
+
+    #[test]
+    fn an_object_selector_matches_the_new_or_the_old_labels() {
+        let w: MutatingWebhook = serde_json::from_value(json!({
+            "name": "w", "sideEffects": "None", "admissionReviewVersions": ["v1"],
+            "clientConfig": {"url": "https://127.0.0.1:1/"},
+            "objectSelector": {"matchLabels": {"a": "b"}},
+        }))
+        .unwrap();
+        let h = Hook::compile("c", 0, w);
+        let with = json!({"metadata": {"labels": {"a": "b"}}});
+        let without = json!({"metadata": {}});
+        assert_eq!(
+            object_selector_matches(&h, Some(&without), Some(&with)),
+            Ok(true)
+        );
+        assert_eq!(object_selector_matches(&h, Some(&without), None), Ok(false));
+        assert_eq!(object_selector_matches(&h, None, Some(&with)), Ok(true));
+    }
+}

@@ -1,0 +1,316 @@
+//! Admission webhooks (admissionregistration.k8s.io/v1), as upstream's MutatingAdmissionWebhook
+//! and ValidatingAdmissionWebhook plugins: the configurations are followed by an informer; a
+//! request is sent, as an AdmissionReview, to every webhook whose rules, namespaceSelector,
+//! objectSelector and matchConditions match it — mutating ones in turn, each seeing the patches
+//! of those before, validating ones all at once — and refused with upstream's words when one
+//! denies it, or when one cannot be called and its failurePolicy is Fail. With no configuration
+//! a request costs one lock and an empty list.
+
+mod hook;
+mod matching;
+mod resolve;
+mod review;
+
+use super::{Attributes, Mutating, Operation, Result, Validating};
+use crate::registry::informer::Informer;
+use crate::registry::store::new_uid;
+use crate::registry::{RegistryError, Store};
+use bytes::Bytes;
+use hook::{Hook, Hooks, Target};
+use matching::{conditions_hold, exempt, namespace_labels, rules_match};
+use resolve::ServiceResolver;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// What calling webhooks needs besides their configurations: namespaces for selectors, and
+/// Services with their endpoints for webhooks referenced by `service`.
+pub struct WebhookContext {
+    namespaces: Arc<Store>,
+    resolver: ServiceResolver,
+}
+
+impl WebhookContext {
+    /// Reads namespaces, Services and EndpointSlices from these stores.
+    pub fn new(namespaces: Arc<Store>, services: Arc<Store>, endpoint_slices: Arc<Store>) -> Self {
+        Self {
+            namespaces,
+            resolver: ServiceResolver {
+                services,
+                endpoint_slices,
+            },
+        }
+    }
+}
+
+/// Why a webhook did not admit a request.
+enum CallError {
+    /// It could not be called or answered nonsense; its failurePolicy decides.
+    Calling(String),
+    /// It refused, or the request cannot be sent to it; final.
+    Refused(RegistryError),
+}
+
+/// One kind of webhook configurations and the context to call them.
+struct Dispatcher {
+    hooks: Hooks,
+    context: Arc<WebhookContext>,
+    mutating: bool,
+}
+
+impl Dispatcher {
+    /// The webhooks `a` (with `object`) is sent to, in order.
+    async fn relevant(&self, a: &Attributes<'_>, object: Option<&Value>) -> Result<Vec<Arc<Hook>>> {
+        if exempt(a) {
+            return Ok(Vec::new());
+        }
+        if !self.hooks.ready().await {
+            return Err(forbidden(a, "not yet ready to handle request".into()));
+        }
+        let all = self.hooks.all();
+        let mut namespace_labels: Option<Option<BTreeMap<String, String>>> = None;
+        let mut relevant = Vec::new();
+        for hook in all.iter().filter(|h| rules_match(h, a)) {
+            if namespace_labels.is_none() {
+                namespace_labels =
+                    Some(namespace_labels_of(&self.context.namespaces, a, object).await?);
+            }
+            let labels = namespace_labels.as_ref().and_then(Option::as_ref);
+            if !matching::namespace_selector_matches(hook, labels)
+                .map_err(RegistryError::Internal)?
+                || !matching::object_selector_matches(hook, object, a.old_object)
+                    .map_err(RegistryError::Internal)?
+            {
+                continue;
+            }
+            let request = review::request("", a, object);
+            match conditions_hold(hook, &request, object, a.old_object) {
+                Ok(true) => relevant.push(hook.clone()),
+                Ok(false) => {}
+                Err(_) if hook.ignore_failures => {}
+                Err(e) => {
+                    return Err(forbidden(
+                        a,
+                        format!("failed calling webhook {:?}: {e}", hook.name),
+                    ));
+                }
+            }
+        }
+        Ok(relevant)
+    }
+
+    /// Sends `a` with `object` to `hook` and reads its verdict; warnings go to the request.
+    async fn call(
+        &self,
+        hook: &Hook,
+        a: &Attributes<'_>,
+        object: Option<&Value>,
+    ) -> std::result::Result<review::Verdict, CallError> {
+        if a.dry_run && !matches!(hook.side_effects.as_str(), "None" | "NoneOnDryRun") {
+            return Err(CallError::Refused(RegistryError::BadRequest(format!(
+                "admission webhook {:?} does not support dry run",
+                hook.name
+            ))));
+        }
+        let Some(version) = hook.review_version else {
+            return Err(CallError::Calling(
+                "webhook does not accept known AdmissionReview versions".into(),
+            ));
+        };
+        let uid = new_uid();
+        let body = review::review(version, review::request(&uid, a, object));
+        let address = match &hook.target {
+            Target::Url(_) => None,
+            Target::Service {
+                namespace,
+                name,
+                port,
+                ..
+            } => Some(
+                self.context
+                    .resolver
+                    .resolve(namespace, name, *port)
+                    .await
+                    .map_err(|e| {
+                        CallError::Calling(format!(
+                            "failed to call webhook: Post {:?}: {e}",
+                            hook.url()
+                        ))
+                    })?,
+            ),
+        };
+        let client = hook
+            .client(address)
+            .map_err(|e| CallError::Calling(format!("could not get REST client: {e}")))?;
+        let body = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
+        let answer = client
+            .post_within(body, hook.timeout)
+            .await
+            .map_err(|e| CallError::Calling(format!("failed to call webhook: {e}")))?;
+        let verdict =
+            review::verify(version, &uid, self.mutating, &answer).map_err(CallError::Calling)?;
+        for w in &verdict.warnings {
+            a.warnings.add(w.clone());
+        }
+        if !verdict.allowed {
+            return Err(CallError::Refused(review::rejection(
+                &hook.name,
+                verdict.status.as_ref(),
+            )));
+        }
+        Ok(verdict)
+    }
+}
+
+/// `namespace_labels`, an error of the store as upstream's internal error.
+async fn namespace_labels_of(
+    namespaces: &Store,
+    a: &Attributes<'_>,
+    object: Option<&Value>,
+) -> Result<Option<BTreeMap<String, String>>> {
+    namespace_labels(namespaces, a, object)
+        .await
+        .map_err(|e| RegistryError::Internal(e.to_string()))
+}
+
+/// Upstream's `admission.NewForbidden` for the request's object.
+fn forbidden(a: &Attributes<'_>, message: String) -> RegistryError {
+    RegistryError::Forbidden {
+        resource: crate::registry::errors::GroupResource {
+            group: a.resource.group.to_string(),
+            resource: a.resource.resource.to_string(),
+        },
+        name: a.name.to_string(),
+        message,
+        cause: None,
+    }
+}
+
+/// A failed call: nothing when the webhook's failurePolicy is Ignore, else upstream's 500.
+fn failed(hook: &Hook, reason: String) -> Result {
+    let error = format!("failed calling webhook {:?}: {reason}", hook.name);
+    if hook.ignore_failures {
+        tracing::warn!(webhook = %hook.name, %error, "failed calling webhook, failing open");
+        Ok(())
+    } else {
+        tracing::warn!(webhook = %hook.name, %error, "failed calling webhook, failing closed");
+        Err(RegistryError::Internal(error))
+    }
+}
+
+/// The ValidatingAdmissionWebhook plugin.
+pub struct ValidatingWebhooks(Dispatcher);
+
+impl ValidatingWebhooks {
+    /// Calls the webhooks of the ValidatingWebhookConfigurations `configurations` follows.
+    pub fn new(configurations: Arc<Informer>, context: Arc<WebhookContext>) -> Self {
+        Self(Dispatcher {
+            hooks: Hooks::new(configurations),
+            context,
+            mutating: false,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Validating for ValidatingWebhooks {
+    fn handles(&self, _: Operation) -> bool {
+        true
+    }
+
+    async fn validate(&self, a: &Attributes<'_>, object: Option<&Value>) -> Result {
+        let d = &self.0;
+        let relevant = d.relevant(a, object).await?;
+        if relevant.is_empty() {
+            return Ok(());
+        }
+        // All at once, as upstream; the first refusal in the webhooks' order is the answer.
+        let outcomes =
+            futures::future::join_all(relevant.iter().map(|h| d.call(h, a, object))).await;
+        for (hook, outcome) in relevant.iter().zip(outcomes) {
+            match outcome {
+                Ok(_) => {}
+                Err(CallError::Calling(reason)) => failed(hook, reason)?,
+                Err(CallError::Refused(e)) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The MutatingAdmissionWebhook plugin.
+pub struct MutatingWebhooks(Dispatcher);
+
+impl MutatingWebhooks {
+    /// Calls the webhooks of the MutatingWebhookConfigurations `configurations` follows.
+    pub fn new(configurations: Arc<Informer>, context: Arc<WebhookContext>) -> Self {
+        Self(Dispatcher {
+            hooks: Hooks::new(configurations),
+            context,
+            mutating: true,
+        })
+    }
+
+    /// Calls `hook` and applies its patch; whether the object changed.
+    async fn mutate(
+        &self,
+        hook: &Hook,
+        a: &Attributes<'_>,
+        object: &mut Option<&mut Value>,
+    ) -> Result<bool> {
+        let verdict = match self.0.call(hook, a, object.as_deref()).await {
+            Ok(v) => v,
+            Err(CallError::Calling(reason)) => return failed(hook, reason).map(|()| false),
+            Err(CallError::Refused(e)) => return Err(e),
+        };
+        let Some(patch) = verdict.patch.filter(|p| !p.0.is_empty()) else {
+            return Ok(false);
+        };
+        let Some(obj) = object.as_deref_mut() else {
+            return Err(RegistryError::Internal(format!(
+                "admission webhook {:?} attempted to modify the object, which is not supported for this operation",
+                hook.name
+            )));
+        };
+        let mut patched = obj.clone();
+        json_patch::patch(&mut patched, &patch)
+            .map_err(|e| RegistryError::Internal(e.to_string()))?;
+        let changed = patched != *obj;
+        *obj = patched;
+        Ok(changed)
+    }
+}
+
+#[async_trait::async_trait]
+impl Mutating for MutatingWebhooks {
+    fn handles(&self, _: Operation) -> bool {
+        true
+    }
+
+    async fn admit(&self, a: &Attributes<'_>, mut object: Option<&mut Value>) -> Result {
+        let relevant = self.0.relevant(a, object.as_deref()).await?;
+        // Webhooks with reinvocationPolicy IfNeeded are called once more when a webhook after
+        // them changed the object, as upstream's reinvocation round.
+        let mut reinvoke: Vec<Arc<Hook>> = Vec::new();
+        let mut invoked: Vec<Arc<Hook>> = Vec::new();
+        for hook in &relevant {
+            if self.mutate(hook, a, &mut object).await? {
+                reinvoke.append(&mut invoked);
+            }
+            if hook.reinvoke {
+                invoked.push(hook.clone());
+            }
+        }
+        if reinvoke.is_empty() {
+            return Ok(());
+        }
+        let again = self.0.relevant(a, object.as_deref()).await?;
+        for hook in again
+            .iter()
+            .filter(|h| reinvoke.iter().any(|r| r.id == h.id))
+        {
+            self.mutate(hook, a, &mut object).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,342 @@
+//! Admission webhooks against a started server: a real HTTPS webhook (in this process, on its
+//! own thread) answers the AdmissionReviews kubeboot sends. A mutating webhook reached through
+//! a Service (resolved to its EndpointSlice, verified as `<service>.<namespace>.svc` against the
+//! caBundle) labels ConfigMaps; a validating one reached by URL refuses those labelled
+//! `deny=true` with its own Status and warns. Their namespaceSelector, objectSelector and
+//! matchConditions are respected, dry runs reach them as such, and with the webhook down
+//! failurePolicy decides: Fail is upstream's 500, Ignore admits.
+
+use crate::common::{failed, newest_kubectl, ok};
+use crate::support::backend::{Backend, Body, full};
+use crate::support::kubeboot::TestServer;
+use crate::support::wait::eventually;
+use base64::Engine;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+
+/// The reviews the webhook was sent, with the path each went to.
+type Seen = Arc<Mutex<Vec<(String, Value)>>>;
+
+const DENIED: &str = "configmaps labelled deny=true are not allowed";
+const WARNING: &str = "checked by deny.example.com";
+
+/// The webhook's answers: `/mutate` adds the label `mutated=true`; `/validate` refuses objects
+/// labelled `deny=true` with a 403 and warns either way; `/audit` admits.
+async fn answer(req: hyper::Request<hyper::body::Incoming>, seen: &Seen) -> hyper::Response<Body> {
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let body = req.into_body().collect().await.unwrap().to_bytes();
+    let review: Value = serde_json::from_slice(&body).unwrap();
+    seen.lock()
+        .unwrap()
+        .push((format!("{path}?{query}"), review.clone()));
+    let request = &review["request"];
+    let uid = request["uid"].clone();
+    let labels = &request["object"]["metadata"]["labels"];
+    let response = match path.as_str() {
+        "/mutate" => {
+            let patch = if labels.is_object() {
+                json!([{"op": "add", "path": "/metadata/labels/mutated", "value": "true"}])
+            } else {
+                json!([{"op": "add", "path": "/metadata/labels", "value": {"mutated": "true"}}])
+            };
+            let patch = base64::engine::general_purpose::STANDARD.encode(patch.to_string());
+            json!({"uid": uid, "allowed": true, "patchType": "JSONPatch", "patch": patch})
+        }
+        "/validate" if labels["deny"] == "true" => json!({
+            "uid": uid, "allowed": false, "warnings": [WARNING],
+            "status": {"code": 403, "reason": "Forbidden", "message": DENIED},
+        }),
+        "/validate" => json!({"uid": uid, "allowed": true, "warnings": [WARNING]}),
+        _ => json!({"uid": uid, "allowed": true}),
+    };
+    let reply = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response});
+    hyper::Response::builder()
+        .header("content-type", "application/json")
+        .body(full(reply.to_string()))
+        .unwrap()
+}
+
+fn configmap(name: &str, labels: Value, annotations: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": name, "labels": labels, "annotations": annotations},
+        "data": {"k": "v"}})
+}
+
+#[tokio::test]
+async fn webhooks_mutate_and_validate_with_selectors_conditions_dry_runs_and_failure_policies() {
+    let seen: Seen = Arc::default();
+    let recorder = seen.clone();
+    let mut webhook = Backend::start_as(
+        &["hooks.webhooks.svc"],
+        None,
+        Arc::new(move |req, _| {
+            let seen = recorder.clone();
+            Box::pin(async move { answer(req, &seen).await })
+        }),
+    );
+    let port = webhook.addr.port();
+    let ca_bundle = base64::engine::general_purpose::STANDARD.encode(&webhook.ca_pem);
+    let sent = |path: &str| -> Vec<Value> {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .filter(|(p, _)| p.starts_with(path))
+            .map(|(_, r)| r["request"].clone())
+            .collect()
+    };
+
+    let mut server = TestServer::up(&[]);
+    server.wait_ready().await;
+    let admin = server.admin();
+    for (name, labels) in [
+        ("hooked", json!({"webhooks": "on"})),
+        ("plain", json!({})),
+        ("webhooks", json!({})),
+    ] {
+        admin
+            .create(
+                "/api/v1/namespaces",
+                &json!({"metadata": {"name": name, "labels": labels}}),
+            )
+            .await;
+    }
+    // The mutating webhook's Service: no selector, its endpoint given by hand.
+    admin
+        .create(
+            "/api/v1/namespaces/webhooks/services",
+            &json!({"metadata": {"name": "hooks"},
+                "spec": {"ports": [{"name": "https", "port": 443, "targetPort": port}]}}),
+        )
+        .await;
+    admin
+        .create(
+            "/apis/discovery.k8s.io/v1/namespaces/webhooks/endpointslices",
+            &json!({"metadata": {"name": "hooks-1", "labels": {"kubernetes.io/service-name": "hooks"}},
+                "addressType": "IPv4",
+                "endpoints": [{"addresses": ["127.0.0.1"], "conditions": {"ready": true}}],
+                "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}),
+        )
+        .await;
+    let rule = json!([{"operations": ["CREATE", "UPDATE"], "apiGroups": [""], "apiVersions": ["v1"],
+        "resources": ["configmaps"]}]);
+    let hooked = json!({"matchLabels": {"webhooks": "on"}});
+    admin
+        .create(
+            "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
+            &json!({"metadata": {"name": "label-adder"},
+                "webhooks": [{"name": "mutate.example.com", "rules": rule, "namespaceSelector": hooked,
+                    "clientConfig": {"caBundle": ca_bundle,
+                        "service": {"namespace": "webhooks", "name": "hooks", "path": "/mutate"}},
+                    "sideEffects": "None", "failurePolicy": "Ignore", "timeoutSeconds": 5,
+                    "admissionReviewVersions": ["v1"]}]}),
+        )
+        .await;
+    let url = |path: &str| format!("https://127.0.0.1:{port}{path}");
+    let validating = |policy: &str| {
+        json!({"metadata": {"name": "deny-labelled"},
+            "webhooks": [
+                {"name": "deny.example.com", "rules": rule, "namespaceSelector": hooked,
+                    "clientConfig": {"caBundle": ca_bundle, "url": url("/validate")},
+                    "matchConditions": [{"name": "not-skipped",
+                        "expression": "!has(object.metadata.annotations) || !('skip' in object.metadata.annotations)"}],
+                    "sideEffects": "NoneOnDryRun", "failurePolicy": policy, "timeoutSeconds": 5,
+                    "admissionReviewVersions": ["v1beta1", "v1"]},
+                {"name": "audit.example.com", "rules": rule,
+                    "objectSelector": {"matchLabels": {"audited": "yes"}},
+                    "clientConfig": {"caBundle": ca_bundle, "url": url("/audit")},
+                    "sideEffects": "None", "failurePolicy": policy,
+                    "admissionReviewVersions": ["v1"]}]})
+    };
+    let created = admin
+        .create(
+            "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations",
+            &validating("Fail"),
+        )
+        .await;
+    let kubectl = newest_kubectl();
+    let dir = tempfile::tempdir().unwrap();
+    let apply = |name: &str, obj: &Value, ns: &str, extra: &[&str]| {
+        let file = dir.path().join(format!("{name}.json"));
+        std::fs::write(&file, obj.to_string()).unwrap();
+        let mut args = vec!["apply", "-n", ns, "-f", file.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        server.kubectl(&kubectl, &args)
+    };
+
+    // An admitted ConfigMap in the selected namespace: mutated through the Service, validated
+    // by URL with the webhook's warning printed by kubectl. The configurations were just
+    // created; the informers see them within moments.
+    let out = eventually("the webhooks to be called", || {
+        let out = apply(
+            "plain-cm",
+            &configmap("a", json!({"app": "x"}), json!({})),
+            "hooked",
+            &[],
+        );
+        async move { (!sent("/validate").is_empty()).then_some(out) }
+    })
+    .await;
+    ok(&out, "kubectl apply a");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(stderr.contains(&format!("Warning: {WARNING}")), "{stderr}");
+    let got = admin
+        .get("/api/v1/namespaces/hooked/configmaps/a")
+        .await
+        .unwrap()
+        .json();
+    assert_eq!(
+        got["metadata"]["labels"],
+        json!({"app": "x", "mutated": "true"})
+    );
+    let review = sent("/validate").pop().unwrap();
+    assert_eq!(review["operation"], "CREATE");
+    assert_eq!(review["namespace"], "hooked");
+    assert_eq!(
+        review["kind"],
+        json!({"group": "", "version": "v1", "kind": "ConfigMap"})
+    );
+    assert_eq!(
+        review["resource"],
+        json!({"group": "", "version": "v1", "resource": "configmaps"})
+    );
+    // The validating webhook sees the mutated object, and who asked.
+    assert_eq!(review["object"]["metadata"]["labels"]["mutated"], "true");
+    assert!(
+        review["userInfo"]["groups"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("system:masters"))
+    );
+    // Client-side apply of a new object is a create.
+    assert_eq!(review["options"]["kind"], "CreateOptions");
+    assert!(
+        seen.lock()
+            .unwrap()
+            .iter()
+            .any(|(p, _)| p == "/validate?timeout=5s")
+    );
+
+    // A denial, through kubectl and as the Status upstream sends.
+    let deny = configmap("b", json!({"deny": "true"}), json!({}));
+    let stderr = failed(&apply("deny", &deny, "hooked", &[]), "kubectl apply b");
+    assert!(
+        stderr.contains(&format!(
+            "admission webhook \"deny.example.com\" denied the request: {DENIED}"
+        )),
+        "{stderr}"
+    );
+    let r = admin
+        .json("POST", "/api/v1/namespaces/hooked/configmaps", &deny)
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let status = r.json();
+    assert_eq!(status["reason"], "Forbidden");
+    assert_eq!(
+        status["message"],
+        format!("admission webhook \"deny.example.com\" denied the request: {DENIED}")
+    );
+    assert_eq!(
+        r.headers.get("warning").unwrap(),
+        &format!("299 - \"{WARNING}\"")
+    );
+
+    // matchConditions: an annotated object skips the validating webhook.
+    let skipped = configmap("c", json!({"deny": "true"}), json!({"skip": "yes"}));
+    ok(
+        &apply("skipped", &skipped, "hooked", &[]),
+        "kubectl apply c",
+    );
+
+    // namespaceSelector: nothing is sent for the other namespace.
+    let before = seen.lock().unwrap().len();
+    ok(
+        &apply("elsewhere", &deny, "plain", &[]),
+        "kubectl apply b in plain",
+    );
+    let got = admin
+        .get("/api/v1/namespaces/plain/configmaps/b")
+        .await
+        .unwrap()
+        .json();
+    assert!(got["metadata"]["labels"].get("mutated").is_none());
+    assert_eq!(seen.lock().unwrap().len(), before);
+
+    // objectSelector: only the labelled object reaches the audit webhook, in any namespace.
+    assert!(sent("/audit").is_empty());
+    ok(
+        &apply(
+            "audited",
+            &configmap("d", json!({"audited": "yes"}), json!({})),
+            "plain",
+            &[],
+        ),
+        "kubectl apply d",
+    );
+    assert_eq!(sent("/audit").len(), 1);
+
+    // A dry run reaches webhooks whose side effects allow it, flagged as such, and stores nothing.
+    ok(
+        &apply(
+            "dry",
+            &configmap("e", json!({}), json!({})),
+            "hooked",
+            &["--dry-run=server"],
+        ),
+        "dry run",
+    );
+    assert_eq!(sent("/mutate").pop().unwrap()["dryRun"], true);
+    assert_eq!(sent("/validate").pop().unwrap()["dryRun"], true);
+    assert_eq!(
+        admin
+            .get("/api/v1/namespaces/hooked/configmaps/e")
+            .await
+            .unwrap()
+            .status,
+        404
+    );
+
+    // The webhook down: the mutating one (Ignore) is skipped, the validating one (Fail) refuses
+    // with upstream's 500.
+    webhook.stop();
+    let r = admin
+        .json(
+            "POST",
+            "/api/v1/namespaces/hooked/configmaps",
+            &configmap("f", json!({}), json!({})),
+        )
+        .await;
+    assert_eq!(r.status, 500, "{}", r.body);
+    let status = r.json();
+    assert_eq!(status["reason"], "InternalError");
+    let message = status["message"].as_str().unwrap();
+    let expected = format!(
+        "Internal error occurred: failed calling webhook \"deny.example.com\": failed to call webhook: \
+         Post \"https://127.0.0.1:{port}/validate?timeout=5s\": dial tcp 127.0.0.1:{port}: connect: connection refused"
+    );
+    assert_eq!(message, expected);
+
+    // failurePolicy Ignore admits.
+    let mut ignore = validating("Ignore");
+    ignore["metadata"]["resourceVersion"] = created["metadata"]["resourceVersion"].clone();
+    let r = admin
+        .json(
+            "PUT",
+            "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/deny-labelled",
+            &ignore,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    eventually("failurePolicy Ignore to admit", || async {
+        let r = admin
+            .json(
+                "POST",
+                "/api/v1/namespaces/hooked/configmaps",
+                &configmap("f", json!({}), json!({})),
+            )
+            .await;
+        (r.status == 201).then_some(())
+    })
+    .await;
+}
