@@ -15,6 +15,7 @@ pub mod net;
 pub mod options;
 pub mod pki;
 pub mod proxy;
+pub mod quota;
 pub mod registry;
 pub mod server;
 pub mod storage;

@@ -155,6 +155,19 @@ impl Warnings {
 }
 
 impl Attributes<'_> {
+    /// Upstream's `admission.NewForbidden`: the request's object is forbidden, for `message`.
+    pub fn forbidden(&self, message: String) -> crate::registry::RegistryError {
+        crate::registry::RegistryError::Forbidden {
+            resource: crate::registry::errors::GroupResource {
+                group: self.resource.group.to_string(),
+                resource: self.resource.resource.to_string(),
+            },
+            name: self.name.to_string(),
+            message,
+            cause: None,
+        }
+    }
+
     /// The group, version and kind of the object the request speaks: the subresource's
     /// (Scale for `scale`), else the resource's, as upstream's `GetKind`.
     pub fn kind(&self) -> (&str, &str, &str) {

@@ -8,6 +8,7 @@ mod attributes;
 mod chain;
 mod namespace_lifecycle;
 mod node_restriction;
+mod resource_quota;
 mod service_account;
 mod webhook;
 
@@ -15,6 +16,7 @@ pub use attributes::{Attributes, Operation, Options, Warnings};
 pub use chain::{Chain, Mutating, Validating};
 pub use namespace_lifecycle::NamespaceLifecycle;
 pub use node_restriction::NodeRestriction;
+pub use resource_quota::ResourceQuotaAdmission;
 pub use service_account::ServiceAccountAdmission;
 pub use webhook::{MutatingWebhooks, ValidatingWebhooks, WebhookContext};
 

@@ -10,10 +10,11 @@ pub mod kubelet;
 pub mod legacy_token_tracking;
 pub mod namespace_controller;
 pub mod namespace_defaults;
+pub mod resource_quota;
 
 use crate::admission::{
-    Chain, MutatingWebhooks, NamespaceLifecycle, NodeRestriction, ServiceAccountAdmission,
-    ValidatingWebhooks, WebhookContext,
+    Chain, MutatingWebhooks, NamespaceLifecycle, NodeRestriction, ResourceQuotaAdmission,
+    ServiceAccountAdmission, ValidatingWebhooks, WebhookContext,
 };
 use crate::auth::Authorizer;
 use crate::auth::authorizer::rbac::escalation::Escalation;
@@ -125,6 +126,13 @@ pub fn admission_plugins(
         chain = chain.with_validating(Arc::new(ValidatingWebhooks::new(
             configurations("validatingwebhookconfigurations"),
             webhooks,
+        )));
+    }
+    if enabled.iter().any(|p| p == "ResourceQuota") {
+        let quotas = core("resourcequotas");
+        chain = chain.with_validating(Arc::new(ResourceQuotaAdmission::new(
+            Informer::start(quotas.clone()),
+            quotas,
         )));
     }
     match authorizer.rbac() {
@@ -311,9 +319,18 @@ pub fn new_kube_api_server(
                 Box::pin(namespace_controller::run(namespaces, controller_stores))
             }),
         );
+        let quota_stores = gc_stores.clone();
         server.add_post_start_hook(
             "start-kubeboot-garbage-collector",
             spawn_once(move |_ctx| Box::pin(garbage_collector::run(gc_stores))),
+        );
+        let quotas = storage.builtin_store("", "resourcequotas");
+        server.add_post_start_hook(
+            "start-kubeboot-resource-quota-controller",
+            spawn_once(move |_ctx| {
+                let informer = Informer::start(quotas.clone());
+                Box::pin(resource_quota::run(quotas, informer, quota_stores))
+            }),
         );
     }
 

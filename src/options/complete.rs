@@ -205,6 +205,7 @@ pub const IMPLEMENTED_ADMISSION_PLUGINS: &[&str] = &[
     "MutatingAdmissionWebhook",
     "NamespaceLifecycle",
     "NodeRestriction",
+    "ResourceQuota",
     "ServiceAccount",
     "ValidatingAdmissionWebhook",
 ];

@@ -20,6 +20,7 @@ pub struct Informer {
     objects: RwLock<Arc<Objects>>,
     generation: AtomicU64,
     synced: watch::Receiver<bool>,
+    changes: tokio::sync::Notify,
 }
 
 /// How long a failed list or watch waits before it is tried again.
@@ -33,6 +34,7 @@ impl Informer {
             objects: RwLock::new(Arc::default()),
             generation: AtomicU64::new(0),
             synced,
+            changes: tokio::sync::Notify::new(),
         });
         tokio::spawn(follow(store, Arc::downgrade(&informer), tx));
         informer
@@ -63,6 +65,12 @@ impl Informer {
         let mut objects = self.objects.write().unwrap_or_else(|e| e.into_inner());
         f(Arc::make_mut(&mut objects));
         self.generation.fetch_add(1, Ordering::AcqRel);
+        self.changes.notify_waiters();
+    }
+
+    /// Waits for the next change of the objects (one that happens after the call).
+    pub async fn changed(&self) {
+        self.changes.notified().await
     }
 }
 

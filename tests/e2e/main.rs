@@ -28,6 +28,7 @@ mod pod_binding;
 mod pod_eviction;
 mod protobuf;
 mod rbac;
+mod resource_quotas;
 mod reviews;
 mod service_accounts;
 mod shutdown;

@@ -65,7 +65,7 @@ impl Dispatcher {
             return Ok(Vec::new());
         }
         if !self.hooks.ready().await {
-            return Err(forbidden(a, "not yet ready to handle request".into()));
+            return Err(a.forbidden("not yet ready to handle request".into()));
         }
         let all = self.hooks.all();
         let mut namespace_labels: Option<Option<BTreeMap<String, String>>> = None;
@@ -89,10 +89,7 @@ impl Dispatcher {
                 Ok(false) => {}
                 Err(_) if hook.ignore_failures => {}
                 Err(e) => {
-                    return Err(forbidden(
-                        a,
-                        format!("failed calling webhook {:?}: {e}", hook.name),
-                    ));
+                    return Err(a.forbidden(format!("failed calling webhook {:?}: {e}", hook.name)));
                 }
             }
         }
@@ -171,19 +168,6 @@ async fn namespace_labels_of(
     namespace_labels(namespaces, a, object)
         .await
         .map_err(|e| RegistryError::Internal(e.to_string()))
-}
-
-/// Upstream's `admission.NewForbidden` for the request's object.
-fn forbidden(a: &Attributes<'_>, message: String) -> RegistryError {
-    RegistryError::Forbidden {
-        resource: crate::registry::errors::GroupResource {
-            group: a.resource.group.to_string(),
-            resource: a.resource.resource.to_string(),
-        },
-        name: a.name.to_string(),
-        message,
-        cause: None,
-    }
 }
 
 /// A failed call: nothing when the webhook's failurePolicy is Ignore, else upstream's 500.
