@@ -8,17 +8,16 @@
 
 mod hook;
 mod matching;
-mod resolve;
 mod review;
 
 use super::{Attributes, Mutating, Operation, Result, Validating};
 use crate::registry::informer::Informer;
 use crate::registry::store::new_uid;
 use crate::registry::{RegistryError, Store};
+use crate::webhook::ServiceResolver;
 use bytes::Bytes;
-use hook::{Hook, Hooks, Target};
+use hook::{Hook, Hooks};
 use matching::{conditions_hold, exempt, namespace_labels, rules_match};
-use resolve::ServiceResolver;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -116,34 +115,12 @@ impl Dispatcher {
         };
         let uid = new_uid();
         let body = review::review(version, review::request(&uid, a, object));
-        let address = match &hook.target {
-            Target::Url(_) => None,
-            Target::Service {
-                namespace,
-                name,
-                port,
-                ..
-            } => Some(
-                self.context
-                    .resolver
-                    .resolve(namespace, name, *port)
-                    .await
-                    .map_err(|e| {
-                        CallError::Calling(format!(
-                            "failed to call webhook: Post {:?}: {e}",
-                            hook.url()
-                        ))
-                    })?,
-            ),
-        };
-        let client = hook
-            .client(address)
-            .map_err(|e| CallError::Calling(format!("could not get REST client: {e}")))?;
         let body = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
-        let answer = client
-            .post_within(body, hook.timeout)
+        let answer = hook
+            .endpoint
+            .post(&self.context.resolver, body)
             .await
-            .map_err(|e| CallError::Calling(format!("failed to call webhook: {e}")))?;
+            .map_err(CallError::Calling)?;
         let verdict =
             review::verify(version, &uid, self.mutating, &answer).map_err(CallError::Calling)?;
         for w in &verdict.warnings {

@@ -10,7 +10,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use std::sync::Arc;
 
 /// Reads Services and EndpointSlices from their stores.
-pub(super) struct ServiceResolver {
+pub struct ServiceResolver {
     /// The Services.
     pub services: Arc<Store>,
     /// The EndpointSlices.

@@ -1,9 +1,17 @@
-//! Calling a webhook described by a kubeconfig-format file, as upstream's
-//! `k8s.io/apiserver/pkg/util/webhook` does for the authorization (and later the token and audit)
-//! webhooks: the current context's cluster gives the URL and the CA that verifies it, the
-//! context's user the client certificate or bearer token. Connections are kept alive and reused;
-//! a request the server could not answer (connection reset, 429, 500, 504) is retried with
-//! upstream's backoff (500 ms, ×1.5, 5 attempts).
+//! Calling webhooks, as upstream's `k8s.io/apiserver/pkg/util/webhook`. [`WebhookClient`] POSTs
+//! JSON over kept-alive connections; it is described by a kubeconfig-format file for the
+//! authorization (and later the token and audit) webhooks — the current context's cluster gives
+//! the URL and the CA that verifies it, the context's user the client certificate or bearer
+//! token — where a request the server could not answer (connection reset, 429, 500, 504) is
+//! retried with upstream's backoff (500 ms, ×1.5, 5 attempts). [`Endpoint`] is a webhook named
+//! by an API object's `clientConfig` (admission and CRD conversion webhooks), a Service's
+//! resolved by [`ServiceResolver`].
+
+mod endpoint;
+mod resolve;
+
+pub use endpoint::{ClientConfig, Endpoint};
+pub use resolve::ServiceResolver;
 
 use crate::proxy::{Backend, ClientIdentity};
 use base64::Engine;
