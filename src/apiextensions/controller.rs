@@ -2,6 +2,7 @@
 //! naming, establishing, finalizer and serving controllers: accept names that do not conflict,
 //! mark the CRD Established, serve its versions, and on deletion remove its objects first.
 
+use super::conversion::Converter;
 use super::crd::{CLEANUP_FINALIZER, condition, set_condition};
 use super::custom_resource::CustomResource;
 use crate::admission::{Attributes, Mutating, Operation, Result as AdmissionResult};
@@ -9,6 +10,7 @@ use crate::endpoints::discovery::Discovery;
 use crate::endpoints::openapi::{CustomResourceSchema, OpenApi};
 use crate::registry::store::{DeleteParams, ListParams, UpdateTarget, WatchParams, WriteOptions};
 use crate::registry::{RegistryError, Store, StoreFactory, StoreSet};
+use crate::webhook::ServiceResolver;
 use futures::StreamExt;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     CustomResourceDefinition, CustomResourceDefinitionNames,
@@ -40,6 +42,8 @@ pub struct Serving {
     served: Mutex<HashMap<String, Served>>,
     cleaning: Mutex<HashSet<String>>,
     terminating: Arc<Mutex<HashSet<(String, String)>>>,
+    /// Where conversion webhooks referenced by Service are.
+    resolver: Arc<ServiceResolver>,
 }
 
 /// Refuses creates of custom objects whose CRD is being deleted, as upstream's crdHandler
@@ -74,11 +78,16 @@ impl Serving {
         discovery: Arc<Discovery>,
         openapi: Arc<OpenApi>,
     ) -> Self {
+        let resolver = Arc::new(ServiceResolver {
+            services: storage.builtin_store("", "services"),
+            endpoint_slices: storage.builtin_store("discovery.k8s.io", "endpointslices"),
+        });
         Self {
             storage,
             stores,
             discovery,
             openapi,
+            resolver,
             served: Mutex::default(),
             cleaning: Mutex::default(),
             terminating: Arc::default(),
@@ -92,8 +101,16 @@ impl Serving {
 
     fn store_for(&self, crd: &CustomResourceDefinition, version: &str) -> Option<Arc<Store>> {
         let v = crd.spec.versions.iter().find(|v| v.name == version)?;
+        let converter = crd
+            .spec
+            .conversion
+            .as_ref()
+            .filter(|c| c.strategy == "Webhook")
+            .and_then(|c| c.webhook.as_ref())
+            .map(|w| Arc::new(Converter::new(w, self.resolver.clone())));
         Some(Arc::new(
-            self.storage.store(Arc::new(CustomResource::new(crd, v))),
+            self.storage
+                .store(Arc::new(CustomResource::new(crd, v, converter))),
         ))
     }
 

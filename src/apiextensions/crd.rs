@@ -9,7 +9,7 @@ use crate::registry::table::{Column, created_at_cells};
 use crate::registry::validation::{dns1035_label, dns1123_label, dns1123_subdomain};
 use crate::registry::{Rules, Strategy};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
-    CustomResourceDefinition, CustomResourceDefinitionVersion,
+    CustomResourceConversion, CustomResourceDefinition, CustomResourceDefinitionVersion,
 };
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -220,21 +220,91 @@ fn validate_spec(crd: &CustomResourceDefinition) -> ErrorList {
         lowercase_label(&format!("spec.names.categories[{i}]"), s, &mut errs);
     }
     if let Some(conversion) = &spec.conversion {
-        match conversion.strategy.as_str() {
-            "None" => {}
-            "Webhook" => errs.push(FieldError::forbidden(
-                "spec.conversion.strategy",
-                "webhook conversion is not supported by kubeboot",
-            )),
-            other => errs.push(FieldError::not_supported(
-                "spec.conversion.strategy",
-                other,
-                &["None", "Webhook"],
-            )),
-        }
+        validate_conversion(conversion, &mut errs);
     }
     validate_versions(&spec.versions, &mut errs);
     errs
+}
+
+/// `spec.conversion` as upstream's `validateCustomResourceConversion` (its field names are the
+/// internal ones, `webhookClientConfig` and `conversionReviewVersions`, as upstream reports them).
+fn validate_conversion(conversion: &CustomResourceConversion, errs: &mut ErrorList) {
+    const AT: &str = "spec.conversion";
+    let webhook = conversion.webhook.as_ref();
+    let client_config = webhook.and_then(|w| w.client_config.as_ref());
+    let review_versions = webhook
+        .map(|w| w.conversion_review_versions.as_slice())
+        .unwrap_or(&[]);
+    match conversion.strategy.as_str() {
+        "Webhook" => {
+            match client_config {
+                None => errs.push(FieldError::required(
+                    format!("{AT}.webhookClientConfig"),
+                    "required when strategy is set to Webhook",
+                )),
+                Some(cc) if cc.url.is_some() == cc.service.is_some() => {
+                    errs.push(FieldError::required(
+                        format!("{AT}.webhookClientConfig"),
+                        "exactly one of url or service is required",
+                    ))
+                }
+                Some(cc) => {
+                    if let Some(url) = &cc.url
+                        && !url.starts_with("https://")
+                    {
+                        errs.push(FieldError::invalid(
+                            format!("{AT}.webhookClientConfig.url"),
+                            url.as_str(),
+                            "'https' is the only allowed URL scheme",
+                        ));
+                    }
+                    if let Some(s) = &cc.service {
+                        if s.name.is_empty() {
+                            errs.push(FieldError::required(
+                                format!("{AT}.webhookClientConfig.service.name"),
+                                "service name is required",
+                            ));
+                        }
+                        if s.namespace.is_empty() {
+                            errs.push(FieldError::required(
+                                format!("{AT}.webhookClientConfig.service.namespace"),
+                                "service namespace is required",
+                            ));
+                        }
+                    }
+                }
+            }
+            let at = format!("{AT}.conversionReviewVersions");
+            if review_versions.is_empty() {
+                errs.push(FieldError::required(at, "must specify one of v1, v1beta1"));
+            } else if !review_versions.iter().any(|v| v == "v1" || v == "v1beta1") {
+                errs.push(FieldError::invalid(
+                    at,
+                    json!(review_versions),
+                    "must include at least one of v1, v1beta1",
+                ));
+            }
+        }
+        "None" => {
+            if client_config.is_some() {
+                errs.push(FieldError::forbidden(
+                    format!("{AT}.webhookClientConfig"),
+                    "should not be set when strategy is not set to Webhook",
+                ));
+            }
+            if !review_versions.is_empty() {
+                errs.push(FieldError::forbidden(
+                    format!("{AT}.conversionReviewVersions"),
+                    "should not be set when strategy is not set to Webhook",
+                ));
+            }
+        }
+        other => errs.push(FieldError::not_supported(
+            format!("{AT}.strategy"),
+            other,
+            &["None", "Webhook"],
+        )),
+    }
 }
 
 fn validate_versions(versions: &[CustomResourceDefinitionVersion], errs: &mut ErrorList) {

@@ -3,9 +3,10 @@
 //! objects are stored under the storage version's apiVersion (conversion strategy None).
 
 use super::cel::Validator;
+use super::conversion::Converter;
 use super::jsonpath::JsonPath;
 use super::schema::Structural;
-use crate::registry::errors::ErrorList;
+use crate::registry::errors::{ErrorList, RegistryError};
 use crate::registry::managed_fields::TypeRef;
 use crate::registry::strategy::{
     ALL_VERBS, Decoded, ResourceInfo, ScalePaths, StorageConversion, Strategy, SubresourceInfo,
@@ -19,6 +20,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// A printer column and where its value comes from.
 struct PrinterColumn {
@@ -30,6 +32,8 @@ struct PrinterColumn {
 pub struct CustomResource {
     info: ResourceInfo,
     storage_api_version: String,
+    /// The conversion webhook, for `strategy: Webhook`; else versions differ in apiVersion only.
+    converter: Option<Arc<Converter>>,
     schema: Option<Structural>,
     rules: Validator,
     columns: Vec<PrinterColumn>,
@@ -46,8 +50,13 @@ fn pointer(path: &str) -> String {
 }
 
 impl CustomResource {
-    /// The strategy of `version` of `crd`, named by the CRD's accepted names.
-    pub fn new(crd: &CustomResourceDefinition, version: &CustomResourceDefinitionVersion) -> Self {
+    /// The strategy of `version` of `crd`, named by the CRD's accepted names, converting
+    /// versions with `converter` when the CRD has a conversion webhook.
+    pub fn new(
+        crd: &CustomResourceDefinition,
+        version: &CustomResourceDefinitionVersion,
+        converter: Option<Arc<Converter>>,
+    ) -> Self {
         let spec = &crd.spec;
         let names = crd
             .status
@@ -149,6 +158,7 @@ impl CustomResource {
         CustomResource {
             info,
             storage_api_version: format!("{}/{storage}", spec.group),
+            converter,
             schema: props.map(Structural::new),
             rules: props
                 .and_then(|p| Validator::compile(p, "").ok())
@@ -308,14 +318,23 @@ impl Strategy for CustomResource {
 }
 
 impl StorageConversion for CustomResource {
-    fn encode(&self, obj: &mut Value) {
-        obj["apiVersion"] = Value::String(self.storage_api_version.clone());
+    fn encode(&self, obj: &mut Value) -> Result<(), RegistryError> {
+        match &self.converter {
+            Some(c) => c.convert(obj, &self.storage_api_version)?,
+            None => obj["apiVersion"] = Value::String(self.storage_api_version.clone()),
+        }
+        Ok(())
     }
 
-    fn decode(&self, obj: &mut Value) {
-        obj["apiVersion"] = Value::String(self.info.api_version());
+    fn decode(&self, obj: &mut Value) -> Result<(), RegistryError> {
+        let served = self.info.api_version();
+        match &self.converter {
+            Some(c) => c.convert(obj, &served)?,
+            None => obj["apiVersion"] = Value::String(served),
+        }
         if let Some(schema) = &self.schema {
             schema.apply_defaults(obj);
         }
+        Ok(())
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod cel;
 mod controller;
+mod conversion;
 pub mod crd;
 mod custom_resource;
 mod field_types;

@@ -382,10 +382,10 @@ pub trait Strategy: Send + Sync {
 /// Conversion between the version a strategy serves and the form its objects are stored in.
 pub trait StorageConversion: Send + Sync {
     /// Converts an object of the served version to the stored form (custom resources: the
-    /// storage version's apiVersion).
-    fn encode(&self, obj: &mut Value);
+    /// storage version's apiVersion, or what their conversion webhook answers).
+    fn encode(&self, obj: &mut Value) -> Result<(), super::RegistryError>;
     /// Converts a stored object to the served version (and applies read-time defaults).
-    fn decode(&self, obj: &mut Value);
+    fn decode(&self, obj: &mut Value) -> Result<(), super::RegistryError>;
 }
 
 /// What makes the kind of k8s-openapi type `T` more than its schema: the facts it is registered

@@ -30,6 +30,17 @@ pub enum Target {
     },
 }
 
+/// Why a call failed, in upstream's words.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// No client could be made (a bad caBundle or URL).
+    #[error("could not get REST client: {0}")]
+    Client(String),
+    /// The POST got no usable answer: `Post "<url>": <why>`.
+    #[error("{0}")]
+    Post(String),
+}
+
 /// A `clientConfig`, as the API types of both webhook kinds spell it.
 pub struct ClientConfig {
     /// `url`.
@@ -89,9 +100,8 @@ impl Endpoint {
         format!("{base}{sep}timeout={}s", self.timeout.as_secs())
     }
 
-    /// POSTs the JSON `body` and returns the answer; the error is the reason in upstream's
-    /// words (`failed to call webhook: Post "…": …`).
-    pub async fn post(&self, resolver: &ServiceResolver, body: Bytes) -> Result<Bytes, String> {
+    /// POSTs the JSON `body` and returns the answer.
+    pub async fn post(&self, resolver: &ServiceResolver, body: Bytes) -> Result<Bytes, CallError> {
         let address = match &self.target {
             Target::Url(_) => None,
             Target::Service {
@@ -103,16 +113,14 @@ impl Endpoint {
                 resolver
                     .resolve(namespace, name, *port)
                     .await
-                    .map_err(|e| format!("failed to call webhook: Post {:?}: {e}", self.url()))?,
+                    .map_err(|e| CallError::Post(format!("Post {:?}: {e}", self.url())))?,
             ),
         };
-        let client = self
-            .client(address)
-            .map_err(|e| format!("could not get REST client: {e}"))?;
+        let client = self.client(address).map_err(CallError::Client)?;
         client
             .post_within(body, self.timeout)
             .await
-            .map_err(|e| format!("failed to call webhook: {e}"))
+            .map_err(|e| CallError::Post(e.to_string()))
     }
 
     /// The name the server's certificate must carry.

@@ -10,7 +10,7 @@
 mod endpoint;
 mod resolve;
 
-pub use endpoint::{ClientConfig, Endpoint};
+pub use endpoint::{CallError, ClientConfig, Endpoint};
 pub use resolve::ServiceResolver;
 
 use crate::proxy::{Backend, ClientIdentity};

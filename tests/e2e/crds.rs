@@ -1208,21 +1208,29 @@ async fn deleting_a_namespace_deletes_the_custom_objects_in_it() {
 }
 
 #[tokio::test]
-async fn webhook_conversion_is_refused() {
+async fn webhook_conversion_is_validated_as_upstream() {
     let mut server = TestServer::up(&[]);
     server.wait_ready().await;
     let admin = server.admin();
     let mut crd = simple_crd("hooks.example.com", "things", "Thing");
     crd["spec"]["conversion"] = json!({"strategy": "Webhook", "webhook": {
-        "conversionReviewVersions": ["v1"],
-        "clientConfig": {"url": "https://converter.example.com/convert"}}});
+        "conversionReviewVersions": ["v2"]}});
     let r = admin.json("POST", CRDS, &crd).await;
     assert_eq!(r.status, 422, "{}", r.body);
     let status = r.json();
     assert_eq!(status["reason"], "Invalid");
     assert_eq!(
         status["message"],
-        r#"CustomResourceDefinition.apiextensions.k8s.io "things.hooks.example.com" is invalid: spec.conversion.strategy: Forbidden: webhook conversion is not supported by kubeboot"#
+        r#"CustomResourceDefinition.apiextensions.k8s.io "things.hooks.example.com" is invalid: [spec.conversion.webhookClientConfig: Required value: required when strategy is set to Webhook, spec.conversion.conversionReviewVersions: Invalid value: ["v2"]: must include at least one of v1, v1beta1]"#
+    );
+    crd["spec"]["conversion"] = json!({"strategy": "None", "webhook": {
+        "conversionReviewVersions": ["v1"],
+        "clientConfig": {"url": "https://converter.example.com/convert"}}});
+    let r = admin.json("POST", CRDS, &crd).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(
+        r.json()["message"],
+        r#"CustomResourceDefinition.apiextensions.k8s.io "things.hooks.example.com" is invalid: [spec.conversion.webhookClientConfig: Forbidden: should not be set when strategy is not set to Webhook, spec.conversion.conversionReviewVersions: Forbidden: should not be set when strategy is not set to Webhook]"#
     );
     let r = admin
         .get(&format!("{CRDS}/things.hooks.example.com"))

@@ -10,6 +10,7 @@ mod chart;
 mod client_ca;
 mod common;
 mod core_api;
+mod crd_conversion;
 mod crds;
 mod endpoint_leases;
 #[cfg(feature = "etcd")]

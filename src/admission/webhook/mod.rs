@@ -120,7 +120,12 @@ impl Dispatcher {
             .endpoint
             .post(&self.context.resolver, body)
             .await
-            .map_err(CallError::Calling)?;
+            .map_err(|e| match e {
+                crate::webhook::CallError::Post(e) => {
+                    CallError::Calling(format!("failed to call webhook: {e}"))
+                }
+                e => CallError::Calling(e.to_string()),
+            })?;
         let verdict =
             review::verify(version, &uid, self.mutating, &answer).map_err(CallError::Calling)?;
         for w in &verdict.warnings {

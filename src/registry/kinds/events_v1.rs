@@ -5,7 +5,7 @@
 //! selects through the core Event's columns and fields.
 
 use super::corev1::validate_event;
-use crate::registry::errors::{ErrorList, FieldError};
+use crate::registry::errors::{ErrorList, FieldError, RegistryError};
 use crate::registry::strategy::{Decoded, Names, ResourceInfo, Rules, StorageConversion, Strategy};
 use crate::registry::table::Column;
 use crate::registry::validation::immutable;
@@ -248,11 +248,13 @@ impl Strategy for EventsV1 {
 }
 
 impl StorageConversion for EventsV1 {
-    fn encode(&self, obj: &mut Value) {
+    fn encode(&self, obj: &mut Value) -> Result<(), RegistryError> {
         to_core(obj);
+        Ok(())
     }
-    fn decode(&self, obj: &mut Value) {
+    fn decode(&self, obj: &mut Value) -> Result<(), RegistryError> {
         from_core(obj);
+        Ok(())
     }
 }
 
@@ -342,10 +344,10 @@ mod tests {
         assert_eq!(s.info().group, "events.k8s.io");
         let mut obj = full_v1();
         let conversion = s.storage_conversion().expect("events.k8s.io converts");
-        conversion.encode(&mut obj);
+        conversion.encode(&mut obj).unwrap();
         assert_eq!(obj["apiVersion"], "v1");
         assert_eq!(obj["involvedObject"]["name"], "p");
-        conversion.decode(&mut obj);
+        conversion.decode(&mut obj).unwrap();
         assert_eq!(obj, full_v1());
     }
 

@@ -85,7 +85,7 @@ impl Store {
             }
             match self
                 .storage
-                .create(&self.key(ns, &name), self.encode(&obj))
+                .create(&self.key(ns, &name), self.encode(&obj)?)
                 .await
             {
                 Ok(rev) => {

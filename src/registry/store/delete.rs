@@ -138,7 +138,7 @@ impl Store {
             }
             match self
                 .storage
-                .guaranteed_update(&key, Some(kv.mod_revision), self.encode(&pending))
+                .guaranteed_update(&key, Some(kv.mod_revision), self.encode(&pending)?)
                 .await
             {
                 Ok(kv) => {

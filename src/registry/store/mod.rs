@@ -185,7 +185,7 @@ impl Store {
         let mut obj: Value = serde_json::from_slice(value)
             .map_err(|e| RegistryError::Internal(format!("stored object is not JSON: {e}")))?;
         if let Some(conversion) = self.strategy.storage_conversion() {
-            conversion.decode(&mut obj);
+            conversion.decode(&mut obj)?;
         }
         set_resource_version(&mut obj, revision);
         Ok(obj)
@@ -195,14 +195,16 @@ impl Store {
         self.decode_stored(&kv.value, kv.mod_revision)
     }
 
-    fn encode(&self, obj: &Value) -> Bytes {
+    fn encode(&self, obj: &Value) -> Result<Bytes> {
         let mut o = obj.clone();
         if let Some(conversion) = self.strategy.storage_conversion() {
-            conversion.encode(&mut o);
+            conversion.encode(&mut o)?;
         }
         // The revision is the storage's, never part of the stored bytes.
         meta_mut(&mut o).remove("resourceVersion");
-        Bytes::from(serde_json::to_vec(&o).expect("JSON values serialize"))
+        Ok(Bytes::from(
+            serde_json::to_vec(&o).expect("JSON values serialize"),
+        ))
     }
 
     /// Checks a body's kind and apiVersion, decodes it against the kind's schema and applies the

@@ -387,7 +387,7 @@ impl Store {
         }
         let kv = self
             .storage
-            .guaranteed_update(&key, Some(mod_revision), self.encode(&new))
+            .guaranteed_update(&key, Some(mod_revision), self.encode(&new)?)
             .await
             .map_err(|e| self.storage_err(e, name))?;
         set_resource_version(&mut new, kv.mod_revision);

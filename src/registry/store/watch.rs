@@ -260,7 +260,13 @@ impl Store {
             return Some(change);
         }
         // Decoded outside the lock: other watchers may be reading other changes meanwhile.
-        let object = self.decode_stored(&ev.value, ev.revision).ok()?;
+        let object = match self.decode_stored(&ev.value, ev.revision) {
+            Ok(object) => object,
+            Err(e) => {
+                tracing::warn!(error = %e, key = %ev.key, "watch: a change could not be decoded; it is not sent");
+                return None;
+            }
+        };
         let mut recent = lock();
         // Keep the first copy if another watcher decoded it meanwhile, so frames are shared too.
         if let Some(change) = find(&recent) {
