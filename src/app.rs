@@ -184,8 +184,12 @@ pub async fn create_server_chain(o: &ValidOptions) -> Result<ServerChain, AppErr
     let discovery = Arc::new(Discovery::new(
         std::net::SocketAddr::new(o.advertise_address, o.secure_port).to_string(),
     ));
-    let admission =
-        crate::controlplane::admission_plugins(&*storage, &authorizer, &o.admission_plugins);
+    let admission = crate::controlplane::admission_plugins(
+        &*storage,
+        &authorizer,
+        &o.admission_plugins,
+        &o.admission_config,
+    );
     let builtin = crate::registry::kinds::builtin();
     let mut creaters = crate::auth::reviews::all(&authenticator, &authorizer);
     creaters.push(pod_bindings(&builtin, &*storage));

@@ -6,16 +6,20 @@
 
 mod attributes;
 mod chain;
+mod config;
 mod namespace_lifecycle;
 mod node_restriction;
+pub mod pod_security;
 mod resource_quota;
 mod service_account;
 mod webhook;
 
 pub use attributes::{Attributes, Operation, Options, Warnings};
 pub use chain::{Chain, Mutating, Validating};
+pub use config::AdmissionConfig;
 pub use namespace_lifecycle::NamespaceLifecycle;
 pub use node_restriction::NodeRestriction;
+pub use pod_security::{PodSecurity, PodSecurityConfig};
 pub use resource_quota::ResourceQuotaAdmission;
 pub use service_account::ServiceAccountAdmission;
 pub use webhook::{MutatingWebhooks, ValidatingWebhooks, WebhookContext};

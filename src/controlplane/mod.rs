@@ -13,8 +13,8 @@ pub mod namespace_defaults;
 pub mod resource_quota;
 
 use crate::admission::{
-    Chain, MutatingWebhooks, NamespaceLifecycle, NodeRestriction, ResourceQuotaAdmission,
-    ServiceAccountAdmission, ValidatingWebhooks, WebhookContext,
+    AdmissionConfig, Chain, MutatingWebhooks, NamespaceLifecycle, NodeRestriction, PodSecurity,
+    ResourceQuotaAdmission, ServiceAccountAdmission, ValidatingWebhooks, WebhookContext,
 };
 use crate::auth::Authorizer;
 use crate::auth::authorizer::rbac::escalation::Escalation;
@@ -92,6 +92,7 @@ pub fn admission_plugins(
     storage: &dyn StoreFactory,
     authorizer: &Arc<Authorizer>,
     enabled: &[String],
+    config: &AdmissionConfig,
 ) -> Chain {
     let mut chain = Chain::default();
     let core = |resource: &str| storage.builtin_store("", resource);
@@ -106,6 +107,12 @@ pub fn admission_plugins(
     }
     if enabled.iter().any(|p| p == "NodeRestriction") {
         chain = chain.with_validating(Arc::new(NodeRestriction::new(core("pods"), core("nodes"))));
+    }
+    if enabled.iter().any(|p| p == "PodSecurity") {
+        chain = chain.with_validating(Arc::new(PodSecurity::new(
+            core("namespaces"),
+            config.pod_security.clone(),
+        )));
     }
     // Webhooks come last of their phase, as upstream orders them.
     let webhooks = Arc::new(WebhookContext::new(

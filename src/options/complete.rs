@@ -168,6 +168,10 @@ pub struct CompletedOptions {
     pub cert_extra_sans: Vec<String>,
     /// Admission plugins in effect, in upstream's order.
     pub admission_plugins: Vec<String>,
+    /// Where their configuration is (`--admission-control-config-file`).
+    pub admission_config_file: Option<PathBuf>,
+    /// Their configuration, read from that file by `validate()`.
+    pub admission_config: crate::admission::AdmissionConfig,
     /// `--runtime-config`: which group versions and resources to serve.
     pub runtime_config: RuntimeConfig,
     /// Flags that could not be parsed, reported by `validate()` with the rest.
@@ -205,6 +209,7 @@ pub const IMPLEMENTED_ADMISSION_PLUGINS: &[&str] = &[
     "MutatingAdmissionWebhook",
     "NamespaceLifecycle",
     "NodeRestriction",
+    "PodSecurity",
     "ResourceQuota",
     "ServiceAccount",
     "ValidatingAdmissionWebhook",
@@ -477,6 +482,8 @@ impl ServerRunOptions {
             builtin_controllers: self.builtin_controllers,
             cert_extra_sans: self.cert_extra_sans.clone(),
             admission_plugins,
+            admission_config_file: self.admission_control_config_file.clone(),
+            admission_config: Default::default(),
             runtime_config,
             parse_errors: errors,
             flags: self,

@@ -265,6 +265,10 @@ mod tests {
             works(&["--disable-admission-plugins=ResourceQuota"]),
         ),
         (
+            "admission-control-config-file",
+            works(&["--admission-control-config-file=/tmp/admission.yaml"]),
+        ),
+        (
             "runtime-config",
             works(&["--runtime-config=batch/v1=false"]),
         ),

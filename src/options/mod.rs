@@ -313,6 +313,10 @@ pub struct ServerRunOptions {
     #[arg(long = "disable-admission-plugins", value_delimiter = ',')]
     pub disable_admission_plugins: Vec<String>,
 
+    /// File with the admission plugins' configuration (an AdmissionConfiguration).
+    #[arg(long = "admission-control-config-file", value_name = "FILE")]
+    pub admission_control_config_file: Option<PathBuf>,
+
     /// Comma-separated key=value pairs enabling or disabling group/versions (e.g. batch/v1=false, api/all=true).
     #[arg(long = "runtime-config", value_delimiter = ',')]
     pub runtime_config: Vec<String>,

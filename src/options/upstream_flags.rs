@@ -26,7 +26,6 @@ pub(super) const BOOL_FLAGS: &[&str] = &[
 /// Upstream flags that take a value (`--name=v` or `--name v`).
 pub(super) const VALUE_FLAGS: &[&str] = &[
     "admission-control",
-    "admission-control-config-file",
     "allow-metric-labels",
     "allow-metric-labels-manifest",
     "apiserver-count",

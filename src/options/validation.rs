@@ -97,6 +97,15 @@ impl CompletedOptions {
             errors: Vec::new(),
             unparsed: std::mem::take(&mut self.parse_errors),
         };
+        if let Some(path) = &self.admission_config_file {
+            match crate::admission::AdmissionConfig::load(path) {
+                Ok(config) => self.admission_config = config,
+                Err(e) => r.error(
+                    "admission-control-config-file",
+                    format!("--admission-control-config-file: {e}"),
+                ),
+            }
+        }
         let f = &self.flags;
 
         r.parsed(&[

@@ -27,6 +27,7 @@ mod node_authorization;
 mod openapi;
 mod pod_binding;
 mod pod_eviction;
+mod pod_security;
 mod protobuf;
 mod rbac;
 mod resource_quotas;

@@ -1,0 +1,110 @@
+//! `--admission-control-config-file`: upstream's AdmissionConfiguration, whose `plugins[]` give
+//! each plugin's configuration inline (`configuration`) or in a file (`path`, relative to the
+//! AdmissionConfiguration's own file). kubeboot reads PodSecurity's; the others' plugins take
+//! no configuration here.
+
+use super::PodSecurityConfig;
+use serde_json::Value;
+use std::path::Path;
+
+/// The plugins' configurations.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AdmissionConfig {
+    /// PodSecurity's defaults and exemptions.
+    pub pod_security: PodSecurityConfig,
+}
+
+/// The API versions an AdmissionConfiguration may have, as upstream accepts them.
+const VERSIONS: &[&str] = &[
+    "apiserver.config.k8s.io/v1",
+    "apiserver.config.k8s.io/v1alpha1",
+    "apiserver.k8s.io/v1alpha1",
+];
+
+fn read_yaml(path: &Path) -> Result<Value, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_saphyr::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+impl AdmissionConfig {
+    /// Reads the AdmissionConfiguration at `path`; the error names what is wrong.
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let doc = read_yaml(path)?;
+        let api_version = doc["apiVersion"].as_str().unwrap_or("");
+        if doc["kind"] != "AdmissionConfiguration" || !VERSIONS.contains(&api_version) {
+            return Err(format!(
+                "{}: not an AdmissionConfiguration of {}",
+                path.display(),
+                VERSIONS.join(", ")
+            ));
+        }
+        let mut config = Self::default();
+        for plugin in doc["plugins"].as_array().into_iter().flatten() {
+            let name = plugin["name"].as_str().unwrap_or("");
+            let body = match (&plugin["configuration"], plugin["path"].as_str()) {
+                (c, _) if !c.is_null() => c.clone(),
+                (_, Some(p)) => {
+                    let dir = path.parent().unwrap_or(Path::new("."));
+                    read_yaml(&dir.join(p))?
+                }
+                _ => continue,
+            };
+            if name == "PodSecurity" {
+                config.pod_security = PodSecurityConfig::from_value(&body)
+                    .map_err(|e| format!("plugin PodSecurity: {e}"))?;
+            }
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admission::pod_security::{Level, LevelVersion};
+
+    #[test]
+    fn pod_security_defaults_and_exemptions_are_read_inline_or_from_a_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let inline = dir.path().join("admission.yaml");
+        std::fs::write(
+            &inline,
+            "apiVersion: apiserver.config.k8s.io/v1\nkind: AdmissionConfiguration\nplugins:\n\
+             - name: PodSecurity\n  configuration:\n    apiVersion: pod-security.admission.config.k8s.io/v1\n\
+             \x20   kind: PodSecurityConfiguration\n    defaults: {enforce: baseline, enforce-version: v1.30}\n\
+             \x20   exemptions: {namespaces: [kube-system]}\n",
+        )
+        .unwrap();
+        let c = AdmissionConfig::load(&inline).unwrap();
+        assert_eq!(
+            c.pod_security.defaults.enforce,
+            LevelVersion {
+                level: Level::Baseline,
+                version: Some(30)
+            }
+        );
+        assert_eq!(c.pod_security.exempt_namespaces, ["kube-system"]);
+        let by_path = dir.path().join("by-path.yaml");
+        std::fs::write(
+            dir.path().join("pss.yaml"),
+            "apiVersion: pod-security.admission.config.k8s.io/v1\nkind: PodSecurityConfiguration\ndefaults: {warn: restricted}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            &by_path,
+            "apiVersion: apiserver.config.k8s.io/v1\nkind: AdmissionConfiguration\nplugins:\n- name: PodSecurity\n  path: pss.yaml\n",
+        )
+        .unwrap();
+        let c = AdmissionConfig::load(&by_path).unwrap();
+        assert_eq!(c.pod_security.defaults.warn.level, Level::Restricted);
+        std::fs::write(
+            dir.path().join("pss.yaml"),
+            "apiVersion: pod-security.admission.config.k8s.io/v1\nkind: PodSecurityConfiguration\ndefaults: {enforce: strict}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            AdmissionConfig::load(&by_path).unwrap_err(),
+            "plugin PodSecurity: defaults.enforce: invalid value \"strict\""
+        );
+    }
+}
