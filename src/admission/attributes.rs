@@ -2,7 +2,7 @@
 
 use crate::auth::UserInfo;
 use crate::registry::ResourceInfo;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 /// The operation admission sees, as upstream's `admission.Operation`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,6 +166,53 @@ impl Attributes<'_> {
             message,
             cause: None,
         }
+    }
+
+    /// The AdmissionRequest of the request with its `object` (absent for deletes): what
+    /// webhooks are sent, and what policies and matchConditions see as `request`.
+    pub fn request(&self, uid: &str, object: Option<&Value>) -> Value {
+        let a = self;
+        let info = a.resource;
+        let (group, version, kind) = a.kind();
+        let gvk = json!({"group": group, "version": version, "kind": kind});
+        let gvr = json!({"group": info.group, "version": info.version, "resource": info.resource});
+        let mut user = Map::new();
+        user.insert("username".into(), json!(a.user.name));
+        if !a.user.uid.is_empty() {
+            user.insert("uid".into(), json!(a.user.uid));
+        }
+        if !a.user.groups.is_empty() {
+            user.insert("groups".into(), json!(a.user.groups));
+        }
+        if !a.user.extra.is_empty() {
+            user.insert("extra".into(), json!(a.user.extra));
+        }
+        let mut r = Map::new();
+        r.insert("uid".into(), json!(uid));
+        r.insert("kind".into(), gvk.clone());
+        r.insert("resource".into(), gvr.clone());
+        if !a.subresource.is_empty() {
+            r.insert("subResource".into(), json!(a.subresource));
+            r.insert("requestSubResource".into(), json!(a.subresource));
+        }
+        r.insert("requestKind".into(), gvk);
+        r.insert("requestResource".into(), gvr);
+        if !a.name.is_empty() {
+            r.insert("name".into(), json!(a.name));
+        }
+        if let Some(ns) = a.namespace {
+            r.insert("namespace".into(), json!(ns));
+        }
+        r.insert("operation".into(), json!(a.operation.as_str()));
+        r.insert("userInfo".into(), Value::Object(user));
+        r.insert("object".into(), object.cloned().unwrap_or(Value::Null));
+        r.insert(
+            "oldObject".into(),
+            a.old_object.cloned().unwrap_or(Value::Null),
+        );
+        r.insert("dryRun".into(), json!(a.dry_run));
+        r.insert("options".into(), a.options.to_value(false));
+        Value::Object(r)
     }
 
     /// The group, version and kind of the object the request speaks: the subresource's

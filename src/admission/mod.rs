@@ -7,6 +7,7 @@
 mod attributes;
 mod chain;
 mod config;
+mod matching;
 mod namespace_lifecycle;
 mod node_restriction;
 pub mod pod_security;

@@ -2,78 +2,15 @@
 //! its rules, then its namespaceSelector, its objectSelector, and its matchConditions.
 
 use super::hook::Hook;
-use crate::admission::{Attributes, Operation};
+use crate::admission::Attributes;
 use crate::registry::store::labels_of;
-use crate::registry::{RegistryError, Store};
 use kube::core::SelectorExt;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// The resources no webhook is ever called for, so that a broken webhook cannot lock out the
-/// configuration that would fix it (upstream's `IsExemptAdmissionConfigurationResource`).
-pub(super) fn exempt(a: &Attributes<'_>) -> bool {
-    a.resource.group == "admissionregistration.k8s.io"
-        && matches!(
-            &*a.resource.resource,
-            "validatingwebhookconfigurations"
-                | "mutatingwebhookconfigurations"
-                | "validatingadmissionpolicies"
-                | "validatingadmissionpolicybindings"
-                | "mutatingadmissionpolicies"
-                | "mutatingadmissionpolicybindings"
-        )
-}
-
-/// Whether one of the webhook's rules matches the request's operation, group, version,
-/// resource and subresource, and scope (upstream's `rules.Matcher`).
+/// Whether one of the webhook's rules matches the request.
 pub(super) fn rules_match(hook: &Hook, a: &Attributes<'_>) -> bool {
-    let info = a.resource;
-    let is_namespace = info.group.is_empty() && info.resource == "namespaces";
-    hook.rules.iter().any(|rule| {
-        let any = |list: &Option<Vec<String>>, value: &str| {
-            list.iter().flatten().any(|v| v == "*" || v == value)
-        };
-        let scope = match rule.scope.as_deref() {
-            Some("Namespaced") => !is_namespace && a.namespace.is_some(),
-            Some("Cluster") => is_namespace || a.namespace.is_none(),
-            _ => true,
-        };
-        let resource = rule.resources.iter().flatten().any(|r| {
-            let (res, sub) = r.split_once('/').unwrap_or((r, ""));
-            (res == "*" || res == info.resource) && (sub == "*" || sub == a.subresource)
-        });
-        any(&rule.operations, a.operation.as_str())
-            && any(&rule.api_groups, &info.group)
-            && any(&rule.api_versions, &info.version)
-            && resource
-            && scope
-    })
-}
-
-/// The labels a namespaceSelector is matched against: `None` for a cluster-scoped request
-/// that is not about a namespace (never exempted); a namespace's own labels when it is written;
-/// else the namespace's as stored.
-pub(super) async fn namespace_labels(
-    namespaces: &Store,
-    a: &Attributes<'_>,
-    object: Option<&Value>,
-) -> Result<Option<BTreeMap<String, String>>, RegistryError> {
-    let is_namespace = a.resource.group.is_empty()
-        && a.resource.resource == "namespaces"
-        && a.subresource.is_empty();
-    if is_namespace && matches!(a.operation, Operation::Create | Operation::Update) {
-        return Ok(object.map(labels_of));
-    }
-    let name = match a.namespace {
-        Some(ns) => ns,
-        None if is_namespace => a.name,
-        None => return Ok(None),
-    };
-    match namespaces.get(None, name).await {
-        Ok(ns) => Ok(Some(labels_of(&ns))),
-        Err(RegistryError::NotFound { .. }) => Ok(Some(BTreeMap::new())),
-        Err(e) => Err(e),
-    }
+    crate::admission::matching::rules_match(&hook.rules, a)
 }
 
 /// Whether the webhook's namespaceSelector matches `labels` (`None`: nothing to exempt).
@@ -134,7 +71,7 @@ pub(super) fn conditions_hold(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admission::{Options, Warnings};
+    use crate::admission::{Operation, Options, Warnings};
     use crate::auth::UserInfo;
     use crate::registry::ResourceInfo;
     use k8s_openapi::api::admissionregistration::v1::MutatingWebhook;

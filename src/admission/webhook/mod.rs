@@ -10,6 +10,7 @@ mod hook;
 mod matching;
 mod review;
 
+use super::matching::{exempt, namespace_labels};
 use super::{Attributes, Mutating, Operation, Result, Validating};
 use crate::registry::informer::Informer;
 use crate::registry::store::new_uid;
@@ -17,7 +18,7 @@ use crate::registry::{RegistryError, Store};
 use crate::webhook::ServiceResolver;
 use bytes::Bytes;
 use hook::{Hook, Hooks};
-use matching::{conditions_hold, exempt, namespace_labels, rules_match};
+use matching::{conditions_hold, rules_match};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -82,7 +83,7 @@ impl Dispatcher {
             {
                 continue;
             }
-            let request = review::request("", a, object);
+            let request = a.request("", object);
             match conditions_hold(hook, &request, object, a.old_object) {
                 Ok(true) => relevant.push(hook.clone()),
                 Ok(false) => {}
@@ -114,7 +115,7 @@ impl Dispatcher {
             ));
         };
         let uid = new_uid();
-        let body = review::review(version, review::request(&uid, a, object));
+        let body = review::review(version, a.request(&uid, object));
         let body = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
         let answer = hook
             .endpoint

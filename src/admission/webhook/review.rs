@@ -1,56 +1,9 @@
 //! AdmissionReview (admission.k8s.io/v1 and v1beta1): the request a webhook is sent, and what
 //! its answer may say, checked as upstream's `VerifyAdmissionResponse`.
 
-use crate::admission::Attributes;
 use crate::registry::RegistryError;
 use base64::Engine;
-use serde_json::{Map, Value, json};
-
-/// The AdmissionRequest for `a` with its `object` (absent for deletes), also what
-/// matchConditions see as `request`.
-pub(super) fn request(uid: &str, a: &Attributes<'_>, object: Option<&Value>) -> Value {
-    let info = a.resource;
-    let (group, version, kind) = a.kind();
-    let gvk = json!({"group": group, "version": version, "kind": kind});
-    let gvr = json!({"group": info.group, "version": info.version, "resource": info.resource});
-    let mut user = Map::new();
-    user.insert("username".into(), json!(a.user.name));
-    if !a.user.uid.is_empty() {
-        user.insert("uid".into(), json!(a.user.uid));
-    }
-    if !a.user.groups.is_empty() {
-        user.insert("groups".into(), json!(a.user.groups));
-    }
-    if !a.user.extra.is_empty() {
-        user.insert("extra".into(), json!(a.user.extra));
-    }
-    let mut r = Map::new();
-    r.insert("uid".into(), json!(uid));
-    r.insert("kind".into(), gvk.clone());
-    r.insert("resource".into(), gvr.clone());
-    if !a.subresource.is_empty() {
-        r.insert("subResource".into(), json!(a.subresource));
-        r.insert("requestSubResource".into(), json!(a.subresource));
-    }
-    r.insert("requestKind".into(), gvk);
-    r.insert("requestResource".into(), gvr);
-    if !a.name.is_empty() {
-        r.insert("name".into(), json!(a.name));
-    }
-    if let Some(ns) = a.namespace {
-        r.insert("namespace".into(), json!(ns));
-    }
-    r.insert("operation".into(), json!(a.operation.as_str()));
-    r.insert("userInfo".into(), Value::Object(user));
-    r.insert("object".into(), object.cloned().unwrap_or(Value::Null));
-    r.insert(
-        "oldObject".into(),
-        a.old_object.cloned().unwrap_or(Value::Null),
-    );
-    r.insert("dryRun".into(), json!(a.dry_run));
-    r.insert("options".into(), a.options.to_value(false));
-    Value::Object(r)
-}
+use serde_json::{Value, json};
 
 /// The AdmissionReview of `version` carrying `request`.
 pub(super) fn review(version: &str, request: Value) -> Value {
