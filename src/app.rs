@@ -185,7 +185,7 @@ pub async fn create_server_chain(o: &ValidOptions) -> Result<ServerChain, AppErr
         std::net::SocketAddr::new(o.advertise_address, o.secure_port).to_string(),
     ));
     let admission = crate::controlplane::admission_plugins(
-        &*storage,
+        &storage,
         &authorizer,
         &o.admission_plugins,
         &o.admission_config,

@@ -14,7 +14,8 @@ pub mod resource_quota;
 
 use crate::admission::{
     AdmissionConfig, Chain, MutatingWebhooks, NamespaceLifecycle, NodeRestriction, PodSecurity,
-    ResourceQuotaAdmission, ServiceAccountAdmission, ValidatingWebhooks, WebhookContext,
+    ResourceQuotaAdmission, ServiceAccountAdmission, ValidatingPolicies, ValidatingWebhooks,
+    WebhookContext,
 };
 use crate::auth::Authorizer;
 use crate::auth::authorizer::rbac::escalation::Escalation;
@@ -89,7 +90,7 @@ pub struct Config {
 /// what it needs from `storage`), then RBAC's escalation checks when
 /// `authorizer` runs RBAC (upstream's RBAC storage makes them, whatever the plugins).
 pub fn admission_plugins(
-    storage: &dyn StoreFactory,
+    storage: &Arc<dyn StoreFactory>,
     authorizer: &Arc<Authorizer>,
     enabled: &[String],
     config: &AdmissionConfig,
@@ -127,6 +128,14 @@ pub fn admission_plugins(
         chain = chain.with_mutating(Arc::new(MutatingWebhooks::new(
             configurations("mutatingwebhookconfigurations"),
             webhooks.clone(),
+        )));
+    }
+    if enabled.iter().any(|p| p == "ValidatingAdmissionPolicy") {
+        chain = chain.with_validating(Arc::new(ValidatingPolicies::new(
+            configurations("validatingadmissionpolicies"),
+            configurations("validatingadmissionpolicybindings"),
+            core("namespaces"),
+            storage.clone(),
         )));
     }
     if enabled.iter().any(|p| p == "ValidatingAdmissionWebhook") {

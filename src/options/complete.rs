@@ -212,6 +212,7 @@ pub const IMPLEMENTED_ADMISSION_PLUGINS: &[&str] = &[
     "PodSecurity",
     "ResourceQuota",
     "ServiceAccount",
+    "ValidatingAdmissionPolicy",
     "ValidatingAdmissionWebhook",
 ];
 

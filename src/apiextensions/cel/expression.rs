@@ -31,27 +31,50 @@ impl Expression {
         &self.source
     }
 
-    /// Evaluates to a bool with `variables` bound (a `None` value binds CEL's null); an error,
-    /// or a result that is not a bool, is worded as upstream's.
-    pub fn evaluate_bool(&self, variables: &[(&str, Option<&Json>)]) -> Result<bool, String> {
+    /// Evaluates with `variables` bound; an error is worded as upstream's.
+    pub fn evaluate(&self, variables: &[(&str, Value)]) -> Result<Value, String> {
         let mut ctx = Context::with_env(env().clone());
         for (name, value) in variables {
-            let value = value.map_or(Value::Null, |v| to_cel(v, None));
-            ctx.add_variable_from_value(*name, value);
+            ctx.add_variable_from_value(*name, value.clone());
         }
-        match self.program.execute(&ctx) {
-            Ok(Value::Bool(b)) => Ok(b),
-            Ok(_) => Err(format!(
-                "expression '{}' resulted in non-boolean value",
-                self.source
-            )),
-            Err(e) => Err(format!(
+        self.program.execute(&ctx).map_err(|e| {
+            format!(
                 "expression '{}' resulted in error: {}",
                 self.source,
                 runtime_error(&e)
+            )
+        })
+    }
+
+    /// Evaluates to a bool with `variables` bound (a `None` value binds CEL's null); an error,
+    /// or a result that is not a bool, is worded as upstream's.
+    pub fn evaluate_bool(&self, variables: &[(&str, Option<&Json>)]) -> Result<bool, String> {
+        let bound: Vec<(&str, Value)> = variables
+            .iter()
+            .map(|(name, value)| (*name, value_of(*value)))
+            .collect();
+        match self.evaluate(&bound)? {
+            Value::Bool(b) => Ok(b),
+            _ => Err(format!(
+                "expression '{}' resulted in non-boolean value",
+                self.source
             )),
         }
     }
+}
+
+/// A JSON value as CEL sees it (`None`: null).
+pub fn value_of(json: Option<&Json>) -> Value {
+    json.map_or(Value::Null, |v| to_cel(v, None))
+}
+
+/// A CEL map of `entries` (ValidatingAdmissionPolicy's `variables`).
+pub fn map_of(entries: Vec<(String, Value)>) -> Value {
+    let map: std::collections::HashMap<::cel::objects::Key, Value> =
+        entries.into_iter().map(|(k, v)| (k.into(), v)).collect();
+    Value::Map(::cel::objects::Map {
+        map: std::sync::Arc::new(map),
+    })
 }
 
 #[cfg(test)]

@@ -17,7 +17,9 @@ mod expression;
 mod library;
 mod schema;
 
-pub use expression::Expression;
+/// A CEL value.
+pub use ::cel::Value as CelValue;
+pub use expression::{Expression, map_of, value_of};
 
 use crate::registry::errors::ErrorList;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaProps;

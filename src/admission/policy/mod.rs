@@ -1,0 +1,362 @@
+//! The ValidatingAdmissionPolicy plugin (admissionregistration.k8s.io/v1), as upstream's: each
+//! binding applies its policy to the requests both match — with the params its `paramRef`
+//! names or selects (of the policy's `paramKind`), the policy's matchConditions and variables,
+//! then its validations in CEL over `object`, `oldObject`, `request`, `params`,
+//! `namespaceObject` and `variables`. A failed validation is refused with upstream's words
+//! (`ValidatingAdmissionPolicy '<p>' with binding '<b>' denied request: …`, its reason's code)
+//! under the `Deny` action and warned of under `Warn`; an expression that cannot be evaluated
+//! counts as failed unless the policy's failurePolicy is Ignore. With no binding a request
+//! costs one lock and an empty list.
+
+mod compiled;
+
+use super::matching::{exempt, namespace_labels};
+use super::{Attributes, Operation, Result, Validating};
+use crate::apiextensions::cel::{CelValue, map_of, value_of};
+use crate::registry::informer::Informer;
+use crate::registry::selectors::{LabelSelector, label_selector_string};
+use crate::registry::store::ListParams;
+use crate::registry::{RegistryError, Store, StoreFactory};
+use compiled::{Binding, Policy};
+use k8s_openapi::api::admissionregistration::v1::{
+    ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{StatusCause, StatusDetails};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The stores of param kinds by apiVersion and kind (`None`: not a built-in kind).
+type ParamStores = HashMap<(String, String), Option<Arc<Store>>>;
+
+/// The policies and bindings as compiled at given informer generations.
+type Applications = Arc<Vec<(Arc<Policy>, Binding)>>;
+
+/// Applies ValidatingAdmissionPolicies through their bindings.
+pub struct ValidatingPolicies {
+    policies: Arc<Informer>,
+    bindings: Arc<Informer>,
+    namespaces: Arc<Store>,
+    storage: Arc<dyn StoreFactory>,
+    compiled: Mutex<((u64, u64), Applications)>,
+    param_stores: Mutex<ParamStores>,
+}
+
+/// A failed validation (or an evaluation error failing closed): its message and reason.
+struct Failure {
+    message: String,
+    reason: Option<String>,
+}
+
+impl ValidatingPolicies {
+    /// Follows policies and bindings through their informers; reads namespaces and params
+    /// (built-in kinds) from `storage`.
+    pub fn new(
+        policies: Arc<Informer>,
+        bindings: Arc<Informer>,
+        namespaces: Arc<Store>,
+        storage: Arc<dyn StoreFactory>,
+    ) -> Self {
+        Self {
+            policies,
+            bindings,
+            namespaces,
+            storage,
+            compiled: Mutex::new(((0, 0), Arc::default())),
+            param_stores: Mutex::default(),
+        }
+    }
+
+    /// Every binding with its policy, recompiled when either changed.
+    fn applications(&self) -> Applications {
+        let generation = (self.policies.generation(), self.bindings.generation());
+        let mut compiled = self.compiled.lock().unwrap_or_else(|e| e.into_inner());
+        if compiled.0 != generation {
+            let policies: HashMap<String, Arc<Policy>> = self
+                .policies
+                .objects()
+                .values()
+                .filter_map(|p| {
+                    serde_json::from_value::<ValidatingAdmissionPolicy>((**p).clone()).ok()
+                })
+                .filter_map(Policy::compile)
+                .map(|p| (p.name.clone(), Arc::new(p)))
+                .collect();
+            let applications = self
+                .bindings
+                .objects()
+                .values()
+                .filter_map(|b| {
+                    serde_json::from_value::<ValidatingAdmissionPolicyBinding>((**b).clone()).ok()
+                })
+                .filter_map(Binding::compile)
+                .filter_map(|b| Some((policies.get(&b.policy)?.clone(), b)))
+                .collect();
+            *compiled = (generation, Arc::new(applications));
+        }
+        compiled.1.clone()
+    }
+
+    /// The store of a built-in `paramKind`.
+    fn param_store(&self, api_version: &str, kind: &str) -> Option<Arc<Store>> {
+        let key = (api_version.to_string(), kind.to_string());
+        let mut stores = self.param_stores.lock().unwrap_or_else(|e| e.into_inner());
+        stores
+            .entry(key)
+            .or_insert_with(|| {
+                let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+                let info = crate::registry::kinds::builtin()
+                    .into_iter()
+                    .map(|s| s.info().clone())
+                    .find(|i| i.group == group && i.version == version && i.kind == kind)?;
+                Some(self.storage.builtin_store(&info.group, &info.resource))
+            })
+            .clone()
+    }
+
+    /// The params a binding gives for the request: `[None]` without a paramKind; `Err` is a
+    /// decision (a `Deny` parameterNotFoundAction).
+    async fn params(
+        &self,
+        policy: &Policy,
+        binding: &Binding,
+        a: &Attributes<'_>,
+    ) -> std::result::Result<Vec<Option<Value>>, String> {
+        let Some((api_version, kind)) = &policy.param_kind else {
+            return Ok(vec![None]);
+        };
+        let Some(param_ref) = &binding.param_ref else {
+            return Err(format!(
+                "failed to configure binding: no paramRef is given for policy {:?}, which has a paramKind",
+                policy.name
+            ));
+        };
+        let store = self.param_store(api_version, kind).ok_or_else(|| {
+            format!(
+                "failed to configure binding: paramKind {api_version}, Kind={kind} is not served"
+            )
+        })?;
+        let namespace = match (store.info().namespaced, param_ref.namespace.as_deref()) {
+            (false, _) => None,
+            (true, Some(ns)) if !ns.is_empty() => Some(ns.to_string()),
+            (true, _) => a.namespace.map(str::to_string),
+        };
+        let found: Vec<Option<Value>> = match (&param_ref.name, &param_ref.selector) {
+            (Some(name), _) if !name.is_empty() => {
+                match store.get(namespace.as_deref(), name).await {
+                    Ok(p) => vec![Some(p)],
+                    Err(RegistryError::NotFound { .. }) => Vec::new(),
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+            (_, selector) => {
+                let labels = selector
+                    .as_ref()
+                    .map(label_selector_string)
+                    .unwrap_or_default();
+                let params = ListParams {
+                    labels: LabelSelector::parse(&labels)?,
+                    ..ListParams::default()
+                };
+                store
+                    .list(namespace.as_deref(), &params)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .items
+                    .into_iter()
+                    .map(Some)
+                    .collect()
+            }
+        };
+        if found.is_empty() && param_ref.parameter_not_found_action.as_deref() == Some("Deny") {
+            return Err(
+                "no params found for policy binding with `Deny` parameterNotFoundAction".into(),
+            );
+        }
+        Ok(found)
+    }
+
+    /// Evaluates `policy` for one param; the failed validations.
+    fn evaluate(policy: &Policy, base: &[(&str, CelValue)]) -> Vec<Failure> {
+        let failed = |message: String| Failure {
+            message,
+            reason: None,
+        };
+        // An expression that cannot be compiled or evaluated fails closed unless Ignore.
+        let error = |e: String| {
+            if policy.fail_closed {
+                vec![failed(e)]
+            } else {
+                Vec::new()
+            }
+        };
+        for (_, condition) in &policy.match_conditions {
+            let result = condition
+                .as_ref()
+                .map_err(Clone::clone)
+                .and_then(|c| c.evaluate(base));
+            match result {
+                Ok(CelValue::Bool(true)) => {}
+                Ok(CelValue::Bool(false)) => return Vec::new(),
+                Ok(_) => return error("match condition did not evaluate to a bool".into()),
+                Err(e) => return error(e),
+            }
+        }
+        let mut variables: Vec<(String, CelValue)> = Vec::new();
+        for (name, expression) in &policy.variables {
+            let mut bound = base.to_vec();
+            bound.push(("variables", map_of(variables.clone())));
+            let value = expression
+                .as_ref()
+                .map_err(Clone::clone)
+                .and_then(|e| e.evaluate(&bound))
+                .unwrap_or(CelValue::Null);
+            variables.push((name.clone(), value));
+        }
+        let mut bound = base.to_vec();
+        bound.push(("variables", map_of(variables)));
+        let mut decisions = Vec::new();
+        for v in &policy.validations {
+            let result = v
+                .expression
+                .as_ref()
+                .map_err(Clone::clone)
+                .and_then(|e| e.evaluate(&bound));
+            match result {
+                Ok(CelValue::Bool(true)) => {}
+                Ok(CelValue::Bool(false)) => {
+                    let from_expression = v.message_expression.as_ref().and_then(|m| {
+                        match m.as_ref().ok()?.evaluate(&bound).ok()? {
+                            CelValue::String(s) if !s.trim().is_empty() => {
+                                Some(s.trim().to_string())
+                            }
+                            _ => None,
+                        }
+                    });
+                    let message = from_expression
+                        .or_else(|| v.message.clone())
+                        .unwrap_or_else(|| format!("failed expression: {}", v.source));
+                    decisions.push(Failure {
+                        message,
+                        reason: v.reason.clone(),
+                    });
+                }
+                Ok(_) => decisions.extend(error(format!(
+                    "expression '{}' resulted in non-boolean value",
+                    v.source
+                ))),
+                Err(e) => decisions.extend(error(e)),
+            }
+        }
+        decisions
+    }
+}
+
+/// The HTTP code of a validation's reason, as upstream's `reasonToCode`.
+fn code_of(reason: &str) -> u16 {
+    match reason {
+        "Unauthorized" => 401,
+        "Forbidden" => 403,
+        "RequestEntityTooLarge" => 413,
+        _ => 422,
+    }
+}
+
+#[async_trait::async_trait]
+impl Validating for ValidatingPolicies {
+    fn handles(&self, _: Operation) -> bool {
+        true
+    }
+
+    async fn validate(&self, a: &Attributes<'_>, object: Option<&Value>) -> Result {
+        if exempt(a) {
+            return Ok(());
+        }
+        let wait = Duration::from_secs(10);
+        if (self.policies.generation() == 0 && !self.policies.wait_synced(wait).await)
+            || (self.bindings.generation() == 0 && !self.bindings.wait_synced(wait).await)
+        {
+            return Err(a.forbidden("not yet ready to handle request".into()));
+        }
+        let applications = self.applications();
+        if applications.is_empty() {
+            return Ok(());
+        }
+        let labels = namespace_labels(&self.namespaces, a, object)
+            .await
+            .map_err(|e| RegistryError::Internal(e.to_string()))?;
+        let mut namespace_object: Option<Value> = None;
+        for (policy, binding) in applications.iter() {
+            let matched = policy
+                .constraints
+                .matches(a, object, labels.as_ref())
+                .and_then(|m| match (&binding.match_resources, m) {
+                    (Some(r), true) => r.matches(a, object, labels.as_ref()),
+                    (_, m) => Ok(m),
+                })
+                .map_err(RegistryError::Internal)?;
+            if !matched {
+                continue;
+            }
+            if namespace_object.is_none()
+                && let Some(ns) = a.namespace
+            {
+                namespace_object = self.namespaces.get(None, ns).await.ok();
+            }
+            let mut decisions = Vec::new();
+            match self.params(policy, binding, a).await {
+                Ok(params) => {
+                    let request = a.request("", object);
+                    for param in params {
+                        let base = [
+                            ("object", value_of(object)),
+                            ("oldObject", value_of(a.old_object)),
+                            ("request", value_of(Some(&request))),
+                            ("params", value_of(param.as_ref())),
+                            ("namespaceObject", value_of(namespace_object.as_ref())),
+                        ];
+                        decisions.extend(Self::evaluate(policy, &base));
+                    }
+                }
+                Err(message) => decisions.push(Failure {
+                    message,
+                    reason: None,
+                }),
+            }
+            for Failure { message, reason } in decisions {
+                if binding.warn {
+                    a.warnings.add(format!(
+                        "Validation failed for ValidatingAdmissionPolicy '{}' with binding '{}': {message}",
+                        policy.name, binding.name
+                    ));
+                }
+                if binding.deny {
+                    let denied = format!(
+                        "ValidatingAdmissionPolicy '{}' with binding '{}' denied request: {message}",
+                        policy.name, binding.name
+                    );
+                    let reason = reason.unwrap_or_else(|| "Invalid".into());
+                    let forbidden = a.forbidden(denied.clone());
+                    return Err(RegistryError::Status {
+                        code: code_of(&reason),
+                        reason,
+                        message: forbidden.to_string(),
+                        details: Some(Box::new(StatusDetails {
+                            name: (!a.name.is_empty()).then(|| a.name.to_string()),
+                            group: (!a.resource.group.is_empty())
+                                .then(|| a.resource.group.to_string()),
+                            kind: Some(a.resource.resource.to_string()),
+                            causes: Some(vec![StatusCause {
+                                message: Some(denied),
+                                ..Default::default()
+                            }]),
+                            ..Default::default()
+                        })),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
