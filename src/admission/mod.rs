@@ -5,14 +5,22 @@
 //! write (`registry::Admit`), so every write path passes the same chain.
 
 mod attributes;
+mod certificates;
 mod chain;
 mod config;
+mod default_class;
+mod defaults;
+mod limit_ranger;
 mod matching;
 mod namespace_lifecycle;
 mod node_restriction;
+pub mod plugins;
 pub mod pod_security;
 mod policy;
+mod priority;
+mod pvc_resize;
 mod resource_quota;
+mod runtime_class;
 mod service_account;
 mod webhook;
 
@@ -23,6 +31,7 @@ pub use namespace_lifecycle::NamespaceLifecycle;
 pub use node_restriction::NodeRestriction;
 pub use pod_security::{PodSecurity, PodSecurityConfig};
 pub use policy::ValidatingPolicies;
+pub use priority::system_priority_classes;
 pub use resource_quota::ResourceQuotaAdmission;
 pub use service_account::ServiceAccountAdmission;
 pub use webhook::{MutatingWebhooks, ValidatingWebhooks, WebhookContext};

@@ -12,11 +12,7 @@ pub mod namespace_controller;
 pub mod namespace_defaults;
 pub mod resource_quota;
 
-use crate::admission::{
-    AdmissionConfig, Chain, MutatingWebhooks, NamespaceLifecycle, NodeRestriction, PodSecurity,
-    ResourceQuotaAdmission, ServiceAccountAdmission, ValidatingPolicies, ValidatingWebhooks,
-    WebhookContext,
-};
+use crate::admission::{AdmissionConfig, Chain};
 use crate::auth::Authorizer;
 use crate::auth::authorizer::rbac::escalation::Escalation;
 use crate::auth::authorizer::rbac::{Rbac, RbacStores, bootstrap as rbac_bootstrap};
@@ -85,72 +81,16 @@ pub struct Config {
     pub endpoint_leases: bool,
 }
 
-/// The admission chain every link runs: of the `enabled` plugins, those kubeboot implements
-/// (NamespaceLifecycle, ServiceAccount, NodeRestriction, the admission webhooks, each reading
-/// what it needs from `storage`), then RBAC's escalation checks when
-/// `authorizer` runs RBAC (upstream's RBAC storage makes them, whatever the plugins).
+/// The admission chain every link runs: the `enabled` plugins in upstream's order (each
+/// reading what it needs from `storage`), then RBAC's escalation checks when `authorizer` runs
+/// RBAC (upstream's RBAC storage makes them, whatever the plugins).
 pub fn admission_plugins(
     storage: &Arc<dyn StoreFactory>,
     authorizer: &Arc<Authorizer>,
     enabled: &[String],
     config: &AdmissionConfig,
 ) -> Chain {
-    let mut chain = Chain::default();
-    let core = |resource: &str| storage.builtin_store("", resource);
-    if enabled.iter().any(|p| p == "NamespaceLifecycle") {
-        chain = chain.with_mutating(Arc::new(NamespaceLifecycle::new(core("namespaces"))));
-    }
-    // Upstream's order: NamespaceLifecycle, then ServiceAccount, …, then NodeRestriction.
-    if enabled.iter().any(|p| p == "ServiceAccount") {
-        chain = chain.with_mutating(Arc::new(ServiceAccountAdmission::new(core(
-            "serviceaccounts",
-        ))));
-    }
-    if enabled.iter().any(|p| p == "NodeRestriction") {
-        chain = chain.with_validating(Arc::new(NodeRestriction::new(core("pods"), core("nodes"))));
-    }
-    if enabled.iter().any(|p| p == "PodSecurity") {
-        chain = chain.with_validating(Arc::new(PodSecurity::new(
-            core("namespaces"),
-            config.pod_security.clone(),
-        )));
-    }
-    // Webhooks come last of their phase, as upstream orders them.
-    let webhooks = Arc::new(WebhookContext::new(
-        core("namespaces"),
-        core("services"),
-        storage.builtin_store("discovery.k8s.io", "endpointslices"),
-    ));
-    let configurations = |resource: &str| {
-        Informer::start(storage.builtin_store("admissionregistration.k8s.io", resource))
-    };
-    if enabled.iter().any(|p| p == "MutatingAdmissionWebhook") {
-        chain = chain.with_mutating(Arc::new(MutatingWebhooks::new(
-            configurations("mutatingwebhookconfigurations"),
-            webhooks.clone(),
-        )));
-    }
-    if enabled.iter().any(|p| p == "ValidatingAdmissionPolicy") {
-        chain = chain.with_validating(Arc::new(ValidatingPolicies::new(
-            configurations("validatingadmissionpolicies"),
-            configurations("validatingadmissionpolicybindings"),
-            core("namespaces"),
-            storage.clone(),
-        )));
-    }
-    if enabled.iter().any(|p| p == "ValidatingAdmissionWebhook") {
-        chain = chain.with_validating(Arc::new(ValidatingWebhooks::new(
-            configurations("validatingwebhookconfigurations"),
-            webhooks,
-        )));
-    }
-    if enabled.iter().any(|p| p == "ResourceQuota") {
-        let quotas = core("resourcequotas");
-        chain = chain.with_validating(Arc::new(ResourceQuotaAdmission::new(
-            Informer::start(quotas.clone()),
-            quotas,
-        )));
-    }
+    let chain = crate::admission::plugins::chain(enabled, storage, authorizer, config);
     match authorizer.rbac() {
         Some(rbac) => {
             chain.with_validating(Arc::new(Escalation::new(rbac.clone(), authorizer.clone())))
@@ -215,6 +155,7 @@ pub fn new_kube_api_server(
     discovery.add(served.iter().map(|s| s.info().clone()));
     discovery.add(config.creaters.iter().map(|c| c.info().clone()));
     let served_stores = StoreSet::new(served);
+    let priority_classes = stores[find(&stores, "scheduling.k8s.io", "priorityclasses")].clone();
     let controller_stores = vec![StoreSet::new(stores), config.custom_stores.clone()];
     let resources = config
         .creaters
@@ -295,6 +236,19 @@ pub fn new_kube_api_server(
                 ));
             }
             Box::pin(async { Ok(()) })
+        }),
+    );
+    server.add_post_start_hook(
+        "scheduling/bootstrap-system-priority-classes",
+        Arc::new(move |_ctx| {
+            let classes = priority_classes.clone();
+            Box::pin(async move {
+                ensure_exist(
+                    &classes,
+                    crate::admission::system_priority_classes().to_vec(),
+                )
+                .await
+            })
         }),
     );
     server.add_post_start_hook(
@@ -550,22 +504,25 @@ pub fn new_kube_api_server(
 
 /// Creates the system namespaces that do not exist yet.
 async fn ensure_system_namespaces(namespaces: &Store) -> Result<(), String> {
-    for name in SYSTEM_NAMESPACES {
-        let ns = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
-        match namespaces
-            .create(
-                None,
-                ns,
-                WriteOptions {
-                    dry_run: false,
-                    field_validation: FieldValidation::Strict,
-                    ..Default::default()
-                },
-            )
-            .await
-        {
+    let all: Vec<serde_json::Value> = SYSTEM_NAMESPACES
+        .iter()
+        .map(|name| serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}))
+        .collect();
+    ensure_exist(namespaces, all).await
+}
+
+/// Creates each cluster-scoped object of `objects` that does not exist yet.
+async fn ensure_exist(store: &Store, objects: Vec<serde_json::Value>) -> Result<(), String> {
+    for obj in objects {
+        let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
+        let options = WriteOptions {
+            dry_run: false,
+            field_validation: FieldValidation::Strict,
+            ..Default::default()
+        };
+        match store.create(None, obj, options).await {
             Ok(_) | Err(RegistryError::AlreadyExists { .. }) => {}
-            Err(e) => return Err(format!("creating namespace {name}: {e}")),
+            Err(e) => return Err(format!("creating {} {name}: {e}", store.info().resource)),
         }
     }
     Ok(())

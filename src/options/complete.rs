@@ -203,61 +203,9 @@ pub const DEFAULT_ADMISSION_PLUGINS: &[&str] = &[
     "ResourceQuota",
 ];
 
-/// The admission plugins kubeboot runs when they are enabled; the others are named in a warning
-/// when enabled explicitly.
-pub const IMPLEMENTED_ADMISSION_PLUGINS: &[&str] = &[
-    "MutatingAdmissionWebhook",
-    "NamespaceLifecycle",
-    "NodeRestriction",
-    "PodSecurity",
-    "ResourceQuota",
-    "ServiceAccount",
-    "ValidatingAdmissionPolicy",
-    "ValidatingAdmissionWebhook",
-];
-
 /// Upstream modes kubeboot rejects explicitly rather than accept and ignore their configuration;
 /// upstream's other modes are [`AuthorizationMode`]s.
 const UNIMPLEMENTED_AUTHORIZATION_MODES: &[&str] = &["ABAC"];
-
-/// Every admission plugin upstream kube-apiserver 1.33 registers.
-pub const ADMISSION_PLUGINS: &[&str] = &[
-    "AlwaysAdmit",
-    "AlwaysDeny",
-    "AlwaysPullImages",
-    "CertificateApproval",
-    "CertificateSigning",
-    "CertificateSubjectRestriction",
-    "ClusterTrustBundleAttest",
-    "DefaultIngressClass",
-    "DefaultStorageClass",
-    "DefaultTolerationSeconds",
-    "DenyServiceExternalIPs",
-    "EventRateLimit",
-    "ExtendedResourceToleration",
-    "ImagePolicyWebhook",
-    "LimitPodHardAntiAffinityTopology",
-    "LimitRanger",
-    "MutatingAdmissionPolicy",
-    "MutatingAdmissionWebhook",
-    "NamespaceAutoProvision",
-    "NamespaceExists",
-    "NamespaceLifecycle",
-    "NodeRestriction",
-    "OwnerReferencesPermissionEnforcement",
-    "PersistentVolumeClaimResize",
-    "PodNodeSelector",
-    "PodSecurity",
-    "PodTolerationRestriction",
-    "Priority",
-    "ResourceQuota",
-    "RuntimeClass",
-    "ServiceAccount",
-    "StorageObjectInUseProtection",
-    "TaintNodesByCondition",
-    "ValidatingAdmissionPolicy",
-    "ValidatingAdmissionWebhook",
-];
 
 /// The issuer kubeadm configures; used when none is given so SA tokens work out of the box.
 pub const DEFAULT_SERVICE_ACCOUNT_ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
@@ -528,7 +476,7 @@ impl ServerRunOptions {
             ("disable-admission-plugins", &self.disable_admission_plugins),
         ] {
             for plugin in plugins {
-                if !ADMISSION_PLUGINS.contains(&plugin.as_str()) {
+                if !crate::admission::plugins::ORDER.contains(&plugin.as_str()) {
                     errors.push(FlagError::new(
                         flag,
                         format!("--{flag} plugin {plugin:?} is unknown"),

@@ -344,7 +344,7 @@ impl CompletedOptions {
             .enable_admission_plugins
             .iter()
             .map(String::as_str)
-            .filter(|p| !super::complete::IMPLEMENTED_ADMISSION_PLUGINS.contains(p))
+            .filter(|p| !crate::admission::plugins::IMPLEMENTED.contains(p))
             .collect();
         if !unimplemented.is_empty() {
             out.push(format!(

@@ -118,7 +118,7 @@ async fn admission_plugins_run_as_enabled_and_unimplemented_ones_are_named() {
 
     let mut server = TestServer::up(&[
         "--disable-admission-plugins=NamespaceLifecycle",
-        "--enable-admission-plugins=AlwaysPullImages",
+        "--enable-admission-plugins=EventRateLimit",
     ]);
     server.wait_ready().await;
     let r = server
@@ -128,9 +128,8 @@ async fn admission_plugins_run_as_enabled_and_unimplemented_ones_are_named() {
     assert_eq!(r.status, 201, "{}", r.body);
     let stderr = server.stderr();
     assert!(
-        stderr.contains(
-            "--enable-admission-plugins: kubeboot does not implement AlwaysPullImages yet"
-        ),
+        stderr
+            .contains("--enable-admission-plugins: kubeboot does not implement EventRateLimit yet"),
         "{stderr}"
     );
 }

@@ -2,6 +2,7 @@
 //! One test binary so the suite links once.
 
 mod access_reviews;
+mod admission_plugins;
 mod admission_policies;
 mod admission_webhooks;
 mod aggregator;

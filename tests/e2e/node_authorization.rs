@@ -3,6 +3,7 @@
 //! those kinds, and writes only its own Node and its own pods' status.
 
 use crate::support::kubeboot::TestServer;
+use crate::support::users::csr_request;
 use crate::support::wait::eventually;
 use serde_json::{Value, json};
 
@@ -253,18 +254,6 @@ async fn a_kubelets_lists_and_watches_are_scoped_as_upstreams_authorize_with_sel
     );
 }
 
-/// A certificate request (base64 PEM, as `spec.request` holds it) for `common_name`.
-fn csr(common_name: &str) -> String {
-    use base64::Engine;
-    let mut params = rcgen::CertificateParams::default();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, common_name);
-    let key = rcgen::KeyPair::generate().unwrap();
-    let pem = params.serialize_request(&key).unwrap().pem().unwrap();
-    base64::engine::general_purpose::STANDARD.encode(pem)
-}
-
 #[tokio::test]
 async fn node_restriction_keeps_a_kubelet_to_its_own_labels_taints_pods_and_names() {
     let mut server = TestServer::up(&["--enable-admission-plugins=NodeRestriction"]);
@@ -415,7 +404,7 @@ async fn node_restriction_keeps_a_kubelet_to_its_own_labels_taints_pods_and_name
     let request = |cn: &str| {
         json!({"metadata": {"generateName": "csr-"}, "spec": {
             "signerName": "kubernetes.io/kube-apiserver-client-kubelet",
-            "usages": ["digital signature", "client auth"], "request": csr(cn)}})
+            "usages": ["digital signature", "client auth"], "request": csr_request(cn, &[])}})
     };
     let csrs = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
     let r = kubelet.json("POST", csrs, &request("system:node:n2")).await;

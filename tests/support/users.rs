@@ -55,3 +55,21 @@ impl TestServer {
         path
     }
 }
+
+/// A certificate request (base64 PEM, as a CSR's `spec.request` holds it) for `common_name`
+/// in the organizations `groups`.
+pub fn csr_request(common_name: &str, groups: &[&str]) -> String {
+    use base64::Engine;
+    let mut params = rcgen::CertificateParams::default();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, common_name);
+    for g in groups {
+        params
+            .distinguished_name
+            .push(rcgen::DnType::OrganizationName, *g);
+    }
+    let key = rcgen::KeyPair::generate().unwrap();
+    let pem = params.serialize_request(&key).unwrap().pem().unwrap();
+    base64::engine::general_purpose::STANDARD.encode(pem)
+}
