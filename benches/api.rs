@@ -1,5 +1,6 @@
 //! API benchmark over HTTPS against a started `kubeboot up` on the embedded store: creates/s with
-//! 1 and 16 keep-alive clients (1-KiB ConfigMaps) with p50/p99 latency, LIST of 10k ConfigMaps
+//! 1 and 16 keep-alive clients (1-KiB ConfigMaps) with p50/p99 latency (also as an RBAC user,
+//! and through one validating webhook or one ValidatingAdmissionPolicy), LIST of 10k ConfigMaps
 //! (full, paged by 500, and from the watch cache), and watch fan-out latency to 100 watchers.
 //! Run with `cargo bench --bench api`; prints one markdown table. Every loop is bounded by a count
 //! and a time cap.
@@ -148,6 +149,43 @@ async fn request_as(
     (status, bytes)
 }
 
+/// Creates ConfigMaps named `<prefix>-<n>` in `namespace` one after another on one connection,
+/// up to SEQUENTIAL_MAX or SEQUENTIAL_CAP; the rate and the sorted latencies.
+async fn sequential_creates(
+    s: &mut SendRequest<Full<Bytes>>,
+    namespace: &str,
+    prefix: &str,
+) -> (f64, Vec<Duration>) {
+    let path = format!("/api/v1/namespaces/{namespace}/configmaps");
+    let mut lat = Vec::new();
+    let t0 = Instant::now();
+    while lat.len() < SEQUENTIAL_MAX && t0.elapsed() < SEQUENTIAL_CAP {
+        let t = Instant::now();
+        let (code, _) = request(
+            s,
+            "POST",
+            &path,
+            Some(&configmap(&format!("{prefix}-{}", lat.len()))),
+        )
+        .await;
+        assert_eq!(code, 201);
+        lat.push(t.elapsed());
+    }
+    let rate = lat.len() as f64 / t0.elapsed().as_secs_f64();
+    lat.sort();
+    (rate, lat)
+}
+
+/// A table cell: rate, p50, p99 and the share of `baseline`'s rate.
+fn relative(rate: f64, lat: &[Duration], baseline: f64) -> String {
+    format!(
+        "{rate:.0}/s (p50 {}, p99 {}; {:.0}% of the admin's)",
+        ms(percentile(lat, 0.5)),
+        ms(percentile(lat, 0.99)),
+        100.0 * rate / baseline
+    )
+}
+
 fn configmap(name: &str) -> Value {
     json!({"metadata": {"name": name}, "data": {"v": "x".repeat(1000)}})
 }
@@ -226,22 +264,7 @@ async fn main() {
     }
 
     // Sequential creates on one keep-alive connection.
-    let mut lat = Vec::new();
-    let t0 = Instant::now();
-    while lat.len() < SEQUENTIAL_MAX && t0.elapsed() < SEQUENTIAL_CAP {
-        let t = Instant::now();
-        let (code, _) = request(
-            &mut s,
-            "POST",
-            "/api/v1/namespaces/default/configmaps",
-            Some(&configmap(&format!("seq-{}", lat.len()))),
-        )
-        .await;
-        assert_eq!(code, 201);
-        lat.push(t.elapsed());
-    }
-    let rate = lat.len() as f64 / t0.elapsed().as_secs_f64();
-    lat.sort();
+    let (rate, lat) = sequential_creates(&mut s, "default", "seq").await;
     rows.push((
         "creates/s, 1 client, sequential".into(),
         format!(
@@ -336,31 +359,13 @@ async fn main() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let mut lat = Vec::new();
-    let t0 = Instant::now();
-    while lat.len() < SEQUENTIAL_MAX && t0.elapsed() < SEQUENTIAL_CAP {
-        let t = Instant::now();
-        let (code, _) = request(
-            &mut us,
-            "POST",
-            "/api/v1/namespaces/rbac/configmaps",
-            Some(&configmap(&format!("rbac-{}", lat.len()))),
-        )
-        .await;
-        assert_eq!(code, 201);
-        lat.push(t.elapsed());
-    }
-    let rbac_rate = lat.len() as f64 / t0.elapsed().as_secs_f64();
-    lat.sort();
+    let (rbac_rate, lat) = sequential_creates(&mut us, "rbac", "rbac").await;
     rows.push((
         format!("creates/s, 1 client, sequential, RBAC user among {UNRELATED_BINDINGS} bindings"),
-        format!(
-            "{rbac_rate:.0}/s (p50 {}, p99 {}; {:.0}% of the admin's)",
-            ms(percentile(&lat, 0.5)),
-            ms(percentile(&lat, 0.99)),
-            100.0 * rbac_rate / rate
-        ),
+        relative(rbac_rate, &lat, rate),
     ));
+
+    admission_rows(&mut s, rate, &mut rows).await;
 
     // 16 concurrent clients fill the 10k ConfigMaps the list rows read.
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -641,4 +646,127 @@ async fn main() {
     println!(
         "\nupstream kube-apiserver 1.32 + etcd (../shared/BENCHMARKS.md): 314/s sequential, 1,229/s with 16 clients, LIST 3,000 in 61 ms"
     );
+}
+
+/// Creates with one validating webhook matching every ConfigMap (an HTTPS server in this
+/// process admitting all), then with one ValidatingAdmissionPolicy instead, beside none.
+async fn admission_rows(
+    s: &mut SendRequest<Full<Bytes>>,
+    baseline: f64,
+    rows: &mut Vec<(String, String)>,
+) {
+    use base64::Engine;
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = calls.clone();
+    let webhook = support::backend::Backend::start(
+        None,
+        Arc::new(move |req, _| {
+            let counter = counter.clone();
+            Box::pin(async move {
+                let body = req.into_body().collect().await.expect("body").to_bytes();
+                let review: Value = serde_json::from_slice(&body).expect("review");
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let reply = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                    "response": {"uid": review["request"]["uid"], "allowed": true}});
+                hyper::Response::new(support::backend::full(reply.to_string()))
+            })
+        }),
+    );
+    let rules = json!([{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"],
+        "resources": ["configmaps"]}]);
+    let config = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations";
+    let (code, _) = request(
+        s,
+        "POST",
+        config,
+        Some(
+            &json!({"metadata": {"name": "bench"}, "webhooks": [{"name": "bench.example.com",
+            "rules": rules, "sideEffects": "None", "admissionReviewVersions": ["v1"],
+            "clientConfig": {"url": format!("https://{}/validate", webhook.addr),
+                "caBundle": base64::engine::general_purpose::STANDARD.encode(&webhook.ca_pem)}}]}),
+        ),
+    )
+    .await;
+    assert_eq!(code, 201);
+    // The configuration reaches admission through an informer: wait for the first call.
+    let t0 = Instant::now();
+    let mut probe = 0;
+    while calls.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the webhook was never called"
+        );
+        let (code, _) = request(
+            s,
+            "POST",
+            "/api/v1/namespaces/default/configmaps",
+            Some(&configmap(&format!("hook-probe-{probe}"))),
+        )
+        .await;
+        assert_eq!(code, 201);
+        probe += 1;
+    }
+    let (rate, lat) = sequential_creates(s, "default", "hooked").await;
+    rows.push((
+        "creates/s, 1 client, sequential, one matching validating webhook".into(),
+        relative(rate, &lat, baseline),
+    ));
+    let (code, _) = request(s, "DELETE", &format!("{config}/bench"), None).await;
+    assert_eq!(code, 200);
+    drop(webhook);
+
+    let policies = "/apis/admissionregistration.k8s.io/v1";
+    let (code, _) = request(
+        s,
+        "POST",
+        &format!("{policies}/validatingadmissionpolicies"),
+        Some(&json!({"metadata": {"name": "bench"}, "spec": {
+            "matchConstraints": {"resourceRules": rules},
+            "validations": [{"expression": "!object.metadata.name.startsWith('refused-')"}]}})),
+    )
+    .await;
+    assert_eq!(code, 201);
+    let (code, _) = request(
+        s,
+        "POST",
+        &format!("{policies}/validatingadmissionpolicybindings"),
+        Some(
+            &json!({"metadata": {"name": "bench"}, "spec": {"policyName": "bench",
+            "validationActions": ["Deny"]}}),
+        ),
+    )
+    .await;
+    assert_eq!(code, 201);
+    // In effect once a name it refuses is refused.
+    let t0 = Instant::now();
+    let mut probe = 0;
+    loop {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the policy never applied"
+        );
+        let (code, _) = request(
+            s,
+            "POST",
+            "/api/v1/namespaces/default/configmaps",
+            Some(&configmap(&format!("refused-{probe}"))),
+        )
+        .await;
+        if code == 422 {
+            break;
+        }
+        probe += 1;
+    }
+    let (rate, lat) = sequential_creates(s, "default", "policed").await;
+    rows.push((
+        "creates/s, 1 client, sequential, one ValidatingAdmissionPolicy".into(),
+        relative(rate, &lat, baseline),
+    ));
+    for kind in [
+        "validatingadmissionpolicybindings",
+        "validatingadmissionpolicies",
+    ] {
+        let (code, _) = request(s, "DELETE", &format!("{policies}/{kind}/bench"), None).await;
+        assert_eq!(code, 200);
+    }
 }
