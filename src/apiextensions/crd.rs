@@ -76,11 +76,6 @@ impl Rules<CustomResourceDefinition> for CrdRules {
         if conversion.strategy.is_empty() {
             conversion.strategy = "None".into();
         }
-        for v in &mut crd.spec.versions {
-            for c in v.additional_printer_columns.iter_mut().flatten() {
-                c.priority.get_or_insert(0);
-            }
-        }
     }
 
     fn validate(&self, crd: &CustomResourceDefinition) -> ErrorList {

@@ -481,7 +481,28 @@ fn to_typed<T: DeserializeOwned>(v: &Value) -> Option<T> {
 }
 
 fn to_value<T: Serialize>(t: &T) -> Value {
-    serde_json::to_value(t).expect("k8s-openapi types always serialize")
+    let mut v = serde_json::to_value(t).expect("k8s-openapi types always serialize");
+    whole_floats_as_integers(&mut v);
+    v
+}
+
+/// Writes whole floats (`0.0`) as integers (`0`), as Go's encoding/json writes a float64: a
+/// CRD schema's `minimum: 0` must read back as it was written, or an apply of the same
+/// manifest would see a changed value.
+fn whole_floats_as_integers(v: &mut Value) {
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && f.abs() < 9.0e15
+            {
+                *v = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_floats_as_integers),
+        Value::Object(map) => map.values_mut().for_each(whole_floats_as_integers),
+        _ => {}
+    }
 }
 
 /// Applies a typed mutation to a JSON object, keeping it unchanged when it does not decode.

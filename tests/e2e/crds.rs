@@ -1332,3 +1332,37 @@ async fn server_side_apply_merges_custom_objects_by_the_schemas_list_types() {
     assert_eq!(spec["members"], json!([{"name": "b", "weight": 2}]));
     assert_eq!(spec["tags"], json!(["y"]));
 }
+
+#[tokio::test]
+async fn a_crd_reads_back_as_written_so_applying_it_again_server_side_does_not_conflict() {
+    let mut server = TestServer::up(&[]);
+    server.wait_ready().await;
+    let mut crd = simple_crd("bounds.example.com", "things", "Thing");
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"] = json!({
+        "type": "object",
+        "properties": {"replicas": {"type": "integer", "minimum": 0, "maximum": 10}}});
+    crd["spec"]["versions"][0]["additionalPrinterColumns"] =
+        json!([{"name": "Replicas", "type": "integer", "jsonPath": ".spec.replicas"}]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("crd.json");
+    std::fs::write(&file, crd.to_string()).unwrap();
+    let file = file.to_str().unwrap();
+    let kubectl = newest_kubectl();
+    ok(
+        &server.kubectl(&kubectl, &["apply", "-f", file]),
+        "client-side apply",
+    );
+    // Go writes whole float64s as integers and omits a zero priority; so must kubeboot.
+    let raw = server
+        .admin()
+        .get(&format!("{CRDS}/things.bounds.example.com"))
+        .await
+        .unwrap()
+        .body;
+    assert!(raw.contains(r#""maximum":10,"minimum":0"#), "{raw}");
+    assert!(!raw.contains("priority"), "{raw}");
+    ok(
+        &server.kubectl(&kubectl, &["apply", "--server-side", "-f", file]),
+        "server-side apply of the same manifest",
+    );
+}
