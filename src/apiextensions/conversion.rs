@@ -45,10 +45,19 @@ impl Converter {
     /// Converts `obj` to `desired` (an apiVersion) in place, waiting for the webhook; the error
     /// names the object's version and kind as upstream's.
     pub fn convert(&self, obj: &mut Value, desired: &str) -> Result<(), RegistryError> {
-        let from = obj["apiVersion"].as_str().unwrap_or("").to_string();
-        if from == desired {
+        self.convert_all(std::slice::from_mut(obj), desired)
+    }
+
+    /// Converts every object of `objs` not in `desired` with one ConversionReview.
+    pub fn convert_all(&self, objs: &mut [Value], desired: &str) -> Result<(), RegistryError> {
+        let pending: Vec<usize> = (0..objs.len())
+            .filter(|i| objs[*i]["apiVersion"] != desired)
+            .collect();
+        let Some(first) = pending.first() else {
             return Ok(());
-        }
+        };
+        let obj = &objs[*first];
+        let from = obj["apiVersion"].as_str().unwrap_or("").to_string();
         let kind = obj["kind"].as_str().unwrap_or("").to_string();
         let (group, version) = from.split_once('/').unwrap_or(("", &from));
         let failed = |e: String| {
@@ -60,14 +69,12 @@ impl Converter {
             .ok()
             .filter(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
             .ok_or_else(|| failed("no runtime to call the webhook on".into()))?;
-        let converted = tokio::task::block_in_place(|| {
-            handle.block_on(self.call(std::slice::from_ref(obj), desired))
-        })
-        .map_err(failed)?;
-        let Some(converted) = converted.into_iter().next() else {
-            return Err(failed("the webhook returned no object".into()));
-        };
-        *obj = restore_metadata(obj, converted);
+        let sent: Vec<Value> = pending.iter().map(|i| objs[*i].clone()).collect();
+        let converted = tokio::task::block_in_place(|| handle.block_on(self.call(&sent, desired)))
+            .map_err(failed)?;
+        for (i, converted) in pending.into_iter().zip(converted) {
+            objs[i] = restore_metadata(&objs[i], converted);
+        }
         Ok(())
     }
 

@@ -327,13 +327,19 @@ impl StorageConversion for CustomResource {
     }
 
     fn decode(&self, obj: &mut Value) -> Result<(), RegistryError> {
+        self.decode_all(std::slice::from_mut(obj))
+    }
+
+    fn decode_all(&self, objs: &mut [Value]) -> Result<(), RegistryError> {
         let served = self.info.api_version();
         match &self.converter {
-            Some(c) => c.convert(obj, &served)?,
-            None => obj["apiVersion"] = Value::String(served),
+            Some(c) => c.convert_all(objs, &served)?,
+            None => objs
+                .iter_mut()
+                .for_each(|o| o["apiVersion"] = Value::String(served.clone())),
         }
         if let Some(schema) = &self.schema {
-            schema.apply_defaults(obj);
+            objs.iter_mut().for_each(|o| schema.apply_defaults(o));
         }
         Ok(())
     }

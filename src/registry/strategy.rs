@@ -386,6 +386,11 @@ pub trait StorageConversion: Send + Sync {
     fn encode(&self, obj: &mut Value) -> Result<(), super::RegistryError>;
     /// Converts a stored object to the served version (and applies read-time defaults).
     fn decode(&self, obj: &mut Value) -> Result<(), super::RegistryError>;
+    /// Converts the stored objects of a list page, all at once where the conversion can (one
+    /// ConversionReview for the page, as upstream).
+    fn decode_all(&self, objs: &mut [Value]) -> Result<(), super::RegistryError> {
+        objs.iter_mut().try_for_each(|o| self.decode(o))
+    }
 }
 
 /// What makes the kind of k8s-openapi type `T` more than its schema: the facts it is registered

@@ -160,6 +160,14 @@ async fn a_conversion_webhook_converts_between_versions_on_get_list_and_watch() 
             assert_eq!(e["object"]["spec"], json!({field: "red"}));
         }
     }
+    // A list is converted with one review for the page, as upstream.
+    assert!(
+        seen.lock()
+            .unwrap()
+            .iter()
+            .any(|r| r["request"]["objects"].as_array().map(Vec::len) == Some(2)),
+        "no review carried the whole list"
+    );
     let kubectl = newest_kubectl();
     let out = ok(
         &server.kubectl(

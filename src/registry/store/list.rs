@@ -183,8 +183,7 @@ impl Store {
                 0
             };
             let page = self.read_page(&prefix, opts.clone(), params).await?;
-            for kv in &page.items {
-                let obj = self.decode_kv(kv)?;
+            for obj in self.decode_kvs(&page.items)? {
                 if self.matches(&obj, params) {
                     items.push(obj);
                 }

@@ -182,13 +182,27 @@ impl Store {
 
     /// Decodes a stored value and stamps its resourceVersion.
     fn decode_stored(&self, value: &[u8], revision: i64) -> Result<Value> {
-        let mut obj: Value = serde_json::from_slice(value)
-            .map_err(|e| RegistryError::Internal(format!("stored object is not JSON: {e}")))?;
+        let mut obj = parse_stored(value)?;
         if let Some(conversion) = self.strategy.storage_conversion() {
             conversion.decode(&mut obj)?;
         }
         set_resource_version(&mut obj, revision);
         Ok(obj)
+    }
+
+    /// Decodes the stored values of a page, converted together.
+    fn decode_kvs(&self, kvs: &[KeyValue]) -> Result<Vec<Value>> {
+        let mut objs = kvs
+            .iter()
+            .map(|kv| parse_stored(&kv.value))
+            .collect::<Result<Vec<_>>>()?;
+        if let Some(conversion) = self.strategy.storage_conversion() {
+            conversion.decode_all(&mut objs)?;
+        }
+        for (obj, kv) in objs.iter_mut().zip(kvs) {
+            set_resource_version(obj, kv.mod_revision);
+        }
+        Ok(objs)
     }
 
     fn decode_kv(&self, kv: &KeyValue) -> Result<Value> {
@@ -263,4 +277,10 @@ impl Store {
         let info = self.info();
         validation::object_meta(meta(obj), info.namespaced, info.name_rule)
     }
+}
+
+/// A stored value as JSON.
+fn parse_stored(value: &[u8]) -> Result<Value> {
+    serde_json::from_slice(value)
+        .map_err(|e| RegistryError::Internal(format!("stored object is not JSON: {e}")))
 }
