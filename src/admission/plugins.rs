@@ -126,6 +126,7 @@ pub fn chain(
             "AlwaysPullImages" => chain.with_mutating(Arc::new(AlwaysPullImages)),
             "PodSecurity" => chain.with_validating(Arc::new(PodSecurity::new(
                 store("", "namespaces"),
+                store("", "pods"),
                 config.pod_security.clone(),
             ))),
             "Priority" => {

@@ -1034,10 +1034,12 @@ async fn deleting_a_crd_deletes_its_objects_and_refuses_creates_while_terminatin
     );
 
     // The objects without finalizers go; the held one waits with a deletionTimestamp.
-    let held_now = eventually("a and b deleted", || async {
+    // The cleanup deletes them one by one: wait for the held one's turn too.
+    let held_now = eventually("a and b deleted, held marked", || async {
         let list = admin.get(&things).await.ok()?.json();
         let items = list["items"].as_array()?.clone();
-        (items.len() == 1).then(|| items[0].clone())
+        (items.len() == 1 && items[0]["metadata"]["deletionTimestamp"].is_string())
+            .then(|| items[0].clone())
     })
     .await;
     assert_eq!(held_now["metadata"]["name"], "held");

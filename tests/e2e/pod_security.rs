@@ -164,6 +164,40 @@ async fn namespaces_enforce_and_warn_the_pod_security_standards() {
     let r = patch(json!({"spec": {"containers": [{"name": "app", "image": "nginx:2"}]}})).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.headers.get("warning").is_some());
+
+    // Labels must parse; a stricter enforce level names the pods it would refuse.
+    let r = admin
+        .with_body(
+            "PATCH",
+            "/api/v1/namespaces/warned",
+            "application/merge-patch+json",
+            json!({"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "strict"}}})
+                .to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(
+        r.json()["message"],
+        "Namespace \"warned\" is invalid: metadata.labels[pod-security.kubernetes.io/enforce]: \
+         Invalid value: \"strict\": must be one of privileged, baseline, restricted"
+    );
+    let out = server.kubectl(
+        &kubectl,
+        &[
+            "label",
+            "namespace",
+            "warned",
+            "pod-security.kubernetes.io/enforce=baseline",
+        ],
+    );
+    ok(&out, "kubectl label namespace");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        stderr.contains(
+            "Warning: existing pods in namespace \"warned\" violate the new PodSecurity enforce level \"baseline:latest\""
+        ) && stderr.contains("Warning: w: privileged"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]

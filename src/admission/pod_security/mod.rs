@@ -11,8 +11,9 @@ mod policy;
 pub use policy::{Level, LevelVersion, Policy};
 
 use super::{Attributes, Operation, Result, Validating};
-use crate::registry::Store;
-use crate::registry::store::labels_of;
+use crate::registry::errors::FieldError;
+use crate::registry::store::{ListParams, labels_of};
+use crate::registry::{RegistryError, Store};
 use k8s_openapi::api::core::v1::{PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
@@ -92,20 +93,27 @@ impl PodSecurityConfig {
 /// Checks pods and pod templates against their namespace's policy.
 pub struct PodSecurity {
     namespaces: Arc<Store>,
+    pods: Arc<Store>,
     config: PodSecurityConfig,
 }
 
 impl PodSecurity {
-    /// Reads namespaces from `namespaces`, with `config`'s defaults and exemptions.
-    pub fn new(namespaces: Arc<Store>, config: PodSecurityConfig) -> Self {
-        Self { namespaces, config }
+    /// Reads namespaces and pods from their stores, with `config`'s defaults and exemptions.
+    pub fn new(namespaces: Arc<Store>, pods: Arc<Store>, config: PodSecurityConfig) -> Self {
+        Self {
+            namespaces,
+            pods,
+            config,
+        }
     }
 }
 
-/// What is checked of an object: a pod (enforced), or a workload's pod template (warned of).
+/// What is checked of an object: a pod (enforced), a workload's pod template (warned of), or
+/// a namespace's labels (and the pods a stricter enforce level would refuse).
 enum Subject {
     Pod,
     Template(&'static str),
+    Namespace,
 }
 
 /// Where a kind keeps what PodSecurity checks.
@@ -117,6 +125,7 @@ fn subject(group: &str, resource: &str, subresource: &str) -> Option<Subject> {
         | ("batch", "jobs", "") => Some(Subject::Template("/spec/template")),
         ("batch", "cronjobs", "") => Some(Subject::Template("/spec/jobTemplate/spec/template")),
         ("", "podtemplates", "") => Some(Subject::Template("/template")),
+        ("", "namespaces", "") => Some(Subject::Namespace),
         _ => None,
     }
 }
@@ -148,6 +157,91 @@ fn significant_update(new: &Value, old: &Value) -> bool {
         || seccomp(new) != seccomp(old)
 }
 
+impl PodSecurity {
+    /// A namespace's labels must parse (upstream's 422); when an update makes its enforce level
+    /// stricter, the pods already there that it would refuse are warned of.
+    async fn validate_namespace(&self, a: &Attributes<'_>, ns: &Value) -> Result {
+        let labels = labels_of(ns);
+        let old_labels = a.old_object.map(labels_of);
+        let changed = |key: &str| {
+            old_labels
+                .as_ref()
+                .is_none_or(|old| old.get(key) != labels.get(key))
+        };
+        let errors: Vec<_> = Policy::label_errors(&labels)
+            .into_iter()
+            .filter(|(key, _, _)| changed(key))
+            .collect();
+        if !errors.is_empty() {
+            return Err(RegistryError::Invalid {
+                group: String::new(),
+                qualified_kind: "Namespace".into(),
+                kind: "Namespace".into(),
+                name: a.name.to_string(),
+                errors: errors
+                    .into_iter()
+                    .map(|(key, value, detail)| {
+                        FieldError::invalid(format!("metadata.labels[{key}]"), value, detail)
+                    })
+                    .collect(),
+            });
+        }
+        let Some(old_labels) = old_labels else {
+            return Ok(());
+        };
+        let new = Policy::of(&labels, self.config.defaults).enforce;
+        let old = Policy::of(&old_labels, self.config.defaults).enforce;
+        if new == old
+            || new.level == Level::Privileged
+            || self.config.exempt_namespaces.iter().any(|n| n == a.name)
+        {
+            return Ok(());
+        }
+        let pods = self.pods.list(Some(a.name), &ListParams::default()).await?;
+        // Pods failing the same checks are named together, as upstream.
+        let mut by_reasons: Vec<(String, Vec<String>)> = Vec::new();
+        for pod in &pods.items {
+            let meta: ObjectMeta =
+                serde_json::from_value(pod["metadata"].clone()).unwrap_or_default();
+            let spec: PodSpec = serde_json::from_value(pod["spec"].clone()).unwrap_or_default();
+            if spec
+                .runtime_class_name
+                .as_ref()
+                .is_some_and(|rc| self.config.exempt_runtime_classes.contains(rc))
+            {
+                continue;
+            }
+            let failures = policy::evaluate(new, &meta, &spec);
+            if failures.is_empty() {
+                continue;
+            }
+            let reasons: Vec<String> = failures.iter().map(|f| f.reason.clone()).collect();
+            let reasons = reasons.join(", ");
+            let name = meta.name.unwrap_or_default();
+            match by_reasons.iter_mut().find(|(r, _)| *r == reasons) {
+                Some((_, names)) => names.push(name),
+                None => by_reasons.push((reasons, vec![name])),
+            }
+        }
+        if by_reasons.is_empty() {
+            return Ok(());
+        }
+        a.warnings.add(format!(
+            "existing pods in namespace {:?} violate the new PodSecurity enforce level \"{new}\"",
+            a.name
+        ));
+        for (reasons, names) in by_reasons {
+            let who = match names.len() {
+                1 => names[0].clone(),
+                2 => format!("{} (and 1 other pod)", names[0]),
+                n => format!("{} (and {} other pods)", names[0], n - 1),
+            };
+            a.warnings.add(format!("{who}: {reasons}"));
+        }
+        Ok(())
+    }
+}
+
 #[async_trait::async_trait]
 impl Validating for PodSecurity {
     fn handles(&self, operation: Operation) -> bool {
@@ -155,10 +249,13 @@ impl Validating for PodSecurity {
     }
 
     async fn validate(&self, a: &Attributes<'_>, object: Option<&Value>) -> Result {
-        let (Some(namespace), Some(object)) = (a.namespace, object) else {
+        let Some(subject) = subject(&a.resource.group, &a.resource.resource, a.subresource) else {
             return Ok(());
         };
-        let Some(subject) = subject(&a.resource.group, &a.resource.resource, a.subresource) else {
+        if let (Subject::Namespace, Some(object)) = (&subject, object) {
+            return self.validate_namespace(a, object).await;
+        }
+        let (Some(namespace), Some(object)) = (a.namespace, object) else {
             return Ok(());
         };
         if self.config.exempt_namespaces.iter().any(|n| n == namespace)
@@ -184,6 +281,7 @@ impl Validating for PodSecurity {
                 serde_json::from_value(object["metadata"].clone()).unwrap_or_default(),
                 serde_json::from_value(object["spec"].clone()).unwrap_or_default(),
             ),
+            Subject::Namespace => return Ok(()),
             Subject::Template(at) => {
                 let template: PodTemplateSpec = object
                     .pointer(at)

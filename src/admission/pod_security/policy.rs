@@ -101,7 +101,34 @@ impl Default for Policy {
 /// The label prefix.
 const PREFIX: &str = "pod-security.kubernetes.io/";
 
+/// A label that does not parse: its key, its value, and what it must be.
+pub type LabelError = (String, String, &'static str);
+
 impl Policy {
+    /// The labels among `labels` that do not parse, as upstream reports them.
+    pub fn label_errors(labels: &BTreeMap<String, String>) -> Vec<LabelError> {
+        let mut errors = Vec::new();
+        for mode in ["enforce", "audit", "warn"] {
+            let key = format!("{PREFIX}{mode}");
+            if let Some(v) = labels.get(&key)
+                && Level::parse(v).is_none()
+            {
+                errors.push((
+                    key,
+                    v.clone(),
+                    "must be one of privileged, baseline, restricted",
+                ));
+            }
+            let key = format!("{PREFIX}{mode}-version");
+            if let Some(v) = labels.get(&key)
+                && parse_version(v).is_none()
+            {
+                errors.push((key, v.clone(), "must be 'latest' or of the form 'v1.x'"));
+            }
+        }
+        errors
+    }
+
     /// A namespace's policy from its `labels` over `defaults`, as upstream's `PolicyToEvaluate`.
     pub fn of(labels: &BTreeMap<String, String>, defaults: Policy) -> Policy {
         let mut p = defaults;
