@@ -60,24 +60,26 @@ impl Constraints {
         }
     }
 
-    /// Whether the request is matched: a resource rule (with its resourceNames; none at all
-    /// matches any) and no exclusion, the namespace's labels (`None`: not namespaced) and the object's or old
-    /// object's labels.
-    pub fn matches(
-        &self,
-        a: &Attributes<'_>,
-        object: Option<&Value>,
-        namespace_labels: Option<&BTreeMap<String, String>>,
-    ) -> Result<bool, String> {
+    /// Whether the request's resource is matched: a resource rule (with its resourceNames; none
+    /// at all matches any) and no exclusion.
+    pub fn matches_resource(&self, a: &Attributes<'_>) -> bool {
         let hit = |rules: &[(RuleWithOperations, Vec<String>)]| {
             rules.iter().any(|(rule, names)| {
                 rule_matches(rule, a) && (names.is_empty() || names.iter().any(|n| n == a.name))
             })
         };
         // No resource rules match everything (a binding narrowing only by selector).
-        if !(self.rules.is_empty() || hit(&self.rules)) || hit(&self.exclude) {
-            return Ok(false);
-        }
+        (self.rules.is_empty() || hit(&self.rules)) && !hit(&self.exclude)
+    }
+
+    /// Whether the selectors match: the namespace's labels (`None`: not namespaced) and the
+    /// object's or old object's labels.
+    pub fn matches_selectors(
+        &self,
+        a: &Attributes<'_>,
+        object: Option<&Value>,
+        namespace_labels: Option<&BTreeMap<String, String>>,
+    ) -> Result<bool, String> {
         let ns = self.namespace_selector.as_ref().map_err(Clone::clone)?;
         if let Some(labels) = namespace_labels
             && !ns.matches(labels)

@@ -16,6 +16,7 @@ use crate::apiextensions::cel::{CelValue, map_of, value_of};
 use crate::registry::informer::Informer;
 use crate::registry::selectors::{LabelSelector, label_selector_string};
 use crate::registry::store::ListParams;
+use crate::registry::store::labels_of;
 use crate::registry::{RegistryError, Store, StoreFactory};
 use compiled::{Binding, Policy};
 use k8s_openapi::api::admissionregistration::v1::{
@@ -283,40 +284,61 @@ impl Validating for ValidatingPolicies {
         if applications.is_empty() {
             return Ok(());
         }
-        let labels = namespace_labels(&self.namespaces, a, object)
-            .await
-            .map_err(|e| RegistryError::Internal(e.to_string()))?;
-        let mut namespace_object: Option<Value> = None;
-        for (policy, binding) in applications.iter() {
+        // Resource rules first: most requests match no policy and read nothing more.
+        let candidates: Vec<_> = applications
+            .iter()
+            .filter(|(policy, binding)| {
+                policy.constraints.matches_resource(a)
+                    && binding
+                        .match_resources
+                        .as_ref()
+                        .is_none_or(|r| r.matches_resource(a))
+            })
+            .collect();
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        let namespace_object = match a.namespace {
+            Some(ns) => self.namespaces.get(None, ns).await.ok(),
+            None => None,
+        };
+        let labels = match (a.namespace, &namespace_object) {
+            (Some(_), Some(ns)) => Some(labels_of(ns)),
+            (Some(_), None) => Some(Default::default()),
+            (None, _) => namespace_labels(&self.namespaces, a, object)
+                .await
+                .map_err(|e| RegistryError::Internal(e.to_string()))?,
+        };
+        // The variables every expression sees, converted to CEL once per request.
+        let mut base: Option<Vec<(&str, CelValue)>> = None;
+        for (policy, binding) in candidates {
             let matched = policy
                 .constraints
-                .matches(a, object, labels.as_ref())
+                .matches_selectors(a, object, labels.as_ref())
                 .and_then(|m| match (&binding.match_resources, m) {
-                    (Some(r), true) => r.matches(a, object, labels.as_ref()),
+                    (Some(r), true) => r.matches_selectors(a, object, labels.as_ref()),
                     (_, m) => Ok(m),
                 })
                 .map_err(RegistryError::Internal)?;
             if !matched {
                 continue;
             }
-            if namespace_object.is_none()
-                && let Some(ns) = a.namespace
-            {
-                namespace_object = self.namespaces.get(None, ns).await.ok();
-            }
+            let base = base.get_or_insert_with(|| {
+                let request = a.request("", object);
+                vec![
+                    ("object", value_of(object)),
+                    ("oldObject", value_of(a.old_object)),
+                    ("request", value_of(Some(&request))),
+                    ("namespaceObject", value_of(namespace_object.as_ref())),
+                ]
+            });
             let mut decisions = Vec::new();
             match self.params(policy, binding, a).await {
                 Ok(params) => {
-                    let request = a.request("", object);
                     for param in params {
-                        let base = [
-                            ("object", value_of(object)),
-                            ("oldObject", value_of(a.old_object)),
-                            ("request", value_of(Some(&request))),
-                            ("params", value_of(param.as_ref())),
-                            ("namespaceObject", value_of(namespace_object.as_ref())),
-                        ];
-                        decisions.extend(Self::evaluate(policy, &base));
+                        let mut bound = base.clone();
+                        bound.push(("params", value_of(param.as_ref())));
+                        decisions.extend(Self::evaluate(policy, &bound));
                     }
                 }
                 Err(message) => decisions.push(Failure {

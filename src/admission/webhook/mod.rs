@@ -70,6 +70,7 @@ impl Dispatcher {
         let all = self.hooks.all();
         let mut namespace_labels: Option<Option<BTreeMap<String, String>>> = None;
         let mut relevant = Vec::new();
+        let mut request: Option<Value> = None;
         for hook in all.iter().filter(|h| rules_match(h, a)) {
             if namespace_labels.is_none() {
                 namespace_labels =
@@ -83,8 +84,12 @@ impl Dispatcher {
             {
                 continue;
             }
-            let request = a.request("", object);
-            match conditions_hold(hook, &request, object, a.old_object) {
+            if hook.match_conditions.as_ref().is_ok_and(Vec::is_empty) {
+                relevant.push(hook.clone());
+                continue;
+            }
+            let request = request.get_or_insert_with(|| a.request("", object));
+            match conditions_hold(hook, request, object, a.old_object) {
                 Ok(true) => relevant.push(hook.clone()),
                 Ok(false) => {}
                 Err(_) if hook.ignore_failures => {}
