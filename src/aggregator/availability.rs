@@ -111,23 +111,8 @@ async fn resolve(client: &kube::Client, target: &Target) -> Result<(String, u16)
             )
         })?;
     let port_name = port.name.clone().unwrap_or_default();
-    for slice in list.items {
-        let Some(endpoint_port) = slice
-            .ports
-            .iter()
-            .flatten()
-            .find(|p| p.name.clone().unwrap_or_default() == port_name)
-            .and_then(|p| p.port)
-        else {
-            continue;
-        };
-        let ready = slice
-            .endpoints
-            .iter()
-            .find(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true));
-        if let Some(address) = ready.and_then(|e| e.addresses.first()) {
-            return Ok((address.clone(), endpoint_port.clamp(1, 65535) as u16));
-        }
+    if let Some(address) = crate::webhook::ready_endpoint(&list.items, &port_name) {
+        return Ok(address);
     }
     fallback(Check::failed(
         "MissingEndpoints",

@@ -11,7 +11,7 @@ mod endpoint;
 mod resolve;
 
 pub use endpoint::{CallError, ClientConfig, Endpoint};
-pub use resolve::ServiceResolver;
+pub use resolve::{ServiceResolver, ready_endpoint};
 
 use crate::proxy::{Backend, ClientIdentity};
 use base64::Engine;

@@ -52,26 +52,13 @@ impl ServiceResolver {
             .list(Some(namespace), &params)
             .await
             .map_err(|e| e.to_string())?;
-        for slice in slices.items {
-            let Ok(slice) = serde_json::from_value::<EndpointSlice>(slice) else {
-                continue;
-            };
-            let Some(endpoint_port) = slice
-                .ports
-                .iter()
-                .flatten()
-                .find(|p| p.name.clone().unwrap_or_default() == port_name)
-                .and_then(|p| p.port)
-            else {
-                continue;
-            };
-            let ready = slice
-                .endpoints
-                .iter()
-                .find(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true));
-            if let Some(address) = ready.and_then(|e| e.addresses.first()) {
-                return Ok((address.clone(), endpoint_port.clamp(1, 65535) as u16));
-            }
+        let slices: Vec<EndpointSlice> = slices
+            .items
+            .into_iter()
+            .filter_map(|s| serde_json::from_value(s).ok())
+            .collect();
+        if let Some(address) = ready_endpoint(&slices, &port_name) {
+            return Ok(address);
         }
         match spec.cluster_ip.filter(|ip| !ip.is_empty() && ip != "None") {
             Some(ip) if !matches!(spec.type_.as_deref(), None | Some("ClusterIP")) => {
@@ -80,4 +67,23 @@ impl ServiceResolver {
             _ => Err(format!("no endpoints available for service {name:?}")),
         }
     }
+}
+
+/// The first ready address of `slices` with the port named `port_name` (as a Service's port
+/// names its endpoints' port), as upstream's endpoint resolver picks one.
+pub fn ready_endpoint(slices: &[EndpointSlice], port_name: &str) -> Option<(String, u16)> {
+    slices.iter().find_map(|slice| {
+        let endpoint_port = slice
+            .ports
+            .iter()
+            .flatten()
+            .find(|p| p.name.as_deref().unwrap_or("") == port_name)
+            .and_then(|p| p.port)?;
+        let ready = slice
+            .endpoints
+            .iter()
+            .find(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true))?;
+        let address = ready.addresses.first()?;
+        Some((address.clone(), endpoint_port.clamp(1, 65535) as u16))
+    })
 }
