@@ -9,7 +9,7 @@ use crate::quota::{self, Amount, Usage};
 use crate::registry::informer::Informer;
 use crate::registry::store::{UpdateTarget, WriteOptions};
 use crate::registry::{RegistryError, Store};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -216,11 +216,7 @@ impl ResourceQuotaAdmission {
                     let used = amounts(current, "/status/used").unwrap_or_default();
                     let next = charge.apply(&used).map_err(Recording::Exceeded)?;
                     let mut quota = current.clone();
-                    let mut formatted = Map::new();
-                    for (k, v) in &next {
-                        formatted.insert(k.clone(), Value::String(v.format(k)));
-                    }
-                    quota["status"]["used"] = Value::Object(formatted);
+                    quota["status"]["used"] = quota::to_json(&next);
                     Ok(quota)
                 },
             )

@@ -7,7 +7,7 @@ use crate::quota::{self, Amount, Usage};
 use crate::registry::informer::Informer;
 use crate::registry::store::ListParams;
 use crate::registry::{Store, StoreSet};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,11 +92,7 @@ async fn sync(
             }
         }
     }
-    let mut formatted = Map::new();
-    for (k, v) in &used {
-        formatted.insert(k.clone(), Value::String(v.format(k)));
-    }
-    let status = json!({"hard": hard, "used": formatted});
+    let status = json!({"hard": hard, "used": quota::to_json(&used)});
     if q.get("status") == Some(&status) {
         return Ok(());
     }

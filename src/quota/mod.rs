@@ -13,6 +13,16 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Amounts by quota resource name (`pods`, `requests.cpu`, `count/deployments.apps`, …).
 pub type Usage = BTreeMap<String, Amount>;
 
+/// `usage` as a quota's `status.used` writes it: each amount a quantity of its resource.
+pub fn to_json(usage: &Usage) -> Value {
+    Value::Object(
+        usage
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.format(k))))
+            .collect(),
+    )
+}
+
 /// Core resources quotas count under their bare name too, as upstream's legacy names.
 const LEGACY_COUNTED: &[&str] = &[
     "configmaps",
