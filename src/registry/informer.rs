@@ -53,8 +53,12 @@ impl Informer {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// Waits until the first list arrived, at most `timeout`; whether it did.
+    /// Waits until the first list arrived, at most `timeout`; whether it did. Once it has, this
+    /// answers without waiting.
     pub async fn wait_synced(&self, timeout: Duration) -> bool {
+        if self.generation() > 0 {
+            return true;
+        }
         let mut synced = self.synced.clone();
         tokio::time::timeout(timeout, synced.wait_for(|s| *s))
             .await

@@ -274,10 +274,9 @@ impl Validating for ValidatingPolicies {
         if exempt(a) {
             return Ok(());
         }
+        // As upstream, at most 10 s for the first lists.
         let wait = Duration::from_secs(10);
-        if (self.policies.generation() == 0 && !self.policies.wait_synced(wait).await)
-            || (self.bindings.generation() == 0 && !self.bindings.wait_synced(wait).await)
-        {
+        if !self.policies.wait_synced(wait).await || !self.bindings.wait_synced(wait).await {
             return Err(a.forbidden("not yet ready to handle request".into()));
         }
         let applications = self.applications();

@@ -98,7 +98,7 @@ impl Hooks {
 
     /// Waits for the configurations' first list (at most 10 s, as upstream); whether it came.
     pub async fn ready(&self) -> bool {
-        self.informer.generation() > 0 || self.informer.wait_synced(Duration::from_secs(10)).await
+        self.informer.wait_synced(Duration::from_secs(10)).await
     }
 
     /// Every webhook, configurations in name order and webhooks in their order, as upstream.
