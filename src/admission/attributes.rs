@@ -155,6 +155,13 @@ impl Warnings {
 }
 
 impl Attributes<'_> {
+    /// Whether the request writes the main resource (no subresource) `resource` of `group`.
+    pub fn writes(&self, group: &str, resource: &str) -> bool {
+        self.resource.group == group
+            && self.resource.resource == resource
+            && self.subresource.is_empty()
+    }
+
     /// Upstream's `admission.NewForbidden`: the request's object is forbidden, for `message`.
     pub fn forbidden(&self, message: String) -> crate::registry::RegistryError {
         crate::registry::RegistryError::Forbidden {

@@ -80,8 +80,7 @@ impl Mutating for DefaultClass {
             Kind::Storage => ("", "persistentvolumeclaims"),
             Kind::Ingress => ("networking.k8s.io", "ingresses"),
         };
-        if a.resource.group != group || a.resource.resource != resource || !a.subresource.is_empty()
-        {
+        if !a.writes(group, resource) {
             return Ok(());
         }
         let Some(obj) = object else { return Ok(()) };

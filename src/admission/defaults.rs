@@ -5,11 +5,6 @@
 use super::{Attributes, Mutating, Operation, Result, Validating};
 use serde_json::{Value, json};
 
-/// Whether the request writes the main resource `group`/`resource`.
-fn writes(a: &Attributes<'_>, group: &str, resource: &str) -> bool {
-    a.resource.group == group && a.resource.resource == resource && a.subresource.is_empty()
-}
-
 /// `obj[field]` as an array, created when absent.
 fn array<'o>(obj: &'o mut Value, pointer: &str, field: &str) -> Option<&'o mut Vec<Value>> {
     let parent = obj.pointer_mut(pointer)?.as_object_mut()?;
@@ -45,7 +40,7 @@ impl Mutating for DefaultTolerationSeconds {
     }
 
     async fn admit(&self, a: &Attributes<'_>, object: Option<&mut Value>) -> Result {
-        let Some(pod) = object.filter(|_| writes(a, "", "pods")) else {
+        let Some(pod) = object.filter(|_| a.writes("", "pods")) else {
             return Ok(());
         };
         let Some(tolerations) = array(pod, "/spec", "tolerations") else {
@@ -74,7 +69,7 @@ impl Mutating for TaintNodesByCondition {
     }
 
     async fn admit(&self, a: &Attributes<'_>, object: Option<&mut Value>) -> Result {
-        let Some(node) = object.filter(|_| writes(a, "", "nodes")) else {
+        let Some(node) = object.filter(|_| a.writes("", "nodes")) else {
             return Ok(());
         };
         if node.get("spec").is_none() {
@@ -104,9 +99,9 @@ impl Mutating for StorageObjectInUseProtection {
     }
 
     async fn admit(&self, a: &Attributes<'_>, object: Option<&mut Value>) -> Result {
-        let finalizer = if writes(a, "", "persistentvolumeclaims") {
+        let finalizer = if a.writes("", "persistentvolumeclaims") {
             "kubernetes.io/pvc-protection"
-        } else if writes(a, "", "persistentvolumes") {
+        } else if a.writes("", "persistentvolumes") {
             "kubernetes.io/pv-protection"
         } else {
             return Ok(());
@@ -134,7 +129,7 @@ impl Mutating for AlwaysPullImages {
     }
 
     async fn admit(&self, a: &Attributes<'_>, object: Option<&mut Value>) -> Result {
-        let Some(pod) = object.filter(|_| writes(a, "", "pods")) else {
+        let Some(pod) = object.filter(|_| a.writes("", "pods")) else {
             return Ok(());
         };
         for field in ["initContainers", "containers", "ephemeralContainers"] {
@@ -156,7 +151,7 @@ impl Validating for DenyServiceExternalIPs {
     }
 
     async fn validate(&self, a: &Attributes<'_>, object: Option<&Value>) -> Result {
-        let Some(svc) = object.filter(|_| writes(a, "", "services")) else {
+        let Some(svc) = object.filter(|_| a.writes("", "services")) else {
             return Ok(());
         };
         let ips = |s: &Value| -> Vec<String> {

@@ -61,9 +61,7 @@ pub(super) async fn namespace_labels(
     a: &Attributes<'_>,
     object: Option<&Value>,
 ) -> Result<Option<BTreeMap<String, String>>, RegistryError> {
-    let is_namespace = a.resource.group.is_empty()
-        && a.resource.resource == "namespaces"
-        && a.subresource.is_empty();
+    let is_namespace = a.writes("", "namespaces");
     if is_namespace && matches!(a.operation, Operation::Create | Operation::Update) {
         return Ok(object.map(labels_of));
     }

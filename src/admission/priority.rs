@@ -39,10 +39,6 @@ impl Priority {
     }
 }
 
-fn is(a: &Attributes<'_>, group: &str, resource: &str) -> bool {
-    a.resource.group == group && a.resource.resource == resource && a.subresource.is_empty()
-}
-
 #[async_trait::async_trait]
 impl Mutating for Priority {
     fn handles(&self, operation: Operation) -> bool {
@@ -50,7 +46,7 @@ impl Mutating for Priority {
     }
 
     async fn admit(&self, a: &Attributes<'_>, object: Option<&mut Value>) -> Result {
-        let Some(pod) = object.filter(|_| is(a, "", "pods")) else {
+        let Some(pod) = object.filter(|_| a.writes("", "pods")) else {
             return Ok(());
         };
         let named = pod["spec"]["priorityClassName"]
@@ -112,7 +108,8 @@ impl Validating for Priority {
     }
 
     async fn validate(&self, a: &Attributes<'_>, object: Option<&Value>) -> Result {
-        let Some(class) = object.filter(|_| is(a, "scheduling.k8s.io", "priorityclasses")) else {
+        let Some(class) = object.filter(|_| a.writes("scheduling.k8s.io", "priorityclasses"))
+        else {
             return Ok(());
         };
         if class["globalDefault"] != true {

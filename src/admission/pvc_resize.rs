@@ -32,10 +32,7 @@ impl Validating for PersistentVolumeClaimResize {
     }
 
     async fn validate(&self, a: &Attributes<'_>, object: Option<&Value>) -> Result {
-        if !a.resource.group.is_empty()
-            || a.resource.resource != "persistentvolumeclaims"
-            || !a.subresource.is_empty()
-        {
+        if !a.writes("", "persistentvolumeclaims") {
             return Ok(());
         }
         let (Some(pvc), Some(old)) = (object, a.old_object) else {

@@ -27,10 +27,7 @@ impl Mutating for RuntimeClass {
     }
 
     async fn admit(&self, a: &Attributes<'_>, object: Option<&mut Value>) -> Result {
-        if !a.resource.group.is_empty()
-            || a.resource.resource != "pods"
-            || !a.subresource.is_empty()
-        {
+        if !a.writes("", "pods") {
             return Ok(());
         }
         let Some(pod) = object else { return Ok(()) };

@@ -144,10 +144,7 @@ impl Mutating for ServiceAccountAdmission {
 
     async fn admit(&self, a: &Attributes<'_>, object: Option<&mut Value>) -> Result {
         let Some(pod) = object else { return Ok(()) };
-        if !a.resource.group.is_empty()
-            || a.resource.resource != "pods"
-            || !a.subresource.is_empty()
-        {
+        if !a.writes("", "pods") {
             return Ok(());
         }
         let mirror = pod
