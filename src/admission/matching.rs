@@ -55,7 +55,7 @@ pub(super) fn rule_matches(rule: &RuleWithOperations, a: &Attributes<'_>) -> boo
 
 /// The labels a namespaceSelector is matched against: `None` for a cluster-scoped request
 /// that is not about a namespace (never exempted); a namespace's own labels when it is written;
-/// else the namespace's as stored.
+/// else the namespace's as stored. A store failure is upstream's internal error.
 pub(super) async fn namespace_labels(
     namespaces: &Store,
     a: &Attributes<'_>,
@@ -73,6 +73,6 @@ pub(super) async fn namespace_labels(
     match namespaces.get(None, name).await {
         Ok(ns) => Ok(Some(labels_of(&ns))),
         Err(RegistryError::NotFound { .. }) => Ok(Some(BTreeMap::new())),
-        Err(e) => Err(e),
+        Err(e) => Err(RegistryError::Internal(e.to_string())),
     }
 }

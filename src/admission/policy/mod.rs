@@ -304,9 +304,7 @@ impl Validating for ValidatingPolicies {
         let labels = match (a.namespace, &namespace_object) {
             (Some(_), Some(ns)) => Some(labels_of(ns)),
             (Some(_), None) => Some(Default::default()),
-            (None, _) => namespace_labels(&self.namespaces, a, object)
-                .await
-                .map_err(|e| RegistryError::Internal(e.to_string()))?,
+            (None, _) => namespace_labels(&self.namespaces, a, object).await?,
         };
         // The variables every expression sees, converted to CEL once per request.
         let mut base: Option<Vec<(&str, CelValue)>> = None;

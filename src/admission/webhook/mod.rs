@@ -68,15 +68,14 @@ impl Dispatcher {
             return Err(a.forbidden("not yet ready to handle request".into()));
         }
         let all = self.hooks.all();
-        let mut namespace_labels: Option<Option<BTreeMap<String, String>>> = None;
+        let mut ns_labels: Option<Option<BTreeMap<String, String>>> = None;
         let mut relevant = Vec::new();
         let mut request: Option<Value> = None;
         for hook in all.iter().filter(|h| rules_match(h, a)) {
-            if namespace_labels.is_none() {
-                namespace_labels =
-                    Some(namespace_labels_of(&self.context.namespaces, a, object).await?);
+            if ns_labels.is_none() {
+                ns_labels = Some(namespace_labels(&self.context.namespaces, a, object).await?);
             }
-            let labels = namespace_labels.as_ref().and_then(Option::as_ref);
+            let labels = ns_labels.as_ref().and_then(Option::as_ref);
             if !matching::namespace_selector_matches(hook, labels)
                 .map_err(RegistryError::Internal)?
                 || !matching::object_selector_matches(hook, object, a.old_object)
@@ -145,17 +144,6 @@ impl Dispatcher {
         }
         Ok(verdict)
     }
-}
-
-/// `namespace_labels`, an error of the store as upstream's internal error.
-async fn namespace_labels_of(
-    namespaces: &Store,
-    a: &Attributes<'_>,
-    object: Option<&Value>,
-) -> Result<Option<BTreeMap<String, String>>> {
-    namespace_labels(namespaces, a, object)
-        .await
-        .map_err(|e| RegistryError::Internal(e.to_string()))
 }
 
 /// A failed call: nothing when the webhook's failurePolicy is Ignore, else upstream's 500.
