@@ -103,21 +103,8 @@ async fn webhooks_mutate_and_validate_with_selectors_conditions_dry_runs_and_fai
             .await;
     }
     // The mutating webhook's Service: no selector, its endpoint given by hand.
-    admin
-        .create(
-            "/api/v1/namespaces/webhooks/services",
-            &json!({"metadata": {"name": "hooks"},
-                "spec": {"ports": [{"name": "https", "port": 443, "targetPort": port}]}}),
-        )
-        .await;
-    admin
-        .create(
-            "/apis/discovery.k8s.io/v1/namespaces/webhooks/endpointslices",
-            &json!({"metadata": {"name": "hooks-1", "labels": {"kubernetes.io/service-name": "hooks"}},
-                "addressType": "IPv4",
-                "endpoints": [{"addresses": ["127.0.0.1"], "conditions": {"ready": true}}],
-                "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}),
-        )
+    webhook
+        .publish_as_service(&admin, "webhooks", "hooks")
         .await;
     let rule = json!([{"operations": ["CREATE", "UPDATE"], "apiGroups": [""], "apiVersions": ["v1"],
         "resources": ["configmaps"]}]);

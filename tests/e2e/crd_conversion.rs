@@ -72,21 +72,8 @@ async fn a_conversion_webhook_converts_between_versions_on_get_list_and_watch() 
             &json!({"metadata": {"name": "conversion"}}),
         )
         .await;
-    admin
-        .create(
-            "/api/v1/namespaces/conversion/services",
-            &json!({"metadata": {"name": "converter"},
-                "spec": {"ports": [{"name": "https", "port": 443, "targetPort": port}]}}),
-        )
-        .await;
-    admin
-        .create(
-            "/apis/discovery.k8s.io/v1/namespaces/conversion/endpointslices",
-            &json!({"metadata": {"name": "converter-1", "labels": {"kubernetes.io/service-name": "converter"}},
-                "addressType": "IPv4",
-                "endpoints": [{"addresses": ["127.0.0.1"], "conditions": {"ready": true}}],
-                "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}),
-        )
+    webhook
+        .publish_as_service(&admin, "conversion", "converter")
         .await;
     let group = "paint.example.com";
     let mut crd = simple_crd(group, "things", "Thing");

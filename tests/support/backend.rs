@@ -140,6 +140,35 @@ impl Backend {
         }
     }
 
+    /// Publishes this backend as Service `name` in `namespace` (port 443, named https) of the
+    /// server `admin` speaks to: a Service without selector and its EndpointSlice by hand, so
+    /// that what resolves Services (webhooks, conversion) reaches it.
+    pub async fn publish_as_service(
+        &self,
+        admin: &super::https::Https,
+        namespace: &str,
+        name: &str,
+    ) {
+        let port = self.addr.port();
+        admin
+            .create(
+                &format!("/api/v1/namespaces/{namespace}/services"),
+                &serde_json::json!({"metadata": {"name": name},
+                    "spec": {"ports": [{"name": "https", "port": 443, "targetPort": port}]}}),
+            )
+            .await;
+        admin
+            .create(
+                &format!("/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices"),
+                &serde_json::json!({"metadata": {"name": format!("{name}-1"),
+                        "labels": {"kubernetes.io/service-name": name}},
+                    "addressType": "IPv4",
+                    "endpoints": [{"addresses": ["127.0.0.1"], "conditions": {"ready": true}}],
+                    "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}),
+            )
+            .await;
+    }
+
     /// Stops serving and closes every connection.
     pub fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {
