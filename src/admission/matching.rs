@@ -6,6 +6,8 @@ use super::{Attributes, Operation};
 use crate::registry::store::labels_of;
 use crate::registry::{RegistryError, Store};
 use k8s_openapi::api::admissionregistration::v1::RuleWithOperations;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::core::{Selector, SelectorExt};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -74,5 +76,45 @@ pub(super) async fn namespace_labels(
         Ok(ns) => Ok(Some(labels_of(&ns))),
         Err(RegistryError::NotFound { .. }) => Ok(Some(BTreeMap::new())),
         Err(e) => Err(RegistryError::Internal(e.to_string())),
+    }
+}
+
+/// A webhook's or policy's namespaceSelector and objectSelector, parsed (or why not).
+pub(super) struct Selectors {
+    namespace: Result<Selector, String>,
+    object: Result<Selector, String>,
+}
+
+impl Selectors {
+    /// The selectors as given; absent ones select everything.
+    pub fn new(namespace: Option<LabelSelector>, object: Option<LabelSelector>) -> Self {
+        let parse = |s: Option<LabelSelector>| {
+            Selector::try_from(s.unwrap_or_default()).map_err(|e| e.to_string())
+        };
+        Self {
+            namespace: parse(namespace),
+            object: parse(object),
+        }
+    }
+
+    /// Whether the namespace's labels (`None`: a request nothing exempts) and then the object's
+    /// or the old object's labels match, as upstream's namespace and object matchers; `Err`
+    /// is why a selector does not parse.
+    pub fn matches(
+        &self,
+        object: Option<&Value>,
+        old: Option<&Value>,
+        namespace_labels: Option<&BTreeMap<String, String>>,
+    ) -> Result<bool, String> {
+        let namespace = self.namespace.as_ref().map_err(Clone::clone)?;
+        if namespace_labels.is_some_and(|labels| !namespace.matches(labels)) {
+            return Ok(false);
+        }
+        let selector = self.object.as_ref().map_err(Clone::clone)?;
+        Ok(selector.selects_all()
+            || [object, old]
+                .into_iter()
+                .flatten()
+                .any(|o| selector.matches(&labels_of(o))))
     }
 }

@@ -3,14 +3,12 @@
 //! upstream's failure policy decides at evaluation).
 
 use crate::admission::Attributes;
-use crate::admission::matching::rule_matches;
+use crate::admission::matching::{Selectors, rule_matches};
 use crate::apiextensions::cel::Expression;
-use crate::registry::store::labels_of;
 use k8s_openapi::api::admissionregistration::v1::{
     MatchResources, NamedRuleWithOperations, ParamRef, RuleWithOperations,
     ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
 };
-use kube::core::{Selector, SelectorExt};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -25,8 +23,7 @@ fn compile(source: &str) -> Compiled {
 pub(super) struct Constraints {
     rules: Vec<(RuleWithOperations, Vec<String>)>,
     exclude: Vec<(RuleWithOperations, Vec<String>)>,
-    namespace_selector: Result<Selector, String>,
-    object_selector: Result<Selector, String>,
+    selectors: Selectors,
 }
 
 fn named(rules: Option<Vec<NamedRuleWithOperations>>) -> Vec<(RuleWithOperations, Vec<String>)> {
@@ -48,15 +45,10 @@ fn named(rules: Option<Vec<NamedRuleWithOperations>>) -> Vec<(RuleWithOperations
 
 impl Constraints {
     fn new(m: MatchResources) -> Self {
-        let selector =
-            |s: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>| {
-                Selector::try_from(s.unwrap_or_default()).map_err(|e| e.to_string())
-            };
         Self {
             rules: named(m.resource_rules),
             exclude: named(m.exclude_resource_rules),
-            namespace_selector: selector(m.namespace_selector),
-            object_selector: selector(m.object_selector),
+            selectors: Selectors::new(m.namespace_selector, m.object_selector),
         }
     }
 
@@ -80,18 +72,8 @@ impl Constraints {
         object: Option<&Value>,
         namespace_labels: Option<&BTreeMap<String, String>>,
     ) -> Result<bool, String> {
-        let ns = self.namespace_selector.as_ref().map_err(Clone::clone)?;
-        if let Some(labels) = namespace_labels
-            && !ns.matches(labels)
-        {
-            return Ok(false);
-        }
-        let obj = self.object_selector.as_ref().map_err(Clone::clone)?;
-        Ok(obj.selects_all()
-            || [object, a.old_object]
-                .into_iter()
-                .flatten()
-                .any(|o| obj.matches(&labels_of(o))))
+        self.selectors
+            .matches(object, a.old_object, namespace_labels)
     }
 }
 

@@ -2,11 +2,11 @@
 //! selectors parsed, match conditions compiled and its endpoint prepared once per configuration
 //! change.
 
+use crate::admission::matching::Selectors;
 use crate::apiextensions::cel::Expression;
 use crate::registry::informer::Informer;
 use crate::webhook::{ClientConfig, Endpoint};
 use k8s_openapi::api::admissionregistration::v1::{MutatingWebhook, RuleWithOperations};
-use kube::core::Selector;
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -24,10 +24,8 @@ pub(super) struct Hook {
     pub rules: Vec<RuleWithOperations>,
     /// `failurePolicy: Ignore`.
     pub ignore_failures: bool,
-    /// `namespaceSelector`, or why it does not parse.
-    pub namespace_selector: Result<Selector, String>,
-    /// `objectSelector`, or why it does not parse.
-    pub object_selector: Result<Selector, String>,
+    /// `namespaceSelector` and `objectSelector`.
+    pub selectors: Selectors,
     /// `sideEffects`.
     pub side_effects: String,
     /// The AdmissionReview version to send: the first of `admissionReviewVersions` known here.
@@ -43,10 +41,6 @@ pub(super) struct Hook {
 impl Hook {
     /// Compiles webhook `index` of configuration `configuration`.
     pub fn compile(configuration: &str, index: usize, w: MutatingWebhook) -> Hook {
-        let selector =
-            |s: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>| {
-                Selector::try_from(s.unwrap_or_default()).map_err(|e| e.to_string())
-            };
         let match_conditions = w
             .match_conditions
             .unwrap_or_default()
@@ -67,8 +61,7 @@ impl Hook {
             name: w.name,
             rules: w.rules.unwrap_or_default(),
             ignore_failures: w.failure_policy.as_deref() == Some("Ignore"),
-            namespace_selector: selector(w.namespace_selector),
-            object_selector: selector(w.object_selector),
+            selectors: Selectors::new(w.namespace_selector, w.object_selector),
             side_effects: w.side_effects,
             review_version: w
                 .admission_review_versions

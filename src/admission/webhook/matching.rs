@@ -3,42 +3,11 @@
 
 use super::hook::Hook;
 use crate::admission::Attributes;
-use crate::registry::store::labels_of;
-use kube::core::SelectorExt;
 use serde_json::Value;
-use std::collections::BTreeMap;
 
 /// Whether one of the webhook's rules matches the request.
 pub(super) fn rules_match(hook: &Hook, a: &Attributes<'_>) -> bool {
     crate::admission::matching::rules_match(&hook.rules, a)
-}
-
-/// Whether the webhook's namespaceSelector matches `labels` (`None`: nothing to exempt).
-pub(super) fn namespace_selector_matches(
-    hook: &Hook,
-    labels: Option<&BTreeMap<String, String>>,
-) -> Result<bool, String> {
-    let selector = hook.namespace_selector.as_ref().map_err(Clone::clone)?;
-    Ok(match labels {
-        Some(labels) => selector.matches(labels),
-        None => true,
-    })
-}
-
-/// Whether the webhook's objectSelector matches the object's labels or the old object's.
-pub(super) fn object_selector_matches(
-    hook: &Hook,
-    object: Option<&Value>,
-    old: Option<&Value>,
-) -> Result<bool, String> {
-    let selector = hook.object_selector.as_ref().map_err(Clone::clone)?;
-    if selector.selects_all() {
-        return Ok(true);
-    }
-    Ok([object, old]
-        .into_iter()
-        .flatten()
-        .any(|o| selector.matches(&labels_of(o))))
 }
 
 /// Whether every matchCondition holds: a false one skips the webhook whatever the others
@@ -196,11 +165,9 @@ mod tests {
         let h = Hook::compile("c", 0, w);
         let with = json!({"metadata": {"labels": {"a": "b"}}});
         let without = json!({"metadata": {}});
-        assert_eq!(
-            object_selector_matches(&h, Some(&without), Some(&with)),
-            Ok(true)
-        );
-        assert_eq!(object_selector_matches(&h, Some(&without), None), Ok(false));
-        assert_eq!(object_selector_matches(&h, None, Some(&with)), Ok(true));
+        let matches = |new, old| h.selectors.matches(new, old, None);
+        assert_eq!(matches(Some(&without), Some(&with)), Ok(true));
+        assert_eq!(matches(Some(&without), None), Ok(false));
+        assert_eq!(matches(None, Some(&with)), Ok(true));
     }
 }

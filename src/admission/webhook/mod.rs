@@ -76,10 +76,10 @@ impl Dispatcher {
                 ns_labels = Some(namespace_labels(&self.context.namespaces, a, object).await?);
             }
             let labels = ns_labels.as_ref().and_then(Option::as_ref);
-            if !matching::namespace_selector_matches(hook, labels)
+            if !hook
+                .selectors
+                .matches(object, a.old_object, labels)
                 .map_err(RegistryError::Internal)?
-                || !matching::object_selector_matches(hook, object, a.old_object)
-                    .map_err(RegistryError::Internal)?
             {
                 continue;
             }
