@@ -57,21 +57,11 @@ impl PodSecurityConfig {
         }
         let defaults = Policy::of(&labels, Policy::default());
         // An invalid default is an error here rather than the strictest policy.
-        for (key, value) in &labels {
-            let valid = if key.ends_with("-version") {
-                value == "latest"
-                    || value
-                        .strip_prefix("v1.")
-                        .is_some_and(|m| m.parse::<u32>().is_ok())
-            } else {
-                matches!(value.as_str(), "privileged" | "baseline" | "restricted")
-            };
-            if !valid {
-                return Err(format!(
-                    "defaults.{}: invalid value {value:?}",
-                    key.trim_start_matches("pod-security.kubernetes.io/")
-                ));
-            }
+        if let Some((key, value, _)) = Policy::label_errors(&labels).into_iter().min() {
+            return Err(format!(
+                "defaults.{}: invalid value {value:?}",
+                key.trim_start_matches("pod-security.kubernetes.io/")
+            ));
         }
         let list = |field: &str| -> Vec<String> {
             v["exemptions"][field]
