@@ -2,7 +2,9 @@
 //! quotas is charged what it adds to each quota that tracks it; one that would exceed a hard
 //! limit is refused with upstream's `exceeded quota` message, and the charge is recorded in
 //! the quota's `status.used` by compare-and-swap before the write proceeds (a dry run is only
-//! checked). A quota whose usage the controller has not counted yet refuses what it tracks.
+//! checked). As upstream, the limits are those of `status.hard`, which the quota controller
+//! copies from the spec when it counts: a quota not yet counted limits nothing, and one whose
+//! status names a limit without its usage refuses what it tracks (`status unknown`).
 
 use super::{Attributes, Operation, Result, Validating};
 use crate::quota::{self, Amount, Usage};
@@ -26,7 +28,7 @@ impl ResourceQuotaAdmission {
     }
 }
 
-/// A quota's `spec.hard` or `status.<field>` as amounts; unparsable entries are left out.
+/// A quota's `status.<field>` as amounts; unparsable entries are left out.
 fn amounts(quota: &Value, pointer: &str) -> Option<Usage> {
     let map = quota.pointer(pointer)?.as_object()?;
     Some(
@@ -130,7 +132,7 @@ impl Validating for ResourceQuotaAdmission {
                 .pointer("/metadata/name")
                 .and_then(Value::as_str)
                 .unwrap_or("");
-            let Some(hard) = amounts(q, "/spec/hard") else {
+            let Some(hard) = amounts(q, "/status/hard") else {
                 continue;
             };
             if quota::scopes_match(q, group, resource, object) != Some(true) {

@@ -3,8 +3,8 @@
 //! DefaultTolerationSeconds, TaintNodesByCondition, LimitRanger (defaults noted in the pod's
 //! annotation, maximums refused), DefaultStorageClass, StorageObjectInUseProtection,
 //! PersistentVolumeClaimResize, RuntimeClass, DefaultIngressClass,
-//! CertificateSubjectRestriction and CertificateApproval, and `--enable-admission-plugins`
-//! adding AlwaysPullImages and DenyServiceExternalIPs.
+//! CertificateSubjectRestriction, CertificateApproval and CertificateSigning, and
+//! `--enable-admission-plugins` adding AlwaysPullImages, DenyServiceExternalIPs and AlwaysDeny.
 
 use crate::support::kubeboot::TestServer;
 use crate::support::users::csr_request;
@@ -234,7 +234,8 @@ async fn built_in_plugins_default_and_refuse_as_upstream() {
     let r = post(
         "/apis/rbac.authorization.k8s.io/v1/clusterroles",
         json!({"metadata": {"name": "csr-updater"}, "rules": [{"apiGroups": ["certificates.k8s.io"],
-            "resources": ["certificatesigningrequests", "certificatesigningrequests/approval"],
+            "resources": ["certificatesigningrequests", "certificatesigningrequests/approval",
+                "certificatesigningrequests/status"],
             "verbs": ["get", "update"]}]}),
     )
     .await;
@@ -271,4 +272,94 @@ async fn built_in_plugins_default_and_refuse_as_upstream() {
         r.json()["message"],
         "certificatesigningrequests.certificates.k8s.io \"alice\" is forbidden: user not permitted to approve requests with signerName \"kubernetes.io/kube-apiserver-client\""
     );
+
+    // CertificateSigning: the same user may update the status, but not issue a certificate.
+    use base64::Engine;
+    let mut signing = admin
+        .get("/apis/certificates.k8s.io/v1/certificatesigningrequests/alice")
+        .await
+        .unwrap()
+        .json();
+    let issued = server.user_cert("alice", &[]).cert_pem;
+    signing["status"]["certificate"] =
+        json!(base64::engine::general_purpose::STANDARD.encode(issued));
+    let r = carol
+        .json(
+            "PUT",
+            "/apis/certificates.k8s.io/v1/certificatesigningrequests/alice/status",
+            &signing,
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(
+        r.json()["message"],
+        "certificatesigningrequests.certificates.k8s.io \"alice\" is forbidden: user not permitted to sign requests with signerName \"kubernetes.io/kube-apiserver-client\""
+    );
+
+    // Priority: one global default, which pods without a class then get.
+    let classes = "/apis/scheduling.k8s.io/v1/priorityclasses";
+    let r = post(
+        classes,
+        json!({"metadata": {"name": "default-a"}, "value": 1000, "globalDefault": true}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = post(
+        classes,
+        json!({"metadata": {"name": "default-b"}, "value": 2000, "globalDefault": true}),
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(
+        r.json()["message"],
+        "priorityclasses.scheduling.k8s.io \"default-b\" is forbidden: PriorityClass default-a is already marked as default. Only one default can exist"
+    );
+    let r = post(pods, pod("defaulted", json!({}))).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let defaulted = r.json();
+    assert_eq!(defaulted["spec"]["priorityClassName"], "default-a");
+    assert_eq!(defaulted["spec"]["priority"], 1000);
+
+    // LimitRanger's minimum and limit-to-request ratio, both reported at once.
+    let r = post(
+        "/api/v1/namespaces/plugins/limitranges",
+        json!({"metadata": {"name": "floor"}, "spec": {"limits": [{"type": "Container",
+            "min": {"cpu": "50m"}, "maxLimitRequestRatio": {"cpu": "2"}}]}}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let tiny = pod(
+        "tiny",
+        json!({"containers": [{"name": "app", "image": "nginx",
+        "resources": {"requests": {"cpu": "10m"}, "limits": {"cpu": "40m"}}}]}),
+    );
+    let r = post(pods, tiny).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(
+        r.json()["message"],
+        "pods \"tiny\" is forbidden: [minimum cpu usage per Container is 50m, but request is 10m, \
+         cpu max limit to request ratio per Container is 2, but provided ratio is 4.000000]"
+    );
+}
+
+#[tokio::test]
+async fn always_deny_refuses_every_write() {
+    let mut server = TestServer::up(&["--enable-admission-plugins=AlwaysDeny"]);
+    server.wait_ready().await;
+    let admin = server.admin();
+    let r = admin
+        .json(
+            "POST",
+            "/api/v1/namespaces",
+            &json!({"metadata": {"name": "refused"}}),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(
+        r.json()["message"],
+        "namespaces \"refused\" is forbidden: admission control is denying all modifications"
+    );
+    // Reads are not admission's business.
+    let r = admin.get("/api/v1/namespaces/default").await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
 }

@@ -327,3 +327,179 @@ async fn webhooks_mutate_and_validate_with_selectors_conditions_dry_runs_and_fai
     })
     .await;
 }
+
+/// The answers of the reinvocation test's webhooks: `/first` labels `first=yes` and, once the
+/// object carries `second`, notes it in an annotation; `/second` labels `second=yes`.
+async fn reinvoked(
+    req: hyper::Request<hyper::body::Incoming>,
+    seen: &Seen,
+) -> hyper::Response<Body> {
+    let path = req.uri().path().to_string();
+    let body = req.into_body().collect().await.unwrap().to_bytes();
+    let review: Value = serde_json::from_slice(&body).unwrap();
+    seen.lock().unwrap().push((path.clone(), review.clone()));
+    let request = &review["request"];
+    let labels = &request["object"]["metadata"]["labels"];
+    let mut patch = Vec::new();
+    if !labels.is_object() {
+        patch.push(json!({"op": "add", "path": "/metadata/labels", "value": {}}));
+    }
+    match path.as_str() {
+        "/first" => {
+            patch.push(json!({"op": "add", "path": "/metadata/labels/first", "value": "yes"}));
+            if labels.get("second").is_some() {
+                patch.push(json!({"op": "add", "path": "/metadata/annotations",
+                    "value": {"seen-second": "yes"}}));
+            }
+        }
+        _ => patch.push(json!({"op": "add", "path": "/metadata/labels/second", "value": "yes"})),
+    }
+    let patch = base64::engine::general_purpose::STANDARD.encode(json!(patch).to_string());
+    let response =
+        json!({"uid": request["uid"], "allowed": true, "patchType": "JSONPatch", "patch": patch});
+    let reply = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response});
+    hyper::Response::builder()
+        .header("content-type", "application/json")
+        .body(full(reply.to_string()))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn mutating_webhooks_are_reinvoked_if_needed_and_side_effects_are_none_in_v1() {
+    let seen: Seen = Arc::default();
+    let recorder = seen.clone();
+    let webhook = Backend::start(
+        None,
+        Arc::new(move |req, _| {
+            let seen = recorder.clone();
+            Box::pin(async move { reinvoked(req, &seen).await })
+        }),
+    );
+    let ca_bundle = base64::engine::general_purpose::STANDARD.encode(&webhook.ca_pem);
+    let url = |path: &str| format!("https://127.0.0.1:{}{path}", webhook.addr.port());
+    let calls = |path: &str| {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .filter(|(p, _)| p == path)
+            .count()
+    };
+    let mut server = TestServer::up(&[]);
+    server.wait_ready().await;
+    let admin = server.admin();
+    admin
+        .create(
+            "/api/v1/namespaces",
+            &json!({"metadata": {"name": "hooked"}}),
+        )
+        .await;
+    let rule = json!([{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"],
+        "resources": ["configmaps"]}]);
+    // Configurations run in name order: a-first's webhook before b-second's.
+    for (config, name, path, reinvocation) in [
+        ("a-first", "first.example.com", "/first", "IfNeeded"),
+        ("b-second", "second.example.com", "/second", "Never"),
+    ] {
+        admin
+            .create(
+                "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
+                &json!({"metadata": {"name": config},
+                    "webhooks": [{"name": name, "rules": rule, "reinvocationPolicy": reinvocation,
+                        "clientConfig": {"caBundle": ca_bundle, "url": url(path)},
+                        "sideEffects": "None", "admissionReviewVersions": ["v1"]}]}),
+            )
+            .await;
+    }
+    // v1 knows no side effects a dry run could not undo: `Some` and `Unknown` are refused as
+    // upstream refuses them, so a dry run can only reach webhooks that allow it.
+    let side_effects = |effects: &str| {
+        json!({"metadata": {"name": "side-effects"},
+            "webhooks": [{"name": "some.example.com", "rules": rule,
+                "clientConfig": {"caBundle": ca_bundle, "url": url("/some")},
+                "sideEffects": effects, "failurePolicy": "Ignore",
+                "admissionReviewVersions": ["v1"]}]})
+    };
+    for effects in ["Some", "Unknown"] {
+        let r = admin
+            .json(
+                "POST",
+                "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations",
+                &side_effects(effects),
+            )
+            .await;
+        assert_eq!(r.status, 422, "{}", r.body);
+        assert_eq!(
+            r.json()["message"],
+            format!(
+                "ValidatingWebhookConfiguration.admissionregistration.k8s.io \"side-effects\" is invalid: \
+                 webhooks[0].sideEffects: Unsupported value: \"{effects}\": supported values: \"None\", \"NoneOnDryRun\""
+            )
+        );
+    }
+    admin
+        .create(
+            "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations",
+            &side_effects("NoneOnDryRun"),
+        )
+        .await;
+    let configmaps = "/api/v1/namespaces/hooked/configmaps";
+
+    // The second webhook changed the object after the first ran: the first is called again
+    // and sees the second's label; the second is not.
+    let created = eventually("all three webhooks to be called", || async {
+        let r = admin
+            .json("POST", configmaps, &configmap("a", json!({}), json!({})))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let seen_all = calls("/first") > 0 && calls("/second") > 0 && calls("/some") > 0;
+        if !seen_all {
+            let r = admin
+                .request("DELETE", &format!("{configmaps}/a"), &[])
+                .await
+                .unwrap();
+            assert_eq!(r.status, 200, "{}", r.body);
+            seen.lock().unwrap().clear();
+        }
+        seen_all.then(|| r.json())
+    })
+    .await;
+    assert_eq!(
+        created["metadata"]["labels"],
+        json!({"first": "yes", "second": "yes"})
+    );
+    assert_eq!(
+        created["metadata"]["annotations"],
+        json!({"seen-second": "yes"})
+    );
+    assert_eq!(
+        (calls("/first"), calls("/second"), calls("/some")),
+        (2, 1, 1)
+    );
+
+    // A dry run reaches them all, flagged as such; the mutations show in the answer only.
+    seen.lock().unwrap().clear();
+    let r = admin
+        .json(
+            "POST",
+            &format!("{configmaps}?dryRun=All"),
+            &configmap("b", json!({}), json!({})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(
+        r.json()["metadata"]["annotations"],
+        json!({"seen-second": "yes"})
+    );
+    assert_eq!(
+        (calls("/first"), calls("/second"), calls("/some")),
+        (2, 1, 1)
+    );
+    assert!(
+        seen.lock()
+            .unwrap()
+            .iter()
+            .all(|(_, r)| r["request"]["dryRun"] == true)
+    );
+    let r = admin.get(&format!("{configmaps}/b")).await.unwrap();
+    assert_eq!(r.status, 404, "{}", r.body);
+}

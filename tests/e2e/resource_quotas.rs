@@ -154,3 +154,79 @@ async fn quotas_count_charge_refuse_and_replenish_as_upstream() {
          used: requests.cpu=600m, limited: requests.cpu=1"
     );
 }
+
+/// Without the quota controller the test writes the status itself, as the controller would.
+#[tokio::test]
+async fn quotas_limit_what_their_status_names_and_scopes_select_pods() {
+    let mut server = TestServer::up(&["--builtin-controllers=false"]);
+    server.wait_ready().await;
+    let admin = server.admin();
+    admin
+        .create(
+            "/api/v1/namespaces",
+            &json!({"metadata": {"name": "teams"}}),
+        )
+        .await;
+    admin
+        .create(
+            "/api/v1/namespaces/teams/serviceaccounts",
+            &json!({"metadata": {"name": "default"}}),
+        )
+        .await;
+    admin
+        .create(
+            QUOTAS,
+            &json!({"metadata": {"name": "scoped"},
+                "spec": {"hard": {"pods": "1"}, "scopes": ["BestEffort"]}}),
+        )
+        .await;
+    let pods = "/api/v1/namespaces/teams/pods";
+    let best_effort = |name: &str| pod(name, json!({}));
+    let set_status = |status: Value| {
+        let admin = admin.clone();
+        async move {
+            let path = format!("{QUOTAS}/scoped/status");
+            let mut q = admin.get(&path).await.unwrap().json();
+            q["status"] = status;
+            let r = admin.json("PUT", &path, &q).await;
+            assert_eq!(r.status, 200, "{}", r.body);
+        }
+    };
+
+    // Uncounted, the quota limits nothing: its limits are those its status names.
+    let r = admin.json("POST", pods, &best_effort("early")).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    // A status naming a limit without its usage refuses what it tracks.
+    set_status(json!({"hard": {"pods": "1"}})).await;
+    let r = admin.json("POST", pods, &best_effort("a")).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(
+        r.json()["message"],
+        "pods \"a\" is forbidden: status unknown for quota: scoped, resources: pods"
+    );
+
+    // Counted: a pod outside the BestEffort scope is neither limited nor charged.
+    set_status(json!({"hard": {"pods": "1"}, "used": {"pods": "0"}})).await;
+    let r = admin
+        .json(
+            "POST",
+            pods,
+            &pod("sized", json!({"requests": {"cpu": "100m"}})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let used = || async {
+        admin.get(&format!("{QUOTAS}/scoped")).await.unwrap().json()["status"]["used"].clone()
+    };
+    assert_eq!(used().await, json!({"pods": "0"}));
+    let r = admin.json("POST", pods, &best_effort("b")).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(used().await, json!({"pods": "1"}));
+    let r = admin.json("POST", pods, &best_effort("c")).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(
+        r.json()["message"],
+        "pods \"c\" is forbidden: exceeded quota: scoped, requested: pods=1, used: pods=1, limited: pods=1"
+    );
+}
