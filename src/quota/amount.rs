@@ -14,59 +14,7 @@ impl Amount {
     /// Parses a quantity (`500m`, `2Gi`, `1e3`, `1.5`), rounding up to a thousandth as upstream's
     /// `MilliValue`; `None` when it is not one.
     pub fn parse(q: &str) -> Option<Self> {
-        let q = q.trim();
-        let split = q
-            .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
-            .unwrap_or(q.len());
-        let (number, suffix) = q.split_at(split);
-        let (negative, digits) = match number.strip_prefix('-') {
-            Some(d) => (true, d),
-            None => (false, number.strip_prefix('+').unwrap_or(number)),
-        };
-        let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
-        if whole.is_empty() && fraction.is_empty()
-            || !whole
-                .chars()
-                .chain(fraction.chars())
-                .all(|c| c.is_ascii_digit())
-        {
-            return None;
-        }
-        let mantissa: i128 = format!("{whole}{fraction}").parse().ok()?;
-        // The value is mantissa × 10^-len(fraction) × suffix, in thousandths.
-        let (binary, exponent): (i128, i32) = match suffix {
-            "" => (1, 0),
-            "n" => (1, -9),
-            "u" => (1, -6),
-            "m" => (1, -3),
-            "k" => (1, 3),
-            "M" => (1, 6),
-            "G" => (1, 9),
-            "T" => (1, 12),
-            "P" => (1, 15),
-            "E" => (1, 18),
-            "Ki" => (1 << 10, 0),
-            "Mi" => (1 << 20, 0),
-            "Gi" => (1 << 30, 0),
-            "Ti" => (1 << 40, 0),
-            "Pi" => (1 << 50, 0),
-            "Ei" => (1 << 60, 0),
-            exp => {
-                let e = exp.strip_prefix(['e', 'E'])?;
-                (1, e.parse().ok()?)
-            }
-        };
-        let scale = exponent + 3 - fraction.len() as i32;
-        let value = if scale >= 0 {
-            mantissa
-                .checked_mul(binary)?
-                .checked_mul(10i128.checked_pow(scale as u32)?)?
-        } else {
-            let divisor = 10i128.checked_pow((-scale) as u32)?;
-            let n = mantissa.checked_mul(binary)?;
-            (n + divisor - 1) / divisor
-        };
-        Some(Self(if negative { -value } else { value }))
+        scaled(q, 3).map(Self)
     }
 
     /// The amount as a quantity of `resource`: memory and storage in the largest binary (else
@@ -92,6 +40,64 @@ impl Amount {
         }
         v.to_string()
     }
+}
+
+/// A quantity (`500m`, `2Gi`, `1e3`, `1.5`) in units of 10^-`decimals`, rounded up as upstream's
+/// `ScaledValue`; `None` when it is not one or does not fit.
+pub fn scaled(q: &str, decimals: i32) -> Option<i128> {
+    let q = q.trim();
+    let split = q
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
+        .unwrap_or(q.len());
+    let (number, suffix) = q.split_at(split);
+    let (negative, digits) = match number.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, number.strip_prefix('+').unwrap_or(number)),
+    };
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    if whole.is_empty() && fraction.is_empty()
+        || !whole
+            .chars()
+            .chain(fraction.chars())
+            .all(|c| c.is_ascii_digit())
+    {
+        return None;
+    }
+    let mantissa: i128 = format!("{whole}{fraction}").parse().ok()?;
+    // The value is mantissa × 10^-len(fraction) × suffix, in units of 10^-decimals.
+    let (binary, exponent): (i128, i32) = match suffix {
+        "" => (1, 0),
+        "n" => (1, -9),
+        "u" => (1, -6),
+        "m" => (1, -3),
+        "k" => (1, 3),
+        "M" => (1, 6),
+        "G" => (1, 9),
+        "T" => (1, 12),
+        "P" => (1, 15),
+        "E" => (1, 18),
+        "Ki" => (1 << 10, 0),
+        "Mi" => (1 << 20, 0),
+        "Gi" => (1 << 30, 0),
+        "Ti" => (1 << 40, 0),
+        "Pi" => (1 << 50, 0),
+        "Ei" => (1 << 60, 0),
+        exp => {
+            let e = exp.strip_prefix(['e', 'E'])?;
+            (1, e.parse().ok()?)
+        }
+    };
+    let scale = exponent + decimals - fraction.len() as i32;
+    let value = if scale >= 0 {
+        mantissa
+            .checked_mul(binary)?
+            .checked_mul(10i128.checked_pow(scale as u32)?)?
+    } else {
+        let divisor = 10i128.checked_pow((-scale) as u32)?;
+        let n = mantissa.checked_mul(binary)?;
+        (n + divisor - 1) / divisor
+    };
+    Some(if negative { -value } else { value })
 }
 
 impl std::ops::Add for Amount {

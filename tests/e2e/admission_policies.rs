@@ -135,3 +135,195 @@ async fn a_policy_with_a_param_denies_and_warns_through_its_bindings() {
          'limit-deny' denied request: no params found for policy binding with `Deny` parameterNotFoundAction"
     );
 }
+
+/// The Kubernetes CEL libraries (quantities, URLs, IPs and CIDRs, regex) in a policy's
+/// validations and in a CRD's rules, each refusing what it should with its message.
+#[tokio::test]
+async fn policies_and_crd_rules_use_the_kubernetes_cel_libraries() {
+    let mut server = TestServer::up(&[]);
+    server.wait_ready().await;
+    let admin = server.admin();
+    admin
+        .create("/api/v1/namespaces", &json!({"metadata": {"name": "libs"}}))
+        .await;
+    let validation =
+        |expression: &str, message: &str| json!({"expression": expression, "message": message});
+    admin
+        .create(
+            POLICIES,
+            &json!({"metadata": {"name": "endpoints"}, "spec": {
+                "failurePolicy": "Fail",
+                "matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"],
+                    "operations": ["CREATE", "UPDATE"], "resources": ["configmaps"]}],
+                    "objectSelector": {"matchLabels": {"kind": "endpoint"}}},
+                "validations": [
+                    validation("isURL(object.data.url) && url(object.data.url).getScheme() == 'https'",
+                        "url must be an https URL"),
+                    validation("cidr('10.0.0.0/8').containsIP(object.data.ip) && ip(object.data.ip).family() == 4",
+                        "ip must be in 10.0.0.0/8"),
+                    validation("quantity(object.data.size).isLessThan(quantity('1Gi'))",
+                        "size must be under 1Gi"),
+                    validation("object.data.version.findAll('[0-9]+').size() == 3",
+                        "version must be major.minor.patch"),
+                ]}}),
+        )
+        .await;
+    admin
+        .create(
+            BINDINGS,
+            &json!({"metadata": {"name": "endpoints"},
+                "spec": {"policyName": "endpoints", "validationActions": ["Deny"]}}),
+        )
+        .await;
+    let configmaps = "/api/v1/namespaces/libs/configmaps";
+    let endpoint = |name: &str, url: &str, ip: &str, size: &str, version: &str| {
+        json!({"metadata": {"name": name, "labels": {"kind": "endpoint"}},
+            "data": {"url": url, "ip": ip, "size": size, "version": version}})
+    };
+    let refused = |name: &str, message: &str| {
+        format!(
+            "configmaps \"{name}\" is forbidden: ValidatingAdmissionPolicy 'endpoints' with binding \
+             'endpoints' denied request: {message}"
+        )
+    };
+    let r = eventually("the policy to apply", || async {
+        let r = admin
+            .json(
+                "POST",
+                configmaps,
+                &endpoint(
+                    "plain-http",
+                    "http://a.example.com/",
+                    "10.1.2.3",
+                    "1Mi",
+                    "1.2.3",
+                ),
+            )
+            .await;
+        (r.status != 201).then_some(r)
+    })
+    .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(
+        r.json()["message"],
+        refused("plain-http", "url must be an https URL")
+    );
+    for (name, url, ip, size, version, message) in [
+        (
+            "outside",
+            "https://a.example.com/",
+            "192.168.0.1",
+            "1Mi",
+            "1.2.3",
+            "ip must be in 10.0.0.0/8",
+        ),
+        (
+            "large",
+            "https://a.example.com/",
+            "10.0.0.1",
+            "2Gi",
+            "1.2.3",
+            "size must be under 1Gi",
+        ),
+        (
+            "short",
+            "https://a.example.com/",
+            "10.0.0.1",
+            "1Mi",
+            "1.2",
+            "version must be major.minor.patch",
+        ),
+    ] {
+        let r = admin
+            .json("POST", configmaps, &endpoint(name, url, ip, size, version))
+            .await;
+        assert_eq!(r.status, 422, "{}", r.body);
+        assert_eq!(r.json()["message"], refused(name, message));
+    }
+    let r = admin
+        .json(
+            "POST",
+            configmaps,
+            &endpoint(
+                "good",
+                "https://a.example.com:8443/x?y=1",
+                "10.0.0.1",
+                "512Mi",
+                "1.22.3",
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    // The same libraries in a CRD's validation rules.
+    let rule = |rule: &str, message: &str| json!({"rule": rule, "message": message});
+    admin
+        .create(
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+            &json!({"metadata": {"name": "subnets.net.example.com"}, "spec": {
+                "group": "net.example.com", "scope": "Namespaced",
+                "names": {"plural": "subnets", "singular": "subnet", "kind": "Subnet"},
+                "versions": [{"name": "v1", "served": true, "storage": true,
+                    "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                        "spec": {"type": "object",
+                            "properties": {"network": {"type": "string"}, "gateway": {"type": "string"},
+                                "dns": {"type": "string"}, "mtu": {"type": "string"}},
+                            "x-kubernetes-validations": [
+                                rule("isCIDR(self.network) && cidr(self.network).containsIP(self.gateway)",
+                                    "gateway must be inside the network"),
+                                rule("ip.isCanonical(self.gateway)", "gateway must be written canonically"),
+                                rule("url(self.dns).getHostname().endsWith('.example.com')",
+                                    "dns must be under example.com"),
+                                rule("quantity(self.mtu).isInteger() && quantity(self.mtu).asInteger() <= 9000",
+                                    "mtu must be a whole number up to 9000"),
+                            ]}}}}}]}}),
+        )
+        .await;
+    let subnets = "/apis/net.example.com/v1/namespaces/libs/subnets";
+    let subnet = |name: &str, spec: Value| json!({"apiVersion": "net.example.com/v1", "kind": "Subnet", "metadata": {"name": name}, "spec": spec});
+    let good = json!({"network": "2001:db8::/64", "gateway": "2001:db8::1",
+        "dns": "https://dns.example.com/resolve", "mtu": "1500"});
+    let r = eventually("the CRD to be served", || async {
+        let r = admin
+            .json("POST", subnets, &subnet("good", good.clone()))
+            .await;
+        (r.status != 404).then_some(r)
+    })
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let bad = json!({"network": "10.0.0.0/24", "gateway": "10.0.1.1",
+        "dns": "https://dns.example.org/", "mtu": "10k"});
+    let r = admin.json("POST", subnets, &subnet("bad", bad)).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    let causes: Vec<String> = r.json()["details"]["causes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["message"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        causes,
+        [
+            "Invalid value: \"object\": gateway must be inside the network",
+            "Invalid value: \"object\": dns must be under example.com",
+            "Invalid value: \"object\": mtu must be a whole number up to 9000",
+        ]
+    );
+    let r = admin
+        .json(
+            "POST",
+            subnets,
+            &subnet(
+                "loud",
+                json!({"network": "2001:db8::/64", "gateway": "2001:DB8::1",
+                "dns": "https://dns.example.com/", "mtu": "9000"}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(
+        r.body.contains("gateway must be written canonically"),
+        "{}",
+        r.body
+    );
+}

@@ -21,7 +21,7 @@ const TYPE_IDENTS: [&str; 11] = [
     "dyn",
 ];
 /// Namespaces of library functions called as `ns.fn(...)`.
-const NAMESPACES: [&str; 3] = ["lists", "strings", "optional"];
+const NAMESPACES: [&str; 4] = ["lists", "strings", "optional", "ip"];
 
 /// Parses `source` and checks its names and fields against the schema of `node`, as cel-go's
 /// checker would for the declarations upstream makes. Returns the program and its result type,
@@ -275,13 +275,30 @@ impl<'a> Checker<'a> {
             | "isSorted"
             | "exists"
             | "all"
-            | "exists_one" => Ty::Bool,
-            "size" | "indexOf" | "lastIndexOf" | "int" => Ty::Int,
+            | "exists_one"
+            | "isQuantity"
+            | "isInteger"
+            | "isLessThan"
+            | "isGreaterThan"
+            | "isURL"
+            | "isIP"
+            | "isCIDR"
+            | "isCanonical"
+            | "isUnspecified"
+            | "isLoopback"
+            | "isLinkLocalMulticast"
+            | "isLinkLocalUnicast"
+            | "isGlobalUnicast"
+            | "containsIP"
+            | "containsCIDR" => Ty::Bool,
+            "size" | "indexOf" | "lastIndexOf" | "int" | "sign" | "asInteger" | "compareTo"
+            | "family" | "prefixLength" => Ty::Int,
             "string" | "lowerAscii" | "upperAscii" | "trim" | "replace" | "substring"
-            | "charAt" | "join" | "format" | "strings.quote" => Ty::String,
-            "double" => Ty::Double,
+            | "charAt" | "join" | "format" | "strings.quote" | "find" | "getScheme" | "getHost"
+            | "getHostname" | "getPort" | "getEscapedPath" => Ty::String,
+            "double" | "asApproximateFloat" => Ty::Double,
             "bool" => Ty::Bool,
-            "split" => Ty::List,
+            "split" | "findAll" => Ty::List,
             operators::CONDITIONAL => match (args[1].plain(), args[2].plain()) {
                 (a, b) if same(a, b) => a,
                 _ => Ty::Dyn,

@@ -1,6 +1,12 @@
 //! The CEL environment rules run in: the standard library, cel-rust's strings and lists
-//! extensions, and the Kubernetes list functions cel-rust lacks (upstream's `k8s.io/apiserver/pkg/cel/library`).
+//! extensions, and the Kubernetes libraries cel-rust lacks (upstream's
+//! `k8s.io/apiserver/pkg/cel/library`): lists, regex, quantities, URLs, IPs and CIDRs.
 //! It knows nothing of CRDs, so that ValidatingAdmissionPolicy can share it.
+
+mod net;
+mod quantity;
+mod regex;
+mod url;
 
 use ::cel::common::types::{DYN_TYPE, LIST_TYPE};
 use ::cel::common::value::CowVal;
@@ -8,7 +14,7 @@ use ::cel::{Env, ExecutionError, Value, extensions};
 use std::sync::{Arc, OnceLock};
 
 /// The shared CEL environment: the standard library, the strings and lists extensions, and the
-/// Kubernetes list functions.
+/// Kubernetes libraries.
 pub(super) fn env() -> &'static Arc<Env> {
     static ENV: OnceLock<Arc<Env>> = OnceLock::new();
     ENV.get_or_init(|| {
@@ -18,6 +24,13 @@ pub(super) fn env() -> &'static Arc<Env> {
         env.add_extension(extensions::lists)
             .expect("lists extension");
         env.add_extension(k8s_lists).expect("kubernetes lists");
+        env.add_extension(regex::register)
+            .expect("kubernetes regex");
+        env.add_extension(quantity::register)
+            .expect("kubernetes quantities");
+        env.add_extension(url::register).expect("kubernetes URLs");
+        env.add_extension(net::register)
+            .expect("kubernetes IPs and CIDRs");
         Arc::new(env)
     })
 }
@@ -50,6 +63,29 @@ type CelResult<'b, 'v> = Result<CowVal<'b, 'v>, ExecutionError>;
 /// The arguments of a call as `Value`s.
 fn values(args: &[CowVal<'_, '_>]) -> Result<Vec<Value>, ExecutionError> {
     args.iter().map(|a| Value::try_from(a.as_ref())).collect()
+}
+
+/// A string argument.
+fn string_of(v: &Value, function: &str) -> Result<Arc<String>, ExecutionError> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        _ => Err(ExecutionError::no_such_overload(
+            function,
+            vec![format!("{:?}", v.type_of())],
+        )),
+    }
+}
+
+/// An argument of one of the libraries' own types.
+fn opaque<'a, T: ::cel::objects::Opaque>(
+    v: &'a Value,
+    function: &str,
+) -> Result<&'a T, ExecutionError> {
+    match v {
+        Value::Opaque(o) => o.downcast_ref::<T>(),
+        _ => None,
+    }
+    .ok_or_else(|| ExecutionError::no_such_overload(function, vec![format!("{:?}", v.type_of())]))
 }
 
 /// The receiver's elements.
@@ -164,7 +200,31 @@ fn last_index_of<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> CelResult<'b, 'v> {
 mod tests {
     // Exercised through CRD rules, the library's first user; only the tests know of them.
     use super::super::test_support::*;
+    use super::*;
     use serde_json::json;
+
+    /// Evaluates `source` with no variables, the result printed plainly (lists as `[a, b]`).
+    pub(super) fn eval(source: &str) -> Result<String, String> {
+        fn shown(v: &Value) -> String {
+            match v {
+                Value::String(s) => s.to_string(),
+                Value::Int(i) => i.to_string(),
+                Value::Float(f) => f.to_string(),
+                Value::Bool(b) => b.to_string(),
+                Value::List(l) => {
+                    let items: Vec<String> = l.iter().map(shown).collect();
+                    format!("[{}]", items.join(", "))
+                }
+                other => format!("{other:?}"),
+            }
+        }
+        let program = env().compile(source).map_err(|e| e.to_string())?;
+        let ctx = ::cel::Context::with_env(env().clone());
+        program
+            .execute(&ctx)
+            .map(|v| shown(&v))
+            .map_err(|e| e.to_string())
+    }
 
     #[test]
     fn library_functions_and_macros_used_by_crd_rules_work() {
