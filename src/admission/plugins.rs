@@ -103,6 +103,7 @@ pub fn chain(
         store("", "namespaces"),
         store("", "services"),
         store("discovery.k8s.io", "endpointslices"),
+        authorizer.clone(),
     ));
     let mut chain = Chain::default();
     for name in ORDER.iter().filter(|n| enabled.iter().any(|e| e == *n)) {
@@ -181,6 +182,7 @@ pub fn chain(
                     ),
                     store("", "namespaces"),
                     storage.clone(),
+                    authorizer.clone(),
                 )))
             }
             "ValidatingAdmissionWebhook" => {

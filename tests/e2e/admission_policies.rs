@@ -327,3 +327,177 @@ async fn policies_and_crd_rules_use_the_kubernetes_cel_libraries() {
         r.body
     );
 }
+
+/// A policy's expressions ask the authorizer about the request's user, a service account and
+/// the request's own resource, as upstream's `authorizer` variable.
+#[tokio::test]
+async fn a_policy_asks_the_authorizer() {
+    let mut server = TestServer::up(&[]);
+    server.wait_ready().await;
+    let admin = server.admin();
+    admin
+        .create(
+            "/api/v1/namespaces",
+            &json!({"metadata": {"name": "authz"}}),
+        )
+        .await;
+    admin
+        .create(
+            POLICIES,
+            &json!({"metadata": {"name": "approved-only"}, "spec": {
+                "failurePolicy": "Fail",
+                "matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"],
+                    "operations": ["CREATE"], "resources": ["configmaps"]}]},
+                "matchConditions": [{"name": "labelled",
+                    "expression": "has(object.metadata.labels) && 'approved' in object.metadata.labels"}],
+                "validations": [
+                    {"expression": "authorizer.group('example.com').resource('approvals').namespace(object.metadata.namespace).check('create').allowed()",
+                        "messageExpression": "'user ' + request.userInfo.username + ' may not approve'"},
+                    {"expression": "authorizer.serviceAccount('authz', 'bot').group('').resource('secrets').namespace('authz').check('get').allowed()",
+                        "message": "the bot must be able to read secrets"},
+                    {"expression": "authorizer.requestResource.check('delete').allowed()",
+                        "message": "approvers must be able to delete what they approve"},
+                ]}}),
+        )
+        .await;
+    admin
+        .create(
+            BINDINGS,
+            &json!({"metadata": {"name": "approved-only"},
+                "spec": {"policyName": "approved-only", "validationActions": ["Deny"]}}),
+        )
+        .await;
+    let role = |name: &str, rules: Value| json!({"metadata": {"name": name, "namespace": "authz"}, "rules": rules});
+    let binding = |name: &str, subject: Value| {
+        json!({"metadata": {"name": name, "namespace": "authz"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [subject]})
+    };
+    let user =
+        |name: &str| json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": name});
+    let roles = "/apis/rbac.authorization.k8s.io/v1/namespaces/authz/roles";
+    let bindings = "/apis/rbac.authorization.k8s.io/v1/namespaces/authz/rolebindings";
+    // Both users may create ConfigMaps; only carol may approve, and delete them.
+    admin
+        .create(
+            roles,
+            &role(
+                "writer",
+                json!([{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]}]),
+            ),
+        )
+        .await;
+    admin
+        .create(
+            roles,
+            &role(
+                "approver",
+                json!([
+            {"apiGroups": ["example.com"], "resources": ["approvals"], "verbs": ["create"]},
+            {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["delete"]}]),
+            ),
+        )
+        .await;
+    admin
+        .create(bindings, &binding("writer", user("dave")))
+        .await;
+    admin
+        .create(bindings, &binding("writer-carol", user("carol")))
+        .await;
+    admin
+        .create(
+            roles,
+            &role(
+                "writer-carol",
+                json!([{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]}]),
+            ),
+        )
+        .await;
+    admin
+        .create(bindings, &binding("approver", user("carol")))
+        .await;
+    let configmaps = "/api/v1/namespaces/authz/configmaps";
+    let approved = |name: &str| json!({"metadata": {"name": name, "labels": {"approved": "yes"}}});
+    let dave = server.as_user("dave", &[]);
+    let carol = server.as_user("carol", &[]);
+
+    // Dave may write but not approve.
+    let r = eventually("the policy and RBAC to apply", || async {
+        let r = dave.json("POST", configmaps, &approved("by-dave")).await;
+        (r.status == 422).then_some(r)
+    })
+    .await;
+    assert_eq!(
+        r.json()["message"],
+        "configmaps \"by-dave\" is forbidden: ValidatingAdmissionPolicy 'approved-only' with binding \
+         'approved-only' denied request: user dave may not approve"
+    );
+    // Carol may approve, but the bot cannot read secrets yet.
+    let r = carol.json("POST", configmaps, &approved("by-carol")).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(
+        r.body
+            .contains("denied request: the bot must be able to read secrets"),
+        "{}",
+        r.body
+    );
+    admin
+        .create(
+            roles,
+            &role(
+                "bot",
+                json!([{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]),
+            ),
+        )
+        .await;
+    admin
+        .create(
+            bindings,
+            &binding(
+                "bot",
+                json!({"kind": "ServiceAccount", "name": "bot", "namespace": "authz"}),
+            ),
+        )
+        .await;
+    let r = eventually("the bot's binding to apply", || async {
+        let r = carol.json("POST", configmaps, &approved("by-carol")).await;
+        (r.status == 201).then_some(r)
+    })
+    .await;
+    assert_eq!(r.json()["metadata"]["name"], "by-carol");
+    // Unlabelled, the policy does not apply: dave may create it.
+    let r = dave
+        .json("POST", configmaps, &json!({"metadata": {"name": "plain"}}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    // requestResource: carol's delete right is what the third validation asks.
+    admin
+        .request(
+            "DELETE",
+            "/apis/rbac.authorization.k8s.io/v1/namespaces/authz/roles/approver",
+            &[],
+        )
+        .await
+        .unwrap();
+    admin
+        .create(
+            roles,
+            &role(
+                "approver",
+                json!([
+            {"apiGroups": ["example.com"], "resources": ["approvals"], "verbs": ["create"]}]),
+            ),
+        )
+        .await;
+    let r = eventually("carol's delete right to be gone", || async {
+        let r = carol.json("POST", configmaps, &approved("again")).await;
+        (r.status == 422).then_some(r)
+    })
+    .await;
+    assert!(
+        r.body
+            .contains("denied request: approvers must be able to delete what they approve"),
+        "{}",
+        r.body
+    );
+}

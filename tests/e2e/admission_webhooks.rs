@@ -416,6 +416,10 @@ async fn mutating_webhooks_are_reinvoked_if_needed_and_side_effects_are_none_in_
         json!({"metadata": {"name": "side-effects"},
             "webhooks": [{"name": "some.example.com", "rules": rule,
                 "clientConfig": {"caBundle": ca_bundle, "url": url("/some")},
+                // The authorizer, asked of the request's own resource; an error would skip the
+                // webhook (Ignore).
+                "matchConditions": [{"name": "may-create",
+                    "expression": "authorizer.requestResource.check('create').allowed()"}],
                 "sideEffects": effects, "failurePolicy": "Ignore",
                 "admissionReviewVersions": ["v1"]}]})
     };

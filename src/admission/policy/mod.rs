@@ -11,8 +11,9 @@
 mod compiled;
 
 use super::matching::{exempt, namespace_labels};
-use super::{Attributes, Operation, Result, Validating};
+use super::{Attributes, Operation, Result, Validating, expression_authorizer};
 use crate::apiextensions::cel::{CelValue, map_of, value_of};
+use crate::auth::authorizer::Authorizer;
 use crate::registry::informer::Informer;
 use crate::registry::selectors::{LabelSelector, label_selector_string};
 use crate::registry::store::ListParams;
@@ -40,6 +41,7 @@ pub struct ValidatingPolicies {
     bindings: Arc<Informer>,
     namespaces: Arc<Store>,
     storage: Arc<dyn StoreFactory>,
+    authorizer: Arc<Authorizer>,
     compiled: Mutex<((u64, u64), Applications)>,
     param_stores: Mutex<ParamStores>,
 }
@@ -52,18 +54,20 @@ struct Failure {
 
 impl ValidatingPolicies {
     /// Follows policies and bindings through their informers; reads namespaces and params
-    /// (built-in kinds) from `storage`.
+    /// (built-in kinds) from `storage`; expressions' `authorizer` asks `authorizer`.
     pub fn new(
         policies: Arc<Informer>,
         bindings: Arc<Informer>,
         namespaces: Arc<Store>,
         storage: Arc<dyn StoreFactory>,
+        authorizer: Arc<Authorizer>,
     ) -> Self {
         Self {
             policies,
             bindings,
             namespaces,
             storage,
+            authorizer,
             compiled: Mutex::new(((0, 0), Arc::default())),
             param_stores: Mutex::default(),
         }
@@ -322,12 +326,14 @@ impl Validating for ValidatingPolicies {
             }
             let base = base.get_or_insert_with(|| {
                 let request = a.request("", object);
-                vec![
+                let mut base = vec![
                     ("object", value_of(object)),
                     ("oldObject", value_of(a.old_object)),
                     ("request", value_of(Some(&request))),
                     ("namespaceObject", value_of(namespace_object.as_ref())),
-                ]
+                ];
+                base.extend(expression_authorizer::variables(&self.authorizer, a));
+                base
             });
             let mut decisions = Vec::new();
             match self.params(policy, binding, a).await {

@@ -3,7 +3,7 @@
 
 use super::hook::Hook;
 use crate::admission::Attributes;
-use serde_json::Value;
+use crate::apiextensions::cel::CelValue;
 
 /// Whether one of the webhook's rules matches the request.
 pub(super) fn rules_match(hook: &Hook, a: &Attributes<'_>) -> bool {
@@ -12,21 +12,11 @@ pub(super) fn rules_match(hook: &Hook, a: &Attributes<'_>) -> bool {
 
 /// Whether every matchCondition holds: a false one skips the webhook whatever the others
 /// give; otherwise the first error is the answer (upstream's `matchconditions.Matcher`).
-pub(super) fn conditions_hold(
-    hook: &Hook,
-    request: &Value,
-    object: Option<&Value>,
-    old: Option<&Value>,
-) -> Result<bool, String> {
+pub(super) fn conditions_hold(hook: &Hook, variables: &[(&str, CelValue)]) -> Result<bool, String> {
     let conditions = hook.match_conditions.as_ref().map_err(Clone::clone)?;
     let mut error = None;
     for (name, expression) in conditions {
-        let variables = [
-            ("object", object),
-            ("oldObject", old),
-            ("request", Some(request)),
-        ];
-        match expression.evaluate_bool(&variables) {
+        match expression.evaluate_bool(variables) {
             Ok(true) => {}
             Ok(false) => return Ok(false),
             Err(e) => {
@@ -44,7 +34,7 @@ mod tests {
     use crate::auth::UserInfo;
     use crate::registry::ResourceInfo;
     use k8s_openapi::api::admissionregistration::v1::MutatingWebhook;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn info(group: &str, resource: &str) -> ResourceInfo {
         crate::registry::kinds::builtin()

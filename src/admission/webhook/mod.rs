@@ -11,7 +11,9 @@ mod matching;
 mod review;
 
 use super::matching::{exempt, namespace_labels};
-use super::{Attributes, Mutating, Operation, Result, Validating};
+use super::{Attributes, Mutating, Operation, Result, Validating, expression_authorizer};
+use crate::apiextensions::cel::{CelValue, value_of};
+use crate::auth::Authorizer;
 use crate::registry::informer::Informer;
 use crate::registry::store::new_uid;
 use crate::registry::{RegistryError, Store};
@@ -23,22 +25,30 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// What calling webhooks needs besides their configurations: namespaces for selectors, and
-/// Services with their endpoints for webhooks referenced by `service`.
+/// What calling webhooks needs besides their configurations: namespaces for selectors,
+/// Services with their endpoints for webhooks referenced by `service`, and the authorizer
+/// matchConditions may ask.
 pub struct WebhookContext {
     namespaces: Arc<Store>,
     resolver: ServiceResolver,
+    authorizer: Arc<Authorizer>,
 }
 
 impl WebhookContext {
     /// Reads namespaces, Services and EndpointSlices from these stores.
-    pub fn new(namespaces: Arc<Store>, services: Arc<Store>, endpoint_slices: Arc<Store>) -> Self {
+    pub fn new(
+        namespaces: Arc<Store>,
+        services: Arc<Store>,
+        endpoint_slices: Arc<Store>,
+        authorizer: Arc<Authorizer>,
+    ) -> Self {
         Self {
             namespaces,
             resolver: ServiceResolver {
                 services,
                 endpoint_slices,
             },
+            authorizer,
         }
     }
 }
@@ -71,6 +81,7 @@ impl Dispatcher {
         let mut ns_labels: Option<Option<BTreeMap<String, String>>> = None;
         let mut relevant = Vec::new();
         let mut request: Option<Value> = None;
+        let mut variables: Option<Vec<(&str, CelValue)>> = None;
         for hook in all.iter().filter(|h| rules_match(h, a)) {
             if ns_labels.is_none() {
                 ns_labels = Some(namespace_labels(&self.context.namespaces, a, object).await?);
@@ -88,7 +99,19 @@ impl Dispatcher {
                 continue;
             }
             let request = request.get_or_insert_with(|| a.request("", object));
-            match conditions_hold(hook, request, object, a.old_object) {
+            let variables = variables.get_or_insert_with(|| {
+                let mut v = vec![
+                    ("object", value_of(object)),
+                    ("oldObject", value_of(a.old_object)),
+                    ("request", value_of(Some(&*request))),
+                ];
+                v.extend(expression_authorizer::variables(
+                    &self.context.authorizer,
+                    a,
+                ));
+                v
+            });
+            match conditions_hold(hook, variables) {
                 Ok(true) => relevant.push(hook.clone()),
                 Ok(false) => {}
                 Err(_) if hook.ignore_failures => {}

@@ -46,14 +46,10 @@ impl Expression {
         })
     }
 
-    /// Evaluates to a bool with `variables` bound (a `None` value binds CEL's null); an error,
-    /// or a result that is not a bool, is worded as upstream's.
-    pub fn evaluate_bool(&self, variables: &[(&str, Option<&Json>)]) -> Result<bool, String> {
-        let bound: Vec<(&str, Value)> = variables
-            .iter()
-            .map(|(name, value)| (*name, value_of(*value)))
-            .collect();
-        match self.evaluate(&bound)? {
+    /// Evaluates to a bool with `variables` bound; an error, or a result that is not a bool,
+    /// is worded as upstream's.
+    pub fn evaluate_bool(&self, variables: &[(&str, Value)]) -> Result<bool, String> {
+        match self.evaluate(variables)? {
             Value::Bool(b) => Ok(b),
             _ => Err(format!(
                 "expression '{}' resulted in non-boolean value",
@@ -87,12 +83,12 @@ mod tests {
         let e = Expression::compile("object.metadata.name == 'a' && oldObject == null").unwrap();
         let obj = json!({"metadata": {"name": "a"}});
         assert_eq!(
-            e.evaluate_bool(&[("object", Some(&obj)), ("oldObject", None)]),
+            e.evaluate_bool(&[("object", value_of(Some(&obj))), ("oldObject", Value::Null)]),
             Ok(true)
         );
         let missing = Expression::compile("object.spec.x == 1").unwrap();
         assert_eq!(
-            missing.evaluate_bool(&[("object", Some(&obj))]),
+            missing.evaluate_bool(&[("object", value_of(Some(&obj)))]),
             Err("expression 'object.spec.x == 1' resulted in error: no such key: spec".into())
         );
         assert!(Expression::compile("object.").is_err());

@@ -20,6 +20,10 @@ mod schema;
 /// A CEL value.
 pub use ::cel::Value as CelValue;
 pub use expression::{Expression, map_of, value_of};
+pub use library::authz::{
+    AuthzChecker, AuthzDecision, AuthzQuery, authorizer as authorizer_value,
+    request_resource as request_resource_value,
+};
 
 use crate::registry::errors::ErrorList;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaProps;

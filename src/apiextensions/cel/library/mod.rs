@@ -1,8 +1,10 @@
 //! The CEL environment rules run in: the standard library, cel-rust's strings and lists
 //! extensions, and the Kubernetes libraries cel-rust lacks (upstream's
-//! `k8s.io/apiserver/pkg/cel/library`): lists, regex, quantities, URLs, IPs and CIDRs.
+//! `k8s.io/apiserver/pkg/cel/library`): lists, regex, quantities, URLs, IPs and CIDRs, and
+//! the authorizer.
 //! It knows nothing of CRDs, so that ValidatingAdmissionPolicy can share it.
 
+pub mod authz;
 mod net;
 mod quantity;
 mod regex;
@@ -31,6 +33,8 @@ pub(super) fn env() -> &'static Arc<Env> {
         env.add_extension(url::register).expect("kubernetes URLs");
         env.add_extension(net::register)
             .expect("kubernetes IPs and CIDRs");
+        env.add_extension(authz::register)
+            .expect("kubernetes authorizer");
         Arc::new(env)
     })
 }
@@ -59,6 +63,9 @@ fn k8s_lists(env: &mut Env) -> Result<(), ::cel::DeclarationError> {
 }
 
 type CelResult<'b, 'v> = Result<CowVal<'b, 'v>, ExecutionError>;
+
+/// A function as overloads are registered.
+type Overload = for<'b, 'v> fn(Vec<CowVal<'b, 'v>>) -> CelResult<'b, 'v>;
 
 /// The arguments of a call as `Value`s.
 fn values(args: &[CowVal<'_, '_>]) -> Result<Vec<Value>, ExecutionError> {

@@ -2,7 +2,7 @@
 //! `ip(s)`, `isIP(s)`, `ip.isCanonical(s)`, `cidr(s)`, `isCIDR(s)` and what `net.IP` and
 //! `net.CIDR` values answer. IPv4-mapped IPv6 addresses and zones are refused, as upstream.
 
-use super::{CelResult, opaque, ret, string_of, values};
+use super::{CelResult, Overload, opaque, ret, string_of, values};
 use ::cel::common::types::{STRING_TYPE, Type};
 use ::cel::common::value::CowVal;
 use ::cel::objects::Opaque;
@@ -54,7 +54,11 @@ pub(super) fn register(env: &mut Env) -> Result<(), ::cel::DeclarationError> {
     env.add_overload("string", "ip_to_string", vec![ip()], to_string)?;
     env.add_member_overload("family", "ip_family", ip(), vec![], family)?;
     for (name, id, test) in [
-        ("isUnspecified", "ip_is_unspecified", is_unspecified as Test),
+        (
+            "isUnspecified",
+            "ip_is_unspecified",
+            is_unspecified as Overload,
+        ),
         ("isLoopback", "ip_is_loopback", is_loopback),
         (
             "isLinkLocalMulticast",
@@ -204,8 +208,6 @@ fn family<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> CelResult<'b, 'v> {
     };
     ret(Value::Int(family))
 }
-
-type Test = for<'b, 'v> fn(Vec<CowVal<'b, 'v>>) -> CelResult<'b, 'v>;
 
 fn test<'b, 'v>(
     args: Vec<CowVal<'b, 'v>>,
