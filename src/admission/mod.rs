@@ -10,6 +10,7 @@ mod chain;
 mod config;
 mod default_class;
 mod defaults;
+mod equivalent;
 mod expression_authorizer;
 mod limit_ranger;
 mod matching;

@@ -104,6 +104,7 @@ pub fn chain(
         store("", "services"),
         store("discovery.k8s.io", "endpointslices"),
         authorizer.clone(),
+        storage.equivalents(),
     ));
     let mut chain = Chain::default();
     for name in ORDER.iter().filter(|n| enabled.iter().any(|e| e == *n)) {

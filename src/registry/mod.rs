@@ -2,6 +2,7 @@
 //! per-kind [`strategy::Strategy`].
 
 pub mod admit;
+pub mod equivalence;
 pub mod errors;
 pub mod groups;
 pub mod informer;

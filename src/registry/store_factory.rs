@@ -2,6 +2,7 @@
 //! the watch caches or the key layout (upstream's `StorageFactory`, which the generic server
 //! owns). `app.rs` wires in the concrete one.
 
+use super::equivalence::EquivalentResources;
 use super::{Store, Strategy};
 use crate::storage::{KeyBuilder, Storage};
 use std::sync::Arc;
@@ -18,6 +19,9 @@ pub trait StoreFactory: Send + Sync {
 
     /// The key layout of the backend.
     fn keys(&self) -> &KeyBuilder;
+
+    /// The served resources by the storage they share, as the stores made so far register them.
+    fn equivalents(&self) -> Arc<EquivalentResources>;
 
     /// The store of the built-in `resource` of `group` (core: ""), for the authenticators,
     /// authorizers and admission plugins that read objects; panics for a kind not built in.

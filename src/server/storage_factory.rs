@@ -1,6 +1,7 @@
 //! Opens the configured storage backend and hands each resource its (cached) storage: the
 //! concrete [`StoreFactory`] every link of the chain builds its stores with.
 
+use crate::registry::equivalence::EquivalentResources;
 use crate::registry::kinds::field_types_for_kind;
 use crate::registry::managed_fields::TypeRef;
 use crate::registry::{Store, StoreFactory, Strategy};
@@ -24,6 +25,7 @@ pub struct StorageFactory {
     check_name: &'static str,
     watch_cache_size: usize,
     cachers: Mutex<HashMap<String, Arc<Cacher>>>,
+    equivalents: Arc<EquivalentResources>,
 }
 
 impl StorageFactory {
@@ -100,6 +102,7 @@ impl StorageFactory {
             check_name,
             watch_cache_size: config.watch_cache_size,
             cachers: Mutex::new(HashMap::new()),
+            equivalents: Arc::default(),
         })
     }
 
@@ -147,6 +150,7 @@ impl StoreFactory for StorageFactory {
             .field_types()
             .or_else(|| field_types_for_kind(&info.group, &info.version, &info.kind))
             .unwrap_or_else(TypeRef::untyped);
+        self.equivalents.register(&strategy);
         Store::new(strategy, backend, self.keys.clone(), field_types)
     }
 
@@ -156,6 +160,10 @@ impl StoreFactory for StorageFactory {
 
     fn keys(&self) -> &KeyBuilder {
         &self.keys
+    }
+
+    fn equivalents(&self) -> Arc<EquivalentResources> {
+        self.equivalents.clone()
     }
 }
 

@@ -501,3 +501,88 @@ async fn a_policy_asks_the_authorizer() {
         r.body
     );
 }
+
+/// A policy naming v1 of a two-version CRD sees a v2 request as v1 (matchPolicy Equivalent,
+/// the default), and not at all with matchPolicy Exact.
+#[tokio::test]
+async fn a_policy_sees_equivalent_versions_converted_unless_exact() {
+    let mut server = TestServer::up(&[]);
+    server.wait_ready().await;
+    let admin = server.admin();
+    let version = |name: &str, storage: bool| {
+        json!({"name": name, "served": true, "storage": storage, "schema": {"openAPIV3Schema":
+            {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}})
+    };
+    admin
+        .create(
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+            &json!({"metadata": {"name": "gadgets.example.com"}, "spec": {
+                "group": "example.com", "scope": "Namespaced",
+                "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
+                "versions": [version("v1", true), version("v2", false)]}}),
+        )
+        .await;
+    let policy = |name: &str, match_policy: &str| {
+        json!({"metadata": {"name": name}, "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {"matchPolicy": match_policy, "resourceRules": [{"apiGroups": ["example.com"],
+                "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["gadgets"]}]},
+            "validations": [{"expression": "object.spec.size < 5",
+                "messageExpression": "'seen as ' + object.apiVersion + ' (' + request.kind.version + '), asked as ' + request.requestKind.version"}]}})
+    };
+    for (name, match_policy) in [("equivalent", "Equivalent"), ("exact", "Exact")] {
+        admin.create(POLICIES, &policy(name, match_policy)).await;
+        admin
+            .create(
+                BINDINGS,
+                &json!({"metadata": {"name": name},
+                    "spec": {"policyName": name, "validationActions": ["Deny"]}}),
+            )
+            .await;
+    }
+    let gadget = |version: &str, name: &str, size: i64| {
+        json!({"apiVersion": format!("example.com/{version}"), "kind": "Gadget",
+            "metadata": {"name": name}, "spec": {"size": size}})
+    };
+    let gadgets = |version: &str| format!("/apis/example.com/{version}/namespaces/default/gadgets");
+    let r = eventually("the CRD and the policies to be live", || async {
+        let r = admin
+            .json("POST", &gadgets("v2"), &gadget("v2", "big", 10))
+            .await;
+        (r.status == 422).then_some(r)
+    })
+    .await;
+    assert_eq!(
+        r.json()["message"],
+        "gadgets.example.com \"big\" is forbidden: ValidatingAdmissionPolicy 'equivalent' with binding \
+         'equivalent' denied request: seen as example.com/v1 (v1), asked as v2"
+    );
+    // Asked of v1, both policies match; the first in name order answers.
+    let r = admin
+        .json("POST", &gadgets("v1"), &gadget("v1", "big", 10))
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    // Delete the Equivalent binding: the Exact policy alone does not see v2 requests.
+    let r = admin
+        .request("DELETE", &format!("{BINDINGS}/equivalent"), &[])
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    eventually("v2 requests to pass the Exact policy", || async {
+        let r = admin
+            .json("POST", &gadgets("v2"), &gadget("v2", "big", 10))
+            .await;
+        (r.status == 201).then_some(())
+    })
+    .await;
+    let r = admin
+        .json("POST", &gadgets("v1"), &gadget("v1", "big-v1", 10))
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(
+        r.body
+            .contains("'exact' denied request: seen as example.com/v1 (v1), asked as v1"),
+        "{}",
+        r.body
+    );
+}

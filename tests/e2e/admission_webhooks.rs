@@ -507,3 +507,119 @@ async fn mutating_webhooks_are_reinvoked_if_needed_and_side_effects_are_none_in_
     let r = admin.get(&format!("{configmaps}/b")).await.unwrap();
     assert_eq!(r.status, 404, "{}", r.body);
 }
+
+#[tokio::test]
+async fn webhooks_see_equivalent_versions_converted_unless_their_match_policy_is_exact() {
+    let seen: Seen = Arc::default();
+    let recorder = seen.clone();
+    let webhook = Backend::start(
+        None,
+        Arc::new(move |req, _| {
+            let seen = recorder.clone();
+            Box::pin(async move { answer(req, &seen).await })
+        }),
+    );
+    let ca_bundle = base64::engine::general_purpose::STANDARD.encode(&webhook.ca_pem);
+    let url = |path: &str| format!("https://127.0.0.1:{}{path}", webhook.addr.port());
+    let sent = |path: &str| -> Vec<Value> {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .filter(|(p, _)| p.starts_with(path))
+            .map(|(_, r)| r["request"].clone())
+            .collect()
+    };
+    let mut server = TestServer::up(&[]);
+    server.wait_ready().await;
+    let admin = server.admin();
+    let version = |name: &str, storage: bool| {
+        json!({"name": name, "served": true, "storage": storage, "schema": {"openAPIV3Schema":
+            {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}})
+    };
+    admin
+        .create(
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+            &json!({"metadata": {"name": "widgets.example.com"}, "spec": {
+                "group": "example.com", "scope": "Namespaced",
+                "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+                "versions": [version("v1", true), version("v2", false)]}}),
+        )
+        .await;
+    // Both webhooks name v1 only: the mutating one with the default matchPolicy (Equivalent),
+    // the validating one Exact.
+    let rule = json!([{"operations": ["CREATE"], "apiGroups": ["example.com"], "apiVersions": ["v1"],
+        "resources": ["widgets"]}]);
+    admin
+        .create(
+            "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
+            &json!({"metadata": {"name": "equivalent"},
+                "webhooks": [{"name": "mutate.example.com", "rules": rule,
+                    "clientConfig": {"caBundle": ca_bundle, "url": url("/mutate")},
+                    "sideEffects": "None", "admissionReviewVersions": ["v1"]}]}),
+        )
+        .await;
+    admin
+        .create(
+            "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations",
+            &json!({"metadata": {"name": "exact"},
+                "webhooks": [{"name": "audit.example.com", "rules": rule, "matchPolicy": "Exact",
+                    "clientConfig": {"caBundle": ca_bundle, "url": url("/audit")},
+                    "sideEffects": "None", "admissionReviewVersions": ["v1"]}]}),
+        )
+        .await;
+    let widget = |version: &str, name: &str| {
+        json!({"apiVersion": format!("example.com/{version}"), "kind": "Widget",
+            "metadata": {"name": name}, "spec": {"size": 1}})
+    };
+    let widgets = |version: &str| format!("/apis/example.com/{version}/namespaces/default/widgets");
+
+    // Asked of v2: the mutating webhook sees it as v1 and labels it; the Exact one is not asked.
+    let created = eventually("the CRD and the webhooks to be live", || async {
+        let r = admin.json("POST", &widgets("v2"), &widget("v2", "a")).await;
+        if r.status == 404 {
+            return None;
+        }
+        assert_eq!(r.status, 201, "{}", r.body);
+        if sent("/mutate").is_empty() {
+            let r = admin
+                .request("DELETE", &format!("{}/a", widgets("v2")), &[])
+                .await
+                .unwrap();
+            assert_eq!(r.status, 200, "{}", r.body);
+            return None;
+        }
+        Some(r.json())
+    })
+    .await;
+    assert_eq!(created["apiVersion"], "example.com/v2");
+    assert_eq!(created["metadata"]["labels"], json!({"mutated": "true"}));
+    let review = sent("/mutate").pop().unwrap();
+    assert_eq!(
+        review["kind"],
+        json!({"group": "example.com", "version": "v1", "kind": "Widget"})
+    );
+    assert_eq!(
+        review["resource"],
+        json!({"group": "example.com", "version": "v1", "resource": "widgets"})
+    );
+    assert_eq!(
+        review["requestKind"],
+        json!({"group": "example.com", "version": "v2", "kind": "Widget"})
+    );
+    assert_eq!(
+        review["requestResource"],
+        json!({"group": "example.com", "version": "v2", "resource": "widgets"})
+    );
+    assert_eq!(review["object"]["apiVersion"], "example.com/v1");
+    assert!(sent("/audit").is_empty());
+
+    // Asked of v1, both see it as asked.
+    let r = admin.json("POST", &widgets("v1"), &widget("v1", "b")).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let review = eventually("the Exact webhook to be asked", || async {
+        sent("/audit").pop()
+    })
+    .await;
+    assert_eq!(review["requestKind"]["version"], "v1");
+    assert_eq!(review["object"]["apiVersion"], "example.com/v1");
+}

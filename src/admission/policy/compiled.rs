@@ -3,8 +3,10 @@
 //! upstream's failure policy decides at evaluation).
 
 use crate::admission::Attributes;
+use crate::admission::equivalent::Equivalent;
 use crate::admission::matching::{Selectors, rule_matches};
 use crate::apiextensions::cel::Expression;
+use crate::registry::equivalence::EquivalentResources;
 use k8s_openapi::api::admissionregistration::v1::{
     MatchResources, NamedRuleWithOperations, ParamRef, RuleWithOperations,
     ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
@@ -24,6 +26,8 @@ pub(super) struct Constraints {
     rules: Vec<(RuleWithOperations, Vec<String>)>,
     exclude: Vec<(RuleWithOperations, Vec<String>)>,
     selectors: Selectors,
+    /// `matchPolicy: Equivalent` (the default).
+    equivalent: bool,
 }
 
 fn named(rules: Option<Vec<NamedRuleWithOperations>>) -> Vec<(RuleWithOperations, Vec<String>)> {
@@ -49,7 +53,24 @@ impl Constraints {
             rules: named(m.resource_rules),
             exclude: named(m.exclude_resource_rules),
             selectors: Selectors::new(m.namespace_selector, m.object_selector),
+            equivalent: m.match_policy.as_deref() != Some("Exact"),
         }
+    }
+
+    /// Whether the request's resource is matched as asked (`Some(None)`), or, under
+    /// matchPolicy Equivalent, as an equivalent resource (`Some(Some(_))`).
+    pub fn matched(
+        &self,
+        a: &Attributes<'_>,
+        equivalents: &EquivalentResources,
+    ) -> Option<Option<Equivalent>> {
+        if self.matches_resource(a) {
+            return Some(None);
+        }
+        if !self.equivalent {
+            return None;
+        }
+        Equivalent::find(equivalents, a, |a| self.matches_resource(a)).map(Some)
     }
 
     /// Whether the request's resource is matched: a resource rule (with its resourceNames; none

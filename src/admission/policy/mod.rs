@@ -12,6 +12,7 @@ mod compiled;
 
 use super::matching::{exempt, namespace_labels};
 use super::{Attributes, Operation, Result, Validating, expression_authorizer};
+use crate::admission::equivalent::Equivalent;
 use crate::apiextensions::cel::{CelValue, map_of, value_of};
 use crate::auth::authorizer::Authorizer;
 use crate::registry::informer::Informer;
@@ -258,6 +259,26 @@ impl ValidatingPolicies {
     }
 }
 
+impl ValidatingPolicies {
+    /// What every expression of a policy sees of request `a` with `object`.
+    fn variables(
+        &self,
+        a: &Attributes<'_>,
+        object: Option<&Value>,
+        request: &Value,
+        namespace: Option<&Value>,
+    ) -> Vec<(&'static str, CelValue)> {
+        let mut base = vec![
+            ("object", value_of(object)),
+            ("oldObject", value_of(a.old_object)),
+            ("request", value_of(Some(request))),
+            ("namespaceObject", value_of(namespace)),
+        ];
+        base.extend(expression_authorizer::variables(&self.authorizer, a));
+        base
+    }
+}
+
 /// The HTTP code of a validation's reason, as upstream's `reasonToCode`.
 fn code_of(reason: &str) -> u16 {
     match reason {
@@ -288,14 +309,16 @@ impl Validating for ValidatingPolicies {
             return Ok(());
         }
         // Resource rules first: most requests match no policy and read nothing more.
+        let equivalents = self.storage.equivalents();
         let candidates: Vec<_> = applications
             .iter()
-            .filter(|(policy, binding)| {
-                policy.constraints.matches_resource(a)
-                    && binding
-                        .match_resources
-                        .as_ref()
-                        .is_none_or(|r| r.matches_resource(a))
+            .filter_map(|(policy, binding)| {
+                let via = policy.constraints.matched(a, &equivalents)?;
+                let bound = binding
+                    .match_resources
+                    .as_ref()
+                    .is_none_or(|r| r.matched(a, &equivalents).is_some());
+                bound.then_some((policy, binding, via))
             })
             .collect();
         if candidates.is_empty() {
@@ -310,9 +333,10 @@ impl Validating for ValidatingPolicies {
             (Some(_), None) => Some(Default::default()),
             (None, _) => namespace_labels(&self.namespaces, a, object).await?,
         };
-        // The variables every expression sees, converted to CEL once per request.
-        let mut base: Option<Vec<(&str, CelValue)>> = None;
-        for (policy, binding) in candidates {
+        // The variables every expression sees, converted to CEL once per request (and once
+        // more for a policy that matched an equivalent resource, which sees it as that's).
+        let mut shared: Option<Vec<(&str, CelValue)>> = None;
+        for (policy, binding, via) in candidates {
             let matched = policy
                 .constraints
                 .matches_selectors(a, object, labels.as_ref())
@@ -324,17 +348,25 @@ impl Validating for ValidatingPolicies {
             if !matched {
                 continue;
             }
-            let base = base.get_or_insert_with(|| {
-                let request = a.request("", object);
-                let mut base = vec![
-                    ("object", value_of(object)),
-                    ("oldObject", value_of(a.old_object)),
-                    ("request", value_of(Some(&request))),
-                    ("namespaceObject", value_of(namespace_object.as_ref())),
-                ];
-                base.extend(expression_authorizer::variables(&self.authorizer, a));
-                base
-            });
+            let converted;
+            let base = match &via {
+                None => &*shared.get_or_insert_with(|| {
+                    let request = a.request("", object);
+                    self.variables(a, object, &request, namespace_object.as_ref())
+                }),
+                Some(e) => {
+                    let (object, old) = e.objects(object, a.old_object)?;
+                    let seen = Attributes {
+                        resource: e.info(),
+                        old_object: old.as_ref(),
+                        ..a.clone()
+                    };
+                    let request = Equivalent::request(&seen, a, "", object.as_ref());
+                    converted =
+                        self.variables(&seen, object.as_ref(), &request, namespace_object.as_ref());
+                    &converted
+                }
+            };
             let mut decisions = Vec::new();
             match self.params(policy, binding, a).await {
                 Ok(params) => {

@@ -22,6 +22,8 @@ pub(super) struct Hook {
     pub id: (String, usize),
     /// `rules`.
     pub rules: Vec<RuleWithOperations>,
+    /// `matchPolicy: Equivalent` (the default): the rules match equivalent resources too.
+    pub equivalent: bool,
     /// `failurePolicy: Ignore`.
     pub ignore_failures: bool,
     /// `namespaceSelector` and `objectSelector`.
@@ -60,6 +62,7 @@ impl Hook {
             id: (configuration.to_string(), index),
             name: w.name,
             rules: w.rules.unwrap_or_default(),
+            equivalent: w.match_policy.as_deref() != Some("Exact"),
             ignore_failures: w.failure_policy.as_deref() == Some("Ignore"),
             selectors: Selectors::new(w.namespace_selector, w.object_selector),
             side_effects: w.side_effects,

@@ -12,8 +12,10 @@ mod review;
 
 use super::matching::{exempt, namespace_labels};
 use super::{Attributes, Mutating, Operation, Result, Validating, expression_authorizer};
+use crate::admission::equivalent::Equivalent;
 use crate::apiextensions::cel::{CelValue, value_of};
 use crate::auth::Authorizer;
+use crate::registry::equivalence::EquivalentResources;
 use crate::registry::informer::Informer;
 use crate::registry::store::new_uid;
 use crate::registry::{RegistryError, Store};
@@ -32,15 +34,18 @@ pub struct WebhookContext {
     namespaces: Arc<Store>,
     resolver: ServiceResolver,
     authorizer: Arc<Authorizer>,
+    equivalents: Arc<EquivalentResources>,
 }
 
 impl WebhookContext {
-    /// Reads namespaces, Services and EndpointSlices from these stores.
+    /// Reads namespaces, Services and EndpointSlices from these stores; matches equivalent
+    /// resources through `equivalents`.
     pub fn new(
         namespaces: Arc<Store>,
         services: Arc<Store>,
         endpoint_slices: Arc<Store>,
         authorizer: Arc<Authorizer>,
+        equivalents: Arc<EquivalentResources>,
     ) -> Self {
         Self {
             namespaces,
@@ -49,8 +54,16 @@ impl WebhookContext {
                 endpoint_slices,
             },
             authorizer,
+            equivalents,
         }
     }
+}
+
+/// A webhook a request is sent to, and the equivalent resource its rules matched, if not the
+/// requested one.
+struct Matched {
+    hook: Arc<Hook>,
+    via: Option<Equivalent>,
 }
 
 /// Why a webhook did not admit a request.
@@ -70,7 +83,7 @@ struct Dispatcher {
 
 impl Dispatcher {
     /// The webhooks `a` (with `object`) is sent to, in order.
-    async fn relevant(&self, a: &Attributes<'_>, object: Option<&Value>) -> Result<Vec<Arc<Hook>>> {
+    async fn relevant(&self, a: &Attributes<'_>, object: Option<&Value>) -> Result<Vec<Matched>> {
         if exempt(a) {
             return Ok(Vec::new());
         }
@@ -80,9 +93,20 @@ impl Dispatcher {
         let all = self.hooks.all();
         let mut ns_labels: Option<Option<BTreeMap<String, String>>> = None;
         let mut relevant = Vec::new();
-        let mut request: Option<Value> = None;
         let mut variables: Option<Vec<(&str, CelValue)>> = None;
-        for hook in all.iter().filter(|h| rules_match(h, a)) {
+        for hook in all.iter() {
+            let via = if rules_match(hook, a) {
+                None
+            } else if hook.equivalent {
+                let found =
+                    Equivalent::find(&self.context.equivalents, a, |a| rules_match(hook, a));
+                match found {
+                    Some(e) => Some(e),
+                    None => continue,
+                }
+            } else {
+                continue;
+            };
             if ns_labels.is_none() {
                 ns_labels = Some(namespace_labels(&self.context.namespaces, a, object).await?);
             }
@@ -94,25 +118,28 @@ impl Dispatcher {
             {
                 continue;
             }
-            if hook.match_conditions.as_ref().is_ok_and(Vec::is_empty) {
-                relevant.push(hook.clone());
-                continue;
-            }
-            let request = request.get_or_insert_with(|| a.request("", object));
-            let variables = variables.get_or_insert_with(|| {
-                let mut v = vec![
-                    ("object", value_of(object)),
-                    ("oldObject", value_of(a.old_object)),
-                    ("request", value_of(Some(&*request))),
-                ];
-                v.extend(expression_authorizer::variables(
-                    &self.context.authorizer,
-                    a,
-                ));
-                v
-            });
-            match conditions_hold(hook, variables) {
-                Ok(true) => relevant.push(hook.clone()),
+            let held = if hook.match_conditions.as_ref().is_ok_and(Vec::is_empty) {
+                Ok(true)
+            } else if let Some(e) = &via {
+                // The conditions see the request as made to the resource matched.
+                let (object, old) = e.objects(object, a.old_object)?;
+                let converted = Attributes {
+                    resource: e.info(),
+                    old_object: old.as_ref(),
+                    ..a.clone()
+                };
+                let request = Equivalent::request(&converted, a, "", object.as_ref());
+                conditions_hold(hook, &self.variables(&converted, object.as_ref(), &request))
+            } else {
+                let variables = variables
+                    .get_or_insert_with(|| self.variables(a, object, &a.request("", object)));
+                conditions_hold(hook, variables)
+            };
+            match held {
+                Ok(true) => relevant.push(Matched {
+                    hook: hook.clone(),
+                    via,
+                }),
                 Ok(false) => {}
                 Err(_) if hook.ignore_failures => {}
                 Err(e) => {
@@ -123,13 +150,34 @@ impl Dispatcher {
         Ok(relevant)
     }
 
-    /// Sends `a` with `object` to `hook` and reads its verdict; warnings go to the request.
+    /// What matchConditions see of request `a` with `object`.
+    fn variables(
+        &self,
+        a: &Attributes<'_>,
+        object: Option<&Value>,
+        request: &Value,
+    ) -> Vec<(&'static str, CelValue)> {
+        let mut v = vec![
+            ("object", value_of(object)),
+            ("oldObject", value_of(a.old_object)),
+            ("request", value_of(Some(request))),
+        ];
+        v.extend(expression_authorizer::variables(
+            &self.context.authorizer,
+            a,
+        ));
+        v
+    }
+
+    /// Sends `a` with `object` to the matched webhook (converted to the resource its rules
+    /// matched) and reads its verdict; warnings go to the request.
     async fn call(
         &self,
-        hook: &Hook,
+        matched: &Matched,
         a: &Attributes<'_>,
         object: Option<&Value>,
     ) -> std::result::Result<review::Verdict, CallError> {
+        let hook = &*matched.hook;
         if a.dry_run && !matches!(hook.side_effects.as_str(), "None" | "NoneOnDryRun") {
             return Err(CallError::Refused(RegistryError::BadRequest(format!(
                 "admission webhook {:?} does not support dry run",
@@ -142,7 +190,21 @@ impl Dispatcher {
             ));
         };
         let uid = new_uid();
-        let body = review::review(version, a.request(&uid, object));
+        let request = match &matched.via {
+            None => a.request(&uid, object),
+            Some(e) => {
+                let (object, old) = e
+                    .objects(object, a.old_object)
+                    .map_err(CallError::Refused)?;
+                let converted = Attributes {
+                    resource: e.info(),
+                    old_object: old.as_ref(),
+                    ..a.clone()
+                };
+                Equivalent::request(&converted, a, &uid, object.as_ref())
+            }
+        };
+        let body = review::review(version, request);
         let body = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
         let answer = hook
             .endpoint
@@ -209,11 +271,11 @@ impl Validating for ValidatingWebhooks {
         }
         // All at once, as upstream; the first refusal in the webhooks' order is the answer.
         let outcomes =
-            futures::future::join_all(relevant.iter().map(|h| d.call(h, a, object))).await;
-        for (hook, outcome) in relevant.iter().zip(outcomes) {
+            futures::future::join_all(relevant.iter().map(|m| d.call(m, a, object))).await;
+        for (matched, outcome) in relevant.iter().zip(outcomes) {
             match outcome {
                 Ok(_) => {}
-                Err(CallError::Calling(reason)) => failed(hook, reason)?,
+                Err(CallError::Calling(reason)) => failed(&matched.hook, reason)?,
                 Err(CallError::Refused(e)) => return Err(e),
             }
         }
@@ -234,14 +296,16 @@ impl MutatingWebhooks {
         })
     }
 
-    /// Calls `hook` and applies its patch; whether the object changed.
+    /// Calls the matched webhook and applies its patch (to the object as the resource its
+    /// rules matched serves it); whether the object changed.
     async fn mutate(
         &self,
-        hook: &Hook,
+        matched: &Matched,
         a: &Attributes<'_>,
         object: &mut Option<&mut Value>,
     ) -> Result<bool> {
-        let verdict = match self.0.call(hook, a, object.as_deref()).await {
+        let hook = &*matched.hook;
+        let verdict = match self.0.call(matched, a, object.as_deref()).await {
             Ok(v) => v,
             Err(CallError::Calling(reason)) => return failed(hook, reason).map(|()| false),
             Err(CallError::Refused(e)) => return Err(e),
@@ -255,9 +319,15 @@ impl MutatingWebhooks {
                 hook.name
             )));
         };
-        let mut patched = obj.clone();
+        let mut patched = match &matched.via {
+            Some(e) => e.to_matched(obj)?,
+            None => obj.clone(),
+        };
         json_patch::patch(&mut patched, &patch)
             .map_err(|e| RegistryError::Internal(e.to_string()))?;
+        if let Some(e) = &matched.via {
+            patched = e.back(&patched)?;
+        }
         let changed = patched != *obj;
         *obj = patched;
         Ok(changed)
@@ -276,23 +346,23 @@ impl Mutating for MutatingWebhooks {
         // them changed the object, as upstream's reinvocation round.
         let mut reinvoke: Vec<Arc<Hook>> = Vec::new();
         let mut invoked: Vec<Arc<Hook>> = Vec::new();
-        for hook in &relevant {
-            if self.mutate(hook, a, &mut object).await? {
+        for matched in &relevant {
+            if self.mutate(matched, a, &mut object).await? {
                 reinvoke.append(&mut invoked);
             }
-            if hook.reinvoke {
-                invoked.push(hook.clone());
+            if matched.hook.reinvoke {
+                invoked.push(matched.hook.clone());
             }
         }
         if reinvoke.is_empty() {
             return Ok(());
         }
         let again = self.0.relevant(a, object.as_deref()).await?;
-        for hook in again
+        for matched in again
             .iter()
-            .filter(|h| reinvoke.iter().any(|r| r.id == h.id))
+            .filter(|m| reinvoke.iter().any(|r| r.id == m.hook.id))
         {
-            self.mutate(hook, a, &mut object).await?;
+            self.mutate(matched, a, &mut object).await?;
         }
         Ok(())
     }
