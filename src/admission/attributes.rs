@@ -57,12 +57,15 @@ pub enum Options<'a> {
         /// `gracePeriodSeconds`.
         grace_period_seconds: Option<i64>,
     },
+    /// A connect (exec, attach, port-forward, proxy): its options are the object.
+    Connect,
 }
 
 impl Options<'_> {
     /// The options object (meta.k8s.io/v1) AdmissionReview carries, with `dry_run` as `dryRun`.
     pub fn to_value(&self, dry_run: bool) -> Value {
         let (kind, mut options) = match self {
+            Options::Connect => return Value::Null,
             Options::Create { field_manager } => ("CreateOptions", manager(field_manager)),
             Options::Update { field_manager } => ("UpdateOptions", manager(field_manager)),
             Options::Patch {

@@ -623,3 +623,124 @@ async fn webhooks_see_equivalent_versions_converted_unless_their_match_policy_is
     assert_eq!(review["requestKind"]["version"], "v1");
     assert_eq!(review["object"]["apiVersion"], "example.com/v1");
 }
+
+/// A webhook refusing `rm` in exec: it sees the pod's exec as a CONNECT of PodExecOptions.
+async fn connect_answer(
+    req: hyper::Request<hyper::body::Incoming>,
+    seen: &Seen,
+) -> hyper::Response<Body> {
+    let body = req.into_body().collect().await.unwrap().to_bytes();
+    let review: Value = serde_json::from_slice(&body).unwrap();
+    seen.lock()
+        .unwrap()
+        .push(("/connect".into(), review.clone()));
+    let request = &review["request"];
+    let command = request["object"]["command"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let response = if command.contains(&json!("rm")) {
+        json!({"uid": request["uid"], "allowed": false,
+            "status": {"code": 403, "reason": "Forbidden", "message": "rm is not allowed"}})
+    } else {
+        json!({"uid": request["uid"], "allowed": true})
+    };
+    let reply = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response});
+    hyper::Response::builder()
+        .header("content-type", "application/json")
+        .body(full(reply.to_string()))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn connects_are_admitted_with_their_options() {
+    let seen: Seen = Arc::default();
+    let recorder = seen.clone();
+    let webhook = Backend::start(
+        None,
+        Arc::new(move |req, _| {
+            let seen = recorder.clone();
+            Box::pin(async move { connect_answer(req, &seen).await })
+        }),
+    );
+    let ca_bundle = base64::engine::general_purpose::STANDARD.encode(&webhook.ca_pem);
+    let mut server = TestServer::up(&[]);
+    server.wait_ready().await;
+    let admin = server.admin();
+    let r = admin
+        .json(
+            "POST",
+            "/api/v1/namespaces/default/pods",
+            &json!({"metadata": {"name": "p"}, "spec": {"automountServiceAccountToken": false,
+                "containers": [{"name": "app", "image": "nginx"}]}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    admin
+        .create(
+            "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations",
+            &json!({"metadata": {"name": "exec-guard"},
+                "webhooks": [{"name": "connect.example.com",
+                    "rules": [{"operations": ["CONNECT"], "apiGroups": [""], "apiVersions": ["v1"],
+                        "resources": ["pods/*"]}],
+                    "clientConfig": {"caBundle": ca_bundle,
+                        "url": format!("https://127.0.0.1:{}/connect", webhook.addr.port())},
+                    "sideEffects": "None", "admissionReviewVersions": ["v1"]}]}),
+        )
+        .await;
+    let exec =
+        "/api/v1/namespaces/default/pods/p/exec?container=app&stdout=true&command=rm&command=-rf";
+    let r = eventually("the webhook to be asked", || async {
+        let r = admin
+            .with_body("POST", exec, "application/json", String::new())
+            .await;
+        (r.status == 403).then_some(r)
+    })
+    .await;
+    assert_eq!(
+        r.json()["message"],
+        "admission webhook \"connect.example.com\" denied the request: rm is not allowed"
+    );
+    let review = seen.lock().unwrap().last().unwrap().1["request"].clone();
+    assert_eq!(review["operation"], "CONNECT");
+    assert_eq!(
+        review["kind"],
+        json!({"group": "", "version": "v1", "kind": "PodExecOptions"})
+    );
+    assert_eq!(review["subResource"], "exec");
+    assert_eq!(review["name"], "p");
+    assert_eq!(
+        review["object"],
+        json!({"kind": "PodExecOptions", "apiVersion": "v1", "stdout": true,
+            "container": "app", "command": ["rm", "-rf"]})
+    );
+
+    // Admitted, the exec goes on to the pod's node; this pod has none.
+    let r = admin
+        .with_body(
+            "POST",
+            "/api/v1/namespaces/default/pods/p/exec?container=app&stdout=true&command=ls",
+            "application/json",
+            String::new(),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.json()["message"], "pod p does not have a host assigned");
+
+    // kubectl prints the refusal.
+    let stderr = failed(
+        &server.kubectl(
+            &newest_kubectl(),
+            &["exec", "p", "-c", "app", "--", "rm", "x"],
+        ),
+        "kubectl exec rm",
+    );
+    assert!(stderr.contains("rm is not allowed"), "{stderr}");
+    // Logs are reads: no CONNECT for them.
+    let before = seen.lock().unwrap().len();
+    admin
+        .get("/api/v1/namespaces/default/pods/p/log")
+        .await
+        .unwrap();
+    assert_eq!(seen.lock().unwrap().len(), before);
+}

@@ -210,15 +210,44 @@ impl ResourceHandler {
                 return Err(ApiError::method_not_allowed(&ri.group, &ri.resource));
             }
             let path = connect::path_after(req.uri().path(), &info.name, &info.subresource);
-            return connecter
-                .connect(ConnectRequest {
+            let warnings = Warnings::default();
+            let user = req
+                .extensions()
+                .get::<UserInfo>()
+                .cloned()
+                .unwrap_or_default();
+            let query = req.uri().query().map(str::to_owned);
+            let admitted = connect::admit(
+                &self.admission,
+                connect::Connect {
                     store: &store,
+                    subresource: &info.subresource,
                     namespace: ns,
                     name: &info.name,
                     path: &path,
-                    request: req,
-                })
-                .await;
+                    query: query.as_deref(),
+                    user: &user,
+                },
+                &warnings,
+            )
+            .await;
+            let accept = header_str(&req, header::ACCEPT).to_owned();
+            let result = match admitted {
+                Ok(()) => {
+                    connecter
+                        .connect(ConnectRequest {
+                            store: &store,
+                            namespace: ns,
+                            name: &info.name,
+                            path: &path,
+                            request: req,
+                        })
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            let resp = result.unwrap_or_else(|e| error_response(e, &accept, offer(&store, false)));
+            return Ok(with_warnings(resp, &warnings.take()));
         }
         let output = negotiation::negotiate(header_str(&req, header::ACCEPT), offer(&store, true))
             .ok_or_else(|| negotiation::not_acceptable(offer(&store, true), false))?;
