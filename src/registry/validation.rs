@@ -154,17 +154,31 @@ pub fn labels(map: Option<&Value>, field: &str) -> ErrorList {
             errs.push(FieldError::invalid(field, k.as_str(), msg));
         }
         let value = v.as_str().unwrap_or("");
-        if value.len() > 63 {
-            errs.push(FieldError::invalid(
-                field,
-                value,
-                "must be no more than 63 characters",
-            ));
-        } else if !value.is_empty() && !is_qualified_name_part(value) {
-            errs.push(FieldError::invalid(field, value, LABEL_VALUE_MSG));
+        for msg in label_value(value) {
+            errs.push(FieldError::invalid(field, value, msg));
         }
     }
     errs
+}
+
+/// Messages for `value` as a label value (empty when valid), as upstream's
+/// `IsValidLabelValue`: its length and its characters are checked apart.
+pub fn label_value(value: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if value.len() > 63 {
+        out.push("must be no more than 63 characters".into());
+    }
+    let alnum = |c: char| c.is_ascii_alphanumeric();
+    let well_formed = value.is_empty()
+        || value
+            .chars()
+            .all(|c| alnum(c) || matches!(c, '-' | '_' | '.'))
+            && value.starts_with(alnum)
+            && value.ends_with(alnum);
+    if !well_formed {
+        out.push(LABEL_VALUE_MSG.into());
+    }
+    out
 }
 
 /// Validates an annotation map at `field`.

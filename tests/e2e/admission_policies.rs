@@ -136,7 +136,7 @@ async fn a_policy_with_a_param_denies_and_warns_through_its_bindings() {
     );
 }
 
-/// The Kubernetes CEL libraries (quantities, URLs, IPs and CIDRs, regex) in a policy's
+/// The Kubernetes CEL libraries (quantities, URLs, IPs and CIDRs, regex, formats) in a policy's
 /// validations and in a CRD's rules, each refusing what it should with its message.
 #[tokio::test]
 async fn policies_and_crd_rules_use_the_kubernetes_cel_libraries() {
@@ -267,7 +267,8 @@ async fn policies_and_crd_rules_use_the_kubernetes_cel_libraries() {
                     "schema": {"openAPIV3Schema": {"type": "object", "properties": {
                         "spec": {"type": "object",
                             "properties": {"network": {"type": "string"}, "gateway": {"type": "string"},
-                                "dns": {"type": "string"}, "mtu": {"type": "string"}},
+                                "dns": {"type": "string"}, "mtu": {"type": "string"},
+                                "zone": {"type": "string"}},
                             "x-kubernetes-validations": [
                                 rule("isCIDR(self.network) && cidr(self.network).containsIP(self.gateway)",
                                     "gateway must be inside the network"),
@@ -276,13 +277,15 @@ async fn policies_and_crd_rules_use_the_kubernetes_cel_libraries() {
                                     "dns must be under example.com"),
                                 rule("quantity(self.mtu).isInteger() && quantity(self.mtu).asInteger() <= 9000",
                                     "mtu must be a whole number up to 9000"),
+                                rule("!format.dns1123Label().validate(self.zone).hasValue()",
+                                    "zone must be a DNS label"),
                             ]}}}}}]}}),
         )
         .await;
     let subnets = "/apis/net.example.com/v1/namespaces/libs/subnets";
     let subnet = |name: &str, spec: Value| json!({"apiVersion": "net.example.com/v1", "kind": "Subnet", "metadata": {"name": name}, "spec": spec});
     let good = json!({"network": "2001:db8::/64", "gateway": "2001:db8::1",
-        "dns": "https://dns.example.com/resolve", "mtu": "1500"});
+        "dns": "https://dns.example.com/resolve", "mtu": "1500", "zone": "zone-a"});
     let r = eventually("the CRD to be served", || async {
         let r = admin
             .json("POST", subnets, &subnet("good", good.clone()))
@@ -292,7 +295,7 @@ async fn policies_and_crd_rules_use_the_kubernetes_cel_libraries() {
     .await;
     assert_eq!(r.status, 201, "{}", r.body);
     let bad = json!({"network": "10.0.0.0/24", "gateway": "10.0.1.1",
-        "dns": "https://dns.example.org/", "mtu": "10k"});
+        "dns": "https://dns.example.org/", "mtu": "10k", "zone": "Zone_A"});
     let r = admin.json("POST", subnets, &subnet("bad", bad)).await;
     assert_eq!(r.status, 422, "{}", r.body);
     let causes: Vec<String> = r.json()["details"]["causes"]
@@ -307,6 +310,7 @@ async fn policies_and_crd_rules_use_the_kubernetes_cel_libraries() {
             "Invalid value: \"object\": gateway must be inside the network",
             "Invalid value: \"object\": dns must be under example.com",
             "Invalid value: \"object\": mtu must be a whole number up to 9000",
+            "Invalid value: \"object\": zone must be a DNS label",
         ]
     );
     let r = admin

@@ -21,7 +21,7 @@ const TYPE_IDENTS: [&str; 11] = [
     "dyn",
 ];
 /// Namespaces of library functions called as `ns.fn(...)`.
-const NAMESPACES: [&str; 4] = ["lists", "strings", "optional", "ip"];
+const NAMESPACES: [&str; 5] = ["lists", "strings", "optional", "ip", "format"];
 
 /// Parses `source` and checks its names and fields against the schema of `node`, as cel-go's
 /// checker would for the declarations upstream makes. Returns the program and its result type,

@@ -1,10 +1,11 @@
 //! The CEL environment rules run in: the standard library, cel-rust's strings and lists
 //! extensions, and the Kubernetes libraries cel-rust lacks (upstream's
-//! `k8s.io/apiserver/pkg/cel/library`): lists, regex, quantities, URLs, IPs and CIDRs, and
-//! the authorizer.
+//! `k8s.io/apiserver/pkg/cel/library`): lists, regex, quantities, URLs, IPs and CIDRs,
+//! formats and the authorizer.
 //! It knows nothing of CRDs, so that ValidatingAdmissionPolicy can share it.
 
 pub mod authz;
+mod format;
 mod net;
 mod quantity;
 mod regex;
@@ -35,6 +36,8 @@ pub(super) fn env() -> &'static Arc<Env> {
             .expect("kubernetes IPs and CIDRs");
         env.add_extension(authz::register)
             .expect("kubernetes authorizer");
+        env.add_extension(format::register)
+            .expect("kubernetes formats");
         Arc::new(env)
     })
 }

@@ -17,7 +17,7 @@ fn url_type() -> Type {
 
 /// A parsed URL, its parts as Go's `url.URL` holds them.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Url {
+pub(super) struct Url {
     raw: String,
     scheme: String,
     /// Host and port, IPv6 addresses in brackets.
@@ -34,7 +34,7 @@ impl Opaque for Url {
 
 impl Url {
     /// Parses `raw` as Go's `url.ParseRequestURI`, with its error words.
-    fn parse(raw: &str) -> Result<Self, String> {
+    pub(super) fn parse(raw: &str) -> Result<Self, String> {
         let fail = |why: &str| format!("parse {raw:?}: {why}");
         if raw.chars().any(|c| c.is_ascii_control()) {
             return Err(fail("net/url: invalid control character in URL"));
