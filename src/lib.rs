@@ -11,6 +11,7 @@ pub mod auth;
 pub mod controlplane;
 pub mod endpoints;
 pub mod filters;
+pub mod metrics;
 pub mod net;
 pub mod options;
 pub mod pki;

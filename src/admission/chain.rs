@@ -2,8 +2,10 @@
 //! validating ones in order, each asked only for the operations it handles.
 
 use super::{Attributes, Operation, Result};
+use crate::metrics::{AdmissionLabels, StepLabels, metrics};
 use serde_json::Value;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// A plugin that may change the object (upstream's `MutationInterface`).
 #[async_trait::async_trait]
@@ -23,23 +25,39 @@ pub trait Validating: Send + Sync {
     async fn validate(&self, attributes: &Attributes<'_>, object: Option<&Value>) -> Result;
 }
 
-/// The plugins a server runs, in upstream's order.
+/// The plugins a server runs, in upstream's order, each with the name its latency is
+/// recorded under (`apiserver_admission_controller_admission_duration_seconds`).
 #[derive(Clone, Default)]
 pub struct Chain {
-    mutating: Vec<Arc<dyn Mutating>>,
-    validating: Vec<Arc<dyn Validating>>,
+    mutating: Vec<(&'static str, Arc<dyn Mutating>)>,
+    validating: Vec<(&'static str, Arc<dyn Validating>)>,
 }
 
 impl Chain {
     /// The same chain with `plugin` appended to its mutating plugins.
     pub fn with_mutating(mut self, plugin: Arc<dyn Mutating>) -> Self {
-        self.mutating.push(plugin);
+        self.mutating.push(("", plugin));
         self
     }
 
     /// The same chain with `plugin` appended to its validating plugins.
     pub fn with_validating(mut self, plugin: Arc<dyn Validating>) -> Self {
-        self.validating.push(plugin);
+        self.validating.push(("", plugin));
+        self
+    }
+
+    /// The same chain with the plugins added since the last naming named `name`.
+    pub fn named(mut self, name: &'static str) -> Self {
+        for (n, _) in &mut self.mutating {
+            if n.is_empty() {
+                *n = name;
+            }
+        }
+        for (n, _) in &mut self.validating {
+            if n.is_empty() {
+                *n = name;
+            }
+        }
         self
     }
 
@@ -49,21 +67,62 @@ impl Chain {
         attributes: &Attributes<'_>,
         mut object: Option<&mut Value>,
     ) -> Result {
-        for plugin in &self.mutating {
+        let step = Instant::now();
+        for (name, plugin) in &self.mutating {
             if plugin.handles(attributes.operation) {
-                plugin.admit(attributes, object.as_deref_mut()).await?;
+                let started = Instant::now();
+                let result = plugin.admit(attributes, object.as_deref_mut()).await;
+                observe(name, attributes.operation, "admit", started, &result);
+                if result.is_err() {
+                    observe_step(attributes.operation, "admit", step, &result);
+                    return result;
+                }
             }
         }
+        observe_step(attributes.operation, "admit", step, &Ok(()));
         Ok(())
     }
 
     /// Runs the validating plugins that handle the operation; the first refusal ends the chain.
     pub async fn validate(&self, attributes: &Attributes<'_>, object: Option<&Value>) -> Result {
-        for plugin in &self.validating {
+        let step = Instant::now();
+        for (name, plugin) in &self.validating {
             if plugin.handles(attributes.operation) {
-                plugin.validate(attributes, object).await?;
+                let started = Instant::now();
+                let result = plugin.validate(attributes, object).await;
+                observe(name, attributes.operation, "validate", started, &result);
+                if result.is_err() {
+                    observe_step(attributes.operation, "validate", step, &result);
+                    return result;
+                }
             }
         }
+        observe_step(attributes.operation, "validate", step, &Ok(()));
         Ok(())
     }
+}
+
+/// Records one plugin's latency.
+fn observe(name: &str, operation: Operation, step: &str, started: Instant, result: &Result) {
+    metrics()
+        .admission_controller
+        .get_or_create(&AdmissionLabels {
+            name: name.into(),
+            operation: operation.as_str().into(),
+            rejected: result.is_err().to_string(),
+            r#type: step.into(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+}
+
+/// Records a whole step's latency.
+fn observe_step(operation: Operation, step: &str, started: Instant, result: &Result) {
+    metrics()
+        .admission_step
+        .get_or_create(&StepLabels {
+            operation: operation.as_str().into(),
+            rejected: result.is_err().to_string(),
+            r#type: step.into(),
+        })
+        .observe(started.elapsed().as_secs_f64());
 }

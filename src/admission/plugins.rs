@@ -205,7 +205,8 @@ pub fn chain(
             "AlwaysDeny" => chain.with_validating(Arc::new(AlwaysDeny)),
             // AlwaysAdmit admits; the others are warned of as not implemented.
             _ => chain,
-        };
+        }
+        .named(name);
     }
     chain
 }

@@ -55,7 +55,8 @@ pub fn new_apiextensions_server(
     ));
     let admission = config
         .admission
-        .with_mutating(Arc::new(serving.admission()));
+        .with_mutating(Arc::new(serving.admission()))
+        .named("TerminatingCustomResourceDefinitions");
     let resources = Arc::new(ResourceHandler::new(
         config.stores,
         admission,

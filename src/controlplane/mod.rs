@@ -92,9 +92,9 @@ pub fn admission_plugins(
 ) -> Chain {
     let chain = crate::admission::plugins::chain(enabled, storage, authorizer, config);
     match authorizer.rbac() {
-        Some(rbac) => {
-            chain.with_validating(Arc::new(Escalation::new(rbac.clone(), authorizer.clone())))
-        }
+        Some(rbac) => chain
+            .with_validating(Arc::new(Escalation::new(rbac.clone(), authorizer.clone())))
+            .named("RBACEscalation"),
         None => chain,
     }
 }
@@ -484,6 +484,18 @@ pub fn new_kube_api_server(
     }
     server.handle("/version", version.clone());
     server.handle("/version/", version);
+    server.handle(
+        "/metrics",
+        handler_fn(|_req| async {
+            let body = tokio::task::spawn_blocking(|| crate::metrics::metrics().encode())
+                .await
+                .unwrap_or_default();
+            http::Response::builder()
+                .header(http::header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)
+                .body(full(body))
+                .expect("static headers are valid")
+        }),
+    );
 
     let next = server.delegate_handler();
     let api = handler_fn(move |req| {

@@ -77,19 +77,20 @@ where
         };
         match self.authn.authenticate_now(conn, req.headers()) {
             Authenticating::Done(Ok(user)) => {
+                attempt("success");
                 Either::Left(Either::Right(pass_on(&mut self.inner, req, user)))
             }
             Authenticating::Done(Err(e)) => {
+                attempt("failure");
                 Either::Left(answer(unauthorized(req.uri().path(), &e)))
             }
             Authenticating::Token(token) => {
                 let authn = self.authn.clone();
                 let path = req.uri().path().to_string();
                 let decision: BoxFuture<'static, _> = Box::pin(async move {
-                    authn
-                        .token_user(&token)
-                        .await
-                        .map_err(|e| unauthorized(&path, &e))
+                    let user = authn.token_user(&token).await;
+                    attempt(if user.is_ok() { "success" } else { "failure" });
+                    user.map_err(|e| unauthorized(&path, &e))
                 });
                 let mut req = req;
                 req.headers_mut().remove(http::header::AUTHORIZATION);
@@ -97,4 +98,14 @@ where
             }
         }
     }
+}
+
+/// Counts an authentication attempt (`authentication_attempts`).
+fn attempt(result: &str) {
+    crate::metrics::metrics()
+        .authentication_attempts
+        .get_or_create(&crate::metrics::ResultLabels {
+            result: result.into(),
+        })
+        .inc();
 }

@@ -1,6 +1,6 @@
 //! The filter chain in front of the server chain: one tower layer per filter, stacked in one
 //! `ServiceBuilder` outermost first, in upstream's order (`DefaultBuildHandlerChain`): panic
-//! recovery → request info → pretty JSON → retry-after during shutdown → in-flight tracking →
+//! recovery → request info → metrics → pretty JSON → retry-after during shutdown → in-flight tracking →
 //! timeout → authentication → impersonation → max-in-flight → authorization → handler.
 //!
 //! Every filter decides synchronously in `call` whether to answer itself or pass the request
@@ -13,6 +13,7 @@ mod deciding;
 mod impersonation;
 mod in_flight;
 mod max_in_flight;
+mod metrics;
 mod panic_recovery;
 mod pretty;
 mod request_info;
@@ -58,6 +59,7 @@ pub fn build_handler_chain(handler: Handler, c: FilterConfig) -> Handler {
     let chain = ServiceBuilder::new()
         .layer(panic_recovery::PanicRecoveryLayer)
         .layer(request_info::RequestInfoLayer)
+        .layer(metrics::MetricsLayer)
         // Inside request info, so watches are recognised; outside the rest, so every body is.
         .layer(pretty::PrettyJsonLayer)
         .option_layer(retry_after)

@@ -8,6 +8,7 @@ use crate::registry::{Store, StoreFactory, Strategy};
 use crate::server::healthz::HealthCheck;
 use crate::storage::cacher::{Cacher, CacherOptions};
 use crate::storage::embedded::{EmbeddedOptions, EmbeddedStorage};
+use crate::storage::instrumented::Instrumented;
 use crate::storage::{KeyBuilder, Storage, StorageBackend, StorageConfig, StorageError};
 use futures::future::BoxFuture;
 use std::collections::HashMap;
@@ -18,13 +19,16 @@ use std::time::Duration;
 /// its broadcast ring, so this bounds memory too (~50 bytes a slot, one ring per resource).
 const WATCHER_BUFFER: usize = 1024;
 
+/// Each resource's watch cache by key prefix, with the resource's name in metrics.
+type Cachers = HashMap<String, (String, Arc<Cacher>)>;
+
 /// The backend plus one watch cache per resource prefix.
 pub struct StorageFactory {
     backend: Arc<dyn Storage>,
     keys: KeyBuilder,
     check_name: &'static str,
     watch_cache_size: usize,
-    cachers: Mutex<HashMap<String, Arc<Cacher>>>,
+    cachers: Arc<Mutex<Cachers>>,
     equivalents: Arc<EquivalentResources>,
 }
 
@@ -96,38 +100,56 @@ impl StorageFactory {
                 ));
             }
         };
+        let cachers: Arc<Mutex<Cachers>> = Arc::default();
+        let counted = Arc::downgrade(&cachers);
+        // apiserver_storage_objects: what each watch cache holds when scraped.
+        crate::metrics::metrics().count_objects_with(Box::new(move || {
+            let Some(cachers) = counted.upgrade() else {
+                return Vec::new();
+            };
+            let cachers = cachers.lock().unwrap_or_else(|e| e.into_inner());
+            cachers
+                .values()
+                .filter_map(|(resource, c)| Some((resource.clone(), c.object_count()?)))
+                .collect()
+        }));
         Ok(Self {
             backend,
             keys: KeyBuilder::new(&config.prefix),
             check_name,
             watch_cache_size: config.watch_cache_size,
-            cachers: Mutex::new(HashMap::new()),
+            cachers,
             equivalents: Arc::default(),
         })
     }
 
     /// Storage for one resource: a watch cache over its key prefix, created on first use, or
-    /// the backend itself when the watch cache is off.
+    /// the backend itself when the watch cache is off; its backend calls are timed.
     fn for_resource(&self, group: &str, resource: &str) -> Arc<dyn Storage> {
+        let name = if group.is_empty() {
+            resource.to_string()
+        } else {
+            format!("{resource}.{group}")
+        };
         if self.watch_cache_size == 0 {
-            return self.backend.clone();
+            return Arc::new(Instrumented::new(self.backend.clone(), name));
         }
         let prefix = self.keys.resource_prefix(group, resource);
         let mut cachers = self.cachers.lock().expect("cacher map poisoned");
-        cachers
-            .entry(prefix.clone())
-            .or_insert_with(|| {
-                Arc::new(Cacher::new(
-                    self.backend.clone(),
-                    &prefix,
-                    CacherOptions {
-                        event_ring: self.watch_cache_size,
-                        watch_buffer: WATCHER_BUFFER,
-                        ..CacherOptions::default()
-                    },
-                ))
-            })
-            .clone()
+        let (_, cacher) = cachers.entry(prefix.clone()).or_insert_with(|| {
+            let backend = Arc::new(Instrumented::new(self.backend.clone(), name.clone()));
+            let cacher = Cacher::new(
+                backend,
+                &prefix,
+                CacherOptions {
+                    event_ring: self.watch_cache_size,
+                    watch_buffer: WATCHER_BUFFER,
+                    ..CacherOptions::default()
+                },
+            );
+            (name, Arc::new(cacher))
+        });
+        cacher.clone()
     }
 
     /// The `etcd` (or `storage`, embedded) health check: a read through the backend.

@@ -116,6 +116,12 @@ impl Cacher {
         }
     }
 
+    /// How many objects the cache holds; `None` until its first list.
+    pub fn object_count(&self) -> Option<i64> {
+        let inner = self.shared.inner.read().unwrap_or_else(|e| e.into_inner());
+        inner.ready.then_some(inner.store.len() as i64)
+    }
+
     fn covers(&self, prefix: &str) -> bool {
         prefix.starts_with(self.prefix.as_str())
     }

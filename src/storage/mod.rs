@@ -15,6 +15,7 @@ mod config;
 pub mod embedded;
 #[cfg(feature = "etcd")]
 pub mod etcd;
+pub mod instrumented;
 
 pub use config::{StorageBackend, StorageConfig};
 

@@ -24,6 +24,7 @@ mod garbage_collection;
 mod impersonation;
 mod kubelet_proxy;
 mod lists;
+mod metrics;
 mod namespace_defaults;
 mod node_authorization;
 mod openapi;

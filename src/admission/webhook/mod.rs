@@ -169,9 +169,31 @@ impl Dispatcher {
         v
     }
 
+    /// Sends `a` with `object` to the matched webhook and reads its verdict, its latency
+    /// recorded (`apiserver_admission_webhook_admission_duration_seconds`).
+    async fn call(
+        &self,
+        matched: &Matched,
+        a: &Attributes<'_>,
+        object: Option<&Value>,
+    ) -> std::result::Result<review::Verdict, CallError> {
+        let started = std::time::Instant::now();
+        let verdict = self.call_once(matched, a, object).await;
+        crate::metrics::metrics()
+            .admission_webhook
+            .get_or_create(&crate::metrics::AdmissionLabels {
+                name: matched.hook.name.clone(),
+                operation: a.operation.as_str().into(),
+                rejected: verdict.is_err().to_string(),
+                r#type: if self.mutating { "admit" } else { "validating" }.into(),
+            })
+            .observe(started.elapsed().as_secs_f64());
+        verdict
+    }
+
     /// Sends `a` with `object` to the matched webhook (converted to the resource its rules
     /// matched) and reads its verdict; warnings go to the request.
-    async fn call(
+    async fn call_once(
         &self,
         matched: &Matched,
         a: &Attributes<'_>,

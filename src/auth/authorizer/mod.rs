@@ -86,6 +86,11 @@ pub trait Authorize: Send + Sync {
     async fn authorize(&self, attributes: &Attributes<'_>) -> Authorization;
 }
 
+/// An authorizer of the chain, with the type and name its decisions are counted under
+/// (`apiserver_authorization_decisions_total`); the privileged-groups check is not counted,
+/// as upstream's.
+type Link = (Option<(&'static str, &'static str)>, Arc<dyn Authorize>);
+
 /// The group whose members may do anything, before any mode is asked.
 pub const PRIVILEGED_GROUP: &str = "system:masters";
 
@@ -125,7 +130,7 @@ impl Authorize for AlwaysDeny {
 
 /// The whole chain: privileged groups, then the configured modes.
 pub struct Authorizer {
-    chain: Vec<Arc<dyn Authorize>>,
+    chain: Vec<Link>,
     rbac: Option<Arc<rbac::Rbac>>,
     webhook: bool,
 }
@@ -142,20 +147,33 @@ impl Authorizer {
             .modes
             .contains(&Mode::Rbac)
             .then(|| Arc::new(rbac::Rbac::start(rbac::RbacStores::new(&**storage))));
-        let mut chain: Vec<Arc<dyn Authorize>> = vec![Arc::new(PrivilegedGroups)];
+        let mut chain: Vec<Link> = vec![(None, Arc::new(PrivilegedGroups))];
         for mode in &config.modes {
-            chain.push(match mode {
-                Mode::AlwaysAllow => Arc::new(AlwaysAllow),
-                Mode::AlwaysDeny => Arc::new(AlwaysDeny),
-                Mode::Rbac => rbac.clone().expect("started for the RBAC mode"),
-                Mode::Node => Arc::new(node::NodeAuthorizer::start(&**storage)),
-                Mode::Webhook => Arc::new(webhook::WebhookAuthorizer::new(
-                    config
-                        .webhook
-                        .as_ref()
-                        .expect("the options require a webhook for the Webhook mode"),
-                )?),
-            });
+            let (authorizer, kind, name): (Arc<dyn Authorize>, _, _) = match mode {
+                Mode::AlwaysAllow => (Arc::new(AlwaysAllow), "AlwaysAllow", "alwaysallow"),
+                Mode::AlwaysDeny => (Arc::new(AlwaysDeny), "AlwaysDeny", "alwaysdeny"),
+                Mode::Rbac => (
+                    rbac.clone().expect("started for the RBAC mode"),
+                    "RBAC",
+                    "rbac",
+                ),
+                Mode::Node => (
+                    Arc::new(node::NodeAuthorizer::start(&**storage)),
+                    "Node",
+                    "node",
+                ),
+                Mode::Webhook => (
+                    Arc::new(webhook::WebhookAuthorizer::new(
+                        config
+                            .webhook
+                            .as_ref()
+                            .expect("the options require a webhook for the Webhook mode"),
+                    )?),
+                    "Webhook",
+                    "webhook",
+                ),
+            };
+            chain.push((Some((kind, name)), authorizer));
         }
         Ok(Self {
             chain,
@@ -180,9 +198,24 @@ impl Authorizer {
     pub async fn authorize(&self, attributes: &Attributes<'_>) -> Authorization {
         let mut reasons = Vec::new();
         let mut errors = Vec::new();
-        for authorizer in &self.chain {
+        for (metric, authorizer) in &self.chain {
             let answer = authorizer.authorize(attributes).await;
             if answer.decision != Decision::NoOpinion {
+                if let Some((kind, name)) = metric {
+                    let decision = if answer.allowed() {
+                        "allowed"
+                    } else {
+                        "denied"
+                    };
+                    crate::metrics::metrics()
+                        .authorization_decisions
+                        .get_or_create(&crate::metrics::DecisionLabels {
+                            r#type: (*kind).into(),
+                            name: (*name).into(),
+                            decision: decision.into(),
+                        })
+                        .inc();
+                }
                 return answer;
             }
             if !answer.reason.is_empty() {

@@ -44,7 +44,21 @@ pub(super) async fn watch(scope: &RequestScope<'_>) -> Result<Response, ApiError
     let store = store.clone();
     let include = scope.query.get("includeObject").map(str::to_string);
     let deadline = tokio::time::sleep(timeout);
+    // Counted while the stream lives; its events as they are sent.
+    let info = store.info();
+    let kind = crate::metrics::KindLabels {
+        group: info.group.to_string(),
+        version: info.version.to_string(),
+        kind: info.kind.to_string(),
+    };
+    let m = crate::metrics::metrics();
+    let watching = crate::metrics::GaugeGuard::hold(m.watchers.get_or_create(&kind).clone());
+    let (sent, sizes) = (
+        m.watch_events.get_or_create(&kind).clone(),
+        m.watch_event_sizes.get_or_create(&kind).clone(),
+    );
     let lines = events.take_until(deadline).map(move |ev: Event| {
+        let _watching = &watching;
         let converted = match output.view {
             View::Table if ev.kind != "ERROR" && ev.kind != "BOOKMARK" => Some(table(
                 &store,
@@ -84,6 +98,8 @@ pub(super) async fn watch(scope: &RequestScope<'_>) -> Result<Response, ApiError
             }
             (None, None) => encode(&ev.object)?,
         };
+        sent.inc();
+        sizes.observe(frame.len() as f64);
         Ok::<_, BoxError>(hyper::body::Frame::data(frame))
     });
     // Upstream adds `;stream=watch` to every media type but JSON's.

@@ -1,0 +1,234 @@
+//! Request metrics (upstream's `endpoints/metrics.MonitorRequest` and the in-flight gauges):
+//! every resource request is counted by verb, group, version, resource, subresource, scope and
+//! code, its latency observed (long-running ones are counted as running instead) and, for
+//! reads, its response size — the body's bytes as they are sent, which also bounds how long a
+//! long-running request is counted.
+
+use super::request_info;
+use crate::endpoints::request_info::{RequestInfo, Verb};
+use crate::endpoints::{Body, Request, Response};
+use crate::metrics::{GaugeGuard, InflightLabels, RequestCodeLabels, RequestLabels, metrics};
+use bytes::Bytes;
+use futures::FutureExt;
+use futures::future::{Either, Map};
+use http_body_util::BodyExt;
+use hyper::body::{Frame, SizeHint};
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+use tower::{Layer, Service};
+
+/// Adds [`Metrics`].
+#[derive(Clone, Debug, Default)]
+pub struct MetricsLayer;
+
+impl<S> Layer<S> for MetricsLayer {
+    type Service = Metrics<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Metrics { inner }
+    }
+}
+
+/// Records each resource request's metrics.
+#[derive(Clone, Debug)]
+pub struct Metrics<S> {
+    inner: S,
+}
+
+/// What is known of a request before its answer.
+struct Observed {
+    labels: RequestLabels,
+    started: Instant,
+    long_running: bool,
+    read: bool,
+    _inflight: Option<GaugeGuard>,
+}
+
+type Recorded<F> =
+    Map<F, Box<dyn FnOnce(Result<Response, Infallible>) -> Result<Response, Infallible> + Send>>;
+
+impl<S> Service<Request> for Metrics<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<S::Future, Recorded<S::Future>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let info = request_info(req.extensions());
+        if !info.is_resource_request {
+            return Either::Left(self.inner.call(req));
+        }
+        let labels = labels(info, &req);
+        let long_running = info.is_long_running();
+        let read = matches!(labels.verb.as_str(), "GET" | "LIST");
+        let kind = if info.is_mutating() {
+            "mutating"
+        } else {
+            "readOnly"
+        };
+        let inflight = (!long_running).then(|| {
+            GaugeGuard::hold(
+                metrics()
+                    .inflight
+                    .get_or_create(&InflightLabels {
+                        request_kind: kind.into(),
+                    })
+                    .clone(),
+            )
+        });
+        let observed = Observed {
+            labels,
+            started: Instant::now(),
+            long_running,
+            read,
+            _inflight: inflight,
+        };
+        Either::Right(self.inner.call(req).map(Box::new(
+            move |resp: Result<Response, Infallible>| resp.map(|r| record(observed, r)),
+        )))
+    }
+}
+
+/// Upstream's reported verb (`CleanVerb`) and scope (`CleanScope`) of a resource request.
+fn labels(info: &RequestInfo, req: &Request) -> RequestLabels {
+    let apply = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/apply-patch"));
+    let verb = match &info.verb {
+        Verb::Get if !info.subresource.is_empty() && info.is_long_running() => "CONNECT",
+        Verb::Get => "GET",
+        Verb::List => "LIST",
+        Verb::Watch => "WATCH",
+        Verb::Create if info.is_long_running() => "CONNECT",
+        Verb::Create => "POST",
+        Verb::Update => "PUT",
+        Verb::Patch if apply => "APPLY",
+        Verb::Patch => "PATCH",
+        Verb::Delete => "DELETE",
+        Verb::DeleteCollection => "DELETECOLLECTION",
+        Verb::Proxy => "CONNECT",
+        Verb::Other(_) => "CONNECT",
+    };
+    let scope = if !info.name.is_empty() {
+        "resource"
+    } else if !info.namespace.is_empty() {
+        "namespace"
+    } else {
+        "cluster"
+    };
+    let dry_run = req.uri().query().is_some_and(|q| {
+        form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "dryRun" && v == "All")
+    });
+    RequestLabels {
+        verb: verb.into(),
+        dry_run: if dry_run { "All".into() } else { String::new() },
+        group: info.api_group.clone(),
+        version: info.api_version.clone(),
+        resource: info.resource.clone(),
+        subresource: info.subresource.clone(),
+        scope: scope.into(),
+        component: "apiserver".into(),
+    }
+}
+
+/// Counts the answer; its body observes the rest as it is sent.
+fn record(observed: Observed, resp: Response) -> Response {
+    let m = metrics();
+    m.requests
+        .get_or_create(&RequestCodeLabels {
+            request: observed.labels.clone(),
+            code: resp.status().as_u16().to_string(),
+        })
+        .inc();
+    if !observed.long_running && !observed.read {
+        m.request_duration
+            .get_or_create(&observed.labels)
+            .observe(observed.started.elapsed().as_secs_f64());
+        return resp;
+    }
+    let running = observed
+        .long_running
+        .then(|| GaugeGuard::hold(m.longrunning.get_or_create(&observed.labels).clone()));
+    resp.map(|body| {
+        Counted {
+            inner: body,
+            bytes: 0,
+            observed: Some(observed),
+            _running: running,
+        }
+        .boxed_unsync()
+    })
+}
+
+/// A response body that counts its bytes and, once sent (or dropped), observes the read's
+/// latency and size.
+struct Counted {
+    inner: Body,
+    bytes: u64,
+    observed: Option<Observed>,
+    _running: Option<GaugeGuard>,
+}
+
+impl Counted {
+    fn finish(&mut self) {
+        let Some(o) = self.observed.take() else {
+            return;
+        };
+        if o.long_running {
+            return;
+        }
+        let m = metrics();
+        m.request_duration
+            .get_or_create(&o.labels)
+            .observe(o.started.elapsed().as_secs_f64());
+        m.response_sizes
+            .get_or_create(&o.labels)
+            .observe(self.bytes as f64);
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+impl hyper::body::Body for Counted {
+    type Data = Bytes;
+    type Error = crate::endpoints::BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    self.bytes += data.len() as u64;
+                }
+            }
+            Poll::Ready(None) => self.finish(),
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
