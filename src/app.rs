@@ -225,6 +225,7 @@ pub async fn create_server_chain(o: &ValidOptions) -> Result<ServerChain, AppErr
     ));
     let config = crate::controlplane::Config {
         min_request_timeout,
+        event_ttl: o.event_ttl,
         builtin_controllers: o.builtin_controllers,
         root_ca: root_ca(o)?,
         service_ranges: o.service_cluster_ip_ranges.clone(),

@@ -5,6 +5,7 @@ pub mod authentication_info;
 pub mod bootstrap;
 pub mod connect;
 pub mod endpoint_leases;
+pub mod event_ttl;
 pub mod garbage_collector;
 pub mod kubelet;
 pub mod legacy_token_tracking;
@@ -41,6 +42,8 @@ pub const SYSTEM_NAMESPACES: &[&str] =
 pub struct Config {
     /// --min-request-timeout.
     pub min_request_timeout: Duration,
+    /// --event-ttl.
+    pub event_ttl: Duration,
     /// Whether to run the built-in controllers (namespace deletion, each namespace's default
     /// ServiceAccount and CA bundle, ClusterRole aggregation).
     pub builtin_controllers: bool,
@@ -303,6 +306,14 @@ pub fn new_kube_api_server(
             }),
         );
     }
+
+    // Events expire whether or not the built-in controllers run: upstream's storage does it.
+    let events = storage.builtin_store("", "events");
+    let event_ttl = config.event_ttl;
+    server.add_post_start_hook(
+        "start-kubeboot-event-ttl",
+        spawn_once(move |_ctx| Box::pin(event_ttl::run(events, event_ttl))),
+    );
 
     let rbac_stores = RbacStores::new(&*storage);
     if config.builtin_controllers {

@@ -150,6 +150,8 @@ pub struct CompletedOptions {
     pub service_account_signing_key_file: PathBuf,
     /// Storage settings.
     pub storage: StorageConfig,
+    /// How long an Event lives after its last write.
+    pub event_ttl: Duration,
     /// Delay between the first signal and closing the listener.
     pub shutdown_delay: Duration,
     /// Whether requests after the delay get 429 with Retry-After while in-flight ones drain.
@@ -422,6 +424,7 @@ impl ServerRunOptions {
             service_account_key_files,
             service_account_signing_key_file,
             storage,
+            event_ttl: self.event_ttl,
             shutdown_delay: self.shutdown_delay_duration,
             shutdown_send_retry_after: self.shutdown_send_retry_after,
             request_timeout: self.request_timeout,

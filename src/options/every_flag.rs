@@ -183,6 +183,7 @@ mod tests {
             "shutdown-delay-duration",
             works(&["--shutdown-delay-duration=3s"]),
         ),
+        ("event-ttl", works(&["--event-ttl=5m"])),
         (
             "shutdown-send-retry-after",
             works(&["--shutdown-send-retry-after"]),

@@ -237,6 +237,10 @@ pub struct ServerRunOptions {
     #[arg(long = "etcd-keyfile", value_name = "FILE")]
     pub etcd_keyfile: Option<PathBuf>,
 
+    /// Amount of time to retain events.
+    #[arg(long = "event-ttl", value_parser = parse_duration, default_value = "1h0m0s")]
+    pub event_ttl: Duration,
+
     /// Time to delay the termination: /readyz reports failure while requests are still served.
     #[arg(long = "shutdown-delay-duration", value_parser = parse_duration, default_value = "0s")]
     pub shutdown_delay_duration: Duration,

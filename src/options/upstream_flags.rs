@@ -82,7 +82,6 @@ pub(super) const VALUE_FLAGS: &[&str] = &[
     "etcd-healthcheck-timeout",
     "etcd-readycheck-timeout",
     "etcd-servers-overrides",
-    "event-ttl",
     "feature-gates",
     "goaway-chance",
     "http2-max-streams-per-connection",

@@ -4,7 +4,7 @@ use super::lifecycle::Signal;
 use crate::auth::ConnInfo;
 use crate::endpoints::{Handler, call};
 use http_body_util::BodyExt;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use rustls::server::danger::ClientCertVerifier;
 use rustls::{ServerConfig, SupportedCipherSuite, SupportedProtocolVersion};
@@ -15,6 +15,13 @@ use tokio::net::TcpListener;
 
 /// How long a client may take to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Upstream's `ReadHeaderTimeout`: a client that has not sent a request's headers in this time
+/// loses its connection ("just shy of requestTimeoutUpperBound").
+const READ_HEADER_TIMEOUT: Duration = Duration::from_secs(32);
+
+/// Upstream's default `MaxConcurrentStreams` of an HTTP/2 connection.
+const HTTP2_MAX_STREAMS: u32 = 250;
 
 /// Errors building the TLS configuration.
 #[derive(Debug, thiserror::Error)]
@@ -128,7 +135,15 @@ pub async fn serve(
                         Ok::<_, std::convert::Infallible>(call(&handler, req).await)
                     }
                 });
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(READ_HEADER_TIMEOUT);
+            builder
+                .http2()
+                .timer(TokioTimer::new())
+                .max_concurrent_streams(HTTP2_MAX_STREAMS);
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
             if let Err(e) = watcher.watch(conn.into_owned()).await {
                 tracing::debug!(%remote_addr, error = %e, "connection ended with an error");

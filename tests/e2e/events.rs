@@ -261,3 +261,44 @@ async fn core_and_events_k8s_io_events_are_the_same_objects() {
     assert_eq!(names, expected, "live events.k8s.io watch");
     assert_eq!(live[0]["object"]["note"], "started container");
 }
+
+/// `--event-ttl`: an Event goes once the TTL has passed since its last write, whichever API
+/// wrote it; other kinds are untouched.
+#[tokio::test]
+async fn events_expire_after_the_event_ttl() {
+    let mut server = crate::support::kubeboot::TestServer::up(&["--event-ttl=2s"]);
+    server.wait_ready().await;
+    let admin = server.admin();
+    let core = json!({"apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": "short.1"},
+        "involvedObject": {"kind": "Pod", "name": "p", "namespace": "default"},
+        "reason": "Started", "message": "started", "type": "Normal"});
+    admin.create(CORE, &core).await;
+    let new = json!({"apiVersion": "events.k8s.io/v1", "kind": "Event",
+        "metadata": {"name": "short.2"}, "eventTime": "2024-01-01T00:00:00.000000Z",
+        "reportingController": "example.com/c", "reportingInstance": "c-1",
+        "action": "Start", "reason": "Started", "type": "Normal",
+        "regarding": {"kind": "Pod", "name": "p", "namespace": "default"}});
+    admin.create(EVENTS, &new).await;
+    admin
+        .create(
+            "/api/v1/namespaces/default/configmaps",
+            &json!({"metadata": {"name": "kept"}}),
+        )
+        .await;
+    crate::support::wait::eventually("both events to expire", || async {
+        let one = admin.get(&format!("{CORE}/short.1")).await.unwrap().status;
+        let two = admin
+            .get(&format!("{EVENTS}/short.2"))
+            .await
+            .unwrap()
+            .status;
+        (one == 404 && two == 404).then_some(())
+    })
+    .await;
+    let r = admin
+        .get("/api/v1/namespaces/default/configmaps/kept")
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+}

@@ -11,6 +11,7 @@ mod authorization_webhook;
 mod chart;
 mod client_ca;
 mod common;
+mod connections;
 mod core_api;
 mod crd_conversion;
 mod crds;
