@@ -42,6 +42,15 @@ pub enum AppError {
         #[source]
         source: std::io::Error,
     },
+    /// The audit log could not be opened.
+    #[error("--audit-log-path: opening {path}: {source}")]
+    AuditLog {
+        /// The log's path.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// The storage backend could not be opened.
     #[error("opening storage: {0}")]
     Storage(#[from] StorageError),
@@ -327,6 +336,17 @@ pub async fn prepare_chain(
     }
     .map_err(|source| AppError::Bind { addr, source })?;
 
+    let auditor = match (&o.audit_policy, &o.audit_log) {
+        (Some(policy), Some(log)) => {
+            let events =
+                crate::audit::log::start(log.clone()).map_err(|source| AppError::AuditLog {
+                    path: log.path.clone(),
+                    source,
+                })?;
+            Some(Arc::new(crate::audit::Auditor::new(policy.clone(), events)))
+        }
+        _ => None,
+    };
     let reload_client_cas = Box::pin(authenticator.reload_client_cas());
     let server = chain.prepare_run(
         |signals, in_flight| FilterConfig {
@@ -338,6 +358,7 @@ pub async fn prepare_chain(
             not_accepting_new_requests: signals.not_accepting_new_requests.clone(),
             send_retry_after: o.shutdown_send_retry_after,
             in_flight,
+            auditor,
         },
         RunConfig {
             shutdown_delay: o.shutdown_delay,

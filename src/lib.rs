@@ -7,6 +7,7 @@ pub mod admission;
 pub mod aggregator;
 pub mod apiextensions;
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod controlplane;
 pub mod endpoints;

@@ -4,17 +4,14 @@
 //! reads, its response size — the body's bytes as they are sent, which also bounds how long a
 //! long-running request is counted.
 
+use super::observed_body::ObservedBody;
 use super::request_info;
 use crate::endpoints::request_info::{RequestInfo, Verb};
-use crate::endpoints::{Body, Request, Response};
+use crate::endpoints::{Request, Response};
 use crate::metrics::{GaugeGuard, InflightLabels, RequestCodeLabels, RequestLabels, metrics};
-use bytes::Bytes;
 use futures::FutureExt;
 use futures::future::{Either, Map};
-use http_body_util::BodyExt;
-use hyper::body::{Frame, SizeHint};
 use std::convert::Infallible;
-use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 use tower::{Layer, Service};
@@ -160,75 +157,23 @@ fn record(observed: Observed, resp: Response) -> Response {
         .long_running
         .then(|| GaugeGuard::hold(m.longrunning.get_or_create(&observed.labels).clone()));
     resp.map(|body| {
-        Counted {
-            inner: body,
-            bytes: 0,
-            observed: Some(observed),
-            _running: running,
-        }
-        .boxed_unsync()
-    })
-}
-
-/// A response body that counts its bytes and, once sent (or dropped), observes the read's
-/// latency and size.
-struct Counted {
-    inner: Body,
-    bytes: u64,
-    observed: Option<Observed>,
-    _running: Option<GaugeGuard>,
-}
-
-impl Counted {
-    fn finish(&mut self) {
-        let Some(o) = self.observed.take() else {
-            return;
-        };
-        if o.long_running {
-            return;
-        }
-        let m = metrics();
-        m.request_duration
-            .get_or_create(&o.labels)
-            .observe(o.started.elapsed().as_secs_f64());
-        m.response_sizes
-            .get_or_create(&o.labels)
-            .observe(self.bytes as f64);
-    }
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.finish();
-    }
-}
-
-impl hyper::body::Body for Counted {
-    type Data = Bytes;
-    type Error = crate::endpoints::BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    self.bytes += data.len() as u64;
+        ObservedBody::wrap(
+            body,
+            0,
+            Box::new(move |sent| {
+                // The long-running request stops counting when its body ends.
+                drop(running);
+                if observed.long_running {
+                    return;
                 }
-            }
-            Poll::Ready(None) => self.finish(),
-            _ => {}
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
+                let m = metrics();
+                m.request_duration
+                    .get_or_create(&observed.labels)
+                    .observe(observed.started.elapsed().as_secs_f64());
+                m.response_sizes
+                    .get_or_create(&observed.labels)
+                    .observe(sent.bytes as f64);
+            }),
+        )
+    })
 }

@@ -1,12 +1,13 @@
 //! The filter chain in front of the server chain: one tower layer per filter, stacked in one
 //! `ServiceBuilder` outermost first, in upstream's order (`DefaultBuildHandlerChain`): panic
 //! recovery → request info → metrics → pretty JSON → retry-after during shutdown → in-flight tracking →
-//! timeout → authentication → impersonation → max-in-flight → authorization → handler.
+//! timeout → authentication → audit → impersonation → max-in-flight → authorization → handler.
 //!
 //! Every filter decides synchronously in `call` whether to answer itself or pass the request
 //! on, and wraps the inner future only when it must (a deadline, a seat, in-flight tracking), so
 //! a request crosses the whole chain without a clone of a handler or a boxed future per filter.
 
+mod audit;
 mod authentication;
 mod authorization;
 mod deciding;
@@ -14,6 +15,7 @@ mod impersonation;
 mod in_flight;
 mod max_in_flight;
 mod metrics;
+mod observed_body;
 mod panic_recovery;
 mod pretty;
 mod request_info;
@@ -49,6 +51,8 @@ pub struct FilterConfig {
     pub send_retry_after: bool,
     /// Tracks in-flight non-long-running requests for the shutdown drain.
     pub in_flight: TaskTracker,
+    /// Records the requests the audit policy selects; `None` when auditing is off.
+    pub auditor: Option<Arc<crate::audit::Auditor>>,
 }
 
 /// Wraps `handler` in the whole filter chain.
@@ -66,6 +70,7 @@ pub fn build_handler_chain(handler: Handler, c: FilterConfig) -> Handler {
         .layer(in_flight::InFlightLayer::new(c.in_flight))
         .layer(timeout::TimeoutLayer::new(c.request_timeout))
         .layer(authentication::AuthenticationLayer::new(c.authenticator))
+        .layer(audit::AuditLayer::new(c.auditor))
         .layer(impersonation::ImpersonationLayer::new(c.authorizer.clone()))
         .layer(max_in_flight::MaxInFlightLayer::new(
             c.max_requests_inflight,

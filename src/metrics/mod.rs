@@ -125,6 +125,13 @@ pub struct DecisionLabels {
     pub decision: String,
 }
 
+/// An audit backend.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PluginLabels {
+    /// `log` or `webhook`.
+    pub plugin: String,
+}
+
 /// A storage operation, for `etcd_request_duration_seconds` (both backends).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StorageLabels {
@@ -173,6 +180,10 @@ pub struct Metrics {
     pub authorization_decisions: Family<DecisionLabels, Counter>,
     /// `etcd_request_duration_seconds`.
     pub storage_duration: Histograms<StorageLabels>,
+    /// `apiserver_audit_event_total`.
+    pub audit_events: Counter,
+    /// `apiserver_audit_error_total`: events dropped.
+    pub audit_errors: Family<PluginLabels, Counter>,
     /// `apiserver_storage_objects`, read from the counters when scraped.
     storage_objects: Family<ResourceLabels, Gauge>,
     object_counters: Mutex<Vec<ObjectCounter>>,
@@ -208,6 +219,8 @@ impl Metrics {
             ])
         });
         let storage_objects = Family::<ResourceLabels, Gauge>::default();
+        let audit_events = Counter::default();
+        let audit_errors = Family::<PluginLabels, Counter>::default();
         let process = process::ProcessMetrics::default();
 
         let mut registry = Registry::default();
@@ -286,6 +299,16 @@ impl Metrics {
             "Number of stored objects at the time of last check split by kind.",
             storage_objects.clone(),
         );
+        registry.register(
+            "apiserver_audit_event",
+            "Counter of audit events generated and sent to the audit backend.",
+            audit_events.clone(),
+        );
+        registry.register(
+            "apiserver_audit_error",
+            "Counter of audit events that failed to be audited properly. Plugin identifies the plugin affected by the error.",
+            audit_errors.clone(),
+        );
         process.register(&mut registry);
         Self {
             requests,
@@ -302,6 +325,8 @@ impl Metrics {
             authentication_attempts,
             authorization_decisions,
             storage_duration,
+            audit_events,
+            audit_errors,
             storage_objects,
             object_counters: Mutex::default(),
             process,

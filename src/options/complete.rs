@@ -174,6 +174,12 @@ pub struct CompletedOptions {
     pub admission_config_file: Option<PathBuf>,
     /// Their configuration, read from that file by `validate()`.
     pub admission_config: crate::admission::AdmissionConfig,
+    /// `--audit-policy-file`.
+    pub audit_policy_file: Option<PathBuf>,
+    /// The audit policy, read from that file by `validate()`.
+    pub audit_policy: Option<crate::audit::Policy>,
+    /// Where audit events go (`--audit-log-*`); auditing needs both this and a policy.
+    pub audit_log: Option<crate::audit::log::LogConfig>,
     /// `--runtime-config`: which group versions and resources to serve.
     pub runtime_config: RuntimeConfig,
     /// Flags that could not be parsed, reported by `validate()` with the rest.
@@ -436,6 +442,13 @@ impl ServerRunOptions {
             admission_plugins,
             admission_config_file: self.admission_control_config_file.clone(),
             admission_config: Default::default(),
+            audit_policy_file: self.audit_policy_file.clone(),
+            audit_policy: None,
+            audit_log: self.audit_log_path.clone().map(|path| crate::audit::log::LogConfig {
+                path,
+                max_size_mb: self.audit_log_maxsize,
+                max_backups: self.audit_log_maxbackup,
+            }),
             runtime_config,
             parse_errors: errors,
             flags: self,

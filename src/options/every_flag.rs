@@ -275,11 +275,25 @@ mod tests {
         ),
         (
             "audit-log-path",
-            Warns(&["--audit-log-path=/tmp/audit.log"]),
+            works(&["--audit-log-path=/tmp/audit.log"]),
         ),
         (
             "audit-policy-file",
-            Warns(&["--audit-policy-file=/tmp/policy.yaml"]),
+            works(&["--audit-policy-file=/tmp/policy.yaml"]),
+        ),
+        (
+            "audit-log-maxsize",
+            Works {
+                with: &["--audit-log-path=/tmp/audit.log"],
+                sample: &["--audit-log-maxsize=100"],
+            },
+        ),
+        (
+            "audit-log-maxbackup",
+            Works {
+                with: &["--audit-log-path=/tmp/audit.log"],
+                sample: &["--audit-log-maxbackup=3"],
+            },
         ),
         ("profiling", Warns(&["--profiling=true"])),
         ("v", Logging),

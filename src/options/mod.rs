@@ -333,6 +333,14 @@ pub struct ServerRunOptions {
     #[arg(long = "audit-policy-file", value_name = "FILE")]
     pub audit_policy_file: Option<PathBuf>,
 
+    /// The maximum size in megabytes of the audit log file before it gets rotated (0: never).
+    #[arg(long = "audit-log-maxsize", default_value_t = 0)]
+    pub audit_log_maxsize: u64,
+
+    /// The maximum number of old audit log files to retain (0: all).
+    #[arg(long = "audit-log-maxbackup", default_value_t = 0)]
+    pub audit_log_maxbackup: usize,
+
     /// Enable profiling via web interface host:port/debug/pprof/ (kubeboot serves no pprof:
     /// `=true` given explicitly is warned of).
     #[arg(long = "profiling", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]

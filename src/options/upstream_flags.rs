@@ -38,8 +38,6 @@ pub(super) const VALUE_FLAGS: &[&str] = &[
     "audit-log-compress",
     "audit-log-format",
     "audit-log-maxage",
-    "audit-log-maxbackup",
-    "audit-log-maxsize",
     "audit-log-mode",
     "audit-log-truncate-enabled",
     "audit-log-truncate-max-batch-size",

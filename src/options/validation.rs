@@ -106,6 +106,12 @@ impl CompletedOptions {
                 ),
             }
         }
+        if let Some(path) = &self.audit_policy_file {
+            match crate::audit::Policy::load(path) {
+                Ok(policy) => self.audit_policy = Some(policy),
+                Err(e) => r.error("audit-policy-file", format!("--audit-policy-file: {e}")),
+            }
+        }
         let f = &self.flags;
 
         r.parsed(&[
@@ -334,8 +340,13 @@ impl CompletedOptions {
     pub fn warnings(&self) -> Vec<String> {
         let f = &self.flags;
         let mut out = Vec::new();
-        if f.audit_log_path.is_some() || f.audit_policy_file.is_some() {
-            out.push("--audit-log-path/--audit-policy-file: audit logging is not implemented by kubeboot yet; no audit events are written".into());
+        match (&f.audit_log_path, &f.audit_policy_file) {
+            (Some(_), None) => out
+                .push("--audit-log-path: no --audit-policy-file, so no request is audited".into()),
+            (None, Some(_)) => out.push(
+                "--audit-policy-file: no --audit-log-path, so audit events go nowhere".into(),
+            ),
+            _ => {}
         }
         if f.profiling == Some(true) {
             out.push("--profiling: kubeboot serves no /debug/pprof; the flag has no effect".into());

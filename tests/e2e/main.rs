@@ -7,6 +7,7 @@ mod admission_policies;
 mod admission_webhooks;
 mod aggregator;
 mod apply;
+mod audit;
 mod authorization_webhook;
 mod chart;
 mod client_ca;

@@ -15,7 +15,7 @@ pub(super) fn media_type(content_type: &str) -> &str {
 }
 
 /// Reads a whole body, refusing one over [`MAX_BODY_BYTES`].
-pub(super) async fn read(mut body: Body) -> Result<Bytes, ApiError> {
+pub(crate) async fn read(mut body: Body) -> Result<Bytes, ApiError> {
     let mut buf = bytes::BytesMut::new();
     while let Some(frame) = body.frame().await {
         let frame =

@@ -3,7 +3,7 @@
 //! every write passes admission through one place ([`admit`]).
 
 mod admit;
-mod body;
+pub(crate) mod body;
 mod connect;
 mod create;
 mod creater;

@@ -1,0 +1,179 @@
+//! The log backend (`--audit-log-path`, `-` for stdout): JSON lines appended to a file,
+//! rotated when it would pass `--audit-log-maxsize` megabytes into
+//! `<name>-<timestamp><.ext>` beside it (as upstream's lumberjack names backups), keeping at
+//! most `--audit-log-maxbackup` of them.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use tokio::sync::mpsc;
+
+/// Where and how the log is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// The file, or `-` for stdout.
+    pub path: String,
+    /// Rotate before the file passes this many megabytes (0: never).
+    pub max_size_mb: u64,
+    /// Backups kept (0: all).
+    pub max_backups: usize,
+}
+
+/// Opens the log and starts its writer; the queue to send lines to.
+pub fn start(config: LogConfig) -> std::io::Result<mpsc::Sender<Vec<u8>>> {
+    let mut sink = Sink::open(config)?;
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(super::QUEUE);
+    std::thread::Builder::new()
+        .name("audit-log".into())
+        .spawn(move || {
+            while let Some(line) = rx.blocking_recv() {
+                sink.write(&line);
+                // Whatever else is queued goes in the same write burst, then to the file.
+                while let Ok(line) = rx.try_recv() {
+                    sink.write(&line);
+                }
+                sink.flush();
+            }
+            sink.flush();
+        })?;
+    Ok(tx)
+}
+
+/// The open log file (or stdout) and its size.
+struct Sink {
+    config: LogConfig,
+    out: Box<dyn Write + Send>,
+    size: u64,
+}
+
+impl Sink {
+    fn open(config: LogConfig) -> std::io::Result<Sink> {
+        if config.path == "-" {
+            return Ok(Sink {
+                config,
+                out: Box::new(std::io::BufWriter::new(std::io::stdout())),
+                size: 0,
+            });
+        }
+        let path = PathBuf::from(&config.path);
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)?;
+        let size = file.metadata()?.len();
+        Ok(Sink {
+            config,
+            out: Box::new(std::io::BufWriter::new(file)),
+            size,
+        })
+    }
+
+    fn write(&mut self, line: &[u8]) {
+        let limit = self.config.max_size_mb * 1024 * 1024;
+        if self.config.path != "-"
+            && limit > 0
+            && self.size + line.len() as u64 > limit
+            && let Err(e) = self.rotate()
+        {
+            tracing::warn!(error = %e, "rotating the audit log failed");
+        }
+        match self.out.write_all(line) {
+            Ok(()) => self.size += line.len() as u64,
+            Err(e) => tracing::warn!(error = %e, "writing the audit log failed"),
+        }
+    }
+
+    fn flush(&mut self) {
+        if let Err(e) = self.out.flush() {
+            tracing::warn!(error = %e, "writing the audit log failed");
+        }
+    }
+
+    /// Moves the full file aside under a timestamped name, opens a new one and drops the
+    /// oldest backups beyond the limit.
+    fn rotate(&mut self) -> std::io::Result<()> {
+        self.flush();
+        let path = PathBuf::from(&self.config.path);
+        let now = time::OffsetDateTime::now_utc();
+        let stamp = format!(
+            "{:04}-{:02}-{:02}T{:02}-{:02}-{:02}.{:03}",
+            now.year(),
+            u8::from(now.month()),
+            now.day(),
+            now.hour(),
+            now.minute(),
+            now.second(),
+            now.millisecond()
+        );
+        std::fs::rename(&path, backup_name(&path, &stamp))?;
+        *self = Sink::open(self.config.clone())?;
+        if self.config.max_backups > 0 {
+            let mut backups = backups_of(&path);
+            backups.sort();
+            let excess = backups.len().saturating_sub(self.config.max_backups);
+            for old in &backups[..excess] {
+                let _ = std::fs::remove_file(old);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `audit.log` → `audit-<stamp>.log`.
+fn backup_name(path: &Path, stamp: &str) -> PathBuf {
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("audit");
+    let name = match path.extension().and_then(|e| e.to_str()) {
+        Some(ext) => format!("{stem}-{stamp}.{ext}"),
+        None => format!("{stem}-{stamp}"),
+    };
+    path.with_file_name(name)
+}
+
+/// The backups of the log at `path`, in any order.
+fn backups_of(path: &Path) -> Vec<PathBuf> {
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("audit");
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p != path
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(&format!("{stem}-")))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_rotates_at_its_size_and_keeps_its_backups() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let mut sink = Sink::open(LogConfig {
+            path: path.to_string_lossy().into(),
+            max_size_mb: 1,
+            max_backups: 2,
+        })
+        .unwrap();
+        let line = vec![b'x'; 400 * 1024];
+        for _ in 0..12 {
+            sink.write(&line);
+            // Distinct backup names need distinct milliseconds.
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        sink.flush();
+        assert!(std::fs::metadata(&path).unwrap().len() <= 1024 * 1024);
+        assert_eq!(backups_of(&path).len(), 2);
+    }
+}

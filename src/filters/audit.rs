@@ -1,0 +1,359 @@
+//! Audit (upstream's `WithAuditInit` and `WithAudit`): every response carries an `Audit-ID`
+//! (the client's, or a new one); a request the audit policy selects is recorded at its stages —
+//! RequestReceived, ResponseStarted for long-running requests, ResponseComplete once the body
+//! is sent — with the request's object at level Request and the response's at
+//! RequestResponse. It runs after authentication, so events name the authenticated user.
+
+use super::observed_body::ObservedBody;
+use super::request_info;
+use crate::audit::{Auditor, Decision, Level, RequestFacts, Stage};
+use crate::auth::{ConnInfo, UserInfo};
+use crate::endpoints::handlers::body::MAX_BODY_BYTES;
+use crate::endpoints::request_info::{RequestInfo, Verb};
+use crate::endpoints::{Request, Response};
+use bytes::Bytes;
+use futures::FutureExt;
+use futures::future::Map;
+use http::HeaderValue;
+use serde_json::{Map as Object, Value, json};
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use tower::{Layer, Service};
+
+/// The response header naming a request's audit ID.
+const AUDIT_ID: &str = "Audit-ID";
+
+/// Adds [`Audit`].
+#[derive(Clone)]
+pub struct AuditLayer {
+    auditor: Option<Arc<Auditor>>,
+}
+
+impl AuditLayer {
+    /// Audits with `auditor`; with none, only gives each response its Audit-ID.
+    pub fn new(auditor: Option<Arc<Auditor>>) -> Self {
+        Self { auditor }
+    }
+}
+
+impl<S> Layer<S> for AuditLayer {
+    type Service = Audit<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Audit {
+            inner,
+            auditor: self.auditor.clone(),
+        }
+    }
+}
+
+/// Gives responses their Audit-ID and records the requests the policy selects.
+#[derive(Clone)]
+pub struct Audit<S> {
+    inner: S,
+    auditor: Option<Arc<Auditor>>,
+}
+
+type Answered<F> =
+    Map<F, Box<dyn FnOnce(Result<Response, Infallible>) -> Result<Response, Infallible> + Send>>;
+
+impl<S> Service<Request> for Audit<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Answered<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let id = req
+            .headers()
+            .get(AUDIT_ID)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+            .unwrap_or_else(crate::registry::store::new_uid);
+        let decided = self.auditor.as_ref().and_then(|auditor| {
+            let decision = decide(auditor, &req);
+            (decision.level != Level::None).then(|| (auditor.clone(), decision))
+        });
+        let Some((auditor, decision)) = decided else {
+            return self
+                .inner
+                .call(req)
+                .map(Box::new(move |resp| resp.map(|r| with_id(r, &id))));
+        };
+        let info = request_info(req.extensions()).clone();
+        let record = Record {
+            event: base_event(&req, &info, decision.level, &id),
+            auditor,
+            decision,
+        };
+        record.emit(Stage::RequestReceived, |_| {});
+        // The request's object, kept as the handler reads the body: recorded at level Request
+        // and up, and naming what a create makes.
+        let request_body: Arc<Mutex<Option<Bytes>>> = Arc::default();
+        let wants_body = record.decision.level >= Level::Request || info.verb == Verb::Create;
+        let req = if wants_body && has_body(&req) {
+            let slot = request_body.clone();
+            req.map(|body| {
+                ObservedBody::wrap(
+                    body,
+                    MAX_BODY_BYTES,
+                    Box::new(move |sent| {
+                        *slot.lock().unwrap_or_else(|e| e.into_inner()) = sent.content;
+                    }),
+                )
+            })
+        } else {
+            req
+        };
+        self.inner.call(req).map(Box::new(move |resp| {
+            resp.map(|resp| {
+                let read = request_body
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take();
+                respond(record, &info, read, with_id(resp, &id))
+            })
+        }))
+    }
+}
+
+/// Records the response's stages: ResponseStarted at once for a long-running request, and
+/// ResponseComplete once its body has been sent.
+fn respond(
+    mut record: Record,
+    info: &RequestInfo,
+    request: Option<Bytes>,
+    resp: Response,
+) -> Response {
+    if let Some(obj) = request.and_then(|b| serde_json::from_slice::<Value>(&b).ok()) {
+        record.name_object(&obj);
+        if record.decision.level >= Level::Request {
+            let obj = record.object(obj);
+            record.event.insert("requestObject".into(), obj);
+        }
+    }
+    let code = resp.status().as_u16();
+    let long_running = info.is_long_running();
+    if long_running {
+        record.emit(Stage::ResponseStarted, |ev| {
+            ev.insert(
+                "responseStatus".into(),
+                json!({"metadata": {}, "code": code}),
+            );
+        });
+    }
+    // Failures are recorded with their Status at every level; objects at RequestResponse.
+    let keep = if (record.decision.level == Level::RequestResponse && !long_running) || code >= 400
+    {
+        MAX_BODY_BYTES
+    } else {
+        0
+    };
+    resp.map(|body| {
+        ObservedBody::wrap(
+            body,
+            keep,
+            Box::new(move |sent| {
+                let content = sent
+                    .content
+                    .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+                record.emit(Stage::ResponseComplete, |ev| {
+                    let mut status = json!({"metadata": {}, "code": code});
+                    if let Some(obj) = &content
+                        && obj["kind"] == "Status"
+                        && obj["status"] == "Failure"
+                    {
+                        for field in ["status", "message", "reason", "details"] {
+                            if let Some(v) = obj.get(field) {
+                                status[field] = v.clone();
+                            }
+                        }
+                    }
+                    ev.insert("responseStatus".into(), status);
+                    if record.decision.level == Level::RequestResponse
+                        && !long_running
+                        && let Some(obj) = content
+                    {
+                        ev.insert("responseObject".into(), record.object(obj));
+                    }
+                });
+            }),
+        )
+    })
+}
+
+/// What the policy says of `req`.
+fn decide(auditor: &Auditor, req: &Request) -> Decision {
+    let info = request_info(req.extensions());
+    let anonymous = UserInfo::default();
+    let user = req.extensions().get::<UserInfo>().unwrap_or(&anonymous);
+    auditor.decide(&RequestFacts {
+        user: &user.name,
+        groups: &user.groups,
+        verb: info.verb.as_str(),
+        resource_request: info.is_resource_request,
+        path: &info.path,
+        group: &info.api_group,
+        resource: &info.resource,
+        subresource: &info.subresource,
+        namespace: &info.namespace,
+        name: &info.name,
+    })
+}
+
+/// One audited request's event so far.
+struct Record {
+    auditor: Arc<Auditor>,
+    decision: Decision,
+    event: Object<String, Value>,
+}
+
+impl Record {
+    /// Records the event at `stage` unless the policy leaves it out.
+    fn emit(&self, stage: Stage, extra: impl FnOnce(&mut Object<String, Value>)) {
+        if self.decision.omit_stages.contains(&stage) {
+            return;
+        }
+        let mut event = self.event.clone();
+        event.insert("stage".into(), json!(stage.as_str()));
+        event.insert("stageTimestamp".into(), json!(micro_time()));
+        extra(&mut event);
+        self.auditor.record(&Value::Object(event));
+    }
+
+    /// `obj` as recorded: without managedFields when the policy says so.
+    fn object(&self, mut obj: Value) -> Value {
+        if self.decision.omit_managed_fields
+            && let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut)
+        {
+            meta.remove("managedFields");
+        }
+        obj
+    }
+
+    /// Fills the objectRef's name (and namespace) from the request's object where the path
+    /// gives none, as upstream's `LogRequestObject`.
+    fn name_object(&mut self, obj: &Value) {
+        let Some(reference) = self
+            .event
+            .get_mut("objectRef")
+            .and_then(Value::as_object_mut)
+        else {
+            return;
+        };
+        for field in ["name", "namespace"] {
+            let missing = reference.get(field).is_none_or(|v| v == "");
+            if missing && let Some(v) = obj.pointer(&format!("/metadata/{field}")) {
+                reference.insert(field.into(), v.clone());
+            }
+        }
+    }
+}
+
+fn has_body(req: &Request) -> bool {
+    matches!(
+        *req.method(),
+        http::Method::POST | http::Method::PUT | http::Method::PATCH
+    )
+}
+
+fn with_id(mut resp: Response, id: &str) -> Response {
+    if let Ok(h) = HeaderValue::from_str(id) {
+        resp.headers_mut().insert(AUDIT_ID, h);
+    }
+    resp
+}
+
+/// The fields every stage's event shares.
+fn base_event(req: &Request, info: &RequestInfo, level: Level, id: &str) -> Object<String, Value> {
+    let anonymous = UserInfo::default();
+    let user = req.extensions().get::<UserInfo>().unwrap_or(&anonymous);
+    let mut u = json!({"username": user.name});
+    if !user.uid.is_empty() {
+        u["uid"] = json!(user.uid);
+    }
+    if !user.groups.is_empty() {
+        u["groups"] = json!(user.groups);
+    }
+    if !user.extra.is_empty() {
+        u["extra"] = json!(user.extra);
+    }
+    let mut source_ips: Vec<String> = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(',').map(|ip| ip.trim().to_string()).collect())
+        .unwrap_or_default();
+    if let Some(conn) = req.extensions().get::<Arc<ConnInfo>>() {
+        let ip = conn.remote_addr.ip().to_string();
+        if !source_ips.contains(&ip) {
+            source_ips.push(ip);
+        }
+    }
+    let level = match level {
+        Level::None => "None",
+        Level::Metadata => "Metadata",
+        Level::Request => "Request",
+        Level::RequestResponse => "RequestResponse",
+    };
+    let mut event = Object::new();
+    event.insert("kind".into(), json!("Event"));
+    event.insert("apiVersion".into(), json!("audit.k8s.io/v1"));
+    event.insert("level".into(), json!(level));
+    event.insert("auditID".into(), json!(id));
+    event.insert(
+        "requestURI".into(),
+        json!(req.uri().path_and_query().map_or("", |p| p.as_str())),
+    );
+    event.insert("verb".into(), json!(info.verb.as_str()));
+    event.insert("user".into(), u);
+    event.insert("sourceIPs".into(), json!(source_ips));
+    if let Some(agent) = req
+        .headers()
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+    {
+        event.insert("userAgent".into(), json!(agent));
+    }
+    if info.is_resource_request {
+        let mut reference = Object::new();
+        reference.insert("resource".into(), json!(info.resource));
+        if !info.namespace.is_empty() {
+            reference.insert("namespace".into(), json!(info.namespace));
+        }
+        if !info.name.is_empty() {
+            reference.insert("name".into(), json!(info.name));
+        }
+        reference.insert("apiGroup".into(), json!(info.api_group));
+        reference.insert("apiVersion".into(), json!(info.api_version));
+        if !info.subresource.is_empty() {
+            reference.insert("subresource".into(), json!(info.subresource));
+        }
+        event.insert("objectRef".into(), Value::Object(reference));
+    }
+    event.insert("requestReceivedTimestamp".into(), json!(micro_time()));
+    event
+}
+
+/// Now, as audit events give times (RFC 3339 with microseconds).
+fn micro_time() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second(),
+        now.microsecond()
+    )
+}
