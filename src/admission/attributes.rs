@@ -134,6 +134,8 @@ pub struct Attributes<'a> {
     pub options: Options<'a>,
     /// Where plugins leave warnings for the client.
     pub warnings: &'a Warnings,
+    /// Where plugins leave annotations for the request's audit event.
+    pub annotations: &'a crate::audit::Annotations,
 }
 
 /// Warnings admission gives the client as `Warning` headers (upstream's `warning.AddWarning`):

@@ -4,9 +4,11 @@
 //! events go through a bounded queue, and when it is full an event is dropped and counted
 //! (`apiserver_audit_error_total`), never a request held up.
 
+mod annotations;
 pub mod log;
 pub mod policy;
 
+pub use annotations::Annotations;
 pub use policy::{Decision, Level, Policy, RequestFacts, Stage};
 
 use serde_json::Value;

@@ -6,7 +6,7 @@
 
 use super::observed_body::ObservedBody;
 use super::request_info;
-use crate::audit::{Auditor, Decision, Level, RequestFacts, Stage};
+use crate::audit::{Annotations, Auditor, Decision, Level, RequestFacts, Stage};
 use crate::auth::{ConnInfo, UserInfo};
 use crate::endpoints::handlers::body::MAX_BODY_BYTES;
 use crate::endpoints::request_info::{RequestInfo, Verb};
@@ -89,7 +89,11 @@ where
                 .map(Box::new(move |resp| resp.map(|r| with_id(r, &id))));
         };
         let info = request_info(req.extensions()).clone();
+        let annotations = Annotations::recorded();
+        let mut req = req;
+        req.extensions_mut().insert(annotations.clone());
         let record = Record {
+            annotations,
             event: base_event(&req, &info, decision.level, &id),
             auditor,
             decision,
@@ -211,6 +215,8 @@ fn decide(auditor: &Auditor, req: &Request) -> Decision {
 
 /// One audited request's event so far.
 struct Record {
+    /// What authorization and admission add.
+    annotations: Annotations,
     auditor: Arc<Auditor>,
     decision: Decision,
     event: Object<String, Value>,
@@ -225,6 +231,14 @@ impl Record {
         let mut event = self.event.clone();
         event.insert("stage".into(), json!(stage.as_str()));
         event.insert("stageTimestamp".into(), json!(micro_time()));
+        let annotations = self.annotations.snapshot();
+        if !annotations.is_empty() {
+            let map: Object<String, Value> = annotations
+                .into_iter()
+                .map(|(k, v)| (k, json!(v)))
+                .collect();
+            event.insert("annotations".into(), Value::Object(map));
+        }
         extra(&mut event);
         self.auditor.record(&Value::Object(event));
     }

@@ -75,6 +75,13 @@ async fn refusal(authz: &Authorizer, parts: &http::request::Parts) -> Option<Api
     };
     let attributes = Attributes::of_request(user, info);
     let answer = authz.authorize(&attributes).await;
+    if let Some(annotations) = parts.extensions.get::<crate::audit::Annotations>() {
+        let decision = if answer.allowed() { "allow" } else { "forbid" };
+        annotations.add("authorization.k8s.io/decision", decision);
+        if !answer.reason.is_empty() {
+            annotations.add("authorization.k8s.io/reason", answer.reason.clone());
+        }
+    }
     if answer.allowed() {
         return None;
     }

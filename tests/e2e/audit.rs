@@ -1,8 +1,9 @@
 //! The audit log against a started server: a policy recording Secrets at Metadata and one
 //! namespace's ConfigMaps at RequestResponse yields exactly the expected audit.k8s.io/v1
 //! Events as JSON lines — who, what, which object, the answer's code (a refusal's Status too),
-//! the objects where the level asks for them and never a Secret's data — each response
-//! carrying its Audit-ID.
+//! the objects where the level asks for them and never a Secret's data, authorization's
+//! decision and a ValidatingAdmissionPolicy's auditAnnotations and `Audit` failures — each
+//! response carrying its Audit-ID.
 
 use crate::support::kubeboot::TestServer;
 use crate::support::wait::eventually;
@@ -39,6 +40,39 @@ async fn an_audit_policy_records_exactly_what_it_selects_at_its_levels() {
             &json!({"metadata": {"name": "audited"}}),
         )
         .await;
+    // A policy whose failures are audited (and warned of, so the test can see it is live) and
+    // whose auditAnnotations note each ConfigMap's size.
+    admin
+        .create(
+            "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies",
+            &json!({"metadata": {"name": "audit-notes"}, "spec": {
+                "matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"],
+                    "operations": ["CREATE"], "resources": ["configmaps"]}]},
+                "validations": [{"expression": "!has(object.data) || size(object.data) <= 1",
+                    "message": "at most one key"}],
+                "auditAnnotations": [{"key": "keys",
+                    "valueExpression": "has(object.data) ? string(size(object.data)) : null"}]}}),
+        )
+        .await;
+    admin
+        .create(
+            "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings",
+            &json!({"metadata": {"name": "audit-notes"},
+                "spec": {"policyName": "audit-notes", "validationActions": ["Warn", "Audit"]}}),
+        )
+        .await;
+    let two_keys = |name: &str| json!({"metadata": {"name": name}, "data": {"a": "1", "b": "2"}});
+    eventually("the policy to be live", || async {
+        let r = admin
+            .json(
+                "POST",
+                "/api/v1/namespaces/default/configmaps?dryRun=All",
+                &two_keys("probe"),
+            )
+            .await;
+        r.headers.contains_key("warning").then_some(())
+    })
+    .await;
     admin
         .create(
             "/api/v1/namespaces/audited/secrets",
@@ -54,6 +88,14 @@ async fn an_audit_policy_records_exactly_what_it_selects_at_its_levels() {
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
     let audit_id = r.headers["audit-id"].to_str().unwrap().to_string();
+    let r = admin
+        .json(
+            "POST",
+            "/api/v1/namespaces/audited/configmaps",
+            &two_keys("c2"),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
     let r = admin
         .get("/api/v1/namespaces/audited/configmaps/c1")
         .await
@@ -74,13 +116,13 @@ async fn an_audit_policy_records_exactly_what_it_selects_at_its_levels() {
     assert_eq!(r.status, 403);
     assert!(r.headers.contains_key("audit-id"));
 
-    let events: Vec<Value> = eventually("the four events to be written", || async {
+    let events: Vec<Value> = eventually("the five events to be written", || async {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         let events: Vec<Value> = text
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
-        (events.len() >= 4).then_some(events)
+        (events.len() >= 5).then_some(events)
     })
     .await;
     let text = std::fs::read_to_string(&log).unwrap();
@@ -100,24 +142,14 @@ async fn an_audit_policy_records_exactly_what_it_selects_at_its_levels() {
             )
         })
         .collect();
+    let admin_did = |level, verb, code| (level, verb, "configmaps", "kubernetes-admin", code);
     assert_eq!(
         summary,
         [
             ("Metadata", "create", "secrets", "kubernetes-admin", 201),
-            (
-                "RequestResponse",
-                "create",
-                "configmaps",
-                "kubernetes-admin",
-                201
-            ),
-            (
-                "RequestResponse",
-                "get",
-                "configmaps",
-                "kubernetes-admin",
-                200
-            ),
+            admin_did("RequestResponse", "create", 201),
+            admin_did("RequestResponse", "create", 201),
+            admin_did("RequestResponse", "get", 200),
             ("Metadata", "get", "secrets", "nobody", 403),
         ]
     );
@@ -145,8 +177,30 @@ async fn an_audit_policy_records_exactly_what_it_selects_at_its_levels() {
             .unwrap()
             .ends_with('Z')
     );
+    // Authorization's and admission's annotations.
+    assert_eq!(
+        created["annotations"],
+        json!({"authorization.k8s.io/decision": "allow", "audit-notes/keys": "1"})
+    );
+    let noted = &events[2]["annotations"];
+    assert_eq!(noted["audit-notes/keys"], "2");
+    let failures: Value = serde_json::from_str(
+        noted["validation.policy.admission.k8s.io/validation_failure"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        failures,
+        json!([{"message": "at most one key", "policy": "audit-notes", "binding": "audit-notes",
+            "expressionIndex": 0, "validationActions": ["Warn", "Audit"]}])
+    );
+    assert_eq!(
+        events[4]["annotations"]["authorization.k8s.io/decision"],
+        "forbid"
+    );
     // A refusal is recorded with its Status.
-    let refused = &events[3]["responseStatus"];
+    let refused = &events[4]["responseStatus"];
     assert_eq!(refused["reason"], "Forbidden");
     assert_eq!(
         refused["message"],

@@ -116,6 +116,8 @@ pub(super) struct Policy {
     pub match_conditions: Vec<(String, Compiled)>,
     pub variables: Vec<(String, Compiled)>,
     pub validations: Vec<Validation>,
+    /// `auditAnnotations`: each key with its value's expression.
+    pub audit_annotations: Vec<(String, Compiled)>,
     /// `failurePolicy: Fail` (the default).
     pub fail_closed: bool,
 }
@@ -157,6 +159,12 @@ impl Policy {
                     reason: v.reason,
                 })
                 .collect(),
+            audit_annotations: spec
+                .audit_annotations
+                .into_iter()
+                .flatten()
+                .map(|a| (a.key, compile(&a.value_expression)))
+                .collect(),
             fail_closed: spec.failure_policy.as_deref() != Some("Ignore"),
         })
     }
@@ -170,9 +178,23 @@ pub(super) struct Binding {
     pub match_resources: Option<Constraints>,
     pub deny: bool,
     pub warn: bool,
+    /// `Audit`: failures go to the audit event.
+    pub audit: bool,
 }
 
 impl Binding {
+    /// The binding's validationActions, in upstream's order.
+    pub fn actions(&self) -> Vec<&'static str> {
+        [
+            (self.deny, "Deny"),
+            (self.warn, "Warn"),
+            (self.audit, "Audit"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect()
+    }
+
     pub fn compile(b: ValidatingAdmissionPolicyBinding) -> Option<Self> {
         let name = b.metadata.name?;
         let spec = b.spec?;
@@ -184,6 +206,7 @@ impl Binding {
             match_resources: spec.match_resources.map(Constraints::new),
             deny: actions.iter().any(|a| a == "Deny"),
             warn: actions.iter().any(|a| a == "Warn"),
+            audit: actions.iter().any(|a| a == "Audit"),
         })
     }
 }

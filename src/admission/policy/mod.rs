@@ -51,7 +51,19 @@ pub struct ValidatingPolicies {
 struct Failure {
     message: String,
     reason: Option<String>,
+    /// The failed validation's index; `None` for a failure of the policy as a whole.
+    index: Option<usize>,
 }
+
+/// One evaluation of a policy: its failures, and its auditAnnotations' values by key.
+#[derive(Default)]
+struct Evaluated {
+    failures: Vec<Failure>,
+    annotations: Vec<(String, String)>,
+}
+
+/// The audit annotation upstream records the failures of `Audit` bindings under.
+const VALIDATION_FAILURE: &str = "validation.policy.admission.k8s.io/validation_failure";
 
 impl ValidatingPolicies {
     /// Follows policies and bindings through their informers; reads namespaces and params
@@ -183,11 +195,12 @@ impl ValidatingPolicies {
         Ok(found)
     }
 
-    /// Evaluates `policy` for one param; the failed validations.
-    fn evaluate(policy: &Policy, base: &[(&str, CelValue)]) -> Vec<Failure> {
+    /// Evaluates `policy` for one param: the failed validations and the audit annotations.
+    fn evaluate(policy: &Policy, base: &[(&str, CelValue)]) -> Evaluated {
         let failed = |message: String| Failure {
             message,
             reason: None,
+            index: None,
         };
         // An expression that cannot be compiled or evaluated fails closed unless Ignore.
         let error = |e: String| {
@@ -197,6 +210,10 @@ impl ValidatingPolicies {
                 Vec::new()
             }
         };
+        let only = |failures: Vec<Failure>| Evaluated {
+            failures,
+            annotations: Vec::new(),
+        };
         for (_, condition) in &policy.match_conditions {
             let result = condition
                 .as_ref()
@@ -204,9 +221,9 @@ impl ValidatingPolicies {
                 .and_then(|c| c.evaluate(base));
             match result {
                 Ok(CelValue::Bool(true)) => {}
-                Ok(CelValue::Bool(false)) => return Vec::new(),
-                Ok(_) => return error("match condition did not evaluate to a bool".into()),
-                Err(e) => return error(e),
+                Ok(CelValue::Bool(false)) => return Evaluated::default(),
+                Ok(_) => return only(error("match condition did not evaluate to a bool".into())),
+                Err(e) => return only(error(e)),
             }
         }
         let mut variables: Vec<(String, CelValue)> = Vec::new();
@@ -223,7 +240,7 @@ impl ValidatingPolicies {
         let mut bound = base.to_vec();
         bound.push(("variables", map_of(variables)));
         let mut decisions = Vec::new();
-        for v in &policy.validations {
+        for (index, v) in policy.validations.iter().enumerate() {
             let result = v
                 .expression
                 .as_ref()
@@ -246,6 +263,7 @@ impl ValidatingPolicies {
                     decisions.push(Failure {
                         message,
                         reason: v.reason.clone(),
+                        index: Some(index),
                     });
                 }
                 Ok(_) => decisions.extend(error(format!(
@@ -255,7 +273,23 @@ impl ValidatingPolicies {
                 Err(e) => decisions.extend(error(e)),
             }
         }
-        decisions
+        // auditAnnotations: a string value is recorded under the policy's name; null is none.
+        let annotations = policy
+            .audit_annotations
+            .iter()
+            .filter_map(|(key, expression)| {
+                match expression.as_ref().ok()?.evaluate(&bound).ok()? {
+                    CelValue::String(v) if !v.is_empty() => {
+                        Some((format!("{}/{key}", policy.name), v.to_string()))
+                    }
+                    _ => None,
+                }
+            })
+            .collect();
+        Evaluated {
+            failures: decisions,
+            annotations,
+        }
     }
 }
 
@@ -336,6 +370,7 @@ impl Validating for ValidatingPolicies {
         // The variables every expression sees, converted to CEL once per request (and once
         // more for a policy that matched an equivalent resource, which sees it as that's).
         let mut shared: Option<Vec<(&str, CelValue)>> = None;
+        let mut audited: Vec<Value> = Vec::new();
         for (policy, binding, via) in candidates {
             let matched = policy
                 .constraints
@@ -373,15 +408,34 @@ impl Validating for ValidatingPolicies {
                     for param in params {
                         let mut bound = base.clone();
                         bound.push(("params", value_of(param.as_ref())));
-                        decisions.extend(Self::evaluate(policy, &bound));
+                        let evaluated = Self::evaluate(policy, &bound);
+                        decisions.extend(evaluated.failures);
+                        for (key, value) in evaluated.annotations {
+                            a.annotations.add(key, value);
+                        }
                     }
                 }
                 Err(message) => decisions.push(Failure {
                     message,
                     reason: None,
+                    index: None,
                 }),
             }
-            for Failure { message, reason } in decisions {
+            for Failure {
+                message,
+                reason,
+                index,
+            } in decisions
+            {
+                if binding.audit {
+                    let mut failure = serde_json::json!({"message": message,
+                        "policy": policy.name, "binding": binding.name,
+                        "validationActions": binding.actions()});
+                    if let Some(i) = index {
+                        failure["expressionIndex"] = i.into();
+                    }
+                    audited.push(failure);
+                }
                 if binding.warn {
                     a.warnings.add(format!(
                         "Validation failed for ValidatingAdmissionPolicy '{}' with binding '{}': {message}",
@@ -395,6 +449,7 @@ impl Validating for ValidatingPolicies {
                     );
                     let reason = reason.unwrap_or_else(|| "Invalid".into());
                     let forbidden = a.forbidden(denied.clone());
+                    record_audited(a, &audited);
                     return Err(RegistryError::Status {
                         code: code_of(&reason),
                         reason,
@@ -414,6 +469,18 @@ impl Validating for ValidatingPolicies {
                 }
             }
         }
+        record_audited(a, &audited);
         Ok(())
+    }
+}
+
+/// Records the failures of `Audit` bindings in the request's audit event, as upstream: one
+/// annotation holding them all as a JSON list.
+fn record_audited(a: &Attributes<'_>, audited: &[Value]) {
+    if !audited.is_empty() {
+        a.annotations.add(
+            VALIDATION_FAILURE,
+            Value::Array(audited.to_vec()).to_string(),
+        );
     }
 }

@@ -66,6 +66,7 @@ mod tests {
             dry_run: false,
             options: Options::Update { field_manager: "" },
             warnings: &warnings,
+            annotations: &Default::default(),
         };
         rules_match(&hook(rules), &a)
     }

@@ -243,6 +243,11 @@ impl Dispatcher {
         for w in &verdict.warnings {
             a.warnings.add(w.clone());
         }
+        // As upstream, each of the webhook's annotations under its name.
+        for (key, value) in &verdict.audit_annotations {
+            a.annotations
+                .add(format!("{}/{key}", hook.name), value.clone());
+        }
         if !verdict.allowed {
             return Err(CallError::Refused(review::rejection(
                 &hook.name,

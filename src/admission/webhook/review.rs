@@ -25,6 +25,8 @@ pub(super) struct Verdict {
     pub patch: Option<json_patch::Patch>,
     /// `response.warnings`.
     pub warnings: Vec<String>,
+    /// `response.auditAnnotations`.
+    pub audit_annotations: Vec<(String, String)>,
 }
 
 /// Reads the answer to the review of `version` with `uid`; the error says what is wrong with it
@@ -115,6 +117,13 @@ pub(super) fn verify(
             .into_iter()
             .flatten()
             .filter_map(|w| w.as_str().map(str::to_string))
+            .collect(),
+        audit_annotations: response
+            .get("auditAnnotations")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
             .collect(),
     })
 }

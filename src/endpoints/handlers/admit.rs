@@ -36,6 +36,7 @@ impl<'a> AdmissionPoint<'a> {
                 dry_run,
                 options,
                 warnings: &scope.warnings,
+                annotations: &scope.annotations,
             },
         )
     }

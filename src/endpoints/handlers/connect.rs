@@ -126,6 +126,8 @@ pub struct Connect<'a> {
     pub query: Option<&'a str>,
     /// Who asks.
     pub user: &'a UserInfo,
+    /// The request's audit annotations.
+    pub annotations: &'a crate::audit::Annotations,
 }
 
 /// Admits connect `c`: mutating, then validating admission, with the connect's options as the
@@ -139,6 +141,7 @@ pub async fn admit(chain: &Chain, c: Connect<'_>, warnings: &Warnings) -> Result
         path,
         query,
         user,
+        annotations,
     } = c;
     let info = store.info();
     let Some(kind) = info
@@ -163,6 +166,7 @@ pub async fn admit(chain: &Chain, c: Connect<'_>, warnings: &Warnings) -> Result
         dry_run: false,
         options: Options::Connect,
         warnings,
+        annotations,
     };
     chain.admit(&attributes, Some(&mut object)).await?;
     chain.validate(&attributes, Some(&object)).await?;

@@ -57,6 +57,8 @@ pub(super) struct CreaterRequest<'a> {
     pub user: &'a UserInfo,
     /// The admission chain.
     pub admission: &'a Chain,
+    /// The request's audit annotations.
+    pub annotations: crate::audit::Annotations,
 }
 
 /// The offer of a resource without a store: JSON and YAML (its kinds have no protobuf here).
@@ -105,6 +107,7 @@ pub(super) async fn serve(
                 field_manager: r.query.get("fieldManager").unwrap_or(""),
             },
             warnings: &warnings,
+            annotations: &r.annotations,
         },
     );
     admit(&admission, &mut obj).await?;

@@ -162,6 +162,11 @@ impl ResourceHandler {
                 .unwrap_or(""),
             user: &user,
             admission: &self.admission,
+            annotations: parts
+                .extensions
+                .get::<crate::audit::Annotations>()
+                .cloned()
+                .unwrap_or_default(),
         };
         match creater::serve(creater, request, body).await {
             Ok(resp) => resp,
@@ -217,6 +222,11 @@ impl ResourceHandler {
                 .cloned()
                 .unwrap_or_default();
             let query = req.uri().query().map(str::to_owned);
+            let annotations = req
+                .extensions()
+                .get::<crate::audit::Annotations>()
+                .cloned()
+                .unwrap_or_default();
             let admitted = connect::admit(
                 &self.admission,
                 connect::Connect {
@@ -227,6 +237,7 @@ impl ResourceHandler {
                     path: &path,
                     query: query.as_deref(),
                     user: &user,
+                    annotations: &annotations,
                 },
                 &warnings,
             )
@@ -272,6 +283,11 @@ impl ResourceHandler {
             admission: &self.admission,
             min_request_timeout: self.min_request_timeout,
             warnings: Warnings::default(),
+            annotations: parts
+                .extensions
+                .get::<crate::audit::Annotations>()
+                .cloned()
+                .unwrap_or_default(),
             request: info,
             store,
         };

@@ -44,6 +44,8 @@ pub(super) struct RequestScope<'a> {
     pub min_request_timeout: Duration,
     /// Warnings admission gave, sent with the response whatever it is.
     pub warnings: Warnings,
+    /// The request's audit annotations (none kept when it is not audited).
+    pub annotations: crate::audit::Annotations,
 }
 
 /// What an endpoint serving `store` offers to negotiate: protobuf for built-in kinds with a
