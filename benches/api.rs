@@ -1,6 +1,7 @@
 //! API benchmark over HTTPS against a started `kubeboot up` on the embedded store: creates/s with
 //! 1 and 16 keep-alive clients (1-KiB ConfigMaps) with p50/p99 latency (also as an RBAC user,
-//! and through one validating webhook or one ValidatingAdmissionPolicy), LIST of 10k ConfigMaps
+//! through one validating webhook or one ValidatingAdmissionPolicy, and with every request
+//! audited at Metadata), LIST of 10k ConfigMaps
 //! (full, paged by 500, and from the watch cache), and watch fan-out latency to 100 watchers.
 //! Run with `cargo bench --bench api`; prints one markdown table. Every loop is bounded by a count
 //! and a time cap.
@@ -213,42 +214,7 @@ async fn main() {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
-    // The socket kubeboot serves on, bound here and passed to it (socket activation).
-    let listener = loopback_listener();
-    let addr = listener.local_addr().expect("addr");
-    let mut command = Command::new(support::kubeboot::KUBEBOOT);
-    command
-        .args([
-            "up",
-            "--bind-address=127.0.0.1",
-            "--data-dir=.kubeboot",
-            "--max-requests-inflight=0",
-            "--max-mutating-requests-inflight=0",
-            // As kube-apiserver alone: no controller adds objects (kube-root-ca.crt) to the
-            // namespaces whose lists are measured.
-            "--builtin-controllers=false",
-        ])
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let mut child = spawn_with_listener(command, listener).expect("kubeboot");
-    let kubeconfig = dir.path().join(".kubeboot/admin.kubeconfig");
-    let start = Instant::now();
-    let client = loop {
-        if kubeconfig.exists() {
-            let c = Https::from_kubeconfig(addr, &kubeconfig);
-            if let Ok(mut s) = c.connect().await
-                && request(&mut s, "GET", "/readyz", None).await.0 == 200
-            {
-                break c;
-            }
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "kubeboot did not become ready"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let (mut child, client, addr) = start(dir.path(), &[]).await;
     let client = Arc::new(client);
     let mut rows: Vec<(String, String)> = Vec::new();
     let mut s = client.connect().await.expect("connect");
@@ -366,6 +332,7 @@ async fn main() {
     ));
 
     admission_rows(&mut s, rate, &mut rows).await;
+    audit_row(rate, &mut rows).await;
 
     // 16 concurrent clients fill the 10k ConfigMaps the list rows read.
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -646,6 +613,86 @@ async fn main() {
     println!(
         "\nupstream kube-apiserver 1.32 + etcd (../shared/BENCHMARKS.md): 314/s sequential, 1,229/s with 16 clients, LIST 3,000 in 61 ms"
     );
+}
+
+/// Starts `kubeboot up` in `dir` with `extra` flags on a loopback socket passed to it (socket
+/// activation); the process, an admin client once /readyz answers, and the address.
+async fn start(
+    dir: &std::path::Path,
+    extra: &[&str],
+) -> (std::process::Child, Https, std::net::SocketAddr) {
+    let listener = loopback_listener();
+    let addr = listener.local_addr().expect("addr");
+    let mut command = Command::new(support::kubeboot::KUBEBOOT);
+    command
+        .args([
+            "up",
+            "--bind-address=127.0.0.1",
+            "--data-dir=.kubeboot",
+            "--max-requests-inflight=0",
+            "--max-mutating-requests-inflight=0",
+            // As kube-apiserver alone: no controller adds objects (kube-root-ca.crt) to the
+            // namespaces whose lists are measured.
+            "--builtin-controllers=false",
+        ])
+        .args(extra)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let child = spawn_with_listener(command, listener).expect("kubeboot");
+    let client = ready(addr, &dir.join(".kubeboot/admin.kubeconfig")).await;
+    (child, client, addr)
+}
+
+/// An admin client of the server at `addr` once its kubeconfig exists and /readyz answers.
+async fn ready(addr: std::net::SocketAddr, kubeconfig: &std::path::Path) -> Https {
+    let t0 = Instant::now();
+    loop {
+        if kubeconfig.exists() {
+            let c = Https::from_kubeconfig(addr, kubeconfig);
+            if let Ok(mut s) = c.connect().await
+                && request(&mut s, "GET", "/readyz", None).await.0 == 200
+            {
+                return c;
+            }
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "kubeboot did not become ready"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Creates on a second server auditing every request at Metadata into a log file, beside the
+/// first server's (metrics are always on in both).
+async fn audit_row(baseline: f64, rows: &mut Vec<(String, String)>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let policy = dir.path().join("audit-policy.yaml");
+    std::fs::write(
+        &policy,
+        "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n",
+    )
+    .expect("policy");
+    let (mut child, client, _) = start(
+        dir.path(),
+        &[
+            &format!("--audit-policy-file={}", policy.display()),
+            &format!(
+                "--audit-log-path={}",
+                dir.path().join("audit.log").display()
+            ),
+        ],
+    )
+    .await;
+    let mut s = client.connect().await.expect("connect");
+    let (rate, lat) = sequential_creates(&mut s, "default", "audited").await;
+    rows.push((
+        "creates/s, 1 client, sequential, every request audited at Metadata to a file".into(),
+        relative(rate, &lat, baseline),
+    ));
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// Creates with one validating webhook matching every ConfigMap (an HTTPS server in this
