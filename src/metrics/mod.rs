@@ -24,8 +24,8 @@ const REQUEST_DURATION_BUCKETS: [f64; 23] = [
     10.0, 15.0, 20.0, 30.0, 45.0, 60.0,
 ];
 
-/// Upstream's admission duration buckets (`0.005 … 2.5` s).
-const ADMISSION_BUCKETS: [f64; 7] = [0.005, 0.025, 0.1, 0.5, 1.0, 2.5, 10.0];
+/// Upstream's admission duration buckets.
+const ADMISSION_BUCKETS: [f64; 6] = [0.005, 0.025, 0.1, 0.5, 1.0, 2.5];
 
 /// A request as `apiserver_request_total` labels it.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -212,12 +212,9 @@ impl Metrics {
             histograms(|| Histogram::new(ADMISSION_BUCKETS));
         let authentication_attempts = Family::<ResultLabels, Counter>::default();
         let authorization_decisions = Family::<DecisionLabels, Counter>::default();
-        let storage_duration: Histograms<StorageLabels> = histograms(|| {
-            Histogram::new([
-                0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 5.0,
-                6.0, 8.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0,
-            ])
-        });
+        // Upstream's etcd request buckets are its request buckets.
+        let storage_duration: Histograms<StorageLabels> =
+            histograms(|| Histogram::new(REQUEST_DURATION_BUCKETS));
         let storage_objects = Family::<ResourceLabels, Gauge>::default();
         let audit_events = Counter::default();
         let audit_errors = Family::<PluginLabels, Counter>::default();
