@@ -101,12 +101,16 @@ fn labels(info: &RequestInfo, req: &Request) -> RequestLabels {
         .headers()
         .get(http::header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/apply-patch"));
+    // The connect subresources are CONNECT whatever the method; pods/log is a GET.
+    let connect = matches!(
+        info.subresource.as_str(),
+        "exec" | "attach" | "portforward" | "proxy"
+    );
     let verb = match &info.verb {
-        Verb::Get if !info.subresource.is_empty() && info.is_long_running() => "CONNECT",
+        _ if connect => "CONNECT",
         Verb::Get => "GET",
         Verb::List => "LIST",
         Verb::Watch => "WATCH",
-        Verb::Create if info.is_long_running() => "CONNECT",
         Verb::Create => "POST",
         Verb::Update => "PUT",
         Verb::Patch if apply => "APPLY",
@@ -176,4 +180,90 @@ fn record(observed: Observed, resp: Response) -> Response {
             }),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::Method;
+
+    fn verb_and_scope(method: Method, uri: &str, content_type: &str) -> (String, String) {
+        let req = http::Request::builder()
+            .method(method.clone())
+            .uri(uri)
+            .header(http::header::CONTENT_TYPE, content_type)
+            .body(crate::endpoints::full(Vec::new()))
+            .unwrap();
+        let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
+        let info = RequestInfo::parse(&method, path, Some(query));
+        let l = labels(&info, &req);
+        (l.verb, l.scope)
+    }
+
+    #[test]
+    fn verbs_and_scopes_are_reported_as_upstreams() {
+        let cases = [
+            (
+                Method::GET,
+                "/api/v1/namespaces/a/pods",
+                "",
+                ("LIST", "namespace"),
+            ),
+            (
+                Method::GET,
+                "/api/v1/pods?watch=true",
+                "",
+                ("WATCH", "cluster"),
+            ),
+            (
+                Method::GET,
+                "/api/v1/namespaces/a/pods/p",
+                "",
+                ("GET", "resource"),
+            ),
+            (
+                Method::GET,
+                "/api/v1/namespaces/a/pods/p/log",
+                "",
+                ("GET", "resource"),
+            ),
+            (
+                Method::GET,
+                "/api/v1/namespaces/a/pods/p/exec",
+                "",
+                ("CONNECT", "resource"),
+            ),
+            (
+                Method::POST,
+                "/api/v1/namespaces/a/pods/p/exec",
+                "",
+                ("CONNECT", "resource"),
+            ),
+            (
+                Method::POST,
+                "/api/v1/namespaces/a/pods",
+                "application/json",
+                ("POST", "namespace"),
+            ),
+            (
+                Method::PATCH,
+                "/api/v1/namespaces/a/pods/p",
+                "application/apply-patch+yaml",
+                ("APPLY", "resource"),
+            ),
+            (
+                Method::DELETE,
+                "/api/v1/namespaces/a/pods",
+                "",
+                ("DELETECOLLECTION", "namespace"),
+            ),
+        ];
+        for (method, uri, content_type, (verb, scope)) in cases {
+            assert_eq!(
+                verb_and_scope(method, uri, content_type),
+                (verb.to_string(), scope.to_string()),
+                "{uri}"
+            );
+        }
+    }
 }
