@@ -5,6 +5,7 @@
 //! decision and a ValidatingAdmissionPolicy's auditAnnotations and `Audit` failures — each
 //! response carrying its Audit-ID.
 
+use crate::support::audit;
 use crate::support::kubeboot::TestServer;
 use crate::support::wait::eventually;
 use serde_json::{Value, json};
@@ -24,14 +25,8 @@ rules:
 #[tokio::test]
 async fn an_audit_policy_records_exactly_what_it_selects_at_its_levels() {
     let dir = tempfile::tempdir().unwrap();
-    let policy = dir.path().join("policy.yaml");
-    std::fs::write(&policy, POLICY).unwrap();
-    let log = dir.path().join("audit.log");
-    let mut server = TestServer::up(&[
-        "--builtin-controllers=false",
-        &format!("--audit-policy-file={}", policy.display()),
-        &format!("--audit-log-path={}", log.display()),
-    ]);
+    let ([policy, log_path], log) = audit::flags(dir.path(), POLICY);
+    let mut server = TestServer::up(&["--builtin-controllers=false", &policy, &log_path]);
     server.wait_ready().await;
     let admin = server.admin();
     admin
@@ -116,15 +111,7 @@ async fn an_audit_policy_records_exactly_what_it_selects_at_its_levels() {
     assert_eq!(r.status, 403);
     assert!(r.headers.contains_key("audit-id"));
 
-    let events: Vec<Value> = eventually("the five events to be written", || async {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        let events: Vec<Value> = text
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        (events.len() >= 5).then_some(events)
-    })
-    .await;
+    let events = audit::events(&log, 5).await;
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(!text.contains("aHVudGVyMg=="), "a Secret's data in the log");
     let summary: Vec<(&str, &str, &str, &str, u64)> = events

@@ -1,7 +1,8 @@
 //! PodSecurity against a started server: namespaces labelled `pod-security.kubernetes.io/*`
 //! refuse (enforce) or warn of (warn) pods breaking the Pod Security Standards with upstream's
 //! words, through kubectl and HTTP; workloads are only warned of; the defaults and exemptions of
-//! `--admission-control-config-file` apply to unlabelled namespaces.
+//! `--admission-control-config-file` apply to unlabelled namespaces; the audit mode records
+//! violations in the audit event.
 
 use crate::common::{failed, newest_kubectl, ok};
 use crate::support::kubeboot::TestServer;
@@ -241,4 +242,58 @@ async fn admission_configuration_gives_defaults_and_exemptions() {
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
+}
+
+/// The audit mode: a pod a namespace's `audit` level would refuse is admitted (enforce allows
+/// it) and its audit event says which policy enforced and what the audit level would refuse;
+/// a refused pod's event says it too.
+#[tokio::test]
+async fn the_audit_mode_records_violations_in_the_audit_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let ([policy, log_path], log) = crate::support::audit::flags(
+        dir.path(),
+        "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n- level: Metadata\n  verbs: [create]\n  resources: [{group: \"\", resources: [pods]}]\n",
+    );
+    let mut server = TestServer::up(&[&policy, &log_path]);
+    server.wait_ready().await;
+    let admin = server.admin();
+    admin
+        .create(
+            "/api/v1/namespaces",
+            &json!({"metadata": {"name": "audited", "labels": {
+                "pod-security.kubernetes.io/enforce": "baseline",
+                "pod-security.kubernetes.io/audit": "restricted"}}}),
+        )
+        .await;
+    let pods = "/api/v1/namespaces/audited/pods";
+    let plain = json!({"metadata": {"name": "plain"}, "spec": {"automountServiceAccountToken": false,
+        "containers": [{"name": "app", "image": "nginx"}]}});
+    let r = admin.json("POST", pods, &plain).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = admin.json("POST", pods, &privileged_pod("loud")).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let events = crate::support::audit::events(&log, 2).await;
+    let admitted = &events[0]["annotations"];
+    assert_eq!(
+        admitted["pod-security.kubernetes.io/enforce-policy"],
+        "baseline:latest"
+    );
+    let violations = admitted["pod-security.kubernetes.io/audit-violations"]
+        .as_str()
+        .unwrap();
+    assert!(
+        violations.starts_with(
+            "would violate PodSecurity \"restricted:latest\": allowPrivilegeEscalation != false"
+        ),
+        "{violations}"
+    );
+    let refused = &events[1];
+    assert_eq!(refused["responseStatus"]["code"], 403);
+    assert!(
+        refused["annotations"]["pod-security.kubernetes.io/audit-violations"]
+            .as_str()
+            .unwrap()
+            .contains(PRIVILEGED),
+        "{refused}"
+    );
 }

@@ -4,6 +4,7 @@
 // Every crate that includes these helpers uses a part of them.
 #![allow(dead_code)]
 
+pub mod audit;
 pub mod backend;
 pub mod etcd_cluster;
 pub mod https;

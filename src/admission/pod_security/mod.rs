@@ -248,9 +248,19 @@ impl Validating for PodSecurity {
         let (Some(namespace), Some(object)) = (a.namespace, object) else {
             return Ok(());
         };
-        if self.config.exempt_namespaces.iter().any(|n| n == namespace)
-            || self.config.exempt_usernames.contains(&a.user.name)
-        {
+        // Upstream's audit annotations say why a pod was not checked, or by which policy.
+        let note = |key: &str, value: String| {
+            if matches!(subject, Subject::Pod) {
+                a.annotations
+                    .add(format!("pod-security.kubernetes.io/{key}"), value);
+            }
+        };
+        if self.config.exempt_namespaces.iter().any(|n| n == namespace) {
+            note("exempt", "namespace".into());
+            return Ok(());
+        }
+        if self.config.exempt_usernames.contains(&a.user.name) {
+            note("exempt", "user".into());
             return Ok(());
         }
         if let (Subject::Pod, Some(old), "") = (&subject, a.old_object, a.subresource)
@@ -263,7 +273,11 @@ impl Validating for PodSecurity {
             Err(_) => Default::default(),
         };
         let policy = Policy::of(&labels, self.config.defaults);
-        if policy.enforce.level == Level::Privileged && policy.warn.level == Level::Privileged {
+        if [policy.enforce, policy.audit, policy.warn]
+            .iter()
+            .all(|lv| lv.level == Level::Privileged)
+        {
+            note("enforce-policy", policy.enforce.to_string());
             return Ok(());
         }
         let (meta, spec): (ObjectMeta, PodSpec) = match subject {
@@ -288,9 +302,27 @@ impl Validating for PodSecurity {
             .as_ref()
             .is_some_and(|rc| self.config.exempt_runtime_classes.contains(rc))
         {
+            note("exempt", "runtimeClass".into());
             return Ok(());
         }
+        note("enforce-policy", policy.enforce.to_string());
         let enforced = policy::evaluate(policy.enforce, &meta, &spec);
+        // Audited whether or not the request is refused, as upstream.
+        let audited = if policy.audit == policy.enforce {
+            enforced.clone()
+        } else {
+            policy::evaluate(policy.audit, &meta, &spec)
+        };
+        if !audited.is_empty() {
+            a.annotations.add(
+                "pod-security.kubernetes.io/audit-violations",
+                format!(
+                    "would violate PodSecurity \"{}\": {}",
+                    policy.audit,
+                    policy::reasons(&audited)
+                ),
+            );
+        }
         match subject {
             Subject::Pod if !enforced.is_empty() => {
                 return Err(a.forbidden(format!(

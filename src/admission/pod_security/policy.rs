@@ -82,7 +82,7 @@ fn parse_version(s: &str) -> Option<Option<u32>> {
 pub struct Policy {
     /// Violations refuse pods.
     pub enforce: LevelVersion,
-    /// Violations are audited (kubeboot writes no audit log yet).
+    /// Violations are recorded in the request's audit event.
     pub audit: LevelVersion,
     /// Violations warn.
     pub warn: LevelVersion,
