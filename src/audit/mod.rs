@@ -9,7 +9,7 @@ pub mod log;
 pub mod policy;
 
 pub use annotations::Annotations;
-pub use policy::{Decision, Level, Policy, RequestFacts, Stage};
+pub use policy::{Decision, Level, Policy, Stage};
 
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -30,9 +30,9 @@ impl Auditor {
         Self { policy, events }
     }
 
-    /// What the policy says of a request.
-    pub fn decide(&self, facts: &RequestFacts<'_>) -> Decision {
-        self.policy.evaluate(facts)
+    /// What the policy says of a request with these authorization attributes.
+    pub fn decide(&self, attributes: &crate::auth::authorizer::Attributes<'_>) -> Decision {
+        self.policy.evaluate(attributes)
     }
 
     /// Queues `event`; a full queue drops it and counts the loss.

@@ -1,7 +1,8 @@
 //! The audit policy (`--audit-policy-file`, audit.k8s.io/v1 `Policy`) and its evaluation, as
-//! upstream's `policy.Checker`: the first rule matching a request gives its level and the
-//! stages left out.
+//! upstream's `policy.Checker`: the first rule matching a request's authorization attributes
+//! gives its level and the stages left out.
 
+use crate::auth::authorizer::Attributes;
 use serde::Deserialize;
 use std::path::Path;
 
@@ -104,30 +105,6 @@ pub struct Decision {
     pub omit_managed_fields: bool,
 }
 
-/// What a rule is matched against.
-pub struct RequestFacts<'a> {
-    /// The user's name.
-    pub user: &'a str,
-    /// The user's groups.
-    pub groups: &'a [String],
-    /// The request-info verb (get, list, create, …; the method for non-resource requests).
-    pub verb: &'a str,
-    /// Whether the request is about a resource.
-    pub resource_request: bool,
-    /// The path (non-resource requests).
-    pub path: &'a str,
-    /// API group.
-    pub group: &'a str,
-    /// Resource.
-    pub resource: &'a str,
-    /// Subresource.
-    pub subresource: &'a str,
-    /// Namespace, empty at the cluster scope.
-    pub namespace: &'a str,
-    /// Object name.
-    pub name: &'a str,
-}
-
 impl Policy {
     /// Reads and checks the policy file, with upstream's words for what is wrong.
     pub fn load(path: &Path) -> Result<Policy, String> {
@@ -163,7 +140,7 @@ impl Policy {
     }
 
     /// The decision for a request: the first matching rule's, else level None.
-    pub fn evaluate(&self, r: &RequestFacts<'_>) -> Decision {
+    pub fn evaluate(&self, r: &Attributes<'_>) -> Decision {
         match self.rules.iter().find(|rule| rule.matches(r)) {
             Some(rule) => {
                 let mut omit_stages = self.omit_stages.clone();
@@ -186,11 +163,13 @@ impl Policy {
 }
 
 impl Rule {
-    fn matches(&self, r: &RequestFacts<'_>) -> bool {
-        if !self.users.is_empty() && !self.users.iter().any(|u| u == r.user) {
+    fn matches(&self, r: &Attributes<'_>) -> bool {
+        if !self.users.is_empty() && !self.users.contains(&r.user.name) {
             return false;
         }
-        if !self.user_groups.is_empty() && !self.user_groups.iter().any(|g| r.groups.contains(g)) {
+        if !self.user_groups.is_empty()
+            && !self.user_groups.iter().any(|g| r.user.groups.contains(g))
+        {
             return false;
         }
         if !self.verbs.is_empty() && !self.verbs.iter().any(|v| v == r.verb) {
@@ -218,8 +197,8 @@ impl Rule {
 impl GroupResources {
     /// Upstream's `ruleMatchesResource`: the group, then `resource`, `resource/subresource`,
     /// `*/subresource` or `resource/*`, then resourceNames.
-    fn matches(&self, r: &RequestFacts<'_>) -> bool {
-        if self.group != r.group {
+    fn matches(&self, r: &Attributes<'_>) -> bool {
+        if self.group != r.api_group {
             return false;
         }
         if self.resources.is_empty() {
@@ -246,23 +225,25 @@ impl GroupResources {
 mod tests {
     use super::*;
 
-    fn facts<'a>(
-        verb: &'a str,
-        group: &'a str,
-        resource: &'a str,
-        sub: &'a str,
-    ) -> RequestFacts<'a> {
-        RequestFacts {
-            user: "alice",
-            groups: &[],
+    static ALICE: std::sync::LazyLock<crate::auth::UserInfo> =
+        std::sync::LazyLock::new(|| crate::auth::UserInfo {
+            name: "alice".into(),
+            ..Default::default()
+        });
+
+    fn facts<'a>(verb: &'a str, group: &'a str, resource: &'a str, sub: &'a str) -> Attributes<'a> {
+        Attributes {
+            user: &ALICE,
             verb,
             resource_request: true,
             path: "",
-            group,
+            namespace: "default",
+            api_group: group,
+            api_version: "v1",
             resource,
             subresource: sub,
-            namespace: "default",
             name: "x",
+            field_selector: "",
         }
     }
 
@@ -286,7 +267,7 @@ rules:
 "#,
         )
         .unwrap();
-        let level = |f: RequestFacts<'_>| policy.evaluate(&f).level;
+        let level = |f: Attributes<'_>| policy.evaluate(&f).level;
         assert_eq!(level(facts("get", "", "secrets", "")), Level::Metadata);
         assert_eq!(level(facts("watch", "", "secrets", "")), Level::None);
         assert_eq!(
@@ -304,7 +285,7 @@ rules:
             d.omit_stages,
             vec![Stage::RequestReceived, Stage::ResponseStarted]
         );
-        let health = RequestFacts {
+        let health = Attributes {
             resource_request: false,
             path: "/healthz/etcd",
             ..facts("get", "", "", "")

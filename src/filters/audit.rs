@@ -6,7 +6,8 @@
 
 use super::observed_body::ObservedBody;
 use super::request_info;
-use crate::audit::{Annotations, Auditor, Decision, Level, RequestFacts, Stage};
+use crate::audit::{Annotations, Auditor, Decision, Level, Stage};
+use crate::auth::authorizer::Attributes;
 use crate::auth::{ConnInfo, UserInfo};
 use crate::endpoints::handlers::body::MAX_BODY_BYTES;
 use crate::endpoints::request_info::{RequestInfo, Verb};
@@ -194,23 +195,14 @@ fn respond(
     })
 }
 
-/// What the policy says of `req`.
+/// What the policy says of `req`, judged by the attributes authorization decides on.
 fn decide(auditor: &Auditor, req: &Request) -> Decision {
-    let info = request_info(req.extensions());
     let anonymous = UserInfo::default();
     let user = req.extensions().get::<UserInfo>().unwrap_or(&anonymous);
-    auditor.decide(&RequestFacts {
-        user: &user.name,
-        groups: &user.groups,
-        verb: info.verb.as_str(),
-        resource_request: info.is_resource_request,
-        path: &info.path,
-        group: &info.api_group,
-        resource: &info.resource,
-        subresource: &info.subresource,
-        namespace: &info.namespace,
-        name: &info.name,
-    })
+    auditor.decide(&Attributes::of_request(
+        user,
+        request_info(req.extensions()),
+    ))
 }
 
 /// One audited request's event so far.
