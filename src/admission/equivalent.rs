@@ -51,31 +51,29 @@ impl Equivalent {
         convert(&*self.matched, &*self.own, obj)
     }
 
-    /// The request's objects converted: the new object and the old one.
-    pub fn objects(
+    /// Calls `f` with the request as made to the matched resource: its attributes (the old
+    /// object converted), its object converted, and its AdmissionRequest with `uid` — whose
+    /// `requestKind` and `requestResource` still tell what was asked.
+    pub fn seen<R>(
         &self,
+        a: &Attributes<'_>,
         object: Option<&Value>,
-        old: Option<&Value>,
-    ) -> Result<(Option<Value>, Option<Value>), RegistryError> {
-        let object = object.map(|o| self.to_matched(o)).transpose()?;
-        let old = old.map(|o| self.to_matched(o)).transpose()?;
-        Ok((object, old))
-    }
-
-    /// An AdmissionRequest built for the matched resource (`converted`, the request's
-    /// attributes as made to it), told what `original` asked for.
-    pub fn request(
-        converted: &Attributes<'_>,
-        original: &Attributes<'_>,
         uid: &str,
-        object: Option<&Value>,
-    ) -> Value {
-        let mut request = converted.request(uid, object);
-        let (group, version, kind) = original.kind();
+        f: impl FnOnce(&Attributes<'_>, Option<&Value>, Value) -> R,
+    ) -> Result<R, RegistryError> {
+        let object = object.map(|o| self.to_matched(o)).transpose()?;
+        let old = a.old_object.map(|o| self.to_matched(o)).transpose()?;
+        let seen = Attributes {
+            resource: self.info(),
+            old_object: old.as_ref(),
+            ..a.clone()
+        };
+        let mut request = seen.request(uid, object.as_ref());
+        let (group, version, kind) = a.kind();
         request["requestKind"] = json!({"group": group, "version": version, "kind": kind});
-        let info = original.resource;
+        let info = a.resource;
         request["requestResource"] =
             json!({"group": info.group, "version": info.version, "resource": info.resource});
-        request
+        Ok(f(&seen, object.as_ref(), request))
     }
 }

@@ -12,7 +12,6 @@ mod compiled;
 
 use super::matching::{exempt, namespace_labels};
 use super::{Attributes, Operation, Result, Validating, expression_authorizer};
-use crate::admission::equivalent::Equivalent;
 use crate::apiextensions::cel::{CelValue, map_of, value_of};
 use crate::auth::authorizer::Authorizer;
 use crate::registry::informer::Informer;
@@ -390,15 +389,9 @@ impl Validating for ValidatingPolicies {
                     self.variables(a, object, &request, namespace_object.as_ref())
                 }),
                 Some(e) => {
-                    let (object, old) = e.objects(object, a.old_object)?;
-                    let seen = Attributes {
-                        resource: e.info(),
-                        old_object: old.as_ref(),
-                        ..a.clone()
-                    };
-                    let request = Equivalent::request(&seen, a, "", object.as_ref());
-                    converted =
-                        self.variables(&seen, object.as_ref(), &request, namespace_object.as_ref());
+                    converted = e.seen(a, object, "", |seen, object, request| {
+                        self.variables(seen, object, &request, namespace_object.as_ref())
+                    })?;
                     &converted
                 }
             };

@@ -122,14 +122,9 @@ impl Dispatcher {
                 Ok(true)
             } else if let Some(e) = &via {
                 // The conditions see the request as made to the resource matched.
-                let (object, old) = e.objects(object, a.old_object)?;
-                let converted = Attributes {
-                    resource: e.info(),
-                    old_object: old.as_ref(),
-                    ..a.clone()
-                };
-                let request = Equivalent::request(&converted, a, "", object.as_ref());
-                conditions_hold(hook, &self.variables(&converted, object.as_ref(), &request))
+                e.seen(a, object, "", |seen, object, request| {
+                    conditions_hold(hook, &self.variables(seen, object, &request))
+                })?
             } else {
                 let variables = variables
                     .get_or_insert_with(|| self.variables(a, object, &a.request("", object)));
@@ -214,17 +209,9 @@ impl Dispatcher {
         let uid = new_uid();
         let request = match &matched.via {
             None => a.request(&uid, object),
-            Some(e) => {
-                let (object, old) = e
-                    .objects(object, a.old_object)
-                    .map_err(CallError::Refused)?;
-                let converted = Attributes {
-                    resource: e.info(),
-                    old_object: old.as_ref(),
-                    ..a.clone()
-                };
-                Equivalent::request(&converted, a, &uid, object.as_ref())
-            }
+            Some(e) => e
+                .seen(a, object, &uid, |_, _, request| request)
+                .map_err(CallError::Refused)?,
         };
         let body = review::review(version, request);
         let body = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
