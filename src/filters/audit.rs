@@ -5,7 +5,7 @@
 //! RequestResponse. It runs after authentication, so events name the authenticated user.
 
 use super::observed_body::ObservedBody;
-use super::request_info;
+use super::{Mapped, request_info};
 use crate::audit::{Annotations, Auditor, Decision, Level, Stage};
 use crate::auth::authorizer::Attributes;
 use crate::auth::{ConnInfo, UserInfo};
@@ -14,7 +14,6 @@ use crate::endpoints::request_info::{RequestInfo, Verb};
 use crate::endpoints::{Request, Response};
 use bytes::Bytes;
 use futures::FutureExt;
-use futures::future::Map;
 use http::HeaderValue;
 use serde_json::{Map as Object, Value, json};
 use std::convert::Infallible;
@@ -56,16 +55,13 @@ pub struct Audit<S> {
     auditor: Option<Arc<Auditor>>,
 }
 
-type Answered<F> =
-    Map<F, Box<dyn FnOnce(Result<Response, Infallible>) -> Result<Response, Infallible> + Send>>;
-
 impl<S> Service<Request> for Audit<S>
 where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Answered<S::Future>;
+    type Future = Mapped<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)

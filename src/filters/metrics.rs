@@ -5,12 +5,12 @@
 //! long-running request is counted.
 
 use super::observed_body::ObservedBody;
-use super::request_info;
+use super::{Mapped, request_info};
 use crate::endpoints::request_info::{RequestInfo, Verb};
 use crate::endpoints::{Request, Response};
 use crate::metrics::{GaugeGuard, InflightLabels, RequestCodeLabels, RequestLabels, metrics};
 use futures::FutureExt;
-use futures::future::{Either, Map};
+use futures::future::Either;
 use std::convert::Infallible;
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -43,9 +43,6 @@ struct Observed {
     _inflight: Option<GaugeGuard>,
 }
 
-type Recorded<F> =
-    Map<F, Box<dyn FnOnce(Result<Response, Infallible>) -> Result<Response, Infallible> + Send>>;
-
 impl<S> Service<Request> for Metrics<S>
 where
     S: Service<Request, Response = Response, Error = Infallible>,
@@ -53,7 +50,7 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Either<S::Future, Recorded<S::Future>>;
+    type Future = Either<S::Future, Mapped<S::Future>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)

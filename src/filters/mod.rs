@@ -84,6 +84,13 @@ pub fn build_handler_chain(handler: Handler, c: FilterConfig) -> Handler {
 /// The future of a filter that may answer a request itself: its answer, or the inner future.
 type Answer<F> = Either<Ready<Result<Response, Infallible>>, F>;
 
+/// The inner future with its answer passed through a closure, for filters that act on every
+/// answer (metrics, audit) without a boxed future of their own.
+type Mapped<F> = futures::future::Map<
+    F,
+    Box<dyn FnOnce(Result<Response, Infallible>) -> Result<Response, Infallible> + Send>,
+>;
+
 /// A filter's own answer.
 fn answer<F>(resp: Response) -> Answer<F> {
     Either::Left(futures::future::ok(resp))
