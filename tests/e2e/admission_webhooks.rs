@@ -7,7 +7,7 @@
 //! failurePolicy decides: Fail is upstream's 500, Ignore admits.
 
 use crate::common::{failed, newest_kubectl, ok};
-use crate::support::backend::{Backend, Body, full};
+use crate::support::backend::{Backend, full};
 use crate::support::kubeboot::TestServer;
 use crate::support::wait::eventually;
 use base64::Engine;
@@ -21,20 +21,44 @@ type Seen = Arc<Mutex<Vec<(String, Value)>>>;
 const DENIED: &str = "configmaps labelled deny=true are not allowed";
 const WARNING: &str = "checked by deny.example.com";
 
+/// A test webhook's response to the AdmissionRequest sent to a path.
+type Answer = fn(&str, &Value) -> Value;
+
+/// Starts an HTTPS webhook, its certificate valid for 127.0.0.1 and `names`, that records each
+/// review it is sent in `seen` (with the path and query it went to) and answers with `answer`.
+fn start_webhook(names: &[&str], seen: &Seen, answer: Answer) -> Backend {
+    let seen = seen.clone();
+    Backend::start_as(
+        names,
+        None,
+        Arc::new(move |req, _| {
+            let seen = seen.clone();
+            Box::pin(async move {
+                let path = req.uri().path().to_string();
+                let query = req.uri().query().unwrap_or("").to_string();
+                let body = req.into_body().collect().await.unwrap().to_bytes();
+                let review: Value = serde_json::from_slice(&body).unwrap();
+                let response = answer(&path, &review["request"]);
+                seen.lock()
+                    .unwrap()
+                    .push((format!("{path}?{query}"), review));
+                let reply = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                    "response": response});
+                hyper::Response::builder()
+                    .header("content-type", "application/json")
+                    .body(full(reply.to_string()))
+                    .unwrap()
+            })
+        }),
+    )
+}
+
 /// The webhook's answers: `/mutate` adds the label `mutated=true`; `/validate` refuses objects
 /// labelled `deny=true` with a 403 and warns either way; `/audit` admits.
-async fn answer(req: hyper::Request<hyper::body::Incoming>, seen: &Seen) -> hyper::Response<Body> {
-    let path = req.uri().path().to_string();
-    let query = req.uri().query().unwrap_or("").to_string();
-    let body = req.into_body().collect().await.unwrap().to_bytes();
-    let review: Value = serde_json::from_slice(&body).unwrap();
-    seen.lock()
-        .unwrap()
-        .push((format!("{path}?{query}"), review.clone()));
-    let request = &review["request"];
+fn answer(path: &str, request: &Value) -> Value {
     let uid = request["uid"].clone();
     let labels = &request["object"]["metadata"]["labels"];
-    let response = match path.as_str() {
+    match path {
         "/mutate" => {
             let patch = if labels.is_object() {
                 json!([{"op": "add", "path": "/metadata/labels/mutated", "value": "true"}])
@@ -50,12 +74,7 @@ async fn answer(req: hyper::Request<hyper::body::Incoming>, seen: &Seen) -> hype
         }),
         "/validate" => json!({"uid": uid, "allowed": true, "warnings": [WARNING]}),
         _ => json!({"uid": uid, "allowed": true}),
-    };
-    let reply = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response});
-    hyper::Response::builder()
-        .header("content-type", "application/json")
-        .body(full(reply.to_string()))
-        .unwrap()
+    }
 }
 
 fn configmap(name: &str, labels: Value, annotations: Value) -> Value {
@@ -67,15 +86,7 @@ fn configmap(name: &str, labels: Value, annotations: Value) -> Value {
 #[tokio::test]
 async fn webhooks_mutate_and_validate_with_selectors_conditions_dry_runs_and_failure_policies() {
     let seen: Seen = Arc::default();
-    let recorder = seen.clone();
-    let mut webhook = Backend::start_as(
-        &["hooks.webhooks.svc"],
-        None,
-        Arc::new(move |req, _| {
-            let seen = recorder.clone();
-            Box::pin(async move { answer(req, &seen).await })
-        }),
-    );
+    let mut webhook = start_webhook(&["hooks.webhooks.svc"], &seen, answer);
     let port = webhook.addr.port();
     let ca_bundle = base64::engine::general_purpose::STANDARD.encode(&webhook.ca_pem);
     let sent = |path: &str| -> Vec<Value> {
@@ -330,21 +341,13 @@ async fn webhooks_mutate_and_validate_with_selectors_conditions_dry_runs_and_fai
 
 /// The answers of the reinvocation test's webhooks: `/first` labels `first=yes` and, once the
 /// object carries `second`, notes it in an annotation; `/second` labels `second=yes`.
-async fn reinvoked(
-    req: hyper::Request<hyper::body::Incoming>,
-    seen: &Seen,
-) -> hyper::Response<Body> {
-    let path = req.uri().path().to_string();
-    let body = req.into_body().collect().await.unwrap().to_bytes();
-    let review: Value = serde_json::from_slice(&body).unwrap();
-    seen.lock().unwrap().push((path.clone(), review.clone()));
-    let request = &review["request"];
+fn reinvoked(path: &str, request: &Value) -> Value {
     let labels = &request["object"]["metadata"]["labels"];
     let mut patch = Vec::new();
     if !labels.is_object() {
         patch.push(json!({"op": "add", "path": "/metadata/labels", "value": {}}));
     }
-    match path.as_str() {
+    match path {
         "/first" => {
             patch.push(json!({"op": "add", "path": "/metadata/labels/first", "value": "yes"}));
             if labels.get("second").is_some() {
@@ -355,33 +358,20 @@ async fn reinvoked(
         _ => patch.push(json!({"op": "add", "path": "/metadata/labels/second", "value": "yes"})),
     }
     let patch = base64::engine::general_purpose::STANDARD.encode(json!(patch).to_string());
-    let response =
-        json!({"uid": request["uid"], "allowed": true, "patchType": "JSONPatch", "patch": patch});
-    let reply = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response});
-    hyper::Response::builder()
-        .header("content-type", "application/json")
-        .body(full(reply.to_string()))
-        .unwrap()
+    json!({"uid": request["uid"], "allowed": true, "patchType": "JSONPatch", "patch": patch})
 }
 
 #[tokio::test]
 async fn mutating_webhooks_are_reinvoked_if_needed_and_side_effects_are_none_in_v1() {
     let seen: Seen = Arc::default();
-    let recorder = seen.clone();
-    let webhook = Backend::start(
-        None,
-        Arc::new(move |req, _| {
-            let seen = recorder.clone();
-            Box::pin(async move { reinvoked(req, &seen).await })
-        }),
-    );
+    let webhook = start_webhook(&["localhost"], &seen, reinvoked);
     let ca_bundle = base64::engine::general_purpose::STANDARD.encode(&webhook.ca_pem);
     let url = |path: &str| format!("https://127.0.0.1:{}{path}", webhook.addr.port());
     let calls = |path: &str| {
         seen.lock()
             .unwrap()
             .iter()
-            .filter(|(p, _)| p == path)
+            .filter(|(p, _)| p.starts_with(&format!("{path}?")))
             .count()
     };
     let mut server = TestServer::up(&[]);
@@ -511,14 +501,7 @@ async fn mutating_webhooks_are_reinvoked_if_needed_and_side_effects_are_none_in_
 #[tokio::test]
 async fn webhooks_see_equivalent_versions_converted_unless_their_match_policy_is_exact() {
     let seen: Seen = Arc::default();
-    let recorder = seen.clone();
-    let webhook = Backend::start(
-        None,
-        Arc::new(move |req, _| {
-            let seen = recorder.clone();
-            Box::pin(async move { answer(req, &seen).await })
-        }),
-    );
+    let webhook = start_webhook(&["localhost"], &seen, answer);
     let ca_bundle = base64::engine::general_purpose::STANDARD.encode(&webhook.ca_pem);
     let url = |path: &str| format!("https://127.0.0.1:{}{path}", webhook.addr.port());
     let sent = |path: &str| -> Vec<Value> {
@@ -625,44 +608,23 @@ async fn webhooks_see_equivalent_versions_converted_unless_their_match_policy_is
 }
 
 /// A webhook refusing `rm` in exec: it sees the pod's exec as a CONNECT of PodExecOptions.
-async fn connect_answer(
-    req: hyper::Request<hyper::body::Incoming>,
-    seen: &Seen,
-) -> hyper::Response<Body> {
-    let body = req.into_body().collect().await.unwrap().to_bytes();
-    let review: Value = serde_json::from_slice(&body).unwrap();
-    seen.lock()
-        .unwrap()
-        .push(("/connect".into(), review.clone()));
-    let request = &review["request"];
+fn connect_answer(_path: &str, request: &Value) -> Value {
     let command = request["object"]["command"]
         .as_array()
         .cloned()
         .unwrap_or_default();
-    let response = if command.contains(&json!("rm")) {
+    if command.contains(&json!("rm")) {
         json!({"uid": request["uid"], "allowed": false,
             "status": {"code": 403, "reason": "Forbidden", "message": "rm is not allowed"}})
     } else {
         json!({"uid": request["uid"], "allowed": true})
-    };
-    let reply = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response});
-    hyper::Response::builder()
-        .header("content-type", "application/json")
-        .body(full(reply.to_string()))
-        .unwrap()
+    }
 }
 
 #[tokio::test]
 async fn connects_are_admitted_with_their_options() {
     let seen: Seen = Arc::default();
-    let recorder = seen.clone();
-    let webhook = Backend::start(
-        None,
-        Arc::new(move |req, _| {
-            let seen = recorder.clone();
-            Box::pin(async move { connect_answer(req, &seen).await })
-        }),
-    );
+    let webhook = start_webhook(&["localhost"], &seen, connect_answer);
     let ca_bundle = base64::engine::general_purpose::STANDARD.encode(&webhook.ca_pem);
     let mut server = TestServer::up(&[]);
     server.wait_ready().await;
