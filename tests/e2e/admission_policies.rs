@@ -3,7 +3,7 @@
 //! labelled strict, `Warn` where lenient — refuses or warns with upstream's words through kubectl
 //! and HTTP; a missing param with parameterNotFoundAction Deny refuses.
 
-use crate::common::{failed, newest_kubectl, ok};
+use crate::common::{failed, newest_kubectl, ok, two_version_crd};
 use crate::support::kubeboot::TestServer;
 use crate::support::wait::eventually;
 use serde_json::{Value, json};
@@ -513,19 +513,7 @@ async fn a_policy_sees_equivalent_versions_converted_unless_exact() {
     let mut server = TestServer::up(&[]);
     server.wait_ready().await;
     let admin = server.admin();
-    let version = |name: &str, storage: bool| {
-        json!({"name": name, "served": true, "storage": storage, "schema": {"openAPIV3Schema":
-            {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}})
-    };
-    admin
-        .create(
-            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
-            &json!({"metadata": {"name": "gadgets.example.com"}, "spec": {
-                "group": "example.com", "scope": "Namespaced",
-                "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
-                "versions": [version("v1", true), version("v2", false)]}}),
-        )
-        .await;
+    two_version_crd(&admin, "gadgets", "Gadget").await;
     let policy = |name: &str, match_policy: &str| {
         json!({"metadata": {"name": name}, "spec": {
             "failurePolicy": "Fail",

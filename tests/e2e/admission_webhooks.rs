@@ -6,7 +6,7 @@
 //! matchConditions are respected, dry runs reach them as such, and with the webhook down
 //! failurePolicy decides: Fail is upstream's 500, Ignore admits.
 
-use crate::common::{failed, newest_kubectl, ok};
+use crate::common::{failed, newest_kubectl, ok, two_version_crd};
 use crate::support::backend::{Backend, full};
 use crate::support::kubeboot::TestServer;
 use crate::support::wait::eventually;
@@ -515,19 +515,7 @@ async fn webhooks_see_equivalent_versions_converted_unless_their_match_policy_is
     let mut server = TestServer::up(&[]);
     server.wait_ready().await;
     let admin = server.admin();
-    let version = |name: &str, storage: bool| {
-        json!({"name": name, "served": true, "storage": storage, "schema": {"openAPIV3Schema":
-            {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}})
-    };
-    admin
-        .create(
-            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
-            &json!({"metadata": {"name": "widgets.example.com"}, "spec": {
-                "group": "example.com", "scope": "Namespaced",
-                "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
-                "versions": [version("v1", true), version("v2", false)]}}),
-        )
-        .await;
+    two_version_crd(&admin, "widgets", "Widget").await;
     // Both webhooks name v1 only: the mutating one with the default matchPolicy (Equivalent),
     // the validating one Exact.
     let rule = json!([{"operations": ["CREATE"], "apiGroups": ["example.com"], "apiVersions": ["v1"],

@@ -1,5 +1,5 @@
 //! Fixtures of the e2e suite on top of `support`: the versioned kubectl binaries, and checks
-//! of command results and watch events.
+//! of command results and watch events, and a two-version CRD.
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -87,3 +87,21 @@ pub fn kubectl_watching(stderr: &str) -> bool {
 /// the built-in controllers no `kube-root-ca.crt` or `default` ServiceAccount appears in it
 /// mid-test, as upstream's apiserver integration tests run with no controller manager.
 pub const WITHOUT_CONTROLLERS: &[&str] = &["--builtin-controllers=false"];
+
+/// Creates a namespaced CRD `<plural>.example.com` for `kind`, served at v1 (stored) and v2 with
+/// schemas keeping every field, so that the versions differ in apiVersion alone.
+pub async fn two_version_crd(admin: &crate::support::https::Https, plural: &str, kind: &str) {
+    let version = |name: &str, storage: bool| {
+        serde_json::json!({"name": name, "served": true, "storage": storage,
+            "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}})
+    };
+    admin
+        .create(
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+            &serde_json::json!({"metadata": {"name": format!("{plural}.example.com")}, "spec": {
+                "group": "example.com", "scope": "Namespaced",
+                "names": {"plural": plural, "singular": kind.to_lowercase(), "kind": kind},
+                "versions": [version("v1", true), version("v2", false)]}}),
+        )
+        .await;
+}
