@@ -175,6 +175,8 @@ pub struct ServerChain {
     pub authenticator: Arc<Authenticator>,
     /// May they.
     pub authorizer: Arc<Authorizer>,
+    /// API Priority and Fairness, unless --enable-priority-and-fairness=false.
+    pub flow_control: Option<Arc<crate::flowcontrol::FlowControl>>,
 }
 
 /// Builds the chain aggregator → kube API server → apiextensions → 404, as upstream's
@@ -232,7 +234,14 @@ pub async fn create_server_chain(o: &ValidOptions) -> Result<ServerChain, AppErr
         },
         not_found,
     ));
+    // Upstream shares the sum of both max-in-flight limits among the priority levels.
+    let flow_control = o.enable_priority_and_fairness.then(|| {
+        crate::flowcontrol::FlowControl::new(
+            o.max_requests_inflight + o.max_mutating_requests_inflight,
+        )
+    });
     let config = crate::controlplane::Config {
+        flow_control: flow_control.clone(),
         min_request_timeout,
         event_ttl: o.event_ttl,
         builtin_controllers: o.builtin_controllers,
@@ -273,6 +282,7 @@ pub async fn create_server_chain(o: &ValidOptions) -> Result<ServerChain, AppErr
         server: new_aggregator(aggregator, kube_api_server),
         authenticator,
         authorizer,
+        flow_control,
     })
 }
 
@@ -321,6 +331,7 @@ pub async fn prepare_chain(
         server: chain,
         authenticator,
         authorizer,
+        flow_control,
     } = chain;
     let tls = serving::tls_config(
         &o.tls_cert_file,
@@ -359,12 +370,14 @@ pub async fn prepare_chain(
             send_retry_after: o.shutdown_send_retry_after,
             in_flight,
             auditor,
+            flow_control,
         },
         RunConfig {
             shutdown_delay: o.shutdown_delay,
             send_retry_after: o.shutdown_send_retry_after,
             request_timeout: o.request_timeout,
             handle_os_signals,
+            http2_max_streams: o.http2_max_streams_per_connection,
         },
     );
     Ok(Started {

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod controlplane;
 pub mod endpoints;
 pub mod filters;
+pub mod flowcontrol;
 pub mod metrics;
 pub mod net;
 pub mod options;

@@ -321,6 +321,12 @@ async fn set_available(
     reason: &str,
     message: &str,
 ) {
+    let name = a.metadata.name.clone().unwrap_or_default();
+    let metrics = crate::metrics::metrics();
+    metrics
+        .unavailable_apiservice
+        .get_or_create(&crate::metrics::ApiServiceLabels { name: name.clone() })
+        .set(i64::from(status != "True"));
     let current = condition_of(a);
     if current
         .as_ref()
@@ -345,7 +351,6 @@ async fn set_available(
         "type": "Available", "status": status, "reason": reason, "message": message,
         "lastTransitionTime": since,
     }]}});
-    let name = a.metadata.name.clone().unwrap_or_default();
     if let Err(e) = api
         .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
         .await

@@ -11,6 +11,7 @@ pub mod kubelet;
 pub mod legacy_token_tracking;
 pub mod namespace_controller;
 pub mod namespace_defaults;
+mod priority_and_fairness;
 pub mod resource_quota;
 
 use crate::admission::{AdmissionConfig, Chain};
@@ -40,6 +41,8 @@ pub const SYSTEM_NAMESPACES: &[&str] =
 
 /// Settings of the kube API server link.
 pub struct Config {
+    /// API Priority and Fairness, whose configuration this server's objects hold.
+    pub flow_control: Option<Arc<crate::flowcontrol::FlowControl>>,
     /// --min-request-timeout.
     pub min_request_timeout: Duration,
     /// --event-ttl.
@@ -307,6 +310,16 @@ pub fn new_kube_api_server(
         );
     }
 
+    if config
+        .resource_config
+        .resource_enabled(priority_and_fairness::GROUP, "v1", "flowschemas")
+    {
+        priority_and_fairness::install_producer(&mut server, &*storage);
+    }
+    if let Some(fc) = config.flow_control.clone() {
+        priority_and_fairness::install(&mut server, fc, &*storage);
+    }
+
     // Events expire whether or not the built-in controllers run: upstream's storage does it.
     let events = storage.builtin_store("", "events");
     let event_ttl = config.event_ttl;
@@ -504,6 +517,15 @@ pub fn new_kube_api_server(
             http::Response::builder()
                 .header(http::header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)
                 .body(full(body))
+                .expect("static headers are valid")
+        }),
+    );
+    server.handle(
+        "/metrics/slis",
+        handler_fn(|_req| async {
+            http::Response::builder()
+                .header(http::header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)
+                .body(full(crate::metrics::slis::slis().encode()))
                 .expect("static headers are valid")
         }),
     );

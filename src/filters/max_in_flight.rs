@@ -1,8 +1,9 @@
-//! Max-in-flight: at most --max-requests-inflight read-only and --max-mutating-requests-inflight
-//! mutating non-long-running requests at once; the rest get 429.
+//! Max-in-flight, without API Priority and Fairness: at most --max-requests-inflight read-only
+//! and --max-mutating-requests-inflight mutating non-long-running requests at once; the rest
+//! get 429, except system:masters, who always get an answer (upstream's `WithMaxInFlightLimit`).
 
-use super::{Answer, answer, request_info};
-use crate::endpoints::status::ApiError;
+use super::{Answer, answer, request_info, too_many_requests};
+use crate::auth::UserInfo;
 use crate::endpoints::{Request, Response};
 use futures::future::Either;
 use std::convert::Infallible;
@@ -94,10 +95,15 @@ where
             None => None,
             Some(Ok(seat)) => Some(seat),
             Some(Err(_)) => {
-                return answer(
-                    ApiError::too_many_requests("Too many requests, please try again later.", 1)
-                        .into_response(),
-                );
+                let privileged = req.extensions().get::<UserInfo>().is_some_and(|u| {
+                    u.groups
+                        .iter()
+                        .any(|g| g == crate::auth::authorizer::PRIVILEGED_GROUP)
+                });
+                if !privileged {
+                    return answer(too_many_requests(1));
+                }
+                None
             }
         };
         Either::Right(Seated {

@@ -1,7 +1,8 @@
 //! The filter chain in front of the server chain: one tower layer per filter, stacked in one
 //! `ServiceBuilder` outermost first, in upstream's order (`DefaultBuildHandlerChain`): panic
 //! recovery → request info → metrics → pretty JSON → retry-after during shutdown → in-flight tracking →
-//! timeout → authentication → audit → impersonation → max-in-flight → authorization → handler.
+//! timeout → authentication → audit → impersonation → priority and fairness (or max-in-flight
+//! without it) → authorization → handler.
 //!
 //! Every filter decides synchronously in `call` whether to answer itself or pass the request
 //! on, and wraps the inner future only when it must (a deadline, a seat, in-flight tracking), so
@@ -18,6 +19,7 @@ mod metrics;
 mod observed_body;
 mod panic_recovery;
 mod pretty;
+pub mod priority_and_fairness;
 mod request_info;
 mod retry_after;
 mod timeout;
@@ -53,6 +55,9 @@ pub struct FilterConfig {
     pub in_flight: TaskTracker,
     /// Records the requests the audit policy selects; `None` when auditing is off.
     pub auditor: Option<Arc<crate::audit::Auditor>>,
+    /// API Priority and Fairness; `None` (--enable-priority-and-fairness=false) limits by
+    /// max-in-flight instead.
+    pub flow_control: Option<Arc<crate::flowcontrol::FlowControl>>,
 }
 
 /// Wraps `handler` in the whole filter chain.
@@ -60,24 +65,30 @@ pub fn build_handler_chain(handler: Handler, c: FilterConfig) -> Handler {
     let retry_after = c
         .send_retry_after
         .then(|| retry_after::RetryAfterLayer::new(c.not_accepting_new_requests));
-    let chain = ServiceBuilder::new()
-        .layer(panic_recovery::PanicRecoveryLayer)
-        .layer(request_info::RequestInfoLayer)
-        .layer(metrics::MetricsLayer)
-        // Inside request info, so watches are recognised; outside the rest, so every body is.
-        .layer(pretty::PrettyJsonLayer)
-        .option_layer(retry_after)
-        .layer(in_flight::InFlightLayer::new(c.in_flight))
-        .layer(timeout::TimeoutLayer::new(c.request_timeout))
-        .layer(authentication::AuthenticationLayer::new(c.authenticator))
-        .layer(audit::AuditLayer::new(c.auditor))
-        .layer(impersonation::ImpersonationLayer::new(c.authorizer.clone()))
-        .layer(max_in_flight::MaxInFlightLayer::new(
-            c.max_requests_inflight,
-            c.max_mutating_requests_inflight,
-        ))
-        .layer(authorization::AuthorizationLayer::new(c.authorizer))
-        .service(handler);
+    let chain =
+        ServiceBuilder::new()
+            .layer(panic_recovery::PanicRecoveryLayer)
+            .layer(request_info::RequestInfoLayer)
+            .layer(metrics::MetricsLayer)
+            // Inside request info, so watches are recognised; outside the rest, so every body is.
+            .layer(pretty::PrettyJsonLayer)
+            .option_layer(retry_after)
+            .layer(in_flight::InFlightLayer::new(c.in_flight))
+            .layer(timeout::TimeoutLayer::new(c.request_timeout))
+            .layer(authentication::AuthenticationLayer::new(c.authenticator))
+            .layer(audit::AuditLayer::new(c.auditor))
+            .layer(impersonation::ImpersonationLayer::new(c.authorizer.clone()))
+            .option_layer(c.flow_control.clone().map(|fc| {
+                priority_and_fairness::PriorityAndFairnessLayer::new(fc, c.request_timeout)
+            }))
+            .option_layer(c.flow_control.is_none().then(|| {
+                max_in_flight::MaxInFlightLayer::new(
+                    c.max_requests_inflight,
+                    c.max_mutating_requests_inflight,
+                )
+            }))
+            .layer(authorization::AuthorizationLayer::new(c.authorizer))
+            .service(handler);
     Handler::new(chain)
 }
 
@@ -94,6 +105,29 @@ type Mapped<F> = futures::future::Map<
 /// A filter's own answer.
 fn answer<F>(resp: Response) -> Answer<F> {
     Either::Left(futures::future::ok(resp))
+}
+
+/// Upstream's 429 (`tooManyRequests`): plain text, as Go's `http.Error` writes it, with the
+/// seconds to wait in `Retry-After`.
+fn too_many_requests(retry_after: i64) -> Response {
+    let mut resp = http::Response::new(crate::endpoints::full(
+        "Too many requests, please try again later.\n",
+    ));
+    *resp.status_mut() = http::StatusCode::TOO_MANY_REQUESTS;
+    let headers = resp.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(
+        http::header::X_CONTENT_TYPE_OPTIONS,
+        http::HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        http::header::RETRY_AFTER,
+        http::HeaderValue::from(retry_after),
+    );
+    resp
 }
 
 /// The request's parsed info; a request that did not pass the request-info filter reads as an

@@ -128,6 +128,15 @@ async fn a_full_kind_of_seats_answers_429_and_long_running_requests_need_none() 
     let resp = call(&handler, get("/api/v1/pods")).await;
     assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(resp.headers()["retry-after"], "1");
+    assert_eq!(resp.headers()["content-type"], "text/plain; charset=utf-8");
+    // system:masters always get an answer.
+    let mut admin = get("/api/v1/pods");
+    admin.extensions_mut().insert(crate::auth::UserInfo {
+        name: "admin".into(),
+        groups: vec!["system:masters".into()],
+        ..Default::default()
+    });
+    let admin = tokio::spawn(call(&handler, admin));
 
     let create = http::Request::post("/api/v1/namespaces")
         .body(full(""))
@@ -136,7 +145,7 @@ async fn a_full_kind_of_seats_answers_429_and_long_running_requests_need_none() 
     let watch = tokio::spawn(call(&handler, get("/api/v1/pods?watch=true")));
     tokio::task::yield_now().await;
     release.notify_waiters();
-    for task in [read, write, watch] {
+    for task in [read, admin, write, watch] {
         assert_eq!(task.await.unwrap().status(), StatusCode::OK);
     }
     // The seat is free again once the response is ready.

@@ -4,7 +4,9 @@
 //! admission, authentication and authorization record into it where they happen; the process
 //! and storage figures are read when it is scraped.
 
+pub mod flowcontrol;
 mod process;
+pub mod slis;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -132,6 +134,13 @@ pub struct PluginLabels {
     pub plugin: String,
 }
 
+/// An APIService.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ApiServiceLabels {
+    /// Its name.
+    pub name: String,
+}
+
 /// A storage operation, for `etcd_request_duration_seconds` (both backends).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StorageLabels {
@@ -186,6 +195,11 @@ pub struct Metrics {
     pub audit_errors: Family<PluginLabels, Counter>,
     /// `apiserver_storage_objects`, read from the counters when scraped.
     storage_objects: Family<ResourceLabels, Gauge>,
+    /// `apiserver_flowcontrol_*`.
+    pub flowcontrol: flowcontrol::FlowControlMetrics,
+    /// `aggregator_unavailable_apiservice`: 1 while an APIService is not Available.
+    pub unavailable_apiservice: Family<ApiServiceLabels, Gauge>,
+
     object_counters: Mutex<Vec<ObjectCounter>>,
     process: process::ProcessMetrics,
     registry: Registry,
@@ -307,6 +321,14 @@ impl Metrics {
             audit_errors.clone(),
         );
         process.register(&mut registry);
+        let flowcontrol = flowcontrol::FlowControlMetrics::register(&mut registry);
+        let unavailable_apiservice = Family::<ApiServiceLabels, Gauge>::default();
+        registry.register(
+            "aggregator_unavailable_apiservice",
+            "Gauge of APIServices which are marked as unavailable broken down by APIService name.",
+            unavailable_apiservice.clone(),
+        );
+
         Self {
             requests,
             request_duration,
@@ -325,6 +347,8 @@ impl Metrics {
             audit_events,
             audit_errors,
             storage_objects,
+            flowcontrol,
+            unavailable_apiservice,
             object_counters: Mutex::default(),
             process,
             registry,

@@ -152,6 +152,10 @@ pub struct CompletedOptions {
     pub storage: StorageConfig,
     /// How long an Event lives after its last write.
     pub event_ttl: Duration,
+    /// --enable-priority-and-fairness.
+    pub enable_priority_and_fairness: bool,
+    /// --http2-max-streams-per-connection (0: Go's default).
+    pub http2_max_streams_per_connection: u32,
     /// Delay between the first signal and closing the listener.
     pub shutdown_delay: Duration,
     /// Whether requests after the delay get 429 with Retry-After while in-flight ones drain.
@@ -431,6 +435,8 @@ impl ServerRunOptions {
             service_account_signing_key_file,
             storage,
             event_ttl: self.event_ttl,
+            enable_priority_and_fairness: self.enable_priority_and_fairness,
+            http2_max_streams_per_connection: self.http2_max_streams_per_connection,
             shutdown_delay: self.shutdown_delay_duration,
             shutdown_send_retry_after: self.shutdown_send_retry_after,
             request_timeout: self.request_timeout,

@@ -185,6 +185,14 @@ mod tests {
         ),
         ("event-ttl", works(&["--event-ttl=5m"])),
         (
+            "http2-max-streams-per-connection",
+            works(&["--http2-max-streams-per-connection=1000"]),
+        ),
+        (
+            "enable-priority-and-fairness",
+            works(&["--enable-priority-and-fairness=false"]),
+        ),
+        (
             "shutdown-send-retry-after",
             works(&["--shutdown-send-retry-after"]),
         ),

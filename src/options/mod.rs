@@ -237,6 +237,16 @@ pub struct ServerRunOptions {
     #[arg(long = "etcd-keyfile", value_name = "FILE")]
     pub etcd_keyfile: Option<PathBuf>,
 
+    /// If true, replace the max-in-flight handler with an enhanced one that queues and
+    /// dispatches with priority and fairness.
+    #[arg(long = "enable-priority-and-fairness", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = true, action = clap::ArgAction::Set)]
+    pub enable_priority_and_fairness: bool,
+
+    /// The limit that the server gives to clients for the maximum number of streams in an
+    /// HTTP/2 connection. Zero means to use golang's default.
+    #[arg(long = "http2-max-streams-per-connection", default_value_t = 0)]
+    pub http2_max_streams_per_connection: u32,
+
     /// Amount of time to retain events.
     #[arg(long = "event-ttl", value_parser = parse_duration, default_value = "1h0m0s")]
     pub event_ttl: Duration,

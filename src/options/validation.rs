@@ -264,6 +264,20 @@ impl CompletedOptions {
             "min-request-timeout",
             "default-watch-cache-size",
         ]);
+        if f.enable_priority_and_fairness
+            && f.max_requests_inflight >= 0
+            && f.max_mutating_requests_inflight >= 0
+            && f.max_requests_inflight + f.max_mutating_requests_inflight <= 0
+        {
+            // Upstream's words (ApplyTo of the feature options): APF shares this sum.
+            r.error(
+                "max-requests-inflight",
+                format!(
+                    "invalid configuration: MaxRequestsInFlight={} and MaxMutatingRequestsInFlight={}; they must add up to something positive",
+                    f.max_requests_inflight, f.max_mutating_requests_inflight
+                ),
+            );
+        }
         if f.storage_compaction_keep < 1 {
             r.error(
                 "storage-compaction-keep",

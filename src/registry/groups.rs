@@ -62,6 +62,10 @@ pub const BUILTIN: &[ApiGroup] = &[
     ApiGroup::new("coordination.k8s.io", 16500),
     ApiGroup::new("node.k8s.io", 16300),
     ApiGroup::new("discovery.k8s.io", 16200),
+    ApiGroup {
+        versions: &[("v1", 21)],
+        ..ApiGroup::new("flowcontrol.apiserver.k8s.io", 16100)
+    },
 ];
 
 /// The `groupPriorityMinimum` upstream gives the groups of CustomResourceDefinitions.

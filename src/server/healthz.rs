@@ -177,7 +177,9 @@ impl HealthEndpoint {
                 out.push_str(&format!("[+]{} excluded: ok\n", check.name()));
                 continue;
             }
-            match check.check().await {
+            let result = check.check().await;
+            crate::metrics::slis::slis().observe(check.name(), self.name, result.is_ok());
+            match result {
                 Ok(()) => out.push_str(&format!("[+]{} ok\n", check.name())),
                 Err(reason) => {
                     out.push_str(&format!("[-]{} failed: reason withheld\n", check.name()));

@@ -33,6 +33,8 @@ pub struct RunConfig {
     pub request_timeout: Duration,
     /// Installs SIGTERM/SIGINT handlers (off in tests that drive the signals themselves).
     pub handle_os_signals: bool,
+    /// --http2-max-streams-per-connection (0: Go's default, 250).
+    pub http2_max_streams: u32,
 }
 
 /// A server with its health endpoints and filter chain installed, ready to run.
@@ -153,6 +155,7 @@ impl PreparedApiServer {
             self.handler.clone(),
             stop_serving.clone(),
             self.config.request_timeout,
+            self.config.http2_max_streams,
         ));
 
         let (failed_tx, mut failed_rx) = tokio::sync::mpsc::unbounded_channel();

@@ -20,7 +20,8 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// loses its connection ("just shy of requestTimeoutUpperBound").
 const READ_HEADER_TIMEOUT: Duration = Duration::from_secs(32);
 
-/// Upstream's default `MaxConcurrentStreams` of an HTTP/2 connection.
+/// Go's default `MaxConcurrentStreams` of an HTTP/2 connection, kube-apiserver's unless
+/// --http2-max-streams-per-connection says otherwise.
 const HTTP2_MAX_STREAMS: u32 = 250;
 
 /// Errors building the TLS configuration.
@@ -79,14 +80,21 @@ pub fn tls_config(
 }
 
 /// Accepts connections until `stop` is signaled, then lets open connections finish their
-/// in-flight requests (hyper's graceful shutdown) for at most `drain_timeout`.
+/// in-flight requests (hyper's graceful shutdown) for at most `drain_timeout`. An HTTP/2
+/// connection carries at most `max_streams` requests at once (0: Go's default).
 pub async fn serve(
     listener: TcpListener,
     tls: Arc<ServerConfig>,
     handler: Handler,
     stop: Signal,
     drain_timeout: Duration,
+    max_streams: u32,
 ) {
+    let max_streams = if max_streams == 0 {
+        HTTP2_MAX_STREAMS
+    } else {
+        max_streams
+    };
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
@@ -143,7 +151,7 @@ pub async fn serve(
             builder
                 .http2()
                 .timer(TokioTimer::new())
-                .max_concurrent_streams(HTTP2_MAX_STREAMS);
+                .max_concurrent_streams(max_streams);
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
             if let Err(e) = watcher.watch(conn.into_owned()).await {
                 tracing::debug!(%remote_addr, error = %e, "connection ended with an error");

@@ -25,3 +25,30 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
         "{answer}"
     );
 }
+
+/// The server's SETTINGS_MAX_CONCURRENT_STREAMS, as an HTTP/2 client sees it after one request.
+async fn max_streams(server: &TestServer) -> usize {
+    let tls = server.admin().tls().await.unwrap();
+    let (mut client, mut connection) = h2::client::handshake(tls).await.unwrap();
+    let request = http::Request::get(format!("https://{}/version", server.addr()))
+        .body(())
+        .unwrap();
+    let (response, _) = client.send_request(request, true).unwrap();
+    // The connection is driven until the response arrives; the server's settings came first.
+    let response = tokio::select! {
+        r = response => r.unwrap(),
+        e = &mut connection => panic!("connection ended: {e:?}"),
+    };
+    assert_eq!(response.status(), 200);
+    connection.max_concurrent_send_streams()
+}
+
+#[tokio::test]
+async fn an_http2_connection_carries_as_many_streams_as_the_flag_allows() {
+    let mut server = TestServer::up(&[]);
+    server.wait_ready().await;
+    assert_eq!(max_streams(&server).await, 250, "Go's default");
+    let mut server = TestServer::up(&["--http2-max-streams-per-connection=7"]);
+    server.wait_ready().await;
+    assert_eq!(max_streams(&server).await, 7);
+}

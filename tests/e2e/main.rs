@@ -33,6 +33,7 @@ mod openapi;
 mod pod_binding;
 mod pod_eviction;
 mod pod_security;
+mod priority_and_fairness;
 mod protobuf;
 mod rbac;
 mod resource_quotas;

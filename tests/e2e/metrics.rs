@@ -5,44 +5,11 @@
 //! may read it.
 
 use crate::common::{newest_kubectl, ok};
-use crate::support::https::Https;
 use crate::support::kubeboot::TestServer;
+use crate::support::scrape::Scrape;
 use crate::support::wait::eventually;
 use serde_json::json;
 use std::collections::HashMap;
-
-/// One scrape: every sample by name and labels.
-struct Scrape(Vec<prometheus_parse::Sample>);
-
-impl Scrape {
-    async fn of(client: &Https) -> Scrape {
-        let r = client.get("/metrics").await.unwrap();
-        assert_eq!(r.status, 200, "{}", r.body);
-        let content_type = r.headers["content-type"].to_str().unwrap();
-        assert!(content_type.contains("openmetrics-text"), "{content_type}");
-        let lines = r.body.lines().map(|l| Ok(l.to_string()));
-        Scrape(prometheus_parse::Scrape::parse(lines).unwrap().samples)
-    }
-
-    /// The value of `name` with (at least) `labels`, summed over the samples that have them;
-    /// histograms give their count.
-    fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
-        self.0
-            .iter()
-            .filter(|s| s.metric == name)
-            .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
-            .map(|s| match &s.value {
-                prometheus_parse::Value::Counter(v)
-                | prometheus_parse::Value::Gauge(v)
-                | prometheus_parse::Value::Untyped(v) => *v,
-                prometheus_parse::Value::Histogram(buckets) => {
-                    buckets.last().map_or(0.0, |b| b.count)
-                }
-                prometheus_parse::Value::Summary(_) => 0.0,
-            })
-            .sum()
-    }
-}
 
 #[tokio::test]
 async fn metrics_count_requests_storage_watches_and_the_process_as_upstream_names_them() {
@@ -189,6 +156,25 @@ async fn metrics_count_requests_storage_watches_and_the_process_as_upstream_name
         })
         .collect();
     assert!(decisions["allowed"] >= 1.0, "{decisions:?}");
+    // The local APIServices are available, as the aggregator's gauge says.
+    assert!(scraped.has("aggregator_unavailable_apiservice", &[("name", "v1.")]));
+    assert_eq!(
+        scraped.value("aggregator_unavailable_apiservice", &[("name", "v1.")]),
+        0.0
+    );
+
+    // The health checks' results, as upstream's SLI registry has them, for the same readers.
+    assert_eq!(monitor.get("/readyz").await.unwrap().status, 200);
+    let slis = Scrape::at(&monitor, "/metrics/slis").await;
+    let ping = [("name", "ping"), ("type", "readyz")];
+    assert_eq!(slis.value("kubernetes_healthcheck", &ping), 1.0);
+    assert!(
+        slis.value(
+            "kubernetes_healthchecks_total",
+            &[ping[0], ("status", "success"), ping[1]]
+        ) >= 1.0
+    );
+    assert_eq!(nobody.get("/metrics/slis").await.unwrap().status, 403);
 
     // kubectl reads it as upstream's users do.
     let out = ok(

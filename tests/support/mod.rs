@@ -9,6 +9,7 @@ pub mod backend;
 pub mod etcd_cluster;
 pub mod https;
 pub mod kubeboot;
+pub mod scrape;
 pub mod socket;
 pub mod users;
 pub mod wait;

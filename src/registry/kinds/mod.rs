@@ -11,6 +11,7 @@ mod coordination_v1;
 pub mod corev1;
 mod discovery_v1;
 mod events_v1;
+mod flowcontrol_v1;
 mod networking_v1;
 mod node_v1;
 mod policy_v1;
@@ -161,6 +162,9 @@ fn registered() -> Vec<Kind> {
         kind(discovery_v1::EndpointSliceRules),
         // events.k8s.io/v1
         events_v1::kind(),
+        // flowcontrol.apiserver.k8s.io/v1
+        kind(flowcontrol_v1::FlowSchemaRules),
+        kind(flowcontrol_v1::PriorityLevelConfigurationRules),
         // networking.k8s.io/v1
         kind(networking_v1::IngressClassRules),
         kind(networking_v1::IngressRules),

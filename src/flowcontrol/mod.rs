@@ -1,0 +1,513 @@
+//! API Priority and Fairness (upstream's `k8s.io/apiserver/pkg/util/flowcontrol`): every
+//! request is classified by the first FlowSchema that matches it, and waits for a seat of its
+//! schema's priority level in that level's fair queues. The server's concurrency
+//! (`--max-requests-inflight` + `--max-mutating-requests-inflight`) is shared among the levels
+//! by their nominal concurrency shares; `exempt` requests never wait.
+//!
+//! [`FlowControl`] holds the digested configuration; [`controller`] keeps it in step with the
+//! FlowSchema and PriorityLevelConfiguration objects (and their `Dangling` conditions);
+//! [`ensurer`] maintains upstream's bootstrap objects; [`dump`] serves the debug endpoints.
+
+pub mod bootstrap;
+pub mod controller;
+mod dropped;
+pub mod dump;
+pub mod ensurer;
+mod matching;
+pub mod queueset;
+
+use crate::auth::UserInfo;
+use crate::endpoints::request_info::RequestInfo;
+use bootstrap::{CATCH_ALL, EXEMPT};
+use k8s_openapi::api::flowcontrol::v1::{FlowSchema, PriorityLevelConfiguration};
+use queueset::{Descr, Limit, QueueSet, Queuing, Reason, Seat, Start};
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+/// A FlowSchema as the filter uses it.
+pub struct Schema {
+    /// Its name.
+    pub name: Arc<str>,
+    /// Its UID, for the `X-Kubernetes-PF-FlowSchema-UID` header.
+    pub uid: String,
+    /// The priority level it names.
+    pub level: String,
+    precedence: i32,
+    distinguisher: Option<String>,
+    rules: Vec<k8s_openapi::api::flowcontrol::v1::PolicyRulesWithSubjects>,
+}
+
+/// A priority level as the filter uses it.
+pub struct Level {
+    /// Its name.
+    pub name: Arc<str>,
+    /// Its UID, for the `X-Kubernetes-PF-PriorityLevel-UID` header.
+    pub uid: String,
+    /// Its nominal concurrency limit, in seats.
+    pub nominal: usize,
+    queues: Arc<QueueSet>,
+}
+
+impl Level {
+    /// Its queues.
+    pub fn queues(&self) -> &Arc<QueueSet> {
+        &self.queues
+    }
+}
+
+/// The configuration in force: schemas in matching order, levels by name.
+#[derive(Default)]
+pub struct Digest {
+    /// FlowSchemas, by ascending matchingPrecedence then name.
+    pub schemas: Vec<Arc<Schema>>,
+    /// Priority levels by name.
+    pub levels: BTreeMap<String, Arc<Level>>,
+}
+
+/// A request's classification.
+pub struct Classification {
+    /// The schema it matched.
+    pub schema: Arc<Schema>,
+    /// Its schema's level.
+    pub level: Arc<Level>,
+    /// Its flow distinguisher.
+    pub distinguisher: String,
+}
+
+/// Why a request was not admitted: the reason label and the `Retry-After` seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rejection {
+    /// `queue-full`, `concurrency-limit`, `time-out` or `cancelled`.
+    pub reason: Reason,
+    /// Seconds the client is told to wait.
+    pub retry_after: i64,
+}
+
+/// The server's API Priority and Fairness.
+pub struct FlowControl {
+    server_concurrency: usize,
+    digest: RwLock<Arc<Digest>>,
+    dropped: dropped::DroppedRequests,
+}
+
+/// A FlowSchema's `Dangling` condition that differs from what the digest found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DanglingUpdate {
+    /// The schema's name.
+    pub name: String,
+    /// "True" when its level does not exist.
+    pub status: &'static str,
+    /// `NotFound` or `Found`.
+    pub reason: &'static str,
+    /// Upstream's message.
+    pub message: String,
+}
+
+impl FlowControl {
+    /// Flow control over `server_concurrency` seats, with only the mandatory configuration
+    /// until the controller digests the objects.
+    pub fn new(server_concurrency: usize) -> Arc<Self> {
+        let fc = Arc::new(Self {
+            server_concurrency,
+            digest: RwLock::default(),
+            dropped: dropped::DroppedRequests::default(),
+        });
+        fc.digest(Vec::new(), Vec::new());
+        fc
+    }
+
+    /// The configuration in force.
+    pub fn current(&self) -> Arc<Digest> {
+        self.digest
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Takes in the objects as they now are (upstream's `digestConfigObjects`): levels keep
+    /// their queues when their queuing is unchanged, missing mandatory objects are imagined,
+    /// schemas naming no level are set aside. Returns the `Dangling` conditions to write.
+    pub fn digest(
+        &self,
+        pls: Vec<PriorityLevelConfiguration>,
+        fss: Vec<FlowSchema>,
+    ) -> Vec<DanglingUpdate> {
+        let old = self.current();
+        let mut specs: BTreeMap<String, (String, Limit, i32)> = BTreeMap::new();
+        for pl in &pls {
+            let name = pl.metadata.name.clone().unwrap_or_default();
+            if let Some((limit, shares)) = pl.spec.as_ref().and_then(|s| level_limit(&name, s)) {
+                let uid = pl.metadata.uid.clone().unwrap_or_default();
+                specs.insert(name, (uid, limit, shares));
+            } else {
+                tracing::warn!(level = %name, "ignoring a PriorityLevelConfiguration whose spec is broken");
+            }
+        }
+        for b in bootstrap::mandatory_priority_levels() {
+            if !specs.contains_key(b.name) {
+                let spec = serde_json::from_value(b.spec).expect("bootstrap spec decodes");
+                let (limit, shares) = level_limit(b.name, &spec).expect("bootstrap spec is valid");
+                specs.insert(b.name.to_string(), (String::new(), limit, shares));
+            }
+        }
+        let share_sum: f64 = specs.values().map(|(_, _, s)| f64::from(*s)).sum();
+        let levels: BTreeMap<String, Arc<Level>> = specs
+            .into_iter()
+            .map(|(name, (uid, limit, shares))| {
+                let nominal = if share_sum > 0.0 {
+                    (self.server_concurrency as f64 * f64::from(shares) / share_sum).ceil() as usize
+                } else {
+                    0
+                };
+                let queues = match old.levels.get(&name) {
+                    Some(l) if l.queues.kind() == limit => {
+                        l.queues.set_limit(nominal);
+                        l.queues.clone()
+                    }
+                    _ => QueueSet::new(limit, nominal),
+                };
+                crate::metrics::metrics().flowcontrol.level(&name, nominal);
+                let level = Level {
+                    name: name.as_str().into(),
+                    uid,
+                    nominal,
+                    queues,
+                };
+                (name, Arc::new(level))
+            })
+            .collect();
+
+        let mut updates = Vec::new();
+        let mut schemas = Vec::new();
+        for fs in fss {
+            let name = fs.metadata.name.clone().unwrap_or_default();
+            let spec = fs.spec.clone().unwrap_or_default();
+            let level = spec.priority_level_configuration.name.clone();
+            let found = levels.contains_key(&level);
+            if let Some(update) = dangling_update(&fs, &name, &level, found) {
+                updates.push(update);
+            }
+            if found {
+                schemas.push(schema(
+                    &name,
+                    fs.metadata.uid.clone().unwrap_or_default(),
+                    spec,
+                ));
+            }
+        }
+        schemas.sort_by(|a, b| (a.precedence, &a.name).cmp(&(b.precedence, &b.name)));
+        for b in bootstrap::mandatory_flow_schemas() {
+            if !schemas.iter().any(|s| &*s.name == b.name) {
+                let spec = serde_json::from_value(b.spec).expect("bootstrap spec decodes");
+                let s = schema(b.name, String::new(), spec);
+                if b.name == EXEMPT {
+                    schemas.insert(0, s);
+                } else {
+                    schemas.push(s);
+                }
+            }
+        }
+        *self.digest.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Digest {
+            schemas: schemas.into_iter().map(Arc::new).collect(),
+            levels,
+        });
+        updates
+    }
+
+    /// The first schema matching the request, and its level (upstream's `startRequest`).
+    pub fn classify(&self, user: &UserInfo, info: &RequestInfo) -> Classification {
+        let digest = self.current();
+        let schema = digest
+            .schemas
+            .iter()
+            .find(|s| matching::matches(&s.rules, user, info))
+            .or_else(|| digest.schemas.iter().find(|s| &*s.name == CATCH_ALL))
+            .expect("the catch-all schema is always there")
+            .clone();
+        let level = digest.levels[&schema.level].clone();
+        let distinguisher = match schema.distinguisher.as_deref() {
+            Some("ByUser") => user.name.clone(),
+            Some("ByNamespace") => info.namespace.clone(),
+            _ => String::new(),
+        };
+        Classification {
+            schema,
+            level,
+            distinguisher,
+        }
+    }
+
+    /// Asks the request's level for a seat: now, later (the ticket), or never.
+    pub fn start(&self, c: &Classification, descr: Arc<Descr>) -> Result<Admission, Rejection> {
+        let flow = hash_flow(&c.schema.name, &c.distinguisher);
+        match c.level.queues.start(flow, descr) {
+            Start::Execute(seat) => {
+                crate::metrics::metrics().flowcontrol.waited(
+                    &c.schema.name,
+                    &c.level.name,
+                    true,
+                    std::time::Duration::ZERO,
+                );
+                Ok(Admission::Now(seat))
+            }
+            Start::Wait(ticket) => Ok(Admission::Later(ticket)),
+            Start::Reject(reason) => Err(self.reject(c, reason)),
+        }
+    }
+
+    /// Waits in the queue for a seat until `deadline`.
+    pub async fn wait(
+        &self,
+        c: &Classification,
+        ticket: queueset::Ticket,
+        deadline: tokio::time::Instant,
+    ) -> Result<Seat, Rejection> {
+        let metrics = &crate::metrics::metrics().flowcontrol;
+        let started = std::time::Instant::now();
+        let waited = {
+            let _waiting = metrics.waiting(&c.schema.name, &c.level.name);
+            ticket.wait(deadline).await
+        };
+        metrics.waited(
+            &c.schema.name,
+            &c.level.name,
+            waited.is_ok(),
+            started.elapsed(),
+        );
+        waited.map_err(|reason| self.reject(c, reason))
+    }
+
+    fn reject(&self, c: &Classification, reason: Reason) -> Rejection {
+        crate::metrics::metrics()
+            .flowcontrol
+            .rejected(&c.schema.name, &c.level.name, reason);
+        Rejection {
+            reason,
+            retry_after: self.dropped.record(&c.level.name),
+        }
+    }
+}
+
+/// A request's admission by its level.
+pub enum Admission {
+    /// It has a seat.
+    Now(Seat),
+    /// It waits in a queue.
+    Later(queueset::Ticket),
+}
+
+fn schema(
+    name: &str,
+    uid: String,
+    spec: k8s_openapi::api::flowcontrol::v1::FlowSchemaSpec,
+) -> Schema {
+    Schema {
+        name: name.into(),
+        uid,
+        level: spec.priority_level_configuration.name,
+        precedence: spec.matching_precedence.unwrap_or(1000),
+        distinguisher: spec.distinguisher_method.map(|d| d.type_),
+        rules: spec.rules.unwrap_or_default(),
+    }
+}
+
+/// How a level's spec limits, and its shares; `None` for a spec upstream would ignore.
+fn level_limit(
+    name: &str,
+    spec: &k8s_openapi::api::flowcontrol::v1::PriorityLevelConfigurationSpec,
+) -> Option<(Limit, i32)> {
+    match (spec.type_.as_str(), &spec.exempt, &spec.limited) {
+        ("Exempt", exempt, None) if name == EXEMPT => Some((
+            Limit::Exempt,
+            exempt
+                .as_ref()
+                .and_then(|e| e.nominal_concurrency_shares)
+                .unwrap_or(0),
+        )),
+        ("Limited", None, Some(limited)) if name != EXEMPT => {
+            let shares = limited.nominal_concurrency_shares.unwrap_or(30);
+            let response = limited.limit_response.as_ref()?;
+            let limit = match (response.type_.as_str(), &response.queuing) {
+                ("Reject", None) => Limit::Reject,
+                ("Queue", Some(q)) => {
+                    let queues = usize::try_from(q.queues.unwrap_or(64)).ok()?;
+                    let hand_size = usize::try_from(q.hand_size.unwrap_or(8)).ok()?;
+                    let queue_length_limit =
+                        usize::try_from(q.queue_length_limit.unwrap_or(50)).ok()?;
+                    if queues == 0 || hand_size == 0 || hand_size > queues {
+                        return None;
+                    }
+                    Limit::Queue(Queuing {
+                        queues,
+                        hand_size,
+                        queue_length_limit,
+                    })
+                }
+                _ => return None,
+            };
+            Some((limit, shares))
+        }
+        _ => None,
+    }
+}
+
+fn dangling_update(
+    fs: &FlowSchema,
+    name: &str,
+    level: &str,
+    found: bool,
+) -> Option<DanglingUpdate> {
+    let (status, reason, message) = if found {
+        (
+            "False",
+            "Found",
+            format!(
+                "This FlowSchema references the PriorityLevelConfiguration object named {level:?} and it exists"
+            ),
+        )
+    } else {
+        (
+            "True",
+            "NotFound",
+            format!(
+                "This FlowSchema references the PriorityLevelConfiguration object named {level:?} but there is no such object"
+            ),
+        )
+    };
+    let current = fs
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .into_iter()
+        .flatten()
+        .find(|c| c.type_.as_deref() == Some("Dangling"));
+    let same = current.is_some_and(|c| {
+        c.status.as_deref() == Some(status)
+            && c.reason.as_deref() == Some(reason)
+            && c.message.as_deref() == Some(message.as_str())
+    });
+    (!same).then(|| DanglingUpdate {
+        name: name.to_string(),
+        status,
+        reason,
+        message,
+    })
+}
+
+/// Upstream's `hashFlowID`: the first 8 bytes, little-endian, of sha256(schema, 0, flow).
+fn hash_flow(schema: &str, distinguisher: &str) -> u64 {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(schema.as_bytes());
+    ctx.update(&[0]);
+    ctx.update(distinguisher.as_bytes());
+    let sum = ctx.finish();
+    u64::from_le_bytes(sum.as_ref()[..8].try_into().expect("sha256 has 32 bytes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::endpoints::request_info::Verb;
+
+    fn objects() -> (Vec<PriorityLevelConfiguration>, Vec<FlowSchema>) {
+        let pls = bootstrap::mandatory_priority_levels()
+            .into_iter()
+            .chain(bootstrap::suggested_priority_levels())
+            .map(|b| serde_json::from_value(b.object()).unwrap())
+            .collect();
+        let fss = bootstrap::mandatory_flow_schemas()
+            .into_iter()
+            .chain(bootstrap::suggested_flow_schemas())
+            .map(|b| serde_json::from_value(b.object()).unwrap())
+            .collect();
+        (pls, fss)
+    }
+
+    #[test]
+    fn the_bootstrap_configuration_shares_upstreams_600_seats_as_upstream() {
+        let fc = FlowControl::new(600);
+        let (pls, fss) = objects();
+        let updates = fc.digest(pls, fss);
+        assert_eq!(updates.len(), 11, "every schema gains its Dangling=False");
+        assert!(updates.iter().all(|u| u.status == "False"));
+        let d = fc.current();
+        // Upstream: 245 shares; global-default ceil(600*20/245) = 49, workload-low 245.
+        assert_eq!(d.levels["global-default"].nominal, 49);
+        assert_eq!(d.levels["workload-low"].nominal, 245);
+        assert_eq!(d.levels["catch-all"].nominal, 13);
+        assert_eq!(d.levels["exempt"].nominal, 0);
+        let names: Vec<_> = d.schemas.iter().map(|s| &*s.name).collect();
+        assert_eq!(names[..3], ["exempt", "probes", "system-leader-election"]);
+        assert_eq!(names.last(), Some(&"catch-all"));
+    }
+
+    #[test]
+    fn requests_are_classified_by_the_first_matching_schema() {
+        let fc = FlowControl::new(600);
+        let (pls, fss) = objects();
+        fc.digest(pls, fss);
+        let admin = UserInfo {
+            name: "admin".into(),
+            groups: vec!["system:masters".into(), "system:authenticated".into()],
+            ..Default::default()
+        };
+        let info = RequestInfo {
+            is_resource_request: true,
+            verb: Verb::List,
+            resource: "pods".into(),
+            namespace: "default".into(),
+            ..Default::default()
+        };
+        assert_eq!(&*fc.classify(&admin, &info).schema.name, "exempt");
+        let alice = UserInfo {
+            name: "alice".into(),
+            groups: vec!["system:authenticated".into()],
+            ..Default::default()
+        };
+        let c = fc.classify(&alice, &info);
+        assert_eq!(
+            (&*c.schema.name, &*c.level.name),
+            ("global-default", "global-default")
+        );
+        assert_eq!(c.distinguisher, "alice");
+        let probe = RequestInfo {
+            path: "/readyz".into(),
+            ..Default::default()
+        };
+        assert_eq!(&*fc.classify(&alice, &probe).level.name, "exempt");
+    }
+
+    #[test]
+    fn a_schema_naming_a_missing_level_dangles_and_is_set_aside() {
+        let fc = FlowControl::new(10);
+        let fs: FlowSchema = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "orphan"},
+            "spec": {"priorityLevelConfiguration": {"name": "nowhere"}, "matchingPrecedence": 5,
+                     "rules": [{"subjects": [{"kind": "Group", "group": {"name": "*"}}],
+                                "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}]}]},
+        }))
+        .unwrap();
+        let updates = fc.digest(Vec::new(), vec![fs]);
+        assert_eq!(updates[0].status, "True");
+        assert_eq!(
+            updates[0].message,
+            r#"This FlowSchema references the PriorityLevelConfiguration object named "nowhere" but there is no such object"#
+        );
+        let names: Vec<_> = fc
+            .current()
+            .schemas
+            .iter()
+            .map(|s| s.name.to_string())
+            .collect();
+        assert_eq!(names, ["exempt", "catch-all"]);
+        // Only the mandatory levels: catch-all has all ten seats.
+        assert_eq!(fc.current().levels["catch-all"].nominal, 10);
+    }
+
+    #[test]
+    fn flows_hash_as_upstreams_hash_flow_id() {
+        // The first 8 bytes of sha256("a\0b") and sha256("global-default\0alice"), little-endian.
+        assert_eq!(hash_flow("a", "b"), 0xd3b1_bc1b_ae71_b259);
+        assert_eq!(hash_flow("global-default", "alice"), 0xf4de_3bd4_2ccd_f6b7);
+    }
+}
