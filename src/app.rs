@@ -51,6 +51,9 @@ pub enum AppError {
         #[source]
         source: std::io::Error,
     },
+    /// The audit webhook's kubeconfig could not be used.
+    #[error("--audit-webhook-config-file: {0}")]
+    AuditWebhook(#[source] crate::webhook::WebhookError),
     /// The storage backend could not be opened.
     #[error("opening storage: {0}")]
     Storage(#[from] StorageError),
@@ -347,16 +350,32 @@ pub async fn prepare_chain(
     }
     .map_err(|source| AppError::Bind { addr, source })?;
 
-    let auditor = match (&o.audit_policy, &o.audit_log) {
-        (Some(policy), Some(log)) => {
-            let events =
-                crate::audit::log::start(log.clone()).map_err(|source| AppError::AuditLog {
-                    path: log.path.clone(),
-                    source,
-                })?;
-            Some(Arc::new(crate::audit::Auditor::new(policy.clone(), events)))
+    let auditor = match &o.audit_policy {
+        Some(policy) => {
+            let mut backends = Vec::new();
+            if let Some(log) = &o.audit_log {
+                let events =
+                    crate::audit::log::start(log.clone()).map_err(|source| AppError::AuditLog {
+                        path: log.path.clone(),
+                        source,
+                    })?;
+                backends.push(("log", events));
+            }
+            if let Some((file, batch)) = &o.audit_webhook {
+                let client = crate::webhook::WebhookClient::from_kubeconfig_file(
+                    file,
+                    std::time::Duration::from_secs(30),
+                )
+                .map_err(AppError::AuditWebhook)?;
+                backends.push((
+                    "webhook",
+                    crate::audit::webhook::start(client, batch.clone()),
+                ));
+            }
+            (!backends.is_empty())
+                .then(|| Arc::new(crate::audit::Auditor::new(policy.clone(), backends)))
         }
-        _ => None,
+        None => None,
     };
     let reload_client_cas = Box::pin(authenticator.reload_client_cas());
     let server = chain.prepare_run(

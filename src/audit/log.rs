@@ -1,10 +1,12 @@
 //! The log backend (`--audit-log-path`, `-` for stdout): JSON lines appended to a file,
 //! rotated when it would pass `--audit-log-maxsize` megabytes into
 //! `<name>-<timestamp><.ext>` beside it (as upstream's lumberjack names backups), keeping at
-//! most `--audit-log-maxbackup` of them.
+//! most `--audit-log-maxbackup` of them, none older than `--audit-log-maxage` days.
 
+use serde_json::Value;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// Where and how the log is written.
@@ -16,20 +18,30 @@ pub struct LogConfig {
     pub max_size_mb: u64,
     /// Backups kept (0: all).
     pub max_backups: usize,
+    /// Days a backup is kept, by the time in its name (0: no limit).
+    pub max_age_days: u64,
 }
 
-/// Opens the log and starts its writer; the queue to send lines to.
-pub fn start(config: LogConfig) -> std::io::Result<mpsc::Sender<Vec<u8>>> {
+/// Opens the log and starts its writer; the queue to send events to.
+pub fn start(config: LogConfig) -> std::io::Result<mpsc::Sender<Arc<Value>>> {
     let mut sink = Sink::open(config)?;
-    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(super::QUEUE);
+    let (tx, mut rx) = mpsc::channel::<Arc<Value>>(super::QUEUE);
     std::thread::Builder::new()
         .name("audit-log".into())
         .spawn(move || {
-            while let Some(line) = rx.blocking_recv() {
+            let mut line = Vec::new();
+            let mut write = |sink: &mut Sink, event: &Value| {
+                line.clear();
+                // Serializing a Value into memory cannot fail.
+                let _ = serde_json::to_writer(&mut line, event);
+                line.push(b'\n');
                 sink.write(&line);
+            };
+            while let Some(event) = rx.blocking_recv() {
+                write(&mut sink, &event);
                 // Whatever else is queued goes in the same write burst, then to the file.
-                while let Ok(line) = rx.try_recv() {
-                    sink.write(&line);
+                while let Ok(event) = rx.try_recv() {
+                    write(&mut sink, &event);
                 }
                 sink.flush();
             }
@@ -97,28 +109,55 @@ impl Sink {
         self.flush();
         let path = PathBuf::from(&self.config.path);
         let now = time::OffsetDateTime::now_utc();
-        let stamp = format!(
-            "{:04}-{:02}-{:02}T{:02}-{:02}-{:02}.{:03}",
-            now.year(),
-            u8::from(now.month()),
-            now.day(),
-            now.hour(),
-            now.minute(),
-            now.second(),
-            now.millisecond()
-        );
-        std::fs::rename(&path, backup_name(&path, &stamp))?;
+        std::fs::rename(&path, backup_name(&path, &stamp_of(now)))?;
         *self = Sink::open(self.config.clone())?;
-        if self.config.max_backups > 0 {
-            let mut backups = backups_of(&path);
-            backups.sort();
-            let excess = backups.len().saturating_sub(self.config.max_backups);
-            for old in &backups[..excess] {
+        let mut backups = backups_of(&path);
+        // The timestamps sort as the names do.
+        backups.sort();
+        let excess = match self.config.max_backups {
+            0 => 0,
+            keep => backups.len().saturating_sub(keep),
+        };
+        let oldest_kept = (self.config.max_age_days > 0).then(|| {
+            let cutoff = now - time::Duration::days(self.config.max_age_days as i64);
+            stamp_of(cutoff)
+        });
+        for (i, old) in backups.iter().enumerate() {
+            let expired = oldest_kept.as_deref().is_some_and(|cutoff| {
+                backup_stamp(&path, old).is_some_and(|s| s.as_str() < cutoff)
+            });
+            if i < excess || expired {
                 let _ = std::fs::remove_file(old);
             }
         }
         Ok(())
     }
+}
+
+/// lumberjack's backup timestamp: `2006-01-02T15-04-05.000`, UTC.
+fn stamp_of(t: time::OffsetDateTime) -> String {
+    format!(
+        "{:04}-{:02}-{:02}T{:02}-{:02}-{:02}.{:03}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
+}
+
+/// The timestamp in the name of `backup`, a backup of the log at `path`.
+fn backup_stamp(path: &Path, backup: &Path) -> Option<String> {
+    let stem = path.file_stem()?.to_str()?;
+    let name = backup.file_name()?.to_str()?;
+    let rest = name.strip_prefix(stem)?.strip_prefix('-')?;
+    let stamp = match path.extension().and_then(|e| e.to_str()) {
+        Some(ext) => rest.strip_suffix(&format!(".{ext}"))?,
+        None => rest,
+    };
+    Some(stamp.to_string())
 }
 
 /// `audit.log` → `audit-<stamp>.log`.
@@ -164,6 +203,7 @@ mod tests {
             path: path.to_string_lossy().into(),
             max_size_mb: 1,
             max_backups: 2,
+            max_age_days: 0,
         })
         .unwrap();
         let line = vec![b'x'; 400 * 1024];
@@ -174,6 +214,33 @@ mod tests {
         }
         sink.flush();
         assert!(std::fs::metadata(&path).unwrap().len() <= 1024 * 1024);
+        assert_eq!(backups_of(&path).len(), 2);
+    }
+
+    #[test]
+    fn backups_older_than_the_max_age_go_at_the_next_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let old = dir.path().join("audit-2020-01-02T03-04-05.000.log");
+        let recent = backup_name(&path, &stamp_of(time::OffsetDateTime::now_utc()));
+        std::fs::write(&old, "old\n").unwrap();
+        std::fs::write(&recent, "recent\n").unwrap();
+        assert_eq!(
+            backup_stamp(&path, &old).as_deref(),
+            Some("2020-01-02T03-04-05.000")
+        );
+        let mut sink = Sink::open(LogConfig {
+            path: path.to_string_lossy().into(),
+            max_size_mb: 1,
+            max_backups: 0,
+            max_age_days: 30,
+        })
+        .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        sink.write(&vec![b'x'; 1024 * 1024]);
+        sink.write(b"more\n");
+        assert!(!old.exists(), "older than 30 days");
+        assert!(recent.exists());
         assert_eq!(backups_of(&path).len(), 2);
     }
 }

@@ -2,7 +2,9 @@
 //! (the client's, or a new one); a request the audit policy selects is recorded at its stages —
 //! RequestReceived, ResponseStarted for long-running requests, ResponseComplete once the body
 //! is sent — with the request's object at level Request and the response's at
-//! RequestResponse. It runs after authentication, so events name the authenticated user.
+//! RequestResponse. It runs after authentication, so events name the authenticated user; a
+//! request authentication refuses is recorded there (upstream's
+//! `WithFailedAuthenticationAudit`) through [`FailedAuthentication`].
 
 use super::observed_body::ObservedBody;
 use super::{Mapped, request_info};
@@ -68,13 +70,7 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        let id = req
-            .headers()
-            .get(AUDIT_ID)
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.is_empty())
-            .map(str::to_string)
-            .unwrap_or_else(crate::registry::store::new_uid);
+        let id = audit_id(&req);
         let decided = self.auditor.as_ref().and_then(|auditor| {
             let decision = decide(auditor, &req);
             (decision.level != Level::None).then(|| (auditor.clone(), decision))
@@ -124,6 +120,95 @@ where
             })
         }))
     }
+}
+
+/// The audit of a request authentication may refuse: its event, when the policy selects it.
+pub struct FailedAuthentication {
+    id: String,
+    audited: Option<(Arc<Auditor>, Object<String, Value>, String)>,
+}
+
+impl FailedAuthentication {
+    /// Prepares the audit of `req` by `auditor` before authentication decides.
+    pub fn prepare(auditor: Option<&Arc<Auditor>>, req: &Request) -> Self {
+        let id = audit_id(req);
+        let audited = auditor.and_then(|auditor| {
+            let decision = decide(auditor, req);
+            if decision.level == Level::None
+                || decision.omit_stages.contains(&Stage::ResponseStarted)
+            {
+                return None;
+            }
+            let info = request_info(req.extensions());
+            let mut event = base_event(req, info, decision.level, &id);
+            // No user was authenticated.
+            event.insert("user".into(), json!({}));
+            Some((auditor.clone(), event, auth_methods(req)))
+        });
+        Self { id, audited }
+    }
+
+    /// Records the refusal `resp` (ResponseStarted, with the credentials tried) and gives it
+    /// its Audit-ID.
+    pub fn refused(self, resp: Response) -> Response {
+        if let Some((auditor, mut event, methods)) = self.audited {
+            event.insert("stage".into(), json!(Stage::ResponseStarted.as_str()));
+            event.insert("stageTimestamp".into(), json!(micro_time()));
+            event.insert(
+                "responseStatus".into(),
+                json!({"metadata": {}, "message": methods, "code": resp.status().as_u16()}),
+            );
+            auditor.record(Value::Object(event));
+        }
+        with_id(resp, &self.id)
+    }
+}
+
+/// Upstream's `getAuthMethods`: the credentials a refused request presented.
+fn auth_methods(req: &Request) -> String {
+    let mut methods = Vec::new();
+    let authorization = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .trim();
+    let mut parts = authorization.split(' ');
+    let scheme = parts.next().unwrap_or("");
+    if scheme.eq_ignore_ascii_case("basic") {
+        methods.push("basic");
+    }
+    if scheme.eq_ignore_ascii_case("bearer") && parts.next().is_some() {
+        methods.push("bearer");
+    }
+    let query = req.uri().query().unwrap_or("");
+    if form_urlencoded::parse(query.as_bytes())
+        .any(|(k, v)| k == "access_token" && !v.trim().is_empty())
+    {
+        methods.push("access_token");
+    }
+    if req
+        .extensions()
+        .get::<Arc<ConnInfo>>()
+        .is_some_and(|c| !c.peer_certificates.is_empty())
+    {
+        methods.push("x509");
+    }
+    if methods.is_empty() {
+        "Authentication failed, no credentials provided".into()
+    } else {
+        format!("Authentication failed, attempted: {}", methods.join(", "))
+    }
+}
+
+/// The request's audit ID: the client's, or a new one.
+fn audit_id(req: &Request) -> String {
+    req.headers()
+        .get(AUDIT_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+        .unwrap_or_else(crate::registry::store::new_uid)
 }
 
 /// Records the response's stages: ResponseStarted at once for a long-running request, and
@@ -219,16 +304,20 @@ impl Record {
         let mut event = self.event.clone();
         event.insert("stage".into(), json!(stage.as_str()));
         event.insert("stageTimestamp".into(), json!(micro_time()));
-        let annotations = self.annotations.snapshot();
-        if !annotations.is_empty() {
-            let map: Object<String, Value> = annotations
+        let added = self.annotations.snapshot();
+        if let Some(user) = &added.impersonated {
+            event.insert("impersonatedUser".into(), user_json(user));
+        }
+        if !added.pairs.is_empty() {
+            let map: Object<String, Value> = added
+                .pairs
                 .into_iter()
                 .map(|(k, v)| (k, json!(v)))
                 .collect();
             event.insert("annotations".into(), Value::Object(map));
         }
         extra(&mut event);
-        self.auditor.record(&Value::Object(event));
+        self.auditor.record(Value::Object(event));
     }
 
     /// `obj` as recorded: without managedFields when the policy says so.
@@ -278,16 +367,7 @@ fn with_id(mut resp: Response, id: &str) -> Response {
 fn base_event(req: &Request, info: &RequestInfo, level: Level, id: &str) -> Object<String, Value> {
     let anonymous = UserInfo::default();
     let user = req.extensions().get::<UserInfo>().unwrap_or(&anonymous);
-    let mut u = json!({"username": user.name});
-    if !user.uid.is_empty() {
-        u["uid"] = json!(user.uid);
-    }
-    if !user.groups.is_empty() {
-        u["groups"] = json!(user.groups);
-    }
-    if !user.extra.is_empty() {
-        u["extra"] = json!(user.extra);
-    }
+    let u = user_json(user);
     let mut source_ips: Vec<String> = req
         .headers()
         .get("x-forwarded-for")
@@ -343,6 +423,21 @@ fn base_event(req: &Request, info: &RequestInfo, level: Level, id: &str) -> Obje
     }
     event.insert("requestReceivedTimestamp".into(), json!(micro_time()));
     event
+}
+
+/// A user as audit events give one (authentication.k8s.io/v1 UserInfo).
+fn user_json(user: &UserInfo) -> Value {
+    let mut u = json!({"username": user.name});
+    if !user.uid.is_empty() {
+        u["uid"] = json!(user.uid);
+    }
+    if !user.groups.is_empty() {
+        u["groups"] = json!(user.groups);
+    }
+    if !user.extra.is_empty() {
+        u["extra"] = json!(user.extra);
+    }
+    u
 }
 
 /// Now, as audit events give times (RFC 3339 with microseconds).

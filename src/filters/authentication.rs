@@ -2,8 +2,10 @@
 //! A request whose identity needs a lookup (a bearer token) waits for it; the others, most of
 //! them with a certificate verified once per connection, are answered or passed on at once.
 
+use super::audit::FailedAuthentication;
 use super::deciding::Deciding;
 use super::{Answer, answer};
+use crate::audit::Auditor;
 use crate::auth::{AuthError, Authenticating, Authenticator, ConnInfo, UserInfo};
 use crate::endpoints::status::ApiError;
 use crate::endpoints::{Request, Response};
@@ -17,12 +19,13 @@ use tower::{Layer, Service};
 #[derive(Clone)]
 pub struct AuthenticationLayer {
     authn: Arc<Authenticator>,
+    auditor: Option<Arc<Auditor>>,
 }
 
 impl AuthenticationLayer {
-    /// Authenticates with `authn`.
-    pub fn new(authn: Arc<Authenticator>) -> Self {
-        Self { authn }
+    /// Authenticates with `authn`; refusals are audited by `auditor`.
+    pub fn new(authn: Arc<Authenticator>, auditor: Option<Arc<Auditor>>) -> Self {
+        Self { authn, auditor }
     }
 }
 
@@ -33,6 +36,7 @@ impl<S> Layer<S> for AuthenticationLayer {
         Authentication {
             inner,
             authn: self.authn.clone(),
+            auditor: self.auditor.clone(),
         }
     }
 }
@@ -42,6 +46,7 @@ impl<S> Layer<S> for AuthenticationLayer {
 pub struct Authentication<S> {
     inner: S,
     authn: Arc<Authenticator>,
+    auditor: Option<Arc<Auditor>>,
 }
 
 /// Passes `req` from `user` on: its credentials must not leak to handlers that proxy it onwards.
@@ -82,15 +87,17 @@ where
             }
             Authenticating::Done(Err(e)) => {
                 attempt("failure");
-                Either::Left(answer(unauthorized(req.uri().path(), &e)))
+                let audit = FailedAuthentication::prepare(self.auditor.as_ref(), &req);
+                Either::Left(answer(audit.refused(unauthorized(req.uri().path(), &e))))
             }
             Authenticating::Token(token) => {
                 let authn = self.authn.clone();
                 let path = req.uri().path().to_string();
+                let audit = FailedAuthentication::prepare(self.auditor.as_ref(), &req);
                 let decision: BoxFuture<'static, _> = Box::pin(async move {
                     let user = authn.token_user(&token).await;
                     attempt(if user.is_ok() { "success" } else { "failure" });
-                    user.map_err(|e| unauthorized(&path, &e))
+                    user.map_err(|e| audit.refused(unauthorized(&path, &e)))
                 });
                 let mut req = req;
                 req.headers_mut().remove(http::header::AUTHORIZATION);

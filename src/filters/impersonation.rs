@@ -224,10 +224,15 @@ where
         let groups_given = req.headers().contains_key(GROUP);
         strip(req.headers_mut());
         let authz = self.authz.clone();
+        let audit = req.extensions().get::<crate::audit::Annotations>().cloned();
         let decision: BoxFuture<'static, _> = Box::pin(async move {
-            impersonate(&authz, &requestor, asked, groups_given)
+            let user = impersonate(&authz, &requestor, asked, groups_given)
                 .await
-                .map_err(ApiError::into_response)
+                .map_err(ApiError::into_response)?;
+            if let Some(audit) = audit {
+                audit.impersonated(&user);
+            }
+            Ok(user)
         });
         Either::Right(Deciding::start(&mut self.inner, req, decision))
     }

@@ -75,7 +75,10 @@ pub fn build_handler_chain(handler: Handler, c: FilterConfig) -> Handler {
             .option_layer(retry_after)
             .layer(in_flight::InFlightLayer::new(c.in_flight))
             .layer(timeout::TimeoutLayer::new(c.request_timeout))
-            .layer(authentication::AuthenticationLayer::new(c.authenticator))
+            .layer(authentication::AuthenticationLayer::new(
+                c.authenticator,
+                c.auditor.clone(),
+            ))
             .layer(audit::AuditLayer::new(c.auditor))
             .layer(impersonation::ImpersonationLayer::new(c.authorizer.clone()))
             .option_layer(c.flow_control.clone().map(|fc| {

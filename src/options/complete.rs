@@ -182,8 +182,10 @@ pub struct CompletedOptions {
     pub audit_policy_file: Option<PathBuf>,
     /// The audit policy, read from that file by `validate()`.
     pub audit_policy: Option<crate::audit::Policy>,
-    /// Where audit events go (`--audit-log-*`); auditing needs both this and a policy.
+    /// Where audit events go (`--audit-log-*`); auditing needs a policy and a backend.
     pub audit_log: Option<crate::audit::log::LogConfig>,
+    /// The audit webhook (`--audit-webhook-*`): its kubeconfig and batching.
+    pub audit_webhook: Option<(PathBuf, crate::audit::webhook::BatchConfig)>,
     /// `--runtime-config`: which group versions and resources to serve.
     pub runtime_config: RuntimeConfig,
     /// Flags that could not be parsed, reported by `validate()` with the rest.
@@ -454,6 +456,16 @@ impl ServerRunOptions {
                 path,
                 max_size_mb: self.audit_log_maxsize,
                 max_backups: self.audit_log_maxbackup,
+                max_age_days: self.audit_log_maxage,
+            }),
+            audit_webhook: self.audit_webhook_config_file.clone().map(|file| {
+                let batch = crate::audit::webhook::BatchConfig {
+                    buffer_size: self.audit_webhook_batch_buffer_size,
+                    max_size: self.audit_webhook_batch_max_size,
+                    max_wait: self.audit_webhook_batch_max_wait,
+                    initial_backoff: self.audit_webhook_initial_backoff,
+                };
+                (file, batch)
             }),
             runtime_config,
             parse_errors: errors,

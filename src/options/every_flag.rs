@@ -26,6 +26,8 @@ mod tests {
         Warns(&'static [&'static str]),
         /// Read before the options are completed: sets the log level in `main`.
         Logging,
+        /// Only its default is implemented: `sample`, another value, is an error naming it.
+        Refuses(&'static [&'static str]),
     }
 
     use Class::*;
@@ -303,6 +305,49 @@ mod tests {
                 sample: &["--audit-log-maxbackup=3"],
             },
         ),
+        (
+            "audit-log-maxage",
+            Works {
+                with: &["--audit-log-path=/tmp/audit.log"],
+                sample: &["--audit-log-maxage=7"],
+            },
+        ),
+        (
+            "audit-webhook-config-file",
+            works(&["--audit-webhook-config-file=/tmp/audit-webhook.kubeconfig"]),
+        ),
+        (
+            "audit-webhook-mode",
+            Refuses(&["--audit-webhook-mode=blocking"]),
+        ),
+        (
+            "audit-webhook-batch-buffer-size",
+            Works {
+                with: &["--audit-webhook-config-file=/tmp/w.kubeconfig"],
+                sample: &["--audit-webhook-batch-buffer-size=5"],
+            },
+        ),
+        (
+            "audit-webhook-batch-max-size",
+            Works {
+                with: &["--audit-webhook-config-file=/tmp/w.kubeconfig"],
+                sample: &["--audit-webhook-batch-max-size=5"],
+            },
+        ),
+        (
+            "audit-webhook-batch-max-wait",
+            Works {
+                with: &["--audit-webhook-config-file=/tmp/w.kubeconfig"],
+                sample: &["--audit-webhook-batch-max-wait=1s"],
+            },
+        ),
+        (
+            "audit-webhook-initial-backoff",
+            Works {
+                with: &["--audit-webhook-config-file=/tmp/w.kubeconfig"],
+                sample: &["--audit-webhook-initial-backoff=1s"],
+            },
+        ),
         ("profiling", Warns(&["--profiling=true"])),
         ("v", Logging),
         ("data-dir", works(&["--data-dir=/tmp/data"])),
@@ -357,6 +402,16 @@ mod tests {
                     completed(&all, &flags),
                     "--{flag}: {sample:?} changes nothing"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn refused_values_are_errors_naming_their_flag() {
+        for (flag, class) in FLAGS {
+            if let Refuses(sample) = class {
+                let errs = complete(sample).validate().unwrap_err();
+                assert!(errs.0.iter().any(|e| e.flag == *flag), "--{flag}: {errs:?}");
             }
         }
     }

@@ -351,6 +351,35 @@ pub struct ServerRunOptions {
     #[arg(long = "audit-log-maxbackup", default_value_t = 0)]
     pub audit_log_maxbackup: usize,
 
+    /// The maximum number of days to retain old audit log files based on the timestamp encoded
+    /// in their filename (0: no limit).
+    #[arg(long = "audit-log-maxage", default_value_t = 0)]
+    pub audit_log_maxage: u64,
+
+    /// Path to a kubeconfig formatted file that defines the audit webhook configuration.
+    #[arg(long = "audit-webhook-config-file", value_name = "FILE")]
+    pub audit_webhook_config_file: Option<PathBuf>,
+
+    /// Strategy for sending audit events: kubeboot sends them in batches (`batch`).
+    #[arg(long = "audit-webhook-mode", default_value = "batch")]
+    pub audit_webhook_mode: String,
+
+    /// The size of the buffer to store events before batching and writing.
+    #[arg(long = "audit-webhook-batch-buffer-size", default_value_t = 10000)]
+    pub audit_webhook_batch_buffer_size: usize,
+
+    /// The maximum size of a batch.
+    #[arg(long = "audit-webhook-batch-max-size", default_value_t = 400)]
+    pub audit_webhook_batch_max_size: usize,
+
+    /// The amount of time to wait before force writing the batch that hadn't reached the max size.
+    #[arg(long = "audit-webhook-batch-max-wait", value_parser = parse_duration, default_value = "30s")]
+    pub audit_webhook_batch_max_wait: Duration,
+
+    /// The amount of time to wait before retrying the first failed request.
+    #[arg(long = "audit-webhook-initial-backoff", value_parser = parse_duration, default_value = "10s")]
+    pub audit_webhook_initial_backoff: Duration,
+
     /// Enable profiling via web interface host:port/debug/pprof/ (kubeboot serves no pprof:
     /// `=true` given explicitly is warned of).
     #[arg(long = "profiling", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]

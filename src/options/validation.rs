@@ -113,6 +113,44 @@ impl CompletedOptions {
             }
         }
         let f = &self.flags;
+        match f.audit_webhook_mode.as_str() {
+            "batch" => {}
+            "blocking" | "blocking-strict" => r.error(
+                "audit-webhook-mode",
+                format!(
+                    "--audit-webhook-mode: kubeboot sends audit events in batches; {} is not implemented",
+                    f.audit_webhook_mode
+                ),
+            ),
+            other => r.error(
+                "audit-webhook-mode",
+                format!(
+                    r#"--audit-webhook-mode: invalid audit webhook mode {other}, allowed modes are "batch,blocking,blocking-strict""#
+                ),
+            ),
+        }
+        for (flag, value) in [
+            (
+                "audit-webhook-batch-buffer-size",
+                f.audit_webhook_batch_buffer_size,
+            ),
+            (
+                "audit-webhook-batch-max-size",
+                f.audit_webhook_batch_max_size,
+            ),
+        ] {
+            if value == 0 {
+                let what = flag
+                    .trim_start_matches("audit-webhook-batch-")
+                    .replace('-', " ");
+                r.error(
+                    flag,
+                    format!(
+                        "--{flag}: invalid audit batch webhook {what} 0, must be a positive number"
+                    ),
+                );
+            }
+        }
 
         r.parsed(&[
             "bind-address",

@@ -3,12 +3,14 @@
 //! Events as JSON lines — who, what, which object, the answer's code (a refusal's Status too),
 //! the objects where the level asks for them and never a Secret's data, authorization's
 //! decision and a ValidatingAdmissionPolicy's auditAnnotations and `Audit` failures — each
-//! response carrying its Audit-ID.
+//! response carrying its Audit-ID; the webhook backend gets the same events in EventLists.
 
 use crate::support::audit;
+use crate::support::backend::{Backend, full};
 use crate::support::kubeboot::TestServer;
 use crate::support::wait::eventually;
 use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
 
 const POLICY: &str = r#"
 apiVersion: audit.k8s.io/v1
@@ -192,5 +194,170 @@ async fn an_audit_policy_records_exactly_what_it_selects_at_its_levels() {
     assert_eq!(
         refused["message"],
         "secrets \"s1\" is forbidden: User \"nobody\" cannot get resource \"secrets\" in API group \"\" in the namespace \"audited\""
+    );
+}
+
+/// An HTTPS audit webhook recording every EventList it receives; the kubeconfig pointing
+/// kubeboot at it.
+fn start_webhook(dir: &std::path::Path, lists: Arc<Mutex<Vec<Value>>>) -> (Backend, String) {
+    let backend = Backend::start(
+        None,
+        Arc::new(move |req, _| {
+            let lists = lists.clone();
+            Box::pin(async move {
+                use http_body_util::BodyExt;
+                let body = req.into_body().collect().await.unwrap().to_bytes();
+                lists
+                    .lock()
+                    .unwrap()
+                    .push(serde_json::from_slice(&body).unwrap());
+                hyper::Response::builder().body(full("")).unwrap()
+            })
+        }),
+    );
+    std::fs::write(dir.join("audit-webhook-ca.crt"), &backend.ca_pem).unwrap();
+    let kubeconfig = dir.join("audit-webhook.kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: audit\n  cluster:\n    \
+             server: https://{}/audit\n    certificate-authority: audit-webhook-ca.crt\n\
+             users:\n- name: kubeboot\n  user: {{}}\n\
+             contexts:\n- name: audit\n  context:\n    cluster: audit\n    user: kubeboot\n\
+             current-context: audit\n",
+            backend.addr
+        ),
+    )
+    .unwrap();
+    (
+        backend,
+        format!("--audit-webhook-config-file={}", kubeconfig.display()),
+    )
+}
+
+#[tokio::test]
+async fn the_webhook_backend_receives_the_selected_events_in_event_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let lists = Arc::new(Mutex::new(Vec::new()));
+    let (_webhook, webhook_flag) = start_webhook(dir.path(), lists.clone());
+    let policy = dir.path().join("audit-policy.yaml");
+    std::fs::write(&policy, POLICY).unwrap();
+    let mut server = TestServer::up(&[
+        "--builtin-controllers=false",
+        &format!("--audit-policy-file={}", policy.display()),
+        &webhook_flag,
+        "--audit-webhook-batch-max-wait=200ms",
+    ]);
+    server.wait_ready().await;
+    let admin = server.admin();
+    admin
+        .create(
+            "/api/v1/namespaces",
+            &json!({"metadata": {"name": "audited"}}),
+        )
+        .await;
+    let r = admin
+        .json(
+            "POST",
+            "/api/v1/namespaces/audited/secrets",
+            &json!({"metadata": {"name": "hooked"}, "data": {"password": "aHVudGVyMg=="}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let audit_id = r.headers["audit-id"].to_str().unwrap().to_string();
+    // A request authentication refuses is audited too, as upstream's failed-authentication
+    // audit records it: no user, the credentials tried.
+    let refused = server
+        .anonymous()
+        .request(
+            "GET",
+            "/api/v1/namespaces/audited/secrets",
+            &[("authorization", "Bearer not-a-token")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(refused.status, 401, "{}", refused.body);
+    let refused_id = refused.headers["audit-id"].to_str().unwrap().to_string();
+    // An impersonated request names both users.
+    let as_bob = admin
+        .request(
+            "GET",
+            "/api/v1/namespaces/audited/secrets/hooked",
+            &[("impersonate-user", "bob")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(as_bob.status, 403, "{}", as_bob.body);
+    let bob_id = as_bob.headers["audit-id"].to_str().unwrap().to_string();
+
+    let events = eventually("the Secret's event at the webhook", || async {
+        let lists = lists.lock().unwrap().clone();
+        let events: Vec<Value> = lists
+            .iter()
+            .inspect(|l| {
+                assert_eq!(
+                    (&l["kind"], &l["apiVersion"]),
+                    (&json!("EventList"), &json!("audit.k8s.io/v1"))
+                );
+            })
+            .flat_map(|l| l["items"].as_array().unwrap().clone())
+            .collect();
+        let arrived = |id: &str| events.iter().any(|e| e["auditID"] == id);
+        (arrived(&audit_id) && arrived(&refused_id) && arrived(&bob_id)).then_some(events)
+    })
+    .await;
+    let failed: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["auditID"] == refused_id.as_str())
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(
+        (&failed[0]["stage"], &failed[0]["user"], &failed[0]["verb"]),
+        (&json!("ResponseStarted"), &json!({}), &json!("list"))
+    );
+    let impersonated = events
+        .iter()
+        .find(|e| e["auditID"] == bob_id.as_str())
+        .unwrap();
+    assert_eq!(
+        impersonated["impersonatedUser"],
+        json!({"username": "bob", "groups": ["system:authenticated"]})
+    );
+    assert_ne!(impersonated["user"]["username"], "bob");
+    assert_eq!(
+        failed[0]["responseStatus"],
+        json!({"metadata": {}, "message": "Authentication failed, attempted: bearer", "code": 401})
+    );
+    let sent: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["auditID"] == audit_id.as_str())
+        .collect();
+    assert_eq!(sent.len(), 1, "RequestReceived is omitted: {sent:?}");
+    let e = sent[0];
+    assert_eq!(
+        (
+            &e["stage"],
+            &e["level"],
+            &e["verb"],
+            &e["objectRef"]["name"]
+        ),
+        (
+            &json!("ResponseComplete"),
+            &json!("Metadata"),
+            &json!("create"),
+            &json!("hooked")
+        )
+    );
+    assert_eq!(e["responseStatus"]["code"], 201);
+    assert!(
+        !serde_json::to_string(&events)
+            .unwrap()
+            .contains("aHVudGVyMg==")
+    );
+    // Nothing the policy does not select went there.
+    assert!(
+        events
+            .iter()
+            .all(|e| e["objectRef"]["resource"] != "namespaces")
     );
 }
