@@ -57,21 +57,6 @@ enum CertsCommand {
     },
 }
 
-fn init_logging(verbosity: u8) {
-    let level = match verbosity {
-        0..=1 => tracing::Level::INFO,
-        2..=4 => tracing::Level::DEBUG,
-        _ => tracing::Level::TRACE,
-    };
-    use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .init();
-}
-
 /// argv with the subcommand implied by the binary's name and the unimplemented upstream flags removed.
 fn normalized_args() -> (Vec<String>, Vec<String>) {
     let mut args: Vec<String> = std::env::args().collect();
@@ -114,17 +99,17 @@ async fn serve(o: ValidOptions) -> anyhow::Result<()> {
 fn main() -> std::process::ExitCode {
     let (args, warnings) = normalized_args();
     let cli = Cli::parse_from(args);
-    let verbosity = match &cli.command {
+    let (verbosity, format) = match &cli.command {
         Command::Init { options, .. }
         | Command::Serve { options }
         | Command::Up { options }
         | Command::KubeApiserver { options }
         | Command::Certs {
             command: CertsCommand::CheckExpiration { options },
-        } => options.verbosity,
-        Command::Version => 0,
+        } => (options.verbosity, options.logging_format),
+        Command::Version => (0, kubeboot::logging::LogFormat::Text),
     };
-    init_logging(verbosity);
+    kubeboot::logging::init(verbosity, format);
     for warning in warnings {
         tracing::warn!("{warning}");
     }

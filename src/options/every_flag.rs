@@ -350,6 +350,7 @@ mod tests {
         ),
         ("profiling", Warns(&["--profiling=true"])),
         ("v", Logging),
+        ("logging-format", Logging),
         ("data-dir", works(&["--data-dir=/tmp/data"])),
         (
             "builtin-controllers",

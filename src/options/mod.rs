@@ -385,6 +385,10 @@ pub struct ServerRunOptions {
     #[arg(long = "profiling", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub profiling: Option<bool>,
 
+    /// Sets the log format: "text" or "json".
+    #[arg(long = "logging-format", value_enum, default_value = "text")]
+    pub logging_format: crate::logging::LogFormat,
+
     /// Number for the log level verbosity.
     #[arg(short = 'v', long = "v", default_value_t = 0, value_name = "LEVEL")]
     pub verbosity: u8,

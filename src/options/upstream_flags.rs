@@ -82,7 +82,6 @@ pub(super) const VALUE_FLAGS: &[&str] = &[
     "log-flush-frequency",
     "log-json-info-buffer-size",
     "log-text-info-buffer-size",
-    "logging-format",
     "max-connection-bytes-per-sec",
     "oidc-ca-file",
     "oidc-client-id",

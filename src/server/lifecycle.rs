@@ -7,14 +7,24 @@ use tokio_util::sync::CancellationToken;
 pub struct Signal {
     name: &'static str,
     token: CancellationToken,
+    logged: bool,
 }
 
 impl Signal {
-    /// A new, unsignaled latch.
+    /// A new, unsignaled latch, logged when it is set.
     pub fn new(name: &'static str) -> Self {
         Self {
             name,
             token: CancellationToken::new(),
+            logged: true,
+        }
+    }
+
+    /// A new, unsignaled latch set without a log line (one of many, reported together).
+    pub fn quiet(name: &'static str) -> Self {
+        Self {
+            logged: false,
+            ..Self::new(name)
         }
     }
 
@@ -29,6 +39,9 @@ impl Signal {
         // so checking first logs the transition once.
         if !self.token.is_cancelled() {
             self.token.cancel();
+            if !self.logged {
+                return;
+            }
             tracing::info!(
                 signal = self.name,
                 "[graceful-termination] lifecycle signal"

@@ -60,7 +60,7 @@ impl GenericApiServer {
         let post_start_hooks: Vec<(Hook, Signal)> = self
             .post_start_hooks()
             .into_iter()
-            .map(|hook| (hook, Signal::new("PostStartHookFinished")))
+            .map(|hook| (hook, Signal::quiet("PostStartHookFinished")))
             .collect();
 
         let mut checks: Vec<Check> = vec![Arc::new(Ping), Arc::new(LogHealth::start())];
@@ -163,6 +163,18 @@ impl PreparedApiServer {
             signals: signals.clone(),
             loopback: self.handler.clone(),
         };
+        let hooks: Vec<(String, Signal)> = self
+            .post_start_hooks
+            .iter()
+            .map(|(hook, done)| (hook.name.to_string(), done.clone()))
+            .collect();
+        tokio::spawn(async move {
+            for (_, done) in &hooks {
+                done.wait().await;
+            }
+            let names: Vec<&str> = hooks.iter().map(|(name, _)| name.as_str()).collect();
+            tracing::info!(hooks = %names.join(","), "post-start hooks finished");
+        });
         for (hook, done) in self.post_start_hooks {
             let (ctx, failed_tx) = (ctx.clone(), failed_tx.clone());
             tokio::spawn(async move {

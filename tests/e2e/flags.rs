@@ -1,9 +1,11 @@
 //! Flags that change what is served, against started servers: `--runtime-config` turns group
 //! versions and resources off everywhere a client looks (discovery, OpenAPI, the paths
-//! themselves), and refuses or warns of keys it cannot honour, in upstream's words.
+//! themselves), and refuses or warns of keys it cannot honour, in upstream's words;
+//! `--logging-format=json` writes upstream's JSON lines.
 
 use crate::common::{newest_kubectl, ok};
 use crate::support::kubeboot::{TestServer, run_kubeboot};
+use crate::support::wait::eventually;
 
 #[tokio::test]
 async fn runtime_config_turns_off_versions_and_resources_everywhere() {
@@ -132,4 +134,34 @@ async fn admission_plugins_run_as_enabled_and_unimplemented_ones_are_named() {
             .contains("--enable-admission-plugins: kubeboot does not implement EventRateLimit yet"),
         "{stderr}"
     );
+}
+
+#[tokio::test]
+async fn json_logs_are_upstreams_lines_and_the_start_up_log_names_the_hooks_once() {
+    let mut server = TestServer::up(&["--logging-format=json"]);
+    server.wait_ready().await;
+    let finished = eventually("the hooks' line", || async {
+        let stderr = server.stderr();
+        stderr
+            .lines()
+            .find(|l| l.contains("post-start hooks finished"))
+            .map(str::to_string)
+    })
+    .await;
+    assert!(finished.starts_with(r#"{"ts":"#), "{finished}");
+    let line: serde_json::Value = serde_json::from_str(&finished).unwrap();
+    assert_eq!(line["v"], 0);
+    let hooks = line["hooks"].as_str().unwrap();
+    assert!(
+        hooks.contains("priority-and-fairness-config-producer"),
+        "{hooks}"
+    );
+    assert!(hooks.contains("rbac/bootstrap-roles"), "{hooks}");
+    let stderr = server.stderr();
+    for l in stderr.lines() {
+        let parsed: serde_json::Value =
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}"));
+        assert!(parsed["msg"].is_string() && parsed["ts"].is_f64(), "{l}");
+    }
+    assert!(!stderr.contains("PostStartHookFinished"), "{stderr}");
 }
