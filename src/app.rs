@@ -247,6 +247,7 @@ pub async fn create_server_chain(o: &ValidOptions) -> Result<ServerChain, AppErr
         flow_control: flow_control.clone(),
         min_request_timeout,
         event_ttl: o.event_ttl,
+        profiling: o.profiling,
         builtin_controllers: o.builtin_controllers,
         root_ca: root_ca(o)?,
         service_ranges: o.service_cluster_ip_ranges.clone(),

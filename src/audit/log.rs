@@ -1,7 +1,8 @@
 //! The log backend (`--audit-log-path`, `-` for stdout): JSON lines appended to a file,
 //! rotated when it would pass `--audit-log-maxsize` megabytes into
 //! `<name>-<timestamp><.ext>` beside it (as upstream's lumberjack names backups), keeping at
-//! most `--audit-log-maxbackup` of them, none older than `--audit-log-maxage` days.
+//! most `--audit-log-maxbackup` of them, none older than `--audit-log-maxage` days, each
+//! gzipped (`.gz`) with `--audit-log-compress`.
 
 use serde_json::Value;
 use std::io::Write;
@@ -20,6 +21,8 @@ pub struct LogConfig {
     pub max_backups: usize,
     /// Days a backup is kept, by the time in its name (0: no limit).
     pub max_age_days: u64,
+    /// Whether backups are gzipped.
+    pub compress: bool,
 }
 
 /// Opens the log and starts its writer; the queue to send events to.
@@ -109,7 +112,11 @@ impl Sink {
         self.flush();
         let path = PathBuf::from(&self.config.path);
         let now = time::OffsetDateTime::now_utc();
-        std::fs::rename(&path, backup_name(&path, &stamp_of(now)))?;
+        let backup = backup_name(&path, &stamp_of(now));
+        std::fs::rename(&path, &backup)?;
+        if self.config.compress {
+            gzip_file(&backup)?;
+        }
         *self = Sink::open(self.config.clone())?;
         let mut backups = backups_of(&path);
         // The timestamps sort as the names do.
@@ -134,6 +141,19 @@ impl Sink {
     }
 }
 
+/// Replaces `file` by `file.gz`, as lumberjack compresses a backup.
+fn gzip_file(file: &Path) -> std::io::Result<()> {
+    let mut name = file.as_os_str().to_owned();
+    name.push(".gz");
+    let mut encoder = flate2::write::GzEncoder::new(
+        std::fs::File::create(PathBuf::from(name))?,
+        flate2::Compression::default(),
+    );
+    std::io::copy(&mut std::fs::File::open(file)?, &mut encoder)?;
+    encoder.finish()?;
+    std::fs::remove_file(file)
+}
+
 /// lumberjack's backup timestamp: `2006-01-02T15-04-05.000`, UTC.
 fn stamp_of(t: time::OffsetDateTime) -> String {
     format!(
@@ -153,6 +173,7 @@ fn backup_stamp(path: &Path, backup: &Path) -> Option<String> {
     let stem = path.file_stem()?.to_str()?;
     let name = backup.file_name()?.to_str()?;
     let rest = name.strip_prefix(stem)?.strip_prefix('-')?;
+    let rest = rest.strip_suffix(".gz").unwrap_or(rest);
     let stamp = match path.extension().and_then(|e| e.to_str()) {
         Some(ext) => rest.strip_suffix(&format!(".{ext}"))?,
         None => rest,
@@ -204,6 +225,7 @@ mod tests {
             max_size_mb: 1,
             max_backups: 2,
             max_age_days: 0,
+            compress: false,
         })
         .unwrap();
         let line = vec![b'x'; 400 * 1024];
@@ -234,6 +256,7 @@ mod tests {
             max_size_mb: 1,
             max_backups: 0,
             max_age_days: 30,
+            compress: true,
         })
         .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(2));
@@ -241,6 +264,19 @@ mod tests {
         sink.write(b"more\n");
         assert!(!old.exists(), "older than 30 days");
         assert!(recent.exists());
-        assert_eq!(backups_of(&path).len(), 2);
+        let backups = backups_of(&path);
+        assert_eq!(backups.len(), 2);
+        // The new backup is gzipped, and holds what was written.
+        let gz = backups
+            .iter()
+            .find(|b| b.extension().is_some_and(|e| e == "gz"))
+            .unwrap();
+        let mut text = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(std::fs::File::open(gz).unwrap()),
+            &mut text,
+        )
+        .unwrap();
+        assert_eq!(text.len(), 1024 * 1024);
     }
 }

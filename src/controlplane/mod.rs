@@ -45,6 +45,8 @@ pub struct Config {
     pub flow_control: Option<Arc<crate::flowcontrol::FlowControl>>,
     /// --min-request-timeout.
     pub min_request_timeout: Duration,
+    /// --profiling: serve the CPU profile.
+    pub profiling: bool,
     /// --event-ttl.
     pub event_ttl: Duration,
     /// Whether to run the built-in controllers (namespace deletion, each namespace's default
@@ -520,6 +522,14 @@ pub fn new_kube_api_server(
                 .expect("static headers are valid")
         }),
     );
+    if config.profiling {
+        server.handle(
+            crate::server::profiling::PROFILE_PATH,
+            handler_fn(
+                |req| async move { crate::server::profiling::serve(req.uri().query()).await },
+            ),
+        );
+    }
     server.handle(
         "/metrics/slis",
         handler_fn(|_req| async {

@@ -239,7 +239,11 @@ impl FlowControl {
 
     /// Asks the request's level for a seat: now, later (the ticket), or never.
     pub fn start(&self, c: &Classification, descr: Arc<Descr>) -> Result<Admission, Rejection> {
-        let flow = hash_flow(&c.schema.name, &c.distinguisher);
+        // As upstream, only a level with queues to choose among hashes the flow.
+        let flow = match c.level.queues.kind() {
+            Limit::Queue(q) if q.queues > 1 => hash_flow(&c.schema.name, &c.distinguisher),
+            _ => 0,
+        };
         match c.level.queues.start(flow, descr) {
             Start::Execute(seat) => {
                 crate::metrics::metrics().flowcontrol.waited(

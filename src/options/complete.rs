@@ -154,6 +154,8 @@ pub struct CompletedOptions {
     pub event_ttl: Duration,
     /// --enable-priority-and-fairness.
     pub enable_priority_and_fairness: bool,
+    /// --profiling: serve /debug/pprof/profile.
+    pub profiling: bool,
     /// --http2-max-streams-per-connection (0: Go's default).
     pub http2_max_streams_per_connection: u32,
     /// Delay between the first signal and closing the listener.
@@ -438,6 +440,7 @@ impl ServerRunOptions {
             storage,
             event_ttl: self.event_ttl,
             enable_priority_and_fairness: self.enable_priority_and_fairness,
+            profiling: self.profiling,
             http2_max_streams_per_connection: self.http2_max_streams_per_connection,
             shutdown_delay: self.shutdown_delay_duration,
             shutdown_send_retry_after: self.shutdown_send_retry_after,
@@ -457,6 +460,7 @@ impl ServerRunOptions {
                 max_size_mb: self.audit_log_maxsize,
                 max_backups: self.audit_log_maxbackup,
                 max_age_days: self.audit_log_maxage,
+                compress: self.audit_log_compress,
             }),
             audit_webhook: self.audit_webhook_config_file.clone().map(|file| {
                 let batch = crate::audit::webhook::BatchConfig {

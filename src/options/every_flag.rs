@@ -313,6 +313,13 @@ mod tests {
             },
         ),
         (
+            "audit-log-compress",
+            Works {
+                with: &["--audit-log-path=/tmp/audit.log"],
+                sample: &["--audit-log-compress"],
+            },
+        ),
+        (
             "audit-webhook-config-file",
             works(&["--audit-webhook-config-file=/tmp/audit-webhook.kubeconfig"]),
         ),
@@ -348,7 +355,7 @@ mod tests {
                 sample: &["--audit-webhook-initial-backoff=1s"],
             },
         ),
-        ("profiling", Warns(&["--profiling=true"])),
+        ("profiling", works(&["--profiling=false"])),
         ("v", Logging),
         ("logging-format", Logging),
         ("data-dir", works(&["--data-dir=/tmp/data"])),

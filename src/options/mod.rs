@@ -356,6 +356,10 @@ pub struct ServerRunOptions {
     #[arg(long = "audit-log-maxage", default_value_t = 0)]
     pub audit_log_maxage: u64,
 
+    /// If set, the rotated log files will be compressed using gzip.
+    #[arg(long = "audit-log-compress", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = clap::ArgAction::Set)]
+    pub audit_log_compress: bool,
+
     /// Path to a kubeconfig formatted file that defines the audit webhook configuration.
     #[arg(long = "audit-webhook-config-file", value_name = "FILE")]
     pub audit_webhook_config_file: Option<PathBuf>,
@@ -380,10 +384,9 @@ pub struct ServerRunOptions {
     #[arg(long = "audit-webhook-initial-backoff", value_parser = parse_duration, default_value = "10s")]
     pub audit_webhook_initial_backoff: Duration,
 
-    /// Enable profiling via web interface host:port/debug/pprof/ (kubeboot serves no pprof:
-    /// `=true` given explicitly is warned of).
-    #[arg(long = "profiling", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
-    pub profiling: Option<bool>,
+    /// Enable profiling via web interface host:port/debug/pprof/ (the CPU profile).
+    #[arg(long = "profiling", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = true, action = clap::ArgAction::Set)]
+    pub profiling: bool,
 
     /// Sets the log format: "text" or "json".
     #[arg(long = "logging-format", value_enum, default_value = "text")]

@@ -34,7 +34,6 @@ pub(super) const VALUE_FLAGS: &[&str] = &[
     "audit-log-batch-throttle-burst",
     "audit-log-batch-throttle-enable",
     "audit-log-batch-throttle-qps",
-    "audit-log-compress",
     "audit-log-format",
     "audit-log-mode",
     "audit-log-truncate-enabled",

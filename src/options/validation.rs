@@ -392,16 +392,24 @@ impl CompletedOptions {
     pub fn warnings(&self) -> Vec<String> {
         let f = &self.flags;
         let mut out = Vec::new();
-        match (&f.audit_log_path, &f.audit_policy_file) {
-            (Some(_), None) => out
-                .push("--audit-log-path: no --audit-policy-file, so no request is audited".into()),
-            (None, Some(_)) => out.push(
-                "--audit-policy-file: no --audit-log-path, so audit events go nowhere".into(),
+        let backends = [
+            ("audit-log-path", f.audit_log_path.is_some()),
+            (
+                "audit-webhook-config-file",
+                f.audit_webhook_config_file.is_some(),
             ),
-            _ => {}
-        }
-        if f.profiling == Some(true) {
-            out.push("--profiling: kubeboot serves no /debug/pprof; the flag has no effect".into());
+        ];
+        if f.audit_policy_file.is_none() {
+            for (flag, _) in backends.iter().filter(|(_, given)| *given) {
+                out.push(format!(
+                    "--{flag}: no --audit-policy-file, so no request is audited"
+                ));
+            }
+        } else if !backends.iter().any(|(_, given)| *given) {
+            out.push(
+                "--audit-policy-file: no --audit-log-path or --audit-webhook-config-file, so audit events go nowhere"
+                    .into(),
+            );
         }
         let unimplemented: Vec<&str> = f
             .enable_admission_plugins

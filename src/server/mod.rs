@@ -7,6 +7,7 @@
 pub mod healthz;
 pub mod lifecycle;
 pub mod listener;
+pub mod profiling;
 pub mod resource_config;
 mod run;
 pub mod serving;

@@ -2,7 +2,7 @@
 //! counts and latencies by upstream's labels, storage timings and object counts, watchers and
 //! watch events, long-running requests, authentication and authorization counters, admission
 //! latencies and the process figures; only users the `system:monitoring` role (or more) allows
-//! may read it.
+//! may read it; the CPU profile at /debug/pprof/profile.
 
 use crate::common::{newest_kubectl, ok};
 use crate::support::kubeboot::TestServer;
@@ -182,4 +182,50 @@ async fn metrics_count_requests_storage_watches_and_the_process_as_upstream_name
         "kubectl get --raw /metrics",
     );
     assert!(out.contains("apiserver_request_total{"), "{out}");
+}
+
+#[tokio::test]
+async fn a_cpu_profile_is_served_to_administrators_as_gzipped_pprof() {
+    let mut server = TestServer::up(&[]);
+    server.wait_ready().await;
+    let r = server
+        .admin()
+        .get("/debug/pprof/profile?seconds=1")
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.headers["content-type"], "application/octet-stream");
+    assert_eq!(r.bytes[..2], [0x1f, 0x8b], "gzip");
+    let mut profile = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(&r.bytes[..]),
+        &mut profile,
+    )
+    .unwrap();
+    // A perftools Profile: its sample types and their units are in its string table.
+    for s in [&b"samples"[..], b"count", b"cpu", b"nanoseconds"] {
+        assert!(
+            profile.windows(s.len()).any(|w| w == s),
+            "{}",
+            String::from_utf8_lossy(s)
+        );
+    }
+    let nobody = server.as_user("nobody", &[]);
+    assert_eq!(
+        nobody
+            .get("/debug/pprof/profile?seconds=1")
+            .await
+            .unwrap()
+            .status,
+        403
+    );
+
+    let mut off = TestServer::up(&["--profiling=false"]);
+    off.wait_ready().await;
+    let r = off
+        .admin()
+        .get("/debug/pprof/profile?seconds=1")
+        .await
+        .unwrap();
+    assert_eq!(r.status, 404);
 }

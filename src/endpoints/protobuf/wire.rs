@@ -1,6 +1,7 @@
 //! Protobuf wire primitives: varints, tags and length-delimited fields.
 //!
-//! Shared with `openapi::v2proto`, which writes gnostic's OpenAPI v2 `Document` with them.
+//! Shared with `openapi::v2proto`, which writes gnostic's OpenAPI v2 `Document` with them, and
+//! `server::profiling`, which writes pprof's `Profile`.
 
 use super::ProtobufError;
 
