@@ -16,9 +16,11 @@ use crate::endpoints::request_info::{RequestInfo, Verb};
 use crate::endpoints::{Request, Response};
 use bytes::Bytes;
 use futures::FutureExt;
+use futures::future::Either;
 use http::HeaderValue;
 use serde_json::{Map as Object, Value, json};
 use std::convert::Infallible;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use tower::{Layer, Service};
@@ -63,7 +65,7 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Mapped<S::Future>;
+    type Future = Either<Mapped<S::Future>, Audited<S::Future>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -76,10 +78,11 @@ where
             (decision.level != Level::None).then(|| (auditor.clone(), decision))
         });
         let Some((auditor, decision)) = decided else {
-            return self
-                .inner
-                .call(req)
-                .map(Box::new(move |resp| resp.map(|r| with_id(r, &id))));
+            return Either::Left(
+                self.inner
+                    .call(req)
+                    .map(Box::new(move |resp| resp.map(|r| with_id(r, &id)))),
+            );
         };
         let info = request_info(req.extensions()).clone();
         let annotations = Annotations::recorded();
@@ -110,16 +113,50 @@ where
         } else {
             req
         };
-        self.inner.call(req).map(Box::new(move |resp| {
-            resp.map(|resp| {
+        let inner = AssertUnwindSafe(self.inner.call(req)).catch_unwind();
+        Either::Right(inner.map(Box::new(move |outcome| match outcome {
+            Ok(resp) => resp.map(|resp| {
                 let read = request_body
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .take();
                 respond(record, &info, read, with_id(resp, &id))
-            })
-        }))
+            }),
+            Err(panic) => {
+                panicked(&record, panic.as_ref());
+                std::panic::resume_unwind(panic)
+            }
+        })))
     }
+}
+
+/// The inner future of an audited request, its panic caught so that the Panic stage is
+/// recorded before the panic goes on to the panic-recovery filter.
+type Audited<F> = futures::future::Map<
+    futures::future::CatchUnwind<AssertUnwindSafe<F>>,
+    Box<
+        dyn FnOnce(
+                std::thread::Result<Result<Response, Infallible>>,
+            ) -> Result<Response, Infallible>
+            + Send,
+    >,
+>;
+
+/// Records the Panic stage of a request whose handler panicked with `payload`, as upstream's
+/// `WithAudit` does.
+fn panicked(record: &Record, payload: &(dyn std::any::Any + Send)) {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    record.emit(Stage::Panic, |event| {
+        event.insert(
+            "responseStatus".into(),
+            json!({"metadata": {}, "status": "Failure", "reason": "InternalError",
+                "message": format!("APIServer panic'd: {message}"), "code": 500}),
+        );
+    });
 }
 
 /// The audit of a request authentication may refuse: its event, when the policy selects it.

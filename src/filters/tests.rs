@@ -186,3 +186,34 @@ async fn once_not_accepting_new_requests_they_get_429_except_health_probes() {
         StatusCode::TOO_MANY_REQUESTS
     );
 }
+
+#[tokio::test]
+async fn a_panicking_audited_request_records_its_panic_stage_and_still_answers_500() {
+    let policy: crate::audit::Policy = serde_json::from_value(serde_json::json!({
+        "apiVersion": "audit.k8s.io/v1", "kind": "Policy",
+        "omitStages": ["RequestReceived"], "rules": [{"level": "Metadata"}]}))
+    .unwrap();
+    let (tx, mut events) = tokio::sync::mpsc::channel(8);
+    let auditor = Arc::new(crate::audit::Auditor::new(policy, vec![("log", tx)]));
+    let layers = tower::layer::util::Stack::new(
+        audit::AuditLayer::new(Some(auditor)),
+        panic_recovery::PanicRecoveryLayer,
+    );
+    let handler = chain(
+        layers,
+        handler_fn(|_req| async { panic!("the handler broke") }),
+    );
+    let resp = call(&handler, get("/api/v1/namespaces")).await;
+    assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let event = events.try_recv().expect("the Panic stage");
+    assert_eq!(event["stage"], "Panic");
+    assert_eq!(
+        event["responseStatus"]["message"],
+        "APIServer panic'd: the handler broke"
+    );
+    assert_eq!(event["responseStatus"]["code"], 500);
+    assert!(
+        events.try_recv().is_err(),
+        "no ResponseComplete after a panic"
+    );
+}
