@@ -391,6 +391,7 @@ pub async fn prepare_chain(
             in_flight,
             auditor,
             flow_control,
+            goaway_chance: o.goaway_chance,
         },
         RunConfig {
             shutdown_delay: o.shutdown_delay,

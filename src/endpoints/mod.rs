@@ -3,6 +3,7 @@
 pub mod discovery;
 pub mod handlers;
 pub mod negotiation;
+pub mod observed_body;
 pub mod openapi;
 pub mod patch;
 pub mod protobuf;

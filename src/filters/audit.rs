@@ -6,12 +6,12 @@
 //! request authentication refuses is recorded there (upstream's
 //! `WithFailedAuthenticationAudit`) through [`FailedAuthentication`].
 
-use super::observed_body::ObservedBody;
 use super::{Mapped, request_info};
 use crate::audit::{Annotations, Auditor, Decision, Level, Stage};
 use crate::auth::authorizer::Attributes;
 use crate::auth::{ConnInfo, UserInfo};
 use crate::endpoints::handlers::body::MAX_BODY_BYTES;
+use crate::endpoints::observed_body::ObservedBody;
 use crate::endpoints::request_info::{RequestInfo, Verb};
 use crate::endpoints::{Request, Response};
 use bytes::Bytes;

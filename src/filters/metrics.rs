@@ -4,8 +4,8 @@
 //! reads, its response size — the body's bytes as they are sent, which also bounds how long a
 //! long-running request is counted.
 
-use super::observed_body::ObservedBody;
 use super::{Mapped, request_info};
+use crate::endpoints::observed_body::ObservedBody;
 use crate::endpoints::request_info::{RequestInfo, Verb};
 use crate::endpoints::{Request, Response};
 use crate::metrics::{GaugeGuard, InflightLabels, RequestCodeLabels, RequestLabels, metrics};

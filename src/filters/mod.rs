@@ -1,6 +1,7 @@
 //! The filter chain in front of the server chain: one tower layer per filter, stacked in one
 //! `ServiceBuilder` outermost first, in upstream's order (`DefaultBuildHandlerChain`): panic
-//! recovery → request info → metrics → pretty JSON → retry-after during shutdown → in-flight tracking →
+//! recovery → request info → metrics → pretty JSON → probabilistic GOAWAY → retry-after during
+//! shutdown → in-flight tracking →
 //! timeout → authentication → audit → impersonation → priority and fairness (or max-in-flight
 //! without it) → authorization → handler.
 //!
@@ -12,11 +13,11 @@ mod audit;
 mod authentication;
 mod authorization;
 mod deciding;
+mod goaway;
 mod impersonation;
 mod in_flight;
 mod max_in_flight;
 mod metrics;
-mod observed_body;
 mod panic_recovery;
 mod pretty;
 pub mod priority_and_fairness;
@@ -55,6 +56,8 @@ pub struct FilterConfig {
     pub in_flight: TaskTracker,
     /// Records the requests the audit policy selects; `None` when auditing is off.
     pub auditor: Option<Arc<crate::audit::Auditor>>,
+    /// --goaway-chance (0: never).
+    pub goaway_chance: f64,
     /// API Priority and Fairness; `None` (--enable-priority-and-fairness=false) limits by
     /// max-in-flight instead.
     pub flow_control: Option<Arc<crate::flowcontrol::FlowControl>>,
@@ -65,33 +68,35 @@ pub fn build_handler_chain(handler: Handler, c: FilterConfig) -> Handler {
     let retry_after = c
         .send_retry_after
         .then(|| retry_after::RetryAfterLayer::new(c.not_accepting_new_requests));
-    let chain =
-        ServiceBuilder::new()
-            .layer(panic_recovery::PanicRecoveryLayer)
-            .layer(request_info::RequestInfoLayer)
-            .layer(metrics::MetricsLayer)
-            // Inside request info, so watches are recognised; outside the rest, so every body is.
-            .layer(pretty::PrettyJsonLayer)
-            .option_layer(retry_after)
-            .layer(in_flight::InFlightLayer::new(c.in_flight))
-            .layer(timeout::TimeoutLayer::new(c.request_timeout))
-            .layer(authentication::AuthenticationLayer::new(
-                c.authenticator,
-                c.auditor.clone(),
-            ))
-            .layer(audit::AuditLayer::new(c.auditor))
-            .layer(impersonation::ImpersonationLayer::new(c.authorizer.clone()))
-            .option_layer(c.flow_control.clone().map(|fc| {
+    let chain = ServiceBuilder::new()
+        .layer(panic_recovery::PanicRecoveryLayer)
+        .layer(request_info::RequestInfoLayer)
+        .layer(metrics::MetricsLayer)
+        // Inside request info, so watches are recognised; outside the rest, so every body is.
+        .layer(pretty::PrettyJsonLayer)
+        .option_layer((c.goaway_chance > 0.0).then(|| goaway::GoawayLayer::new(c.goaway_chance)))
+        .option_layer(retry_after)
+        .layer(in_flight::InFlightLayer::new(c.in_flight))
+        .layer(timeout::TimeoutLayer::new(c.request_timeout))
+        .layer(authentication::AuthenticationLayer::new(
+            c.authenticator,
+            c.auditor.clone(),
+        ))
+        .layer(audit::AuditLayer::new(c.auditor))
+        .layer(impersonation::ImpersonationLayer::new(c.authorizer.clone()))
+        .option_layer(
+            c.flow_control.clone().map(|fc| {
                 priority_and_fairness::PriorityAndFairnessLayer::new(fc, c.request_timeout)
-            }))
-            .option_layer(c.flow_control.is_none().then(|| {
-                max_in_flight::MaxInFlightLayer::new(
-                    c.max_requests_inflight,
-                    c.max_mutating_requests_inflight,
-                )
-            }))
-            .layer(authorization::AuthorizationLayer::new(c.authorizer))
-            .service(handler);
+            }),
+        )
+        .option_layer(c.flow_control.is_none().then(|| {
+            max_in_flight::MaxInFlightLayer::new(
+                c.max_requests_inflight,
+                c.max_mutating_requests_inflight,
+            )
+        }))
+        .layer(authorization::AuthorizationLayer::new(c.authorizer))
+        .service(handler);
     Handler::new(chain)
 }
 

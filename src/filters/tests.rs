@@ -217,3 +217,19 @@ async fn a_panicking_audited_request_records_its_panic_stage_and_still_answers_5
         "no ResponseComplete after a panic"
     );
 }
+
+#[tokio::test]
+async fn a_goaway_is_asked_of_http2_connections_only() {
+    let handler = chain(goaway::GoawayLayer::new(1.0), ok());
+    let asked = Arc::new(crate::server::serving::Goaway::default());
+    let mut h1 = get("/version");
+    h1.extensions_mut().insert(asked.clone());
+    assert_eq!(call(&handler, h1).await.status(), StatusCode::OK);
+    let mut h2 = get("/version");
+    *h2.version_mut() = http::Version::HTTP_2;
+    h2.extensions_mut().insert(asked.clone());
+    assert_eq!(call(&handler, h2).await.status(), StatusCode::OK);
+    // Exactly one ask is pending: the HTTP/2 request's.
+    assert!(asked.take_asked());
+    assert!(!asked.take_asked());
+}

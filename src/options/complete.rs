@@ -156,6 +156,8 @@ pub struct CompletedOptions {
     pub enable_priority_and_fairness: bool,
     /// --profiling: serve /debug/pprof/profile.
     pub profiling: bool,
+    /// --goaway-chance.
+    pub goaway_chance: f64,
     /// --http2-max-streams-per-connection (0: Go's default).
     pub http2_max_streams_per_connection: u32,
     /// Delay between the first signal and closing the listener.
@@ -441,6 +443,7 @@ impl ServerRunOptions {
             event_ttl: self.event_ttl,
             enable_priority_and_fairness: self.enable_priority_and_fairness,
             profiling: self.profiling,
+            goaway_chance: self.goaway_chance,
             http2_max_streams_per_connection: self.http2_max_streams_per_connection,
             shutdown_delay: self.shutdown_delay_duration,
             shutdown_send_retry_after: self.shutdown_send_retry_after,

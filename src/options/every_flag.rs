@@ -186,6 +186,7 @@ mod tests {
             works(&["--shutdown-delay-duration=3s"]),
         ),
         ("event-ttl", works(&["--event-ttl=5m"])),
+        ("goaway-chance", works(&["--goaway-chance=0.01"])),
         (
             "http2-max-streams-per-connection",
             works(&["--http2-max-streams-per-connection=1000"]),

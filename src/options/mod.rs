@@ -247,6 +247,11 @@ pub struct ServerRunOptions {
     #[arg(long = "http2-max-streams-per-connection", default_value_t = 0)]
     pub http2_max_streams_per_connection: u32,
 
+    /// To prevent HTTP/2 clients from getting stuck on a single apiserver, randomly close a
+    /// connection (GOAWAY) with this probability (0 to 0.02); in-flight requests finish.
+    #[arg(long = "goaway-chance", default_value_t = 0.0)]
+    pub goaway_chance: f64,
+
     /// Amount of time to retain events.
     #[arg(long = "event-ttl", value_parser = parse_duration, default_value = "1h0m0s")]
     pub event_ttl: Duration,

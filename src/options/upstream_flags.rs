@@ -72,7 +72,6 @@ pub(super) const VALUE_FLAGS: &[&str] = &[
     "etcd-readycheck-timeout",
     "etcd-servers-overrides",
     "feature-gates",
-    "goaway-chance",
     "kubelet-read-only-port",
     "kubelet-timeout",
     "kubernetes-service-node-port",

@@ -113,6 +113,12 @@ impl CompletedOptions {
             }
         }
         let f = &self.flags;
+        if !(0.0..=0.02).contains(&f.goaway_chance) {
+            r.error(
+                "goaway-chance",
+                "--goaway-chance can not be less than 0 or greater than 0.02".into(),
+            );
+        }
         match f.audit_webhook_mode.as_str() {
             "batch" => {}
             "blocking" | "blocking-strict" => r.error(

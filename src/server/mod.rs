@@ -4,6 +4,7 @@
 //! request to its delegate; health checks and hooks of the whole chain are collected by the
 //! outermost link, which is the one prepared and run.
 
+pub mod connection;
 pub mod healthz;
 pub mod lifecycle;
 pub mod listener;

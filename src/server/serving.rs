@@ -1,7 +1,9 @@
 //! HTTPS serving: rustls (ALPN h2 + http/1.1, client certificates optional) and hyper's auto connection.
 
+use super::connection::{Activity, Due, Watched};
 use super::lifecycle::Signal;
 use crate::auth::ConnInfo;
+use crate::endpoints::observed_body::ObservedBody;
 use crate::endpoints::{Handler, call};
 use http_body_util::BodyExt;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -12,17 +14,41 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::time::Instant;
 
 /// How long a client may take to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Upstream's `ReadHeaderTimeout`: a client that has not sent a request's headers in this time
-/// loses its connection ("just shy of requestTimeoutUpperBound").
-const READ_HEADER_TIMEOUT: Duration = Duration::from_secs(32);
-
 /// Go's default `MaxConcurrentStreams` of an HTTP/2 connection, kube-apiserver's unless
 /// --http2-max-streams-per-connection says otherwise.
 const HTTP2_MAX_STREAMS: u32 = 250;
+
+/// Waits until the connection's timeouts may call for something.
+async fn due(activity: &Activity) {
+    if let Due::Wait(at) = activity.due(Instant::now()) {
+        tokio::time::sleep_until(at).await;
+    }
+}
+
+/// A connection's GOAWAY: a request asks for it (`--goaway-chance`) and the connection, once
+/// asked, takes no new requests and closes when those in flight are done.
+#[derive(Debug, Default)]
+pub struct Goaway(tokio::sync::Notify);
+
+impl Goaway {
+    /// Asks the connection to go away.
+    pub fn ask(&self) {
+        // A permit is stored if the connection is not waiting at this instant.
+        self.0.notify_one();
+    }
+
+    /// Whether a GOAWAY was asked for and not yet taken (for tests of the asking side).
+    #[cfg(test)]
+    pub fn take_asked(&self) -> bool {
+        use futures::FutureExt;
+        self.0.notified().now_or_never().is_some()
+    }
+}
 
 /// Errors building the TLS configuration.
 #[derive(Debug, thiserror::Error)]
@@ -96,7 +122,7 @@ pub async fn serve(
         max_streams
     };
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let connections = tokio_util::task::TaskTracker::new();
     loop {
         let (tcp, remote_addr) = tokio::select! {
             _ = stop.wait() => break,
@@ -112,8 +138,8 @@ pub async fn serve(
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let handler = handler.clone();
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
+        let stop = stop.clone();
+        connections.spawn(async move {
             let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
@@ -133,33 +159,75 @@ pub async fn serve(
                     .map(|c| c.to_vec())
                     .unwrap_or_default(),
             ));
+            let goaway = Arc::new(Goaway::default());
+            let asked = goaway.clone();
+            let activity = Activity::new();
+            let watched = activity.clone();
             let service =
                 hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
                     let handler = handler.clone();
                     let conn_info = conn_info.clone();
+                    let goaway = goaway.clone();
+                    // Busy until the response's body has been sent, a watch's included.
+                    let busy = activity.start();
                     async move {
                         let mut req = req.map(|b| b.map_err(Into::into).boxed_unsync());
                         req.extensions_mut().insert(conn_info);
-                        Ok::<_, std::convert::Infallible>(call(&handler, req).await)
+                        req.extensions_mut().insert(goaway);
+                        let resp = call(&handler, req)
+                            .await
+                            .map(|body| ObservedBody::wrap(body, 0, Box::new(move |_| drop(busy))));
+                        Ok::<_, std::convert::Infallible>(resp)
                     }
                 });
             let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             builder
                 .http1()
                 .timer(TokioTimer::new())
-                .header_read_timeout(READ_HEADER_TIMEOUT);
+                // The header timeout is the connection task's (see `connection`).
+                .header_read_timeout(None);
             builder
                 .http2()
                 .timer(TokioTimer::new())
                 .max_concurrent_streams(max_streams);
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
-            if let Err(e) = watcher.watch(conn.into_owned()).await {
+            let io = TokioIo::new(Watched::new(tls, watched.clone()));
+            let conn = builder.serve_connection_with_upgrades(io, service);
+            tokio::pin!(conn);
+            // Shutdown and a GOAWAY asked for by a request end the connection gracefully: no
+            // new requests (an HTTP/2 GOAWAY), the ones in flight finish.
+            let mut closing = false;
+            let ended = loop {
+                tokio::select! {
+                    ended = conn.as_mut() => break ended,
+                    _ = stop.wait(), if !closing => {
+                        conn.as_mut().graceful_shutdown();
+                        closing = true;
+                    }
+                    _ = asked.0.notified(), if !closing => {
+                        conn.as_mut().graceful_shutdown();
+                        closing = true;
+                    }
+                    _ = due(&watched), if !closing => match watched.due(Instant::now()) {
+                        Due::Wait(_) => {}
+                        Due::Idle => {
+                            conn.as_mut().graceful_shutdown();
+                            closing = true;
+                        }
+                        Due::SlowHead => {
+                            tracing::debug!(%remote_addr, "request headers too slow; closing");
+                            return;
+                        }
+                    },
+                }
+            };
+            if let Err(e) = ended {
                 tracing::debug!(%remote_addr, error = %e, "connection ended with an error");
             }
         });
     }
     drop(listener);
-    if tokio::time::timeout(drain_timeout, graceful.shutdown())
+    connections.close();
+    if tokio::time::timeout(drain_timeout, connections.wait())
         .await
         .is_err()
     {

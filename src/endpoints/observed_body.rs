@@ -1,6 +1,6 @@
 //! A response body that tells, once it has been sent or dropped, how many bytes went out and
 //! (up to a limit) what they were: metrics observe a read's size and latency by it, audit a
-//! response's status and object.
+//! response's status and object, and the server a connection's requests in flight.
 
 use crate::endpoints::{Body, BoxError};
 use bytes::{Bytes, BytesMut};
