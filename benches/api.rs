@@ -1,7 +1,8 @@
 //! API benchmark over HTTPS against a started `kubeboot up` on the embedded store: creates/s with
 //! 1 and 16 keep-alive clients (1-KiB ConfigMaps) with p50/p99 latency (also as an RBAC user,
-//! through one validating webhook or one ValidatingAdmissionPolicy, and with every request
-//! audited at Metadata), LIST of 10k ConfigMaps
+//! through one validating webhook or one ValidatingAdmissionPolicy, with every request
+//! audited at Metadata, and with max-in-flight instead of priority and fairness), LIST of 10k
+//! ConfigMaps
 //! (full, paged by 500, and from the watch cache), and watch fan-out latency to 100 watchers.
 //! Run with `cargo bench --bench api`; prints one markdown table. Every loop is bounded by a count
 //! and a time cap.
@@ -333,6 +334,7 @@ async fn main() {
 
     admission_rows(&mut s, rate, &mut rows).await;
     audit_row(rate, &mut rows).await;
+    max_in_flight_row(rate, &mut rows).await;
 
     // 16 concurrent clients fill the 10k ConfigMaps the list rows read.
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -689,6 +691,21 @@ async fn audit_row(baseline: f64, rows: &mut Vec<(String, String)>) {
     let (rate, lat) = sequential_creates(&mut s, "default", "audited").await;
     rows.push((
         "creates/s, 1 client, sequential, every request audited at Metadata to a file".into(),
+        relative(rate, &lat, baseline),
+    ));
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Creates on a second server limited by max-in-flight instead of API Priority and Fairness,
+/// beside the first server's (whose administrator is classified, and exempt, on every request).
+async fn max_in_flight_row(baseline: f64, rows: &mut Vec<(String, String)>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (mut child, client, _) = start(dir.path(), &["--enable-priority-and-fairness=false"]).await;
+    let mut s = client.connect().await.expect("connect");
+    let (rate, lat) = sequential_creates(&mut s, "default", "unflowed").await;
+    rows.push((
+        "creates/s, 1 client, sequential, max-in-flight instead of priority and fairness".into(),
         relative(rate, &lat, baseline),
     ));
     let _ = child.kill();

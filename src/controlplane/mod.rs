@@ -510,16 +510,26 @@ pub fn new_kube_api_server(
     }
     server.handle("/version", version.clone());
     server.handle("/version/", version);
+    let sized = storage.backend();
     server.handle(
         "/metrics",
-        handler_fn(|_req| async {
-            let body = tokio::task::spawn_blocking(|| crate::metrics::metrics().encode())
-                .await
-                .unwrap_or_default();
-            http::Response::builder()
-                .header(http::header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)
-                .body(full(body))
-                .expect("static headers are valid")
+        handler_fn(move |_req| {
+            let sized = sized.clone();
+            async move {
+                // Read at each scrape, as upstream's storage monitor is.
+                match sized.size().await {
+                    Ok(Some((cluster, bytes))) => {
+                        let labels = crate::metrics::StorageClusterLabels {
+                            storage_cluster_id: cluster,
+                        };
+                        let size = &crate::metrics::metrics().storage_size;
+                        size.get_or_create(&labels).set(bytes);
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::debug!(error = %e, "reading the storage size failed"),
+                }
+                scrape().await
+            }
         }),
     );
     if config.profiling {
@@ -567,6 +577,17 @@ async fn ensure_system_namespaces(namespaces: &Store) -> Result<(), String> {
 }
 
 /// Creates each cluster-scoped object of `objects` that does not exist yet.
+/// `/metrics` in the OpenMetrics text format, encoded off the runtime's worker threads.
+async fn scrape() -> crate::endpoints::Response {
+    let body = tokio::task::spawn_blocking(|| crate::metrics::metrics().encode())
+        .await
+        .unwrap_or_default();
+    http::Response::builder()
+        .header(http::header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)
+        .body(full(body))
+        .expect("static headers are valid")
+}
+
 async fn ensure_exist(store: &Store, objects: Vec<serde_json::Value>) -> Result<(), String> {
     for obj in objects {
         let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();

@@ -141,6 +141,13 @@ pub struct ApiServiceLabels {
     pub name: String,
 }
 
+/// A storage cluster.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StorageClusterLabels {
+    /// etcd's cluster ID; empty for the embedded store.
+    pub storage_cluster_id: String,
+}
+
 /// A storage operation, for `etcd_request_duration_seconds` (both backends).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StorageLabels {
@@ -197,6 +204,8 @@ pub struct Metrics {
     storage_objects: Family<ResourceLabels, Gauge>,
     /// `apiserver_flowcontrol_*`.
     pub flowcontrol: flowcontrol::FlowControlMetrics,
+    /// `apiserver_storage_size_bytes`, set from the storage when scraped.
+    pub storage_size: Family<StorageClusterLabels, Gauge>,
     /// `aggregator_unavailable_apiservice`: 1 while an APIService is not Available.
     pub unavailable_apiservice: Family<ApiServiceLabels, Gauge>,
 
@@ -322,6 +331,12 @@ impl Metrics {
         );
         process.register(&mut registry);
         let flowcontrol = flowcontrol::FlowControlMetrics::register(&mut registry);
+        let storage_size = Family::<StorageClusterLabels, Gauge>::default();
+        registry.register(
+            "apiserver_storage_size_bytes",
+            "Size of the storage database file physically allocated in bytes.",
+            storage_size.clone(),
+        );
         let unavailable_apiservice = Family::<ApiServiceLabels, Gauge>::default();
         registry.register(
             "aggregator_unavailable_apiservice",
@@ -348,6 +363,7 @@ impl Metrics {
             audit_errors,
             storage_objects,
             flowcontrol,
+            storage_size,
             unavailable_apiservice,
             object_counters: Mutex::default(),
             process,

@@ -311,6 +311,10 @@ impl Storage for Cacher {
         Ok(super::into_watch_stream(state))
     }
 
+    async fn size(&self) -> Result<Option<(String, i64)>> {
+        self.backend.size().await
+    }
+
     async fn compact(&self, revision: i64) -> Result<()> {
         // Only a compaction that covers the cache's own watch position may make it re-list,
         // so let the cache get past `revision` first. If it does not within the bound (the

@@ -490,6 +490,20 @@ impl Storage for EtcdStorage {
         Ok(super::into_watch_stream(state))
     }
 
+    async fn size(&self) -> Result<Option<(String, i64)>> {
+        let status = self
+            .pool
+            .call("", true, |c| async move {
+                c.maintenance_client().status().await
+            })
+            .await?;
+        let cluster = status
+            .header()
+            .map(|h| h.cluster_id().to_string())
+            .unwrap_or_default();
+        Ok(Some((cluster, status.db_size())))
+    }
+
     async fn compact(&self, revision: i64) -> Result<()> {
         let res = self
             .pool

@@ -95,4 +95,8 @@ impl Storage for Instrumented {
     async fn compact(&self, revision: i64) -> Result<()> {
         self.inner.compact(revision).await
     }
+
+    async fn size(&self) -> Result<Option<(String, i64)>> {
+        self.inner.size().await
+    }
 }

@@ -293,6 +293,12 @@ pub trait Storage: Send + Sync + 'static {
     /// Discards history up to `revision`: reads and watches from an older revision then fail
     /// with `Compacted`. Compacting at or below the compacted revision is a no-op.
     async fn compact(&self, revision: i64) -> Result<()>;
+
+    /// The storage cluster's ID (etcd's; empty for the embedded store) and its database's
+    /// size on disk in bytes, for `apiserver_storage_size_bytes`; `None` when not known.
+    async fn size(&self) -> Result<Option<(String, i64)>> {
+        Ok(None)
+    }
 }
 
 /// Builds keys `<prefix>/<group>/<resource>/<namespace>/<name>`, as upstream's etcd3 layout,

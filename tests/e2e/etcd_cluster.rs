@@ -4,6 +4,7 @@
 use crate::common::kubectls;
 use crate::support::etcd_cluster::EtcdCluster;
 use crate::support::kubeboot::TestServer;
+use crate::support::scrape::Scrape;
 use crate::support::wait::Background;
 
 /// Whether kubectl's `-o name` output so far has the line `want`.
@@ -19,6 +20,13 @@ async fn kubectl_keeps_reading_and_writing_after_an_etcd_member_dies() {
     let servers = format!("--etcd-servers={}", cluster.servers_flag());
     let mut server = TestServer::up(&["--storage-backend=etcd", &servers]);
     server.wait_ready().await;
+    // The database's size, with etcd's cluster ID, as upstream's storage monitor reports it.
+    let scraped = Scrape::of(&server.admin()).await;
+    assert!(scraped.value("apiserver_storage_size_bytes", &[]) > 0.0);
+    assert!(!scraped.has(
+        "apiserver_storage_size_bytes",
+        &[("storage_cluster_id", "")]
+    ));
     let kubectl = kubectls().remove(0).1;
     let ok = |args: &[&str]| {
         let out = server.kubectl(&kubectl, args);

@@ -98,6 +98,13 @@ async fn metrics_count_requests_storage_watches_and_the_process_as_upstream_name
     );
     assert!(during.value("authentication_attempts_total", &[("result", "success")]) > 0.0);
     assert!(during.value("process_resident_memory_bytes", &[]) > 1e6);
+    // The embedded store's file, read at the scrape.
+    assert!(
+        during.value(
+            "apiserver_storage_size_bytes",
+            &[("storage_cluster_id", "")]
+        ) > 0.0
+    );
     let started = during.value("process_start_time_seconds", &[]);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -73,6 +73,7 @@ impl Default for EmbeddedOptions {
 
 /// The redb-backed [`Storage`].
 pub struct EmbeddedStorage {
+    path: std::path::PathBuf,
     shared: Arc<Shared>,
     requests: Option<mpsc::Sender<Request>>,
     writer: Option<JoinHandle<()>>,
@@ -124,6 +125,7 @@ impl EmbeddedStorage {
         let (tx, writer) = writer::spawn(shared.clone(), events, wal, options.max_batch.max(1))?;
         tracing::debug!(path = %path.display(), revision, compacted, "embedded storage opened");
         Ok(Self {
+            path: path.to_path_buf(),
             shared,
             requests: Some(tx),
             writer: Some(writer),
@@ -223,6 +225,16 @@ impl Storage for EmbeddedStorage {
 
     async fn watch(&self, prefix: &str, from_revision: i64) -> Result<WatchStream> {
         watch::watch(&self.shared, prefix, from_revision)
+    }
+
+    async fn size(&self) -> Result<Option<(String, i64)>> {
+        let bytes = std::fs::metadata(&self.path)
+            .map_err(|e| StorageError::with_source(ErrorCode::Internal, "", e))?
+            .len();
+        Ok(Some((
+            String::new(),
+            i64::try_from(bytes).unwrap_or(i64::MAX),
+        )))
     }
 
     async fn compact(&self, revision: i64) -> Result<()> {
