@@ -631,8 +631,6 @@ async fn start(
             "up",
             "--bind-address=127.0.0.1",
             "--data-dir=.kubeboot",
-            "--max-requests-inflight=0",
-            "--max-mutating-requests-inflight=0",
             // As kube-apiserver alone: no controller adds objects (kube-root-ca.crt) to the
             // namespaces whose lists are measured.
             "--builtin-controllers=false",

@@ -266,7 +266,28 @@ async fn core_and_events_k8s_io_events_are_the_same_objects() {
 /// wrote it; other kinds are untouched.
 #[tokio::test]
 async fn events_expire_after_the_event_ttl() {
-    let mut server = crate::support::kubeboot::TestServer::up(&["--event-ttl=2s"]);
+    expire_on(&[]).await;
+}
+
+/// The same on the etcd backend.
+#[cfg(feature = "etcd")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_expire_after_the_event_ttl_on_etcd() {
+    let cluster = tokio::task::spawn_blocking(crate::support::etcd_cluster::EtcdCluster::start)
+        .await
+        .unwrap();
+    let servers = format!("--etcd-servers={}", cluster.servers_flag());
+    expire_on(&["--storage-backend=etcd", &servers]).await;
+}
+
+/// Starts a server with a 2 s event TTL and `extra` flags; an Event written by either API is
+/// gone after it, a ConfigMap is not.
+async fn expire_on(extra: &[&str]) {
+    let flags: Vec<&str> = ["--event-ttl=2s"]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect();
+    let mut server = crate::support::kubeboot::TestServer::up(&flags);
     server.wait_ready().await;
     let admin = server.admin();
     let core = json!({"apiVersion": "v1", "kind": "Event",
