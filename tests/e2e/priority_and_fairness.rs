@@ -86,6 +86,8 @@ async fn the_bootstrap_configuration_is_served_kept_and_validated_as_upstreams()
         found["message"],
         r#"This FlowSchema references the PriorityLevelConfiguration object named "global-default" and it exists"#
     );
+    // Read once its own condition is written, so the write below races nothing.
+    dangling(&admin, "catch-all", "False").await;
     let catch_all = admin
         .get(&format!("{FLOWSCHEMAS}/catch-all"))
         .await
@@ -200,21 +202,26 @@ async fn without_priority_and_fairness_responses_name_no_classification() {
 }
 
 /// A validating webhook that holds every review until released, so a request can be kept
-/// executing for as long as the test needs.
+/// executing for as long as the test needs; a `probe` it answers at once, and counts apart.
 fn holding_webhook(
     seen: Arc<AtomicUsize>,
+    probed: Arc<AtomicUsize>,
     released: tokio::sync::watch::Receiver<bool>,
 ) -> Backend {
     Backend::start(
         None,
         Arc::new(move |req, _| {
-            let (seen, mut released) = (seen.clone(), released.clone());
+            let (seen, probed, mut released) = (seen.clone(), probed.clone(), released.clone());
             Box::pin(async move {
                 use http_body_util::BodyExt;
                 let body = req.into_body().collect().await.unwrap().to_bytes();
                 let review: Value = serde_json::from_slice(&body).unwrap();
-                seen.fetch_add(1, Ordering::SeqCst);
-                let _ = released.wait_for(|r| *r).await;
+                if review["request"]["object"]["metadata"]["name"] == "probe" {
+                    probed.fetch_add(1, Ordering::SeqCst);
+                } else {
+                    seen.fetch_add(1, Ordering::SeqCst);
+                    let _ = released.wait_for(|r| *r).await;
+                }
                 let reply = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
                     "response": {"uid": review["request"]["uid"], "allowed": true}});
                 hyper::Response::builder()
@@ -274,8 +281,9 @@ async fn a_noisy_user_is_queued_then_refused_while_the_administrator_is_served()
     dangling(&admin, "noisy", "False").await;
 
     let seen = Arc::new(AtomicUsize::new(0));
+    let probed = Arc::new(AtomicUsize::new(0));
     let (release, released) = tokio::sync::watch::channel(false);
-    let webhook = holding_webhook(seen.clone(), released);
+    let webhook = holding_webhook(seen.clone(), probed.clone(), released);
     let ca = {
         use base64::Engine;
         base64::engine::general_purpose::STANDARD.encode(&webhook.ca_pem)
@@ -293,6 +301,32 @@ async fn a_noisy_user_is_queued_then_refused_while_the_administrator_is_served()
         .await;
 
     let path = "/api/v1/namespaces/default/configmaps";
+    // The noisy user's binding has reached the authorizer (its requests before are its own
+    // level's, one at a time, and counted below).
+    eventually("the noisy user's binding", || async {
+        (noisy.get(path).await.ok()?.status == 200).then_some(())
+    })
+    .await;
+    let noisy_flow = [("flow_schema", "noisy"), ("priority_level", "noisy")];
+    let dispatched = |s: &Scrape| {
+        s.value(
+            "apiserver_flowcontrol_dispatched_requests_total",
+            &noisy_flow,
+        )
+    };
+    let dispatched_before = dispatched(&Scrape::of(&admin).await);
+    eventually("the webhook to be live", || async {
+        let r = admin
+            .json(
+                "POST",
+                &format!("{path}?dryRun=All"),
+                &slow_configmap("probe"),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        (probed.load(Ordering::SeqCst) > 0).then_some(())
+    })
+    .await;
     // The first takes the level's one seat and is held by the webhook.
     let executing = {
         let noisy = server.as_user("noisy", &[]);
@@ -358,7 +392,6 @@ async fn a_noisy_user_is_queued_then_refused_while_the_administrator_is_served()
         assert_eq!(r.status, 201, "{}", r.body);
     }
     let s = Scrape::of(&admin).await;
-    let noisy_flow = [("flow_schema", "noisy"), ("priority_level", "noisy")];
     assert_eq!(
         s.value(
             "apiserver_flowcontrol_rejected_requests_total",
@@ -366,13 +399,7 @@ async fn a_noisy_user_is_queued_then_refused_while_the_administrator_is_served()
         ),
         1.0
     );
-    assert_eq!(
-        s.value(
-            "apiserver_flowcontrol_dispatched_requests_total",
-            &noisy_flow
-        ),
-        2.0
-    );
+    assert_eq!(dispatched(&s) - dispatched_before, 2.0);
     assert_eq!(
         s.value(
             "apiserver_flowcontrol_nominal_limit_seats",
