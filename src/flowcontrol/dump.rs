@@ -40,7 +40,7 @@ fn priority_levels(digest: &Digest) -> Vec<Vec<String>> {
     ])];
     for (name, level) in &digest.levels {
         let queues = level.queues();
-        let active = queues.queue_dump().iter().filter(|q| q.0 > 0).count();
+        let active = queues.queue_dump().iter().filter(|q| q.waiting > 0).count();
         let (waiting, executing) = queues.counts();
         let t = queues.totals();
         rows.push(vec![
@@ -72,19 +72,19 @@ fn queues(digest: &Digest) -> Vec<Vec<String>> {
         "TotalWorkSum",
     ])];
     for (name, level) in &digest.levels {
-        for (i, (waiting, executing, seats, next_r, work)) in
-            level.queues().queue_dump().into_iter().enumerate()
-        {
+        for (i, q) in level.queues().queue_dump().into_iter().enumerate() {
+            // Every request is one seat: seats in use are the executing requests, and each
+            // waiting one adds one initial and one maximum seat.
             rows.push(vec![
                 name.clone(),
                 i.to_string(),
-                waiting.to_string(),
-                executing.to_string(),
-                seats.to_string(),
-                format!("{next_r:.8}ss"),
-                waiting.to_string(),
-                waiting.to_string(),
-                format!("{work:.8}ss"),
+                q.waiting.to_string(),
+                q.executing.to_string(),
+                q.executing.to_string(),
+                format!("{:.8}ss", q.next_dispatch_r),
+                q.waiting.to_string(),
+                q.waiting.to_string(),
+                format!("{:.8}ss", q.waiting_work()),
             ]);
         }
     }

@@ -19,7 +19,9 @@ pub mod queueset;
 use crate::auth::UserInfo;
 use crate::endpoints::request_info::RequestInfo;
 use bootstrap::{CATCH_ALL, EXEMPT};
-use k8s_openapi::api::flowcontrol::v1::{FlowSchema, PriorityLevelConfiguration};
+use k8s_openapi::api::flowcontrol::v1::{
+    FlowSchema, FlowSchemaCondition, PriorityLevelConfiguration,
+};
 use queueset::{Descr, Limit, QueueSet, Queuing, Reason, Seat, Start};
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -378,14 +380,7 @@ fn dangling_update(
             ),
         )
     };
-    let current = fs
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .into_iter()
-        .flatten()
-        .find(|c| c.type_.as_deref() == Some("Dangling"));
-    let same = current.is_some_and(|c| {
+    let same = dangling_condition(fs).is_some_and(|c| {
         c.status.as_deref() == Some(status)
             && c.reason.as_deref() == Some(reason)
             && c.message.as_deref() == Some(message.as_str())
@@ -396,6 +391,16 @@ fn dangling_update(
         reason,
         message,
     })
+}
+
+/// A FlowSchema's `Dangling` condition, if it has one.
+pub fn dangling_condition(fs: &FlowSchema) -> Option<&FlowSchemaCondition> {
+    fs.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_.as_deref() == Some("Dangling"))
 }
 
 /// Upstream's `hashFlowID`: the first 8 bytes, little-endian, of sha256(schema, 0, flow).

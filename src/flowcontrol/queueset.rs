@@ -235,21 +235,16 @@ impl QueueSet {
         self.lock().totals
     }
 
-    /// Each queue: waiting, executing, seats in use, next dispatch R, waiting work.
-    pub fn queue_dump(&self) -> Vec<(usize, usize, usize, f64, f64)> {
+    /// Each queue as it is now.
+    pub fn queue_dump(&self) -> Vec<QueueDump> {
         let state = self.lock();
         state
             .queues
             .iter()
-            .map(|q| {
-                let waiting = q.waiting.len();
-                (
-                    waiting,
-                    q.executing,
-                    q.executing,
-                    q.next_dispatch_r,
-                    waiting as f64 * G,
-                )
+            .map(|q| QueueDump {
+                waiting: q.waiting.len(),
+                executing: q.executing,
+                next_dispatch_r: q.next_dispatch_r,
             })
             .collect()
     }
@@ -283,6 +278,23 @@ impl QueueSet {
         let mut state = self.lock();
         state.finish(id, queue, started.elapsed());
         state.dispatch_all();
+    }
+}
+
+/// One queue in a dump.
+pub struct QueueDump {
+    /// Requests waiting.
+    pub waiting: usize,
+    /// Requests executing, one seat each.
+    pub executing: usize,
+    /// Its virtual dispatch time, in seat-seconds.
+    pub next_dispatch_r: f64,
+}
+
+impl QueueDump {
+    /// The estimated work of its waiting requests, in seat-seconds.
+    pub fn waiting_work(&self) -> f64 {
+        self.waiting as f64 * G
     }
 }
 

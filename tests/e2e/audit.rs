@@ -240,11 +240,9 @@ async fn the_webhook_backend_receives_the_selected_events_in_event_lists() {
     let dir = tempfile::tempdir().unwrap();
     let lists = Arc::new(Mutex::new(Vec::new()));
     let (_webhook, webhook_flag) = start_webhook(dir.path(), lists.clone());
-    let policy = dir.path().join("audit-policy.yaml");
-    std::fs::write(&policy, POLICY).unwrap();
     let mut server = TestServer::up(&[
         "--builtin-controllers=false",
-        &format!("--audit-policy-file={}", policy.display()),
+        &audit::policy_flag(dir.path(), POLICY),
         &webhook_flag,
         "--audit-webhook-batch-max-wait=200ms",
     ]);

@@ -4,15 +4,20 @@
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-/// Writes `policy` (an audit.k8s.io/v1 Policy in YAML) into `dir`; the flags auditing by it
-/// into a log in `dir`, and the log's path.
-pub fn flags(dir: &Path, policy: &str) -> ([String; 2], PathBuf) {
+/// Writes `policy` (an audit.k8s.io/v1 Policy in YAML) into `dir`; the flag auditing by it.
+pub fn policy_flag(dir: &Path, policy: &str) -> String {
     let file = dir.join("audit-policy.yaml");
     std::fs::write(&file, policy).unwrap();
+    format!("--audit-policy-file={}", file.display())
+}
+
+/// Writes `policy` into `dir`; the flags auditing by it into a log in `dir`, and the log's
+/// path.
+pub fn flags(dir: &Path, policy: &str) -> ([String; 2], PathBuf) {
     let log = dir.join("audit.log");
     (
         [
-            format!("--audit-policy-file={}", file.display()),
+            policy_flag(dir, policy),
             format!("--audit-log-path={}", log.display()),
         ],
         log,

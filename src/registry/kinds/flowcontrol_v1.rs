@@ -101,13 +101,7 @@ impl Rules<FlowSchema> for FlowSchemaRules {
 
     fn cells(&self, fs: &FlowSchema, raw: &Value) -> Vec<Value> {
         let spec = fs.spec.clone().unwrap_or_default();
-        let dangling = fs
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .into_iter()
-            .flatten()
-            .find(|c| c.type_.as_deref() == Some("Dangling"))
+        let dangling = crate::flowcontrol::dangling_condition(fs)
             .and_then(|c| c.status.clone())
             .unwrap_or_else(|| "?".into());
         vec![
