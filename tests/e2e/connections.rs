@@ -90,11 +90,16 @@ async fn with_a_goaway_chance_an_http2_connection_is_sent_away_after_finishing_i
         }
     }
     assert!(served < 3000, "no GOAWAY in 3000 requests");
-    // The server ended the connection gracefully.
+    // The server ends the connection. A frame the client sends while the server closes (a
+    // window update, a ping's ack) can meet a closed socket (a broken pipe, a reset), as with Go's
+    // server, so an I/O error is an ending too; a protocol error is not.
     let ended = tokio::time::timeout(Duration::from_secs(30), connection)
         .await
-        .expect("the connection closes");
-    assert!(ended.unwrap().is_ok());
+        .expect("the connection closes")
+        .unwrap();
+    if let Err(e) = ended {
+        assert!(e.is_io(), "the connection ended with {e}");
+    }
 }
 
 #[tokio::test]
