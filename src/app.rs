@@ -185,7 +185,9 @@ pub struct ServerChain {
 /// Builds the chain aggregator → kube API server → apiextensions → 404, as upstream's
 /// CreateServerChain, with its authenticator and authorizer.
 pub async fn create_server_chain(o: &ValidOptions) -> Result<ServerChain, AppError> {
-    let storage_factory = StorageFactory::open(&o.storage).await?;
+    let storage_factory = StorageFactory::open(&o.storage)
+        .await?
+        .with_event_ttl(o.event_ttl);
     let storage_health = storage_factory.health_check();
     let storage: Arc<dyn crate::registry::StoreFactory> = Arc::new(storage_factory);
     // Authentication and authorization read objects (service accounts, roles, bindings) from

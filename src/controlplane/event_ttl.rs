@@ -1,7 +1,8 @@
-//! `--event-ttl`: an Event lives for the TTL after its last write, as the etcd lease upstream
-//! attaches to every Event write gives it. One sweeper serves both backends: it follows the
-//! Events, notes when each version was first seen, and deletes those not written again within
-//! the TTL — on the condition that they are still that version, so a newer write is never lost.
+//! `--event-ttl` on a backend without leases (the embedded store): an Event lives for the TTL
+//! after its last write, as the etcd lease upstream attaches to every Event write gives it (on
+//! etcd kubeboot attaches one too: `Store::with_ttl`). The sweeper follows the Events, notes when
+//! each version was first seen, and deletes those not written again within the TTL — on the
+//! condition that they are still that version, so a newer write is never lost.
 
 use crate::registry::informer::Informer;
 use crate::registry::store::DeleteParams;

@@ -322,13 +322,16 @@ pub fn new_kube_api_server(
         priority_and_fairness::install(&mut server, fc, &*storage);
     }
 
-    // Events expire whether or not the built-in controllers run: upstream's storage does it.
-    let events = storage.builtin_store("", "events");
-    let event_ttl = config.event_ttl;
-    server.add_post_start_hook(
-        "start-kubeboot-event-ttl",
-        spawn_once(move |_ctx| Box::pin(event_ttl::run(events, event_ttl))),
-    );
+    // Events expire whether or not the built-in controllers run: upstream's storage does it,
+    // with etcd's leases; a backend without them has the sweeper.
+    if !storage.backend().expires_keys() {
+        let events = storage.builtin_store("", "events");
+        let event_ttl = config.event_ttl;
+        server.add_post_start_hook(
+            "start-kubeboot-event-ttl",
+            spawn_once(move |_ctx| Box::pin(event_ttl::run(events, event_ttl))),
+        );
+    }
 
     let rbac_stores = RbacStores::new(&*storage);
     if config.builtin_controllers {

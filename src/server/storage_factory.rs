@@ -30,6 +30,7 @@ pub struct StorageFactory {
     watch_cache_size: usize,
     cachers: Arc<Mutex<Cachers>>,
     equivalents: Arc<EquivalentResources>,
+    event_ttl: Option<Duration>,
 }
 
 impl StorageFactory {
@@ -120,7 +121,16 @@ impl StorageFactory {
             watch_cache_size: config.watch_cache_size,
             cachers,
             equivalents: Arc::default(),
+            event_ttl: None,
         })
+    }
+
+    /// Events written through its stores expire `ttl` after their last write, kept by the
+    /// backend's leases when it [expires keys](Storage::expires_keys) (etcd), as upstream's
+    /// event storage; other backends leave it to a sweeper (`controlplane::event_ttl`).
+    pub fn with_event_ttl(mut self, ttl: Duration) -> Self {
+        self.event_ttl = Some(ttl);
+        self
     }
 
     /// Storage for one resource: a watch cache over its key prefix, created on first use, or
@@ -173,7 +183,12 @@ impl StoreFactory for StorageFactory {
             .or_else(|| field_types_for_kind(&info.group, &info.version, &info.kind))
             .unwrap_or_else(TypeRef::untyped);
         self.equivalents.register(&strategy);
-        Store::new(strategy, backend, self.keys.clone(), field_types)
+        let expiring = (group, resource) == ("", "events") && self.backend.expires_keys();
+        let store = Store::new(strategy, backend, self.keys.clone(), field_types);
+        match self.event_ttl {
+            Some(ttl) if expiring => store.with_ttl(ttl),
+            _ => store,
+        }
     }
 
     fn backend(&self) -> Arc<dyn Storage> {

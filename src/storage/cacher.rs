@@ -253,6 +253,26 @@ impl Storage for Cacher {
         self.backend.delete(key, expected).await
     }
 
+    fn expires_keys(&self) -> bool {
+        self.backend.expires_keys()
+    }
+
+    async fn create_expiring(&self, key: &str, value: Bytes, ttl: Duration) -> Result<i64> {
+        self.backend.create_expiring(key, value, ttl).await
+    }
+
+    async fn update_expiring(
+        &self,
+        key: &str,
+        expected: Option<i64>,
+        value: Bytes,
+        ttl: Duration,
+    ) -> Result<KeyValue> {
+        self.backend
+            .update_expiring(key, expected, value, ttl)
+            .await
+    }
+
     async fn count(&self, prefix: &str) -> Result<i64> {
         self.backend.count(prefix).await
     }

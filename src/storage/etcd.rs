@@ -60,6 +60,47 @@ const WATCH_RESUME_ROUNDS: u32 = 5;
 /// The etcd-backed [`Storage`].
 pub struct EtcdStorage {
     pool: Arc<Pool>,
+    lease: tokio::sync::Mutex<SharedLease>,
+}
+
+/// Longest a lease is reused for, and the share of the TTL it is reused for when that is
+/// shorter; at most this many keys share one lease (upstream's `leaseManager` defaults).
+const LEASE_REUSE: Duration = Duration::from_secs(60);
+const LEASE_REUSE_SHARE: f64 = 0.05;
+const LEASE_MAX_KEYS: u32 = 1000;
+
+/// The lease expiring writes share, as upstream's `leaseManager`: rather than a lease per
+/// write, one is granted for a TTL plus a reuse window and attached to the writes of that
+/// window whose own TTL it covers, so a burst of Events costs one grant, and each of them
+/// lives at least its TTL and at most the window longer.
+#[derive(Default)]
+struct SharedLease {
+    id: i64,
+    expires: Option<Instant>,
+    keys: u32,
+}
+
+impl SharedLease {
+    /// The current lease when it outlives `now + ttl` by no more than the reuse window and has
+    /// room for another key.
+    fn reusable(&mut self, now: Instant, ttl: i64) -> Option<i64> {
+        let expires = self.expires?;
+        let reuse = reuse_seconds(ttl);
+        self.keys += 1;
+        let valid = now + Duration::from_secs(ttl as u64) < expires;
+        let sufficient = now + Duration::from_secs((ttl + reuse) as u64) > expires;
+        (valid && sufficient && self.keys <= LEASE_MAX_KEYS).then_some(self.id)
+    }
+}
+
+/// Seconds a lease of `ttl` seconds is reused for, and granted for beyond `ttl`.
+fn reuse_seconds(ttl: i64) -> i64 {
+    ((LEASE_REUSE_SHARE * ttl as f64) as i64).min(LEASE_REUSE.as_secs() as i64)
+}
+
+/// A TTL in etcd's whole seconds, rounded up so a key never goes early.
+fn ttl_seconds(ttl: Duration) -> i64 {
+    (ttl.as_secs_f64().ceil() as i64).max(1)
 }
 
 /// One client per endpoint, picked round-robin with members that recently failed last.
@@ -116,6 +157,11 @@ impl Pool {
         }
         Err(map_err(key, last.expect("at least one endpoint")))
     }
+}
+
+/// A put attaching the key to `lease`; `None` for no lease.
+fn put_options(lease: i64) -> Option<PutOptions> {
+    (lease != 0).then(|| PutOptions::new().with_lease(lease))
 }
 
 /// The request failed because its member could not be reached (not an answer from etcd).
@@ -183,6 +229,84 @@ impl EtcdStorage {
         };
         Ok(Self {
             pool: Arc::new(pool),
+            lease: Default::default(),
+        })
+    }
+
+    /// A lease for a key written now to expire `ttl` from now: the shared one, or a new one.
+    async fn lease_for(&self, key: &str, ttl: Duration) -> Result<i64> {
+        let ttl = ttl_seconds(ttl);
+        // Held across the grant, as upstream's, so a burst waits for one grant, not many.
+        let mut lease = self.lease.lock().await;
+        let now = Instant::now();
+        if let Some(id) = lease.reusable(now, ttl) {
+            return Ok(id);
+        }
+        let granted_ttl = ttl + reuse_seconds(ttl);
+        // A grant whose connection broke may have been made: the unused lease just expires.
+        let granted = self
+            .pool
+            .call(key, true, |mut c| async move {
+                c.lease_grant(granted_ttl, None).await
+            })
+            .await?;
+        *lease = SharedLease {
+            id: granted.id(),
+            expires: Some(now + Duration::from_secs(granted_ttl as u64)),
+            keys: 1,
+        };
+        Ok(granted.id())
+    }
+
+    /// `create` with the key attached to `lease` (0: none).
+    async fn create_leased(&self, key: &str, value: Bytes, lease: i64) -> Result<i64> {
+        let txn = Txn::new()
+            .when([Compare::mod_revision(key, CompareOp::Equal, 0)])
+            .and_then([TxnOp::put(key, value.to_vec(), put_options(lease))])
+            .or_else([TxnOp::get(key, None)]);
+        let resp = self.txn(key, txn).await?;
+        if !resp.succeeded() {
+            let rev = failed_read(&resp)?.map(|kv| kv.mod_revision).unwrap_or(0);
+            return Err(StorageError::already_exists(key, rev));
+        }
+        header_revision(key, &resp)
+    }
+
+    /// `guaranteed_update` with the key attached to `lease` (0: none, which also detaches the
+    /// key from a lease it had, as a put without one does in etcd).
+    async fn update_leased(
+        &self,
+        key: &str,
+        expected_mod_revision: Option<i64>,
+        value: Bytes,
+        lease: i64,
+    ) -> Result<KeyValue> {
+        let txn = Txn::new()
+            .when(preconditions(key, expected_mod_revision))
+            .and_then([TxnOp::put(
+                key,
+                value.to_vec(),
+                Some(put_options(lease).unwrap_or_default().with_prev_key()),
+            )])
+            .or_else([TxnOp::get(key, None)]);
+        let resp = self.txn(key, txn).await?;
+        if !resp.succeeded() {
+            return Err(precondition_error(key, expected_mod_revision, &resp));
+        }
+        let revision = header_revision(key, &resp)?;
+        let create_revision = resp
+            .op_responses()
+            .into_iter()
+            .find_map(|op| match op {
+                TxnOpResponse::Put(put) => put.prev_key().map(|kv| kv.create_revision()),
+                _ => None,
+            })
+            .unwrap_or(revision);
+        Ok(KeyValue {
+            key: key.to_owned(),
+            value,
+            create_revision,
+            mod_revision: revision,
         })
     }
 
@@ -333,16 +457,7 @@ fn precondition_error(key: &str, expected: Option<i64>, resp: &TxnResponse) -> S
 #[async_trait]
 impl Storage for EtcdStorage {
     async fn create(&self, key: &str, value: Bytes) -> Result<i64> {
-        let txn = Txn::new()
-            .when([Compare::mod_revision(key, CompareOp::Equal, 0)])
-            .and_then([TxnOp::put(key, value.to_vec(), None)])
-            .or_else([TxnOp::get(key, None)]);
-        let resp = self.txn(key, txn).await?;
-        if !resp.succeeded() {
-            let rev = failed_read(&resp)?.map(|kv| kv.mod_revision).unwrap_or(0);
-            return Err(StorageError::already_exists(key, rev));
-        }
-        header_revision(key, &resp)
+        self.create_leased(key, value, 0).await
     }
 
     async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
@@ -401,33 +516,29 @@ impl Storage for EtcdStorage {
         expected_mod_revision: Option<i64>,
         value: Bytes,
     ) -> Result<KeyValue> {
-        let txn = Txn::new()
-            .when(preconditions(key, expected_mod_revision))
-            .and_then([TxnOp::put(
-                key,
-                value.to_vec(),
-                Some(PutOptions::new().with_prev_key()),
-            )])
-            .or_else([TxnOp::get(key, None)]);
-        let resp = self.txn(key, txn).await?;
-        if !resp.succeeded() {
-            return Err(precondition_error(key, expected_mod_revision, &resp));
-        }
-        let revision = header_revision(key, &resp)?;
-        let create_revision = resp
-            .op_responses()
-            .into_iter()
-            .find_map(|op| match op {
-                TxnOpResponse::Put(put) => put.prev_key().map(|kv| kv.create_revision()),
-                _ => None,
-            })
-            .unwrap_or(revision);
-        Ok(KeyValue {
-            key: key.to_owned(),
-            value,
-            create_revision,
-            mod_revision: revision,
-        })
+        self.update_leased(key, expected_mod_revision, value, 0)
+            .await
+    }
+
+    fn expires_keys(&self) -> bool {
+        true
+    }
+
+    async fn create_expiring(&self, key: &str, value: Bytes, ttl: Duration) -> Result<i64> {
+        let lease = self.lease_for(key, ttl).await?;
+        self.create_leased(key, value, lease).await
+    }
+
+    async fn update_expiring(
+        &self,
+        key: &str,
+        expected_mod_revision: Option<i64>,
+        value: Bytes,
+        ttl: Duration,
+    ) -> Result<KeyValue> {
+        let lease = self.lease_for(key, ttl).await?;
+        self.update_leased(key, expected_mod_revision, value, lease)
+            .await
     }
 
     async fn delete(&self, key: &str, expected_mod_revision: Option<i64>) -> Result<KeyValue> {
@@ -735,11 +846,45 @@ impl EtcdWatch {
 
 #[cfg(test)]
 mod tests {
-    use super::prefix_end;
+    use super::{LEASE_MAX_KEYS, SharedLease, prefix_end, reuse_seconds, ttl_seconds};
+    use std::time::{Duration, Instant};
 
     #[test]
     fn prefix_end_increments_the_last_byte_that_can_be() {
         assert_eq!(prefix_end("/registry/pods/"), b"/registry/pods0".to_vec());
         assert_eq!(prefix_end(""), vec![0]);
+    }
+
+    #[test]
+    fn a_lease_is_shared_within_its_reuse_window_and_key_count_as_upstreams() {
+        assert_eq!(reuse_seconds(3600), 60, "at most a minute");
+        assert_eq!(reuse_seconds(600), 30, "5 % of shorter TTLs");
+        assert_eq!(reuse_seconds(2), 0);
+        assert_eq!(ttl_seconds(Duration::from_millis(1500)), 2, "rounded up");
+        assert_eq!(ttl_seconds(Duration::ZERO), 1);
+
+        let granted = Instant::now();
+        let fresh = || SharedLease {
+            id: 7,
+            expires: Some(granted + Duration::from_secs(3600 + 60)),
+            keys: 1,
+        };
+        let s = Duration::from_secs;
+        assert_eq!(fresh().reusable(granted + s(30), 3600), Some(7));
+        assert_eq!(
+            fresh().reusable(granted + s(61), 3600),
+            None,
+            "a key written now would outlive the lease"
+        );
+        assert_eq!(
+            fresh().reusable(granted, 60),
+            None,
+            "a shorter TTL than the lease's plus its window"
+        );
+        assert_eq!(SharedLease::default().reusable(granted, 3600), None);
+        let mut full = fresh();
+        full.keys = LEASE_MAX_KEYS - 1;
+        assert_eq!(full.reusable(granted + s(1), 3600), Some(7));
+        assert_eq!(full.reusable(granted + s(1), 3600), None, "a full lease");
     }
 }

@@ -7,7 +7,7 @@ use crate::metrics::{StorageLabels, metrics};
 use async_trait::async_trait;
 use bytes::Bytes;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// `inner`, its calls for resource `resource` timed.
 pub struct Instrumented {
@@ -98,5 +98,32 @@ impl Storage for Instrumented {
 
     async fn size(&self) -> Result<Option<(String, i64)>> {
         self.inner.size().await
+    }
+
+    fn expires_keys(&self) -> bool {
+        self.inner.expires_keys()
+    }
+
+    async fn create_expiring(&self, key: &str, value: Bytes, ttl: Duration) -> Result<i64> {
+        let started = Instant::now();
+        let out = self.inner.create_expiring(key, value, ttl).await;
+        self.observe("create", started);
+        out
+    }
+
+    async fn update_expiring(
+        &self,
+        key: &str,
+        expected_mod_revision: Option<i64>,
+        value: Bytes,
+        ttl: Duration,
+    ) -> Result<KeyValue> {
+        let started = Instant::now();
+        let out = self
+            .inner
+            .update_expiring(key, expected_mod_revision, value, ttl)
+            .await;
+        self.observe("update", started);
+        out
     }
 }

@@ -135,6 +135,16 @@ impl StorageError {
         Self::new(ErrorCode::InvalidArgument, key, 0, message)
     }
 
+    /// `Internal`: an expiring write on a backend that does not expire keys.
+    pub fn cannot_expire(key: &str) -> Self {
+        Self::new(
+            ErrorCode::Internal,
+            key,
+            0,
+            "this storage backend does not expire keys",
+        )
+    }
+
     /// An error of `code` caused by `source`.
     pub fn with_source(
         code: ErrorCode,
@@ -293,6 +303,34 @@ pub trait Storage: Send + Sync + 'static {
     /// Discards history up to `revision`: reads and watches from an older revision then fail
     /// with `Compacted`. Compacting at or below the compacted revision is a no-op.
     async fn compact(&self, revision: i64) -> Result<()>;
+
+    /// Whether the backend can expire keys itself ([`Storage::create_expiring`],
+    /// [`Storage::update_expiring`]: etcd's leases); without it whoever wants keys to expire
+    /// deletes them.
+    fn expires_keys(&self) -> bool {
+        false
+    }
+
+    /// [`Storage::create`] of a key the backend deletes `ttl` after this write unless it is
+    /// written again, as upstream's TTL writes on etcd leases. Fails on a backend that does not
+    /// [expire keys](Storage::expires_keys).
+    async fn create_expiring(&self, key: &str, value: Bytes, ttl: Duration) -> Result<i64> {
+        let _ = (value, ttl);
+        Err(StorageError::cannot_expire(key))
+    }
+
+    /// [`Storage::guaranteed_update`] that gives the key `ttl` from this write on, as
+    /// [`Storage::create_expiring`].
+    async fn update_expiring(
+        &self,
+        key: &str,
+        expected_mod_revision: Option<i64>,
+        value: Bytes,
+        ttl: Duration,
+    ) -> Result<KeyValue> {
+        let _ = (expected_mod_revision, value, ttl);
+        Err(StorageError::cannot_expire(key))
+    }
 
     /// The storage cluster's ID (etcd's; empty for the embedded store) and its database's
     /// size on disk in bytes, for `apiserver_storage_size_bytes`; `None` when not known.

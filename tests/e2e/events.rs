@@ -266,10 +266,11 @@ async fn core_and_events_k8s_io_events_are_the_same_objects() {
 /// wrote it; other kinds are untouched.
 #[tokio::test]
 async fn events_expire_after_the_event_ttl() {
-    expire_on(&[]).await;
+    expire_on(&[], None).await;
 }
 
-/// The same on the etcd backend.
+/// The same on the etcd backend, where, as upstream's, the Events' keys carry a lease of the
+/// TTL and etcd deletes them; other keys carry none.
 #[cfg(feature = "etcd")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_expire_after_the_event_ttl_on_etcd() {
@@ -277,12 +278,29 @@ async fn events_expire_after_the_event_ttl_on_etcd() {
         .await
         .unwrap();
     let servers = format!("--etcd-servers={}", cluster.servers_flag());
-    expire_on(&["--storage-backend=etcd", &servers]).await;
+    expire_on(
+        &["--storage-backend=etcd", &servers],
+        Some(cluster.endpoints()),
+    )
+    .await;
+}
+
+/// The lease of `key` in the etcd at `endpoints` and its granted TTL in seconds; 0 for none.
+#[cfg(feature = "etcd")]
+async fn lease_of(endpoints: &[String], key: &str) -> (i64, i64) {
+    let mut etcd = etcd_client::Client::connect(endpoints, None).await.unwrap();
+    let got = etcd.get(key, None).await.unwrap();
+    let lease = got.kvs().first().unwrap_or_else(|| panic!("{key}")).lease();
+    if lease == 0 {
+        return (0, 0);
+    }
+    let ttl = etcd.lease_time_to_live(lease, None).await.unwrap();
+    (lease, ttl.granted_ttl())
 }
 
 /// Starts a server with a 2 s event TTL and `extra` flags; an Event written by either API is
-/// gone after it, a ConfigMap is not.
-async fn expire_on(extra: &[&str]) {
+/// gone after it, a ConfigMap is not. With `etcd` (its endpoints) the keys' leases are checked.
+async fn expire_on(extra: &[&str], etcd: Option<Vec<String>>) {
     let flags: Vec<&str> = ["--event-ttl=2s"]
         .into_iter()
         .chain(extra.iter().copied())
@@ -307,6 +325,22 @@ async fn expire_on(extra: &[&str]) {
             &json!({"metadata": {"name": "kept"}}),
         )
         .await;
+    #[cfg(feature = "etcd")]
+    if let Some(endpoints) = &etcd {
+        for key in [
+            "/registry/events/default/short.1",
+            "/registry/events/default/short.2",
+        ] {
+            let (lease, ttl) = lease_of(endpoints, key).await;
+            assert_ne!(lease, 0, "{key} has a lease");
+            // 2 s plus a reuse window of 5 % of it, rounded down to 0 s.
+            assert_eq!(ttl, 2, "{key}'s lease");
+        }
+        let kept = lease_of(endpoints, "/registry/configmaps/default/kept").await;
+        assert_eq!(kept, (0, 0), "a ConfigMap's key has no lease");
+    }
+    #[cfg(not(feature = "etcd"))]
+    assert!(etcd.is_none());
     crate::support::wait::eventually("both events to expire", || async {
         let one = admin.get(&format!("{CORE}/short.1")).await.unwrap().status;
         let two = admin

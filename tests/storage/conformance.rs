@@ -38,6 +38,7 @@ macro_rules! conformance_tests {
             concurrent_writers_and_watchers_agree_with_a_fresh_list,
             compaction_makes_older_watches_and_lists_fail,
             not_older_than_lists_see_at_least_the_requested_revision,
+            expiring_keys_go_after_their_ttl_or_are_refused,
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
@@ -105,6 +106,52 @@ async fn list_all(
 }
 
 /// Create, get, update, delete and their error codes.
+/// A backend that expires keys deletes an expiring key once its TTL has passed since its last
+/// write (a `Deleted` event like any other) and leaves plain keys alone, an update detaching a
+/// key from its lease; one that does not refuses expiring writes and writes nothing.
+pub async fn expiring_keys_go_after_their_ttl_or_are_refused(fx: Fixture) {
+    let s = &*fx.store;
+    let created = format!("{}ns/created", fx.prefix);
+    let updated = format!("{}ns/updated", fx.prefix);
+    let detached = format!("{}ns/detached", fx.prefix);
+    let plain = format!("{}ns/plain", fx.prefix);
+    let ttl = Duration::from_secs(1);
+    if !s.expires_keys() {
+        let refused = s.create_expiring(&created, b("v"), ttl).await;
+        assert_eq!(code(refused), ErrorCode::Internal);
+        assert_eq!(s.get(&created).await.unwrap(), None, "nothing written");
+        let r = s.create(&updated, b("v")).await.unwrap();
+        let refused = s.update_expiring(&updated, Some(r), b("v2"), ttl).await;
+        assert_eq!(code(refused), ErrorCode::Internal);
+        assert_eq!(s.get(&updated).await.unwrap().unwrap().value, b("v"));
+        return;
+    }
+    let start = s.current_revision().await.unwrap();
+    // First, so that its lease, were it still attached, would expire first.
+    let r = s.create_expiring(&detached, b("v"), ttl).await.unwrap();
+    s.guaranteed_update(&detached, Some(r), b("v2"))
+        .await
+        .unwrap();
+    s.create_expiring(&created, b("v"), ttl).await.unwrap();
+    let r = s.create(&updated, b("v")).await.unwrap();
+    s.update_expiring(&updated, Some(r), b("v2"), ttl)
+        .await
+        .unwrap();
+    s.create(&plain, b("v")).await.unwrap();
+    let mut w = s.watch(&fx.prefix, start).await.unwrap();
+    let mut deleted = Vec::new();
+    while deleted.len() < 2 {
+        let e = next_event(&mut w).await.unwrap();
+        if e.kind == EventKind::Deleted {
+            deleted.push(e.key);
+        }
+    }
+    deleted.sort();
+    assert_eq!(deleted, [created, updated]);
+    assert_eq!(s.get(&plain).await.unwrap().unwrap().value, b("v"));
+    assert_eq!(s.get(&detached).await.unwrap().unwrap().value, b("v2"));
+}
+
 pub async fn create_get_update_delete_follow_the_contract(fx: Fixture) {
     let s = &*fx.store;
     let k = format!("{}ns/one", fx.prefix);

@@ -84,8 +84,7 @@ impl Store {
                 });
             }
             match self
-                .storage
-                .create(&self.key(ns, &name), self.encode(&obj)?)
+                .create_key(&self.key(ns, &name), self.encode(&obj)?)
                 .await
             {
                 Ok(rev) => {

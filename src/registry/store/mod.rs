@@ -27,6 +27,7 @@ use metadata::{meta, meta_mut, set_resource_version};
 use serde_json::Value;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use watch::DecodedChange;
 
 /// `Result` with [`RegistryError`].
@@ -95,6 +96,8 @@ pub struct Store {
     /// The kind's field types, for managedFields.
     field_types: TypeRef,
     hooks: Option<Arc<dyn StoreHooks>>,
+    /// How long an object lives after its last create or update, kept by the backend.
+    ttl: Option<Duration>,
     /// Recently decoded changes, newest last (see [`watch::DECODED_CHANGES`]).
     decoded: Mutex<VecDeque<Arc<DecodedChange>>>,
 }
@@ -113,6 +116,7 @@ impl Store {
             keys,
             field_types,
             hooks: None,
+            ttl: None,
             decoded: Mutex::default(),
         }
     }
@@ -121,6 +125,43 @@ impl Store {
     pub fn with_hooks(mut self, hooks: Arc<dyn StoreHooks>) -> Self {
         self.hooks = Some(hooks);
         self
+    }
+
+    /// The same store with its objects expiring `ttl` after their last create or update, as
+    /// upstream's `TTLFunc` (Events' `--event-ttl`); the backend must
+    /// [expire keys](crate::storage::Storage::expires_keys).
+    pub fn with_ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+
+    /// Writes a new object's key, expiring when the store has a TTL.
+    async fn create_key(&self, key: &str, value: Bytes) -> crate::storage::Result<i64> {
+        match self.ttl {
+            Some(ttl) => self.storage.create_expiring(key, value, ttl).await,
+            None => self.storage.create(key, value).await,
+        }
+    }
+
+    /// Replaces an object's key, its TTL starting again when the store has one.
+    async fn update_key(
+        &self,
+        key: &str,
+        expected_mod_revision: Option<i64>,
+        value: Bytes,
+    ) -> crate::storage::Result<KeyValue> {
+        match self.ttl {
+            Some(ttl) => {
+                self.storage
+                    .update_expiring(key, expected_mod_revision, value, ttl)
+                    .await
+            }
+            None => {
+                self.storage
+                    .guaranteed_update(key, expected_mod_revision, value)
+                    .await
+            }
+        }
     }
 
     async fn allocate(&self, new: &mut Value, old: Option<&Value>, dry_run: bool) -> Result<()> {

@@ -386,8 +386,7 @@ impl Store {
             return Ok(new);
         }
         let kv = self
-            .storage
-            .guaranteed_update(&key, Some(mod_revision), self.encode(&new)?)
+            .update_key(&key, Some(mod_revision), self.encode(&new)?)
             .await
             .map_err(|e| self.storage_err(e, name))?;
         set_resource_version(&mut new, kv.mod_revision);
