@@ -8,6 +8,7 @@ use crate::controlplane::new_kube_api_server;
 use crate::endpoints::discovery::Discovery;
 use crate::endpoints::openapi::OpenApi;
 use crate::filters::FilterConfig;
+use crate::filters::watch_termination::WatchDrain;
 use crate::options::ValidOptions;
 use crate::pki::{self, PkiError};
 use crate::proxy::ClientIdentity;
@@ -381,6 +382,8 @@ pub async fn prepare_chain(
         None => None,
     };
     let reload_client_cas = Box::pin(authenticator.reload_client_cas());
+    let grace = o.shutdown_watch_termination_grace_period;
+    let watch_drain = (!grace.is_zero()).then(|| WatchDrain::new(grace));
     let server = chain.prepare_run(
         |signals, in_flight| FilterConfig {
             authenticator,
@@ -394,6 +397,7 @@ pub async fn prepare_chain(
             auditor,
             flow_control,
             goaway_chance: o.goaway_chance,
+            watch_drain: watch_drain.clone(),
         },
         RunConfig {
             shutdown_delay: o.shutdown_delay,
@@ -401,6 +405,7 @@ pub async fn prepare_chain(
             request_timeout: o.request_timeout,
             handle_os_signals,
             http2_max_streams: o.http2_max_streams_per_connection,
+            watch_drain: watch_drain.clone(),
         },
     );
     Ok(Started {

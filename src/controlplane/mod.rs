@@ -7,6 +7,7 @@ pub mod connect;
 pub mod endpoint_leases;
 pub mod event_ttl;
 pub mod garbage_collector;
+pub mod identity_lease;
 pub mod kubelet;
 pub mod legacy_token_tracking;
 pub mod namespace_controller;
@@ -333,6 +334,11 @@ pub fn new_kube_api_server(
         );
     }
 
+    install_identity_lease(
+        &mut server,
+        storage.builtin_store("coordination.k8s.io", "leases"),
+    );
+
     let rbac_stores = RbacStores::new(&*storage);
     if config.builtin_controllers {
         let stores = rbac_stores.clone();
@@ -605,4 +611,34 @@ async fn ensure_exist(store: &Store, objects: Vec<serde_json::Value>) -> Result<
         }
     }
     Ok(())
+}
+
+/// Upstream's apiserver identity (`identity_lease`): the Lease this server holds while it runs,
+/// and the collector of those of servers that died.
+fn install_identity_lease(server: &mut GenericApiServer, leases: Arc<Store>) {
+    let identity = Arc::new(identity_lease::IdentityLease::new(
+        leases.clone(),
+        identity_lease::hostname(),
+    ));
+    let held = identity.clone();
+    server.add_post_start_hook(
+        "start-kube-apiserver-identity-lease-controller",
+        spawn_once(move |_ctx| Box::pin(held.run())),
+    );
+    server.add_post_start_hook(
+        "start-kube-apiserver-identity-lease-garbage-collector",
+        spawn_once(move |_ctx| Box::pin(identity_lease::collect_forever(leases))),
+    );
+    server.add_pre_shutdown_hook(
+        "stop-kube-apiserver-identity-lease-controller",
+        Arc::new(move |_ctx| {
+            let identity = identity.clone();
+            Box::pin(async move {
+                identity
+                    .stop()
+                    .await
+                    .map_err(|e| format!("deleting the identity lease: {e}"))
+            })
+        }),
+    );
 }

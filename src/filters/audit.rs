@@ -190,7 +190,10 @@ impl FailedAuthentication {
     pub fn refused(self, resp: Response) -> Response {
         if let Some((auditor, mut event, methods)) = self.audited {
             event.insert("stage".into(), json!(Stage::ResponseStarted.as_str()));
-            event.insert("stageTimestamp".into(), json!(micro_time()));
+            event.insert(
+                "stageTimestamp".into(),
+                json!(crate::registry::store::now_micro()),
+            );
             event.insert(
                 "responseStatus".into(),
                 json!({"metadata": {}, "message": methods, "code": resp.status().as_u16()}),
@@ -340,7 +343,10 @@ impl Record {
         }
         let mut event = self.event.clone();
         event.insert("stage".into(), json!(stage.as_str()));
-        event.insert("stageTimestamp".into(), json!(micro_time()));
+        event.insert(
+            "stageTimestamp".into(),
+            json!(crate::registry::store::now_micro()),
+        );
         let added = self.annotations.snapshot();
         if let Some(user) = &added.impersonated {
             event.insert("impersonatedUser".into(), user_json(user));
@@ -458,7 +464,10 @@ fn base_event(req: &Request, info: &RequestInfo, level: Level, id: &str) -> Obje
         }
         event.insert("objectRef".into(), Value::Object(reference));
     }
-    event.insert("requestReceivedTimestamp".into(), json!(micro_time()));
+    event.insert(
+        "requestReceivedTimestamp".into(),
+        json!(crate::registry::store::now_micro()),
+    );
     event
 }
 
@@ -475,19 +484,4 @@ fn user_json(user: &UserInfo) -> Value {
         u["extra"] = json!(user.extra);
     }
     u
-}
-
-/// Now, as audit events give times (RFC 3339 with microseconds).
-fn micro_time() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-        now.year(),
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second(),
-        now.microsecond()
-    )
 }

@@ -24,6 +24,7 @@ pub mod priority_and_fairness;
 mod request_info;
 mod retry_after;
 mod timeout;
+pub mod watch_termination;
 
 use crate::auth::{Authenticator, Authorizer};
 use crate::endpoints::request_info::RequestInfo;
@@ -61,10 +62,15 @@ pub struct FilterConfig {
     /// API Priority and Fairness; `None` (--enable-priority-and-fairness=false) limits by
     /// max-in-flight instead.
     pub flow_control: Option<Arc<crate::flowcontrol::FlowControl>>,
+    /// --shutdown-watch-termination-grace-period: the watches ended at shutdown; `None` when 0.
+    pub watch_drain: Option<Arc<watch_termination::WatchDrain>>,
 }
 
 /// Wraps `handler` in the whole filter chain.
 pub fn build_handler_chain(handler: Handler, c: FilterConfig) -> Handler {
+    let watch_termination = c.watch_drain.map(|drain| {
+        watch_termination::WatchTerminationLayer::new(drain, c.not_accepting_new_requests.clone())
+    });
     let retry_after = c
         .send_retry_after
         .then(|| retry_after::RetryAfterLayer::new(c.not_accepting_new_requests));
@@ -76,6 +82,7 @@ pub fn build_handler_chain(handler: Handler, c: FilterConfig) -> Handler {
         .layer(pretty::PrettyJsonLayer)
         .option_layer((c.goaway_chance > 0.0).then(|| goaway::GoawayLayer::new(c.goaway_chance)))
         .option_layer(retry_after)
+        .option_layer(watch_termination)
         .layer(in_flight::InFlightLayer::new(c.in_flight))
         .layer(timeout::TimeoutLayer::new(c.request_timeout))
         .layer(authentication::AuthenticationLayer::new(

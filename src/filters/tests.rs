@@ -233,3 +233,51 @@ async fn a_goaway_is_asked_of_http2_connections_only() {
     assert!(asked.take_asked());
     assert!(!asked.take_asked());
 }
+
+#[tokio::test]
+async fn watches_end_at_shutdown_are_waited_for_and_new_ones_get_503() {
+    use watch_termination::{WatchDrain, WatchTermination, WatchTerminationLayer};
+    let not_accepting = Signal::new("NotAcceptingNewRequest");
+    let drain = WatchDrain::new(std::time::Duration::from_secs(30));
+    // A watch whose stream ends when the filter says so; other requests are told nothing.
+    let handler = handler_fn(|req: Request| async move {
+        let Some(termination) = req.extensions().get::<WatchTermination>().cloned() else {
+            return text(StatusCode::OK, "not a watch");
+        };
+        let ended = futures::StreamExt::map(futures::stream::once(termination.ending()), |()| {
+            Ok::<_, crate::endpoints::BoxError>(hyper::body::Frame::data(bytes::Bytes::from(
+                "ended",
+            )))
+        });
+        http::Response::new(BodyExt::boxed_unsync(http_body_util::StreamBody::new(
+            ended,
+        )))
+    });
+    let handler = chain(
+        WatchTerminationLayer::new(drain.clone(), not_accepting.clone()),
+        handler,
+    );
+    let body = |resp: Response| async move {
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    };
+    let list = call(&handler, get("/api/v1/pods")).await;
+    assert_eq!(body(list).await, "not a watch");
+    let watches: Vec<Response> =
+        futures::future::join_all((0..3).map(|_| call(&handler, get("/api/v1/pods?watch=true"))))
+            .await;
+    let bodies = tokio::spawn(futures::future::join_all(watches.into_iter().map(body)));
+
+    not_accepting.signal();
+    assert!(
+        drain.drain().await,
+        "every watch ended within the grace period"
+    );
+    assert_eq!(bodies.await.unwrap(), ["ended", "ended", "ended"]);
+    let refused = call(&handler, get("/api/v1/pods?watch=true")).await;
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(refused.headers()[http::header::RETRY_AFTER], "1");
+    let status: serde_json::Value = serde_json::from_str(&body(refused).await).unwrap();
+    assert_eq!(status["reason"], "ServiceUnavailable");
+    assert_eq!(status["message"], "apiserver is shutting down");
+}

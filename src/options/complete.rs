@@ -164,6 +164,8 @@ pub struct CompletedOptions {
     pub shutdown_delay: Duration,
     /// Whether requests after the delay get 429 with Retry-After while in-flight ones drain.
     pub shutdown_send_retry_after: bool,
+    /// How long the shutdown waits for the watches it ends (zero: they are not ended).
+    pub shutdown_watch_termination_grace_period: Duration,
     /// Non-long-running request timeout.
     pub request_timeout: Duration,
     /// Shortest time a long-running request (watch) is kept open.
@@ -447,6 +449,7 @@ impl ServerRunOptions {
             http2_max_streams_per_connection: self.http2_max_streams_per_connection,
             shutdown_delay: self.shutdown_delay_duration,
             shutdown_send_retry_after: self.shutdown_send_retry_after,
+            shutdown_watch_termination_grace_period: self.shutdown_watch_termination_grace_period,
             request_timeout: self.request_timeout,
             min_request_timeout,
             max_requests_inflight,

@@ -200,6 +200,10 @@ mod tests {
             works(&["--shutdown-send-retry-after"]),
         ),
         (
+            "shutdown-watch-termination-grace-period",
+            works(&["--shutdown-watch-termination-grace-period=10s"]),
+        ),
+        (
             "max-requests-inflight",
             works(&["--max-requests-inflight=9"]),
         ),

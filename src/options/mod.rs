@@ -264,6 +264,10 @@ pub struct ServerRunOptions {
     #[arg(long = "shutdown-send-retry-after", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = clap::ArgAction::Set)]
     pub shutdown_send_retry_after: bool,
 
+    /// The longest the server waits, shutting down, for its watches to drain; with it set, watches end once the server stops taking new requests (0: watches are not ended).
+    #[arg(long = "shutdown-watch-termination-grace-period", value_parser = parse_duration, default_value = "0s")]
+    pub shutdown_watch_termination_grace_period: Duration,
+
     /// The maximum number of non-mutating requests in flight at a given time (0: no limit).
     #[arg(
         long = "max-requests-inflight",

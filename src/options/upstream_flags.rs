@@ -95,7 +95,6 @@ pub(super) const VALUE_FLAGS: &[&str] = &[
     "peer-ca-file",
     "service-account-signing-endpoint",
     "show-hidden-metrics-for-version",
-    "shutdown-watch-termination-grace-period",
     "storage-initialization-timeout",
     "storage-media-type",
     "strict-transport-security-directives",

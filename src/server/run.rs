@@ -35,6 +35,8 @@ pub struct RunConfig {
     pub handle_os_signals: bool,
     /// --http2-max-streams-per-connection (0: Go's default, 250).
     pub http2_max_streams: u32,
+    /// The watches to drain before the server stops (--shutdown-watch-termination-grace-period).
+    pub watch_drain: Option<Arc<crate::filters::watch_termination::WatchDrain>>,
 }
 
 /// A server with its health endpoints and filter chain installed, ready to run.
@@ -217,6 +219,12 @@ impl PreparedApiServer {
         signals.not_accepting_new_requests.signal();
         // Closed, the tracker's `wait` returns once no tracked request is left in flight.
         self.in_flight.close();
+        // Watches end as of now, alongside the drain of the other requests.
+        let watches_drained = self.config.watch_drain.clone().map(|watches| {
+            tokio::spawn(async move {
+                watches.drain().await;
+            })
+        });
         let drain = self.config.request_timeout;
         if self.config.send_retry_after {
             // Keep the listener open so clients get a 429 with Retry-After instead of a refused connection.
@@ -230,6 +238,9 @@ impl PreparedApiServer {
             tracing::warn!(
                 "[graceful-termination] in-flight requests did not finish within {drain:?}"
             );
+        }
+        if let Some(watches) = watches_drained {
+            let _ = watches.await;
         }
         signals.in_flight_requests_drained.signal();
         let _ = serving.await;

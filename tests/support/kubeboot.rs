@@ -36,6 +36,44 @@ impl TestServer {
     /// Runs `kubeboot <subcommand…> --data-dir … --bind-address 127.0.0.1 <extra>` in `dir`, on a
     /// loopback socket; stdout and stderr go to files in `dir`.
     pub fn spawn_in(dir: tempfile::TempDir, subcommand: &[&str], extra: &[&str]) -> Self {
+        let command = Self::command_in(&dir, subcommand, extra);
+        Self::spawn(command, dir)
+    }
+
+    /// Runs `kubeboot up` as [`TestServer::up`] does, in a UTS namespace of its own with the
+    /// hostname `hostname`, as if on a machine of that name (what a server's identity Lease is
+    /// named after); with `pki`, on a copy of that server's PKI, as the servers of one control
+    /// plane share their CAs and service-account keys.
+    pub fn up_on_host(hostname: &str, pki: Option<&TestServer>, extra: &[&str]) -> Self {
+        use std::os::unix::process::CommandExt;
+        let dir = tempfile::tempdir().unwrap();
+        if let Some(from) = pki {
+            let to = dir.path().join(".kubeboot/pki");
+            std::fs::create_dir_all(&to).unwrap();
+            for file in std::fs::read_dir(from.data_dir().join("pki")).unwrap() {
+                let file = file.unwrap();
+                std::fs::copy(file.path(), to.join(file.file_name())).unwrap();
+            }
+        }
+        let mut command = Self::command_in(&dir, &["up"], extra);
+        let name = hostname.as_bytes().to_vec();
+        // SAFETY: the closure runs in the forked child before exec and only makes the unshare
+        // and sethostname system calls on memory allocated before the fork.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::unshare(libc::CLONE_NEWUTS) != 0
+                    || libc::sethostname(name.as_ptr().cast(), name.len()) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        Self::spawn(command, dir)
+    }
+
+    /// The `kubeboot <subcommand…>` command [`TestServer::spawn_in`] runs.
+    fn command_in(dir: &tempfile::TempDir, subcommand: &[&str], extra: &[&str]) -> Command {
         let stdout = std::fs::File::create(dir.path().join("stdout.log")).unwrap();
         let stderr = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
         let mut command = Command::new(KUBEBOOT);
@@ -51,7 +89,7 @@ impl TestServer {
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr);
-        Self::spawn(command, dir)
+        command
     }
 
     /// Starts `command` (a kubeboot the caller set up, working in `dir`) on a socket bound to a

@@ -282,6 +282,7 @@ impl ResourceHandler {
             user_agent: header_value(&parts.headers, header::USER_AGENT),
             admission: &self.admission,
             min_request_timeout: self.min_request_timeout,
+            watch_termination: parts.extensions.get().cloned(),
             warnings: Warnings::default(),
             annotations: parts
                 .extensions

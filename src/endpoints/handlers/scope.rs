@@ -42,6 +42,8 @@ pub(super) struct RequestScope<'a> {
     pub admission: &'a Chain,
     /// --min-request-timeout, for watches.
     pub min_request_timeout: Duration,
+    /// When a watch ends because the server shuts down (--shutdown-watch-termination-grace-period).
+    pub watch_termination: Option<crate::filters::watch_termination::WatchTermination>,
     /// Warnings admission gave, sent with the response whatever it is.
     pub warnings: Warnings,
     /// The request's audit annotations (none kept when it is not audited).

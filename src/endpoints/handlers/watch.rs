@@ -1,5 +1,6 @@
 //! WATCH (upstream's `ListResource` with watch=true and `serveWatch`): a stream of events in
-//! the negotiated format, ended after the request's timeout.
+//! the negotiated format, ended after the request's timeout or, when the server ends watches as
+//! it shuts down, then.
 
 use super::scope::{RequestScope, offer, partial_metadata, table};
 use crate::endpoints::negotiation::{self, Format, View};
@@ -43,7 +44,20 @@ pub(super) async fn watch(scope: &RequestScope<'_>) -> Result<Response, ApiError
     let events = store.watch(scope.namespace, params).await?;
     let store = store.clone();
     let include = scope.query.get("includeObject").map(str::to_string);
+    // The request's timeout, or the server's shutdown when it ends watches.
     let deadline = tokio::time::sleep(timeout);
+    let deadline = match &scope.watch_termination {
+        Some(termination) => {
+            let ending = termination.ending();
+            futures::future::Either::Left(async move {
+                tokio::select! {
+                    _ = deadline => {}
+                    _ = ending => {}
+                }
+            })
+        }
+        None => futures::future::Either::Right(deadline),
+    };
     // Counted while the stream lives; its events as they are sent.
     let info = store.info();
     let kind = crate::metrics::KindLabels {

@@ -24,6 +24,22 @@ pub fn now_rfc3339() -> String {
         .expect("the current time formats as RFC 3339")
 }
 
+/// The current time as upstream renders `metav1.MicroTime` (audit events, Lease renewals): RFC
+/// 3339 in UTC with microseconds.
+pub fn now_micro() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second(),
+        now.microsecond()
+    )
+}
+
 fn random_bytes<const N: usize>() -> [u8; N] {
     use ring::rand::SecureRandom;
     let mut b = [0u8; N];
