@@ -45,6 +45,42 @@ async fn helm_installs_upgrades_and_uninstalls_the_chart_on_kubeboot() {
     let lint = ok(&run(&["lint", &chart()]), "helm lint");
     assert!(lint.contains("0 chart(s) failed"), "{lint}");
 
+    // What the chart renders, with the default values and on etcd, passes the server's
+    // validation and admission (kubectl's server-side dry run).
+    server
+        .admin()
+        .create(
+            "/api/v1/namespaces",
+            &serde_json::json!({"metadata": {"name": "dry"}}),
+        )
+        .await;
+    let kubectl = crate::common::kubectls().pop().unwrap().1;
+    for values in [
+        "",
+        "replicas=2,etcd.endpoints={https://etcd:2379},pki.existingSecret=pki",
+    ] {
+        let chart = chart();
+        let mut template = vec!["template", "dry", chart.as_str(), "--namespace", "dry"];
+        if !values.is_empty() {
+            template.extend(["--set", values]);
+        }
+        let rendered = ok(&run(&template), "helm template");
+        let manifest = server.dir.path().join("rendered.yaml");
+        std::fs::write(&manifest, &rendered).unwrap();
+        let manifest = manifest.display().to_string();
+        let applied = ok(
+            &server.kubectl(
+                &kubectl,
+                &["apply", "--dry-run=server", "-n", "dry", "-f", &manifest],
+            ),
+            "kubectl apply --dry-run=server",
+        );
+        assert!(
+            applied.contains("statefulset.apps/dry-kubeboot created (server dry run)"),
+            "{values}: {applied}"
+        );
+    }
+
     ok(
         &run(&[
             "install",
@@ -73,10 +109,17 @@ async fn helm_installs_upgrades_and_uninstalls_the_chart_on_kubeboot() {
         sts["metadata"]["labels"]["app.kubernetes.io/managed-by"],
         "Helm"
     );
-    assert_eq!(
-        sts["spec"]["template"]["spec"]["containers"][0]["args"][0],
-        "up"
-    );
+    let pod = &sts["spec"]["template"]["spec"];
+    assert_eq!(pod["initContainers"][0]["args"][0], "init");
+    assert_eq!(pod["containers"][0]["args"][0], "serve");
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    let container = &pod["containers"][0];
+    assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
+    // kubeadm's probes; the grace period outlasts the shutdown delay and the drain.
+    assert_eq!(container["startupProbe"]["failureThreshold"], 24);
+    assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/livez");
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(pod["terminationGracePeriodSeconds"], 75);
     // Installed by server-side apply: helm owns the fields as an applier.
     assert!(
         sts["metadata"]["managedFields"]
@@ -112,6 +155,19 @@ async fn helm_installs_upgrades_and_uninstalls_the_chart_on_kubeboot() {
         ]),
         "helm upgrade",
     );
+    // Values the schema refuses never reach the cluster.
+    let refused = run(&[
+        "upgrade",
+        "demo",
+        &chart(),
+        "--namespace",
+        "charts",
+        "--set",
+        "replicas=0",
+    ]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("/replicas"), "{stderr}");
     let svc = admin
         .get("/api/v1/namespaces/charts/services/demo-kubeboot")
         .await
@@ -122,13 +178,60 @@ async fn helm_installs_upgrades_and_uninstalls_the_chart_on_kubeboot() {
         &run(&["history", "demo", "--namespace", "charts", "-o", "json"]),
         "helm history",
     );
+    // Three servers on etcd (another release: a StatefulSet's volume claims cannot change):
+    // a PodDisruptionBudget, the etcd flags, the PKI from a Secret.
+    ok(
+        &run(&[
+            "install",
+            "ha",
+            &chart(),
+            "--namespace",
+            "ha",
+            "--create-namespace",
+            "--set",
+            "replicas=3,etcd.endpoints={https://etcd-0.etcd:2379},etcd.tlsSecret=etcd-client,pki.existingSecret=kubeboot-pki",
+        ]),
+        "helm install on etcd",
+    );
+    let pdb = admin
+        .get("/apis/policy/v1/namespaces/ha/poddisruptionbudgets/ha-kubeboot")
+        .await
+        .unwrap();
+    assert_eq!(pdb.status, 200, "{}", pdb.body);
+    assert_eq!(pdb.json()["spec"]["maxUnavailable"], 1);
+    let sts = admin
+        .get("/apis/apps/v1/namespaces/ha/statefulsets/ha-kubeboot")
+        .await
+        .unwrap()
+        .json();
+    assert_eq!(sts["spec"]["replicas"], 3);
+    let args = &sts["spec"]["template"]["spec"]["containers"][0]["args"];
+    assert!(
+        args.as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "--etcd-servers=https://etcd-0.etcd:2379"),
+        "{args}"
+    );
+    let secrets: Vec<&Value> = sts["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["secret"]["secretName"].as_str().map(|_| v))
+        .collect();
+    assert_eq!(secrets.len(), 2, "{secrets:?}");
+    assert!(
+        sts["spec"]["volumeClaimTemplates"].is_null(),
+        "no claim on etcd"
+    );
     assert_eq!(
         serde_json::from_str::<Value>(&history)
             .unwrap()
             .as_array()
             .unwrap()
             .len(),
-        2
+        2,
+        "the refused upgrade left no revision"
     );
 
     ok(
@@ -172,14 +275,21 @@ fn the_charts_server_flags_are_accepted_by_kubeboot() {
         .split("\n---")
         .find(|doc| doc.contains("kind: StatefulSet"))
         .expect("a StatefulSet");
-    let args: Vec<String> = sts
-        .lines()
-        .skip_while(|l| !l.trim_start().starts_with("args:"))
-        .skip(1)
-        .take_while(|l| l.trim_start().starts_with("- "))
-        .map(|l| l.trim_start().trim_start_matches("- ").to_string())
-        .collect();
-    assert_eq!(args[0], "up");
+    let sts: Value = serde_saphyr::from_str(sts).unwrap();
+    let args = |container: &Value| -> Vec<String> {
+        container["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect()
+    };
+    let pod = &sts["spec"]["template"]["spec"];
+    let (init_args, serve_args) = (args(&pod["initContainers"][0]), args(&pod["containers"][0]));
+    assert_eq!(init_args[0], "init");
+    assert_eq!(serve_args[0], "serve");
+    assert_eq!(init_args[1..], serve_args[1..], "one set of flags");
+    let args = serve_args;
     assert!(
         args.iter()
             .any(|a| a == "--service-cluster-ip-range=10.96.0.0/16"),

@@ -23,6 +23,7 @@ mod events;
 mod flags;
 mod foundation;
 mod garbage_collection;
+mod image;
 mod impersonation;
 mod kubelet_proxy;
 mod lists;
