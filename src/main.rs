@@ -1,4 +1,5 @@
-//! The `kubeboot` command line: init | serve | up | version | certs | kube-apiserver.
+//! The `kubeboot` command line: init | serve | up | version | certs | kube-apiserver |
+//! publish-kubeconfig.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -45,6 +46,19 @@ enum Command {
     KubeApiserver {
         #[command(flatten)]
         options: ServerRunOptions,
+    },
+    /// Apply the admin kubeconfig, pointed at --server, as a Secret of the cluster this runs in
+    /// (in-cluster credentials or $KUBECONFIG; the pod's namespace).
+    PublishKubeconfig {
+        /// The kubeconfig to publish.
+        #[arg(long, default_value = ".kubeboot/admin.kubeconfig")]
+        kubeconfig: std::path::PathBuf,
+        /// The Secret to apply; the kubeconfig is its `admin.kubeconfig` key.
+        #[arg(long)]
+        secret: String,
+        /// The URL clients reach the server by (the Service's), written into the kubeconfig.
+        #[arg(long)]
+        server: String,
     },
 }
 
@@ -107,7 +121,9 @@ fn main() -> std::process::ExitCode {
         | Command::Certs {
             command: CertsCommand::CheckExpiration { options },
         } => (options.verbosity, options.logging_format),
-        Command::Version => (0, kubeboot::logging::LogFormat::Text),
+        Command::Version | Command::PublishKubeconfig { .. } => {
+            (0, kubeboot::logging::LogFormat::Text)
+        }
     };
     kubeboot::logging::init(verbosity, format);
     for warning in warnings {
@@ -138,6 +154,16 @@ fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Version => {
             println!("{}", version::LONG_VERSION);
+            Ok(())
+        }
+        Command::PublishKubeconfig {
+            kubeconfig,
+            secret,
+            server,
+        } => {
+            let published = pki::publish::pointed_at(&kubeconfig, &server)?;
+            runtime()?.block_on(pki::publish::publish(&secret, published))?;
+            println!("published {} to the Secret {secret}", kubeconfig.display());
             Ok(())
         }
         Command::Init { options, force } => {

@@ -3,6 +3,7 @@
 pub mod certs;
 pub mod insecure;
 pub mod kubeconfig;
+pub mod publish;
 
 use crate::options::ValidOptions;
 use certs::{LeafSpec, Pair};

@@ -120,6 +120,72 @@ async fn helm_installs_upgrades_and_uninstalls_the_chart_on_kubeboot() {
     assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/livez");
     assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
     assert_eq!(pod["terminationGracePeriodSeconds"], 75);
+    // The kubeconfig's publisher may write its one Secret and nothing else; it alone gets
+    // API credentials.
+    assert_eq!(pod["initContainers"][1]["args"][0], "publish-kubeconfig");
+    let kubectl = crate::common::kubectls().remove(0).1;
+    let can_i = |what: &str| {
+        let out = server.kubectl(
+            &kubectl,
+            &[
+                "auth",
+                "can-i",
+                "patch",
+                what,
+                "-n",
+                "charts",
+                "--as=system:serviceaccount:charts:demo-kubeboot",
+            ],
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(can_i("secrets/demo-kubeboot-admin-kubeconfig"), "yes");
+    assert_eq!(can_i("secrets/other"), "no");
+    // As that ServiceAccount, with a token of it, the publisher does its job.
+    let token = ok(
+        &server.kubectl(
+            &kubectl,
+            &["create", "token", "demo-kubeboot", "-n", "charts"],
+        ),
+        "kubectl create token",
+    );
+    let ca = server.data_dir().join("pki/ca.crt");
+    let as_publisher = server.dir.path().join("publisher.kubeconfig");
+    std::fs::write(
+        &as_publisher,
+        serde_json::json!({
+            "apiVersion": "v1", "kind": "Config", "current-context": "c",
+            "clusters": [{"name": "c", "cluster": {
+                "server": format!("https://{}", server.addr()),
+                "certificate-authority": ca.display().to_string()}}],
+            "users": [{"name": "u", "user": {"token": token.trim()}}],
+            "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u", "namespace": "charts"}}],
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let published = Command::new(crate::support::kubeboot::KUBEBOOT)
+        .args([
+            "publish-kubeconfig",
+            "--secret=demo-kubeboot-admin-kubeconfig",
+        ])
+        .arg(format!("--kubeconfig={}", server.kubeconfig().display()))
+        .arg("--server=https://demo-kubeboot.charts.svc:443")
+        .env("KUBECONFIG", &as_publisher)
+        .output()
+        .unwrap();
+    ok(
+        &published,
+        "publish-kubeconfig as the chart's ServiceAccount",
+    );
+    let secret = admin
+        .get("/api/v1/namespaces/charts/secrets/demo-kubeboot-admin-kubeconfig")
+        .await
+        .unwrap();
+    assert_eq!(secret.status, 200, "{}", secret.body);
+    let mounts = |c: &Value| c["volumeMounts"].to_string();
+    assert!(mounts(&pod["initContainers"][1]).contains("/var/run/secrets/kubernetes.io"));
+    assert!(!mounts(&pod["containers"][0]).contains("/var/run/secrets/kubernetes.io"));
     // Installed by server-side apply: helm owns the fields as an applier.
     assert!(
         sts["metadata"]["managedFields"]
@@ -310,4 +376,75 @@ fn the_charts_server_flags_are_accepted_by_kubeboot() {
         "{init:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// `kubeboot publish-kubeconfig`, the chart's second init container, applies the admin
+/// kubeconfig pointed at the Service as a Secret of the cluster it runs in (here kubeboot
+/// itself, through `$KUBECONFIG`); the published kubeconfig works.
+#[tokio::test]
+async fn publish_kubeconfig_applies_the_admin_kubeconfig_as_a_secret() {
+    use base64::Engine;
+    let mut server = TestServer::up(&[]);
+    server.wait_ready().await;
+    let publish = |kubeconfig: &Path| {
+        Command::new(crate::support::kubeboot::KUBEBOOT)
+            .args(["publish-kubeconfig", "--secret=kb-admin"])
+            .arg(format!("--kubeconfig={}", kubeconfig.display()))
+            .arg("--server=https://kb.example:443")
+            .env("KUBECONFIG", server.kubeconfig())
+            .output()
+            .unwrap()
+    };
+    for _ in 0..2 {
+        // Applied, so running it again (a restarted pod) just keeps the Secret.
+        ok(&publish(&server.kubeconfig()), "publish-kubeconfig");
+    }
+    let secret = server
+        .admin()
+        .get("/api/v1/namespaces/default/secrets/kb-admin")
+        .await
+        .unwrap()
+        .json();
+    let published = base64::engine::general_purpose::STANDARD
+        .decode(secret["data"]["admin.kubeconfig"].as_str().unwrap())
+        .unwrap();
+    let published: Value = serde_saphyr::from_slice(&published).unwrap();
+    let original: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(server.kubeconfig()).unwrap()).unwrap();
+    assert_eq!(
+        published["clusters"][0]["cluster"]["server"],
+        "https://kb.example:443"
+    );
+    assert_eq!(
+        published["users"], original["users"],
+        "the same credentials"
+    );
+    assert!(
+        secret["metadata"]["managedFields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["manager"] == "kubeboot-publish-kubeconfig" && e["operation"] == "Apply"),
+        "{}",
+        secret["metadata"]
+    );
+
+    // With the server's real address, the published kubeconfig is the administrator's.
+    let file = server.dir.path().join("published.kubeconfig");
+    std::fs::write(&file, serde_json::to_vec(&published).unwrap()).unwrap();
+    let kubectl = crate::common::kubectls().remove(0).1;
+    let out = Command::new(kubectl)
+        .arg(format!("--kubeconfig={}", file.display()))
+        .arg(format!("--server=https://{}", server.addr()))
+        .args(["auth", "can-i", "*", "*"])
+        .output()
+        .unwrap();
+    assert_eq!(ok(&out, "kubectl auth can-i").trim(), "yes");
+
+    // A kubeconfig that is not there is an error naming it.
+    let missing = server.dir.path().join("missing.kubeconfig");
+    let out = publish(&missing);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("missing.kubeconfig"), "{stderr}");
 }

@@ -17,6 +17,11 @@ app.kubernetes.io/name: {{ .Chart.Name }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
+{{/* The Secret holding the published admin kubeconfig. */}}
+{{- define "kubeboot.kubeconfigSecret" -}}
+{{- .Values.adminKubeconfigSecret | default (printf "%s-admin-kubeconfig" (include "kubeboot.fullname" .)) -}}
+{{- end -}}
+
 {{/* Whether the data volume is a claim: the embedded store's, one replica. */}}
 {{- define "kubeboot.persistent" -}}
 {{- if and .Values.persistence.enabled (not .Values.etcd.endpoints) -}}true{{- end -}}
