@@ -188,7 +188,8 @@ pub struct ServerChain {
 pub async fn create_server_chain(o: &ValidOptions) -> Result<ServerChain, AppError> {
     let storage_factory = StorageFactory::open(&o.storage)
         .await?
-        .with_event_ttl(o.event_ttl);
+        .with_event_ttl(o.event_ttl)
+        .with_encryption(o.encryption.clone());
     let storage_health = storage_factory.health_check();
     let storage: Arc<dyn crate::registry::StoreFactory> = Arc::new(storage_factory);
     // Authentication and authorization read objects (service accounts, roles, bindings) from

@@ -184,6 +184,10 @@ pub struct CompletedOptions {
     pub admission_config_file: Option<PathBuf>,
     /// Their configuration, read from that file by `validate()`.
     pub admission_config: crate::admission::AdmissionConfig,
+    /// `--encryption-provider-config`.
+    pub encryption_provider_config: Option<PathBuf>,
+    /// The encryption at rest that file configures, read by `validate()`.
+    pub encryption: Option<std::sync::Arc<crate::storage::encryption::EncryptionConfig>>,
     /// `--audit-policy-file`.
     pub audit_policy_file: Option<PathBuf>,
     /// The audit policy, read from that file by `validate()`.
@@ -459,6 +463,8 @@ impl ServerRunOptions {
             admission_plugins,
             admission_config_file: self.admission_control_config_file.clone(),
             admission_config: Default::default(),
+            encryption_provider_config: self.encryption_provider_config.clone(),
+            encryption: None,
             audit_policy_file: self.audit_policy_file.clone(),
             audit_policy: None,
             audit_log: self.audit_log_path.clone().map(|path| crate::audit::log::LogConfig {

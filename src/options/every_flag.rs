@@ -297,6 +297,10 @@ mod tests {
             works(&["--audit-policy-file=/tmp/policy.yaml"]),
         ),
         (
+            "encryption-provider-config",
+            works(&["--encryption-provider-config=/tmp/encryption.yaml"]),
+        ),
+        (
             "audit-log-maxsize",
             Works {
                 with: &["--audit-log-path=/tmp/audit.log"],

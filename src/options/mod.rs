@@ -348,6 +348,10 @@ pub struct ServerRunOptions {
     #[arg(long = "audit-log-path", value_name = "PATH")]
     pub audit_log_path: Option<String>,
 
+    /// The file with the configuration of encryption providers for storing resources (an apiserver.config.k8s.io/v1 EncryptionConfiguration).
+    #[arg(long = "encryption-provider-config", value_name = "FILE")]
+    pub encryption_provider_config: Option<PathBuf>,
+
     /// Path to the file that defines the audit policy configuration.
     #[arg(long = "audit-policy-file", value_name = "FILE")]
     pub audit_policy_file: Option<PathBuf>,

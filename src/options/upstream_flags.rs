@@ -65,7 +65,6 @@ pub(super) const VALUE_FLAGS: &[&str] = &[
     "disabled-metrics",
     "egress-selector-config-file",
     "emulated-version",
-    "encryption-provider-config",
     "etcd-count-metric-poll-period",
     "etcd-db-metric-poll-interval",
     "etcd-healthcheck-timeout",

@@ -106,6 +106,15 @@ impl CompletedOptions {
                 ),
             }
         }
+        if let Some(path) = &self.encryption_provider_config {
+            match crate::storage::encryption::EncryptionConfig::load(path) {
+                Ok(config) => self.encryption = Some(std::sync::Arc::new(config)),
+                Err(e) => r.error(
+                    "encryption-provider-config",
+                    format!("--encryption-provider-config: {e}"),
+                ),
+            }
+        }
         if let Some(path) = &self.audit_policy_file {
             match crate::audit::Policy::load(path) {
                 Ok(policy) => self.audit_policy = Some(policy),

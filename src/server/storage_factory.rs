@@ -8,6 +8,7 @@ use crate::registry::{Store, StoreFactory, Strategy};
 use crate::server::healthz::HealthCheck;
 use crate::storage::cacher::{Cacher, CacherOptions};
 use crate::storage::embedded::{EmbeddedOptions, EmbeddedStorage};
+use crate::storage::encryption::{EncryptedStorage, EncryptionConfig};
 use crate::storage::instrumented::Instrumented;
 use crate::storage::{KeyBuilder, Storage, StorageBackend, StorageConfig, StorageError};
 use futures::future::BoxFuture;
@@ -31,6 +32,7 @@ pub struct StorageFactory {
     cachers: Arc<Mutex<Cachers>>,
     equivalents: Arc<EquivalentResources>,
     event_ttl: Option<Duration>,
+    encryption: Option<Arc<EncryptionConfig>>,
 }
 
 impl StorageFactory {
@@ -122,6 +124,7 @@ impl StorageFactory {
             cachers,
             equivalents: Arc::default(),
             event_ttl: None,
+            encryption: None,
         })
     }
 
@@ -133,6 +136,26 @@ impl StorageFactory {
         self
     }
 
+    /// Resources `encryption` covers are encrypted at rest (`--encryption-provider-config`).
+    pub fn with_encryption(mut self, encryption: Option<Arc<EncryptionConfig>>) -> Self {
+        self.encryption = encryption;
+        self
+    }
+
+    /// The backend as one resource sees it: its values encrypted when the encryption
+    /// configuration covers it, its calls timed.
+    fn resource_backend(&self, group: &str, resource: &str, name: String) -> Arc<dyn Storage> {
+        let backend = match self
+            .encryption
+            .as_ref()
+            .and_then(|e| e.transformer(group, resource))
+        {
+            Some(transformer) => Arc::new(EncryptedStorage::new(self.backend.clone(), transformer)),
+            None => self.backend.clone(),
+        };
+        Arc::new(Instrumented::new(backend, name))
+    }
+
     /// Storage for one resource: a watch cache over its key prefix, created on first use, or
     /// the backend itself when the watch cache is off; its backend calls are timed.
     fn for_resource(&self, group: &str, resource: &str) -> Arc<dyn Storage> {
@@ -142,12 +165,12 @@ impl StorageFactory {
             format!("{resource}.{group}")
         };
         if self.watch_cache_size == 0 {
-            return Arc::new(Instrumented::new(self.backend.clone(), name));
+            return self.resource_backend(group, resource, name);
         }
         let prefix = self.keys.resource_prefix(group, resource);
         let mut cachers = self.cachers.lock().expect("cacher map poisoned");
         let (_, cacher) = cachers.entry(prefix.clone()).or_insert_with(|| {
-            let backend = Arc::new(Instrumented::new(self.backend.clone(), name.clone()));
+            let backend = self.resource_backend(group, resource, name.clone());
             let cacher = Cacher::new(
                 backend,
                 &prefix,

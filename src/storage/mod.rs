@@ -13,6 +13,7 @@
 pub mod cacher;
 mod config;
 pub mod embedded;
+pub mod encryption;
 #[cfg(feature = "etcd")]
 pub mod etcd;
 pub mod instrumented;

@@ -16,6 +16,7 @@ mod connections;
 mod core_api;
 mod crd_conversion;
 mod crds;
+mod encryption;
 mod endpoint_leases;
 #[cfg(feature = "etcd")]
 mod etcd_cluster;
