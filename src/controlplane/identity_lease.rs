@@ -77,6 +77,9 @@ pub struct IdentityLease {
     holder: String,
     hostname: String,
     stopped: AtomicBool,
+    /// Held by a renewal and by the final delete, so a renewal under way when the server
+    /// stops cannot bring the Lease back after it (upstream's `reconcilingLock`).
+    reconciling: tokio::sync::Mutex<()>,
 }
 
 impl IdentityLease {
@@ -90,6 +93,7 @@ impl IdentityLease {
             holder,
             hostname,
             stopped: AtomicBool::new(false),
+            reconciling: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -108,6 +112,7 @@ impl IdentityLease {
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
+            let _reconciling = self.reconciling.lock().await;
             if self.stopped.load(Ordering::SeqCst) {
                 return;
             }
@@ -120,6 +125,7 @@ impl IdentityLease {
     /// Stops renewing and deletes the Lease, as a server shutting down does.
     pub async fn stop(&self) -> Result<(), RegistryError> {
         self.stopped.store(true, Ordering::SeqCst);
+        let _reconciling = self.reconciling.lock().await;
         self.delete().await
     }
 
