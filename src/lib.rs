@@ -20,6 +20,7 @@ pub mod options;
 pub mod pki;
 pub mod proxy;
 pub mod quota;
+pub mod random;
 pub mod registry;
 pub mod server;
 pub mod storage;

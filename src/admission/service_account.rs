@@ -62,20 +62,6 @@ impl ServiceAccountAdmission {
     }
 }
 
-/// Upstream's `names.SimpleNameGenerator` suffix: five of `bcdfghjklmnpqrstvwxz2456789`.
-fn suffix() -> String {
-    use ring::rand::SecureRandom;
-    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    let mut bytes = [0u8; 5];
-    ring::rand::SystemRandom::new()
-        .fill(&mut bytes)
-        .expect("system random generator");
-    bytes
-        .iter()
-        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
-        .collect()
-}
-
 /// Upstream's `TokenVolumeSource`.
 fn token_volume(name: &str) -> Value {
     json!({
@@ -103,7 +89,7 @@ fn mount_token(spec: &mut Value) {
         .map(str::to_string);
     let name = existing
         .clone()
-        .unwrap_or_else(|| format!("{VOLUME_PREFIX}{}", suffix()));
+        .unwrap_or_else(|| format!("{VOLUME_PREFIX}{}", crate::registry::store::name_suffix()));
     let mount = json!({"name": name, "readOnly": true, "mountPath": MOUNT_PATH});
     let mut needed = false;
     for list in ["initContainers", "containers"] {

@@ -24,12 +24,7 @@ pub struct ServiceAllocator {
 }
 
 fn random_u64() -> u64 {
-    use ring::rand::SecureRandom;
-    let mut b = [0u8; 8];
-    ring::rand::SystemRandom::new()
-        .fill(&mut b)
-        .expect("system random generator");
-    u64::from_le_bytes(b)
+    u64::from_le_bytes(crate::random::bytes())
 }
 
 fn spec_str<'a>(obj: &'a Value, field: &str) -> &'a str {

@@ -103,20 +103,11 @@ pub struct Transformer {
     keys: Vec<Keyed>,
 }
 
-fn random<const N: usize>() -> [u8; N] {
-    use ring::rand::SecureRandom;
-    let mut b = [0u8; N];
-    ring::rand::SystemRandom::new()
-        .fill(&mut b)
-        .expect("system random generator");
-    b
-}
-
 fn cbc_seal<C>(key: &[u8], data: &[u8]) -> Vec<u8>
 where
     C: BlockEncryptMut + BlockCipher + KeyInit,
 {
-    let iv: [u8; 16] = random();
+    let iv: [u8; 16] = crate::random::bytes();
     let sealed = cbc::Encryptor::<C>::new_from_slices(key, &iv)
         .expect("key size checked when the configuration was read")
         .encrypt_padded_vec_mut::<Pkcs7>(data);
@@ -187,7 +178,7 @@ impl Cipher {
                 _ => cbc_seal::<aes::Aes256>(k, data),
             },
             Cipher::AesGcm(k) => {
-                let nonce: [u8; 12] = random();
+                let nonce: [u8; 12] = crate::random::bytes();
                 let payload = aes_gcm::aead::Payload {
                     msg: data,
                     aad: key.as_bytes(),
@@ -197,7 +188,7 @@ impl Cipher {
             }
             Cipher::Secretbox(k) => {
                 use crypto_secretbox::aead::Aead;
-                let nonce: [u8; 24] = random();
+                let nonce: [u8; 24] = crate::random::bytes();
                 let sealed = crypto_secretbox::XSalsa20Poly1305::new_from_slice(k)
                     .expect("32 bytes")
                     .encrypt(nonce.as_slice().into(), data)

@@ -40,27 +40,19 @@ pub fn now_micro() -> String {
     )
 }
 
-fn random_bytes<const N: usize>() -> [u8; N] {
-    use ring::rand::SecureRandom;
-    let mut b = [0u8; N];
-    ring::rand::SystemRandom::new()
-        .fill(&mut b)
-        .expect("system random generator");
-    b
-}
-
 /// A random UUID (version 4), as upstream assigns `metadata.uid`.
 pub fn new_uid() -> String {
-    uuid::Builder::from_random_bytes(random_bytes())
+    uuid::Builder::from_random_bytes(crate::random::bytes())
         .into_uuid()
         .hyphenated()
         .to_string()
 }
 
-/// A 5-character suffix from upstream's alphabet (no vowels, no look-alikes).
-fn name_suffix() -> String {
+/// A 5-character suffix from upstream's alphabet (no vowels, no look-alikes), as its
+/// `names.SimpleNameGenerator` appends.
+pub fn name_suffix() -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    random_bytes::<5>()
+    crate::random::bytes::<5>()
         .iter()
         .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
         .collect()

@@ -12,7 +12,7 @@ mod watch;
 
 pub use delete::{DeleteParams, Deleted, FINALIZER_FOREGROUND, FINALIZER_ORPHAN};
 pub use list::{ListPage, ListParams, SplicedPage};
-pub use metadata::{labels_of, meta_str, new_uid, now_micro, now_rfc3339};
+pub use metadata::{labels_of, meta_str, name_suffix, new_uid, now_micro, now_rfc3339};
 pub use update::UpdateTarget;
 pub use watch::{Event, FrameCache, INITIAL_EVENTS_END, WatchParams};
 
