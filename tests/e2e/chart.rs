@@ -164,16 +164,12 @@ async fn helm_installs_upgrades_and_uninstalls_the_chart_on_kubeboot() {
         .to_string(),
     )
     .unwrap();
-    let published = Command::new(crate::support::kubeboot::KUBEBOOT)
-        .args([
-            "publish-kubeconfig",
-            "--secret=demo-kubeboot-admin-kubeconfig",
-        ])
-        .arg(format!("--kubeconfig={}", server.kubeconfig().display()))
-        .arg("--server=https://demo-kubeboot.charts.svc:443")
-        .env("KUBECONFIG", &as_publisher)
-        .output()
-        .unwrap();
+    let published = publish_kubeconfig(
+        &server.kubeconfig(),
+        "demo-kubeboot-admin-kubeconfig",
+        "https://demo-kubeboot.charts.svc:443",
+        &as_publisher,
+    );
     ok(
         &published,
         "publish-kubeconfig as the chart's ServiceAccount",
@@ -378,6 +374,24 @@ fn the_charts_server_flags_are_accepted_by_kubeboot() {
     );
 }
 
+/// Runs `kubeboot publish-kubeconfig` of `kubeconfig` to the Secret `secret`, pointed at
+/// `server`, against the cluster `$KUBECONFIG` = `cluster` names.
+fn publish_kubeconfig(
+    kubeconfig: &Path,
+    secret: &str,
+    server: &str,
+    cluster: &Path,
+) -> std::process::Output {
+    Command::new(crate::support::kubeboot::KUBEBOOT)
+        .arg("publish-kubeconfig")
+        .arg(format!("--secret={secret}"))
+        .arg(format!("--kubeconfig={}", kubeconfig.display()))
+        .arg(format!("--server={server}"))
+        .env("KUBECONFIG", cluster)
+        .output()
+        .unwrap()
+}
+
 /// `kubeboot publish-kubeconfig`, the chart's second init container, applies the admin
 /// kubeconfig pointed at the Service as a Secret of the cluster it runs in (here kubeboot
 /// itself, through `$KUBECONFIG`); the published kubeconfig works.
@@ -387,13 +401,12 @@ async fn publish_kubeconfig_applies_the_admin_kubeconfig_as_a_secret() {
     let mut server = TestServer::up(&[]);
     server.wait_ready().await;
     let publish = |kubeconfig: &Path| {
-        Command::new(crate::support::kubeboot::KUBEBOOT)
-            .args(["publish-kubeconfig", "--secret=kb-admin"])
-            .arg(format!("--kubeconfig={}", kubeconfig.display()))
-            .arg("--server=https://kb.example:443")
-            .env("KUBECONFIG", server.kubeconfig())
-            .output()
-            .unwrap()
+        publish_kubeconfig(
+            kubeconfig,
+            "kb-admin",
+            "https://kb.example:443",
+            &server.kubeconfig(),
+        )
     };
     for _ in 0..2 {
         // Applied, so running it again (a restarted pod) just keeps the Secret.

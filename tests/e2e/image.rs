@@ -1,7 +1,7 @@
 //! The container image `scripts/image` builds, run with podman as a user would: on the host's
 //! network, its state on a volume, used with kubectl, stopped with SIGTERM.
 
-use crate::common::kubectls;
+use crate::common::{kubectls, ok};
 use crate::support::kubeboot::TestServer;
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -20,13 +20,7 @@ fn podman(args: &[&str]) -> Output {
 
 /// Fails the test with what podman said unless it succeeded; its stdout.
 fn podman_ok(args: &[&str]) -> String {
-    let out = podman(args);
-    assert!(
-        out.status.success(),
-        "podman {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    ok(&podman(args), &format!("podman {args:?}"))
 }
 
 /// What `podman run` needs on this machine: runc (scripts/test installs it), as crun refuses a
