@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generates src/endpoints/protobuf/schema.rs, the wire schema of the built-in kinds.
+"""Generates src/protobuf/schema.rs, the wire schema of the built-in kinds.
 
 Kubernetes' protobuf wire format is defined by upstream's generated.proto files. Their field
 numbers and wire types are taken from the prost code of the `k8s-pb` crate (Apache-2.0,
@@ -8,7 +8,7 @@ names (which equal the proto field names) and kinds are taken from `k8s-openapi`
 Kubernetes version kubeboot serves. Fields that `k8s-openapi` does not know (newer than that
 version) are left out, so decoding skips them as an apiserver of that version would.
 
-Usage: scripts/gen_protobuf_schema.py [CARGO_REGISTRY_SRC_DIR] > src/endpoints/protobuf/schema.rs
+Usage: scripts/gen_protobuf_schema.py [CARGO_REGISTRY_SRC_DIR] > src/protobuf/schema.rs
 """
 import glob
 import os
@@ -50,56 +50,18 @@ SPECIAL = {
 META_KINDS = ["Status", "DeleteOptions", "WatchEvent", "ListOptions", "GetOptions",
               "CreateOptions", "UpdateOptions", "PatchOptions"]
 
-# Go pointer fields whose zero value means something (nil is "unset"); their zeros survive
-# decoding. Non-pointer fields cannot tell zero from unset, and Go's JSON drops them when
-# `omitempty`, so decoding drops zero scalars except here and in required fields.
+# Fields whose zero survives decoding, as Go's JSON writes it: scalars without omitempty and
+# pointers to scalars, from the Go types (scripts/protobuf_keep_zero.txt, qualified by module);
+# other zero scalars are dropped, as Go's JSON drops them when `omitempty`. Required fields
+# keep theirs too. Below, pointers to IntOrString, which that list (scalars only) leaves out,
+# and autoscaling/v1's Scale replicas, which `kubectl scale --replicas=0` must see.
+KEEP_ZERO_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "protobuf_keep_zero.txt")
 POINTER_FIELDS = {
-    "ObjectMeta.deletionGracePeriodSeconds", "DeleteOptions.gracePeriodSeconds",
-    "DeleteOptions.orphanDependents", "DeploymentSpec.replicas",
-    "DeploymentSpec.revisionHistoryLimit", "DeploymentSpec.progressDeadlineSeconds",
-    "RollingUpdateDeployment.maxUnavailable", "RollingUpdateDeployment.maxSurge",
-    "StatefulSetSpec.replicas", "StatefulSetSpec.revisionHistoryLimit",
-    "RollingUpdateStatefulSetStrategy.partition", "RollingUpdateStatefulSetStrategy.maxUnavailable",
-    "ReplicaSetSpec.replicas", "ReplicationControllerSpec.replicas",
-    "DaemonSetSpec.revisionHistoryLimit", "RollingUpdateDaemonSet.maxUnavailable",
-    "RollingUpdateDaemonSet.maxSurge", "ScaleSpec.replicas",
-    "PodSpec.terminationGracePeriodSeconds", "PodSpec.activeDeadlineSeconds",
-    "PodSpec.automountServiceAccountToken", "PodSpec.shareProcessNamespace", "PodSpec.priority",
-    "PodSpec.enableServiceLinks", "PodSpec.setHostnameAsFQDN", "PodSpec.hostUsers",
-    "ServiceAccount.automountServiceAccountToken", "SecurityContext.privileged",
-    "SecurityContext.runAsUser", "SecurityContext.runAsGroup", "SecurityContext.runAsNonRoot",
-    "SecurityContext.readOnlyRootFilesystem", "SecurityContext.allowPrivilegeEscalation",
-    "PodSecurityContext.runAsUser", "PodSecurityContext.runAsGroup",
-    "PodSecurityContext.runAsNonRoot", "PodSecurityContext.fsGroup",
-    "Probe.terminationGracePeriodSeconds", "Toleration.tolerationSeconds",
-    "ConfigMapVolumeSource.defaultMode", "SecretVolumeSource.defaultMode",
-    "ProjectedVolumeSource.defaultMode", "DownwardAPIVolumeSource.defaultMode",
-    "KeyToPath.mode", "DownwardAPIVolumeFile.mode", "ConfigMapVolumeSource.optional",
-    "SecretVolumeSource.optional", "ConfigMapProjection.optional", "SecretProjection.optional",
-    "ConfigMapKeySelector.optional", "SecretKeySelector.optional", "ConfigMapEnvSource.optional",
-    "SecretEnvSource.optional", "ConfigMap.immutable", "Secret.immutable",
-    "ContainerStatus.started", "ServiceSpec.allocateLoadBalancerNodePorts",
-    "ClientIPConfig.timeoutSeconds", "PersistentVolumeClaimSpec.storageClassName",
-    "PersistentVolumeClaimSpec.volumeAttributesClassName",
-    "ServiceAccountTokenProjection.expirationSeconds", "TokenRequestSpec.expirationSeconds",
-    "JobSpec.parallelism", "JobSpec.completions", "JobSpec.activeDeadlineSeconds",
-    "JobSpec.backoffLimit", "JobSpec.ttlSecondsAfterFinished", "JobSpec.suspend",
-    "JobSpec.manualSelector", "JobSpec.backoffLimitPerIndex", "JobSpec.maxFailedIndexes",
-    "JobStatus.ready", "JobStatus.terminating", "CronJobSpec.startingDeadlineSeconds",
-    "CronJobSpec.successfulJobsHistoryLimit", "CronJobSpec.failedJobsHistoryLimit",
-    "CronJobSpec.suspend", "HorizontalPodAutoscalerSpec.minReplicas",
-    "HorizontalPodAutoscalerSpec.targetCPUUtilizationPercentage",
-    "HPAScalingRules.stabilizationWindowSeconds", "MetricTarget.averageUtilization",
-    "LeaseSpec.leaseDurationSeconds", "LeaseSpec.leaseTransitions", "EndpointConditions.ready",
-    "EndpointConditions.serving", "EndpointConditions.terminating", "EndpointPort.port",
-    "NetworkPolicyPort.port", "NetworkPolicyPort.endPort", "PodDisruptionBudgetSpec.minAvailable",
-    "PodDisruptionBudgetSpec.maxUnavailable", "StorageClass.allowVolumeExpansion",
-    "CSIDriverSpec.attachRequired", "CSIDriverSpec.podInfoOnMount",
-    "CSIDriverSpec.storageCapacity", "CSIDriverSpec.requiresRepublish",
-    "CSIDriverSpec.seLinuxMount", "VolumeNodeResources.count", "ValidatingWebhook.timeoutSeconds",
-    "MutatingWebhook.timeoutSeconds", "ServiceReference.port", "PriorityClass.value",
-    "CertificateSigningRequestSpec.expirationSeconds", "APIServiceSpec.groupPriorityMinimum",
-    "HostPathVolumeSource.type", "ListMeta.remainingItemCount", "EndpointPort.name",
+    "NetworkPolicyPort.port", "PodDisruptionBudgetSpec.maxUnavailable",
+    "PodDisruptionBudgetSpec.minAvailable", "RollingUpdateDaemonSet.maxSurge",
+    "RollingUpdateDaemonSet.maxUnavailable", "RollingUpdateDeployment.maxSurge",
+    "RollingUpdateDeployment.maxUnavailable", "RollingUpdateStatefulSetStrategy.maxUnavailable",
+    "ScaleSpec.replicas",
 }
 
 STD = {"Option", "Vec", "String", "BTreeMap", "Box", "HashMap"}
@@ -165,11 +127,34 @@ def parse_openapi(src, module):
     return out
 
 
+def inlined_names(modules, openapi_of, ref):
+    """The JSON names (normalized) an embedded struct adds to its parent: its fields, with the
+    fields of structs embedded in it in turn (admissionregistration's NamedRuleWithOperations
+    embeds RuleWithOperations, which embeds Rule)."""
+    names = set()
+    mod, name = ref.split("#")
+    oa = openapi_of(mod).get(norm(name))
+    for snake, _, inner in modules[mod].get(name, []):
+        # A struct k8s-openapi lacks (it only exists embedded) names its fields as they are.
+        if oa and norm(snake) not in oa[1] and inner:
+            names |= inlined_names(modules, openapi_of, inner)
+        else:
+            names.add(norm(snake))
+    return names
+
+
 def main():
     reg = sys.argv[1] if len(sys.argv) > 1 else glob.glob(os.path.expanduser("~/.cargo/registry/src/*/"))[0]
     pb_src = os.path.join(reg, K8S_PB, "src")
     oa_src = os.path.join(reg, K8S_OPENAPI, "src", OPENAPI_VERSION)
+    openapi_cache = {}
 
+    def openapi_of(mod):
+        if mod not in openapi_cache:
+            openapi_cache[mod] = parse_openapi(oa_src, mod)
+        return openapi_cache[mod]
+
+    keep_zero = {l.strip() for l in open(KEEP_ZERO_FILE) if l.strip() and not l.startswith("#")}
     modules, queue = {}, list(ROOTS)
     while queue:
         mod = queue.pop()
@@ -190,7 +175,7 @@ def main():
 
     entries, kinds, dropped = [], [], 0
     for mod, name in order:
-        openapi = parse_openapi(oa_src, mod)
+        openapi = openapi_of(mod)
         oa = openapi.get(norm(name))
         proto_name = oa[0] if oa else name
         special = SPECIAL.get(f"{mod}/{name}", "None")
@@ -198,8 +183,7 @@ def main():
         for snake, attr, ref in modules[mod][name]:
             if oa and oa[1]:
                 json = oa[1].get(norm(snake))
-                inner = modules[ref.split("#")[0]].get(ref.split("#")[1]) if ref else None
-                if json is None and inner and {norm(f[0]) for f in inner} <= set(oa[1]):
+                if json is None and ref and inlined_names(modules, openapi_of, ref) <= set(oa[1]):
                     # An embedded Go struct: its fields are inlined in the JSON object.
                     json = ""
                 elif json is None:
@@ -222,7 +206,9 @@ def main():
                       "int32": "Ty::Int32", "int64": "Ty::Int64"}[scalar]
             if json == "":
                 label = "Inline"
-            keep = bool(oa and norm(snake) in oa[3]) or f"{proto_name}.{json}" in POINTER_FIELDS
+            keep = (bool(oa and norm(snake) in oa[3])
+                    or f"{proto_name}.{json}" in POINTER_FIELDS
+                    or f"{mod}/{proto_name}.{json}" in keep_zero)
             fields.append((tag, json, ty, label, keep))
         fields.sort()
         entries.append((mod, proto_name, special, fields))

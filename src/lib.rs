@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod net;
 pub mod options;
 pub mod pki;
+pub mod protobuf;
 pub mod proxy;
 pub mod quota;
 pub mod random;

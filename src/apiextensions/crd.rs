@@ -118,6 +118,16 @@ impl Rules<CustomResourceDefinition> for CrdRules {
         created_at_cells(raw)
     }
 
+    // kube-apiserver keeps CRDs in etcd as apiextensions.k8s.io/v1beta1 JSON.
+    const UPGRADES_STORED: bool = true;
+
+    fn upgrade_stored(&self, obj: &mut Value) -> Result<(), String> {
+        if obj.get("apiVersion").and_then(Value::as_str) == Some(V1BETA1) {
+            from_v1beta1(obj);
+        }
+        Ok(())
+    }
+
     fn validate_update(
         &self,
         new: &CustomResourceDefinition,
@@ -140,6 +150,83 @@ impl Rules<CustomResourceDefinition> for CrdRules {
         }
         errs
     }
+}
+
+/// The version kube-apiserver stores CRDs in.
+const V1BETA1: &str = "apiextensions.k8s.io/v1beta1";
+
+/// Converts a v1beta1 CRD to v1 as upstream's conversion through the internal type does: the
+/// spec-wide schema, subresources, printer columns and selectable fields move into every
+/// version, a lone `version` becomes the only version, the conversion webhook's settings
+/// move under `webhook`, and `preserveUnknownFields` stays only when true.
+pub fn from_v1beta1(obj: &mut Value) {
+    obj["apiVersion"] = json!("apiextensions.k8s.io/v1");
+    let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let version = spec.remove("version");
+    let validation = spec.remove("validation");
+    let subresources = spec.remove("subresources");
+    let columns = spec
+        .remove("additionalPrinterColumns")
+        .map(|c| columns_v1(&c));
+    let selectable = spec.remove("selectableFields");
+    let mut versions = match spec.remove("versions") {
+        Some(Value::Array(v)) if !v.is_empty() => v,
+        _ => match version {
+            Some(Value::String(name)) => {
+                vec![json!({"name": name, "served": true, "storage": true})]
+            }
+            _ => Vec::new(),
+        },
+    };
+    for v in &mut versions {
+        let Some(v) = v.as_object_mut() else { continue };
+        if let Some(c) = v.remove("additionalPrinterColumns") {
+            v.insert("additionalPrinterColumns".into(), columns_v1(&c));
+        }
+        for (field, spec_wide) in [
+            ("schema", &validation),
+            ("subresources", &subresources),
+            ("additionalPrinterColumns", &columns),
+            ("selectableFields", &selectable),
+        ] {
+            if let Some(value) = spec_wide {
+                v.insert(field.into(), value.clone());
+            }
+        }
+    }
+    spec.insert("versions".into(), Value::Array(versions));
+    if let Some(Value::Object(conversion)) = spec.get_mut("conversion") {
+        let client = conversion.remove("webhookClientConfig");
+        let review = conversion.remove("conversionReviewVersions");
+        if client.is_some() || review.is_some() {
+            let mut webhook = serde_json::Map::new();
+            if let Some(client) = client {
+                webhook.insert("clientConfig".into(), client);
+            }
+            if let Some(review) = review {
+                webhook.insert("conversionReviewVersions".into(), review);
+            }
+            conversion.insert("webhook".into(), Value::Object(webhook));
+        }
+    }
+    if spec.get("preserveUnknownFields") != Some(&Value::Bool(true)) {
+        spec.remove("preserveUnknownFields");
+    }
+}
+
+/// v1beta1 printer columns name their path `JSONPath`; v1 `jsonPath`.
+fn columns_v1(columns: &Value) -> Value {
+    let mut columns = columns.clone();
+    for c in columns.as_array_mut().into_iter().flatten() {
+        if let Some(c) = c.as_object_mut()
+            && let Some(path) = c.remove("JSONPath")
+        {
+            c.insert("jsonPath".into(), path);
+        }
+    }
+    columns
 }
 
 fn lowercase_label(field: &str, value: &str, errs: &mut ErrorList) {
@@ -467,4 +554,53 @@ pub fn set_condition(obj: &mut Value, cond: Value) -> bool {
         None => list.push(cond),
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v1beta1_crds_as_kube_apiserver_stores_them_read_as_v1() {
+        let mut stored = json!({
+            "apiVersion": "apiextensions.k8s.io/v1beta1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "widgets.example.com"},
+            "spec": {
+                "group": "example.com", "version": "v1", "scope": "Namespaced",
+                "names": {"plural": "widgets", "kind": "Widget"},
+                "subresources": {"status": {}},
+                "validation": {"openAPIV3Schema": {"type": "object"}},
+                "additionalPrinterColumns": [{"name": "Size", "type": "integer", "JSONPath": ".spec.size"}],
+                "versions": [{"name": "v1", "served": true, "storage": true}],
+                "conversion": {"strategy": "Webhook", "conversionReviewVersions": ["v1"],
+                    "webhookClientConfig": {"url": "https://example.com/convert"}},
+                "preserveUnknownFields": false,
+            },
+        });
+        from_v1beta1(&mut stored);
+        assert_eq!(
+            stored["spec"],
+            json!({
+                "group": "example.com", "scope": "Namespaced",
+                "names": {"plural": "widgets", "kind": "Widget"},
+                "versions": [{
+                    "name": "v1", "served": true, "storage": true,
+                    "schema": {"openAPIV3Schema": {"type": "object"}},
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": [{"name": "Size", "type": "integer", "jsonPath": ".spec.size"}],
+                }],
+                "conversion": {"strategy": "Webhook", "webhook": {
+                    "clientConfig": {"url": "https://example.com/convert"},
+                    "conversionReviewVersions": ["v1"]}},
+            })
+        );
+        assert_eq!(stored["apiVersion"], "apiextensions.k8s.io/v1");
+        // A lone spec.version becomes the only version.
+        let mut lone = json!({"apiVersion": V1BETA1, "spec": {"version": "v2"}});
+        from_v1beta1(&mut lone);
+        assert_eq!(
+            lone["spec"]["versions"],
+            json!([{"name": "v2", "served": true, "storage": true}])
+        );
+    }
 }

@@ -92,7 +92,7 @@ impl EndpointLeases {
         let now = now();
         let mut live = Vec::new();
         for kv in list.items {
-            let record: Value = serde_json::from_slice(&kv.value).unwrap_or(Value::Null);
+            let record = crate::registry::store::parse_stored(&kv.value).unwrap_or(Value::Null);
             let expires = record
                 .pointer("/metadata/annotations")
                 .and_then(|a| a.get(EXPIRES))

@@ -126,19 +126,19 @@ pub fn new_kube_api_server(
     };
     // Services allocate cluster IPs (IPAddress objects) and node ports beside each write.
     let services_at = find(&stores, "", "services");
-    let allocator = ServiceAllocator::new(
+    let allocator = Arc::new(ServiceAllocator::new(
         config.service_ranges.clone(),
         config.node_ports.0,
         config.node_ports.1,
         stores[find(&stores, "networking.k8s.io", "ipaddresses")].clone(),
         storage.backend(),
         storage.keys().key("", "ranges", None, "servicenodeports/"),
-    );
+    ));
     let services_strategy = stores[services_at].strategy().clone();
     stores[services_at] = Arc::new(
         storage
             .store(services_strategy)
-            .with_hooks(Arc::new(allocator)),
+            .with_hooks(allocator.clone()),
     );
     let namespaces = stores[find(&stores, "", "namespaces")].clone();
     let services = stores[services_at].clone();
@@ -257,6 +257,25 @@ pub fn new_kube_api_server(
                     crate::admission::system_priority_classes().to_vec(),
                 )
                 .await
+            })
+        }),
+    );
+    let repaired_services = services.clone();
+    server.add_post_start_hook(
+        "start-service-ip-repair-controllers",
+        Arc::new(move |_ctx| {
+            let (allocator, services) = (allocator.clone(), repaired_services.clone());
+            Box::pin(async move {
+                let repaired = allocator.repair(&services).await.map_err(|e| {
+                    format!("holding the addresses and ports of stored Services: {e}")
+                })?;
+                if repaired > 0 {
+                    tracing::info!(
+                        repaired,
+                        "held cluster IPs and node ports of Services written elsewhere"
+                    );
+                }
+                Ok(())
             })
         }),
     );

@@ -6,7 +6,6 @@ pub mod negotiation;
 pub mod observed_body;
 pub mod openapi;
 pub mod patch;
-pub mod protobuf;
 pub mod request_info;
 pub mod status;
 

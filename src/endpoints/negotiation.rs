@@ -7,8 +7,8 @@
 //! first match whose parameters the endpoint allows wins. q=0 does not exclude a type, as in
 //! goautoneg.
 
-use super::protobuf::MEDIA_TYPE as PROTOBUF;
 use super::status::ApiError;
+use crate::protobuf::MEDIA_TYPE as PROTOBUF;
 
 /// The serialisation of a response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,7 +13,7 @@ use crate::auth::{
 use crate::controlplane::kubelet::KubeletClientConfig;
 use crate::net::indexed_ip;
 use crate::server::resource_config::RuntimeConfig;
-use crate::storage::{StorageBackend, StorageConfig};
+use crate::storage::{StorageBackend, StorageConfig, StorageMediaType};
 use ipnet::IpNet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
@@ -382,14 +382,16 @@ impl ServerRunOptions {
             self.min_request_timeout,
             &mut errors,
         ));
+        let backend = self.storage_backend_choice(&data_dir, &mut errors);
         let storage = StorageConfig {
             watch_cache_size: non_negative(
                 "default-watch-cache-size",
                 self.default_watch_cache_size,
                 &mut errors,
             ),
-            backend: self.storage_backend_choice(&data_dir, &mut errors),
+            backend: backend.clone(),
             prefix: self.etcd_prefix.trim_end_matches('/').to_string(),
+            media_type: self.storage_media_type_choice(&backend, &mut errors),
             compaction_interval: self.etcd_compaction_interval,
             compaction_keep: self.storage_compaction_keep,
         };
@@ -515,6 +517,29 @@ impl ServerRunOptions {
                     ),
                 ));
                 embedded
+            }
+        }
+    }
+
+    /// Upstream's default on etcd, protobuf; the embedded store's own, JSON.
+    fn storage_media_type_choice(
+        &self,
+        backend: &StorageBackend,
+        errors: &mut Vec<FlagError>,
+    ) -> StorageMediaType {
+        match self.storage_media_type.as_deref() {
+            None if matches!(backend, StorageBackend::Etcd { .. }) => StorageMediaType::Protobuf,
+            None | Some("application/json") => StorageMediaType::Json,
+            Some(crate::protobuf::MEDIA_TYPE) => StorageMediaType::Protobuf,
+            Some(other) => {
+                errors.push(FlagError::new(
+                    "storage-media-type",
+                    format!(
+                        "--storage-media-type {other:?} invalid, allowed values: application/json, {}",
+                        crate::protobuf::MEDIA_TYPE
+                    ),
+                ));
+                StorageMediaType::Json
             }
         }
     }

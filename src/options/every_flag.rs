@@ -149,6 +149,13 @@ mod tests {
         ),
         ("etcd-prefix", works(&["--etcd-prefix=/other"])),
         (
+            "storage-media-type",
+            Works {
+                with: &["--etcd-servers=https://127.0.0.1:2379"],
+                sample: &["--storage-media-type=application/json"],
+            },
+        ),
+        (
             "default-watch-cache-size",
             works(&["--default-watch-cache-size=7"]),
         ),

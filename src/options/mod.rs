@@ -205,6 +205,11 @@ pub struct ServerRunOptions {
     #[arg(long = "etcd-prefix", default_value = "/registry")]
     pub etcd_prefix: String,
 
+    /// How objects are encoded in etcd: application/vnd.kubernetes.protobuf (the default, as
+    /// kube-apiserver's) or application/json; the embedded store keeps its own format (JSON).
+    #[arg(long = "storage-media-type", value_name = "MEDIA_TYPE")]
+    pub storage_media_type: Option<String>,
+
     /// Recent events each resource's watch cache keeps; 0 disables the watch cache.
     #[arg(
         long = "default-watch-cache-size",

@@ -95,7 +95,6 @@ pub(super) const VALUE_FLAGS: &[&str] = &[
     "service-account-signing-endpoint",
     "show-hidden-metrics-for-version",
     "storage-initialization-timeout",
-    "storage-media-type",
     "strict-transport-security-directives",
     "tls-sni-cert-key",
     "tracing-config-file",

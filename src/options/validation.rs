@@ -3,7 +3,7 @@
 
 use super::complete::{CompletedOptions, Mode};
 use super::duration;
-use crate::storage::StorageBackend;
+use crate::storage::{StorageBackend, StorageMediaType};
 use std::fmt;
 use std::ops::Deref;
 use std::path::Path;
@@ -375,6 +375,14 @@ impl CompletedOptions {
                 "--etcd-servers cannot be combined with --storage-backend=embedded".into(),
             ),
             StorageBackend::Embedded { .. } => {}
+        }
+        if self.storage.media_type == StorageMediaType::Protobuf
+            && matches!(self.storage.backend, StorageBackend::Embedded { .. })
+        {
+            r.error(
+                "storage-media-type",
+                "--storage-media-type=application/vnd.kubernetes.protobuf needs the etcd backend: the embedded store keeps its own format".into(),
+            );
         }
         if !self.storage.prefix.starts_with('/') {
             r.error(

@@ -5,7 +5,9 @@
 //! services can never get the same IP. Node ports are held by one storage key per port.
 
 use super::errors::{FieldError, RegistryError};
-use super::store::{DeleteParams, FieldValidation, Result, Store, StoreHooks, WriteOptions};
+use super::store::{
+    DeleteParams, FieldValidation, ListParams, Result, Store, StoreHooks, WriteOptions,
+};
 use crate::storage::{ErrorCode, Storage};
 use bytes::Bytes;
 use ipnet::IpNet;
@@ -227,6 +229,33 @@ impl ServiceAllocator {
             Err(e) if e.code == ErrorCode::AlreadyExists => Ok(false),
             Err(e) => Err(RegistryError::Internal(e.to_string())),
         }
+    }
+
+    /// Holds the cluster IPs and node ports of every stored Service, as upstream's repair
+    /// controllers do when a server starts: Services another server wrote (kube-apiserver 1.32,
+    /// whose allocators keep bitmaps kubeboot does not read) keep what they were given, and no
+    /// new Service is handed the same. Returns how many were not held before.
+    pub async fn repair(&self, services: &Store) -> Result<usize> {
+        let page = services.list(None, &ListParams::default()).await?;
+        let mut repaired = 0;
+        for service in &page.items {
+            for ip in cluster_ips(service) {
+                if let Ok(ip) = ip.parse::<IpAddr>()
+                    && self.ranges.iter().any(|net| net.contains(&ip))
+                    && self.hold_ip(&ip, service, false).await?
+                {
+                    repaired += 1;
+                }
+            }
+            for port in node_ports(service) {
+                if self.in_node_port_range(port)
+                    && self.hold_node_port(port, service, false).await?
+                {
+                    repaired += 1;
+                }
+            }
+        }
+        Ok(repaired)
     }
 
     fn in_node_port_range(&self, port: i64) -> bool {

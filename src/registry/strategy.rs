@@ -461,6 +461,13 @@ pub trait Rules<T>: Send + Sync + 'static {
     }
     /// See [`Strategy::prepare_for_delete`]; on the stored JSON, so it keeps every field.
     fn prepare_for_delete(&self, _obj: &mut Value) {}
+    /// Whether stored objects may be in an older version, as kube-apiserver writes some kinds
+    /// (CRDs as apiextensions.k8s.io/v1beta1); [`Rules::upgrade_stored`] converts them on read.
+    const UPGRADES_STORED: bool = false;
+    /// Converts a stored object of an older version to this kind's version.
+    fn upgrade_stored(&self, _obj: &mut Value) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// A [`Strategy`] for k8s-openapi type `T` with rules `R`.
@@ -663,5 +670,26 @@ where
 
     fn prepare_for_delete(&self, obj: &mut Value) {
         self.rules.prepare_for_delete(obj)
+    }
+
+    fn storage_conversion(&self) -> Option<&dyn StorageConversion> {
+        R::UPGRADES_STORED.then_some(self as &dyn StorageConversion)
+    }
+}
+
+/// Objects are written in this kind's version and read from older ones it upgrades.
+impl<T, R> StorageConversion for Typed<T, R>
+where
+    T: DeserializeOwned + Serialize + Send + Sync + 'static,
+    R: Rules<T>,
+{
+    fn encode(&self, _obj: &mut Value) -> Result<(), super::RegistryError> {
+        Ok(())
+    }
+
+    fn decode(&self, obj: &mut Value) -> Result<(), super::RegistryError> {
+        self.rules
+            .upgrade_stored(obj)
+            .map_err(super::RegistryError::Internal)
     }
 }

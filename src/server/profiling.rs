@@ -3,8 +3,8 @@
 //! crate's signal-driven sampler, and answered as Go answers it — a gzipped pprof protobuf
 //! (`profile.proto`), which `go tool pprof` and flame-graph tools read.
 
-use crate::endpoints::protobuf::wire::{put_bytes, put_varint, put_varint_field};
 use crate::endpoints::{Response, full};
+use crate::protobuf::wire::{put_bytes, put_varint, put_varint_field};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use std::collections::HashMap;
@@ -184,7 +184,7 @@ fn encode(report: &pprof::Report) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::endpoints::protobuf::wire::{Reader, WireValue};
+    use crate::protobuf::wire::{Reader, WireValue};
 
     /// Every field of a message: (number, varint or bytes).
     fn fields(bytes: &[u8]) -> Vec<(u32, Result<u64, Vec<u8>>)> {

@@ -10,7 +10,9 @@ use crate::storage::cacher::{Cacher, CacherOptions};
 use crate::storage::embedded::{EmbeddedOptions, EmbeddedStorage};
 use crate::storage::encryption::{EncryptedStorage, EncryptionConfig};
 use crate::storage::instrumented::Instrumented;
-use crate::storage::{KeyBuilder, Storage, StorageBackend, StorageConfig, StorageError};
+use crate::storage::{
+    KeyBuilder, Storage, StorageBackend, StorageConfig, StorageError, StorageMediaType,
+};
 use futures::future::BoxFuture;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -33,6 +35,8 @@ pub struct StorageFactory {
     equivalents: Arc<EquivalentResources>,
     event_ttl: Option<Duration>,
     encryption: Option<Arc<EncryptionConfig>>,
+    /// Objects are written as protobuf (`--storage-media-type`).
+    protobuf: bool,
 }
 
 impl StorageFactory {
@@ -44,6 +48,7 @@ impl StorageFactory {
                 path: dir.join("db"),
             },
             prefix: "/registry".into(),
+            media_type: StorageMediaType::Json,
             watch_cache_size: 100,
             compaction_interval: std::time::Duration::ZERO,
             compaction_keep: 0,
@@ -116,9 +121,16 @@ impl StorageFactory {
                 .filter_map(|(resource, c)| Some((resource.clone(), c.object_count()?)))
                 .collect()
         }));
+        let protobuf = config.media_type == StorageMediaType::Protobuf;
+        // etcd may be shared with, or taken over from or by, kube-apiserver: its key layout.
+        let keys = match config.backend {
+            StorageBackend::Etcd { .. } => KeyBuilder::upstream(&config.prefix),
+            StorageBackend::Embedded { .. } => KeyBuilder::new(&config.prefix),
+        };
         Ok(Self {
             backend,
-            keys: KeyBuilder::new(&config.prefix),
+            keys,
+            protobuf,
             check_name,
             watch_cache_size: config.watch_cache_size,
             cachers,
@@ -200,6 +212,7 @@ impl StoreFactory for StorageFactory {
         // Another version of a resource (events.k8s.io Events) shares its watch cache.
         let (group, resource) = strategy.storage_resource();
         let backend = self.for_resource(group, resource);
+        let protobuf = self.protobuf && crate::storage::kube_apiserver_owns(group);
         let info = strategy.info();
         let field_types = strategy
             .field_types()
@@ -207,7 +220,10 @@ impl StoreFactory for StorageFactory {
             .unwrap_or_else(TypeRef::untyped);
         self.equivalents.register(&strategy);
         let expiring = (group, resource) == ("", "events") && self.backend.expires_keys();
-        let store = Store::new(strategy, backend, self.keys.clone(), field_types);
+        let mut store = Store::new(strategy, backend, self.keys.clone(), field_types);
+        if protobuf {
+            store = store.with_protobuf();
+        }
         match self.event_ttl {
             Some(ttl) if expiring => store.with_ttl(ttl),
             _ => store,

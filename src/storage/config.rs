@@ -24,6 +24,18 @@ pub enum StorageBackend {
     },
 }
 
+/// How objects are encoded (`--storage-media-type`); on etcd under kube-apiserver's keys
+/// either way, so either server can take over the other's data.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StorageMediaType {
+    /// JSON: the embedded store's format, and etcd's when asked for.
+    #[default]
+    Json,
+    /// kube-apiserver's default on etcd: protobuf for the kinds of its own scheme, JSON for
+    /// custom resources, CRDs and APIServices.
+    Protobuf,
+}
+
 /// Storage settings shared by both backends, as upstream's `storagebackend.Config`.
 #[derive(Debug, Clone)]
 pub struct StorageConfig {
@@ -31,6 +43,8 @@ pub struct StorageConfig {
     pub backend: StorageBackend,
     /// Key prefix of every resource (`--etcd-prefix`), without a trailing slash.
     pub prefix: String,
+    /// The encoding and key layout of objects (`--storage-media-type`).
+    pub media_type: StorageMediaType,
     /// Recent events each resource's watch cache keeps (`--default-watch-cache-size`; 0: no cache).
     pub watch_cache_size: usize,
     /// How often the apiserver compacts storage (`--etcd-compaction-interval`; zero: never).

@@ -18,7 +18,7 @@ pub mod encryption;
 pub mod etcd;
 pub mod instrumented;
 
-pub use config::{StorageBackend, StorageConfig};
+pub use config::{StorageBackend, StorageConfig, StorageMediaType};
 
 use std::fmt;
 use std::sync::Arc;
@@ -340,12 +340,57 @@ pub trait Storage: Send + Sync + 'static {
     }
 }
 
-/// Builds keys `<prefix>/<group>/<resource>/<namespace>/<name>`, as upstream's etcd3 layout,
-/// with the group segment left out for the core group.
+/// Builds keys `<prefix>/<resource path>/<namespace>/<name>`.
+///
+/// The embedded store's layout has `<group>/<resource>` as the resource path, leaving out the
+/// core group. kube-apiserver's ([`KeyBuilder::upstream`], kubeboot's on etcd) differs for the kinds it builds in: their
+/// path is the resource alone, or a historical name (nodes are `minions`); custom resources,
+/// CRDs and APIServices are `<group>/<resource>` in both.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyBuilder {
     prefix: String,
+    upstream: bool,
 }
+
+/// kube-apiserver's resource paths that are not the resource's name
+/// (`kubeapiserver.SpecialDefaultResourcePrefixes`).
+const UPSTREAM_SPECIAL_PATHS: [(&str, &str, &str); 6] = [
+    ("", "replicationcontrollers", "controllers"),
+    ("", "endpoints", "services/endpoints"),
+    ("", "nodes", "minions"),
+    ("", "services", "services/specs"),
+    ("extensions", "ingresses", "ingress"),
+    ("networking.k8s.io", "ingresses", "ingress"),
+];
+
+/// The groups of kube-apiserver's own scheme, whose storage factory keys a resource by its
+/// name alone and encodes it with `--storage-media-type`; apiextensions and the aggregator
+/// (and every CRD's group, which must hold a dot and is never one of these) key by group and
+/// resource and store JSON.
+const UPSTREAM_BUILTIN_GROUPS: [&str; 22] = [
+    "",
+    "admissionregistration.k8s.io",
+    "apps",
+    "authentication.k8s.io",
+    "authorization.k8s.io",
+    "autoscaling",
+    "batch",
+    "certificates.k8s.io",
+    "coordination.k8s.io",
+    "discovery.k8s.io",
+    "events.k8s.io",
+    "extensions",
+    "flowcontrol.apiserver.k8s.io",
+    "internal.apiserver.k8s.io",
+    "networking.k8s.io",
+    "node.k8s.io",
+    "policy",
+    "rbac.authorization.k8s.io",
+    "resource.k8s.io",
+    "scheduling.k8s.io",
+    "storage.k8s.io",
+    "storagemigration.k8s.io",
+];
 
 impl Default for KeyBuilder {
     fn default() -> Self {
@@ -353,8 +398,22 @@ impl Default for KeyBuilder {
     }
 }
 
+/// Whether kube-apiserver stores `group`'s objects in its own layout and `--storage-media-type`
+/// (protobuf by default) rather than as JSON under `<group>/<resource>`.
+pub fn kube_apiserver_owns(group: &str) -> bool {
+    UPSTREAM_BUILTIN_GROUPS.contains(&group)
+}
+
 impl KeyBuilder {
-    /// A builder under `prefix` (`--etcd-prefix`, default `/registry`).
+    /// kube-apiserver's layout under `prefix`.
+    pub fn upstream(prefix: &str) -> Self {
+        Self {
+            upstream: true,
+            ..Self::new(prefix)
+        }
+    }
+
+    /// The embedded store's layout under `prefix` (`--etcd-prefix`, default `/registry`).
     pub fn new(prefix: &str) -> Self {
         // Normalise so "/registry/" and "registry" build the same keys as "/registry".
         let trimmed = prefix.trim_matches('/');
@@ -363,11 +422,25 @@ impl KeyBuilder {
         } else {
             format!("/{trimmed}")
         };
-        Self { prefix }
+        Self {
+            prefix,
+            upstream: false,
+        }
     }
 
     /// Prefix of every key of `resource`, ending in `/`.
     pub fn resource_prefix(&self, group: &str, resource: &str) -> String {
+        if self.upstream {
+            if let Some((_, _, path)) = UPSTREAM_SPECIAL_PATHS
+                .iter()
+                .find(|(g, r, _)| *g == group && *r == resource)
+            {
+                return format!("{}/{path}/", self.prefix);
+            }
+            if kube_apiserver_owns(group) {
+                return format!("{}/{resource}/", self.prefix);
+            }
+        }
         if group.is_empty() {
             format!("{}/{resource}/", self.prefix)
         } else {
@@ -522,6 +595,77 @@ mod tests {
         assert_eq!(
             KeyBuilder::new("custom").resource_prefix("", "pods"),
             "/custom/pods/"
+        );
+    }
+
+    #[test]
+    fn upstream_layout_keys_built_in_kinds_as_kube_apiserver_does() {
+        let kb = KeyBuilder::upstream("/registry");
+        let cases = [
+            (
+                "",
+                "services",
+                Some("default"),
+                "/registry/services/specs/default/x",
+            ),
+            (
+                "",
+                "endpoints",
+                Some("default"),
+                "/registry/services/endpoints/default/x",
+            ),
+            ("", "nodes", None, "/registry/minions/x"),
+            (
+                "",
+                "replicationcontrollers",
+                Some("a"),
+                "/registry/controllers/a/x",
+            ),
+            ("", "configmaps", Some("a"), "/registry/configmaps/a/x"),
+            (
+                "apps",
+                "deployments",
+                Some("a"),
+                "/registry/deployments/a/x",
+            ),
+            (
+                "networking.k8s.io",
+                "ingresses",
+                Some("a"),
+                "/registry/ingress/a/x",
+            ),
+            (
+                "rbac.authorization.k8s.io",
+                "clusterroles",
+                None,
+                "/registry/clusterroles/x",
+            ),
+            (
+                "apiextensions.k8s.io",
+                "customresourcedefinitions",
+                None,
+                "/registry/apiextensions.k8s.io/customresourcedefinitions/x",
+            ),
+            (
+                "apiregistration.k8s.io",
+                "apiservices",
+                None,
+                "/registry/apiregistration.k8s.io/apiservices/x",
+            ),
+            (
+                "example.com",
+                "widgets",
+                Some("a"),
+                "/registry/example.com/widgets/a/x",
+            ),
+        ];
+        for (group, resource, ns, key) in cases {
+            assert_eq!(kb.key(group, resource, ns, "x"), key, "{resource}.{group}");
+        }
+        // kubeboot's own layout keeps the group and the resource's name.
+        assert_eq!(
+            KeyBuilder::new("/registry").key("", "nodes", None, "x"),
+            "/registry/nodes/x"
         );
     }
 

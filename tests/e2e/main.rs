@@ -46,3 +46,5 @@ mod socket_activation;
 #[path = "../support/mod.rs"]
 mod support;
 mod tokens;
+#[cfg(feature = "etcd")]
+mod upstream_storage;

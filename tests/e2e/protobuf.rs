@@ -6,7 +6,7 @@ use crate::crds::{create_crd, simple_crd};
 use crate::support::https::{Https, Reply};
 use crate::support::kubeboot::TestServer;
 use crate::support::wait::answers;
-use kubeboot::endpoints::protobuf;
+use kubeboot::protobuf;
 use serde_json::{Value, json};
 
 /// What client-go's typed clients send (rest.Config's default for kube components).

@@ -1,7 +1,8 @@
 //! Request bodies: read with upstream's size limit, decoded by their Content-Type.
 
+use crate::endpoints::Body;
 use crate::endpoints::status::ApiError;
-use crate::endpoints::{Body, protobuf};
+use crate::protobuf;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use serde_json::Value;

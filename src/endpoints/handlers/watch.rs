@@ -5,7 +5,8 @@
 use super::scope::{RequestScope, offer, partial_metadata, table};
 use crate::endpoints::negotiation::{self, Format, View};
 use crate::endpoints::status::ApiError;
-use crate::endpoints::{Body, BoxError, Response, protobuf};
+use crate::endpoints::{Body, BoxError, Response};
+use crate::protobuf;
 use crate::registry::store::{Event, WatchParams, new_uid};
 use bytes::Bytes;
 use futures::StreamExt;

@@ -307,7 +307,7 @@ fn v2_is_negotiated_between_json_and_gnostic_protobuf_and_yaml_is_not_acceptable
 
 /// A test-only reader of gnostic messages: the payloads of field `number`, in order.
 pub(super) fn pb_all(message: &[u8], number: u32) -> Vec<&[u8]> {
-    use crate::endpoints::protobuf::wire::{Reader, WireValue};
+    use crate::protobuf::wire::{Reader, WireValue};
     let mut reader = Reader::new(message);
     let mut out = Vec::new();
     while let Some((n, value)) = reader.next_field().unwrap() {

@@ -12,7 +12,7 @@
 //!   parameter, `$ref` a JSON reference, the `type` and `flow` of a security scheme its kind);
 //! - proto3 zero scalars are left out as Go's marshaller does, sub-messages always written.
 
-use crate::endpoints::protobuf::wire::{FIXED64, put_bytes, put_key, put_varint_field};
+use crate::protobuf::wire::{FIXED64, put_bytes, put_key, put_varint_field};
 use serde_json::{Map, Value};
 
 /// Encodes a Swagger 2.0 document.

@@ -460,6 +460,26 @@ impl Rules<StatefulSet> for StatefulSetRules {
 /// DaemonSet: upstream's `SetDefaults_DaemonSet`, `ValidateDaemonSet` and `printDaemonSet`.
 pub struct DaemonSetRules;
 
+/// The annotation in which apps/v1 carries a DaemonSet's template generation (upstream's
+/// internal `spec.templateGeneration`): 1 at create, one more at every template change.
+const TEMPLATE_GENERATION: &str = "deprecated.daemonset.template.generation";
+
+fn template_generation(ds: &DaemonSet) -> i64 {
+    ds.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(TEMPLATE_GENERATION))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn set_template_generation(ds: &mut DaemonSet, generation: i64) {
+    ds.metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert(TEMPLATE_GENERATION.into(), generation.to_string());
+}
+
 impl Rules<DaemonSet> for DaemonSetRules {
     const SHORT_NAMES: Names = &["ds"];
     const CATEGORIES: Names = &["all"];
@@ -480,6 +500,17 @@ impl Rules<DaemonSet> for DaemonSetRules {
         }
         spec.revision_history_limit.get_or_insert(10);
         default_template(&mut spec.template);
+    }
+
+    fn prepare_for_create(&self, ds: &mut DaemonSet) {
+        let given = template_generation(ds);
+        set_template_generation(ds, given.max(1));
+    }
+
+    fn prepare_for_update(&self, new: &mut DaemonSet, old: &DaemonSet) {
+        let old_template = old.spec.as_ref().map(|s| &s.template);
+        let changed = new.spec.as_ref().map(|s| &s.template) != old_template;
+        set_template_generation(new, template_generation(old) + i64::from(changed));
     }
 
     fn validate(&self, ds: &DaemonSet) -> ErrorList {
@@ -873,6 +904,17 @@ mod tests {
         );
         assert!(s.validate(&obj).is_empty(), "{:?}", s.validate(&obj));
         assert_eq!(s.cells(&obj)[6], "<none>");
+        // The template generation starts at 1 and counts template changes only.
+        let annotation = |o: &Value| o["metadata"]["annotations"][TEMPLATE_GENERATION].clone();
+        assert_eq!(annotation(&obj), "1");
+        let mut relabelled = obj.clone();
+        relabelled["metadata"]["labels"] = json!({"x": "y"});
+        s.prepare_for_update(&mut relabelled, &obj);
+        assert_eq!(annotation(&relabelled), "1");
+        let mut retemplated = obj.clone();
+        retemplated["spec"]["template"]["spec"]["containers"][0]["image"] = json!("nginx:2");
+        s.prepare_for_update(&mut retemplated, &obj);
+        assert_eq!(annotation(&retemplated), "2");
     }
 
     #[test]

@@ -5,8 +5,8 @@ use crate::registry::errors::{ErrorList, FieldError};
 use crate::registry::strategy::{Names, Rules, Sub};
 use crate::registry::table::{Column, age_cell, name_cell};
 use k8s_openapi::api::autoscaling::v2::{
-    HPAScalingPolicy, HPAScalingRules, HorizontalPodAutoscaler, HorizontalPodAutoscalerBehavior,
-    HorizontalPodAutoscalerSpec, MetricSpec, MetricStatus, MetricTarget, ResourceMetricSource,
+    HPAScalingPolicy, HPAScalingRules, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec,
+    MetricSpec, MetricStatus, MetricTarget, ResourceMetricSource,
 };
 use serde_json::{Value, json};
 
@@ -45,9 +45,11 @@ impl Rules<HorizontalPodAutoscaler> for HorizontalPodAutoscalerRules {
                 ..Default::default()
             }]);
         }
-        let behavior = spec
-            .behavior
-            .get_or_insert_with(HorizontalPodAutoscalerBehavior::default);
+        // Only a behavior the user gave is completed; none stays none, as upstream's
+        // SetDefaults_HorizontalPodAutoscalerBehavior.
+        let Some(behavior) = spec.behavior.as_mut() else {
+            return;
+        };
         let up = behavior
             .scale_up
             .get_or_insert_with(HPAScalingRules::default);
@@ -305,10 +307,14 @@ mod tests {
             .object;
         s.default(&mut obj);
         assert_eq!(obj["spec"]["minReplicas"], 1);
-        assert_eq!(
-            obj["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"],
-            300
-        );
+        assert!(obj["spec"].get("behavior").is_none(), "{obj}");
+        // A behavior given is completed.
+        let mut with_behavior = obj.clone();
+        with_behavior["spec"]["behavior"] = json!({"scaleUp": {"selectPolicy": "Min"}});
+        s.default(&mut with_behavior);
+        let behavior = &with_behavior["spec"]["behavior"];
+        assert_eq!(behavior["scaleDown"]["stabilizationWindowSeconds"], 300);
+        assert_eq!(behavior["scaleUp"]["selectPolicy"], "Min");
         assert!(s.validate(&obj).is_empty(), "{:?}", s.validate(&obj));
         let cells = s.cells(&obj);
         assert_eq!(cells[1], "Deployment/web");

@@ -29,7 +29,9 @@ impl Store {
         name: &str,
     ) -> Result<T> {
         let kv = self.get_kv(ns, name).await?;
-        let decoded = if self.strategy.storage_conversion().is_none() {
+        let decoded = if self.strategy.storage_conversion().is_none()
+            && !crate::protobuf::is_protobuf(&kv.value)
+        {
             serde_json::from_slice(&kv.value)
         } else {
             T::deserialize(self.decode_kv(&kv)?)

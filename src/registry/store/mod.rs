@@ -21,6 +21,7 @@ use super::errors::{ErrorList, RegistryError};
 use super::managed_fields::{TypeRef, Writer};
 use super::strategy::{ResourceInfo, Strategy};
 use super::validation;
+use crate::protobuf;
 use crate::storage::{KeyBuilder, KeyValue, Storage, StorageError};
 use bytes::Bytes;
 use metadata::{meta, meta_mut, set_resource_version};
@@ -100,6 +101,8 @@ pub struct Store {
     ttl: Option<Duration>,
     /// Recently decoded changes, newest last (see [`watch::DECODED_CHANGES`]).
     decoded: Mutex<VecDeque<Arc<DecodedChange>>>,
+    /// Whether objects with a protobuf message are written as protobuf rather than JSON.
+    protobuf: bool,
 }
 
 impl Store {
@@ -118,7 +121,16 @@ impl Store {
             hooks: None,
             ttl: None,
             decoded: Mutex::default(),
+            protobuf: false,
         }
+    }
+
+    /// The same store writing objects as kube-apiserver does with its default
+    /// `--storage-media-type`: protobuf for kinds that have a message, JSON for the rest
+    /// (custom resources). Reads take either encoding whatever this says.
+    pub fn with_protobuf(mut self) -> Self {
+        self.protobuf = true;
+        self
     }
 
     /// The same store with allocation hooks.
@@ -223,7 +235,7 @@ impl Store {
 
     /// Decodes a stored value and stamps its resourceVersion.
     fn decode_stored(&self, value: &[u8], revision: i64) -> Result<Value> {
-        let mut obj = parse_stored(value)?;
+        let mut obj = self.parse(value)?;
         if let Some(conversion) = self.strategy.storage_conversion() {
             conversion.decode(&mut obj)?;
         }
@@ -235,7 +247,7 @@ impl Store {
     fn decode_kvs(&self, kvs: &[KeyValue]) -> Result<Vec<Value>> {
         let mut objs = kvs
             .iter()
-            .map(|kv| parse_stored(&kv.value))
+            .map(|kv| self.parse(&kv.value))
             .collect::<Result<Vec<_>>>()?;
         if let Some(conversion) = self.strategy.storage_conversion() {
             conversion.decode_all(&mut objs)?;
@@ -244,6 +256,21 @@ impl Store {
             set_resource_version(obj, kv.mod_revision);
         }
         Ok(objs)
+    }
+
+    /// A stored object as [`parse_stored`] reads it; a protobuf one is defaulted, as upstream
+    /// defaults every object it decodes from etcd: kube-apiserver stores some fields before
+    /// their defaults (a new claim's status without its `Pending` phase).
+    fn parse(&self, value: &[u8]) -> Result<Value> {
+        let mut obj = parse_stored(value)?;
+        if protobuf::is_protobuf(value) {
+            // Only what defaulting adds: its typed round trip would also drop the `null`s
+            // (zero times) that Go writes and protobuf decoding keeps.
+            let mut defaulted = obj.clone();
+            self.strategy.default(&mut defaulted);
+            add_missing(&mut obj, defaulted);
+        }
+        Ok(obj)
     }
 
     fn decode_kv(&self, kv: &KeyValue) -> Result<Value> {
@@ -257,6 +284,16 @@ impl Store {
         }
         // The revision is the storage's, never part of the stored bytes.
         meta_mut(&mut o).remove("resourceVersion");
+        let api_version = o.get("apiVersion").and_then(Value::as_str);
+        let kind = o.get("kind").and_then(Value::as_str);
+        if self.protobuf
+            && let (Some(api_version), Some(kind)) = (api_version, kind)
+            && protobuf::supports(api_version, kind)
+        {
+            return protobuf::encode(&o)
+                .map(Bytes::from)
+                .map_err(|e| RegistryError::Internal(format!("encoding {kind} as protobuf: {e}")));
+        }
         Ok(Bytes::from(
             serde_json::to_vec(&o).expect("JSON values serialize"),
         ))
@@ -320,8 +357,34 @@ impl Store {
     }
 }
 
-/// A stored value as JSON.
-fn parse_stored(value: &[u8]) -> Result<Value> {
+/// Adds to `to` the fields of `from` it lacks, at every depth (lists of equal length item by item).
+fn add_missing(to: &mut Value, from: Value) {
+    match (to, from) {
+        (Value::Object(to), Value::Object(from)) => {
+            for (key, value) in from {
+                match to.get_mut(&key) {
+                    Some(existing) => add_missing(existing, value),
+                    None => {
+                        to.insert(key, value);
+                    }
+                }
+            }
+        }
+        (Value::Array(to), Value::Array(from)) if to.len() == from.len() => {
+            for (to, from) in to.iter_mut().zip(from) {
+                add_missing(to, from);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A stored object, in either encoding: JSON, or protobuf behind its `k8s\0` magic.
+pub fn parse_stored(value: &[u8]) -> Result<Value> {
+    if protobuf::is_protobuf(value) {
+        return protobuf::decode(value)
+            .map_err(|e| RegistryError::Internal(format!("stored object is not readable: {e}")));
+    }
     serde_json::from_slice(value)
         .map_err(|e| RegistryError::Internal(format!("stored object is not JSON: {e}")))
 }

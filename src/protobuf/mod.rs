@@ -1,4 +1,5 @@
-//! The Kubernetes protobuf wire format (`application/vnd.kubernetes.protobuf`) of built-in kinds.
+//! The Kubernetes protobuf encoding (`application/vnd.kubernetes.protobuf`) of built-in kinds:
+//! request and response bodies, and objects in etcd as kube-apiserver stores them.
 //!
 //! A body is the magic `k8s\0` followed by a `runtime.Unknown` whose `typeMeta` names the kind
 //! and whose `raw` is the object's message. Objects are read into, and written from, the JSON
@@ -95,6 +96,12 @@ pub enum ProtobufError {
 
 /// Result of this module.
 pub type Result<T, E = ProtobufError> = std::result::Result<T, E>;
+
+/// Whether `bytes` start with the magic of a Kubernetes protobuf body; a JSON object never
+/// does, so stored values of either encoding can be told apart.
+pub fn is_protobuf(bytes: &[u8]) -> bool {
+    bytes.starts_with(MAGIC)
+}
 
 /// Decodes a Kubernetes protobuf body (4-byte magic `k8s\0` + `runtime.Unknown{typeMeta{apiVersion,kind}, raw, contentEncoding, contentType}`) of a built-in kind into its JSON form (with apiVersion and kind set).
 ///
