@@ -360,6 +360,14 @@ pub trait Strategy: Send + Sync {
     fn serves_protobuf(&self) -> bool {
         true
     }
+    /// Whether objects read back from kube-apiserver's protobuf may lack defaults: upstream
+    /// defaults every object it decodes from etcd, and stores some without them (a claim's
+    /// status, reset after defaulting, without its `Pending` phase; a Job without the labels
+    /// its template gets after defaulting). kubeboot defaults before it writes, so only these
+    /// kinds pay for defaulting on read.
+    fn defaults_stored(&self) -> bool {
+        false
+    }
     /// Whether list items leave out apiVersion/kind: typed lists do, as Go omits their empty
     /// TypeMeta; custom resources' unstructured items keep theirs, as upstream.
     fn typed_list_items(&self) -> bool {
@@ -412,6 +420,8 @@ pub trait Rules<T>: Send + Sync + 'static {
     const TRACKS_GENERATION: bool = Sub::has_status(Self::SUBRESOURCES);
     /// Whether DELETE answers with the deleted object rather than a Status.
     const DELETE_RETURNS_OBJECT: bool = false;
+    /// See [`Strategy::defaults_stored`].
+    const DEFAULTS_STORED: bool = false;
 
     /// See [`Strategy::prepare_for_create`].
     fn prepare_for_create(&self, _obj: &mut T) {}
@@ -674,6 +684,10 @@ where
 
     fn storage_conversion(&self) -> Option<&dyn StorageConversion> {
         R::UPGRADES_STORED.then_some(self as &dyn StorageConversion)
+    }
+
+    fn defaults_stored(&self) -> bool {
+        R::DEFAULTS_STORED
     }
 }
 

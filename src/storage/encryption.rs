@@ -96,7 +96,7 @@ struct Keyed {
 }
 
 /// The prefix every encrypting provider's output starts with.
-const ENCRYPTED: &[u8] = b"k8s:enc:";
+pub const ENCRYPTED: &[u8] = b"k8s:enc:";
 
 /// The providers of one rule: the first key writes, any key reads.
 pub struct Transformer {

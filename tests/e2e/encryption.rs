@@ -163,4 +163,9 @@ async fn secrets_are_encrypted_in_etcd_and_keys_rotate() {
     plain.wait_ready().await;
     let r = plain.admin().get(&format!("{SECRETS}/s")).await.unwrap();
     assert_eq!(r.status, 500, "{}", r.body);
+    assert!(
+        r.body.contains("encrypted (k8s:enc:aesgcm:v1:key2)"),
+        "{}",
+        r.body
+    );
 }

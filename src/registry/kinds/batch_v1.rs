@@ -160,6 +160,8 @@ pub struct JobRules;
 impl Rules<Job> for JobRules {
     const CATEGORIES: Names = &["all"];
     const SUBRESOURCES: &'static [Sub] = &[Sub::Status];
+    // kube-apiserver labels the template after defaulting; its reads copy them to the Job.
+    const DEFAULTS_STORED: bool = true;
 
     fn prepare_for_create(&self, job: &mut Job) {
         let spec = job.spec.get_or_insert_with(JobSpec::default);

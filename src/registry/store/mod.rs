@@ -258,12 +258,11 @@ impl Store {
         Ok(objs)
     }
 
-    /// A stored object as [`parse_stored`] reads it; a protobuf one is defaulted, as upstream
-    /// defaults every object it decodes from etcd: kube-apiserver stores some fields before
-    /// their defaults (a new claim's status without its `Pending` phase).
+    /// A stored object as [`parse_stored`] reads it; a protobuf one of a kind that
+    /// [defaults what it reads](Strategy::defaults_stored) is defaulted.
     fn parse(&self, value: &[u8]) -> Result<Value> {
         let mut obj = parse_stored(value)?;
-        if protobuf::is_protobuf(value) {
+        if self.strategy.defaults_stored() && protobuf::is_protobuf(value) {
             // Only what defaulting adds: its typed round trip would also drop the `null`s
             // (zero times) that Go writes and protobuf decoding keeps.
             let mut defaulted = obj.clone();
@@ -384,6 +383,18 @@ pub fn parse_stored(value: &[u8]) -> Result<Value> {
     if protobuf::is_protobuf(value) {
         return protobuf::decode(value)
             .map_err(|e| RegistryError::Internal(format!("stored object is not readable: {e}")));
+    }
+    if let Some(rest) = value.strip_prefix(crate::storage::encryption::ENCRYPTED) {
+        // Written by a server with --encryption-provider-config; this one cannot read it.
+        let provider: String = rest
+            .split(|b| *b == b':')
+            .take(3)
+            .map(String::from_utf8_lossy)
+            .collect::<Vec<_>>()
+            .join(":");
+        return Err(RegistryError::Internal(format!(
+            "stored object is encrypted (k8s:enc:{provider}) and no provider of --encryption-provider-config decrypts it"
+        )));
     }
     serde_json::from_slice(value)
         .map_err(|e| RegistryError::Internal(format!("stored object is not JSON: {e}")))

@@ -142,6 +142,8 @@ impl Rules<PersistentVolumeClaim> for PersistentVolumeClaimRules {
     const SHORT_NAMES: Names = &["pvc"];
     const SUBRESOURCES: &'static [Sub] = &[Sub::Status];
     const TRACKS_GENERATION: bool = false;
+    // kube-apiserver resets the status after defaulting, so a claim it wrote has no phase.
+    const DEFAULTS_STORED: bool = true;
 
     fn default(&self, pvc: &mut PersistentVolumeClaim) {
         let spec = pvc.spec.get_or_insert_with(Default::default);
