@@ -239,11 +239,17 @@ impl Connecter for PodKubelet {
             }
             stream => {
                 let container = container_of(&pod, param(&q, "container"))?;
-                let mut query: Vec<(&str, String)> = ["stdin", "stdout", "stderr", "tty"]
-                    .into_iter()
-                    .filter(|k| flag(&q, k))
-                    .map(|k| (k, "1".to_string()))
-                    .collect();
+                // The kubelet's names for them (upstream's ExecStdinParam and the rest).
+                let mut query: Vec<(&str, String)> = [
+                    ("stdin", "input"),
+                    ("stdout", "output"),
+                    ("stderr", "error"),
+                    ("tty", "tty"),
+                ]
+                .into_iter()
+                .filter(|(k, _)| flag(&q, k))
+                .map(|(_, kubelet)| (kubelet, "1".to_string()))
+                .collect();
                 if stream == "exec" {
                     query.extend(
                         q.iter()

@@ -340,7 +340,7 @@ async fn logs_exec_port_forward_and_node_proxy_reach_the_kubelet() {
         (
             format!("{NS}/pods/p1/exec?command=echo&command=hi&stdout=true&stdin=true"),
             "v5.channel.k8s.io",
-            "/exec/default/p1/c?stdin=1&stdout=1&command=echo&command=hi",
+            "/exec/default/p1/c?input=1&output=1&command=echo&command=hi",
         ),
         (
             format!("{NS}/pods/p1/portforward?ports=8080"),
