@@ -85,6 +85,15 @@ pub struct ResourceLabels {
     pub resource: String,
 }
 
+/// A resource by group, as upstream's cacher metrics label it.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GroupResourceLabels {
+    /// API group (empty for core).
+    pub group: String,
+    /// The resource.
+    pub resource: String,
+}
+
 /// One admission step, plugin or webhook.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AdmissionLabels {
@@ -208,6 +217,8 @@ pub struct Metrics {
     pub storage_size: Family<StorageClusterLabels, Gauge>,
     /// `aggregator_unavailable_apiservice`: 1 while an APIService is not Available.
     pub unavailable_apiservice: Family<ApiServiceLabels, Gauge>,
+    /// `apiserver_terminated_watchers_total`: watchers dropped for falling behind.
+    pub terminated_watchers: Family<GroupResourceLabels, Counter>,
 
     object_counters: Mutex<Vec<ObjectCounter>>,
     process: process::ProcessMetrics,
@@ -344,6 +355,13 @@ impl Metrics {
             unavailable_apiservice.clone(),
         );
 
+        let terminated_watchers = Family::<GroupResourceLabels, Counter>::default();
+        registry.register(
+            "apiserver_terminated_watchers",
+            "Counter of watchers closed due to unresponsiveness broken by resource type.",
+            terminated_watchers.clone(),
+        );
+
         Self {
             requests,
             request_duration,
@@ -365,6 +383,7 @@ impl Metrics {
             flowcontrol,
             storage_size,
             unavailable_apiservice,
+            terminated_watchers,
             object_counters: Mutex::default(),
             process,
             registry,

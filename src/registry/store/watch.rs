@@ -211,6 +211,17 @@ impl Store {
                 return Some(expired_event(from, e.revision));
             }
             Err(e) => {
+                if e.code == ErrorCode::WatchLagged {
+                    let (group, resource) = self.strategy.storage_resource();
+                    let labels = crate::metrics::GroupResourceLabels {
+                        group: group.to_string(),
+                        resource: resource.to_string(),
+                    };
+                    crate::metrics::metrics()
+                        .terminated_watchers
+                        .get_or_create(&labels)
+                        .inc();
+                }
                 tracing::debug!(error = %e, "watch ended");
                 return None;
             }
@@ -403,5 +414,73 @@ mod watch_sharing_tests {
         assert!(Arc::ptr_eq(&a1.object, &s1.object));
         assert!(Arc::ptr_eq(&a2.object, &s2.object));
         assert_eq!(s2.object["metadata"]["labels"]["a"], "2");
+    }
+
+    #[tokio::test]
+    async fn a_watcher_that_falls_behind_ends_and_is_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = EmbeddedOptions {
+            watch_buffer: 2,
+            ..EmbeddedOptions::default()
+        };
+        let storage = EmbeddedStorage::open(dir.path().join("db"), options).unwrap();
+        let strategy = crate::registry::kinds::builtin()
+            .into_iter()
+            .find(|s| &*s.info().resource == "podtemplates")
+            .unwrap();
+        let store = Arc::new(Store::new(
+            strategy,
+            Arc::new(storage),
+            KeyBuilder::new("/registry/"),
+            TypeRef::untyped(),
+        ));
+        let labels = crate::metrics::GroupResourceLabels {
+            group: String::new(),
+            resource: "podtemplates".into(),
+        };
+        let terminated = || {
+            crate::metrics::metrics()
+                .terminated_watchers
+                .get_or_create(&labels)
+                .get()
+        };
+        let before = terminated();
+        let from = store.storage.current_revision().await.unwrap().to_string();
+        let params = WatchParams {
+            list: ListParams {
+                resource_version: Some(from),
+                ..ListParams::default()
+            },
+            ..WatchParams::default()
+        };
+        let mut events = store.watch(Some("default"), params).await.unwrap();
+        // Rounds of more writes than the watch may buffer, none read while they are written;
+        // in between the watch is read until it pauses (caught up, waiting on live events) or
+        // ends. A watcher still reading history when a round is written catches up instead.
+        let mut ended = false;
+        for round in 0..20 {
+            for i in 0..10 {
+                let template = json!({"apiVersion": "v1", "kind": "PodTemplate",
+                    "metadata": {"name": format!("t{round}-{i}")},
+                    "template": {"spec": {"containers": [{"name": "c", "image": "x"}]}}});
+                store
+                    .create(Some("default"), template, WriteOptions::default())
+                    .await
+                    .unwrap();
+            }
+            while let Ok(next) =
+                tokio::time::timeout(Duration::from_millis(300), events.next()).await
+            {
+                if next.is_none() {
+                    ended = true;
+                    break;
+                }
+            }
+            if ended {
+                break;
+            }
+        }
+        assert!(ended, "the watch fell behind and ended");
+        assert_eq!(terminated(), before + 1);
     }
 }
