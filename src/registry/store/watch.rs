@@ -363,18 +363,7 @@ mod watch_sharing_tests {
     #[tokio::test]
     async fn watchers_share_decoded_changes_but_keep_their_own_event_types() {
         let dir = tempfile::tempdir().unwrap();
-        let storage =
-            EmbeddedStorage::open(dir.path().join("db"), EmbeddedOptions::default()).unwrap();
-        let strategy = crate::registry::kinds::builtin()
-            .into_iter()
-            .find(|s| &*s.info().kind == "ConfigMap" && s.info().group.is_empty())
-            .unwrap();
-        let store = Arc::new(Store::new(
-            strategy,
-            Arc::new(storage),
-            KeyBuilder::new("/registry/"),
-            TypeRef::untyped(),
-        ));
+        let store = core_store(&dir, "configmaps", EmbeddedOptions::default());
         let from = store.storage.current_revision().await.unwrap().to_string();
         let watch = |labels: &str| {
             let params = WatchParams {
@@ -416,6 +405,21 @@ mod watch_sharing_tests {
         assert_eq!(s2.object["metadata"]["labels"]["a"], "2");
     }
 
+    /// The store of the core `resource` on an embedded store in `dir`.
+    fn core_store(dir: &tempfile::TempDir, resource: &str, options: EmbeddedOptions) -> Arc<Store> {
+        let storage = EmbeddedStorage::open(dir.path().join("db"), options).unwrap();
+        let strategy = crate::registry::kinds::builtin()
+            .into_iter()
+            .find(|s| &*s.info().resource == resource && s.info().group.is_empty())
+            .unwrap();
+        Arc::new(Store::new(
+            strategy,
+            Arc::new(storage),
+            KeyBuilder::new("/registry/"),
+            TypeRef::untyped(),
+        ))
+    }
+
     #[tokio::test]
     async fn a_watcher_that_falls_behind_ends_and_is_counted() {
         let dir = tempfile::tempdir().unwrap();
@@ -423,17 +427,7 @@ mod watch_sharing_tests {
             watch_buffer: 2,
             ..EmbeddedOptions::default()
         };
-        let storage = EmbeddedStorage::open(dir.path().join("db"), options).unwrap();
-        let strategy = crate::registry::kinds::builtin()
-            .into_iter()
-            .find(|s| &*s.info().resource == "podtemplates")
-            .unwrap();
-        let store = Arc::new(Store::new(
-            strategy,
-            Arc::new(storage),
-            KeyBuilder::new("/registry/"),
-            TypeRef::untyped(),
-        ));
+        let store = core_store(&dir, "podtemplates", options);
         let labels = crate::metrics::GroupResourceLabels {
             group: String::new(),
             resource: "podtemplates".into(),
