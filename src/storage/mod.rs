@@ -343,9 +343,9 @@ pub trait Storage: Send + Sync + 'static {
 /// Builds keys `<prefix>/<resource path>/<namespace>/<name>`.
 ///
 /// The embedded store's layout has `<group>/<resource>` as the resource path, leaving out the
-/// core group. kube-apiserver's ([`KeyBuilder::upstream`], kubeboot's on etcd) differs for the kinds it builds in: their
-/// path is the resource alone, or a historical name (nodes are `minions`); custom resources,
-/// CRDs and APIServices are `<group>/<resource>` in both.
+/// core group. kube-apiserver's ([`KeyBuilder::upstream`], kubeboot's on etcd) differs for the
+/// kinds it builds in: their path is the resource alone, or a historical name (nodes are
+/// `minions`); custom resources, CRDs and APIServices are `<group>/<resource>` in both.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyBuilder {
     prefix: String,
