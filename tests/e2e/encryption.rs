@@ -106,14 +106,6 @@ async fn secrets_are_encrypted_in_etcd_and_keys_rotate() {
         .unwrap();
     let etcd = format!("--etcd-servers={}", cluster.servers_flag());
     let dir = tempfile::tempdir().unwrap();
-    let raw = |key: &'static str| {
-        let endpoints = cluster.endpoints();
-        async move {
-            let mut client = etcd_client::Client::connect(endpoints, None).await.unwrap();
-            let got = client.get(key, None).await.unwrap();
-            got.kvs()[0].value().to_vec()
-        }
-    };
     let key = "/registry/secrets/default/s";
 
     let first = config(dir.path(), "first.yaml", &(aescbc() + "  - identity: {}\n"));
@@ -121,7 +113,7 @@ async fn secrets_are_encrypted_in_etcd_and_keys_rotate() {
     server.wait_ready().await;
     let secret = json!({"metadata": {"name": "s"}, "data": {"pw": "c2VjcmV0LXZhbHVl"}});
     server.admin().create(SECRETS, &secret).await;
-    let stored = raw(key).await;
+    let stored = cluster.value_of(key).await;
     assert!(
         stored.starts_with(b"k8s:enc:aescbc:v1:key1:"),
         "{}",
@@ -142,7 +134,12 @@ async fn secrets_are_encrypted_in_etcd_and_keys_rotate() {
     rewritten["metadata"]["labels"] = json!({"rotated": "yes"});
     let r = admin.json("PUT", &format!("{SECRETS}/s"), &rewritten).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert!(raw(key).await.starts_with(b"k8s:enc:aesgcm:v1:key2:"));
+    assert!(
+        cluster
+            .value_of(key)
+            .await
+            .starts_with(b"k8s:enc:aesgcm:v1:key2:")
+    );
     server.signal(libc::SIGTERM);
     server.wait_exit(std::time::Duration::from_secs(60)).await;
 

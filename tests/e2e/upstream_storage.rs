@@ -136,29 +136,28 @@ async fn kube_apiserver_data_is_served_unchanged_and_kubeboot_writes_what_it_rea
             &json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w2"}, "spec": {"size": 2}}),
         )
         .await;
-    let raw = |key: &'static str| {
-        let endpoints = cluster.endpoints();
-        async move {
-            let mut client = etcd_client::Client::connect(endpoints, None).await.unwrap();
-            let got = client.get(key, None).await.unwrap();
-            assert_eq!(got.kvs().len(), 1, "{key}");
-            got.kvs()[0].value().to_vec()
-        }
-    };
     let contains = |bytes: &[u8], s: &str| bytes.windows(s.len()).any(|w| w == s.as_bytes());
-    let configmap = raw("/registry/configmaps/up/written").await;
+    let configmap = cluster.value_of("/registry/configmaps/up/written").await;
     assert!(configmap.starts_with(b"k8s\0"), "{configmap:?}");
     assert!(contains(&configmap, "ConfigMap") && contains(&configmap, "kubeboot"));
-    let node = raw("/registry/minions/node-a").await;
+    let node = cluster.value_of("/registry/minions/node-a").await;
     assert!(node.starts_with(b"k8s\0") && contains(&node, "rewritten"));
-    let widget: Value = serde_json::from_slice(&raw("/registry/example.com/widgets/up/w2").await)
-        .expect("custom resources stay JSON");
+    let widget: Value = serde_json::from_slice(
+        &cluster
+            .value_of("/registry/example.com/widgets/up/w2")
+            .await,
+    )
+    .expect("custom resources stay JSON");
     assert_eq!(widget["spec"]["size"], 2);
     let r = relabel("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com")
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let crd: Value = serde_json::from_slice(
-        &raw("/registry/apiextensions.k8s.io/customresourcedefinitions/widgets.example.com").await,
+        &cluster
+            .value_of(
+                "/registry/apiextensions.k8s.io/customresourcedefinitions/widgets.example.com",
+            )
+            .await,
     )
     .unwrap();
     assert_eq!(crd["apiVersion"], "apiextensions.k8s.io/v1");
@@ -214,8 +213,9 @@ async fn kube_apiserver_data_is_served_unchanged_and_kubeboot_writes_what_it_rea
             &json!({"metadata": {"name": "as-json"}}),
         )
         .await;
-    let stored: Value = serde_json::from_slice(&raw("/registry/configmaps/up/as-json").await)
-        .expect("application/json stores JSON");
+    let stored: Value =
+        serde_json::from_slice(&cluster.value_of("/registry/configmaps/up/as-json").await)
+            .expect("application/json stores JSON");
     assert_eq!(stored["kind"], "ConfigMap");
 }
 

@@ -127,6 +127,17 @@ impl EtcdCluster {
         self.endpoints().join(",")
     }
 
+    /// The value stored under `key`, read straight from etcd; panics unless the key exists.
+    #[cfg(feature = "etcd")]
+    pub async fn value_of(&self, key: &str) -> Vec<u8> {
+        let mut client = etcd_client::Client::connect(self.endpoints(), None)
+            .await
+            .unwrap();
+        let got = client.get(key, None).await.unwrap();
+        assert_eq!(got.kvs().len(), 1, "{key}");
+        got.kvs()[0].value().to_vec()
+    }
+
     fn exited(&mut self, i: usize) -> bool {
         match &mut self.members[i].child {
             Some(c) => matches!(c.try_wait(), Ok(Some(_))),
