@@ -190,7 +190,8 @@ pub async fn create_server_chain(o: &ValidOptions) -> Result<ServerChain, AppErr
         .await?
         .with_event_ttl(o.event_ttl)
         .with_encryption(o.encryption.clone());
-    let storage_health = storage_factory.health_check();
+    let storage_health = storage_factory.health_check("etcd");
+    let storage_readiness = storage_factory.health_check("etcd-readiness");
     let storage: Arc<dyn crate::registry::StoreFactory> = Arc::new(storage_factory);
     // Authentication and authorization read objects (service accounts, roles, bindings) from
     // the same stores the chain serves.
@@ -269,6 +270,7 @@ pub async fn create_server_chain(o: &ValidOptions) -> Result<ServerChain, AppErr
         creaters,
         resource_config,
         storage_health,
+        storage_readiness,
         authentication_info: authentication_info(o)?,
         service_accounts: authenticator.service_accounts().cloned(),
         rbac: authorizer.rbac().cloned(),

@@ -3,6 +3,7 @@
 
 use super::{Attributes, Operation, Result};
 use crate::metrics::{AdmissionLabels, StepLabels, metrics};
+use crate::registry::informer::Informer;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Instant;
@@ -31,9 +32,22 @@ pub trait Validating: Send + Sync {
 pub struct Chain {
     mutating: Vec<(&'static str, Arc<dyn Mutating>)>,
     validating: Vec<(&'static str, Arc<dyn Validating>)>,
+    informers: Vec<Arc<Informer>>,
 }
 
 impl Chain {
+    /// The same chain, also reporting `informers` (those its plugins read from) in
+    /// [`Chain::informers`].
+    pub fn with_informers(mut self, informers: impl IntoIterator<Item = Arc<Informer>>) -> Self {
+        self.informers.extend(informers);
+        self
+    }
+
+    /// The informers the plugins read from, whose first list readiness waits for.
+    pub fn informers(&self) -> Vec<Arc<Informer>> {
+        self.informers.clone()
+    }
+
     /// The same chain with `plugin` appended to its mutating plugins.
     pub fn with_mutating(mut self, plugin: Arc<dyn Mutating>) -> Self {
         self.mutating.push(("", plugin));

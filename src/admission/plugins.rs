@@ -98,7 +98,13 @@ pub fn chain(
     config: &AdmissionConfig,
 ) -> Chain {
     let store = |group: &str, resource: &str| storage.builtin_store(group, resource);
-    let informer = |group: &str, resource: &str| Informer::start(store(group, resource));
+    let started = std::cell::RefCell::new(Vec::new());
+    let follow = |store| {
+        let informer = Informer::start(store);
+        started.borrow_mut().push(informer.clone());
+        informer
+    };
+    let informer = |group: &str, resource: &str| follow(store(group, resource));
     let webhooks = Arc::new(WebhookContext::new(
         store("", "namespaces"),
         store("", "services"),
@@ -198,7 +204,7 @@ pub fn chain(
             "ResourceQuota" => {
                 let quotas = store("", "resourcequotas");
                 chain.with_validating(Arc::new(ResourceQuotaAdmission::new(
-                    Informer::start(quotas.clone()),
+                    follow(quotas.clone()),
                     quotas,
                 )))
             }
@@ -208,5 +214,5 @@ pub fn chain(
         }
         .named(name);
     }
-    chain
+    chain.with_informers(started.take())
 }

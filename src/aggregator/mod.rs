@@ -16,6 +16,7 @@ use crate::endpoints::handler_fn;
 use crate::endpoints::handlers::ResourceHandler;
 use crate::proxy::ClientIdentity;
 use crate::registry::{StoreFactory, StoreSet};
+use crate::server::healthz::FlagCheck;
 use crate::server::{DelegationTarget, GenericApiServer, spawn_once, wait_until};
 use futures::StreamExt;
 use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
@@ -127,8 +128,13 @@ pub fn new_aggregator(config: Config, delegate: Arc<dyn DelegationTarget>) -> Ge
         "kube-apiserver-autoregistration",
         spawn_once(move |_ctx| Box::pin(autoregister::run(auto_store, auto_discovery, done_tx))),
     );
-    // Ready only once every local group/version has its APIService, as upstream.
-    server.add_post_start_hook("autoregister-completion", wait_until(done_rx));
+    // Healthy only once every local group/version has its APIService: upstream's boot-sequence
+    // check, a check of its own rather than a post-start hook.
+    server.add_health_check(Arc::new(FlagCheck {
+        name: "autoregister-completion",
+        done: done_rx,
+        reason: "missing APIService registrations",
+    }));
 
     let next = server.delegate_handler();
     let identity = config.proxy_identity;

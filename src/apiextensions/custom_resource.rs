@@ -6,11 +6,11 @@ use super::cel::Validator;
 use super::conversion::Converter;
 use super::jsonpath::JsonPath;
 use super::schema::Structural;
-use crate::registry::errors::{ErrorList, RegistryError};
+use crate::registry::errors::{ErrorList, FieldError, FieldErrorKind, RegistryError};
 use crate::registry::managed_fields::TypeRef;
 use crate::registry::strategy::{
-    ALL_VERBS, Decoded, ResourceInfo, ScalePaths, StorageConversion, Strategy, SubresourceInfo,
-    unknown_fields,
+    CUSTOM_RESOURCE_VERBS, Decoded, ResourceInfo, ScalePaths, StorageConversion, Strategy,
+    SubresourceInfo, unknown_fields,
 };
 use crate::registry::table::{AGE_DESCRIPTION, Column, age, name_cell};
 use crate::registry::validation::NameRule;
@@ -110,7 +110,7 @@ impl CustomResource {
                 .cloned()
                 .map(Cow::Owned)
                 .collect(),
-            verbs: Cow::Borrowed(ALL_VERBS),
+            verbs: Cow::Borrowed(CUSTOM_RESOURCE_VERBS),
             subresources,
             name_rule: NameRule::Dns1123Subdomain,
             scale,
@@ -170,17 +170,79 @@ impl CustomResource {
     }
 }
 
+/// Upstream's `ValidateScaleSpec`/`ValidateScaleStatus` of the replicas at `pointer`: an int64 in
+/// int32's non-negative range when present, errors at the path the CRD wrote (`.spec.replicas`).
+fn validate_replicas(obj: &Value, pointer: &str) -> Option<FieldError> {
+    let path = format!(".{}", pointer.trim_start_matches('/').replace('/', "."));
+    let value = obj.pointer(pointer)?;
+    let Some(n) = value.as_i64() else {
+        // Go's `%v` and `%T` of the decoded value.
+        let (shown, type_name) = match value {
+            Value::String(s) => (s.clone(), "string"),
+            Value::Number(n) => (n.to_string(), "float64"),
+            Value::Bool(b) => (b.to_string(), "bool"),
+            Value::Null => ("<nil>".to_string(), "<nil>"),
+            Value::Array(_) => (value.to_string(), "[]interface {}"),
+            Value::Object(_) => (value.to_string(), "map[string]interface {}"),
+        };
+        return Some(FieldError::invalid(
+            &path,
+            0,
+            format!("{path} accessor error: {shown} is of the type {type_name}, expected int64"),
+        ));
+    };
+    if n < 0 {
+        Some(FieldError::invalid(
+            &path,
+            n,
+            "should be a non-negative integer",
+        ))
+    } else if n > i64::from(i32::MAX) {
+        Some(FieldError::invalid(
+            &path,
+            n,
+            format!("should be less than or equal to {}", i32::MAX),
+        ))
+    } else {
+        None
+    }
+}
+
 impl CustomResource {
-    /// Schema validation, then the CEL rules unless a value has the wrong type (rules could not
-    /// evaluate it), as upstream's `hasBlockingErr`.
+    /// Schema validation, then the CEL rules unless the object broke a rule they rely on (a
+    /// type, a required field, an enum, a length or size limit), as upstream's `hasBlockingErr`,
+    /// which then says so in one more error.
     fn validate_with_old(&self, obj: &Value, old: Option<&Value>) -> ErrorList {
         let mut errs = self
             .schema
             .as_ref()
             .map(|s| s.validate(obj))
             .unwrap_or_default();
-        let blocking = errs.iter().any(|e| e.detail.contains("must be of type"));
-        if !blocking && !self.rules.is_empty() {
+        if let Some(scale) = &self.info.scale {
+            errs.extend(validate_replicas(obj, &scale.spec_replicas));
+            errs.extend(validate_replicas(obj, &scale.status_replicas));
+        }
+        if self.rules.is_empty() {
+            return errs;
+        }
+        let blocking = errs.iter().any(|e| {
+            matches!(
+                e.kind,
+                FieldErrorKind::TypeInvalid
+                    | FieldErrorKind::Required
+                    | FieldErrorKind::NotSupported(_)
+                    | FieldErrorKind::TooLong(_)
+                    | FieldErrorKind::TooMany(_)
+            )
+        });
+        if blocking {
+            // A nil path and a nil value, as Go renders them.
+            errs.push(FieldError::invalid(
+                "<nil>",
+                Value::Null,
+                "some validation rules were not checked because the object was invalid; correct the existing errors to complete validation",
+            ));
+        } else {
             errs.extend(self.rules.validate(obj, old));
         }
         errs

@@ -24,7 +24,7 @@ use crate::endpoints::discovery::Discovery;
 use crate::endpoints::handlers::ResourceHandler;
 use crate::endpoints::openapi::OpenApi;
 use crate::endpoints::{Verbatim, full, handler_fn};
-use crate::registry::informer::Informer;
+use crate::registry::informer::{Informer, InformerSync};
 use crate::registry::rest::Creater;
 use crate::registry::service_alloc::ServiceAllocator;
 use crate::registry::store::{FieldValidation, WriteOptions};
@@ -77,6 +77,8 @@ pub struct Config {
     pub creaters: Vec<Arc<dyn Creater>>,
     /// The storage backend's health check (`etcd`).
     pub storage_health: Arc<dyn HealthCheck>,
+    /// The same probe, for /readyz only (`etcd-readiness`).
+    pub storage_readiness: Arc<dyn HealthCheck>,
     /// What kube-system/extension-apiserver-authentication publishes.
     pub authentication_info: authentication_info::AuthenticationInfo,
     /// Service-account tokens: the token subresource issues them, discovery publishes their keys.
@@ -232,6 +234,8 @@ pub fn new_kube_api_server(
     let auth_namespaces = namespaces.clone();
     let mut server = GenericApiServer::new("kube-apiserver", delegate);
     server.add_health_check(config.storage_health.clone());
+    server.add_readyz_check(config.storage_readiness.clone());
+    server.add_readyz_check(Arc::new(InformerSync::new(config.admission.informers())));
     let backend = storage.backend();
     let (interval, keep) = config.compaction;
     server.add_post_start_hook(
@@ -507,9 +511,7 @@ pub fn new_kube_api_server(
             async move {
                 match tokio::task::spawn_blocking(move || openapi.serve(&req)).await {
                     Ok(Some(resp)) => resp,
-                    Ok(None) => {
-                        crate::endpoints::status::ApiError::not_found_path().into_response()
-                    }
+                    Ok(None) => crate::endpoints::status::page_not_found(),
                     Err(e) => crate::endpoints::status::ApiError::internal(e).into_response(),
                 }
             }

@@ -345,9 +345,9 @@ impl Snapshot<'_> {
                 entry["categories"] = json!(r.categories);
             }
             resources.push(entry);
-            let mut subs = r.subresources.clone();
-            subs.sort_by(|a, b| a.name.cmp(b.name));
-            for s in subs {
+            // In the order the resource declares them: sorted for built-in kinds, status before
+            // scale for custom resources, as upstream.
+            for s in &r.subresources {
                 let mut sub = json!({
                     "name": format!("{}/{}", r.resource, s.name), "singularName": "", "namespaced": r.namespaced,
                     "kind": s.kind, "verbs": s.verbs,
@@ -374,9 +374,8 @@ impl Snapshot<'_> {
                     .iter()
                     .filter(|r| r.group == group && r.version == *v)
                     .map(|r| {
-                        let mut subs = r.subresources.clone();
-                        subs.sort_by(|a, b| a.name.cmp(b.name));
-                        let subresources: Vec<Value> = subs
+                        let subresources: Vec<Value> = r
+                            .subresources
                             .iter()
                             .map(|s| json!({"subresource": s.name, "responseKind": {"group": s.group, "version": s.version, "kind": s.kind}, "verbs": s.verbs}))
                             .collect();

@@ -5,6 +5,17 @@ use http::StatusCode;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ListMeta, Status, StatusDetails};
 use std::borrow::Cow;
 
+/// Go's `http.NotFound`: what upstream answers, in plain text, for a path no handler of the chain
+/// and no API group owns (`/foo`, `/apis/nope`, `/healthz/nope`).
+pub fn page_not_found() -> Response {
+    http::Response::builder()
+        .status(StatusCode::NOT_FOUND)
+        .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .header("x-content-type-options", "nosniff")
+        .body(super::full(&b"404 page not found\n"[..]))
+        .expect("static headers are valid")
+}
+
 /// A failure with upstream's code, reason, message and details.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
@@ -359,7 +370,7 @@ impl ApiError {
     pub fn unsupported_media_type(content_type: &str, accepted: &[&str]) -> Self {
         let _ = content_type;
         Self {
-            details: Some(Box::new(StatusDetails::default())),
+            details: None,
             ..Self::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "UnsupportedMediaType",
@@ -369,6 +380,16 @@ impl ApiError {
                 ),
             )
         }
+    }
+
+    /// go-restful's own 415, answered before any handler runs when a route's `Consumes` do not
+    /// list the body's type (a PATCH that is none of the four patch types).
+    pub fn route_unsupported_media_type() -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaType",
+            "415: Unsupported Media Type",
+        )
     }
 
     /// 406 when no acceptable response format is offered.

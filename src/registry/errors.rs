@@ -15,6 +15,9 @@ pub enum FieldErrorKind {
     Duplicate,
     /// A value is malformed or out of range.
     Invalid,
+    /// A value of the wrong type (a custom resource's schema): worded as `Invalid`, with its own
+    /// cause reason.
+    TypeInvalid,
     /// A value is not one of the allowed ones.
     NotSupported(Vec<String>),
     /// The field may not be set, or not changed.
@@ -67,6 +70,19 @@ impl FieldError {
     ) -> Self {
         Self::new(FieldErrorKind::Invalid, field, Some(value.into()), detail)
     }
+    /// A value of the wrong type.
+    pub fn type_invalid(
+        field: impl Into<String>,
+        value: impl Into<Value>,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self::new(
+            FieldErrorKind::TypeInvalid,
+            field,
+            Some(value.into()),
+            detail,
+        )
+    }
     /// A value outside an enumeration.
     pub fn not_supported(
         field: impl Into<String>,
@@ -109,6 +125,7 @@ impl FieldError {
             FieldErrorKind::Required => "FieldValueRequired",
             FieldErrorKind::Duplicate => "FieldValueDuplicate",
             FieldErrorKind::Invalid => "FieldValueInvalid",
+            FieldErrorKind::TypeInvalid => "FieldValueTypeInvalid",
             FieldErrorKind::NotSupported(_) => "FieldValueNotSupported",
             FieldErrorKind::Forbidden => "FieldValueForbidden",
             FieldErrorKind::TooLong(_) => "FieldValueTooLong",
@@ -123,7 +140,9 @@ impl FieldError {
             FieldErrorKind::NotFound => format!("Not found: {value}"),
             FieldErrorKind::Required => "Required value".to_string(),
             FieldErrorKind::Duplicate => format!("Duplicate value: {value}"),
-            FieldErrorKind::Invalid => format!("Invalid value: {value}"),
+            FieldErrorKind::Invalid | FieldErrorKind::TypeInvalid => {
+                format!("Invalid value: {value}")
+            }
             FieldErrorKind::NotSupported(allowed) => {
                 let quoted: Vec<String> = allowed.iter().map(|a| format!("{a:?}")).collect();
                 format!(
@@ -146,11 +165,34 @@ impl FieldError {
     }
 }
 
-/// Renders a value as Go's `%#v`-ish form upstream uses: strings quoted, numbers bare.
+/// Renders a value as upstream's `field.Error` does: strings quoted (`%q`), numbers and booleans
+/// bare, and the string maps and lists of typed objects (labels, selectors, args) as Go's `%#v`
+/// writes a `map[string]string` or `[]string`, keys sorted.
 fn render_value(v: &Value) -> String {
+    fn quoted<'a>(items: impl Iterator<Item = &'a Value>) -> Option<Vec<String>> {
+        items
+            .map(|v| v.as_str().map(|s| format!("{s:?}")))
+            .collect()
+    }
     match v {
         Value::String(s) => format!("{s:?}"),
-        Value::Null => "null".into(),
+        // Go puts the string "null" in place of a nil value, then quotes it.
+        Value::Null => r#""null""#.into(),
+        Value::Object(map) if !map.is_empty() => match quoted(map.values()) {
+            Some(values) => {
+                let pairs: Vec<String> = map
+                    .keys()
+                    .zip(values)
+                    .map(|(k, v)| format!("{k:?}:{v}"))
+                    .collect();
+                format!("map[string]string{{{}}}", pairs.join(", "))
+            }
+            None => v.to_string(),
+        },
+        Value::Array(items) if !items.is_empty() => match quoted(items.iter()) {
+            Some(items) => format!("[]string{{{}}}", items.join(", ")),
+            None => v.to_string(),
+        },
         other => other.to_string(),
     }
 }
@@ -358,6 +400,25 @@ mod tests {
         assert_eq!(
             FieldError::not_supported("spec.type", "Bogus", &["ClusterIP", "NodePort"]).to_string(),
             r#"spec.type: Unsupported value: "Bogus": supported values: "ClusterIP", "NodePort""#
+        );
+    }
+
+    #[test]
+    fn values_render_as_gos_field_error_renders_them() {
+        let body = |v: Value| FieldError::invalid("f", v, "").body();
+        assert_eq!(
+            body(serde_json::json!({"b": "c", "app": "other"})),
+            r#"Invalid value: map[string]string{"app":"other", "b":"c"}"#
+        );
+        assert_eq!(
+            body(serde_json::json!(["a", "b"])),
+            r#"Invalid value: []string{"a", "b"}"#
+        );
+        assert_eq!(body(Value::Null), r#"Invalid value: "null""#);
+        assert_eq!(body(serde_json::json!(true)), "Invalid value: true");
+        assert_eq!(
+            FieldError::type_invalid("spec.a", "string", "wrong").reason(),
+            "FieldValueTypeInvalid"
         );
     }
 

@@ -72,6 +72,11 @@ impl Informer {
         self.changes.notify_waiters();
     }
 
+    /// Whether the first list has arrived.
+    pub fn is_synced(&self) -> bool {
+        *self.synced.borrow()
+    }
+
     /// Waits for the next change of the objects (one that happens after the call).
     pub async fn changed(&self) {
         self.changes.notified().await
@@ -137,5 +142,35 @@ async fn follow(
             Err(e) => tracing::warn!(error = %e, resource = %what, "informer: watching failed"),
         }
         tokio::time::sleep(RETRY).await;
+    }
+}
+
+/// `informer-sync` in /readyz: red until every informer admission reads from has listed once,
+/// as upstream's check on its shared informer factory.
+pub struct InformerSync {
+    informers: Vec<Arc<Informer>>,
+}
+
+impl InformerSync {
+    /// A check over `informers`.
+    pub fn new(informers: Vec<Arc<Informer>>) -> Self {
+        Self { informers }
+    }
+}
+
+impl crate::server::healthz::HealthCheck for InformerSync {
+    fn name(&self) -> &str {
+        "informer-sync"
+    }
+
+    fn check(&self) -> futures::future::BoxFuture<'_, Result<(), String>> {
+        let unsynced = self.informers.iter().filter(|i| !i.is_synced()).count();
+        Box::pin(async move {
+            if unsynced == 0 {
+                Ok(())
+            } else {
+                Err(format!("{unsynced} informers not started yet"))
+            }
+        })
     }
 }

@@ -203,6 +203,18 @@ pub const ALL_VERBS: &[&str] = &[
     "watch",
 ];
 
+/// Verbs of a custom resource, in the order apiextensions-apiserver's discovery lists them.
+pub const CUSTOM_RESOURCE_VERBS: &[&str] = &[
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "create",
+    "update",
+    "watch",
+];
+
 /// Static facts about a kind: names, scope, discovery data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceInfo {
@@ -422,6 +434,10 @@ pub trait Rules<T>: Send + Sync + 'static {
     const DELETE_RETURNS_OBJECT: bool = false;
     /// See [`Strategy::defaults_stored`].
     const DEFAULTS_STORED: bool = false;
+    /// Where the kind embeds an ObjectMeta (a template's `metadata`), as `/`-separated paths
+    /// with `*` for every item of a list. Go writes such a struct whole, its unset
+    /// `creationTimestamp` as `null`; k8s-openapi leaves both out, so defaulting puts them back.
+    const EMBEDDED_METADATA: &'static [&'static str] = &[];
 
     /// See [`Strategy::prepare_for_create`].
     fn prepare_for_create(&self, _obj: &mut T) {}
@@ -527,6 +543,34 @@ fn whole_floats_as_integers(v: &mut Value) {
     }
 }
 
+/// Writes `metadata: {creationTimestamp: null}` at the end of `path` (see
+/// [`Rules::EMBEDDED_METADATA`]), below fields that exist; a missing parent stays missing.
+fn null_creation_timestamps(v: &mut Value, path: &[&str]) {
+    match path {
+        [] => {}
+        ["metadata"] => {
+            if let Some(parent) = v.as_object_mut() {
+                let meta = parent
+                    .entry("metadata")
+                    .or_insert_with(|| Value::Object(Default::default()));
+                if let Some(meta) = meta.as_object_mut() {
+                    meta.entry("creationTimestamp").or_insert(Value::Null);
+                }
+            }
+        }
+        ["*", rest @ ..] => {
+            for item in v.as_array_mut().into_iter().flatten() {
+                null_creation_timestamps(item, rest);
+            }
+        }
+        [field, rest @ ..] => {
+            if let Some(child) = v.get_mut(*field) {
+                null_creation_timestamps(child, rest);
+            }
+        }
+    }
+}
+
 /// Applies a typed mutation to a JSON object, keeping it unchanged when it does not decode.
 fn with_typed<T: DeserializeOwned + Serialize>(obj: &mut Value, f: impl FnOnce(&mut T)) {
     if let Some(mut t) = to_typed::<T>(obj) {
@@ -619,6 +663,10 @@ where
 
     fn default(&self, obj: &mut Value) {
         with_typed::<T>(obj, |t| self.rules.default(t));
+        for path in R::EMBEDDED_METADATA {
+            let segments: Vec<&str> = path.split('/').collect();
+            null_creation_timestamps(obj, &segments);
+        }
     }
 
     fn validate(&self, obj: &Value) -> ErrorList {

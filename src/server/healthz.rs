@@ -113,6 +113,32 @@ impl HealthCheck for SignalCheck {
     }
 }
 
+/// A check healthy once a flag on a channel turns true (a controller's first pass done).
+pub struct FlagCheck {
+    /// The check's name.
+    pub name: &'static str,
+    /// The flag.
+    pub done: tokio::sync::watch::Receiver<bool>,
+    /// The failure reason.
+    pub reason: &'static str,
+}
+
+impl HealthCheck for FlagCheck {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn check(&self) -> BoxFuture<'_, Result<(), String>> {
+        let ok = *self.done.borrow();
+        Box::pin(async move {
+            if ok {
+                Ok(())
+            } else {
+                Err(self.reason.to_string())
+            }
+        })
+    }
+}
+
 /// One health endpoint (`healthz`, `livez` or `readyz`) with its checks.
 #[derive(Clone)]
 pub struct HealthEndpoint {

@@ -16,7 +16,6 @@ pub mod storage_factory;
 
 pub use run::{PreparedApiServer, RunConfig, ServerError};
 
-use crate::endpoints::status::ApiError;
 use crate::endpoints::{Handler, call, handler_fn};
 use futures::future::BoxFuture;
 use healthz::Check;
@@ -79,6 +78,8 @@ pub trait DelegationTarget: Send + Sync {
     fn unprotected_handler(&self) -> Handler;
     /// Health checks of this link and its delegates (for /healthz, /livez and /readyz).
     fn health_checks(&self) -> Vec<Check>;
+    /// Checks of this link and its delegates that only /readyz runs.
+    fn readyz_checks(&self) -> Vec<Check>;
     /// Post-start hooks of this link and its delegates.
     fn post_start_hooks(&self) -> Vec<Hook>;
     /// Pre-shutdown hooks of this link and its delegates.
@@ -90,9 +91,12 @@ pub struct EmptyDelegate;
 
 impl DelegationTarget for EmptyDelegate {
     fn unprotected_handler(&self) -> Handler {
-        handler_fn(|_req| async { ApiError::not_found_path().into_response() })
+        handler_fn(|_req| async { crate::endpoints::status::page_not_found() })
     }
     fn health_checks(&self) -> Vec<Check> {
+        Vec::new()
+    }
+    fn readyz_checks(&self) -> Vec<Check> {
         Vec::new()
     }
     fn post_start_hooks(&self) -> Vec<Hook> {
@@ -129,6 +133,7 @@ pub struct GenericApiServer {
     name: &'static str,
     routes: Vec<Route>,
     health_checks: Vec<Check>,
+    readyz_checks: Vec<Check>,
     post_start_hooks: Vec<Hook>,
     pre_shutdown_hooks: Vec<Hook>,
     delegate: Arc<dyn DelegationTarget>,
@@ -141,6 +146,7 @@ impl GenericApiServer {
             name,
             routes: Vec::new(),
             health_checks: Vec::new(),
+            readyz_checks: Vec::new(),
             post_start_hooks: Vec::new(),
             pre_shutdown_hooks: Vec::new(),
             delegate,
@@ -180,6 +186,11 @@ impl GenericApiServer {
         self.health_checks.push(check);
     }
 
+    /// Adds a check only /readyz runs.
+    pub fn add_readyz_check(&mut self, check: Check) {
+        self.readyz_checks.push(check);
+    }
+
     /// Adds a hook run once the server listens; /readyz stays red until it returns.
     pub fn add_post_start_hook(&mut self, name: &str, run: HookFn) {
         self.post_start_hooks.push(Hook {
@@ -217,6 +228,12 @@ impl DelegationTarget for GenericApiServer {
     fn health_checks(&self) -> Vec<Check> {
         let mut checks = self.delegate.health_checks();
         checks.extend(self.health_checks.iter().cloned());
+        checks
+    }
+
+    fn readyz_checks(&self) -> Vec<Check> {
+        let mut checks = self.delegate.readyz_checks();
+        checks.extend(self.readyz_checks.iter().cloned());
         checks
     }
 

@@ -67,15 +67,19 @@ impl GenericApiServer {
 
         let mut checks: Vec<Check> = vec![Arc::new(Ping), Arc::new(LogHealth::start())];
         checks.extend(self.health_checks());
+        // Upstream's order: its own checks, the readiness-only ones, then the hooks.
+        let mut ready_checks = checks.clone();
+        ready_checks.extend(self.readyz_checks());
         for (hook, done) in &post_start_hooks {
-            checks.push(Arc::new(SignalCheck {
+            let hook_check: Check = Arc::new(SignalCheck {
                 name: format!("poststarthook/{}", hook.name),
                 signal: done.clone(),
                 healthy_when_signaled: true,
                 reason: "not finished",
-            }));
+            });
+            checks.push(hook_check.clone());
+            ready_checks.push(hook_check);
         }
-        let mut ready_checks = checks.clone();
         ready_checks.push(Arc::new(SignalCheck {
             name: "shutdown".into(),
             signal: signals.shutdown_initiated.clone(),
@@ -101,9 +105,7 @@ impl GenericApiServer {
                     async move {
                         match endpoint.serve(&path, query.as_deref()).await {
                             Some(resp) => resp,
-                            None => {
-                                crate::endpoints::status::ApiError::not_found_path().into_response()
-                            }
+                            None => crate::endpoints::status::page_not_found(),
                         }
                     }
                 }),

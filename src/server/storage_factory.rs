@@ -29,7 +29,6 @@ type Cachers = HashMap<String, (String, Arc<Cacher>)>;
 pub struct StorageFactory {
     backend: Arc<dyn Storage>,
     keys: KeyBuilder,
-    check_name: &'static str,
     watch_cache_size: usize,
     cachers: Arc<Mutex<Cachers>>,
     equivalents: Arc<EquivalentResources>,
@@ -58,7 +57,7 @@ impl StorageFactory {
 
     /// Opens the backend the options name.
     pub async fn open(config: &StorageConfig) -> Result<Self, StorageError> {
-        let (backend, check_name): (Arc<dyn Storage>, _) = match &config.backend {
+        let backend: Arc<dyn Storage> = match &config.backend {
             StorageBackend::Embedded { path } => {
                 if let Some(dir) = path.parent() {
                     std::fs::create_dir_all(dir).map_err(|e| {
@@ -77,7 +76,7 @@ impl StorageFactory {
                 .map_err(|e| {
                     StorageError::with_source(crate::storage::ErrorCode::Internal, "", e)
                 })??;
-                (Arc::new(store), "storage")
+                Arc::new(store)
             }
             #[cfg(feature = "etcd")]
             StorageBackend::Etcd {
@@ -93,10 +92,7 @@ impl StorageFactory {
                     key_file: keyfile.clone(),
                     connect_timeout: Some(Duration::from_secs(10)),
                 };
-                (
-                    Arc::new(crate::storage::etcd::EtcdStorage::connect(options).await?),
-                    "etcd",
-                )
+                Arc::new(crate::storage::etcd::EtcdStorage::connect(options).await?)
             }
             #[cfg(not(feature = "etcd"))]
             StorageBackend::Etcd { .. } => {
@@ -131,7 +127,6 @@ impl StorageFactory {
             backend,
             keys,
             protobuf,
-            check_name,
             watch_cache_size: config.watch_cache_size,
             cachers,
             equivalents: Arc::default(),
@@ -197,10 +192,12 @@ impl StorageFactory {
         cacher.clone()
     }
 
-    /// The `etcd` (or `storage`, embedded) health check: a read through the backend.
-    pub fn health_check(&self) -> Arc<dyn HealthCheck> {
+    /// The storage health check, a read through the backend, named as upstream's (`etcd` in
+    /// every endpoint, `etcd-readiness` in /readyz) whichever backend answers it, so monitoring
+    /// and `?exclude=etcd` work unchanged on the embedded store.
+    pub fn health_check(&self, name: &'static str) -> Arc<dyn HealthCheck> {
         Arc::new(StorageHealth {
-            name: self.check_name,
+            name,
             backend: self.backend.clone(),
             probe_key: self.keys.key("", "health", None, "probe"),
         })

@@ -85,6 +85,48 @@ async fn health_endpoints_support_verbose_exclude_and_single_checks() {
     let r = admin.get("/readyz/shutdown").await.unwrap();
     assert_eq!((r.status, r.body.as_str()), (200, "ok"));
     assert_eq!(admin.get("/readyz/nosuch").await.unwrap().status, 404);
+
+    // Upstream's check names, whichever store answers: tools exclude them by name.
+    let names = |body: &str| -> Vec<String> {
+        body.lines()
+            .filter_map(|l| l.strip_prefix("[+]")?.strip_suffix(" ok"))
+            .filter(|n| !n.starts_with("poststarthook/"))
+            .map(str::to_string)
+            .collect()
+    };
+    let r = admin.get("/readyz?verbose").await.unwrap();
+    assert_eq!(
+        names(&r.body),
+        [
+            "ping",
+            "log",
+            "etcd",
+            "autoregister-completion",
+            "etcd-readiness",
+            "informer-sync",
+            "shutdown"
+        ],
+        "{}",
+        r.body
+    );
+    let r = admin.get("/livez?verbose").await.unwrap();
+    assert_eq!(
+        names(&r.body),
+        ["ping", "log", "etcd", "autoregister-completion"],
+        "{}",
+        r.body
+    );
+    let r = admin
+        .get("/readyz?exclude=etcd&exclude=etcd-readiness&verbose")
+        .await
+        .unwrap();
+    assert!(r.body.contains("[+]etcd excluded: ok\n"), "{}", r.body);
+    assert!(!r.body.contains("warn:"), "{}", r.body);
+    assert_eq!(admin.get("/livez/etcd").await.unwrap().body, "ok");
+    assert_eq!(
+        admin.get("/livez/etcd-readiness").await.unwrap().status,
+        404
+    );
 }
 
 #[tokio::test]
@@ -92,7 +134,21 @@ async fn requests_pass_the_chain_and_end_in_a_not_found_status() {
     let mut server = TestServer::up(&[]);
     server.wait_ready().await;
     let admin = server.admin();
-    let r = admin.get("/no/such/path").await.unwrap();
+    // Outside every API group the chain ends in Go's plain http.NotFound, as upstream's.
+    for path in [
+        "/no/such/path",
+        "/apis/nosuch.example.com",
+        "/healthz/nosuch",
+    ] {
+        let r = admin.get(path).await.unwrap();
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (404, "404 page not found\n"),
+            "{path}"
+        );
+    }
+    // Inside a served group-version, a Status.
+    let r = admin.get("/api/v1/nosuchresources").await.unwrap();
     assert_eq!(r.status, 404);
     assert_eq!(
         r.json(),

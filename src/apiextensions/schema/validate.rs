@@ -109,6 +109,15 @@ impl Validator<'_> {
         self.errs.push(FieldError::invalid(path, value, detail));
     }
 
+    /// kube-openapi's `InvalidType`, which upstream turns into `field.TypeInvalid`.
+    fn type_invalid(&mut self, name: &str, value: impl Into<Value>, type_name: &str) {
+        let path = self.path(name);
+        let value = value.into();
+        let detail = type_msg(name, type_name, value.as_str().unwrap_or_default());
+        self.errs
+            .push(FieldError::type_invalid(path, value, detail));
+    }
+
     /// An error that is not an `openapierrors.Validation` (anyOf/oneOf/allOf/not): reported at
     /// `fldPath` with an empty value.
     fn composite(&mut self, detail: String) {
@@ -141,7 +150,7 @@ impl Validator<'_> {
         };
         if data.is_null() {
             if !types.is_empty() && !types.contains(&"null") && !s.nullable {
-                self.invalid(name, "null", type_msg(name, &types.join(","), "null"));
+                self.type_invalid(name, "null", &types.join(","));
             }
             self.enum_check(s, data, name);
             return;
@@ -153,7 +162,7 @@ impl Validator<'_> {
         if let Value::String(text) = data {
             self.string_check(s, text, name);
             if !s.format.is_empty() && !formats::validates(&s.format, text) {
-                self.invalid(name, text.as_str(), type_msg(name, &s.format, text));
+                self.type_invalid(name, text.as_str(), &s.format);
             }
         }
         if let Value::Number(_) = data {
@@ -180,7 +189,7 @@ impl Validator<'_> {
         // A number or object whose type the format does not describe.
         let format_mismatch = !stringish && has_format && !type_matches && format != s.format;
         if format_mismatch {
-            self.invalid(name, format, type_msg(name, &s.format, format));
+            self.type_invalid(name, format, &s.format);
             return;
         }
         // Strings and arrays with a format pass unless the type is numeric.
@@ -189,7 +198,7 @@ impl Validator<'_> {
             return;
         }
         if !type_matches {
-            self.invalid(name, sch_type, type_msg(name, &types.join(","), sch_type));
+            self.type_invalid(name, sch_type, &types.join(","));
         }
     }
 

@@ -90,6 +90,9 @@ pub(super) async fn patch(scope: &RequestScope<'_>, body: Body) -> Result<Respon
     let ri = store.info();
     let manager = scope.field_manager();
     let content_type = scope.content_type.as_str();
+    if PatchType::from_content_type(body::media_type(content_type)).is_none() {
+        return Err(ApiError::route_unsupported_media_type());
+    }
     if scope.subresource() == "scale" {
         let mut opts = scope.write_options(manager, FieldsOperation::Update)?;
         let bytes = body::read(body).await?;

@@ -2,10 +2,10 @@
 //! validation and `kubectl get` columns, after upstream's `pkg/apis/apps` and printers.
 
 use super::workload::{
-    CONTAINERS, IMAGES, container_cells, default_template, format_labels, format_selector,
-    int_or_percent, intstr_value, label_selector, nonnegative, not_more_than_100_percent,
-    positive_int_or_percent, runs_forever, selector_and_template, selector_is_empty,
-    template_labels, validate_template, validate_template_metadata,
+    CONTAINERS, IMAGES, TEMPLATE_METADATA, container_cells, default_template, format_labels,
+    format_selector, int_or_percent, intstr_value, label_selector, nonnegative,
+    not_more_than_100_percent, positive_int_or_percent, runs_forever, selector_and_template,
+    selector_is_empty, template_labels, validate_template, validate_template_metadata,
 };
 use crate::registry::errors::{ErrorList, FieldError};
 use crate::registry::selectors::{label_selector_matches, label_selector_string};
@@ -35,6 +35,7 @@ fn selector_immutable<S: serde::Serialize>(new: &S, old: &S) -> ErrorList {
 pub struct DeploymentRules;
 
 impl Rules<Deployment> for DeploymentRules {
+    const EMBEDDED_METADATA: &'static [&'static str] = TEMPLATE_METADATA;
     const SHORT_NAMES: Names = &["deploy"];
     const CATEGORIES: Names = &["all"];
     const SUBRESOURCES: &'static [Sub] = &[Sub::Status, Sub::Scale(ScalePaths::REPLICAS)];
@@ -192,6 +193,7 @@ impl Rules<Deployment> for DeploymentRules {
 pub struct ReplicaSetRules;
 
 impl Rules<ReplicaSet> for ReplicaSetRules {
+    const EMBEDDED_METADATA: &'static [&'static str] = TEMPLATE_METADATA;
     const SHORT_NAMES: Names = &["rs"];
     const CATEGORIES: Names = &["all"];
     const SUBRESOURCES: &'static [Sub] = &[Sub::Status, Sub::Scale(ScalePaths::REPLICAS)];
@@ -281,6 +283,11 @@ impl Rules<ReplicaSet> for ReplicaSetRules {
 pub struct StatefulSetRules;
 
 impl Rules<StatefulSet> for StatefulSetRules {
+    const EMBEDDED_METADATA: &'static [&'static str] = &[
+        "spec/template/metadata",
+        "spec/template/spec/volumes/*/ephemeral/volumeClaimTemplate/metadata",
+        "spec/volumeClaimTemplates/*/metadata",
+    ];
     const SHORT_NAMES: Names = &["sts"];
     const CATEGORIES: Names = &["all"];
     const SUBRESOURCES: &'static [Sub] = &[Sub::Status, Sub::Scale(ScalePaths::REPLICAS)];
@@ -312,6 +319,13 @@ impl Rules<StatefulSet> for StatefulSetRules {
         spec.replicas.get_or_insert(1);
         spec.revision_history_limit.get_or_insert(10);
         default_template(&mut spec.template);
+        // Upstream's generated defaulters treat each claim template as a whole claim.
+        for claim in spec.volume_claim_templates.iter_mut().flatten() {
+            Rules::default(
+                &crate::registry::kinds::corev1::PersistentVolumeClaimRules,
+                claim,
+            );
+        }
     }
 
     fn validate(&self, ss: &StatefulSet) -> ErrorList {
@@ -481,6 +495,7 @@ fn set_template_generation(ds: &mut DaemonSet, generation: i64) {
 }
 
 impl Rules<DaemonSet> for DaemonSetRules {
+    const EMBEDDED_METADATA: &'static [&'static str] = TEMPLATE_METADATA;
     const SHORT_NAMES: Names = &["ds"];
     const CATEGORIES: Names = &["all"];
     const SUBRESOURCES: &'static [Sub] = &[Sub::Status];

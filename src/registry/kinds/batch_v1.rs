@@ -4,8 +4,8 @@
 mod cron;
 
 use super::workload::{
-    CONTAINERS, IMAGES, container_cells, default_template, format_selector, label_selector,
-    nonnegative, template_labels, validate_template,
+    CONTAINERS, IMAGES, TEMPLATE_METADATA, container_cells, default_template, format_selector,
+    label_selector, nonnegative, template_labels, validate_template,
 };
 use crate::registry::errors::{ErrorList, FieldError};
 use crate::registry::selectors::label_selector_matches;
@@ -158,6 +158,7 @@ fn validate_job_spec(spec: &JobSpec, path: &str, errs: &mut ErrorList) {
 pub struct JobRules;
 
 impl Rules<Job> for JobRules {
+    const EMBEDDED_METADATA: &'static [&'static str] = TEMPLATE_METADATA;
     const CATEGORIES: Names = &["all"];
     const SUBRESOURCES: &'static [Sub] = &[Sub::Status];
     // kube-apiserver labels the template after defaulting; its reads copy them to the Job.
@@ -463,6 +464,11 @@ impl CronJobRules {
 }
 
 impl Rules<CronJob> for CronJobRules {
+    const EMBEDDED_METADATA: &'static [&'static str] = &[
+        "spec/jobTemplate/metadata",
+        "spec/jobTemplate/spec/template/metadata",
+        "spec/jobTemplate/spec/template/spec/volumes/*/ephemeral/volumeClaimTemplate/metadata",
+    ];
     const SHORT_NAMES: Names = &["cj"];
     const CATEGORIES: Names = &["all"];
     const SUBRESOURCES: &'static [Sub] = &[Sub::Status];
@@ -545,8 +551,13 @@ impl Rules<CronJob> for CronJobRules {
             spec.and_then(|s| s.time_zone.clone())
                 .unwrap_or_else(|| "<none>".into())
                 .into(),
-            spec.and_then(|s| s.suspend)
-                .map_or_else(|| json!("<unset>"), Value::from),
+            // Upstream's printBoolPtr: a string cell, not a JSON boolean.
+            match spec.and_then(|s| s.suspend) {
+                Some(true) => "True",
+                Some(false) => "False",
+                None => "<unset>",
+            }
+            .into(),
             json!(status.active.map_or(0, |a| a.len())),
             last.into(),
             age_cell(raw),

@@ -51,10 +51,12 @@ where
     T::Scope: Scope,
     R: Rules<T>,
 {
-    let subresources = R::SUBRESOURCES
+    // go-restful lists a built-in kind's paths, subresources among them, sorted.
+    let mut subresources: Vec<_> = R::SUBRESOURCES
         .iter()
         .map(|s| s.info(T::GROUP, T::VERSION, T::KIND))
         .collect();
+    subresources.sort_by(|a, b| a.name.cmp(b.name));
     let scale = R::SUBRESOURCES.iter().find_map(|s| match s {
         Sub::Scale(paths) => Some(paths.clone()),
         _ => None,

@@ -14,6 +14,13 @@ use std::collections::BTreeMap;
 /// Upstream's `validation.IsValidPercent` message.
 const PERCENT_MSG: &str = "a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')";
 /// Upstream's `ValidateNonnegativeField` message.
+/// [`Rules::EMBEDDED_METADATA`](crate::registry::strategy::Rules::EMBEDDED_METADATA) of a kind
+/// whose pod template is `spec.template`.
+pub const TEMPLATE_METADATA: &[&str] = &[
+    "spec/template/metadata",
+    "spec/template/spec/volumes/*/ephemeral/volumeClaimTemplate/metadata",
+];
+
 pub const NONNEGATIVE: &str = "must be greater than or equal to 0";
 
 /// The Containers column of workload tables (`-o wide`).

@@ -51,6 +51,35 @@ impl Store {
         }
     }
 
+    /// Upstream's words for a field selector on `field`: from the kind's own field label
+    /// conversion where it has one (custom resources always do), else the scheme's default.
+    fn unknown_field_label(&self, field: &str) -> String {
+        /// The built-in kinds upstream registers a field label conversion function for.
+        const CONVERTED: &[(&str, &str)] = &[
+            ("", "Pod"),
+            ("", "Node"),
+            ("", "ReplicationController"),
+            ("", "Event"),
+            ("", "Namespace"),
+            ("", "Secret"),
+            ("", "Service"),
+            ("batch", "Job"),
+            ("certificates.k8s.io", "CertificateSigningRequest"),
+            ("events.k8s.io", "Event"),
+        ];
+        let info = self.info();
+        let (group, kind) = (&*info.group, &*info.kind);
+        let builtin = crate::storage::kube_apiserver_owns(group)
+            || matches!(group, "apiextensions.k8s.io" | "apiregistration.k8s.io");
+        if !builtin || CONVERTED.contains(&(group, kind)) {
+            format!("field label not supported: {field}")
+        } else {
+            format!(
+                "{field:?} is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
+            )
+        }
+    }
+
     /// Rejects field selectors naming fields this kind does not support (400, as upstream).
     pub fn check_field_selector(&self, fields: &FieldSelector) -> Result<()> {
         for f in fields.fields() {
@@ -59,9 +88,7 @@ impl Store {
             }
             // A field is supported when the strategy answers for it on an empty object.
             if self.strategy.field(&json!({"metadata": {}}), f).is_none() {
-                return Err(RegistryError::BadRequest(format!(
-                    "field label not supported: {f}"
-                )));
+                return Err(RegistryError::BadRequest(self.unknown_field_label(f)));
             }
         }
         Ok(())

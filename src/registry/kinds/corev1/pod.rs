@@ -243,6 +243,8 @@ fn none_if_empty(v: &str) -> String {
 }
 
 impl Rules<Pod> for PodRules {
+    const EMBEDDED_METADATA: &'static [&'static str] =
+        &["spec/volumes/*/ephemeral/volumeClaimTemplate/metadata"];
     const SHORT_NAMES: Names = &["po"];
     const CATEGORIES: Names = &["all"];
     const SUBRESOURCES: &'static [Sub] = &[

@@ -80,6 +80,8 @@ pub(crate) fn default_container(c: &mut Container) {
     default_probe(&mut c.liveness_probe);
     default_probe(&mut c.readiness_probe);
     default_probe(&mut c.startup_probe);
+    // A Go struct field, never omitted: upstream writes `resources: {}`.
+    c.resources.get_or_insert_with(Default::default);
     for e in c.env.iter_mut().flatten() {
         if let Some(f) = e.value_from.as_mut().and_then(|v| v.field_ref.as_mut()) {
             f.api_version.get_or_insert_with(|| "v1".into());
@@ -113,6 +115,15 @@ fn default_volume(v: &mut Volume) {
     if let Some(x) = &mut v.host_path {
         x.type_.get_or_insert_with(String::new);
     }
+    // The claim template is a PersistentVolumeClaim's spec, defaulted as one.
+    if let Some(spec) = v
+        .ephemeral
+        .as_mut()
+        .and_then(|e| e.volume_claim_template.as_mut())
+        .map(|t| &mut t.spec)
+    {
+        spec.volume_mode.get_or_insert_with(|| "Filesystem".into());
+    }
 }
 
 /// Upstream's `SetDefaults_PodSpec` and the container and volume defaults under it.
@@ -128,6 +139,12 @@ pub(crate) fn default_pod_spec(spec: &mut PodSpec) {
     if s(&spec.scheduler_name).is_empty() {
         spec.scheduler_name = Some("default-scheduler".into());
     }
+    // The v1 conversion: `serviceAccount` is the deprecated alias of `serviceAccountName`, which
+    // wins when both are given; every v1 object upstream writes carries both.
+    if s(&spec.service_account_name).is_empty() {
+        spec.service_account_name = spec.service_account.clone().filter(|n| !n.is_empty());
+    }
+    spec.service_account = spec.service_account_name.clone();
     spec.containers.iter_mut().for_each(default_container);
     spec.init_containers
         .iter_mut()

@@ -4,6 +4,7 @@
 use super::format_labels;
 use super::podspec::{container_cells, default_pod_spec, validate_pod_spec};
 use crate::registry::errors::{ErrorList, FieldError};
+use crate::registry::kinds::workload::TEMPLATE_METADATA;
 use crate::registry::strategy::{Names, Rules, ScalePaths, Sub};
 use crate::registry::table::{Column, age_cell};
 use crate::registry::validation::labels;
@@ -52,6 +53,7 @@ fn nonnegative(v: Option<i32>, at: &str, errs: &mut ErrorList) {
 }
 
 impl Rules<ReplicationController> for ReplicationControllerRules {
+    const EMBEDDED_METADATA: &'static [&'static str] = TEMPLATE_METADATA;
     const SHORT_NAMES: Names = &["rc"];
     const CATEGORIES: Names = &["all"];
     const SUBRESOURCES: &'static [Sub] = &[Sub::Status, Sub::Scale(ScalePaths::REPLICAS)];
@@ -171,6 +173,10 @@ impl Rules<ReplicationController> for ReplicationControllerRules {
 }
 
 impl Rules<PodTemplate> for PodTemplateRules {
+    const EMBEDDED_METADATA: &'static [&'static str] = &[
+        "template/metadata",
+        "template/spec/volumes/*/ephemeral/volumeClaimTemplate/metadata",
+    ];
     fn default(&self, pt: &mut PodTemplate) {
         if let Some(t) = &mut pt.template {
             default_template(t);
