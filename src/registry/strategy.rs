@@ -250,6 +250,16 @@ pub struct ResourceInfo {
 }
 
 impl ResourceInfo {
+    /// Whether kube-apiserver itself serves this kind (not a custom resource or an aggregated
+    /// API's).
+    pub fn is_builtin(&self) -> bool {
+        crate::storage::kube_apiserver_owns(&self.group)
+            || matches!(
+                &*self.group,
+                "apiextensions.k8s.io" | "apiregistration.k8s.io"
+            )
+    }
+
     /// `apiVersion` of objects of this kind.
     pub fn api_version(&self) -> String {
         if self.group.is_empty() {

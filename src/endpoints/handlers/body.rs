@@ -3,6 +3,7 @@
 use crate::endpoints::Body;
 use crate::endpoints::status::ApiError;
 use crate::protobuf;
+use crate::registry::store::FieldValidation;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use serde_json::Value;
@@ -66,16 +67,61 @@ pub(super) fn decode_object(bytes: &[u8], content_type: &str) -> Result<Value, A
     Ok(value)
 }
 
-/// Decodes an apply configuration: YAML, of which JSON is a part.
-pub(super) fn decode_apply_config(bytes: &[u8]) -> Result<Value, ApiError> {
+/// The duplicate key a YAML parse stopped at, worded as go-yaml's strict unmarshal error
+/// (`line 3: key "replicas" already set in map`).
+fn duplicate_key(e: &serde_saphyr::Error) -> Option<String> {
+    let mut e = e;
+    while let serde_saphyr::Error::WithSnippet { error, .. } = e {
+        e = error;
+    }
+    match e {
+        serde_saphyr::Error::DuplicateMappingKey {
+            key: Some(key),
+            location,
+        } => Some(format!(
+            "line {}: key {key:?} already set in map",
+            location.line()
+        )),
+        _ => None,
+    }
+}
+
+/// Decodes an apply configuration: YAML, of which JSON is a part. A repeated key fails it under
+/// strict field validation, is a warning (returned) under `Warn`, and otherwise the last value
+/// wins, as upstream; like go-yaml, only the first repeated key is named.
+pub(super) fn decode_apply_config(
+    bytes: &[u8],
+    validation: FieldValidation,
+) -> Result<(Value, Vec<String>), ApiError> {
     let text = std::str::from_utf8(bytes)
         .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
-    let value: Value = serde_saphyr::from_str(text)
-        .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
+    let mut warnings = Vec::new();
+    let value: Value = match serde_saphyr::from_str(text) {
+        Ok(value) => value,
+        Err(e) => {
+            let Some(duplicate) = duplicate_key(&e) else {
+                return Err(ApiError::bad_request(format!("error decoding YAML: {e}")));
+            };
+            match validation {
+                FieldValidation::Strict => {
+                    return Err(ApiError::bad_request(format!(
+                        "error strict decoding YAML: error converting YAML to JSON: yaml: unmarshal errors:\n  {duplicate}"
+                    )));
+                }
+                FieldValidation::Warn => warnings.push(duplicate),
+                FieldValidation::Ignore => {}
+            }
+            let last_wins = serde_saphyr::options! {
+                duplicate_keys: serde_saphyr::DuplicateKeyPolicy::LastWins,
+            };
+            serde_saphyr::from_str_with_options(text, last_wins)
+                .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?
+        }
+    };
     if !value.is_object() {
         return Err(ApiError::bad_request(
             "error decoding YAML: the apply configuration must be an object",
         ));
     }
-    Ok(value)
+    Ok((value, warnings))
 }

@@ -13,7 +13,7 @@ use serde_json::Value;
 pub(super) async fn create(scope: &RequestScope<'_>, body: Body) -> Result<Response, ApiError> {
     let store = &scope.store;
     let mut opts = scope.write_options(scope.field_manager(), FieldsOperation::Update)?;
-    let obj = scope.read_object(body).await?;
+    let obj = scope.read_written_object(body, &mut opts).await?;
     store.check_namespace(scope.namespace, &obj)?;
     // Admission names the object as its body does (empty with generateName), as upstream.
     let name = obj

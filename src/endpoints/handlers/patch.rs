@@ -132,8 +132,8 @@ pub(super) async fn patch(scope: &RequestScope<'_>, body: Body) -> Result<Respon
             )));
         }
         opts.writer = Some(store.writer(manager, FieldsOperation::Apply, scope.subresource()));
-        let config = body::decode_apply_config(&bytes)?;
-        return apply(scope, target, &config, force, opts).await;
+        let (config, warnings) = body::decode_apply_config(&bytes, opts.field_validation)?;
+        return apply(scope, target, &config, force, opts, warnings).await;
     }
     let admission = patch_admission(scope, opts.dry_run, force);
     opts.admission = Some(&admission);
@@ -162,7 +162,9 @@ async fn apply(
     config: &Value,
     force: bool,
     mut opts: crate::registry::store::WriteOptions<'_>,
+    decode_warnings: Vec<String>,
 ) -> Result<Response, ApiError> {
+    let warned = |later: &[String]| [decode_warnings.as_slice(), later].concat();
     let (store, ns, name) = (&scope.store, scope.namespace, scope.name());
     let ri = store.info();
     let writer = opts.writer.clone().expect("apply has a writer");
@@ -214,7 +216,7 @@ async fn apply(
             })
             .await;
         match updated {
-            Ok(out) => return Ok(scope.render(out.value, StatusCode::OK, &out.warnings)),
+            Ok(out) => return Ok(scope.render(out.value, StatusCode::OK, &warned(&out.warnings))),
             Err(RegistryError::NotFound { .. }) if target == UpdateTarget::Main => {}
             Err(e) => return Err(e.into()),
         }
@@ -227,7 +229,9 @@ async fn apply(
             .map_err(|e| ApiError::from(apply_error(e)))?;
         opts.admission = Some(&create_admission);
         match store.create(ns, obj, opts.clone()).await {
-            Ok(out) => return Ok(scope.render(out.value, StatusCode::CREATED, &out.warnings)),
+            Ok(out) => {
+                return Ok(scope.render(out.value, StatusCode::CREATED, &warned(&out.warnings)));
+            }
             Err(RegistryError::AlreadyExists { .. }) => continue,
             Err(e) => return Err(e.into()),
         }

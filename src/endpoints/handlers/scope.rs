@@ -13,7 +13,7 @@ use crate::endpoints::{Body, Response, full};
 use crate::protobuf;
 use crate::registry::Store;
 use crate::registry::managed_fields::{self, Operation as FieldsOperation};
-use crate::registry::store::WriteOptions;
+use crate::registry::store::{BodyFields, FieldValidation, WriteOptions};
 use http::{HeaderValue, StatusCode, header};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ListMeta;
 use serde_json::{Map, Value, json};
@@ -224,6 +224,7 @@ impl<'a> RequestScope<'a> {
             writer: Some(self.store.writer(manager, operation, self.subresource())),
             admission: None,
             direct: false,
+            body_fields: None,
         })
     }
 
@@ -231,6 +232,26 @@ impl<'a> RequestScope<'a> {
     pub async fn read_object(&self, body: Body) -> Result<Value, ApiError> {
         let bytes = body::read(body).await?;
         body::decode_object(&bytes, &self.content_type)
+    }
+
+    /// Reads and decodes the object a write stores; for a JSON body whose unknown fields are
+    /// checked, also notes its fields in `opts` (see [`WriteOptions::body_fields`]).
+    pub async fn read_written_object(
+        &self,
+        body: Body,
+        opts: &mut WriteOptions<'_>,
+    ) -> Result<Value, ApiError> {
+        let bytes = body::read(body).await?;
+        let obj = body::decode_object(&bytes, &self.content_type)?;
+        if opts.field_validation != FieldValidation::Ignore
+            && matches!(
+                body::media_type(&self.content_type),
+                "" | "application/json"
+            )
+        {
+            opts.body_fields = BodyFields::scan(&bytes).map(Arc::new);
+        }
+        Ok(obj)
     }
 
     /// The admission of this request's write of `name` (see [`AdmissionPoint`]).

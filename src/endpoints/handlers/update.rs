@@ -24,13 +24,13 @@ pub(super) async fn update(scope: &RequestScope<'_>, body: Body) -> Result<Respo
     );
     opts.admission = Some(&admission);
     if scope.subresource() == "scale" {
-        let desired = scope.read_object(body).await?;
+        let desired = scope.read_written_object(body, &mut opts).await?;
         let out = scale::write(store, ns, name, move |_| Ok(desired.clone()), opts).await?;
         return Ok(scope.render_plain(&out));
     }
     let target = UpdateTarget::for_subresource(scope.subresource())
         .ok_or_else(|| ApiError::method_not_allowed(&store.info().group, &store.info().resource))?;
-    let obj = scope.read_object(body).await?;
+    let obj = scope.read_written_object(body, &mut opts).await?;
     let out = store.update(ns, name, obj, target, opts).await?;
     Ok(scope.render(out.value, StatusCode::OK, &out.warnings))
 }

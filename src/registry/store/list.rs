@@ -68,10 +68,7 @@ impl Store {
             ("events.k8s.io", "Event"),
         ];
         let info = self.info();
-        let (group, kind) = (&*info.group, &*info.kind);
-        let builtin = crate::storage::kube_apiserver_owns(group)
-            || matches!(group, "apiextensions.k8s.io" | "apiregistration.k8s.io");
-        if !builtin || CONVERTED.contains(&(group, kind)) {
+        if !info.is_builtin() || CONVERTED.contains(&(&*info.group, &*info.kind)) {
             format!("field label not supported: {field}")
         } else {
             format!(

@@ -2,6 +2,7 @@
 //! concurrency, finalizers, dry-run, selectors, pagination and watch, for any [`Strategy`].
 //! One file per verb; [`metadata`] holds the rules every write applies to `metadata`.
 
+mod body_fields;
 mod create;
 mod delete;
 mod get;
@@ -10,6 +11,7 @@ mod metadata;
 mod update;
 mod watch;
 
+pub use body_fields::BodyFields;
 pub use delete::{DeleteParams, Deleted, FINALIZER_FOREGROUND, FINALIZER_ORPHAN};
 pub use list::{ListPage, ListParams, SplicedPage};
 pub use metadata::{labels_of, meta_str, name_suffix, new_uid, now_micro, now_rfc3339};
@@ -62,6 +64,9 @@ pub struct WriteOptions<'a> {
     /// field manager is recorded and the kind's update validation does not run; the metadata
     /// rules still do.
     pub direct: bool,
+    /// The request body's fields, for strict field validation's duplicate fields and order;
+    /// `None` when the body was not JSON or validation is off.
+    pub body_fields: Option<Arc<BodyFields>>,
 }
 
 /// The field manager of the server's own writes: upstream's loopback client's user agent.
@@ -322,25 +327,20 @@ impl Store {
             .strategy
             .decode(body)
             .map_err(RegistryError::BadRequest)?;
+        let typed = info.is_builtin();
+        let strict_errors = match &opts.body_fields {
+            Some(fields) => fields.strict_errors(&decoded.unknown_fields, typed),
+            None => BodyFields::default().strict_errors(&decoded.unknown_fields, typed),
+        };
         let mut warnings = Vec::new();
-        if !decoded.unknown_fields.is_empty() {
+        if !strict_errors.is_empty() {
             match opts.field_validation {
                 FieldValidation::Ignore => {}
-                FieldValidation::Warn => warnings.extend(
-                    decoded
-                        .unknown_fields
-                        .iter()
-                        .map(|f| format!("unknown field {f:?}")),
-                ),
+                FieldValidation::Warn => warnings = strict_errors,
                 FieldValidation::Strict => {
-                    let list: Vec<String> = decoded
-                        .unknown_fields
-                        .iter()
-                        .map(|f| format!("unknown field {f:?}"))
-                        .collect();
                     return Err(RegistryError::BadRequest(format!(
                         "{kind} in version {version:?} cannot be handled as a {kind}: strict decoding error: {}",
-                        list.join(", "),
+                        strict_errors.join(", "),
                         kind = info.kind,
                         version = info.version
                     )));
