@@ -27,6 +27,7 @@ ROOTS = [
     "api/events/v1", "api/flowcontrol/v1", "api/networking/v1", "api/node/v1",
     "api/policy/v1", "api/rbac/v1", "api/scheduling/v1", "api/storage/v1",
     "kube_aggregator/pkg/apis/apiregistration/v1",
+    "apiextensions_apiserver/pkg/apis/apiextensions/v1",
     "apimachinery/pkg/apis/meta/v1", "apimachinery/pkg/runtime",
 ]
 
@@ -44,6 +45,10 @@ SPECIAL = {
     "api/authentication/v1/ExtraValue": "StringArray",
     "api/authorization/v1/ExtraValue": "StringArray",
     "api/certificates/v1/ExtraValue": "StringArray",
+    "apiextensions_apiserver/pkg/apis/apiextensions/v1/Json": "RawJson",
+    "apiextensions_apiserver/pkg/apis/apiextensions/v1/JsonSchemaPropsOrArray": "SchemaOrArray",
+    "apiextensions_apiserver/pkg/apis/apiextensions/v1/JsonSchemaPropsOrBool": "SchemaOrBool",
+    "apiextensions_apiserver/pkg/apis/apiextensions/v1/JsonSchemaPropsOrStringArray": "SchemaOrStringArray",
 }
 
 # Kinds carried under any apiVersion (client-go encodes them with the client's group version).
@@ -82,9 +87,10 @@ def parse_pb(src, module):
     path = os.path.join(src, module, "mod.rs")
     text = open(path).read()
     messages = {}
-    for m in re.finditer(r"pub struct (\w+) \{\n(.*?)\n\}", text, re.S):
+    # An empty message is written `{}` on one line.
+    for m in re.finditer(r"pub struct (\w+) \{(?:\}|\n(.*?)\n\})", text, re.S):
         fields = []
-        for chunk in m.group(2).split("#[prost(")[1:]:
+        for chunk in (m.group(2) or "").split("#[prost(")[1:]:
             attr, rest = chunk.split(")]", 1)
             fm = re.search(r"pub ((?:r#)?\w+):\s*(.*)", rest, re.S)
             ty = "\n".join(l for l in fm.group(2).splitlines() if not l.strip().startswith("///"))
@@ -116,7 +122,10 @@ def parse_openapi(src, module):
         sm = re.search(r"pub struct (\w+)", text)
         if not sm:
             continue
-        fields = {norm(rust): json for json, rust in re.findall(r'"(\w+)" => Field::Key_(\w+)', text)}
+        fields = {norm(rust): json for json, rust in re.findall(r'"([\w$-]+)" => Field::Key_(\w+)', text)}
+        # k8s-openapi names JSONSchemaProps' `$ref` field `ref_path`; prost names it `ref`.
+        if "refpath" in fields:
+            fields["ref"] = fields["refpath"]
         required = {norm(f) for f, opt in re.findall(r"\n    pub (\w+): (Option<)?", text) if not opt}
         res = None
         rm = re.search(r'impl crate::Resource for \w+ \{\s*const API_VERSION: &\'static str = "([^"]+)";'
@@ -203,7 +212,7 @@ def main():
                 ty = f"Ty::Message({index[ref]})"
             else:
                 ty = {"string": "Ty::String", "bytes": "Ty::Bytes", "bool": "Ty::Bool",
-                      "int32": "Ty::Int32", "int64": "Ty::Int64"}[scalar]
+                      "int32": "Ty::Int32", "int64": "Ty::Int64", "double": "Ty::Double"}[scalar]
             if json == "":
                 label = "Inline"
             keep = (bool(oa and norm(snake) in oa[3])

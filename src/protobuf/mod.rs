@@ -394,6 +394,12 @@ fn decode_object(buf: &[u8], message: &'static Message) -> Result<Map<String, Va
 
 /// Whether a decoded single value is Go's zero value, which `omitempty` drops.
 fn is_zero(value: &Value, ty: Ty) -> bool {
+    // `additionalProperties: false` is a message Go always writes when set.
+    if let Ty::Message(i) = ty
+        && MESSAGES[usize::from(i)].special == Special::SchemaOrBool
+    {
+        return false;
+    }
     match value {
         Value::String(s) => s.is_empty() && ty == Ty::String,
         Value::Bool(b) => !b,
@@ -433,9 +439,32 @@ fn decode_value(
         (Ty::Bool, WireValue::Varint(v)) => Value::Bool(v != 0),
         (Ty::Int32, WireValue::Varint(v)) => Value::from(v as i32),
         (Ty::Int64, WireValue::Varint(v)) => Value::from(v as i64),
+        (Ty::Double, WireValue::Fixed64(bits)) => float_value(f64::from_bits(bits)),
         (Ty::Message(i), WireValue::Bytes(b)) => decode_message(b, &MESSAGES[usize::from(i)])?,
         _ => return Err(wrong()),
     })
+}
+
+/// A float as Go's encoding/json writes a float64: whole values without a fraction.
+fn float_value(f: f64) -> Value {
+    if f.fract() == 0.0 && f.abs() < 9.0e15 {
+        Value::from(f as i64)
+    } else {
+        serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
+    }
+}
+
+/// The message of field `number` of `message`.
+fn field_message(message: &'static Message, number: u32) -> &'static Message {
+    match message
+        .fields
+        .iter()
+        .find(|f| f.number == number)
+        .map(|f| f.ty)
+    {
+        Some(Ty::Message(i)) => &MESSAGES[usize::from(i)],
+        _ => unreachable!("{}: field {number} is a message", message.name),
+    }
 }
 
 /// Decodes a message into its JSON form, special or not.
@@ -507,6 +536,45 @@ fn decode_message(buf: &[u8], message: &'static Message) -> Result<Value> {
                 })
                 .collect::<Result<_>>()?,
         ),
+        // As the Go types' MarshalJSON choose between their two forms.
+        Special::SchemaOrArray => match bytes(1) {
+            Some(schema) => decode_message(schema, field_message(message, 1))?,
+            None => {
+                let item = field_message(message, 2);
+                let items: Vec<Value> = fields
+                    .iter()
+                    .filter_map(|(k, v)| match v {
+                        WireValue::Bytes(b) if *k == 2 => Some(decode_message(b, item)),
+                        _ => None,
+                    })
+                    .collect::<Result<_>>()?;
+                if items.is_empty() {
+                    Value::Null
+                } else {
+                    Value::Array(items)
+                }
+            }
+        },
+        Special::SchemaOrBool => match bytes(2) {
+            Some(schema) => decode_message(schema, field_message(message, 2))?,
+            None => Value::Bool(varint(1).unwrap_or(0) != 0),
+        },
+        Special::SchemaOrStringArray => {
+            let property: Vec<Value> = fields
+                .iter()
+                .filter_map(|(k, v)| match v {
+                    WireValue::Bytes(b) if *k == 2 => {
+                        Some(utf8(b, message.name, "property").map(Value::String))
+                    }
+                    _ => None,
+                })
+                .collect::<Result<_>>()?;
+            match bytes(1) {
+                _ if !property.is_empty() => Value::Array(property),
+                Some(schema) => decode_message(schema, field_message(message, 1))?,
+                None => Value::Null,
+            }
+        }
     })
 }
 
@@ -583,7 +651,7 @@ fn zero_of(ty: Ty) -> Value {
     match ty {
         Ty::String | Ty::Bytes => Value::String(String::new()),
         Ty::Bool => Value::Bool(false),
-        Ty::Int32 | Ty::Int64 => Value::from(0),
+        Ty::Int32 | Ty::Int64 | Ty::Double => Value::from(0),
         Ty::Message(_) => Value::Object(Map::new()),
     }
 }
@@ -638,6 +706,12 @@ fn encode_value(
             wire::put_varint_field(out, number, i64::from(n) as u64);
         }
         Ty::Int64 => wire::put_varint_field(out, number, as_integer(value, path)? as u64),
+        Ty::Double => {
+            let f = value
+                .as_f64()
+                .ok_or_else(|| invalid(&path, "a number is required"))?;
+            wire::put_double_field(out, number, f);
+        }
         Ty::Message(i) => put_message(out, number, |out| {
             encode_message(out, value, &MESSAGES[usize::from(i)], path)
         })?,
@@ -724,6 +798,42 @@ fn encode_message(
                 wire::put_bytes(out, 1, s.as_bytes());
             }
         }
+        // As the Go types' UnmarshalJSON read their two forms.
+        Special::SchemaOrArray => match value {
+            Value::Array(items) => {
+                let item = field_message(message, 2);
+                for (i, schema) in items.iter().enumerate() {
+                    put_message(out, 2, |out| {
+                        encode_message(out, schema, item, Path::Index(&path, i))
+                    })?;
+                }
+            }
+            schema => put_message(out, 1, |out| {
+                encode_message(out, schema, field_message(message, 1), path)
+            })?,
+        },
+        Special::SchemaOrBool => match value {
+            Value::Bool(allows) => wire::put_varint_field(out, 1, u64::from(*allows)),
+            schema => {
+                wire::put_varint_field(out, 1, 1);
+                put_message(out, 2, |out| {
+                    encode_message(out, schema, field_message(message, 2), path)
+                })?;
+            }
+        },
+        Special::SchemaOrStringArray => match value {
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let s = item
+                        .as_str()
+                        .ok_or_else(|| invalid(&Path::Index(&path, i), "a string is required"))?;
+                    wire::put_bytes(out, 2, s.as_bytes());
+                }
+            }
+            schema => put_message(out, 1, |out| {
+                encode_message(out, schema, field_message(message, 1), path)
+            })?,
+        },
     }
     Ok(())
 }

@@ -54,6 +54,8 @@ pub(super) enum Ty {
     Int32,
     /// `int64` (varint).
     Int64,
+    /// `double` (fixed 64 bits).
+    Double,
     /// A message: index into `MESSAGES`.
     Message(u16),
 }
@@ -92,4 +94,12 @@ pub(super) enum Special {
     RawJson,
     /// `repeated string items = 1` carried as a JSON array (`Verbs`, `ExtraValue`).
     StringArray,
+    /// apiextensions' `JSONSchemaPropsOrArray`: a schema (field 1) as an object, or schemas
+    /// (field 2) as an array.
+    SchemaOrArray,
+    /// `JSONSchemaPropsOrBool`: a schema (field 2) as an object, else `allows` (field 1).
+    SchemaOrBool,
+    /// `JSONSchemaPropsOrStringArray`: property names (field 2) as an array, else a schema
+    /// (field 1) as an object.
+    SchemaOrStringArray,
 }

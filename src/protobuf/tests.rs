@@ -530,3 +530,41 @@ fn watch_frames_are_length_prefixed_bare_watch_events_around_the_objects_body() 
         Err(ProtobufError::UnexpectedEof)
     ));
 }
+
+#[test]
+fn custom_resource_definitions_round_trip_with_their_schemas() {
+    round_trip(json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com", "creationTimestamp": null},
+        "spec": {
+            "group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
+            "versions": [{
+                "name": "v1", "served": false, "storage": true,
+                "subresources": {"status": {}, "scale": {"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas"}},
+                "additionalPrinterColumns": [{"name": "Size", "type": "integer", "jsonPath": ".spec.size"}],
+                "schema": {"openAPIV3Schema": {
+                    "type": "object",
+                    "x-kubernetes-preserve-unknown-fields": false,
+                    "properties": {
+                        "spec": {
+                            "type": "object",
+                            "required": ["size"],
+                            "x-kubernetes-validations": [{"rule": "self.size >= 0", "message": "size"}],
+                            "properties": {
+                                "size": {"type": "integer", "minimum": 0, "maximum": 10.5, "default": 3},
+                                "mode": {"type": "string", "enum": ["a", "b"]},
+                                "tags": {"type": "array", "items": {"type": "string"}, "x-kubernetes-list-type": "set"},
+                                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                                "closed": {"type": "object", "additionalProperties": false},
+                                "any": {"x-kubernetes-int-or-string": true, "anyOf": [{"type": "integer"}, {"type": "string"}]},
+                                "deps": {"type": "object", "dependencies": {"a": ["b"], "c": {"required": ["d"]}}}
+                            }
+                        }
+                    }
+                }}
+            }]
+        },
+        "status": {"storedVersions": ["v1"], "acceptedNames": {"plural": "widgets", "kind": "Widget"}}
+    }));
+}

@@ -18,8 +18,8 @@ pub(crate) const FIXED32: u8 = 5;
 pub(crate) enum WireValue<'a> {
     /// A varint (wire type 0).
     Varint(u64),
-    /// Eight bytes (wire type 1); no built-in field has this type, so only skipped.
-    Fixed64,
+    /// Eight bytes (wire type 1), little-endian: a `double`.
+    Fixed64(u64),
     /// A length-delimited payload (wire type 2).
     Bytes(&'a [u8]),
     /// Four bytes (wire type 5); no built-in field has this type, so only skipped.
@@ -75,8 +75,8 @@ impl<'a> Reader<'a> {
         let value = match (key & 7) as u8 {
             VARINT => WireValue::Varint(self.varint()?),
             FIXED64 => {
-                self.take(8)?;
-                WireValue::Fixed64
+                let bytes: [u8; 8] = self.take(8)?.try_into().expect("took 8 bytes");
+                WireValue::Fixed64(u64::from_le_bytes(bytes))
             }
             LEN => {
                 let len =
@@ -100,6 +100,12 @@ impl<'a> Reader<'a> {
             self.varint().map(Some)
         }
     }
+}
+
+/// Appends a `double` field.
+pub(crate) fn put_double_field(out: &mut Vec<u8>, number: u32, value: f64) {
+    put_key(out, number, FIXED64);
+    out.extend_from_slice(&value.to_bits().to_le_bytes());
 }
 
 /// Appends `value` as a varint.

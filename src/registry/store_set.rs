@@ -54,6 +54,15 @@ impl StoreSet {
             .cloned()
     }
 
+    /// Whether the set holds a built-in kind of `group` (see
+    /// [`is_builtin`](crate::registry::strategy::ResourceInfo::is_builtin)).
+    pub fn has_builtin_group(&self, group: &str) -> bool {
+        let stores = self.stores.read().expect("store set poisoned");
+        stores
+            .iter()
+            .any(|((g, _, _), s)| g == group && s.info().is_builtin())
+    }
+
     /// Every store, one per group/resource (the first version of a resource served in several).
     pub fn per_resource(&self) -> Vec<Arc<Store>> {
         let stores = self.stores.read().expect("store set poisoned");

@@ -48,3 +48,4 @@ mod support;
 mod tokens;
 #[cfg(feature = "etcd")]
 mod upstream_storage;
+mod wire_fidelity;

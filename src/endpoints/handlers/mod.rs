@@ -130,8 +130,21 @@ impl ResourceHandler {
         );
         match self.creaters.get(&key).filter(|_| info.is_resource_request) {
             Some(creater) => self.serve_creater(req, &info, creater.as_ref()).await,
+            // Below a group this link serves, go-restful's NotFound Status: no other link owns
+            // those paths (unserved groups and custom groups end in a plain 404 further on).
+            None if info.api_prefix == "api" || self.serves_group(&info.api_group) => {
+                ApiError::not_found_path().into_response()
+            }
             None => call(next, req).await,
         }
+    }
+
+    /// Whether a built-in resource of API group `group` (not the core group) is served here;
+    /// custom resources' groups are not go-restful's and end in a plain 404.
+    fn serves_group(&self, group: &str) -> bool {
+        !group.is_empty()
+            && (self.stores.has_builtin_group(group)
+                || self.creaters.keys().any(|(g, _, _)| g == group))
     }
 
     /// Serves a request for a create-only resource; failures become JSON Status responses.
