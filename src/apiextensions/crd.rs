@@ -6,7 +6,7 @@ use crate::registry::errors::{ErrorList, FieldError};
 use crate::registry::kinds;
 use crate::registry::strategy::{Names, Sub};
 use crate::registry::table::{Column, created_at_cells};
-use crate::registry::validation::{dns1035_label, dns1123_label, dns1123_subdomain};
+use crate::registry::validation::{dns1035_label, dns1123_subdomain};
 use crate::registry::{Rules, Strategy};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     CustomResourceConversion, CustomResourceDefinition, CustomResourceDefinitionVersion,
@@ -230,8 +230,23 @@ fn columns_v1(columns: &Value) -> Value {
 }
 
 fn lowercase_label(field: &str, value: &str, errs: &mut ErrorList) {
-    for m in dns1123_label(value) {
+    for m in dns1035_label(value) {
         errs.push(FieldError::invalid(field, value, m));
+    }
+}
+
+/// A kind (or list kind): a DNS-1035 label once lowercased.
+fn kind_label(field: &str, value: &str, errs: &mut ErrorList) {
+    let problems = dns1035_label(&value.to_lowercase());
+    if !problems.is_empty() {
+        errs.push(FieldError::invalid(
+            field,
+            value,
+            format!(
+                "may have mixed case, but should otherwise match: {}",
+                problems.join(",")
+            ),
+        ));
     }
 }
 
@@ -279,14 +294,11 @@ fn validate_spec(crd: &CustomResourceDefinition) -> ErrorList {
     }
     if names.kind.is_empty() {
         errs.push(FieldError::required("spec.names.kind", ""));
-    } else if !names.kind.starts_with(|c: char| c.is_ascii_alphabetic())
-        || !names.kind.chars().all(|c| c.is_ascii_alphanumeric())
-    {
-        errs.push(FieldError::invalid(
-            "spec.names.kind",
-            names.kind.clone(),
-            "may have mixed case, but should otherwise match: [a-z]([-a-z0-9]*[a-z0-9])?",
-        ));
+    } else {
+        kind_label("spec.names.kind", &names.kind, &mut errs);
+    }
+    if let Some(list_kind) = names.list_kind.as_deref().filter(|k| !k.is_empty()) {
+        kind_label("spec.names.listKind", list_kind, &mut errs);
     }
     if names.list_kind.as_deref() == Some(names.kind.as_str()) {
         errs.push(FieldError::invalid(

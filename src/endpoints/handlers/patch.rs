@@ -14,7 +14,7 @@ use crate::registry::managed_fields::{
     self, ApplyError, ApplyRequest, Operation as FieldsOperation,
 };
 use crate::registry::store::{UpdateTarget, now_rfc3339};
-use crate::registry::{FieldError, RegistryError};
+use crate::registry::{FieldError, RegistryError, ResourceInfo};
 use http::StatusCode;
 use serde_json::Value;
 
@@ -146,6 +146,41 @@ pub(super) async fn patch(scope: &RequestScope<'_>, body: Body) -> Result<Respon
     Ok(scope.render(out.value, StatusCode::OK, &out.warnings))
 }
 
+/// Upstream's 500 for an apply configuration with `unknown` fields, as structured-merge-diff
+/// words it (paths with a leading dot; list items by index here).
+fn untyped_apply(config: &Value, ri: &ResourceInfo, unknown: &[String]) -> ApiError {
+    let meta = |field: &str| {
+        config
+            .pointer(&format!("/metadata/{field}"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let mut errors: Vec<String> = unknown
+        .iter()
+        .map(|f| format!(".{f}: field not declared in schema"))
+        .collect();
+    errors.sort();
+    let errors = match errors.as_slice() {
+        [one] => one.clone(),
+        many => format!("errors:\n  {}", many.join("\n  ")),
+    };
+    ApiError {
+        details: None,
+        ..ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "",
+            format!(
+                "failed to create typed patch object ({}/{}; {}, Kind={}): {errors}",
+                meta("namespace"),
+                meta("name"),
+                ri.api_version(),
+                ri.kind
+            ),
+        )
+    }
+}
+
 fn apply_error(e: ApplyError) -> RegistryError {
     match e {
         ApplyError::Conflicts(c) => RegistryError::ApplyConflict(c),
@@ -188,6 +223,16 @@ async fn apply(
         return Err(ApiError::bad_request(
             "the namespace of the provided object does not match the namespace sent on the request",
         ));
+    }
+    // structured-merge-diff cannot type a configuration with fields the schema lacks: upstream
+    // fails such an apply whatever the field validation.
+    let unknown = store
+        .strategy()
+        .decode(config.clone())
+        .map(|d| d.unknown_fields)
+        .unwrap_or_default();
+    if !unknown.is_empty() {
+        return Err(untyped_apply(config, ri, &unknown));
     }
     let now = now_rfc3339();
     let request = ApplyRequest {
