@@ -192,6 +192,21 @@ async fn strict_decoding_names_duplicate_fields_as_upstream() {
         [r#"299 - "line 7: key \"replicas\" already set in map""#]
     );
     assert_eq!(r.json()["spec"]["replicas"], 2);
+    // A field the schema lacks cannot be typed for merging: upstream's 500, whatever the
+    // validation asked for.
+    let r = admin
+        .with_body(
+            "PATCH",
+            &format!("{crs}/w?fieldManager=m&fieldValidation=Ignore"),
+            "application/apply-patch+yaml",
+            "apiVersion: dup.example.com/v1\nkind: Widget\nmetadata: {name: w, namespace: default}\nunknownField: 1\nspec: {size: 1}\n",
+        )
+        .await;
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert_eq!(
+        message(&r),
+        "failed to create typed patch object (default/w; dup.example.com/v1, Kind=Widget): .unknownField: field not declared in schema"
+    );
 }
 
 #[tokio::test]
