@@ -24,7 +24,11 @@ impl Amount {
             return format!("{}m", self.0);
         }
         let v = self.0 / 1000;
-        if v != 0 && (resource.contains("memory") || resource.contains("storage")) {
+        if v != 0
+            && (resource.contains("memory")
+                || resource.contains("storage")
+                || resource.contains("hugepages-"))
+        {
             for (i, suffix) in ["Ei", "Pi", "Ti", "Gi", "Mi", "Ki"].iter().enumerate() {
                 let unit = 1i128 << (10 * (6 - i));
                 if v % unit == 0 {

@@ -75,9 +75,11 @@ pub fn resource_of(name: &str) -> Option<(String, String)> {
     }
     if POD_COMPUTE
         .iter()
-        .any(|r| name == format!("requests.{r}") || name == format!("limits.{r}"))
-        || name == "cpu"
-        || name == "memory"
+        .any(|r| name == *r || name == format!("requests.{r}") || name == format!("limits.{r}"))
+        || name.starts_with("hugepages-")
+        || name
+            .strip_prefix("requests.")
+            .is_some_and(|r| r.starts_with("hugepages-") || is_extended_resource(r))
     {
         return core("pods");
     }
@@ -175,7 +177,13 @@ fn pod_compute(pod: &Value, usage: &mut Usage) {
         .map(Vec::as_slice)
         .unwrap_or(&[]);
     for kind in ["requests", "limits"] {
-        for r in POD_COMPUTE {
+        let named: std::collections::BTreeSet<&str> = containers
+            .iter()
+            .chain(inits)
+            .filter_map(|c| c["resources"][kind].as_object())
+            .flat_map(|m| m.keys().map(String::as_str))
+            .collect();
+        for r in named {
             let sum: Option<Amount> = containers
                 .iter()
                 .filter_map(|c| container_amount(c, kind, r))
@@ -187,15 +195,29 @@ fn pod_compute(pod: &Value, usage: &mut Usage) {
             let Some(mut amount) = sum.max(init) else {
                 continue;
             };
-            if let Some(overhead) = spec["overhead"][*r].as_str().and_then(Amount::parse) {
+            if let Some(overhead) = spec["overhead"][r].as_str().and_then(Amount::parse) {
                 amount = amount + overhead;
             }
-            usage.insert(format!("{kind}.{r}"), amount);
-            if kind == "requests" && *r != "ephemeral-storage" {
+            // Upstream's podComputeUsageHelper: cpu, memory and ephemeral-storage by both names
+            // (the bare one is the request), hugepages' and extended resources' requests.
+            if POD_COMPUTE.contains(&r) {
+                usage.insert(format!("{kind}.{r}"), amount);
+                if kind == "requests" {
+                    usage.insert(r.to_string(), amount);
+                }
+            } else if kind == "requests" && r.starts_with("hugepages-") {
+                usage.insert(format!("requests.{r}"), amount);
                 usage.insert(r.to_string(), amount);
+            } else if kind == "requests" && is_extended_resource(r) {
+                usage.insert(format!("requests.{r}"), amount);
             }
         }
     }
+}
+
+/// Upstream's `IsExtendedResourceName`: a domain-prefixed name outside kubernetes.io.
+fn is_extended_resource(name: &str) -> bool {
+    name.contains('/') && !name.contains("kubernetes.io/") && !name.starts_with("requests.")
 }
 
 /// For a pod under a quota tracking `tracked`, the resources some container leaves unstated, in
@@ -282,9 +304,18 @@ pub fn scopes_match(quota: &Value, group: &str, resource: &str, obj: &Value) -> 
                         .is_none_or(Value::is_null)
             }
             "BestEffort" | "NotBestEffort" => {
+                // The QoS class: only cpu and memory count.
                 let mut compute = Usage::new();
                 pod_compute(obj, &mut compute);
-                is_pod && (compute.is_empty() == (scope == "BestEffort"))
+                let best_effort = ![
+                    "requests.cpu",
+                    "requests.memory",
+                    "limits.cpu",
+                    "limits.memory",
+                ]
+                .iter()
+                .any(|r| compute.contains_key(*r));
+                is_pod && (best_effort == (scope == "BestEffort"))
             }
             _ => return None,
         };
@@ -300,6 +331,31 @@ mod tests {
 
     fn amounts(u: &Usage) -> BTreeMap<String, String> {
         u.iter().map(|(k, v)| (k.clone(), v.format(k))).collect()
+    }
+
+    #[test]
+    fn pods_count_ephemeral_storage_hugepages_and_extended_resources_as_upstream() {
+        let pod = json!({"spec": {"containers": [{"name": "a", "resources": {
+            "requests": {"ephemeral-storage": "30Gi", "example.com/dongle": "2", "hugepages-2Mi": "4Mi"},
+            "limits": {"ephemeral-storage": "40Gi", "example.com/dongle": "2", "hugepages-2Mi": "4Mi"}}}]}});
+        let u = amounts(&usage("", "pods", &pod));
+        assert_eq!(u["ephemeral-storage"], "30Gi");
+        assert_eq!(u["requests.ephemeral-storage"], "30Gi");
+        assert_eq!(u["limits.ephemeral-storage"], "40Gi");
+        assert_eq!(u["requests.example.com/dongle"], "2");
+        assert!(!u.contains_key("limits.example.com/dongle"));
+        assert_eq!(u["requests.hugepages-2Mi"], "4Mi");
+        for name in [
+            "ephemeral-storage",
+            "requests.example.com/dongle",
+            "hugepages-2Mi",
+        ] {
+            assert_eq!(
+                resource_of(name),
+                Some((String::new(), "pods".into())),
+                "{name}"
+            );
+        }
     }
 
     #[test]

@@ -151,17 +151,26 @@ impl Store {
             }
             None => None,
         };
-        let kv = self.get_kv(ns, name).await?;
-        if let Some(rv) = precondition
-            && rv != kv.mod_revision
-        {
-            return Err(self.storage_err(StorageError::conflict("", rv, kv.mod_revision), name));
+        // Without a resourceVersion the update applies to whatever is current: a write that
+        // lands between the read and the CAS (a controller's status update) is retried over,
+        // as upstream's GuaranteedUpdate does.
+        for _ in 0..UPDATE_RETRIES {
+            let kv = self.get_kv(ns, name).await?;
+            if let Some(rv) = precondition
+                && rv != kv.mod_revision
+            {
+                return Err(self.storage_err(StorageError::conflict("", rv, kv.mod_revision), name));
+            }
+            let old = self.decode_kv(&kv)?;
+            match self
+                .checked_update(ns, name, obj.clone(), &old, kv.mod_revision, target, &opts)
+                .await
+            {
+                Err(RegistryError::Conflict { .. }) if precondition.is_none() => continue,
+                result => return result.map(|value| Outcome { value, warnings }),
+            }
         }
-        let old = self.decode_kv(&kv)?;
-        let value = self
-            .checked_update(ns, name, obj, &old, kv.mod_revision, target, &opts)
-            .await?;
-        Ok(Outcome { value, warnings })
+        Err(self.storage_err(StorageError::conflict("", 0, 0), name))
     }
 
     /// Mutating admission, allocation, metadata rules, validation, validating admission and
