@@ -116,10 +116,17 @@ fn string_property(description: &str) -> Value {
     json!({"description": description, "type": "string"})
 }
 
+/// A described reference: OpenAPI 3 ignores siblings of `$ref`, so there upstream wraps the
+/// reference in `allOf` beside the description (which `kubectl explain` then prints).
 fn reference(format: Format, definition: &str, description: &str) -> Value {
-    let mut reference = format.reference(definition);
-    reference["description"] = json!(description);
-    reference
+    match format {
+        Format::V2 => {
+            let mut reference = format.reference(definition);
+            reference["description"] = json!(description);
+            reference
+        }
+        Format::V3 => json!({"description": description, "allOf": [format.reference(definition)]}),
+    }
 }
 
 /// `buildKubeNative`: the published schema with metadata, apiVersion and kind, or an object of

@@ -137,17 +137,13 @@ fn a_published_crd_is_listed_in_the_v3_root_and_served_as_a_self_contained_docum
     let template = &spec["properties"]["template"];
     assert_eq!(template["x-kubernetes-preserve-unknown-fields"], true);
     assert_eq!(template["required"], json!(["kind", "apiVersion"]));
-    assert_eq!(
-        template["properties"]["metadata"]["$ref"],
-        "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
-    );
-    assert_eq!(
-        widget["properties"]["metadata"],
-        json!({
-            "$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta",
-            "description": "Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata",
-        })
-    );
+    // OpenAPI 3 ignores a $ref's siblings: the description sits beside an allOf.
+    let metadata = json!({
+        "allOf": [{"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"}],
+        "description": "Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata",
+    });
+    assert_eq!(template["properties"]["metadata"], metadata);
+    assert_eq!(widget["properties"]["metadata"], metadata);
     assert_eq!(widget["properties"]["kind"]["type"], "string");
     assert!(
         widget["properties"]["apiVersion"]["description"]
