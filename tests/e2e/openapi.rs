@@ -214,6 +214,8 @@ async fn kubectl_explains_a_custom_kind_and_its_spec() {
             ("widgets.spec", "color\t<string>"),
             ("widgets.spec", "size\t<integer> -required-"),
             ("widgets.metadata", "ObjectMeta is metadata"),
+            // The property's own description too, as the conformance suite checks.
+            ("widgets.metadata", "DESCRIPTION:\n    Standard object's metadata."),
         ] {
             let stdout = kubectl.ok(&["explain", what]);
             assert!(
