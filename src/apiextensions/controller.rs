@@ -130,8 +130,14 @@ impl Serving {
         {
             return;
         }
-        if let Some(old) = served.remove(name) {
-            self.withdraw(&old);
+        // The old versions keep serving until the new ones replace them, so a request during a
+        // CRD update never finds the resource missing.
+        let old = served.remove(name);
+        if let Some(old) = &old {
+            self.terminating
+                .lock()
+                .expect("poisoned")
+                .remove(&(old.group.clone(), old.resource.clone()));
         }
         if terminating {
             self.terminating
@@ -164,6 +170,17 @@ impl Serving {
                 self.stores.insert(store);
                 versions.push(v.name.clone());
             }
+        }
+        if let Some(old) = &old {
+            let kept = |v: &String| {
+                old.group == crd.spec.group
+                    && old.resource == accepted.plural
+                    && versions.contains(v)
+            };
+            for v in old.versions.iter().filter(|v| !kept(v)) {
+                self.stores.remove(&old.group, v, &old.resource);
+            }
+            self.discovery.remove(&old.group, &old.resource);
         }
         self.discovery.add(infos);
         self.openapi.set_custom_resource(name, schemas);

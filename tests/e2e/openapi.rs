@@ -215,7 +215,10 @@ async fn kubectl_explains_a_custom_kind_and_its_spec() {
             ("widgets.spec", "size\t<integer> -required-"),
             ("widgets.metadata", "ObjectMeta is metadata"),
             // The property's own description too, as the conformance suite checks.
-            ("widgets.metadata", "DESCRIPTION:\n    Standard object's metadata."),
+            (
+                "widgets.metadata",
+                "DESCRIPTION:\n    Standard object's metadata.",
+            ),
         ] {
             let stdout = kubectl.ok(&["explain", what]);
             assert!(

@@ -389,3 +389,55 @@ async fn malformed_requests_get_upstreams_errors() {
         .unwrap();
     assert_eq!(message(&r), "field label not supported: spec.nope");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_resources_stay_served_while_their_definition_changes() {
+    let mut server = TestServer::up(&[]);
+    server.wait_ready().await;
+    let admin = server.admin();
+    create_crd(&admin, &widget_crd("upd.example.com")).await;
+    let crs = "/apis/upd.example.com/v1/namespaces/default/widgets";
+    answers(&admin, crs, 200).await;
+    admin
+        .create(
+            crs,
+            &json!({"apiVersion": "upd.example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"size": 1}}),
+        )
+        .await;
+    // Reads go on while the schema changes; none may find the resource gone.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (admin, stop) = (admin.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = admin.get(&format!("{crs}/w")).await.unwrap();
+                statuses.push(r.status);
+            }
+            statuses
+        })
+    };
+    let crd = format!("{CRDS}/widgets.upd.example.com");
+    for i in 0..5 {
+        let patch = json!([{"op": "add",
+            "path": "/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties/labels/default",
+            "value": {"round": i.to_string()}}]);
+        let r = admin
+            .with_body(
+                "PATCH",
+                &crd,
+                "application/json-patch+json",
+                patch.to_string(),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let statuses = reader.await.unwrap();
+    assert!(!statuses.is_empty());
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    // The stored object is defaulted on read with the newest schema.
+    let w = admin.get(&format!("{crs}/w")).await.unwrap().json();
+    assert_eq!(w["spec"]["labels"], json!({"round": "4"}));
+}
