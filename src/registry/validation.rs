@@ -103,11 +103,10 @@ impl NameRule {
     }
 }
 
-fn is_qualified_name_part(s: &str) -> bool {
+/// Whether `s` matches `([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]` (whatever its length).
+fn is_qualified_name_part_chars(s: &str) -> bool {
     let alnum = |c: char| c.is_ascii_alphanumeric();
-    !s.is_empty()
-        && s.len() <= 63
-        && s.chars().all(|c| alnum(c) || matches!(c, '-' | '_' | '.'))
+    s.chars().all(|c| alnum(c) || matches!(c, '-' | '_' | '.'))
         && s.starts_with(alnum)
         && s.ends_with(alnum)
 }
@@ -133,11 +132,13 @@ pub fn qualified_name(key: &str) -> Vec<String> {
             );
         }
     }
+    // Upstream reports the length and the pattern both: an empty name fails each.
     if name.is_empty() {
         out.push("name part must be non-empty".into());
     } else if name.len() > 63 {
         out.push("name part must be no more than 63 characters".into());
-    } else if !is_qualified_name_part(name) {
+    }
+    if !is_qualified_name_part_chars(name) {
         out.push(QUALIFIED_NAME_MSG.into());
     }
     out

@@ -388,6 +388,28 @@ async fn malformed_requests_get_upstreams_errors() {
         .await
         .unwrap();
     assert_eq!(message(&r), "field label not supported: spec.nope");
+    // Label selectors: upstream's lexer and parser, in its words.
+    for (selector, expected) in [
+        (
+            "a%20label",
+            "unable to parse requirement: found 'label', expected: in, notin, =, ==, !=, gt, lt",
+        ),
+        (
+            "a%20in%20(b",
+            "unable to parse requirement: found '', expected: ',' or ')'",
+        ),
+        ("a=b%20c", "found 'c', expected: ',' or 'end of string'"),
+    ] {
+        let r = admin
+            .get(&format!("{cms}?labelSelector={selector}"))
+            .await
+            .unwrap();
+        assert_eq!(
+            (r.status, message(&r)),
+            (400, expected.to_string()),
+            "{selector}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

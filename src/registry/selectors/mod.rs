@@ -4,8 +4,11 @@
 //! the equality and set-based operators. kube has no parser for the string form and no `Gt`/`Lt`
 //! (operators upstream's string form has), so those stay here; nor has it field selectors.
 
+mod parse;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector as LabelSelectorObject;
 use kube::core::{Expression, Selector, SelectorExt};
+use parse::Operator;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
@@ -69,93 +72,25 @@ pub fn label_selector_string(sel: &LabelSelectorObject) -> String {
         .join(",")
 }
 
-/// Splits on commas that are not inside parentheses.
-fn split_top_level(s: &str) -> Vec<&str> {
-    let mut parts = Vec::new();
-    let (mut depth, mut start) = (0i32, 0usize);
-    for (i, c) in s.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            ',' if depth == 0 => {
-                parts.push(&s[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    parts.push(&s[start..]);
-    parts
-}
-
-fn valid_label_key(k: &str) -> bool {
-    !k.is_empty() && super::validation::qualified_name(k).is_empty()
-}
-
-fn valid_label_value(v: &str) -> bool {
-    v.is_empty() || super::validation::labels(Some(&serde_json::json!({"k": v})), "").is_empty()
-}
-
 impl LabelSelector {
-    /// Parses the string form; errors are worded for a 400.
+    /// Parses the string form as upstream's `labels.Parse`; errors are its words, for a 400.
     pub fn parse(s: &str) -> Result<Self, String> {
         let mut selector = Self::default();
-        if s.trim().is_empty() {
-            return Ok(selector);
-        }
-        for part in split_top_level(s) {
-            let part = part.trim();
-            if part.is_empty() {
-                return Err(format!(
-                    "unable to parse requirement: found '', expected: identifier in {s:?}"
-                ));
-            }
-            let req = if let Some(key) = part.strip_prefix('!') {
-                (key.trim().to_string(), Op::DoesNotExist)
-            } else if let Some((key, rest)) = split_set_op(part, " notin ") {
-                (key, Op::NotIn(parse_set(&rest)?))
-            } else if let Some((key, rest)) = split_set_op(part, " in ") {
-                (key, Op::In(parse_set(&rest)?))
-            } else if let Some((k, v)) = part.split_once("!=") {
-                (k.trim().to_string(), Op::NotEquals(v.trim().to_string()))
-            } else if let Some((k, v)) = part.split_once("==") {
-                (k.trim().to_string(), Op::Equals(v.trim().to_string()))
-            } else if let Some((k, v)) = part.split_once('=') {
-                (k.trim().to_string(), Op::Equals(v.trim().to_string()))
-            } else if let Some((k, v)) = part.split_once('>') {
-                (
-                    k.trim().to_string(),
-                    Op::Gt(v.trim().parse().map_err(|_| {
-                        format!("for 'Gt', 'Lt' operators, the value must be an integer: {part:?}")
-                    })?),
-                )
-            } else if let Some((k, v)) = part.split_once('<') {
-                (
-                    k.trim().to_string(),
-                    Op::Lt(v.trim().parse().map_err(|_| {
-                        format!("for 'Gt', 'Lt' operators, the value must be an integer: {part:?}")
-                    })?),
-                )
-            } else {
-                (part.to_string(), Op::Exists)
+        for req in parse::parse(s)? {
+            let mut values = req.values.into_iter();
+            let mut one = || values.next().unwrap_or_default();
+            // NewRequirement checked the number of values, and Gt/Lt's are integers.
+            let op = match req.operator {
+                Operator::Exists => Op::Exists,
+                Operator::DoesNotExist => Op::DoesNotExist,
+                Operator::Equals | Operator::DoubleEquals => Op::Equals(one()),
+                Operator::NotEquals => Op::NotEquals(one()),
+                Operator::In => Op::In(values.collect()),
+                Operator::NotIn => Op::NotIn(values.collect()),
+                Operator::GreaterThan => Op::Gt(one().parse().unwrap_or_default()),
+                Operator::LessThan => Op::Lt(one().parse().unwrap_or_default()),
             };
-            if !valid_label_key(&req.0) {
-                return Err(format!(
-                    "unable to parse requirement: invalid label key {:?}",
-                    req.0
-                ));
-            }
-            let values: Vec<&String> = match &req.1 {
-                Op::Equals(v) | Op::NotEquals(v) => vec![v],
-                Op::In(vs) | Op::NotIn(vs) => vs.iter().collect(),
-                _ => vec![],
-            };
-            if let Some(bad) = values.into_iter().find(|v| !valid_label_value(v)) {
-                return Err(format!(
-                    "unable to parse requirement: invalid label value: {bad:?}"
-                ));
-            }
-            selector.push(req);
+            selector.push((req.key, op));
         }
         Ok(selector)
     }
@@ -190,19 +125,6 @@ impl LabelSelector {
     pub fn is_empty(&self) -> bool {
         self.expressions.selects_all() && self.numeric.is_empty()
     }
-}
-
-fn split_set_op(part: &str, op: &str) -> Option<(String, String)> {
-    let (k, rest) = part.split_once(op)?;
-    Some((k.trim().to_string(), rest.trim().to_string()))
-}
-
-fn parse_set(s: &str) -> Result<Vec<String>, String> {
-    let inner = s
-        .strip_prefix('(')
-        .and_then(|r| r.strip_suffix(')'))
-        .ok_or_else(|| format!("unable to parse requirement: found '{s}', expected: '('"))?;
-    Ok(inner.split(',').map(|v| v.trim().to_string()).collect())
 }
 
 /// A parsed field selector: `field=value`, `field==value`, `field!=value`, comma-separated.
