@@ -13,6 +13,7 @@ pub mod controlplane;
 pub mod endpoints;
 pub mod filters;
 pub mod flowcontrol;
+pub mod golang;
 pub mod logging;
 pub mod metrics;
 pub mod net;

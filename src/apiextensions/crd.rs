@@ -10,6 +10,7 @@ use crate::registry::validation::{dns1035_label, dns1123_subdomain};
 use crate::registry::{Rules, Strategy};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     CustomResourceConversion, CustomResourceDefinition, CustomResourceDefinitionVersion,
+    JSONSchemaProps,
 };
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -425,6 +426,24 @@ fn validate_versions(versions: &[CustomResourceDefinitionVersion], errs: &mut Er
             "must have at least one version marked as served",
         ));
     }
+    // Upstream validates its internal form, where a schema every version shares moves to
+    // `spec.validation` and is checked (and reported) once.
+    fn schema_of(v: &CustomResourceDefinitionVersion) -> Option<&JSONSchemaProps> {
+        v.schema
+            .as_ref()
+            .and_then(|s| s.open_api_v3_schema.as_ref())
+    }
+    let shared = versions
+        .first()
+        .and_then(schema_of)
+        .filter(|first| versions.iter().all(|v| schema_of(v) == Some(*first)));
+    if let Some(props) = shared {
+        let schema_path = "spec.validation.openAPIV3Schema";
+        errs.extend(super::schema::validate_structural(props, schema_path));
+        if let Err(e) = super::cel::Validator::compile(props, schema_path) {
+            errs.extend(e);
+        }
+    }
     let mut seen = std::collections::HashSet::new();
     for (i, v) in versions.iter().enumerate() {
         let path = format!("spec.versions[{i}]");
@@ -447,6 +466,7 @@ fn validate_versions(versions: &[CustomResourceDefinitionVersion], errs: &mut Er
             .as_ref()
             .and_then(|s| s.open_api_v3_schema.as_ref());
         match schema {
+            _ if shared.is_some() => {}
             None => errs.push(FieldError::required(
                 format!("{path}.schema.openAPIV3Schema"),
                 "schemas are required",

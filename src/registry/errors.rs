@@ -39,6 +39,9 @@ pub struct FieldError {
     pub value: Option<Value>,
     /// Extra detail.
     pub detail: String,
+    /// The value as Go's `%#v` writes a Go struct, where the value is one (it wins over
+    /// `value`).
+    pub go_value: Option<String>,
 }
 
 /// Several field errors, in the order they were found.
@@ -56,6 +59,25 @@ impl FieldError {
             field: field.into(),
             value,
             detail: detail.into(),
+            go_value: None,
+        }
+    }
+    /// The same error, its value shown as already rendered by Go's `%#v`.
+    pub fn with_go_value(self, rendered: String) -> Self {
+        Self {
+            go_value: Some(rendered),
+            ..self
+        }
+    }
+    /// A malformed value that upstream holds as a Go struct, already rendered (`%#v`).
+    pub fn invalid_struct(
+        field: impl Into<String>,
+        rendered: String,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            go_value: Some(rendered),
+            ..Self::new(FieldErrorKind::Invalid, field, None, detail)
         }
     }
     /// A missing required field.
@@ -135,7 +157,10 @@ impl FieldError {
 
     /// The message without the field path, as upstream's `ErrorBody()`.
     pub fn body(&self) -> String {
-        let value = self.value.as_ref().map(render_value).unwrap_or_default();
+        let value = match &self.go_value {
+            Some(rendered) => rendered.clone(),
+            None => self.value.as_ref().map(render_value).unwrap_or_default(),
+        };
         let mut s = match &self.kind {
             FieldErrorKind::NotFound => format!("Not found: {value}"),
             FieldErrorKind::Required => "Required value".to_string(),

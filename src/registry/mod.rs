@@ -4,7 +4,6 @@
 pub mod admit;
 pub mod equivalence;
 pub mod errors;
-pub mod go_quote;
 pub mod groups;
 pub mod informer;
 pub mod kinds;

@@ -467,14 +467,33 @@ impl KeyBuilder {
 }
 
 /// Decoded content of a continue token.
+/// Upstream's continue token, so tokens pass between kubeboot and kube-apiserver on one etcd.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct ContinueToken {
-    /// Format version, so tokens from a future format are rejected instead of misread.
-    v: u32,
+    /// Format version (`meta.k8s.io/v1`), so tokens of another format are refused.
+    v: String,
     /// Revision the first page was read at.
     rv: i64,
     /// Next key to return, relative to the list prefix so a token cannot escape its prefix.
     start: String,
+}
+
+/// The one token format, upstream's.
+const CONTINUE_TOKEN_VERSION: &str = "meta.k8s.io/v1";
+
+/// Go's `path.Clean` of an absolute path: `.`, `..` and repeated slashes resolved lexically.
+fn clean_path(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            part => parts.push(part),
+        }
+    }
+    format!("/{}", parts.join("/"))
 }
 
 impl ContinueToken {
@@ -482,7 +501,7 @@ impl ContinueToken {
     pub(crate) fn encode(prefix: &str, revision: i64, next_key: &str) -> String {
         let start = next_key.strip_prefix(prefix).unwrap_or(next_key).to_owned();
         let json = serde_json::to_vec(&ContinueToken {
-            v: 1,
+            v: CONTINUE_TOKEN_VERSION.into(),
             rv: revision,
             start,
         })
@@ -490,21 +509,49 @@ impl ContinueToken {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
     }
 
-    /// Decodes `token` for a list of `prefix` into (revision, next key).
+    /// Decodes `token` for a list of `prefix` into (revision, next key); errors are upstream's
+    /// `DecodeContinue` words.
     pub(crate) fn decode(prefix: &str, token: &str) -> Result<(i64, String)> {
         let bad =
-            |why: &str| StorageError::invalid(prefix, format!("invalid continue token: {why}"));
+            |why: &str| StorageError::invalid(prefix, format!("continue key is not valid: {why}"));
         let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(token)
-            .map_err(|_| bad("not base64"))?;
-        let t: ContinueToken = serde_json::from_slice(&raw).map_err(|_| bad("not a token"))?;
-        if t.v != 1 {
-            return Err(bad("unknown version"));
+            .map_err(|e| {
+                // Go's CorruptInputError offset.
+                let at = match e {
+                    base64::DecodeError::InvalidByte(at, _) => at,
+                    _ => token.len().saturating_sub(1),
+                };
+                bad(&format!("illegal base64 data at input byte {at}"))
+            })?;
+        // Go's words for malformed JSON; a well-formed token of the wrong shape keeps serde's.
+        let t: ContinueToken = serde_json::from_slice(&raw).map_err(|e| {
+            bad(&crate::golang::syntax_error(&raw).unwrap_or_else(|| e.to_string()))
+        })?;
+        if t.v != CONTINUE_TOKEN_VERSION {
+            return Err(bad(&format!(
+                "server does not recognize this encoded version {}",
+                t.v
+            )));
         }
-        if t.rv <= 0 {
-            return Err(bad("no revision"));
+        if t.rv == 0 {
+            return Err(bad(
+                "incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
+            ));
         }
-        Ok((t.rv, format!("{prefix}{}", t.start)))
+        if t.start.is_empty() {
+            return Err(bad("encoded start key empty (version meta.k8s.io/v1)"));
+        }
+        // A token may not climb out of its prefix.
+        let key = if t.start.starts_with('/') {
+            t.start.clone()
+        } else {
+            format!("/{}", t.start)
+        };
+        if clean_path(&key) != key {
+            return Err(bad(&t.start));
+        }
+        Ok((t.rv, format!("{prefix}{}", &key[1..])))
     }
 }
 

@@ -347,7 +347,7 @@ mod tests {
         let errs = compile_errors(replicas_schema(json!({"rule": "self.replicas <="})));
         assert_eq!(errs.len(), 1);
         let prefix = format!(
-            "{AT}.properties[spec].x-kubernetes-validations[0].rule: Invalid value: {{\"rule\":\"self.replicas <=\"}}: compilation failed: ERROR: <input>:1:"
+            "{AT}.properties[spec].x-kubernetes-validations[0].rule: Invalid value: apiextensions.ValidationRule{{Rule:\"self.replicas <=\", Message:\"\", MessageExpression:\"\", Reason:(*apiextensions.FieldValueErrorReason)(nil), FieldPath:\"\", OptionalOldSelf:(*bool)(nil)}}: compilation failed: ERROR: <input>:1:"
         );
         assert!(errs[0].starts_with(&prefix), "{}", errs[0]);
         assert!(
@@ -363,14 +363,14 @@ mod tests {
         assert_eq!(
             errs,
             [format!(
-                "{AT}.properties[spec].x-kubernetes-validations[0].rule: Invalid value: {{\"rule\":\"self.replica > 1\"}}: compilation failed: ERROR: <input>:1:5: undefined field 'replica'\n | self.replica > 1\n | ....^"
+                "{AT}.properties[spec].x-kubernetes-validations[0].rule: Invalid value: apiextensions.ValidationRule{{Rule:\"self.replica > 1\", Message:\"\", MessageExpression:\"\", Reason:(*apiextensions.FieldValueErrorReason)(nil), FieldPath:\"\", OptionalOldSelf:(*bool)(nil)}}: compilation failed: ERROR: <input>:1:5: undefined field 'replica'\n | self.replica > 1\n | ....^"
             )]
         );
         let errs = compile_errors(replicas_schema(json!({"rule": "foo == 1"})));
         assert_eq!(
             errs,
             [format!(
-                "{AT}.properties[spec].x-kubernetes-validations[0].rule: Invalid value: {{\"rule\":\"foo == 1\"}}: compilation failed: ERROR: <input>:1:1: undeclared reference to 'foo' (in container '')\n | foo == 1\n | ^"
+                "{AT}.properties[spec].x-kubernetes-validations[0].rule: Invalid value: apiextensions.ValidationRule{{Rule:\"foo == 1\", Message:\"\", MessageExpression:\"\", Reason:(*apiextensions.FieldValueErrorReason)(nil), FieldPath:\"\", OptionalOldSelf:(*bool)(nil)}}: compilation failed: ERROR: <input>:1:1: undeclared reference to 'foo' (in container '')\n | foo == 1\n | ^"
             )]
         );
     }

@@ -9,7 +9,6 @@ use ::cel::common::ast::{EntryExpr, Expr};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     JSONSchemaProps, JSONSchemaPropsOrArray, JSONSchemaPropsOrBool, ValidationRule,
 };
-use serde_json::Value as Json;
 
 /// The reasons a rule may give, sorted as upstream lists them.
 const SUPPORTED_REASONS: [&str; 4] = [
@@ -178,11 +177,11 @@ fn compile_rule(
         return None;
     }
 
-    let rule_value = rule_as_value(rule);
+    let rule_value = rule_as_go(rule);
     let program = match check(&rule.rule, node) {
         Ok((program, ty)) => {
             if !matches!(ty, Out::Bool | Out::Dyn) {
-                errs.push(FieldError::invalid(
+                errs.push(FieldError::invalid_struct(
                     format!("{at}.rule"),
                     rule_value.clone(),
                     "cel expression must evaluate to a bool",
@@ -193,7 +192,7 @@ fn compile_rule(
             }
         }
         Err(detail) => {
-            errs.push(FieldError::invalid(
+            errs.push(FieldError::invalid_struct(
                 format!("{at}.rule"),
                 rule_value.clone(),
                 format!("compilation failed: {detail}"),
@@ -205,12 +204,12 @@ fn compile_rule(
     if program.is_some() && !msg_expr.is_empty() {
         match check(msg_expr, node) {
             Ok((p, Out::String | Out::Dyn)) => message_program = Some(p),
-            Ok(_) => errs.push(FieldError::invalid(
+            Ok(_) => errs.push(FieldError::invalid_struct(
                 format!("{at}.messageExpression"),
                 rule_value.clone(),
                 "messageExpression must evaluate to a string",
             )),
-            Err(detail) => errs.push(FieldError::invalid(
+            Err(detail) => errs.push(FieldError::invalid_struct(
                 format!("{at}.messageExpression"),
                 rule_value.clone(),
                 format!("messageExpression compilation failed: {detail}"),
@@ -248,8 +247,29 @@ fn compile_rule(
 }
 
 /// The rule as the invalid value of a compile error (upstream prints the Go struct).
-fn rule_as_value(rule: &ValidationRule) -> Json {
-    serde_json::to_value(rule).unwrap_or(Json::Null)
+/// The rule as Go's `%#v` writes upstream's internal `apiextensions.ValidationRule`; a set
+/// pointer shows as an address in Go, here a fixed one.
+fn rule_as_go(rule: &ValidationRule) -> String {
+    use crate::golang::quote;
+    let pointer = |set: bool, ty: &str| {
+        if set {
+            format!("({ty})(0xc000000000)")
+        } else {
+            format!("({ty})(nil)")
+        }
+    };
+    format!(
+        "apiextensions.ValidationRule{{Rule:{}, Message:{}, MessageExpression:{}, Reason:{}, FieldPath:{}, OptionalOldSelf:{}}}",
+        quote(&rule.rule),
+        quote(rule.message.as_deref().unwrap_or_default()),
+        quote(rule.message_expression.as_deref().unwrap_or_default()),
+        pointer(
+            rule.reason.is_some(),
+            "*apiextensions.FieldValueErrorReason"
+        ),
+        quote(rule.field_path.as_deref().unwrap_or_default()),
+        pointer(rule.optional_old_self.is_some(), "*bool"),
+    )
 }
 
 fn has_newlines(s: &str) -> bool {
@@ -358,7 +378,7 @@ mod tests {
         assert_eq!(
             errs,
             [format!(
-                "{AT}.properties[spec].x-kubernetes-validations[0].rule: Invalid value: {{\"rule\":\"self.replicas + 1\"}}: cel expression must evaluate to a bool"
+                "{AT}.properties[spec].x-kubernetes-validations[0].rule: Invalid value: apiextensions.ValidationRule{{Rule:\"self.replicas + 1\", Message:\"\", MessageExpression:\"\", Reason:(*apiextensions.FieldValueErrorReason)(nil), FieldPath:\"\", OptionalOldSelf:(*bool)(nil)}}: cel expression must evaluate to a bool"
             )]
         );
         let errs = compile_errors(replicas_schema(
@@ -367,7 +387,7 @@ mod tests {
         assert_eq!(errs.len(), 1);
         assert!(
             errs[0].starts_with(&format!(
-                "{AT}.properties[spec].x-kubernetes-validations[0].messageExpression: Invalid value: {{\"messageExpression\":\"self.nope\",\"rule\":\"self.replicas > 0\"}}: messageExpression compilation failed: ERROR: <input>:1:5: undefined field 'nope'"
+                "{AT}.properties[spec].x-kubernetes-validations[0].messageExpression: Invalid value: apiextensions.ValidationRule{{Rule:\"self.replicas > 0\", Message:\"\", MessageExpression:\"self.nope\", Reason:(*apiextensions.FieldValueErrorReason)(nil), FieldPath:\"\", OptionalOldSelf:(*bool)(nil)}}: messageExpression compilation failed: ERROR: <input>:1:5: undefined field 'nope'"
             )),
             "{}",
             errs[0]

@@ -675,10 +675,10 @@ fn list_sets_and_maps_array(path: &str, s: &Structural, items: &[Value]) -> Erro
     match s.list_type.as_deref() {
         Some("set") => {
             for i in first_duplicates(items) {
-                errs.push(FieldError::duplicate(
-                    format!("{path}[{i}]"),
-                    items[i].clone(),
-                ));
+                errs.push(
+                    FieldError::duplicate(format!("{path}[{i}]"), items[i].clone())
+                        .with_go_value(crate::golang::unstructured(&items[i])),
+                );
             }
         }
         Some("map") => errs.extend(validate_list_map(path, s, items)),
@@ -738,7 +738,10 @@ fn validate_list_map(path: &str, s: &Structural, items: &[Value]) -> ErrorList {
         .collect();
     first_duplicates(&keys)
         .into_iter()
-        .map(|i| FieldError::duplicate(format!("{path}[{i}]"), keys[i].clone()))
+        .map(|i| {
+            FieldError::duplicate(format!("{path}[{i}]"), keys[i].clone())
+                .with_go_value(crate::golang::unstructured(&keys[i]))
+        })
         .collect()
 }
 
@@ -1053,7 +1056,7 @@ mod tests {
                 spec.clone(),
                 json!({"ports": [{"name": "a", "port": 1}, {"name": "a", "port": 2}]})
             ),
-            r#"spec.ports[1]: Duplicate value: {"name":"a"}"#
+            r#"spec.ports[1]: Duplicate value: map[string]interface {}{"name":"a"}"#
         );
         assert_eq!(
             check(spec, json!({"ports": ["x"]})),

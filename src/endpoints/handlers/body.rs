@@ -32,12 +32,73 @@ pub(crate) async fn read(mut body: Body) -> Result<Bytes, ApiError> {
     Ok(buf.freeze())
 }
 
-/// Decodes a JSON, YAML or protobuf object body.
-pub(super) fn decode_object(bytes: &[u8], content_type: &str) -> Result<Value, ApiError> {
+/// The type upstream's JSON serializer first decodes a body into, to read its kind.
+const TYPE_META: &str = r#"struct { APIVersion string "json:\"apiVersion,omitempty\""; Kind string "json:\"kind,omitempty\"" }"#;
+
+/// The first bytes of a refused body as upstream's `summarizeData` shows them: an object as
+/// text, anything else in hex, at most 30 bytes.
+fn summarize(body: &[u8]) -> String {
+    const MAX: usize = 30;
+    let (head, more) = (&body[..body.len().min(MAX)], body.len() > MAX);
+    let text = match body.first() {
+        None => return "<empty>".into(),
+        Some(b'{') => String::from_utf8_lossy(head).into_owned(),
+        Some(_) => head.iter().map(|b| format!("{b:02x}")).collect(),
+    };
+    if more { format!("{text} ...") } else { text }
+}
+
+/// A JSON object body, or why not in the words of upstream's JSON serializer reading its kind
+/// (`couldn't get version/kind; json parse error: …`, Go's encoding/json errors).
+fn json_object(bytes: &[u8]) -> Result<Value, String> {
+    let parse_error = |e: String| format!("couldn't get version/kind; json parse error: {e}");
+    if let Some(e) = crate::golang::syntax_error(bytes) {
+        return Err(parse_error(e));
+    }
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| parse_error(e.to_string()))?;
+    let go_type = |v: &Value| match v {
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+        Value::Null => "null",
+    };
+    let Some(object) = value.as_object() else {
+        return Err(parse_error(format!(
+            "json: cannot unmarshal {} into Go value of type {TYPE_META}",
+            go_type(&value)
+        )));
+    };
+    for field in ["apiVersion", "kind"] {
+        if let Some(v) = object.get(field).filter(|v| !v.is_string() && !v.is_null()) {
+            return Err(parse_error(format!(
+                "json: cannot unmarshal {} into Go struct field .{field} of type string",
+                go_type(v)
+            )));
+        }
+    }
+    Ok(value)
+}
+
+/// Decodes a JSON, YAML or protobuf object body. When `kind` is given, a body that is not
+/// one is refused as upstream's create and update handlers refuse it ("the object provided
+/// is unrecognized (must be of type ConfigMap): …").
+pub(super) fn decode_object(
+    bytes: &[u8],
+    content_type: &str,
+    kind: Option<&str>,
+) -> Result<Value, ApiError> {
     let media = media_type(content_type);
     let value: Value = match media {
-        "" | "application/json" => serde_json::from_slice(bytes).map_err(|e| {
-            ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
+        "" | "application/json" => json_object(bytes).map_err(|e| {
+            ApiError::bad_request(match kind {
+                Some(kind) => format!(
+                    "the object provided is unrecognized (must be of type {kind}): {e} ({})",
+                    summarize(bytes)
+                ),
+                None => e,
+            })
         })?,
         protobuf::MEDIA_TYPE => {
             protobuf::decode(bytes).map_err(|e| ApiError::bad_request(e.to_string()))?

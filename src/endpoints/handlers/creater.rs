@@ -84,7 +84,7 @@ pub(super) async fn serve(
     let output = negotiation::negotiate(r.accept, JSON_ONLY)
         .ok_or_else(|| negotiation::not_acceptable(JSON_ONLY, false))?;
     let dry_run = r.query.dry_run()?;
-    let mut obj = body::decode_object(&body::read(body).await?, r.content_type)?;
+    let mut obj = body::decode_object(&body::read(body).await?, r.content_type, Some(&info.kind))?;
     check_type(&obj, &info.kind, &info.api_version())?;
     let name = obj
         .pointer("/metadata/name")

@@ -22,7 +22,7 @@ pub(super) async fn delete_params(
     let options = if bytes.iter().all(u8::is_ascii_whitespace) {
         DeleteOptions::default()
     } else {
-        let value = body::decode_object(&bytes, &scope.content_type)?;
+        let value = body::decode_object(&bytes, &scope.content_type, None)?;
         serde_json::from_value(value)
             .map_err(|e| ApiError::bad_request(format!("decoding DeleteOptions: {e}")))?
     };

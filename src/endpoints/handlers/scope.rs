@@ -231,7 +231,7 @@ impl<'a> RequestScope<'a> {
     /// Reads and decodes the request's object body.
     pub async fn read_object(&self, body: Body) -> Result<Value, ApiError> {
         let bytes = body::read(body).await?;
-        body::decode_object(&bytes, &self.content_type)
+        body::decode_object(&bytes, &self.content_type, Some(&self.store.info().kind))
     }
 
     /// Reads and decodes the object a write stores; for a JSON body whose unknown fields are
@@ -242,7 +242,7 @@ impl<'a> RequestScope<'a> {
         opts: &mut WriteOptions<'_>,
     ) -> Result<Value, ApiError> {
         let bytes = body::read(body).await?;
-        let obj = body::decode_object(&bytes, &self.content_type)?;
+        let obj = body::decode_object(&bytes, &self.content_type, Some(&self.store.info().kind))?;
         if opts.field_validation != FieldValidation::Ignore
             && matches!(
                 body::media_type(&self.content_type),

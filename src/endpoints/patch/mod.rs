@@ -55,12 +55,16 @@ impl PatchType {
 /// Why a patch could not be applied; each variant says the status upstream answers with.
 #[derive(Debug, thiserror::Error)]
 pub enum PatchError {
-    /// The body is not valid JSON (or not a JSON patch operation list) → 400 BadRequest.
+    /// The body is not valid JSON, or not the JSON type its patch type is, in Go's words
+    /// (`unexpected end of JSON input`) → 400 BadRequest.
     #[error("error decoding patch: {0}")]
-    Malformed(#[source] serde_json::Error),
-    /// A merge or strategic merge patch that is not a JSON object → 400 BadRequest.
-    #[error("patch must be a JSON object, got {0}")]
-    NotAnObject(&'static str),
+    Malformed(String),
+    /// The same for a strategic merge patch, which upstream reports without the prefix.
+    #[error("{0}")]
+    MalformedStrategic(String),
+    /// A merge patch of `null` (jsonpatch's `ErrBadJSONPatch`) → 400 BadRequest.
+    #[error("Invalid JSON Patch")]
+    NullMergePatch,
     /// More than [`MAX_JSON_PATCH_OPERATIONS`] operations → 413 RequestEntityTooLarge.
     #[error(
         "The allowed maximum operations in a JSON patch is {MAX_JSON_PATCH_OPERATIONS}, got {0}"
@@ -141,7 +145,8 @@ impl PatchError {
     pub fn status_code(&self) -> StatusCode {
         match self {
             PatchError::Malformed(_)
-            | PatchError::NotAnObject(_)
+            | PatchError::MalformedStrategic(_)
+            | PatchError::NullMergePatch
             | PatchError::BadPrimitiveListFormat
             | PatchError::BadRetainKeysFormat
             | PatchError::BadSetElementOrderFormat => StatusCode::BAD_REQUEST,
@@ -210,15 +215,47 @@ pub fn apply_patch(
         PatchType::Merge => apply_merge_patch(original, patch),
         PatchType::StrategicMerge => {
             let schema = schema.ok_or(PatchError::StrategicMergeUnsupported)?;
-            let patch = parse_object(patch)?;
+            let patch = match go_json(patch, "map[string]interface {}", Value::is_object) {
+                Ok(Value::Object(patch)) => patch,
+                // Upstream decodes `null` to a nil map: nothing to merge.
+                Ok(_) => return Ok(original.clone()),
+                Err(e) => return Err(PatchError::MalformedStrategic(e)),
+            };
             strategic::strategic_merge_patch(original.clone(), patch, schema.ty())
         }
         PatchType::Apply => Err(PatchError::ApplyUnsupported),
     }
 }
 
+/// Decodes a patch as Go's `json.Unmarshal` into a value of `go_type` would: Go's syntax
+/// errors, and its type error when the JSON is neither `null` nor `expected`.
+fn go_json(
+    patch: &[u8],
+    go_type: &str,
+    expected: fn(&Value) -> bool,
+) -> std::result::Result<Value, String> {
+    if let Some(e) = crate::golang::syntax_error(patch) {
+        return Err(e);
+    }
+    let value: Value = serde_json::from_slice(patch).map_err(|e| e.to_string())?;
+    if value.is_null() || expected(&value) {
+        Ok(value)
+    } else {
+        Err(format!(
+            "json: cannot unmarshal {} into Go value of type {go_type}",
+            json_type(&value)
+        ))
+    }
+}
+
 fn apply_json_patch(original: &Value, patch: &[u8]) -> Result<Value> {
-    let patch: json_patch::Patch = serde_json::from_slice(patch).map_err(PatchError::Malformed)?;
+    let value =
+        go_json(patch, "[]handlers.jsonPatchOp", Value::is_array).map_err(PatchError::Malformed)?;
+    if value.is_null() {
+        return Ok(original.clone());
+    }
+    let patch: json_patch::Patch =
+        serde_json::from_value(value).map_err(|e| PatchError::Malformed(e.to_string()))?;
     if patch.0.len() > MAX_JSON_PATCH_OPERATIONS {
         return Err(PatchError::TooManyOperations(patch.0.len()));
     }
@@ -228,29 +265,22 @@ fn apply_json_patch(original: &Value, patch: &[u8]) -> Result<Value> {
 }
 
 fn apply_merge_patch(original: &Value, patch: &[u8]) -> Result<Value> {
-    let patch: Value = serde_json::from_slice(patch).map_err(PatchError::Malformed)?;
-    // Upstream's merge patch library rejects null and scalar patches as ErrBadJSONPatch;
-    // an array replaces the whole document, as RFC 7386 says.
-    match patch {
-        Value::Object(_) | Value::Array(_) => {}
-        other => return Err(PatchError::NotAnObject(json_type(&other))),
+    // Upstream decodes a merge patch into a map first: anything but an object is refused.
+    let patch = go_json(patch, "map[string]interface {}", Value::is_object)
+        .map_err(PatchError::Malformed)?;
+    if patch.is_null() {
+        return Err(PatchError::NullMergePatch);
     }
     let mut patched = original.clone();
     json_patch::merge(&mut patched, &patch);
     Ok(patched)
 }
 
-fn parse_object(patch: &[u8]) -> Result<serde_json::Map<String, Value>> {
-    match serde_json::from_slice(patch).map_err(PatchError::Malformed)? {
-        Value::Object(map) => Ok(map),
-        other => Err(PatchError::NotAnObject(json_type(&other))),
-    }
-}
-
+/// The JSON type as Go's `UnmarshalTypeError` names it.
 fn json_type(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
-        Value::Bool(_) => "boolean",
+        Value::Bool(_) => "bool",
         Value::Number(_) => "number",
         Value::String(_) => "string",
         Value::Array(_) => "array",

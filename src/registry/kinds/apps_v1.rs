@@ -797,7 +797,7 @@ mod tests {
         assert_eq!(
             messages(&s.validate(&obj)),
             vec![
-                r#"spec.template.metadata.labels: Invalid value: {"app":"web"}: `selector` does not match template `labels`"#
+                r#"spec.template.metadata.labels: Invalid value: map[string]string{"app":"web"}: `selector` does not match template `labels`"#
             ]
         );
     }

@@ -682,7 +682,7 @@ mod tests {
         let cells = s.cells(&obj);
         assert_eq!(cells[1], "*/1 * * * *");
         assert_eq!(cells[2], "<none>");
-        assert_eq!(cells[3], false);
+        assert_eq!(cells[3], "False");
         assert_eq!(cells[5], "<none>");
         let mut bad = obj.clone();
         bad["spec"]["schedule"] = json!("");

@@ -318,7 +318,7 @@ mod tests {
             vec![
                 "rules[0].verbs: Required value: verbs must contain at least one value",
                 "rules[0].apiGroups: Required value: resource rules must supply at least one api group",
-                r#"rules[1].nonResourceURLs: Invalid value: ["/healthz"]: namespaced rules cannot apply to non-resource URLs"#,
+                r#"rules[1].nonResourceURLs: Invalid value: []string{"/healthz"}: namespaced rules cannot apply to non-resource URLs"#,
             ]
         );
         let cols: Vec<String> = s.columns().iter().map(|c| c.name.to_string()).collect();

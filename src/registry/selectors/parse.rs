@@ -3,7 +3,7 @@
 //! kube-apiserver does, in its words (checked against Go's output in
 //! tests/testdata/label-selectors.txt).
 
-use crate::registry::go_quote::quote;
+use crate::golang::quote;
 use crate::registry::validation::{label_value, qualified_name};
 use std::collections::BTreeSet;
 

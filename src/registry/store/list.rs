@@ -145,7 +145,7 @@ impl Store {
                 "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.".into(),
             ),
             ErrorCode::InvalidArgument if params.continue_token.is_some() => {
-                RegistryError::BadRequest(format!("continue key is not valid: {}", e.message))
+                RegistryError::BadRequest(format!("invalid continue token: {}", e.message))
             }
             _ => self.storage_err(e, ""),
         })

@@ -260,7 +260,7 @@ mod tests {
         assert_eq!(
             msgs,
             vec![
-                r#"spec.template.metadata.labels: Invalid value: {"app":"a"}: `selector` does not match template `labels`"#
+                r#"spec.template.metadata.labels: Invalid value: map[string]string{"app":"a"}: `selector` does not match template `labels`"#
             ]
         );
     }

@@ -612,7 +612,9 @@ mod tests {
         new["spec"]["clusterIPs"] = json!(["10.0.0.11"]);
         assert_eq!(
             messages(&s.validate_update(&new, &old)),
-            vec![r#"spec.clusterIPs[0]: Invalid value: ["10.0.0.11"]: may not change once set"#]
+            vec![
+                r#"spec.clusterIPs[0]: Invalid value: []string{"10.0.0.11"}: may not change once set"#
+            ]
         );
         // A replace without the allocated IP keeps the old one.
         let mut omitted = old.clone();
