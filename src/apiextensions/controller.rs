@@ -166,6 +166,12 @@ impl Serving {
                         .as_ref()
                         .and_then(|s| s.open_api_v3_schema.as_ref())
                         .and_then(|s| serde_json::to_value(s).ok()),
+                    selectable_fields: v
+                        .selectable_fields
+                        .iter()
+                        .flatten()
+                        .map(|f| f.json_path.clone())
+                        .collect(),
                 });
                 self.stores.insert(store);
                 versions.push(v.name.clone());

@@ -367,6 +367,99 @@ async fn malformed_requests_get_upstreams_errors() {
             &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}}),
         )
         .await;
+    // Malformed JSON in Go's encoding/json words, inside the serializer's and handler's.
+    for (body, expected) in [
+        (
+            r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"q"}"#,
+            r#"the object provided is unrecognized (must be of type ConfigMap): couldn't get version/kind; json parse error: unexpected end of JSON input ({"apiVersion":"v1","kind":"Con ...)"#,
+        ),
+        (
+            "xyz",
+            "the object provided is unrecognized (must be of type ConfigMap): couldn't get version/kind; json parse error: invalid character 'x' looking for beginning of value (78797a)",
+        ),
+        (
+            "nul",
+            "the object provided is unrecognized (must be of type ConfigMap): couldn't get version/kind; json parse error: invalid character ' ' in literal null (expecting 'l') (6e756c)",
+        ),
+    ] {
+        let r = admin.with_body("POST", cms, "application/json", body).await;
+        assert_eq!(
+            (r.status, message(&r)),
+            (400, expected.to_string()),
+            "{body}"
+        );
+    }
+    for (content_type, expected) in [
+        (
+            "merge-patch+json",
+            "error decoding patch: unexpected end of JSON input",
+        ),
+        (
+            "json-patch+json",
+            "error decoding patch: unexpected end of JSON input",
+        ),
+        ("strategic-merge-patch+json", "unexpected end of JSON input"),
+    ] {
+        let r = admin
+            .with_body(
+                "PATCH",
+                &format!("{cms}/x"),
+                &format!("application/{content_type}"),
+                r#"{"a":"#,
+            )
+            .await;
+        assert_eq!(
+            (r.status, message(&r)),
+            (400, expected.to_string()),
+            "{content_type}"
+        );
+    }
+    let r = admin
+        .with_body(
+            "PATCH",
+            &format!("{cms}/x"),
+            "application/merge-patch+json",
+            "[]",
+        )
+        .await;
+    assert_eq!(
+        message(&r),
+        "error decoding patch: json: cannot unmarshal array into Go value of type map[string]interface {}"
+    );
+    // Continue tokens: upstream's format and DecodeContinue's words.
+    let r = admin.get(&format!("{cms}?limit=1")).await.unwrap().json();
+    let token = r["metadata"]["continue"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(!token.is_empty(), "two ConfigMaps, a page of one: {r}");
+    {
+        use base64::Engine;
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&token)
+            .unwrap();
+        let raw: Value = serde_json::from_slice(&raw).unwrap();
+        assert_eq!(raw["v"], "meta.k8s.io/v1", "{raw}");
+    }
+    for (token, expected) in [
+        (
+            "abc",
+            "invalid character 'i' looking for beginning of value",
+        ),
+        ("not%20a%20token", "illegal base64 data at input byte 3"),
+    ] {
+        let r = admin
+            .get(&format!("{cms}?limit=1&continue={token}"))
+            .await
+            .unwrap();
+        assert_eq!(
+            (r.status, message(&r)),
+            (
+                400,
+                format!("invalid continue token: continue key is not valid: {expected}")
+            )
+        );
+    }
     // A PATCH of no patch type is go-restful's 415, before the object is looked up.
     for path in [format!("{cms}/x"), format!("{cms}/missing")] {
         let r = admin.with_body("PATCH", &path, "text/plain", "{}").await;

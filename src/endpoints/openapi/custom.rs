@@ -156,9 +156,17 @@ fn kind_schema(crd: &CustomResourceSchema, format: Format) -> Value {
             add_embedded_properties(&mut schema, format);
             schema
         }
+        // Swagger 2.0 has no way to say "any fields": a bare object there.
+        _ if format == Format::V2 => json!({"type": "object"}),
         _ => json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
     };
     schema["x-kubernetes-group-version-kind"] = gvk(crd, &crd.info.kind);
+    let selectable: Vec<Value> = crd
+        .selectable_fields
+        .iter()
+        .map(|path| json!({"fieldPath": path.trim_start_matches('.')}))
+        .collect();
+    schema["x-kubernetes-selectable-fields"] = Value::Array(selectable);
     schema
 }
 

@@ -62,6 +62,7 @@ fn widget(group: &'static str, schema: Option<Value>) -> CustomResourceSchema {
         info,
         list_kind: "WidgetList".into(),
         schema,
+        selectable_fields: vec![".spec.color".into()],
     }
 }
 
@@ -118,6 +119,10 @@ fn a_published_crd_is_listed_in_the_v3_root_and_served_as_a_self_contained_docum
     assert_eq!(
         widget["x-kubernetes-group-version-kind"],
         json!([{"group": "example.com", "kind": "Widget", "version": "v1"}])
+    );
+    assert_eq!(
+        widget["x-kubernetes-selectable-fields"],
+        json!([{"fieldPath": "spec.color"}])
     );
     assert_eq!(widget["description"], "A widget.");
     let spec = &widget["properties"]["spec"];
@@ -381,15 +386,17 @@ fn a_crd_without_a_schema_is_published_as_an_object_keeping_unknown_fields() {
         let [(name, schema), (list_name, _)] = custom::definitions(&crd, format);
         assert_eq!(name, "com.example.any.v1.Widget");
         assert_eq!(list_name, "com.example.any.v1.WidgetList");
-        assert_eq!(
-            schema,
-            json!({
-                "type": "object",
-                "x-kubernetes-preserve-unknown-fields": true,
-                "x-kubernetes-group-version-kind":
-                    [{"group": "any.example.com", "kind": "Widget", "version": "v1"}],
-            })
-        );
+        let mut expected = json!({
+            "type": "object",
+            "x-kubernetes-group-version-kind":
+                [{"group": "any.example.com", "kind": "Widget", "version": "v1"}],
+            "x-kubernetes-selectable-fields": [{"fieldPath": "spec.color"}],
+        });
+        // Swagger 2.0 has no extension for it: a bare object, as upstream.
+        if format == Format::V3 {
+            expected["x-kubernetes-preserve-unknown-fields"] = json!(true);
+        }
+        assert_eq!(schema, expected, "{format:?}");
     }
 }
 

@@ -74,6 +74,8 @@ pub struct CustomResourceSchema {
     pub list_kind: String,
     /// The version's `openAPIV3Schema` as JSON; None publishes an object of any fields.
     pub schema: Option<Value>,
+    /// The version's `selectableFields` JSON paths (`.spec.color`).
+    pub selectable_fields: Vec<String>,
 }
 
 /// The documents of the built-in kinds, rendered once, and what composing the CRDs' documents

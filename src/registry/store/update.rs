@@ -344,10 +344,12 @@ impl Store {
             self.strategy.prepare_for_update(&mut new, old);
         }
         metadata::carry_over_system_fields(&mut new, old);
+        // Upstream decodes (and so defaults) before it compares specs: an update that only
+        // leaves out what defaulting fills in changes nothing.
+        self.strategy.default(&mut new);
         if self.strategy.tracks_generation() {
             metadata::bump_generation(&mut new, old);
         }
-        self.strategy.default(&mut new);
         let mut errs = self.validate_meta(&new);
         errs.extend(metadata::validate_finalizers_while_terminating(&new, old));
         if !direct {
