@@ -272,6 +272,16 @@ async fn objects_serialise_and_print_as_go_writes_them() {
         ["nightly", "0", "0", "*"]
     );
     assert!(row.contains(" False "), "{row}");
+
+    // OpenAPI carries upstream's enums, which kubectl explain lists.
+    let out = server.kubectl(&newest_kubectl(), &["explain", "pod.spec.restartPolicy"]);
+    let explained = ok(&out, "kubectl explain");
+    assert!(
+        explained.contains(
+            "Possible enum values:\n     - `\"Always\"`\n     - `\"Never\"`\n     - `\"OnFailure\"`"
+        ),
+        "{explained}"
+    );
 }
 
 #[tokio::test]

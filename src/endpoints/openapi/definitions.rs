@@ -161,8 +161,12 @@ impl Definitions {
             }
         }
         if let Some(Value::Object(properties)) = object.get_mut("properties") {
+            let enums = enums().get(name);
             for (field, property) in properties.iter_mut() {
                 add_field_extensions(name, field, property);
+                if let Some(values) = enums.and_then(|e| e.get(field)) {
+                    add_enum(property, values);
+                }
             }
         }
         schema
@@ -214,6 +218,35 @@ fn gvk_list(gvks: &[Gvk]) -> Value {
             .map(|(g, v, k)| json!({"group": g, "kind": k, "version": v}))
             .collect(),
     )
+}
+
+/// A field's enum values as upstream publishes them, with its description's closing block.
+#[derive(serde::Deserialize)]
+struct EnumValues {
+    #[serde(rename = "enum")]
+    values: Vec<Value>,
+    #[serde(rename = "values")]
+    described: String,
+}
+
+/// Upstream's enums by definition and field (scripts/gen_openapi_enums.py), which k8s-openapi
+/// lacks and `kubectl explain` prints as "Possible enum values".
+fn enums() -> &'static HashMap<String, HashMap<String, EnumValues>> {
+    static ENUMS: std::sync::OnceLock<HashMap<String, HashMap<String, EnumValues>>> =
+        std::sync::OnceLock::new();
+    ENUMS.get_or_init(|| serde_json::from_str(include_str!("enums.json")).expect("valid JSON"))
+}
+
+fn add_enum(property: &mut Value, values: &EnumValues) {
+    let Some(object) = property.as_object_mut() else {
+        return;
+    };
+    object.insert("enum".into(), Value::Array(values.values.clone()));
+    if let Some(Value::String(description)) = object.get_mut("description")
+        && !description.contains("Possible enum values:")
+    {
+        description.push_str(&values.described);
+    }
 }
 
 /// The patch strategy of the field from the patch table, and its list type.
