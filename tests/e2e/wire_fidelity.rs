@@ -566,3 +566,62 @@ async fn custom_resources_stay_served_while_their_definition_changes() {
     let w = admin.get(&format!("{crs}/w")).await.unwrap().json();
     assert_eq!(w["spec"]["labels"], json!({"round": "4"}));
 }
+
+#[tokio::test]
+async fn horizontal_pod_autoscalers_are_served_as_autoscaling_v1_too() {
+    let mut server = TestServer::up(&[]);
+    server.wait_ready().await;
+    let admin = server.admin();
+    let groups = admin.get("/apis/autoscaling").await.unwrap().json();
+    assert_eq!(
+        groups["versions"],
+        json!([{"groupVersion": "autoscaling/v2", "version": "v2"},
+            {"groupVersion": "autoscaling/v1", "version": "v1"}])
+    );
+    let v1 = "/apis/autoscaling/v1/namespaces/default/horizontalpodautoscalers";
+    let v2 = "/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers";
+    let created = admin
+        .create(
+            v1,
+            &json!({"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler",
+                "metadata": {"name": "web"},
+                "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                    "maxReplicas": 5, "targetCPUUtilizationPercentage": 60}}),
+        )
+        .await;
+    assert_eq!(created["apiVersion"], "autoscaling/v1");
+    assert_eq!(created["spec"]["minReplicas"], 1);
+    assert_eq!(created["spec"]["targetCPUUtilizationPercentage"], 60);
+    // One object, stored once, seen through both versions.
+    let through_v2 = admin.get(&format!("{v2}/web")).await.unwrap().json();
+    assert_eq!(
+        through_v2["spec"]["metrics"],
+        json!([{"type": "Resource", "resource": {"name": "cpu",
+            "target": {"type": "Utilization", "averageUtilization": 60}}}])
+    );
+    // A v2 metric v1 cannot express survives a v1 update in upstream's annotation.
+    let mut updated = through_v2.clone();
+    updated["spec"]["metrics"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "Resource", "resource": {"name": "memory",
+            "target": {"type": "AverageValue", "averageValue": "1Gi"}}}));
+    let r = admin.json("PUT", &format!("{v2}/web"), &updated).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut through_v1 = admin.get(&format!("{v1}/web")).await.unwrap().json();
+    assert!(
+        through_v1["metadata"]["annotations"]["autoscaling.alpha.kubernetes.io/metrics"]
+            .as_str()
+            .unwrap()
+            .contains("memory")
+    );
+    through_v1["spec"]["maxReplicas"] = json!(7);
+    let r = admin.json("PUT", &format!("{v1}/web"), &through_v1).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let after = admin.get(&format!("{v2}/web")).await.unwrap().json();
+    assert_eq!(after["spec"]["maxReplicas"], 7);
+    assert_eq!(after["spec"]["metrics"].as_array().unwrap().len(), 2);
+    assert!(after["metadata"].get("annotations").is_none(), "{after}");
+    let out = server.kubectl(&newest_kubectl(), &["get", "hpa.v1.autoscaling", "web"]);
+    assert!(ok(&out, "kubectl get hpa").contains("Deployment/web"));
+}

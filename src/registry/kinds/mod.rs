@@ -4,6 +4,7 @@
 
 mod admission_v1;
 mod apps_v1;
+mod autoscaling_v1;
 mod autoscaling_v2;
 mod batch_v1;
 mod certificates_v1;
@@ -151,8 +152,9 @@ fn registered() -> Vec<Kind> {
         kind(apps_v1::DeploymentRules),
         kind(apps_v1::ReplicaSetRules),
         kind(apps_v1::StatefulSetRules),
-        // autoscaling/v2
+        // autoscaling/v2, then v1 (stored as v2)
         kind(autoscaling_v2::HorizontalPodAutoscalerRules),
+        autoscaling_v1::kind(),
         // batch/v1
         kind(batch_v1::CronJobRules),
         kind(batch_v1::JobRules),
@@ -198,12 +200,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_kind_has_a_unique_group_resource() {
+    fn every_kind_has_a_unique_group_version_resource() {
         let kinds = builtin();
         let mut seen = std::collections::HashSet::new();
         for k in &kinds {
             let i = k.info();
-            assert!(seen.insert((&i.group, &i.resource)), "{} twice", i.resource);
+            assert!(
+                seen.insert((&i.group, &i.version, &i.resource)),
+                "{} twice",
+                i.resource
+            );
         }
         let deploy = kinds
             .iter()
