@@ -470,6 +470,12 @@ async fn malformed_requests_get_upstreams_errors() {
             )
         );
     }
+    // A core resource's Status details carry no empty group.
+    let r = admin.get(&format!("{cms}/missing")).await.unwrap();
+    assert_eq!(
+        r.json()["details"],
+        json!({"name": "missing", "kind": "configmaps"})
+    );
     // A PATCH of no patch type is go-restful's 415, before the object is looked up.
     for path in [format!("{cms}/x"), format!("{cms}/missing")] {
         let r = admin.with_body("PATCH", &path, "text/plain", "{}").await;
