@@ -97,9 +97,9 @@ impl Scanner {
         Ok(())
     }
 
-    fn push(&mut self, parse: Parse) -> Result<(), String> {
+    fn push(&mut self, c: u8, parse: Parse) -> Result<(), String> {
         if self.stack.len() >= MAX_DEPTH {
-            return Err("exceeded max depth".into());
+            return Err(Self::invalid(c, "exceeded max depth"));
         }
         self.stack.push(parse);
         Ok(())
@@ -110,11 +110,11 @@ impl Scanner {
         self.state = match c {
             c if is_space(c) => return Ok(()),
             b'{' => {
-                self.push(Parse::ObjectKey)?;
+                self.push(c, Parse::ObjectKey)?;
                 State::BeginStringOrEmpty
             }
             b'[' => {
-                self.push(Parse::ArrayValue)?;
+                self.push(c, Parse::ArrayValue)?;
                 State::BeginValueOrEmpty
             }
             b'"' => State::InString,
@@ -354,10 +354,17 @@ mod tests {
                 "{input:?}"
             );
         }
-        assert_eq!(
-            syntax_error(&[0xc3]).as_deref(),
-            Some("invalid character 'Ã' looking for beginning of value")
-        );
+        for (byte, shown) in [
+            (0xc3, "'Ã'"),
+            (0x80, r"'\u0080'"),
+            (0x7f, r"'\x7f'"),
+            (0xad, r"'\u00ad'"),
+        ] {
+            assert_eq!(
+                syntax_error(&[byte]).unwrap(),
+                format!("invalid character {shown} looking for beginning of value")
+            );
+        }
         assert_eq!(
             syntax_error(&[b'"', 0xff, b'"']),
             None,
@@ -366,7 +373,7 @@ mod tests {
         let deep = "[".repeat(10_001);
         assert_eq!(
             syntax_error(deep.as_bytes()).as_deref(),
-            Some("exceeded max depth")
+            Some("invalid character '[' exceeded max depth")
         );
         for valid in [
             "{}",
