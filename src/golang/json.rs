@@ -2,6 +2,8 @@
 //! so a malformed body is refused in the words kube-apiserver uses
 //! (`invalid character 'x' looking for beginning of value`, `unexpected end of JSON input`).
 
+use serde_json::Value;
+
 /// What the scanner expects next; each state names the context its errors give.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -246,6 +248,35 @@ impl Scanner {
                 Ok(())
             }
         }
+    }
+}
+
+/// The JSON type as Go's `UnmarshalTypeError` names it (`bool`, `number`, `object`, …).
+pub fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Go's `json.Unmarshal` of `data` into a value of Go type `go_type`, which takes the JSON
+/// values `accepts` admits: the value, Go's syntax error, or its type error for any other.
+pub fn unmarshal(data: &[u8], go_type: &str, accepts: fn(&Value) -> bool) -> Result<Value, String> {
+    if let Some(e) = syntax_error(data) {
+        return Err(e);
+    }
+    let value: Value = serde_json::from_slice(data).map_err(|e| e.to_string())?;
+    if accepts(&value) {
+        Ok(value)
+    } else {
+        Err(format!(
+            "json: cannot unmarshal {} into Go value of type {go_type}",
+            json_type(&value)
+        ))
     }
 }
 

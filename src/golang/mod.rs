@@ -5,6 +5,6 @@ mod json;
 mod quote;
 mod value;
 
-pub use json::syntax_error;
+pub use json::{json_type, syntax_error, unmarshal};
 pub use quote::quote;
 pub use value::unstructured;

@@ -52,29 +52,13 @@ fn summarize(body: &[u8]) -> String {
 /// (`couldn't get version/kind; json parse error: …`, Go's encoding/json errors).
 fn json_object(bytes: &[u8]) -> Result<Value, String> {
     let parse_error = |e: String| format!("couldn't get version/kind; json parse error: {e}");
-    if let Some(e) = crate::golang::syntax_error(bytes) {
-        return Err(parse_error(e));
-    }
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| parse_error(e.to_string()))?;
-    let go_type = |v: &Value| match v {
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-        Value::Null => "null",
-    };
-    let Some(object) = value.as_object() else {
-        return Err(parse_error(format!(
-            "json: cannot unmarshal {} into Go value of type {TYPE_META}",
-            go_type(&value)
-        )));
-    };
+    let value =
+        crate::golang::unmarshal(bytes, TYPE_META, Value::is_object).map_err(parse_error)?;
     for field in ["apiVersion", "kind"] {
-        if let Some(v) = object.get(field).filter(|v| !v.is_string() && !v.is_null()) {
+        if let Some(v) = value.get(field).filter(|v| !v.is_string() && !v.is_null()) {
             return Err(parse_error(format!(
                 "json: cannot unmarshal {} into Go struct field .{field} of type string",
-                go_type(v)
+                crate::golang::json_type(v)
             )));
         }
     }

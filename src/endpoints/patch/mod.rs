@@ -7,6 +7,7 @@ pub use crate::registry::kinds::schema_for_kind;
 pub use crate::registry::schema::SchemaRef;
 
 use super::status::ApiError;
+use crate::golang::unmarshal;
 use http::StatusCode;
 use serde_json::Value;
 
@@ -215,7 +216,9 @@ pub fn apply_patch(
         PatchType::Merge => apply_merge_patch(original, patch),
         PatchType::StrategicMerge => {
             let schema = schema.ok_or(PatchError::StrategicMergeUnsupported)?;
-            let patch = match go_json(patch, "map[string]interface {}", Value::is_object) {
+            let patch = match unmarshal(patch, "map[string]interface {}", |v| {
+                v.is_null() || v.is_object()
+            }) {
                 Ok(Value::Object(patch)) => patch,
                 // Upstream decodes `null` to a nil map: nothing to merge.
                 Ok(_) => return Ok(original.clone()),
@@ -227,30 +230,11 @@ pub fn apply_patch(
     }
 }
 
-/// Decodes a patch as Go's `json.Unmarshal` into a value of `go_type` would: Go's syntax
-/// errors, and its type error when the JSON is neither `null` nor `expected`.
-fn go_json(
-    patch: &[u8],
-    go_type: &str,
-    expected: fn(&Value) -> bool,
-) -> std::result::Result<Value, String> {
-    if let Some(e) = crate::golang::syntax_error(patch) {
-        return Err(e);
-    }
-    let value: Value = serde_json::from_slice(patch).map_err(|e| e.to_string())?;
-    if value.is_null() || expected(&value) {
-        Ok(value)
-    } else {
-        Err(format!(
-            "json: cannot unmarshal {} into Go value of type {go_type}",
-            json_type(&value)
-        ))
-    }
-}
-
 fn apply_json_patch(original: &Value, patch: &[u8]) -> Result<Value> {
-    let value =
-        go_json(patch, "[]handlers.jsonPatchOp", Value::is_array).map_err(PatchError::Malformed)?;
+    let value = unmarshal(patch, "[]handlers.jsonPatchOp", |v| {
+        v.is_null() || v.is_array()
+    })
+    .map_err(PatchError::Malformed)?;
     if value.is_null() {
         return Ok(original.clone());
     }
@@ -266,26 +250,16 @@ fn apply_json_patch(original: &Value, patch: &[u8]) -> Result<Value> {
 
 fn apply_merge_patch(original: &Value, patch: &[u8]) -> Result<Value> {
     // Upstream decodes a merge patch into a map first: anything but an object is refused.
-    let patch = go_json(patch, "map[string]interface {}", Value::is_object)
-        .map_err(PatchError::Malformed)?;
+    let patch = unmarshal(patch, "map[string]interface {}", |v| {
+        v.is_null() || v.is_object()
+    })
+    .map_err(PatchError::Malformed)?;
     if patch.is_null() {
         return Err(PatchError::NullMergePatch);
     }
     let mut patched = original.clone();
     json_patch::merge(&mut patched, &patch);
     Ok(patched)
-}
-
-/// The JSON type as Go's `UnmarshalTypeError` names it.
-fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
 }
 
 #[cfg(test)]
