@@ -289,6 +289,24 @@ async fn custom_resources_validate_and_discover_as_upstream() {
     let mut server = TestServer::up(&[]);
     server.wait_ready().await;
     let admin = server.admin();
+    // A schema every version shares is checked once, at upstream's internal path, and a rule
+    // shows as upstream's Go struct.
+    let mut bad_rule = widget_crd("rule.example.com");
+    bad_rule["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["x-kubernetes-validations"] =
+        json!([{"rule": "self.nosuch > 1"}]);
+    let r = admin.json("POST", CRDS, &bad_rule).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(
+        message(&r).starts_with(
+            r#"CustomResourceDefinition.apiextensions.k8s.io "widgets.rule.example.com" is invalid: spec.validation.openAPIV3Schema.properties[spec].x-kubernetes-validations[0].rule: Invalid value: apiextensions.ValidationRule{Rule:"self.nosuch > 1", Message:"", MessageExpression:"", Reason:(*apiextensions.FieldValueErrorReason)(nil), FieldPath:"", OptionalOldSelf:(*bool)(nil)}: compilation failed: "#
+        ),
+        "{}",
+        r.body
+    );
+    // Kinds are DNS-1035 labels in any case: dashes and digits are fine.
+    let mut dashed = widget_crd("dash.example.com");
+    dashed["spec"]["names"]["kind"] = json!("e2e-test-1-crd");
+    create_crd(&admin, &dashed).await;
     create_crd(&admin, &widget_crd("val.example.com")).await;
     let crs = "/apis/val.example.com/v1/namespaces/default/widgets";
     answers(&admin, crs, 200).await;
