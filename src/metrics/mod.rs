@@ -157,6 +157,17 @@ pub struct StorageClusterLabels {
     pub storage_cluster_id: String,
 }
 
+/// A consistent list the watch cache served, for `apiserver_watch_cache_consistent_read_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConsistentReadLabels {
+    /// The resource's key prefix below the storage root, as upstream's `resourcePrefix`.
+    pub resource: String,
+    /// Whether the list succeeded.
+    pub success: String,
+    /// Whether the cache did not catch up in time and the backend answered instead.
+    pub fallback: String,
+}
+
 /// A storage operation, for `etcd_request_duration_seconds` (both backends).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StorageLabels {
@@ -219,6 +230,8 @@ pub struct Metrics {
     pub unavailable_apiservice: Family<ApiServiceLabels, Gauge>,
     /// `apiserver_terminated_watchers_total`: watchers dropped for falling behind.
     pub terminated_watchers: Family<GroupResourceLabels, Counter>,
+    /// `apiserver_watch_cache_consistent_read_total`.
+    pub consistent_reads: Family<ConsistentReadLabels, Counter>,
 
     object_counters: Mutex<Vec<ObjectCounter>>,
     process: process::ProcessMetrics,
@@ -362,6 +375,13 @@ impl Metrics {
             terminated_watchers.clone(),
         );
 
+        let consistent_reads = Family::<ConsistentReadLabels, Counter>::default();
+        registry.register(
+            "apiserver_watch_cache_consistent_read",
+            "Counter for consistent reads from cache.",
+            consistent_reads.clone(),
+        );
+
         Self {
             requests,
             request_duration,
@@ -384,6 +404,7 @@ impl Metrics {
             storage_size,
             unavailable_apiservice,
             terminated_watchers,
+            consistent_reads,
             object_counters: Mutex::default(),
             process,
             registry,

@@ -186,7 +186,8 @@ impl StorageFactory {
                     watch_buffer: WATCHER_BUFFER,
                     ..CacherOptions::default()
                 },
-            );
+            )
+            .with_metrics(self.keys.resource_path(group, resource));
             (name, Arc::new(cacher))
         });
         cacher.clone()

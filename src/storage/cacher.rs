@@ -3,10 +3,14 @@
 //! A background task lists the prefix, then follows one backend watch, keeping the current
 //! objects in memory plus a ring of recent events. Watches under the prefix are served from
 //! the ring and a broadcast, so N watchers cost one backend watch. `NotOlderThan` lists are
-//! served from memory once the cache has reached the requested revision; consistent lists
-//! are served from memory when the cache is already at the backend's current revision and go
-//! to the backend otherwise; exact-revision lists, continue pages, gets, counts and all writes
-//! go to the backend. Watches older than the ring also go to the backend.
+//! served from memory once the cache has reached the requested revision. Consistent lists are
+//! served from memory too, as upstream's `ConsistentListFromCache`: the backend's current
+//! revision is read, the cache's backend watch is asked for a progress notification (which
+//! moves the cache to that revision even when nothing under the prefix changed), and the list
+//! waits for the cache to get there; only a backend that cannot report progress, or a cache
+//! that does not catch up in time, sends it to the backend. Exact-revision lists, continue
+//! pages, gets, counts and all writes go to the backend. Watches older than the ring also go
+//! to the backend.
 //!
 //! When the backend watch fails the cache re-lists; its watchers are then ended with
 //! `Unavailable` (upstream terminates them too) and re-watch from their last revision.
@@ -29,9 +33,14 @@ use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
 use super::{
-    ContinueToken, ErrorCode, EventKind, KeyValue, ListOptions, ListResult, ListStart, Result,
-    RevisionMatch, Storage, StorageError, WatchEvent, WatchStream,
+    ContinueToken, ErrorCode, EventKind, KeyValue, ListOptions, ListResult, ListStart,
+    ProgressRequests, Result, RevisionMatch, Storage, StorageError, WatchEvent, WatchStream,
 };
+
+/// How long a consistent list waits for an answer to its progress request before asking
+/// again: a request the backend watch missed (it was being re-opened) must not cost the
+/// whole wait.
+const PROGRESS_RETRY: Duration = Duration::from_millis(250);
 
 /// Tuning of a [`Cacher`].
 #[derive(Debug, Clone)]
@@ -60,6 +69,8 @@ impl Default for CacherOptions {
 pub struct Cacher {
     backend: Arc<dyn Storage>,
     prefix: String,
+    /// The resource in metrics, as upstream's `resourcePrefix`; empty: not recorded.
+    resource: String,
     options: CacherOptions,
     shared: Arc<Shared>,
     task: JoinHandle<()>,
@@ -69,6 +80,8 @@ struct Shared {
     inner: RwLock<Inner>,
     /// Cache revision, 0 until the first list; readers wait on it.
     revision: watch::Sender<i64>,
+    /// Progress requests to the backend watch, made by consistent lists.
+    progress: ProgressRequests,
 }
 
 /// The cached state; ring pushes and broadcasts happen under the write lock and
@@ -100,6 +113,7 @@ impl Cacher {
                 ready: false,
             }),
             revision: watch::Sender::new(0),
+            progress: ProgressRequests::default(),
         });
         let task = tokio::spawn(run(
             backend.clone(),
@@ -110,10 +124,32 @@ impl Cacher {
         Self {
             backend,
             prefix: prefix.to_owned(),
+            resource: String::new(),
             options,
             shared,
             task,
         }
+    }
+
+    /// Records this cache's consistent lists in `apiserver_watch_cache_consistent_read_total`
+    /// under `resource` (upstream's resource prefix, such as `/configmaps`).
+    pub fn with_metrics(mut self, resource: String) -> Self {
+        self.resource = resource;
+        self
+    }
+
+    fn count_consistent_read(&self, success: bool, fallback: bool) {
+        if self.resource.is_empty() {
+            return;
+        }
+        crate::metrics::metrics()
+            .consistent_reads
+            .get_or_create(&crate::metrics::ConsistentReadLabels {
+                resource: self.resource.clone(),
+                success: success.to_string(),
+                fallback: fallback.to_string(),
+            })
+            .inc();
     }
 
     /// How many objects the cache holds; `None` until its first list.
@@ -157,6 +193,22 @@ impl Cacher {
                     "too large resource version: watch cache has not reached revision {revision}"
                 ),
             )),
+        }
+    }
+
+    /// Whether the cache holds every change up to `revision`, asking the backend watch for
+    /// progress until it does or the wait is over.
+    async fn catch_up(&self, revision: i64) -> bool {
+        let deadline = tokio::time::Instant::now() + self.options.wait_timeout;
+        let mut rx = self.shared.revision.subscribe();
+        loop {
+            self.shared.progress.request();
+            let wait = PROGRESS_RETRY.min(deadline - tokio::time::Instant::now());
+            match tokio::time::timeout(wait, rx.wait_for(|r| *r >= revision)).await {
+                Ok(reached) => return reached.is_ok(),
+                Err(_) if tokio::time::Instant::now() >= deadline => return false,
+                Err(_) => {}
+            }
         }
     }
 
@@ -227,17 +279,32 @@ impl Storage for Cacher {
         if start.revision.is_some() {
             return self.backend.list(prefix, options).await;
         }
-        // Consistent read: from memory only if the cache already holds the latest state.
+        // Consistent read: from memory once the cache holds the backend's latest state.
         let current = self.backend.current_revision().await?;
         let caught_up = {
             let inner = self.read();
             inner.ready && inner.revision >= current
         };
-        if caught_up {
-            Ok(self.list_from_cache(prefix, options.limit))
-        } else {
-            self.backend.list(prefix, options).await
+        if !self.backend.reports_progress() {
+            // Upstream delegates such lists to its storage and counts nothing; memory can
+            // still answer when it happens to be current.
+            if caught_up {
+                return Ok(self.list_from_cache(prefix, options.limit));
+            }
+            return self.backend.list(prefix, options).await;
         }
+        if caught_up || self.catch_up(current).await {
+            self.count_consistent_read(true, false);
+            return Ok(self.list_from_cache(prefix, options.limit));
+        }
+        tracing::debug!(
+            prefix,
+            revision = current,
+            "consistent list falls back to the backend"
+        );
+        let listed = self.backend.list(prefix, options).await;
+        self.count_consistent_read(listed.is_ok(), true);
+        listed
     }
 
     async fn guaranteed_update(
@@ -448,7 +515,9 @@ async fn sync(
     shared: &Shared,
 ) -> Result<()> {
     let list = backend.list(prefix, ListOptions::default()).await?;
-    let mut stream = backend.watch(prefix, list.revision).await?;
+    let mut stream = backend
+        .watch_with_progress(prefix, list.revision, shared.progress.clone())
+        .await?;
     {
         let mut inner = shared.inner.write().unwrap_or_else(|e| e.into_inner());
         inner.store = list
@@ -468,11 +537,11 @@ async fn sync(
     shared.revision.send_replace(list.revision);
     while let Some(item) = stream.next().await {
         let ev = item?;
-        let revision = ev.revision;
-        {
+        let revision = {
             let mut inner = shared.inner.write().unwrap_or_else(|e| e.into_inner());
             apply(&mut inner, options.event_ring, ev);
-        }
+            inner.revision
+        };
         shared.revision.send_replace(revision);
     }
     Ok(())
@@ -497,6 +566,11 @@ fn apply(inner: &mut Inner, ring_size: usize, ev: WatchEvent) {
         }
         EventKind::Deleted => {
             inner.store.remove(&ev.key);
+        }
+        EventKind::Progress => {
+            // Nothing changed under the prefix up to this revision: the cache is current.
+            inner.revision = inner.revision.max(ev.revision);
+            return;
         }
     }
     inner.revision = ev.revision;

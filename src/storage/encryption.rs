@@ -8,7 +8,8 @@
 //! secretbox the nonce then NaCl's box; a cluster's encrypted Secrets read the same in both.
 
 use super::{
-    ErrorCode, KeyValue, ListOptions, ListResult, Result, Storage, StorageError, WatchStream,
+    ErrorCode, EventKind, KeyValue, ListOptions, ListResult, ProgressRequests, Result, Storage,
+    StorageError, WatchStream,
 };
 use aes::cipher::block_padding::Pkcs7;
 use aes::cipher::{BlockCipher, BlockDecryptMut, BlockEncryptMut, KeyInit, KeyIvInit};
@@ -454,6 +455,24 @@ impl EncryptedStorage {
         Self { inner, transformer }
     }
 
+    /// Decrypts the values of a backend's watch events.
+    fn open_events(&self, events: WatchStream) -> WatchStream {
+        let transformer = self.transformer.clone();
+        events
+            .map(move |event| {
+                let mut event = event?;
+                if event.kind == EventKind::Progress {
+                    return Ok(event);
+                }
+                event.value = transformer.open(&event.key, &event.value)?;
+                if let Some(prev) = &event.prev_value {
+                    event.prev_value = Some(transformer.open(&event.key, prev)?);
+                }
+                Ok(event)
+            })
+            .boxed()
+    }
+
     fn open_kv(&self, kv: KeyValue) -> Result<KeyValue> {
         Ok(KeyValue {
             value: self.transformer.open(&kv.key, &kv.value)?,
@@ -514,18 +533,25 @@ impl Storage for EncryptedStorage {
     }
 
     async fn watch(&self, prefix: &str, from_revision: i64) -> Result<WatchStream> {
-        let transformer = self.transformer.clone();
         let events = self.inner.watch(prefix, from_revision).await?;
-        Ok(events
-            .map(move |event| {
-                let mut event = event?;
-                event.value = transformer.open(&event.key, &event.value)?;
-                if let Some(prev) = &event.prev_value {
-                    event.prev_value = Some(transformer.open(&event.key, prev)?);
-                }
-                Ok(event)
-            })
-            .boxed())
+        Ok(self.open_events(events))
+    }
+
+    fn reports_progress(&self) -> bool {
+        self.inner.reports_progress()
+    }
+
+    async fn watch_with_progress(
+        &self,
+        prefix: &str,
+        from_revision: i64,
+        requests: ProgressRequests,
+    ) -> Result<WatchStream> {
+        let events = self
+            .inner
+            .watch_with_progress(prefix, from_revision, requests)
+            .await?;
+        Ok(self.open_events(events))
     }
 
     async fn compact(&self, revision: i64) -> Result<()> {

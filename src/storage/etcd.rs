@@ -29,8 +29,8 @@ use etcd_client::{
 use futures::StreamExt;
 
 use super::{
-    ContinueToken, ErrorCode, EventKind, KeyValue, ListOptions, ListResult, ListStart, Result,
-    Storage, StorageError, WatchEvent, WatchStream,
+    ContinueToken, ErrorCode, EventKind, KeyValue, ListOptions, ListResult, ListStart,
+    ProgressRequests, Result, Storage, StorageError, WatchEvent, WatchStream,
 };
 
 /// How to reach etcd (`--etcd-servers`, `--etcd-cafile`, `--etcd-certfile`, `--etcd-keyfile`).
@@ -61,6 +61,8 @@ const WATCH_RESUME_ROUNDS: u32 = 5;
 pub struct EtcdStorage {
     pool: Arc<Pool>,
     lease: tokio::sync::Mutex<SharedLease>,
+    /// Every member answers progress requests correctly (see [`answers_progress_requests`]).
+    progress_requests: bool,
 }
 
 /// Longest a lease is reused for, and the share of the TTL it is reused for when that is
@@ -222,6 +224,25 @@ impl EtcdStorage {
                 .map_err(|e| map_err("", e))?;
             clients.push(client);
         }
+        let mut progress_requests = true;
+        for (client, endpoint) in clients.iter().zip(&options.endpoints) {
+            let version = match client.clone().maintenance_client().status().await {
+                Ok(status) => status.version().to_owned(),
+                Err(e) => {
+                    tracing::warn!(endpoint, error = %e, "cannot read the etcd member's version");
+                    String::new()
+                }
+            };
+            if !answers_progress_requests(&version) {
+                tracing::info!(
+                    endpoint,
+                    version,
+                    "etcd member cannot answer watch progress requests reliably (needs 3.4.31+ \
+                     or 3.5.13+): consistent lists go to etcd instead of the watch cache"
+                );
+                progress_requests = false;
+            }
+        }
         let pool = Pool {
             down_since: Mutex::new(vec![None; clients.len()]),
             clients,
@@ -230,6 +251,7 @@ impl EtcdStorage {
         Ok(Self {
             pool: Arc::new(pool),
             lease: Default::default(),
+            progress_requests,
         })
     }
 
@@ -588,17 +610,22 @@ impl Storage for EtcdStorage {
     }
 
     async fn watch(&self, prefix: &str, from_revision: i64) -> Result<WatchStream> {
-        let (stream, pending, after) = open_watch(&self.pool, prefix, from_revision).await?;
-        let state = EtcdWatch {
-            pool: self.pool.clone(),
-            stream,
-            prefix: prefix.to_owned(),
-            from_revision,
-            after,
-            pending,
-            done: false,
-        };
-        Ok(super::into_watch_stream(state))
+        self.open_watch_stream(prefix, from_revision, None).await
+    }
+
+    fn reports_progress(&self) -> bool {
+        self.progress_requests
+    }
+
+    async fn watch_with_progress(
+        &self,
+        prefix: &str,
+        from_revision: i64,
+        requests: ProgressRequests,
+    ) -> Result<WatchStream> {
+        let progress = self.progress_requests.then(|| requests.listen());
+        self.open_watch_stream(prefix, from_revision, progress)
+            .await
     }
 
     async fn size(&self) -> Result<Option<(String, i64)>> {
@@ -630,6 +657,53 @@ impl Storage for EtcdStorage {
             Err(e) if e.code == ErrorCode::Compacted => Ok(()),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// Whether an etcd member of `version` answers a progress request only once its watches have
+/// sent every event up to the revision it reports: etcd before 3.4.31 and 3.5.13 could answer
+/// ahead of events still on their way (etcd issue 15220), so upstream's feature support checker
+/// requires those versions for `RequestWatchProgress`, and so does kubeboot.
+fn answers_progress_requests(version: &str) -> bool {
+    let mut parts = version
+        .split(['-', '+'])
+        .next()
+        .unwrap_or_default()
+        .split('.')
+        .map(str::parse::<u64>);
+    let (Some(Ok(major)), Some(Ok(minor)), Some(Ok(patch))) =
+        (parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    match (major, minor) {
+        (3, 4) => patch >= 31,
+        (3, 5) => patch >= 13,
+        (3, m) => m > 5,
+        (m, _) => m > 3,
+    }
+}
+
+impl EtcdStorage {
+    /// The watch behind [`Storage::watch`] and [`Storage::watch_with_progress`].
+    async fn open_watch_stream(
+        &self,
+        prefix: &str,
+        from_revision: i64,
+        progress: Option<tokio::sync::watch::Receiver<u64>>,
+    ) -> Result<WatchStream> {
+        let (stream, pending, after) = open_watch(&self.pool, prefix, from_revision).await?;
+        let state = EtcdWatch {
+            pool: self.pool.clone(),
+            stream,
+            prefix: prefix.to_owned(),
+            from_revision,
+            after,
+            pending,
+            done: false,
+            progress,
+        };
+        Ok(super::into_watch_stream(state))
     }
 }
 
@@ -761,6 +835,8 @@ struct EtcdWatch {
     after: i64,
     pending: VecDeque<Result<WatchEvent>>,
     done: bool,
+    /// Progress requests, passed on to etcd as its `WatchProgressRequest`.
+    progress: Option<tokio::sync::watch::Receiver<u64>>,
 }
 
 impl super::WatchCursor for EtcdWatch {
@@ -782,7 +858,28 @@ impl EtcdWatch {
             if self.done {
                 return None;
             }
-            let broken = match self.stream.next().await {
+            let received = match self.progress.as_mut() {
+                Some(requests) => tokio::select! {
+                    resp = self.stream.next() => Some(resp),
+                    changed = requests.changed() => {
+                        if changed.is_err() {
+                            self.progress = None;
+                        }
+                        None
+                    }
+                },
+                None => Some(self.stream.next().await),
+            };
+            let Some(received) = received else {
+                if self.progress.is_some()
+                    && let Err(e) = self.stream.request_progress().await
+                {
+                    // The stream is broken; reading it next says so and resumes it.
+                    tracing::debug!(prefix = self.prefix, error = %e, "progress request failed");
+                }
+                continue;
+            };
+            let broken = match received {
                 Some(Ok(resp)) => {
                     if let Some(err) = canceled(&self.prefix, self.from_revision, &resp) {
                         self.done = true;
@@ -808,6 +905,18 @@ impl EtcdWatch {
     }
 
     fn queue(&mut self, resp: &WatchResponse) {
+        // An answer to a progress request carries no events, only the revision every event
+        // of the watch has been sent up to.
+        if resp.events().is_empty() && !resp.created() {
+            if self.progress.is_some()
+                && let Some(h) = resp.header()
+            {
+                self.after = self.after.max(h.revision());
+                self.pending
+                    .push_back(Ok(WatchEvent::progress(h.revision())));
+            }
+            return;
+        }
         if let Some(rev) = resp
             .events()
             .iter()
@@ -846,7 +955,22 @@ impl EtcdWatch {
 
 #[cfg(test)]
 mod tests {
-    use super::{LEASE_MAX_KEYS, SharedLease, prefix_end, reuse_seconds, ttl_seconds};
+    use super::{
+        LEASE_MAX_KEYS, SharedLease, answers_progress_requests, prefix_end, reuse_seconds,
+        ttl_seconds,
+    };
+
+    #[test]
+    fn progress_requests_are_trusted_from_the_versions_upstream_trusts() {
+        for good in ["3.4.31", "3.5.13", "3.5.21", "3.6.0", "3.6.0-rc.1", "4.0.0"] {
+            assert!(answers_progress_requests(good), "{good}");
+        }
+        for bad in [
+            "3.4.23", "3.4.30", "3.5.0", "3.5.12", "3.3.27", "", "3.5", "x.y.z",
+        ] {
+            assert!(!answers_progress_requests(bad), "{bad}");
+        }
+    }
     use std::time::{Duration, Instant};
 
     #[test]

@@ -2,7 +2,7 @@
 //! (`etcd_request_duration_seconds`, by operation and resource, for both backends as upstream
 //! records them for etcd).
 
-use super::{KeyValue, ListOptions, ListResult, Result, Storage, WatchStream};
+use super::{KeyValue, ListOptions, ListResult, ProgressRequests, Result, Storage, WatchStream};
 use crate::metrics::{StorageLabels, metrics};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -90,6 +90,21 @@ impl Storage for Instrumented {
 
     async fn watch(&self, prefix: &str, from_revision: i64) -> Result<WatchStream> {
         self.inner.watch(prefix, from_revision).await
+    }
+
+    fn reports_progress(&self) -> bool {
+        self.inner.reports_progress()
+    }
+
+    async fn watch_with_progress(
+        &self,
+        prefix: &str,
+        from_revision: i64,
+        requests: ProgressRequests,
+    ) -> Result<WatchStream> {
+        self.inner
+            .watch_with_progress(prefix, from_revision, requests)
+            .await
     }
 
     async fn compact(&self, revision: i64) -> Result<()> {

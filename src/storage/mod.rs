@@ -227,6 +227,46 @@ pub enum EventKind {
     Modified,
     /// The key was deleted.
     Deleted,
+    /// Nothing changed: the watch has delivered every event under its prefix up to `revision`,
+    /// as etcd's progress notification. Only watches opened with
+    /// [`Storage::watch_with_progress`] yield it (key and values empty), after a request.
+    Progress,
+}
+
+/// Asks the watches opened with it by [`Storage::watch_with_progress`] to report progress, as
+/// upstream's `RequestWatchProgress`.
+#[derive(Debug, Clone)]
+pub struct ProgressRequests(Arc<tokio::sync::watch::Sender<u64>>);
+
+impl Default for ProgressRequests {
+    fn default() -> Self {
+        Self(Arc::new(tokio::sync::watch::Sender::new(0)))
+    }
+}
+
+impl ProgressRequests {
+    /// Makes every live watch opened with these requests yield one [`EventKind::Progress`].
+    pub fn request(&self) {
+        self.0.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// What a watch waits on: it changes with every request made after this call.
+    pub(crate) fn listen(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.0.subscribe()
+    }
+}
+
+impl WatchEvent {
+    /// A [`EventKind::Progress`] at `revision`.
+    pub(crate) fn progress(revision: i64) -> Self {
+        Self {
+            kind: EventKind::Progress,
+            key: String::new(),
+            value: Bytes::new(),
+            prev_value: None,
+            revision,
+        }
+    }
 }
 
 /// One committed change, as delivered by [`Storage::watch`].
@@ -300,6 +340,25 @@ pub trait Storage: Send + Sync + 'static {
     /// the stream's first item) if `from_revision` is older than the compacted revision;
     /// a future revision waits for it.
     async fn watch(&self, prefix: &str, from_revision: i64) -> Result<WatchStream>;
+
+    /// Whether [`Storage::watch_with_progress`] reports progress on this backend.
+    fn reports_progress(&self) -> bool {
+        false
+    }
+
+    /// [`Storage::watch`] whose stream also yields an [`EventKind::Progress`] after each of
+    /// `requests`, once it has delivered every event up to the revision that was current when
+    /// the request was made; so a watcher of a quiet prefix learns that it is up to date. A
+    /// backend that does not [report progress](Storage::reports_progress) ignores the requests.
+    async fn watch_with_progress(
+        &self,
+        prefix: &str,
+        from_revision: i64,
+        requests: ProgressRequests,
+    ) -> Result<WatchStream> {
+        let _ = requests;
+        self.watch(prefix, from_revision).await
+    }
 
     /// Discards history up to `revision`: reads and watches from an older revision then fail
     /// with `Compacted`. Compacting at or below the compacted revision is a no-op.
@@ -446,6 +505,13 @@ impl KeyBuilder {
         } else {
             format!("{}/{group}/{resource}/", self.prefix)
         }
+    }
+
+    /// [`KeyBuilder::resource_prefix`] below the root and without its trailing `/`, as
+    /// upstream's `ResourcePrefix` (`/configmaps`, `/minions`, `/apps/deployments`).
+    pub fn resource_path(&self, group: &str, resource: &str) -> String {
+        let prefix = self.resource_prefix(group, resource);
+        prefix[self.prefix.len()..prefix.len() - 1].to_owned()
     }
 
     /// Prefix of the keys of `resource` in `namespace` (all namespaces when `None`), ending in `/`.

@@ -7,6 +7,7 @@ use crate::common::WITHOUT_CONTROLLERS;
 use crate::crds::create_crd;
 use crate::support::https::Https;
 use crate::support::kubeboot::TestServer;
+use crate::support::scrape::Scrape;
 use crate::support::wait::{answers, eventually};
 use serde_json::{Value, json};
 
@@ -381,6 +382,49 @@ async fn lists_from_the_watch_cache_and_at_an_exact_revision_have_the_same_item_
     envelope(&cached, "NamespaceList", "v1", &[]);
     assert!(names(&cached).contains(&"revs"), "{cached}");
     assert_typed_items(&admin, &cached, "/api/v1", "namespaces").await;
+}
+
+/// Consistent lists (no resourceVersion) are served from the watch cache, as upstream's
+/// ConsistentListFromCache: each one is counted in `apiserver_watch_cache_consistent_read_total`
+/// without a fallback, sees the write just acknowledged, and answers at the store's current
+/// revision even when the last write was to another resource.
+#[tokio::test]
+async fn consistent_lists_come_from_the_watch_cache_and_see_every_acknowledged_write() {
+    let mut server = TestServer::up(WITHOUT_CONTROLLERS);
+    server.wait_ready().await;
+    let admin = server.admin();
+    create_namespace(&admin, "fresh").await;
+    let base = "/api/v1/namespaces/fresh/configmaps";
+    let served = [
+        ("resource", "/configmaps"),
+        ("success", "true"),
+        ("fallback", "false"),
+    ];
+    let fell_back = [("resource", "/configmaps"), ("fallback", "true")];
+    let metric = "apiserver_watch_cache_consistent_read_total";
+    let before = Scrape::of(&admin).await;
+    let mut names_so_far = Vec::new();
+    for i in 0..5 {
+        let name = format!("cm-{i}");
+        admin.create(base, &config_map(&name, json!({}))).await;
+        names_so_far.push(name);
+        // A write elsewhere moves the store past anything the ConfigMap cache has seen.
+        let secret = admin
+            .create(
+                "/api/v1/namespaces/fresh/secrets",
+                &json!({"metadata": {"name": format!("s-{i}")}}),
+            )
+            .await;
+        let list = get(&admin, base).await;
+        assert_eq!(names(&list), names_so_far, "{list}");
+        assert!(rv(&list) >= rv(&secret), "{list}");
+    }
+    let after = Scrape::of(&admin).await;
+    assert_eq!(
+        after.value(metric, &served) - before.value(metric, &served),
+        5.0
+    );
+    assert_eq!(after.value(metric, &fell_back), 0.0);
 }
 
 #[tokio::test]

@@ -10,8 +10,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::StreamExt;
 use kubeboot::storage::{
-    ErrorCode, EventKind, KeyValue, ListOptions, RevisionMatch, Storage, StorageError, WatchEvent,
-    WatchStream,
+    ErrorCode, EventKind, KeyValue, ListOptions, ProgressRequests, RevisionMatch, Storage,
+    StorageError, WatchEvent, WatchStream,
 };
 
 /// A store under test plus whatever keeps it alive (temp dir, server process).
@@ -39,6 +39,7 @@ macro_rules! conformance_tests {
             compaction_makes_older_watches_and_lists_fail,
             not_older_than_lists_see_at_least_the_requested_revision,
             expiring_keys_go_after_their_ttl_or_are_refused,
+            progress_requests_move_a_quiet_watch_to_the_current_revision,
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
@@ -105,7 +106,50 @@ async fn list_all(
     (r.items, r.revision)
 }
 
-/// Create, get, update, delete and their error codes.
+/// A backend that reports progress answers a request on a watch of a prefix nobody writes to
+/// with a progress event at (or past) the revision of the last write elsewhere, and the watch
+/// goes on with later changes; one that does not ignores the request.
+pub async fn progress_requests_move_a_quiet_watch_to_the_current_revision(fx: Fixture) {
+    let s = &*fx.store;
+    let quiet = format!("{}quiet/", fx.prefix);
+    let requests = ProgressRequests::default();
+    let mut w = s
+        .watch_with_progress(&quiet, 0, requests.clone())
+        .await
+        .unwrap();
+    let mut last = 0;
+    for i in 0..3 {
+        last = s
+            .create(&format!("{}busy/k{i}", fx.prefix), b("v"))
+            .await
+            .unwrap();
+    }
+    requests.request();
+    if s.reports_progress() {
+        let ev = next_event(&mut w).await.unwrap();
+        assert_eq!(ev.kind, EventKind::Progress, "{ev:?}");
+        assert!(ev.revision >= last, "progress at {} < {last}", ev.revision);
+        assert!(ev.key.is_empty() && ev.value.is_empty());
+    }
+    let r = s.create(&format!("{quiet}k"), b("v")).await.unwrap();
+    let ev = next_event(&mut w).await.unwrap();
+    assert_eq!((ev.kind, ev.revision), (EventKind::Added, r), "{ev:?}");
+
+    // A watch replaying history answers once it has caught up with the request's revision.
+    let mut replay = s
+        .watch_with_progress(&quiet, last - 1, requests.clone())
+        .await
+        .unwrap();
+    requests.request();
+    let ev = next_event(&mut replay).await.unwrap();
+    assert_eq!((ev.kind, ev.revision), (EventKind::Added, r), "{ev:?}");
+    if s.reports_progress() {
+        let ev = next_event(&mut replay).await.unwrap();
+        assert_eq!(ev.kind, EventKind::Progress, "{ev:?}");
+        assert!(ev.revision >= r, "progress at {} < {r}", ev.revision);
+    }
+}
+
 /// A backend that expires keys deletes an expiring key once its TTL has passed since its last
 /// write (a `Deleted` event like any other) and leaves plain keys alone, an update detaching a
 /// key from its lease; one that does not refuses expiring writes and writes nothing.
@@ -152,6 +196,7 @@ pub async fn expiring_keys_go_after_their_ttl_or_are_refused(fx: Fixture) {
     assert_eq!(s.get(&detached).await.unwrap().unwrap().value, b("v2"));
 }
 
+/// Create, get, update, delete and their error codes.
 pub async fn create_get_update_delete_follow_the_contract(fx: Fixture) {
     let s = &*fx.store;
     let k = format!("{}ns/one", fx.prefix);
@@ -498,6 +543,7 @@ pub async fn concurrent_writers_and_watchers_agree_with_a_fresh_list(fx: Fixture
                     assert_eq!(prev, ev.prev_value);
                 }
                 EventKind::Deleted => assert_eq!(view.remove(&ev.key), ev.prev_value),
+                EventKind::Progress => panic!("progress on a plain watch: {ev:?}"),
             }
             seen.push(ev.revision);
         }

@@ -526,17 +526,20 @@ mod cacher {
 
     use async_trait::async_trait;
     use kubeboot::storage::{
-        KeyValue, ListResult, Result, RevisionMatch, WatchStream, run_compactor,
+        KeyValue, ListResult, ProgressRequests, Result, RevisionMatch, WatchStream, run_compactor,
     };
 
     use super::*;
 
     /// A real store that counts the watches opened on it and can hold back the start of each
     /// watch, as etcd does for a watch starting in the past (it syncs those in the background).
+    /// It also counts lists, and passes progress requests on when told to.
     struct CountingWatches {
         inner: Arc<dyn Storage>,
         watches: AtomicUsize,
+        lists: AtomicUsize,
         first_poll_delay: Duration,
+        forward_progress: bool,
     }
 
     impl CountingWatches {
@@ -544,7 +547,9 @@ mod cacher {
             Self {
                 inner,
                 watches: AtomicUsize::new(0),
+                lists: AtomicUsize::new(0),
                 first_poll_delay: Duration::ZERO,
+                forward_progress: false,
             }
         }
     }
@@ -558,7 +563,23 @@ mod cacher {
             self.inner.get(key).await
         }
         async fn list(&self, prefix: &str, options: ListOptions) -> Result<ListResult> {
+            self.lists.fetch_add(1, Ordering::SeqCst);
             self.inner.list(prefix, options).await
+        }
+        fn reports_progress(&self) -> bool {
+            self.forward_progress && self.inner.reports_progress()
+        }
+        async fn watch_with_progress(
+            &self,
+            prefix: &str,
+            from: i64,
+            requests: ProgressRequests,
+        ) -> Result<WatchStream> {
+            if !self.forward_progress {
+                return self.watch(prefix, from).await;
+            }
+            self.watches.fetch_add(1, Ordering::SeqCst);
+            self.inner.watch_with_progress(prefix, from, requests).await
         }
         async fn guaranteed_update(
             &self,
@@ -611,6 +632,80 @@ mod cacher {
             assert_eq!(next_event(w).await.unwrap().revision, r);
         }
         assert_eq!(backend.watches.load(Ordering::SeqCst), 1);
+    }
+
+    /// Consistent lists come from the cache, as upstream's ConsistentListFromCache: a write
+    /// through the cache is in the next list, and so is the revision of a write elsewhere, yet
+    /// the backend is listed only once, by the cache itself. Without progress reports from the
+    /// backend (etcd older than 3.4.31 or 3.5.13), a list after a write elsewhere has to go to
+    /// the backend.
+    async fn consistent_lists_come_from_the_cache(fx: super::conformance::Fixture) {
+        let backend = Arc::new(CountingWatches {
+            forward_progress: true,
+            ..CountingWatches::new(fx.store.clone())
+        });
+        let pods = "/registry/pods/";
+        let cache = Cacher::new(backend.clone(), pods, cacher_options());
+        let consistent = || cache.list(pods, ListOptions::default());
+        let names =
+            |l: &ListResult| -> Vec<String> { l.items.iter().map(|kv| kv.key.clone()).collect() };
+        let a = cache
+            .create("/registry/pods/ns/a", Bytes::new())
+            .await
+            .unwrap();
+        let l = consistent().await.unwrap();
+        assert_eq!(names(&l), ["/registry/pods/ns/a"]);
+        assert!(l.revision >= a);
+        let elsewhere = fx
+            .store
+            .create("/registry/configmaps/ns/x", Bytes::new())
+            .await
+            .unwrap();
+        let l = consistent().await.unwrap();
+        assert_eq!(names(&l), ["/registry/pods/ns/a"]);
+        assert!(l.revision >= elsewhere, "{} < {elsewhere}", l.revision);
+        cache
+            .create("/registry/pods/ns/b", Bytes::new())
+            .await
+            .unwrap();
+        let l = consistent().await.unwrap();
+        assert_eq!(names(&l), ["/registry/pods/ns/a", "/registry/pods/ns/b"]);
+        let backend_lists = backend.lists.load(Ordering::SeqCst);
+        if fx.store.reports_progress() {
+            assert_eq!(backend_lists, 1, "only the cache's own list");
+        } else {
+            assert!(
+                backend_lists > 1,
+                "without progress reports lists fall back"
+            );
+        }
+
+        let silent = Arc::new(CountingWatches::new(fx.store.clone()));
+        let cache = Cacher::new(silent.clone(), pods, cacher_options());
+        wait_until_listed(&cache, pods).await;
+        let listed = silent.lists.load(Ordering::SeqCst);
+        fx.store
+            .create("/registry/configmaps/ns/y", Bytes::new())
+            .await
+            .unwrap();
+        let l = cache.list(pods, ListOptions::default()).await.unwrap();
+        assert_eq!(l.items.len(), 2);
+        assert_eq!(
+            silent.lists.load(Ordering::SeqCst),
+            listed + 1,
+            "a backend list"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn consistent_lists_come_from_the_cache_on_the_embedded_store() {
+        consistent_lists_come_from_the_cache(embedded_fixture().await).await;
+    }
+
+    #[cfg(feature = "etcd")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn consistent_lists_come_from_the_cache_on_etcd() {
+        consistent_lists_come_from_the_cache(super::etcd_fixture().await).await;
     }
 
     /// Lists the cache at "any revision" so it has done its first list.

@@ -70,6 +70,8 @@ pub(super) fn encode_log(
         EventKind::Added => KIND_ADDED,
         EventKind::Modified => KIND_MODIFIED,
         EventKind::Deleted => KIND_DELETED,
+        // The writer logs changes only; progress exists on watch streams alone.
+        EventKind::Progress => unreachable!("a progress event is never logged"),
     });
     out.extend_from_slice(&(create as u64).to_le_bytes());
     out.extend_from_slice(&(prev as u64).to_le_bytes());

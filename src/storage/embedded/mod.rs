@@ -46,8 +46,8 @@ use redb::{Database, ReadableTable};
 use tokio::sync::{broadcast, oneshot};
 
 use super::{
-    ErrorCode, KeyValue, ListOptions, ListResult, Result, Storage, StorageError, WatchEvent,
-    WatchStream,
+    ErrorCode, KeyValue, ListOptions, ListResult, ProgressRequests, Result, Storage, StorageError,
+    WatchEvent, WatchStream,
 };
 use codec::{CURRENT, LOG, META, META_COMPACTED, META_REVISION, rev};
 use writer::{Op, Request};
@@ -224,7 +224,20 @@ impl Storage for EmbeddedStorage {
     }
 
     async fn watch(&self, prefix: &str, from_revision: i64) -> Result<WatchStream> {
-        watch::watch(&self.shared, prefix, from_revision)
+        watch::watch(&self.shared, prefix, from_revision, None)
+    }
+
+    fn reports_progress(&self) -> bool {
+        true
+    }
+
+    async fn watch_with_progress(
+        &self,
+        prefix: &str,
+        from_revision: i64,
+        requests: ProgressRequests,
+    ) -> Result<WatchStream> {
+        watch::watch(&self.shared, prefix, from_revision, Some(&requests))
     }
 
     async fn size(&self) -> Result<Option<(String, i64)>> {

@@ -10,10 +10,17 @@ use tokio::sync::broadcast;
 
 use super::codec::{LOG, META_COMPACTED, corrupt, decode_log, meta_get, rev};
 use super::{Shared, internal};
-use crate::storage::{ErrorCode, EventKind, Result, StorageError, WatchEvent, WatchStream};
+use crate::storage::{
+    ErrorCode, EventKind, ProgressRequests, Result, StorageError, WatchEvent, WatchStream,
+};
 
 /// Starts a watch of `prefix` after `from_revision` (0 or less: from now).
-pub(super) fn watch(shared: &Arc<Shared>, prefix: &str, from_revision: i64) -> Result<WatchStream> {
+pub(super) fn watch(
+    shared: &Arc<Shared>,
+    prefix: &str,
+    from_revision: i64,
+    progress: Option<&ProgressRequests>,
+) -> Result<WatchStream> {
     let compacted = shared.compacted.load(Ordering::Acquire);
     if from_revision > 0 && from_revision < compacted {
         return Err(StorageError::compacted(prefix, from_revision, compacted));
@@ -26,6 +33,8 @@ pub(super) fn watch(shared: &Arc<Shared>, prefix: &str, from_revision: i64) -> R
         live: false,
         done: false,
         buffer: VecDeque::new(),
+        progress: progress.map(ProgressRequests::listen),
+        progress_due: None,
     };
     if from_revision <= 0 {
         // "From now": subscribe before reading the revision so nothing after it is missed.
@@ -64,6 +73,18 @@ struct WatchState {
     /// An error was yielded; the stream ends.
     done: bool,
     buffer: VecDeque<WatchEvent>,
+    /// Progress requests to answer, if the watch was opened with them.
+    progress: Option<tokio::sync::watch::Receiver<u64>>,
+    /// A request is answered once `cursor` reaches the revision published when it was made:
+    /// every event up to it has then been examined.
+    progress_due: Option<i64>,
+}
+
+/// What a live watcher woke up for.
+enum Woken {
+    Event(std::result::Result<Arc<WatchEvent>, broadcast::error::RecvError>),
+    ProgressRequested,
+    RequestsGone,
 }
 
 impl crate::storage::WatchCursor for WatchState {
@@ -81,6 +102,10 @@ impl WatchState {
             if self.done {
                 return None;
             }
+            if self.progress_due.is_some_and(|due| self.cursor >= due) {
+                self.progress_due = None;
+                return Some(Ok(WatchEvent::progress(self.cursor)));
+            }
             if !self.live {
                 if let Err(e) = self.read_history().await {
                     self.done = true;
@@ -89,7 +114,28 @@ impl WatchState {
                 continue;
             }
             let rx = self.rx.as_mut().expect("live watchers are subscribed");
-            match rx.recv().await {
+            let woken = match self.progress.as_mut() {
+                Some(requests) => tokio::select! {
+                    ev = rx.recv() => Woken::Event(ev),
+                    changed = requests.changed() => match changed {
+                        Ok(()) => Woken::ProgressRequested,
+                        Err(_) => Woken::RequestsGone,
+                    },
+                },
+                None => Woken::Event(rx.recv().await),
+            };
+            let received = match woken {
+                Woken::Event(received) => received,
+                Woken::ProgressRequested => {
+                    self.progress_due = Some(self.shared.revision.load(Ordering::Acquire));
+                    continue;
+                }
+                Woken::RequestsGone => {
+                    self.progress = None;
+                    continue;
+                }
+            };
+            match received {
                 Ok(ev) => {
                     if ev.revision <= self.cursor {
                         continue;
