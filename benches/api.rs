@@ -14,11 +14,10 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use serde_json::{Value, json};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::bench::{cpu_time, median, ms, percentile, request, request_as, start};
 use support::https::Https;
-use support::socket::{loopback_listener, spawn_with_listener};
 
 const SEQUENTIAL_MAX: usize = 2_000;
 const SEQUENTIAL_CAP: Duration = Duration::from_secs(15);
@@ -37,19 +36,6 @@ const NODES: usize = 100;
 const LEASE_PERIOD: Duration = Duration::from_secs(10);
 const STATUS_PERIOD: Duration = Duration::from_secs(60);
 const HEARTBEAT_WINDOW: Duration = Duration::from_secs(60);
-
-/// CPU time (user + system) the process `pid` has used, from /proc.
-fn cpu_time(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc stat");
-    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
-    let rest = &stat[stat.rfind(')').expect("comm") + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 =
-        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
-    // SAFETY: sysconf only reads a system constant.
-    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
-    Duration::from_millis(ticks * 1000 / per_second.max(1))
-}
 
 /// One simulated kubelet: registers Node `name` and its Lease, then renews the Lease every
 /// LEASE_PERIOD and patches the Node's status every STATUS_PERIOD until `end`, starting after
@@ -126,31 +112,6 @@ async fn kubelet(
     lat
 }
 
-async fn request(
-    sender: &mut SendRequest<Full<Bytes>>,
-    method: &str,
-    path: &str,
-    body: Option<&Value>,
-) -> (u16, Bytes) {
-    request_as(sender, method, path, body, "application/json").await
-}
-
-/// A request whose response is negotiated as `accept`.
-async fn request_as(
-    sender: &mut SendRequest<Full<Bytes>>,
-    method: &str,
-    path: &str,
-    body: Option<&Value>,
-    accept: &str,
-) -> (u16, Bytes) {
-    let headers = [("accept", accept), ("content-type", "application/json")];
-    let body = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
-    let (status, _, bytes) = Https::exchange(sender, method, path, &headers, body)
-        .await
-        .expect("response");
-    (status, bytes)
-}
-
 /// Creates ConfigMaps named `<prefix>-<n>` in `namespace` one after another on one connection,
 /// up to SEQUENTIAL_MAX or SEQUENTIAL_CAP; the rate and the sorted latencies.
 async fn sequential_creates(
@@ -190,22 +151,6 @@ fn relative(rate: f64, lat: &[Duration], baseline: f64) -> String {
 
 fn configmap(name: &str) -> Value {
     json!({"metadata": {"name": name}, "data": {"v": "x".repeat(1000)}})
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1e3)
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
 }
 
 #[tokio::main]
@@ -615,53 +560,6 @@ async fn main() {
     println!(
         "\nupstream kube-apiserver 1.32 + etcd (../shared/BENCHMARKS.md): 314/s sequential, 1,229/s with 16 clients, LIST 3,000 in 61 ms"
     );
-}
-
-/// Starts `kubeboot up` in `dir` with `extra` flags on a loopback socket passed to it (socket
-/// activation); the process, an admin client once /readyz answers, and the address.
-async fn start(
-    dir: &std::path::Path,
-    extra: &[&str],
-) -> (std::process::Child, Https, std::net::SocketAddr) {
-    let listener = loopback_listener();
-    let addr = listener.local_addr().expect("addr");
-    let mut command = Command::new(support::kubeboot::KUBEBOOT);
-    command
-        .args([
-            "up",
-            "--bind-address=127.0.0.1",
-            "--data-dir=.kubeboot",
-            // As kube-apiserver alone: no controller adds objects (kube-root-ca.crt) to the
-            // namespaces whose lists are measured.
-            "--builtin-controllers=false",
-        ])
-        .args(extra)
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let child = spawn_with_listener(command, listener).expect("kubeboot");
-    let client = ready(addr, &dir.join(".kubeboot/admin.kubeconfig")).await;
-    (child, client, addr)
-}
-
-/// An admin client of the server at `addr` once its kubeconfig exists and /readyz answers.
-async fn ready(addr: std::net::SocketAddr, kubeconfig: &std::path::Path) -> Https {
-    let t0 = Instant::now();
-    loop {
-        if kubeconfig.exists() {
-            let c = Https::from_kubeconfig(addr, kubeconfig);
-            if let Ok(mut s) = c.connect().await
-                && request(&mut s, "GET", "/readyz", None).await.0 == 200
-            {
-                return c;
-            }
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "kubeboot did not become ready"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// Creates on a second server auditing every request at Metadata into a log file, beside the

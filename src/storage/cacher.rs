@@ -38,9 +38,9 @@ use super::{
 };
 
 /// How long a consistent list waits for an answer to its progress request before asking
-/// again: a request the backend watch missed (it was being re-opened) must not cost the
-/// whole wait.
-const PROGRESS_RETRY: Duration = Duration::from_millis(250);
+/// again, as upstream's progress requester: etcd drops a request that arrives while the watch
+/// is still catching up, and a watch being re-opened misses it.
+const PROGRESS_RETRY: Duration = Duration::from_millis(100);
 
 /// Tuning of a [`Cacher`].
 #[derive(Debug, Clone)]

@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod backend;
+pub mod bench;
 pub mod etcd_cluster;
 pub mod https;
 pub mod kubeboot;
