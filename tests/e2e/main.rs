@@ -27,6 +27,7 @@ mod garbage_collection;
 mod image;
 mod impersonation;
 mod kubelet_proxy;
+mod large_objects;
 mod lists;
 mod metrics;
 mod namespace_defaults;

@@ -50,9 +50,14 @@ impl EtcdCluster {
     /// healthy; retries with new ports if a port was taken meanwhile (etcd cannot take a
     /// listening socket from its parent, so it binds free ports itself).
     pub fn start() -> Self {
+        Self::start_members(3)
+    }
+
+    /// [`EtcdCluster::start`] with `n` members.
+    pub fn start_members(n: usize) -> Self {
         let mut last = String::new();
         for _ in 0..3 {
-            match Self::try_start() {
+            match Self::try_start(n) {
                 Ok(c) => return c,
                 Err(log) => last = log,
             }
@@ -60,9 +65,9 @@ impl EtcdCluster {
         panic!("etcd cluster did not start:\n{last}");
     }
 
-    fn try_start() -> Result<Self, String> {
+    fn try_start(n: usize) -> Result<Self, String> {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut members: Vec<Member> = (0..3)
+        let mut members: Vec<Member> = (0..n)
             .map(|i| Member {
                 child: None,
                 name: format!("m{i}"),
@@ -120,6 +125,11 @@ impl EtcdCluster {
     /// Every member's client URL.
     pub fn endpoints(&self) -> Vec<String> {
         self.members.iter().map(|m| m.client_url.clone()).collect()
+    }
+
+    /// Member `i`'s data directory.
+    pub fn data_dir(&self, i: usize) -> PathBuf {
+        self.dir.path().join(&self.members[i].name)
     }
 
     /// Client URLs joined by commas, as `--etcd-servers` takes them.

@@ -294,12 +294,15 @@ impl Store {
             && let (Some(api_version), Some(kind)) = (api_version, kind)
             && protobuf::supports(api_version, kind)
         {
+            // Exact-size allocations: the watch cache holds these bytes for the object's life.
             return protobuf::encode(&o)
-                .map(Bytes::from)
+                .map(|v| Bytes::from(v.into_boxed_slice()))
                 .map_err(|e| RegistryError::Internal(format!("encoding {kind} as protobuf: {e}")));
         }
         Ok(Bytes::from(
-            serde_json::to_vec(&o).expect("JSON values serialize"),
+            serde_json::to_vec(&o)
+                .expect("JSON values serialize")
+                .into_boxed_slice(),
         ))
     }
 

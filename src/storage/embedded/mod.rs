@@ -60,13 +60,21 @@ pub struct EmbeddedOptions {
     pub watch_buffer: usize,
     /// Most requests committed in one transaction.
     pub max_batch: usize,
+    /// Memory redb may use for its page cache and write buffer (half of it at most).
+    pub cache_bytes: usize,
 }
+
+/// redb's default cache is 1 GiB, which it fills with every page it writes: a second copy of
+/// the objects the watch caches already hold. Reads that miss it come from the kernel's page
+/// cache, and writes need only the pages of one checkpoint interval.
+const CACHE_BYTES: usize = 32 << 20;
 
 impl Default for EmbeddedOptions {
     fn default() -> Self {
         Self {
             watch_buffer: 10_000,
             max_batch: 1_024,
+            cache_bytes: CACHE_BYTES,
         }
     }
 }
@@ -104,7 +112,10 @@ impl EmbeddedStorage {
     /// A file left by a killed process is recovered by redb; every acknowledged write is in it.
     pub fn open(path: impl AsRef<Path>, options: EmbeddedOptions) -> Result<Self> {
         let path = path.as_ref();
-        let db = Database::create(path).map_err(internal)?;
+        let db = Database::builder()
+            .set_cache_size(options.cache_bytes)
+            .create(path)
+            .map_err(internal)?;
         let (revision, compacted) = init_tables(&db)?;
         let wal_path = wal::path_for(path);
         let (mut wal, records) = wal::Wal::open(&wal_path, writer::WAL_CAPACITY)
