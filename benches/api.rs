@@ -16,7 +16,9 @@ use hyper::client::conn::http1::SendRequest;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::bench::{cpu_time, median, ms, percentile, request, request_as, start};
+use support::bench::{
+    cpu_time, create_namespaces, median, ms, percentile, request, request_as, start,
+};
 use support::https::Https;
 
 const SEQUENTIAL_MAX: usize = 2_000;
@@ -164,16 +166,7 @@ async fn main() {
     let client = Arc::new(client);
     let mut rows: Vec<(String, String)> = Vec::new();
     let mut s = client.connect().await.expect("connect");
-    for ns in ["bench", "watch", "rbac"] {
-        let (code, _) = request(
-            &mut s,
-            "POST",
-            "/api/v1/namespaces",
-            Some(&json!({"metadata": {"name": ns}})),
-        )
-        .await;
-        assert_eq!(code, 201);
-    }
+    create_namespaces(&mut s, &["bench", "watch", "rbac"]).await;
 
     // Sequential creates on one keep-alive connection.
     let (rate, lat) = sequential_creates(&mut s, "default", "seq").await;

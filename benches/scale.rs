@@ -17,7 +17,9 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use support::bench::{allocated_bytes, median, ms, percentile, request, rss_bytes, start};
+use support::bench::{
+    allocated_bytes, create_namespaces, median, ms, percentile, request, rss_bytes, start,
+};
 use support::https::Https;
 
 const CLIENTS: usize = 16;
@@ -37,6 +39,9 @@ fn env_usize(name: &str, default: usize) -> usize {
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
+
+/// When each write named so was acknowledged.
+type Acks = Arc<std::sync::Mutex<std::collections::HashMap<String, Instant>>>;
 
 /// Which store a column runs on.
 enum Backend {
@@ -196,7 +201,7 @@ fn spawn_writers(
     namespace: &str,
     writers: usize,
     stop: &Arc<AtomicBool>,
-    sent: Option<Arc<std::sync::Mutex<std::collections::HashMap<String, Instant>>>>,
+    sent: Option<Acks>,
 ) -> Vec<tokio::task::JoinHandle<Vec<Duration>>> {
     (0..writers)
         .map(|w| {
@@ -230,7 +235,7 @@ async fn watcher(
     client: Arc<Https>,
     path: String,
     open: Arc<tokio::sync::Barrier>,
-    acked: Arc<std::sync::Mutex<std::collections::HashMap<String, Instant>>>,
+    acked: Acks,
     want: usize,
     stop: Arc<AtomicBool>,
 ) -> (Vec<Duration>, usize) {
@@ -276,6 +281,39 @@ async fn watcher(
     (lat, events)
 }
 
+/// `count` [`watcher`]s of the ConfigMaps in `namespace` from its current revision, returned
+/// once every watch is open.
+async fn open_watchers(
+    client: &Arc<Https>,
+    namespace: &str,
+    count: usize,
+    acked: &Acks,
+    want: usize,
+    stop: &Arc<AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<(Vec<Duration>, usize)>> {
+    let path = format!("/api/v1/namespaces/{namespace}/configmaps");
+    let mut s = client.connect().await.expect("connect");
+    let (_, body) = request(&mut s, "GET", &path, None).await;
+    let rv = list_field(&body, "resourceVersion").expect("rv");
+    let open = Arc::new(tokio::sync::Barrier::new(count + 1));
+    let watchers = (0..count)
+        .map(|_| {
+            tokio::spawn(watcher(
+                client.clone(),
+                format!("{path}?watch=true&resourceVersion={rv}"),
+                open.clone(),
+                acked.clone(),
+                want,
+                stop.clone(),
+            ))
+        })
+        .collect();
+    tokio::time::timeout(PHASE_CAP, open.wait())
+        .await
+        .expect("every watcher connects");
+    watchers
+}
+
 fn latency_cell(lat: &mut [Duration]) -> String {
     lat.sort();
     format!(
@@ -307,16 +345,11 @@ async fn measure(backend: &Backend) -> Vec<(String, String)> {
     rows.push(("RSS idle".into(), mib(idle)));
 
     let mut s = client.connect().await.expect("connect");
-    for ns in ["storm", "scale", "pods", "churn", "watch", "mixed"] {
-        let (code, _) = request(
-            &mut s,
-            "POST",
-            "/api/v1/namespaces",
-            Some(&json!({"metadata": {"name": ns}})),
-        )
-        .await;
-        assert_eq!(code, 201);
-    }
+    create_namespaces(
+        &mut s,
+        &["storm", "scale", "pods", "churn", "watch", "mixed"],
+    )
+    .await;
     // Pods need their service account; no controller makes it here.
     let (code, _) = request(
         &mut s,
@@ -446,25 +479,8 @@ async fn measure(backend: &Backend) -> Vec<(String, String)> {
 
     // Watch latency with 1,000 watchers of one namespace.
     let acked = Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
-    let open = Arc::new(tokio::sync::Barrier::new(WATCHERS + 1));
     let stop = Arc::new(AtomicBool::new(false));
-    let (_, body) = request(&mut s, "GET", "/api/v1/namespaces/watch/configmaps", None).await;
-    let rv = list_field(&body, "resourceVersion").expect("rv");
-    let watchers: Vec<_> = (0..WATCHERS)
-        .map(|_| {
-            tokio::spawn(watcher(
-                client.clone(),
-                format!("/api/v1/namespaces/watch/configmaps?watch=true&resourceVersion={rv}"),
-                open.clone(),
-                acked.clone(),
-                WATCH_EVENTS,
-                stop.clone(),
-            ))
-        })
-        .collect();
-    tokio::time::timeout(PHASE_CAP, open.wait())
-        .await
-        .expect("every watcher connects");
+    let watchers = open_watchers(&client, "watch", WATCHERS, &acked, WATCH_EVENTS, &stop).await;
     let rss_watched = rss_bytes(pid);
     for i in 0..WATCH_EVENTS {
         let name = format!("w-{i}");
@@ -569,25 +585,8 @@ async fn measure(backend: &Backend) -> Vec<(String, String)> {
 
     // Mixed load: writers, watchers and listers together.
     let acked = Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
-    let open = Arc::new(tokio::sync::Barrier::new(MIXED_WATCHERS + 1));
     let stop = Arc::new(AtomicBool::new(false));
-    let (_, body) = request(&mut s, "GET", "/api/v1/namespaces/mixed/configmaps", None).await;
-    let rv = list_field(&body, "resourceVersion").expect("rv");
-    let watchers: Vec<_> = (0..MIXED_WATCHERS)
-        .map(|_| {
-            tokio::spawn(watcher(
-                client.clone(),
-                format!("/api/v1/namespaces/mixed/configmaps?watch=true&resourceVersion={rv}"),
-                open.clone(),
-                acked.clone(),
-                usize::MAX,
-                stop.clone(),
-            ))
-        })
-        .collect();
-    tokio::time::timeout(PHASE_CAP, open.wait())
-        .await
-        .expect("every watcher connects");
+    let watchers = open_watchers(&client, "mixed", MIXED_WATCHERS, &acked, usize::MAX, &stop).await;
     let writers = spawn_writers(&client, "mixed", CLIENTS, &stop, Some(acked.clone()));
     let listers: Vec<_> = (0..MIXED_LISTERS)
         .map(|_| {

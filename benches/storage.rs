@@ -228,24 +228,9 @@ mod etcd {
     use std::path::PathBuf;
 
     use super::*;
+    use crate::support::bench::allocated_bytes;
     use crate::support::socket::free_port;
     use kubeboot::storage::etcd::{EtcdOptions, EtcdStorage};
-
-    /// Bytes allocated on disk under `dir`, as `du` counts them.
-    fn allocated_bytes(dir: &Path) -> u64 {
-        use std::os::unix::fs::MetadataExt;
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return 0;
-        };
-        entries
-            .flatten()
-            .map(|e| match e.metadata() {
-                Ok(m) if m.is_dir() => allocated_bytes(&e.path()),
-                Ok(m) => m.blocks() * 512,
-                Err(_) => 0,
-            })
-            .sum()
-    }
 
     pub struct EtcdServer {
         child: std::process::Child,

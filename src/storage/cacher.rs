@@ -8,8 +8,10 @@
 //! revision is read, the cache's backend watch is asked for a progress notification (which
 //! moves the cache to that revision even when nothing under the prefix changed), and the list
 //! waits for the cache to get there; only a backend that cannot report progress, or a cache
-//! that does not catch up in time, sends it to the backend. Exact-revision lists, continue
-//! pages, gets, counts and all writes go to the backend. Watches older than the ring also go
+//! that does not catch up in time, sends it to the backend. Continue pages and exact-revision
+//! lists come from memory while nothing under the prefix has changed since their revision and
+//! the backend says history still holds it (the embedded store does; on etcd they go to
+//! etcd); gets, counts and all writes go to the backend. Watches older than the ring also go
 //! to the backend.
 //!
 //! When the backend watch fails the cache re-lists; its watchers are then ended with
@@ -90,6 +92,9 @@ struct Inner {
     store: BTreeMap<String, KeyValue>,
     /// Every event under the prefix up to this revision is applied.
     revision: i64,
+    /// Revision of the last change under the prefix (or of the list the cache started from):
+    /// the cached state is the state at every revision from here to `revision`.
+    changed: i64,
     ring: VecDeque<Arc<WatchEvent>>,
     /// All events after this revision are in `ring`.
     ring_floor: i64,
@@ -106,6 +111,7 @@ impl Cacher {
             inner: RwLock::new(Inner {
                 store: BTreeMap::new(),
                 revision: 0,
+                changed: 0,
                 ring: VecDeque::new(),
                 ring_floor: 0,
                 compacted: 0,
@@ -219,6 +225,35 @@ impl Cacher {
 
     fn list_from_cache(&self, prefix: &str, limit: i64) -> ListResult {
         let inner = self.read();
+        let at = inner.revision;
+        Self::list_items(&inner, prefix, prefix, limit, at)
+    }
+
+    /// A list at the past revision `at` (a continue page, or an exact-revision list) from
+    /// memory, when nothing under the prefix has changed since `at` and history still holds it
+    /// (a compacted revision must keep answering Gone, as the backend would).
+    async fn list_at(
+        &self,
+        prefix: &str,
+        start_key: &str,
+        limit: i64,
+        at: i64,
+    ) -> Result<Option<ListResult>> {
+        let in_history = self
+            .backend
+            .compacted_revision()
+            .await?
+            .is_some_and(|compacted| at >= compacted);
+        if !in_history {
+            return Ok(None);
+        }
+        let inner = self.read();
+        let unchanged = inner.ready && inner.changed <= at && at <= inner.revision;
+        Ok(unchanged.then(|| Self::list_items(&inner, prefix, start_key, limit, at)))
+    }
+
+    /// Up to `limit` items under `prefix` from `start_key` on, reported at revision `at`.
+    fn list_items(inner: &Inner, prefix: &str, start_key: &str, limit: i64, at: i64) -> ListResult {
         let limit = if limit > 0 {
             limit as usize
         } else {
@@ -227,7 +262,7 @@ impl Cacher {
         let mut range = inner
             .store
             .range::<str, _>((
-                std::ops::Bound::Included(prefix),
+                std::ops::Bound::Included(start_key),
                 std::ops::Bound::Unbounded,
             ))
             .take_while(|(k, _)| k.starts_with(prefix));
@@ -239,12 +274,12 @@ impl Cacher {
         let mut continue_token = None;
         let mut remaining = None;
         if let Some((next, _)) = range.next() {
-            continue_token = Some(ContinueToken::encode(prefix, inner.revision, next));
+            continue_token = Some(ContinueToken::encode(prefix, at, next));
             remaining = Some(1 + range.count() as i64);
         }
         ListResult {
             items,
-            revision: inner.revision,
+            revision: at,
             continue_token,
             remaining,
         }
@@ -268,16 +303,23 @@ impl Storage for Cacher {
     }
 
     async fn list(&self, prefix: &str, options: ListOptions) -> Result<ListResult> {
-        if !self.covers(prefix) || options.continue_token.is_some() {
+        if !self.covers(prefix) {
             return self.backend.list(prefix, options).await;
         }
         let start = ListStart::resolve(prefix, &options)?;
+        if let Some(at) = start.revision {
+            // Continue pages and exact-revision lists: from memory while nothing changed.
+            if let Some(list) = self
+                .list_at(prefix, &start.start_key, options.limit, at)
+                .await?
+            {
+                return Ok(list);
+            }
+            return self.backend.list(prefix, options).await;
+        }
         if options.revision_match == RevisionMatch::NotOlderThan {
             self.wait_for(start.min_revision).await?;
             return Ok(self.list_from_cache(prefix, options.limit));
-        }
-        if start.revision.is_some() {
-            return self.backend.list(prefix, options).await;
         }
         // Consistent read: from memory once the cache holds the backend's latest state.
         let current = self.backend.current_revision().await?;
@@ -526,6 +568,7 @@ async fn sync(
             .map(|kv| (kv.key.clone(), kv))
             .collect();
         inner.revision = list.revision;
+        inner.changed = list.revision;
         inner.ring.clear();
         inner.ring_floor = list.revision;
         // A fresh channel: watchers of the previous cycle see it close and re-watch, since
@@ -574,6 +617,7 @@ fn apply(inner: &mut Inner, ring_size: usize, ev: WatchEvent) {
         }
     }
     inner.revision = ev.revision;
+    inner.changed = ev.revision;
     let ev = Arc::new(ev);
     inner.ring.push_back(ev.clone());
     while inner.ring.len() > ring_size.max(1) {

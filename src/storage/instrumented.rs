@@ -96,6 +96,10 @@ impl Storage for Instrumented {
         self.inner.reports_progress()
     }
 
+    async fn compacted_revision(&self) -> Result<Option<i64>> {
+        self.inner.compacted_revision().await
+    }
+
     async fn watch_with_progress(
         &self,
         prefix: &str,

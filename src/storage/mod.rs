@@ -341,6 +341,13 @@ pub trait Storage: Send + Sync + 'static {
     /// a future revision waits for it.
     async fn watch(&self, prefix: &str, from_revision: i64) -> Result<WatchStream>;
 
+    /// The compacted revision, when the backend knows it without a round trip (the embedded
+    /// store does; etcd only says so when a read fails). Lets the watch cache answer reads at
+    /// a past revision that history still holds.
+    async fn compacted_revision(&self) -> Result<Option<i64>> {
+        Ok(None)
+    }
+
     /// Whether [`Storage::watch_with_progress`] reports progress on this backend.
     fn reports_progress(&self) -> bool {
         false

@@ -569,6 +569,9 @@ mod cacher {
         fn reports_progress(&self) -> bool {
             self.forward_progress && self.inner.reports_progress()
         }
+        async fn compacted_revision(&self) -> Result<Option<i64>> {
+            self.inner.compacted_revision().await
+        }
         async fn watch_with_progress(
             &self,
             prefix: &str,
@@ -695,6 +698,69 @@ mod cacher {
             listed + 1,
             "a backend list"
         );
+    }
+
+    /// Continue pages come from memory while nothing under the prefix changed since the first
+    /// page; after a change they come from the backend at the first page's revision, and a
+    /// compacted revision answers Compacted either way.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn continue_pages_come_from_the_cache_while_nothing_changed() {
+        let fx = embedded_fixture().await;
+        let backend = Arc::new(CountingWatches::new(fx.store.clone()));
+        let pods = "/registry/pods/";
+        let cache = Cacher::new(backend.clone(), pods, cacher_options());
+        for name in ["a", "b", "c", "d", "e"] {
+            cache
+                .create(&format!("{pods}ns/{name}"), Bytes::new())
+                .await
+                .unwrap();
+        }
+        wait_until_listed(&cache, pods).await;
+        let page = |token: Option<String>| {
+            cache.list(
+                pods,
+                ListOptions {
+                    limit: 2,
+                    continue_token: token,
+                    ..Default::default()
+                },
+            )
+        };
+        let keys = |l: &ListResult| -> Vec<String> {
+            l.items.iter().map(|kv| kv.key.replace(pods, "")).collect()
+        };
+        let first = page(None).await.unwrap();
+        assert_eq!(keys(&first), ["ns/a", "ns/b"]);
+        let listed = backend.lists.load(Ordering::SeqCst);
+        let second = page(first.continue_token.clone()).await.unwrap();
+        assert_eq!(keys(&second), ["ns/c", "ns/d"]);
+        assert_eq!(
+            (second.revision, second.remaining),
+            (first.revision, Some(1))
+        );
+        assert_eq!(backend.lists.load(Ordering::SeqCst), listed, "from memory");
+
+        cache
+            .create(&format!("{pods}ns/f"), Bytes::new())
+            .await
+            .unwrap();
+        let third = page(second.continue_token.clone()).await.unwrap();
+        assert_eq!(
+            keys(&third),
+            ["ns/e"],
+            "the state at the first page's revision"
+        );
+        assert_eq!(third.revision, first.revision);
+        assert_eq!(
+            backend.lists.load(Ordering::SeqCst),
+            listed + 1,
+            "from the backend"
+        );
+
+        let now = fx.store.current_revision().await.unwrap();
+        fx.store.compact(now).await.unwrap();
+        let gone = page(second.continue_token).await.unwrap_err();
+        assert_eq!(gone.code, ErrorCode::Compacted, "{gone}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -37,6 +37,15 @@ pub async fn request_as(
     (status, bytes)
 }
 
+/// Creates each namespace of `names`.
+pub async fn create_namespaces(sender: &mut SendRequest<Full<Bytes>>, names: &[&str]) {
+    for name in names {
+        let body = serde_json::json!({"metadata": {"name": name}});
+        let (code, _) = request(sender, "POST", "/api/v1/namespaces", Some(&body)).await;
+        assert_eq!(code, 201, "namespace {name}");
+    }
+}
+
 /// The `p` quantile of sorted latencies.
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {

@@ -242,6 +242,10 @@ impl Storage for EmbeddedStorage {
         true
     }
 
+    async fn compacted_revision(&self) -> Result<Option<i64>> {
+        Ok(Some(self.shared.compacted.load(Ordering::Acquire)))
+    }
+
     async fn watch_with_progress(
         &self,
         prefix: &str,
