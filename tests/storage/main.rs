@@ -740,10 +740,17 @@ mod cacher {
         );
         assert_eq!(backend.lists.load(Ordering::SeqCst), listed, "from memory");
 
-        cache
+        let f = cache
             .create(&format!("{pods}ns/f"), Bytes::new())
             .await
             .unwrap();
+        // Once the cache holds the change, memory is no longer the state at the first page.
+        let at_f = ListOptions {
+            revision: Some(f),
+            revision_match: RevisionMatch::NotOlderThan,
+            ..Default::default()
+        };
+        cache.list(pods, at_f).await.unwrap();
         let third = page(second.continue_token.clone()).await.unwrap();
         assert_eq!(
             keys(&third),
