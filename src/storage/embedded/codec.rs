@@ -2,19 +2,24 @@
 //! (revisions as little-endian u64), and the `meta` revisions.
 
 use bytes::Bytes;
-use redb::TableDefinition;
+use redb::{ReadableTable, TableDefinition};
 
 use super::internal;
 use crate::storage::{ErrorCode, EventKind, KeyValue, Result, StorageError};
 
 /// Revision → event record: the history watches replay and past-revision lists undo.
 pub(super) const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
-/// Key → (create revision, mod revision, value): the live state.
+/// Key → (create revision, mod revision): the live state. The value is the `log` record at the
+/// mod revision, so each version is stored once.
 pub(super) const CURRENT: TableDefinition<&str, &[u8]> = TableDefinition::new("current");
 /// The current and compacted revisions, under the two keys below.
 pub(super) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 pub(super) const META_REVISION: &str = "revision";
 pub(super) const META_COMPACTED: &str = "compacted";
+/// The layout version under `meta`; absent in files written before `current` lost its values.
+pub(super) const META_FORMAT: &str = "format";
+/// The layout this code reads and writes.
+pub(super) const FORMAT: u64 = 2;
 
 /// The error for a record that does not decode.
 pub(super) fn corrupt(key: &str, what: &str) -> StorageError {
@@ -108,25 +113,51 @@ pub(super) fn decode_log(raw: &[u8]) -> Result<LogRecord<'_>> {
     })
 }
 
-/// A `current` record: create revision, mod revision, value.
-pub(super) fn encode_current(create: i64, modified: i64, value: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(16 + value.len());
-    out.extend_from_slice(&(create as u64).to_le_bytes());
-    out.extend_from_slice(&(modified as u64).to_le_bytes());
-    out.extend_from_slice(value);
+/// A `current` record: create revision, mod revision.
+pub(super) fn encode_current(create: i64, modified: i64) -> [u8; CURRENT_LEN] {
+    let mut out = [0; CURRENT_LEN];
+    out[..8].copy_from_slice(&(create as u64).to_le_bytes());
+    out[8..].copy_from_slice(&(modified as u64).to_le_bytes());
     out
 }
 
-/// The `current` record of `key` as a key-value.
-pub(super) fn decode_current(key: &str, raw: &[u8]) -> Result<KeyValue> {
-    if raw.len() < 16 {
+/// Bytes of a `current` record; format 1 appended the value after them.
+pub(super) const CURRENT_LEN: usize = 16;
+
+/// The (create, mod) revisions of `key`'s `current` record.
+pub(super) fn decode_current(key: &str, raw: &[u8]) -> Result<(i64, i64)> {
+    if raw.len() != CURRENT_LEN {
         return Err(corrupt(key, "current record"));
     }
     let u64_at = |i: usize| u64::from_le_bytes(raw[i..i + 8].try_into().expect("8 bytes"));
+    Ok((rev(u64_at(0)), rev(u64_at(8))))
+}
+
+/// The value `log` holds for `key` at `revision`: where `current` and every previous-version
+/// pointer lead.
+pub(super) fn log_value(
+    log: &impl ReadableTable<u64, &'static [u8]>,
+    key: &str,
+    revision: i64,
+) -> Result<Bytes> {
+    let raw = log
+        .get(revision as u64)
+        .map_err(internal)?
+        .ok_or_else(|| corrupt(key, "dangling version pointer"))?;
+    Ok(Bytes::copy_from_slice(decode_log(raw.value())?.value))
+}
+
+/// The live key-value of `key` from its `current` record and the `log` record it points at.
+pub(super) fn current_kv(
+    log: &impl ReadableTable<u64, &'static [u8]>,
+    key: &str,
+    raw: &[u8],
+) -> Result<KeyValue> {
+    let (create_revision, mod_revision) = decode_current(key, raw)?;
     Ok(KeyValue {
         key: key.to_owned(),
-        value: Bytes::copy_from_slice(&raw[16..]),
-        create_revision: rev(u64_at(0)),
-        mod_revision: rev(u64_at(8)),
+        value: log_value(log, key, mod_revision)?,
+        create_revision,
+        mod_revision,
     })
 }

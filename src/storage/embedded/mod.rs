@@ -49,7 +49,9 @@ use super::{
     ErrorCode, KeyValue, ListOptions, ListResult, ProgressRequests, Result, Storage, StorageError,
     WatchEvent, WatchStream,
 };
-use codec::{CURRENT, LOG, META, META_COMPACTED, META_REVISION, rev};
+use codec::{
+    CURRENT, CURRENT_LEN, FORMAT, LOG, META, META_COMPACTED, META_FORMAT, META_REVISION, rev,
+};
 use writer::{Op, Request};
 
 /// Tuning of the embedded backend.
@@ -283,13 +285,32 @@ fn internal(e: impl Into<redb::Error>) -> StorageError {
     StorageError::with_source(code, "", e)
 }
 
-/// Creates the tables on first open and returns (revision, compacted).
+/// Creates the tables on first open, brings an older layout up to [`FORMAT`] and returns
+/// (revision, compacted).
 fn init_tables(db: &Database) -> Result<(i64, i64)> {
     let txn = db.begin_write().map_err(internal)?;
     let out = {
         txn.open_table(LOG).map_err(internal)?;
-        txn.open_table(CURRENT).map_err(internal)?;
+        let mut current = txn.open_table(CURRENT).map_err(internal)?;
         let mut meta = txn.open_table(META).map_err(internal)?;
+        let format = meta.get(META_FORMAT).map_err(internal)?.map(|v| v.value());
+        match format {
+            Some(FORMAT) => {}
+            Some(newer) => {
+                return Err(StorageError::new(
+                    ErrorCode::Internal,
+                    "",
+                    0,
+                    format!(
+                        "the database file has layout {newer}; this kubeboot reads layout {FORMAT} and older"
+                    ),
+                ));
+            }
+            None => {
+                drop_current_values(&mut current)?;
+                meta.insert(META_FORMAT, FORMAT).map_err(internal)?;
+            }
+        }
         if meta.get(META_REVISION).map_err(internal)?.is_none() {
             // Like etcd, an empty store is at revision 1, so "watch from the current revision"
             // is never confused with `0`, which means "from now".
@@ -306,4 +327,106 @@ fn init_tables(db: &Database) -> Result<(i64, i64)> {
     };
     txn.commit().map_err(internal)?;
     Ok(out)
+}
+
+/// Layout 1 kept a copy of each live value in `current`; the `log` record it points at holds
+/// the same bytes, so cutting the copy off loses nothing.
+fn drop_current_values(current: &mut redb::Table<&str, &[u8]>) -> Result<()> {
+    let mut long = Vec::new();
+    for entry in current.iter().map_err(internal)? {
+        let (k, v) = entry.map_err(internal)?;
+        if v.value().len() > CURRENT_LEN {
+            long.push((k.value().to_owned(), v.value()[..CURRENT_LEN].to_vec()));
+        }
+    }
+    if !long.is_empty() {
+        tracing::info!(keys = long.len(), "storage moved to layout {FORMAT}");
+    }
+    for (k, v) in long {
+        current.insert(k.as_str(), v.as_slice()).map_err(internal)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::EventKind;
+    use codec::encode_log;
+    use redb::ReadableDatabase;
+
+    /// A layout-1 file: `a` created at 2 and updated at 3, `current` holding a copy of the value.
+    fn write_layout_1(path: &Path) {
+        let db = Database::create(path).expect("create");
+        let txn = db.begin_write().expect("write");
+        {
+            let mut log = txn.open_table(LOG).expect("log");
+            let added = encode_log(EventKind::Added, "/a", 2, 0, b"one");
+            let modified = encode_log(EventKind::Modified, "/a", 2, 2, b"two");
+            log.insert(2, added.as_slice()).expect("insert");
+            log.insert(3, modified.as_slice()).expect("insert");
+            let mut current = txn.open_table(CURRENT).expect("current");
+            let mut record = codec::encode_current(2, 3).to_vec();
+            record.extend_from_slice(b"two");
+            current.insert("/a", record.as_slice()).expect("insert");
+            let mut meta = txn.open_table(META).expect("meta");
+            meta.insert(META_REVISION, 3).expect("insert");
+        }
+        txn.commit().expect("commit");
+    }
+
+    #[tokio::test]
+    async fn a_layout_1_file_opens_with_its_data_and_stores_each_value_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("store.redb");
+        write_layout_1(&path);
+
+        let store = EmbeddedStorage::open(&path, EmbeddedOptions::default()).expect("open");
+        let kv = store.get("/a").await.expect("get").expect("found");
+        assert_eq!(
+            (&kv.value[..], kv.create_revision, kv.mod_revision),
+            (&b"two"[..], 2, 3)
+        );
+        let past = store
+            .list(
+                "/",
+                ListOptions {
+                    revision: Some(2),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("list at 2");
+        assert_eq!(past.items.len(), 1);
+        assert_eq!(&past.items[0].value[..], b"one");
+        drop(store);
+
+        let db = Database::create(&path).expect("reopen");
+        let txn = db.begin_read().expect("read");
+        let current = txn.open_table(CURRENT).expect("current");
+        let record = current.get("/a").expect("get").expect("record");
+        assert_eq!(record.value(), codec::encode_current(2, 3).as_slice());
+        let meta = txn.open_table(META).expect("meta");
+        let format = meta.get(META_FORMAT).expect("get").map(|v| v.value());
+        assert_eq!(format, Some(FORMAT));
+    }
+
+    #[test]
+    fn a_file_from_a_newer_layout_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("store.redb");
+        {
+            let db = Database::create(&path).expect("create");
+            let txn = db.begin_write().expect("write");
+            txn.open_table(META)
+                .expect("meta")
+                .insert(META_FORMAT, FORMAT + 1)
+                .expect("insert");
+            txn.commit().expect("commit");
+        }
+        let err = EmbeddedStorage::open(&path, EmbeddedOptions::default())
+            .err()
+            .expect("refused");
+        assert!(err.to_string().contains("layout 3"), "{err}");
+    }
 }

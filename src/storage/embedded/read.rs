@@ -4,11 +4,10 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
-use bytes::Bytes;
 use redb::ReadableDatabase;
 
 use super::codec::{
-    CURRENT, LOG, META_COMPACTED, META_REVISION, corrupt, decode_current, decode_log, meta_get,
+    CURRENT, LOG, META_COMPACTED, META_REVISION, current_kv, decode_log, log_value, meta_get,
 };
 use super::{Shared, internal};
 use crate::storage::{
@@ -69,7 +68,11 @@ pub(super) fn get_blocking(s: &Shared, key: &str) -> Result<Option<KeyValue>> {
     let (txn, _) = s.begin_read()?;
     let current = txn.open_table(CURRENT).map_err(internal)?;
     let found = current.get(key).map_err(internal)?;
-    found.map(|v| decode_current(key, v.value())).transpose()
+    let Some(found) = found else {
+        return Ok(None);
+    };
+    let log = txn.open_table(LOG).map_err(internal)?;
+    current_kv(&log, key, found.value()).map(Some)
 }
 
 /// How many keys are under `prefix` now.
@@ -119,15 +122,11 @@ pub(super) fn list_blocking(s: &Shared, prefix: &str, options: &ListOptions) -> 
             let before = if rec.kind == EventKind::Added || rec.prev_revision == 0 {
                 None
             } else {
-                let prev = log
-                    .get(rec.prev_revision as u64)
-                    .map_err(internal)?
-                    .ok_or_else(|| corrupt(rec.key, "dangling previous-version pointer"))?;
-                let p = decode_log(prev.value())?;
+                // Every version of a key shares its create revision.
                 Some(KeyValue {
                     key: rec.key.to_owned(),
-                    value: Bytes::copy_from_slice(p.value),
-                    create_revision: p.create_revision,
+                    value: log_value(&log, rec.key, rec.prev_revision)?,
+                    create_revision: rec.create_revision,
                     mod_revision: rec.prev_revision,
                 })
             };
@@ -169,7 +168,7 @@ pub(super) fn list_blocking(s: &Shared, prefix: &str, options: &ListOptions) -> 
             }
         }
         if !overridden {
-            page.push(key, || decode_current(key, v.value()))?;
+            page.push(key, || current_kv(&log, key, v.value()))?;
         }
     }
     for (uk, before) in undo_iter {

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 use tokio::sync::broadcast;
 
-use super::codec::{LOG, META_COMPACTED, corrupt, decode_log, meta_get, rev};
+use super::codec::{LOG, META_COMPACTED, decode_log, log_value, meta_get, rev};
 use super::{Shared, internal};
 use crate::storage::{
     ErrorCode, EventKind, ProgressRequests, Result, StorageError, WatchEvent, WatchStream,
@@ -221,11 +221,7 @@ fn read_history_blocking(
             continue;
         }
         let prev_value = if rec.prev_revision > 0 {
-            let prev = log
-                .get(rec.prev_revision as u64)
-                .map_err(internal)?
-                .ok_or_else(|| corrupt(rec.key, "dangling previous-version pointer"))?;
-            Some(Bytes::copy_from_slice(decode_log(prev.value())?.value))
+            Some(log_value(&log, rec.key, rec.prev_revision)?)
         } else {
             None
         };

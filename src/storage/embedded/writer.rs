@@ -13,7 +13,7 @@ use redb::{Database, ReadableTable};
 use tokio::sync::{broadcast, oneshot};
 
 use super::codec::{
-    CURRENT, LOG, META, META_COMPACTED, META_REVISION, corrupt, decode_current, decode_log,
+    CURRENT, LOG, META, META_COMPACTED, META_REVISION, corrupt, current_kv, decode_log,
     encode_current, encode_log,
 };
 use super::{Shared, internal, wal};
@@ -463,7 +463,7 @@ fn apply(
     let existing = current
         .get(key)
         .map_err(internal)?
-        .map(|v| decode_current(key, v.value()))
+        .map(|v| current_kv(log, key, v.value()))
         .transpose()?;
     let check = |expected: &Option<i64>| -> Result<KeyValue> {
         let Some(old) = existing.clone() else {
@@ -488,7 +488,7 @@ fn apply(
             )
             .map_err(internal)?;
             current
-                .insert(key, encode_current(r, r, value).as_slice())
+                .insert(key, encode_current(r, r).as_slice())
                 .map_err(internal)?;
             let kv = KeyValue {
                 key: key.to_owned(),
@@ -521,10 +521,7 @@ fn apply(
             );
             log.insert(r as u64, rec.as_slice()).map_err(internal)?;
             current
-                .insert(
-                    key,
-                    encode_current(old.create_revision, r, value).as_slice(),
-                )
+                .insert(key, encode_current(old.create_revision, r).as_slice())
                 .map_err(internal)?;
             let kv = KeyValue {
                 key: key.to_owned(),
