@@ -340,6 +340,9 @@ async fn measure(backend: &Backend) -> Vec<(String, String)> {
     let (mut child, client, _) = start(dir.path(), &flags).await;
     let client = Arc::new(client);
     let pid = child.id();
+    // A run takes minutes: say which phase it is in, and the server to attach a profiler to.
+    let phase = |name: &str| eprintln!("scale: server pid {pid}: {name}");
+    phase("idle");
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle = rss_bytes(pid);
     rows.push(("RSS idle".into(), mib(idle)));
@@ -360,6 +363,7 @@ async fn measure(backend: &Backend) -> Vec<(String, String)> {
     .await;
     assert_eq!(code, 201);
 
+    phase("creates");
     // The first tenth in "storm" (the informer storm lists them), the rest in "scale".
     let (first, first_bytes) = create_many(
         &client,
@@ -437,6 +441,7 @@ async fn measure(backend: &Backend) -> Vec<(String, String)> {
         mib(backend.disk(dir.path())),
     ));
 
+    phase("lists");
     // Lists of every ConfigMap (cluster-wide).
     let all = "/api/v1/configmaps";
     let (t, size) = time_list(&client, all).await;
@@ -477,6 +482,7 @@ async fn measure(backend: &Backend) -> Vec<(String, String)> {
         format!("{} (writes: {})", ms(t), latency_cell(&mut lat)),
     ));
 
+    phase("watch");
     // Watch latency with 1,000 watchers of one namespace.
     let acked = Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
     let stop = Arc::new(AtomicBool::new(false));
@@ -513,6 +519,7 @@ async fn measure(backend: &Backend) -> Vec<(String, String)> {
         mib(rss_watched),
     ));
 
+    phase("informer storm");
     // Informer storm: LIST (resourceVersion=0) then WATCH from its revision, all at once.
     let steady = rss_bytes(pid);
     let peak = Arc::new(AtomicU64::new(steady));
@@ -583,6 +590,7 @@ async fn measure(backend: &Backend) -> Vec<(String, String)> {
         ),
     ));
 
+    phase("mixed");
     // Mixed load: writers, watchers and listers together.
     let acked = Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
     let stop = Arc::new(AtomicBool::new(false));
@@ -641,6 +649,7 @@ async fn measure(backend: &Backend) -> Vec<(String, String)> {
         mib(backend.disk(dir.path())),
     ));
 
+    phase("start-up");
     // Start-up with everything on disk: process start → /readyz.
     // SAFETY: kill only sends a signal to our own child.
     unsafe { libc::kill(pid as i32, libc::SIGTERM) };
