@@ -10,7 +10,8 @@ pub mod request_info;
 pub mod status;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
+use http_body_util::{BodyExt, Full, StreamBody, combinators::UnsyncBoxBody};
+use hyper::body::Frame;
 use std::convert::Infallible;
 
 /// Error type carried by bodies.
@@ -34,6 +35,15 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
     Full::new(bytes.into())
         .map_err(|never| match never {})
         .boxed_unsync()
+}
+
+/// A body sent as the chunks of `chunks`, each made only when the connection can take it; an
+/// error ends the body unfinished.
+pub fn chunked<I>(chunks: I) -> Body
+where
+    I: Iterator<Item = Result<Bytes, BoxError>> + Send + 'static,
+{
+    StreamBody::new(futures::stream::iter(chunks.map(|c| c.map(Frame::data)))).boxed_unsync()
 }
 
 /// Builds a [`Handler`] from an async function.

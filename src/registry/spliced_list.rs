@@ -42,6 +42,23 @@ pub fn append_item(out: &mut Vec<u8>, stored: &[u8], revision: i64, omit_type_me
     true
 }
 
+/// The labels of a stored JSON object, read without decoding the rest of it; `None` when the
+/// bytes are not JSON with string labels, and the object must be decoded to find them.
+pub fn stored_labels(stored: &[u8]) -> Option<BTreeMap<String, String>> {
+    #[derive(serde::Deserialize)]
+    struct Object {
+        #[serde(default)]
+        metadata: Metadata,
+    }
+    #[derive(serde::Deserialize, Default)]
+    struct Metadata {
+        #[serde(default)]
+        labels: Option<BTreeMap<String, String>>,
+    }
+    let object: Object = serde_json::from_slice(stored).ok()?;
+    Some(object.metadata.labels.unwrap_or_default())
+}
+
 /// Turns a decoded object into a list item, as [`append_item`] writes one from stored bytes.
 pub fn to_list_item(obj: &mut serde_json::Value, omit_type_meta: bool) {
     if omit_type_meta && let Some(o) = obj.as_object_mut() {
@@ -137,6 +154,27 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn labels_are_read_from_stored_json_and_anything_else_is_left_to_decoding() {
+        let labels = |stored: &[u8]| stored_labels(stored).map(|l| l.into_iter().collect());
+        let pairs = |p: &[(&str, &str)]| -> Option<Vec<(String, String)>> {
+            Some(
+                p.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            )
+        };
+        assert_eq!(
+            labels(br#"{"data":{"labels":{"x":"y"}},"metadata":{"labels":{"b":"2","a":"1"},"name":"n"}}"#),
+            pairs(&[("a", "1"), ("b", "2")])
+        );
+        assert_eq!(labels(br#"{"metadata":{"name":"n"}}"#), pairs(&[]));
+        assert_eq!(labels(br#"{"metadata":{"labels":null}}"#), pairs(&[]));
+        assert_eq!(labels(br#"{"kind":"X"}"#), pairs(&[]));
+        assert_eq!(labels(br#"{"metadata":{"labels":{"a":1}}}"#), None);
+        assert_eq!(labels(b"k8s\x00protobuf"), None);
     }
 
     #[test]

@@ -495,6 +495,55 @@ async fn selected_lists_keep_the_item_shape_and_hold_only_the_matches() {
     assert_typed_items(&admin, &active, "/api/v1", "namespaces").await;
 }
 
+#[tokio::test]
+async fn lists_larger_than_one_chunk_stream_whole_and_in_key_order() {
+    let mut server = TestServer::up(WITHOUT_CONTROLLERS);
+    server.wait_ready().await;
+    let admin = server.admin();
+    create_namespace(&admin, "big").await;
+    let base = "/api/v1/namespaces/big/configmaps";
+    // About 300 KiB of items: the server sends them in chunks of 64 KiB.
+    let filler = "x".repeat(3000);
+    let mut want = Vec::new();
+    let mut every_seventh = Vec::new();
+    for i in 0..100 {
+        let name = format!("cm-{i:03}");
+        let labels = json!({"seventh": (i % 7 == 0).to_string()});
+        let mut cm = config_map(&name, labels);
+        cm["data"]["filler"] = json!(filler);
+        admin.create(base, &cm).await;
+        if i % 7 == 0 {
+            every_seventh.push(name.clone());
+        }
+        want.push(name);
+    }
+
+    let reply = admin.get_as(base, "application/json").await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(reply.bytes.len() > 300_000, "{} bytes", reply.bytes.len());
+    // Streamed, so its length is not known up front.
+    assert_eq!(
+        reply.headers.get("transfer-encoding").map(|v| v.as_bytes()),
+        Some(&b"chunked"[..]),
+        "{:?}",
+        reply.headers
+    );
+    let list = reply.json();
+    envelope(&list, "ConfigMapList", "v1", &[]);
+    assert_eq!(names(&list), want);
+    assert_typed_items(&admin, &list, "/api/v1", "configmaps").await;
+
+    // A selection across the chunks: the matching items, byte for byte as the full list has them.
+    let selected = get(&admin, &format!("{base}?labelSelector=seventh%3Dtrue")).await;
+    envelope(&selected, "ConfigMapList", "v1", &[]);
+    assert_eq!(names(&selected), every_seventh);
+    let from_full: Vec<&Value> = items(&list)
+        .iter()
+        .filter(|i| i["metadata"]["labels"]["seventh"] == "true")
+        .collect();
+    assert_eq!(items(&selected).iter().collect::<Vec<_>>(), from_full);
+}
+
 /// A namespaced CRD `gizmos.<group>` of kind Gizmo served at v1 (storage) and v1beta1.
 fn two_version_crd(group: &str) -> Value {
     let version = |name: &str, storage: bool| {

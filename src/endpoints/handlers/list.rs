@@ -1,11 +1,12 @@
 //! LIST of a collection (upstream's `ListResource`): objects, a Table or partial metadata; the
 //! common case (JSON objects, no selectors) splices the stored bytes into the response.
 
-use super::scope::{RequestScope, encode, list_body, list_meta, partial_metadata, respond, table};
-use crate::endpoints::Response;
+use super::scope::{RequestScope, encode, list_body, list_meta, partial_metadata, table};
 use crate::endpoints::negotiation::{Format, View};
 use crate::endpoints::status::ApiError;
+use crate::endpoints::{BoxError, Response, chunked};
 use crate::registry::spliced_list;
+use bytes::Bytes;
 use http::StatusCode;
 
 /// Serves a LIST.
@@ -19,17 +20,21 @@ pub(super) async fn list(scope: &RequestScope<'_>) -> Result<Response, ApiError>
     {
         let metadata = list_meta(&page.resource_version, page.continue_token, page.remaining);
         // The members in serde_json's (sorted) order, as the decoded path writes them.
-        let mut body = Vec::with_capacity(page.items.len() + 256);
-        body.extend_from_slice(b"{\"apiVersion\":");
-        serde_json::to_writer(&mut body, &ri.api_version()).expect("strings serialize");
-        body.extend_from_slice(b",\"items\":");
-        body.extend_from_slice(&page.items);
-        body.extend_from_slice(b",\"kind\":");
-        serde_json::to_writer(&mut body, &ri.list_kind()).expect("strings serialize");
-        body.extend_from_slice(b",\"metadata\":");
-        serde_json::to_writer(&mut body, &metadata).expect("ListMeta serializes");
-        body.push(b'}');
-        return Ok(respond(body, output, StatusCode::OK, &[]));
+        let mut head = b"{\"apiVersion\":".to_vec();
+        serde_json::to_writer(&mut head, &ri.api_version()).expect("strings serialize");
+        head.extend_from_slice(b",\"items\":");
+        let mut tail = b",\"kind\":".to_vec();
+        serde_json::to_writer(&mut tail, &ri.list_kind()).expect("strings serialize");
+        tail.extend_from_slice(b",\"metadata\":");
+        serde_json::to_writer(&mut tail, &metadata).expect("ListMeta serializes");
+        tail.push(b'}');
+        let items = page
+            .items
+            .map(|chunk| chunk.map_err(|e| Box::new(e) as BoxError));
+        let chunks = std::iter::once(Ok(Bytes::from(head)))
+            .chain(items)
+            .chain(std::iter::once(Ok(Bytes::from(tail))));
+        return Ok(respond_chunked(chunks, output));
     }
     let page = store.list(ns, &params).await?;
     let metadata = list_meta(&page.resource_version, page.continue_token, page.remaining);
@@ -60,4 +65,16 @@ pub(super) async fn list(scope: &RequestScope<'_>) -> Result<Response, ApiError>
         }
     };
     Ok(encode(&value, output, StatusCode::OK, &[]))
+}
+
+/// A 200 whose body is `chunks`, each made when the connection can take it.
+fn respond_chunked(
+    chunks: impl Iterator<Item = Result<Bytes, BoxError>> + Send + 'static,
+    output: crate::endpoints::negotiation::Output,
+) -> Response {
+    http::Response::builder()
+        .status(StatusCode::OK)
+        .header(http::header::CONTENT_TYPE, output.content_type())
+        .body(chunked(chunks))
+        .expect("valid response")
 }

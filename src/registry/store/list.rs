@@ -7,7 +7,9 @@ use crate::registry::errors::RegistryError;
 use crate::registry::selectors::{FieldSelector, LabelSelector};
 use crate::registry::spliced_list;
 use crate::storage::{self, ErrorCode, RevisionMatch};
+use bytes::Bytes;
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 /// List parameters after parsing the query.
 #[derive(Debug, Clone, Default)]
@@ -39,8 +41,79 @@ pub struct ListPage<Items = Vec<Value>> {
     pub remaining: Option<i64>,
 }
 
-/// One page of a list whose items are already encoded, as one JSON array.
-pub type SplicedPage = ListPage<Vec<u8>>;
+/// One page of a list whose items are spliced into one JSON array as it is sent.
+pub type SplicedPage = ListPage<SplicedItems>;
+
+/// Bytes of items spliced into one chunk: big enough that a chunk costs little to send, small
+/// enough that a list of any size holds only one at a time besides the stored values.
+const SPLICE_CHUNK: usize = 64 << 10;
+
+/// The JSON array of a page's items, made a chunk at a time as the connection takes them, so
+/// a large list never exists whole in memory and its encoding overlaps its sending. An item
+/// that cannot be spliced is decoded; if that fails the chunk is an error and the response
+/// ends unfinished, as upstream's streaming list encoder does.
+pub struct SplicedItems {
+    store: Arc<Store>,
+    items: std::vec::IntoIter<storage::KeyValue>,
+    omit_type_meta: bool,
+    opened: bool,
+    closed: bool,
+}
+
+impl SplicedItems {
+    /// Appends the list item of `kv` to `out`.
+    fn append(&self, out: &mut Vec<u8>, kv: &storage::KeyValue) -> Result<()> {
+        if !spliced_list::append_item(out, &kv.value, kv.mod_revision, self.omit_type_meta) {
+            let mut obj = self.store.decode_kv(kv)?;
+            spliced_list::to_list_item(&mut obj, self.omit_type_meta);
+            serde_json::to_writer(out, &obj).expect("JSON values serialize");
+        }
+        Ok(())
+    }
+}
+
+impl Iterator for SplicedItems {
+    type Item = Result<Bytes>;
+
+    fn next(&mut self) -> Option<Result<Bytes>> {
+        if self.closed {
+            return None;
+        }
+        let mut chunk = Vec::with_capacity(SPLICE_CHUNK + SPLICE_CHUNK / 4);
+        if !std::mem::replace(&mut self.opened, true) {
+            chunk.push(b'[');
+        } else {
+            chunk.push(b',');
+        }
+        let mut first = true;
+        while chunk.len() < SPLICE_CHUNK {
+            let Some(kv) = self.items.next() else {
+                if chunk.last() == Some(&b',') {
+                    chunk.pop();
+                }
+                chunk.push(b']');
+                self.closed = true;
+                break;
+            };
+            if !std::mem::take(&mut first) {
+                chunk.push(b',');
+            }
+            if let Err(e) = self.append(&mut chunk, &kv) {
+                self.closed = true;
+                return Some(Err(e));
+            }
+        }
+        Some(Ok(Bytes::from(chunk)))
+    }
+}
+
+impl std::fmt::Debug for SplicedItems {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SplicedItems")
+            .field("left", &self.items.len())
+            .finish_non_exhaustive()
+    }
+}
 
 impl Store {
     fn field_lookup<'a>(&'a self, obj: &'a Value) -> impl Fn(&str) -> Option<String> + 'a {
@@ -151,15 +224,17 @@ impl Store {
         })
     }
 
-    /// Lists as [`Store::list`] does, with the items as one JSON array spliced from the stored
-    /// bytes; `None` when that cannot give the same items: selectors must see decoded objects,
-    /// and a kind that converts on read must convert each object.
+    /// Lists as [`Store::list`] does, with the items as a JSON array spliced from the stored
+    /// bytes as the response is sent; `None` when that cannot give the same items: field
+    /// selectors and pages of a label selection must see decoded objects, and a kind that
+    /// converts on read must convert each object.
     pub async fn list_spliced(
-        &self,
+        self: &Arc<Self>,
         ns: Option<&str>,
         params: &ListParams,
     ) -> Result<Option<SplicedPage>> {
-        if !params.labels.is_empty()
+        let selecting = !params.labels.is_empty();
+        if (selecting && params.limit > 0)
             || !params.fields.is_empty()
             || self.strategy.storage_conversion().is_some()
         {
@@ -167,28 +242,43 @@ impl Store {
         }
         let mut opts = self.storage_list_options(params)?;
         opts.limit = params.limit.max(0);
-        let page = self.read_page(&self.prefix(ns), opts, params).await?;
-        let omit_type_meta = self.strategy.typed_list_items();
-        let mut items = Vec::with_capacity(page.items.iter().map(|kv| kv.value.len() + 32).sum());
-        items.push(b'[');
-        for (i, kv) in page.items.iter().enumerate() {
-            if i > 0 {
-                items.push(b',');
-            }
-            if !spliced_list::append_item(&mut items, &kv.value, kv.mod_revision, omit_type_meta) {
-                let mut obj = self.decode_kv(kv)?;
-                spliced_list::to_list_item(&mut obj, omit_type_meta);
-                serde_json::to_writer(&mut items, &obj).expect("JSON values serialize");
-            }
+        let mut page = self.read_page(&self.prefix(ns), opts, params).await?;
+        if selecting {
+            page.items = self.select_by_labels(page.items, &params.labels)?;
         }
-        items.push(b']');
         let remaining = page.continue_token.as_ref().and(page.remaining);
         Ok(Some(SplicedPage {
-            items,
+            items: SplicedItems {
+                store: self.clone(),
+                items: page.items.into_iter(),
+                omit_type_meta: self.strategy.typed_list_items(),
+                opened: false,
+                closed: false,
+            },
             resource_version: page.revision.to_string(),
             continue_token: page.continue_token,
             remaining,
         }))
+    }
+
+    /// The stored objects whose labels match: only the labels are read, unless the bytes
+    /// hold more than plain JSON labels (protobuf, say) and the object must be decoded.
+    fn select_by_labels(
+        &self,
+        items: Vec<storage::KeyValue>,
+        selector: &LabelSelector,
+    ) -> Result<Vec<storage::KeyValue>> {
+        let mut selected = Vec::new();
+        for kv in items {
+            let labels = match spliced_list::stored_labels(&kv.value) {
+                Some(labels) => labels,
+                None => labels_of(&self.decode_kv(&kv)?),
+            };
+            if selector.matches(&labels) {
+                selected.push(kv);
+            }
+        }
+        Ok(selected)
     }
 
     /// Lists objects in `ns` (all namespaces when `None`) with selectors and pagination.
