@@ -43,6 +43,7 @@ mod resource_quotas;
 mod reviews;
 mod service_accounts;
 mod shutdown;
+mod slow_watchers;
 mod socket_activation;
 #[path = "../support/mod.rs"]
 mod support;

@@ -242,3 +242,50 @@ fn the_protobuf_layout_needs_etcd() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_object_that_does_not_decode_ends_a_watch_list_with_an_internal_error() {
+    let cluster = tokio::task::spawn_blocking(EtcdCluster::start)
+        .await
+        .unwrap();
+    let servers = format!("--etcd-servers={}", cluster.servers_flag());
+    let mut server = TestServer::up(&[
+        "--storage-backend=etcd",
+        &servers,
+        "--builtin-controllers=false",
+    ]);
+    server.wait_ready().await;
+    let admin = server.admin();
+    let base = "/api/v1/namespaces/default/configmaps";
+    admin
+        .create(base, &json!({"metadata": {"name": "a-good"}}))
+        .await;
+    // What no API server wrote: neither JSON nor Kubernetes protobuf.
+    let mut etcd = etcd_client::Client::connect(cluster.endpoints(), None)
+        .await
+        .unwrap();
+    etcd.put("/registry/configmaps/default/b-garbage", "garbage", None)
+        .await
+        .unwrap();
+    admin
+        .create(base, &json!({"metadata": {"name": "c-good"}}))
+        .await;
+
+    // Without the ERROR ending it, the watch would go on to its initial-events-end bookmark
+    // and c-good, until the timeout.
+    let r = admin
+        .get(&format!("{base}?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=5"))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let events = r.json_lines();
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["ADDED", "ERROR"], "{}", r.body);
+    assert_eq!(events[0]["object"]["metadata"]["name"], "a-good");
+    let status = &events[1]["object"];
+    assert_eq!(
+        (&status["code"], &status["reason"]),
+        (&json!(500), &json!("InternalError")),
+        "{status}"
+    );
+}

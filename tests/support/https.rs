@@ -103,6 +103,23 @@ impl Https {
         connector.connect(name, tcp).await
     }
 
+    /// Opens a TLS connection whose socket takes at most about `receive_buffer` bytes before
+    /// the server must wait: a client that stops reading stalls the server after that much,
+    /// rather than after the tens of MiB the kernel's buffer may grow to.
+    pub async fn tls_with_receive_buffer(
+        &self,
+        receive_buffer: u32,
+    ) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        // Set before connecting, so the window the server sees never exceeds it.
+        socket.set_recv_buffer_size(receive_buffer)?;
+        let tcp = socket.connect(self.addr).await?;
+        tcp.set_nodelay(true)?;
+        let connector = tokio_rustls::TlsConnector::from(self.config.clone());
+        let name = ServerName::IpAddress(self.addr.ip().into());
+        connector.connect(name, tcp).await
+    }
+
     /// Sends `method path` asking to switch to `protocol`; returns the response head (lower
     /// case) and the connection, over which the switched protocol then runs.
     pub async fn switch(

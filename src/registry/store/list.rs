@@ -168,7 +168,7 @@ impl Store {
         params.labels.matches(&labels_of(obj)) && params.fields.matches(self.field_lookup(obj))
     }
 
-    fn storage_list_options(&self, params: &ListParams) -> Result<storage::ListOptions> {
+    pub(super) fn storage_list_options(&self, params: &ListParams) -> Result<storage::ListOptions> {
         let rv = params.resource_version.as_deref().unwrap_or("");
         let (revision, revision_match) = match (rv, params.resource_version_match.as_deref()) {
             ("", None | Some("")) => (None, RevisionMatch::Exact),
@@ -202,7 +202,7 @@ impl Store {
 
     /// Reads one page of `prefix` from storage, with upstream's errors for stale revisions
     /// and continue tokens.
-    async fn read_page(
+    pub(super) async fn read_page(
         &self,
         prefix: &str,
         opts: storage::ListOptions,

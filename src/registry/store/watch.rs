@@ -11,6 +11,7 @@ use futures::{Stream, StreamExt};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 use serde_json::{Value, json};
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -147,27 +148,16 @@ impl Store {
                 "resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan".into(),
             ));
         }
-        let mut initial = Vec::new();
-        let start = if send_initial {
-            let list_params = ListParams {
-                limit: 0,
-                continue_token: None,
-                resource_version_match: None,
-                ..params.list.clone()
-            };
-            let page = self.list(ns, &list_params).await?;
-            initial = page
-                .items
-                .into_iter()
-                .map(|object| Event::new("ADDED", object))
-                .collect();
-            page.resource_version.parse::<i64>().unwrap_or(0)
+        // Set when an initial object does not decode: its ERROR event then ends the watch.
+        let failed = Arc::new(AtomicBool::new(false));
+        let (initial, start) = if send_initial {
+            self.initial_events(ns, &params.list, failed.clone())
+                .await?
         } else {
-            parse_rv(&rv)?
+            (futures::stream::empty().boxed(), parse_rv(&rv)?)
         };
-        if params.send_initial_events == Some(true) && params.bookmarks {
-            initial.push(self.bookmark(start, true));
-        }
+        let initial_end = (params.send_initial_events == Some(true) && params.bookmarks)
+            .then(|| self.bookmark(start, true));
         let from = if start == 0 {
             self.storage
                 .current_revision()
@@ -195,7 +185,64 @@ impl Store {
         } else {
             changes.boxed()
         };
-        Ok(futures::stream::iter(initial).chain(changes).boxed())
+        let rest = futures::stream::iter(initial_end).chain(changes).boxed();
+        let rest = futures::stream::once(async move {
+            if failed.load(Ordering::Relaxed) {
+                futures::stream::empty().boxed()
+            } else {
+                rest
+            }
+        })
+        .flatten();
+        Ok(initial.chain(rest).boxed())
+    }
+
+    /// The ADDED events of the objects in `ns` that match `list`, and the revision they were
+    /// read at. Each is decoded only when the stream reaches it, so a watch of a large
+    /// collection holds its stored values (shared with the watch cache) rather than a decoded
+    /// copy of every object; a kind that converts on read converts the whole list up front.
+    async fn initial_events(
+        self: &Arc<Self>,
+        ns: Option<&str>,
+        list: &ListParams,
+        failed: Arc<AtomicBool>,
+    ) -> Result<(BoxStream<'static, Event>, i64)> {
+        let list = ListParams {
+            limit: 0,
+            continue_token: None,
+            resource_version_match: None,
+            ..list.clone()
+        };
+        if self.strategy.storage_conversion().is_some() {
+            let page = self.list(ns, &list).await?;
+            let start = page.resource_version.parse::<i64>().unwrap_or(0);
+            let events = page.items.into_iter().map(|o| Event::new("ADDED", o));
+            return Ok((futures::stream::iter(events).boxed(), start));
+        }
+        let opts = self.storage_list_options(&list)?;
+        let page = self.read_page(&self.prefix(ns), opts, &list).await?;
+        let store = self.clone();
+        let mut items = page.items.into_iter();
+        // As upstream's etcd watcher: an object that does not decode ends the watch with an ERROR.
+        let events = std::iter::from_fn(move || {
+            if failed.load(Ordering::Relaxed) {
+                return None;
+            }
+            for kv in items.by_ref() {
+                match store.decode_kv(&kv) {
+                    Ok(object) if store.matches(&object, &list) => {
+                        return Some(Event::new("ADDED", object));
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        failed.store(true, Ordering::Relaxed);
+                        return Some(internal_error_event(&e.to_string()));
+                    }
+                }
+            }
+            None
+        });
+        Ok((futures::stream::iter(events).boxed(), page.revision))
     }
 
     /// One storage event as the client should see it after selectors, or an ERROR for expiry.
@@ -296,6 +343,22 @@ impl Store {
         }
         Some(change)
     }
+}
+
+/// The ERROR event of a watch that cannot go on: a 500 InternalError, as upstream's etcd
+/// watcher sends when an object does not decode.
+fn internal_error_event(message: &str) -> Event {
+    let status = Status {
+        status: Some("Failure".into()),
+        code: Some(500),
+        reason: Some("InternalError".into()),
+        message: Some(message.to_owned()),
+        ..Status::default()
+    };
+    Event::new(
+        "ERROR",
+        serde_json::to_value(status).expect("Status serializes"),
+    )
 }
 
 /// The ERROR event of a watch whose start revision `from` was compacted (at `compacted`).
