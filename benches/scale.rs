@@ -167,6 +167,81 @@ async fn time_list(client: &Https, path: &str) -> (Duration, usize) {
     (median(times), size)
 }
 
+/// A watch-list of `path` (sendInitialEvents): the time until its initial-events-end
+/// bookmark, and how many events came before it.
+async fn time_watch_list(client: &Https, path: &str) -> (Duration, usize) {
+    let mut sender = client.connect().await.expect("connect");
+    let t = Instant::now();
+    let req = http::Request::get(format!(
+        "{path}?watch=true&sendInitialEvents=true&allowWatchBookmarks=true&resourceVersionMatch=NotOlderThan"
+    ))
+    .header("host", "127.0.0.1")
+    .body(Full::new(Bytes::new()))
+    .expect("request");
+    let resp = sender.send_request(req).await.expect("watch");
+    assert_eq!(resp.status(), 200);
+    let mut body = resp.into_body();
+    let (mut line, mut events) = (Vec::new(), 0);
+    loop {
+        let frame = tokio::time::timeout(PHASE_CAP, body.frame())
+            .await
+            .expect("the initial events end")
+            .expect("the watch goes on")
+            .expect("a frame");
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        for part in data.split_inclusive(|b| *b == b'\n') {
+            line.extend_from_slice(part);
+            if !line.ends_with(b"\n") {
+                continue;
+            }
+            // Keys are sorted, so an event's type comes last.
+            if line.ends_with(b"\"type\":\"BOOKMARK\"}\n")
+                && String::from_utf8_lossy(&line).contains("k8s.io/initial-events-end")
+            {
+                return (t.elapsed(), events);
+            }
+            events += 1;
+            line.clear();
+        }
+    }
+}
+
+/// The server's highest RSS, sampled every 20 ms from `start` until `stop`.
+struct PeakRss {
+    peak: Arc<AtomicU64>,
+    sampling: Arc<AtomicBool>,
+    sampler: tokio::task::JoinHandle<()>,
+}
+
+impl PeakRss {
+    fn start(pid: u32) -> Self {
+        let peak = Arc::new(AtomicU64::new(rss_bytes(pid)));
+        let sampling = Arc::new(AtomicBool::new(true));
+        let sampler = {
+            let (peak, sampling) = (peak.clone(), sampling.clone());
+            tokio::spawn(async move {
+                while sampling.load(Ordering::Relaxed) {
+                    peak.fetch_max(rss_bytes(pid), Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+        };
+        Self {
+            peak,
+            sampling,
+            sampler,
+        }
+    }
+
+    async fn stop(self) -> u64 {
+        self.sampling.store(false, Ordering::Relaxed);
+        self.sampler.await.expect("sampler");
+        self.peak.load(Ordering::Relaxed)
+    }
+}
+
 /// Walks `path` in pages of 500, which holds at least `items`; the time taken.
 async fn time_paged(client: &Https, path: &str, items: usize) -> Duration {
     let mut s = client.connect().await.expect("connect");
@@ -469,6 +544,18 @@ async fn measure(backend: &Backend) -> Vec<(String, String)> {
         ),
         ms(t),
     ));
+    let before = rss_bytes(pid);
+    let peak = PeakRss::start(pid);
+    let (t, events) = time_watch_list(&client, all).await;
+    rows.push((
+        format!("watch-list of {objects} ConfigMaps (sendInitialEvents): until initial-events-end"),
+        format!(
+            "{} ({events} events; peak RSS {} vs {} before)",
+            ms(t),
+            mib(peak.stop().await),
+            mib(before)
+        ),
+    ));
     let stop = Arc::new(AtomicBool::new(false));
     let writers = spawn_writers(&client, "churn", CLIENTS, &stop, None);
     let (t, _) = time_list(&client, all).await;
@@ -522,17 +609,7 @@ async fn measure(backend: &Backend) -> Vec<(String, String)> {
     phase("informer storm");
     // Informer storm: LIST (resourceVersion=0) then WATCH from its revision, all at once.
     let steady = rss_bytes(pid);
-    let peak = Arc::new(AtomicU64::new(steady));
-    let sampling = Arc::new(AtomicBool::new(true));
-    let sampler = {
-        let (peak, sampling) = (peak.clone(), sampling.clone());
-        tokio::spawn(async move {
-            while sampling.load(Ordering::Relaxed) {
-                peak.fetch_max(rss_bytes(pid), Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-    };
+    let peak = PeakRss::start(pid);
     let synced = Arc::new(tokio::sync::Barrier::new(STORM_CLIENTS + 1));
     let stop = Arc::new(AtomicBool::new(false));
     let t0 = Instant::now();
@@ -563,8 +640,7 @@ async fn measure(backend: &Backend) -> Vec<(String, String)> {
         .await
         .expect("every informer syncs");
     let storm_time = t0.elapsed();
-    sampling.store(false, Ordering::Relaxed);
-    sampler.await.expect("sampler");
+    let peak = peak.stop().await;
     // Every informer is still watching: one more write reaches all of them.
     let (code, _) = request(
         &mut s,
@@ -585,7 +661,7 @@ async fn measure(backend: &Backend) -> Vec<(String, String)> {
         format!(
             "{} (peak RSS {} vs {} before; {reached}/{STORM_CLIENTS} got the next event)",
             ms(storm_time),
-            mib(peak.load(Ordering::Relaxed)),
+            mib(peak),
             mib(steady)
         ),
     ));

@@ -3,13 +3,51 @@
 //! without apiVersion/kind), so a large list need not build and re-encode a `Value` per
 //! object: that decoding and encoding was most of the time a big LIST took.
 
+use serde::de::{Deserialize, Deserializer, Error as _, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 use std::io::Write;
 
-/// Top-level or metadata members of a stored object, unparsed below the first level.
-/// Borrowed keys fail on escaped names, which then take the decoding path.
-type Members<'a> = BTreeMap<&'a str, &'a RawValue>;
+/// Top-level or metadata members of a stored object, unparsed below the first level, in
+/// key order. Borrowed keys fail on escaped names, and a repeated key fails too (a decoded map
+/// keeps only its last value): both then take the decoding path.
+struct Members<'a>(Vec<(&'a str, &'a RawValue)>);
+
+impl<'a> Members<'a> {
+    fn get(&self, key: &str) -> Option<&'a RawValue> {
+        self.0.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+    }
+}
+
+impl<'de> Deserialize<'de> for Members<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MembersVisitor;
+        impl<'de> Visitor<'de> for MembersVisitor {
+            type Value = Members<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'de>, A::Error> {
+                let mut members = Vec::with_capacity(16);
+                while let Some(member) = map.next_entry::<&'de str, &'de RawValue>()? {
+                    members.push(member);
+                }
+                // What kubeboot stores is sorted already (serde_json writes a map so); what
+                // others wrote may not be.
+                if !members.is_sorted_by(|a, b| a.0 < b.0) {
+                    members.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                    if members.windows(2).any(|w| w[0].0 == w[1].0) {
+                        return Err(A::Error::custom("a repeated key"));
+                    }
+                }
+                Ok(Members(members))
+            }
+        }
+        deserializer.deserialize_map(MembersVisitor)
+    }
+}
 
 /// Appends the list item for a stored object to `out`, keys in the order serde_json writes
 /// a `Value` (sorted), so the bytes equal the decoded path's. Returns `false`, leaving `out`
@@ -27,7 +65,7 @@ pub fn append_item(out: &mut Vec<u8>, stored: &[u8], revision: i64, omit_type_me
     };
     out.push(b'{');
     let mut first = true;
-    for (key, value) in &top {
+    for (key, value) in &top.0 {
         if omit_type_meta && (*key == "apiVersion" || *key == "kind") {
             continue;
         }
@@ -77,7 +115,7 @@ fn append_metadata(out: &mut Vec<u8>, meta: &Members, revision: i64) {
     out.push(b'{');
     let mut first = true;
     let mut stamped = false;
-    for (key, value) in meta {
+    for (key, value) in &meta.0 {
         if !stamped && *key >= RV {
             stamp(out, &mut first);
             stamped = true;
@@ -144,6 +182,22 @@ mod tests {
             // (serde_json's float_roundtrip), as the spliced bytes keep them.
             json!({"metadata": {}, "spec": {"minimum": 985.6906946328695, "x": 0.1, "y": 1e-7}}),
         ];
+        // Top-level and metadata keys as Go writes them (struct order), which the decoded path
+        // sorts. (Deeper members are copied as they are.)
+        let go_order: &[&[u8]] = &[
+            br#"{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"c","uid":"u","namespace":"d","resourceVersion":"3"},"data":{"a":"2","z":"1"}}"#,
+            br#"{"spec":{},"metadata":{"zzz":1,"annotations":{}},"apiVersion":"x/v1"}"#,
+        ];
+        for stored in go_order {
+            for omit in [true, false] {
+                assert_eq!(
+                    String::from_utf8(spliced(stored, 42, omit).unwrap()).unwrap(),
+                    String::from_utf8(decoded(stored, 42, omit)).unwrap(),
+                    "{} omit={omit}",
+                    String::from_utf8_lossy(stored)
+                );
+            }
+        }
         for obj in &objects {
             let stored = serde_json::to_vec(obj).unwrap();
             for omit in [true, false] {
@@ -187,6 +241,9 @@ mod tests {
             br#"{"meta\u0064ata":{}}"#,
             br#"{"metadata":{"na\"me":"x"}}"#,
             br#"{"metadata":{}"#,
+            // A decoded map keeps a repeated key's last value; splicing would keep both.
+            br#"{"metadata":{},"data":1,"data":2}"#,
+            br#"{"metadata":{"name":"a","name":"b"}}"#,
         ] {
             assert!(
                 spliced(stored, 1, true).is_none(),
