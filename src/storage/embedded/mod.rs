@@ -4,9 +4,11 @@
 //! - `log`: revision → event record (kind, key, create revision, pointer to the previous
 //!   version's revision, value). The append-only history that watches replay and past-revision
 //!   lists undo. Deletes store no value: the pointer leads to it, so history is never duplicated.
-//! - `current`: key → (create revision, mod revision, value). The live state, so get, count and
-//!   current lists are one ordered range scan and never touch history.
-//! - `meta`: the current and compacted revisions.
+//! - `current`: key → (create revision, mod revision). The live state, so count and the keys of
+//!   a current list are one ordered range scan; each value is the `log` record at its mod
+//!   revision, so every version is stored once (layout 2; layout 1 also copied the value here,
+//!   and opening such a file cuts the copies off).
+//! - `meta`: the current and compacted revisions, and the layout.
 //!
 //! A list at a past revision R reads `current` and undoes the (few) log events after R using
 //! their previous-version pointers. Compaction at C deletes log records ≤ C that a later record
