@@ -1,5 +1,5 @@
 //! LIST of a collection (upstream's `ListResource`): objects, a Table or partial metadata; the
-//! common case (JSON objects, no selectors) splices the stored bytes into the response.
+//! common case (JSON objects, no field selectors) streams the stored bytes spliced into it.
 
 use super::scope::{RequestScope, encode, list_body, list_meta, partial_metadata, table};
 use crate::endpoints::negotiation::{Format, View};
