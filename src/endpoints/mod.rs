@@ -30,6 +30,11 @@ pub type Handler = tower::util::BoxCloneSyncService<Request, Response, Infallibl
 #[derive(Debug, Clone, Copy)]
 pub struct Verbatim;
 
+/// Marks a streamed response whose body ends by itself (a streamed list, unlike a watch or a
+/// followed log), so a filter may read it whole, as it does a body of known length.
+#[derive(Debug, Clone, Copy)]
+pub struct Finite;
+
 /// A body holding `bytes`.
 pub fn full(bytes: impl Into<Bytes>) -> Body {
     Full::new(bytes.into())

@@ -4,7 +4,7 @@
 use super::request_info;
 use crate::endpoints::request_info::Verb;
 use crate::endpoints::status::ApiError;
-use crate::endpoints::{Request, Response, Verbatim, full};
+use crate::endpoints::{Finite, Request, Response, Verbatim, full};
 use futures::FutureExt;
 use futures::future::{BoxFuture, Either, Then};
 use http_body_util::BodyExt;
@@ -104,7 +104,8 @@ fn wants_pretty(req: &Request) -> bool {
         .any(|p| agent.starts_with(p))
 }
 
-/// Indents `resp`'s body if it is whole JSON that no one asked to keep verbatim.
+/// Indents `resp`'s body if it is JSON that ends by itself (of known length, or a streamed
+/// list) and that no one asked to keep verbatim.
 async fn indent(resp: Response) -> Response {
     let json = resp
         .headers()
@@ -113,7 +114,8 @@ async fn indent(resp: Response) -> Response {
         .is_some_and(|t| t.starts_with("application/json"));
     if !json
         || resp.extensions().get::<Verbatim>().is_some()
-        || resp.body().size_hint().exact().is_none()
+        || (resp.body().size_hint().exact().is_none()
+            && resp.extensions().get::<Finite>().is_none())
     {
         return resp;
     }

@@ -4,7 +4,7 @@
 use super::scope::{RequestScope, encode, list_body, list_meta, partial_metadata, table};
 use crate::endpoints::negotiation::{Format, View};
 use crate::endpoints::status::ApiError;
-use crate::endpoints::{BoxError, Response, chunked};
+use crate::endpoints::{BoxError, Finite, Response, chunked};
 use crate::registry::spliced_list;
 use bytes::Bytes;
 use http::StatusCode;
@@ -75,6 +75,7 @@ fn respond_chunked(
     http::Response::builder()
         .status(StatusCode::OK)
         .header(http::header::CONTENT_TYPE, output.content_type())
+        .extension(Finite)
         .body(chunked(chunks))
         .expect("valid response")
 }
