@@ -366,7 +366,7 @@ pub async fn prepare_chain(
                         path: log.path.clone(),
                         source,
                     })?;
-                backends.push(("log", events));
+                backends.push(crate::audit::Backend::Queued("log", events));
             }
             if let Some((file, batch)) = &o.audit_webhook {
                 let client = crate::webhook::WebhookClient::from_kubeconfig_file(
@@ -374,10 +374,7 @@ pub async fn prepare_chain(
                     std::time::Duration::from_secs(30),
                 )
                 .map_err(AppError::AuditWebhook)?;
-                backends.push((
-                    "webhook",
-                    crate::audit::webhook::start(client, batch.clone()),
-                ));
+                backends.push(crate::audit::webhook::backend(client, batch.clone()));
             }
             (!backends.is_empty())
                 .then(|| Arc::new(crate::audit::Auditor::new(policy.clone(), backends)))

@@ -351,11 +351,24 @@ async fn set_available(
         "type": "Available", "status": status, "reason": reason, "message": message,
         "lastTransitionTime": since,
     }]}});
-    if let Err(e) = api
+    match api
         .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
     {
-        tracing::debug!(apiservice = name, error = %e, "writing APIService status failed");
+        // Counted once the condition is written, as upstream's updateAPIServiceStatus counts.
+        Ok(_) if status != "True" && current.is_some_and(|(was, _, _)| was == "True") => {
+            metrics
+                .unavailable_apiservice_transitions
+                .get_or_create(&crate::metrics::ApiServiceReasonLabels {
+                    name,
+                    reason: reason.to_string(),
+                })
+                .inc();
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::debug!(apiservice = name, error = %e, "writing APIService status failed")
+        }
     }
 }
 

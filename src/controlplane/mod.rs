@@ -607,7 +607,7 @@ async fn ensure_system_namespaces(namespaces: &Store) -> Result<(), String> {
 }
 
 /// Creates each cluster-scoped object of `objects` that does not exist yet.
-/// `/metrics` in the OpenMetrics text format, encoded off the runtime's worker threads.
+/// `/metrics` in Prometheus' text format, encoded off the runtime's worker threads.
 async fn scrape() -> crate::endpoints::Response {
     let body = tokio::task::spawn_blocking(|| crate::metrics::metrics().encode())
         .await

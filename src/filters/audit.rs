@@ -4,10 +4,14 @@
 //! is sent — with the request's object at level Request and the response's at
 //! RequestResponse. It runs after authentication, so events name the authenticated user; a
 //! request authentication refuses is recorded there (upstream's
-//! `WithFailedAuthenticationAudit`) through [`FailedAuthentication`].
+//! `WithFailedAuthenticationAudit`) through [`FailedAuthentication`]. With a blocking audit
+//! webhook the request waits for its RequestReceived event to be sent before its handler runs,
+//! and a long-running one for its ResponseStarted event before its response goes out; a
+//! `blocking-strict` webhook that cannot store the first fails the request, as upstream. The
+//! ResponseComplete event is sent as the body ends, without holding the connection.
 
 use super::{Mapped, request_info};
-use crate::audit::{Annotations, Auditor, Decision, Level, Stage};
+use crate::audit::{Annotations, Auditor, Decision, Delivery, Level, Stage};
 use crate::auth::authorizer::Attributes;
 use crate::auth::{ConnInfo, UserInfo};
 use crate::endpoints::handlers::body::MAX_BODY_BYTES;
@@ -16,7 +20,7 @@ use crate::endpoints::request_info::{RequestInfo, Verb};
 use crate::endpoints::{Request, Response};
 use bytes::Bytes;
 use futures::FutureExt;
-use futures::future::Either;
+use futures::future::{BoxFuture, Either};
 use http::HeaderValue;
 use serde_json::{Map as Object, Value, json};
 use std::convert::Infallible;
@@ -61,11 +65,12 @@ pub struct Audit<S> {
 
 impl<S> Service<Request> for Audit<S>
 where
-    S: Service<Request, Response = Response, Error = Infallible>,
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Either<Mapped<S::Future>, Audited<S::Future>>;
+    type Future = Either<Mapped<S::Future>, BoxFuture<'static, Result<Response, Infallible>>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -94,7 +99,7 @@ where
             auditor,
             decision,
         };
-        record.emit(Stage::RequestReceived, |_| {});
+        let received = record.emit(Stage::RequestReceived, |_| {});
         // The request's object, kept as the handler reads the body: recorded at level Request
         // and up, and naming what a create makes.
         let request_body: Arc<Mutex<Option<Bytes>>> = Arc::default();
@@ -113,38 +118,49 @@ where
         } else {
             req
         };
-        let inner = AssertUnwindSafe(self.inner.call(req)).catch_unwind();
-        Either::Right(inner.map(Box::new(move |outcome| match outcome {
-            Ok(resp) => resp.map(|resp| {
-                let read = request_body
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .take();
-                respond(record, &info, read, with_id(resp, &id))
-            }),
-            Err(panic) => {
-                panicked(&record, panic.as_ref());
-                std::panic::resume_unwind(panic)
+        // The service that was made ready goes with this request; its clone takes the next.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Either::Right(Box::pin(async move {
+            if !received.stored().await {
+                crate::metrics::metrics().audit_requests_rejected.inc();
+                return Ok(with_id(store_failed(&req), &id));
             }
-        })))
+            // The panic is caught so that the Panic stage is recorded before it goes on to the
+            // panic-recovery filter.
+            let handled: BoxFuture<'static, _> = Box::pin(inner.call(req));
+            match AssertUnwindSafe(handled).catch_unwind().await {
+                Ok(Ok(resp)) => {
+                    let read = request_body
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .take();
+                    Ok(respond(record, &info, read, with_id(resp, &id)).await)
+                }
+                Ok(Err(never)) => match never {},
+                Err(panic) => {
+                    let _ = panicked(&record, panic.as_ref()).stored().await;
+                    std::panic::resume_unwind(panic)
+                }
+            }
+        }))
     }
 }
 
-/// The inner future of an audited request, its panic caught so that the Panic stage is
-/// recorded before the panic goes on to the panic-recovery filter.
-type Audited<F> = futures::future::Map<
-    futures::future::CatchUnwind<AssertUnwindSafe<F>>,
-    Box<
-        dyn FnOnce(
-                std::thread::Result<Result<Response, Infallible>>,
-            ) -> Result<Response, Infallible>
-            + Send,
-    >,
->;
+/// Upstream's answer when a strict backend could not store a request's first event: its
+/// `responsewriters.InternalError`, in plain text.
+fn store_failed(req: &Request) -> Response {
+    let uri = req.uri().path_and_query().map_or("", |p| p.as_str());
+    let quoted = serde_json::to_string(uri).unwrap_or_default();
+    crate::endpoints::text(
+        http::StatusCode::INTERNAL_SERVER_ERROR,
+        format!("Internal Server Error: {quoted}: failed to store audit event\n"),
+    )
+}
 
 /// Records the Panic stage of a request whose handler panicked with `payload`, as upstream's
 /// `WithAudit` does.
-fn panicked(record: &Record, payload: &(dyn std::any::Any + Send)) {
+fn panicked(record: &Record, payload: &(dyn std::any::Any + Send)) -> Delivery {
     let message = payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
@@ -156,7 +172,7 @@ fn panicked(record: &Record, payload: &(dyn std::any::Any + Send)) {
             json!({"metadata": {}, "status": "Failure", "reason": "InternalError",
                 "message": format!("APIServer panic'd: {message}"), "code": 500}),
         );
-    });
+    })
 }
 
 /// The audit of a request authentication may refuse: its event, when the policy selects it.
@@ -198,7 +214,7 @@ impl FailedAuthentication {
                 "responseStatus".into(),
                 json!({"metadata": {}, "message": methods, "code": resp.status().as_u16()}),
             );
-            auditor.record(Value::Object(event));
+            auditor.record(Value::Object(event)).detach();
         }
         with_id(resp, &self.id)
     }
@@ -253,7 +269,7 @@ fn audit_id(req: &Request) -> String {
 
 /// Records the response's stages: ResponseStarted at once for a long-running request, and
 /// ResponseComplete once its body has been sent.
-fn respond(
+async fn respond(
     mut record: Record,
     info: &RequestInfo,
     request: Option<Bytes>,
@@ -269,12 +285,16 @@ fn respond(
     let code = resp.status().as_u16();
     let long_running = info.is_long_running();
     if long_running {
-        record.emit(Stage::ResponseStarted, |ev| {
-            ev.insert(
-                "responseStatus".into(),
-                json!({"metadata": {}, "code": code}),
-            );
-        });
+        // Upstream goes on whether or not this one was stored.
+        let _ = record
+            .emit(Stage::ResponseStarted, |ev| {
+                ev.insert(
+                    "responseStatus".into(),
+                    json!({"metadata": {}, "code": code}),
+                );
+            })
+            .stored()
+            .await;
     }
     // Failures are recorded with their Status at every level; objects at RequestResponse.
     let keep = if (record.decision.level == Level::RequestResponse && !long_running) || code >= 400
@@ -291,26 +311,28 @@ fn respond(
                 let content = sent
                     .content
                     .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
-                record.emit(Stage::ResponseComplete, |ev| {
-                    let mut status = json!({"metadata": {}, "code": code});
-                    if let Some(obj) = &content
-                        && obj["kind"] == "Status"
-                        && obj["status"] == "Failure"
-                    {
-                        for field in ["status", "message", "reason", "details"] {
-                            if let Some(v) = obj.get(field) {
-                                status[field] = v.clone();
+                record
+                    .emit(Stage::ResponseComplete, |ev| {
+                        let mut status = json!({"metadata": {}, "code": code});
+                        if let Some(obj) = &content
+                            && obj["kind"] == "Status"
+                            && obj["status"] == "Failure"
+                        {
+                            for field in ["status", "message", "reason", "details"] {
+                                if let Some(v) = obj.get(field) {
+                                    status[field] = v.clone();
+                                }
                             }
                         }
-                    }
-                    ev.insert("responseStatus".into(), status);
-                    if record.decision.level == Level::RequestResponse
-                        && !long_running
-                        && let Some(obj) = content
-                    {
-                        ev.insert("responseObject".into(), record.object(obj));
-                    }
-                });
+                        ev.insert("responseStatus".into(), status);
+                        if record.decision.level == Level::RequestResponse
+                            && !long_running
+                            && let Some(obj) = content
+                        {
+                            ev.insert("responseObject".into(), record.object(obj));
+                        }
+                    })
+                    .detach();
             }),
         )
     })
@@ -337,9 +359,9 @@ struct Record {
 
 impl Record {
     /// Records the event at `stage` unless the policy leaves it out.
-    fn emit(&self, stage: Stage, extra: impl FnOnce(&mut Object<String, Value>)) {
+    fn emit(&self, stage: Stage, extra: impl FnOnce(&mut Object<String, Value>)) -> Delivery {
         if self.decision.omit_stages.contains(&stage) {
-            return;
+            return Delivery::Taken;
         }
         let mut event = self.event.clone();
         event.insert("stage".into(), json!(stage.as_str()));
@@ -360,7 +382,7 @@ impl Record {
             event.insert("annotations".into(), Value::Object(map));
         }
         extra(&mut event);
-        self.auditor.record(Value::Object(event));
+        self.auditor.record(Value::Object(event))
     }
 
     /// `obj` as recorded: without managedFields when the policy says so.

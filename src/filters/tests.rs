@@ -194,7 +194,10 @@ async fn a_panicking_audited_request_records_its_panic_stage_and_still_answers_5
         "omitStages": ["RequestReceived"], "rules": [{"level": "Metadata"}]}))
     .unwrap();
     let (tx, mut events) = tokio::sync::mpsc::channel(8);
-    let auditor = Arc::new(crate::audit::Auditor::new(policy, vec![("log", tx)]));
+    let auditor = Arc::new(crate::audit::Auditor::new(
+        policy,
+        vec![crate::audit::Backend::Queued("log", tx)],
+    ));
     let layers = tower::layer::util::Stack::new(
         audit::AuditLayer::new(Some(auditor)),
         panic_recovery::PanicRecoveryLayer,

@@ -1,9 +1,10 @@
-//! The server's metrics, served at `/metrics` in the OpenMetrics text format, with upstream's
+//! The server's metrics, served at `/metrics` in Prometheus' text format, with upstream's
 //! names, labels and buckets so that kube-apiserver's dashboards and alerts read them
 //! unchanged. One process-wide set, as upstream's `legacyregistry`: requests, watches,
 //! admission, authentication and authorization record into it where they happen; the process
 //! and storage figures are read when it is scraped.
 
+pub mod exposition;
 pub mod flowcontrol;
 mod process;
 pub mod slis;
@@ -17,8 +18,7 @@ use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Mutex, OnceLock};
 
-/// The content type `/metrics` answers with.
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub use exposition::CONTENT_TYPE;
 
 /// Upstream's `apiserver_request_duration_seconds` buckets.
 const REQUEST_DURATION_BUCKETS: [f64; 23] = [
@@ -150,6 +150,15 @@ pub struct ApiServiceLabels {
     pub name: String,
 }
 
+/// An APIService and why it was marked unavailable.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ApiServiceReasonLabels {
+    /// Its name.
+    pub name: String,
+    /// Its Available condition's reason.
+    pub reason: String,
+}
+
 /// A storage cluster.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StorageClusterLabels {
@@ -220,6 +229,9 @@ pub struct Metrics {
     pub audit_events: Counter,
     /// `apiserver_audit_error_total`: events dropped.
     pub audit_errors: Family<PluginLabels, Counter>,
+    /// `apiserver_audit_requests_rejected_total`: requests failed because a strict backend could
+    /// not store their event.
+    pub audit_requests_rejected: Counter,
     /// `apiserver_storage_objects`, read from the counters when scraped.
     storage_objects: Family<ResourceLabels, Gauge>,
     /// `apiserver_flowcontrol_*`.
@@ -228,6 +240,8 @@ pub struct Metrics {
     pub storage_size: Family<StorageClusterLabels, Gauge>,
     /// `aggregator_unavailable_apiservice`: 1 while an APIService is not Available.
     pub unavailable_apiservice: Family<ApiServiceLabels, Gauge>,
+    /// `aggregator_unavailable_apiservice_total`: times an APIService went from Available to not.
+    pub unavailable_apiservice_transitions: Family<ApiServiceReasonLabels, Counter>,
     /// `apiserver_terminated_watchers_total`: watchers dropped for falling behind.
     pub terminated_watchers: Family<GroupResourceLabels, Counter>,
     /// `apiserver_watch_cache_consistent_read_total`.
@@ -265,6 +279,7 @@ impl Metrics {
         let storage_objects = Family::<ResourceLabels, Gauge>::default();
         let audit_events = Counter::default();
         let audit_errors = Family::<PluginLabels, Counter>::default();
+        let audit_requests_rejected = Counter::default();
         let process = process::ProcessMetrics::default();
 
         let mut registry = Registry::default();
@@ -353,6 +368,11 @@ impl Metrics {
             "Counter of audit events that failed to be audited properly. Plugin identifies the plugin affected by the error.",
             audit_errors.clone(),
         );
+        registry.register(
+            "apiserver_audit_requests_rejected",
+            "Counter of apiserver requests rejected due to an error in audit logging backend.",
+            audit_requests_rejected.clone(),
+        );
         process.register(&mut registry);
         let flowcontrol = flowcontrol::FlowControlMetrics::register(&mut registry);
         let storage_size = Family::<StorageClusterLabels, Gauge>::default();
@@ -366,6 +386,13 @@ impl Metrics {
             "aggregator_unavailable_apiservice",
             "Gauge of APIServices which are marked as unavailable broken down by APIService name.",
             unavailable_apiservice.clone(),
+        );
+        let unavailable_apiservice_transitions =
+            Family::<ApiServiceReasonLabels, Counter>::default();
+        registry.register(
+            "aggregator_unavailable_apiservice",
+            "Counter of APIServices which are marked as unavailable broken down by APIService name and reason.",
+            unavailable_apiservice_transitions.clone(),
         );
 
         let terminated_watchers = Family::<GroupResourceLabels, Counter>::default();
@@ -399,10 +426,12 @@ impl Metrics {
             storage_duration,
             audit_events,
             audit_errors,
+            audit_requests_rejected,
             storage_objects,
             flowcontrol,
             storage_size,
             unavailable_apiservice,
+            unavailable_apiservice_transitions,
             terminated_watchers,
             consistent_reads,
             object_counters: Mutex::default(),
@@ -419,7 +448,7 @@ impl Metrics {
             .push(counter);
     }
 
-    /// Every metric in the OpenMetrics text format, the process and storage figures read now.
+    /// Every metric in the text format, the process and storage figures read now.
     pub fn encode(&self) -> String {
         self.process.refresh();
         for counter in self
@@ -434,10 +463,7 @@ impl Metrics {
                     .set(count);
             }
         }
-        let mut out = String::new();
-        // Writing to a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
-        out
+        exposition::encode(&self.registry)
     }
 }
 

@@ -75,12 +75,9 @@ impl Slis {
             .inc();
     }
 
-    /// The SLI metrics in the OpenMetrics text format.
+    /// The SLI metrics in the text format.
     pub fn encode(&self) -> String {
-        let mut out = String::new();
-        // Writing to a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
-        out
+        super::exposition::encode(&self.registry)
     }
 }
 

@@ -478,6 +478,9 @@ impl ServerRunOptions {
             }),
             audit_webhook: self.audit_webhook_config_file.clone().map(|file| {
                 let batch = crate::audit::webhook::BatchConfig {
+                    // An unknown mode is refused by validation.
+                    mode: crate::audit::webhook::Mode::parse(&self.audit_webhook_mode)
+                        .unwrap_or(crate::audit::webhook::Mode::Batch),
                     buffer_size: self.audit_webhook_batch_buffer_size,
                     max_size: self.audit_webhook_batch_max_size,
                     max_wait: self.audit_webhook_batch_max_wait,

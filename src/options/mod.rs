@@ -382,7 +382,7 @@ pub struct ServerRunOptions {
     #[arg(long = "audit-webhook-config-file", value_name = "FILE")]
     pub audit_webhook_config_file: Option<PathBuf>,
 
-    /// Strategy for sending audit events: kubeboot sends them in batches (`batch`).
+    /// Strategy for sending audit events. Blocking indicates sending events should block server responses. Batch causes the backend to buffer and write events asynchronously. Known modes are batch,blocking,blocking-strict.
     #[arg(long = "audit-webhook-mode", default_value = "batch")]
     pub audit_webhook_mode: String,
 

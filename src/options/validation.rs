@@ -128,21 +128,14 @@ impl CompletedOptions {
                 "--goaway-chance can not be less than 0 or greater than 0.02".into(),
             );
         }
-        match f.audit_webhook_mode.as_str() {
-            "batch" => {}
-            "blocking" | "blocking-strict" => r.error(
+        if crate::audit::webhook::Mode::parse(&f.audit_webhook_mode).is_none() {
+            r.error(
                 "audit-webhook-mode",
                 format!(
-                    "--audit-webhook-mode: kubeboot sends audit events in batches; {} is not implemented",
+                    r#"--audit-webhook-mode: invalid audit webhook mode {}, allowed modes are "batch,blocking,blocking-strict""#,
                     f.audit_webhook_mode
                 ),
-            ),
-            other => r.error(
-                "audit-webhook-mode",
-                format!(
-                    r#"--audit-webhook-mode: invalid audit webhook mode {other}, allowed modes are "batch,blocking,blocking-strict""#
-                ),
-            ),
+            );
         }
         for (flag, value) in [
             (
@@ -504,5 +497,20 @@ mod tests {
                 "storage-backend",
             ]
         );
+    }
+
+    #[test]
+    fn an_unknown_audit_webhook_mode_is_an_error_naming_the_flag_and_the_modes() {
+        let errs = validate(&["--audit-webhook-mode=sync"]).unwrap_err();
+        assert_eq!(
+            errs.0
+                .iter()
+                .map(|e| e.message.as_str())
+                .collect::<Vec<_>>(),
+            [
+                r#"--audit-webhook-mode: invalid audit webhook mode sync, allowed modes are "batch,blocking,blocking-strict""#
+            ]
+        );
+        assert_eq!(errs.0[0].flag, "audit-webhook-mode");
     }
 }

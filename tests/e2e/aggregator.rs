@@ -4,6 +4,7 @@
 
 use crate::common::{kubectls, newest_kubectl, ok};
 use crate::support::kubeboot::{TestServer, install_crypto};
+use crate::support::scrape::Scrape;
 use crate::support::socket::{loopback_listener, spawn_with_listener};
 use crate::support::wait::{answers, eventually};
 use bytes::Bytes;
@@ -951,6 +952,25 @@ async fn extension_apiserver_is_proxied_with_the_callers_identity_and_tracked_fo
     let r = admin.get(NODES).await.unwrap();
     assert_eq!(r.status, 503, "{}", r.body);
     assert_eq!(r.body, "service unavailable\n");
+    // The aggregator's metrics say so: the gauge, and one transition to unavailable counted
+    // with its reason.
+    let scraped = Scrape::of(&admin).await;
+    let name = [("name", METRICS)];
+    assert_eq!(
+        scraped.value("aggregator_unavailable_apiservice", &name),
+        1.0
+    );
+    assert_eq!(
+        scraped.value(
+            "aggregator_unavailable_apiservice_total",
+            &[("name", METRICS), ("reason", "FailedDiscoveryCheck")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        scraped.value("aggregator_unavailable_apiservice_total", &name),
+        1.0
+    );
     let rows = apiservice_rows(&server, &newest_kubectl(), &[METRICS]);
     assert_eq!(
         rows[0][..3],

@@ -8,6 +8,7 @@
 use crate::support::audit;
 use crate::support::backend::{Backend, full};
 use crate::support::kubeboot::TestServer;
+use crate::support::scrape::Scrape;
 use crate::support::wait::eventually;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
@@ -200,6 +201,15 @@ async fn an_audit_policy_records_exactly_what_it_selects_at_its_levels() {
 /// An HTTPS audit webhook recording every EventList it receives; the kubeconfig pointing
 /// kubeboot at it.
 fn start_webhook(dir: &std::path::Path, lists: Arc<Mutex<Vec<Value>>>) -> (Backend, String) {
+    start_webhook_answering(dir, lists, 200)
+}
+
+/// As [`start_webhook`], answering every EventList with `status`.
+fn start_webhook_answering(
+    dir: &std::path::Path,
+    lists: Arc<Mutex<Vec<Value>>>,
+    status: u16,
+) -> (Backend, String) {
     let backend = Backend::start(
         None,
         Arc::new(move |req, _| {
@@ -211,7 +221,10 @@ fn start_webhook(dir: &std::path::Path, lists: Arc<Mutex<Vec<Value>>>) -> (Backe
                     .lock()
                     .unwrap()
                     .push(serde_json::from_slice(&body).unwrap());
-                hyper::Response::builder().body(full("")).unwrap()
+                hyper::Response::builder()
+                    .status(status)
+                    .body(full(""))
+                    .unwrap()
             })
         }),
     );
@@ -358,4 +371,142 @@ async fn the_webhook_backend_receives_the_selected_events_in_event_lists() {
             .iter()
             .all(|e| e["objectRef"]["resource"] != "namespaces")
     );
+}
+
+/// ConfigMap creates at Metadata, at every stage.
+const CREATES: &str = r#"
+apiVersion: audit.k8s.io/v1
+kind: Policy
+rules:
+- level: Metadata
+  verbs: [create]
+  resources: [{group: "", resources: [configmaps]}]
+"#;
+
+/// The events of `lists` for one request, in the order they arrived; each list must hold one
+/// event, as a blocking webhook sends them.
+fn events_of(lists: &Mutex<Vec<Value>>, audit_id: &str) -> Vec<Value> {
+    let lists = lists.lock().unwrap();
+    for list in lists.iter() {
+        assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
+    }
+    lists
+        .iter()
+        .map(|l| l["items"][0].clone())
+        .filter(|e| e["auditID"] == audit_id)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_blocking_webhook_has_a_requests_first_event_before_the_request_is_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let lists = Arc::new(Mutex::new(Vec::new()));
+    let (_webhook, webhook_flag) = start_webhook(dir.path(), lists.clone());
+    let mut server = TestServer::up(&[
+        "--builtin-controllers=false",
+        &audit::policy_flag(dir.path(), CREATES),
+        &webhook_flag,
+        "--audit-webhook-mode=blocking",
+    ]);
+    server.wait_ready().await;
+    let admin = server.admin();
+    let r = admin
+        .json(
+            "POST",
+            "/api/v1/namespaces/default/configmaps",
+            &json!({"metadata": {"name": "blocked"}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let audit_id = r.headers["audit-id"].to_str().unwrap().to_string();
+    // No waiting: the webhook had the RequestReceived event before the handler ran.
+    let first = events_of(&lists, &audit_id);
+    assert_eq!(first[0]["stage"], "RequestReceived", "{first:?}");
+    assert_eq!(first[0]["objectRef"]["resource"], "configmaps");
+    // ResponseComplete follows as the body ends.
+    let events = eventually("the ResponseComplete event", || async {
+        let events = events_of(&lists, &audit_id);
+        (events.len() == 2).then_some(events)
+    })
+    .await;
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| e["stage"].clone())
+            .collect::<Vec<_>>(),
+        [json!("RequestReceived"), json!("ResponseComplete")]
+    );
+    assert_eq!(events[1]["responseStatus"]["code"], 201);
+}
+
+#[tokio::test]
+async fn a_blocking_strict_webhook_that_cannot_store_the_first_event_fails_the_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let lists = Arc::new(Mutex::new(Vec::new()));
+    let (_webhook, webhook_flag) = start_webhook_answering(dir.path(), lists.clone(), 500);
+    let policy = audit::policy_flag(dir.path(), CREATES);
+    let mut strict = TestServer::up(&[
+        "--builtin-controllers=false",
+        &policy,
+        &webhook_flag,
+        "--audit-webhook-mode=blocking-strict",
+        "--audit-webhook-initial-backoff=10ms",
+    ]);
+    strict.wait_ready().await;
+    let admin = strict.admin();
+    let path = "/api/v1/namespaces/default/configmaps";
+    let r = admin
+        .json("POST", path, &json!({"metadata": {"name": "unaudited"}}))
+        .await;
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert_eq!(
+        r.body,
+        "Internal Server Error: \"/api/v1/namespaces/default/configmaps\": failed to store audit event\n"
+    );
+    assert_eq!(
+        r.headers["content-type"].to_str().unwrap(),
+        "text/plain; charset=utf-8"
+    );
+    assert!(r.headers.contains_key("audit-id"));
+    // The webhook was asked, and the handler never ran.
+    assert!(!lists.lock().unwrap().is_empty());
+    let r = admin.get(&format!("{path}/unaudited")).await.unwrap();
+    assert_eq!(r.status, 404, "{}", r.body);
+    let scraped = Scrape::of(&admin).await;
+    assert_eq!(
+        scraped.value("apiserver_audit_requests_rejected_total", &[]),
+        1.0
+    );
+    assert_eq!(
+        scraped.value("apiserver_audit_error_total", &[("plugin", "webhook")]),
+        1.0
+    );
+
+    // In `blocking` mode the same failure is only counted: the request goes on.
+    let lenient_dir = tempfile::tempdir().unwrap();
+    let (_lenient_webhook, lenient_flag) =
+        start_webhook_answering(lenient_dir.path(), Arc::default(), 500);
+    let mut lenient = TestServer::up(&[
+        "--builtin-controllers=false",
+        &policy,
+        &lenient_flag,
+        "--audit-webhook-mode=blocking",
+        "--audit-webhook-initial-backoff=10ms",
+    ]);
+    lenient.wait_ready().await;
+    let admin = lenient.admin();
+    let r = admin
+        .json(
+            "POST",
+            path,
+            &json!({"metadata": {"name": "audited-or-not"}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let scraped = Scrape::of(&admin).await;
+    assert_eq!(
+        scraped.value("apiserver_audit_requests_rejected_total", &[]),
+        0.0
+    );
+    assert!(scraped.value("apiserver_audit_error_total", &[("plugin", "webhook")]) >= 1.0);
 }

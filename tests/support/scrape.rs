@@ -17,7 +17,7 @@ impl Scrape {
         let r = client.get(path).await.unwrap();
         assert_eq!(r.status, 200, "{}", r.body);
         let content_type = r.headers["content-type"].to_str().unwrap();
-        assert!(content_type.contains("openmetrics-text"), "{content_type}");
+        assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
         let lines = r.body.lines().map(|l| Ok(l.to_string()));
         Scrape(prometheus_parse::Scrape::parse(lines).unwrap().samples)
     }
