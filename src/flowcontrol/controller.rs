@@ -1,7 +1,9 @@
 //! The configuration consumer (upstream's `configController`): follows the FlowSchema and
 //! PriorityLevelConfiguration objects, digests them into the filter's configuration whenever
-//! they change, and writes each FlowSchema's `Dangling` condition.
+//! they change, and writes each FlowSchema's `Dangling` condition. Between changes it shares
+//! the seats out again every [`ADJUSTMENT_PERIOD`], as upstream's periodic rebalancing does.
 
+use super::borrowing::ADJUSTMENT_PERIOD;
 use super::{DanglingUpdate, FlowControl};
 use crate::registry::Store;
 use crate::registry::informer::Informer;
@@ -32,6 +34,8 @@ pub async fn run(
     while !(schema_objects.wait_synced(RECHECK).await && level_objects.wait_synced(RECHECK).await) {
     }
     let mut seen = (0, 0);
+    let mut adjust = tokio::time::interval(ADJUSTMENT_PERIOD);
+    adjust.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let now = (schema_objects.generation(), level_objects.generation());
         if now != seen {
@@ -48,6 +52,7 @@ pub async fn run(
             _ = schema_objects.changed() => {}
             _ = level_objects.changed() => {}
             _ = tokio::time::sleep(RECHECK) => {}
+            _ = adjust.tick() => fc.rebalance(),
         }
     }
 }

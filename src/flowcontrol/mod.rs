@@ -2,13 +2,15 @@
 //! request is classified by the first FlowSchema that matches it, and waits for a seat of its
 //! schema's priority level in that level's fair queues. The server's concurrency
 //! (`--max-requests-inflight` + `--max-mutating-requests-inflight`) is shared among the levels
-//! by their nominal concurrency shares; `exempt` requests never wait.
+//! by their nominal concurrency shares, and lent and borrowed between them as their demand
+//! goes ([`borrowing`]); `exempt` requests never wait.
 //!
 //! [`FlowControl`] holds the digested configuration; [`controller`] keeps it in step with the
 //! FlowSchema and PriorityLevelConfiguration objects (and their `Dangling` conditions);
 //! [`ensurer`] maintains upstream's bootstrap objects; [`dump`] serves the debug endpoints.
 
 pub mod bootstrap;
+pub mod borrowing;
 pub mod controller;
 mod dropped;
 pub mod dump;
@@ -47,6 +49,10 @@ pub struct Level {
     pub uid: String,
     /// Its nominal concurrency limit, in seats.
     pub nominal: usize,
+    /// The least it keeps: nominal less what it may lend.
+    pub lower: usize,
+    /// The most it may have: nominal plus what it may borrow.
+    pub upper: usize,
     queues: Arc<QueueSet>,
 }
 
@@ -135,12 +141,12 @@ impl FlowControl {
         fss: Vec<FlowSchema>,
     ) -> Vec<DanglingUpdate> {
         let old = self.current();
-        let mut specs: BTreeMap<String, (String, Limit, i32)> = BTreeMap::new();
+        let mut specs: BTreeMap<String, (String, LevelSpec)> = BTreeMap::new();
         for pl in &pls {
             let name = pl.metadata.name.clone().unwrap_or_default();
-            if let Some((limit, shares)) = pl.spec.as_ref().and_then(|s| level_limit(&name, s)) {
+            if let Some(spec) = pl.spec.as_ref().and_then(|s| level_spec(&name, s)) {
                 let uid = pl.metadata.uid.clone().unwrap_or_default();
-                specs.insert(name, (uid, limit, shares));
+                specs.insert(name, (uid, spec));
             } else {
                 tracing::warn!(level = %name, "ignoring a PriorityLevelConfiguration whose spec is broken");
             }
@@ -148,36 +154,47 @@ impl FlowControl {
         for b in bootstrap::mandatory_priority_levels() {
             if !specs.contains_key(b.name) {
                 let spec = serde_json::from_value(b.spec).expect("bootstrap spec decodes");
-                let (limit, shares) = level_limit(b.name, &spec).expect("bootstrap spec is valid");
-                specs.insert(b.name.to_string(), (String::new(), limit, shares));
+                let spec = level_spec(b.name, &spec).expect("bootstrap spec is valid");
+                specs.insert(b.name.to_string(), (String::new(), spec));
             }
         }
-        let share_sum: f64 = specs.values().map(|(_, _, s)| f64::from(*s)).sum();
+        let share_sum: f64 = specs.values().map(|(_, s)| f64::from(s.shares)).sum();
+        let server = self.server_concurrency as f64;
         let levels: BTreeMap<String, Arc<Level>> = specs
             .into_iter()
-            .map(|(name, (uid, limit, shares))| {
+            .map(|(name, (uid, spec))| {
+                // Upstream's finishQueueSetReconfigsLocked: the ceilings may sum to a little
+                // more than the server's concurrency.
                 let nominal = if share_sum > 0.0 {
-                    (self.server_concurrency as f64 * f64::from(shares) / share_sum).ceil() as usize
+                    (server * f64::from(spec.shares) / share_sum).ceil() as usize
                 } else {
                     0
                 };
+                let percent_of_nominal = |p: i32| (nominal as f64 * f64::from(p) / 100.0).round();
+                let lendable = spec
+                    .lendable_percent
+                    .map_or(0, |p| percent_of_nominal(p) as usize);
+                let borrowable = spec
+                    .borrowing_percent
+                    .map_or(self.server_concurrency, |p| percent_of_nominal(p) as usize);
                 let queues = match old.levels.get(&name) {
-                    Some(l) if l.queues.kind() == limit => {
-                        l.queues.set_limit(nominal);
-                        l.queues.clone()
-                    }
-                    _ => QueueSet::new(limit, nominal),
+                    Some(l) if l.queues.kind() == spec.limit => l.queues.clone(),
+                    // New queues start halfway into what they may lend.
+                    _ => QueueSet::new(spec.limit, nominal.saturating_sub(lendable / 2)),
                 };
-                crate::metrics::metrics().flowcontrol.level(&name, nominal);
                 let level = Level {
                     name: name.as_str().into(),
                     uid,
                     nominal,
+                    lower: nominal - lendable.min(nominal),
+                    upper: nominal + borrowable,
                     queues,
                 };
+                crate::metrics::metrics().flowcontrol.level(&level);
                 (name, Arc::new(level))
             })
             .collect();
+        self.rebalance_levels(&levels);
 
         let mut updates = Vec::new();
         let mut schemas = Vec::new();
@@ -214,6 +231,51 @@ impl FlowControl {
             levels,
         });
         updates
+    }
+
+    /// Shares the server's seats among the levels again by their demand since the last time
+    /// (every [`borrowing::ADJUSTMENT_PERIOD`]).
+    pub fn rebalance(&self) {
+        self.rebalance_levels(&self.current().levels);
+    }
+
+    /// Upstream's `updateBorrowingLocked`: each level's demand over the period gives its
+    /// claim, the nominal seats are allocated to the claims, and each level's queues get
+    /// their share, rounded.
+    fn rebalance_levels(&self, levels: &BTreeMap<String, Arc<Level>>) {
+        let mut claims = Vec::with_capacity(levels.len());
+        let mut stats = Vec::with_capacity(levels.len());
+        for level in levels.values() {
+            let demand = level.queues.observe_demand();
+            claims.push(borrowing::claim(
+                level.nominal,
+                level.lower,
+                level.upper,
+                &demand,
+            ));
+            stats.push(demand);
+        }
+        let nominal_sum = levels.values().map(|l| l.nominal).sum();
+        let (allocations, fair) = match borrowing::allocate(nominal_sum, &claims) {
+            Some(found) => found,
+            None => {
+                tracing::error!(
+                    ?claims,
+                    "unable to derive new concurrency limits; keeping the current ones"
+                );
+                let current = levels.values().map(|l| l.queues.limit() as f64).collect();
+                (current, 0.0)
+            }
+        };
+        let metrics = &crate::metrics::metrics().flowcontrol;
+        for (((level, allocation), claim), demand) in
+            levels.values().zip(allocations).zip(&claims).zip(&stats)
+        {
+            let limit = allocation.round() as usize;
+            level.queues.set_limit(limit);
+            metrics.adjusted(&level.name, demand, claim.target, limit);
+        }
+        metrics.fair_frac(fair);
     }
 
     /// The first schema matching the request, and its level (upstream's `startRequest`).
@@ -317,19 +379,31 @@ fn schema(
     }
 }
 
-/// How a level's spec limits, and its shares; `None` for a spec upstream would ignore.
-fn level_limit(
+/// What a level's spec says of its seats.
+struct LevelSpec {
+    limit: Limit,
+    shares: i32,
+    lendable_percent: Option<i32>,
+    /// None: it may borrow without bound.
+    borrowing_percent: Option<i32>,
+}
+
+/// How a level's spec limits, its shares and what it may lend and borrow; `None` for a spec
+/// upstream would ignore.
+fn level_spec(
     name: &str,
     spec: &k8s_openapi::api::flowcontrol::v1::PriorityLevelConfigurationSpec,
-) -> Option<(Limit, i32)> {
+) -> Option<LevelSpec> {
     match (spec.type_.as_str(), &spec.exempt, &spec.limited) {
-        ("Exempt", exempt, None) if name == EXEMPT => Some((
-            Limit::Exempt,
-            exempt
+        ("Exempt", exempt, None) if name == EXEMPT => Some(LevelSpec {
+            limit: Limit::Exempt,
+            shares: exempt
                 .as_ref()
                 .and_then(|e| e.nominal_concurrency_shares)
                 .unwrap_or(0),
-        )),
+            lendable_percent: exempt.as_ref().and_then(|e| e.lendable_percent),
+            borrowing_percent: None,
+        }),
         ("Limited", None, Some(limited)) if name != EXEMPT => {
             let shares = limited.nominal_concurrency_shares.unwrap_or(30);
             let response = limited.limit_response.as_ref()?;
@@ -351,7 +425,12 @@ fn level_limit(
                 }
                 _ => return None,
             };
-            Some((limit, shares))
+            Some(LevelSpec {
+                limit,
+                shares,
+                lendable_percent: limited.lendable_percent,
+                borrowing_percent: limited.borrowing_limit_percent,
+            })
         }
         _ => None,
     }
@@ -445,9 +524,63 @@ mod tests {
         assert_eq!(d.levels["workload-low"].nominal, 245);
         assert_eq!(d.levels["catch-all"].nominal, 13);
         assert_eq!(d.levels["exempt"].nominal, 0);
+        // What each may lend and borrow: global-default lends 50% (round(24.5) = 25) and, with
+        // no borrowing limit, may borrow the server's 600.
+        let bounds = |name: &str| (d.levels[name].lower, d.levels[name].upper);
+        assert_eq!(bounds("global-default"), (24, 649));
+        assert_eq!(bounds("workload-low"), (24, 845));
+        assert_eq!(bounds("catch-all"), (13, 613));
+        assert_eq!(bounds("exempt"), (0, 600));
         let names: Vec<_> = d.schemas.iter().map(|s| &*s.name).collect();
         assert_eq!(names[..3], ["exempt", "probes", "system-leader-election"]);
         assert_eq!(names.last(), Some(&"catch-all"));
+    }
+
+    #[test]
+    fn a_busy_level_borrows_what_idle_levels_lend_up_to_its_borrowing_limit() {
+        // Ten seats: the bootstrap levels' nominal limits sum to 13, and "borrower" has 1 of
+        // its own and may borrow 300% of it.
+        let fc = FlowControl::new(10);
+        let (mut pls, fss) = objects();
+        pls.push(
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "borrower"},
+                "spec": {"type": "Limited", "limited": {
+                    "nominalConcurrencyShares": 10, "lendablePercent": 0,
+                    "borrowingLimitPercent": 300,
+                    "limitResponse": {"type": "Queue", "queuing":
+                        {"queues": 1, "handSize": 1, "queueLengthLimit": 10}}}}
+            }))
+            .unwrap(),
+        );
+        fc.digest(pls, fss);
+        let level = fc.current().levels["borrower"].clone();
+        assert_eq!((level.nominal, level.lower, level.upper), (1, 1, 4));
+        // Idle, every level gets its target (its lower bound) in one proportion: above 1.
+        let idle = level.queues().limit();
+        assert!((2..4).contains(&idle), "{idle}");
+        // Five requests: `idle` execute, the rest wait.
+        let mut seats = Vec::new();
+        let mut tickets = Vec::new();
+        for _ in 0..5 {
+            match level.queues().start(0, Arc::default()) {
+                Start::Execute(seat) => seats.push(seat),
+                Start::Wait(ticket) => tickets.push(ticket),
+                Start::Reject(reason) => panic!("rejected: {reason}"),
+            }
+        }
+        assert_eq!(level.queues().counts(), (5 - idle, idle));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        // The idle levels lend: the borrower reaches its limit of 4 and three more execute.
+        fc.rebalance();
+        assert_eq!(level.queues().limit(), 4);
+        assert_eq!(level.queues().counts(), (1, 4));
+        // The demand is gone, but its smoothed figure decays with a five-minute half-life:
+        // the seats stay for the next period.
+        drop(seats);
+        drop(tickets);
+        fc.rebalance();
+        assert_eq!(level.queues().limit(), 4);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! time (R) advances at the rate each active queue would be served if seats were shared
 //! equally. Every request is estimated at one seat for `G` (3 ms), corrected when it finishes.
 
+use super::borrowing::{DemandIntegrator, DemandStats};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
@@ -99,6 +100,9 @@ struct State {
     next_id: u64,
     totals: Totals,
     executing: Vec<Executing>,
+    /// Seats in use plus seats waiting, over time.
+    demand: DemandIntegrator,
+    demand_stats: DemandStats,
 }
 
 /// A priority level's queues and seats.
@@ -138,6 +142,8 @@ impl QueueSet {
                 next_id: 0,
                 totals: Totals::default(),
                 executing: Vec::new(),
+                demand: DemandIntegrator::new(Instant::now()),
+                demand_stats: DemandStats::default(),
             }),
         })
     }
@@ -163,6 +169,15 @@ impl QueueSet {
     /// The concurrency limit.
     pub fn limit(&self) -> usize {
         self.lock().limit
+    }
+
+    /// Ends a borrowing period: its demand taken into the level's statistics, which are
+    /// returned, and a new period begun.
+    pub fn observe_demand(&self) -> DemandStats {
+        let mut state = self.lock();
+        let observed = state.demand.reset(Instant::now());
+        state.demand_stats.update(observed);
+        state.demand_stats
     }
 
     /// Admits a request of the flow hashing to `hash`: executes it, queues it or rejects it.
@@ -203,6 +218,7 @@ impl QueueSet {
             descr,
         });
         state.waiting += 1;
+        state.note_demand();
         state.bound_next_dispatch(index);
         state.dispatch_all();
         let mut ticket = Ticket {
@@ -365,6 +381,7 @@ impl State {
         descr: Arc<Descr>,
     ) -> Seat {
         self.seats_in_use += 1;
+        self.note_demand();
         self.totals.dispatched += 1;
         self.executing.push(Executing {
             id,
@@ -379,6 +396,13 @@ impl State {
             queue,
             start: Instant::now(),
         }
+    }
+
+    /// Records the seat demand as it now is (every request takes one seat). Dispatching moves
+    /// a request from waiting to in use, which leaves the demand as it was.
+    fn note_demand(&mut self) {
+        let demand = (self.seats_in_use + self.waiting) as f64;
+        self.demand.set(demand, Instant::now());
     }
 
     /// Dispatches while seats are free: each time the queue whose oldest request would finish
@@ -432,6 +456,7 @@ impl State {
 
     fn finish(&mut self, id: u64, queue: Option<usize>, took: Duration) {
         self.seats_in_use -= 1;
+        self.note_demand();
         if let Some(i) = self.executing.iter().position(|e| e.id == id) {
             self.executing.swap_remove(i);
         }
@@ -452,6 +477,7 @@ impl State {
         };
         q.waiting.remove(i);
         self.waiting -= 1;
+        self.note_demand();
         self.bound_next_dispatch(queue);
         true
     }

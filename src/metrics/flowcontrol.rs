@@ -2,12 +2,14 @@
 //! labels and buckets.
 
 use super::{GaugeGuard, Histograms, histograms};
+use crate::flowcontrol::borrowing::DemandStats;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 /// Upstream's `requestDurationSecondsBuckets` for queue waits.
@@ -61,8 +63,19 @@ pub struct FlowControlMetrics {
     executing: Family<FlowLabels, Gauge>,
     wait: Histograms<WaitLabels>,
     nominal: Family<LevelLabels, Gauge>,
+    lower_limit: Family<LevelLabels, Gauge>,
+    upper_limit: Family<LevelLabels, Gauge>,
     current_limit: Family<LevelLabels, Gauge>,
+    demand_high_watermark: Family<LevelLabels, FloatGauge>,
+    demand_average: Family<LevelLabels, FloatGauge>,
+    demand_stdev: Family<LevelLabels, FloatGauge>,
+    demand_smoothed: Family<LevelLabels, FloatGauge>,
+    target: Family<LevelLabels, FloatGauge>,
+    fair_frac: FloatGauge,
 }
+
+/// A gauge of fractional seats.
+type FloatGauge = Gauge<f64, AtomicU64>;
 
 fn flow(flow_schema: &str, priority_level: &str) -> FlowLabels {
     FlowLabels {
@@ -81,7 +94,15 @@ impl FlowControlMetrics {
             executing: Family::default(),
             wait: histograms(|| Histogram::new(WAIT_BUCKETS)),
             nominal: Family::default(),
+            lower_limit: Family::default(),
+            upper_limit: Family::default(),
             current_limit: Family::default(),
+            demand_high_watermark: Family::default(),
+            demand_average: Family::default(),
+            demand_stdev: Family::default(),
+            demand_smoothed: Family::default(),
+            target: Family::default(),
+            fair_frac: FloatGauge::default(),
         };
         registry.register(
             "apiserver_flowcontrol_rejected_requests",
@@ -118,17 +139,88 @@ impl FlowControlMetrics {
             "current derived number of execution seats available to each priority level",
             m.current_limit.clone(),
         );
+        registry.register(
+            "apiserver_flowcontrol_lower_limit_seats",
+            "Configured lower bound on number of execution seats available to each priority level",
+            m.lower_limit.clone(),
+        );
+        registry.register(
+            "apiserver_flowcontrol_upper_limit_seats",
+            "Configured upper bound on number of execution seats available to each priority level",
+            m.upper_limit.clone(),
+        );
+        registry.register(
+            "apiserver_flowcontrol_demand_seats_high_watermark",
+            "High watermark, over last adjustment period, of demand_seats",
+            m.demand_high_watermark.clone(),
+        );
+        registry.register(
+            "apiserver_flowcontrol_demand_seats_average",
+            "Time-weighted average, over last adjustment period, of demand_seats",
+            m.demand_average.clone(),
+        );
+        registry.register(
+            "apiserver_flowcontrol_demand_seats_stdev",
+            "Time-weighted standard deviation, over last adjustment period, of demand_seats",
+            m.demand_stdev.clone(),
+        );
+        registry.register(
+            "apiserver_flowcontrol_demand_seats_smoothed",
+            "Smoothed seat demands",
+            m.demand_smoothed.clone(),
+        );
+        registry.register(
+            "apiserver_flowcontrol_target_seats",
+            "Seat allocation targets",
+            m.target.clone(),
+        );
+        registry.register(
+            "apiserver_flowcontrol_seat_fair_frac",
+            "Fair fraction of server's concurrency to allocate to each priority level that can use it",
+            m.fair_frac.clone(),
+        );
         m
     }
 
     /// A priority level's configured seats.
-    pub fn level(&self, level: &str, nominal: usize) {
+    pub fn level(&self, level: &crate::flowcontrol::Level) {
+        let labels = LevelLabels {
+            priority_level: level.name.to_string(),
+        };
+        let seats = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        self.nominal
+            .get_or_create(&labels)
+            .set(seats(level.nominal));
+        self.lower_limit
+            .get_or_create(&labels)
+            .set(seats(level.lower));
+        self.upper_limit
+            .get_or_create(&labels)
+            .set(seats(level.upper));
+    }
+
+    /// A priority level's seats after a borrowing adjustment, and the demand that led there.
+    pub fn adjusted(&self, level: &str, demand: &DemandStats, target: f64, limit: usize) {
         let labels = LevelLabels {
             priority_level: level.into(),
         };
-        let seats = i64::try_from(nominal).unwrap_or(i64::MAX);
-        self.nominal.get_or_create(&labels).set(seats);
-        self.current_limit.get_or_create(&labels).set(seats);
+        for (family, value) in [
+            (&self.demand_high_watermark, demand.high_watermark),
+            (&self.demand_average, demand.average),
+            (&self.demand_stdev, demand.deviation),
+            (&self.demand_smoothed, demand.smoothed),
+            (&self.target, target),
+        ] {
+            family.get_or_create(&labels).set(value);
+        }
+        self.current_limit
+            .get_or_create(&labels)
+            .set(i64::try_from(limit).unwrap_or(i64::MAX));
+    }
+
+    /// The fair proportion of the last adjustment.
+    pub fn fair_frac(&self, fair: f64) {
+        self.fair_frac.set(fair);
     }
 
     /// Counts a request in its queue while the guard lives.

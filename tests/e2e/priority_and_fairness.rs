@@ -2,7 +2,7 @@
 //! PriorityLevelConfigurations served and listed by kubectl, their `Dangling` conditions and
 //! validation, every response naming its classification, and a noisy user confined to a
 //! priority level of one seat and a queue of one — queued, then refused with 429 — while the
-//! administrator's requests all succeed.
+//! administrator's requests all succeed; and a busy level borrowing the seats idle ones lend.
 
 use crate::common::{newest_kubectl, ok};
 use crate::support::backend::{Backend, full};
@@ -233,6 +233,33 @@ fn holding_webhook(
     )
 }
 
+/// A [`holding_webhook`], and the ValidatingWebhookConfiguration sending it the creates of
+/// ConfigMaps labelled `slow`.
+async fn hold_slow_configmaps(
+    admin: &Https,
+    seen: Arc<AtomicUsize>,
+    probed: Arc<AtomicUsize>,
+    released: tokio::sync::watch::Receiver<bool>,
+) -> Backend {
+    let webhook = holding_webhook(seen, probed, released);
+    let ca = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(&webhook.ca_pem)
+    };
+    admin
+        .create(
+            "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations",
+            &json!({"metadata": {"name": "hold"}, "webhooks": [{
+                "name": "hold.kubeboot.test",
+                "clientConfig": {"url": format!("https://127.0.0.1:{}/validate", webhook.addr.port()), "caBundle": ca},
+                "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["configmaps"]}],
+                "objectSelector": {"matchLabels": {"slow": "true"}},
+                "admissionReviewVersions": ["v1"], "sideEffects": "None", "timeoutSeconds": 30}]}),
+        )
+        .await;
+    webhook
+}
+
 fn slow_configmap(name: &str) -> Value {
     json!({"apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": name, "labels": {"slow": "true"}}})
@@ -260,8 +287,9 @@ async fn a_noisy_user_is_queued_then_refused_while_the_administrator_is_served()
     let level = admin
         .create(
             LEVELS,
+            // It neither lends nor borrows: its one seat stays its only one.
             &json!({"metadata": {"name": "noisy"}, "spec": {"type": "Limited", "limited": {
-                "nominalConcurrencyShares": 1,
+                "nominalConcurrencyShares": 1, "lendablePercent": 0, "borrowingLimitPercent": 0,
                 "limitResponse": {"type": "Queue",
                     "queuing": {"queues": 1, "handSize": 1, "queueLengthLimit": 1}}}}}),
         )
@@ -283,22 +311,7 @@ async fn a_noisy_user_is_queued_then_refused_while_the_administrator_is_served()
     let seen = Arc::new(AtomicUsize::new(0));
     let probed = Arc::new(AtomicUsize::new(0));
     let (release, released) = tokio::sync::watch::channel(false);
-    let webhook = holding_webhook(seen.clone(), probed.clone(), released);
-    let ca = {
-        use base64::Engine;
-        base64::engine::general_purpose::STANDARD.encode(&webhook.ca_pem)
-    };
-    admin
-        .create(
-            "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations",
-            &json!({"metadata": {"name": "hold"}, "webhooks": [{
-                "name": "hold.kubeboot.test",
-                "clientConfig": {"url": format!("https://127.0.0.1:{}/validate", webhook.addr.port()), "caBundle": ca},
-                "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["configmaps"]}],
-                "objectSelector": {"matchLabels": {"slow": "true"}},
-                "admissionReviewVersions": ["v1"], "sideEffects": "None", "timeoutSeconds": 30}]}),
-        )
-        .await;
+    let _webhook = hold_slow_configmaps(&admin, seen.clone(), probed.clone(), released).await;
 
     let path = "/api/v1/namespaces/default/configmaps";
     // The noisy user's binding has reached the authorizer (its requests before are its own
@@ -414,4 +427,102 @@ async fn a_noisy_user_is_queued_then_refused_while_the_administrator_is_served()
         ),
         0.0
     );
+}
+
+#[tokio::test]
+async fn a_busy_level_borrows_the_seats_idle_levels_lend() {
+    // Ten seats. "borrower" has ceil(10 × 10 / 255) = 1 of its own, lends none and may borrow
+    // 300% of it; the bootstrap levels lend theirs.
+    let mut server = TestServer::up(&[
+        "--max-requests-inflight=10",
+        "--max-mutating-requests-inflight=0",
+    ]);
+    server.wait_ready().await;
+    let admin = server.admin();
+    admin
+        .create(
+            "/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings",
+            &json!({"metadata": {"name": "busy-edits"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
+                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "busy"}]}),
+        )
+        .await;
+    admin
+        .create(
+            LEVELS,
+            &json!({"metadata": {"name": "borrower"}, "spec": {"type": "Limited", "limited": {
+                "nominalConcurrencyShares": 10, "lendablePercent": 0, "borrowingLimitPercent": 300,
+                "limitResponse": {"type": "Queue",
+                    "queuing": {"queues": 1, "handSize": 1, "queueLengthLimit": 10}}}}}),
+        )
+        .await;
+    admin
+        .create(
+            FLOWSCHEMAS,
+            &json!({"metadata": {"name": "busy"}, "spec": {
+                "priorityLevelConfiguration": {"name": "borrower"}, "matchingPrecedence": 500,
+                "rules": [{"subjects": [{"kind": "User", "user": {"name": "busy"}}],
+                    "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"],
+                                       "namespaces": ["*"], "clusterScope": true}]}]}}),
+        )
+        .await;
+    dangling(&admin, "busy", "False").await;
+    let level = [("priority_level", "borrower")];
+    let s = Scrape::of(&admin).await;
+    let seats = |s: &Scrape, metric: &str| s.value(metric, &level);
+    assert_eq!(seats(&s, "apiserver_flowcontrol_nominal_limit_seats"), 1.0);
+    assert_eq!(seats(&s, "apiserver_flowcontrol_lower_limit_seats"), 1.0);
+    assert_eq!(seats(&s, "apiserver_flowcontrol_upper_limit_seats"), 4.0);
+
+    let seen = Arc::new(AtomicUsize::new(0));
+    let probed = Arc::new(AtomicUsize::new(0));
+    let (release, released) = tokio::sync::watch::channel(false);
+    let _webhook = hold_slow_configmaps(&admin, seen.clone(), probed.clone(), released).await;
+    let busy = server.as_user("busy", &[]);
+    let path = "/api/v1/namespaces/default/configmaps";
+    eventually("the busy user's binding and the webhook", || async {
+        let r = busy
+            .json(
+                "POST",
+                &format!("{path}?dryRun=All"),
+                &slow_configmap("probe"),
+            )
+            .await;
+        (r.status == 201 && probed.load(Ordering::SeqCst) > 0).then_some(())
+    })
+    .await;
+
+    // Four held requests: the level's demand is four seats. Within an adjustment period or
+    // two (ten seconds each) the level has borrowed up to its limit and all four execute.
+    let held: Vec<_> = (0..4)
+        .map(|i| {
+            let busy = server.as_user("busy", &[]);
+            tokio::spawn(async move {
+                busy.json("POST", path, &slow_configmap(&format!("held-{i}")))
+                    .await
+            })
+        })
+        .collect();
+    eventually("all four executing at once", || async {
+        (seen.load(Ordering::SeqCst) == 4).then_some(())
+    })
+    .await;
+    let s = Scrape::of(&admin).await;
+    assert_eq!(seats(&s, "apiserver_flowcontrol_current_limit_seats"), 4.0);
+    assert!(seats(&s, "apiserver_flowcontrol_demand_seats_high_watermark") >= 4.0);
+    assert!(seats(&s, "apiserver_flowcontrol_target_seats") > 1.0);
+    assert!(s.value("apiserver_flowcontrol_seat_fair_frac", &[]) > 0.0);
+    // What it borrowed came from the levels that lend: workload-low, idle, lends 90% of its 4.
+    assert!(
+        s.value(
+            "apiserver_flowcontrol_current_limit_seats",
+            &[("priority_level", "workload-low")]
+        ) < 4.0
+    );
+
+    release.send_replace(true);
+    for request in held {
+        let r = request.await.unwrap();
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
 }
