@@ -166,7 +166,10 @@ where
             .ok()
             .zip(HeaderValue::from_str(&c.level.uid).ok());
         let descr = Arc::new(describe(user, info, &c));
-        match self.flow_control.start(&c, descr) {
+        let seats = self
+            .flow_control
+            .estimate(&c, info, req.uri().query().unwrap_or(""));
+        match self.flow_control.start(&c, seats, descr) {
             Err(rejection) => Either::Left(futures::future::ok(rejected(
                 rejection.retry_after,
                 headers,

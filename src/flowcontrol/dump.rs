@@ -73,17 +73,16 @@ fn queues(digest: &Digest) -> Vec<Vec<String>> {
     ])];
     for (name, level) in &digest.levels {
         for (i, q) in level.queues().queue_dump().into_iter().enumerate() {
-            // Every request is one seat: seats in use are the executing requests, and each
-            // waiting one adds one initial and one maximum seat.
+            // A request's seats are its initial and its maximum seats alike (no final seats).
             rows.push(vec![
                 name.clone(),
                 i.to_string(),
                 q.waiting.to_string(),
                 q.executing.to_string(),
-                q.executing.to_string(),
+                q.seats_in_use.to_string(),
                 format!("{:.8}ss", q.next_dispatch_r),
-                q.waiting.to_string(),
-                q.waiting.to_string(),
+                q.waiting_seats.to_string(),
+                q.waiting_seats.to_string(),
                 format!("{:.8}ss", q.waiting_work()),
             ]);
         }
@@ -126,7 +125,7 @@ fn requests(digest: &Digest, details: bool) -> Vec<Vec<String>> {
                 r.index.to_string(),
                 r.descr.distinguisher.clone(),
                 rfc3339_nano(r.arrival),
-                "1".into(),
+                r.seats.to_string(),
                 "0".into(),
                 "0s".into(),
                 r.start

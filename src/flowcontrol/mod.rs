@@ -17,16 +17,18 @@ pub mod dump;
 pub mod ensurer;
 mod matching;
 pub mod queueset;
+pub mod work_estimate;
 
 use crate::auth::UserInfo;
-use crate::endpoints::request_info::RequestInfo;
+use crate::endpoints::request_info::{RequestInfo, Verb};
 use bootstrap::{CATCH_ALL, EXEMPT};
 use k8s_openapi::api::flowcontrol::v1::{
     FlowSchema, FlowSchemaCondition, PriorityLevelConfiguration,
 };
 use queueset::{Descr, Limit, QueueSet, Queuing, Reason, Seat, Start};
-use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 /// A FlowSchema as the filter uses it.
 pub struct Schema {
@@ -53,6 +55,8 @@ pub struct Level {
     pub lower: usize,
     /// The most it may have: nominal plus what it may borrow.
     pub upper: usize,
+    /// The most seats one of its requests may take (0: no bound of its own).
+    pub max_seats: usize,
     queues: Arc<QueueSet>,
 }
 
@@ -96,7 +100,12 @@ pub struct FlowControl {
     server_concurrency: usize,
     digest: RwLock<Arc<Digest>>,
     dropped: dropped::DroppedRequests,
+    /// Objects stored per resource, for work estimates, and when they were counted.
+    object_counts: Mutex<(Instant, Arc<HashMap<String, i64>>)>,
 }
+
+/// How long object counts serve work estimates before they are counted again.
+const OBJECT_COUNTS_FRESH: Duration = Duration::from_secs(1);
 
 /// A FlowSchema's `Dangling` condition that differs from what the digest found.
 #[derive(Debug, Clone, PartialEq)]
@@ -119,6 +128,7 @@ impl FlowControl {
             server_concurrency,
             digest: RwLock::default(),
             dropped: dropped::DroppedRequests::default(),
+            object_counts: Mutex::new((Instant::now(), Arc::default())),
         });
         fc.digest(Vec::new(), Vec::new());
         fc
@@ -188,6 +198,7 @@ impl FlowControl {
                     nominal,
                     lower: nominal - lendable.min(nominal),
                     upper: nominal + borrowable,
+                    max_seats: work_estimate::level_max_seats(nominal, spec.limit),
                     queues,
                 };
                 crate::metrics::metrics().flowcontrol.level(&level);
@@ -301,14 +312,55 @@ impl FlowControl {
         }
     }
 
-    /// Asks the request's level for a seat: now, later (the ticket), or never.
-    pub fn start(&self, c: &Classification, descr: Arc<Descr>) -> Result<Admission, Rejection> {
+    /// The seats a request classified as `c` takes ([`work_estimate`]); exempt requests are
+    /// not estimated, as upstream's.
+    pub fn estimate(&self, c: &Classification, info: &RequestInfo, query: &str) -> usize {
+        if c.level.queues.kind() == Limit::Exempt {
+            return work_estimate::MINIMUM_SEATS;
+        }
+        let stored = if matches!(info.verb, Verb::List | Verb::Watch) {
+            let resource = if info.api_group.is_empty() {
+                info.resource.clone()
+            } else {
+                format!("{}.{}", info.resource, info.api_group)
+            };
+            self.object_counts().get(&resource).copied()
+        } else {
+            None
+        };
+        let seats = work_estimate::seats(info, query, stored, c.level.max_seats);
+        crate::metrics::metrics()
+            .flowcontrol
+            .estimated(&c.schema.name, &c.level.name, seats);
+        seats
+    }
+
+    /// Objects stored per resource (`apiserver_storage_objects`), counted at most once per
+    /// [`OBJECT_COUNTS_FRESH`].
+    fn object_counts(&self) -> Arc<HashMap<String, i64>> {
+        let mut counts = self.object_counts.lock().unwrap_or_else(|e| e.into_inner());
+        if counts.1.is_empty() || counts.0.elapsed() > OBJECT_COUNTS_FRESH {
+            *counts = (
+                Instant::now(),
+                Arc::new(crate::metrics::metrics().object_counts()),
+            );
+        }
+        counts.1.clone()
+    }
+
+    /// Asks the request's level for its `seats`: now, later (the ticket), or never.
+    pub fn start(
+        &self,
+        c: &Classification,
+        seats: usize,
+        descr: Arc<Descr>,
+    ) -> Result<Admission, Rejection> {
         // As upstream, only a level with queues to choose among hashes the flow.
         let flow = match c.level.queues.kind() {
             Limit::Queue(q) if q.queues > 1 => hash_flow(&c.schema.name, &c.distinguisher),
             _ => 0,
         };
-        match c.level.queues.start(flow, descr) {
+        match c.level.queues.start(flow, seats, descr) {
             Start::Execute(seat) => {
                 crate::metrics::metrics().flowcontrol.waited(
                     &c.schema.name,
@@ -563,7 +615,7 @@ mod tests {
         let mut seats = Vec::new();
         let mut tickets = Vec::new();
         for _ in 0..5 {
-            match level.queues().start(0, Arc::default()) {
+            match level.queues().start(0, 1, Arc::default()) {
                 Start::Execute(seat) => seats.push(seat),
                 Start::Wait(ticket) => tickets.push(ticket),
                 Start::Reject(reason) => panic!("rejected: {reason}"),

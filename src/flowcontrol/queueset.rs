@@ -2,7 +2,9 @@
 //! (`fairqueuing/queueset`). A request is shuffle-sharded to the shortest queue of its flow's
 //! hand; seats go to the queue whose head would finish first in virtual time, where virtual
 //! time (R) advances at the rate each active queue would be served if seats were shared
-//! equally. Every request is estimated at one seat for `G` (3 ms), corrected when it finishes.
+//! equally. A request occupies the seats its work estimate gives it ([`super::work_estimate`])
+//! and is estimated to hold them for `G` (3 ms), corrected when it finishes; a request wider
+//! than the limit runs alone.
 
 use super::borrowing::{DemandIntegrator, DemandStats};
 use std::collections::VecDeque;
@@ -54,6 +56,7 @@ pub struct Descr {
 
 struct Waiter {
     id: u64,
+    seats: usize,
     arrival_r: f64,
     arrival: SystemTime,
     wake: Option<oneshot::Sender<()>>,
@@ -65,10 +68,18 @@ struct Queue {
     waiting: VecDeque<Waiter>,
     next_dispatch_r: f64,
     executing: usize,
+    seats_in_use: usize,
+}
+
+impl Queue {
+    fn waiting_seats(&self) -> usize {
+        self.waiting.iter().map(|w| w.seats).sum()
+    }
 }
 
 struct Executing {
     id: u64,
+    seats: usize,
     queue: Option<usize>,
     arrival: SystemTime,
     start: SystemTime,
@@ -96,7 +107,9 @@ struct State {
     robin: usize,
     enqueues: usize,
     seats_in_use: usize,
+    /// Requests waiting.
     waiting: usize,
+    seats_waiting: usize,
     next_id: u64,
     totals: Totals,
     executing: Vec<Executing>,
@@ -139,6 +152,7 @@ impl QueueSet {
                 enqueues: 0,
                 seats_in_use: 0,
                 waiting: 0,
+                seats_waiting: 0,
                 next_id: 0,
                 totals: Totals::default(),
                 executing: Vec::new(),
@@ -180,16 +194,20 @@ impl QueueSet {
         state.demand_stats
     }
 
-    /// Admits a request of the flow hashing to `hash`: executes it, queues it or rejects it.
-    pub fn start(self: &Arc<Self>, hash: u64, descr: Arc<Descr>) -> Start {
+    /// Admits a request of `seats` seats of the flow hashing to `hash`: executes it, queues it
+    /// or rejects it.
+    pub fn start(self: &Arc<Self>, hash: u64, seats: usize, descr: Arc<Descr>) -> Start {
+        let seats = seats.max(1);
         let mut state = self.lock();
         let id = state.next_id;
         state.next_id += 1;
         let now = SystemTime::now();
         let queuing = match self.limit_kind {
-            Limit::Exempt => return Start::Execute(state.execute(self, id, None, now, descr)),
-            Limit::Reject if state.seats_in_use < state.limit => {
-                return Start::Execute(state.execute(self, id, None, now, descr));
+            Limit::Exempt => {
+                return Start::Execute(state.execute(self, id, seats, None, now, descr));
+            }
+            Limit::Reject if state.can_accommodate(seats) => {
+                return Start::Execute(state.execute(self, id, seats, None, now, descr));
             }
             Limit::Reject => {
                 state.totals.rejected += 1;
@@ -212,12 +230,14 @@ impl QueueSet {
         }
         queue.waiting.push_back(Waiter {
             id,
+            seats,
             arrival_r: current_r,
             arrival: now,
             wake: Some(wake),
             descr,
         });
         state.waiting += 1;
+        state.seats_waiting += seats;
         state.note_demand();
         state.bound_next_dispatch(index);
         state.dispatch_all();
@@ -259,7 +279,9 @@ impl QueueSet {
             .iter()
             .map(|q| QueueDump {
                 waiting: q.waiting.len(),
+                waiting_seats: q.waiting_seats(),
                 executing: q.executing,
+                seats_in_use: q.seats_in_use,
                 next_dispatch_r: q.next_dispatch_r,
             })
             .collect()
@@ -273,6 +295,7 @@ impl QueueSet {
         for (qi, q) in state.queues.iter().enumerate() {
             for (ri, w) in q.waiting.iter().enumerate() {
                 out.push(RequestDump {
+                    seats: w.seats,
                     queue: qi as i64,
                     index: ri as i64,
                     arrival: w.arrival,
@@ -301,8 +324,12 @@ impl QueueSet {
 pub struct QueueDump {
     /// Requests waiting.
     pub waiting: usize,
-    /// Requests executing, one seat each.
+    /// The seats its waiting requests ask for.
+    pub waiting_seats: usize,
+    /// Requests executing.
     pub executing: usize,
+    /// The seats they occupy.
+    pub seats_in_use: usize,
     /// Its virtual dispatch time, in seat-seconds.
     pub next_dispatch_r: f64,
 }
@@ -310,12 +337,14 @@ pub struct QueueDump {
 impl QueueDump {
     /// The estimated work of its waiting requests, in seat-seconds.
     pub fn waiting_work(&self) -> f64 {
-        self.waiting as f64 * G
+        self.waiting_seats as f64 * G
     }
 }
 
 /// One request in a dump.
 pub struct RequestDump {
+    /// The seats it occupies, or will.
+    pub seats: usize,
     /// Its queue, -1 for none.
     pub queue: i64,
     /// Its place in the queue, -1 when executing.
@@ -331,6 +360,7 @@ pub struct RequestDump {
 impl Executing {
     fn dump(&self) -> RequestDump {
         RequestDump {
+            seats: self.seats,
             queue: self.queue.map_or(-1, |q| q as i64),
             index: -1,
             arrival: self.arrival,
@@ -350,7 +380,7 @@ impl State {
         let mut active = 0usize;
         let mut requested = 0usize;
         for q in &self.queues {
-            requested += q.executing + q.waiting.len();
+            requested += q.seats_in_use + q.waiting_seats();
             if !q.waiting.is_empty() || q.executing > 0 {
                 active += 1;
             }
@@ -360,7 +390,7 @@ impl State {
         }
     }
 
-    /// Deals the flow's hand and picks its queue with the least waiting work, starting at a
+    /// Deals the flow's hand and picks its queue with the fewest seats waiting, starting at a
     /// rotating offset so equal queues share the load.
     fn shuffle_shard(&mut self, hash: u64, hand_size: usize) -> usize {
         let hand = deal(hash, self.queues.len(), hand_size);
@@ -368,23 +398,34 @@ impl State {
         self.enqueues += 1;
         (0..hand.len())
             .map(|i| hand[(offset + i) % hand.len()])
-            .min_by_key(|&q| self.queues[q].waiting.len())
+            .min_by_key(|&q| self.queues[q].waiting_seats())
             .expect("a hand holds at least one queue")
+    }
+
+    /// Upstream's `canAccommodateSeatsLocked`: whether `seats` more fit under the limit; a
+    /// request wider than the limit fits only when nothing else executes.
+    fn can_accommodate(&self, seats: usize) -> bool {
+        if seats > self.limit {
+            return self.executing.is_empty();
+        }
+        self.seats_in_use + seats <= self.limit
     }
 
     fn execute(
         &mut self,
         queues: &Arc<QueueSet>,
         id: u64,
+        seats: usize,
         queue: Option<usize>,
         arrival: SystemTime,
         descr: Arc<Descr>,
     ) -> Seat {
-        self.seats_in_use += 1;
+        self.seats_in_use += seats;
         self.note_demand();
         self.totals.dispatched += 1;
         self.executing.push(Executing {
             id,
+            seats,
             queue,
             arrival,
             start: SystemTime::now(),
@@ -398,40 +439,50 @@ impl State {
         }
     }
 
-    /// Records the seat demand as it now is (every request takes one seat). Dispatching moves
-    /// a request from waiting to in use, which leaves the demand as it was.
+    /// Records the seat demand as it now is. Dispatching moves a request's seats from waiting
+    /// to in use, which leaves the demand as it was.
     fn note_demand(&mut self) {
-        let demand = (self.seats_in_use + self.waiting) as f64;
+        let demand = (self.seats_in_use + self.seats_waiting) as f64;
         self.demand.set(demand, Instant::now());
     }
 
     /// Dispatches while seats are free: each time the queue whose oldest request would finish
-    /// first in virtual time, visiting queues round-robin so ties rotate.
+    /// first in virtual time, visiting queues round-robin so ties rotate. When that request
+    /// does not fit, nothing is dispatched until it does, so a wide request is not starved.
     fn dispatch_all(&mut self) {
-        while self.waiting > 0 && self.seats_in_use < self.limit {
+        while self.waiting > 0 {
             let n = self.queues.len();
-            let mut best: Option<(usize, f64)> = None;
+            let mut best: Option<(usize, f64, usize)> = None;
+            let mut robin = self.robin;
             for _ in 0..n {
-                self.robin = (self.robin + 1) % n;
-                let q = &self.queues[self.robin];
-                if q.waiting.is_empty() {
+                robin = (robin + 1) % n;
+                let q = &self.queues[robin];
+                let Some(head) = q.waiting.front() else {
                     continue;
-                }
-                let finish = q.next_dispatch_r + G;
-                if best.is_none_or(|(_, f)| finish < f) {
-                    best = Some((self.robin, finish));
+                };
+                let finish = q.next_dispatch_r + head.seats as f64 * G;
+                if best.is_none_or(|(_, f, _)| finish < f) {
+                    best = Some((robin, finish, head.seats));
                 }
             }
-            let Some((index, _)) = best else { return };
+            let Some((index, _, seats)) = best else {
+                return;
+            };
+            if !self.can_accommodate(seats) {
+                return;
+            }
             self.robin = index;
             let queue = &mut self.queues[index];
             let mut waiter = queue.waiting.pop_front().expect("chosen queue has a head");
             queue.executing += 1;
-            queue.next_dispatch_r += G;
+            queue.seats_in_use += seats;
+            queue.next_dispatch_r += seats as f64 * G;
             self.waiting -= 1;
-            self.seats_in_use += 1;
+            self.seats_waiting -= seats;
+            self.seats_in_use += seats;
             self.totals.dispatched += 1;
             self.executing.push(Executing {
+                seats,
                 id: waiter.id,
                 queue: Some(index),
                 arrival: waiter.arrival,
@@ -455,16 +506,18 @@ impl State {
     }
 
     fn finish(&mut self, id: u64, queue: Option<usize>, took: Duration) {
-        self.seats_in_use -= 1;
+        let Some(i) = self.executing.iter().position(|e| e.id == id) else {
+            return;
+        };
+        let seats = self.executing.swap_remove(i).seats;
+        self.seats_in_use -= seats;
         self.note_demand();
-        if let Some(i) = self.executing.iter().position(|e| e.id == id) {
-            self.executing.swap_remove(i);
-        }
         if let Some(index) = queue {
             let q = &mut self.queues[index];
             q.executing -= 1;
+            q.seats_in_use -= seats;
             // The estimate G is replaced by the real service time.
-            q.next_dispatch_r -= G - took.as_secs_f64();
+            q.next_dispatch_r -= seats as f64 * (G - took.as_secs_f64());
             self.bound_next_dispatch(index);
         }
     }
@@ -475,8 +528,9 @@ impl State {
         let Some(i) = q.waiting.iter().position(|w| w.id == id) else {
             return false;
         };
-        q.waiting.remove(i);
+        let seats = q.waiting.remove(i).map_or(0, |w| w.seats);
         self.waiting -= 1;
+        self.seats_waiting -= seats;
         self.note_demand();
         self.bound_next_dispatch(queue);
         true
@@ -605,13 +659,16 @@ mod tests {
             }),
             1,
         );
-        let Start::Execute(first) = qs.start(7, descr()) else {
+        let Start::Execute(first) = qs.start(7, 1, descr()) else {
             panic!("a free seat executes at once")
         };
-        let Start::Wait(second) = qs.start(7, descr()) else {
+        let Start::Wait(second) = qs.start(7, 1, descr()) else {
             panic!("a busy level queues")
         };
-        assert!(matches!(qs.start(7, descr()), Start::Reject("queue-full")));
+        assert!(matches!(
+            qs.start(7, 1, descr()),
+            Start::Reject("queue-full")
+        ));
         assert_eq!(qs.counts(), (1, 1));
         drop(first);
         let far = tokio::time::Instant::now() + Duration::from_secs(5);
@@ -635,15 +692,15 @@ mod tests {
             }),
             1,
         );
-        let Start::Execute(_busy) = qs.start(1, descr()) else {
+        let Start::Execute(_busy) = qs.start(1, 1, descr()) else {
             panic!()
         };
-        let Start::Wait(late) = qs.start(2, descr()) else {
+        let Start::Wait(late) = qs.start(2, 1, descr()) else {
             panic!()
         };
         let past = tokio::time::Instant::now();
         assert_eq!(late.wait(past).await.err(), Some("time-out"));
-        let Start::Wait(leaving) = qs.start(3, descr()) else {
+        let Start::Wait(leaving) = qs.start(3, 1, descr()) else {
             panic!()
         };
         drop(leaving);
@@ -655,15 +712,15 @@ mod tests {
     #[test]
     fn reject_levels_refuse_beyond_their_limit_and_exempt_ones_never() {
         let qs = QueueSet::new(Limit::Reject, 1);
-        let Start::Execute(_seat) = qs.start(0, descr()) else {
+        let Start::Execute(_seat) = qs.start(0, 1, descr()) else {
             panic!()
         };
         assert!(matches!(
-            qs.start(0, descr()),
+            qs.start(0, 1, descr()),
             Start::Reject("concurrency-limit")
         ));
         let exempt = QueueSet::new(Limit::Exempt, 0);
-        let seats: Vec<_> = (0..3).map(|_| exempt.start(0, descr())).collect();
+        let seats: Vec<_> = (0..3).map(|_| exempt.start(0, 1, descr())).collect();
         assert!(seats.iter().all(|s| matches!(s, Start::Execute(_))));
     }
 
@@ -677,17 +734,17 @@ mod tests {
             }),
             1,
         );
-        let Start::Execute(busy) = qs.start(0, descr()) else {
+        let Start::Execute(busy) = qs.start(0, 1, descr()) else {
             panic!()
         };
         // Flow hashing to queue 0 queues ten; a flow on another queue arrives after them.
         let noisy: Vec<_> = (0..10)
-            .map(|_| match qs.start(0, descr()) {
+            .map(|_| match qs.start(0, 1, descr()) {
                 Start::Wait(t) => t,
                 _ => panic!(),
             })
             .collect();
-        let Start::Wait(quiet) = qs.start(3, descr()) else {
+        let Start::Wait(quiet) = qs.start(3, 1, descr()) else {
             panic!()
         };
         // The busy request's real service time puts its queue behind the quiet flow's.
@@ -698,5 +755,45 @@ mod tests {
         assert!(first.is_ok(), "the quiet flow's one request goes second");
         assert_eq!(qs.counts().0, 10);
         drop(noisy);
+    }
+
+    #[tokio::test]
+    async fn a_wide_request_waits_for_its_seats_and_one_wider_than_the_limit_runs_alone() {
+        let qs = QueueSet::new(
+            Limit::Queue(Queuing {
+                queues: 4,
+                hand_size: 1,
+                queue_length_limit: 10,
+            }),
+            4,
+        );
+        let far = tokio::time::Instant::now() + Duration::from_secs(5);
+        let Start::Execute(one) = qs.start(0, 2, descr()) else {
+            panic!("two of four seats are free")
+        };
+        // Three seats do not fit beside two: it waits, and the one-seat request behind it in
+        // its queue waits too.
+        let Start::Wait(three) = qs.start(1, 3, descr()) else {
+            panic!("three seats do not fit")
+        };
+        let Start::Wait(small) = qs.start(1, 1, descr()) else {
+            panic!("it queues behind the wide one")
+        };
+        assert_eq!(qs.counts(), (2, 1));
+        assert_eq!(qs.queue_dump()[1].waiting_seats, 4);
+        drop(one);
+        let three = three.wait(far).await.expect("its three seats are free");
+        let small = small.wait(far).await.expect("the fourth seat is free");
+        assert_eq!(qs.queue_dump()[1].seats_in_use, 4);
+        drop((three, small));
+        // Six seats of four: it runs once nothing else does, and alone.
+        let Start::Execute(wide) = qs.start(2, 6, descr()) else {
+            panic!("nothing executes")
+        };
+        let Start::Wait(next) = qs.start(3, 1, descr()) else {
+            panic!("the wide request runs alone")
+        };
+        drop(wide);
+        assert!(next.wait(far).await.is_ok());
     }
 }

@@ -17,6 +17,9 @@ const WAIT_BUCKETS: [f64; 13] = [
     0.0, 0.005, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0,
 ];
 
+/// Upstream's `work_estimated_seats` buckets.
+const ESTIMATED_SEATS_BUCKETS: [f64; 4] = [1.0, 2.0, 4.0, 10.0];
+
 /// A request's flow schema and priority level.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct FlowLabels {
@@ -62,6 +65,7 @@ pub struct FlowControlMetrics {
     inqueue: Family<FlowLabels, Gauge>,
     executing: Family<FlowLabels, Gauge>,
     wait: Histograms<WaitLabels>,
+    estimated_seats: Histograms<FlowLabels>,
     nominal: Family<LevelLabels, Gauge>,
     lower_limit: Family<LevelLabels, Gauge>,
     upper_limit: Family<LevelLabels, Gauge>,
@@ -93,6 +97,7 @@ impl FlowControlMetrics {
             inqueue: Family::default(),
             executing: Family::default(),
             wait: histograms(|| Histogram::new(WAIT_BUCKETS)),
+            estimated_seats: histograms(|| Histogram::new(ESTIMATED_SEATS_BUCKETS)),
             nominal: Family::default(),
             lower_limit: Family::default(),
             upper_limit: Family::default(),
@@ -128,6 +133,11 @@ impl FlowControlMetrics {
             "apiserver_flowcontrol_request_wait_duration_seconds",
             "Length of time a request spent waiting in its queue",
             m.wait.clone(),
+        );
+        registry.register(
+            "apiserver_flowcontrol_work_estimated_seats",
+            "Number of estimated seats (maximum of initial and final seats) associated with requests in API Priority and Fairness",
+            m.estimated_seats.clone(),
         );
         registry.register(
             "apiserver_flowcontrol_nominal_limit_seats",
@@ -255,6 +265,13 @@ impl FlowControlMetrics {
                 priority_level: level.into(),
             })
             .observe(waited.as_secs_f64());
+    }
+
+    /// Records a request's estimated seats.
+    pub fn estimated(&self, flow_schema: &str, level: &str, seats: usize) {
+        self.estimated_seats
+            .get_or_create(&flow(flow_schema, level))
+            .observe(seats as f64);
     }
 
     /// Counts a rejection.

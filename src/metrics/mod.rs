@@ -448,20 +448,24 @@ impl Metrics {
             .push(counter);
     }
 
-    /// Every metric in the text format, the process and storage figures read now.
-    pub fn encode(&self) -> String {
-        self.process.refresh();
-        for counter in self
-            .object_counters
+    /// Objects stored per resource (`resource.group`, or `resource` in the core group), as
+    /// the counters added with [`Metrics::count_objects_with`] count them now.
+    pub fn object_counts(&self) -> std::collections::HashMap<String, i64> {
+        self.object_counters
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
-        {
-            for (resource, count) in counter() {
-                self.storage_objects
-                    .get_or_create(&ResourceLabels { resource })
-                    .set(count);
-            }
+            .flat_map(|counter| counter())
+            .collect()
+    }
+
+    /// Every metric in the text format, the process and storage figures read now.
+    pub fn encode(&self) -> String {
+        self.process.refresh();
+        for (resource, count) in self.object_counts() {
+            self.storage_objects
+                .get_or_create(&ResourceLabels { resource })
+                .set(count);
         }
         exposition::encode(&self.registry)
     }

@@ -2,7 +2,8 @@
 //! PriorityLevelConfigurations served and listed by kubectl, their `Dangling` conditions and
 //! validation, every response naming its classification, and a noisy user confined to a
 //! priority level of one seat and a queue of one — queued, then refused with 429 — while the
-//! administrator's requests all succeed; and a busy level borrowing the seats idle ones lend.
+//! administrator's requests all succeed; a busy level borrowing the seats idle ones lend; and
+//! lists estimated at a seat per hundred objects they go through.
 
 use crate::common::{newest_kubectl, ok};
 use crate::support::backend::{Backend, full};
@@ -525,4 +526,86 @@ async fn a_busy_level_borrows_the_seats_idle_levels_lend() {
         let r = request.await.unwrap();
         assert_eq!(r.status, 201, "{}", r.body);
     }
+}
+
+#[tokio::test]
+async fn lists_are_estimated_at_a_seat_per_hundred_objects_they_go_through() {
+    let mut server = TestServer::up(&["--builtin-controllers=false"]);
+    server.wait_ready().await;
+    let admin = server.admin();
+    // A role of its own: the aggregated `view` is filled by a built-in controller.
+    admin
+        .create(
+            "/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles",
+            &json!({"metadata": {"name": "configmap-reader"}, "rules": [{"apiGroups": [""],
+                "resources": ["configmaps"], "verbs": ["get", "list"]}]}),
+        )
+        .await;
+    admin
+        .create(
+            "/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings",
+            &json!({"metadata": {"name": "reader-views"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "configmap-reader"},
+                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "reader"}]}),
+        )
+        .await;
+    let path = "/api/v1/namespaces/default/configmaps";
+    for i in 0..250 {
+        admin
+            .create(path, &json!({"metadata": {"name": format!("cm-{i}")}}))
+            .await;
+    }
+    // The reader's requests are global-default's, whose most is 8 seats at 600.
+    let reader = server.as_user("reader", &[]);
+    eventually("the reader's binding", || async {
+        (reader.get(path).await.ok()?.status == 200).then_some(())
+    })
+    .await;
+    let flow = [
+        ("flow_schema", "global-default"),
+        ("priority_level", "global-default"),
+    ];
+    let estimated = |s: &Scrape| {
+        (
+            s.value("apiserver_flowcontrol_work_estimated_seats_sum", &flow),
+            s.value("apiserver_flowcontrol_work_estimated_seats_count", &flow),
+        )
+    };
+    let before = estimated(&Scrape::of(&admin).await);
+
+    // From the watch cache, a list goes through every stored ConfigMap: 250 and the few the
+    // server keeps elsewhere, ⌈≥250/100⌉ = 3 seats, its first page of 50 too.
+    let r = reader.get(path).await.unwrap();
+    assert_eq!(r.json()["items"].as_array().unwrap().len(), 250);
+    let r = reader.get(&format!("{path}?limit=50")).await.unwrap();
+    let token = r.json()["metadata"]["continue"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A continuation is read from storage: twice its page, 100 objects, 1 seat; one object by
+    // name, 1 seat.
+    let r = reader
+        .get(&format!("{path}?limit=50&continue={token}"))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = reader
+        .get(&format!("{path}?fieldSelector=metadata.name%3Dcm-7"))
+        .await
+        .unwrap();
+    assert_eq!(r.json()["items"].as_array().unwrap().len(), 1);
+
+    let after = estimated(&Scrape::of(&admin).await);
+    assert_eq!(
+        (after.0 - before.0, after.1 - before.1),
+        (3.0 + 3.0 + 1.0 + 1.0, 4.0)
+    );
+    // The administrator's requests are exempt, and not estimated.
+    assert_eq!(
+        Scrape::of(&admin).await.value(
+            "apiserver_flowcontrol_work_estimated_seats_count",
+            &[("priority_level", "exempt")]
+        ),
+        0.0
+    );
 }
