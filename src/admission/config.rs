@@ -1,17 +1,24 @@
 //! `--admission-control-config-file`: upstream's AdmissionConfiguration, whose `plugins[]` give
 //! each plugin's configuration inline (`configuration`) or in a file (`path`, relative to the
-//! AdmissionConfiguration's own file). kubeboot reads PodSecurity's; the others' plugins take
-//! no configuration here.
+//! AdmissionConfiguration's own file). kubeboot reads PodSecurity's, PodNodeSelector's and
+//! EventRateLimit's; the others' plugins take no configuration here.
 
 use super::PodSecurityConfig;
+use super::event_rate_limit::EventRateLimitConfig;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The plugins' configurations.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct AdmissionConfig {
     /// PodSecurity's defaults and exemptions.
     pub pod_security: PodSecurityConfig,
+    /// PodNodeSelector's `podNodeSelectorPluginConfig`: the cluster default node selector
+    /// (`clusterDefaultNodeSelector`) and each namespace's whitelist.
+    pub pod_node_selector: BTreeMap<String, String>,
+    /// EventRateLimit's limits, when given.
+    pub event_rate_limit: Option<EventRateLimitConfig>,
 }
 
 /// The API versions an AdmissionConfiguration may have, as upstream accepts them.
@@ -49,13 +56,47 @@ impl AdmissionConfig {
                 }
                 _ => continue,
             };
-            if name == "PodSecurity" {
-                config.pod_security = PodSecurityConfig::from_value(&body)
-                    .map_err(|e| format!("plugin PodSecurity: {e}"))?;
+            match name {
+                "PodSecurity" => {
+                    config.pod_security = PodSecurityConfig::from_value(&body)
+                        .map_err(|e| format!("plugin PodSecurity: {e}"))?;
+                }
+                "PodNodeSelector" => {
+                    config.pod_node_selector = pod_node_selector(&body)
+                        .map_err(|e| format!("plugin PodNodeSelector: {e}"))?;
+                }
+                "EventRateLimit" => {
+                    config.event_rate_limit = Some(
+                        EventRateLimitConfig::from_value(&body)
+                            .map_err(|e| format!("plugin EventRateLimit: {e}"))?,
+                    );
+                }
+                _ => {}
             }
         }
         Ok(config)
     }
+}
+
+/// PodNodeSelector's selectors: the `podNodeSelectorPluginConfig` map (its key matched without
+/// regard to case, as Go's decoder matches it).
+fn pod_node_selector(body: &Value) -> Result<BTreeMap<String, String>, String> {
+    let Some(map) = body.as_object().and_then(|o| {
+        o.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("podNodeSelectorPluginConfig"))
+            .map(|(_, v)| v)
+    }) else {
+        return Ok(BTreeMap::new());
+    };
+    let Some(map) = map.as_object() else {
+        return Err("podNodeSelectorPluginConfig: must be a map of node selectors".into());
+    };
+    map.iter()
+        .map(|(k, v)| match v.as_str() {
+            Some(s) => Ok((k.clone(), s.to_string())),
+            None => Err(format!("podNodeSelectorPluginConfig.{k}: must be a string")),
+        })
+        .collect()
 }
 
 #[cfg(test)]

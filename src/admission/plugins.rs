@@ -7,7 +7,9 @@ use super::defaults::{
     AlwaysDeny, AlwaysPullImages, DefaultTolerationSeconds, DenyServiceExternalIPs,
     StorageObjectInUseProtection, TaintNodesByCondition,
 };
+use super::event_rate_limit::{EventRateLimit, EventRateLimitConfig};
 use super::limit_ranger::LimitRanger;
+use super::pod_node_selector::PodNodeSelector;
 use super::priority::Priority;
 use super::pvc_resize::PersistentVolumeClaimResize;
 use super::runtime_class::RuntimeClass;
@@ -73,11 +75,13 @@ pub const IMPLEMENTED: &[&str] = &[
     "DefaultStorageClass",
     "DefaultTolerationSeconds",
     "DenyServiceExternalIPs",
+    "EventRateLimit",
     "LimitRanger",
     "MutatingAdmissionWebhook",
     "NamespaceLifecycle",
     "NodeRestriction",
     "PersistentVolumeClaimResize",
+    "PodNodeSelector",
     "PodSecurity",
     "Priority",
     "ResourceQuota",
@@ -141,7 +145,21 @@ pub fn chain(
                 let plugin = Arc::new(Priority::new(store("scheduling.k8s.io", "priorityclasses")));
                 chain.with_mutating(plugin.clone()).with_validating(plugin)
             }
+            "PodNodeSelector" => {
+                let plugin = Arc::new(PodNodeSelector::new(
+                    store("", "namespaces"),
+                    config.pod_node_selector.clone(),
+                ));
+                chain.with_mutating(plugin.clone()).with_validating(plugin)
+            }
             "DefaultTolerationSeconds" => chain.with_mutating(Arc::new(DefaultTolerationSeconds)),
+            // Validation refuses EventRateLimit without a valid configuration.
+            "EventRateLimit" => chain.with_validating(Arc::new(EventRateLimit::new(
+                config
+                    .event_rate_limit
+                    .as_ref()
+                    .unwrap_or(&EventRateLimitConfig::default()),
+            ))),
             "DefaultStorageClass" => chain.with_mutating(Arc::new(DefaultClass::storage(store(
                 "storage.k8s.io",
                 "storageclasses",

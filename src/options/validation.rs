@@ -106,6 +106,20 @@ impl CompletedOptions {
                 ),
             }
         }
+        // EventRateLimit without limits fails as upstream's default configuration does.
+        if self
+            .flags
+            .enable_admission_plugins
+            .iter()
+            .any(|p| p == "EventRateLimit")
+            && self.admission_config.event_rate_limit.is_none()
+            && let Err(e) = crate::admission::EventRateLimitConfig::default().validate()
+        {
+            r.error(
+                "admission-control-config-file",
+                format!("--admission-control-config-file: plugin EventRateLimit: {e}"),
+            );
+        }
         if let Some(path) = &self.encryption_provider_config {
             match crate::storage::encryption::EncryptionConfig::load(path) {
                 Ok(config) => self.encryption = Some(std::sync::Arc::new(config)),

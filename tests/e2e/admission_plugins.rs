@@ -4,7 +4,8 @@
 //! annotation, maximums refused), DefaultStorageClass, StorageObjectInUseProtection,
 //! PersistentVolumeClaimResize, RuntimeClass, DefaultIngressClass,
 //! CertificateSubjectRestriction, CertificateApproval and CertificateSigning, and
-//! `--enable-admission-plugins` adding AlwaysPullImages, DenyServiceExternalIPs and AlwaysDeny.
+//! `--enable-admission-plugins` adding AlwaysPullImages, DenyServiceExternalIPs, AlwaysDeny,
+//! PodNodeSelector and EventRateLimit (configured by `--admission-control-config-file`).
 
 use crate::support::kubeboot::TestServer;
 use crate::support::users::csr_request;
@@ -362,4 +363,183 @@ async fn always_deny_refuses_every_write() {
     // Reads are not admission's business.
     let r = admin.get("/api/v1/namespaces/default").await.unwrap();
     assert_eq!(r.status, 200, "{}", r.body);
+}
+
+/// An AdmissionConfiguration in `dir` configuring `plugin` with `configuration` (YAML, indented
+/// under `configuration:`); the flag naming it.
+fn admission_config(dir: &std::path::Path, plugin: &str, configuration: &str) -> String {
+    let path = dir.join("admission.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: apiserver.config.k8s.io/v1\nkind: AdmissionConfiguration\nplugins:\n\
+             - name: {plugin}\n  configuration:\n{configuration}"
+        ),
+    )
+    .unwrap();
+    format!("--admission-control-config-file={}", path.display())
+}
+
+#[tokio::test]
+async fn pod_node_selector_gives_pods_their_namespaces_selector_and_keeps_them_to_its_whitelist() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = admission_config(
+        dir.path(),
+        "PodNodeSelector",
+        "    podNodeSelectorPluginConfig:\n      clusterDefaultNodeSelector: tier=general\n      \
+         restricted: env=prod\n",
+    );
+    let mut server = TestServer::up(&["--enable-admission-plugins=PodNodeSelector", &config]);
+    server.wait_ready().await;
+    let admin = server.admin();
+    admin
+        .create(
+            "/api/v1/namespaces",
+            &json!({"metadata": {"name": "plain"}}),
+        )
+        .await;
+    admin
+        .create(
+            "/api/v1/namespaces",
+            &json!({"metadata": {"name": "restricted",
+                "annotations": {"scheduler.alpha.kubernetes.io/node-selector": "env=prod"}}}),
+        )
+        .await;
+
+    // A namespace without the annotation: the cluster default is added.
+    let r = admin
+        .json(
+            "POST",
+            "/api/v1/namespaces/plain/pods",
+            &pod("p", json!({"nodeSelector": {"disk": "ssd"}})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(
+        r.json()["spec"]["nodeSelector"],
+        json!({"disk": "ssd", "tier": "general"})
+    );
+
+    // The namespace's own selector, within its whitelist.
+    let pods = "/api/v1/namespaces/restricted/pods";
+    let r = admin.json("POST", pods, &pod("ok", json!({}))).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["spec"]["nodeSelector"], json!({"env": "prod"}));
+    // A conflicting selector, and one outside the whitelist, are forbidden as upstream words it.
+    let r = admin
+        .json(
+            "POST",
+            pods,
+            &pod("dev", json!({"nodeSelector": {"env": "dev"}})),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(
+        r.json()["message"],
+        "pods \"dev\" is forbidden: pod node label selector conflicts with its namespace node label selector"
+    );
+    let r = admin
+        .json(
+            "POST",
+            pods,
+            &pod("ssd", json!({"nodeSelector": {"disk": "ssd"}})),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(
+        r.json()["message"],
+        "pods \"ssd\" is forbidden: pod node label selector labels conflict with its namespace whitelist"
+    );
+}
+
+#[tokio::test]
+async fn event_rate_limit_refuses_events_over_a_namespaces_burst_with_429() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = admission_config(
+        dir.path(),
+        "EventRateLimit",
+        "    apiVersion: eventratelimit.admission.k8s.io/v1alpha1\n    kind: Configuration\n    \
+         limits:\n    - type: Namespace\n      qps: 1\n      burst: 3\n",
+    );
+    let mut server = TestServer::up(&["--enable-admission-plugins=EventRateLimit", &config]);
+    server.wait_ready().await;
+    let admin = server.admin();
+    for ns in ["limited", "other"] {
+        admin
+            .create("/api/v1/namespaces", &json!({"metadata": {"name": ns}}))
+            .await;
+    }
+    let event = |namespace: &str, name: String| {
+        json!({"metadata": {"name": name}, "involvedObject": {"kind": "Pod", "name": "p",
+            "namespace": namespace}, "reason": "Tested", "message": "m", "type": "Normal"})
+    };
+    let events = "/api/v1/namespaces/limited/events";
+    // The bucket starts full: its burst of three is admitted.
+    for i in 0..3 {
+        let r = admin
+            .json("POST", events, &event("limited", format!("e{i}")))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    // It refills at one a second, far slower than these arrive: one is refused.
+    let mut refused = None;
+    for i in 3..23 {
+        let r = admin
+            .json("POST", events, &event("limited", format!("e{i}")))
+            .await;
+        if r.status == 429 {
+            refused = Some(r);
+            break;
+        }
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    let r = refused.expect("an event over the burst is refused");
+    assert_eq!(r.json()["reason"], "TooManyRequests");
+    assert_eq!(
+        r.json()["message"],
+        "Too many requests: limit reached on type Namespace for key limited"
+    );
+    // A dry run is not charged, another namespace has its own bucket, and events.k8s.io
+    // Events are not core Events.
+    let r = admin
+        .json(
+            "POST",
+            &format!("{events}?dryRun=All"),
+            &event("limited", "dry".into()),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = admin
+        .json(
+            "POST",
+            "/api/v1/namespaces/other/events",
+            &event("other", "o".into()),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = admin
+        .json(
+            "POST",
+            "/apis/events.k8s.io/v1/namespaces/limited/events",
+            &json!({"metadata": {"name": "new"}, "eventTime": "2026-01-01T00:00:00.000000Z",
+                "reportingController": "test/c", "reportingInstance": "i", "action": "Test",
+                "reason": "Tested", "type": "Normal", "regarding": {"kind": "Pod", "name": "p", "namespace": "limited"}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+}
+
+#[test]
+fn event_rate_limit_without_limits_fails_start_up_naming_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = crate::support::kubeboot::run_kubeboot(
+        dir.path(),
+        &["init", "--enable-admission-plugins=EventRateLimit"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("--admission-control-config-file: plugin EventRateLimit: limits: Invalid value: null: must not be empty"),
+        "{err}"
+    );
 }

@@ -120,7 +120,7 @@ async fn admission_plugins_run_as_enabled_and_unimplemented_ones_are_named() {
 
     let mut server = TestServer::up(&[
         "--disable-admission-plugins=NamespaceLifecycle",
-        "--enable-admission-plugins=EventRateLimit",
+        "--enable-admission-plugins=ImagePolicyWebhook",
     ]);
     server.wait_ready().await;
     let r = server
@@ -130,8 +130,9 @@ async fn admission_plugins_run_as_enabled_and_unimplemented_ones_are_named() {
     assert_eq!(r.status, 201, "{}", r.body);
     let stderr = server.stderr();
     assert!(
-        stderr
-            .contains("--enable-admission-plugins: kubeboot does not implement EventRateLimit yet"),
+        stderr.contains(
+            "--enable-admission-plugins: kubeboot does not implement ImagePolicyWebhook yet"
+        ),
         "{stderr}"
     );
 }
