@@ -1,6 +1,7 @@
 //! The small plugins that add a fixed default or refuse one field, as upstream's plugins of
 //! the same names: DefaultTolerationSeconds, TaintNodesByCondition,
-//! StorageObjectInUseProtection, AlwaysPullImages and DenyServiceExternalIPs.
+//! StorageObjectInUseProtection, AlwaysPullImages, DenyServiceExternalIPs,
+//! ExtendedResourceToleration and LimitPodHardAntiAffinityTopology.
 
 use super::{Attributes, Mutating, Operation, Result, Validating};
 use serde_json::{Value, json};
@@ -141,6 +142,96 @@ impl Mutating for AlwaysPullImages {
     }
 }
 
+/// ExtendedResourceToleration: a pod requesting an extended resource (e.g. `example.com/gpu`)
+/// tolerates the NoSchedule taint of that name, so nodes offering it can be kept for it.
+pub struct ExtendedResourceToleration;
+
+/// Upstream's `IsExtendedResourceName`: a domain-prefixed name outside `kubernetes.io/`, not a
+/// quota's `requests.` name, that stays a qualified name with `requests.` before it.
+fn is_extended_resource(name: &str) -> bool {
+    name.contains('/')
+        && !name.contains("kubernetes.io/")
+        && !name.starts_with("requests.")
+        && crate::registry::validation::qualified_name(&format!("requests.{name}")).is_empty()
+}
+
+#[async_trait::async_trait]
+impl Mutating for ExtendedResourceToleration {
+    fn handles(&self, operation: Operation) -> bool {
+        matches!(operation, Operation::Create | Operation::Update)
+    }
+
+    async fn admit(&self, a: &Attributes<'_>, object: Option<&mut Value>) -> Result {
+        let Some(pod) = object.filter(|_| a.writes("", "pods")) else {
+            return Ok(());
+        };
+        let mut resources = std::collections::BTreeSet::new();
+        for field in ["containers", "initContainers"] {
+            for c in pod["spec"][field].as_array().into_iter().flatten() {
+                for name in c["resources"]["requests"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, _)| k)
+                {
+                    if is_extended_resource(name) {
+                        resources.insert(name.clone());
+                    }
+                }
+            }
+        }
+        if resources.is_empty() {
+            return Ok(());
+        }
+        let Some(tolerations) = array(pod, "/spec", "tolerations") else {
+            return Ok(());
+        };
+        for resource in resources {
+            let wanted = json!({"key": resource, "operator": "Exists", "effect": "NoSchedule"});
+            // Upstream's AddOrUpdateTolerationInPod: one matching on key, operator, value and
+            // effect is replaced by this one; otherwise it is added.
+            let matches = |t: &Value| {
+                ["key", "operator", "effect"]
+                    .iter()
+                    .all(|f| t[*f].as_str().unwrap_or("") == wanted[*f].as_str().unwrap_or(""))
+                    && t["value"].as_str().unwrap_or("").is_empty()
+            };
+            match tolerations.iter().position(matches) {
+                Some(i) => tolerations[i] = wanted,
+                None => tolerations.push(wanted),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// LimitPodHardAntiAffinityTopology: a pod's required anti-affinity may only be per node
+/// (`kubernetes.io/hostname`).
+pub struct LimitPodHardAntiAffinityTopology;
+
+#[async_trait::async_trait]
+impl Validating for LimitPodHardAntiAffinityTopology {
+    fn handles(&self, operation: Operation) -> bool {
+        matches!(operation, Operation::Create | Operation::Update)
+    }
+
+    async fn validate(&self, a: &Attributes<'_>, object: Option<&Value>) -> Result {
+        let Some(pod) = object.filter(|_| a.writes("", "pods")) else {
+            return Ok(());
+        };
+        let terms = &pod["spec"]["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"];
+        for term in terms.as_array().into_iter().flatten() {
+            let key = term["topologyKey"].as_str().unwrap_or("");
+            if key != "kubernetes.io/hostname" {
+                return Err(a.forbidden(format!(
+                    "affinity.PodAntiAffinity.RequiredDuringScheduling has TopologyKey {key} but only key kubernetes.io/hostname is allowed"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// DenyServiceExternalIPs: no Service may gain external IPs.
 pub struct DenyServiceExternalIPs;
 
@@ -183,5 +274,28 @@ impl Validating for AlwaysDeny {
 
     async fn validate(&self, a: &Attributes<'_>, _: Option<&Value>) -> Result {
         Err(a.forbidden("admission control is denying all modifications".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extended_resources_are_domain_prefixed_names_outside_kubernetes_io() {
+        for name in ["example.com/gpu", "nvidia.com/gpu", "acme.io/fpga_x"] {
+            assert!(is_extended_resource(name), "{name}");
+        }
+        for name in [
+            "cpu",
+            "memory",
+            "kubernetes.io/foo",
+            "hugepages-2Mi",
+            "requests.example.com/gpu",
+            "example.com/",
+            "Example.COM/gpu",
+        ] {
+            assert!(!is_extended_resource(name), "{name}");
+        }
     }
 }

@@ -15,6 +15,7 @@ mod event_rate_limit;
 mod expression_authorizer;
 mod limit_ranger;
 mod matching;
+mod namespace_exists;
 mod namespace_lifecycle;
 mod node_restriction;
 pub mod plugins;

@@ -5,10 +5,12 @@ use super::certificates::Certificates;
 use super::default_class::DefaultClass;
 use super::defaults::{
     AlwaysDeny, AlwaysPullImages, DefaultTolerationSeconds, DenyServiceExternalIPs,
-    StorageObjectInUseProtection, TaintNodesByCondition,
+    ExtendedResourceToleration, LimitPodHardAntiAffinityTopology, StorageObjectInUseProtection,
+    TaintNodesByCondition,
 };
 use super::event_rate_limit::{EventRateLimit, EventRateLimitConfig};
 use super::limit_ranger::LimitRanger;
+use super::namespace_exists::{NamespaceAutoProvision, NamespaceExists};
 use super::pod_node_selector::PodNodeSelector;
 use super::priority::Priority;
 use super::pvc_resize::PersistentVolumeClaimResize;
@@ -76,8 +78,12 @@ pub const IMPLEMENTED: &[&str] = &[
     "DefaultTolerationSeconds",
     "DenyServiceExternalIPs",
     "EventRateLimit",
+    "ExtendedResourceToleration",
+    "LimitPodHardAntiAffinityTopology",
     "LimitRanger",
     "MutatingAdmissionWebhook",
+    "NamespaceAutoProvision",
+    "NamespaceExists",
     "NamespaceLifecycle",
     "NodeRestriction",
     "PersistentVolumeClaimResize",
@@ -119,8 +125,17 @@ pub fn chain(
     let mut chain = Chain::default();
     for name in ORDER.iter().filter(|n| enabled.iter().any(|e| e == *n)) {
         chain = match *name {
+            "NamespaceAutoProvision" => chain.with_mutating(Arc::new(NamespaceAutoProvision::new(
+                store("", "namespaces"),
+            ))),
             "NamespaceLifecycle" => {
                 chain.with_mutating(Arc::new(NamespaceLifecycle::new(store("", "namespaces"))))
+            }
+            "NamespaceExists" => {
+                chain.with_validating(Arc::new(NamespaceExists::new(store("", "namespaces"))))
+            }
+            "LimitPodHardAntiAffinityTopology" => {
+                chain.with_validating(Arc::new(LimitPodHardAntiAffinityTopology))
             }
             "LimitRanger" => {
                 let plugin = Arc::new(LimitRanger::new(store("", "limitranges")));
@@ -153,6 +168,9 @@ pub fn chain(
                 chain.with_mutating(plugin.clone()).with_validating(plugin)
             }
             "DefaultTolerationSeconds" => chain.with_mutating(Arc::new(DefaultTolerationSeconds)),
+            "ExtendedResourceToleration" => {
+                chain.with_mutating(Arc::new(ExtendedResourceToleration))
+            }
             // Validation refuses EventRateLimit without a valid configuration.
             "EventRateLimit" => chain.with_validating(Arc::new(EventRateLimit::new(
                 config

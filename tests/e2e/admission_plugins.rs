@@ -5,7 +5,9 @@
 //! PersistentVolumeClaimResize, RuntimeClass, DefaultIngressClass,
 //! CertificateSubjectRestriction, CertificateApproval and CertificateSigning, and
 //! `--enable-admission-plugins` adding AlwaysPullImages, DenyServiceExternalIPs, AlwaysDeny,
-//! PodNodeSelector and EventRateLimit (configured by `--admission-control-config-file`).
+//! PodNodeSelector and EventRateLimit (configured by `--admission-control-config-file`),
+//! NamespaceAutoProvision, NamespaceExists, ExtendedResourceToleration and
+//! LimitPodHardAntiAffinityTopology.
 
 use crate::support::kubeboot::TestServer;
 use crate::support::users::csr_request;
@@ -542,4 +544,84 @@ fn event_rate_limit_without_limits_fails_start_up_naming_the_flag() {
         err.contains("--admission-control-config-file: plugin EventRateLimit: limits: Invalid value: null: must not be empty"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn namespaces_are_provisioned_extended_resources_tolerated_and_anti_affinity_kept_per_node() {
+    let mut server = TestServer::up(&[
+        "--enable-admission-plugins=NamespaceAutoProvision,ExtendedResourceToleration,LimitPodHardAntiAffinityTopology",
+    ]);
+    server.wait_ready().await;
+    let admin = server.admin();
+
+    // NamespaceAutoProvision: a create in a missing namespace makes it; a dry run does not, and
+    // NamespaceLifecycle then finds none.
+    let cm = json!({"metadata": {"name": "c"}});
+    let r = admin
+        .json("POST", "/api/v1/namespaces/auto/configmaps", &cm)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = admin.get("/api/v1/namespaces/auto").await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = admin
+        .json("POST", "/api/v1/namespaces/dry/configmaps?dryRun=All", &cm)
+        .await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    let r = admin.get("/api/v1/namespaces/dry").await.unwrap();
+    assert_eq!(r.status, 404, "{}", r.body);
+
+    // ExtendedResourceToleration: a pod asking for a GPU tolerates the GPU nodes' taint.
+    let gpu = json!({"example.com/gpu": "1"});
+    let r = admin
+        .json(
+            "POST",
+            "/api/v1/namespaces/auto/pods",
+            &pod(
+                "trainer",
+                json!({"containers": [{"name": "app", "image": "nginx",
+                    "resources": {"requests": gpu, "limits": gpu}}]}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let tolerations = r.json()["spec"]["tolerations"].clone();
+    assert!(
+        tolerations.as_array().unwrap().contains(
+            &json!({"key": "example.com/gpu", "operator": "Exists", "effect": "NoSchedule"})
+        ),
+        "{tolerations}"
+    );
+
+    // LimitPodHardAntiAffinityTopology: required anti-affinity is per node only.
+    let r = admin
+        .json(
+            "POST",
+            "/api/v1/namespaces/auto/pods",
+            &pod(
+                "spread",
+                json!({"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+                    {"labelSelector": {"matchLabels": {"app": "a"}},
+                     "topologyKey": "topology.kubernetes.io/zone"}]}}}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(
+        r.json()["message"],
+        "pods \"spread\" is forbidden: affinity.PodAntiAffinity.RequiredDuringScheduling has TopologyKey topology.kubernetes.io/zone but only key kubernetes.io/hostname is allowed"
+    );
+    drop(server);
+
+    // NamespaceExists, in NamespaceLifecycle's stead: a missing namespace is 404.
+    let mut server = TestServer::up(&[
+        "--disable-admission-plugins=NamespaceLifecycle",
+        "--enable-admission-plugins=NamespaceExists",
+    ]);
+    server.wait_ready().await;
+    let r = server
+        .admin()
+        .json("POST", "/api/v1/namespaces/ghost/configmaps", &cm)
+        .await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert_eq!(r.json()["message"], "namespaces \"ghost\" not found");
 }
