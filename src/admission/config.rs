@@ -1,10 +1,12 @@
 //! `--admission-control-config-file`: upstream's AdmissionConfiguration, whose `plugins[]` give
 //! each plugin's configuration inline (`configuration`) or in a file (`path`, relative to the
-//! AdmissionConfiguration's own file). kubeboot reads PodSecurity's, PodNodeSelector's and
-//! EventRateLimit's; the others' plugins take no configuration here.
+//! AdmissionConfiguration's own file). kubeboot reads PodSecurity's, PodNodeSelector's,
+//! PodTolerationRestriction's and EventRateLimit's; the others' plugins take no configuration
+//! here.
 
 use super::PodSecurityConfig;
 use super::event_rate_limit::EventRateLimitConfig;
+use super::pod_toleration_restriction::PodTolerationRestrictionConfig;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -17,6 +19,8 @@ pub struct AdmissionConfig {
     /// PodNodeSelector's `podNodeSelectorPluginConfig`: the cluster default node selector
     /// (`clusterDefaultNodeSelector`) and each namespace's whitelist.
     pub pod_node_selector: BTreeMap<String, String>,
+    /// PodTolerationRestriction's cluster default tolerations and whitelist.
+    pub pod_toleration_restriction: PodTolerationRestrictionConfig,
     /// EventRateLimit's limits, when given.
     pub event_rate_limit: Option<EventRateLimitConfig>,
 }
@@ -64,6 +68,10 @@ impl AdmissionConfig {
                 "PodNodeSelector" => {
                     config.pod_node_selector = pod_node_selector(&body)
                         .map_err(|e| format!("plugin PodNodeSelector: {e}"))?;
+                }
+                "PodTolerationRestriction" => {
+                    config.pod_toleration_restriction = serde_json::from_value(body)
+                        .map_err(|e| format!("plugin PodTolerationRestriction: {e}"))?;
                 }
                 "EventRateLimit" => {
                     config.event_rate_limit = Some(

@@ -21,6 +21,7 @@ mod node_restriction;
 pub mod plugins;
 mod pod_node_selector;
 pub mod pod_security;
+mod pod_toleration_restriction;
 mod policy;
 mod priority;
 mod pvc_resize;

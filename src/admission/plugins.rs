@@ -12,6 +12,7 @@ use super::event_rate_limit::{EventRateLimit, EventRateLimitConfig};
 use super::limit_ranger::LimitRanger;
 use super::namespace_exists::{NamespaceAutoProvision, NamespaceExists};
 use super::pod_node_selector::PodNodeSelector;
+use super::pod_toleration_restriction::PodTolerationRestriction;
 use super::priority::Priority;
 use super::pvc_resize::PersistentVolumeClaimResize;
 use super::runtime_class::RuntimeClass;
@@ -89,6 +90,7 @@ pub const IMPLEMENTED: &[&str] = &[
     "PersistentVolumeClaimResize",
     "PodNodeSelector",
     "PodSecurity",
+    "PodTolerationRestriction",
     "Priority",
     "ResourceQuota",
     "RuntimeClass",
@@ -168,6 +170,13 @@ pub fn chain(
                 chain.with_mutating(plugin.clone()).with_validating(plugin)
             }
             "DefaultTolerationSeconds" => chain.with_mutating(Arc::new(DefaultTolerationSeconds)),
+            "PodTolerationRestriction" => {
+                let plugin = Arc::new(PodTolerationRestriction::new(
+                    store("", "namespaces"),
+                    config.pod_toleration_restriction.clone(),
+                ));
+                chain.with_mutating(plugin.clone()).with_validating(plugin)
+            }
             "ExtendedResourceToleration" => {
                 chain.with_mutating(Arc::new(ExtendedResourceToleration))
             }

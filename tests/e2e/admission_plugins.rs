@@ -6,8 +6,8 @@
 //! CertificateSubjectRestriction, CertificateApproval and CertificateSigning, and
 //! `--enable-admission-plugins` adding AlwaysPullImages, DenyServiceExternalIPs, AlwaysDeny,
 //! PodNodeSelector and EventRateLimit (configured by `--admission-control-config-file`),
-//! NamespaceAutoProvision, NamespaceExists, ExtendedResourceToleration and
-//! LimitPodHardAntiAffinityTopology.
+//! NamespaceAutoProvision, NamespaceExists, ExtendedResourceToleration,
+//! LimitPodHardAntiAffinityTopology and PodTolerationRestriction.
 
 use crate::support::kubeboot::TestServer;
 use crate::support::users::csr_request;
@@ -624,4 +624,95 @@ async fn namespaces_are_provisioned_extended_resources_tolerated_and_anti_affini
         .await;
     assert_eq!(r.status, 404, "{}", r.body);
     assert_eq!(r.json()["message"], "namespaces \"ghost\" not found");
+}
+
+#[tokio::test]
+async fn pod_toleration_restriction_adds_namespace_defaults_and_keeps_pods_to_the_whitelist() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = admission_config(
+        dir.path(),
+        "PodTolerationRestriction",
+        "    apiVersion: podtolerationrestriction.admission.k8s.io/v1alpha1\n    kind: Configuration\n    \
+         default:\n    - {key: cluster, operator: Exists, effect: NoSchedule}\n",
+    );
+    let mut server = TestServer::up(&[
+        "--enable-admission-plugins=PodTolerationRestriction",
+        &config,
+    ]);
+    server.wait_ready().await;
+    let admin = server.admin();
+    admin
+        .create(
+            "/api/v1/namespaces",
+            &json!({"metadata": {"name": "plain"}}),
+        )
+        .await;
+    admin
+        .create(
+            "/api/v1/namespaces",
+            &json!({"metadata": {"name": "team", "annotations": {
+                "scheduler.alpha.kubernetes.io/defaultTolerations":
+                    r#"[{"key": "team", "operator": "Equal", "value": "blue", "effect": "NoSchedule"}]"#,
+                "scheduler.alpha.kubernetes.io/tolerationsWhitelist":
+                    r#"[{"key": "team", "operator": "Equal", "value": "blue"}, {"key": "node.kubernetes.io/memory-pressure", "operator": "Exists"}, {"key": "node.kubernetes.io/not-ready", "operator": "Exists"}, {"key": "node.kubernetes.io/unreachable", "operator": "Exists"}]"#}}}),
+        )
+        .await;
+
+    // No annotation: the configuration's default; a pod asking for memory also tolerates
+    // memory pressure.
+    let r = admin
+        .json(
+            "POST",
+            "/api/v1/namespaces/plain/pods",
+            &pod(
+                "p",
+                json!({"containers": [{"name": "app", "image": "nginx",
+                    "resources": {"requests": {"memory": "64Mi"}}}]}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let tolerations = r.json()["spec"]["tolerations"].clone();
+    for wanted in [
+        json!({"key": "cluster", "operator": "Exists", "effect": "NoSchedule"}),
+        json!({"key": "node.kubernetes.io/memory-pressure", "operator": "Exists", "effect": "NoSchedule"}),
+    ] {
+        assert!(
+            tolerations.as_array().unwrap().contains(&wanted),
+            "{tolerations}"
+        );
+    }
+
+    // The namespace's own default, within its whitelist (which must hold DefaultTolerationSeconds'
+    // two as well); a toleration outside it is refused.
+    let r = admin
+        .json(
+            "POST",
+            "/api/v1/namespaces/team/pods",
+            &pod("ok", json!({})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let tolerations = r.json()["spec"]["tolerations"].clone();
+    assert!(
+        tolerations.as_array().unwrap().contains(
+            &json!({"key": "team", "operator": "Equal", "value": "blue", "effect": "NoSchedule"})
+        ),
+        "{tolerations}"
+    );
+    let r = admin
+        .json(
+            "POST",
+            "/api/v1/namespaces/team/pods",
+            &pod(
+                "red",
+                json!({"tolerations": [{"key": "team", "operator": "Equal", "value": "red"}]}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert_eq!(
+        r.json()["message"],
+        "pod tolerations (possibly merged with namespace default tolerations) conflict with its namespace whitelist"
+    );
 }
