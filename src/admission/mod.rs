@@ -18,6 +18,7 @@ mod matching;
 mod namespace_exists;
 mod namespace_lifecycle;
 mod node_restriction;
+mod owner_references;
 pub mod plugins;
 mod pod_node_selector;
 pub mod pod_security;

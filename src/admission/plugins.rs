@@ -11,6 +11,7 @@ use super::defaults::{
 use super::event_rate_limit::{EventRateLimit, EventRateLimitConfig};
 use super::limit_ranger::LimitRanger;
 use super::namespace_exists::{NamespaceAutoProvision, NamespaceExists};
+use super::owner_references::OwnerReferencesPermissionEnforcement;
 use super::pod_node_selector::PodNodeSelector;
 use super::pod_toleration_restriction::PodTolerationRestriction;
 use super::priority::Priority;
@@ -87,6 +88,7 @@ pub const IMPLEMENTED: &[&str] = &[
     "NamespaceExists",
     "NamespaceLifecycle",
     "NodeRestriction",
+    "OwnerReferencesPermissionEnforcement",
     "PersistentVolumeClaimResize",
     "PodNodeSelector",
     "PodSecurity",
@@ -191,6 +193,12 @@ pub fn chain(
                 "storage.k8s.io",
                 "storageclasses",
             )))),
+            "OwnerReferencesPermissionEnforcement" => {
+                chain.with_validating(Arc::new(OwnerReferencesPermissionEnforcement::new(
+                    authorizer.clone(),
+                    storage.equivalents(),
+                )))
+            }
             "StorageObjectInUseProtection" => {
                 chain.with_mutating(Arc::new(StorageObjectInUseProtection))
             }

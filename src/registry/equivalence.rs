@@ -59,6 +59,29 @@ impl EquivalentResources {
         inner.storage_of.insert(key, storage);
     }
 
+    /// The resources serving `kind` of `group` at `version` (upstream's `RESTMappings`), each
+    /// with whether it is namespaced; empty when none does.
+    pub fn resources_of_kind(&self, group: &str, version: &str, kind: &str) -> Vec<(String, bool)> {
+        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        let mut found: Vec<(String, bool)> = Vec::new();
+        for (_, strategy) in inner.sharing.values().flatten() {
+            let Some(strategy) = strategy.upgrade() else {
+                continue;
+            };
+            let info = strategy.info();
+            if info.group == group
+                && info.version == version
+                && info.kind == kind
+                && !info.resource.contains('/')
+                && !found.iter().any(|(r, _)| *r == info.resource)
+            {
+                found.push((info.resource.to_string(), info.namespaced));
+            }
+        }
+        found.sort();
+        found
+    }
+
     /// The strategy serving `info`, and those of the other resources sharing its storage.
     pub fn of(&self, info: &ResourceInfo) -> Option<Equivalents> {
         let key = served(info);

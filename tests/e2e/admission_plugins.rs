@@ -7,7 +7,8 @@
 //! `--enable-admission-plugins` adding AlwaysPullImages, DenyServiceExternalIPs, AlwaysDeny,
 //! PodNodeSelector and EventRateLimit (configured by `--admission-control-config-file`),
 //! NamespaceAutoProvision, NamespaceExists, ExtendedResourceToleration,
-//! LimitPodHardAntiAffinityTopology and PodTolerationRestriction.
+//! LimitPodHardAntiAffinityTopology, PodTolerationRestriction and
+//! OwnerReferencesPermissionEnforcement.
 
 use crate::support::kubeboot::TestServer;
 use crate::support::users::csr_request;
@@ -715,4 +716,121 @@ async fn pod_toleration_restriction_adds_namespace_defaults_and_keeps_pods_to_th
         r.json()["message"],
         "pod tolerations (possibly merged with namespace default tolerations) conflict with its namespace whitelist"
     );
+}
+
+#[tokio::test]
+async fn owner_references_may_change_only_for_those_who_may_delete_and_block_only_for_finalizer_writers()
+ {
+    let mut server =
+        TestServer::up(&["--enable-admission-plugins=OwnerReferencesPermissionEnforcement"]);
+    server.wait_ready().await;
+    let admin = server.admin();
+    admin
+        .create(
+            "/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles",
+            &json!({"metadata": {"name": "no-delete"}, "rules": [{"apiGroups": [""],
+                "resources": ["configmaps"], "verbs": ["get", "create", "update", "patch"]}]}),
+        )
+        .await;
+    admin
+        .create(
+            "/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings",
+            &json!({"metadata": {"name": "editor"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "no-delete"},
+                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "editor"}]}),
+        )
+        .await;
+    let parent = admin
+        .create(
+            "/api/v1/namespaces/default/configmaps",
+            &json!({"metadata": {"name": "parent"}}),
+        )
+        .await;
+    let owner = |block: bool| {
+        json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "parent",
+            "uid": parent["metadata"]["uid"], "blockOwnerDeletion": block}])
+    };
+    let editor = server.as_user("editor", &[]);
+    let cms = "/api/v1/namespaces/default/configmaps";
+
+    // Setting references at creation needs nothing more: the editor could have not created it.
+    let created = eventually("the editor's binding", || async {
+        let r = editor
+            .json(
+                "POST",
+                cms,
+                &json!({"metadata": {"name": "owned", "ownerReferences": owner(false)}}),
+            )
+            .await;
+        (r.status == 201).then(|| r.json())
+    })
+    .await;
+    // Changing them needs delete, which the editor lacks; other changes do not.
+    let mut changed = created.clone();
+    changed["metadata"]["ownerReferences"] = json!([]);
+    let r = editor.json("PUT", &format!("{cms}/owned"), &changed).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let message = r.json()["message"].as_str().unwrap().to_string();
+    assert!(
+        message.starts_with(
+            "configmaps \"owned\" is forbidden: cannot set an ownerRef on a resource you can't delete: "
+        ),
+        "{message}"
+    );
+    let mut relabeled = created.clone();
+    relabeled["metadata"]["labels"] = json!({"a": "b"});
+    let r = editor
+        .json("PUT", &format!("{cms}/owned"), &relabeled)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // Blocking the owner's deletion needs update on its finalizers.
+    let blocking = json!({"metadata": {"name": "blocker", "ownerReferences": owner(true)}});
+    let r = editor.json("POST", cms, &blocking).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let message = r.json()["message"].as_str().unwrap().to_string();
+    assert!(
+        message.starts_with(
+            "configmaps \"blocker\" is forbidden: cannot set blockOwnerDeletion if an ownerReference refers to a resource you can't set finalizers on: "
+        ),
+        "{message}"
+    );
+    // An owner of a kind no one serves cannot be checked.
+    let r = editor
+        .json(
+            "POST",
+            cms,
+            &json!({"metadata": {"name": "widget-owned", "ownerReferences": [{
+                "apiVersion": "example.com/v1", "kind": "Widget", "name": "w", "uid": "u",
+                "blockOwnerDeletion": true}]}}),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(
+        r.json()["message"],
+        "configmaps \"widget-owned\" is forbidden: cannot set blockOwnerDeletion in this case because cannot find RESTMapping for APIVersion example.com/v1 Kind Widget: no matches for kind \"Widget\" in version \"example.com/v1\""
+    );
+    admin
+        .create(
+            "/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles",
+            &json!({"metadata": {"name": "finalizers"}, "rules": [{"apiGroups": [""],
+                "resources": ["configmaps/finalizers"], "verbs": ["update"]}]}),
+        )
+        .await;
+    admin
+        .create(
+            "/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings",
+            &json!({"metadata": {"name": "editor-finalizers"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "finalizers"},
+                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "editor"}]}),
+        )
+        .await;
+    eventually(
+        "the blocking reference, once finalizers may be set",
+        || async {
+            let r = editor.json("POST", cms, &blocking).await;
+            (r.status == 201).then_some(())
+        },
+    )
+    .await;
 }
