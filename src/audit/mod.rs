@@ -53,9 +53,12 @@ impl Delivery {
     }
 
     /// Lets the sending finish on its own, for a stage whose response is already on its way.
+    /// Outside a runtime (a body dropped as the server shuts down) the event is given up.
     pub fn detach(self) {
-        if let Delivery::Sending(sending) = self {
-            tokio::spawn(sending);
+        if let Delivery::Sending(sending) = self
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(sending);
         }
     }
 }
