@@ -75,6 +75,13 @@ impl Auditor {
         Self { policy, backends }
     }
 
+    /// Whether a backend makes requests wait for their events (a blocking webhook).
+    pub fn blocks(&self) -> bool {
+        self.backends
+            .iter()
+            .any(|b| matches!(b, Backend::Blocking(_)))
+    }
+
     /// What the policy says of a request with these authorization attributes.
     pub fn decide(&self, attributes: &crate::auth::authorizer::Attributes<'_>) -> Decision {
         self.policy.evaluate(attributes)

@@ -7,8 +7,9 @@
 //! `WithFailedAuthenticationAudit`) through [`FailedAuthentication`]. With a blocking audit
 //! webhook the request waits for its RequestReceived event to be sent before its handler runs,
 //! and a long-running one for its ResponseStarted event before its response goes out; a
-//! `blocking-strict` webhook that cannot store the first fails the request, as upstream. The
-//! ResponseComplete event is sent as the body ends, without holding the connection.
+//! `blocking-strict` webhook that cannot store the first fails the request, as upstream; and a
+//! response of bounded size is held until its ResponseComplete event is sent (a streamed one's
+//! is sent as it ends).
 
 use super::{Mapped, request_info};
 use crate::audit::{Annotations, Auditor, Decision, Delivery, Level, Stage};
@@ -303,38 +304,56 @@ async fn respond(
     } else {
         0
     };
+    // A blocking webhook holds the response until its ResponseComplete event is sent, as
+    // upstream's handler holds its response until then. Only a body of known, bounded size can
+    // be held; a streamed list goes out as it comes, its event sent as it ends.
+    let bounded = hyper::body::Body::size_hint(resp.body())
+        .upper()
+        .is_some_and(|n| n <= MAX_BODY_BYTES as u64);
+    if record.auditor.blocks() && !long_running && bounded {
+        let (parts, body) = resp.into_parts();
+        let bytes = http_body_util::BodyExt::collect(body)
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
+        let content = (keep > 0).then(|| bytes.clone());
+        let _ = complete(&record, code, long_running, content)
+            .stored()
+            .await;
+        return Response::from_parts(parts, crate::endpoints::full(bytes));
+    }
     resp.map(|body| {
         ObservedBody::wrap(
             body,
             keep,
-            Box::new(move |sent| {
-                let content = sent
-                    .content
-                    .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
-                record
-                    .emit(Stage::ResponseComplete, |ev| {
-                        let mut status = json!({"metadata": {}, "code": code});
-                        if let Some(obj) = &content
-                            && obj["kind"] == "Status"
-                            && obj["status"] == "Failure"
-                        {
-                            for field in ["status", "message", "reason", "details"] {
-                                if let Some(v) = obj.get(field) {
-                                    status[field] = v.clone();
-                                }
-                            }
-                        }
-                        ev.insert("responseStatus".into(), status);
-                        if record.decision.level == Level::RequestResponse
-                            && !long_running
-                            && let Some(obj) = content
-                        {
-                            ev.insert("responseObject".into(), record.object(obj));
-                        }
-                    })
-                    .detach();
-            }),
+            Box::new(move |sent| complete(&record, code, long_running, sent.content).detach()),
         )
+    })
+}
+
+/// Records the ResponseComplete stage of a response of `code` whose body was `content` (when
+/// kept): failures with their Status, objects at RequestResponse.
+fn complete(record: &Record, code: u16, long_running: bool, content: Option<Bytes>) -> Delivery {
+    let content = content.and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+    record.emit(Stage::ResponseComplete, |ev| {
+        let mut status = json!({"metadata": {}, "code": code});
+        if let Some(obj) = &content
+            && obj["kind"] == "Status"
+            && obj["status"] == "Failure"
+        {
+            for field in ["status", "message", "reason", "details"] {
+                if let Some(v) = obj.get(field) {
+                    status[field] = v.clone();
+                }
+            }
+        }
+        ev.insert("responseStatus".into(), status);
+        if record.decision.level == Level::RequestResponse
+            && !long_running
+            && let Some(obj) = content
+        {
+            ev.insert("responseObject".into(), record.object(obj));
+        }
     })
 }
 
