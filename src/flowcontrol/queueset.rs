@@ -69,12 +69,9 @@ struct Queue {
     next_dispatch_r: f64,
     executing: usize,
     seats_in_use: usize,
-}
-
-impl Queue {
-    fn waiting_seats(&self) -> usize {
-        self.waiting.iter().map(|w| w.seats).sum()
-    }
+    /// The seats its waiting requests ask for, kept as they come and go: virtual time and
+    /// shuffle sharding read it under the lock of every request.
+    seats_waiting: usize,
 }
 
 struct Executing {
@@ -236,6 +233,7 @@ impl QueueSet {
             wake: Some(wake),
             descr,
         });
+        queue.seats_waiting += seats;
         state.waiting += 1;
         state.seats_waiting += seats;
         state.note_demand();
@@ -279,7 +277,7 @@ impl QueueSet {
             .iter()
             .map(|q| QueueDump {
                 waiting: q.waiting.len(),
-                waiting_seats: q.waiting_seats(),
+                waiting_seats: q.seats_waiting,
                 executing: q.executing,
                 seats_in_use: q.seats_in_use,
                 next_dispatch_r: q.next_dispatch_r,
@@ -380,7 +378,7 @@ impl State {
         let mut active = 0usize;
         let mut requested = 0usize;
         for q in &self.queues {
-            requested += q.seats_in_use + q.waiting_seats();
+            requested += q.seats_in_use + q.seats_waiting;
             if !q.waiting.is_empty() || q.executing > 0 {
                 active += 1;
             }
@@ -398,7 +396,7 @@ impl State {
         self.enqueues += 1;
         (0..hand.len())
             .map(|i| hand[(offset + i) % hand.len()])
-            .min_by_key(|&q| self.queues[q].waiting_seats())
+            .min_by_key(|&q| self.queues[q].seats_waiting)
             .expect("a hand holds at least one queue")
     }
 
@@ -475,6 +473,7 @@ impl State {
             let queue = &mut self.queues[index];
             let mut waiter = queue.waiting.pop_front().expect("chosen queue has a head");
             queue.executing += 1;
+            queue.seats_waiting -= seats;
             queue.seats_in_use += seats;
             queue.next_dispatch_r += seats as f64 * G;
             self.waiting -= 1;
@@ -529,6 +528,7 @@ impl State {
             return false;
         };
         let seats = q.waiting.remove(i).map_or(0, |w| w.seats);
+        q.seats_waiting -= seats;
         self.waiting -= 1;
         self.seats_waiting -= seats;
         self.note_demand();
