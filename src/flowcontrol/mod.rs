@@ -20,7 +20,7 @@ pub mod queueset;
 pub mod work_estimate;
 
 use crate::auth::UserInfo;
-use crate::endpoints::request_info::{RequestInfo, Verb};
+use crate::endpoints::request_info::RequestInfo;
 use bootstrap::{CATCH_ALL, EXEMPT};
 use k8s_openapi::api::flowcontrol::v1::{
     FlowSchema, FlowSchemaCondition, PriorityLevelConfiguration,
@@ -318,15 +318,13 @@ impl FlowControl {
         if c.level.queues.kind() == Limit::Exempt {
             return work_estimate::MINIMUM_SEATS;
         }
-        let stored = if matches!(info.verb, Verb::List | Verb::Watch) {
+        let stored = || {
             let resource = if info.api_group.is_empty() {
                 info.resource.clone()
             } else {
                 format!("{}.{}", info.resource, info.api_group)
             };
             self.object_counts().get(&resource).copied()
-        } else {
-            None
         };
         let seats = work_estimate::seats(info, query, stored, c.level.max_seats);
         crate::metrics::metrics()

@@ -29,9 +29,18 @@ pub fn level_max_seats(nominal: usize, limit: Limit) -> usize {
 }
 
 /// The seats the request `info` with query `query` takes in a level whose most is
-/// `level_max`, with `stored` objects of its resource (None: not counted by this server, as
-/// an aggregated resource, which costs this server little).
-pub fn seats(info: &RequestInfo, query: &str, stored: Option<i64>, level_max: usize) -> usize {
+/// `level_max`, `stored` counting the objects of its resource when a list needs them (None: not
+/// counted by this server, as an aggregated resource, which costs this server little).
+pub fn seats(
+    info: &RequestInfo,
+    query: &str,
+    stored: impl FnOnce() -> Option<i64>,
+    level_max: usize,
+) -> usize {
+    // Upstream's estimator goes by verb first: only lists and watches read their options.
+    if !matches!(info.verb, Verb::List | Verb::Watch) {
+        return MINIMUM_SEATS;
+    }
     let max = match level_max {
         0 => MAXIMUM_LIST_SEATS,
         n => n.min(MAXIMUM_LIST_SEATS),
@@ -52,12 +61,10 @@ pub fn seats(info: &RequestInfo, query: &str, stored: Option<i64>, level_max: us
             _ => {}
         }
     }
-    match info.verb {
-        Verb::List => {}
-        Verb::Watch if options.send_initial_events => {}
-        _ => return MINIMUM_SEATS,
+    if info.verb == Verb::Watch && !options.send_initial_events {
+        return MINIMUM_SEATS;
     }
-    let Some(stored) = stored else {
+    let Some(stored) = stored() else {
         return MINIMUM_SEATS;
     };
     let from_cache = info.verb == Verb::Watch || !options.reads_storage();
@@ -119,7 +126,8 @@ mod tests {
     #[test]
     fn lists_take_a_seat_per_hundred_objects_they_go_through_as_upstreams_estimator() {
         let cms = "/api/v1/namespaces/default/configmaps";
-        let seats = |query: &str, stored| seats(&list(cms, query), query, stored, 8);
+        let seats =
+            |query: &str, stored: Option<i64>| seats(&list(cms, query), query, || stored, 8);
         // From the watch cache: every stored object.
         assert_eq!(seats("", Some(250)), 3);
         assert_eq!(seats("resourceVersion=0&limit=50", Some(250)), 3);
@@ -139,8 +147,8 @@ mod tests {
         assert_eq!(seats("", None), 1);
         // At most the level's most, and never above 10.
         assert_eq!(seats("", Some(100_000)), 8);
-        assert_eq!(super::seats(&list(cms, ""), "", Some(100_000), 0), 10);
-        assert_eq!(super::seats(&list(cms, ""), "", Some(100_000), 50), 10);
+        assert_eq!(super::seats(&list(cms, ""), "", || Some(100_000), 0), 10);
+        assert_eq!(super::seats(&list(cms, ""), "", || Some(100_000), 50), 10);
         // A limit that is no number: the most.
         assert_eq!(seats("limit=many", Some(250)), 8);
     }
@@ -149,13 +157,13 @@ mod tests {
     fn only_watches_sending_initial_events_are_estimated_like_lists() {
         let path = "/api/v1/namespaces/default/configmaps";
         let watch = "watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan";
-        assert_eq!(seats(&list(path, watch), watch, Some(250), 8), 3);
+        assert_eq!(seats(&list(path, watch), watch, || Some(250), 8), 3);
         assert_eq!(
-            seats(&list(path, "watch=true"), "watch=true", Some(250), 8),
+            seats(&list(path, "watch=true"), "watch=true", || Some(250), 8),
             1
         );
         let create = RequestInfo::parse(&http::Method::POST, path, None);
-        assert_eq!(seats(&create, "", Some(250), 8), 1);
+        assert_eq!(seats(&create, "", || Some(250), 8), 1);
     }
 
     #[test]
