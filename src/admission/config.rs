@@ -21,8 +21,8 @@ pub struct AdmissionConfig {
     pub pod_node_selector: BTreeMap<String, String>,
     /// PodTolerationRestriction's cluster default tolerations and whitelist.
     pub pod_toleration_restriction: PodTolerationRestrictionConfig,
-    /// EventRateLimit's limits, when given.
-    pub event_rate_limit: Option<EventRateLimitConfig>,
+    /// EventRateLimit's limits; none when not given (a given configuration has some).
+    pub event_rate_limit: EventRateLimitConfig,
 }
 
 /// The API versions an AdmissionConfiguration may have, as upstream accepts them.
@@ -74,10 +74,8 @@ impl AdmissionConfig {
                         .map_err(|e| format!("plugin PodTolerationRestriction: {e}"))?;
                 }
                 "EventRateLimit" => {
-                    config.event_rate_limit = Some(
-                        EventRateLimitConfig::from_value(&body)
-                            .map_err(|e| format!("plugin EventRateLimit: {e}"))?,
-                    );
+                    config.event_rate_limit = EventRateLimitConfig::from_value(&body)
+                        .map_err(|e| format!("plugin EventRateLimit: {e}"))?;
                 }
                 _ => {}
             }

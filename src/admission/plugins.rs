@@ -8,7 +8,7 @@ use super::defaults::{
     ExtendedResourceToleration, LimitPodHardAntiAffinityTopology, StorageObjectInUseProtection,
     TaintNodesByCondition,
 };
-use super::event_rate_limit::{EventRateLimit, EventRateLimitConfig};
+use super::event_rate_limit::EventRateLimit;
 use super::limit_ranger::LimitRanger;
 use super::namespace_exists::{NamespaceAutoProvision, NamespaceExists};
 use super::owner_references::OwnerReferencesPermissionEnforcement;
@@ -183,12 +183,9 @@ pub fn chain(
                 chain.with_mutating(Arc::new(ExtendedResourceToleration))
             }
             // Validation refuses EventRateLimit without a valid configuration.
-            "EventRateLimit" => chain.with_validating(Arc::new(EventRateLimit::new(
-                config
-                    .event_rate_limit
-                    .as_ref()
-                    .unwrap_or(&EventRateLimitConfig::default()),
-            ))),
+            "EventRateLimit" => {
+                chain.with_validating(Arc::new(EventRateLimit::new(&config.event_rate_limit)))
+            }
             "DefaultStorageClass" => chain.with_mutating(Arc::new(DefaultClass::storage(store(
                 "storage.k8s.io",
                 "storageclasses",

@@ -112,8 +112,7 @@ impl CompletedOptions {
             .enable_admission_plugins
             .iter()
             .any(|p| p == "EventRateLimit")
-            && self.admission_config.event_rate_limit.is_none()
-            && let Err(e) = crate::admission::EventRateLimitConfig::default().validate()
+            && let Err(e) = self.admission_config.event_rate_limit.validate()
         {
             r.error(
                 "admission-control-config-file",
