@@ -12,6 +12,7 @@ pub mod kubelet;
 pub mod legacy_token_tracking;
 pub mod namespace_controller;
 pub mod namespace_defaults;
+pub mod policy_status;
 mod priority_and_fairness;
 pub mod resource_quota;
 
@@ -325,6 +326,15 @@ pub fn new_kube_api_server(
         server.add_post_start_hook(
             "start-kubeboot-garbage-collector",
             spawn_once(move |_ctx| Box::pin(garbage_collector::run(gc_stores))),
+        );
+        let policies = storage.builtin_store(
+            "admissionregistration.k8s.io",
+            "validatingadmissionpolicies",
+        );
+        let (openapi, equivalents) = (config.openapi.clone(), storage.equivalents());
+        server.add_post_start_hook(
+            "start-kubeboot-validatingadmissionpolicy-status-controller",
+            spawn_once(move |_ctx| Box::pin(policy_status::run(policies, openapi, equivalents))),
         );
         let quotas = storage.builtin_store("", "resourcequotas");
         server.add_post_start_hook(

@@ -418,7 +418,7 @@ pub struct ServerRunOptions {
     #[arg(long = "data-dir", default_value = ".kubeboot", value_name = "DIR")]
     pub data_dir: PathBuf,
 
-    /// kubeboot: run the built-in controllers (namespace deletion, default ServiceAccounts, kube-root-ca.crt, ClusterRole aggregation); turn off for clusters that run kube-controller-manager.
+    /// kubeboot: run the built-in controllers (namespace deletion, default ServiceAccounts, kube-root-ca.crt, ClusterRole aggregation, ValidatingAdmissionPolicy type checking); turn off for clusters that run kube-controller-manager.
     #[arg(long = "builtin-controllers", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = true, action = clap::ArgAction::Set)]
     pub builtin_controllers: bool,
 

@@ -82,6 +82,18 @@ impl EquivalentResources {
         found
     }
 
+    /// The kind served as `resource` of `group` at `version` (upstream's `KindFor`).
+    pub fn kind_of(&self, group: &str, version: &str, resource: &str) -> Option<String> {
+        let key = (group.to_string(), version.to_string(), resource.to_string());
+        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        let sharing = inner.sharing.get(inner.storage_of.get(&key)?)?;
+        sharing
+            .iter()
+            .rev()
+            .filter(|(served, _)| *served == key)
+            .find_map(|(_, s)| Some(s.upgrade()?.info().kind.to_string()))
+    }
+
     /// The strategy serving `info`, and those of the other resources sharing its storage.
     pub fn of(&self, info: &ResourceInfo) -> Option<Equivalents> {
         let key = served(info);

@@ -578,3 +578,173 @@ async fn a_policy_sees_equivalent_versions_converted_unless_exact() {
         r.body
     );
 }
+
+/// A policy on Deployments with the given validations (no bindings: type checking needs none).
+fn deployments_policy(name: &str, validations: Value) -> Value {
+    json!({"metadata": {"name": name}, "spec": {
+        "matchConstraints": {"resourceRules": [{"apiGroups": ["apps"], "apiVersions": ["v1"],
+            "operations": ["CREATE"], "resources": ["deployments"]}]},
+        "validations": validations}})
+}
+
+/// The policy `name` once its status has observed `generation`.
+async fn type_checked(admin: &crate::support::https::Https, name: &str, generation: i64) -> Value {
+    eventually("the policy to be type-checked", || async {
+        let policy = admin.get(&format!("{POLICIES}/{name}")).await.ok()?.json();
+        (policy["status"]["observedGeneration"] == generation).then_some(policy)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_policys_expressions_are_type_checked_against_the_kinds_it_matches() {
+    let mut server = TestServer::up(&[]);
+    server.wait_ready().await;
+    let admin = server.admin();
+
+    // Well typed: upstream's conformance case, no warnings but a typeChecking all the same.
+    admin
+        .create(
+            POLICIES,
+            &deployments_policy(
+                "correct",
+                json!([{"expression": "object.spec.replicas > 1"}]),
+            ),
+        )
+        .await;
+    let policy = type_checked(&admin, "correct", 1).await;
+    assert_eq!(policy["status"]["typeChecking"], json!({}), "{policy}");
+    let managers: Vec<&Value> = policy["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| &m["manager"])
+        .collect();
+    assert!(
+        managers.contains(&&json!("validatingadmissionpolicy-status-controller")),
+        "{managers:?}"
+    );
+
+    // Type confusion in an expression and a messageExpression: one warning each, worded as
+    // upstream's checker words them.
+    admin
+        .create(
+            POLICIES,
+            &deployments_policy(
+                "confused",
+                json!([{"expression": "object.spec.replicas > '1'",
+                    "messageExpression": "'wants replicas > 1, got ' + object.spec.replicas"}]),
+            ),
+        )
+        .await;
+    let policy = type_checked(&admin, "confused", 1).await;
+    assert_eq!(
+        policy["status"]["typeChecking"]["expressionWarnings"],
+        json!([
+            {"fieldRef": "spec.validations[0].expression",
+             "warning": "apps/v1, Kind=Deployment: ERROR: <input>:1:22: found no matching overload for '_>_' applied to '(int, string)'\n | object.spec.replicas > '1'\n | .....................^\n"},
+            {"fieldRef": "spec.validations[0].messageExpression",
+             "warning": "apps/v1, Kind=Deployment: ERROR: <input>:1:28: found no matching overload for '_+_' applied to '(string, int)'\n | 'wants replicas > 1, got ' + object.spec.replicas\n | ...........................^\n"},
+        ])
+    );
+    // kubectl reads the warnings from the status.
+    let kubectl = newest_kubectl();
+    let out = server.kubectl(
+        &kubectl,
+        &[
+            "get",
+            "validatingadmissionpolicy",
+            "confused",
+            "-o",
+            "jsonpath={.status.typeChecking.expressionWarnings[*].fieldRef}",
+        ],
+    );
+    assert_eq!(
+        ok(&out, "kubectl get"),
+        "spec.validations[0].expression spec.validations[0].messageExpression"
+    );
+
+    // Fixed: the next generation is checked again and the warnings go.
+    let mut fixed = policy.clone();
+    fixed["spec"]["validations"] = json!([{"expression": "object.spec.replicas > 1",
+        "messageExpression": "'wants replicas > 1, got ' + string(object.spec.replicas)"}]);
+    let r = admin
+        .json("PUT", &format!("{POLICIES}/confused"), &fixed)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let policy = type_checked(&admin, "confused", 2).await;
+    assert_eq!(policy["status"]["typeChecking"], json!({}), "{policy}");
+
+    // A custom kind is typed by its CRD's schema; params by the paramKind's; variables by
+    // their expressions; a field the schema lacks is named.
+    admin
+        .create(
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+            &json!({"metadata": {"name": "crontabs.stable.example.com"}, "spec": {
+                "group": "stable.example.com", "scope": "Namespaced",
+                "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab"},
+                "versions": [{"name": "v1", "served": true, "storage": true,
+                    "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                        "spec": {"type": "object", "properties": {
+                            "cronSpec": {"type": "string"},
+                            "replicas": {"type": "integer"}}}}}}}]}}),
+        )
+        .await;
+    eventually("the CRD to be served", || async {
+        let r = admin
+            .get("/apis/stable.example.com/v1/crontabs")
+            .await
+            .ok()?;
+        (r.status == 200).then_some(())
+    })
+    .await;
+    admin
+        .create(
+            POLICIES,
+            &json!({"metadata": {"name": "crontabs"}, "spec": {
+            "paramKind": {"apiVersion": "v1", "kind": "ConfigMap"},
+            "matchConstraints": {"resourceRules": [{"apiGroups": ["stable.example.com"],
+                "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["crontabs"]}]},
+            "variables": [{"name": "replicas", "expression": "object.spec.replicas"}],
+            "validations": [
+                {"expression": "object.spec.replicas > '1'"},
+                {"expression": "object.spec.maxRetries < 10"},
+                {"expression": "params.data.max > 1"},
+                {"expression": "variables.replicas < 5 && object.spec.cronSpec != ''"},
+            ]}}),
+        )
+        .await;
+    let policy = type_checked(&admin, "crontabs", 1).await;
+    let warnings = policy["status"]["typeChecking"]["expressionWarnings"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let refs: Vec<&str> = warnings
+        .iter()
+        .map(|w| w["fieldRef"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        refs,
+        [
+            "spec.validations[0].expression",
+            "spec.validations[1].expression",
+            "spec.validations[2].expression",
+        ]
+    );
+    let text = |i: usize| warnings[i]["warning"].as_str().unwrap();
+    assert!(
+        text(0).starts_with("stable.example.com/v1, Kind=CronTab: ERROR: <input>:1:22: found no matching overload for '_>_' applied to '(int, string)'"),
+        "{}",
+        text(0)
+    );
+    assert!(
+        text(1).contains("undefined field 'maxRetries'"),
+        "{}",
+        text(1)
+    );
+    assert!(
+        text(2).contains("found no matching overload for '_>_' applied to '(string, int)'"),
+        "{}",
+        text(2)
+    );
+}

@@ -23,10 +23,54 @@ const TYPE_IDENTS: [&str; 11] = [
 /// Namespaces of library functions called as `ns.fn(...)`.
 const NAMESPACES: [&str; 5] = ["lists", "strings", "optional", "ip", "format"];
 
-/// Parses `source` and checks its names and fields against the schema of `node`, as cel-go's
-/// checker would for the declarations upstream makes. Returns the program and its result type,
-/// or the issues worded as cel-go's.
+/// Parses `source` and checks its names and fields against the schema of `node` (as `self` and
+/// `oldSelf`), as cel-go's checker would for the declarations upstream makes for CRD rules.
+/// Returns the program and its result type, or the issues worded as cel-go's.
 pub(super) fn check(source: &str, node: &Node) -> Result<(Program, Out), String> {
+    let roots = [("self", Ty::Schema(node)), ("oldSelf", Ty::Schema(node))];
+    let (program, ty) = check_in(source, &roots, None)?;
+    let out = match ty.plain() {
+        Ty::Bool => Out::Bool,
+        Ty::String => Out::String,
+        Ty::Dyn => Out::Dyn,
+        _ => Out::Other,
+    };
+    Ok((program, out))
+}
+
+/// The names an expression may use, each typed by a schema node (`None`: dyn).
+pub(super) type Roots<'n> = [(&'n str, Option<&'n Node>)];
+
+/// Checks `source` against `roots` and, when `variables` is given, `variables.<name>` for each
+/// of them (name, expression), typed by checking them in order, each seeing those before it; a
+/// variable that does not check is dyn, as upstream declares it. Returns the issues worded as
+/// cel-go's.
+pub(super) fn check_with_variables(
+    source: &str,
+    roots: &Roots<'_>,
+    variables: Option<&[(String, String)]>,
+) -> Result<(), String> {
+    let roots: Vec<(&str, Ty)> = roots
+        .iter()
+        .map(|(name, node)| (*name, node.map_or(Ty::Dyn, Ty::Schema)))
+        .collect();
+    let declared = variables.map(|variables| {
+        let mut declared: Vec<(String, Ty)> = Vec::new();
+        for (name, expression) in variables {
+            let ty = check_in(expression, &roots, Some(&declared)).map_or(Ty::Dyn, |(_, t)| t);
+            declared.push((name.clone(), ty));
+        }
+        declared
+    });
+    check_in(source, &roots, declared.as_deref()).map(|_| ())
+}
+
+/// Parses and checks `source` with `roots` and, if given, `variables` declared.
+fn check_in<'n>(
+    source: &str,
+    roots: &[(&str, Ty<'n>)],
+    variables: Option<&[(String, Ty<'n>)]>,
+) -> Result<(Program, Ty<'n>), String> {
     let program = env()
         .compile(source)
         .map_err(|e| e.to_string().replace("\n| ", "\n | "))?;
@@ -35,17 +79,14 @@ pub(super) fn check(source: &str, node: &Node) -> Result<(Program, Out), String>
         info: program.source_info(),
         issues: Vec::new(),
         scope: Vec::new(),
+        roots,
+        variables,
     };
-    let out = match checker.expr(program.expression(), node).plain() {
-        Ty::Bool => Out::Bool,
-        Ty::String => Out::String,
-        Ty::Dyn => Out::Dyn,
-        _ => Out::Other,
-    };
+    let ty = checker.expr(program.expression());
     if !checker.issues.is_empty() {
         return Err(checker.issues.join("\n"));
     }
-    Ok((program, out))
+    Ok((program, ty))
 }
 
 /// The result type of a checked expression, as far as rules care.
@@ -68,13 +109,15 @@ enum Ty<'n> {
     Null,
     Dyn,
     Schema(&'n Node),
+    /// `variables`, whose fields are the declared variables.
+    Variables,
 }
 
 impl<'n> Ty<'n> {
     /// The plain type of a schema-typed value.
     fn plain(self) -> Ty<'n> {
         match self {
-            Ty::Schema(n) if n.int_or_string => Ty::Dyn,
+            Ty::Schema(n) if n.int_or_string || n.opaque_string => Ty::Dyn,
             Ty::Schema(n) => match n.ty.as_str() {
                 "boolean" => Ty::Bool,
                 "integer" => Ty::Int,
@@ -87,18 +130,35 @@ impl<'n> Ty<'n> {
             t => t,
         }
     }
+
+    /// The name cel-go gives a scalar type in an overload issue; `None` for the others, which
+    /// are never reported.
+    fn scalar_name(self) -> Option<&'static str> {
+        match self.plain() {
+            Ty::Bool => Some("bool"),
+            Ty::Int => Some("int"),
+            Ty::Double => Some("double"),
+            Ty::String => Some("string"),
+            _ => None,
+        }
+    }
 }
 
-/// A light type checker over the parsed expression: names, fields and result types.
-struct Checker<'a> {
-    source: &'a str,
-    info: &'a ::cel::common::ast::SourceInfo,
+/// A light type checker over the parsed expression: names, fields, operator overloads and
+/// result types.
+struct Checker<'s, 'n> {
+    source: &'s str,
+    info: &'s ::cel::common::ast::SourceInfo,
     issues: Vec<String>,
     /// Comprehension variables in scope, with their types.
-    scope: Vec<(String, Ty<'a>)>,
+    scope: Vec<(String, Ty<'n>)>,
+    /// The declared names.
+    roots: &'s [(&'s str, Ty<'n>)],
+    /// The declared variables, when `variables` is declared.
+    variables: Option<&'s [(String, Ty<'n>)]>,
 }
 
-impl<'a> Checker<'a> {
+impl<'s, 'n> Checker<'s, 'n> {
     /// Records an issue at the position of expression `id`, as cel-go prints it.
     fn issue(&mut self, id: u64, msg: String) {
         let start = self.info.offset_for(id).map_or(0, |(s, _)| s as usize);
@@ -114,14 +174,17 @@ impl<'a> Checker<'a> {
         ));
     }
 
-    fn expr(&mut self, e: &'a IdedExpr, node: &'a Node) -> Ty<'a> {
+    fn expr(&mut self, e: &'s IdedExpr) -> Ty<'n> {
         match &e.expr {
             Expr::Ident(name) => {
                 if let Some((_, t)) = self.scope.iter().rev().find(|(n, _)| n == name) {
                     return *t;
                 }
+                if let Some((_, t)) = self.roots.iter().find(|(n, _)| n == name) {
+                    return *t;
+                }
                 match name.as_str() {
-                    "self" | "oldSelf" => Ty::Schema(node),
+                    "variables" if self.variables.is_some() => Ty::Variables,
                     n if TYPE_IDENTS.contains(&n) => Ty::Dyn,
                     _ => {
                         self.issue(
@@ -142,26 +205,26 @@ impl<'a> Checker<'a> {
             },
             Expr::List(l) => {
                 for el in &l.elements {
-                    self.expr(el, node);
+                    self.expr(el);
                 }
                 Ty::List
             }
             Expr::Map(m) => {
-                self.entries(&m.entries, node);
+                self.entries(&m.entries);
                 Ty::Map
             }
             Expr::Struct(s) => {
-                self.entries(&s.entries, node);
+                self.entries(&s.entries);
                 Ty::Dyn
             }
             Expr::Select(s) => {
-                let operand = self.expr(&s.operand, node);
+                let operand = self.expr(&s.operand);
                 let ty = self.select(e.id, operand, &s.field);
                 if s.test { Ty::Bool } else { ty }
             }
-            Expr::Call(call) => self.call(call, node),
+            Expr::Call(call) => self.call(e.id, call),
             Expr::Comprehension(c) => {
-                let range = self.expr(&c.iter_range, node);
+                let range = self.expr(&c.iter_range);
                 let elem = match range {
                     Ty::Schema(n) if n.ty == "array" => {
                         n.items.as_deref().map_or(Ty::Dyn, Ty::Schema)
@@ -169,16 +232,16 @@ impl<'a> Checker<'a> {
                     Ty::Schema(n) if n.ty == "object" => Ty::String,
                     _ => Ty::Dyn,
                 };
-                let accu = self.expr(&c.accu_init, node);
+                let accu = self.expr(&c.accu_init);
                 let pushed = 2 + usize::from(c.iter_var2.is_some());
                 self.scope.push((c.iter_var.clone(), elem));
                 if let Some(v2) = &c.iter_var2 {
                     self.scope.push((v2.clone(), Ty::Dyn));
                 }
                 self.scope.push((c.accu_var.clone(), accu));
-                self.expr(&c.loop_cond, node);
-                self.expr(&c.loop_step, node);
-                let result = self.expr(&c.result, node);
+                self.expr(&c.loop_cond);
+                self.expr(&c.loop_step);
+                let result = self.expr(&c.result);
                 for _ in 0..pushed {
                     self.scope.pop();
                 }
@@ -191,22 +254,32 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn entries(&mut self, entries: &'a [::cel::common::ast::IdedEntryExpr], node: &'a Node) {
+    fn entries(&mut self, entries: &'s [::cel::common::ast::IdedEntryExpr]) {
         for entry in entries {
             match &entry.expr {
                 EntryExpr::MapEntry(me) => {
-                    self.expr(&me.key, node);
-                    self.expr(&me.value, node);
+                    self.expr(&me.key);
+                    self.expr(&me.value);
                 }
                 EntryExpr::StructField(f) => {
-                    self.expr(&f.value, node);
+                    self.expr(&f.value);
                 }
             }
         }
     }
 
     /// The type of `operand.field`, recording an undefined field of a structural object.
-    fn select(&mut self, id: u64, operand: Ty<'a>, field: &str) -> Ty<'a> {
+    fn select(&mut self, id: u64, operand: Ty<'n>, field: &str) -> Ty<'n> {
+        if let Ty::Variables = operand {
+            let found = self
+                .variables
+                .and_then(|vs| vs.iter().find(|(n, _)| n == field))
+                .map(|(_, t)| *t);
+            return found.unwrap_or_else(|| {
+                self.issue(id, format!("undefined field '{field}'"));
+                Ty::Dyn
+            });
+        }
         let Ty::Schema(n) = operand else {
             return Ty::Dyn;
         };
@@ -240,8 +313,36 @@ impl<'a> Checker<'a> {
         Ty::Dyn
     }
 
+    /// Records cel-go's overload issue when operator `f` has no overload for the known scalar
+    /// types of `args`; whether it had one (or the types are not known).
+    fn overload(&mut self, id: u64, f: &str, args: &[Ty<'n>]) -> bool {
+        let [a, b] = args else { return true };
+        let (Some(x), Some(y)) = (a.scalar_name(), b.scalar_name()) else {
+            return true;
+        };
+        let numeric = |t: &str| t == "int" || t == "double";
+        let found = match f {
+            // cel-go compares numbers across types, and any other type with itself.
+            operators::LESS
+            | operators::LESS_EQUALS
+            | operators::GREATER
+            | operators::GREATER_EQUALS => x == y || numeric(x) && numeric(y),
+            operators::ADD => x == y && x != "bool",
+            operators::SUBSTRACT | operators::MULTIPLY | operators::DIVIDE => x == y && numeric(x),
+            operators::MODULO => x == y && x == "int",
+            _ => true,
+        };
+        if !found {
+            self.issue(
+                id,
+                format!("found no matching overload for '{f}' applied to '({x}, {y})'"),
+            );
+        }
+        found
+    }
+
     /// The result type of a call, after checking its target and arguments.
-    fn call(&mut self, call: &'a ::cel::common::ast::CallExpr, node: &'a Node) -> Ty<'a> {
+    fn call(&mut self, id: u64, call: &'s ::cel::common::ast::CallExpr) -> Ty<'n> {
         match call.target.as_deref() {
             // `lists.range(...)`, `optional.of(...)`: a namespace, not a variable.
             Some(IdedExpr {
@@ -250,22 +351,25 @@ impl<'a> Checker<'a> {
             }) if NAMESPACES.contains(&ns.as_str()) && !self.scope.iter().any(|(n, _)| n == ns) => {
             }
             Some(t) => {
-                self.expr(t, node);
+                self.expr(t);
             }
             None => {}
         }
-        let args: Vec<Ty> = call.args.iter().map(|a| self.expr(a, node)).collect();
+        let args: Vec<Ty> = call.args.iter().map(|a| self.expr(a)).collect();
         let f = call.func_name.as_str();
         match f {
+            operators::GREATER
+            | operators::GREATER_EQUALS
+            | operators::LESS
+            | operators::LESS_EQUALS => {
+                self.overload(id, f, &args);
+                Ty::Bool
+            }
             operators::LOGICAL_AND
             | operators::LOGICAL_OR
             | operators::LOGICAL_NOT
             | operators::EQUALS
             | operators::NOT_EQUALS
-            | operators::GREATER
-            | operators::GREATER_EQUALS
-            | operators::LESS
-            | operators::LESS_EQUALS
             | operators::IN
             | operators::NOT_STRICTLY_FALSE
             | "matches"
@@ -307,10 +411,15 @@ impl<'a> Checker<'a> {
             | operators::SUBSTRACT
             | operators::MULTIPLY
             | operators::DIVIDE
-            | operators::MODULO => match (args[0].plain(), args[1].plain()) {
-                (a, b) if same(a, b) => a,
-                _ => Ty::Dyn,
-            },
+            | operators::MODULO => {
+                if !self.overload(id, f, &args) {
+                    return Ty::Dyn;
+                }
+                match (args[0].plain(), args[1].plain()) {
+                    (a, b) if same(a, b) => a,
+                    _ => Ty::Dyn,
+                }
+            }
             operators::NEGATE => args[0].plain(),
             operators::INDEX => match args[0] {
                 Ty::Schema(n) if n.ty == "array" => n.items.as_deref().map_or(Ty::Dyn, Ty::Schema),
@@ -365,6 +474,13 @@ mod tests {
             [format!(
                 "{AT}.properties[spec].x-kubernetes-validations[0].rule: Invalid value: apiextensions.ValidationRule{{Rule:\"self.replica > 1\", Message:\"\", MessageExpression:\"\", Reason:(*apiextensions.FieldValueErrorReason)(nil), FieldPath:\"\", OptionalOldSelf:(*bool)(nil)}}: compilation failed: ERROR: <input>:1:5: undefined field 'replica'\n | self.replica > 1\n | ....^"
             )]
+        );
+        let errs = compile_errors(replicas_schema(json!({"rule": "self.replicas > '1'"})));
+        assert_eq!(errs.len(), 1);
+        assert!(
+            errs[0].ends_with("compilation failed: ERROR: <input>:1:15: found no matching overload for '_>_' applied to '(int, string)'\n | self.replicas > '1'\n | ..............^"),
+            "{}",
+            errs[0]
         );
         let errs = compile_errors(replicas_schema(json!({"rule": "foo == 1"})));
         assert_eq!(

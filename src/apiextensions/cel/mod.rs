@@ -8,7 +8,8 @@
 //! `schema` holds the tree of schema nodes rules are compiled against; `compile` builds it and
 //! checks each rule's fields as CRD validation does, `check` type-checks an expression against a
 //! node, `eval` runs the rules on objects, and `library` is the CEL environment with the
-//! Kubernetes function library, which knows nothing of CRDs (ValidatingAdmissionPolicy reuses it).
+//! Kubernetes function library, which knows nothing of CRDs (ValidatingAdmissionPolicy reuses it,
+//! and `typecheck` checks a policy's expressions against the kinds it matches).
 
 mod check;
 mod compile;
@@ -16,6 +17,7 @@ mod eval;
 mod expression;
 mod library;
 mod schema;
+mod typecheck;
 
 /// A CEL value.
 pub use ::cel::Value as CelValue;
@@ -24,6 +26,7 @@ pub use library::authz::{
     AuthzChecker, AuthzDecision, AuthzQuery, authorizer as authorizer_value,
     request_resource as request_resource_value,
 };
+pub use typecheck::{KindSchema, PolicyTypes};
 
 use crate::registry::errors::ErrorList;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaProps;

@@ -3,7 +3,7 @@
 
 use ::cel::Program;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::ValidationRule;
-use serde_json::Value as Json;
+use serde_json::{Map, Value as Json};
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
@@ -19,6 +19,9 @@ pub(super) struct Node {
     pub(super) map_keys: Vec<String>,
     pub(super) map_type: Option<String>,
     pub(super) int_or_string: bool,
+    /// A string CEL sees as another type (`format` byte, duration, date or date-time: bytes,
+    /// durations and timestamps), which the checker leaves untyped.
+    pub(super) opaque_string: bool,
     pub(super) preserve_unknown: bool,
     /// The root of a resource: the custom object or an embedded resource (apiVersion, kind, metadata).
     pub(super) resource_root: bool,
@@ -81,6 +84,68 @@ pub(super) fn metadata_node() -> &'static Node {
             ..Node::default()
         }
     })
+}
+
+/// Whether a string of this `format` is another type to CEL (upstream's `SchemaDeclType`:
+/// bytes, durations, timestamps).
+pub(super) fn is_opaque_format(format: Option<&str>) -> bool {
+    matches!(format, Some("byte" | "duration" | "date" | "date-time"))
+}
+
+impl Node {
+    /// The node of an OpenAPI v3 schema whose `$ref`s point into `components`
+    /// (`#/components/schemas/<name>`), for type checking: no rules, no defaults.
+    pub(super) fn from_openapi(schema: &Json, components: &Map<String, Json>) -> Node {
+        from_openapi(schema, components, &mut Vec::new())
+    }
+}
+
+/// `within` holds the definitions being expanded: a `$ref` back to one of them (a recursive
+/// type, such as CRDs' `JSONSchemaProps`) is dyn.
+fn from_openapi<'c>(
+    schema: &'c Json,
+    components: &'c Map<String, Json>,
+    within: &mut Vec<&'c str>,
+) -> Node {
+    // kube-openapi wraps a `$ref` with siblings (description, default) in a one-item `allOf`.
+    let reference = schema
+        .get("$ref")
+        .or_else(|| schema["allOf"].get(0)?.get("$ref"));
+    if let Some(reference) = reference {
+        let name = reference
+            .as_str()
+            .and_then(|r| r.strip_prefix("#/components/schemas/"))
+            .filter(|name| !within.contains(name));
+        let Some((name, target)) = name.and_then(|n| Some((n, components.get(n)?))) else {
+            return Node::default();
+        };
+        within.push(name);
+        let node = from_openapi(target, components, within);
+        within.pop();
+        return node;
+    }
+    let ty = schema["type"].as_str().unwrap_or_default();
+    let format = schema["format"].as_str();
+    let flag = |key: &str| schema[key].as_bool() == Some(true);
+    let mut child = |s: &'c Json| from_openapi(s, components, within);
+    Node {
+        ty: ty.to_string(),
+        int_or_string: flag("x-kubernetes-int-or-string") || format == Some("int-or-string"),
+        opaque_string: ty == "string" && is_opaque_format(format),
+        preserve_unknown: flag("x-kubernetes-preserve-unknown-fields"),
+        properties: schema["properties"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(name, s)| (name.clone(), child(s)))
+            .collect(),
+        items: schema.get("items").map(|s| Box::new(child(s))),
+        additional: schema
+            .get("additionalProperties")
+            .filter(|a| a.is_object())
+            .map(|s| Box::new(child(s))),
+        ..Node::default()
+    }
 }
 
 /// The CEL name of a property, as upstream's `Escape`; None when the name can't be one.

@@ -219,6 +219,39 @@ impl OpenApi {
             .clone()
     }
 
+    /// The OpenAPI v3 schema of the kind `group`/`version`/`kind` as its group-version's
+    /// document publishes it, with the document's schemas its `$ref`s point into; None when no
+    /// published resource has that kind.
+    pub fn kind_schema(
+        &self,
+        group: &str,
+        version: &str,
+        kind: &str,
+    ) -> Option<(Value, Map<String, Value>)> {
+        let key = paths::prefix(group, version)
+            .trim_start_matches('/')
+            .to_string();
+        let bytes = match self.builtin().v3.get(&key) {
+            Some(document) => document.bytes.clone(),
+            None => self.documents().v3.get(&key)?.bytes.clone(),
+        };
+        let mut document: Value = serde_json::from_slice(&bytes).ok()?;
+        let Value::Object(schemas) = document["components"]["schemas"].take() else {
+            return None;
+        };
+        let serves = |schema: &Value| {
+            schema["x-kubernetes-group-version-kind"]
+                .as_array()
+                .is_some_and(|gvks| {
+                    gvks.iter().any(|gvk| {
+                        gvk["group"] == group && gvk["version"] == version && gvk["kind"] == kind
+                    })
+                })
+        };
+        let schema = schemas.values().find(|s| serves(s))?.clone();
+        Some((schema, schemas))
+    }
+
     /// Serves /openapi/v2, /openapi/v3, /openapi/v3/<gv path>; None for other paths.
     pub fn serve(&self, req: &Request) -> Option<Response> {
         if req.method() != http::Method::GET && req.method() != http::Method::HEAD {
