@@ -1367,3 +1367,95 @@ async fn a_crd_reads_back_as_written_so_applying_it_again_server_side_does_not_c
         "server-side apply of the same manifest",
     );
 }
+
+/// A CRD whose `spec.tags` (strings of `max_length`, at most `max_items`) must each contain "gpu".
+fn tagged_crd(max_length: Option<u64>, max_items: Option<u64>) -> Value {
+    let mut items = json!({"type": "string"});
+    if let Some(l) = max_length {
+        items["maxLength"] = json!(l);
+    }
+    let mut tags = json!({"type": "array", "items": items,
+        "x-kubernetes-validations": [{"rule": "self.all(x, x.contains('gpu'))"}]});
+    if let Some(m) = max_items {
+        tags["maxItems"] = json!(m);
+    }
+    json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "gpus.example.com"}, "spec": {
+        "group": "example.com", "scope": "Namespaced",
+        "names": {"plural": "gpus", "singular": "gpu", "kind": "Gpu"},
+        "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {
+            "type": "object", "properties": {"spec": {"type": "object",
+                "properties": {"tags": tags}}}}}}]}})
+}
+
+#[tokio::test]
+async fn rules_whose_estimated_cost_exceeds_upstreams_limits_are_refused() {
+    let mut server = TestServer::up(&[]);
+    server.wait_ready().await;
+    let kubectl = newest_kubectl();
+    let dir = tempfile::tempdir().unwrap();
+    let apply = |crd: &Value| {
+        let path = dir.path().join("crd.json");
+        std::fs::write(&path, crd.to_string()).unwrap();
+        server.kubectl(&kubectl, &["apply", "-f", path.to_str().unwrap()])
+    };
+
+    // Unbounded: the rule walks up to a million strings of up to 3 MiB each.
+    let stderr = failed(&apply(&tagged_crd(None, None)), "kubectl apply unbounded");
+    // One version: upstream reports its schema as the CRD's top-level validation.
+    let rule = "spec.validation.openAPIV3Schema.properties[spec].properties[tags].x-kubernetes-validations[0].rule";
+    let hint = "(try simplifying the rule, or adding maxItems, maxProperties, and maxLength where arrays, maps, and strings are declared)";
+    for expected in [
+        format!(
+            "{rule}: Forbidden: estimated rule cost exceeds budget by factor of more than 100x {hint}"
+        ),
+        format!(
+            "{rule}: Forbidden: contributed to estimated rule cost total exceeding cost limit for entire OpenAPIv3 schema"
+        ),
+        format!(
+            "spec.validation.openAPIV3Schema: Forbidden: x-kubernetes-validations estimated rule cost total for entire OpenAPIv3 schema exceeds budget by factor of more than 100x {hint}"
+        ),
+    ] {
+        assert!(stderr.contains(&expected), "{expected}\n{stderr}");
+    }
+
+    // Just over the limit upstream draws at maxLength 63 (333,333 items): 30 units per item
+    // and 2 for the walk, 10,000,022; refused with the factor, and nothing is stored.
+    let r = server
+        .admin()
+        .json("POST", CRDS, &tagged_crd(Some(63), Some(333_334)))
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    let status = r.json();
+    assert_eq!(status["reason"], "Invalid");
+    assert_eq!(
+        status["details"]["causes"][0]["message"],
+        format!("Forbidden: estimated rule cost exceeds budget by factor of 1.000002x {hint}")
+    );
+    let r = server
+        .admin()
+        .get(&format!("{CRDS}/gpus.example.com"))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 404);
+
+    // Bounded: accepted, and the rule applies.
+    ok(
+        &apply(&tagged_crd(Some(63), Some(25))),
+        "kubectl apply bounded",
+    );
+    let admin = server.admin();
+    let objects = "/apis/example.com/v1/namespaces/default/gpus";
+    let obj = |tag: &str| {
+        json!({"apiVersion": "example.com/v1", "kind": "Gpu",
+        "metadata": {"name": tag}, "spec": {"tags": [tag]}})
+    };
+    let r = eventually("the CRD to be served", || async {
+        let r = admin.json("POST", objects, &obj("nvidia-gpu")).await;
+        (r.status != 404).then_some(r)
+    })
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = admin.json("POST", objects, &obj("cpu")).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+}

@@ -2,6 +2,7 @@
 //! upstream's CRD validation does, its expressions type-checked, and `oldSelf` use found.
 
 use super::check::{Out, check};
+use super::cost::{self, Budget};
 use super::schema::{CompiledRule, Node};
 use crate::registry::errors::{ErrorList, FieldError};
 use ::cel::IdedExpr;
@@ -19,12 +20,16 @@ const SUPPORTED_REASONS: [&str; 4] = [
 ];
 
 /// Builds the node for `props` at schema path `path`, compiling its rules into `errs`.
-/// `uncorrelatable` is the path of the nearest enclosing list whose items can't be correlated.
+/// `uncorrelatable` is the path of the nearest enclosing list whose items can't be correlated;
+/// `cardinality` how many times the node may occur in an object (`None`: no bound declared),
+/// and `budget` the schema's rules' cost so far.
 pub(super) fn build(
     props: &JSONSchemaProps,
     path: &str,
     resource_root: bool,
     uncorrelatable: Option<&str>,
+    cardinality: Option<u64>,
+    budget: &mut Budget,
     errs: &mut ErrorList,
 ) -> Node {
     let mut node = Node {
@@ -35,6 +40,7 @@ pub(super) fn build(
         int_or_string: props.x_kubernetes_int_or_string == Some(true),
         opaque_string: props.type_.as_deref() == Some("string")
             && super::schema::is_opaque_format(props.format.as_deref()),
+        format: props.format.clone(),
         preserve_unknown: props.x_kubernetes_preserve_unknown_fields == Some(true),
         resource_root,
         default: props.default.as_ref().map(|d| d.0.clone()),
@@ -43,7 +49,15 @@ pub(super) fn build(
     for (name, p) in props.properties.iter().flatten() {
         let child_path = format!("{path}.properties[{name}]");
         let embedded = p.x_kubernetes_embedded_resource == Some(true);
-        let child = build(p, &child_path, embedded, uncorrelatable, errs);
+        let child = build(
+            p,
+            &child_path,
+            embedded,
+            uncorrelatable,
+            cardinality,
+            budget,
+            errs,
+        );
         node.properties.insert(name.clone(), child);
     }
     if let Some(JSONSchemaPropsOrArray::Schema(items)) = &props.items {
@@ -58,6 +72,10 @@ pub(super) fn build(
             &format!("{path}.items"),
             embedded,
             forbid.as_deref(),
+            cardinality
+                .zip(props.max_items)
+                .map(|(c, m)| c.saturating_mul(m.max(0) as u64)),
+            budget,
             errs,
         );
         node.items = Some(Box::new(child));
@@ -69,17 +87,31 @@ pub(super) fn build(
             &format!("{path}.additionalProperties"),
             embedded,
             uncorrelatable,
+            cardinality
+                .zip(props.max_properties)
+                .map(|(c, m)| c.saturating_mul(m.max(0) as u64)),
+            budget,
             errs,
         );
         node.additional = Some(Box::new(child));
     }
+    (node.max_elements, node.min_size) = cost::sizes(props, &node);
+    // Upstream's bound for a node under lists or maps without one: as many as fit a request.
+    let cardinality = cardinality.unwrap_or_else(|| cost::unbounded_cardinality(&node));
     let rules = props
         .x_kubernetes_validations
         .as_deref()
         .unwrap_or_default();
     for (i, rule) in rules.iter().enumerate() {
         let at = format!("{path}.x-kubernetes-validations[{i}]");
-        if let Some(c) = compile_rule(&node, rule, &at, uncorrelatable, errs) {
+        if let Some(c) = compile_rule(
+            &node,
+            rule,
+            &at,
+            uncorrelatable,
+            (cardinality, budget),
+            errs,
+        ) {
             node.rules.push(c);
         }
     }
@@ -97,6 +129,7 @@ fn compile_rule(
     rule: &ValidationRule,
     at: &str,
     uncorrelatable: Option<&str>,
+    (cardinality, budget): (u64, &mut Budget),
     errs: &mut ErrorList,
 ) -> Option<CompiledRule> {
     let before = errs.len();
@@ -202,10 +235,36 @@ fn compile_rule(
             None
         }
     };
+    if let Some(program) = &program {
+        let rule_cost = cost::estimate(program.expression(), node)
+            .max
+            .saturating_mul(cardinality);
+        if rule_cost > cost::RULE_COST_LIMIT {
+            errs.push(FieldError::forbidden(
+                format!("{at}.rule"),
+                cost::exceeds_message("estimated rule cost", rule_cost, cost::RULE_COST_LIMIT),
+            ));
+        }
+        budget.observe(format!("{at}.rule"), rule_cost);
+    }
     let mut message_program = None;
     if program.is_some() && !msg_expr.is_empty() {
         match check(msg_expr, node) {
-            Ok((p, Out::String | Out::Dyn)) => message_program = Some(p),
+            Ok((p, Out::String | Out::Dyn)) => {
+                let message_cost = cost::estimate(p.expression(), node).max;
+                if message_cost > cost::RULE_COST_LIMIT {
+                    errs.push(FieldError::forbidden(
+                        format!("{at}.messageExpression"),
+                        cost::exceeds_message(
+                            "estimated messageExpression cost",
+                            message_cost,
+                            cost::RULE_COST_LIMIT,
+                        ),
+                    ));
+                }
+                budget.observe(format!("{at}.messageExpression"), message_cost);
+                message_program = Some(p);
+            }
             Ok(_) => errs.push(FieldError::invalid_struct(
                 format!("{at}.messageExpression"),
                 rule_value.clone(),

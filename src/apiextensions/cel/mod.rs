@@ -13,6 +13,7 @@
 
 mod check;
 mod compile;
+mod cost;
 mod eval;
 mod expression;
 mod library;
@@ -44,7 +45,9 @@ impl Validator {
     /// (the schema's field path, e.g. `spec.versions[0].schema.openAPIV3Schema`).
     pub fn compile(props: &JSONSchemaProps, path: &str) -> Result<Validator, ErrorList> {
         let mut errs = ErrorList::new();
-        let root = compile::build(props, path, true, None, &mut errs);
+        let mut budget = cost::Budget::default();
+        let root = compile::build(props, path, true, None, Some(1), &mut budget, &mut errs);
+        budget.check(path, &mut errs);
         if !errs.is_empty() {
             return Err(errs);
         }

@@ -22,6 +22,12 @@ pub(super) struct Node {
     /// A string CEL sees as another type (`format` byte, duration, date or date-time: bytes,
     /// durations and timestamps), which the checker leaves untyped.
     pub(super) opaque_string: bool,
+    /// The schema's `format`.
+    pub(super) format: Option<String>,
+    /// Upstream's `MaxElements`: the most characters, items or entries the value may have.
+    pub(super) max_elements: u64,
+    /// Upstream's `MinSerializedSize`: the fewest bytes the value serializes to.
+    pub(super) min_size: u64,
     pub(super) preserve_unknown: bool,
     /// The root of a resource: the custom object or an embedded resource (apiVersion, kind, metadata).
     pub(super) resource_root: bool,
@@ -73,6 +79,8 @@ pub(super) fn metadata_node() -> &'static Node {
     META.get_or_init(|| {
         let string = || Node {
             ty: "string".into(),
+            max_elements: super::cost::MAX_REQUEST_BYTES - 2,
+            min_size: 2,
             ..Node::default()
         };
         Node {

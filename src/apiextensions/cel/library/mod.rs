@@ -240,10 +240,12 @@ mod tests {
     fn library_functions_and_macros_used_by_crd_rules_work() {
         let v = validator(spec_schema(
             json!({
-                "name": {"type": "string"},
-                "tags": {"type": "array", "items": {"type": "string"}},
-                "sizes": {"type": "array", "items": {"type": "integer"}},
-                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                // Bounded, as upstream's cost limits require of lists walked by rules.
+                "name": {"type": "string", "maxLength": 64},
+                "tags": {"type": "array", "maxItems": 16, "items": {"type": "string", "maxLength": 64}},
+                "sizes": {"type": "array", "maxItems": 16, "items": {"type": "integer"}},
+                "labels": {"type": "object", "maxProperties": 16,
+                    "additionalProperties": {"type": "string", "maxLength": 64}},
             }),
             json!([
                 {"rule": "size(self.name) <= 10 && self.name.matches('^[a-z]+$')"},
