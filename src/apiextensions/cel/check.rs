@@ -117,7 +117,7 @@ impl<'n> Ty<'n> {
     /// The plain type of a schema-typed value.
     fn plain(self) -> Ty<'n> {
         match self {
-            Ty::Schema(n) if n.int_or_string || n.opaque_string => Ty::Dyn,
+            Ty::Schema(n) if n.int_or_string || n.opaque_string() => Ty::Dyn,
             Ty::Schema(n) => match n.ty.as_str() {
                 "boolean" => Ty::Bool,
                 "integer" => Ty::Int,

@@ -38,8 +38,6 @@ pub(super) fn build(
         map_keys: props.x_kubernetes_list_map_keys.clone().unwrap_or_default(),
         map_type: props.x_kubernetes_map_type.clone(),
         int_or_string: props.x_kubernetes_int_or_string == Some(true),
-        opaque_string: props.type_.as_deref() == Some("string")
-            && super::schema::is_opaque_format(props.format.as_deref()),
         format: props.format.clone(),
         preserve_unknown: props.x_kubernetes_preserve_unknown_fields == Some(true),
         resource_root,

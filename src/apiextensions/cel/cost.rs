@@ -173,7 +173,7 @@ fn kind_of(node: &Node) -> Kind {
         return Kind::Dyn;
     }
     match node.ty.as_str() {
-        "string" if node.opaque_string => match node.format.as_deref() {
+        "string" if node.opaque_string() => match node.format.as_deref() {
             Some("byte") => Kind::Bytes,
             _ => Kind::Scalar,
         },

@@ -19,9 +19,6 @@ pub(super) struct Node {
     pub(super) map_keys: Vec<String>,
     pub(super) map_type: Option<String>,
     pub(super) int_or_string: bool,
-    /// A string CEL sees as another type (`format` byte, duration, date or date-time: bytes,
-    /// durations and timestamps), which the checker leaves untyped.
-    pub(super) opaque_string: bool,
     /// The schema's `format`.
     pub(super) format: Option<String>,
     /// Upstream's `MaxElements`: the most characters, items or entries the value may have.
@@ -94,13 +91,17 @@ pub(super) fn metadata_node() -> &'static Node {
     })
 }
 
-/// Whether a string of this `format` is another type to CEL (upstream's `SchemaDeclType`:
-/// bytes, durations, timestamps).
-pub(super) fn is_opaque_format(format: Option<&str>) -> bool {
-    matches!(format, Some("byte" | "duration" | "date" | "date-time"))
-}
-
 impl Node {
+    /// Whether this is a string CEL sees as another type (upstream's `SchemaDeclType`: format
+    /// byte, duration, date or date-time are bytes, durations and timestamps).
+    pub(super) fn opaque_string(&self) -> bool {
+        self.ty == "string"
+            && matches!(
+                self.format.as_deref(),
+                Some("byte" | "duration" | "date" | "date-time")
+            )
+    }
+
     /// The node of an OpenAPI v3 schema whose `$ref`s point into `components`
     /// (`#/components/schemas/<name>`), for type checking: no rules, no defaults.
     pub(super) fn from_openapi(schema: &Json, components: &Map<String, Json>) -> Node {
@@ -139,7 +140,7 @@ fn from_openapi<'c>(
     Node {
         ty: ty.to_string(),
         int_or_string: flag("x-kubernetes-int-or-string") || format == Some("int-or-string"),
-        opaque_string: ty == "string" && is_opaque_format(format),
+        format: format.map(String::from),
         preserve_unknown: flag("x-kubernetes-preserve-unknown-fields"),
         properties: schema["properties"]
             .as_object()
