@@ -22,32 +22,45 @@ const STRING_TRAVERSAL: f64 = 0.1;
 /// cel-go's cost of one character of a regular expression.
 const REGEX_LENGTH: f64 = 0.25;
 
-/// A range of sizes (characters, bytes, items or entries).
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct Size {
-    min: u64,
-    max: u64,
+/// A range of sizes (characters, bytes, items or entries) or of costs, as cel-go's
+/// `SizeEstimate` and `CostEstimate`: sums and products saturate.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(super) struct Range {
+    pub(super) min: u64,
+    pub(super) max: u64,
 }
 
-const UNKNOWN: Size = Size {
+/// A size.
+type Size = Range;
+/// A cost.
+pub(super) type Cost = Range;
+
+const UNKNOWN: Size = Range {
     min: 0,
     max: u64::MAX,
 };
 
-impl Size {
+impl Range {
     fn fixed(n: u64) -> Self {
-        Size { min: n, max: n }
+        Range { min: n, max: n }
     }
 
-    fn add(self, o: Size) -> Size {
-        Size {
+    fn add(self, o: Range) -> Range {
+        Range {
             min: self.min.saturating_add(o.min),
             max: self.max.saturating_add(o.max),
         }
     }
 
-    fn union(self, o: Size) -> Size {
-        Size {
+    fn mul(self, o: Range) -> Range {
+        Range {
+            min: self.min.saturating_mul(o.min),
+            max: self.max.saturating_mul(o.max),
+        }
+    }
+
+    fn union(self, o: Range) -> Range {
+        Range {
             min: self.min.min(o.min),
             max: self.max.max(o.max),
         }
@@ -63,43 +76,9 @@ impl Size {
                 product as u64
             }
         };
-        Cost {
+        Range {
             min: f(self.min),
             max: f(self.max),
-        }
-    }
-}
-
-/// A range of costs.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub(super) struct Cost {
-    pub(super) min: u64,
-    pub(super) max: u64,
-}
-
-impl Cost {
-    fn fixed(n: u64) -> Self {
-        Cost { min: n, max: n }
-    }
-
-    fn add(self, o: Cost) -> Cost {
-        Cost {
-            min: self.min.saturating_add(o.min),
-            max: self.max.saturating_add(o.max),
-        }
-    }
-
-    fn mul(self, o: Cost) -> Cost {
-        Cost {
-            min: self.min.saturating_mul(o.min),
-            max: self.max.saturating_mul(o.max),
-        }
-    }
-
-    fn union(self, o: Cost) -> Cost {
-        Cost {
-            min: self.min.min(o.min),
-            max: self.max.max(o.max),
         }
     }
 }
@@ -407,13 +386,9 @@ impl<'n> Estimator<'n> {
                 };
                 plain(range.times(STRING_TRAVERSAL), Kind::Scalar)
             }
-            (operators::IN, None, [_, container]) if container.kind == Kind::List => plain(
-                Cost {
-                    min: container.size().min,
-                    max: container.size().max,
-                },
-                Kind::Scalar,
-            ),
+            (operators::IN, None, [_, container]) if container.kind == Kind::List => {
+                plain(container.size(), Kind::Scalar)
+            }
             ("startsWith" | "endsWith", Some(_), [prefix]) => {
                 plain(prefix.size().times(STRING_TRAVERSAL), Kind::Scalar)
             }
