@@ -405,6 +405,14 @@ impl<'n> Estimator<'n> {
                     .mul(re.size().times(REGEX_LENGTH)),
                 Kind::Scalar,
             ),
+            _ if let Some((cost, kind, size)) =
+                library_call(f, target.as_ref(), &args, literal_count(call.args.get(1))) =>
+            {
+                Est {
+                    size,
+                    ..plain(cost, kind)
+                }
+            }
             ("dyn", None, [a]) => Est {
                 cost: a.cost.add(Cost::fixed(1)),
                 ..*a
@@ -441,6 +449,171 @@ impl<'n> Estimator<'n> {
                 }
             }
         }
+    }
+}
+
+/// Upstream's Kubernetes library estimator (`library.CostEstimator.EstimateCallCost`), which
+/// prices its functions before cel-go does: the call's own cost (its target and arguments are
+/// added by the caller), what it returns, and that value's size when it has one.
+fn library_call(
+    f: &str,
+    target: Option<&Est>,
+    args: &[Est],
+    limit: Option<u64>,
+) -> Option<(Cost, Kind, Option<Size>)> {
+    let traversal = |e: &Est| e.size().times(STRING_TRAVERSAL);
+    let nominal = || Some((Cost::fixed(1), Kind::Scalar, None));
+    match (f, target, args) {
+        // Sized to allow two authorization checks in one expression.
+        ("check", Some(_), _) => Some((Cost::fixed(350_000), Kind::Dyn, None)),
+        (
+            "serviceAccount" | "path" | "group" | "resource" | "subresource" | "namespace" | "name"
+            | "allowed" | "reason" | "error" | "errored",
+            Some(_),
+            _,
+        ) => Some((Cost::fixed(1), Kind::Dyn, None)),
+        ("isSorted" | "sum" | "max" | "min" | "indexOf" | "lastIndexOf", Some(t), _) => {
+            if t.kind != Kind::List {
+                return Some((traversal(t), Kind::Scalar, None));
+            }
+            // A unit per element compared, and for strings the traversal of each.
+            let element = t.node.and_then(|n| n.items.as_deref());
+            let mut per_element = Cost::fixed(1);
+            if element.is_none_or(|e| matches!(kind_of(e), Kind::String | Kind::Bytes)) {
+                let size = element.map_or(UNKNOWN, |e| Size {
+                    min: 0,
+                    max: e.max_elements,
+                });
+                per_element = per_element.add(size.times(STRING_TRAVERSAL));
+            }
+            Some((t.size().mul(per_element), Kind::Scalar, None))
+        }
+        ("url", None, [a]) => Some((traversal(a), Kind::Dyn, None)),
+        ("lowerAscii" | "upperAscii" | "substring" | "trim", Some(t), _) => {
+            Some((traversal(t), Kind::String, Some(t.size())))
+        }
+        ("replace", Some(t), [from, to, ..]) => {
+            let (sz, from, to) = (t.size(), from.size(), to.size());
+            let (count_max, retained_max) = if from.min == 0 {
+                (sz.max.saturating_add(1), sz.max)
+            } else if to.max <= from.min {
+                (0, sz.max)
+            } else {
+                (sz.max.div_ceil(from.min), 0)
+            };
+            let (count_min, retained_min) = if from.max == 0 {
+                (sz.min.saturating_add(1), sz.min)
+            } else if from.max <= to.min {
+                (0, sz.min)
+            } else {
+                (sz.min.div_ceil(from.max), 0)
+            };
+            let count = Size {
+                min: count_min,
+                max: count_max,
+            };
+            let retained = Size {
+                min: retained_min,
+                max: retained_max,
+            };
+            let size = count.mul(to).add(retained);
+            Some((sz.times(2.0 * STRING_TRAVERSAL), Kind::String, Some(size)))
+        }
+        ("split", Some(t), _) => {
+            // A constant limit bounds the parts; otherwise every character may be one.
+            let max = limit.unwrap_or(t.size().max);
+            Some((
+                t.size().times(2.0 * STRING_TRAVERSAL),
+                Kind::List,
+                Some(Size { min: 0, max }),
+            ))
+        }
+        ("join", Some(t), _) => {
+            let list = t.size();
+            let element = t
+                .node
+                .and_then(|n| n.items.as_deref())
+                .map_or(UNKNOWN, |e| Size {
+                    min: 0,
+                    max: e.max_elements,
+                });
+            let mut size = list.mul(element);
+            if let Some(separator) = args.first() {
+                let separators = Size {
+                    min: list.min.saturating_sub(1),
+                    max: list.max.saturating_sub(1),
+                };
+                size = size.add(separator.size().mul(separators));
+            }
+            Some((size.times(STRING_TRAVERSAL), Kind::String, Some(size)))
+        }
+        ("find" | "findAll", Some(t), [re, ..]) => {
+            let cost = t
+                .size()
+                .add(Size::fixed(1))
+                .times(STRING_TRAVERSAL)
+                .mul(re.size().times(REGEX_LENGTH));
+            let kind = if f == "find" {
+                Kind::String
+            } else {
+                Kind::List
+            };
+            Some((
+                cost,
+                kind,
+                Some(Size {
+                    min: 0,
+                    max: t.size().max,
+                }),
+            ))
+        }
+        ("cidr" | "isIP" | "isCIDR" | "quantity" | "isQuantity", Some(_), [a, ..]) => {
+            Some((traversal(a), Kind::Dyn, None))
+        }
+        ("ip", Some(_), [a, ..]) => Some((traversal(a), Kind::Dyn, None)),
+        ("ip", Some(_), []) => Some((Cost::fixed(1), Kind::Dyn, None)),
+        (
+            "masked"
+            | "prefixLength"
+            | "family"
+            | "isUnspecified"
+            | "isLoopback"
+            | "isLinkLocalMulticast"
+            | "isLinkLocalUnicast"
+            | "sign"
+            | "asInteger"
+            | "isInteger"
+            | "asApproximateFloat"
+            | "isGreaterThan"
+            | "isLessThan"
+            | "compareTo"
+            | "add"
+            | "sub",
+            _,
+            _,
+        ) => nominal(),
+        ("containsIP" | "containsCIDR", Some(_), [a, ..]) => {
+            // Comparing two IPs of 4 or 16 bytes; a CIDR is masked and compared again.
+            let ip = Size { min: 4, max: 16 };
+            let mut cost = ip.add(ip).times(STRING_TRAVERSAL);
+            if f == "containsCIDR" {
+                cost = cost.add(ip.times(STRING_TRAVERSAL)).add(Cost::fixed(1));
+            }
+            if a.kind == Kind::String {
+                cost = cost.add(traversal(a));
+            }
+            Some((cost, Kind::Scalar, None))
+        }
+        _ => None,
+    }
+}
+
+/// The value of a non-negative integer literal.
+fn literal_count(e: Option<&IdedExpr>) -> Option<u64> {
+    match &e?.expr {
+        Expr::Literal(LiteralValue::Int(n)) => u64::try_from(*n.inner()).ok(),
+        Expr::Literal(LiteralValue::UInt(n)) => Some(*n.inner()),
+        _ => None,
     }
 }
 
@@ -676,6 +849,27 @@ mod tests {
         assert!(accepted(replicas_schema(
             json!({"rule": "self.replicas <= self.maxReplicas"})
         )));
+    }
+
+    #[test]
+    fn kubernetes_library_functions_are_priced_by_what_they_go_through() {
+        // isSorted compares each string: 1,048,575 strings of up to 3 MiB.
+        let errs = compile_errors(tags(None, None, "self.isSorted()"));
+        assert!(errs[0].contains("by factor of more than 100x"), "{errs:?}");
+        // 16 strings of 64 characters: 16 x (1 + 26) for isSorted, 4 x 64 x 0.2 for split.
+        assert!(accepted(tags(Some(64), Some(16), "self.isSorted()")));
+        assert!(accepted(tags(
+            Some(64),
+            Some(16),
+            "self.all(x, x.split('-').size() < 4 && x.lowerAscii() == x)"
+        )));
+        // Joining a computed list: its strings' size is unknown, as upstream's estimator has it.
+        let errs = compile_errors(tags(
+            Some(64),
+            Some(16),
+            "self.join(',').split(',').join('-') != ''",
+        ));
+        assert!(errs[0].contains("by factor of more than 100x"), "{errs:?}");
     }
 
     #[test]
