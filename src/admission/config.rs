@@ -1,11 +1,12 @@
 //! `--admission-control-config-file`: upstream's AdmissionConfiguration, whose `plugins[]` give
 //! each plugin's configuration inline (`configuration`) or in a file (`path`, relative to the
 //! AdmissionConfiguration's own file). kubeboot reads PodSecurity's, PodNodeSelector's,
-//! PodTolerationRestriction's and EventRateLimit's; the others' plugins take no configuration
-//! here.
+//! PodTolerationRestriction's, EventRateLimit's and ImagePolicyWebhook's; the others' plugins
+//! take no configuration here.
 
 use super::PodSecurityConfig;
 use super::event_rate_limit::EventRateLimitConfig;
+use super::image_policy::ImagePolicyConfig;
 use super::pod_toleration_restriction::PodTolerationRestrictionConfig;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -23,6 +24,8 @@ pub struct AdmissionConfig {
     pub pod_toleration_restriction: PodTolerationRestrictionConfig,
     /// EventRateLimit's limits; none when not given (a given configuration has some).
     pub event_rate_limit: EventRateLimitConfig,
+    /// ImagePolicyWebhook's backend and cache; the plugin cannot run without it.
+    pub image_policy: Option<ImagePolicyConfig>,
 }
 
 /// The API versions an AdmissionConfiguration may have, as upstream accepts them.
@@ -76,6 +79,11 @@ impl AdmissionConfig {
                 "EventRateLimit" => {
                     config.event_rate_limit = EventRateLimitConfig::from_value(&body)
                         .map_err(|e| format!("plugin EventRateLimit: {e}"))?;
+                }
+                "ImagePolicyWebhook" => {
+                    let policy = ImagePolicyConfig::from_value(&body)
+                        .map_err(|e| format!("plugin ImagePolicyWebhook: {e}"))?;
+                    config.image_policy = Some(policy);
                 }
                 _ => {}
             }

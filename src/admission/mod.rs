@@ -13,6 +13,7 @@ mod defaults;
 mod equivalent;
 mod event_rate_limit;
 mod expression_authorizer;
+mod image_policy;
 mod limit_ranger;
 mod matching;
 mod namespace_exists;

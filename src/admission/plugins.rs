@@ -9,6 +9,7 @@ use super::defaults::{
     TaintNodesByCondition,
 };
 use super::event_rate_limit::EventRateLimit;
+use super::image_policy::ImagePolicyWebhook;
 use super::limit_ranger::LimitRanger;
 use super::namespace_exists::{NamespaceAutoProvision, NamespaceExists};
 use super::owner_references::OwnerReferencesPermissionEnforcement;
@@ -81,6 +82,7 @@ pub const IMPLEMENTED: &[&str] = &[
     "DenyServiceExternalIPs",
     "EventRateLimit",
     "ExtendedResourceToleration",
+    "ImagePolicyWebhook",
     "LimitPodHardAntiAffinityTopology",
     "LimitRanger",
     "MutatingAdmissionWebhook",
@@ -182,6 +184,19 @@ pub fn chain(
             "ExtendedResourceToleration" => {
                 chain.with_mutating(Arc::new(ExtendedResourceToleration))
             }
+            // Validation refuses ImagePolicyWebhook without a configuration whose backend's
+            // kubeconfig reads.
+            "ImagePolicyWebhook" => match config.image_policy.as_ref().map(|c| (c, c.client())) {
+                Some((c, Ok(client))) => {
+                    chain.with_validating(Arc::new(ImagePolicyWebhook::new(c, client)))
+                }
+                _ => {
+                    tracing::error!(
+                        "ImagePolicyWebhook has no usable configuration; not running it"
+                    );
+                    chain
+                }
+            },
             // Validation refuses EventRateLimit without a valid configuration.
             "EventRateLimit" => {
                 chain.with_validating(Arc::new(EventRateLimit::new(&config.event_rate_limit)))

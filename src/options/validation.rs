@@ -106,6 +106,24 @@ impl CompletedOptions {
                 ),
             }
         }
+        // ImagePolicyWebhook needs its configuration, and a backend its kubeconfig names.
+        if self
+            .flags
+            .enable_admission_plugins
+            .iter()
+            .any(|p| p == "ImagePolicyWebhook")
+        {
+            let error = match &self.admission_config.image_policy {
+                None => Some("no config specified".to_string()),
+                Some(c) => c.client().err().map(|e| e.to_string()),
+            };
+            if let Some(e) = error {
+                r.error(
+                    "admission-control-config-file",
+                    format!("--admission-control-config-file: plugin ImagePolicyWebhook: {e}"),
+                );
+            }
+        }
         // EventRateLimit without limits fails as upstream's default configuration does.
         if self
             .flags

@@ -79,6 +79,8 @@ pub struct WebhookClient {
     tls: Option<(Arc<rustls::ClientConfig>, ServerName<'static>)>,
     token: Option<String>,
     timeout: Duration,
+    /// The first wait before a failed call is tried again.
+    backoff: Duration,
     idle: Mutex<Vec<SendRequest<Full<Bytes>>>>,
 }
 
@@ -110,6 +112,7 @@ impl WebhookClient {
             tls,
             token: None,
             timeout,
+            backoff: BACKOFF_FIRST,
             idle: Mutex::new(Vec::new()),
         }
     }
@@ -236,13 +239,20 @@ impl WebhookClient {
             tls,
             token,
             timeout,
+            backoff: BACKOFF_FIRST,
             idle: Mutex::new(Vec::new()),
         })
     }
 
+    /// The client waiting `first` before its first retry (upstream's `retryBackoff`).
+    pub fn with_backoff(mut self, first: Duration) -> Self {
+        self.backoff = first;
+        self
+    }
+
     /// POSTs the JSON `body` and returns the 2xx answer's body, retrying as upstream does.
     pub async fn post_json(&self, body: Bytes) -> Result<Bytes, WebhookError> {
-        let mut wait = BACKOFF_FIRST;
+        let mut wait = self.backoff;
         let mut attempt = 1;
         loop {
             match self.post_once(body.clone()).await {

@@ -7,8 +7,8 @@
 //! `--enable-admission-plugins` adding AlwaysPullImages, DenyServiceExternalIPs, AlwaysDeny,
 //! PodNodeSelector and EventRateLimit (configured by `--admission-control-config-file`),
 //! NamespaceAutoProvision, NamespaceExists, ExtendedResourceToleration,
-//! LimitPodHardAntiAffinityTopology, PodTolerationRestriction and
-//! OwnerReferencesPermissionEnforcement.
+//! LimitPodHardAntiAffinityTopology, PodTolerationRestriction,
+//! OwnerReferencesPermissionEnforcement and ImagePolicyWebhook (a backend started by the test).
 
 use crate::support::kubeboot::TestServer;
 use crate::support::users::csr_request;
@@ -833,4 +833,250 @@ async fn owner_references_may_change_only_for_those_who_may_delete_and_block_onl
         },
     )
     .await;
+}
+
+/// Starts an image policy backend recording the ImageReviews it gets in `seen`: an image tagged
+/// `latest` is denied with a reason, anything else allowed with an audit annotation. Writes
+/// its kubeconfig-format file and an AdmissionConfiguration pointing at it into `dir`, with
+/// `defaultAllow`; returns the backend and the configuration's path.
+fn image_policy_backend(
+    dir: &std::path::Path,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+    server: Option<&str>,
+    default_allow: bool,
+) -> (crate::support::backend::Backend, std::path::PathBuf) {
+    use crate::support::backend::{Backend, full};
+    use http_body_util::BodyExt;
+    let backend = Backend::start(
+        None,
+        std::sync::Arc::new(move |req: hyper::Request<hyper::body::Incoming>, _| {
+            let seen = seen.clone();
+            Box::pin(async move {
+                let body = req.into_body().collect().await.unwrap().to_bytes();
+                let review: Value = serde_json::from_slice(&body).unwrap();
+                seen.lock().unwrap().push(review.clone());
+                let latest = review["spec"]["containers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|c| c["image"].as_str().unwrap_or_default().ends_with(":latest"));
+                let status = if latest {
+                    json!({"allowed": false, "reason": "Images using latest tag are not allowed"})
+                } else {
+                    json!({"allowed": true, "auditAnnotations": {"checked": "yes"}})
+                };
+                let reply = json!({"apiVersion": "imagepolicy.k8s.io/v1alpha1",
+                    "kind": "ImageReview", "status": status});
+                hyper::Response::builder()
+                    .header("content-type", "application/json")
+                    .body(full(reply.to_string()))
+                    .unwrap()
+            })
+        }),
+    );
+    std::fs::write(dir.join("policy-ca.crt"), &backend.ca_pem).unwrap();
+    let server = server.map_or_else(|| backend.addr.to_string(), String::from);
+    let kubeconfig = dir.join("policy.kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: policy\n  cluster:\n    \
+             server: https://{server}/image_policy\n    certificate-authority: policy-ca.crt\n\
+             users:\n- name: kubeboot\n  user: {{}}\n\
+             contexts:\n- name: policy\n  context:\n    cluster: policy\n    user: kubeboot\n\
+             current-context: policy\n"
+        ),
+    )
+    .unwrap();
+    let config = dir.join("admission.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "apiVersion: apiserver.config.k8s.io/v1\nkind: AdmissionConfiguration\nplugins:\n\
+             - name: ImagePolicyWebhook\n  configuration:\n    imagePolicy:\n      \
+             kubeConfigFile: {}\n      allowTTL: 50\n      denyTTL: 50\n      \
+             retryBackoff: 10\n      defaultAllow: {default_allow}\n",
+            kubeconfig.display()
+        ),
+    )
+    .unwrap();
+    (backend, config)
+}
+
+/// An audit policy recording each pod create at Metadata, once.
+const POD_CREATES_AUDITED: &str = "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n- level: Metadata\n  verbs: [create]\n  resources: [{group: \"\", resources: [pods]}]\n";
+
+#[tokio::test]
+async fn image_policy_webhook_reviews_a_pods_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (_backend, config) = image_policy_backend(dir.path(), seen.clone(), None, false);
+    let config_flag = format!("--admission-control-config-file={}", config.display());
+    let ([policy, log_path], log) = crate::support::audit::flags(dir.path(), POD_CREATES_AUDITED);
+    let mut server = TestServer::up(&[
+        "--enable-admission-plugins=ImagePolicyWebhook",
+        &config_flag,
+        &policy,
+        &log_path,
+    ]);
+    server.wait_ready().await;
+    let admin = server.admin();
+    let pods = "/api/v1/namespaces/default/pods";
+    let with_image = |name: &str, image: &str| {
+        let mut p = pod(
+            name,
+            json!({"containers": [{"name": "app", "image": image}],
+            "initContainers": [{"name": "init", "image": "busybox:1.36"}]}),
+        );
+        p["metadata"]["annotations"] =
+            json!({"mycluster.image-policy.k8s.io/ticket": "1234", "unrelated": "x"});
+        p
+    };
+
+    // A denied image: upstream's 403, through kubectl too.
+    let r = admin
+        .json("POST", pods, &with_image("latest", "nginx:latest"))
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(
+        r.json()["message"],
+        "pods \"latest\" is forbidden: image policy webhook backend denied one or more images: Images using latest tag are not allowed"
+    );
+    let kubectl = crate::common::newest_kubectl();
+    let stderr = crate::common::failed(
+        &server.kubectl(
+            &kubectl,
+            &["run", "web", "--image=nginx:latest", "--restart=Never"],
+        ),
+        "kubectl run latest",
+    );
+    assert!(
+        stderr.contains("pods \"web\" is forbidden: image policy webhook backend denied one or more images: Images using latest tag are not allowed"),
+        "{stderr}"
+    );
+
+    // An allowed pod; the review held its images, its policy annotations only, its namespace.
+    let r = admin
+        .json("POST", pods, &with_image("pinned", "nginx:1.27"))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let reviews = seen.lock().unwrap().clone();
+    let last = reviews.last().unwrap();
+    assert_eq!(last["apiVersion"], "imagepolicy.k8s.io/v1alpha1");
+    assert_eq!(last["kind"], "ImageReview");
+    assert_eq!(
+        last["spec"],
+        json!({"containers": [{"image": "nginx:1.27"}, {"image": "busybox:1.36"}],
+            "annotations": {"mycluster.image-policy.k8s.io/ticket": "1234"},
+            "namespace": "default"})
+    );
+    // The backend's audit annotations are the request's, under the plugin's prefix.
+    let events = crate::support::audit::events(&log, 3).await;
+    let pinned = events
+        .iter()
+        .find(|e| e["objectRef"]["name"] == "pinned")
+        .unwrap();
+    assert_eq!(
+        pinned["annotations"]["imagepolicywebhook.image-policy.k8s.io/checked"],
+        "yes"
+    );
+    // The same review again is answered from the cache: the backend is not asked.
+    let asked = reviews.len();
+    let r = admin
+        .json("POST", pods, &with_image("pinned-2", "nginx:1.27"))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(seen.lock().unwrap().len(), asked);
+    // Other resources and subresources are not reviewed.
+    let r = admin
+        .json(
+            "POST",
+            "/api/v1/namespaces/default/configmaps",
+            &json!({"metadata": {"name": "c"}, "data": {"image": "nginx:latest"}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(seen.lock().unwrap().len(), asked);
+}
+
+#[tokio::test]
+async fn image_policy_webhook_unreachable_fails_closed_or_open_as_configured() {
+    // Nothing listens on the backend's port: a closed listener's address.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = closed.local_addr().unwrap().to_string();
+    drop(closed);
+    for (default_allow, status) in [(false, 403), (true, 201)] {
+        let dir = tempfile::tempdir().unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (_backend, config) = image_policy_backend(dir.path(), seen, Some(&addr), default_allow);
+        let config_flag = format!("--admission-control-config-file={}", config.display());
+        let ([policy, log_path], log) =
+            crate::support::audit::flags(dir.path(), POD_CREATES_AUDITED);
+        let mut server = TestServer::up(&[
+            "--enable-admission-plugins=ImagePolicyWebhook",
+            &config_flag,
+            &policy,
+            &log_path,
+        ]);
+        server.wait_ready().await;
+        let r = server
+            .admin()
+            .json(
+                "POST",
+                "/api/v1/namespaces/default/pods",
+                &pod("p", json!({})),
+            )
+            .await;
+        assert_eq!(r.status, status, "defaultAllow {default_allow}: {}", r.body);
+        let failed_open = &crate::support::audit::events(&log, 1).await[0]["annotations"]["imagepolicywebhook.image-policy.k8s.io/failed-open"];
+        if status == 403 {
+            let message = r.json()["message"].as_str().unwrap().to_string();
+            assert!(
+                message.starts_with("pods \"p\" is forbidden: Post \"https://"),
+                "{message}"
+            );
+            assert!(failed_open.is_null(), "{failed_open}");
+        } else {
+            assert_eq!(*failed_open, "true");
+        }
+    }
+}
+
+#[test]
+fn image_policy_webhook_needs_its_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = crate::support::kubeboot::run_kubeboot(
+        dir.path(),
+        &["init", "--enable-admission-plugins=ImagePolicyWebhook"],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "--admission-control-config-file: plugin ImagePolicyWebhook: no config specified"
+        ),
+        "{err}"
+    );
+    let config = dir.path().join("admission.yaml");
+    std::fs::write(
+        &config,
+        "apiVersion: apiserver.config.k8s.io/v1\nkind: AdmissionConfiguration\nplugins:\n\
+         - name: ImagePolicyWebhook\n  configuration:\n    imagePolicy:\n      \
+         kubeConfigFile: /nonexistent/policy.kubeconfig\n      denyTTL: 2700\n",
+    )
+    .unwrap();
+    let out = crate::support::kubeboot::run_kubeboot(
+        dir.path(),
+        &[
+            "init",
+            "--enable-admission-plugins=ImagePolicyWebhook",
+            &format!("--admission-control-config-file={}", config.display()),
+        ],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("plugin ImagePolicyWebhook: valid value is between 1s and 30m0s, got 45m0s"),
+        "{err}"
+    );
 }
