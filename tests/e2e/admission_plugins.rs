@@ -906,13 +906,21 @@ fn image_policy_backend(
 /// An audit policy recording each pod create at Metadata, once.
 const POD_CREATES_AUDITED: &str = "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n- level: Metadata\n  verbs: [create]\n  resources: [{group: \"\", resources: [pods]}]\n";
 
-#[tokio::test]
-async fn image_policy_webhook_reviews_a_pods_images() {
-    let dir = tempfile::tempdir().unwrap();
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let (_backend, config) = image_policy_backend(dir.path(), seen.clone(), None, false);
+/// A ready server running ImagePolicyWebhook against [`image_policy_backend`] (or `address`
+/// instead), auditing pod creates; with the backend and the audit log.
+async fn image_policy_server(
+    dir: &std::path::Path,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+    address: Option<&str>,
+    default_allow: bool,
+) -> (
+    crate::support::backend::Backend,
+    TestServer,
+    std::path::PathBuf,
+) {
+    let (backend, config) = image_policy_backend(dir, seen, address, default_allow);
     let config_flag = format!("--admission-control-config-file={}", config.display());
-    let ([policy, log_path], log) = crate::support::audit::flags(dir.path(), POD_CREATES_AUDITED);
+    let ([policy, log_path], log) = crate::support::audit::flags(dir, POD_CREATES_AUDITED);
     let mut server = TestServer::up(&[
         "--enable-admission-plugins=ImagePolicyWebhook",
         &config_flag,
@@ -920,6 +928,14 @@ async fn image_policy_webhook_reviews_a_pods_images() {
         &log_path,
     ]);
     server.wait_ready().await;
+    (backend, server, log)
+}
+
+#[tokio::test]
+async fn image_policy_webhook_reviews_a_pods_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (_backend, server, log) = image_policy_server(dir.path(), seen.clone(), None, false).await;
     let admin = server.admin();
     let pods = "/api/v1/namespaces/default/pods";
     let with_image = |name: &str, image: &str| {
@@ -1008,17 +1024,8 @@ async fn image_policy_webhook_unreachable_fails_closed_or_open_as_configured() {
     for (default_allow, status) in [(false, 403), (true, 201)] {
         let dir = tempfile::tempdir().unwrap();
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (_backend, config) = image_policy_backend(dir.path(), seen, Some(&addr), default_allow);
-        let config_flag = format!("--admission-control-config-file={}", config.display());
-        let ([policy, log_path], log) =
-            crate::support::audit::flags(dir.path(), POD_CREATES_AUDITED);
-        let mut server = TestServer::up(&[
-            "--enable-admission-plugins=ImagePolicyWebhook",
-            &config_flag,
-            &policy,
-            &log_path,
-        ]);
-        server.wait_ready().await;
+        let (_backend, server, log) =
+            image_policy_server(dir.path(), seen, Some(&addr), default_allow).await;
         let r = server
             .admin()
             .json(
