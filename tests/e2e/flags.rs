@@ -120,7 +120,7 @@ async fn admission_plugins_run_as_enabled_and_unimplemented_ones_are_named() {
 
     let mut server = TestServer::up(&[
         "--disable-admission-plugins=NamespaceLifecycle",
-        "--enable-admission-plugins=ImagePolicyWebhook",
+        "--enable-admission-plugins=PodTopologyLabels",
     ]);
     server.wait_ready().await;
     let r = server
@@ -131,7 +131,7 @@ async fn admission_plugins_run_as_enabled_and_unimplemented_ones_are_named() {
     let stderr = server.stderr();
     assert!(
         stderr.contains(
-            "--enable-admission-plugins: kubeboot does not implement ImagePolicyWebhook yet"
+            "--enable-admission-plugins: kubeboot does not implement PodTopologyLabels yet"
         ),
         "{stderr}"
     );

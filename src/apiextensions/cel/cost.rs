@@ -289,7 +289,7 @@ impl<'n> Estimator<'n> {
                     (Kind::List, Some(n)) => {
                         n.items.as_deref().map(|i| Est::at(Cost::default(), i))
                     }
-                    // A map's keys: strings of no declared size.
+                    // A map's keys: strings upstream declares with no elements.
                     (Kind::Map, Some(_)) => Some(Est::at(Cost::default(), key_node())),
                     _ => None,
                 };
@@ -313,13 +313,7 @@ impl<'n> Estimator<'n> {
                 self.scope.pop();
                 cost = cost.add(result.cost);
                 let count = range.size();
-                cost = cost.add(
-                    Cost {
-                        min: count.min,
-                        max: count.max,
-                    }
-                    .mul(per_item),
-                );
+                cost = cost.add(count.mul(per_item));
                 let size = match &c.accu_init.expr {
                     Expr::List(_) | Expr::Map(_) => Some(count),
                     _ => Some(init.size()),
@@ -645,7 +639,7 @@ fn field<'n>(node: &'n Node, name: &str) -> Option<&'n Node> {
         .map(|(_, c)| c)
 }
 
-/// A map key: a string whose size upstream's declarations leave at zero.
+/// A map key: upstream's `StringType`, whose `MaxElements` is left at zero.
 fn key_node() -> &'static Node {
     static KEY: std::sync::OnceLock<Node> = std::sync::OnceLock::new();
     KEY.get_or_init(|| Node {
