@@ -1086,4 +1086,26 @@ fn image_policy_webhook_needs_its_configuration() {
         err.contains("plugin ImagePolicyWebhook: valid value is between 1s and 30m0s, got 45m0s"),
         "{err}"
     );
+    // A valid configuration whose backend's kubeconfig cannot be read.
+    std::fs::write(
+        &config,
+        "apiVersion: apiserver.config.k8s.io/v1\nkind: AdmissionConfiguration\nplugins:\n\
+         - name: ImagePolicyWebhook\n  configuration:\n    imagePolicy:\n      \
+         kubeConfigFile: /nonexistent/policy.kubeconfig\n",
+    )
+    .unwrap();
+    let out = crate::support::kubeboot::run_kubeboot(
+        dir.path(),
+        &[
+            "init",
+            "--enable-admission-plugins=ImagePolicyWebhook",
+            &format!("--admission-control-config-file={}", config.display()),
+        ],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--admission-control-config-file: plugin ImagePolicyWebhook: invalid webhook configuration /nonexistent/policy.kubeconfig"),
+        "{err}"
+    );
 }
