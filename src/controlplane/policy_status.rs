@@ -44,6 +44,9 @@ pub async fn run(
         let now = informer.generation();
         if now != seen {
             seen = now;
+            // One checker per pass: policies matching the same kinds share their schemas, and
+            // every policy shares the Namespace one, each read from a whole OpenAPI document.
+            let mut checker = TypeChecker::new(&openapi, &equivalents);
             for object in informer.objects().values() {
                 let Ok(policy) =
                     serde_json::from_value::<ValidatingAdmissionPolicy>((**object).clone())
@@ -59,7 +62,7 @@ pub async fn run(
                 if generation <= observed {
                     continue;
                 }
-                let warnings = TypeChecker::new(&openapi, &equivalents).check(&policy);
+                let warnings = checker.check(&policy);
                 let name = policy.metadata.name.unwrap_or_default();
                 if let Err(e) = write_status(&policies, &name, generation, &warnings).await {
                     tracing::warn!(policy = %name, error = %e, "writing the type-checking status failed");

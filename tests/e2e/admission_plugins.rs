@@ -1052,58 +1052,50 @@ async fn image_policy_webhook_unreachable_fails_closed_or_open_as_configured() {
 #[test]
 fn image_policy_webhook_needs_its_configuration() {
     let dir = tempfile::tempdir().unwrap();
-    let out = crate::support::kubeboot::run_kubeboot(
-        dir.path(),
-        &["init", "--enable-admission-plugins=ImagePolicyWebhook"],
-    );
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let config = dir.path().join("admission.yaml");
+    // Start-up's error with ImagePolicyWebhook enabled and, when given, this configuration.
+    let refused = |plugin_config: Option<&str>| {
+        let mut args = vec![
+            "init".to_string(),
+            "--enable-admission-plugins=ImagePolicyWebhook".to_string(),
+        ];
+        if let Some(plugin_config) = plugin_config {
+            std::fs::write(
+                &config,
+                format!(
+                    "apiVersion: apiserver.config.k8s.io/v1\nkind: AdmissionConfiguration\nplugins:\n\
+                     - name: ImagePolicyWebhook\n  configuration:\n    imagePolicy:\n{plugin_config}"
+                ),
+            )
+            .unwrap();
+            args.push(format!(
+                "--admission-control-config-file={}",
+                config.display()
+            ));
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = crate::support::kubeboot::run_kubeboot(dir.path(), &args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = refused(None);
     assert!(
         err.contains(
             "--admission-control-config-file: plugin ImagePolicyWebhook: no config specified"
         ),
         "{err}"
     );
-    let config = dir.path().join("admission.yaml");
-    std::fs::write(
-        &config,
-        "apiVersion: apiserver.config.k8s.io/v1\nkind: AdmissionConfiguration\nplugins:\n\
-         - name: ImagePolicyWebhook\n  configuration:\n    imagePolicy:\n      \
-         kubeConfigFile: /nonexistent/policy.kubeconfig\n      denyTTL: 2700\n",
-    )
-    .unwrap();
-    let out = crate::support::kubeboot::run_kubeboot(
-        dir.path(),
-        &[
-            "init",
-            "--enable-admission-plugins=ImagePolicyWebhook",
-            &format!("--admission-control-config-file={}", config.display()),
-        ],
-    );
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused(Some(
+        "      kubeConfigFile: /nonexistent/policy.kubeconfig\n      denyTTL: 2700\n",
+    ));
     assert!(
         err.contains("plugin ImagePolicyWebhook: valid value is between 1s and 30m0s, got 45m0s"),
         "{err}"
     );
     // A valid configuration whose backend's kubeconfig cannot be read.
-    std::fs::write(
-        &config,
-        "apiVersion: apiserver.config.k8s.io/v1\nkind: AdmissionConfiguration\nplugins:\n\
-         - name: ImagePolicyWebhook\n  configuration:\n    imagePolicy:\n      \
-         kubeConfigFile: /nonexistent/policy.kubeconfig\n",
-    )
-    .unwrap();
-    let out = crate::support::kubeboot::run_kubeboot(
-        dir.path(),
-        &[
-            "init",
-            "--enable-admission-plugins=ImagePolicyWebhook",
-            &format!("--admission-control-config-file={}", config.display()),
-        ],
-    );
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused(Some(
+        "      kubeConfigFile: /nonexistent/policy.kubeconfig\n",
+    ));
     assert!(
         err.contains("--admission-control-config-file: plugin ImagePolicyWebhook: invalid webhook configuration /nonexistent/policy.kubeconfig"),
         "{err}"
