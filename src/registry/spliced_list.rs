@@ -3,51 +3,9 @@
 //! without apiVersion/kind), so a large list need not build and re-encode a `Value` per
 //! object: that decoding and encoding was most of the time a big LIST took.
 
-use serde::de::{Deserialize, Deserializer, Error as _, MapAccess, Visitor};
-use serde_json::value::RawValue;
+use crate::storage::json_layout::Members;
 use std::collections::BTreeMap;
 use std::io::Write;
-
-/// Top-level or metadata members of a stored object, unparsed below the first level, in
-/// key order. Borrowed keys fail on escaped names, and a repeated key fails too (a decoded map
-/// keeps only its last value): both then take the decoding path.
-struct Members<'a>(Vec<(&'a str, &'a RawValue)>);
-
-impl<'a> Members<'a> {
-    fn get(&self, key: &str) -> Option<&'a RawValue> {
-        self.0.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
-    }
-}
-
-impl<'de> Deserialize<'de> for Members<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct MembersVisitor;
-        impl<'de> Visitor<'de> for MembersVisitor {
-            type Value = Members<'de>;
-
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'de>, A::Error> {
-                let mut members = Vec::with_capacity(16);
-                while let Some(member) = map.next_entry::<&'de str, &'de RawValue>()? {
-                    members.push(member);
-                }
-                // What kubeboot stores is sorted already (serde_json writes a map so); what
-                // others wrote may not be.
-                if !members.is_sorted_by(|a, b| a.0 < b.0) {
-                    members.sort_unstable_by(|a, b| a.0.cmp(b.0));
-                    if members.windows(2).any(|w| w[0].0 == w[1].0) {
-                        return Err(A::Error::custom("a repeated key"));
-                    }
-                }
-                Ok(Members(members))
-            }
-        }
-        deserializer.deserialize_map(MembersVisitor)
-    }
-}
 
 /// Appends the list item for a stored object to `out`, keys in the order serde_json writes
 /// a `Value` (sorted), so the bytes equal the decoded path's. Returns `false`, leaving `out`
@@ -65,7 +23,7 @@ pub fn append_item(out: &mut Vec<u8>, stored: &[u8], revision: i64, omit_type_me
     };
     out.push(b'{');
     let mut first = true;
-    for (key, value) in &top.0 {
+    for (key, value) in &top.members {
         if omit_type_meta && (*key == "apiVersion" || *key == "kind") {
             continue;
         }
@@ -115,7 +73,7 @@ fn append_metadata(out: &mut Vec<u8>, meta: &Members, revision: i64) {
     out.push(b'{');
     let mut first = true;
     let mut stamped = false;
-    for (key, value) in &meta.0 {
+    for (key, value) in &meta.members {
         if !stamped && *key >= RV {
             stamp(out, &mut first);
             stamped = true;
@@ -146,6 +104,7 @@ fn push_key(out: &mut Vec<u8>, key: &str, first: &mut bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::json_layout::JsonLayout;
     use serde_json::{Value, json};
 
     /// What the decoding path produces from the stored bytes: the object with the revision
@@ -177,6 +136,7 @@ mod tests {
             json!({"kind": "Namespace", "metadata": {"annotations": {}, "uid": "u"}, "spec": {"finalizers": ["kubernetes"]}}),
             json!({"metadata": {"name": "n"}}),
             json!({"metadata": {}}),
+            json!({"apiVersion": "v1", "metadata": {"name": "x"}, "zeta": 1}),
             json!({"metadata": {"zzz": 1, "resourceVersion": "7"}, "a": [1, 2.5, null, true]}),
             // Full-precision doubles survive the decoded path's parse and write unchanged
             // (serde_json's float_roundtrip), as the spliced bytes keep them.
@@ -198,14 +158,24 @@ mod tests {
                 );
             }
         }
+        for stored in go_order {
+            assert_eq!(JsonLayout::of(stored), None, "keys out of order");
+        }
         for obj in &objects {
             let stored = serde_json::to_vec(obj).unwrap();
+            // What serde_json writes is compact and in key order: the layout the watch cache
+            // keeps splices it too.
+            let layout = JsonLayout::of(&stored).expect("a layout");
             for omit in [true, false] {
+                let want = String::from_utf8(decoded(&stored, 42, omit)).unwrap();
                 assert_eq!(
                     String::from_utf8(spliced(&stored, 42, omit).unwrap()).unwrap(),
-                    String::from_utf8(decoded(&stored, 42, omit)).unwrap(),
+                    want,
                     "{obj} omit={omit}"
                 );
+                let mut out = Vec::new();
+                assert!(layout.append_item(&mut out, &stored, 42, omit));
+                assert_eq!(String::from_utf8(out).unwrap(), want, "{obj} omit={omit}");
             }
         }
     }

@@ -34,6 +34,7 @@ use futures::StreamExt;
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
+use super::json_layout::LayoutMemo;
 use super::{
     ContinueToken, ErrorCode, EventKind, KeyValue, ListOptions, ListResult, ListStart,
     ProgressRequests, Result, RevisionMatch, Storage, StorageError, WatchEvent, WatchStream,
@@ -565,7 +566,13 @@ async fn sync(
         inner.store = list
             .items
             .into_iter()
-            .map(|kv| (kv.key.clone(), kv))
+            .map(|kv| {
+                let kv = KeyValue {
+                    layout: LayoutMemo::kept(),
+                    ..kv
+                };
+                (kv.key.clone(), kv)
+            })
             .collect();
         inner.revision = list.revision;
         inner.changed = list.revision;
@@ -580,9 +587,16 @@ async fn sync(
     shared.revision.send_replace(list.revision);
     while let Some(item) = stream.next().await {
         let ev = item?;
+        // Found here, outside the lock, so that lists copy a changed object's bytes from the
+        // start; what the first list brought in is laid out on first need instead, sparing
+        // start-up the work.
+        let layout = match ev.kind {
+            EventKind::Added | EventKind::Modified => LayoutMemo::found(&ev.value),
+            EventKind::Deleted | EventKind::Progress => LayoutMemo::default(),
+        };
         let revision = {
             let mut inner = shared.inner.write().unwrap_or_else(|e| e.into_inner());
-            apply(&mut inner, options.event_ring, ev);
+            apply(&mut inner, options.event_ring, ev, layout);
             inner.revision
         };
         shared.revision.send_replace(revision);
@@ -590,7 +604,7 @@ async fn sync(
     Ok(())
 }
 
-fn apply(inner: &mut Inner, ring_size: usize, ev: WatchEvent) {
+fn apply(inner: &mut Inner, ring_size: usize, ev: WatchEvent, layout: LayoutMemo) {
     match ev.kind {
         EventKind::Added | EventKind::Modified => {
             let create_revision = match (ev.kind, inner.store.get(&ev.key)) {
@@ -604,6 +618,7 @@ fn apply(inner: &mut Inner, ring_size: usize, ev: WatchEvent) {
                     value: ev.value.clone(),
                     create_revision,
                     mod_revision: ev.revision,
+                    layout,
                 },
             );
         }

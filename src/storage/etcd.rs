@@ -329,6 +329,7 @@ impl EtcdStorage {
             value,
             create_revision,
             mod_revision: revision,
+            layout: Default::default(),
         })
     }
 
@@ -439,6 +440,7 @@ fn to_kv(kv: &etcd_client::KeyValue) -> Result<KeyValue> {
         value: Bytes::copy_from_slice(kv.value()),
         create_revision: kv.create_revision(),
         mod_revision: kv.mod_revision(),
+        layout: Default::default(),
     })
 }
 

@@ -17,6 +17,7 @@ pub mod encryption;
 #[cfg(feature = "etcd")]
 pub mod etcd;
 pub mod instrumented;
+pub mod json_layout;
 
 pub use config::{StorageBackend, StorageConfig, StorageMediaType};
 
@@ -178,6 +179,8 @@ pub struct KeyValue {
     pub create_revision: i64,
     /// Revision of the last write to the key.
     pub mod_revision: i64,
+    /// Where the value's JSON members lie, kept by the watch cache once found.
+    pub layout: json_layout::LayoutMemo,
 }
 
 /// How [`ListOptions::revision`] is matched, as `metav1.ListOptions.resourceVersionMatch`.

@@ -234,7 +234,8 @@ pub async fn create_get_update_delete_follow_the_contract(fx: Fixture) {
             key: k.clone(),
             value: b("v1"),
             create_revision: r1,
-            mod_revision: r1
+            mod_revision: r1,
+            layout: Default::default(),
         }
     );
     assert_eq!(s.get(&missing).await.unwrap(), None);

@@ -525,6 +525,7 @@ mod cacher {
     use futures::StreamExt;
 
     use async_trait::async_trait;
+    use kubeboot::storage::json_layout::JsonLayout;
     use kubeboot::storage::{
         KeyValue, ListResult, ProgressRequests, Result, RevisionMatch, WatchStream, run_compactor,
     };
@@ -635,6 +636,54 @@ mod cacher {
             assert_eq!(next_event(w).await.unwrap().revision, r);
         }
         assert_eq!(backend.watches.load(Ordering::SeqCst), 1);
+    }
+
+    /// The cache keeps each version's JSON layout: what it first listed is laid out on first
+    /// need, a change as it is applied, and every list's copy shares it. A value read from the
+    /// backend keeps none.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn lists_share_the_layout_the_cache_keeps_for_each_version() {
+        let fx = embedded_fixture().await;
+        let key = "/registry/configmaps/ns/a";
+        let stored = br#"{"kind":"ConfigMap","metadata":{"name":"a"}}"#;
+        fx.store
+            .create(key, Bytes::from_static(stored))
+            .await
+            .unwrap();
+        let cache = Cacher::new(fx.store.clone(), "/registry/", cacher_options());
+        let list = || async {
+            let mut list = cache
+                .list("/registry/configmaps/", ListOptions::default())
+                .await
+                .unwrap();
+            assert_eq!(list.items.len(), 1);
+            list.items.remove(0)
+        };
+        let first = list().await;
+        // Not laid out yet: asked about other bytes, the memo lays those out.
+        assert_eq!(first.layout.layout(b"not json"), None);
+        let again = list().await;
+        assert_eq!(
+            again.layout.layout(&again.value),
+            None,
+            "found once, then kept"
+        );
+        let direct = fx.store.get(key).await.unwrap().unwrap();
+        assert_eq!(direct.layout.layout(&direct.value), None, "nothing kept");
+
+        let changed = br#"{"metadata":{"name":"a","uid":"u"}}"#;
+        cache
+            .guaranteed_update(key, None, Bytes::from_static(changed))
+            .await
+            .unwrap();
+        let next = list().await;
+        assert_eq!(&next.value[..], changed);
+        let layout = JsonLayout::of(changed).expect("a layout");
+        assert_eq!(
+            next.layout.layout(b"not json"),
+            Some(layout),
+            "found when applied"
+        );
     }
 
     /// Consistent lists come from the cache, as upstream's ConsistentListFromCache: a write

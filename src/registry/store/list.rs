@@ -63,7 +63,13 @@ pub struct SplicedItems {
 impl SplicedItems {
     /// Appends the list item of `kv` to `out`.
     fn append(&self, out: &mut Vec<u8>, kv: &storage::KeyValue) -> Result<()> {
-        if !spliced_list::append_item(out, &kv.value, kv.mod_revision, self.omit_type_meta) {
+        let (value, revision, omit) = (&kv.value, kv.mod_revision, self.omit_type_meta);
+        if let Some(layout) = kv.layout.layout(value)
+            && layout.append_item(out, value, revision, omit)
+        {
+            return Ok(());
+        }
+        if !spliced_list::append_item(out, value, revision, omit) {
             let mut obj = self.store.decode_kv(kv)?;
             spliced_list::to_list_item(&mut obj, self.omit_type_meta);
             serde_json::to_writer(out, &obj).expect("JSON values serialize");

@@ -159,5 +159,6 @@ pub(super) fn current_kv(
         value: log_value(log, key, mod_revision)?,
         create_revision,
         mod_revision,
+        layout: Default::default(),
     })
 }

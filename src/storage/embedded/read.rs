@@ -128,6 +128,7 @@ pub(super) fn list_blocking(s: &Shared, prefix: &str, options: &ListOptions) -> 
                     value: log_value(&log, rec.key, rec.prev_revision)?,
                     create_revision: rec.create_revision,
                     mod_revision: rec.prev_revision,
+                    layout: Default::default(),
                 })
             };
             undo.insert(rec.key.to_owned(), before);

@@ -495,6 +495,7 @@ fn apply(
                 value: value.clone(),
                 create_revision: r,
                 mod_revision: r,
+                layout: Default::default(),
             };
             let ev = WatchEvent {
                 kind: EventKind::Added,
@@ -528,6 +529,7 @@ fn apply(
                 value: value.clone(),
                 create_revision: old.create_revision,
                 mod_revision: r,
+                layout: Default::default(),
             };
             let ev = WatchEvent {
                 kind: EventKind::Modified,
@@ -557,6 +559,7 @@ fn apply(
                 value: old.value.clone(),
                 create_revision: old.create_revision,
                 mod_revision: r,
+                layout: Default::default(),
             };
             let ev = WatchEvent {
                 kind: EventKind::Deleted,
@@ -626,5 +629,6 @@ fn empty_kv(revision: i64) -> KeyValue {
         value: Bytes::new(),
         create_revision: 0,
         mod_revision: revision,
+        layout: Default::default(),
     }
 }
