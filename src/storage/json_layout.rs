@@ -88,10 +88,15 @@ pub struct JsonLayout {
     stamp: Stamp,
 }
 
+/// Where `part`, borrowed from the text starting at address `base`, starts in that text.
+fn offset_in(base: usize, part: &str) -> usize {
+    part.as_ptr() as usize - base
+}
+
 /// Spans of the members of one compact object: (key start at its quote, value end).
 fn compact_spans(text: &str, base: usize, members: &Members) -> Option<Vec<(usize, usize)>> {
     let bytes = text.as_bytes();
-    let at = |s: &str| s.as_ptr() as usize - base;
+    let at = |s: &str| offset_in(base, s);
     let start = at(text);
     if !members.in_order || bytes.first() != Some(&b'{') || bytes.last() != Some(&b'}') {
         return None;
@@ -138,11 +143,11 @@ impl JsonLayout {
             }
         }
         const RV: &str = "resourceVersion";
-        let meta_start = meta_text.as_ptr() as usize - base;
+        let meta_start = offset_in(base, meta_text);
         let (rv, stamp) = match meta.members.iter().position(|(k, _)| *k >= RV) {
             Some(i) if meta.members[i].0 == RV => {
                 let value = meta.members[i].1.get();
-                let start = value.as_ptr() as usize - base;
+                let start = offset_in(base, value);
                 ((start, start + value.len()), Stamp::Replace)
             }
             Some(i) => ((meta_spans[i].0, meta_spans[i].0), Stamp::BeforeMember),

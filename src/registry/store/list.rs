@@ -71,7 +71,7 @@ impl SplicedItems {
         }
         if !spliced_list::append_item(out, value, revision, omit) {
             let mut obj = self.store.decode_kv(kv)?;
-            spliced_list::to_list_item(&mut obj, self.omit_type_meta);
+            spliced_list::to_list_item(&mut obj, omit);
             serde_json::to_writer(out, &obj).expect("JSON values serialize");
         }
         Ok(())
