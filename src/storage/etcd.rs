@@ -694,7 +694,14 @@ impl EtcdStorage {
         from_revision: i64,
         progress: Option<tokio::sync::watch::Receiver<u64>>,
     ) -> Result<WatchStream> {
-        let (stream, pending, after) = open_watch(&self.pool, prefix, from_revision).await?;
+        // "From now" is pinned to a linearizable read's revision first: a watch opened at
+        // revision 0 starts at whatever its member has applied, and a lagging member of a
+        // cluster would replay writes the caller has already seen acknowledged.
+        let start = match from_revision {
+            0 => self.current_revision().await?,
+            r => r,
+        };
+        let (stream, pending, after) = open_watch(&self.pool, prefix, start).await?;
         let state = EtcdWatch {
             pool: self.pool.clone(),
             stream,
@@ -709,21 +716,18 @@ impl EtcdStorage {
     }
 }
 
-/// Opens a watch of `prefix` for the events after `after` (0: after now) on the first member
-/// that takes it, and waits until the server has registered it, so "from now" really starts
-/// before any write the caller makes after this returns. Returns the stream, the events that
+/// Opens a watch of `prefix` for the events after revision `after` on the first member that
+/// takes it, and waits until the server has registered it. Returns the stream, the events that
 /// came with the registration, and the revision the watch delivers events after.
 async fn open_watch(
     pool: &Pool,
     prefix: &str,
     after: i64,
 ) -> Result<(etcd_client::WatchStream, VecDeque<Result<WatchEvent>>, i64)> {
-    let mut opts = WatchOptions::new()
+    let opts = WatchOptions::new()
         .with_range(prefix_end(prefix))
-        .with_prev_key();
-    if after > 0 {
-        opts = opts.with_start_revision(after + 1);
-    }
+        .with_prev_key()
+        .with_start_revision(after + 1);
     pool.call(prefix, true, |c| {
         let opts = opts.clone();
         async move {
@@ -749,11 +753,6 @@ async fn open_watch(
         for resp in &responses {
             if let Some(err) = canceled(prefix, after, resp) {
                 return Err(err);
-            }
-            if start == 0
-                && let Some(h) = resp.header()
-            {
-                start = h.revision();
             }
             for ev in resp.events().iter().filter_map(|e| e.kv()) {
                 start = start.max(ev.mod_revision());
