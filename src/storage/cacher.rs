@@ -24,8 +24,8 @@
 //! in the background) would otherwise be cancelled by the compaction and force a re-list that
 //! ends every watcher, even those watching from revisions the compaction kept.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, RwLock};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -85,6 +85,42 @@ struct Shared {
     revision: watch::Sender<i64>,
     /// Progress requests to the backend watch, made by consistent lists.
     progress: ProgressRequests,
+    /// What each page served from memory left for the next.
+    remaining: Mutex<RemainingCounts>,
+}
+
+/// How many items lie from a page's continue key to the end of its prefix, for the cached
+/// state that page was cut from. A page's `remainingItemCount` is then the previous page's
+/// count less its own items: counting the rest of the prefix on every page, as upstream's
+/// cache does, makes walking N objects in pages cost N²/limit steps.
+#[derive(Default)]
+struct RemainingCounts {
+    /// The state the counts are for, as `Inner::changed`.
+    changed: i64,
+    /// By prefix and continue key.
+    counts: HashMap<(String, String), usize>,
+}
+
+impl RemainingCounts {
+    /// Bounds the memory of clients that abandon their walks.
+    const MAX: usize = 1024;
+
+    fn take(&mut self, changed: i64, prefix: &str, start_key: &str) -> Option<usize> {
+        if self.changed != changed {
+            return None;
+        }
+        self.counts
+            .remove(&(prefix.to_owned(), start_key.to_owned()))
+    }
+
+    fn keep(&mut self, changed: i64, prefix: &str, next_key: &str, count: usize) {
+        if self.changed != changed || self.counts.len() >= Self::MAX {
+            self.counts.clear();
+            self.changed = changed;
+        }
+        self.counts
+            .insert((prefix.to_owned(), next_key.to_owned()), count);
+    }
 }
 
 /// The cached state; ring pushes and broadcasts happen under the write lock and
@@ -121,6 +157,7 @@ impl Cacher {
             }),
             revision: watch::Sender::new(0),
             progress: ProgressRequests::default(),
+            remaining: Mutex::default(),
         });
         let task = tokio::spawn(run(
             backend.clone(),
@@ -227,7 +264,7 @@ impl Cacher {
     fn list_from_cache(&self, prefix: &str, limit: i64) -> ListResult {
         let inner = self.read();
         let at = inner.revision;
-        Self::list_items(&inner, prefix, prefix, limit, at)
+        self.list_items(&inner, prefix, prefix, limit, at)
     }
 
     /// A list at the past revision `at` (a continue page, or an exact-revision list) from
@@ -250,11 +287,18 @@ impl Cacher {
         }
         let inner = self.read();
         let unchanged = inner.ready && inner.changed <= at && at <= inner.revision;
-        Ok(unchanged.then(|| Self::list_items(&inner, prefix, start_key, limit, at)))
+        Ok(unchanged.then(|| self.list_items(&inner, prefix, start_key, limit, at)))
     }
 
     /// Up to `limit` items under `prefix` from `start_key` on, reported at revision `at`.
-    fn list_items(inner: &Inner, prefix: &str, start_key: &str, limit: i64, at: i64) -> ListResult {
+    fn list_items(
+        &self,
+        inner: &Inner,
+        prefix: &str,
+        start_key: &str,
+        limit: i64,
+        at: i64,
+    ) -> ListResult {
         let limit = if limit > 0 {
             limit as usize
         } else {
@@ -276,7 +320,17 @@ impl Cacher {
         let mut remaining = None;
         if let Some((next, _)) = range.next() {
             continue_token = Some(ContinueToken::encode(prefix, at, next));
-            remaining = Some(1 + range.count() as i64);
+            let mut counts = self
+                .shared
+                .remaining
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let rest = match counts.take(inner.changed, prefix, start_key) {
+                Some(from_start) => from_start - items.len(),
+                None => 1 + range.count(),
+            };
+            counts.keep(inner.changed, prefix, next, rest);
+            remaining = Some(rest as i64);
         }
         ListResult {
             items,

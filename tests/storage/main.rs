@@ -819,6 +819,79 @@ mod cacher {
         assert_eq!(gone.code, ErrorCode::Compacted, "{gone}");
     }
 
+    /// Pages from memory report how many items follow them, though the cache remembers what
+    /// each page left rather than counting the rest again: walks of different page sizes
+    /// interleave, a page asked for twice, and a walk after a change all see true counts.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pages_from_the_cache_count_the_items_after_them() {
+        let fx = embedded_fixture().await;
+        let pods = "/registry/pods/";
+        let cache = Cacher::new(fx.store.clone(), pods, cacher_options());
+        for i in 0..10 {
+            cache
+                .create(&format!("{pods}ns/p{i}"), Bytes::new())
+                .await
+                .unwrap();
+        }
+        wait_until_listed(&cache, pods).await;
+        let page = |limit: i64, token: Option<String>| {
+            cache.list(
+                pods,
+                ListOptions {
+                    limit,
+                    continue_token: token,
+                    ..Default::default()
+                },
+            )
+        };
+        // (items seen so far, next token) of a walk of `limit`, checked against `total`.
+        let step = |walk: (usize, Option<String>), limit: i64, total: usize| async move {
+            let p = page(limit, walk.1).await.unwrap();
+            let seen = walk.0 + p.items.len();
+            let left = (seen < total).then_some((total - seen) as i64);
+            assert_eq!(
+                p.remaining, left,
+                "after {seen} of {total}, pages of {limit}"
+            );
+            assert_eq!(p.continue_token.is_some(), left.is_some());
+            (seen, p.continue_token)
+        };
+        let (mut twos, mut threes) = ((0, None), (0, None));
+        for _ in 0..3 {
+            twos = step(twos, 2, 10).await;
+            threes = step(threes, 3, 10).await;
+        }
+        // Asked again, the same page counts the same.
+        assert_eq!(
+            step((0, None), 2, 10).await.0,
+            2,
+            "a fresh walk's first page"
+        );
+        let retried = page(2, twos.1.clone()).await.unwrap();
+        assert_eq!(retried.remaining, Some(2));
+        let retried = page(2, twos.1.clone()).await.unwrap();
+        assert_eq!(retried.remaining, Some(2), "counted again");
+        while twos.1.is_some() {
+            twos = step(twos, 2, 10).await;
+        }
+        assert_eq!(step(threes, 3, 10).await.0, 10);
+
+        cache
+            .create(&format!("{pods}ns/p10"), Bytes::new())
+            .await
+            .unwrap();
+        cache.delete(&format!("{pods}ns/p0"), None).await.unwrap();
+        // A consistent first page: from the cache once it holds both changes.
+        let mut after = (0, None);
+        loop {
+            after = step(after, 2, 10).await;
+            if after.1.is_none() {
+                break;
+            }
+        }
+        assert_eq!(after.0, 10);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn consistent_lists_come_from_the_cache_on_the_embedded_store() {
         consistent_lists_come_from_the_cache(embedded_fixture().await).await;
