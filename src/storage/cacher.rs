@@ -126,7 +126,7 @@ impl RemainingCounts {
 /// The cached state; ring pushes and broadcasts happen under the write lock and
 /// subscriptions under the read lock, so a new watcher sees each event exactly once.
 struct Inner {
-    store: BTreeMap<String, KeyValue>,
+    store: BTreeMap<Arc<str>, KeyValue>,
     /// Every event under the prefix up to this revision is applied.
     revision: i64,
     /// Revision of the last change under the prefix (or of the list the cache started from):
@@ -661,14 +661,15 @@ async fn sync(
 fn apply(inner: &mut Inner, ring_size: usize, ev: WatchEvent, layout: LayoutMemo) {
     match ev.kind {
         EventKind::Added | EventKind::Modified => {
-            let create_revision = match (ev.kind, inner.store.get(&ev.key)) {
+            let create_revision = match (ev.kind, inner.store.get(ev.key.as_str())) {
                 (EventKind::Modified, Some(old)) => old.create_revision,
                 _ => ev.revision,
             };
+            let key: Arc<str> = ev.key.as_str().into();
             inner.store.insert(
-                ev.key.clone(),
+                key.clone(),
                 KeyValue {
-                    key: ev.key.clone(),
+                    key,
                     value: ev.value.clone(),
                     create_revision,
                     mod_revision: ev.revision,
@@ -677,7 +678,7 @@ fn apply(inner: &mut Inner, ring_size: usize, ev: WatchEvent, layout: LayoutMemo
             );
         }
         EventKind::Deleted => {
-            inner.store.remove(&ev.key);
+            inner.store.remove(ev.key.as_str());
         }
         EventKind::Progress => {
             // Nothing changed under the prefix up to this revision: the cache is current.

@@ -325,7 +325,7 @@ impl EtcdStorage {
             })
             .unwrap_or(revision);
         Ok(KeyValue {
-            key: key.to_owned(),
+            key: key.into(),
             value,
             create_revision,
             mod_revision: revision,
@@ -436,7 +436,7 @@ fn to_kv(kv: &etcd_client::KeyValue) -> Result<KeyValue> {
     let key = std::str::from_utf8(kv.key())
         .map_err(|_| StorageError::new(ErrorCode::Internal, "", 0, "non-UTF-8 key in etcd"))?;
     Ok(KeyValue {
-        key: key.to_owned(),
+        key: key.into(),
         value: Bytes::copy_from_slice(kv.value()),
         create_revision: kv.create_revision(),
         mod_revision: kv.mod_revision(),
@@ -808,14 +808,14 @@ fn convert_events(prefix: &str, resp: &WatchResponse) -> Vec<Result<WatchEvent>>
                     } else {
                         EventKind::Modified
                     },
-                    key: cur.key,
+                    key: cur.key.to_string(),
                     value: cur.value,
                     prev_value: prev,
                     revision: kv.mod_revision(),
                 },
                 EventType::Delete => WatchEvent {
                     kind: EventKind::Deleted,
-                    key: cur.key,
+                    key: cur.key.to_string(),
                     value: prev.clone().unwrap_or_default(),
                     prev_value: prev,
                     revision: kv.mod_revision(),

@@ -171,8 +171,8 @@ impl StorageError {
 /// One stored key with its value and revisions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyValue {
-    /// The full key.
-    pub key: String,
+    /// The full key, shared by the watch cache's index and every list's copy.
+    pub key: Arc<str>,
     /// The opaque value.
     pub value: Bytes,
     /// Revision of the write that created the key (since its last deletion).

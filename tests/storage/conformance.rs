@@ -231,7 +231,7 @@ pub async fn create_get_update_delete_follow_the_contract(fx: Fixture) {
     assert_eq!(
         kv,
         KeyValue {
-            key: k.clone(),
+            key: k.as_str().into(),
             value: b("v1"),
             create_revision: r1,
             mod_revision: r1,
@@ -264,7 +264,7 @@ pub async fn create_get_update_delete_follow_the_contract(fx: Fixture) {
     assert_eq!(code(s.delete(&missing, None).await), ErrorCode::NotFound);
     assert_eq!(s.count(&fx.prefix).await.unwrap(), 1);
     let del = s.delete(&k, Some(up2.mod_revision)).await.unwrap();
-    assert_eq!((del.key.as_str(), del.value.clone()), (k.as_str(), b("v3")));
+    assert_eq!((&*del.key, del.value.clone()), (k.as_str(), b("v3")));
     assert_eq!(del.create_revision, r1);
     assert!(del.mod_revision > up2.mod_revision);
     assert!(s.current_revision().await.unwrap() >= del.mod_revision);
@@ -355,7 +355,7 @@ pub async fn list_pages_stay_on_one_revision_while_writes_continue(fx: Fixture) 
     assert!(now_rev > snap_rev);
     assert_eq!(now.len(), 20);
     assert_eq!(s.count(&fx.prefix).await.unwrap(), 20);
-    let changed = now.iter().find(|kv| kv.key == key(2)).unwrap();
+    let changed = now.iter().find(|kv| *kv.key == key(2)).unwrap();
     assert_eq!(changed.value, b("changed"));
     assert_eq!(changed.create_revision, snapshot[2].create_revision);
 
@@ -382,7 +382,7 @@ pub async fn prefixes_ending_in_slash_isolate_siblings(fx: Fixture) {
     s.create(&format!("{ab}y"), b("ab")).await.unwrap();
     let (items, _) = list_all(s, &a, None).await;
     assert_eq!(items.len(), 1);
-    assert_eq!(items[0].key, format!("{a}x"));
+    assert_eq!(&*items[0].key, format!("{a}x"));
     assert_eq!(s.count(&a).await.unwrap(), 1);
     assert_eq!(s.count(&ab).await.unwrap(), 2);
     assert_eq!(s.count(&format!("{}pods/", fx.prefix)).await.unwrap(), 3);
@@ -546,7 +546,10 @@ pub async fn concurrent_writers_and_watchers_agree_with_a_fresh_list(fx: Fixture
     watchers.push(fx.store.watch(&fx.prefix, start).await.unwrap());
 
     let (fresh, _) = list_all(&*fx.store, &fx.prefix, None).await;
-    let fresh: BTreeMap<String, Bytes> = fresh.into_iter().map(|kv| (kv.key, kv.value)).collect();
+    let fresh: BTreeMap<String, Bytes> = fresh
+        .into_iter()
+        .map(|kv| (kv.key.to_string(), kv.value))
+        .collect();
     assert_eq!(fresh.len(), 4 * 5);
     for mut w in watchers {
         let mut seen = Vec::new();
@@ -684,7 +687,7 @@ pub async fn not_older_than_lists_see_at_least_the_requested_revision(fx: Fixtur
         .items
         .iter()
         .chain(&rest.items)
-        .map(|kv| kv.key.clone())
+        .map(|kv| kv.key.to_string())
         .collect();
     assert_eq!(keys, vec![k("a"), k("b"), k("c")]);
     let any = s.list(&fx.prefix, not_older_than(None, 0)).await.unwrap();

@@ -155,7 +155,7 @@ pub(super) fn current_kv(
 ) -> Result<KeyValue> {
     let (create_revision, mod_revision) = decode_current(key, raw)?;
     Ok(KeyValue {
-        key: key.to_owned(),
+        key: key.into(),
         value: log_value(log, key, mod_revision)?,
         create_revision,
         mod_revision,

@@ -124,7 +124,7 @@ pub(super) fn list_blocking(s: &Shared, prefix: &str, options: &ListOptions) -> 
             } else {
                 // Every version of a key shares its create revision.
                 Some(KeyValue {
-                    key: rec.key.to_owned(),
+                    key: rec.key.into(),
                     value: log_value(&log, rec.key, rec.prev_revision)?,
                     create_revision: rec.create_revision,
                     mod_revision: rec.prev_revision,

@@ -491,7 +491,7 @@ fn apply(
                 .insert(key, encode_current(r, r).as_slice())
                 .map_err(internal)?;
             let kv = KeyValue {
-                key: key.to_owned(),
+                key: key.into(),
                 value: value.clone(),
                 create_revision: r,
                 mod_revision: r,
@@ -525,7 +525,7 @@ fn apply(
                 .insert(key, encode_current(old.create_revision, r).as_slice())
                 .map_err(internal)?;
             let kv = KeyValue {
-                key: key.to_owned(),
+                key: key.into(),
                 value: value.clone(),
                 create_revision: old.create_revision,
                 mod_revision: r,
@@ -555,7 +555,7 @@ fn apply(
             log.insert(r as u64, rec.as_slice()).map_err(internal)?;
             current.remove(key).map_err(internal)?;
             let kv = KeyValue {
-                key: key.to_owned(),
+                key: key.into(),
                 value: old.value.clone(),
                 create_revision: old.create_revision,
                 mod_revision: r,
@@ -625,7 +625,7 @@ fn compact_blocking(shared: &Shared, revision: i64) -> Result<KeyValue> {
 /// The answer to a compaction: no key, the compacted revision.
 fn empty_kv(revision: i64) -> KeyValue {
     KeyValue {
-        key: String::new(),
+        key: "".into(),
         value: Bytes::new(),
         create_revision: 0,
         mod_revision: revision,
