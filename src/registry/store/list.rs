@@ -232,27 +232,22 @@ impl Store {
 
     /// Lists as [`Store::list`] does, with the items as a JSON array spliced from the stored
     /// bytes as the response is sent; `None` when that cannot give the same items: field
-    /// selectors and pages of a label selection must see decoded objects, and a kind that
-    /// converts on read must convert each object.
+    /// selectors must see decoded objects, and a kind that converts on read must convert each
+    /// object.
     pub async fn list_spliced(
         self: &Arc<Self>,
         ns: Option<&str>,
         params: &ListParams,
     ) -> Result<Option<SplicedPage>> {
-        let selecting = !params.labels.is_empty();
-        if (selecting && params.limit > 0)
-            || !params.fields.is_empty()
-            || self.strategy.storage_conversion().is_some()
-        {
+        if !params.fields.is_empty() || self.strategy.storage_conversion().is_some() {
             return Ok(None);
         }
-        let mut opts = self.storage_list_options(params)?;
-        opts.limit = params.limit.max(0);
-        let mut page = self.read_page(&self.prefix(ns), opts, params).await?;
-        if selecting {
-            page.items = self.select_by_labels(page.items, &params.labels)?;
-        }
-        let remaining = page.continue_token.as_ref().and(page.remaining);
+        let page = if params.labels.is_empty() {
+            self.read_selected(ns, params, Ok).await?
+        } else {
+            let select = |kvs| self.select_by_labels(kvs, &params.labels);
+            self.read_selected(ns, params, select).await?
+        };
         Ok(Some(SplicedPage {
             items: SplicedItems {
                 store: self.clone(),
@@ -261,9 +256,9 @@ impl Store {
                 opened: false,
                 closed: false,
             },
-            resource_version: page.revision.to_string(),
+            resource_version: page.resource_version,
             continue_token: page.continue_token,
-            remaining,
+            remaining: page.remaining,
         }))
     }
 
@@ -291,6 +286,23 @@ impl Store {
     pub async fn list(&self, ns: Option<&str>, params: &ListParams) -> Result<ListPage> {
         self.check_field_selector(&params.fields)?;
         // A metadata.name=… selector pins one key; list the namespace and filter like upstream.
+        self.read_selected(ns, params, |kvs| {
+            let mut objs = self.decode_kvs(&kvs)?;
+            objs.retain(|obj| self.matches(obj, params));
+            Ok(objs)
+        })
+        .await
+    }
+
+    /// Reads `ns` page by page at one revision until `select` has kept `params.limit` items
+    /// (all of them without a limit), as upstream's store fills a page of a selection. The
+    /// count of items left is known only when nothing was filtered.
+    async fn read_selected<T>(
+        &self,
+        ns: Option<&str>,
+        params: &ListParams,
+        mut select: impl FnMut(Vec<storage::KeyValue>) -> Result<Vec<T>>,
+    ) -> Result<ListPage<Vec<T>>> {
         let prefix = self.prefix(ns);
         let mut opts = self.storage_list_options(params)?;
         let filtering = !params.labels.is_empty() || !params.fields.is_empty();
@@ -303,34 +315,22 @@ impl Store {
                 0
             };
             let page = self.read_page(&prefix, opts.clone(), params).await?;
-            for obj in self.decode_kvs(&page.items)? {
-                if self.matches(&obj, params) {
-                    items.push(obj);
-                }
-            }
+            items.extend(select(page.items)?);
             let full = limit > 0 && items.len() as i64 >= limit;
             match page.continue_token {
-                Some(token) if full || limit == 0 => {
-                    let remaining = if filtering { None } else { page.remaining };
-                    return Ok(ListPage {
-                        items,
-                        resource_version: page.revision.to_string(),
-                        continue_token: Some(token),
-                        remaining,
-                    });
-                }
-                Some(token) => {
+                Some(token) if !full && limit > 0 => {
                     // Selectors filtered part of the page: keep reading at the same revision.
                     opts.continue_token = Some(token);
                     opts.revision = None;
                     opts.revision_match = RevisionMatch::Exact;
                 }
-                None => {
+                continue_token => {
+                    let remaining = continue_token.as_ref().and(page.remaining);
                     return Ok(ListPage {
                         items,
                         resource_version: page.revision.to_string(),
-                        continue_token: None,
-                        remaining: None,
+                        continue_token,
+                        remaining: if filtering { None } else { remaining },
                     });
                 }
             }
