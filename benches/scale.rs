@@ -13,6 +13,7 @@ mod support;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -404,6 +405,40 @@ async fn open_watchers(
     watchers
 }
 
+/// [`WATCHERS`] watchers of `namespace` get [`WATCH_EVENTS`] writes, `pace` apart (back to
+/// back without): each event's time from the write's acknowledgement to its arrival, how many
+/// events arrived, and the server's RSS with the watchers open.
+async fn watch_latency(
+    client: &Arc<Https>,
+    s: &mut SendRequest<Full<Bytes>>,
+    namespace: &str,
+    pace: Option<Duration>,
+    pid: u32,
+) -> (Vec<Duration>, usize, u64) {
+    let acked = Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let watchers = open_watchers(client, namespace, WATCHERS, &acked, WATCH_EVENTS, &stop).await;
+    let rss_watched = rss_bytes(pid);
+    let path = format!("/api/v1/namespaces/{namespace}/configmaps");
+    for i in 0..WATCH_EVENTS {
+        let name = format!("w-{i}");
+        let (code, _) = request(s, "POST", &path, Some(&configmap(&name, false))).await;
+        assert_eq!(code, 201);
+        acked.lock().expect("lock").insert(name, Instant::now());
+        if let Some(pace) = pace {
+            tokio::time::sleep(pace).await;
+        }
+    }
+    let mut lat = Vec::new();
+    let mut seen = 0;
+    for w in watchers {
+        let (l, n) = w.await.expect("watcher");
+        lat.extend(l);
+        seen += n;
+    }
+    (lat, seen, rss_watched)
+}
+
 fn latency_cell(lat: &mut [Duration]) -> String {
     lat.sort();
     format!(
@@ -440,7 +475,7 @@ async fn measure(backend: &Backend) -> Vec<(String, String)> {
     let mut s = client.connect().await.expect("connect");
     create_namespaces(
         &mut s,
-        &["storm", "scale", "pods", "churn", "watch", "mixed"],
+        &["storm", "scale", "pods", "churn", "watch", "paced", "mixed"],
     )
     .await;
     // Pods need their service account; no controller makes it here.
@@ -585,30 +620,10 @@ async fn measure(backend: &Backend) -> Vec<(String, String)> {
     ));
 
     phase("watch");
-    // Watch latency with 1,000 watchers of one namespace.
-    let acked = Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let watchers = open_watchers(&client, "watch", WATCHERS, &acked, WATCH_EVENTS, &stop).await;
-    let rss_watched = rss_bytes(pid);
-    for i in 0..WATCH_EVENTS {
-        let name = format!("w-{i}");
-        let (code, _) = request(
-            &mut s,
-            "POST",
-            "/api/v1/namespaces/watch/configmaps",
-            Some(&configmap(&name, false)),
-        )
-        .await;
-        assert_eq!(code, 201);
-        acked.lock().expect("lock").insert(name, Instant::now());
-    }
-    let mut lat = Vec::new();
-    let mut seen = 0;
-    for w in watchers {
-        let (l, n) = w.await.expect("watcher");
-        lat.extend(l);
-        seen += n;
-    }
+    // Watch latency with 1,000 watchers of one namespace: writes back to back, where each
+    // write queues behind the fan-out of the one before, then writes far enough apart that
+    // each event's fan-out is alone.
+    let (mut lat, seen, rss_watched) = watch_latency(&client, &mut s, "watch", None, pid).await;
     rows.push((
         format!(
             "watch: {WATCHERS} watchers, {WATCH_EVENTS} writes, ack → event received ({seen} of {} events)",
@@ -620,6 +635,16 @@ async fn measure(backend: &Backend) -> Vec<(String, String)> {
         format!("RSS with {WATCHERS} watchers open"),
         mib(rss_watched),
     ));
+    let pace = Duration::from_millis(100);
+    let (mut lat, seen, _) = watch_latency(&client, &mut s, "paced", Some(pace), pid).await;
+    rows.push((
+        format!(
+            "watch: the same, writes {} ms apart ({seen} of {} events)",
+            pace.as_millis(),
+            WATCHERS * WATCH_EVENTS
+        ),
+        latency_cell(&mut lat),
+    ));
 
     phase("informer storm");
     // Informer storm: LIST (resourceVersion=0) then WATCH from its revision, all at once.
@@ -627,6 +652,7 @@ async fn measure(backend: &Backend) -> Vec<(String, String)> {
     let peak = PeakRss::start(pid);
     let synced = Arc::new(tokio::sync::Barrier::new(STORM_CLIENTS + 1));
     let stop = Arc::new(AtomicBool::new(false));
+    let acked = Acks::default();
     let t0 = Instant::now();
     let storm: Vec<_> = (0..STORM_CLIENTS)
         .map(|_| {
