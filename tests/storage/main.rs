@@ -874,12 +874,13 @@ mod cacher {
             twos = step(twos, 2, 10).await;
             threes = step(threes, 3, 10).await;
         }
-        // Asked again, the same page counts the same.
+        // A fresh walk starts while others are midway.
         assert_eq!(
             step((0, None), 2, 10).await.0,
             2,
             "a fresh walk's first page"
         );
+        // Asked again, the same page counts the same.
         let retried = page(2, twos.1.clone()).await.unwrap();
         assert_eq!(retried.remaining, Some(2));
         let retried = page(2, twos.1.clone()).await.unwrap();
