@@ -661,11 +661,14 @@ async fn sync(
 fn apply(inner: &mut Inner, ring_size: usize, ev: WatchEvent, layout: LayoutMemo) {
     match ev.kind {
         EventKind::Added | EventKind::Modified => {
-            let create_revision = match (ev.kind, inner.store.get(ev.key.as_str())) {
-                (EventKind::Modified, Some(old)) => old.create_revision,
-                _ => ev.revision,
+            // A key already cached keeps its one allocation, shared by index and value.
+            let (key, create_revision) = match inner.store.get_key_value(ev.key.as_str()) {
+                Some((key, old)) if ev.kind == EventKind::Modified => {
+                    (key.clone(), old.create_revision)
+                }
+                Some((key, _)) => (key.clone(), ev.revision),
+                None => (ev.key.as_str().into(), ev.revision),
             };
-            let key: Arc<str> = ev.key.as_str().into();
             inner.store.insert(
                 key.clone(),
                 KeyValue {

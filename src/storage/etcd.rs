@@ -433,15 +433,18 @@ fn prefix_end(prefix: &str) -> Vec<u8> {
 }
 
 fn to_kv(kv: &etcd_client::KeyValue) -> Result<KeyValue> {
-    let key = std::str::from_utf8(kv.key())
-        .map_err(|_| StorageError::new(ErrorCode::Internal, "", 0, "non-UTF-8 key in etcd"))?;
     Ok(KeyValue {
-        key: key.into(),
+        key: key_of(kv)?.into(),
         value: Bytes::copy_from_slice(kv.value()),
         create_revision: kv.create_revision(),
         mod_revision: kv.mod_revision(),
         layout: Default::default(),
     })
+}
+
+fn key_of(kv: &etcd_client::KeyValue) -> Result<&str> {
+    std::str::from_utf8(kv.key())
+        .map_err(|_| StorageError::new(ErrorCode::Internal, "", 0, "non-UTF-8 key in etcd"))
 }
 
 fn header_revision(key: &str, resp: &TxnResponse) -> Result<i64> {
@@ -798,7 +801,7 @@ fn convert_events(prefix: &str, resp: &WatchResponse) -> Vec<Result<WatchEvent>>
             let kv = ev.kv().ok_or_else(|| {
                 StorageError::new(ErrorCode::Internal, prefix, 0, "watch event without kv")
             })?;
-            let cur = to_kv(kv)?;
+            let key = key_of(kv)?.to_owned();
             let prev = ev.prev_kv().map(|p| Bytes::copy_from_slice(p.value()));
             Ok(match ev.event_type() {
                 EventType::Put => WatchEvent {
@@ -808,14 +811,14 @@ fn convert_events(prefix: &str, resp: &WatchResponse) -> Vec<Result<WatchEvent>>
                     } else {
                         EventKind::Modified
                     },
-                    key: cur.key.to_string(),
-                    value: cur.value,
+                    key,
+                    value: Bytes::copy_from_slice(kv.value()),
                     prev_value: prev,
                     revision: kv.mod_revision(),
                 },
                 EventType::Delete => WatchEvent {
                     kind: EventKind::Deleted,
-                    key: cur.key.to_string(),
+                    key,
                     value: prev.clone().unwrap_or_default(),
                     prev_value: prev,
                     revision: kv.mod_revision(),
